@@ -1,0 +1,71 @@
+"""The raw data contract: the tables of the `raw` schema, their columns, types and meaning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a raw table."""
+
+    name: str
+    sql_type: str
+    required: bool
+    meaning: str
+
+
+RAW_TABLES: dict[str, tuple[Column, ...]] = {
+    "customers": (
+        Column("customer_id", "VARCHAR", True, "The shop's customer key."),
+        Column("signed_up_at", "TIMESTAMP", False, "When the customer created an account."),
+        Column("country", "VARCHAR", False, "Country of the customer's address."),
+        Column("region", "VARCHAR", False, "Sales region the country belongs to."),
+        Column("acquisition_channel", "VARCHAR", False, "Marketing channel that brought the customer."),
+        Column("age_band", "VARCHAR", False, "Self-declared age band, e.g. 25-34."),
+    ),
+    "products": (
+        Column("product_id", "VARCHAR", True, "The shop's product key (SKU)."),
+        Column("product_name", "VARCHAR", False, "Display name."),
+        Column("category", "VARCHAR", False, "Catalogue category."),
+        Column("list_price", "DOUBLE", False, "Current list price per unit."),
+        Column("unit_cost", "DOUBLE", False, "Cost of goods per unit, for margins."),
+    ),
+    "orders": (
+        Column("order_id", "VARCHAR", True, "The shop's order key."),
+        Column("customer_id", "VARCHAR", True, "Who placed the order."),
+        Column("ordered_at", "TIMESTAMP", True, "When the order was placed."),
+        Column("amount", "DOUBLE", True, "Order total charged: sum of lines minus discounts."),
+        Column("status", "VARCHAR", False, "completed or cancelled; missing means completed."),
+        Column("discount_amount", "DOUBLE", False, "Discount granted on the whole order."),
+        Column("sales_channel", "VARCHAR", False, "Where the order was placed: web or app."),
+    ),
+    "order_items": (
+        Column("order_id", "VARCHAR", True, "The order this line belongs to."),
+        Column("line_number", "INTEGER", True, "Position of the line in the order, from 1."),
+        Column("product_id", "VARCHAR", True, "What was bought."),
+        Column("quantity", "INTEGER", True, "Units bought."),
+        Column("unit_price", "DOUBLE", True, "Price charged per unit before discount."),
+        Column("discount_amount", "DOUBLE", False, "Discount granted on this line."),
+        Column("returned_quantity", "INTEGER", False, "Units later returned (0 when none)."),
+    ),
+    "events": (
+        Column("event_id", "VARCHAR", True, "The event key."),
+        Column("session_id", "VARCHAR", True, "The browsing session the event belongs to."),
+        Column("customer_id", "VARCHAR", False, "Logged-in customer; empty for anonymous visitors."),
+        Column("event_type", "VARCHAR", True, "page_view, product_view, add_to_cart, checkout or purchase."),
+        Column("event_at", "TIMESTAMP", True, "When the event happened."),
+        Column("product_id", "VARCHAR", False, "Product concerned, for product events."),
+    ),
+}
+
+# Columns the loader adds to every raw table: which file a row came from and when it was loaded.
+LINEAGE_COLUMNS: tuple[Column, ...] = (
+    Column("_source_file", "VARCHAR", True, "Name of the file the row was loaded from."),
+    Column("_loaded_at", "TIMESTAMP", True, "When the load that brought the row committed."),
+)
+
+
+def column_names(table: str) -> list[str]:
+    """Return the contract's column names of a raw table, in order."""
+    return [column.name for column in RAW_TABLES[table]]

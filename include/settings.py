@@ -1,0 +1,61 @@
+"""Settings: environment variables with repository defaults. Nothing else reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(name: str, default: Path) -> Path:
+    """Return the path in environment variable `name`, resolved against the repo root, or `default`."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _optional_date(name: str) -> date | None:
+    """Return the ISO date in environment variable `name`, or None when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} is not a date: set it as YYYY-MM-DD or leave it empty.") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the project, read once from the environment."""
+
+    data_dir: Path
+    warehouse_path: Path
+    landing_dir: Path
+    artifacts_dir: Path
+    dbt_project_dir: Path
+    as_of_date: date | None
+    horizon_days: int
+    seed: int
+    synthetic_customers: int
+
+
+def get_settings() -> Settings:
+    """Return the settings in force now (environment variables over repository defaults)."""
+    data_dir = _path("CVW_DATA_DIR", REPO_ROOT / "data")
+    return Settings(
+        data_dir=data_dir,
+        warehouse_path=_path("CVW_WAREHOUSE", data_dir / "warehouse.duckdb"),
+        landing_dir=_path("CVW_LANDING_DIR", data_dir / "landing"),
+        artifacts_dir=_path("CVW_ARTIFACTS_DIR", REPO_ROOT / "artifacts"),
+        dbt_project_dir=_path("CVW_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"),
+        as_of_date=_optional_date("CVW_AS_OF_DATE"),
+        horizon_days=int(os.environ.get("CVW_HORIZON_DAYS", "90")),
+        seed=int(os.environ.get("CVW_SEED", "42")),
+        synthetic_customers=int(os.environ.get("CVW_SYNTHETIC_CUSTOMERS", "5000")),
+    )
