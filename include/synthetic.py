@@ -1,0 +1,357 @@
+"""A deterministic synthetic shop whose customers follow a known buy-till-you-die story.
+
+Each customer buys at a Gamma-distributed rate while alive (Pareto/NBD), dies after an Exponential
+lifetime with a Gamma-distributed dropout rate, and spends around a Gamma-distributed order value
+(Gamma-Gamma). Browsing thins out over the weeks before death, so events carry a lapse signal.
+`python -m include.synthetic --customers 5000 --out data/landing` writes one Parquet file per table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from include.raw_schema import column_names
+from include.settings import get_settings
+
+DAY_US = 86_400_000_000
+START, END = date(2023, 1, 1), date(2025, 12, 31)
+COUNTRIES = {  # country: (region, weight)
+    "GB": ("UK & Ireland", 30), "IE": ("UK & Ireland", 4), "DE": ("Europe", 12), "FR": ("Europe", 9),
+    "NL": ("Europe", 5), "ES": ("Europe", 5), "IT": ("Europe", 4), "SE": ("Europe", 3),
+    "US": ("North America", 16), "CA": ("North America", 4), "AU": ("Asia-Pacific", 5),
+    "JP": ("Asia-Pacific", 2), "SG": ("Asia-Pacific", 1),
+}
+CHANNELS = {  # channel: (weight, purchase-rate multiplier, dropout-rate multiplier)
+    "organic": (30, 1.00, 0.90), "paid_search": (22, 0.95, 1.10), "social": (18, 0.90, 1.40),
+    "email": (10, 1.15, 0.75), "referral": (10, 1.10, 0.70), "affiliate": (10, 0.90, 1.15),
+}
+AGE_BANDS = {  # band: (weight, purchase-rate, dropout-rate and spend multipliers, share of orders in the app)
+    "18-24": (14, 0.90, 1.25, 0.80, 0.60), "25-34": (24, 1.05, 1.10, 0.95, 0.50),
+    "35-44": (22, 1.10, 1.00, 1.05, 0.40), "45-54": (18, 1.00, 0.90, 1.15, 0.30),
+    "55-64": (13, 0.95, 0.85, 1.10, 0.20), "65+": (9, 0.85, 0.85, 1.00, 0.15),
+}
+CATEGORIES = {  # category: (weight, median list price, log-price spread, product nouns)
+    "fashion": (20, 30.0, 0.5, ("Jacket", "Shirt", "Dress", "Scarf")),
+    "home": (16, 35.0, 0.6, ("Lamp", "Rug", "Vase", "Throw")),
+    "beauty": (14, 18.0, 0.5, ("Serum", "Cream", "Palette", "Mist")),
+    "electronics": (12, 60.0, 0.6, ("Headphones", "Speaker", "Charger", "Tablet")),
+    "sports": (10, 40.0, 0.5, ("Trainers", "Yoga Mat", "Bottle", "Racket")),
+    "books": (10, 12.0, 0.35, ("Novel", "Cookbook", "Atlas", "Journal")),
+    "grocery": (10, 7.0, 0.4, ("Coffee", "Tea", "Olive Oil", "Chocolate")),
+    "toys": (8, 22.0, 0.5, ("Puzzle", "Robot", "Plush", "Blocks")),
+}
+ADJECTIVES = np.array(["Classic", "Compact", "Deluxe", "Eco", "Essential", "Pro", "Smart", "Vintage"])
+EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
+SEASON = np.array([1.0] * 10 + [1.6, 1.6]) / (11.2 / 12)  # intensity by month, averaging 1: Nov-Dec peak
+TABLES = ("customers", "products", "orders", "order_items", "events", "ground_truth")
+
+
+def _weights(values: list[float]) -> np.ndarray:
+    """Return the weights normalised to probabilities."""
+    array = np.asarray(values, dtype=float)
+    return array / array.sum()
+
+
+def _column(table: dict, index: int) -> np.ndarray:
+    """Return field `index` of every row of a lookup table, as an array."""
+    return np.array([row[index] for row in table.values()])
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """Return ids like C0000001: the prefix, then each number zero-padded to `width` digits."""
+    text = pa.large_string()  # 64-bit offsets: tens of millions of event ids overflow a plain string array
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), text), width, "0")
+    return pc.binary_join_element_wise(pa.scalar(prefix, text), digits, pa.scalar("", text))
+
+
+def _take(values: pa.Array | list[str], index: np.ndarray) -> pd.Series:
+    """Return values at the positions in `index` as a string series, null where the index is negative."""
+    return pc.take(pa.array(values, pa.large_string()), pa.array(index, mask=index < 0)).to_pandas()
+
+
+def _timestamps(start: date, days: np.ndarray) -> np.ndarray:
+    """Return datetime64[us] values for fractional days since the start date."""
+    return np.datetime64(start, "us") + np.floor(days * DAY_US).astype("timedelta64[us]")
+
+
+def _season(start: date, days: np.ndarray) -> np.ndarray:
+    """Return the seasonal intensity multiplier of each fractional day since the start date."""
+    months = (np.datetime64(start, "D") + days.astype(np.int64)).astype("datetime64[M]").astype(np.int64)
+    return SEASON[months % 12]
+
+
+def _poisson(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, rate: np.ndarray):
+    """Return (owner, day) of a Poisson process per owner at `rate` per day on [lo, hi)."""
+    length = np.clip(hi - lo, 0.0, None)
+    owner = np.repeat(np.arange(lo.size), rng.poisson(rate * length))
+    return owner, lo[owner] + rng.random(owner.size) * length[owner]
+
+
+def _latent(rng: np.random.Generator, n: int, horizon: float) -> dict[str, np.ndarray]:
+    """Return each customer's profile and hidden behaviour (rates per day, times in days since start)."""
+    span = horizon - 30.0
+    growth = np.log(2.0) / span  # twice as many sign-ups per day at the end as at the start
+    signup = np.sort(np.log1p(rng.random(n) * np.expm1(growth * span)) / growth)
+    country = rng.choice(len(COUNTRIES), n, p=_weights(_column(COUNTRIES, 1)))
+    channel = rng.choice(len(CHANNELS), n, p=_weights(_column(CHANNELS, 0)))
+    age = rng.choice(len(AGE_BANDS), n, p=_weights(_column(AGE_BANDS, 0)))
+    rate = rng.gamma(0.7, 4.1 / 0.7, n) * _column(CHANNELS, 1)[channel] * _column(AGE_BANDS, 1)[age] / 365
+    dropout = rng.gamma(3.0, 0.8 / 3.0, n) * _column(CHANNELS, 2)[channel] * _column(AGE_BANDS, 2)[age] / 365
+    death = signup + np.minimum(rng.exponential(1.0 / dropout), 36_525.0)
+    spend = 5.0 + rng.gamma(2.5, 60.0 / 2.5, n) * _column(AGE_BANDS, 3)[age]
+    return {
+        "signup": signup, "country": country, "channel": channel, "age": age, "rate": rate,
+        "dropout": dropout, "death": death, "spend": spend,
+        "browse": rate * 2.2 * rng.lognormal(-0.06, 0.35, n), "lapse_days": rng.uniform(60.0, 90.0, n),
+        "favourite": rng.choice(len(CATEGORIES), n, p=_weights(_column(CATEGORIES, 0))),
+        "app_share": _column(AGE_BANDS, 4)[age],
+    }
+
+
+def _catalogue(rng: np.random.Generator, customers: int) -> dict[str, np.ndarray]:
+    """Return the products, grouped by category, with a search key for popularity-weighted picks."""
+    n = min(400, 200 + customers // 500)
+    category = np.sort(rng.choice(len(CATEGORIES), n, p=_weights(_column(CATEGORIES, 0))))
+    median, spread = _column(CATEGORIES, 1)[category], _column(CATEGORIES, 2)[category]
+    price = np.maximum(np.round(median * rng.lognormal(0.0, spread)) - 0.01, 0.99)
+    popularity = rng.pareto(1.5, n) + 0.1
+    cumulative = pd.Series(popularity).groupby(category).transform(lambda w: w.cumsum() / w.sum())
+    within = cumulative.to_numpy(copy=True)
+    within[np.r_[category[1:] != category[:-1], True]] = 1.0  # the last product of a category ends at 1
+    nouns = np.array([noun for row in CATEGORIES.values() for noun in row[3]])
+    noun = category * 4 + rng.integers(0, 4, n)
+    return {
+        "category": category, "price": price, "cost": np.round(price * rng.uniform(0.35, 0.7, n), 2),
+        "key": category + within, "name": ADJECTIVES[rng.integers(0, len(ADJECTIVES), n)] + " " + nouns[noun],
+    }
+
+
+def _pick(rng: np.random.Generator, favourite: np.ndarray, catalogue: dict) -> np.ndarray:
+    """Return a product per item: ~60% from the favourite category (when >= 0), else by popularity."""
+    other = rng.choice(len(CATEGORIES), favourite.size, p=_weights(_column(CATEGORIES, 0)))
+    category = np.where((favourite >= 0) & (rng.random(favourite.size) < 0.55), favourite, other)
+    return np.searchsorted(catalogue["key"], category + rng.random(favourite.size), side="right")
+
+
+def _orders(rng: np.random.Generator, c: dict, horizon: float, start: date) -> tuple[np.ndarray, np.ndarray]:
+    """Return (customer, day) of every order, sorted by time: a first order, then seasonal Poisson buying."""
+    n, alive_until = c["signup"].size, np.minimum(c["death"], horizon)
+    first = c["signup"] + 600 / 86_400 + rng.exponential(3.0, n)
+    has_first = (rng.random(n) < 0.85) & (first < alive_until)
+    owner, day = _poisson(rng, np.where(has_first, first, c["signup"]), alive_until, c["rate"] * SEASON.max())
+    keep = rng.random(day.size) * SEASON.max() < _season(start, day)
+    owner = np.concatenate([np.flatnonzero(has_first), owner[keep]])
+    day = np.concatenate([first[has_first], day[keep]])
+    order = np.lexsort((owner, day))
+    return owner[order], day[order]
+
+
+def _lines(rng: np.random.Generator, c: dict, buyer: np.ndarray, catalogue: dict) -> dict[str, np.ndarray]:
+    """Return order lines and order totals: quantities sized to a Gamma order value, discounts, returns."""
+    n_orders = buyer.size
+    count = 1 + rng.poisson(1.2, n_orders)
+    order = np.repeat(np.arange(n_orders), count)
+    first = np.cumsum(count) - count
+    product = _pick(rng, c["favourite"][buyer][order], catalogue)
+    value = rng.gamma(3.0, c["spend"][buyer] / 3.0)
+    share = rng.exponential(1.0, order.size)
+    share /= np.bincount(order, share, n_orders)[order]
+    price = catalogue["price"][product]
+    marked_down = np.round(price * rng.uniform(0.7, 0.9, order.size), 2)
+    price = np.where(rng.random(order.size) < 0.07, marked_down, price)
+    quantity = np.clip(np.rint(value[order] * share / price), 1, 20).astype(np.int32)
+    gross = np.round(quantity * price, 2)
+    discount_rate = np.where(rng.random(n_orders) < 0.15, rng.uniform(0.05, 0.20, n_orders), 0.0)
+    line_discount = np.round(gross * discount_rate[order], 2)
+    discount = np.round(np.bincount(order, line_discount, n_orders), 2)
+    cancelled = rng.random(n_orders) < 0.03
+    returned = np.where((rng.random(order.size) < 0.06) & ~cancelled[order],
+                        1 + np.floor(rng.random(order.size) * quantity), 0).astype(np.int32)
+    return {
+        "order": order, "line_number": (np.arange(order.size) - first[order] + 1).astype(np.int32),
+        "first": first, "count": count, "product": product, "quantity": quantity, "price": price,
+        "line_discount": line_discount, "returned": returned, "discount": discount, "cancelled": cancelled,
+        "amount": np.round(np.bincount(order, gross, n_orders) - discount, 2),
+        "app": rng.random(n_orders) < c["app_share"][buyer],
+    }
+
+
+def _sessions(rng: np.random.Generator, c: dict, buyer: np.ndarray, order_day: np.ndarray, horizon: float,
+              start: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (customer or -1, day, order or -1) of every session by time: purchases, browsing, visitors."""
+    n, alive_until = c["signup"].size, np.minimum(c["death"], horizon)
+    owner, day = _poisson(rng, c["signup"], alive_until, c["browse"] * SEASON.max())
+    fade = 0.15 + 0.85 * np.clip((c["death"][owner] - day) / c["lapse_days"][owner], 0.0, 1.0)
+    keep = rng.random(day.size) * SEASON.max() < _season(start, day) * fade
+    late_owner, late_day = _poisson(rng, alive_until, np.full(n, horizon), c["browse"] * 0.02)
+    known_day = np.concatenate([order_day, day[keep], late_day])
+    n_anonymous = round(0.2 * known_day.size) if known_day.size else 0
+    anonymous_day = known_day[rng.integers(0, max(known_day.size, 1), n_anonymous)]
+    anonymous_day = np.clip(anonymous_day + rng.normal(0.0, 3.0, n_anonymous), 0.0, horizon - 0.01)
+    customer = np.concatenate([buyer, owner[keep], late_owner, np.full(n_anonymous, -1)])
+    order = np.concatenate([np.arange(buyer.size), np.full(customer.size - buyer.size, -1)])
+    day = np.concatenate([known_day, anonymous_day])
+    by_time = np.argsort(day, kind="stable")
+    return customer[by_time], day[by_time], order[by_time]
+
+
+def _events(rng: np.random.Generator, c: dict, customer: np.ndarray, day: np.ndarray, order: np.ndarray,
+            lines: dict, catalogue: dict, horizon: float) -> dict[str, np.ndarray]:
+    """Return every event of every session: type, product and microseconds since the start date."""
+    n, purchase = day.size, order >= 0
+    lines_of = np.append(lines["count"], 0)[order]  # order -1 (no order) reads the appended 0
+    views = lines_of + rng.poisson(np.where(purchase, 0.2, 0.8))
+    carts = np.where(purchase, lines_of, (views > 0) & (rng.random(n) < 0.12))
+    checkouts = np.where(purchase, 1, (carts > 0) & (rng.random(n) < 0.3))
+    bounds = np.cumsum([np.ones(n, np.int64), views, carts, checkouts, purchase], axis=0)
+    session = np.repeat(np.arange(n), bounds[-1])
+    first = np.cumsum(bounds[-1]) - bounds[-1]
+    position = np.arange(session.size) - first[session]
+    kind = sum((position >= bounds[k][session]).astype(np.int8) for k in range(4))
+    product = np.full(session.size, -1)
+    slot = position - np.where(kind == 1, bounds[0][session], bounds[1][session])  # nth view or nth cart
+    line = np.append(lines["first"], 0)[order][session] + slot
+    bought = purchase[session] & (((kind == 1) & (slot < lines_of[session])) | (kind == 2))
+    product[bought] = lines["product"][line[bought]]
+    browsed = (kind == 1) & ~bought
+    favourite = np.where(customer >= 0, c["favourite"][np.maximum(customer, 0)], -1)
+    product[browsed] = _pick(rng, favourite[session[browsed]], catalogue)
+    abandoned = np.flatnonzero((kind == 2) & ~purchase[session])
+    product[abandoned] = product[abandoned - 1]  # an abandoned cart holds the product viewed just before
+    gap = np.rint((2.0 + rng.exponential(45.0, session.size)) * 1e6).astype(np.int64)
+    gap[first] = 0
+    elapsed = np.cumsum(gap)
+    elapsed -= elapsed[first][session]
+    duration = elapsed[first + bounds[-1] - 1]
+    anchor = np.floor(day * DAY_US).astype(np.int64)
+    room = anchor - np.floor(c["signup"][np.maximum(customer, 0)] * DAY_US).astype(np.int64)
+    scale = np.where(purchase, np.minimum(1.0, 0.9 * room / np.maximum(duration, 1)), 1.0)
+    # a purchase session ends at the order time; other sessions start at their time, within the window
+    anchor = np.where(purchase, anchor, np.minimum(anchor, round(horizon * DAY_US) - 1 - duration))
+    offset = np.rint((elapsed - np.where(purchase, duration, 0)[session]) * scale[session]).astype(np.int64)
+    return {"session": session, "customer": customer[session], "kind": kind, "product": product,
+            "at_us": anchor[session] + offset}
+
+
+def _check(customers: int, start: date, end: date) -> float:
+    """Return the window length in days, or raise ValueError for an impossible request."""
+    if customers < 1:
+        raise ValueError(f"customers must be at least 1, not {customers}.")
+    if (end - start).days < 90:
+        raise ValueError(f"The window {start} to {end} is too short: make end at least 90 days after start.")
+    return float((end - start).days + 1)
+
+
+def generate_shop(
+    customers: int, seed: int = 42, start: date = START, end: date = END
+) -> dict[str, pd.DataFrame]:
+    """Return a synthetic shop's raw tables plus `ground_truth`; the same arguments give the same frames."""
+    horizon = _check(customers, start, end)
+    rng = np.random.default_rng(seed)
+    c = _latent(rng, customers, horizon)
+    catalogue = _catalogue(rng, customers)
+    buyer, order_day = _orders(rng, c, horizon, start)
+    lines = _lines(rng, c, buyer, catalogue)
+    session_customer, session_day, session_order = _sessions(rng, c, buyer, order_day, horizon, start)
+    events = _events(rng, c, session_customer, session_day, session_order, lines, catalogue, horizon)
+    customer_ids = _ids("C", np.arange(1, customers + 1), 7)
+    product_ids = _ids("P", np.arange(1, catalogue["price"].size + 1), 4)
+    order_ids = _ids("O", np.arange(1, buyer.size + 1), 9)
+    categories = list(CATEGORIES)
+    frames = {
+        "customers": pd.DataFrame({
+            "customer_id": customer_ids.to_pandas(), "signed_up_at": _timestamps(start, c["signup"]),
+            "country": _take(list(COUNTRIES), c["country"]),
+            "region": _take(list(_column(COUNTRIES, 0)), c["country"]),
+            "acquisition_channel": _take(list(CHANNELS), c["channel"]),
+            "age_band": _take(list(AGE_BANDS), c["age"]),
+        }),
+        "products": pd.DataFrame({
+            "product_id": product_ids.to_pandas(), "product_name": pd.Series(catalogue["name"], dtype="str"),
+            "category": _take(categories, catalogue["category"]), "list_price": catalogue["price"],
+            "unit_cost": catalogue["cost"],
+        }),
+        "orders": pd.DataFrame({
+            "order_id": order_ids.to_pandas(), "customer_id": _take(customer_ids, buyer),
+            "ordered_at": _timestamps(start, order_day), "amount": lines["amount"],
+            "status": _take(["completed", "cancelled"], lines["cancelled"].astype(np.int64)),
+            "discount_amount": lines["discount"],
+            "sales_channel": _take(["web", "app"], lines["app"].astype(np.int64)),
+        }),
+        "order_items": pd.DataFrame({
+            "order_id": _take(order_ids, lines["order"]), "line_number": lines["line_number"],
+            "product_id": _take(product_ids, lines["product"]), "quantity": lines["quantity"],
+            "unit_price": lines["price"], "discount_amount": lines["line_discount"],
+            "returned_quantity": lines["returned"],
+        }),
+        "events": pd.DataFrame({
+            "event_id": _ids("E", np.arange(1, events["kind"].size + 1), 10).to_pandas(),
+            "session_id": _ids("S", events["session"] + 1, 9).to_pandas(),
+            "customer_id": _take(customer_ids, events["customer"]),
+            "event_type": _take(list(EVENT_TYPES), events["kind"]),
+            "event_at": np.datetime64(start, "us") + events["at_us"].astype("timedelta64[us]"),
+            "product_id": _take(product_ids, events["product"]),
+        }),
+        "ground_truth": pd.DataFrame({
+            "customer_id": customer_ids.to_pandas(), "purchase_rate_per_year": c["rate"] * 365,
+            "dropout_rate_per_year": c["dropout"] * 365, "mean_order_value": c["spend"],
+            "died_at": _timestamps(start, c["death"]), "is_alive_at_end": c["death"] >= horizon,
+            "browse_rate_per_year": c["browse"] * 365,
+            "favourite_category": _take(categories, c["favourite"]),
+        }),
+    }
+    for table, frame in frames.items():
+        assert table == "ground_truth" or list(frame.columns) == column_names(table), table
+    return frames
+
+
+def write_shop(
+    out_dir: Path, customers: int, seed: int, start: date = START, end: date = END
+) -> dict[str, int]:
+    """Write one Parquet file per table of a generated shop into out_dir; return the rows per table."""
+    frames = generate_shop(customers, seed, start, end)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for table in TABLES:
+        partial = out_dir / f".{table}.parquet.partial"
+        frames[table].to_parquet(partial, index=False)
+        os.replace(partial, out_dir / f"{table}.parquet")  # readers never see a half-written file
+    return {table: len(frames[table]) for table in TABLES}
+
+
+def _date(value: str) -> date:
+    """Return the ISO date in a command-line argument, or stop with one sentence."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: write it as YYYY-MM-DD.") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate a synthetic shop into the landing directory from the command line; return the exit code."""
+    settings = get_settings()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=settings.synthetic_customers)
+    parser.add_argument("--seed", type=int, default=settings.seed)
+    parser.add_argument("--out", type=Path, default=settings.landing_dir)
+    parser.add_argument("--start", type=_date, default=START)
+    parser.add_argument("--end", type=_date, default=END)
+    args = parser.parse_args(argv)
+    try:
+        counts = write_shop(args.out, args.customers, args.seed, args.start, args.end)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    for table, rows in counts.items():
+        print(f"{table:<13} {rows:>12,} rows -> {args.out / (table + '.parquet')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

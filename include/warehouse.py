@@ -1,0 +1,35 @@
+"""Connections to the DuckDB warehouse file, and one-transaction blocks on them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from include.settings import get_settings
+
+
+def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Return a connection to the warehouse file at `path` (the settings' warehouse by default)."""
+    path = Path(path) if path is not None else get_settings().warehouse_path
+    if read_only and not path.exists():
+        raise SystemExit(
+            f"The warehouse {path} does not exist: load it first with `python -m include.ingest` or the demo."
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Yield the connection inside one transaction: commit when the block ends, roll back when it raises."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")

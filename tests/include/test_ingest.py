@@ -1,0 +1,161 @@
+"""Raw loads: exact counts, idempotent re-runs, incremental appends and all-or-nothing failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from include.ingest import load_landing, main, table_of
+from include.raw_schema import RAW_TABLES, column_names
+from include.synthetic import write_shop
+from include.warehouse import connect, transaction
+
+
+@pytest.fixture()
+def landing(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    """Return a landing directory holding a 200-customer shop, and its rows per table."""
+    directory = tmp_path / "landing"
+    return directory, write_shop(directory, customers=200, seed=11)
+
+
+def _counts(warehouse: Path) -> dict[str, int]:
+    """Return the rows of every raw table and of the ground truth."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        counts = {t: con.execute(f'select count(*) from raw."{t}"').fetchone()[0] for t in RAW_TABLES}
+        counts["ground_truth"] = con.execute("select count(*) from synthetic.ground_truth").fetchone()[0]
+        return counts
+    finally:
+        con.close()
+
+
+def test_first_load_brings_every_row_with_lineage(landing, tmp_path: Path) -> None:
+    directory, written = landing
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    loads = load_landing(directory, warehouse)
+    assert [(load.file, load.table, load.skipped) for load in loads] == [
+        ("customers.parquet", "customers", False),
+        ("products.parquet", "products", False),
+        ("orders.parquet", "orders", False),
+        ("order_items.parquet", "order_items", False),
+        ("events.parquet", "events", False),
+        ("ground_truth.parquet", "synthetic.ground_truth", False),
+    ]
+    assert {load.file.removesuffix(".parquet"): load.rows_loaded for load in loads} == written
+    assert _counts(warehouse) == written
+    con = duckdb.connect(str(warehouse), read_only=True)
+    columns = [row[0] for row in con.execute("describe raw.orders").fetchall()]
+    sources = con.execute("select distinct _source_file from raw.orders").fetchall()
+    logged = con.execute("select file_name, rows_loaded from raw._file_loads order by file_name").fetchall()
+    con.close()
+    assert columns == [*column_names("orders"), "_source_file", "_loaded_at"]
+    assert sources == [("orders.parquet",)]
+    assert dict(logged) == {f"{table}.parquet": rows for table, rows in written.items()}
+
+
+def test_loading_again_skips_everything(landing, tmp_path: Path) -> None:
+    directory, written = landing
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = load_landing(directory, warehouse)
+    second = load_landing(directory, warehouse)
+    assert all(load.skipped and load.rows_loaded == 0 for load in second)
+    assert [load.sha256 for load in second] == [load.sha256 for load in first]
+    assert _counts(warehouse) == written
+
+
+def test_a_new_file_appends_only_its_rows(landing, tmp_path: Path) -> None:
+    directory, written = landing
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_landing(directory, warehouse)
+    extra = pd.read_parquet(directory / "orders.parquet").head(7)
+    extra["order_id"] = [f"X{i:09d}" for i in range(7)]
+    extra.to_parquet(directory / "orders_2.parquet", index=False)
+    loads = load_landing(directory, warehouse)
+    assert [(load.file, load.rows_loaded) for load in loads if not load.skipped] == [("orders_2.parquet", 7)]
+    assert _counts(warehouse) == {**written, "orders": written["orders"] + 7}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    query = "select count(*) from raw.orders where _source_file = ?"
+    added = con.execute(query, ["orders_2.parquet"]).fetchone()[0]
+    con.close()
+    assert added == 7
+
+
+def test_a_file_missing_a_required_column_changes_nothing(landing, tmp_path: Path) -> None:
+    directory, written = landing
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_landing(directory, warehouse)
+    # a valid new customers file is loaded before the bad orders file, and must be rolled back with it
+    new_customers = pd.read_parquet(directory / "customers.parquet").head(3)
+    new_customers.assign(customer_id=["N1", "N2", "N3"]).to_parquet(directory / "customers_2.parquet")
+    no_amount = pd.read_parquet(directory / "orders.parquet").drop(columns="amount")
+    no_amount.to_parquet(directory / "orders_bad.parquet")
+    with pytest.raises(ValueError, match="orders_bad.parquet lacks the required column amount"):
+        load_landing(directory, warehouse)
+    assert _counts(warehouse) == written
+    (directory / "orders_bad.parquet").unlink()
+    assert [load.rows_loaded for load in load_landing(directory, warehouse) if not load.skipped] == [3]
+
+
+def test_optional_columns_may_be_missing_and_csv_keeps_text_ids(tmp_path: Path) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    csv = "customer_id,country,signed_up_at\n007,GB,2024-02-03 10:00:00\n"
+    (directory / "customers_crm.csv").write_text(csv)
+    (directory / "notes.txt").write_text("not a landing file")
+    warehouse = tmp_path / "warehouse.duckdb"
+    assert [(load.file, load.rows_loaded) for load in load_landing(directory, warehouse)] == [
+        ("customers_crm.csv", 1)
+    ]
+    con = duckdb.connect(str(warehouse), read_only=True)
+    query = "select customer_id, signed_up_at, country, region, age_band from raw.customers"
+    row = con.execute(query).fetchone()
+    con.close()
+    assert row == ("007", pd.Timestamp("2024-02-03 10:00:00").to_pydatetime(), "GB", None, None)
+
+
+def test_ground_truth_is_replaced_by_new_content(landing, tmp_path: Path) -> None:
+    directory, _ = landing
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_landing(directory, warehouse)
+    truth = pd.read_parquet(directory / "ground_truth.parquet")
+    truth.head(5).to_parquet(directory / "ground_truth.parquet", index=False)
+    loads = {load.file: load for load in load_landing(directory, warehouse)}
+    assert loads["ground_truth.parquet"].rows_loaded == 5
+    assert _counts(warehouse)["ground_truth"] == 5
+
+
+def test_files_map_to_the_longest_matching_table() -> None:
+    assert table_of("orders_2024-06.parquet") == "orders"
+    assert table_of("order_items.parquet") == "order_items"
+    assert table_of("order_items_2.csv") == "order_items"
+    assert table_of("ground_truth.parquet") == "synthetic.ground_truth"
+    assert table_of("orders.json") is None
+    assert table_of(".orders.parquet.partial") is None
+
+
+def test_cli_reports_each_file_and_a_missing_landing_directory(landing, tmp_path: Path, capsys) -> None:
+    directory, written = landing
+    assert main(["--landing", str(directory), "--warehouse", str(tmp_path / "w.duckdb")]) == 0
+    assert f"{written['events']:,} rows loaded" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="landing directory .* does not exist"):
+        main(["--landing", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "w.duckdb")])
+
+
+def test_read_only_connection_to_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="does not exist: load it first"):
+        connect(tmp_path / "missing.duckdb", read_only=True)
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    con = connect(tmp_path / "sub" / "w.duckdb")
+    con.execute("create table t (x integer)")
+    with pytest.raises(RuntimeError), transaction(con):
+        con.execute("insert into t values (1)")
+        raise RuntimeError("boom")
+    with transaction(con):
+        con.execute("insert into t values (2)")
+    assert con.execute("select x from t").fetchall() == [(2,)]
+    con.close()
