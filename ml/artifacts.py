@@ -1,0 +1,59 @@
+"""Model artifacts on disk: one folder per model version and a champion pointer swapped atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+
+CHAMPION_POINTER = "champion.json"
+
+
+def models_dir(artifacts_dir: Path) -> Path:
+    """Return the folder that holds one sub-folder per model version."""
+    return artifacts_dir / "models"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write text to path through a temporary file and a rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(temporary, path)
+
+
+def save_model_version(
+    artifacts_dir: Path, version: str, boosters: dict[str, lgb.Booster], metadata: dict[str, Any]
+) -> Path:
+    """Save the boosters and metadata of one model version; return its folder."""
+    folder = models_dir(artifacts_dir) / version
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, booster in boosters.items():
+        _write_atomically(folder / f"{name}.txt", booster.model_to_string())
+    _write_atomically(folder / "metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str))
+    return folder
+
+
+def promote_champion(artifacts_dir: Path, version: str) -> None:
+    """Point the champion at a saved model version."""
+    pointer = {"version": version}
+    _write_atomically(models_dir(artifacts_dir) / CHAMPION_POINTER, json.dumps(pointer) + "\n")
+
+
+def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
+    """Return the champion's version, boosters by name and metadata."""
+    pointer_path = models_dir(artifacts_dir) / CHAMPION_POINTER
+    if not pointer_path.exists():
+        raise SystemExit(
+            f"No champion model in {pointer_path.parent}: train one first (make demo or cvw train)."
+        )
+    version = json.loads(pointer_path.read_text())["version"]
+    folder = models_dir(artifacts_dir) / version
+    metadata = json.loads((folder / "metadata.json").read_text())
+    boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in metadata["models"]}
+    return version, boosters, metadata

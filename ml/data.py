@@ -1,0 +1,73 @@
+"""Read the ML marts into frames: features joined to labels for training, features alone for scoring."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+KEY_COLUMNS = ("customer_id", "cutoff_date")
+# Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
+NON_FEATURE_COLUMNS = frozenset({"customer_id", "cutoff_date", "is_scoring_date"})
+LABEL_COLUMNS = ("revenue", "orders", "is_churned")
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Return the model inputs among a customer_features frame's columns, in mart order."""
+    return [column for column in frame.columns if column not in NON_FEATURE_COLUMNS]
+
+
+def load_training_frame(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd.DataFrame:
+    """Return features at every labelled cutoff joined to their labels for one horizon."""
+    frame = con.execute(
+        """
+        select
+            features.*,
+            labels.revenue as label_revenue,
+            labels.orders as label_orders,
+            labels.is_churned as label_is_churned
+        from marts.customer_features as features
+        inner join marts.customer_labels as labels
+            on features.customer_id = labels.customer_id
+            and features.cutoff_date = labels.cutoff_date
+        where labels.horizon_days = ?
+        order by features.cutoff_date, features.customer_id
+        """,
+        [horizon_days],
+    ).df()
+    if frame.empty:
+        raise SystemExit(
+            f"No labelled cutoffs for a {horizon_days}-day horizon in marts.customer_labels: "
+            "the history is shorter than one cutoff plus the horizon; "
+            "load more history or use a shorter horizon."
+        )
+    return _with_dates(frame)
+
+
+def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
+    """Return the scoring cutoff of the feature mart (the as-of date the marts were built for)."""
+    row = con.execute("select max(cutoff_date) from marts.customer_features where is_scoring_date").fetchone()
+    if row is None or row[0] is None:
+        raise SystemExit("marts.customer_features has no scoring date: run the dbt build first (make demo).")
+    return pd.Timestamp(row[0]).date()
+
+
+def load_scoring_frame(con: duckdb.DuckDBPyConnection, as_of_date: date) -> pd.DataFrame:
+    """Return the features of every customer at one cutoff date."""
+    frame = con.execute(
+        "select * from marts.customer_features where cutoff_date = ? order by customer_id",
+        [as_of_date],
+    ).df()
+    if frame.empty:
+        raise SystemExit(
+            f"marts.customer_features has no rows at {as_of_date}: rebuild the marts with "
+            f"as_of_date={as_of_date} (CVW_AS_OF_DATE) before scoring that date."
+        )
+    return _with_dates(frame)
+
+
+def _with_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the frame with cutoff_date as a Python-comparable datetime64 column."""
+    frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"])
+    return frame

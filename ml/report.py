@@ -1,0 +1,77 @@
+"""The demo's closing summary: top customers by predicted revenue, and how to query the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from include.settings import REPO_ROOT, get_settings
+from include.warehouse import connect
+
+
+def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame:
+    """Return the customers with the highest predicted revenue at the latest scoring date."""
+    return con.execute(
+        """
+        with latest as (
+            select max(as_of_date) as as_of_date from scores.customer_scores
+        )
+
+        select
+            scores.customer_id,
+            scores.predicted_revenue,
+            scores.churn_probability,
+            scores.value_tier,
+            rfm.rfm_segment
+        from scores.customer_scores as scores
+        inner join latest on scores.as_of_date = latest.as_of_date
+        left join marts.customer_rfm as rfm on scores.customer_id = rfm.customer_id
+        order by scores.predicted_revenue desc, scores.customer_id
+        limit ?
+        """,
+        [limit],
+    ).df()
+
+
+def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
+    """Return (as-of date, score rows, eligible customers) for the latest scoring date."""
+    as_of, rows = con.execute(
+        """
+        select as_of_date, count(*) from scores.customer_scores
+        group by as_of_date order by as_of_date desc limit 1
+        """
+    ).fetchone()
+    eligible = con.execute(
+        "select count(*) from marts.customer_features where cutoff_date = ?", [as_of]
+    ).fetchone()[0]
+    return str(as_of), rows, eligible
+
+
+def _display_path(path: Path) -> str:
+    """Return the path relative to the repo when it lies inside it."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
+    """Print the top customers and the commands that query the score table."""
+    path = warehouse_path or get_settings().warehouse_path
+    with connect(path, read_only=True) as con:
+        as_of, rows, eligible = score_summary(con)
+        top = top_customers(con, limit)
+    top["predicted_revenue"] = top["predicted_revenue"].map("{:,.2f}".format)
+    top["churn_probability"] = top["churn_probability"].map("{:.1%}".format)
+    shown = _display_path(path)
+    print(f"\nScores as of {as_of}: {rows} rows for {eligible} customers with an order before that date.")
+    print(f"Top {limit} customers by predicted revenue in the horizon:\n")
+    print(top.to_string(index=False))
+    print("\nQuery the warehouse yourself:")
+    print(f'  duckdb -readonly {shown} "select count(*) from scores.customer_scores"')
+    print(
+        f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{shown}', read_only=True)"
+        ".sql('select * from scores.customer_scores limit 5'))\""
+    )
