@@ -1,0 +1,34 @@
+{#
+    Small numeric helpers shared by the feature models, so every ratio is defined the same way.
+#}
+
+{# A double-precision float type (dbt.type_float() is single precision on DuckDB). #}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'customer_value')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
+
+{# numerator / denominator as a float; null when the denominator is 0 or null. #}
+{% macro safe_divide(numerator, denominator) -%}
+    (cast({{ numerator }} as {{ type_double() }}) / nullif(cast({{ denominator }} as {{ type_double() }}), 0))
+{%- endmacro %}
+
+{#
+    Symmetric change from `previous` to `current`: (current - previous) / (current + previous), in [-1, 1]
+    for non-negative inputs: 1 = all new, 0 = flat, -1 = stopped; null when both are 0.
+#}
+{% macro symmetric_change(current, previous) -%}
+    {{ safe_divide('(' ~ current ~ ') - (' ~ previous ~ ')', '(' ~ current ~ ') + (' ~ previous ~ ')') }}
+{%- endmacro %}
+
+{# Whole days from `start` to `end` (calendar-day boundaries crossed), portable. #}
+{% macro days_between(start, end) -%}
+    {{ dbt.datediff(start, end, 'day') }}
+{%- endmacro %}

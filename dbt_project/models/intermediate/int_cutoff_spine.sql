@@ -1,0 +1,97 @@
+{#
+    The cutoff dates features and labels are computed at: the first day of every month that is at
+    least var spine_min_history_days after the first order and before the as-of date, plus the as-of
+    date itself (the scoring cutoff). A cutoff is midnight at the start of cutoff_date: only data
+    strictly before it is history.
+#}
+
+with
+
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+bounds as (
+    select
+        {{ as_of_date() }} as data_end_date,
+        cast(min(ordered_at) as date) as first_order_date
+    from orders
+),
+
+first_cutoff as (
+    select
+        data_end_date,
+        cast(
+            {{ dbt.dateadd('day', var('spine_min_history_days') | int, 'first_order_date') }} as date
+        ) as earliest_cutoff_date
+    from bounds
+),
+
+first_month as (
+    select
+        data_end_date,
+        earliest_cutoff_date,
+        cast({{ dbt.date_trunc('month', 'earliest_cutoff_date') }} as date) as first_month_start
+    from first_cutoff
+),
+
+month_offsets as (
+    -- 100 years of months; the filter below keeps those before the as-of date
+    {{ dbt.generate_series(1200) }}
+),
+
+month_starts as (
+    select
+        first_month.data_end_date,
+        first_month.earliest_cutoff_date,
+        cast(
+            {{ dbt.dateadd('month', 'month_offsets.generated_number - 1', 'first_month.first_month_start') }}
+            as date
+        ) as cutoff_date
+    from first_month
+    cross join month_offsets
+),
+
+monthly_cutoffs as (
+    select
+        cutoff_date,
+        false as is_scoring_date,
+        data_end_date
+    from month_starts
+    where
+        cutoff_date >= earliest_cutoff_date
+        and cutoff_date < data_end_date
+),
+
+scoring_cutoff as (
+    select
+        data_end_date as cutoff_date,
+        true as is_scoring_date,
+        data_end_date
+    from bounds
+),
+
+cutoffs as (
+    select
+        cutoff_date,
+        is_scoring_date,
+        data_end_date
+    from monthly_cutoffs
+    union all
+    select
+        cutoff_date,
+        is_scoring_date,
+        data_end_date
+    from scoring_cutoff
+),
+
+final as (
+    select
+        cutoff_date,
+        cast(cutoff_date as {{ dbt.type_timestamp() }}) as cutoff_at,
+        is_scoring_date,
+        data_end_date
+    from cutoffs
+)
+
+select * from final

@@ -1,0 +1,59 @@
+{#
+    One row per session and calendar day: a session crossing midnight is split, so every row lies
+    wholly before or wholly after any (midnight) cutoff and can be used at a cutoff without leaking.
+    The row's customer is the logged-in customer of that day's events (null when all anonymous).
+#}
+
+with
+
+events as (
+    select * from {{ ref('stg_shop__events') }}
+),
+
+dated as (
+    select
+        session_id,
+        cast(event_at as date) as activity_date,
+        customer_id,
+        event_type,
+        event_at
+    from events
+),
+
+session_days as (
+    select
+        session_id,
+        activity_date,
+        max(customer_id) as customer_id,
+        min(event_at) as first_event_at,
+        max(event_at) as last_event_at,
+        count(*) as events,
+        sum(case when event_type = 'page_view' then 1 else 0 end) as page_views,
+        sum(case when event_type = 'product_view' then 1 else 0 end) as product_views,
+        sum(case when event_type = 'add_to_cart' then 1 else 0 end) as add_to_carts,
+        sum(case when event_type = 'checkout' then 1 else 0 end) as checkouts,
+        sum(case when event_type = 'purchase' then 1 else 0 end) as purchases
+    from dated
+    group by
+        session_id,
+        activity_date
+),
+
+final as (
+    select
+        session_id,
+        activity_date,
+        customer_id,
+        first_event_at,
+        last_event_at,
+        events,
+        cast(page_views as {{ dbt.type_bigint() }}) as page_views,
+        cast(product_views as {{ dbt.type_bigint() }}) as product_views,
+        cast(add_to_carts as {{ dbt.type_bigint() }}) as add_to_carts,
+        cast(checkouts as {{ dbt.type_bigint() }}) as checkouts,
+        cast(purchases as {{ dbt.type_bigint() }}) as purchases,
+        purchases > 0 as has_purchase
+    from session_days
+)
+
+select * from final

@@ -1,0 +1,131 @@
+{#
+    One row per order (completed and cancelled), valued from its lines: revenue and margin net of
+    returns and discounts. The order's discount_amount is its whole discount, line discounts included
+    (as in `amount` = lines - discounts), so only the part not already on the lines is subtracted:
+    greatest(order discount - line discounts, 0), times the kept share of the gross amount (returned
+    goods give their discount back). An order without lines is valued at its charged amount. Completed orders also get their sequence number and the days since the customer's
+    previous completed order.
+#}
+
+with
+
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+order_items as (
+    select * from {{ ref('int_order_items_priced') }}
+),
+
+order_lines as (
+    select
+        order_id,
+        count(*) as lines,
+        sum(quantity) as items,
+        sum(returned_quantity) as returned_items,
+        sum(gross_amount) as gross_amount,
+        sum(kept_gross_amount) as kept_gross_amount,
+        sum(discount_amount) as line_discount_amount,
+        sum(revenue) as line_revenue,
+        sum(margin) as line_margin
+    from order_items
+    group by order_id
+),
+
+order_discounts as (
+    select
+        orders.order_id,
+        coalesce(order_lines.line_discount_amount, 0) as line_discount_amount,
+        -- the whole-order discount not already granted on the lines, less the share of returned goods
+        greatest(
+            orders.order_discount_amount - coalesce(order_lines.line_discount_amount, 0),
+            0
+        ) as unallocated_discount_amount,
+        greatest(
+            orders.order_discount_amount - coalesce(order_lines.line_discount_amount, 0),
+            0
+        ) * coalesce({{ safe_divide('order_lines.kept_gross_amount', 'order_lines.gross_amount') }}, 0)
+            as kept_unallocated_discount_amount
+    from orders
+    left join order_lines
+        on orders.order_id = order_lines.order_id
+),
+
+valued as (
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        cast(orders.ordered_at as date) as order_date,
+        orders.status,
+        orders.status = 'cancelled' as is_cancelled,
+        orders.sales_channel,
+        orders.charged_amount,
+        order_lines.order_id is not null as has_lines,
+        coalesce(order_lines.lines, 0) as lines,
+        cast(coalesce(order_lines.items, 0) as {{ dbt.type_bigint() }}) as items,
+        cast(coalesce(order_lines.returned_items, 0) as {{ dbt.type_bigint() }}) as returned_items,
+        coalesce(order_lines.returned_items, 0) > 0 as has_return,
+        coalesce(
+            order_lines.gross_amount,
+            orders.charged_amount + orders.order_discount_amount
+        ) as gross_amount,
+        order_discounts.line_discount_amount + order_discounts.unallocated_discount_amount as discount_amount,
+        coalesce(
+            order_lines.line_revenue - order_discounts.kept_unallocated_discount_amount,
+            orders.charged_amount
+        ) as revenue,
+        coalesce(
+            order_lines.line_margin - order_discounts.kept_unallocated_discount_amount,
+            orders.charged_amount * {{ var('gross_margin_rate') }}
+        ) as margin
+    from orders
+    inner join order_discounts
+        on orders.order_id = order_discounts.order_id
+    left join order_lines
+        on orders.order_id = order_lines.order_id
+),
+
+completed_sequence as (
+    select
+        order_id,
+        row_number() over (
+            partition by customer_id
+            order by ordered_at, order_id
+        ) as completed_order_number,
+        {{ days_between(
+            'lag(order_date) over (partition by customer_id order by ordered_at, order_id)',
+            'order_date'
+        ) }} as days_since_previous_order
+    from valued
+    where not is_cancelled
+),
+
+final as (
+    select
+        valued.order_id,
+        valued.customer_id,
+        valued.ordered_at,
+        valued.order_date,
+        valued.status,
+        valued.is_cancelled,
+        valued.sales_channel,
+        valued.charged_amount,
+        valued.has_lines,
+        valued.lines,
+        valued.items,
+        valued.returned_items,
+        valued.has_return,
+        valued.gross_amount,
+        valued.discount_amount,
+        {{ safe_divide('valued.discount_amount', 'valued.gross_amount') }} as discount_share,
+        valued.revenue,
+        valued.margin,
+        completed_sequence.completed_order_number,
+        completed_sequence.days_since_previous_order
+    from valued
+    left join completed_sequence
+        on valued.order_id = completed_sequence.order_id
+)
+
+select * from final

@@ -1,0 +1,93 @@
+{#
+    Leakage guard. Recompute, straight from staging, each customer_features row's completed orders, last
+    order and last visit strictly before its cutoff's midnight, and return every row that disagrees:
+    a feature that saw an order or event on or after its cutoff shows up here.
+#}
+
+with
+
+features as (
+    select * from {{ ref('customer_features') }}
+),
+
+orders as (
+    select * from {{ ref('stg_shop__orders') }}
+),
+
+events as (
+    select * from {{ ref('stg_shop__events') }}
+),
+
+order_history as (
+    select
+        features.customer_id,
+        features.cutoff_date,
+        count(orders.order_id) as orders_before_cutoff,
+        max(orders.ordered_at) as last_order_at
+    from features
+    left join orders
+        on
+            features.customer_id = orders.customer_id
+            and orders.status = 'completed'
+            and orders.ordered_at < cast(features.cutoff_date as {{ dbt.type_timestamp() }})
+    group by
+        features.customer_id,
+        features.cutoff_date
+),
+
+visit_history as (
+    select
+        features.customer_id,
+        features.cutoff_date,
+        max(events.event_at) as last_event_at
+    from features
+    left join events
+        on
+            features.customer_id = events.customer_id
+            and events.event_at < cast(features.cutoff_date as {{ dbt.type_timestamp() }})
+    group by
+        features.customer_id,
+        features.cutoff_date
+),
+
+compared as (
+    select
+        features.customer_id,
+        features.cutoff_date,
+        features.orders_lifetime,
+        order_history.orders_before_cutoff,
+        features.days_since_last_order,
+        {{ days_between('order_history.last_order_at', 'features.cutoff_date') }} as expected_days_since_last_order,
+        features.days_since_last_visit,
+        {{ days_between('visit_history.last_event_at', 'features.cutoff_date') }} as expected_days_since_last_visit
+    from features
+    inner join order_history
+        on
+            features.customer_id = order_history.customer_id
+            and features.cutoff_date = order_history.cutoff_date
+    inner join visit_history
+        on
+            features.customer_id = visit_history.customer_id
+            and features.cutoff_date = visit_history.cutoff_date
+),
+
+final as (
+    select
+        customer_id,
+        cutoff_date,
+        orders_lifetime,
+        orders_before_cutoff,
+        days_since_last_order,
+        expected_days_since_last_order,
+        days_since_last_visit,
+        expected_days_since_last_visit
+    from compared
+    where
+        orders_before_cutoff = 0
+        or orders_lifetime <> orders_before_cutoff
+        or days_since_last_order <> expected_days_since_last_order
+        or days_since_last_order < 1
+        or days_since_last_visit is distinct from expected_days_since_last_visit
+)
+
+select * from final

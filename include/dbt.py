@@ -1,0 +1,96 @@
+"""Run the dbt project in-process against a DuckDB warehouse file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+from include.settings import get_settings
+
+# Label horizons dbt_project.yml builds by default; the settings horizon is added when it differs.
+DEFAULT_LABEL_HORIZONS = (90, 365)
+# Node statuses that make a dbt command fail (warnings and skips follow from these or are harmless).
+_FAILED_STATUSES = {"error", "fail", "runtime error"}
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore the previous values."""
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _failed_nodes(result: object) -> list[str]:
+    """Return 'unique_id (first line of message)' for every node of a dbt result that failed."""
+    failed = []
+    for node_result in getattr(result, "results", None) or []:
+        if str(getattr(node_result.status, "value", node_result.status)).lower() in _FAILED_STATUSES:
+            message = (node_result.message or "").strip().splitlines()
+            detail = f" ({message[0][:200]})" if message else ""
+            failed.append(f"{node_result.node.unique_id}{detail}")
+    return failed
+
+
+def run_dbt(
+    args: list[str],
+    warehouse_path: Path | None = None,
+    dbt_vars: dict[str, object] | None = None,
+) -> None:
+    """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise RuntimeError on failure."""
+    from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
+
+    settings = get_settings()
+    warehouse = Path(warehouse_path or settings.warehouse_path).expanduser().resolve()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    project_dir = str(settings.dbt_project_dir)
+    cli_args = [*args, "--project-dir", project_dir, "--profiles-dir", project_dir]
+    if dbt_vars:
+        cli_args += ["--vars", json.dumps(dbt_vars, default=str)]
+    command = "dbt " + " ".join(args)
+
+    environment = {
+        "CVW_WAREHOUSE": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    with _environment(environment):
+        outcome = dbtRunner().invoke(cli_args)
+
+    if outcome.success:
+        return
+    failed = _failed_nodes(outcome.result)
+    if failed:
+        raise RuntimeError(f"`{command}` failed on {len(failed)} node(s): {'; '.join(failed)}.")
+    reason = " ".join(line.strip() for line in str(outcome.exception or "see the dbt log").splitlines())
+    raise RuntimeError(f"`{command}` failed before running its nodes: {reason.strip()}")
+
+
+def dbt_build(
+    warehouse_path: Path | None = None,
+    as_of_date: date | None = None,
+    *,
+    label_horizons: list[int] | None = None,
+) -> None:
+    """Seed, run and test the whole dbt project as of a date (default: settings, else the data's end)."""
+    settings = get_settings()
+    as_of_date = as_of_date or settings.as_of_date
+    if label_horizons is None and settings.horizon_days not in DEFAULT_LABEL_HORIZONS:
+        label_horizons = [*DEFAULT_LABEL_HORIZONS, settings.horizon_days]
+    dbt_vars: dict[str, object] = {}
+    if as_of_date is not None:
+        dbt_vars["as_of_date"] = as_of_date.isoformat()
+    if label_horizons:
+        dbt_vars["label_horizons"] = [int(days) for days in label_horizons]
+    run_dbt(["build"], warehouse_path=warehouse_path, dbt_vars=dbt_vars or None)

@@ -1,0 +1,283 @@
+"""End to end through real dbt and a real DuckDB file: hand-made raw rows with hand-computed answers."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from math import sqrt
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from include.dbt import run_dbt
+from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES
+
+AS_OF = date(2024, 10, 1)
+CUTOFFS = [date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1), date(2024, 8, 1), date(2024, 9, 1), AS_OF]
+LOADED = datetime(2024, 10, 1, 6, 0)
+
+
+def ts(text: str) -> datetime:
+    """Return the timestamp of an ISO 'YYYY-MM-DD HH:MM[:SS]' string."""
+    return datetime.fromisoformat(text)
+
+
+# Rows without lineage columns, in contract column order.
+PRODUCTS = [
+    ("p1", "Teddy", "toys", 10.0, 4.0),
+    ("p2", "Novel", "books", 30.0, None),  # no cost: margin = revenue x 0.4
+    ("p3", "Lamp", "home", 100.0, 70.0),
+]
+CUSTOMERS = [
+    ("c1", ts("2024-01-01 09:00"), "UK", "North", "search", "25-34"),
+    ("c2", None, "UK", "South", "social", "35-44"),
+    ("c3", ts("2024-04-01 12:00"), "UK", "North", "email", "18-24"),
+    ("c4", ts("2024-02-01 10:00"), "UK", "East", "search", "45-54"),  # only a cancelled order
+    ("c5", ts("2024-05-01 10:00"), "UK", "East", "search", "45-54"),  # only events
+]
+ORDERS = [
+    ("o1", "c1", ts("2024-01-10 10:00"), 20.0, "completed", None, "web"),
+    ("o2", "c1", ts("2024-03-15 12:00"), 25.0, None, 5.0, "app"),  # order discount = its line discount
+    ("o3", "c1", ts("2024-05-20 09:00"), 10.0, "cancelled", None, "web"),
+    ("o4", "c1", ts("2024-06-10 15:00"), 30.0, None, None, "web"),
+    ("o5", "c1", ts("2024-08-05 11:00"), 50.0, "completed", 10.0, "app"),  # discount on no line
+    ("o6", "c2", ts("2024-02-01 08:00"), 116.0, "completed", None, "web"),
+    ("o7", "c3", ts("2024-05-31 23:30"), 10.0, "completed", None, "web"),
+    ("o8", "c3", ts("2024-06-01 00:00"), 100.0, "completed", None, "web"),  # on the 06-01 cutoff day
+    ("o9", "c4", ts("2024-03-01 10:00"), 10.0, "cancelled", None, "web"),
+]
+ORDER_ITEMS = [
+    ("o1", 1, "p1", 2, 10.0, None, None),  # revenue 20, margin 2 x 6 = 12
+    ("o2", 1, "p2", 1, 30.0, 5.0, 0),  # revenue 25, margin 25 x 0.4 = 10
+    ("o3", 1, "p1", 1, 10.0, None, None),  # cancelled
+    ("o4", 1, "p1", 3, 10.0, None, 1),  # one unit returned: revenue 20, margin 12
+    ("o5", 1, "p2", 2, 30.0, 0.0, 0),  # revenue 60 - order discount 10 = 50
+    ("o6", 1, "p3", 1, 100.0, None, None),  # revenue 100
+    ("o6", 2, "p1", 2, 10.0, 4.0, 1),  # one of two returned, with half the discount: revenue 10 - 2 = 8
+    ("o7", 1, "p1", 1, 10.0, None, None),  # revenue 10
+    ("o8", 1, "p3", 1, 100.0, None, None),  # revenue 100
+    ("o9", 1, "p1", 1, 10.0, None, None),  # cancelled
+]
+EVENTS = [
+    ("e1", "s1", "c1", "page_view", ts("2024-05-25 10:00"), None),
+    ("e2", "s1", "c1", "product_view", ts("2024-05-25 10:01"), "p1"),
+    ("e3", "s1", "c1", "add_to_cart", ts("2024-05-25 10:02"), "p1"),  # abandoned cart
+    ("e4", "s2", "c1", "product_view", ts("2024-06-10 14:50"), "p1"),
+    ("e5", "s2", "c1", "add_to_cart", ts("2024-06-10 14:55"), "p1"),
+    ("e6", "s2", "c1", "purchase", ts("2024-06-10 15:00"), None),
+    ("e7", "s3", None, "product_view", ts("2024-05-26 09:00"), "p2"),  # anonymous
+    ("e8", "s4", "c5", "page_view", ts("2024-06-15 09:00"), None),
+]
+
+# Rows landing later: an order on a cutoff day, one after it, and an event on the cutoff day.
+LATE_ORDERS = [
+    ("o10", "c2", ts("2024-07-01 00:00"), 100.0, "completed", None, "web"),
+    ("o11", "c1", ts("2024-07-15 10:00"), 30.0, "completed", None, "web"),
+]
+LATE_ORDER_ITEMS = [("o10", 1, "p3", 1, 100.0, None, None), ("o11", 1, "p2", 1, 30.0, None, None)]
+LATE_EVENTS = [("e9", "s5", "c2", "product_view", ts("2024-07-01 00:00:01"), "p3")]
+
+
+def insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: list[tuple],
+    source_file: str,
+    loaded_at: datetime = LOADED,
+) -> None:
+    """Insert contract-ordered rows into raw.<table> with lineage columns (table names from the contract)."""
+    assert table in RAW_TABLES
+    width = len(RAW_TABLES[table]) + len(LINEAGE_COLUMNS)
+    placeholders = ", ".join(["?"] * width)
+    con.executemany(
+        f"insert into raw.{table} values ({placeholders})",
+        [(*row, source_file, loaded_at) for row in rows],
+    )
+
+
+def create_raw_warehouse(path: Path) -> None:
+    """Create the raw schema from the contract and load the hand-made rows, with a few loaded twice."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema raw")
+        for table, columns in RAW_TABLES.items():
+            ddl = ", ".join(f"{column.name} {column.sql_type}" for column in (*columns, *LINEAGE_COLUMNS))
+            con.execute(f"create table raw.{table} ({ddl})")
+        insert(con, "products", PRODUCTS, "products.csv")
+        insert(con, "customers", CUSTOMERS, "customers.csv")
+        insert(con, "orders", ORDERS, "orders.csv")
+        insert(con, "order_items", ORDER_ITEMS, "order_items.csv")
+        insert(con, "events", EVENTS, "events.csv")
+        # o6 also came in an earlier file, as cancelled: the latest load (completed) wins.
+        stale_o6 = ("o6", "c2", ts("2024-02-01 08:00"), 116.0, "cancelled", None, "web")
+        insert(con, "orders", [stale_o6], "orders_old.csv", loaded_at=datetime(2024, 2, 2))
+        # A line loaded twice: counted once.
+        insert(con, "order_items", ORDER_ITEMS[:1], "order_items_again.csv")
+
+
+def read_table(path: Path, table: str, order_by: str) -> pd.DataFrame:
+    """Return a mart table (schema-qualified name from this file) sorted by `order_by`."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.sql(f"select * from {table} order by {order_by}").df()
+
+
+def build(path: Path) -> None:
+    """Run dbt build on the warehouse as of AS_OF."""
+    run_dbt(["build"], warehouse_path=path, dbt_vars={"as_of_date": AS_OF.isoformat()})
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the path of a warehouse built once from the hand-made rows."""
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    create_raw_warehouse(path)
+    build(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def features(warehouse: Path) -> pd.DataFrame:
+    """Return marts.customer_features indexed by (customer_id, cutoff_date)."""
+    frame = read_table(warehouse, "marts.customer_features", "customer_id, cutoff_date")
+    frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"]).dt.date
+    return frame.set_index(["customer_id", "cutoff_date"])
+
+
+@pytest.fixture(scope="module")
+def labels(warehouse: Path) -> pd.DataFrame:
+    """Return marts.customer_labels indexed by (customer_id, cutoff_date, horizon_days)."""
+    frame = read_table(warehouse, "marts.customer_labels", "customer_id, cutoff_date, horizon_days")
+    frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"]).dt.date
+    return frame.set_index(["customer_id", "cutoff_date", "horizon_days"])
+
+
+def test_feature_rows_are_customers_with_a_completed_order_before_each_cutoff(features: pd.DataFrame) -> None:
+    counts = features.reset_index().groupby("cutoff_date").size().to_dict()
+    # 05-01: c1, c2; from 06-01 also c3 (order at 05-31 23:30); never c4 (cancelled only) or c5 (events).
+    assert counts == {CUTOFFS[0]: 2, **{cutoff: 3 for cutoff in CUTOFFS[1:]}}
+    scoring = features.reset_index().query("is_scoring_date")
+    assert set(scoring["cutoff_date"]) == {AS_OF}
+    assert sorted(scoring["customer_id"]) == ["c1", "c2", "c3"]
+
+
+def test_order_features_of_a_customer_at_a_cutoff(features: pd.DataFrame) -> None:
+    row = features.loc[("c1", date(2024, 7, 1))]
+    # Completed before 07-01: o1 (20), o2 (25), o4 (20 after a return); o3 is cancelled.
+    assert row["orders_lifetime"] == 3
+    assert row["revenue_lifetime"] == pytest.approx(65.0)
+    assert row["margin_lifetime"] == pytest.approx(12 + 10 + 12)
+    assert row["items_lifetime"] == 6
+    assert (row["orders_30d"], row["orders_90d"], row["orders_180d"], row["orders_365d"]) == (1, 1, 3, 3)
+    assert (row["revenue_30d"], row["revenue_90d"], row["revenue_180d"]) == pytest.approx((20.0, 20.0, 65.0))
+    assert row["avg_order_value"] == pytest.approx(65 / 3)
+    assert row["days_since_last_order"] == (date(2024, 7, 1) - date(2024, 6, 10)).days == 21
+    assert row["days_since_first_order"] == (date(2024, 7, 1) - date(2024, 1, 10)).days
+    assert row["tenure_days"] == (date(2024, 7, 1) - date(2024, 1, 1)).days
+    assert row["days_signup_to_first_order"] == 9
+    # Gaps between completed orders: 65 and 87 days.
+    assert row["mean_days_between_orders"] == pytest.approx(76.0)
+    assert row["std_days_between_orders"] == pytest.approx(sqrt(2 * 11**2))
+    assert row["last_gap_to_mean_gap"] == pytest.approx(21 / 76)
+    # Days 1-90 before: 20; days 91-180: 45.
+    assert row["revenue_trend_90d"] == pytest.approx((20 - 45) / (20 + 45))
+    assert row["cancellation_rate"] == pytest.approx(1 / 4)
+    assert row["return_rate"] == pytest.approx(1 / 6)
+    assert row["discount_share"] == pytest.approx(5 / 80)
+    assert (row["distinct_products"], row["distinct_categories"]) == (2, 2)
+    assert row["top_category_share"] == pytest.approx(5 / 6)
+    assert row["first_order_value"] == pytest.approx(20.0)
+    assert (row["region"], row["age_band"], row["acquisition_channel"]) == ("North", "25-34", "search")
+    assert row["cutoff_month"] == 7
+    assert row["days_to_year_end_peak"] == (date(2024, 11, 15) - date(2024, 7, 1)).days
+
+
+def test_an_order_just_before_midnight_counts_and_one_at_midnight_does_not(features: pd.DataFrame) -> None:
+    row = features.loc[("c3", date(2024, 6, 1))]
+    assert (row["orders_lifetime"], row["revenue_lifetime"], row["days_since_last_order"]) == (1, 10.0, 1)
+    assert pd.isna(row["std_days_between_orders"]) and pd.isna(row["mean_days_between_orders"])
+    assert row["tenure_days"] == (date(2024, 6, 1) - date(2024, 4, 1)).days
+
+
+def test_a_reloaded_order_counts_once_and_a_return_gives_its_discount_back(features: pd.DataFrame) -> None:
+    row = features.loc[("c2", date(2024, 5, 1))]
+    assert (row["orders_lifetime"], row["revenue_lifetime"], row["cancellation_rate"]) == (1, 108.0, 0.0)
+    assert row["return_rate"] == pytest.approx(1 / 3)
+    assert pd.isna(row["days_signup_to_first_order"])
+    assert row["tenure_days"] == (date(2024, 5, 1) - date(2024, 2, 1)).days  # no sign-up: since first order
+
+
+def test_behaviour_features_are_null_without_events_and_counted_from_sessions(features: pd.DataFrame) -> None:
+    behaviour = ["sessions_30d", "sessions_90d", "product_views_90d", "days_since_last_visit"]
+    assert features.loc[("c2", AS_OF), behaviour].isna().all()
+    assert features.loc[("c1", date(2024, 5, 1)), behaviour].isna().all()  # its first event is on 05-25
+    row = features.loc[("c1", date(2024, 7, 1))]
+    assert (row["sessions_30d"], row["sessions_90d"]) == (1, 2)
+    assert (row["product_views_90d"], row["add_to_carts_90d"]) == (2, 2)
+    assert row["cart_abandonment_rate_90d"] == pytest.approx(0.5)
+    assert row["view_to_purchase_rate_90d"] == pytest.approx(0.5)
+    assert row["days_since_last_visit"] == 21
+    assert row["session_trend_30d"] == pytest.approx((1 - 0.5) / (1 + 0.5))
+
+
+def test_labels_sum_completed_orders_in_complete_horizons_only(labels: pd.DataFrame) -> None:
+    # 90 days: cutoffs 05-01, 06-01, 07-01 end by 10-01; 08-01 would end 10-30. No 365-day window is complete.
+    assert labels.reset_index().groupby(["horizon_days", "cutoff_date"]).size().to_dict() == {
+        (90, date(2024, 5, 1)): 2,
+        (90, date(2024, 6, 1)): 3,
+        (90, date(2024, 7, 1)): 3,
+    }
+    c1 = labels.loc[("c1", date(2024, 7, 1), 90)]
+    assert (c1["orders"], c1["revenue"], c1["margin"], c1["is_churned"]) == (1, 50.0, 14.0, False)
+    # 05-01 window: o3 is cancelled and excluded, o4 counts net of its return.
+    c1_may = labels.loc[("c1", date(2024, 5, 1), 90)]
+    assert (c1_may["orders"], c1_may["revenue"]) == (1, 20.0)
+    c2 = labels.loc[("c2", date(2024, 7, 1), 90)]
+    assert (c2["orders"], c2["revenue"], c2["is_churned"]) == (0, 0.0, True)
+    # An order at 00:00 on the cutoff day belongs to the label window, not to the features.
+    c3 = labels.loc[("c3", date(2024, 6, 1), 90)]
+    assert (c3["orders"], c3["revenue"], c3["is_churned"]) == (1, 100.0, False)
+
+
+def test_rfm_scores_and_segments(warehouse: Path) -> None:
+    rfm = read_table(warehouse, "marts.customer_rfm", "customer_id").set_index("customer_id")
+    assert rfm["as_of_date"].map(lambda value: pd.Timestamp(value).date()).eq(AS_OF).all()
+    assert rfm.loc["c1", ["recency_days", "frequency", "monetary"]].tolist() == [57, 4, 115.0]
+    assert rfm.loc["c2", ["recency_days", "frequency", "monetary"]].tolist() == [243, 1, 108.0]
+    assert rfm.loc["c3", ["recency_days", "frequency", "monetary"]].tolist() == [122, 2, 110.0]
+    scores = rfm[["r_score", "f_score", "m_score"]].to_dict("index")
+    assert scores == {
+        "c1": {"r_score": 5, "f_score": 5, "m_score": 5},
+        "c2": {"r_score": 1, "f_score": 1, "m_score": 1},
+        "c3": {"r_score": 3, "f_score": 3, "m_score": 3},
+    }
+    assert rfm["rfm_segment"].to_dict() == {"c1": "Champions", "c2": "Lost", "c3": "Need Attention"}
+
+
+def test_rows_on_or_after_a_cutoff_never_change_its_features(
+    warehouse: Path, features: pd.DataFrame, tmp_path: Path
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, path)
+    with duckdb.connect(str(path)) as con:
+        insert(con, "orders", LATE_ORDERS, "orders_late.csv")
+        insert(con, "order_items", LATE_ORDER_ITEMS, "order_items_late.csv")
+        insert(con, "events", LATE_EVENTS, "events_late.csv")
+    build(path)
+    rebuilt = read_table(path, "marts.customer_features", "customer_id, cutoff_date")
+    rebuilt["cutoff_date"] = pd.to_datetime(rebuilt["cutoff_date"]).dt.date
+    rebuilt = rebuilt.set_index(["customer_id", "cutoff_date"])
+
+    def up_to_july(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame.index.get_level_values("cutoff_date") <= date(2024, 7, 1)]
+
+    pd.testing.assert_frame_equal(up_to_july(rebuilt), up_to_july(features))
+    # The late rows do reach the later cutoffs: the comparison above has teeth.
+    assert rebuilt.loc[("c2", date(2024, 8, 1)), "orders_lifetime"] == 2
+    assert rebuilt.loc[("c2", date(2024, 8, 1)), "days_since_last_visit"] == 31
+    assert rebuilt.loc[("c1", date(2024, 8, 1)), "orders_lifetime"] == 4
+
+
+def test_a_bad_as_of_date_fails_with_one_sentence_naming_the_command(warehouse: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"`dbt parse` failed .*as_of_date=yesterday is not a date"):
+        run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"as_of_date": "yesterday"})
