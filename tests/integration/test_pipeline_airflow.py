@@ -1,0 +1,110 @@
+"""End to end: a tiny generated shop runs through real Airflow (dag.test), real dbt and a real DuckDB file."""
+
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CUSTOMERS = 400
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Generate a shop and run ingest → transform → train → score through Airflow; return the paths."""
+    root = tmp_path_factory.mktemp("pipeline")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "CVW_WAREHOUSE": str(root / "warehouse.duckdb"),
+        "CVW_LANDING_DIR": str(root / "landing"),
+        "CVW_ARTIFACTS_DIR": str(root / "artifacts"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, f"{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+        return result
+
+    run("ml.cli", "generate", "--customers", str(CUSTOMERS), "--seed", "3", "--out", env["CVW_LANDING_DIR"])
+    run("include.run_dags")
+    return {"env": env, "run": run, "warehouse": Path(env["CVW_WAREHOUSE"])}
+
+
+def _eligible_customers(con: duckdb.DuckDBPyConnection, as_of) -> int:
+    """Count customers with a completed order before the date, straight from the raw tables."""
+    return con.execute(
+        """
+        select count(distinct customer_id) from raw.orders
+        where coalesce(status, 'completed') <> 'cancelled' and ordered_at < ?
+        """,
+        [as_of],
+    ).fetchone()[0]
+
+
+def test_scores_cover_exactly_the_customers_with_an_order_before_the_date(pipeline_run: dict) -> None:
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        as_of, rows, customers = con.execute(
+            "select max(as_of_date), count(*), count(distinct customer_id) from scores.customer_scores"
+        ).fetchone()
+        last_order = con.execute("select max(ordered_at)::date from raw.orders").fetchone()[0]
+        eligible = _eligible_customers(con, as_of)
+    assert (as_of - last_order).days == 1  # scoring date defaults to the day after the last order
+    assert rows == customers == eligible
+    assert 0 < eligible <= CUSTOMERS
+
+
+def test_scores_are_probabilities_revenues_and_known_tiers(pipeline_run: dict) -> None:
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        bad = con.execute(
+            """
+            select count(*) from scores.customer_scores
+            where churn_probability not between 0 and 1
+                or predicted_revenue < 0
+                or value_tier not in ('high', 'medium', 'low')
+                or model_version is null
+            """
+        ).fetchone()[0]
+        tiers = dict(
+            con.execute("select value_tier, count(*) from scores.customer_scores group by 1").fetchall()
+        )
+        distinct_probabilities = con.execute(
+            "select count(distinct round(churn_probability, 6)) from scores.customer_scores"
+        ).fetchone()[0]
+    assert bad == 0
+    total = sum(tiers.values())
+    assert tiers["high"] == int(total * 0.10) or tiers["high"] == int(total * 0.10) + 1
+    assert distinct_probabilities > 10  # a real model, not a constant
+
+
+def test_rerunning_the_score_dag_replaces_the_date_instead_of_duplicating(pipeline_run: dict) -> None:
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        before = con.execute("select count(*), min(scored_at) from scores.customer_scores").fetchone()
+    pipeline_run["run"]("include.run_dags", "score")
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        after = con.execute("select count(*), min(scored_at) from scores.customer_scores").fetchone()
+    assert after[0] == before[0]
+    assert after[1] > before[1]
+
+
+def test_the_champion_was_evaluated_out_of_time(pipeline_run: dict) -> None:
+    import json
+
+    models = Path(pipeline_run["env"]["CVW_ARTIFACTS_DIR"]) / "models"
+    version = json.loads((models / "champion.json").read_text())["version"]
+    metadata = json.loads((models / version / "metadata.json").read_text())
+    test_cutoff = date.fromisoformat(metadata["test_cutoff"])
+    horizon = timedelta(days=metadata["horizon_days"])
+    assert metadata["train_cutoffs"], "no training cutoff"
+    # out of time: every training label window closes before the test cutoff's features begin
+    assert all(date.fromisoformat(c) + horizon <= test_cutoff for c in metadata["train_cutoffs"])
+    assert set(metadata["out_of_time_metrics"]) >= {"revenue_mae", "revenue_spearman", "churn_roc_auc"}
+    assert metadata["out_of_time_metrics"]["churn_roc_auc"] > 0.6
