@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
     top = verbs.add_parser("top", help="print the top customers by predicted revenue")
     top.add_argument("--limit", type=int, default=10)
+    sql = verbs.add_parser("sql", help="run one read-only SQL query on the warehouse and print the result")
+    sql.add_argument("query")
     args, rest = parser.parse_known_args(argv)
 
     if args.verb == "generate":
@@ -58,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         from ml.score import score_customers
 
         print(f"wrote {score_customers(as_of_date=args.as_of_date)} score rows")
+    elif args.verb == "sql":
+        from include.warehouse import connect
+
+        with connect(read_only=True) as con:
+            print(con.sql(args.query))
     elif args.verb == "top":
         from ml.report import print_summary
 

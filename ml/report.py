@@ -70,7 +70,9 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
     print(f"Top {limit} customers by predicted revenue in the horizon:\n")
     print(top.to_string(index=False))
     print("\nQuery the warehouse yourself:")
-    print(f'  duckdb -readonly {shown} "select count(*) from scores.customer_scores"')
+    query = "select count(*) from scores.customer_scores"
+    print(f'  .venv/bin/cvw sql "{query}"')
+    print(f'  duckdb -readonly {shown} "{query}"   # with the DuckDB CLI, if you have it')
     print(
         f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{shown}', read_only=True)"
         ".sql('select * from scores.customer_scores limit 5'))\""
