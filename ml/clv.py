@@ -1,0 +1,202 @@
+"""Discounted customer lifetime value and the per-customer value fields, plus the too-little-data guard.
+
+Discounted CLV over the prediction horizon is
+
+    CLV = sum over months t = 1..T of margin_t / (1 + r) ** t
+
+with r the monthly discount rate (setting CVW_DISCOUNT_RATE_MONTHLY, default 0.01) and T the horizon in
+whole months (horizon_days / 30.4375, rounded; at least 1). The models predict one amount for the whole
+horizon, so we assume the margin is spread evenly over its months (margin_t = margin / T) and that each
+month's margin arrives at the month's end (hence t starts at 1). The margin is the predicted margin when a
+model provides one, else the predicted revenue x the gross-margin rate (setting CVW_GROSS_MARGIN_RATE,
+default 0.4). The functions take both rates as arguments; they never read settings themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+DEFAULT_DISCOUNT_RATE_MONTHLY = 0.01
+DEFAULT_GROSS_MARGIN_RATE = 0.4
+DAYS_PER_MONTH = 365.25 / 12
+MIN_CUSTOMERS_WITH_ORDERS = 500
+MIN_HISTORY_DAYS = 180
+# A customer who orders less than once a year in expectation gets no expected next-order date.
+MAX_DAYS_TO_NEXT_ORDER = 365
+
+CUSTOMER_VALUE_COLUMNS = (
+    "customer_id",
+    "historic_revenue",
+    "predicted_revenue",
+    "predicted_orders",
+    "churn_probability",
+    "discounted_clv",
+    "avg_days_between_orders",
+    "expected_next_order_date",
+)
+
+
+def horizon_months(horizon_days: int) -> int:
+    """Return the horizon in whole months (90 days -> 3, 180 -> 6, 365 -> 12), at least 1."""
+    if horizon_days <= 0:
+        raise SystemExit(
+            f"The horizon must be a positive number of days, not {horizon_days}: set CVW_HORIZON_DAYS."
+        )
+    return max(1, round(horizon_days / DAYS_PER_MONTH))
+
+
+def discount_factors(months: int, discount_rate_monthly: float) -> np.ndarray:
+    """Return 1 / (1 + r) ** t for t = 1..months: the present value of 1 received at each month's end."""
+    if not 0.0 <= discount_rate_monthly < 1.0:
+        raise SystemExit(
+            f"The monthly discount rate must be in [0, 1), not {discount_rate_monthly}: "
+            "set CVW_DISCOUNT_RATE_MONTHLY (0.01 is 1% a month)."
+        )
+    return 1.0 / (1.0 + discount_rate_monthly) ** np.arange(1, months + 1)
+
+
+def discounted_clv(
+    predicted_revenue: np.ndarray,
+    horizon_days: int,
+    discount_rate_monthly: float = DEFAULT_DISCOUNT_RATE_MONTHLY,
+    gross_margin_rate: float = DEFAULT_GROSS_MARGIN_RATE,
+    predicted_margin: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return each customer's discounted margin over the horizon, spread evenly over its months."""
+    if predicted_margin is None:
+        if not 0.0 <= gross_margin_rate <= 1.0:
+            raise SystemExit(
+                f"The gross-margin rate must be in [0, 1], not {gross_margin_rate}: "
+                "set CVW_GROSS_MARGIN_RATE."
+            )
+        margin = np.asarray(predicted_revenue, dtype=float) * gross_margin_rate
+    else:
+        margin = np.asarray(predicted_margin, dtype=float)
+    months = horizon_months(horizon_days)
+    return margin / months * discount_factors(months, discount_rate_monthly).sum()
+
+
+def expected_orders(predicted_revenue: np.ndarray, avg_order_value: np.ndarray) -> np.ndarray:
+    """Return predicted revenue / historic average order value: the orders when no model predicts them."""
+    revenue = np.asarray(predicted_revenue, dtype=float)
+    aov = np.asarray(avg_order_value, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(aov > 0, revenue / aov, 0.0)
+
+
+def expected_next_order_dates(
+    predicted_orders: np.ndarray, as_of_date: date, horizon_days: int
+) -> pd.DatetimeIndex:
+    """Return as_of_date + horizon_days / predicted orders (rounded up), NaT beyond MAX_DAYS_TO_NEXT_ORDER.
+
+    Orders in the horizon are treated as a Poisson process at the predicted rate, whose expected wait from
+    any moment to the next event is 1 / rate whatever happened before; the churn-aware model thus decides
+    the date, not the customer's past rhythm alone.
+    """
+    orders = np.asarray(predicted_orders, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wait_days = np.ceil(horizon_days / orders)
+    wait_days = np.where((orders > 0) & (wait_days <= MAX_DAYS_TO_NEXT_ORDER), wait_days, np.nan)
+    return pd.Timestamp(as_of_date) + pd.to_timedelta(wait_days, unit="D")
+
+
+def customer_value_fields(
+    features: pd.DataFrame,
+    predicted_revenue: np.ndarray,
+    churn_probability: np.ndarray,
+    as_of_date: date,
+    horizon_days: int,
+    discount_rate_monthly: float = DEFAULT_DISCOUNT_RATE_MONTHLY,
+    gross_margin_rate: float = DEFAULT_GROSS_MARGIN_RATE,
+    predicted_orders: np.ndarray | None = None,
+    predicted_margin: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Return CUSTOMER_VALUE_COLUMNS for the rows of a customer_features frame and their predictions."""
+    revenue = np.clip(np.asarray(predicted_revenue, dtype=float), 0.0, None)
+    if predicted_orders is None:
+        predicted_orders = expected_orders(revenue, features["avg_order_value"].to_numpy(dtype=float))
+    orders = np.clip(np.asarray(predicted_orders, dtype=float), 0.0, None)
+    return pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype(str).to_numpy(),
+            "historic_revenue": features["revenue_lifetime"].to_numpy(dtype=float),
+            "predicted_revenue": revenue,
+            "predicted_orders": orders,
+            "churn_probability": np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0),
+            "discounted_clv": discounted_clv(
+                revenue, horizon_days, discount_rate_monthly, gross_margin_rate, predicted_margin
+            ),
+            "avg_days_between_orders": features["mean_days_between_orders"].to_numpy(dtype=float),
+            "expected_next_order_date": expected_next_order_dates(orders, as_of_date, horizon_days),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class TrainingDataSummary:
+    """What the marts hold for training: the numbers check_enough_data compares with its minimums."""
+
+    customers_with_orders: int
+    history_days: int
+    customers_with_3_orders: int
+    labelled_cutoffs: int
+    horizon_days: int
+
+
+def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -> TrainingDataSummary:
+    """Return the training-data summary read from marts.customer_features and marts.customer_labels."""
+    try:
+        customers, history, repeaters = con.execute(
+            """
+            with latest as (
+                select max(cutoff_date) as cutoff_date from marts.customer_features
+            )
+
+            select
+                count(*),
+                coalesce(max(features.days_since_first_order), 0),
+                count(*) filter (where features.orders_lifetime >= 3)
+            from marts.customer_features as features
+            inner join latest on features.cutoff_date = latest.cutoff_date
+            """
+        ).fetchone()
+        labelled = con.execute(
+            "select count(distinct cutoff_date) from marts.customer_labels where horizon_days = ?",
+            [horizon_days],
+        ).fetchone()[0]
+    except duckdb.CatalogException:
+        raise SystemExit(
+            "marts.customer_features or marts.customer_labels does not exist: "
+            "run the dbt build first (cvw build)."
+        ) from None
+    return TrainingDataSummary(int(customers), int(history), int(repeaters), int(labelled), horizon_days)
+
+
+def check_enough_data(
+    summary: TrainingDataSummary,
+    min_customers: int = MIN_CUSTOMERS_WITH_ORDERS,
+    min_history_days: int = MIN_HISTORY_DAYS,
+) -> None:
+    """Return None with enough data to train; else raise SystemExit naming what is missing in one sentence."""
+    missing = []
+    if summary.customers_with_orders < min_customers:
+        missing.append(
+            f"only {summary.customers_with_orders} customers with a completed order "
+            f"(at least {min_customers})"
+        )
+    if summary.history_days < min_history_days:
+        missing.append(f"only {summary.history_days} days of order history (at least {min_history_days})")
+    if summary.customers_with_3_orders == 0:
+        missing.append("no customer with 3 or more orders")
+    if summary.labelled_cutoffs == 0:
+        missing.append(f"no cutoff with a complete {summary.horizon_days}-day label window")
+    if missing:
+        raise SystemExit(
+            f"Too little data to train: {', '.join(missing)}; load a longer or larger order history "
+            "or use a shorter horizon (CVW_HORIZON_DAYS)."
+        )

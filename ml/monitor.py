@@ -1,0 +1,289 @@
+"""Drift and backtests: PSI of features and scores against training (ml.feature_drift), realized vs predicted
+for every past scoring date whose horizon has elapsed (ml.backtests).
+
+PSI = sum over bins of (a - e) x ln(a / e), with e and a the shares of the training (expected) and scoring
+(actual) rows in each bin. Numeric columns get `bins` quantile bins of the training values (duplicate edges
+merged; a bin is [lower edge, upper edge), the outer bins open-ended); text columns one bin per training
+level plus one for unseen levels; every column one more bin for nulls. An empty bin's share counts as
+EPSILON so the logarithm stays finite. Status: PSI < 0.1 "stable", 0.1 <= PSI < 0.25 "moderate",
+PSI >= 0.25 "significant" (the usual rule of thumb: investigate at 0.1, retrain at 0.25).
+
+The training distribution is kept as a JSON-serialisable `reference` (reference_distribution), saved with
+the model; scoring counts rows into its bins chunk by chunk (bin_counts, summed) and takes psi_from_counts.
+Scores are monitored the same way under their own names (churn_probability, predicted_revenue). Build the
+reference from one training snapshot (the rows and predictions of the test cutoff), comparable to a scoring
+date, and leave out the calendar features (monitored_columns), which take one value per cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from ml import metrics
+
+EPSILON = 1e-4
+DEFAULT_BINS = 10
+PSI_THRESHOLDS = ((0.1, "stable"), (0.25, "moderate"))
+SIGNIFICANT = "significant"
+SCORE_SOURCES = ("scores.customer_scores", "scores.customer_score_history")
+# One value per cutoff, so a scoring date always "drifts" from training in them: not monitored.
+CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
+
+FEATURE_DRIFT_DDL = """
+create table if not exists ml.feature_drift (
+    run_at timestamp not null,
+    as_of_date date not null,
+    model_version varchar not null,
+    feature varchar not null,
+    psi double not null,
+    status varchar not null,
+    primary key (as_of_date, model_version, feature)
+)
+"""
+BACKTESTS_DDL = """
+create table if not exists ml.backtests (
+    as_of_date date not null,
+    model_version varchar not null,
+    horizon_days integer not null,
+    run_at timestamp not null,
+    customers integer not null,
+    predicted_revenue double not null,
+    realized_revenue double not null,
+    revenue_bias double,
+    revenue_mae double not null,
+    revenue_spearman double,
+    predicted_churn_rate double not null,
+    realized_churn_rate double not null,
+    churn_roc_auc double,
+    primary key (as_of_date, model_version, horizon_days)
+)
+"""
+
+
+def monitored_columns(features: Sequence[str]) -> list[str]:
+    """Return the features whose drift means something: all but CALENDAR_FEATURES."""
+    return [feature for feature in features if feature not in CALENDAR_FEATURES]
+
+
+def _reference_column(values: pd.Series, bins: int) -> dict[str, Any]:
+    """Return the bins of one training column: quantile edges (numeric) or levels (text)."""
+    if is_numeric_dtype(values) and not is_bool_dtype(values):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        present = numbers[~np.isnan(numbers)]
+        edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])) if present.size else []
+        return {"kind": "numeric", "edges": [float(edge) for edge in edges]}
+    return {"kind": "categorical", "levels": sorted(values.dropna().astype(str).unique().tolist())}
+
+
+def _bin_index(entry: Mapping[str, Any], values: pd.Series) -> tuple[np.ndarray, int]:
+    """Return each value's bin number under a reference entry, and the number of bins (the last is null)."""
+    if entry["kind"] == "numeric":
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        edges = np.asarray(entry["edges"], dtype=float)
+        index = np.searchsorted(edges, numbers, side="right")
+        n_bins = len(edges) + 2
+        return np.where(np.isnan(numbers), n_bins - 1, index), n_bins
+    levels = pd.Index(entry["levels"])
+    index = levels.get_indexer(values.astype("object").astype(str))
+    n_bins = len(levels) + 2  # levels, unseen level, null
+    return np.where(values.isna().to_numpy(), n_bins - 1, np.where(index < 0, n_bins - 2, index)), n_bins
+
+
+def bin_counts(reference: Mapping[str, Mapping[str, Any]], frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Return the row count in each reference bin of every reference column of the frame (add over chunks)."""
+    counts = {}
+    for column, entry in reference.items():
+        if column in frame.columns:
+            index, n_bins = _bin_index(entry, frame[column])
+            counts[column] = np.bincount(index, minlength=n_bins)
+    return counts
+
+
+def reference_distribution(
+    frame: pd.DataFrame, columns: Sequence[str], bins: int = DEFAULT_BINS
+) -> dict[str, dict[str, Any]]:
+    """Return the JSON-serialisable training reference: per column its bins and training shares."""
+    reference = {}
+    for column in columns:
+        entry = _reference_column(frame[column], bins)
+        counts = bin_counts({column: entry}, frame)[column]
+        entry["shares"] = (counts / max(counts.sum(), 1)).tolist()
+        reference[column] = entry
+    return reference
+
+
+def psi_from_shares(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
+    """Return the population stability index of two share vectors over the same bins."""
+    e = np.asarray(expected, dtype=float)
+    a = np.asarray(actual, dtype=float)
+    e, a = np.where(e == 0, epsilon, e), np.where(a == 0, epsilon, a)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def psi_from_counts(
+    reference: Mapping[str, Mapping[str, Any]], counts: Mapping[str, np.ndarray], epsilon: float = EPSILON
+) -> dict[str, float]:
+    """Return the PSI of every counted column against its reference shares."""
+    return {
+        column: psi_from_shares(reference[column]["shares"], count / max(count.sum(), 1), epsilon)
+        for column, count in counts.items()
+    }
+
+
+def psi(
+    expected: np.ndarray, actual: np.ndarray, bins: int = DEFAULT_BINS, epsilon: float = EPSILON
+) -> float:
+    """Return the PSI of `actual` against `expected` values, with quantile bins of `expected`."""
+    reference = reference_distribution(pd.DataFrame({"x": expected}), ["x"], bins)
+    return psi_from_counts(reference, bin_counts(reference, pd.DataFrame({"x": actual})), epsilon)["x"]
+
+
+def drift_status(value: float) -> str:
+    """Return "stable", "moderate" or "significant" for a PSI value."""
+    for upper, status in PSI_THRESHOLDS:
+        if value < upper:
+            return status
+    return SIGNIFICANT
+
+
+def write_feature_drift(
+    con: duckdb.DuckDBPyConnection,
+    as_of_date: date,
+    model_version: str,
+    psi_by_column: Mapping[str, float],
+    run_at: datetime | None = None,
+) -> int:
+    """Replace the drift rows of one (as_of_date, model_version) in one transaction; return the rows."""
+    run_at = run_at or datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        (run_at, as_of_date, model_version, column, float(value), drift_status(value))
+        for column, value in psi_by_column.items()
+    ]
+    con.execute("create schema if not exists ml")
+    con.execute(FEATURE_DRIFT_DDL)
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            "delete from ml.feature_drift where as_of_date = ? and model_version = ?",
+            [as_of_date, model_version],
+        )
+        if rows:
+            con.executemany("insert into ml.feature_drift values (?, ?, ?, ?, ?, ?)", rows)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return len(rows)
+
+
+def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float]:
+    """Return the realized-vs-predicted metrics of one scoring date's joined rows."""
+    predicted, realized = held["predicted_revenue"], held["revenue"]
+    churned, probability = held["is_churned"].astype(bool), held["churn_probability"]
+    realized_total = float(realized.sum())
+    return {
+        "customers": len(predicted),
+        "predicted_revenue": float(predicted.sum()),
+        "realized_revenue": realized_total,
+        "revenue_bias": (float(predicted.sum()) - realized_total) / realized_total
+        if realized_total
+        else None,
+        "revenue_mae": metrics.mean_absolute_error(realized, predicted),
+        "revenue_spearman": metrics.spearman(realized, predicted),
+        "predicted_churn_rate": float(probability.mean()),
+        "realized_churn_rate": float(churned.mean()),
+        "churn_roc_auc": metrics.roc_auc(churned, probability),
+    }
+
+
+def run_backtests(
+    con: duckdb.DuckDBPyConnection,
+    horizon_days: int,
+    source: str = "scores.customer_scores",
+    run_at: datetime | None = None,
+) -> pd.DataFrame:
+    """Backtest each labelled (as_of_date, model_version) of the score table; write ml.backtests, return it.
+
+    A scoring date has labels when marts.customer_labels holds its cutoff for the horizon, i.e. when the date
+    is a cutoff of the current marts (the first of a month) and its horizon has elapsed. Rows are replaced.
+    """
+    if source not in SCORE_SOURCES:
+        raise ValueError(f"source must be one of {SCORE_SOURCES}, not {source!r}")
+    run_at = run_at or datetime.now(UTC).replace(tzinfo=None)
+    joined = f"""
+        from {source} as scores
+        inner join marts.customer_labels as labels
+            on scores.customer_id = labels.customer_id
+            and scores.as_of_date = labels.cutoff_date
+            and labels.horizon_days = ?
+    """
+    pairs = con.execute(
+        f"select distinct scores.as_of_date, scores.model_version {joined} order by 1, 2", [horizon_days]
+    ).fetchall()
+    rows = []
+    for as_of_date, model_version in pairs:
+        held = con.execute(
+            f"""
+            select scores.predicted_revenue, scores.churn_probability, labels.revenue, labels.is_churned
+            {joined}
+            where scores.as_of_date = ? and scores.model_version = ?
+            """,
+            [horizon_days, as_of_date, model_version],
+        ).fetchnumpy()
+        held = {name: np.asarray(values) for name, values in held.items()}
+        rows.append(
+            {
+                "as_of_date": as_of_date,
+                "model_version": model_version,
+                "horizon_days": horizon_days,
+                "run_at": run_at,
+                **_backtest_row(held),
+            }
+        )
+    result = pd.DataFrame(
+        rows,
+        columns=[
+            "as_of_date",
+            "model_version",
+            "horizon_days",
+            "run_at",
+            "customers",
+            "predicted_revenue",
+            "realized_revenue",
+            "revenue_bias",
+            "revenue_mae",
+            "revenue_spearman",
+            "predicted_churn_rate",
+            "realized_churn_rate",
+            "churn_roc_auc",
+        ],
+    )
+    con.execute("create schema if not exists ml")
+    con.execute(BACKTESTS_DDL)
+    con.register("new_backtests", result)
+    con.execute("begin transaction")
+    try:
+        con.execute(
+            """
+            delete from ml.backtests
+            using new_backtests
+            where ml.backtests.as_of_date = new_backtests.as_of_date
+                and ml.backtests.model_version = new_backtests.model_version
+                and ml.backtests.horizon_days = new_backtests.horizon_days
+            """
+        )
+        con.execute("insert into ml.backtests select * from new_backtests")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("new_backtests")
+    return result

@@ -1,0 +1,291 @@
+"""The model registry (ml.model_registry), the champion gate, and the model/mart feature-compatibility check.
+
+Every trained model version gets one registry row per task ("clv", "churn") with status "champion",
+"challenger-rejected" or "retired". promote_or_reject runs the champion gate (ml.gate.decide_promotion,
+re-exported here: each gate metric holds the champion within a tolerance and beats every baseline), records
+the version, and moves the champion pointer only when it is promoted; a rejected challenger is recorded and
+scoring keeps the champion.
+
+The metadata dict register_model and promote_or_reject read (keys beyond these are ignored):
+    version        str, the model version (artifacts/models/<version>/)
+    horizon_days   int
+    trained_at     ISO timestamp str or datetime
+    features       list of feature columns; feature_hash optional (computed from features when absent)
+    cutoffs        list of ISO dates the final model learnt from (refit_cutoffs or train_cutoffs also read)
+    params         {"clv": {...}, "churn": {...}} (a dict without task keys is stored for every task)
+    metrics        {"clv": {"spearman": .., "normalized_gini": ..}, "churn": {"roc_auc": ..}} on the
+                   holdout; without it, a flat "out_of_time_metrics" is split:
+                   revenue_* and clv_* -> clv, churn_* -> churn
+    baseline_metrics  {"clv": {"<baseline>": {"spearman": ..}}, "churn": {"<baseline>": {"roc_auc": ..}}}
+    versions       optional {"lightgbm": .., ...}; git_commit optional (git rev-parse HEAD when absent)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ml.artifacts import CHAMPION_POINTER, models_dir, promote_champion
+from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers look for the gate)
+    DEFAULT_TOLERANCE,
+    GATE_METRICS,
+    decide_promotion,
+    metrics_from_evaluation,
+    split_by_task,
+    task_metrics,
+)
+
+CHAMPION, REJECTED, RETIRED = "champion", "challenger-rejected", "retired"
+NON_FEATURE_COLUMNS = ("customer_id", "cutoff_date", "is_scoring_date")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+REGISTRY_DDL = """
+create table if not exists ml.model_registry (
+    model_version varchar not null,
+    task varchar not null,
+    horizon_days integer not null,
+    first_cutoff date,
+    last_cutoff date,
+    cutoffs varchar not null,
+    features varchar not null,
+    feature_hash varchar not null,
+    params varchar not null,
+    metrics varchar not null,
+    baseline_metrics varchar not null,
+    library_versions varchar not null,
+    git_commit varchar not null,
+    trained_at timestamp not null,
+    status varchar not null,
+    reason varchar not null,
+    updated_at timestamp not null,
+    primary key (model_version, task)
+)
+"""
+
+
+def feature_hash(features: list[str]) -> str:
+    """Return a short hash of the ordered feature list."""
+    return hashlib.sha256(json.dumps(list(features)).encode()).hexdigest()[:12]
+
+
+def git_commit(repo_root: Path = REPO_ROOT) -> str:
+    """Return the repository's HEAD commit, or 'unknown' without git or outside a checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo_root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a model depends on."""
+    import lightgbm
+    import numpy
+    import pandas
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "lightgbm": lightgbm.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
+    """Create schema ml and table ml.model_registry when they do not exist."""
+    con.execute("create schema if not exists ml")
+    con.execute(REGISTRY_DDL)
+
+
+def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[dict[str, Any]]:
+    """Return the registry rows of a model version's metadata: one per task (clv, churn), column -> value."""
+    if status not in (CHAMPION, REJECTED, RETIRED):
+        raise ValueError(f"status must be {CHAMPION}, {REJECTED} or {RETIRED}, not {status!r}")
+    metrics, baselines, params = (
+        task_metrics(metadata),
+        metadata.get("baseline_metrics", {}),
+        metadata.get("params", {}),
+    )
+    listed = metadata.get("cutoffs") or metadata.get("refit_cutoffs") or metadata.get("train_cutoffs") or []
+    cutoffs = sorted(str(cutoff)[:10] for cutoff in listed)
+    trained_at = metadata.get("trained_at") or datetime.now(UTC)
+    trained_at = datetime.fromisoformat(trained_at) if isinstance(trained_at, str) else trained_at
+    common = {
+        "model_version": metadata["version"],
+        "horizon_days": int(metadata["horizon_days"]),
+        "first_cutoff": cutoffs[0] if cutoffs else None,
+        "last_cutoff": cutoffs[-1] if cutoffs else None,
+        "cutoffs": json.dumps(cutoffs),
+        "features": json.dumps(metadata["features"]),
+        "feature_hash": metadata.get("feature_hash") or feature_hash(metadata["features"]),
+        "library_versions": json.dumps(metadata.get("versions") or library_versions(), sort_keys=True),
+        "git_commit": metadata.get("git_commit") or git_commit(),
+        "trained_at": trained_at.astimezone(UTC).replace(tzinfo=None) if trained_at.tzinfo else trained_at,
+        "status": status,
+        "reason": reason,
+        "updated_at": datetime.now(UTC).replace(tzinfo=None),
+    }
+    return [
+        {
+            **common,
+            "task": task,
+            "params": json.dumps(params.get(task, params), sort_keys=True, default=str),
+            "metrics": json.dumps(metrics.get(task, {}), sort_keys=True, default=str),
+            "baseline_metrics": json.dumps(baselines.get(task, {}), sort_keys=True, default=str),
+        }
+        for task in sorted(GATE_METRICS)
+    ]
+
+
+def _write_rows(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], status: str, reason: str) -> int:
+    """Replace a version's rows (the caller holds the transaction); retire the old champion for a new one."""
+    rows = registry_rows(metadata, status, reason)
+    if status == CHAMPION:
+        con.execute(
+            "update ml.model_registry set status = ?, reason = ?, updated_at = ? "
+            "where status = ? and model_version <> ?",
+            [
+                RETIRED,
+                f"replaced by {metadata['version']}",
+                rows[0]["updated_at"],
+                CHAMPION,
+                metadata["version"],
+            ],
+        )
+    con.execute("delete from ml.model_registry where model_version = ?", [metadata["version"]])
+    columns = list(rows[0])  # the keys of registry_rows: a fixed allow-list of column names
+    con.executemany(
+        f"insert into ml.model_registry ({', '.join(columns)}) values ({', '.join('?' for _ in columns)})",
+        [[row[column] for column in columns] for row in rows],
+    )
+    return len(rows)
+
+
+def register_model(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], status: str, reason: str) -> int:
+    """Record a model version with a status and reason in one transaction; return the rows written."""
+    ensure_registry(con)
+    con.execute("begin transaction")
+    try:
+        written = _write_rows(con, metadata, status, reason)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return written
+
+
+def current_champion(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, dict[str, float]]] | None:
+    """Return (version, metrics by task) of the registry's champion, or None when there is none."""
+    ensure_registry(con)
+    rows = con.execute(
+        "select model_version, task, metrics from ml.model_registry "
+        "where status = ? order by trained_at desc",
+        [CHAMPION],
+    ).fetchall()
+    if not rows:
+        return None
+    version = rows[0][0]
+    return version, {task: json.loads(metrics) for v, task, metrics in rows if v == version}
+
+
+def _artifact_champion(artifacts_dir: Path) -> tuple[str, dict[str, dict[str, float]]] | None:
+    """Return (version, metrics by task) of the champion pointer on disk, or None."""
+    pointer = models_dir(artifacts_dir) / CHAMPION_POINTER
+    if not pointer.exists():
+        return None
+    version = json.loads(pointer.read_text())["version"]
+    metadata_path = models_dir(artifacts_dir) / version / "metadata.json"
+    return version, task_metrics(json.loads(metadata_path.read_text())) if metadata_path.exists() else {}
+
+
+def promote_or_reject(
+    con: duckdb.DuckDBPyConnection,
+    artifacts_dir: Path,
+    metadata: dict[str, Any],
+    tolerance: float = DEFAULT_TOLERANCE,
+    champion_metrics: dict[str, dict[str, float]] | None = None,
+) -> tuple[bool, str]:
+    """Gate a saved model version on the champion and baselines, record it, move the pointer if promoted.
+
+    Pass `champion_metrics` when the champion was re-scored on the candidate's holdout (the fair
+    comparison); without them the champion's stored metrics, from its own holdout, are used.
+    """
+    ensure_registry(con)
+    champion = current_champion(con) or _artifact_champion(artifacts_dir)
+    stored = champion[1] if champion else None
+    promote, reason = decide_promotion(
+        task_metrics(metadata),
+        champion_metrics if champion_metrics is not None else stored,
+        metadata.get("baseline_metrics", {}),
+        tolerance,
+    )
+    if champion:
+        source = "on this holdout" if champion_metrics is not None else "stored metrics of its own holdout"
+        reason += f" (against champion {champion[0]}, {source})"
+    con.execute("begin transaction")
+    try:
+        _write_rows(con, metadata, CHAMPION if promote else REJECTED, reason)
+        if promote:
+            promote_champion(artifacts_dir, metadata["version"])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return promote, reason
+
+
+def mart_feature_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Return the feature columns of marts.customer_features (its columns minus the keys), in mart order."""
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'marts' and table_name = 'customer_features' order by ordinal_position"
+    ).fetchall()
+    if not rows:
+        raise SystemExit("marts.customer_features does not exist: run the dbt build first (cvw build).")
+    return [name for (name,) in rows if name not in NON_FEATURE_COLUMNS]
+
+
+def check_feature_compatibility(
+    model_features: list[str],
+    mart_columns: list[str],
+    model_version: str = "the champion",
+    derived: Iterable[str] = (),
+) -> None:
+    """Return None when the mart has exactly the model's features; raise SystemExit naming the difference.
+
+    `derived` names model inputs computed in Python from mart columns (e.g. ml.btyd.BTYD_FEATURES): the
+    mart is not expected to have them.
+    """
+    mart = [column for column in mart_columns if column not in NON_FEATURE_COLUMNS]
+    model_features = [column for column in model_features if column not in set(derived)]
+    missing = [column for column in model_features if column not in set(mart)]
+    extra = [column for column in mart if column not in set(model_features)]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"lacks {', '.join(missing)}")
+        if extra:
+            parts.append(f"has new {', '.join(extra)}")
+        raise SystemExit(
+            f"marts.customer_features no longer matches model {model_version}: "
+            f"the mart {' and '.join(parts)}; "
+            "retrain (cvw train) after changing the mart, or rebuild the mart the model was trained on."
+        )

@@ -1,0 +1,122 @@
+"""Discounted CLV follows the documented formula; the value fields and the too-little-data guard are exact."""
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import clv
+
+
+def test_horizon_months_rounds_days_to_whole_months() -> None:
+    assert [clv.horizon_months(d) for d in (1, 30, 90, 180, 365)] == [1, 1, 3, 6, 12]
+
+
+def test_discounted_clv_spreads_the_margin_evenly_and_discounts_each_month_end() -> None:
+    # 300 revenue x 0.4 margin = 120 over 3 months: 40 at the end of months 1, 2 and 3
+    expected = 40 / 1.01 + 40 / 1.01**2 + 40 / 1.01**3
+    result = clv.discounted_clv(np.array([300.0, 0.0]), 90, discount_rate_monthly=0.01, gross_margin_rate=0.4)
+    assert result == pytest.approx([expected, 0.0])
+    assert expected == pytest.approx(117.64, abs=0.01)
+
+
+def test_a_zero_discount_rate_gives_the_undiscounted_margin() -> None:
+    assert clv.discounted_clv(np.array([300.0]), 180, 0.0, 0.4) == pytest.approx([120.0])
+
+
+def test_a_predicted_margin_replaces_revenue_times_the_margin_rate() -> None:
+    result = clv.discounted_clv(np.array([1000.0]), 30, 0.02, 0.4, predicted_margin=np.array([51.0]))
+    assert result == pytest.approx([50.0])  # one month: 51 / 1.02
+
+
+def test_a_rate_outside_its_range_names_the_setting() -> None:
+    with pytest.raises(SystemExit, match="CVW_DISCOUNT_RATE_MONTHLY"):
+        clv.discounted_clv(np.array([1.0]), 90, discount_rate_monthly=1.5)
+    with pytest.raises(SystemExit, match="CVW_GROSS_MARGIN_RATE"):
+        clv.discounted_clv(np.array([1.0]), 90, gross_margin_rate=40)
+
+
+def test_expected_next_order_date_is_the_poisson_wait_and_empty_beyond_a_year() -> None:
+    dates = clv.expected_next_order_dates(np.array([3.0, 0.5, 0.7, 0.0, 0.2]), date(2025, 1, 1), 90)
+    # 90 / 3 = 30 days; 90 / 0.5 = 180; ceil(90 / 0.7) = 129; no order or a wait of 450 days: none
+    assert list(dates[:3]) == [
+        pd.Timestamp("2025-01-31"),
+        pd.Timestamp("2025-06-30"),
+        pd.Timestamp("2025-05-10"),
+    ]
+    assert dates[3:].isna().all()
+
+
+def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_order_value() -> None:
+    features = pd.DataFrame(
+        {
+            "customer_id": ["A", "B"],
+            "revenue_lifetime": [500.0, 40.0],
+            "mean_days_between_orders": [30.0, np.nan],
+            "avg_order_value": [50.0, 40.0],
+        }
+    )
+    fields = clv.customer_value_fields(
+        features, np.array([150.0, -1.0]), np.array([0.2, 1.3]), date(2025, 1, 1), 90, 0.0, 0.5
+    )
+    assert list(fields.columns) == list(clv.CUSTOMER_VALUE_COLUMNS)
+    assert fields["historic_revenue"].tolist() == [500.0, 40.0]
+    assert fields["predicted_revenue"].tolist() == [150.0, 0.0]  # negative predictions clip to 0
+    assert fields["predicted_orders"].tolist() == [3.0, 0.0]  # 150 / 50
+    assert fields["churn_probability"].tolist() == [0.2, 1.0]
+    assert fields["discounted_clv"].tolist() == pytest.approx([75.0, 0.0])
+    assert fields["avg_days_between_orders"].iloc[0] == 30.0 and np.isnan(
+        fields["avg_days_between_orders"].iloc[1]
+    )
+    assert fields["expected_next_order_date"].iloc[0] == pd.Timestamp("2025-01-31")
+    assert pd.isna(fields["expected_next_order_date"].iloc[1])
+
+
+def _marts(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema marts")
+    con.execute(
+        """
+        create table marts.customer_features as
+        select * from (values
+            ('A', date '2025-01-01', 10, 1), ('A', date '2025-02-01', 41, 1),
+            ('B', date '2025-02-01', 200, 3), ('C', date '2025-02-01', 20, 5)
+        ) as t(customer_id, cutoff_date, days_since_first_order, orders_lifetime)
+        """
+    )
+    con.execute(
+        """
+        create table marts.customer_labels as
+        select * from (values
+            ('A', date '2025-01-01', 30), ('A', date '2025-01-01', 90), ('B', date '2024-12-01', 30)
+        ) as t(customer_id, cutoff_date, horizon_days)
+        """
+    )
+
+
+def test_summarize_training_data_counts_at_the_latest_cutoff() -> None:
+    con = duckdb.connect()
+    _marts(con)
+    assert clv.summarize_training_data(con, 30) == clv.TrainingDataSummary(3, 200, 2, 2, 30)
+    assert clv.summarize_training_data(con, 180).labelled_cutoffs == 0
+
+
+def test_summarize_training_data_without_marts_says_to_build_them() -> None:
+    with pytest.raises(SystemExit, match="run the dbt build first"):
+        clv.summarize_training_data(duckdb.connect(), 90)
+
+
+def test_enough_data_passes_and_too_little_names_everything_missing_in_one_sentence() -> None:
+    clv.check_enough_data(clv.TrainingDataSummary(500, 180, 1, 1, 90))
+    with pytest.raises(SystemExit) as raised:
+        clv.check_enough_data(clv.TrainingDataSummary(3, 200, 0, 0, 90))
+    assert str(raised.value) == (
+        "Too little data to train: only 3 customers with a completed order (at least 500), "
+        "no customer with 3 or more orders, no cutoff with a complete 90-day label window; "
+        "load a longer or larger order history or use a shorter horizon (CVW_HORIZON_DAYS)."
+    )
+    with pytest.raises(
+        SystemExit, match=r"^Too little data to train: only 90 days of order history \(at least 180\);"
+    ):
+        clv.check_enough_data(clv.TrainingDataSummary(900, 90, 5, 2, 90))

@@ -1,0 +1,196 @@
+"""The champion gate keeps the champion against a worse challenger; the registry records every decision."""
+
+import json
+import math
+
+import duckdb
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import metrics, registry
+from ml.artifacts import save_model_version
+
+BASELINES = {"clv": {"last_90d_revenue": {"spearman": 0.30}}, "churn": {"recency": {"roc_auc": 0.60}}}
+CHAMPION = {"clv": {"spearman": 0.50}, "churn": {"roc_auc": 0.80}}
+
+
+def test_a_first_model_that_beats_the_baselines_is_promoted() -> None:
+    promote, reason = registry.decide_promotion(CHAMPION, None, BASELINES)
+    assert promote
+    assert reason == (
+        "promoted: clv spearman 0.5000 vs best baseline last_90d_revenue 0.3000; "
+        "churn roc_auc 0.8000 vs best baseline recency 0.6000"
+    )
+
+
+def test_the_tolerance_allows_a_small_loss_to_the_champion_but_not_a_larger_one() -> None:
+    within = {"clv": {"spearman": 0.495}, "churn": {"roc_auc": 0.80}}
+    assert registry.decide_promotion(within, CHAMPION, BASELINES, tolerance=0.01)[0]
+    worse = {"clv": {"spearman": 0.45}, "churn": {"roc_auc": 0.85}}
+    promote, reason = registry.decide_promotion(worse, CHAMPION, BASELINES, tolerance=0.01)
+    assert not promote
+    assert reason == (
+        "rejected: clv spearman 0.4500 (champion 0.5000) is worse than the champion by more than 0.01"
+    )
+
+
+def test_a_model_that_does_not_beat_every_baseline_or_has_no_baseline_is_rejected() -> None:
+    baselines = {**BASELINES, "churn": {"recency": {"roc_auc": 0.6}, "frequency": {"roc_auc": 0.82}}}
+    promote, reason = registry.decide_promotion(CHAMPION, None, baselines)
+    assert (
+        not promote and reason == "rejected: churn roc_auc 0.8000 does not beat baseline frequency (0.8200)"
+    )
+    promote, reason = registry.decide_promotion(CHAMPION, None, {"clv": BASELINES["clv"]})
+    assert not promote and reason == "rejected: churn roc_auc has no baseline to beat"
+
+
+def test_undefined_or_missing_gate_metrics_reject() -> None:
+    nan = {"clv": {"spearman": math.nan}, "churn": {"roc_auc": 0.9}}
+    assert registry.decide_promotion(nan, None, BASELINES) == (False, "rejected: clv spearman is undefined")
+    promote, reason = registry.decide_promotion({"clv": {"spearman": 0.9}}, None, BASELINES)
+    assert not promote and reason == "rejected: churn reports none of its gate metrics (roc_auc)"
+
+
+def test_flat_out_of_time_metrics_split_by_task() -> None:
+    flat = {"out_of_time_metrics": {"revenue_spearman": 0.4, "churn_roc_auc": 0.7, "test_customers": 10}}
+    assert registry.task_metrics(flat) == {"clv": {"spearman": 0.4}, "churn": {"roc_auc": 0.7}}
+
+
+def _fit_and_measure(frame: pd.DataFrame, revenue: np.ndarray, churned: np.ndarray) -> tuple[dict, dict]:
+    """Fit tiny CLV and churn models on the first 300 rows; return boosters and holdout metrics."""
+    params = {"min_data_in_leaf": 5, "num_leaves": 7, "verbose": -1, "seed": 3, "num_threads": 1}
+    train, holdout = slice(0, 300), slice(300, None)
+    clv = lgb.train({**params, "objective": "regression"}, lgb.Dataset(frame[train], revenue[train]), 30)
+    churn = lgb.train({**params, "objective": "binary"}, lgb.Dataset(frame[train], churned[train]), 30)
+    true_revenue, true_churn = _targets(frame)
+    measured = {
+        "clv": {"spearman": metrics.spearman(true_revenue[holdout], clv.predict(frame[holdout]))},
+        "churn": {"roc_auc": metrics.roc_auc(true_churn[holdout], churn.predict(frame[holdout]))},
+    }
+    return {"clv": clv, "churn": churn}, measured
+
+
+def _targets(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    revenue = 100 * frame["orders_90d"].to_numpy() + frame["noise"].to_numpy()
+    return revenue, (frame["orders_90d"].to_numpy() < 0.4).astype(int)
+
+
+def _metadata(version: str, measured: dict) -> dict:
+    baselines = {  # the noise column as a "baseline" prediction
+        "clv": {"noise": {"spearman": 0.05}},
+        "churn": {"noise": {"roc_auc": 0.52}},
+    }
+    return {
+        "version": version, "models": ["churn", "clv"], "horizon_days": 90,
+        "trained_at": f"2025-01-0{version[-1]}T00:00:00+00:00", "features": ["orders_90d", "noise"],
+        "cutoffs": ["2024-02-01", "2024-01-01"], "params": {"clv": {"objective": "regression"}},
+        "metrics": measured, "baseline_metrics": baselines, "git_commit": "abc123",
+    }  # fmt: skip
+
+
+def test_a_challenger_trained_on_shuffled_labels_is_rejected_and_the_champion_stays(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"orders_90d": rng.uniform(0, 1, 400), "noise": rng.uniform(0, 1, 400)})
+    revenue, churned = _targets(frame)
+    good_boosters, good = _fit_and_measure(frame, revenue, churned)
+    shuffled = rng.permutation(400)
+    bad_boosters, bad = _fit_and_measure(frame, revenue[shuffled], churned[shuffled])
+    assert good["clv"]["spearman"] > 0.9 and good["churn"]["roc_auc"] > 0.9
+    assert bad["clv"]["spearman"] < 0.5 and bad["churn"]["roc_auc"] < 0.7
+
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    for version, boosters, measured in (("v1", good_boosters, good), ("v2", bad_boosters, bad)):
+        save_model_version(artifacts, version, boosters, _metadata(version, measured))
+    assert registry.promote_or_reject(con, artifacts, _metadata("v1", good))[0]
+    promoted, reason = registry.promote_or_reject(con, artifacts, _metadata("v2", bad))
+
+    assert not promoted
+    assert "worse than the champion" in reason and reason.endswith(
+        "(against champion v1, stored metrics of its own holdout)"
+    )
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
+    rows = con.execute(
+        "select model_version, task, status, first_cutoff::varchar, last_cutoff::varchar, git_commit "
+        "from ml.model_registry order by 1, 2"
+    ).fetchall()
+    assert rows == [
+        ("v1", "churn", "champion", "2024-01-01", "2024-02-01", "abc123"),
+        ("v1", "clv", "champion", "2024-01-01", "2024-02-01", "abc123"),
+        ("v2", "churn", "challenger-rejected", "2024-01-01", "2024-02-01", "abc123"),
+        ("v2", "clv", "challenger-rejected", "2024-01-01", "2024-02-01", "abc123"),
+    ]
+    assert registry.current_champion(con) == ("v1", good)
+
+
+def test_promoting_a_better_model_retires_the_champion_and_moves_the_pointer(tmp_path) -> None:
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert registry.promote_or_reject(con, artifacts, _metadata("v1", CHAMPION))[0]
+    better = {"clv": {"spearman": 0.6}, "churn": {"roc_auc": 0.81}}
+    assert registry.promote_or_reject(con, artifacts, _metadata("v3", better))[0]
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v3"}
+    statuses = con.execute(
+        "select distinct model_version, status, reason from ml.model_registry where model_version = 'v1'"
+    ).fetchall()
+    assert statuses == [("v1", "retired", "replaced by v3")]
+    # registering a version again replaces its rows instead of duplicating them
+    registry.register_model(con, _metadata("v3", better), registry.CHAMPION, "re-run")
+    assert con.execute("select count(*) from ml.model_registry").fetchone() == (4,)
+
+
+def test_feature_compatibility_names_missing_and_new_columns() -> None:
+    registry.check_feature_compatibility(["a", "b"], ["customer_id", "cutoff_date", "b", "a"])
+    with pytest.raises(SystemExit) as raised:
+        registry.check_feature_compatibility(["a", "b"], ["customer_id", "a", "c"], "v1")
+    assert str(raised.value) == (
+        "marts.customer_features no longer matches model v1: the mart lacks b and has new c; "
+        "retrain (cvw train) after changing the mart, or rebuild the mart the model was trained on."
+    )
+
+
+def test_mart_feature_columns_read_the_mart_in_order() -> None:
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.customer_features (customer_id varchar, cutoff_date date, z int, a int)")
+    assert registry.mart_feature_columns(con) == ["z", "a"]
+
+
+def test_git_commit_is_unknown_outside_a_repository(tmp_path) -> None:
+    assert registry.git_commit(tmp_path) == "unknown"
+    commit = registry.git_commit()
+    assert commit == "unknown" or len(commit) == 40
+
+
+def test_metrics_from_an_evaluation_table_split_candidate_and_baselines_by_task() -> None:
+    table = pd.DataFrame(
+        {
+            "model": ["lightgbm_tweedie"] * 3 + ["persistence"] * 3,
+            "metric": ["revenue_spearman", "revenue_normalized_gini", "churn_roc_auc"] * 2,
+            "value": [0.6, 0.5, 0.8, 0.4, 0.3, 0.7],
+        }
+    )
+    candidate, baselines = registry.metrics_from_evaluation(table, "lightgbm_tweedie")
+    assert candidate == {"clv": {"spearman": 0.6, "normalized_gini": 0.5}, "churn": {"roc_auc": 0.8}}
+    assert baselines == {
+        "clv": {"persistence": {"spearman": 0.4, "normalized_gini": 0.3}},
+        "churn": {"persistence": {"roc_auc": 0.7}},
+    }
+    assert registry.decide_promotion(candidate, None, baselines)[0]
+
+
+def test_the_champion_re_scored_on_the_candidates_holdout_replaces_its_stored_metrics(tmp_path) -> None:
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    registry.promote_or_reject(
+        con, artifacts, _metadata("v1", {"clv": {"spearman": 0.9}, "churn": {"roc_auc": 0.9}})
+    )
+    candidate = _metadata("v2", {"clv": {"spearman": 0.6}, "churn": {"roc_auc": 0.7}})
+    rescored = {"clv": {"spearman": 0.55}, "churn": {"roc_auc": 0.69}}
+    promoted, reason = registry.promote_or_reject(con, artifacts, candidate, champion_metrics=rescored)
+    assert promoted and reason.endswith("(against champion v1, on this holdout)")
+
+
+def test_derived_model_inputs_are_not_expected_in_the_mart() -> None:
+    registry.check_feature_compatibility(
+        ["a", "btyd_revenue"], ["customer_id", "a"], derived=["btyd_revenue"]
+    )

@@ -1,0 +1,129 @@
+"""The training report is one self-contained HTML file with every chart drawn, and a browser renders it."""
+
+import os
+import re
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml import report_html, svg_charts
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _evaluation() -> dict:
+    rng = np.random.default_rng(0)
+    predicted = rng.gamma(2.0, 50.0, 400)
+    probability = rng.uniform(0, 1, 400)
+    return {
+        "title": "Model v-test",
+        "summary": {"test cutoff": "2024-10-01", "horizon": "90 days", "test customers": 400},
+        "clv": {"actual": predicted * rng.uniform(0, 2, 400), "predicted": predicted},
+        "churn": {"is_churned": rng.uniform(0, 1, 400) < probability, "probability": probability},
+        "feature_importance": {
+            "clv": {"revenue_90d": 120.0, "orders_lifetime": 40.0, "region": 3.0},
+            "churn": {"days_since_last_order": 300.0, "orders_90d": 80.0},
+        },
+        "shap_summary": {
+            "clv": {"revenue_90d": 0.4, "avg_order_value": 0.1},
+            "churn": {"days_since_last_order": 0.9},
+        },
+        "baselines": [
+            {"model": "LightGBM", "clv spearman": 0.612, "churn roc_auc": 0.801},
+            {"model": "revenue last 90 days", "clv spearman": 0.41, "churn roc_auc": 0.66},
+        ],
+    }
+
+
+def _svgs(html: str) -> list[str]:
+    return re.findall(r"<svg\b.*?</svg>", html, re.S)
+
+
+def test_the_report_is_self_contained_with_every_chart_drawn(tmp_path) -> None:
+    path = report_html.render_report(_evaluation(), tmp_path / "report.html")
+    html = path.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    svgs = _svgs(html)
+    assert len(svgs) == report_html.CHART_COUNT == 9
+    for svg in svgs:
+        paths = re.findall(r'<path class="data" d="([^"]+)"', svg)
+        assert paths and all(len(re.findall(r"[MLh]", d)) >= 2 for d in paths), svg[:200]
+    assert "revenue last 90 days" in html and "0.612" in html and "days since last order" in html
+    assert "Not provided" not in html
+
+
+def test_missing_sections_are_named_and_their_charts_left_out(tmp_path) -> None:
+    evaluation = _evaluation()
+    del evaluation["churn"], evaluation["shap_summary"]
+    html = report_html.render_report(evaluation, tmp_path / "r.html").read_text()
+    assert len(_svgs(html)) == 9 - 3 - 2
+    assert "Not provided: churn." in html and "Not provided: shap_summary.clv, shap_summary.churn." in html
+
+
+def test_gains_curve_and_deciles_have_known_values() -> None:
+    share, captured = report_html.gains_curve(np.array([3.0, 1.0, 2.0]), np.array([10.0, 0.0, 30.0]))
+    assert share.tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1]) and captured.tolist() == [0, 0.25, 1.0, 1.0]
+    # tied predictions: the curve runs straight across the tied group, whatever their order
+    share, captured = report_html.gains_curve(np.array([1.0, 1.0, 0.0]), np.array([0.0, 10.0, 0.0]))
+    assert share.tolist() == pytest.approx([0, 2 / 3, 1]) and captured.tolist() == [0, 1.0, 1.0]
+    assert svg_charts.nice_ticks(0, 268).tolist() == [0, 50, 100, 150, 200, 250]
+    assert svg_charts.nice_ticks(0, 1).tolist() == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    predicted, actual = report_html.decile_means(np.arange(20.0), np.arange(20.0) * 2, groups=10)
+    assert predicted.tolist() == [0.5 + 2 * i for i in range(10)] and actual.tolist() == [
+        1 + 4 * i for i in range(10)
+    ]
+
+
+def test_main_re_renders_the_same_report_from_saved_json(tmp_path, capsys) -> None:
+    evaluation = _evaluation()
+    saved = report_html.save_evaluation(evaluation, tmp_path / "evaluation.json")
+    assert report_html.main([str(saved)]) == 0
+    assert (tmp_path / "evaluation.html").read_text() == report_html.render_html(evaluation)
+    with pytest.raises(SystemExit, match="does not exist"):
+        report_html.main([str(tmp_path / "missing.json")])
+
+
+def _png_rows(png: bytes) -> tuple[int, int, list[bytes]]:
+    """Return (width, height, filtered scanlines) of a non-interlaced 8-bit PNG."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    position, idat, header = 8, b"", None
+    while position < len(png):
+        (length,), kind = struct.unpack(">I", png[position : position + 4]), png[position + 4 : position + 8]
+        data = png[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data)
+        elif kind == b"IDAT":
+            idat += data
+        position += 12 + length
+    width, height, depth, color, _, _, interlace = header
+    assert depth == 8 and interlace == 0
+    stride = 1 + width * {0: 1, 2: 3, 4: 2, 6: 4}[color]
+    raw = zlib.decompress(idat)
+    return width, height, [raw[i : i + stride] for i in range(0, len(raw), stride)]
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and not os.environ.get("CI"), reason="chromium not installed (CI installs it)"
+)
+def test_headless_chromium_renders_a_non_blank_page(tmp_path) -> None:
+    page = report_html.render_report(_evaluation(), tmp_path / "report.html")
+    png = tmp_path / "report.png"
+    subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1200,2000",
+            page.as_uri(),
+        ],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    width, height, rows = _png_rows(png.read_bytes())
+    assert (width, height) == (1200, 2000)
+    # A one-colour image filters to at most a handful of distinct scanlines (one per PNG filter type);
+    # nine charts with text and curves give hundreds.
+    assert len(set(rows)) > 300
