@@ -1,52 +1,75 @@
-"""Idempotent, incremental loads of landing files into the warehouse's `raw` schema.
+"""Idempotent, validated, incremental loads of files into the warehouse's `raw` schema.
 
-A landing file belongs to the raw table its name starts with (`orders.parquet`, `orders_2024-06.csv`).
-Each file's content is hashed: content already loaded into that table is skipped, new content is
-appended with lineage columns, and every load is logged in `raw._file_loads`. One call is one
-transaction, so a bad file leaves the warehouse exactly as it was. A simulation's
-`ground_truth.parquet`, when present, replaces the side table `synthetic.ground_truth`.
+Every data row of a file is either appended to its raw table (with lineage columns) or written to
+`raw._rejects` with the reason, so rows read = rows loaded + rows rejected for each file. Each file's
+content is hashed: content already loaded into a table is skipped, and every load is logged in
+`raw._file_loads`. One call is one transaction: a file that cannot be loaded at all (a required column
+missing, a column of the wrong type) stops the load with one sentence and leaves the warehouse as it was.
+
+A landing file belongs to the raw table its name starts with (`orders.parquet`, `orders_2024-06.csv`) and
+holds the contract's column names; files with other names and formats go through `cvw import`
+(include/importer.py). A simulation's `ground_truth.parquet`, when present, replaces `synthetic.ground_truth`.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES, Column
+from include.mapping import Mapping, bound, quote, resolve
+from include.raw_schema import FILE_LOAD_COLUMNS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
 from include.settings import get_settings
+from include.validation import check_columns, check_date_format, check_rows, stage_typed
 from include.warehouse import connect, transaction
 
+LOG = logging.getLogger(__name__)  # Airflow task logs show each file's counts
 GROUND_TRUTH_FILE = "ground_truth.parquet"
 GROUND_TRUTH_TABLE = "synthetic.ground_truth"
-LOG_DDL = (
-    "create table if not exists raw._file_loads ("
-    "file_name varchar, table_name varchar, sha256 varchar, rows_loaded bigint, loaded_at timestamp)"
-)
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked")
+REJECTS = """
+insert into raw._rejects (file_name, table_name, row_number, raw_values, reason, rejected_at, sha256)
+select $file_name, $table_name, checked._row_number, to_json(delivered._cvw_values)::varchar, checked._reason,
+    $loaded_at, $sha256
+from {checked} as checked
+inner join (
+    select row_number() over () as _row_number, _cvw_row as _cvw_values from _cvw_file as _cvw_row
+) as delivered on delivered._row_number = checked._row_number
+where checked._reason is not null
+order by checked._row_number
+"""
 
 
 @dataclass(frozen=True)
 class FileLoad:
-    """What one load did with one landing file."""
+    """What one load did with one file: rows read = rows loaded + rows rejected, unless skipped."""
 
     file: str
     table: str
     sha256: str
     rows_loaded: int
     skipped: bool
+    rows_read: int = 0
+    rows_rejected: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)  # reason: rows
+    derived: dict[str, int] = field(default_factory=dict)  # presets: rows added to other raw tables
 
 
-def _quote(identifier: str) -> str:
-    """Return an identifier quoted for DuckDB (identifiers come from the contract, never from users)."""
-    return '"' + identifier.replace('"', '""') + '"'
+Loader = Callable[[duckdb.DuckDBPyConnection, Path, datetime], FileLoad]
 
 
-def _sha256(path: Path) -> str:
-    """Return the hex sha256 of a file's content."""
+def sha256_of(path: Path) -> str:
+    """Return the hex sha256 of a file's content, or raise ValueError when there is no such file."""
+    if not path.is_file():
+        raise ValueError(f"The file {path} does not exist: check the path.")
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -58,7 +81,7 @@ def table_of(file_name: str) -> str | None:
     """Return the table a landing file belongs to: the longest raw table name it starts with, or None."""
     if file_name == GROUND_TRUTH_FILE:
         return GROUND_TRUTH_TABLE
-    if not file_name.endswith((".parquet", ".csv")):
+    if not file_name.endswith(SUFFIXES):
         return None
     return max((table for table in RAW_TABLES if file_name.startswith(table)), key=len, default=None)
 
@@ -76,24 +99,21 @@ def landing_files(directory: Path) -> list[tuple[Path, str]]:
     return sorted(found, key=lambda item: (order.index(item[1]), item[0].name))
 
 
-def _reader(path: Path) -> str:
-    """Return the table function that reads the file, with the path as its one bound parameter."""
-    if path.suffix == ".csv":
-        return "read_csv(?, all_varchar = true, header = true)"  # text in, contract casts decide the types
-    return "read_parquet(?)"
-
-
-def _create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema, its contract tables and the load log when they are missing."""
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw schema, its contract tables, the rejects table and the load log when missing."""
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists synthetic")
-    for table, columns in RAW_TABLES.items():
-        definitions = ", ".join(f"{_quote(c.name)} {c.sql_type}" for c in (*columns, *LINEAGE_COLUMNS))
-        con.execute(f"create table if not exists raw.{_quote(table)} ({definitions})")
-    con.execute(LOG_DDL)
+    tables = {name: (*columns, *LINEAGE_COLUMNS) for name, columns in RAW_TABLES.items()}
+    tables |= {"_rejects": REJECT_COLUMNS, "_file_loads": FILE_LOAD_COLUMNS}
+    for table, columns in tables.items():
+        definitions = ", ".join(f"{quote(c.name)} {c.sql_type}" for c in columns)
+        con.execute(f"create table if not exists raw.{quote(table)} ({definitions})")
+        for column in columns:  # warehouses made by an older loader gain the newer columns
+            added = f"{quote(column.name)} {column.sql_type}"
+            con.execute(f"alter table raw.{quote(table)} add column if not exists {added}")
 
 
-def _already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> bool:
+def already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> bool:
     """Return whether this content is in the table already: appended before, or the current ground truth."""
     if table == GROUND_TRUTH_TABLE:
         query = "select sha256 from raw._file_loads where table_name = ? order by loaded_at desc limit 1"
@@ -103,65 +123,130 @@ def _already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> 
     return con.execute(query, [table, sha256]).fetchone()[0] > 0
 
 
-def _select_list(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> str:
-    """Return the file's columns cast to the contract; raise ValueError when a required one is missing."""
-    described = con.execute(f"describe select * from {_reader(path)}", [str(path)]).fetchall()
-    present = {row[0].lower() for row in described}
-    columns: tuple[Column, ...] = RAW_TABLES[table]
-    for column in columns:
-        if column.required and column.name not in present:
-            raise ValueError(
-                f"{path.name} lacks the required column {column.name} of raw.{table}: add it and load again."
-            )
-    return ", ".join(
-        f"cast({_quote(c.name) if c.name in present else 'null'} as {c.sql_type})" for c in columns
-    )
-
-
-def _append(con: duckdb.DuckDBPyConnection, path: Path, table: str, loaded_at: datetime) -> int:
-    """Append the file's rows to the raw table with lineage; return the number of rows."""
-    columns = ", ".join(_quote(c.name) for c in (*RAW_TABLES[table], *LINEAGE_COLUMNS))
-    sql = (
-        f"insert into raw.{_quote(table)} ({columns}) "
-        f"select {_select_list(con, path, table)}, ?, ? from {_reader(path)}"
-    )
-    try:
-        return con.execute(sql, [path.name, loaded_at, str(path)]).fetchone()[0]
+def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
+    """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}."""
+    if not path.name.endswith(SUFFIXES):
+        raise ValueError(f"{path.name} is neither CSV nor Parquet: give a .csv, .csv.gz or .parquet file.")
+    reader = "read_csv(?, all_varchar = true, header = true)"  # text in: the contract's casts decide types
+    if path.suffix == ".parquet":
+        reader = "read_parquet(?)"
+    try:  # insertion order is kept: `row_number() over ()` on a scan of _cvw_file is the row's place in it
+        con.execute(f"create or replace temp table _cvw_file as select * from {reader}", [str(path)])
     except duckdb.Error as error:
         reason = str(error).splitlines()[0]
-        raise ValueError(f"{path.name} could not be loaded into raw.{table} ({reason}): fix it.") from None
+        raise ValueError(f"{path.name} cannot be read ({reason}): check that it is a valid file.") from None
+    return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
 
 
-def _replace_ground_truth(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    """Replace the simulation's ground-truth side table with the file; return its number of rows."""
+def write_rejects(con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str,
+                  loaded_at: datetime) -> dict[str, int]:
+    """Copy the rows of `checked` that have a `_reason` to raw._rejects with the file's row; return counts."""
+    sql = REJECTS.format(checked=checked)
+    params = {"file_name": path.name, "table_name": table, "loaded_at": loaded_at, "sha256": sha256}
+    written = con.execute(sql, bound(sql, params)).fetchone()[0]
+    query = f"select _reason, count(*) from {checked} where _reason is not null group by 1 order by 2 desc, 1"
+    rejects = dict(con.execute(query).fetchall())
+    if written != sum(rejects.values()):
+        raise RuntimeError(f"{path.name}: {sum(rejects.values())} rows rejected but {written} written to "
+                           "raw._rejects: the load is rolled back; report this as a bug.")
+    return rejects
+
+
+def log_load(con: duckdb.DuckDBPyConnection, load: FileLoad, loaded_at: datetime) -> FileLoad:
+    """Check rows read = loaded + rejected, record the load in raw._file_loads and return it."""
+    if load.rows_read != load.rows_loaded + load.rows_rejected:  # never loses a row silently
+        raise RuntimeError(
+            f"{load.file}: {load.rows_read} rows read but {load.rows_loaded} loaded + {load.rows_rejected} "
+            "rejected: the load is rolled back; report this as a bug."
+        )
+    sql = ("insert into raw._file_loads (file_name, table_name, sha256, rows_loaded, loaded_at, rows_read, "
+           "rows_rejected) values (?, ?, ?, ?, ?, ?, ?)")
+    con.execute(sql, [load.file, load.table, load.sha256, load.rows_loaded, loaded_at, load.rows_read,
+                      load.rows_rejected])
+    LOG.info("%s", describe(load))
+    return load
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temp tables a file load staged."""
+    for name in STAGED:
+        con.execute(f"drop table if exists {name}")
+
+
+def load_table_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    loaded_at: datetime,
+    mapping: Mapping,
+    allow_updates: bool = False,
+) -> FileLoad:
+    """Validate one file against its raw table and append its valid rows; reject the others with a reason.
+
+    allow_updates: load a row whose key is loaded already with other values as its newer version.
+    """
+    sha256 = sha256_of(path)
+    table = mapping.table
+    if already_loaded(con, table, sha256):
+        return FileLoad(path.name, table, sha256, 0, True)
+    check_date_format(con, mapping.date_format)
+    sources = resolve(mapping, stage_file(con, path), path.name)
+    stage_typed(con, sources, mapping)
+    check_columns(con, sources, table, path.name)
+    check_rows(con, table, loaded_at, allow_updates)
+    columns = ", ".join(quote(c.name) for c in (*RAW_TABLES[table], *LINEAGE_COLUMNS))
+    values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
+    sql = (f"insert into raw.{quote(table)} ({columns}) select {values}, ?, ? from _cvw_checked "
+           "where _reason is null order by _row_number")
+    loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
+    rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
+    read = con.execute("select count(*) from _cvw_file").fetchone()[0]
+    drop_staged(con)
+    load = FileLoad(path.name, table, sha256, loaded, False, read, sum(rejects.values()), rejects)
+    return log_load(con, load, loaded_at)
+
+
+def _load_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -> FileLoad:
+    """Replace the simulation's ground-truth side table with the file, unless it holds that content."""
+    sha256 = sha256_of(path)
+    if already_loaded(con, GROUND_TRUTH_TABLE, sha256):
+        return FileLoad(path.name, GROUND_TRUTH_TABLE, sha256, 0, True)
     con.execute(f"create or replace table {GROUND_TRUTH_TABLE} as select * from read_parquet(?)", [str(path)])
-    return con.execute(f"select count(*) from {GROUND_TRUTH_TABLE}").fetchone()[0]
+    rows = con.execute(f"select count(*) from {GROUND_TRUTH_TABLE}").fetchone()[0]
+    return log_load(con, FileLoad(path.name, GROUND_TRUTH_TABLE, sha256, rows, False, rows), loaded_at)
+
+
+def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = None) -> list[FileLoad]:
+    """Run each file's loader in one transaction (all files or none); return what happened to each file."""
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)  # one time for the whole load, in UTC
+    con = connect(warehouse_path)
+    try:
+        with transaction(con):
+            create_tables(con)
+            return [loader(con, Path(path), loaded_at) for path, loader in jobs]
+    finally:
+        con.close()
 
 
 def load_landing(directory: Path, warehouse_path: Path | None = None) -> list[FileLoad]:
     """Load every new landing file of the directory in one transaction; return what happened to each file."""
-    files = landing_files(Path(directory))
-    loaded_at = datetime.now(UTC).replace(tzinfo=None)  # one time for the whole load, in UTC
-    loads: list[FileLoad] = []
-    con = connect(warehouse_path)
-    try:
-        with transaction(con):
-            _create_tables(con)
-            for path, table in files:
-                sha256 = _sha256(path)
-                if _already_loaded(con, table, sha256):
-                    loads.append(FileLoad(path.name, table, sha256, 0, True))
-                    continue
-                if table == GROUND_TRUTH_TABLE:
-                    rows = _replace_ground_truth(con, path)
-                else:
-                    rows = _append(con, path, table, loaded_at)
-                log = [path.name, table, sha256, rows, loaded_at]
-                con.execute("insert into raw._file_loads values (?, ?, ?, ?, ?)", log)
-                loads.append(FileLoad(path.name, table, sha256, rows, False))
-    finally:
-        con.close()
-    return loads
+    jobs: list[tuple[Path, Loader]] = []
+    for path, table in landing_files(Path(directory)):
+        loader = _load_ground_truth
+        if table in RAW_TABLES:
+            loader = partial(load_table_file, mapping=Mapping(table))
+        jobs.append((path, loader))
+    return load_files(jobs, warehouse_path)
+
+
+def describe(load: FileLoad) -> str:
+    """Return one line (and one per reject reason) saying what a load did with a file."""
+    if load.skipped:
+        return f"{load.file:<40} -> {load.table:<24} skipped (already loaded)"
+    counts = f"{load.rows_read:,} read = {load.rows_loaded:,} rows loaded + {load.rows_rejected:,} rejected"
+    lines = [f"{load.file:<40} -> {load.table:<24} {counts}"]
+    lines += [f"{'':<44}{rows:>12,} rejected: {reason}" for reason, rows in load.rejects.items()]
+    lines += [f"{'':<44}{rows:>12,} rows added to raw.{table}" for table, rows in load.derived.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,8 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if not loads:
         print(f"No landing files in {args.landing}.")
     for load in loads:
-        outcome = "skipped (already loaded)" if load.skipped else f"{load.rows_loaded:,} rows loaded"
-        print(f"{load.file:<32} -> {load.table:<24} {outcome}")
+        print(describe(load))
     return 0
 
 

@@ -59,6 +59,18 @@ RAW_TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
+# Only orders must be delivered; every other table may be absent, and the pipeline runs without it.
+REQUIRED_TABLES: tuple[str, ...] = ("orders",)
+
+# The key of each raw table: a row whose key repeats in its file or was loaded before is rejected.
+KEYS: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id",),
+    "products": ("product_id",),
+    "orders": ("order_id",),
+    "order_items": ("order_id", "line_number"),
+    "events": ("event_id",),
+}
+
 # Columns the loader adds to every raw table: which file a row came from and when it was loaded.
 LINEAGE_COLUMNS: tuple[Column, ...] = (
     Column("_source_file", "VARCHAR", True, "Name of the file the row was loaded from."),
@@ -69,3 +81,26 @@ LINEAGE_COLUMNS: tuple[Column, ...] = (
 def column_names(table: str) -> list[str]:
     """Return the contract's column names of a raw table, in order."""
     return [column.name for column in RAW_TABLES[table]]
+
+
+# raw._rejects: every input row that was not loaded, with the reason; rows read = loaded + rejected per file.
+REJECT_COLUMNS: tuple[Column, ...] = (
+    Column("file_name", "VARCHAR", True, "Name of the file the row came from."),
+    Column("table_name", "VARCHAR", True, "Raw table the row was meant for."),
+    Column("row_number", "BIGINT", True, "Position of the row among the file's data rows, from 1."),
+    Column("raw_values", "VARCHAR", True, "The row as the file held it: a JSON object of its columns."),
+    Column("reason", "VARCHAR", True, "Why the row was not loaded (see docs/data-contract.md)."),
+    Column("rejected_at", "TIMESTAMP", True, "When the load that rejected the row committed (UTC)."),
+    Column("sha256", "VARCHAR", True, "Content hash of the file, as in raw._file_loads."),
+)
+
+# raw._file_loads: one row per file loaded; content logged for a table is never loaded into it again.
+FILE_LOAD_COLUMNS: tuple[Column, ...] = (
+    Column("file_name", "VARCHAR", True, "Name of the loaded file."),
+    Column("table_name", "VARCHAR", True, "Raw table the file was loaded into (order_items for a preset)."),
+    Column("sha256", "VARCHAR", True, "Content hash of the file: the same content is never loaded twice."),
+    Column("rows_loaded", "BIGINT", True, "Rows appended to the table."),
+    Column("loaded_at", "TIMESTAMP", True, "When the load committed (UTC)."),
+    Column("rows_read", "BIGINT", False, "Data rows in the file; rows_read = rows_loaded + rows_rejected."),
+    Column("rows_rejected", "BIGINT", False, "Rows written to raw._rejects instead."),
+)

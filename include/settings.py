@@ -43,19 +43,28 @@ class Settings:
     horizon_days: int
     seed: int
     synthetic_customers: int
+    online_retail_dir: Path
+    serving_path: Path  # the BI serving copy, replaced atomically by the publish DAG
+    dbt_manifest_path: Path  # dbt manifest Cosmos renders the transform DAG from (`dbt parse` writes it)
+    alert_conn_id: str  # Airflow connection of a webhook that hears about failed tasks; empty: log only
 
 
 def get_settings() -> Settings:
     """Return the settings in force now (environment variables over repository defaults)."""
     data_dir = _path("CVW_DATA_DIR", REPO_ROOT / "data")
+    dbt_project_dir = _path("CVW_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project")
     return Settings(
         data_dir=data_dir,
         warehouse_path=_path("CVW_WAREHOUSE", data_dir / "warehouse.duckdb"),
         landing_dir=_path("CVW_LANDING_DIR", data_dir / "landing"),
         artifacts_dir=_path("CVW_ARTIFACTS_DIR", REPO_ROOT / "artifacts"),
-        dbt_project_dir=_path("CVW_DBT_PROJECT_DIR", REPO_ROOT / "dbt_project"),
+        dbt_project_dir=dbt_project_dir,
         as_of_date=_optional_date("CVW_AS_OF_DATE"),
         horizon_days=int(os.environ.get("CVW_HORIZON_DAYS", "90")),
         seed=int(os.environ.get("CVW_SEED", "42")),
         synthetic_customers=int(os.environ.get("CVW_SYNTHETIC_CUSTOMERS", "5000")),
+        online_retail_dir=_path("CVW_ONLINE_RETAIL_DIR", REPO_ROOT.parent / "shared/data/online_retail_ii"),
+        serving_path=_path("CVW_SERVING", data_dir / "serving.duckdb"),
+        dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
+        alert_conn_id=os.environ.get("CVW_ALERT_CONN_ID", "").strip(),
     )

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("generate", help="write a synthetic shop to the landing folder", add_help=False)
     verbs.add_parser("ingest", help="load landing files into the raw schema", add_help=False)
+    verbs.add_parser(
+        "import", help="import CSV/Parquet files into a raw table (mapping or preset)", add_help=False
+    )
     build = verbs.add_parser("build", help="dbt build: staging, marts and their tests")
     build.add_argument("--as-of-date", type=_date, default=None)
     train = verbs.add_parser("train", help="train and evaluate the CLV and churn models out of time")
@@ -42,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         from include.ingest import main as ingest
 
         return ingest(rest)
+    if args.verb == "import":
+        from include.importer import main as import_files
+
+        return import_files(rest)
     if args.verb == "pipeline":
         from include.run_dags import main as pipeline
 

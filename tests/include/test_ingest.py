@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from include.ingest import load_landing, main, table_of
-from include.raw_schema import RAW_TABLES, column_names
+from include.raw_schema import (
+    FILE_LOAD_COLUMNS,
+    KEYS,
+    LINEAGE_COLUMNS,
+    RAW_TABLES,
+    REJECT_COLUMNS,
+    column_names,
+)
+from include.settings import REPO_ROOT
 from include.synthetic import write_shop
 from include.warehouse import connect, transaction
 
@@ -159,3 +167,81 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
         con.execute("insert into t values (2)")
     assert con.execute("select x from t").fetchall() == [(2,)]
     con.close()
+
+
+def test_landing_files_are_validated_like_imports(tmp_path: Path) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\nO1,C1,2024-01-01,5\nO2,C1,2024-13-01,5\nO1,C1,2024-01-02,6\n"
+    )
+    (load,) = load_landing(directory, tmp_path / "w.duckdb")
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 1, 2)
+    assert load.rejects == {"duplicate key within the file": 1, "unparsable date in ordered_at": 1}
+
+
+def test_a_warehouse_of_the_older_loader_gains_the_new_log_columns(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema raw")
+    con.execute("create table raw._file_loads (file_name varchar, table_name varchar, sha256 varchar, "
+                "rows_loaded bigint, loaded_at timestamp)")
+    con.execute("insert into raw._file_loads values ('old.parquet', 'orders', 'abc', 3, '2024-01-01')")
+    con.close()
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\nO1,C1,2024-01-01,5\n")
+    load_landing(directory, warehouse)
+    rows = _query(warehouse, "select file_name, rows_loaded, rows_read, rows_rejected from raw._file_loads "
+                             "order by loaded_at")
+    assert rows == [("old.parquet", 3, None, None), ("orders.csv", 1, 1, 0)]
+
+
+def _doc_tables(text: str) -> dict[str, tuple[str, list[tuple[str, str, bool, str]]]]:
+    """Return {heading: (its Key line, [(column, type, required, meaning)])} of the doc's column tables."""
+    tables: dict[str, tuple[str, list[tuple[str, str, bool, str]]]] = {}
+    heading = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            heading = None
+        elif line.startswith("### "):
+            heading, tables[line[4:]] = line[4:], ("", [])
+        elif heading and line.startswith("Key: "):
+            tables[heading] = (line, tables[heading][1])
+        elif heading and line.startswith("| `"):
+            name, sql_type, required, meaning = (cell.strip() for cell in line.strip("|").split(" | "))
+            tables[heading][1].append((name.strip("`"), sql_type, required == "yes", meaning))
+    return tables
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple]:
+    """Return the rows of a read-only query on the warehouse."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_the_data_contract_doc_matches_the_code() -> None:
+    tables = _doc_tables((REPO_ROOT / "docs" / "data-contract.md").read_text())
+    expected = {f"`raw.{name}`": columns for name, columns in RAW_TABLES.items()}
+    expected |= {"Lineage columns (added to every table above)": LINEAGE_COLUMNS,
+                 "`raw._rejects`": REJECT_COLUMNS, "`raw._file_loads`": FILE_LOAD_COLUMNS}
+    for heading, columns in expected.items():
+        assert tables[heading][1] == [(c.name, c.sql_type, c.required, c.meaning) for c in columns], heading
+    for name, keys in KEYS.items():
+        required = "**Required table.**" if name == "orders" else "Optional table."
+        assert tables[f"`raw.{name}`"][0] == f"Key: {', '.join(f'`{key}`' for key in keys)}. {required}"
+
+
+def test_every_fixed_reject_reason_is_documented() -> None:
+    from include.presets.online_retail import LATER_RULES, RULES
+    from include.validation import REFERENCE_RULES, VALUE_RULES
+
+    doc = (REPO_ROOT / "docs" / "data-contract.md").read_text()
+    reasons = [reason for rules in (*VALUE_RULES.values(), *REFERENCE_RULES.values(), RULES, LATER_RULES)
+               for _, reason in rules]
+    reasons += ["duplicate key within the file", "duplicate of a row already loaded",
+                "key already loaded with different values"]
+    assert [reason for reason in reasons if f"`{reason}`" not in doc] == []

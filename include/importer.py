@@ -1,0 +1,145 @@
+"""`cvw import`: load your own CSV or Parquet files into a raw table through a column mapping, or a known
+data set through a preset, validated, with every rejected row kept in raw._rejects and its reason.
+
+  cvw import --table orders exports/orders_*.csv --map order_id=OrderNo --map customer_id=Client \\
+      --map ordered_at=Date --map amount=Total --date-format '%d/%m/%Y %H:%M'
+  cvw import --mapping mappings/orders.yaml exports/orders_2024.csv
+  cvw import --preset online-retail-ii                      # the files in CVW_ONLINE_RETAIL_DIR
+  cvw import --preset online-retail-ii data/online_retail_ii_2009-12_2010-12.parquet
+
+All files of one command load in one transaction; a file already loaded (same content) is skipped.
+The contract, the rules and the mapping file format: docs/data-contract.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+import duckdb
+
+from include.ingest import FileLoad, Loader, describe, load_files, load_table_file
+from include.mapping import Mapping, build_mapping, parse_pairs, read_mapping_file
+from include.presets import PRESETS
+from include.settings import get_settings
+
+
+def expand(patterns: list[str]) -> list[Path]:
+    """Return the files named by paths and glob patterns, each pattern's matches sorted by name."""
+    files: list[Path] = []
+    for pattern in patterns:
+        pattern = str(Path(pattern).expanduser())
+        if glob.has_magic(pattern):
+            matches = sorted(glob.glob(pattern))
+            if not matches:
+                raise ValueError(f"No file matches {pattern!r}: check the pattern.")
+            files += [Path(match) for match in matches]
+        else:
+            files.append(Path(pattern))
+    return files
+
+
+def _announced(loader: Loader) -> Loader:
+    """Return the loader, printing the file's name to stderr before it starts (a large file takes seconds)."""
+    def load(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -> FileLoad:
+        print(f"loading {path} ...", file=sys.stderr, flush=True)
+        return loader(con, path, loaded_at)
+    return load
+
+
+def import_table(
+    mapping: Mapping, files: list[Path], warehouse: Path | None = None, allow_updates: bool = False
+) -> list[FileLoad]:
+    """Load files into the mapping's raw table in one transaction; return what happened to each file."""
+    loader = _announced(partial(load_table_file, mapping=mapping, allow_updates=allow_updates))
+    return load_files([(path, loader) for path in files], warehouse)
+
+
+def _mapping(args: argparse.Namespace) -> Mapping:
+    """Return the mapping the command line describes: the YAML file, overridden by the flags."""
+    return build_mapping(
+        args.table[0] if args.table else None,
+        columns=parse_pairs(args.map, "--map"),
+        date_format=args.date_format,
+        constants=parse_pairs(args.constant, "--constant"),
+        defaults=parse_pairs(args.default, "--default"),
+        base=read_mapping_file(args.mapping) if args.mapping else None,
+    )
+
+
+def import_preset(name: str, files: list[Path], warehouse: Path | None = None) -> list[FileLoad]:
+    """Load a preset data set's files (its default files when none are given); return the loads."""
+    if name not in PRESETS:
+        raise ValueError(f"There is no preset {name!r}: choose one of {', '.join(PRESETS)}.")
+    preset = PRESETS[name]
+    files = files or preset.default_files()
+    missing = [str(path) for path in files if not path.is_file()]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} not found: give the preset's files as arguments, "
+                         "or set CVW_ONLINE_RETAIL_DIR to the folder that holds them.")
+    loader = _announced(preset.load_file)
+    return load_files([(path, loader) for path in files], warehouse)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Return the argument parser of `cvw import`."""
+    parser = argparse.ArgumentParser(
+        prog="cvw import", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--table", nargs="+", metavar=("TABLE", "FILE"),
+                        help="raw table, then the files or glob patterns to load into it (.csv or .parquet)")
+    parser.add_argument("--preset", nargs="+", metavar=("NAME", "FILE"),
+                        help=f"a known data set ({', '.join(PRESETS)}), then its files (default: settings)")
+    parser.add_argument("files", nargs="*", metavar="FILE", help="files to load, with --mapping")
+    parser.add_argument("--mapping", type=Path, metavar="FILE.yaml",
+                        help="YAML: table, columns {contract: source}, date_format, constants, defaults")
+    parser.add_argument("--map", action="append", metavar="CONTRACT=SOURCE",
+                        help="read contract column CONTRACT from the file's column SOURCE (repeatable)")
+    parser.add_argument("--constant", action="append", metavar="CONTRACT=VALUE",
+                        help="the same value for every row (repeatable)")
+    parser.add_argument("--default", action="append", metavar="CONTRACT=VALUE",
+                        help="value where the file's is empty (repeatable)")
+    parser.add_argument("--date-format", metavar="FORMAT",
+                        help="strptime format of text timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: ISO)")
+    parser.add_argument("--allow-updates", action="store_true",
+                        help="load a row whose key is loaded already with other values as its newer version "
+                             "(a status change, a correction) instead of rejecting it")
+    parser.add_argument("--warehouse", type=Path, default=get_settings().warehouse_path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Import files into the warehouse's raw schema from the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.preset:
+        if any((args.table, args.mapping, args.map, args.constant, args.default, args.date_format,
+                args.allow_updates)):
+            parser.error("--preset takes only its files and --warehouse.")
+        name, patterns = args.preset[0], [*args.preset[1:], *args.files]
+    elif args.table or args.mapping:
+        patterns = [*(args.table or [])[1:], *args.files]
+        if not patterns:
+            parser.error("give the files to load after --table TABLE, or after the options with --mapping.")
+    else:
+        parser.error("say what to import: --table TABLE FILE..., --mapping FILE.yaml FILE..., --preset NAME.")
+    try:
+        files = expand(patterns)
+        if args.preset:
+            loads = import_preset(name, files, args.warehouse)
+        else:
+            loads = import_table(_mapping(args), files, args.warehouse, args.allow_updates)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    for load in loads:
+        print(describe(load))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,245 @@
+"""Column mappings: which column of a user's file feeds which contract column, and how its text is parsed.
+
+A mapping names a raw table and, for any of its contract columns, the file's column (`columns`), a value
+for every row (`constants`) or a value where the file's is empty (`defaults`), and the strptime format(s)
+of text timestamps (`date_format`). Contract columns it does not name are read from the file's column of
+the same name, when there is one. As YAML (`--mapping orders.yaml`):
+
+    table: orders
+    columns: {order_id: OrderNo, customer_id: Client, ordered_at: Date, amount: Total}
+    date_format: "%d/%m/%Y %H:%M"
+    constants: {sales_channel: web}
+    defaults: {status: completed}
+
+The SQL built here only reads: file columns are quoted names taken from the file's own description,
+contract columns come from include/raw_schema.py, and every value is a named, bound parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from include.raw_schema import RAW_TABLES, Column
+
+# Families of DuckDB types, and the families each contract type accepts from a file.
+NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+ACCEPTS = {"VARCHAR": {"text", "number"}, "TIMESTAMP": {"text", "time"},
+           "DOUBLE": {"text", "number"}, "INTEGER": {"text", "number"}, "BIGINT": {"text", "number"}}
+NEEDS = {"VARCHAR": "text or whole numbers", "TIMESTAMP": "timestamps or text such as 2024-01-31 13:45:00",
+         "DOUBLE": "numbers", "INTEGER": "whole numbers", "BIGINT": "whole numbers"}
+KINDS = {"TIMESTAMP": "a timestamp", "DOUBLE": "a number", "INTEGER": "a whole number",
+         "BIGINT": "a whole number"}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one file's columns become the contract columns of one raw table."""
+
+    table: str
+    columns: dict[str, str] = field(default_factory=dict)
+    date_format: str | list[str] | None = None
+    constants: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one contract column's values come from in one file, as SQL over the staged file."""
+
+    column: Column
+    value: str  # SQL of the file's value, NULL when absent or empty
+    source_type: str  # DuckDB type of `value`
+    label: str  # for messages: "column 'Date'" or "constant 'web'"
+    params: dict[str, object] = field(default_factory=dict)
+
+
+def quote(identifier: str) -> str:
+    """Return an identifier quoted for DuckDB."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def type_family(duckdb_type: str) -> str:
+    """Return text, number, time or other for a DuckDB type name."""
+    name = duckdb_type.upper()
+    if name == "VARCHAR":
+        return "text"
+    if name.startswith(NUMBER_TYPES):
+        return "number"
+    if name == "DATE" or name.startswith("TIMESTAMP"):
+        return "time"
+    return "other"
+
+
+def parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    """Return {contract_column: value} from repeated `--flag contract_column=value` arguments."""
+    parsed: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(
+                f"{flag} {pair!r} is not of the form CONTRACT_COLUMN=VALUE: "
+                f"write it like {flag} order_id=OrderNo."
+            )
+        parsed[name.strip()] = value.strip()
+    return parsed
+
+
+def read_mapping_file(path: Path) -> dict:
+    """Return the content of a YAML mapping file as a dict, or raise ValueError naming the problem."""
+    try:
+        content = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        message = f"The mapping file {path} cannot be read ({error.strerror}): check the path."
+        raise ValueError(message) from None
+    except yaml.YAMLError as error:
+        reason = str(error).splitlines()[0]
+        raise ValueError(f"The mapping file {path} is not valid YAML ({reason}): fix it.") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"The mapping file {path} must hold a YAML mapping with `table:` and `columns:`.")
+    unknown = set(content) - {"table", "columns", "date_format", "constants", "defaults"}
+    if unknown:
+        raise ValueError(
+            f"The mapping file {path} has unknown keys {sorted(unknown)}: "
+            "use table, columns, date_format, constants and defaults."
+        )
+    for key in ("columns", "constants", "defaults"):
+        if not isinstance(content.get(key) or {}, dict):
+            raise ValueError(f"In the mapping file {path}, `{key}` must map contract columns to values.")
+    return content
+
+
+def build_mapping(
+    table: str | None,
+    columns: dict[str, str] | None = None,
+    date_format: str | list[str] | None = None,
+    constants: dict[str, object] | None = None,
+    defaults: dict[str, object] | None = None,
+    base: dict | None = None,
+) -> Mapping:
+    """Return a checked mapping: the YAML content in `base`, overridden by the other arguments."""
+    base = base or {}
+    if table and base.get("table") and table != base["table"]:
+        raise ValueError(
+            f"--table {table} contradicts `table: {base['table']}` in the mapping file: keep one."
+        )
+    table = table or base.get("table")
+    if table not in RAW_TABLES:
+        raise ValueError(f"{table!r} is not a raw table: choose one of {', '.join(RAW_TABLES)}.")
+    merged = {
+        "columns": {**(base.get("columns") or {}), **(columns or {})},
+        "constants": {**(base.get("constants") or {}), **(constants or {})},
+        "defaults": {**(base.get("defaults") or {}), **(defaults or {})},
+    }
+    names = [column.name for column in RAW_TABLES[table]]
+    for part, entries in merged.items():
+        for name in entries:
+            if name not in names:
+                raise ValueError(
+                    f"{name!r} in the mapping's {part} is not a column of raw.{table}: "
+                    f"use one of {', '.join(names)}."
+                )
+    both = set(merged["columns"]) & set(merged["constants"])
+    if both:
+        raise ValueError(f"{sorted(both)} are both mapped to a file column and given a constant: keep one.")
+    date_format = date_format or base.get("date_format")
+    if date_format is not None and not isinstance(date_format, str | list):
+        raise ValueError("date_format must be a strptime format such as '%d/%m/%Y %H:%M', or a list of them.")
+    return Mapping(
+        table=table,
+        columns={key: str(value) for key, value in merged["columns"].items()},
+        date_format=date_format,
+        constants={key: str(value) for key, value in merged["constants"].items()},
+        defaults={key: str(value) for key, value in merged["defaults"].items()},
+    )
+
+
+def _find(name: str, described: dict[str, str]) -> str | None:
+    """Return the file's column called `name`, matched exactly or else case-insensitively, or None."""
+    if name in described:
+        return name
+    matches = [column for column in described if column.lower() == name.lower()]
+    return matches[0] if len(matches) == 1 else None
+
+
+def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list[Source]:
+    """Return the source of every contract column, or raise ValueError for a column the file lacks."""
+    sources = []
+    for column in RAW_TABLES[mapping.table]:
+        if column.name in mapping.constants:
+            value = mapping.constants[column.name]
+            sources.append(Source(column, f"cast(${column.name}_constant as varchar)", "VARCHAR",
+                                  f"constant {value!r}", {f"{column.name}_constant": value}))
+            continue
+        wanted = mapping.columns.get(column.name, column.name)
+        found = _find(wanted, described)
+        if found is None and column.name in mapping.columns:
+            raise ValueError(
+                f"{file_name} has no column {wanted!r}, which the mapping gives for {column.name}: "
+                f"map one of its columns ({', '.join(described)})."
+            )
+        if column.name in mapping.defaults:
+            text = "null" if found is None else f"nullif(trim(cast({quote(found)} as varchar)), '')"
+            default = mapping.defaults[column.name]
+            sources.append(Source(column, f"coalesce({text}, ${column.name}_default)", "VARCHAR",
+                                  f"column {found or column.name!r} with default {default!r}",
+                                  {f"{column.name}_default": default}))
+            continue
+        if found is None:
+            if column.required:
+                raise ValueError(
+                    f"{file_name} lacks the required column {column.name} of raw.{mapping.table}: add it, "
+                    f"or map one of its columns to it (--map {column.name}=YOUR_COLUMN)."
+                )
+            sources.append(Source(column, "null", "VARCHAR", "absent"))
+            continue
+        source_type = described[found]
+        if type_family(source_type) not in ACCEPTS[column.sql_type]:
+            raise ValueError(
+                f"{file_name}: column {found!r} is {source_type}, which cannot become {column.name} "
+                f"({column.sql_type}) of raw.{mapping.table}: deliver {NEEDS[column.sql_type]} in it, "
+                "or map another column."
+            )
+        value = f"nullif(trim({quote(found)}), '')" if type_family(source_type) == "text" else quote(found)
+        sources.append(Source(column, value, source_type, f"column {found!r}"))
+    return sources
+
+
+def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str:
+    """Return SQL turning `value` (of `source_type`) into `sql_type`: NULL where it does not parse."""
+    family = type_family(source_type)
+    if sql_type == "VARCHAR":
+        if source_type.upper() in ("FLOAT", "DOUBLE") or source_type.upper().startswith("DECIMAL"):
+            # 17850.0 is the customer id 17850: integral numbers lose the fraction a float column gave them
+            number = f"cast({value} as double)"
+            return (f"case when {number} = trunc({number}) and abs({number}) < 1e15 "
+                    f"then cast(cast({number} as bigint) as varchar) else cast({value} as varchar) end")
+        return f"cast({value} as varchar)"
+    if sql_type == "TIMESTAMP":
+        if family == "text" and date_format:
+            return f"try_strptime({value}, $date_format)"
+        if family == "text":
+            return f"try_cast({value} as timestamp)"
+        if source_type.upper().startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"cast(timezone('UTC', {value}) as timestamp)"
+        return f"cast({value} as timestamp)"
+    number = f"try_cast({value} as double)"
+    if sql_type == "DOUBLE":
+        return f"case when isfinite({number}) then {number} end"
+    low, high = (-(2**31), 2**31 - 1) if sql_type == "INTEGER" else (-(2**63), 2**63 - 1)
+    return (f"case when {number} = trunc({number}) and {number} between {low} and {high} "
+            f"then cast({number} as {sql_type}) end")
+
+
+def number_of(value: str) -> str:
+    """Return SQL reading `value` as a finite number, NULL when it is not one."""
+    return f"case when isfinite(try_cast({value} as double)) then try_cast({value} as double) end"
+
+
+def bound(sql: str, params: dict[str, object]) -> dict[str, object]:
+    """Return the named parameters the SQL uses, taken from `params` (DuckDB rejects unused ones)."""
+    return {name: params[name] for name in dict.fromkeys(re.findall(r"\$(\w+)", sql)) if name in params}

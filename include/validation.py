@@ -1,0 +1,187 @@
+"""Set-based validation of one staged file against the raw contract: each row is loaded or gets one reason.
+
+The file sits in the temp table `_cvw_file`. `stage_typed` casts it to the contract (`_cvw_typed`),
+`check_columns` fails the whole file when a column cannot be the contract's, and `check_rows` gives each
+row its first failing rule (`_cvw_checked._reason`, NULL = load it), in this order: missing required
+value, unparsable or non-numeric value, value rules (negative quantity on a non-return, ...), timestamp in
+the future, duplicate key within the file, key already loaded, unknown order or customer. All in DuckDB SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import duckdb
+
+from include.mapping import KINDS, Mapping, Source, bound, number_of, quote, typed
+from include.raw_schema import KEYS, RAW_TABLES
+
+# A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
+FUTURE_TOLERANCE = timedelta(hours=14)
+
+# Rules on parsed values, per table: (condition, reason); a NULL value passes.
+VALUE_RULES: dict[str, list[tuple[str, str]]] = {
+    "orders": [
+        ("amount < 0", "negative amount"),
+        ("discount_amount < 0", "negative discount_amount"),
+        ("lower(status) not in ('completed', 'cancelled')", "status is neither completed nor cancelled"),
+    ],
+    "order_items": [
+        ("line_number < 1", "line_number below 1"),
+        ("quantity < 0", "negative quantity on a non-return"),
+        ("unit_price < 0", "negative unit_price"),
+        ("discount_amount < 0", "negative discount_amount"),
+        ("returned_quantity < 0 or returned_quantity > quantity", "returned_quantity outside 0..quantity"),
+    ],
+    "products": [("list_price < 0", "negative list_price"), ("unit_cost < 0", "negative unit_cost")],
+}
+
+# Rules against rows already in the warehouse (this load's earlier files included), after duplicates.
+REFERENCE_RULES: dict[str, list[tuple[str, str]]] = {
+    "orders": [(
+        "exists (select 1 from raw.customers) and "
+        "not exists (select 1 from raw.customers as known where known.customer_id = checked.customer_id)",
+        "order of an unknown customer",
+    )],
+    "order_items": [(
+        "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id)",
+        "order line of an unknown order",
+    )],
+}
+
+STAGE_TYPED = """
+create or replace temp table _cvw_typed as
+with delivered as (select row_number() over () as _row_number, {delivered} from _cvw_file)
+select *, {casts} from delivered
+"""
+
+CHECK_ROWS = """
+create or replace temp table _cvw_checked as
+with
+ruled as (select *, {rule} as _rule_reason from _cvw_typed),
+ranked as (
+    select *, row_number() over (partition by {keys}, _rule_reason is null order by _row_number) as _key_rank
+    from ruled
+)
+select _row_number, {columns}, coalesce(_rule_reason, {later}) as _reason from ranked as checked
+"""
+
+
+def first_reason(rules: list[tuple[str, str]], prefix: str) -> tuple[str, dict[str, str]]:
+    """Return a SQL case giving the reason of the first rule whose condition holds, and its parameters."""
+    params = {f"{prefix}_{index}": reason for index, (_, reason) in enumerate(rules)}
+    cases = " ".join(f"when {condition} then ${prefix}_{index}" for index, (condition, _) in enumerate(rules))
+    return f"case {cases} end", params
+
+
+def _source_column(name: str) -> str:
+    """Return the quoted name of the staged column holding a contract column's value as delivered."""
+    return quote(f"src__{name}")
+
+
+def check_date_format(con: duckdb.DuckDBPyConnection, date_format: str | list[str] | None) -> None:
+    """Raise ValueError when the date format is not one DuckDB's strptime understands."""
+    if date_format is None:
+        return
+    try:
+        con.execute("select try_strptime('', $date_format)", {"date_format": date_format})
+    except duckdb.Error as error:
+        reason = str(error).splitlines()[0]
+        raise ValueError(f"The date format {date_format!r} is not a strptime format ({reason}): "
+                         "write it like '%d/%m/%Y %H:%M'.") from None
+
+
+def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: Mapping) -> None:
+    """Create `_cvw_typed`: row number, each contract column as delivered (src__) and cast to the contract."""
+    delivered, casts = [], []
+    for source in sources:
+        column, value = source.column, _source_column(source.column.name)
+        delivered.append(f"{source.value} as {value}")
+        cast = typed(column.sql_type, value, source.source_type, bool(mapping.date_format))
+        casts.append(f"{cast} as {quote(column.name)}")
+        if column.sql_type in ("INTEGER", "BIGINT"):
+            casts.append(f"{number_of(value)} as {quote('num__' + column.name)}")
+    sql = STAGE_TYPED.format(delivered=", ".join(delivered), casts=", ".join(casts))
+    params: dict[str, object] = {"date_format": mapping.date_format}
+    for source in sources:
+        params |= source.params
+    con.execute(sql, bound(sql, params))
+
+
+def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: str, file_name: str) -> None:
+    """Raise ValueError when a column has values but none parses, or a required column is empty throughout."""
+    counts = []
+    for source in sources:
+        name = source.column.name
+        counts += [f"count({_source_column(name)})", f"count({quote(name)})", f"min({_source_column(name)})"]
+    row = con.execute(f"select count(*), {', '.join(counts)} from _cvw_typed").fetchone()
+    rows = row[0]
+    for index, source in enumerate(sources):
+        delivered, parsed, sample = row[1 + 3 * index: 4 + 3 * index]
+        column = source.column
+        if rows and column.required and delivered == 0:
+            raise ValueError(
+                f"{file_name}: {source.label} is empty in every row, and raw.{table}.{column.name} is "
+                "required: map the column that holds it, or fill it."
+            )
+        if delivered and not parsed and column.sql_type in KINDS:
+            hint = ""
+            if column.sql_type == "TIMESTAMP":
+                hint = " (pass its format, e.g. --date-format '%d/%m/%Y %H:%M')"
+            raise ValueError(
+                f"{file_name}: no value of {source.label} parses as {KINDS[column.sql_type]} for "
+                f"raw.{table}.{column.name} (e.g. {str(sample)!r}): fix the column or the mapping{hint}."
+            )
+
+
+def _row_rules(table: str) -> list[tuple[str, str]]:
+    """Return the (condition, reason) rules that judge a row on its own values, in precedence order."""
+    columns = RAW_TABLES[table]
+    rules = [(f"{_source_column(c.name)} is null", f"missing {c.name}") for c in columns if c.required]
+    for column in columns:
+        delivered, value = _source_column(column.name), quote(column.name)
+        if column.sql_type == "TIMESTAMP":
+            rules.append((f"{delivered} is not null and {value} is null",
+                          f"unparsable date in {column.name}"))
+        elif column.sql_type == "DOUBLE":
+            rules.append((f"{delivered} is not null and {value} is null", f"non-numeric {column.name}"))
+        elif column.sql_type in ("INTEGER", "BIGINT"):
+            number = quote("num__" + column.name)
+            rules.append((f"{delivered} is not null and {number} is null", f"non-numeric {column.name}"))
+            rules.append((f"{delivered} is not null and {value} is null",
+                          f"{column.name} is not a whole number"))
+    rules += VALUE_RULES.get(table, [])
+    for column in columns:
+        if column.sql_type == "TIMESTAMP":
+            rules.append((f"{quote(column.name)} > $future_limit", f"{column.name} in the future"))
+    return rules
+
+
+def check_rows(
+    con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetime, allow_updates: bool = False
+) -> None:
+    """Create `_cvw_checked`: every staged row with its contract values and its reason (NULL = load it).
+
+    With allow_updates, a row whose key is loaded already with other values is a newer version (a status
+    change, a correction) and loads; staging keeps the latest load of each key. Otherwise it is rejected.
+    """
+    names = [column.name for column in RAW_TABLES[table]]
+    same_key = " and ".join(f"known.{quote(k)} = checked.{quote(k)}" for k in KEYS[table])
+    same_row = " and ".join(f"known.{quote(n)} is not distinct from checked.{quote(n)}" for n in names)
+    known = f"from raw.{quote(table)} as known"
+    rule, params = first_reason(_row_rules(table), "rule")
+    updated = [] if allow_updates else [
+        (f"exists (select 1 {known} where {same_key})", "key already loaded with different values"),
+    ]
+    later, later_params = first_reason([
+        ("_key_rank > 1", "duplicate key within the file"),
+        (f"exists (select 1 {known} where {same_row})", "duplicate of a row already loaded"),
+        *updated,
+        *REFERENCE_RULES.get(table, []),
+    ], "later")
+    sql = CHECK_ROWS.format(
+        rule=rule, later=later, columns=", ".join(quote(name) for name in names),
+        keys=", ".join(quote(key) for key in KEYS[table]),
+    )
+    params |= later_params | {"future_limit": loaded_at + FUTURE_TOLERANCE}
+    con.execute(sql, bound(sql, params))

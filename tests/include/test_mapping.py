@@ -1,0 +1,133 @@
+"""Column mappings: a user's own column names, date formats, constants and defaults, without editing code."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from include.importer import expand
+from include.importer import main as import_main
+from include.mapping import Mapping, build_mapping, parse_pairs, read_mapping_file, resolve
+
+SHOP_EXPORT = (
+    "OrderNo;Client;Date;Total;Channel\n"
+    "A-1;  17;31/01/2024 09:15;12.50;\n"
+    "A-2;17;01/02/2024 18:00;7;app\n"
+    "A-3;18;02/02/2024 08:00;;web\n"
+)
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple]:
+    """Return the rows of a read-only query on the warehouse."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_map_flags_and_a_date_format_load_a_shop_export(tmp_path: Path, capsys) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(SHOP_EXPORT)
+    warehouse = tmp_path / "w.duckdb"
+    code = import_main([
+        "--table", "orders", str(export), "--map", "order_id=OrderNo", "--map", "customer_id=Client",
+        "--map", "ordered_at=Date", "--map", "amount=Total", "--map", "sales_channel=Channel",
+        "--date-format", "%d/%m/%Y %H:%M", "--warehouse", str(warehouse),
+    ])
+    assert code == 0
+    assert "3 read = 2 rows loaded + 1 rejected" in capsys.readouterr().out
+    query = "select order_id, customer_id, ordered_at, amount, sales_channel from raw.orders order by 1"
+    rows = _query(warehouse, query)
+    assert rows == [
+        ("A-1", "17", datetime(2024, 1, 31, 9, 15), 12.5, None),
+        ("A-2", "17", datetime(2024, 2, 1, 18, 0), 7.0, "app"),
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [(3, "missing amount")]
+
+
+def test_a_yaml_mapping_with_constants_and_defaults(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(SHOP_EXPORT)
+    mapping = tmp_path / "orders.yaml"
+    mapping.write_text(
+        "table: orders\n"
+        "columns:\n"
+        "  order_id: OrderNo\n  customer_id: Client\n  ordered_at: Date\n  amount: Total\n"
+        "  sales_channel: Channel\n"
+        'date_format: "%d/%m/%Y %H:%M"\n'
+        "constants: {status: completed}\n"
+        "defaults: {amount: 0, sales_channel: web}\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert import_main(["--mapping", str(mapping), str(export), "--warehouse", str(warehouse)]) == 0
+    rows = _query(warehouse, "select order_id, amount, status, sales_channel from raw.orders order by 1")
+    assert rows == [("A-1", 12.5, "completed", "web"), ("A-2", 7.0, "completed", "app"),
+                    ("A-3", 0.0, "completed", "web")]
+    assert _query(warehouse, "select count(*) from raw._rejects") == [(0,)]
+
+
+def test_flags_override_the_yaml_file(tmp_path: Path) -> None:
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("table: orders\ncolumns: {order_id: OrderNo, amount: Total}\ndate_format: '%Y'\n")
+    built = build_mapping(None, {"amount": "Gross"}, "%d.%m.%Y", base=read_mapping_file(mapping))
+    assert built == Mapping("orders", {"order_id": "OrderNo", "amount": "Gross"}, "%d.%m.%Y")
+
+
+def test_unmapped_contract_columns_are_read_by_name_case_insensitively(tmp_path: Path) -> None:
+    frame = pd.DataFrame({
+        "Order_ID": ["1", "2"], "CustomerID": [17850.0, 13047.0],
+        "ORDERED_AT": pd.to_datetime(["2010-12-01 08:26", "2010-12-01 08:28"]), "Amount": [15.3, 22.0],
+    })
+    frame.to_parquet(tmp_path / "orders.parquet")
+    warehouse = tmp_path / "w.duckdb"
+    assert import_main(["--table", "orders", str(tmp_path / "orders.parquet"),
+                        "--map", "customer_id=CustomerID", "--warehouse", str(warehouse)]) == 0
+    query = "select order_id, customer_id, ordered_at, amount from raw.orders order by 1"
+    assert _query(warehouse, query) == [
+        ("1", "17850", datetime(2010, 12, 1, 8, 26), 15.3),  # a float id loses its '.0'
+        ("2", "13047", datetime(2010, 12, 1, 8, 28), 22.0),
+    ]
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: build_mapping("order", {}),
+     "'order' is not a raw table: choose one of customers, products, orders"),
+    (lambda: build_mapping("orders", {"total": "Total"}),
+     "'total' in the mapping's columns is not a column of raw.orders"),
+    (lambda: build_mapping("orders", base={"table": "customers"}),
+     "--table orders contradicts `table: customers`"),
+    (lambda: parse_pairs(["order_id"], "--map"), "--map 'order_id' is not of the form CONTRACT_COLUMN=VALUE"),
+    (lambda: resolve(Mapping("orders", {"amount": "Total"}),
+                     dict.fromkeys(["order_id", "customer_id", "ordered_at"], "VARCHAR"), "x.csv"),
+     "x.csv has no column 'Total', which the mapping gives for amount: map one of its columns "
+     "(order_id, customer_id, ordered_at)."),
+])
+def test_mapping_mistakes_end_in_one_sentence(call, message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        call()
+    assert str(error.value).startswith(message)
+
+
+def test_a_bad_date_format_or_missing_file_stops_with_one_sentence(tmp_path: Path) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(SHOP_EXPORT)
+    base = ["--table", "orders", "--warehouse", str(tmp_path / "w.duckdb")]
+    with pytest.raises(SystemExit, match=r"The date format '%Q' is not a strptime format"):
+        import_main([*base, str(export), "--date-format", "%Q"])
+    with pytest.raises(SystemExit, match=r"No file matches '.*nothing_\*.csv': check the pattern."):
+        import_main([*base, str(tmp_path / "nothing_*.csv")])
+    with pytest.raises(SystemExit, match=r"The file .*gone.csv does not exist: check the path."):
+        import_main([*base, str(tmp_path / "gone.csv")])
+
+
+def test_glob_patterns_expand_sorted(tmp_path: Path) -> None:
+    for name in ("orders_2024-02.csv", "orders_2024-01.csv", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    assert expand([str(tmp_path / "orders_*.csv"), str(tmp_path / "notes.txt")]) == [
+        tmp_path / "orders_2024-01.csv", tmp_path / "orders_2024-02.csv", tmp_path / "notes.txt",
+    ]

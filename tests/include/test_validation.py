@@ -1,0 +1,350 @@
+"""Validation with quarantine: every row loaded or rejected with its reason; bad files change nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+import include.ingest as ingest
+from include.importer import import_preset
+from include.importer import main as import_main
+from include.raw_schema import RAW_TABLES, REJECT_COLUMNS
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write a hand-made CSV (dedented lines) and return its path."""
+    path.write_text("\n".join(line.strip() for line in text.strip().splitlines()) + "\n")
+    return path
+
+
+def _query(warehouse: Path, sql: str) -> list[tuple]:
+    """Return the rows of a read-only query on the warehouse."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _snapshot(warehouse: Path) -> dict[str, list[tuple]]:
+    """Return every row of every raw table, the rejects and the load log, to compare before and after."""
+    tables = [*RAW_TABLES, "_rejects", "_file_loads"]
+    return {table: sorted(_query(warehouse, f'select * from raw."{table}"'), key=repr) for table in tables}
+
+
+def _import(*argv: str) -> int:
+    """Run `cvw import` with the arguments; return its exit code."""
+    return import_main(list(argv))
+
+
+ORDERS = """
+    order_id,customer_id,ordered_at,amount,status
+    O1,C1,2024-01-05 10:00:00,10.5,completed
+    ,C1,2024-01-05 11:00:00,3,completed
+    O3,C2,yesterday,7,completed
+    O4,C2,2024-01-06 09:00:00,abc,completed
+    O5,C3,2024-01-07 09:00:00,-5,completed
+    O6,C3,2024-01-07 10:00:00,5,refunded
+    O7,C3,2999-01-01 00:00:00,5,completed
+    O1,C9,2024-02-01 00:00:00,1,completed
+    O9,C3,2024-01-08 00:00:00,20,CANCELLED
+"""
+
+ORDER_ITEMS = """
+    order_id,line_number,product_id,quantity,unit_price,returned_quantity
+    O1,1,P1,2,3.5,0
+    O1,2,P2,-1,4,
+    O1,3,P2,2.5,4,
+    O1,4,P2,x,4,
+    O1,5,P3,1,-2,
+    O1,6,P3,2,1,3
+    O1,1,P9,1,1,
+    O404,1,P1,1,1,
+    O9,1,P1,4,5,1
+"""
+
+
+def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    orders = _write(tmp_path / "orders.csv", ORDERS)
+    items = _write(tmp_path / "order_items.csv", ORDER_ITEMS)
+    assert _import("--table", "orders", str(orders), "--warehouse", str(warehouse)) == 0
+    assert _import("--table", "order_items", str(items), "--warehouse", str(warehouse)) == 0
+    out = capsys.readouterr().out
+    assert "9 read = 2 rows loaded + 7 rejected" in out
+    assert "9 read = 2 rows loaded + 7 rejected" in out.split("order_items.csv")[1]
+
+    assert _query(warehouse, "select order_id, customer_id, amount, status from raw.orders order by 1") == [
+        ("O1", "C1", 10.5, "completed"), ("O9", "C3", 20.0, "CANCELLED"),
+    ]
+    rejects = _query(warehouse, "select table_name, row_number, reason from raw._rejects order by 1 desc, 2")
+    assert rejects == [
+        ("orders", 2, "missing order_id"),
+        ("orders", 3, "unparsable date in ordered_at"),
+        ("orders", 4, "non-numeric amount"),
+        ("orders", 5, "negative amount"),
+        ("orders", 6, "status is neither completed nor cancelled"),
+        ("orders", 7, "ordered_at in the future"),
+        ("orders", 8, "duplicate key within the file"),
+        ("order_items", 2, "negative quantity on a non-return"),
+        ("order_items", 3, "quantity is not a whole number"),
+        ("order_items", 4, "non-numeric quantity"),
+        ("order_items", 5, "negative unit_price"),
+        ("order_items", 6, "returned_quantity outside 0..quantity"),
+        ("order_items", 7, "duplicate key within the file"),
+        ("order_items", 8, "order line of an unknown order"),
+    ]
+    assert _query(warehouse, "select order_id, line_number, quantity, returned_quantity from raw.order_items "
+                             "order by 1, 2") == [("O1", 1, 2, 0), ("O9", 1, 4, 1)]
+    logged = _query(warehouse, "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads "
+                               "order by 1")
+    assert logged == [("order_items.csv", 9, 2, 7), ("orders.csv", 9, 2, 7)]
+
+
+def test_a_rejected_row_keeps_its_original_values_as_json(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    _import("--table", "orders", str(_write(tmp_path / "orders.csv", ORDERS)), "--warehouse", str(warehouse))
+    (raw_values, rejected_at), = _query(
+        warehouse, "select raw_values, rejected_at from raw._rejects where row_number = 4")
+    assert json.loads(raw_values) == {
+        "order_id": "O4", "customer_id": "C2", "ordered_at": "2024-01-06 09:00:00", "amount": "abc",
+        "status": "completed",
+    }
+    assert rejected_at == _query(warehouse, "select loaded_at from raw._file_loads")[0][0]
+    columns = [row[0] for row in _query(warehouse, "describe raw._rejects")]
+    assert columns == [column.name for column in REJECT_COLUMNS]
+
+
+def test_rows_already_loaded_are_rejected_as_duplicates_and_new_rows_append(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    first = _write(tmp_path / "orders_1.csv", """
+        order_id,customer_id,ordered_at,amount
+        A,C1,2024-01-01 00:00:00,1
+        B,C1,2024-01-02 00:00:00,2
+    """)
+    second = _write(tmp_path / "orders_2.csv", """
+        order_id,customer_id,ordered_at,amount
+        A,C1,2024-01-01 00:00:00,1
+        B,C1,2024-01-02 00:00:00,99
+        C,C2,2024-01-03 00:00:00,3
+    """)
+    _import("--table", "orders", str(first), "--warehouse", str(warehouse))
+    _import("--table", "orders", str(second), str(first), "--warehouse", str(warehouse))
+    assert _query(warehouse, "select order_id, amount, _source_file from raw.orders order by 1") == [
+        ("A", 1.0, "orders_1.csv"), ("B", 2.0, "orders_1.csv"), ("C", 3.0, "orders_2.csv"),
+    ]
+    assert _query(warehouse, "select file_name, row_number, reason from raw._rejects order by 2") == [
+        ("orders_2.csv", 1, "duplicate of a row already loaded"),
+        ("orders_2.csv", 2, "key already loaded with different values"),
+    ]
+    # orders_1.csv was delivered again in the second call: same content, skipped, nothing logged twice
+    assert _query(warehouse, "select file_name, rows_loaded from raw._file_loads order by 1") == [
+        ("orders_1.csv", 2), ("orders_2.csv", 1),
+    ]
+
+
+def test_a_correction_loads_as_a_newer_version_only_when_updates_are_allowed(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    header, b = "order_id,customer_id,ordered_at,amount,status\n", "B,C1,2024-01-02,20,completed\n"
+    (tmp_path / "orders.csv").write_text(header + "A,C1,2024-01-01,10,completed\n" + b)
+    (tmp_path / "status.csv").write_text(header + "A,C1,2024-01-01,10,cancelled\n" + b)
+    _import("--table", "orders", str(tmp_path / "orders.csv"), "--warehouse", str(warehouse))
+    _import("--table", "orders", str(tmp_path / "status.csv"), "--allow-updates",
+            "--warehouse", str(warehouse))
+    assert _query(warehouse, "select order_id, status, _source_file from raw.orders order by 1, 3") == [
+        ("A", "completed", "orders.csv"), ("A", "cancelled", "status.csv"), ("B", "completed", "orders.csv"),
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [
+        (2, "duplicate of a row already loaded"),
+    ]
+
+
+def test_orders_of_unknown_customers_are_rejected_only_once_customers_are_loaded(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    header = "order_id,customer_id,ordered_at,amount\n"
+    (tmp_path / "orders_1.csv").write_text(header + "A,ghost,2024-01-01,1\n")
+    (tmp_path / "customers.csv").write_text("customer_id,country\nC1,GB\n")
+    (tmp_path / "orders_2.csv").write_text(header + "B,ghost,2024-01-02,1\nC,C1,2024-01-02,1\n")
+    _import("--table", "orders", str(tmp_path / "orders_1.csv"), "--warehouse", str(warehouse))
+    _import("--table", "customers", str(tmp_path / "customers.csv"), "--warehouse", str(warehouse))
+    _import("--table", "orders", str(tmp_path / "orders_2.csv"), "--warehouse", str(warehouse))
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [("A",), ("C",)]
+    rejects = _query(warehouse, "select file_name, row_number, reason from raw._rejects")
+    assert rejects == [("orders_2.csv", 1, "order of an unknown customer")]
+
+
+def test_an_orders_only_file_with_the_four_required_columns_is_enough(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    csv = _write(tmp_path / "orders.csv", """
+        order_id,customer_id,ordered_at,amount
+        1001,42,2024-03-01,19.99
+        1002,42,2024-03-09 18:30,5
+    """)
+    assert _import("--table", "orders", str(csv), "--warehouse", str(warehouse)) == 0
+    assert _query(warehouse, "select * exclude (_loaded_at) from raw.orders order by 1") == [
+        ("1001", "42", datetime(2024, 3, 1), 19.99, None, None, None, "orders.csv"),
+        ("1002", "42", datetime(2024, 3, 9, 18, 30), 5.0, None, None, None, "orders.csv"),
+    ]
+    empty = {table: _query(warehouse, f"select count(*) from raw.{table}")[0][0] for table in RAW_TABLES}
+    assert empty == {"customers": 0, "products": 0, "orders": 2, "order_items": 0, "events": 0}
+
+
+def test_a_file_missing_a_required_column_fails_whole_and_changes_nothing(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    _import("--table", "orders", str(_write(tmp_path / "orders.csv", ORDERS)), "--warehouse", str(warehouse))
+    before = _snapshot(warehouse)
+    good = _write(tmp_path / "orders_good.csv", "order_id,customer_id,ordered_at,amount\nN1,C1,2024-01-01,1")
+    bad = _write(tmp_path / "orders_bad.csv", "order_id,customer_id,ordered_at\nN2,C1,2024-01-01")
+    with pytest.raises(SystemExit) as stop:
+        _import("--table", "orders", str(good), str(bad), "--warehouse", str(warehouse))
+    assert str(stop.value) == (
+        "orders_bad.csv lacks the required column amount of raw.orders: add it, "
+        "or map one of its columns to it (--map amount=YOUR_COLUMN)."
+    )
+    assert _snapshot(warehouse) == before
+
+
+def test_a_column_of_the_wrong_type_fails_the_whole_file(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    frame = pd.DataFrame({
+        "order_id": ["A", "B"], "customer_id": ["C1", "C2"],
+        "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]), "amount": [date(2024, 1, 1)] * 2,
+    })
+    frame.to_parquet(tmp_path / "orders.parquet")
+    with pytest.raises(SystemExit) as stop:
+        _import("--table", "orders", str(tmp_path / "orders.parquet"), "--warehouse", str(warehouse))
+    assert str(stop.value) == (
+        "orders.parquet: column 'amount' is DATE, which cannot become amount (DOUBLE) of raw.orders: "
+        "deliver numbers in it, or map another column."
+    )
+    query = "select count(*) from information_schema.tables where table_schema = 'raw'"
+    assert _query(warehouse, query) == [(0,)]  # not even the tables were created
+
+
+def test_a_csv_column_where_no_value_parses_fails_the_whole_file(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    csv = _write(tmp_path / "orders.csv", """
+        order_id,customer_id,ordered_at,amount
+        A,C1,31/01/2024 10:00,1
+        B,C1,01/02/2024 11:00,2
+    """)
+    with pytest.raises(SystemExit) as stop:
+        _import("--table", "orders", str(csv), "--warehouse", str(warehouse))
+    assert str(stop.value) == (
+        "orders.csv: no value of column 'ordered_at' parses as a timestamp for raw.orders.ordered_at "
+        "(e.g. '01/02/2024 11:00'): fix the column or the mapping (pass its format, e.g. "
+        "--date-format '%d/%m/%Y %H:%M')."
+    )
+    assert _import("--table", "orders", str(csv), "--date-format", "%d/%m/%Y %H:%M",
+                   "--warehouse", str(warehouse)) == 0
+    assert _query(warehouse, "select ordered_at from raw.orders order by 1") == [
+        (datetime(2024, 1, 31, 10),), (datetime(2024, 2, 1, 11),),
+    ]
+
+
+def test_a_load_interrupted_halfway_leaves_the_warehouse_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    first = _write(tmp_path / "orders_1.csv", "order_id,customer_id,ordered_at,amount\nA,C1,2024-01-01,1")
+    _import("--table", "orders", str(first), "--warehouse", str(warehouse))
+    before = _snapshot(warehouse)
+    header = "order_id,customer_id,ordered_at,amount\n"
+    second = _write(tmp_path / "orders_2.csv", header + "B,C1,2024-01-02,2\nB,C1,x,3")
+    third = _write(tmp_path / "orders_3.csv", header + "C,C1,2024-01-03,3")
+    real_log = ingest.log_load
+    calls = []
+
+    def crash_on_the_second_file(con, load, loaded_at):
+        calls.append(load.file)
+        if len(calls) == 2:  # orders_2.csv is loaded, its reject written, orders_3.csv appended: then a crash
+            raise KeyboardInterrupt
+        return real_log(con, load, loaded_at)
+
+    monkeypatch.setattr(ingest, "log_load", crash_on_the_second_file)
+    with pytest.raises(KeyboardInterrupt):
+        _import("--table", "orders", str(second), str(third), "--warehouse", str(warehouse))
+    assert calls == ["orders_2.csv", "orders_3.csv"]
+    assert _snapshot(warehouse) == before
+    monkeypatch.setattr(ingest, "log_load", real_log)
+    _import("--table", "orders", str(second), str(third), "--warehouse", str(warehouse))
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [("A",), ("B",), ("C",)]
+
+
+ONLINE_RETAIL_2009 = """
+    Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country
+    1001,A,Lamp,2,12/1/2010 8:26,3.5,13085.0,United Kingdom
+    1001,B,Vase,1,12/1/2010 8:26,10,13085.0,United Kingdom
+    1001,A,Lamp,2,12/1/2010 8:26,3.5,13085.0,United Kingdom
+    C1002,A,Lamp,-2,12/2/2010 9:00,3.5,13085.0,United Kingdom
+    1003,B,damaged,-5,12/2/2010 10:00,0,,United Kingdom
+    A1004,B,Adjust bad debt,1,12/3/2010 10:00,-100,,United Kingdom
+    1005,A,Lamp,1,12/3/2010 11:00,3.5,,United Kingdom
+    1006,C,Gift,1,12/4/2010 11:00,0,12347.0,EIRE
+    1007,A,Lamp,1,someday,3.5,12347.0,EIRE
+    1008,A,Lamp,1,12/5/2010 11:00,3.5,12348.0,Unspecified
+    1009,A,Lamp,1,12/5/2010 12:00,3.5,12348.0,Unspecified
+    1009,B,Vase,1,12/5/2010 12:00,10,12349.0,Unspecified
+"""
+
+ONLINE_RETAIL_2010 = """
+    InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+    1001,A,Lamp,2,12/1/2010 8:26,3.5,13085,United Kingdom
+    1001,A,Lamp,2,12/1/2010 8:26,3.5,13085,United Kingdom
+    1001,A,Lamp,2,12/1/2010 8:26,3.5,13085,United Kingdom
+    1010,B,Missing_Description,3,12/6/2010 9:00,10,0,USA
+    1011,B,Missing_Description,3,12/6/2010 9:00,10,13085,United Kingdom
+    1012,D,Missing_Description,1,12/7/2010 9:00,2.5,15000,USA
+"""
+
+
+def test_the_online_retail_preset_accounts_for_every_line(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    first = _write(tmp_path / "online_retail_ii.csv", ONLINE_RETAIL_2009)
+    second = _write(tmp_path / "online_retail.csv", ONLINE_RETAIL_2010)
+    loads = import_preset("online-retail-ii", [first, second], warehouse)
+    counts = [(load.rows_read, load.rows_loaded, load.rows_rejected) for load in loads]
+    assert counts == [(12, 6, 6), (6, 2, 4)]
+    assert loads[0].derived == {"orders": 4, "customers": 3, "products": 3}
+    assert loads[1].derived == {"orders": 2, "customers": 1, "products": 1}
+    assert _query(warehouse, "select file_name, row_number, reason from raw._rejects order by 1 desc, 2") == [
+        ("online_retail_ii.csv", 5, "negative quantity on a non-cancelled invoice (stock adjustment)"),
+        ("online_retail_ii.csv", 6, "negative price (bad-debt adjustment)"),
+        ("online_retail_ii.csv", 7, "no customer id (guest checkout)"),
+        ("online_retail_ii.csv", 9, "unparsable invoice date"),
+        ("online_retail_ii.csv", 11, "invoice with more than one customer id"),
+        ("online_retail_ii.csv", 12, "invoice with more than one customer id"),
+        ("online_retail.csv", 1, "duplicate of a line already loaded"),
+        ("online_retail.csv", 2, "duplicate of a line already loaded"),
+        ("online_retail.csv", 3, "line of an invoice already loaded from another file"),
+        ("online_retail.csv", 4, "no customer id (guest checkout)"),
+    ]
+    assert _query(warehouse, "select order_id, customer_id, ordered_at, amount, status from raw.orders "
+                             "order by 1") == [
+        ("1001", "13085", datetime(2010, 12, 1, 8, 26), 24.0, "completed"),
+        ("1006", "12347", datetime(2010, 12, 4, 11, 0), 0.0, "completed"),
+        ("1008", "12348", datetime(2010, 12, 5, 11, 0), 3.5, "completed"),
+        ("1011", "13085", datetime(2010, 12, 6, 9, 0), 30.0, "completed"),
+        ("1012", "15000", datetime(2010, 12, 7, 9, 0), 2.5, "completed"),
+        ("C1002", "13085", datetime(2010, 12, 2, 9, 0), 7.0, "cancelled"),
+    ]
+    query = ("select order_id, line_number, product_id, quantity, unit_price from raw.order_items "
+             "where order_id in ('1001', 'C1002') order by 1, 2")
+    # identical lines of one invoice both count; a cancellation's units are positive
+    assert _query(warehouse, query) == [
+        ("1001", 1, "A", 2, 3.5), ("1001", 2, "B", 1, 10.0), ("1001", 3, "A", 2, 3.5),
+        ("C1002", 1, "A", 2, 3.5),
+    ]
+    assert _query(warehouse, "select customer_id, country, region from raw.customers order by 1") == [
+        ("12347", "EIRE", "Europe"), ("12348", None, None), ("13085", "United Kingdom", "United Kingdom"),
+        ("15000", "USA", "Rest of world"),
+    ]
+    assert _query(warehouse, "select product_id, product_name, list_price from raw.products order by 1") == [
+        ("A", "Lamp", 3.5), ("B", "Vase", 10.0), ("C", "Gift", None), ("D", None, 2.5),
+    ]
+    revenue = _query(warehouse, "select sum(quantity * unit_price) from raw.order_items "
+                                "inner join raw.orders using (order_id) where status = 'completed'")
+    assert revenue == [(60.0,)]
