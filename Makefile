@@ -21,11 +21,14 @@ export SCARF_ANALYTICS := false
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+# The dbt build's producer task never retries, so Cosmos need not back its XComs up after every dbt event.
+export AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY := False
+AIRFLOW_PORT ?= 8080
 # uv uses this machine's Python 3.11 and never downloads an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install demo test lint clean
+.PHONY: help install demo test lint clean airflow
 
 help:  ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,13 +43,16 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 
 install: $(SYNCED)  ## create .venv and install the locked dependencies
 
-demo: $(SYNCED)  ## generate a shop, run ingest → dbt → train → score through Airflow, print the top customers
+demo: $(SYNCED)  ## generate a shop, run ingest → dbt → train → score → publish through Airflow, print the top customers
 	$(PY) -m ml.cli generate --customers $(CUSTOMERS)
 	$(PY) -m ml.cli pipeline
 	$(PY) -m ml.cli top
 
 test: $(SYNCED)  ## run every test (unit, dbt, Airflow end to end)
 	$(PY) -m pytest
+
+airflow: $(SYNCED)  ## run Airflow on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer)
+	$(PY) -m include.airflow_local --home $(AIRFLOW_HOME) --port $(AIRFLOW_PORT)
 
 lint: $(SYNCED)  ## ruff on the Python code
 	$(VENV)/bin/ruff check .

@@ -1,38 +1,56 @@
 """
 ### Ingest
 
-Loads every file in the landing folder (`CVW_LANDING_DIR`, default `data/landing/`) into the warehouse's
-`raw` schema. Each file's content hash is recorded, so a file delivered twice loads nothing the second time;
-the whole load is one transaction. Updates the `warehouse_raw` asset, which starts **transform**.
+Loads every new file of the landing folder (`CVW_LANDING_DIR`, default `data/landing/`) into the
+warehouse's `raw` schema, in one transaction. Each file's content hash is recorded, so a file delivered
+twice loads nothing the second time. When nothing new arrived the task is **skipped** (not failed) and the
+`warehouse_raw` asset is not updated, so nothing downstream runs; otherwise the asset update starts
+**transform**.
+
+A file that cannot be loaded (a required column missing, a column of the wrong type) fails the task with
+one sentence naming the file and the fix, and leaves the warehouse exactly as it was; rows that fail
+validation are kept in `raw._rejects` with their reason (see docs/data-contract.md). Retrying or
+re-triggering is always safe: content already loaded is recognised by its hash and skipped.
+
+Schedule: daily at 05:00 UTC (before the 06:00 scoring run), or trigger it after a delivery
+(UI, `airflow dags trigger ingest`, or `POST /api/v2/dags/ingest/dagRuns`).
+Runs in the `warehouse_writer` pool (one slot: DuckDB has a single writer).
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 
+from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL
 from include.assets import RAW_TABLES
 
 
 @dag(
-    schedule=None,
+    schedule=CronTriggerTimetable("0 5 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     tags=["customer-value", "warehouse"],
 )
 def ingest():
-    @task(outlets=[RAW_TABLES])
+    @task(outlets=[RAW_TABLES], pool=WAREHOUSE_POOL)
     def load_landing_files() -> dict[str, int]:
-        """Load new landing files into raw; return rows loaded per table."""
+        """Load new landing files into raw; return rows loaded per table, or skip when nothing is new."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from include.ingest import load_landing
         from include.settings import get_settings
 
-        loads = load_landing(get_settings().landing_dir)
+        landing_dir = get_settings().landing_dir
         loaded: dict[str, int] = {}
-        for load in loads:
-            loaded[load.table] = loaded.get(load.table, 0) + load.rows_loaded
+        for load in load_landing(landing_dir):
+            if not load.skipped:
+                loaded[load.table] = loaded.get(load.table, 0) + load.rows_loaded
+        if not loaded:
+            raise AirflowSkipException(f"No new files in {landing_dir}: nothing to load, raw is unchanged.")
         return loaded
 
     load_landing_files()

@@ -2,37 +2,60 @@
 ### Train
 
 Trains the LightGBM CLV regressor (revenue in the horizon) and churn classifier (no order in the horizon)
-on the feature mart's past cutoffs, checks them out of time on the latest labelled cutoff (MAE, Spearman,
-ROC-AUC), saves the artifacts and promotes the new model to champion. Runs when the marts change.
+on the feature mart's past cutoffs, checks them out of time on the latest labelled cutoff, saves the
+artifacts and promotes the new model to champion, which updates `champion_model` and starts **score**.
+
+When it trains (the `should_train` task decides, and skips the rest of the run otherwise):
+* weekly, Monday 03:00 UTC: retrain on the latest marts;
+* whenever the marts change (`warehouse_marts`) and **no champion exists yet** (a fresh install);
+* when someone triggers it.
+A marts update with a champion in place does not retrain: score re-scores with the current champion.
+Without marts there is nothing to learn from, so every run skips until transform has built them.
+
+Param `horizon_days` (7 to 730): the prediction horizon; the marts must hold labels for it (they are
+built for 90 and 365 days and `CVW_HORIZON_DAYS`). Both tasks run in the `warehouse_writer` pool.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
+from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, horizon_days_param
 from include.assets import CHAMPION_MODEL, MARTS
+from include.settings import get_settings
 
 
 @dag(
-    schedule=[MARTS],
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * 1", timezone="UTC"), assets=[MARTS]),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"horizon_days": horizon_days_param(get_settings().horizon_days)},
     doc_md=__doc__,
     tags=["customer-value", "ml"],
 )
 def train():
-    @task(outlets=[CHAMPION_MODEL])
-    def train_models() -> dict[str, float]:
+    @task.short_circuit(pool=WAREHOUSE_POOL)
+    def should_train(dag_run=None) -> bool:
+        """Return whether this run trains: marts exist and (no champion yet, or a weekly or manual run)."""
+        from include.scoring import champion_exists, marts_as_of_date, should_train
+
+        decision, reason = should_train(dag_run.run_type, champion_exists(), marts_as_of_date())
+        print(f"{'Training' if decision else 'Not training'}: {reason}.")
+        return decision
+
+    @task(outlets=[CHAMPION_MODEL], pool=WAREHOUSE_POOL)
+    def train_models(params=None) -> dict[str, float]:
         """Train, evaluate out of time and promote; return the out-of-time metrics."""
         from ml.train import format_metrics, train_models
 
-        metadata = train_models()
+        metadata = train_models(horizon_days=int(params["horizon_days"]))
         print(format_metrics(metadata))
         return metadata["out_of_time_metrics"]
 
-    train_models()
+    should_train() >> train_models()
 
 
 train()

@@ -1,19 +1,35 @@
 """
 ### Transform
 
-Runs `dbt build` on `dbt_project/` against the warehouse: staging views, intermediate models and the
-`marts` schema (`customer_rfm`, `customer_features` over the cutoff spine, `customer_labels`), with every
-data and unit test. Runs when new raw data lands (`warehouse_raw`) and updates `warehouse_marts`.
+Builds and tests the dbt project (`dbt_project/`) against the warehouse through **astronomer-cosmos**:
+staging views, intermediate models and the `marts` schema (`customer_rfm`, `customer_features` over the
+cutoff spine, `customer_labels`), with every unit test and data test.
 
-Param `as_of_date` (YYYY-MM-DD, optional) fixes the scoring date; empty means the day after the last order.
+Each dbt model and seed is an Airflow task, and so are the tests of each model, so a failure shows on the
+node that failed. One producer task runs a single `dbt build` (one process, one DuckDB connection) and the
+node tasks report their node's result from it (Cosmos' watcher mode; see `include/cosmos_config.py`). The
+graph is rendered from a dbt manifest written ahead of time by `python -m include.airflow_setup`.
+
+Runs when new raw data lands (`warehouse_raw`); when the build passed, `record_marts_date` updates
+`warehouse_marts` with the date the marts were built for, which starts **score** (and **train** when needed).
+
+Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built for (default
+`CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
+scratch.
+All tasks run in the `warehouse_writer` pool.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
+from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, as_of_date_param, full_refresh_param
 from include.assets import MARTS, RAW_TABLES
+from include.cosmos_config import dbt_task_group
+from include.settings import get_settings
+
+AS_OF_DATE = get_settings().as_of_date  # CVW_AS_OF_DATE pins the marts' date when set
 
 
 @dag(
@@ -21,25 +37,32 @@ from include.assets import MARTS, RAW_TABLES
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    params={"as_of_date": Param("", type="string", description="Scoring date YYYY-MM-DD; empty = latest")},
+    default_args=DEFAULT_ARGS,
+    params={
+        "as_of_date": as_of_date_param(
+            "Date the marts are built for; empty = the day after the last order.",
+            default=AS_OF_DATE.isoformat() if AS_OF_DATE else "",
+        ),
+        "full_refresh": full_refresh_param(),
+    },
     doc_md=__doc__,
     tags=["customer-value", "dbt"],
 )
 def transform():
-    @task(outlets=[MARTS])
-    def dbt_build(params: dict | None = None) -> str:
-        """Build and test every dbt model; return the scoring date the marts were built for."""
-        from datetime import date
+    dbt_build = dbt_task_group("dbt")
 
-        from include.dbt import dbt_build as build
-        from include.settings import get_settings
+    @task(outlets=[MARTS], pool=WAREHOUSE_POOL)
+    def record_marts_date(outlet_events=None) -> str:
+        """Return the scoring date the marts were built for and attach it to the warehouse_marts event."""
+        from include.scoring import marts_as_of_date
 
-        as_of = (params or {}).get("as_of_date") or None
-        as_of_date = date.fromisoformat(as_of) if as_of else get_settings().as_of_date
-        build(as_of_date=as_of_date)
-        return str(as_of_date or "latest")
+        as_of_date = marts_as_of_date()
+        if as_of_date is None:
+            raise RuntimeError("dbt build passed but marts.customer_features has no scoring date.")
+        outlet_events[MARTS].extra = {"as_of_date": as_of_date.isoformat()}
+        return as_of_date.isoformat()
 
-    dbt_build()
+    dbt_build >> record_marts_date()
 
 
 transform()

@@ -82,8 +82,14 @@ def dbt_build(
     as_of_date: date | None = None,
     *,
     label_horizons: list[int] | None = None,
+    full_refresh: bool = False,
 ) -> None:
-    """Seed, run and test the whole dbt project as of a date (default: settings, else the data's end)."""
+    """Seed, run and test the whole dbt project as of a date (default: settings, else the data's end).
+
+    The large intermediate models and fct_sessions are incremental: a build processes the loads that came
+    since the last one. `full_refresh` rebuilds them from all raw data (after a change of their SQL or of
+    var gross_margin_rate).
+    """
     settings = get_settings()
     as_of_date = as_of_date or settings.as_of_date
     if label_horizons is None and settings.horizon_days not in DEFAULT_LABEL_HORIZONS:
@@ -93,4 +99,5 @@ def dbt_build(
         dbt_vars["as_of_date"] = as_of_date.isoformat()
     if label_horizons:
         dbt_vars["label_horizons"] = [int(days) for days in label_horizons]
-    run_dbt(["build"], warehouse_path=warehouse_path, dbt_vars=dbt_vars or None)
+    command = ["build", "--full-refresh"] if full_refresh else ["build"]
+    run_dbt(command, warehouse_path=warehouse_path, dbt_vars=dbt_vars or None)

@@ -10,12 +10,16 @@ import pandas as pd
 KEY_COLUMNS = ("customer_id", "cutoff_date")
 # Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
 NON_FEATURE_COLUMNS = frozenset({"customer_id", "cutoff_date", "is_scoring_date"})
-LABEL_COLUMNS = ("revenue", "orders", "is_churned")
+LABEL_COLUMNS = ("label_revenue", "label_orders", "label_is_churned")
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Return the model inputs among a customer_features frame's columns, in mart order."""
-    return [column for column in frame.columns if column not in NON_FEATURE_COLUMNS]
+    return [
+        column
+        for column in frame.columns
+        if column not in NON_FEATURE_COLUMNS and column not in LABEL_COLUMNS
+    ]
 
 
 def load_training_frame(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd.DataFrame:
@@ -39,10 +43,17 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd
     if frame.empty:
         raise SystemExit(
             f"No labelled cutoffs for a {horizon_days}-day horizon in marts.customer_labels: "
-            "the history is shorter than one cutoff plus the horizon; "
-            "load more history or use a shorter horizon."
+            "the history is shorter than one cutoff plus the horizon, or the marts were built without "
+            f"that horizon; load more history, use a shorter horizon or rebuild with label_horizons "
+            f"including {horizon_days}."
         )
     return _with_dates(frame)
+
+
+def feature_cutoffs(con: duckdb.DuckDBPyConnection) -> list[date]:
+    """Return every cutoff date of marts.customer_features, oldest first."""
+    rows = con.execute("select distinct cutoff_date from marts.customer_features order by 1").fetchall()
+    return [pd.Timestamp(row[0]).date() for row in rows]
 
 
 def scoring_date(con: duckdb.DuckDBPyConnection) -> date:

@@ -1,9 +1,24 @@
-"""Turn a customer_features frame into a model matrix the same way at training and at scoring."""
+"""Turn a customer_features frame into a model matrix the same way at training and at scoring.
+
+The model reads the mart's columns as they are, plus the outputs of BG/NBD + Gamma-Gamma fitted at each
+cutoff on that cutoff's customers (model outputs, not features recomputed from orders).
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
+
+# The recency, frequency, monetary and tenure columns of the mart: the inputs of the RFM-only baseline.
+RFM_FEATURES = ["days_since_last_order", "orders_lifetime", "revenue_lifetime", "days_since_first_order"]
+
+
+def with_btyd_features(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
+    """Return the frame with the BTYD predictions for the horizon added, fitted separately per cutoff."""
+    predictions = btyd_by_cutoff(frame, horizon_days)
+    return pd.concat([frame.drop(columns=list(BTYD_FEATURES), errors="ignore"), predictions], axis=1)
 
 
 def categorical_levels(frame: pd.DataFrame, features: list[str]) -> dict[str, list[str]]:

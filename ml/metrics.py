@@ -1,24 +1,108 @@
-"""Evaluation metrics, one function each, on plain arrays."""
+"""Evaluation metrics, one function each, on plain arrays.
+
+Ranking metrics sort customers by descending prediction. Where predictions tie, the cumulative-gain
+curve runs straight through the tied group (the expected curve over every order of the ties), so a tie
+can neither help nor hurt a model. Deciles are cut by rank position, so every decile has n/10 customers
+whatever the ties.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+
+def _arrays(actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return both inputs as float arrays of the same length."""
+    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    if actual.shape != predicted.shape:
+        raise ValueError(f"actual has shape {actual.shape} but predicted has {predicted.shape}")
+    return actual, predicted
 
 
 def mean_absolute_error(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Return the mean absolute difference between actual and predicted values."""
-    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    actual, predicted = _arrays(actual, predicted)
     return float(np.mean(np.abs(actual - predicted)))
+
+
+def root_mean_squared_error(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Return the square root of the mean squared difference between actual and predicted values."""
+    actual, predicted = _arrays(actual, predicted)
+    return float(np.sqrt(np.mean((actual - predicted) ** 2)))
 
 
 def spearman(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Return Spearman's rank correlation (ties get average ranks); NaN when either side is constant."""
-    actual, predicted = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    actual, predicted = _arrays(actual, predicted)
     if np.all(actual == actual[0]) or np.all(predicted == predicted[0]):
         return float("nan")
     return float(spearmanr(actual, predicted).statistic)
+
+
+def aggregate_bias(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Return (sum predicted - sum actual) / sum actual: +0.1 means the total is over-predicted by 10%."""
+    actual, predicted = _arrays(actual, predicted)
+    return float((predicted.sum() - actual.sum()) / actual.sum())
+
+
+def cumulative_gain(actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the gain curve's corners (share of customers, share of actual total) ranked by prediction.
+
+    The curve starts at (0, 0) and has a corner at the end of every group of tied predictions, so it is
+    straight across a tied group.
+    """
+    actual, predicted = _arrays(actual, predicted)
+    order = np.argsort(-predicted, kind="stable")
+    sorted_actual, sorted_predicted = actual[order], predicted[order]
+    group_ends = np.flatnonzero(np.r_[sorted_predicted[1:] != sorted_predicted[:-1], True])
+    gained = np.cumsum(sorted_actual)[group_ends]
+    customers = (group_ends + 1) / len(actual)
+    return np.r_[0.0, customers], np.r_[0.0, gained / actual.sum()]
+
+
+def _gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Return twice the area between the gain curve of an ordering and the diagonal."""
+    share_customers, share_gained = cumulative_gain(actual, predicted)
+    area = np.sum(np.diff(share_customers) * (share_gained[1:] + share_gained[:-1]) / 2)
+    return float(2 * area - 1)
+
+
+def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Return the Gini of the ordering by prediction divided by the Gini of the ordering by actual value."""
+    actual, predicted = _arrays(actual, predicted)
+    return _gini(actual, predicted) / _gini(actual, actual)
+
+
+def top_share_capture(actual: np.ndarray, predicted: np.ndarray, share: float = 0.10) -> float:
+    """Return the share of the actual total earned by the top `share` of customers ranked by prediction."""
+    share_customers, share_gained = cumulative_gain(actual, predicted)
+    return float(np.interp(share, share_customers, share_gained))
+
+
+def decile_ranks(predicted: np.ndarray) -> np.ndarray:
+    """Return each row's decile by rank of descending prediction (0 = highest), ties broken by position."""
+    predicted = np.asarray(predicted, dtype=float)
+    order = np.argsort(-predicted, kind="stable")
+    deciles = np.empty(len(predicted), dtype=int)
+    deciles[order] = np.arange(len(predicted)) * 10 // len(predicted)
+    return deciles
+
+
+def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Return the mean over prediction deciles of |sum predicted - sum actual| / sum actual.
+
+    Deciles whose actual total is zero have no relative error and are left out; NaN when all are.
+    """
+    actual, predicted = _arrays(actual, predicted)
+    deciles = decile_ranks(predicted)
+    actual_sums = np.bincount(deciles, weights=actual, minlength=10)
+    predicted_sums = np.bincount(deciles, weights=predicted, minlength=10)
+    defined = actual_sums != 0
+    if not defined.any():
+        return float("nan")
+    return float(np.mean(np.abs(predicted_sums[defined] - actual_sums[defined]) / actual_sums[defined]))
 
 
 def roc_auc(is_positive: np.ndarray, score: np.ndarray) -> float:
@@ -27,3 +111,25 @@ def roc_auc(is_positive: np.ndarray, score: np.ndarray) -> float:
     if is_positive.all() or not is_positive.any():
         return float("nan")
     return float(roc_auc_score(is_positive, np.asarray(score, dtype=float)))
+
+
+def pr_auc(is_positive: np.ndarray, score: np.ndarray) -> float:
+    """Return the average precision (area under the precision-recall curve); NaN without positives."""
+    is_positive = np.asarray(is_positive, dtype=bool)
+    if not is_positive.any():
+        return float("nan")
+    return float(average_precision_score(is_positive, np.asarray(score, dtype=float)))
+
+
+def brier_score(is_positive: np.ndarray, probability: np.ndarray) -> float:
+    """Return the mean squared difference between the probability and the 0/1 outcome."""
+    outcome, probability = _arrays(np.asarray(is_positive, dtype=bool), probability)
+    return float(np.mean((probability - outcome) ** 2))
+
+
+def lift_at(is_positive: np.ndarray, score: np.ndarray, share: float = 0.10) -> float:
+    """Return the positive rate among the top `share` by score divided by the overall positive rate."""
+    outcome = np.asarray(is_positive, dtype=bool).astype(float)
+    if not outcome.any():
+        return float("nan")
+    return top_share_capture(outcome, score, share) / share

@@ -11,8 +11,9 @@ import pandas as pd
 from include.settings import get_settings
 from include.warehouse import connect
 from ml.artifacts import load_champion
+from ml.btyd import BTYD_FEATURES
 from ml.data import load_scoring_frame, scoring_date
-from ml.features import model_matrix
+from ml.train import predict_customers
 
 # Value tiers by rank of predicted revenue: the top 10% are high, the next 40% medium, the rest low.
 TIER_CUT_POINTS = ((0.10, "high"), (0.50, "medium"), (1.00, "low"))
@@ -42,19 +43,19 @@ def value_tiers(predicted_revenue: np.ndarray, customer_ids: np.ndarray) -> np.n
 
 def predict_scores(frame: pd.DataFrame, boosters: dict, metadata: dict, version: str) -> pd.DataFrame:
     """Return one score row per customer of a features frame."""
-    missing = [column for column in metadata["features"] if column not in frame.columns]
+    # the BTYD columns are model outputs computed at prediction time, not mart columns
+    missing = [c for c in metadata["features"] if c not in frame.columns and c not in BTYD_FEATURES]
     if missing:
         raise SystemExit(
             f"The champion {version} needs features the mart no longer has ({', '.join(missing)}): "
             "retrain (cvw train) after changing customer_features."
         )
-    matrix = model_matrix(frame, metadata["features"], metadata["categorical_levels"])
-    revenue = np.clip(boosters["clv"].predict(matrix), 0.0, None)
+    revenue, churn = predict_customers(frame, boosters, metadata)
     scores = pd.DataFrame(
         {
             "customer_id": frame["customer_id"].astype(str).to_numpy(),
             "as_of_date": frame["cutoff_date"].dt.date.to_numpy(),
-            "churn_probability": np.clip(boosters["churn"].predict(matrix), 0.0, 1.0),
+            "churn_probability": churn,
             "predicted_revenue": revenue,
         }
     )

@@ -1,10 +1,21 @@
-"""Train the CLV regressor and the churn classifier on stacked past cutoffs, checked out of time."""
+"""Train CLV and churn models on stacked past cutoffs, choose and calibrate on a later one, test on the last.
+
+Cutoffs are never split at random. For a test cutoff T and horizon h:
+- validation cutoff V: the latest labelled cutoff with V + h <= T;
+- fit cutoffs: every c with c + h <= V. Boosters fitted on them predict V, where ml.calibration chooses the
+  CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the blends with BG/NBD +
+  Gamma-Gamma, and fits the churn calibrator;
+- refit cutoffs: every c with c + h <= T. The chosen boosters are refitted on them, keep V's calibration and
+  predict T, which nothing has looked at.
+The champion repeats the last step one cutoff later: calibrated on T, refitted on every labelled cutoff.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import platform
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,20 +26,19 @@ import pandas as pd
 
 from include.settings import get_settings
 from include.warehouse import connect
-from ml import metrics
 from ml.artifacts import promote_champion, save_model_version
+from ml.calibration import combine, fit_calibration, reliability_table
+from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
+from ml.clv import check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame
-from ml.features import categorical_levels, model_matrix
+from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7
-BOOSTING_ROUNDS = 300
-# Tweedie suits revenue: a point mass at zero (no purchase) and a long right tail.
-CLV_PARAMS: dict[str, Any] = {
-    "objective": "tweedie",
-    "tweedie_variance_power": 1.3,
+# Small trees and many rounds: a few thousand customers per cutoff, and the same customers at every cutoff.
+BASE_PARAMS: dict[str, Any] = {
     "learning_rate": 0.03,
-    "num_leaves": 31,
-    "min_data_in_leaf": 20,
+    "num_leaves": 7,
+    "min_data_in_leaf": 100,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
@@ -38,57 +48,194 @@ CLV_PARAMS: dict[str, Any] = {
     "num_threads": 2,
     "verbose": -1,
 }
-CHURN_PARAMS: dict[str, Any] = {**CLV_PARAMS, "objective": "binary"}
-del CHURN_PARAMS["tweedie_variance_power"]
+# booster name: (params, boosting rounds). "clv" regresses revenue with Tweedie (a point mass at zero and a
+# long right tail); "spend" is E[revenue | purchase] (gamma, log link) for the hurdle; "churn" is binary.
+BOOSTERS: dict[str, tuple[dict[str, Any], int]] = {
+    "clv": ({**BASE_PARAMS, "objective": "tweedie", "tweedie_variance_power": 1.3}, 500),
+    "spend": ({**BASE_PARAMS, "objective": "gamma"}, 500),
+    "churn": ({**BASE_PARAMS, "objective": "binary"}, 500),
+}
+# The Tweedie booster ("clv") is always fitted: it sets the total revenue whichever form ranks customers.
+CLV_FORMS: dict[str, tuple[str, ...]] = {"tweedie": ("churn", "clv"), "hurdle": ("churn", "clv", "spend")}
+MODEL_NAME = "model"  # the project's model in evaluation tables, next to the baselines' names
 
 
-def split_out_of_time(frame: pd.DataFrame, horizon_days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (train, test): the latest labelled cutoff, and every cutoff whose horizon ends by it."""
-    test_cutoff = frame["cutoff_date"].max()
-    train_end = test_cutoff - pd.Timedelta(days=horizon_days)
-    train = frame[frame["cutoff_date"] <= train_end]
-    if train.empty:
+@dataclass(frozen=True)
+class CutoffSplit:
+    """Which cutoffs fit, validate, refit and test one evaluation (see the module docstring)."""
+
+    fit: list[pd.Timestamp]
+    validation: pd.Timestamp
+    refit: list[pd.Timestamp]
+    test: pd.Timestamp
+
+
+@dataclass
+class FittedModel:
+    """Boosters with everything needed to predict: inputs, category levels and the validation calibration."""
+
+    boosters: dict[str, lgb.Booster]
+    features: list[str]
+    levels: dict[str, list[str]]
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+
+def split_cutoffs(cutoffs: list[pd.Timestamp], test: pd.Timestamp, horizon_days: int) -> CutoffSplit:
+    """Return the out-of-time split for a test cutoff; stop with a sentence when history is too short."""
+    horizon = pd.Timedelta(days=horizon_days)
+    refit = sorted(c for c in set(cutoffs) if c + horizon <= test)
+    validation = refit[-1] if refit else None
+    fit = [c for c in refit if validation is not None and c + horizon <= validation]
+    if not fit:
         raise SystemExit(
-            f"Only {frame['cutoff_date'].nunique()} labelled cutoff(s) for a {horizon_days}-day horizon: "
-            "out-of-time evaluation needs a training cutoff whose horizon ends before the test cutoff; "
+            f"Too few labelled cutoffs before {test.date()} for a {horizon_days}-day horizon: fitting, "
+            "validation and test need three cutoffs, each at least one horizon after the one before; "
             "load a longer history or use a shorter horizon."
         )
-    return train, frame[frame["cutoff_date"] == test_cutoff]
+    return CutoffSplit(fit=fit, validation=validation, refit=refit, test=test)
 
 
-def _fit(params: dict[str, Any], matrix: pd.DataFrame, target: pd.Series) -> lgb.Booster:
-    """Return a booster fitted on one matrix and target."""
-    dataset = lgb.Dataset(matrix, label=target.to_numpy(dtype=float), free_raw_data=False)
-    return lgb.train(params, dataset, num_boost_round=BOOSTING_ROUNDS)
+def at_cutoffs(frame: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
+    """Return the rows of a frame at the given cutoffs."""
+    return frame[frame["cutoff_date"].isin(cutoffs)]
 
 
-def fit_models(
-    frame: pd.DataFrame, features: list[str], levels: dict[str, list[str]]
-) -> dict[str, lgb.Booster]:
-    """Return the CLV and churn boosters fitted on a labelled frame."""
-    matrix = model_matrix(frame, features, levels)
-    return {
-        "clv": _fit(CLV_PARAMS, matrix, frame["label_revenue"]),
-        "churn": _fit(CHURN_PARAMS, matrix, frame["label_is_churned"].astype(int)),
-    }
+def fit_boosters(frame: pd.DataFrame, names: tuple[str, ...], features: list[str]) -> FittedModel:
+    """Return the named boosters fitted on a labelled frame (spend on the rows with a purchase only)."""
+    levels = categorical_levels(frame, features)
+    boosters = {}
+    for name in names:
+        params, rounds = BOOSTERS[name]
+        rows = frame[(frame["label_orders"] > 0) & (frame["label_revenue"] > 0)] if name == "spend" else frame
+        target = rows["label_is_churned"].astype(int) if name == "churn" else rows["label_revenue"]
+        dataset = lgb.Dataset(model_matrix(rows, features, levels), label=target.to_numpy(dtype=float))
+        boosters[name] = lgb.train(params, dataset, num_boost_round=rounds)
+    return FittedModel(boosters=boosters, features=features, levels=levels)
 
 
-def evaluate(
-    boosters: dict[str, lgb.Booster], test: pd.DataFrame, features: list[str], levels: dict[str, list[str]]
-) -> dict[str, float]:
-    """Return the out-of-time metrics of fitted boosters on the test cutoff."""
-    matrix = model_matrix(test, features, levels)
-    revenue = boosters["clv"].predict(matrix)
-    churn = boosters["churn"].predict(matrix)
-    return {
-        "revenue_mae": metrics.mean_absolute_error(test["label_revenue"], revenue),
-        "revenue_spearman": metrics.spearman(test["label_revenue"], revenue),
-        "churn_roc_auc": metrics.roc_auc(test["label_is_churned"], churn),
+def raw_predictions(model: FittedModel, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Return every booster's uncalibrated prediction and the BTYD ones for the rows of a frame."""
+    matrix = model_matrix(frame, model.features, model.levels)
+    raw = {name: booster.predict(matrix) for name, booster in model.boosters.items()}
+    raw["btyd_revenue"] = frame["btyd_revenue"].to_numpy(dtype=float)
+    raw["btyd_churn"] = np.exp(-frame["btyd_expected_purchases"].to_numpy(dtype=float))
+    return raw
+
+
+def predict(model: FittedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Return calibrated (predicted revenue, churn probability) for a frame that has the BTYD columns."""
+    return combine(raw_predictions(model, frame), model.calibration)
+
+
+def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[str]) -> FittedModel:
+    """Return the model for the split's test cutoff: form and calibrators from validation, refitted."""
+    stage = fit_boosters(at_cutoffs(frame, split.fit), ("churn", "clv", "spend"), features)
+    validation = at_cutoffs(frame, [split.validation])
+    calibration = fit_calibration(raw_predictions(stage, validation), validation, tuple(CLV_FORMS))
+    calibration["validation_cutoff"] = str(split.validation.date())
+    model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
+    model.calibration = calibration
+    return model
+
+
+def fit_champion(frame: pd.DataFrame, evaluated: FittedModel, test_cutoff: pd.Timestamp) -> FittedModel:
+    """Return the champion: the evaluated form recalibrated on the test cutoff, refitted on every cutoff."""
+    test = at_cutoffs(frame, [test_cutoff])
+    form = evaluated.calibration["form"]
+    calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,))
+    calibration["validation_cutoff"] = str(test_cutoff.date())
+    champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
+    champion.calibration = calibration
+    return champion
+
+
+def prepare_frame(frame: pd.DataFrame, horizon_days: int) -> tuple[pd.DataFrame, list[str]]:
+    """Return the frame with the BTYD outputs of each cutoff added, and the model's input columns."""
+    frame = with_btyd_features(frame, horizon_days)
+    return frame, feature_columns(frame)
+
+
+def predict_customers(
+    frame: pd.DataFrame, boosters: dict[str, lgb.Booster], metadata: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (predicted revenue, churn probability) of a saved model for a customer_features frame."""
+    frame = with_btyd_features(frame, int(metadata["horizon_days"]))
+    calibration = metadata.get("calibration") or {"form": "tweedie"}  # a model from before calibration
+    model = FittedModel(boosters, metadata["features"], metadata["categorical_levels"], calibration)
+    return predict(model, frame)
+
+
+def _cutoff_dates(cutoffs) -> list[str]:
+    """Return cutoffs as sorted ISO date strings."""
+    return sorted(str(pd.Timestamp(c).date()) for c in cutoffs)
+
+
+def train_models(
+    warehouse_path: Path | None = None, horizon_days: int | None = None, min_customers: int = MIN_CUSTOMERS
+) -> dict[str, Any]:
+    """Evaluate out of time against the baselines, fit, save and promote the champion; return its metadata."""
+    from ml.evaluate import evaluate_cutoff
+    from ml.gate import metrics_from_evaluation
+
+    settings = get_settings()
+    horizon_days = horizon_days or settings.horizon_days
+    with connect(warehouse_path, read_only=True) as con:
+        check_enough_data(summarize_training_data(con, horizon_days), min_customers=min_customers)
+        frame = load_training_frame(con, horizon_days)
+    frame, features = prepare_frame(frame, horizon_days)
+    test_cutoff = frame["cutoff_date"].max()
+    evaluated, table, predictions = evaluate_cutoff(frame, features, test_cutoff, horizon_days)
+    candidate = MODEL_NAME
+    _, baseline_metrics = metrics_from_evaluation(table, candidate)
+    test = at_cutoffs(frame, [test_cutoff])
+    revenue, churn = predictions[candidate]
+    out_of_time = {row.metric: row.value for row in table[table["model"] == candidate].itertuples()}
+    out_of_time |= {
         "test_customers": int(len(test)),
         "test_actual_revenue": float(test["label_revenue"].sum()),
         "test_predicted_revenue": float(revenue.sum()),
         "test_churn_rate": float(test["label_is_churned"].mean()),
     }
+
+    champion = fit_champion(frame, evaluated, test_cutoff)
+    trained_at = datetime.now(UTC)
+    feature_hash = _feature_hash(features, champion.levels)
+    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{feature_hash}"
+    split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
+    metadata = {
+        "version": version,
+        "models": sorted(champion.boosters),
+        "clv_form": champion.calibration["form"],
+        "calibration": champion.calibration,
+        "horizon_days": horizon_days,
+        "trained_at": trained_at.isoformat(),
+        "features": features,
+        "categorical_levels": champion.levels,
+        "feature_hash": feature_hash,
+        # the evaluated model learnt from train_cutoffs, was chosen and calibrated on validation_cutoff
+        # (itself fitted on fit_cutoffs) and tested on test_cutoff; the champion learnt from refit_cutoffs
+        "fit_cutoffs": _cutoff_dates(split.fit),
+        "validation_cutoff": str(split.validation.date()),
+        "train_cutoffs": _cutoff_dates(split.refit),
+        "test_cutoff": str(test_cutoff.date()),
+        "refit_cutoffs": _cutoff_dates(frame["cutoff_date"].unique()),
+        "training_rows": int(len(frame)),
+        "params": {
+            name: {**params, "boosting_rounds": rounds} for name, (params, rounds) in BOOSTERS.items()
+        },
+        "out_of_time_metrics": out_of_time,
+        "baseline_metrics": baseline_metrics,
+        "churn_reliability": reliability_table(test["label_is_churned"], churn).to_dict(orient="records"),
+        "versions": {
+            "lightgbm": lgb.__version__,
+            "pandas": pd.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
+    promote_champion(settings.artifacts_dir, version)
+    return metadata
 
 
 def _feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
@@ -97,57 +244,25 @@ def _feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def train_models(warehouse_path: Path | None = None, horizon_days: int | None = None) -> dict[str, Any]:
-    """Train, evaluate out of time, refit on every labelled cutoff, save and promote; return the metadata."""
-    settings = get_settings()
-    horizon_days = horizon_days or settings.horizon_days
-    with connect(warehouse_path, read_only=True) as con:
-        frame = load_training_frame(con, horizon_days)
-    features = feature_columns(frame.drop(columns=["label_revenue", "label_orders", "label_is_churned"]))
-    train, test = split_out_of_time(frame, horizon_days)
-    levels = categorical_levels(train, features)
-    evaluation = evaluate(fit_models(train, features, levels), test, features, levels)
-
-    # The champion learns from every labelled cutoff, the test cutoff included: the freshest behaviour.
-    all_levels = categorical_levels(frame, features)
-    boosters = fit_models(frame, features, all_levels)
-    trained_at = datetime.now(UTC)
-    feature_hash = _feature_hash(features, all_levels)
-    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{feature_hash}"
-    metadata = {
-        "version": version,
-        "models": sorted(boosters),
-        "horizon_days": horizon_days,
-        "trained_at": trained_at.isoformat(),
-        "features": features,
-        "categorical_levels": all_levels,
-        "feature_hash": feature_hash,
-        "train_cutoffs": sorted(str(c.date()) for c in train["cutoff_date"].unique()),
-        "test_cutoff": str(test["cutoff_date"].max().date()),
-        "refit_cutoffs": sorted(str(c.date()) for c in frame["cutoff_date"].unique()),
-        "training_rows": int(len(frame)),
-        "params": {"clv": CLV_PARAMS, "churn": CHURN_PARAMS, "boosting_rounds": BOOSTING_ROUNDS},
-        "out_of_time_metrics": evaluation,
-        "versions": {
-            "lightgbm": lgb.__version__,
-            "pandas": pd.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-    }
-    save_model_version(settings.artifacts_dir, version, boosters, metadata)
-    promote_champion(settings.artifacts_dir, version)
-    return metadata
-
-
 def format_metrics(metadata: dict[str, Any]) -> str:
-    """Return a short human summary of a trained model's out-of-time metrics."""
+    """Return a short human summary of a trained model's out-of-time metrics next to the baselines'."""
     m = metadata["out_of_time_metrics"]
-    return (
-        f"model {metadata['version']}: trained on {len(metadata['train_cutoffs'])} cutoffs, "
-        f"tested out of time at {metadata['test_cutoff']} ({m['test_customers']} customers, "
-        f"{metadata['horizon_days']}-day horizon)\n"
-        f"  revenue  MAE {m['revenue_mae']:.2f}  Spearman {m['revenue_spearman']:.3f}  "
-        f"predicted {m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}\n"
-        f"  churn    ROC-AUC {m['churn_roc_auc']:.3f}  (churn rate {m['test_churn_rate']:.1%})"
-    )
+    lines = [
+        f"model {metadata['version']} ({metadata['clv_form']} CLV): fitted on {len(metadata['fit_cutoffs'])} "
+        f"cutoffs, calibrated on {metadata['validation_cutoff']}, refitted on "
+        f"{len(metadata['train_cutoffs'])}, tested out of time at {metadata['test_cutoff']} "
+        f"({m['test_customers']} customers, {metadata['horizon_days']}-day horizon): predicted revenue "
+        f"{m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}",
+        f"  {'':20} {'Spearman':>9} {'Gini':>6} {'top10%':>7} {'bias':>7} {'churn AUC':>10}",
+    ]
+    rows = {MODEL_NAME: m}
+    for name, clv in metadata["baseline_metrics"].get("clv", {}).items():
+        churn = metadata["baseline_metrics"].get("churn", {}).get(name, {})
+        rows[name] = {f"revenue_{k}": v for k, v in clv.items()} | {f"churn_{k}": v for k, v in churn.items()}
+    for name, row in rows.items():
+        lines.append(
+            f"  {name:20} {row['revenue_spearman']:9.3f} {row['revenue_normalized_gini']:6.3f} "
+            f"{row['revenue_top10_capture']:7.3f} {row['revenue_aggregate_bias']:+7.1%} "
+            f"{row['churn_roc_auc']:10.3f}"
+        )
+    return "\n".join(lines)

@@ -28,7 +28,7 @@
     {{ safe_divide('(' ~ current ~ ') - (' ~ previous ~ ')', '(' ~ current ~ ') + (' ~ previous ~ ')') }}
 {%- endmacro %}
 
-{# Whole days from `start` to `end` (calendar-day boundaries crossed), portable. #}
+{# Whole days from `start` to `end` (calendar-day boundaries crossed), portable, as a bigint on every adapter. #}
 {% macro days_between(start, end) -%}
-    {{ dbt.datediff(start, end, 'day') }}
+    cast({{ dbt.datediff(start, end, 'day') }} as {{ dbt.type_bigint() }})
 {%- endmacro %}

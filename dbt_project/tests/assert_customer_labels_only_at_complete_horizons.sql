@@ -37,7 +37,8 @@ expected as (
     inner join cutoffs
         on features.cutoff_date = cutoffs.cutoff_date
     cross join horizons
-    where cast({{ dbt.dateadd('day', 'horizons.horizon_days', 'features.cutoff_date') }} as date)
+    where
+        cast({{ dbt.dateadd('day', 'horizons.horizon_days', 'features.cutoff_date') }} as date)
         <= cutoffs.data_end_date
 ),
 

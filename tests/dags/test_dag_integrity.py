@@ -1,12 +1,20 @@
-"""Every DAG file imports cleanly and the pipeline's DAGs are chained by assets."""
+"""Every DAG file imports cleanly; the DAGs are chained by assets, run one at a time, in the writer lane."""
 
+import json
 from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from include.airflow_defaults import WAREHOUSE_POOL
+from include.alerts import notify_failure
+from include.settings import get_settings
+
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAGS = {"ingest", "transform", "train", "score"}
+EXPECTED_DAGS = {"ingest", "transform", "train", "score", "publish"}
+# Tasks that never open the warehouse, so they may run outside the one-slot writer pool: the score date
+# (params and the champion file), and Cosmos' gate after its build (an EmptyOperator, which never runs).
+WAREHOUSE_FREE_TASKS = {("score", "scoring_date"), ("transform", "dbt.dbt_producer_watcher_done")}
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +30,9 @@ def test_the_pipeline_dags_exist_with_docs_and_one_run_at_a_time(dag_bag: DagBag
     assert set(dag_bag.dag_ids) == EXPECTED_DAGS
     for dag_id in EXPECTED_DAGS:
         dag = dag_bag.dags[dag_id]
-        assert dag.doc_md, f"{dag_id} has no doc_md"
+        assert dag.doc_md and dag.doc_md.strip().startswith("###"), f"{dag_id} has no doc_md"
         assert dag.max_active_runs == 1, f"{dag_id} may run twice at once against one DuckDB file"
+        assert not dag.catchup, f"{dag_id} would replay every interval since its start date"
 
 
 def test_dags_are_chained_by_the_assets_each_one_produces(dag_bag: DagBag) -> None:
@@ -36,13 +45,108 @@ def test_dags_are_chained_by_the_assets_each_one_produces(dag_bag: DagBag) -> No
         "transform": {"warehouse_marts"},
         "train": {"champion_model"},
         "score": {"customer_scores"},
+        "publish": {"serving_copy"},
     }
+    def names(condition) -> set[str]:
+        """Return the asset names of a condition (an asset, or any/all of conditions)."""
+        if hasattr(condition, "objects"):
+            return set().union(*(names(part) for part in condition.objects))
+        return {condition.name}
+
     triggers = {
-        dag_id: {asset.name for asset in dag_bag.dags[dag_id].timetable.asset_condition.objects}
-        for dag_id in ("transform", "train", "score")
+        dag_id: names(dag_bag.dags[dag_id].timetable.asset_condition)
+        for dag_id in ("transform", "train", "score", "publish")
     }
     assert triggers == {
         "transform": {"warehouse_raw"},
         "train": {"warehouse_marts"},
-        "score": {"champion_model"},
+        "score": {"warehouse_marts", "champion_model"},
+        "publish": {"customer_scores"},
     }
+
+
+def test_time_schedules_are_the_documented_crons(dag_bag: DagBag) -> None:
+    def cron(dag_id: str) -> str | None:
+        timetable = dag_bag.dags[dag_id].timetable
+        timetable = getattr(timetable, "timetable", timetable)  # AssetOrTimeSchedule wraps a cron
+        return getattr(timetable, "expression", None)
+
+    assert cron("ingest") == "0 5 * * *"  # daily, before scoring
+    assert cron("train") == "0 3 * * 1"  # weekly, Monday
+    assert cron("score") == "0 6 * * *"  # daily
+    assert cron("transform") is None and cron("publish") is None  # assets only
+
+
+def test_every_task_that_opens_the_warehouse_runs_in_the_one_slot_writer_pool(dag_bag: DagBag) -> None:
+    outside = {
+        (dag_id, task.task_id)
+        for dag_id in EXPECTED_DAGS
+        for task in dag_bag.dags[dag_id].tasks
+        if task.pool != WAREHOUSE_POOL
+    }
+    assert outside == WAREHOUSE_FREE_TASKS
+
+
+def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagBag) -> None:
+    for dag_id in EXPECTED_DAGS:
+        for task in dag_bag.dags[dag_id].tasks:
+            callbacks = task.on_failure_callback
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            alerts = any(getattr(c, "__wrapped__", c) is notify_failure for c in callbacks)
+            assert alerts or task.task_id.endswith("dbt_producer_watcher"), f"{dag_id}.{task.task_id}"
+            if task.task_id.endswith("dbt_producer_watcher"):
+                assert task.retries == 0  # Cosmos never re-runs a whole build: its node tasks retry
+                continue
+            assert task.retries == 2, f"{dag_id}.{task.task_id}"
+            assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id}"
+
+
+def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_bag: DagBag) -> None:
+    manifest = json.loads(get_settings().dbt_manifest_path.read_text())
+    nodes = [
+        node for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "seed") and node["package_name"] == "customer_value"
+    ]
+    task_ids = set(dag_bag.dags["transform"].task_ids)
+    for node in nodes:
+        kind = "seed" if node["resource_type"] == "seed" else "run"
+        assert any(t.startswith(f"dbt.{node['name']}") and kind in t for t in task_ids), node["name"]
+    tested = {n.get("attached_node") for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    for node in nodes:
+        if node["unique_id"] in tested:
+            assert f"dbt.{node['name']}.test" in task_ids, f"the tests of {node['name']} have no task"
+    producer = dag_bag.dags["transform"].get_task("dbt.dbt_producer_watcher")
+    roots = [t for t in dag_bag.dags["transform"].tasks if t.upstream_task_ids == {producer.task_id}]
+    assert roots, "the dbt build must run before the node tasks that report on it"
+    assert dag_bag.dags["transform"].get_task("record_marts_date").upstream_task_ids  # after the build
+
+
+def test_dbt_never_reuses_a_partial_parse_from_an_earlier_temporary_copy(dag_bag: DagBag) -> None:
+    # Cosmos copies the project to a new temporary folder per run; a cached partial parse would point
+    # dbt-duckdb's seeds at the folder of the run that made it, gone by the next run (seen on a 2nd build).
+    dbt_tasks = [t for t in dag_bag.dags["transform"].tasks if t.task_id.startswith("dbt.") and
+                 hasattr(t, "partial_parse")]
+    assert dbt_tasks and all(task.partial_parse is False for task in dbt_tasks)
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "param", "good", "bad"),
+    [
+        ("transform", "as_of_date", ["", "2024-05-01"], ["2024-13-01", "01/05/2024", "yesterday"]),
+        ("score", "as_of_date", ["", "2024-05-31"], ["2024-05-32", "2024-5-1"]),
+        ("publish", "as_of_date", ["", "2025-01-01"], ["2025-00-01"]),
+        ("train", "horizon_days", [7, 90, 730], [0, 6, 731, "90", 90.5]),
+        ("transform", "full_refresh", [True, False], ["yes", 1]),
+    ],
+)
+def test_params_reject_malformed_values(
+    dag_bag: DagBag, dag_id: str, param: str, good: list, bad: list
+) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    spec = dag_bag.dags[dag_id].params.get_param(param)
+    for value in good:
+        assert spec.resolve(value) == value
+    for value in bad:
+        with pytest.raises(ParamValidationError):
+            spec.resolve(value)

@@ -17,6 +17,7 @@ from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES
 AS_OF = date(2024, 10, 1)
 CUTOFFS = [date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1), date(2024, 8, 1), date(2024, 9, 1), AS_OF]
 LOADED = datetime(2024, 10, 1, 6, 0)
+LATE_LOADED = datetime(2024, 10, 2, 6, 0)
 
 
 def ts(text: str) -> datetime:
@@ -259,10 +260,10 @@ def test_rows_on_or_after_a_cutoff_never_change_its_features(
 ) -> None:
     path = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, path)
-    with duckdb.connect(str(path)) as con:
-        insert(con, "orders", LATE_ORDERS, "orders_late.csv")
-        insert(con, "order_items", LATE_ORDER_ITEMS, "order_items_late.csv")
-        insert(con, "events", LATE_EVENTS, "events_late.csv")
+    with duckdb.connect(str(path)) as con:  # a later load: the incremental models pick it up
+        insert(con, "orders", LATE_ORDERS, "orders_late.csv", loaded_at=LATE_LOADED)
+        insert(con, "order_items", LATE_ORDER_ITEMS, "order_items_late.csv", loaded_at=LATE_LOADED)
+        insert(con, "events", LATE_EVENTS, "events_late.csv", loaded_at=LATE_LOADED)
     build(path)
     rebuilt = read_table(path, "marts.customer_features", "customer_id, cutoff_date")
     rebuilt["cutoff_date"] = pd.to_datetime(rebuilt["cutoff_date"]).dt.date
@@ -281,3 +282,62 @@ def test_rows_on_or_after_a_cutoff_never_change_its_features(
 def test_a_bad_as_of_date_fails_with_one_sentence_naming_the_command(warehouse: Path) -> None:
     with pytest.raises(RuntimeError, match=r"`dbt parse` failed .*as_of_date=yesterday is not a date"):
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"as_of_date": "yesterday"})
+
+
+def test_window_basket_and_first_order_features(features: pd.DataFrame) -> None:
+    row = features.loc[("c1", date(2024, 7, 1))]
+    # 30 days before 07-01: o4 only (margin 12, 3 units bought, revenue 20); 180 days: o1, o2, o4.
+    assert (row["margin_30d"], row["margin_180d"]) == pytest.approx((12.0, 34.0))
+    assert (row["items_30d"], row["items_180d"], row["items_365d"]) == (3, 6, 6)
+    assert (row["avg_order_value_30d"], row["avg_order_value_180d"]) == pytest.approx((20.0, 65 / 3))
+    assert pd.isna(features.loc[("c2", date(2024, 7, 1)), "avg_order_value_30d"])  # no order in the window
+    assert row["avg_items_per_order"] == pytest.approx(2.0)
+    # Orders in days 1-90 before: 1 (o4); days 91-180: 2 (o1, o2).
+    assert row["orders_trend_90d"] == pytest.approx((1 - 2) / (1 + 2))
+    assert row["first_order_sales_channel"] == "web"
+    assert features.loc[("c3", AS_OF), "first_order_sales_channel"] == "web"
+
+
+def test_fct_orders_values_each_order_once(warehouse: Path) -> None:
+    orders = read_table(warehouse, "marts.fct_orders", "order_id").set_index("order_id")
+    assert orders.index.tolist() == [f"o{number}" for number in range(1, 10)]
+    assert orders.loc["o6", ["status", "revenue", "line_count", "items", "returned_items"]].tolist() == [
+        "completed", 108.0, 2, 3, 1
+    ]
+    o5 = orders.loc["o5", ["revenue", "margin", "discount_amount"]].tolist()
+    assert o5 == pytest.approx([50.0, 14.0, 10.0])  # the 10 order discount sits on no line
+    assert orders["is_cancelled"].sum() == 2 and orders["is_first_order"].sum() == 3
+    assert orders.loc["o4", "days_since_previous_order"] == (date(2024, 6, 10) - date(2024, 3, 15)).days
+
+
+def test_dim_customers_covers_buyers_cancellers_and_browsers(warehouse: Path) -> None:
+    customers = read_table(warehouse, "marts.dim_customers", "customer_id").set_index("customer_id")
+    assert customers.index.tolist() == ["c1", "c2", "c3", "c4", "c5"]
+    c1 = customers.loc["c1", ["orders", "cancelled_orders", "revenue", "sessions"]].tolist()
+    assert c1 == [4, 1, 115.0, 2]
+    assert customers.loc["c4", ["orders", "cancelled_orders", "is_buyer"]].tolist() == [0, 1, False]
+    assert customers.loc["c5", ["orders", "is_buyer", "sessions", "region"]].tolist() == [0, False, 1, "East"]
+    assert customers.loc["c2", "first_order_sales_channel"] == "web"
+    assert pd.isna(customers.loc["c2", "signed_up_at"])
+
+
+def test_fct_sessions_one_row_per_session(warehouse: Path) -> None:
+    sessions = read_table(warehouse, "marts.fct_sessions", "session_id").set_index("session_id")
+    assert sessions.index.tolist() == ["s1", "s2", "s3", "s4"]
+    assert sessions.loc["s1", ["events", "add_to_carts", "has_purchase", "is_abandoned_cart"]].tolist() == [
+        3, 1, False, True
+    ]
+    s2 = sessions.loc["s2", ["has_purchase", "is_abandoned_cart", "duration_seconds"]].tolist()
+    assert s2 == [True, False, 600]
+    assert not sessions.loc["s3", "is_logged_in"] and pd.isna(sessions.loc["s3", "customer_id"])
+
+
+def test_every_mart_column_is_typed_and_described() -> None:
+    import yaml
+
+    marts = Path(__file__).resolve().parents[2] / "dbt_project" / "models" / "marts"
+    for properties in marts.rglob("_*__models.yml"):
+        for model in yaml.safe_load(properties.read_text())["models"]:
+            assert model["config"]["contract"]["enforced"] is True, model["name"]
+            for column in model["columns"]:
+                assert column.get("description") and column.get("data_type"), (model["name"], column["name"])

@@ -1,4 +1,8 @@
-"""End to end: a tiny generated shop runs through real Airflow (dag.test), real dbt and a real DuckDB file."""
+"""End to end: a tiny generated shop runs through real Airflow (dag.test), real dbt and a real DuckDB file.
+
+The DAGs run as `make demo` runs them (include/run_dags.py): set-up (metadata DB, writer pool, dbt manifest),
+then ingest → transform (Cosmos) → train → score → publish, one DAG after another.
+"""
 
 import os
 import subprocess
@@ -10,7 +14,7 @@ import duckdb
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CUSTOMERS = 400
+CUSTOMERS = 600  # above the trainer's minimum of 500 customers
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +29,13 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "CVW_WAREHOUSE": str(root / "warehouse.duckdb"),
         "CVW_LANDING_DIR": str(root / "landing"),
         "CVW_ARTIFACTS_DIR": str(root / "artifacts"),
+        "CVW_SERVING": str(root / "serving.duckdb"),
+        "CVW_DBT_MANIFEST": str(root / "dbt" / "manifest.json"),
+        "DBT_TARGET_PATH": str(root / "dbt" / "target"),
+        "DBT_LOG_PATH": str(root / "dbt" / "logs"),
+        "AIRFLOW__COSMOS__CACHE_DIR": str(root / "cosmos"),
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
     }
 
     def run(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +47,8 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     run("ml.cli", "generate", "--customers", str(CUSTOMERS), "--seed", "3", "--out", env["CVW_LANDING_DIR"])
     run("include.run_dags")
-    return {"env": env, "run": run, "warehouse": Path(env["CVW_WAREHOUSE"])}
+    paths = {"warehouse": Path(env["CVW_WAREHOUSE"]), "serving": Path(env["CVW_SERVING"])}
+    return {"env": env, "run": run, **paths}
 
 
 def _eligible_customers(con: duckdb.DuckDBPyConnection, as_of) -> int:
@@ -83,6 +95,22 @@ def test_scores_are_probabilities_revenues_and_known_tiers(pipeline_run: dict) -
     total = sum(tiers.values())
     assert tiers["high"] == int(total * 0.10) or tiers["high"] == int(total * 0.10) + 1
     assert distinct_probabilities > 10  # a real model, not a constant
+
+
+def test_publish_served_the_latest_scores_with_their_rfm_segment(pipeline_run: dict) -> None:
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        as_of, rows = con.execute(
+            "select as_of_date, count(*) from scores.customer_scores group by 1 order by 1 desc limit 1"
+        ).fetchall()[0]
+    with duckdb.connect(str(pipeline_run["serving"]), read_only=True) as con:
+        served = con.execute(
+            "select count(*), min(as_of_date), max(as_of_date), count(rfm_segment) from bi.customer_value"
+        ).fetchall()[0]
+        summarized = con.execute("select sum(customers) from bi.segment_summary").fetchall()[0][0]
+        metrics = {row[0] for row in con.execute("select metric from bi.model_performance").fetchall()}
+    assert served == (rows, as_of, as_of, rows)  # every customer has a segment: marts and scores agree
+    assert summarized == rows
+    assert "churn_roc_auc" in metrics
 
 
 def test_rerunning_the_score_dag_replaces_the_date_instead_of_duplicating(pipeline_run: dict) -> None:

@@ -12,6 +12,12 @@ def test_mean_absolute_error_is_the_mean_of_absolute_differences() -> None:
     assert metrics.mean_absolute_error(np.array([0, 10, 5]), np.array([1, 7, 5])) == pytest.approx(4 / 3)
 
 
+def test_root_mean_squared_error_squares_before_averaging() -> None:
+    assert metrics.root_mean_squared_error(np.array([0, 0]), np.array([3, 4])) == pytest.approx(
+        math.sqrt(12.5)
+    )
+
+
 def test_spearman_is_one_for_any_increasing_transform_and_minus_one_reversed() -> None:
     actual = np.array([1.0, 2.0, 3.0, 10.0])
     assert metrics.spearman(actual, actual**3) == pytest.approx(1.0)
@@ -28,6 +34,52 @@ def test_spearman_is_undefined_for_a_constant_prediction() -> None:
     assert math.isnan(metrics.spearman(np.array([1.0, 2.0]), np.array([3.0, 3.0])))
 
 
+def test_aggregate_bias_is_the_relative_error_of_the_total() -> None:
+    assert metrics.aggregate_bias(np.array([10.0, 10.0]), np.array([12.0, 13.0])) == pytest.approx(0.25)
+    assert metrics.aggregate_bias(np.array([10.0, 10.0]), np.array([5.0, 5.0])) == pytest.approx(-0.5)
+
+
+def test_normalized_gini_of_one_swapped_pair_by_hand() -> None:
+    actual = np.array([4.0, 3.0, 2.0, 1.0])
+    # perfect gain curve 0, .4, .7, .9, 1 -> area .625 -> Gini .25
+    # swapping the last two gives 0, .4, .7, .8, 1 -> area .6 -> Gini .2 -> normalized .8
+    assert metrics.normalized_gini(actual, np.array([4.0, 3.0, 1.0, 2.0])) == pytest.approx(0.8)
+    assert metrics.normalized_gini(actual, actual * 7 + 1) == pytest.approx(1.0)
+    assert metrics.normalized_gini(actual, -actual) == pytest.approx(-1.0)
+
+
+def test_normalized_gini_draws_a_straight_line_through_tied_predictions() -> None:
+    # two tied groups {4, 3} and {2, 1}: corners (.5, .7) and (1, 1) -> area .6 -> Gini .2 -> normalized .8
+    tied = np.array([1.0, 1.0, 0.0, 0.0])
+    assert metrics.normalized_gini(np.array([4.0, 3.0, 2.0, 1.0]), tied) == pytest.approx(0.8)
+    # the order of the rows inside a tie cannot change the answer
+    assert metrics.normalized_gini(np.array([3.0, 4.0, 1.0, 2.0]), tied) == pytest.approx(0.8)
+    # a constant prediction is a random ordering: Gini 0
+    assert metrics.normalized_gini(np.array([4.0, 3.0, 2.0, 1.0]), np.zeros(4)) == pytest.approx(0.0)
+
+
+def test_top_share_capture_is_the_share_earned_by_the_top_ranked() -> None:
+    actual = np.array([10.0, 0, 0, 0, 0, 0, 0, 0, 0, 5.0])
+    assert metrics.top_share_capture(actual, np.arange(10, 0, -1.0), 0.10) == pytest.approx(10 / 15)
+    assert metrics.top_share_capture(actual, np.arange(10.0), 0.10) == pytest.approx(5 / 15)
+    # all tied: the expected share of a random tenth
+    assert metrics.top_share_capture(actual, np.ones(10), 0.10) == pytest.approx(0.10)
+
+
+def test_deciles_are_cut_by_rank_so_ties_still_give_ten_equal_deciles() -> None:
+    assert metrics.decile_ranks(np.zeros(20)).tolist() == [d for d in range(10) for _ in range(2)]
+    assert metrics.decile_ranks(np.arange(10.0)).tolist() == list(range(9, -1, -1))
+
+
+def test_decile_mape_averages_the_relative_error_of_each_decile_total() -> None:
+    actual = np.arange(1.0, 21.0)
+    assert metrics.decile_mape(actual, actual * 2) == pytest.approx(1.0)
+    # deciles with no actual revenue have no relative error and are left out
+    actual = np.array([5.0] + [0.0] * 9)
+    predicted = np.array([10.0] + [1.0] * 9)
+    assert metrics.decile_mape(actual, predicted) == pytest.approx(1.0)
+
+
 def test_roc_auc_counts_correctly_ordered_pairs() -> None:
     # positives scored 0.9 and 0.4, negatives 0.5 and 0.1: 3 of 4 pairs ordered correctly
     labels = np.array([True, True, False, False])
@@ -36,3 +88,20 @@ def test_roc_auc_counts_correctly_ordered_pairs() -> None:
 
 def test_roc_auc_is_undefined_with_one_class() -> None:
     assert math.isnan(metrics.roc_auc(np.array([True, True]), np.array([0.1, 0.2])))
+
+
+def test_pr_auc_is_the_mean_precision_at_each_positive() -> None:
+    # positives at ranks 1 and 3: precisions 1/1 and 2/3
+    labels = np.array([True, False, True, False])
+    assert metrics.pr_auc(labels, np.array([0.9, 0.8, 0.7, 0.1])) == pytest.approx((1 + 2 / 3) / 2)
+
+
+def test_brier_score_is_the_mean_squared_probability_error() -> None:
+    assert metrics.brier_score(np.array([True, False]), np.array([0.8, 0.4])) == pytest.approx(0.1)
+
+
+def test_lift_at_ten_percent_compares_the_top_tenth_with_the_base_rate() -> None:
+    labels = np.array([True, True, True] + [False] * 7)
+    score = np.arange(10, 0, -1.0)  # the first customer ranks first
+    assert metrics.lift_at(labels, score, 0.10) == pytest.approx(1 / 0.3)
+    assert metrics.lift_at(labels, -score, 0.10) == pytest.approx(0.0)

@@ -1,9 +1,14 @@
 {#
     The cutoff dates features and labels are computed at: the first day of every month that is at
     least var spine_min_history_days after the first order and before the as-of date, plus the as-of
-    date itself (the scoring cutoff). A cutoff is midnight at the start of cutoff_date: only data
+    date itself (the scoring cutoff). Var spine_months keeps only the latest N monthly cutoffs (0: the
+    scoring cutoff alone; null: all). A cutoff is midnight at the start of cutoff_date: only data
     strictly before it is history.
 #}
+
+{%- set spine_months = var('spine_months', none) %}
+{%- set months_kept = -1 if spine_months is none else spine_months | int %}
+{%- set latest_month_start = dbt.date_trunc('month', dbt.dateadd('day', -1, 'data_end_date')) %}
 
 with
 
@@ -61,6 +66,11 @@ monthly_cutoffs as (
     where
         cutoff_date >= earliest_cutoff_date
         and cutoff_date < data_end_date
+        -- var spine_months: only the latest N month starts before the as-of date (-1: all of them)
+        and (
+            {{ months_kept }} < 0
+            or cutoff_date >= cast({{ dbt.dateadd('month', 1 - months_kept, latest_month_start) }} as date)
+        )
 ),
 
 scoring_cutoff as (

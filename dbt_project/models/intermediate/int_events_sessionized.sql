@@ -2,7 +2,20 @@
     One row per session and calendar day: a session crossing midnight is split, so every row lies
     wholly before or wholly after any (midnight) cutoff and can be used at a cutoff without leaking.
     The row's customer is the logged-in customer of that day's events (null when all anonymous).
+
+    Incremental: a run recomputes every day from the earliest event day touched by the rows loaded since
+    the last run (macro loaded_through) and replaces those days (delete+insert on activity_date); days
+    before it are kept. `--full-refresh` rebuilds everything.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='fail'
+    )
+}}
 
 with
 
@@ -10,14 +23,19 @@ events as (
     select * from {{ ref('stg_shop__events') }}
 ),
 
-dated as (
+events_to_process as (
     select
         session_id,
         cast(event_at as date) as activity_date,
         customer_id,
         event_type,
-        event_at
+        event_at,
+        _loaded_at
     from events
+    {%- if is_incremental() %}
+    -- midnight of the first day the new loads touch; no new rows: null, and nothing is recomputed
+    where event_at >= {{ dbt.date_trunc('day', earliest_new(ref('stg_shop__events'), 'event_at', loaded_through(this))) }}
+    {%- endif %}
 ),
 
 session_days as (
@@ -32,8 +50,9 @@ session_days as (
         sum(case when event_type = 'product_view' then 1 else 0 end) as product_views,
         sum(case when event_type = 'add_to_cart' then 1 else 0 end) as add_to_carts,
         sum(case when event_type = 'checkout' then 1 else 0 end) as checkouts,
-        sum(case when event_type = 'purchase' then 1 else 0 end) as purchases
-    from dated
+        sum(case when event_type = 'purchase' then 1 else 0 end) as purchases,
+        max(_loaded_at) as _loaded_at
+    from events_to_process
     group by
         session_id,
         activity_date
@@ -46,13 +65,14 @@ final as (
         customer_id,
         first_event_at,
         last_event_at,
-        events,
+        cast(events as {{ dbt.type_bigint() }}) as events,
         cast(page_views as {{ dbt.type_bigint() }}) as page_views,
         cast(product_views as {{ dbt.type_bigint() }}) as product_views,
         cast(add_to_carts as {{ dbt.type_bigint() }}) as add_to_carts,
         cast(checkouts as {{ dbt.type_bigint() }}) as checkouts,
         cast(purchases as {{ dbt.type_bigint() }}) as purchases,
-        purchases > 0 as has_purchase
+        purchases > 0 as has_purchase,
+        _loaded_at
     from session_days
 )
 

@@ -56,7 +56,7 @@ products_at_cutoffs as (
         count(*) as distinct_products
     from cutoffs
     inner join customer_products
-        on customer_products.first_bought_at < cutoffs.cutoff_at
+        on cutoffs.cutoff_at > customer_products.first_bought_at
     group by
         customer_products.customer_id,
         cutoffs.cutoff_date
@@ -70,7 +70,7 @@ category_units_at_cutoffs as (
         sum(customer_category_days.units) as units
     from cutoffs
     inner join customer_category_days
-        on customer_category_days.order_date < cutoffs.cutoff_date
+        on cutoffs.cutoff_date > customer_category_days.order_date
     group by
         customer_category_days.customer_id,
         cutoffs.cutoff_date,
@@ -98,7 +98,9 @@ final as (
         categories_at_cutoffs.distinct_categories,
         categories_at_cutoffs.top_category_share
     from products_at_cutoffs
-    left join categories_at_cutoffs
+    -- both sides hold exactly the (customer, cutoff) pairs with a completed line before the cutoff; an inner
+    -- join lets a filter on cutoff_date reach both
+    inner join categories_at_cutoffs
         on
             products_at_cutoffs.customer_id = categories_at_cutoffs.customer_id
             and products_at_cutoffs.cutoff_date = categories_at_cutoffs.cutoff_date

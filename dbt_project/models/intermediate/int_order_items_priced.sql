@@ -3,7 +3,25 @@
     product's unit_cost, or revenue x var gross_margin_rate when the cost is unknown. A returned unit
     gives back its share of the line discount, so a fully returned line is worth 0, never less:
     revenue = kept units x unit_price - discount x kept units / units.
+
+    A line whose order has not been loaded yet is kept with a null customer_id, ordered_at and
+    is_cancelled (no mart counts it) and is completed when its order arrives.
+
+    Incremental: a run prices the lines loaded since the last run (macro loaded_through) and re-prices
+    the lines it already holds whose order or product was loaded since (a new order for a waiting line,
+    a status or a cost change), then replaces them (delete+insert on order_id, line_number).
+    `_loaded_at` is the latest load of the line, its order or its product. Changing var
+    gross_margin_rate needs `--full-refresh`.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['order_id', 'line_number'],
+        on_schema_change='fail'
+    )
+}}
 
 with
 
@@ -19,32 +37,123 @@ products as (
     select * from {{ ref('stg_shop__products') }}
 ),
 
+{% if is_incremental() -%}
+{%- set loaded_from = loaded_through(this) %}
+new_lines as (
+    select
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        returned_quantity,
+        unit_price,
+        discount_amount,
+        _loaded_at
+    from order_items
+    where _loaded_at > {{ loaded_from }}
+),
+
+reloaded_orders as (
+    select order_id
+    from orders
+    where _loaded_at > {{ loaded_from }}
+),
+
+reloaded_products as (
+    select product_id
+    from products
+    where _loaded_at > {{ loaded_from }}
+),
+
+-- lines already priced whose order or product changed, and that were not themselves reloaded
+lines_to_reprice as (
+    select
+        priced.order_id,
+        priced.line_number,
+        priced.product_id,
+        priced.quantity,
+        priced.returned_quantity,
+        priced.unit_price,
+        priced.discount_amount,
+        priced._loaded_at
+    from {{ this }} as priced
+    left join new_lines
+        on
+            priced.order_id = new_lines.order_id
+            and priced.line_number = new_lines.line_number
+    where
+        new_lines.order_id is null
+        and (
+            priced.order_id in (select reloaded_orders.order_id from reloaded_orders)
+            or priced.product_id in (select reloaded_products.product_id from reloaded_products)
+        )
+),
+
+lines as (
+    select
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        returned_quantity,
+        unit_price,
+        discount_amount,
+        _loaded_at
+    from new_lines
+    union all
+    select
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        returned_quantity,
+        unit_price,
+        discount_amount,
+        _loaded_at
+    from lines_to_reprice
+),
+{%- else %}
+lines as (
+    select
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        returned_quantity,
+        unit_price,
+        discount_amount,
+        _loaded_at
+    from order_items
+),
+{%- endif %}
+
 joined as (
     select
-        order_items.order_id,
-        order_items.line_number,
+        lines.order_id,
+        lines.line_number,
         orders.customer_id,
         orders.ordered_at,
         orders.status = 'cancelled' as is_cancelled,
-        order_items.product_id,
+        lines.product_id,
         products.category,
-        order_items.quantity,
-        order_items.returned_quantity,
-        order_items.quantity - order_items.returned_quantity as kept_quantity,
-        order_items.unit_price,
+        lines.quantity,
+        lines.returned_quantity,
+        lines.quantity - lines.returned_quantity as kept_quantity,
+        lines.unit_price,
         products.unit_cost,
-        order_items.discount_amount,
+        lines.discount_amount,
         -- the part of the line discount that stays with the kept units
         case
-            when order_items.quantity = 0 then 0
-            else order_items.discount_amount * (order_items.quantity - order_items.returned_quantity)
-                / order_items.quantity
-        end as kept_discount_amount
-    from order_items
-    inner join orders
-        on order_items.order_id = orders.order_id
+            when lines.quantity = 0 then 0
+            else lines.discount_amount * (lines.quantity - lines.returned_quantity) / lines.quantity
+        end as kept_discount_amount,
+        -- the latest load of the line, its order or its product
+        greatest(lines._loaded_at, orders._loaded_at, products._loaded_at) as _loaded_at
+    from lines
+    left join orders
+        on lines.order_id = orders.order_id
     left join products
-        on order_items.product_id = products.product_id
+        on lines.product_id = products.product_id
 ),
 
 priced as (
@@ -71,7 +180,8 @@ priced as (
             when unit_cost is not null
                 then kept_quantity * (unit_price - unit_cost) - kept_discount_amount
             else (kept_quantity * unit_price - kept_discount_amount) * {{ var('gross_margin_rate') }}
-        end as margin
+        end as margin,
+        _loaded_at
     from joined
 ),
 

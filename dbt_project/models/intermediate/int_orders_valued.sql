@@ -3,9 +3,22 @@
     returns and discounts. The order's discount_amount is its whole discount, line discounts included
     (as in `amount` = lines - discounts), so only the part not already on the lines is subtracted:
     greatest(order discount - line discounts, 0), times the kept share of the gross amount (returned
-    goods give their discount back). An order without lines is valued at its charged amount. Completed orders also get their sequence number and the days since the customer's
-    previous completed order.
+    goods give their discount back). An order without lines is valued at its charged amount. Completed
+    orders also get their sequence number and the days since the customer's previous completed order.
+
+    Incremental by customer (delete+insert on customer_id): a run revalues every order of the customers
+    with an order loaded, or a line priced, since the last run (macro loaded_through), since sequence
+    numbers and gaps run over a customer's orders.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='customer_id',
+        on_schema_change='fail'
+    )
+}}
 
 with
 
@@ -17,18 +30,54 @@ order_items as (
     select * from {{ ref('int_order_items_priced') }}
 ),
 
+{% if is_incremental() -%}
+{%- set loaded_from = loaded_through(this) %}
+changed_customers as (
+    select customer_id
+    from orders
+    where _loaded_at > {{ loaded_from }}
+    union
+    select customer_id
+    from order_items
+    where _loaded_at > {{ loaded_from }} and customer_id is not null
+),
+
+orders_to_value as (
+    select orders.*
+    from orders
+    inner join changed_customers
+        on orders.customer_id = changed_customers.customer_id
+),
+
+lines_to_value as (
+    select order_items.*
+    from order_items
+    inner join changed_customers
+        on order_items.customer_id = changed_customers.customer_id
+),
+{%- else %}
+orders_to_value as (
+    select * from orders
+),
+
+lines_to_value as (
+    select * from order_items
+),
+{%- endif %}
+
 order_lines as (
     select
         order_id,
-        count(*) as lines,
+        count(*) as line_count,
         sum(quantity) as items,
         sum(returned_quantity) as returned_items,
         sum(gross_amount) as gross_amount,
         sum(kept_gross_amount) as kept_gross_amount,
         sum(discount_amount) as line_discount_amount,
         sum(revenue) as line_revenue,
-        sum(margin) as line_margin
-    from order_items
+        sum(margin) as line_margin,
+        max(_loaded_at) as _loaded_at
+    from lines_to_value
     group by order_id
 ),
 
@@ -46,7 +95,7 @@ order_discounts as (
             0
         ) * coalesce({{ safe_divide('order_lines.kept_gross_amount', 'order_lines.gross_amount') }}, 0)
             as kept_unallocated_discount_amount
-    from orders
+    from orders_to_value as orders
     left join order_lines
         on orders.order_id = order_lines.order_id
 ),
@@ -62,7 +111,7 @@ valued as (
         orders.sales_channel,
         orders.charged_amount,
         order_lines.order_id is not null as has_lines,
-        coalesce(order_lines.lines, 0) as lines,
+        coalesce(order_lines.line_count, 0) as line_count,
         cast(coalesce(order_lines.items, 0) as {{ dbt.type_bigint() }}) as items,
         cast(coalesce(order_lines.returned_items, 0) as {{ dbt.type_bigint() }}) as returned_items,
         coalesce(order_lines.returned_items, 0) > 0 as has_return,
@@ -78,8 +127,10 @@ valued as (
         coalesce(
             order_lines.line_margin - order_discounts.kept_unallocated_discount_amount,
             orders.charged_amount * {{ var('gross_margin_rate') }}
-        ) as margin
-    from orders
+        ) as margin,
+        -- the latest load of the order, its lines or their products
+        greatest(orders._loaded_at, order_lines._loaded_at) as _loaded_at
+    from orders_to_value as orders
     inner join order_discounts
         on orders.order_id = order_discounts.order_id
     left join order_lines
@@ -112,7 +163,7 @@ final as (
         valued.sales_channel,
         valued.charged_amount,
         valued.has_lines,
-        valued.lines,
+        valued.line_count,
         valued.items,
         valued.returned_items,
         valued.has_return,
@@ -122,7 +173,8 @@ final as (
         valued.revenue,
         valued.margin,
         completed_sequence.completed_order_number,
-        completed_sequence.days_since_previous_order
+        completed_sequence.days_since_previous_order,
+        valued._loaded_at
     from valued
     left join completed_sequence
         on valued.order_id = completed_sequence.order_id

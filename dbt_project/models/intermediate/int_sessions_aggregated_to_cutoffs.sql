@@ -3,6 +3,8 @@
     browsing features from session-days strictly before the cutoff (int_events_sessionized splits
     sessions at midnight, so no event on or after the cutoff is read). Windows are the N days before
     the cutoff; a session counts in a window when any of its days before the cutoff falls in it.
+    Only the last 90 days are joined to each cutoff; the last visit comes from the span between two
+    consecutive active days that contains the cutoff, so no cutoff reads the whole history.
 #}
 
 with
@@ -15,7 +17,42 @@ cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
 ),
 
-session_days_before_cutoffs as (
+customer_active_days as (
+    select
+        customer_id,
+        activity_date
+    from session_days
+    where customer_id is not null
+    group by
+        customer_id,
+        activity_date
+),
+
+-- each active day is the last visit for every cutoff after it up to the next active day (inclusive)
+active_day_spans as (
+    select
+        customer_id,
+        activity_date,
+        coalesce(
+            lead(activity_date) over (partition by customer_id order by activity_date),
+            cast('9999-12-31' as date)
+        ) as next_activity_date
+    from customer_active_days
+),
+
+last_visits as (
+    select
+        active_day_spans.customer_id,
+        cutoffs.cutoff_date,
+        {{ days_between('active_day_spans.activity_date', 'cutoffs.cutoff_date') }} as days_since_last_visit
+    from cutoffs
+    inner join active_day_spans
+        on
+            cutoffs.cutoff_date > active_day_spans.activity_date
+            and cutoffs.cutoff_date <= active_day_spans.next_activity_date
+),
+
+recent_session_days as (
     select
         session_days.customer_id,
         cutoffs.cutoff_date,
@@ -27,7 +64,9 @@ session_days_before_cutoffs as (
         session_days.purchases
     from cutoffs
     inner join session_days
-        on session_days.activity_date < cutoffs.cutoff_date
+        on
+            cutoffs.cutoff_date > session_days.activity_date
+            and cast({{ dbt.dateadd('day', -90, 'cutoffs.cutoff_date') }} as date) <= session_days.activity_date
     where session_days.customer_id is not null
 ),
 
@@ -36,37 +75,86 @@ sessions_at_cutoffs as (
         customer_id,
         cutoff_date,
         session_id,
-        min(days_before_cutoff) as days_since_session,
         max(case when days_before_cutoff <= 30 then 1 else 0 end) as is_in_30d,
-        max(case when days_before_cutoff <= 90 then 1 else 0 end) as is_in_90d,
         max(case when days_before_cutoff between 31 and 90 then 1 else 0 end) as is_in_prior_60d,
-        sum(case when days_before_cutoff <= 90 then product_views else 0 end) as product_views_90d,
-        sum(case when days_before_cutoff <= 90 then add_to_carts else 0 end) as add_to_carts_90d,
-        sum(case when days_before_cutoff <= 90 then purchases else 0 end) as purchases_90d
-    from session_days_before_cutoffs
+        sum(product_views) as product_views,
+        sum(add_to_carts) as add_to_carts,
+        sum(purchases) as purchases
+    from recent_session_days
     group by
         customer_id,
         cutoff_date,
         session_id
 ),
 
+recent_activity as (
+    select
+        customer_id,
+        cutoff_date,
+        sum(is_in_30d) as sessions_30d,
+        count(*) as sessions_90d,
+        sum(is_in_prior_60d) as sessions_prior_60d,
+        sum(product_views) as product_views_90d,
+        sum(add_to_carts) as add_to_carts_90d,
+        sum(case when add_to_carts > 0 then 1 else 0 end) as cart_sessions_90d,
+        sum(case when add_to_carts > 0 and purchases = 0 then 1 else 0 end) as abandoned_cart_sessions_90d,
+        sum(case when product_views > 0 then 1 else 0 end) as viewing_sessions_90d,
+        sum(case when product_views > 0 and purchases > 0 then 1 else 0 end) as converted_viewing_sessions_90d
+    from sessions_at_cutoffs
+    group by
+        customer_id,
+        cutoff_date
+),
+
+-- a customer with events before the cutoff but none in the last 90 days has zero recent activity; a union
+-- (not a left join) lets a filter on cutoff_date reach both sides
+visits_and_activity as (
+    select
+        customer_id,
+        cutoff_date,
+        days_since_last_visit,
+        0 as sessions_30d,
+        0 as sessions_90d,
+        0 as sessions_prior_60d,
+        0 as product_views_90d,
+        0 as add_to_carts_90d,
+        0 as cart_sessions_90d,
+        0 as abandoned_cart_sessions_90d,
+        0 as viewing_sessions_90d,
+        0 as converted_viewing_sessions_90d
+    from last_visits
+    union all
+    select
+        customer_id,
+        cutoff_date,
+        null as days_since_last_visit,
+        sessions_30d,
+        sessions_90d,
+        sessions_prior_60d,
+        product_views_90d,
+        add_to_carts_90d,
+        cart_sessions_90d,
+        abandoned_cart_sessions_90d,
+        viewing_sessions_90d,
+        converted_viewing_sessions_90d
+    from recent_activity
+),
+
 aggregated as (
     select
         customer_id,
         cutoff_date,
-        min(days_since_session) as days_since_last_visit,
-        sum(is_in_30d) as sessions_30d,
-        sum(is_in_90d) as sessions_90d,
-        sum(is_in_prior_60d) as sessions_prior_60d,
+        max(days_since_last_visit) as days_since_last_visit,
+        sum(sessions_30d) as sessions_30d,
+        sum(sessions_90d) as sessions_90d,
+        sum(sessions_prior_60d) as sessions_prior_60d,
         sum(product_views_90d) as product_views_90d,
         sum(add_to_carts_90d) as add_to_carts_90d,
-        sum(case when add_to_carts_90d > 0 then 1 else 0 end) as cart_sessions_90d,
-        sum(case when add_to_carts_90d > 0 and purchases_90d = 0 then 1 else 0 end)
-            as abandoned_cart_sessions_90d,
-        sum(case when product_views_90d > 0 then 1 else 0 end) as viewing_sessions_90d,
-        sum(case when product_views_90d > 0 and purchases_90d > 0 then 1 else 0 end)
-            as converted_viewing_sessions_90d
-    from sessions_at_cutoffs
+        sum(cart_sessions_90d) as cart_sessions_90d,
+        sum(abandoned_cart_sessions_90d) as abandoned_cart_sessions_90d,
+        sum(viewing_sessions_90d) as viewing_sessions_90d,
+        sum(converted_viewing_sessions_90d) as converted_viewing_sessions_90d
+    from visits_and_activity
     group by
         customer_id,
         cutoff_date
@@ -84,7 +172,7 @@ final as (
         {{ safe_divide('abandoned_cart_sessions_90d', 'cart_sessions_90d') }} as cart_abandonment_rate_90d,
         {{ safe_divide('converted_viewing_sessions_90d', 'viewing_sessions_90d') }}
             as view_to_purchase_rate_90d,
-        days_since_last_visit,
+        cast(days_since_last_visit as {{ dbt.type_bigint() }}) as days_since_last_visit,
         -- sessions in the last 30 days against the 30-day average of the 60 days before them
         {{ symmetric_change('sessions_30d', 'sessions_prior_60d / 2.0') }} as session_trend_30d
     from aggregated

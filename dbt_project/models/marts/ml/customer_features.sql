@@ -2,24 +2,78 @@
     One row per (customer_id, cutoff_date): every cutoff of int_cutoff_spine and every customer with a
     completed order strictly before it. Every feature reads only rows timestamped before the cutoff's
     midnight. Apart from customer_id, cutoff_date and is_scoring_date, every column is a model input.
+
+    Incremental by cutoff (delete+insert on cutoff_date): a run builds the cutoffs the table lacks (a new
+    month, the new scoring date) and every cutoff after the first day that data loaded since the last
+    build touches (orders and their lines, events, and the first order of a customer whose profile was
+    reloaded); the other cutoffs are kept, since a feature at a cutoff reads only data before it. The
+    cutoff filter is a literal, so the warehouse pushes it into the joins of the intermediate views. A
+    post-hook drops cutoffs that left the spine (yesterday's scoring date) and records the watermark.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='cutoff_date',
+        on_schema_change='fail',
+        post_hook=[
+            "delete from {{ this }} where cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})",
+            "{{ record_watermark('customer_features', [
+                ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')
+            ]) }}",
+        ]
+    )
+}}
+
+{%- set cutoffs_to_build = none %}
+{%- if is_incremental() %}
+    {%- set since = previous_watermark('customer_features') %}
+    {%- if since is not none %}
+        {%- set changed_from_query %}
+            select least(
+                (
+                    select min(order_date) from {{ ref('int_orders_valued') }}
+                    where _loaded_at > {{ timestamp_literal(since) }}
+                ),
+                (
+                    select min(activity_date) from {{ ref('int_events_sessionized') }}
+                    where _loaded_at > {{ timestamp_literal(since) }}
+                ),
+                (
+                    select min(orders.order_date)
+                    from {{ ref('int_orders_valued') }} as orders
+                    inner join {{ ref('stg_shop__customers') }} as customers
+                        on orders.customer_id = customers.customer_id
+                    where customers._loaded_at > {{ timestamp_literal(since) }}
+                )
+            )
+        {%- endset %}
+        {%- set changed_from = run_query(changed_from_query).columns[0].values()[0] %}
+        {%- set cutoffs_to_build = stale_cutoffs(this, date_literal(changed_from)) %}
+    {%- endif %}
+{%- endif %}
 
 with
 
 cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 order_features as (
     select * from {{ ref('int_orders_aggregated_to_cutoffs') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 item_features as (
     select * from {{ ref('int_order_items_aggregated_to_cutoffs') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 session_features as (
     select * from {{ ref('int_sessions_aggregated_to_cutoffs') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 customers as (
@@ -93,8 +147,20 @@ final as (
         order_features.revenue_180d,
         order_features.revenue_365d,
         order_features.revenue_lifetime,
+        order_features.margin_30d,
+        order_features.margin_90d,
+        order_features.margin_180d,
+        order_features.margin_365d,
         order_features.margin_lifetime,
+        order_features.items_30d,
+        order_features.items_90d,
+        order_features.items_180d,
+        order_features.items_365d,
         order_features.items_lifetime,
+        order_features.avg_order_value_30d,
+        order_features.avg_order_value_90d,
+        order_features.avg_order_value_180d,
+        order_features.avg_order_value_365d,
         order_features.avg_order_value,
         {{ days_between(
             'case when profiles.signed_up_at < order_features.first_order_at'
@@ -107,12 +173,15 @@ final as (
         order_features.std_days_between_orders,
         order_features.last_gap_to_mean_gap,
         order_features.revenue_trend_90d,
+        order_features.orders_trend_90d,
+        order_features.avg_items_per_order,
         item_features.distinct_products,
         item_features.distinct_categories,
         item_features.top_category_share,
         order_features.discount_share,
         order_features.cancellation_rate,
         order_features.return_rate,
+        order_features.first_order_sales_channel,
         order_features.first_order_value,
         {{ days_between('profiles.signed_up_at', 'order_features.first_order_at') }}
             as days_signup_to_first_order,

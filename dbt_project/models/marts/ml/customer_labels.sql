@@ -3,16 +3,50 @@
     whole horizon window has been observed (cutoff_date + horizon_days <= the as-of date), for each of
     var label_horizons. The horizon window is cutoff_date <= ordered_at < cutoff_date + horizon_days;
     only completed orders count.
+
+    Incremental by cutoff (delete+insert on cutoff_date): a run rebuilds the cutoffs with a complete
+    window the table lacks (a window that completed since the last build) or a window ending after the
+    first day touched by orders loaded since (their population or their window changed). A post-hook
+    drops labels whose cutoff left the spine, whose horizon left var label_horizons or whose window is
+    no longer complete (an earlier as_of_date), and records the watermark.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='cutoff_date',
+        on_schema_change='fail',
+        post_hook=[
+            "{{ delete_invalid_labels() }}",
+            "{{ record_watermark('customer_labels', [ref('int_orders_valued')]) }}",
+        ]
+    )
+}}
+
+{%- set cutoffs_to_build = none %}
+{%- if is_incremental() %}
+    {%- set since = previous_watermark('customer_labels') %}
+    {%- if since is not none %}
+        {%- set changed_from_query %}
+            select min(order_date) from {{ ref('int_orders_valued') }}
+            where _loaded_at > {{ timestamp_literal(since) }}
+        {%- endset %}
+        {%- set changed_from = run_query(changed_from_query).columns[0].values()[0] %}
+        {%- set cutoffs_to_build = stale_label_cutoffs(this, date_literal(changed_from)) %}
+    {%- endif %}
+{%- endif %}
 
 with
 
 features as (
     select * from {{ ref('customer_features') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 orders as (
@@ -78,8 +112,8 @@ window_orders as (
     left join completed_orders
         on
             complete_windows.customer_id = completed_orders.customer_id
-            and completed_orders.ordered_at >= complete_windows.cutoff_at
-            and completed_orders.ordered_at < complete_windows.horizon_end_at
+            and complete_windows.cutoff_at <= completed_orders.ordered_at
+            and complete_windows.horizon_end_at > completed_orders.ordered_at
     group by
         complete_windows.customer_id,
         complete_windows.cutoff_date,

@@ -4,21 +4,29 @@ source as (
     select * from {{ source('shop', 'customers') }}
 ),
 
+-- the same key in a later load, which replaces the row: the latest load wins
+later_loads as (
+    select
+        customer_id,
+        _loaded_at,
+        _source_file
+    from {{ source('shop', 'customers') }}
+),
+
 renamed as (
     select
-        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
-        cast(signed_up_at as {{ dbt.type_timestamp() }}) as signed_up_at,
-        cast(country as {{ dbt.type_string() }}) as country,
-        cast(region as {{ dbt.type_string() }}) as region,
-        cast(acquisition_channel as {{ dbt.type_string() }}) as acquisition_channel,
-        cast(age_band as {{ dbt.type_string() }}) as age_band,
-        _source_file,
-        _loaded_at,
-        row_number() over (
-            partition by customer_id
-            order by _loaded_at desc, _source_file desc
-        ) as load_rank
+        cast(source.customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(source.signed_up_at as {{ dbt.type_timestamp() }}) as signed_up_at,
+        cast(source.country as {{ dbt.type_string() }}) as country,
+        cast(source.region as {{ dbt.type_string() }}) as region,
+        cast(source.acquisition_channel as {{ dbt.type_string() }}) as acquisition_channel,
+        cast(source.age_band as {{ dbt.type_string() }}) as age_band,
+        source._source_file,
+        source._loaded_at
     from source
+    left join later_loads
+        on {{ is_replaced_by('source', 'later_loads', ['customer_id']) }}
+    where later_loads.customer_id is null
 ),
 
 final as (
@@ -32,7 +40,6 @@ final as (
         _source_file,
         _loaded_at
     from renamed
-    where load_rank = 1
 )
 
 select * from final

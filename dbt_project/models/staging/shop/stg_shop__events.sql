@@ -4,22 +4,30 @@ source as (
     select * from {{ source('shop', 'events') }}
 ),
 
+-- the same key in a later load, which replaces the row: the latest load wins
+later_loads as (
+    select
+        event_id,
+        _loaded_at,
+        _source_file
+    from {{ source('shop', 'events') }}
+),
+
 renamed as (
     select
-        cast(event_id as {{ dbt.type_string() }}) as event_id,
-        cast(session_id as {{ dbt.type_string() }}) as session_id,
+        cast(source.event_id as {{ dbt.type_string() }}) as event_id,
+        cast(source.session_id as {{ dbt.type_string() }}) as session_id,
         -- anonymous visitors: an empty customer id means none
-        nullif(cast(customer_id as {{ dbt.type_string() }}), '') as customer_id,
-        lower(cast(event_type as {{ dbt.type_string() }})) as event_type,
-        cast(event_at as {{ dbt.type_timestamp() }}) as event_at,
-        cast(product_id as {{ dbt.type_string() }}) as product_id,
-        _source_file,
-        _loaded_at,
-        row_number() over (
-            partition by event_id
-            order by _loaded_at desc, _source_file desc
-        ) as load_rank
+        nullif(cast(source.customer_id as {{ dbt.type_string() }}), '') as customer_id,
+        lower(cast(source.event_type as {{ dbt.type_string() }})) as event_type,
+        cast(source.event_at as {{ dbt.type_timestamp() }}) as event_at,
+        cast(source.product_id as {{ dbt.type_string() }}) as product_id,
+        source._source_file,
+        source._loaded_at
     from source
+    left join later_loads
+        on {{ is_replaced_by('source', 'later_loads', ['event_id']) }}
+    where later_loads.event_id is null
 ),
 
 final as (
@@ -33,7 +41,6 @@ final as (
         _source_file,
         _loaded_at
     from renamed
-    where load_rank = 1
 )
 
 select * from final

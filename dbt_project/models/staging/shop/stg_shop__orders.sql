@@ -4,24 +4,32 @@ source as (
     select * from {{ source('shop', 'orders') }}
 ),
 
+-- the same key in a later load, which replaces the row: the latest load wins
+later_loads as (
+    select
+        order_id,
+        _loaded_at,
+        _source_file
+    from {{ source('shop', 'orders') }}
+),
+
 renamed as (
     select
-        cast(order_id as {{ dbt.type_string() }}) as order_id,
-        cast(customer_id as {{ dbt.type_string() }}) as customer_id,
-        cast(ordered_at as {{ dbt.type_timestamp() }}) as ordered_at,
-        cast(amount as {{ type_double() }}) as charged_amount,
+        cast(source.order_id as {{ dbt.type_string() }}) as order_id,
+        cast(source.customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(source.ordered_at as {{ dbt.type_timestamp() }}) as ordered_at,
+        cast(source.amount as {{ type_double() }}) as charged_amount,
         -- contract: a missing status means completed
-        lower(coalesce(cast(status as {{ dbt.type_string() }}), 'completed')) as status,
+        lower(coalesce(cast(source.status as {{ dbt.type_string() }}), 'completed')) as status,
         -- contract: a missing order discount means none
-        cast(coalesce(discount_amount, 0) as {{ type_double() }}) as order_discount_amount,
-        cast(sales_channel as {{ dbt.type_string() }}) as sales_channel,
-        _source_file,
-        _loaded_at,
-        row_number() over (
-            partition by order_id
-            order by _loaded_at desc, _source_file desc
-        ) as load_rank
+        cast(coalesce(source.discount_amount, 0) as {{ type_double() }}) as order_discount_amount,
+        cast(source.sales_channel as {{ dbt.type_string() }}) as sales_channel,
+        source._source_file,
+        source._loaded_at
     from source
+    left join later_loads
+        on {{ is_replaced_by('source', 'later_loads', ['order_id']) }}
+    where later_loads.order_id is null
 ),
 
 final as (
@@ -36,7 +44,6 @@ final as (
         _source_file,
         _loaded_at
     from renamed
-    where load_rank = 1
 )
 
 select * from final

@@ -4,20 +4,28 @@ source as (
     select * from {{ source('shop', 'products') }}
 ),
 
+-- the same key in a later load, which replaces the row: the latest load wins
+later_loads as (
+    select
+        product_id,
+        _loaded_at,
+        _source_file
+    from {{ source('shop', 'products') }}
+),
+
 renamed as (
     select
-        cast(product_id as {{ dbt.type_string() }}) as product_id,
-        cast(product_name as {{ dbt.type_string() }}) as product_name,
-        cast(category as {{ dbt.type_string() }}) as category,
-        cast(list_price as {{ type_double() }}) as list_price,
-        cast(unit_cost as {{ type_double() }}) as unit_cost,
-        _source_file,
-        _loaded_at,
-        row_number() over (
-            partition by product_id
-            order by _loaded_at desc, _source_file desc
-        ) as load_rank
+        cast(source.product_id as {{ dbt.type_string() }}) as product_id,
+        cast(source.product_name as {{ dbt.type_string() }}) as product_name,
+        cast(source.category as {{ dbt.type_string() }}) as category,
+        cast(source.list_price as {{ type_double() }}) as list_price,
+        cast(source.unit_cost as {{ type_double() }}) as unit_cost,
+        source._source_file,
+        source._loaded_at
     from source
+    left join later_loads
+        on {{ is_replaced_by('source', 'later_loads', ['product_id']) }}
+    where later_loads.product_id is null
 ),
 
 final as (
@@ -30,7 +38,6 @@ final as (
         _source_file,
         _loaded_at
     from renamed
-    where load_rank = 1
 )
 
 select * from final

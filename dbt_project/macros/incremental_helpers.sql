@@ -1,0 +1,205 @@
+{#
+    Helpers for the incremental models. Raw data is append-only and every raw row carries the time of the
+    load that brought it (`_loaded_at`, one timestamp per load transaction, increasing), so "what is new since
+    the last run" is every row loaded after the latest `_loaded_at` the incremental model already holds.
+
+    The bounds are read with a query while the model runs and written into its SQL as literals, so the
+    warehouse can skip old row groups of the raw tables (a subquery would not be pushed into the scans).
+#}
+
+{#
+    Join condition for staging's "the latest load wins": `later` (the raw table again) holds a later load
+    of the row's key - a later _loaded_at, or the same load and a later _source_file. Staging left-joins
+    the raw rows to their later loads and keeps the rows that have none. A filter on the staged rows (on
+    _loaded_at or a timestamp) then reaches the raw table scan, which the incremental models rely on.
+#}
+{% macro is_replaced_by(row, later, key_columns) -%}
+    {%- for key in key_columns %}
+    {{ later }}.{{ key }} = {{ row }}.{{ key }}
+    and
+    {%- endfor %}
+    (
+        {{ later }}._loaded_at > {{ row }}._loaded_at
+        or ({{ later }}._loaded_at = {{ row }}._loaded_at and {{ later }}._source_file > {{ row }}._source_file)
+    )
+{%- endmacro %}
+
+{# A timestamp literal, or the SQL null timestamp for none. #}
+{% macro timestamp_literal(value) -%}
+    {%- if value is none -%}
+        cast(null as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        cast('{{ value }}' as {{ dbt.type_timestamp() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    The latest `_loaded_at` in `relation` (the incremental model itself) as a timestamp literal: rows loaded
+    after it are new to the model. The start of time when the relation is empty, so everything is new.
+#}
+{% macro loaded_through(relation) -%}
+    {%- set value = none -%}
+    {%- if execute -%}
+        {%- set value = run_query('select max(_loaded_at) from ' ~ relation).columns[0].values()[0] -%}
+    {%- endif -%}
+    {{- timestamp_literal(value if value is not none else '1900-01-01 00:00:00') -}}
+{%- endmacro %}
+
+{#
+    The earliest value of `column` among the rows of `relation` loaded after `loaded_at_literal`, as a
+    timestamp literal (null timestamp when there are none): the first point in time new data touches.
+#}
+{% macro earliest_new(relation, column, loaded_at_literal) -%}
+    {%- set value = none -%}
+    {%- if execute -%}
+        {%- set query -%}
+            select min({{ column }}) from {{ relation }} where _loaded_at > {{ loaded_at_literal }}
+        {%- endset -%}
+        {%- set value = run_query(query).columns[0].values()[0] -%}
+    {%- endif -%}
+    {{- timestamp_literal(value) -}}
+{%- endmacro %}
+
+{#
+    Incremental marts over the cutoff spine (customer_features, customer_labels) cannot keep a load time in
+    their own columns (every customer_features column but the keys is a model input), so each records the
+    latest `_loaded_at` it has seen in the table intermediate.incremental_watermarks, one row per model,
+    written by the model's post-hooks.
+#}
+{% macro watermarks_relation() -%}
+    {{- return(api.Relation.create(
+        database=target.database, schema=generate_schema_name('intermediate', none), identifier='incremental_watermarks'
+    )) -}}
+{%- endmacro %}
+
+{# The watermark a model recorded at its last build (a datetime), or none when it has none. #}
+{% macro previous_watermark(model_name) -%}
+    {%- if not execute -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(
+        database=target.database, schema=generate_schema_name('intermediate', none), identifier='incremental_watermarks'
+    ) -%}
+    {%- if relation is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set query -%}
+        select max(loaded_through) from {{ relation }} where model_name = '{{ model_name }}'
+    {%- endset -%}
+    {{- return(run_query(query).columns[0].values()[0]) -}}
+{%- endmacro %}
+
+{# Post-hook SQL recording max(_loaded_at) of `relations` as the model's watermark (three statements). #}
+{% macro record_watermark(model_name, relations) -%}
+    {%- set table = watermarks_relation() -%}
+    create table if not exists {{ table }} (model_name varchar(128), loaded_through {{ dbt.type_timestamp() }});
+    delete from {{ table }} where model_name = '{{ model_name }}';
+    insert into {{ table }}
+    select
+        '{{ model_name }}' as model_name,
+        max(loaded_through) as loaded_through
+    from (
+        {%- for relation in relations %}
+        select max(_loaded_at) as loaded_through from {{ relation }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as loads
+{%- endmacro %}
+
+{#
+    The cutoffs of int_cutoff_spine an incremental run of a mart over the spine must (re)build, as a list of
+    'YYYY-MM-DD' strings: the cutoffs `relation` (the mart) lacks with the same is_scoring_date, and every
+    cutoff after `changed_from_literal` (a date literal: the first day new data touched; null: none).
+#}
+{% macro stale_cutoffs(relation, changed_from_literal) -%}
+    {%- set query -%}
+        with built as (
+            select distinct cutoff_date, is_scoring_date from {{ relation }}
+        )
+        select cast(spine.cutoff_date as {{ dbt.type_string() }}) as cutoff_date
+        from {{ ref('int_cutoff_spine') }} as spine
+        left join built
+            on spine.cutoff_date = built.cutoff_date and spine.is_scoring_date = built.is_scoring_date
+        where built.cutoff_date is null or spine.cutoff_date > {{ changed_from_literal }}
+        order by 1
+    {%- endset -%}
+    {{- return(run_query(query).columns[0].values() | list) -}}
+{%- endmacro %}
+
+{#
+    A SQL condition keeping rows whose `column` is one of `dates` ('YYYY-MM-DD' strings, sorted); true for
+    none (all), false for an empty list. The range before the list is what DuckDB carries across joins and
+    unions into every branch of the intermediate views (it does not carry an in-list).
+#}
+{% macro date_in(column, dates) -%}
+    {%- if dates is none -%}
+        true
+    {%- elif dates | length == 0 -%}
+        1 = 0
+    {%- else -%}
+        {{ column }} >= cast('{{ dates | first }}' as date)
+        and {{ column }} <= cast('{{ dates | last }}' as date)
+        and {{ column }} in (
+            {%- for value in dates %}cast('{{ value }}' as date){% if not loop.last %}, {% endif %}{% endfor -%}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{# A value as a SQL date literal; the null date for none. #}
+{% macro date_literal(value) -%}
+    {%- if value is none -%}
+        cast(null as date)
+    {%- else -%}
+        cast('{{ value }}' as date)
+    {%- endif -%}
+{%- endmacro %}
+
+{# Post-hook of customer_labels: delete labels whose cutoff, horizon or complete window is no longer valid. #}
+{% macro delete_invalid_labels() -%}
+    delete from {{ this }}
+    where
+        cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})
+        or horizon_days not in ({{ var('label_horizons') | map('int') | join(', ') }})
+        or horizon_end_date > (select max(data_end_date) from {{ ref('int_cutoff_spine') }})
+{%- endmacro %}
+
+{#
+    The cutoffs an incremental run of customer_labels must (re)build, as sorted 'YYYY-MM-DD' strings: those
+    with a complete (cutoff, horizon) window the table lacks, and those with a complete window ending after
+    `changed_from_literal` (a date literal: the first day touched by orders loaded since; null: none).
+#}
+{% macro stale_label_cutoffs(relation, changed_from_literal) -%}
+    {%- set query -%}
+        with built as (
+            select distinct cutoff_date, horizon_days from {{ relation }}
+        ),
+        horizons as (
+            {%- for horizon_days in var('label_horizons') %}
+            select {{ horizon_days | int }} as horizon_days
+            {%- if not loop.last %} union all{% endif %}
+            {%- endfor %}
+        ),
+        complete_windows as (
+            select
+                spine.cutoff_date,
+                horizons.horizon_days,
+                cast({{ dbt.dateadd('day', 'horizons.horizon_days', 'spine.cutoff_date') }} as date) as horizon_end_date,
+                spine.data_end_date
+            from {{ ref('int_cutoff_spine') }} as spine
+            cross join horizons
+        )
+        select distinct cast(complete_windows.cutoff_date as {{ dbt.type_string() }}) as cutoff_date
+        from complete_windows
+        left join built
+            on
+                complete_windows.cutoff_date = built.cutoff_date
+                and complete_windows.horizon_days = built.horizon_days
+        where
+            complete_windows.horizon_end_date <= complete_windows.data_end_date
+            and (built.cutoff_date is null or complete_windows.horizon_end_date > {{ changed_from_literal }})
+        order by 1
+    {%- endset -%}
+    {{- return(run_query(query).columns[0].values() | list) -}}
+{%- endmacro %}

@@ -1,0 +1,87 @@
+{#
+    One row per customer the shop knows: from the customer table, and from orders and logged-in events
+    for shops that deliver no customer table (profile columns are then null). Profile, plus order and
+    browsing totals over all loaded data (not as of the scoring date: the ML marts are point-in-time,
+    this dimension is for BI).
+#}
+
+with
+
+customers as (
+    select * from {{ ref('stg_shop__customers') }}
+),
+
+orders as (
+    select * from {{ ref('fct_orders') }}
+),
+
+sessions as (
+    select * from {{ ref('fct_sessions') }}
+),
+
+known_customers as (
+    select customer_id from customers
+    union
+    select customer_id from orders
+    union
+    select customer_id from sessions
+    where customer_id is not null
+),
+
+order_totals as (
+    select
+        customer_id,
+        sum(case when not is_cancelled then 1 else 0 end) as orders,
+        sum(case when is_cancelled then 1 else 0 end) as cancelled_orders,
+        sum(case when not is_cancelled then revenue else 0 end) as revenue,
+        sum(case when not is_cancelled then margin else 0 end) as margin,
+        min(case when not is_cancelled then ordered_at end) as first_order_at,
+        max(case when not is_cancelled then ordered_at end) as last_order_at,
+        max(case when is_first_order then sales_channel end) as first_order_sales_channel,
+        sum(case when is_first_order then revenue end) as first_order_value
+    from orders
+    group by customer_id
+),
+
+session_totals as (
+    select
+        customer_id,
+        count(*) as sessions,
+        max(ended_at) as last_visit_at
+    from sessions
+    where customer_id is not null
+    group by customer_id
+),
+
+final as (
+    select
+        known_customers.customer_id,
+        customers.customer_id is not null as has_profile,
+        customers.signed_up_at,
+        cast(customers.signed_up_at as date) as signup_date,
+        customers.country,
+        customers.region,
+        customers.acquisition_channel,
+        customers.age_band,
+        cast(coalesce(order_totals.orders, 0) as {{ dbt.type_bigint() }}) as orders,
+        cast(coalesce(order_totals.cancelled_orders, 0) as {{ dbt.type_bigint() }}) as cancelled_orders,
+        coalesce(order_totals.revenue, 0) as revenue,
+        coalesce(order_totals.margin, 0) as margin,
+        {{ safe_divide('order_totals.revenue', 'order_totals.orders') }} as avg_order_value,
+        order_totals.first_order_at,
+        order_totals.last_order_at,
+        order_totals.first_order_sales_channel,
+        order_totals.first_order_value,
+        coalesce(order_totals.orders, 0) > 0 as is_buyer,
+        cast(coalesce(session_totals.sessions, 0) as {{ dbt.type_bigint() }}) as sessions,
+        session_totals.last_visit_at
+    from known_customers
+    left join customers
+        on known_customers.customer_id = customers.customer_id
+    left join order_totals
+        on known_customers.customer_id = order_totals.customer_id
+    left join session_totals
+        on known_customers.customer_id = session_totals.customer_id
+)
+
+select * from final

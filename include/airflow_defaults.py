@@ -1,0 +1,62 @@
+"""What every DAG of the project shares: the writer lane, retry policy, failure alert and validated params.
+
+Imported at DAG-parse time, so it stays light: Airflow's SDK and the standard library only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Param
+
+from include.alerts import notify_failure
+
+# DuckDB lets one process write a file, and a read-only connection fails while another process writes it:
+# every task that opens the warehouse runs in this one-slot pool (created by include/airflow_setup.py).
+WAREHOUSE_POOL = "warehouse_writer"
+WAREHOUSE_POOL_SLOTS = 1
+
+# Lock waits and other transient errors get two more tries, 30 s then 60 s later (capped at 10 minutes).
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "customer-value",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": notify_failure,
+}
+
+# YYYY-MM-DD with a real month and day, or empty; the tasks still parse it and reject e.g. 2024-02-30.
+DATE_PATTERN = r"^$|^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+MIN_HORIZON_DAYS = 7
+MAX_HORIZON_DAYS = 730
+
+
+def as_of_date_param(description: str, default: str = "") -> Param:
+    """Return the `as_of_date` param: a YYYY-MM-DD date or empty."""
+    return Param(
+        default, type="string", pattern=DATE_PATTERN, title="As-of date (YYYY-MM-DD)", description=description
+    )
+
+
+def horizon_days_param(default: int) -> Param:
+    """Return the `horizon_days` param: whole days within the range the label marts can hold."""
+    return Param(
+        default,
+        type="integer",
+        minimum=MIN_HORIZON_DAYS,
+        maximum=MAX_HORIZON_DAYS,
+        title="Prediction horizon (days)",
+        description="Days after the scoring date the models predict; the marts must hold labels for it.",
+    )
+
+
+def full_refresh_param() -> Param:
+    """Return the `full_refresh` param: rebuild incremental models from scratch when true."""
+    return Param(
+        False,
+        type="boolean",
+        title="Full refresh",
+        description="Rebuild incremental dbt models (and seeds) from scratch instead of adding new rows.",
+    )

@@ -1,0 +1,104 @@
+"""The dbt project as a Cosmos task group: one Airflow task per dbt node, one dbt process per build.
+
+Rendering: from the manifest `include/airflow_setup.py` writes (`dbt parse`), never by running dbt while
+Airflow parses the DAG file.
+
+Execution: Cosmos' WATCHER mode. One producer task runs a single `dbt build` (models, seeds, unit tests and
+data tests, in dbt's own order, on one DuckDB connection), and every model, seed and model's tests gets
+its own task that reports that node's result from the build; a failing model or test fails its own task
+and dbt skips what depends on it. The producer runs first and the node tasks after it, so the same graph
+works under `dag.test()` (one task at a time) and under a scheduler. A node task that is retried re-runs
+its node alone with dbt, which is why every task of the group runs in the warehouse's one-slot pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow.sdk import TriggerRule
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+from include.airflow_defaults import WAREHOUSE_POOL
+from include.airflow_setup import dbt_executable
+from include.settings import get_settings
+
+PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
+PRODUCER_GATE_TASK_ID = "dbt_producer_watcher_done"
+DEFAULT_LABEL_HORIZONS = (90, 365)  # dbt_project.yml's default; the settings horizon is added
+
+
+def label_horizons() -> list[int]:
+    """Return the label horizons the marts are built with: dbt's defaults plus the configured horizon."""
+    return sorted({*DEFAULT_LABEL_HORIZONS, get_settings().horizon_days})
+
+
+def _project_config(manifest: Path) -> ProjectConfig:
+    """Return the project config: the repo's dbt project, rendered from the parsed manifest."""
+    settings = get_settings()
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"The dbt manifest {manifest} does not exist: run `python -m include.airflow_setup` "
+            "(it runs `dbt parse`) before Airflow parses the DAGs; `make demo` and `make airflow` do."
+        )
+    project = ProjectConfig(
+        dbt_project_path=settings.dbt_project_dir,
+        manifest_path=manifest,
+        install_dbt_deps=False,
+        # Cosmos runs dbt in a fresh temporary copy of the project each time, while a cached partial parse
+        # keeps the copy it was made in: dbt-duckdb then loads seeds from that deleted folder. Full parse.
+        partial_parse=False,
+        env_vars={
+            "CVW_WAREHOUSE": str(settings.warehouse_path),  # absolute: dbt runs in a temporary copy
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DO_NOT_TRACK": "1",
+        },
+    )
+    # A local file read as a plain Path: Cosmos' object-storage path would load every Airflow plugin (and
+    # FastAPI with them) while the DAG file is parsed, which alone costs more than half a second.
+    project.manifest_path = manifest
+    return project
+
+
+def _run_producer_first(group: DbtTaskGroup) -> None:
+    """Put the producer upstream of every root node task; roots still run (and report) if the build failed."""
+    tasks = list(group.iter_tasks())
+    producer = next(task for task in tasks if task.task_id.endswith(PRODUCER_TASK_ID))
+    for task in tasks:
+        if task is producer or task.task_id.endswith(PRODUCER_GATE_TASK_ID) or task.upstream_task_ids:
+            continue
+        producer >> task
+        task.trigger_rule = TriggerRule.ALL_DONE
+
+
+def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
+    """Return the dbt build as a Cosmos task group; dbt vars come from the DAG run's params."""
+    settings = get_settings()
+    group = DbtTaskGroup(
+        group_id=group_id,
+        project_config=_project_config(settings.dbt_manifest_path),
+        profile_config=ProfileConfig(
+            profile_name="customer_value",
+            target_name="dev",
+            profiles_yml_filepath=settings.dbt_project_dir / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            dbt_executable_path=dbt_executable(),
+            # Cosmos never re-runs a whole build: a retried producer skips and the node tasks retry instead.
+            setup_operator_args={"retries": 0},
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.AFTER_EACH,
+            emit_datasets=False,  # the DAG emits the warehouse_marts asset itself, once the build passed
+        ),
+        operator_args={
+            "pool": WAREHOUSE_POOL,
+            "full_refresh": "{{ params.full_refresh }}",
+            "vars": {"as_of_date": "{{ params.as_of_date }}", "label_horizons": label_horizons()},
+        },
+    )
+    _run_producer_first(group)
+    return group

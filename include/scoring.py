@@ -1,0 +1,141 @@
+"""Which date a DAG run scores, whether a model needs training, and scoring a date from marts built for it.
+
+Scores for date D are computed from features as of D, so they need marts built for D. The warehouse's
+marts are built for one date (the latest, unless transform was given `as_of_date`). Scoring that date
+reads them directly. Scoring another date (a backfill, or an explicit `as_of_date`) builds the marts for
+D in a scratch copy of the warehouse, scores there, and copies D's score rows back in one transaction:
+the warehouse's marts stay as they were, and every date gets exactly the rows a fresh build for it gives.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+
+from include.settings import get_settings
+
+# Runs that stand for a point in time score as of their logical date; manual and asset-triggered runs
+# score the marts' date unless the `as_of_date` param says otherwise.
+DATED_RUN_TYPES = frozenset({"scheduled", "backfill"})
+# Runs that retrain a model that exists: the weekly schedule, and a person asking for it.
+RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual", "backfill"})
+# Score tables keyed by as_of_date that a scratch scoring copies back (ml/score.py writes them).
+DATED_SCORE_TABLES = ("customer_scores", "customer_score_history")
+
+
+def run_type_name(run_type: object) -> str:
+    """Return a DAG run type as its plain value ("scheduled", "backfill", ...), from an enum or a string."""
+    return str(getattr(run_type, "value", run_type))
+
+
+def parse_as_of_date(value: str | None) -> date | None:
+    """Return the date in a YYYY-MM-DD param, None when empty; raise one sentence when it is not a date."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"as_of_date={text!r} is not a date: write it as YYYY-MM-DD or leave it empty.") \
+            from None
+
+
+def run_as_of_date(param: str | None, run_type: object, logical_date: datetime | None) -> str:
+    """Return the date a run scores as YYYY-MM-DD, or "" for the marts' own date."""
+    explicit = parse_as_of_date(param)
+    if explicit is not None:
+        return explicit.isoformat()
+    if run_type_name(run_type) in DATED_RUN_TYPES and logical_date is not None:
+        return logical_date.date().isoformat()
+    return ""
+
+
+def champion_exists(artifacts_dir: Path | None = None) -> bool:
+    """Return whether a champion model has been promoted."""
+    from ml.artifacts import CHAMPION_POINTER, models_dir
+
+    return (models_dir(artifacts_dir or get_settings().artifacts_dir) / CHAMPION_POINTER).exists()
+
+
+def marts_as_of_date(warehouse_path: Path | None = None) -> date | None:
+    """Return the scoring date the marts were built for, or None when the feature mart does not exist yet."""
+    import duckdb
+
+    from include.warehouse import connect
+    from ml.data import scoring_date
+
+    path = Path(warehouse_path or get_settings().warehouse_path)
+    if not path.exists():
+        return None
+    with connect(path, read_only=True) as con:
+        try:
+            return scoring_date(con)
+        except (duckdb.CatalogException, SystemExit):
+            return None
+
+
+def should_train(run_type: object, has_champion: bool, marts_date: date | None) -> tuple[bool, str]:
+    """Return (train?, why): train when marts exist and there is no champion, or on a weekly/manual run."""
+    if marts_date is None:
+        return False, "no marts yet: transform builds them from the raw tables first"
+    if not has_champion:
+        return True, "no champion model yet"
+    if run_type_name(run_type) in RETRAIN_RUN_TYPES:
+        return True, f"{run_type_name(run_type)} run: retrain on the marts as of {marts_date}"
+    return False, f"a champion exists and this {run_type_name(run_type)} run is not the weekly retrain"
+
+
+def _checkpointed_copy(source: Path, target: Path) -> None:
+    """Copy a DuckDB file after folding its write-ahead log into it, so the copy is complete."""
+    from include.warehouse import connect
+
+    with connect(source) as con:
+        con.execute("checkpoint")
+    shutil.copyfile(source, target)
+
+
+def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
+    """Replace the as-of date's rows of every dated score table of the warehouse by the scratch copy's."""
+    from include.warehouse import connect, transaction
+
+    with connect(warehouse) as con:
+        con.execute("attach ? as scratch (read_only)", [str(scratch)])
+        present = {row[0] for row in con.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = 'scratch' and schema_name = 'scores'"
+        ).fetchall()}
+        con.execute("create schema if not exists scores")
+        with transaction(con):
+            for table in (name for name in DATED_SCORE_TABLES if name in present):  # allow-listed names
+                quoted = f'"{table}"'
+                source = f"scratch.scores.{quoted}"
+                con.execute(f"create table if not exists scores.{quoted} as from {source} limit 0")
+                con.execute(f"delete from scores.{quoted} where as_of_date = ?", [as_of_date])
+                con.execute(
+                    f"insert into scores.{quoted} by name from {source} where as_of_date = ?",
+                    [as_of_date],
+                )
+        con.execute("detach scratch")
+
+
+def score_as_of(as_of_date: date | None = None, warehouse_path: Path | None = None) -> dict[str, object]:
+    """Score every eligible customer as of a date (default: the marts' date); return date and row count."""
+    from include.dbt import dbt_build
+    from ml.score import score_customers
+
+    warehouse = Path(warehouse_path or get_settings().warehouse_path)
+    marts_date = marts_as_of_date(warehouse)
+    if marts_date is None:
+        raise SystemExit(f"{warehouse} has no feature mart yet: run the transform DAG before scoring.")
+    if as_of_date is None or as_of_date == marts_date:
+        rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse)
+        return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
+    with tempfile.TemporaryDirectory(prefix=".scratch-", dir=warehouse.parent) as folder:
+        scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it
+        _checkpointed_copy(warehouse, scratch)
+        dbt_build(warehouse_path=scratch, as_of_date=as_of_date)
+        rows = score_customers(as_of_date=as_of_date, warehouse_path=scratch)
+        _copy_scores_back(warehouse, scratch, as_of_date)
+    return {"as_of_date": as_of_date.isoformat(), "rows": rows, "marts": f"built for {as_of_date}"}

@@ -1,0 +1,214 @@
+"""`evaluate`: the model against every baseline at one cutoff, printed and stored in ml.evaluations.
+
+    python -m ml.evaluate --cutoff 2011-09-09 --horizon 90 [--warehouse PATH]
+
+The cutoff must be a labelled cutoff of the marts. The model is fitted on earlier cutoffs only (see
+ml.train), the baselines on the same customers at the same cutoff, and every metric of ml.metrics is
+computed for each. Rows go to ml.evaluations in long format (one row per model and metric); re-running the
+same evaluation on the same data replaces its rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ml import metrics
+from ml.baselines import all_baselines
+from ml.calibration import reliability_table
+from ml.train import (
+    BOOSTERS,
+    MODEL_NAME,
+    FittedModel,
+    at_cutoffs,
+    fit_evaluated_model,
+    predict,
+    split_cutoffs,
+)
+
+REVENUE_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "revenue_mae": metrics.mean_absolute_error,
+    "revenue_rmse": metrics.root_mean_squared_error,
+    "revenue_spearman": metrics.spearman,
+    "revenue_normalized_gini": metrics.normalized_gini,
+    "revenue_top10_capture": metrics.top_share_capture,
+    "revenue_decile_mape": metrics.decile_mape,
+    "revenue_aggregate_bias": metrics.aggregate_bias,
+}
+CHURN_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "churn_roc_auc": metrics.roc_auc,
+    "churn_pr_auc": metrics.pr_auc,
+    "churn_brier": metrics.brier_score,
+    "churn_lift_at_10": metrics.lift_at,
+}
+EVALUATIONS_DDL = """
+create table if not exists ml.evaluations (
+    evaluation_id varchar not null,
+    evaluated_at timestamp not null,
+    cutoff_date date not null,
+    horizon_days integer not null,
+    model varchar not null,
+    metric varchar not null,
+    value double,
+    customers integer not null,
+    primary key (evaluation_id, model, metric)
+)
+"""
+
+
+def score(test: pd.DataFrame, revenue: np.ndarray, churn: np.ndarray) -> dict[str, float]:
+    """Return every revenue and churn metric of one model's predictions on the test rows."""
+    actual = test["label_revenue"].to_numpy(dtype=float)
+    churned = test["label_is_churned"].to_numpy(dtype=bool)
+    values = {name: function(actual, revenue) for name, function in REVENUE_METRICS.items()}
+    values |= {name: function(churned, churn) for name, function in CHURN_METRICS.items()}
+    return values
+
+
+def evaluate_cutoff(
+    frame: pd.DataFrame, features: list[str], test_cutoff: pd.Timestamp, horizon_days: int
+) -> tuple[FittedModel, pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Return the evaluated model, the long metrics table and every model's test predictions."""
+    split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
+    model = fit_evaluated_model(frame, split, features)
+    test = at_cutoffs(frame, [test_cutoff])
+    predictions = {MODEL_NAME: predict(model, test)}
+    predictions |= all_baselines(at_cutoffs(frame, split.refit), test, horizon_days)
+    table = pd.DataFrame(
+        [
+            {"model": name, "metric": metric, "value": value}
+            for name, (revenue, churn) in predictions.items()
+            for metric, value in score(test, revenue, churn).items()
+        ]
+    )
+    table["customers"] = len(test)
+    return model, table, predictions
+
+
+def wide(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the long metrics table as one row per model and one column per metric, in metric order."""
+    order = [*REVENUE_METRICS, *CHURN_METRICS]
+    pivot = table.pivot(index="model", columns="metric", values="value")
+    return pivot[[m for m in order if m in pivot.columns]]
+
+
+def describe(calibration: dict) -> str:
+    """Return one line saying what the model is: CLV form, blend weights and revenue scale."""
+    c = calibration
+    return (
+        f"model: LightGBM {c['form']} revenue at weight {c['revenue_weight']:g} and churn at "
+        f"{c['churn_weight']:g} against BG/NBD + Gamma-Gamma (geometric / log-odds blends), total revenue "
+        f"from the Tweedie booster; chosen and calibrated on {c['validation_cutoff']}"
+    )
+
+
+def evaluation_id(cutoff: date, horizon_days: int, frame: pd.DataFrame) -> str:
+    """Return an id that is the same when the same evaluation runs again on the same data and settings."""
+    fingerprint = {
+        "cutoff": str(cutoff),
+        "horizon_days": horizon_days,
+        "rows": int(len(frame)),
+        "label_revenue": round(float(frame["label_revenue"].sum()), 2),
+        "params": {name: params for name, (params, _) in BOOSTERS.items()},
+    }
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"{cutoff}_{horizon_days}d_{digest}"
+
+
+def store(con, table: pd.DataFrame) -> int:
+    """Replace one evaluation's rows in ml.evaluations in a single transaction; return the rows written."""
+    from include.warehouse import transaction
+
+    con.execute("create schema if not exists ml")
+    con.execute(EVALUATIONS_DDL)
+    con.register("new_evaluation", table)
+    try:
+        with transaction(con):
+            con.execute(
+                "delete from ml.evaluations where evaluation_id = ?", [str(table["evaluation_id"].iloc[0])]
+            )
+            con.execute(
+                """
+                insert into ml.evaluations
+                select evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers
+                from new_evaluation
+                """
+            )
+    finally:
+        con.unregister("new_evaluation")
+    return len(table)
+
+
+def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: int) -> pd.DataFrame:
+    """Return the labelled frame for an evaluation; stop with one sentence when the marts lack the cutoff."""
+    from include.warehouse import connect
+    from ml.data import feature_cutoffs, load_training_frame
+
+    with connect(warehouse, read_only=True) as con:
+        if cutoff not in feature_cutoffs(con):
+            raise SystemExit(
+                f"marts.customer_features has no cutoff at {cutoff}: rebuild the marts with that cutoff in "
+                f"the spine (dbt var extra_cutoff_dates: ['{cutoff}']) and evaluate again."
+            )
+        frame = load_training_frame(con, horizon_days)
+    if pd.Timestamp(cutoff) not in set(frame["cutoff_date"]):
+        raise SystemExit(
+            f"The {horizon_days}-day window after {cutoff} is not complete in marts.customer_labels: choose "
+            f"an earlier cutoff, or rebuild the marts with label_horizons including {horizon_days}."
+        )
+    return frame
+
+
+def run(cutoff: date, horizon_days: int, warehouse: Path | None = None) -> pd.DataFrame:
+    """Evaluate the model and the baselines at a cutoff, store the rows and return the long table."""
+    from include.warehouse import connect
+    from ml.train import prepare_frame
+
+    frame = load_evaluation_frame(warehouse, cutoff, horizon_days)
+    frame = frame[frame["cutoff_date"] <= pd.Timestamp(cutoff)]
+    frame, features = prepare_frame(frame, horizon_days)
+    model, table, predictions = evaluate_cutoff(frame, features, pd.Timestamp(cutoff), horizon_days)
+    table.insert(0, "horizon_days", horizon_days)
+    table.insert(0, "cutoff_date", cutoff)
+    table.insert(0, "evaluated_at", datetime.now(UTC).replace(tzinfo=None))
+    table.insert(0, "evaluation_id", evaluation_id(cutoff, horizon_days, frame))
+    with connect(warehouse) as con:
+        store(con, table)
+    test = at_cutoffs(frame, [pd.Timestamp(cutoff)])
+    table.attrs["calibration"] = model.calibration
+    table.attrs["reliability"] = reliability_table(test["label_is_churned"], predictions[MODEL_NAME][1])
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse --cutoff, --horizon and --warehouse, run the evaluation and print its table; return 0."""
+    parser = argparse.ArgumentParser(prog="cvw evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cutoff", type=date.fromisoformat, required=True, help="labelled cutoff, YYYY-MM-DD"
+    )
+    parser.add_argument("--horizon", type=int, required=True, help="horizon in days, e.g. 90")
+    parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default: CVW_WAREHOUSE)")
+    args = parser.parse_args(argv)
+    table = run(args.cutoff, args.horizon, args.warehouse)
+    first = table.iloc[0]
+    print(
+        f"{first['evaluation_id']}: {first['customers']} customers at {args.cutoff}, "
+        f"{args.horizon}-day horizon (stored in ml.evaluations)\n"
+    )
+    print(describe(table.attrs["calibration"]) + "\n")
+    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
+        print(wide(table).T.to_string())
+        print("\nchurn reliability of the model at the cutoff:")
+        print(table.attrs["reliability"].to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Importing a DAG file takes well under a second: heavy imports live inside the tasks.
+
+Measured as Airflow's DAG processor parses: one interpreter loads what the processor has loaded before it
+parses a file (airflow.dag_processing and the Task SDK), then forks a child per import of one DAG file,
+so each time is that file's own cost. The best of three imports counts, because other processes share
+the CPU. docs/benchmarks.md lists the times (bench/airflow_dbt_overhead.py measures them the same way).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
+LIMIT_SECONDS = 1.0
+REPEATS = 3
+MEASURE = """
+import importlib.util, json, os, sys, time
+import airflow.dag_processing.processor  # noqa: F401  loaded by the DAG processor before any DAG file
+from airflow.sdk import dag, task  # noqa: F401
+
+def import_once(path):
+    read, write = os.pipe()
+    if os.fork() == 0:  # the child imports the file, like the processor's per-file fork
+        started = time.perf_counter()
+        spec = importlib.util.spec_from_file_location("dag_file_under_test", path)
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        os.write(write, str(time.perf_counter() - started).encode())
+        os._exit(0)
+    os.close(write)
+    os.wait()
+    with os.fdopen(read) as pipe:
+        return float(pipe.read() or "inf")
+
+times = {path: [import_once(path) for _ in range(int(sys.argv[1]))] for path in sys.argv[2:]}
+print("PARSE_SECONDS=" + json.dumps(times))
+"""
+
+
+def dag_import_seconds(paths: list[Path], repeats: int = REPEATS) -> dict[str, list[float]]:
+    """Return, per DAG file, the seconds of `repeats` imports as the DAG processor would parse it."""
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(repeats), *map(str, paths)],
+        capture_output=True, text=True, cwd=DAGS_FOLDER.parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("PARSE_SECONDS="))
+    return json.loads(line.split("=", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def import_times() -> dict[str, list[float]]:
+    return dag_import_seconds(DAG_FILES)
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda path: path.stem)
+def test_importing_the_dag_file_takes_under_a_second(path: Path, import_times: dict) -> None:
+    seconds = min(import_times[str(path)])
+    assert seconds < LIMIT_SECONDS, f"{path.name} took {seconds:.2f} s to import"

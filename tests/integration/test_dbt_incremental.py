@@ -1,0 +1,175 @@
+"""An incremental dbt run after a new load gives the marts of a full refresh and leaves old days alone."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from include.dbt import run_dbt
+from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES
+from include.synthetic import generate_shop
+
+HELD_BACK_FROM = pd.Timestamp("2024-12-24")  # the second load brings 24-28 December
+LAST_DAYS_FROM = pd.Timestamp("2024-12-29")  # the third load brings 29-31 December, nothing else
+LATE_FROM, LATE_TO = pd.Timestamp("2024-11-05"), pd.Timestamp("2024-11-08")  # days that partly arrive late
+LOADED_AT = (datetime(2024, 12, 24, 6, 0), datetime(2024, 12, 29, 6, 0), datetime(2025, 1, 1, 6, 0))
+CHANGED_PRODUCT = "P0001"  # reloaded with a new unit cost
+# Canaries: rows of old days no new load touches, planted with values a rebuild would overwrite.
+OLD_SESSION_DAYS = "activity_date = date '2024-02-01'"  # checkouts: read by no model of a cutoff
+OLD_LINES = f"ordered_at < timestamp '2024-03-01' and product_id <> '{CHANGED_PRODUCT}'"
+OLD_CUTOFF = date(2024, 5, 1)  # before every change of the second load: its features are never rebuilt
+SESSION_DAYS, PRICED_LINES = "intermediate.int_events_sessionized", "intermediate.int_order_items_priced"
+FEATURES = "marts.customer_features"
+# (relation, key columns) of every table compared between the incremental run and the full refresh
+RELATIONS = {
+    "intermediate.int_events_sessionized": ["session_id", "activity_date"],
+    "intermediate.int_order_items_priced": ["order_id", "line_number"],
+    "marts.fct_sessions": ["session_id"],
+    "marts.fct_orders": ["order_id"],
+    "marts.dim_customers": ["customer_id"],
+    "marts.customer_features": ["customer_id", "cutoff_date"],
+    "marts.customer_labels": ["customer_id", "cutoff_date", "horizon_days"],
+    "marts.customer_rfm": ["customer_id"],
+}
+
+
+def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
+    """Return three loads: the second has held-back days, a few late rows, a cancellation of an order of the
+    first load and a new unit cost for one product; the third has the last three days only."""
+    orders, events, customers = shop["orders"], shop["events"], shop["customers"]
+    late_orders = orders["ordered_at"].between(LATE_FROM, LATE_TO) & (orders.index % 3 == 0)
+    orders_later = (orders["ordered_at"] >= HELD_BACK_FROM) | late_orders
+    later_order_ids = set(orders.loc[orders_later, "order_id"])
+    lines_later = shop["order_items"]["order_id"].isin(later_order_ids)
+    late_events = events["event_at"].between(LATE_FROM, LATE_TO) & (events["session_id"].str[-1] == "7")
+    events_later = (events["event_at"] >= HELD_BACK_FROM) | late_events
+    customers_later = customers["signed_up_at"] >= HELD_BACK_FROM
+    orders_last = orders["ordered_at"] >= LAST_DAYS_FROM
+    lines_last = shop["order_items"]["order_id"].isin(set(orders.loc[orders_last, "order_id"]))
+    events_last = events["event_at"] >= LAST_DAYS_FROM
+    customers_last = customers["signed_up_at"] >= LAST_DAYS_FROM
+
+    completed = ~orders_later & (orders["status"] == "completed") & (orders["ordered_at"] > "2024-06-01")
+    cancelled = orders[completed].iloc[[10]].assign(status="cancelled")
+    product = shop["products"][shop["products"]["product_id"] == CHANGED_PRODUCT]
+    product = product.assign(unit_cost=product["unit_cost"] * 1.5)
+    first = {
+        "customers": customers[~customers_later],
+        "products": shop["products"],
+        "orders": orders[~orders_later],
+        "order_items": shop["order_items"][~lines_later],
+        "events": events[~events_later],
+    }
+    second = {
+        "customers": customers[customers_later & ~customers_last],
+        "products": product,
+        "orders": pd.concat([orders[orders_later & ~orders_last], cancelled]),
+        "order_items": shop["order_items"][lines_later & ~lines_last],
+        "events": events[events_later & ~events_last],
+    }
+    third = {
+        "customers": customers[customers_last],
+        "orders": orders[orders_last],
+        "order_items": shop["order_items"][lines_last],
+        "events": events[events_last],
+    }
+    return [first, second, third]
+
+
+def shop_loads() -> list[dict[str, pd.DataFrame]]:
+    """Return the three loads of a one-year, 1,200-customer generated shop."""
+    return split_loads(generate_shop(1200, seed=5, start=date(2024, 1, 1), end=date(2024, 12, 31)))
+
+
+def append(path: Path, load: dict[str, pd.DataFrame], suffix: str, loaded_at: datetime) -> None:
+    """Append one load's frames to the raw tables, creating them from the contract when missing."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema if not exists raw")
+        for table, frame in load.items():
+            columns = (*RAW_TABLES[table], *LINEAGE_COLUMNS)
+            ddl = ", ".join(f"{column.name} {column.sql_type}" for column in columns)
+            con.execute(f"create table if not exists raw.{table} ({ddl})")
+            rows = frame.assign(_source_file=f"{table}_{suffix}.parquet", _loaded_at=loaded_at)
+            con.register("load_frame", rows)
+            names = ", ".join(column.name for column in columns)
+            con.execute(f"insert into raw.{table} ({names}) select {names} from load_frame")
+            con.unregister("load_frame")
+
+
+def read(path: Path, relation: str, keys: list[str]) -> pd.DataFrame:
+    """Return a relation (named in RELATIONS) sorted by its key, with a fresh index."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        frame = con.execute(f"select * from {relation} order by {', '.join(keys)}").df()
+    return frame.reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Return (incrementally built, fully refreshed) warehouses over the same raw data."""
+    root = tmp_path_factory.mktemp("incremental")
+    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
+    first, second, third = shop_loads()
+    append(incremental, first, "1", LOADED_AT[0])
+    run_dbt(["build", "--resource-type", "seed", "--resource-type", "model"], warehouse_path=incremental)
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"update {SESSION_DAYS} set checkouts = -1 where {OLD_SESSION_DAYS}")
+        con.execute(f"update {PRICED_LINES} set has_unit_cost = not has_unit_cost where {OLD_LINES}")
+    append(incremental, second, "2", LOADED_AT[1])
+    run_dbt(["build"], warehouse_path=incremental)  # incremental, with every data test
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"update {FEATURES} set days_to_year_end_peak = -1 where cutoff_date = ?", [OLD_CUTOFF])
+    append(incremental, third, "3", LOADED_AT[2])
+    run_dbt(["run"], warehouse_path=incremental)
+    shutil.copy(incremental, full)
+    run_dbt(["run", "--full-refresh"], warehouse_path=full)
+    return incremental, full
+
+
+def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
+    first, second, third = shop_loads()
+    assert second["orders"]["ordered_at"].lt(HELD_BACK_FROM).sum() > 1  # late orders and the cancellation
+    assert second["events"]["event_at"].lt(HELD_BACK_FROM).sum() > 10  # late events
+    assert len(second["order_items"]) > 100 and len(second["events"]) > 1000
+    assert second["orders"]["order_id"].isin(first["orders"]["order_id"]).sum() == 1
+    assert third["orders"]["ordered_at"].min() >= LAST_DAYS_FROM and len(third["events"]) > 100
+
+
+@pytest.mark.parametrize("relation", list(RELATIONS))
+def test_incremental_run_equals_full_refresh(warehouses: tuple[Path, Path], relation: str) -> None:
+    incremental, full = warehouses
+    keys = RELATIONS[relation]
+    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
+    if relation == SESSION_DAYS:
+        canary = actual["activity_date"] == pd.Timestamp("2024-02-01")
+        assert canary.any() and (actual.loc[canary, "checkouts"] == -1).all()  # the old day was kept
+        actual, expected = actual[~canary], expected[~canary]
+    if relation == PRICED_LINES:
+        canary = actual["ordered_at"].lt("2024-03-01") & actual["product_id"].ne(CHANGED_PRODUCT)
+        flipped = actual.loc[canary, "has_unit_cost"] != expected.loc[canary, "has_unit_cost"]
+        assert canary.any() and flipped.all()  # the old lines were kept
+        actual, expected = actual.drop(columns="has_unit_cost"), expected.drop(columns="has_unit_cost")
+    if relation == FEATURES:
+        canary = actual["cutoff_date"] == pd.Timestamp(OLD_CUTOFF)
+        assert canary.any() and (actual.loc[canary, "days_to_year_end_peak"] == -1).all()  # kept, not rebuilt
+        actual.loc[canary, "days_to_year_end_peak"] = expected.loc[canary, "days_to_year_end_peak"]
+    assert len(actual) == len(expected) > 0
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+
+
+def test_the_incremental_marts_saw_the_second_load(warehouses: tuple[Path, Path]) -> None:
+    incremental, _ = warehouses
+    with duckdb.connect(str(incremental), read_only=True) as con:
+        last_session = con.execute("select max(session_date) from marts.fct_sessions").fetchone()[0]
+        scoring = con.execute("select max(cutoff_date) from marts.customer_features").fetchone()[0]
+        cancelled = con.execute(
+            "select count(*) from intermediate.int_order_items_priced as lines "
+            "inner join marts.fct_orders as orders on lines.order_id = orders.order_id "
+            "where orders.is_cancelled and not lines.is_cancelled"
+        ).fetchone()[0]
+    assert last_session >= date(2024, 12, 30) and scoring >= date(2024, 12, 31)
+    assert cancelled == 0  # the reloaded cancellation re-priced its lines

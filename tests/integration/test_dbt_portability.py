@@ -1,0 +1,82 @@
+"""The dbt SQL follows the house style (sqlfluff, dbt templater) and compiles for Postgres as well."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlfluff.core import FluffConfig, Linter
+
+from include.dbt import run_dbt
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODELS = sorted((REPO_ROOT / "dbt_project" / "models").rglob("*.sql"))
+# DuckDB-only spellings that must sit behind adapter.dispatch, never in a model's compiled SQL for Postgres.
+DUCKDB_ONLY = re.compile(
+    r"\b(date_diff|datediff|strftime|strptime|epoch_ms|arg_max|arg_min|list_\w+)\s*\(|\bqualify\b"
+)
+
+
+def test_sqlfluff_with_the_dbt_templater_finds_nothing() -> None:
+    environment = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    linted = subprocess.run(
+        [sys.executable, "-m", "sqlfluff", "lint", "dbt_project/models", "dbt_project/tests", "--nocolor"],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    violations = [line for line in linted.stdout.splitlines() if line.startswith(("==", "L:"))]
+    assert linted.returncode == 0, "\n".join(violations) or linted.stderr[-2000:]
+    assert "All Finished" in linted.stdout
+
+
+@pytest.fixture(scope="module")
+def postgres_compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the folder of the project compiled for the Postgres target, without a Postgres server."""
+    target = tmp_path_factory.mktemp("postgres_target")
+    offline = ["--no-introspect", "--no-populate-cache"]  # nothing asks the (absent) server anything
+    run_dbt(
+        ["compile", "--target", "postgres", *offline, "--target-path", str(target)],
+        warehouse_path=target / "unused.duckdb",
+    )
+    return target / "compiled" / "customer_value"
+
+
+def compiled_sql(compiled: Path) -> dict[str, str]:
+    """Return {file name: SQL} of every compiled model and data test (generic tests sit under their YAML)."""
+    return {path.name: path.read_text() for path in compiled.rglob("*.sql")}
+
+
+def postgres_parse_problems(sql: str) -> list[str]:
+    """Return sqlfluff's Postgres parse errors and unparsable fragments of one statement (none: it parses)."""
+    config = FluffConfig(overrides={"dialect": "postgres", "templater": "raw"})  # not the repo's .sqlfluff
+    parsed = Linter(config=config).parse_string(sql)
+    if parsed.tree is None:
+        return ["no parse tree"]
+    unparsable = [segment.raw[:200] for segment in parsed.tree.recursive_crawl("unparsable")]
+    return [str(violation) for violation in parsed.violations] + unparsable
+
+
+def test_every_model_and_data_test_compiles_for_postgres(postgres_compiled: Path) -> None:
+    compiled = compiled_sql(postgres_compiled)
+    assert {path.name for path in MODELS} <= set(compiled)
+    singular_tests = {path.name for path in (REPO_ROOT / "dbt_project" / "tests").glob("*.sql")}
+    assert singular_tests <= set(compiled)
+    data_tests = {name: sql for name, sql in compiled.items() if name not in {path.name for path in MODELS}}
+    problems = {name: postgres_parse_problems(sql) for name, sql in data_tests.items()}
+    assert len(data_tests) > 50 and not {name: found for name, found in problems.items() if found}
+
+
+@pytest.mark.parametrize("model", [path.stem for path in MODELS])
+def test_compiled_postgres_sql_parses_as_postgres_and_has_no_duckdb_functions(
+    postgres_compiled: Path, model: str
+) -> None:
+    sql = compiled_sql(postgres_compiled)[f"{model}.sql"]
+    assert not DUCKDB_ONLY.findall(sql.lower())
+    assert not postgres_parse_problems(sql)

@@ -1,0 +1,155 @@
+"""A BI reader querying the serving file while it is republished sees only complete snapshots, and no error.
+
+A hand-made warehouse holds scores of two dates with different customer counts. One process publishes the
+serving copy again and again, alternating the two dates (include/publish.py, as the publish DAG does);
+another process opens the serving file read-only in a loop, as a BI tool does, and records every answer.
+Every answer must be one whole snapshot: one date, exactly that date's customers, matching bi.snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CUSTOMERS = {date(2025, 6, 1): 30_000, date(2025, 7, 1): 36_000}  # eligible customers per scoring date
+PUBLISHES = 6
+TIME_LIMIT_SECONDS = 120
+
+PUBLISHER = """
+import sys, time
+from datetime import date
+from pathlib import Path
+from include.publish import publish_serving
+dates = [date.fromisoformat(text) for text in sys.argv[3:]]
+for number in range(int(sys.argv[2])):
+    folder = Path(sys.argv[1])
+    publish_serving(dates[number % len(dates)], folder / "warehouse.duckdb", folder / "serving.duckdb")
+    time.sleep(0.2)
+"""
+
+READER = """
+import json, sys, time
+from pathlib import Path
+import duckdb
+serving, stop, deadline = Path(sys.argv[1]), Path(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+answers, errors = [], []
+while not stop.exists() and time.monotonic() < deadline:
+    try:
+        with duckdb.connect(str(serving), read_only=True) as con:
+            dates = con.execute(
+                "select as_of_date::varchar, count(*) from bi.customer_value group by 1 order by 1"
+            ).fetchall()
+            snapshot = con.execute("select as_of_date::varchar, customers from bi.snapshot").fetchall()
+            summary = con.execute("select sum(customers) from bi.segment_summary").fetchall()[0][0]
+        answers.append({"dates": dates, "snapshot": snapshot, "summary": summary})
+    except Exception as error:
+        errors.append(f"{type(error).__name__}: {error}")
+print(json.dumps({"answers": answers, "errors": errors}))
+"""
+
+
+def _make_warehouse(path: Path) -> None:
+    """Write a warehouse with scores, RFM and features of every customer at each date of CUSTOMERS."""
+    with duckdb.connect(str(path)) as con:
+        for schema in ("scores", "marts"):
+            con.execute(f"create schema {schema}")
+        con.execute(
+            """
+            create table scores.customer_scores (
+                customer_id varchar, as_of_date date, churn_probability double, predicted_revenue double,
+                value_tier varchar, model_version varchar, scored_at timestamp
+            )
+            """
+        )
+        con.execute(
+            """
+            create table marts.customer_rfm (
+                customer_id varchar, as_of_date date, recency_days integer, frequency integer,
+                monetary double, r_score integer, f_score integer, m_score integer, rfm_segment varchar
+            )
+            """
+        )
+        con.execute(
+            """
+            create table marts.customer_features (
+                customer_id varchar, cutoff_date date, is_scoring_date boolean, region varchar,
+                age_band varchar, acquisition_channel varchar, tenure_days integer
+            )
+            """
+        )
+        for as_of, customers in CUSTOMERS.items():
+            parameters = {"as_of": as_of, "customers": customers}
+            con.execute(
+                """
+                insert into scores.customer_scores
+                select printf('C%07d', i), $as_of, (i % 100) / 100, i % 997,
+                    ['high', 'medium', 'low'][i % 3 + 1], 'v1', timestamp '2025-07-01 06:00:00'
+                from range($customers) as t(i)
+                """,
+                parameters,
+            )
+            con.execute(
+                """
+                insert into marts.customer_rfm
+                select printf('C%07d', i), $as_of, i % 365, i % 12 + 1, i % 2000, i % 5 + 1, i % 4 + 1,
+                    i % 3 + 1, ['Champions', 'Loyal', 'At Risk', 'Hibernating'][i % 4 + 1]
+                from range($customers) as t(i)
+                """,
+                parameters,
+            )
+            con.execute(
+                """
+                insert into marts.customer_features
+                select printf('C%07d', i), $as_of, true, ['North', 'South'][i % 2 + 1], '25-34', 'search',
+                    i % 900
+                from range($customers) as t(i)
+                """,
+                parameters,
+            )
+
+
+def test_readers_see_only_complete_snapshots_while_the_serving_copy_is_republished(tmp_path: Path) -> None:
+    _make_warehouse(tmp_path / "warehouse.duckdb")
+    env = {**os.environ, "CVW_DATA_DIR": str(tmp_path), "CVW_ARTIFACTS_DIR": str(tmp_path / "artifacts")}
+    dates = [str(day) for day in CUSTOMERS]
+    publish_once = [sys.executable, "-c", PUBLISHER, str(tmp_path), "1", dates[0]]
+    subprocess.run(publish_once, cwd=REPO_ROOT, env=env, check=True)  # the file BI tools connect to exists
+
+    stop = tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(tmp_path / "serving.duckdb"), str(stop), str(TIME_LIMIT_SECONDS)],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True,
+    )
+    started = time.monotonic()
+    try:
+        publisher = subprocess.run(
+            [sys.executable, "-c", PUBLISHER, str(tmp_path), str(PUBLISHES), *dates[1:], dates[0]],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=TIME_LIMIT_SECONDS,
+        )
+        assert publisher.returncode == 0, publisher.stderr[-3000:]
+    finally:
+        stop.touch()
+        output, _ = reader.communicate(timeout=60)
+    result = json.loads(output)
+    answers = result["answers"]
+
+    assert result["errors"] == []
+    assert len(answers) > PUBLISHES, "the reader must query many times while the file is replaced"
+    expected = {str(day): customers for day, customers in CUSTOMERS.items()}
+    for answer in answers:
+        (as_of, rows), = answer["dates"]  # one date per snapshot, never a mix
+        assert rows == expected[as_of]
+        assert answer["snapshot"] == [[as_of, rows]]
+        assert answer["summary"] == rows
+    seen = {answer["dates"][0][0] for answer in answers}
+    assert seen == set(expected), "both dates' snapshots were read"
+    assert time.monotonic() - started < TIME_LIMIT_SECONDS
+    assert not list(tmp_path.glob(".serving.duckdb.*")), "a temporary file was left behind"

@@ -1,0 +1,147 @@
+"""BG/NBD and Gamma-Gamma: formulas against hand computation at the published CDNOW parameters, and
+maximum likelihood recovering known parameters from simulated customers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+from ml import btyd
+
+# Published CDNOW fits: BG/NBD (Fader, Hardie & Lee 2005); Gamma-Gamma on repeat customers (Fader & Hardie
+# 2013)
+CDNOW_BGNBD = btyd.BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
+CDNOW_GAMMA_GAMMA = btyd.GammaGamma(p=6.25, q=3.74, gamma=15.44)
+
+
+def _simulate_bgnbd(params: btyd.BgNbd, customers: int, rng: np.random.Generator):
+    """Return x, t_x, T of customers drawn from BG/NBD, first purchase at 0, observed 27-39 weeks."""
+    rate = rng.gamma(params.r, 1 / params.alpha, customers)
+    dropout = rng.beta(params.a, params.b, customers)
+    T = rng.uniform(27, 39, customers)  # noqa: N806 (the paper's notation)
+    x, t_x, now = np.zeros(customers), np.zeros(customers), np.zeros(customers)
+    active = np.ones(customers, dtype=bool)
+    while active.any():
+        now = now + rng.exponential(1 / rate)
+        active &= now <= T
+        x[active] += 1
+        t_x[active] = now[active]
+        active &= rng.random(customers) >= dropout  # dies after a repeat purchase with probability p
+    return x, t_x, T
+
+
+def test_bgnbd_log_likelihood_of_a_customer_without_repeat_purchase_by_hand() -> None:
+    # x = 0: L = (alpha / (alpha + T))^r = (4.414 / 43.274)^0.243
+    expected = 0.243 * np.log(4.414 / 43.274)
+    assert btyd.bgnbd_log_likelihood(CDNOW_BGNBD, [0], [0], [38.86])[0] == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(-0.554713, abs=1e-6)
+
+
+def test_bgnbd_log_likelihood_equals_the_model_integrated_over_rate_and_dropout() -> None:
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
+    x, t_x, T = 2, 30.43, 38.86  # noqa: N806
+
+    def over_p(f):
+        return integrate.quad(lambda p: f(p) * stats.beta.pdf(p, a, b), 0, 1)[0]
+
+    def over_rate(f):
+        return integrate.quad(lambda lam: f(lam) * stats.gamma.pdf(lam, r, scale=1 / alpha), 0, np.inf)[0]
+
+    alive = over_p(lambda p: (1 - p) ** x) * over_rate(lambda lam: lam**x * np.exp(-lam * T))
+    died = over_p(lambda p: p * (1 - p) ** (x - 1)) * over_rate(lambda lam: lam**x * np.exp(-lam * t_x))
+    closed_form = btyd.bgnbd_log_likelihood(CDNOW_BGNBD, [x], [t_x], [T])[0]
+    assert closed_form == pytest.approx(np.log(alive + died), rel=1e-7)
+    assert closed_form == pytest.approx(-9.458606, abs=1e-6)
+
+
+def test_bgnbd_conditional_expectation_matches_the_published_cdnow_example() -> None:
+    # Fader, Hardie & Lee (2005): x = 2, t_x = 30.43, T = 38.86 -> 1.226 purchases in the next 39 weeks
+    expected = btyd.bgnbd_expected_purchases(CDNOW_BGNBD, 39, [2], [30.43], [38.86])[0]
+    assert expected == pytest.approx(1.226, abs=5e-4)
+    # P(alive) by hand: 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x))^(r + x))
+    by_hand = 1 / (1 + 0.793 / 3.426 * (43.274 / 34.844) ** 2.243)
+    assert btyd.bgnbd_p_alive(CDNOW_BGNBD, [2], [30.43], [38.86])[0] == pytest.approx(by_hand, rel=1e-12)
+    assert btyd.bgnbd_p_alive(CDNOW_BGNBD, [0], [0], [38.86])[0] == 1.0
+
+
+def test_bgnbd_expectation_for_a_very_frequent_buyer_matches_the_untransformed_series() -> None:
+    # eq. 10 with 2F1(r+x, b+x; a+b+x-1; z) summed term by term in log space, where the naive series overflows
+    r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
+    x, t_x, T, t = 300, 38.0, 38.86, 39.0  # noqa: N806
+    z = t / (alpha + T + t)
+    n = np.arange(20_000)
+    log_terms = np.concatenate(
+        [[0.0], np.cumsum(np.log((r + x + n) * (b + x + n) / ((a + b + x - 1 + n) * (n + 1)) * z))[:-1]]
+    )
+    log_hypergeometric = np.logaddexp.reduce(log_terms)
+    decay = np.exp((r + x) * np.log((alpha + T) / (alpha + T + t)) + log_hypergeometric)
+    p_alive = 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    by_series = (a + b + x - 1) / (a - 1) * (1 - decay) * p_alive
+    assert btyd.bgnbd_expected_purchases(CDNOW_BGNBD, t, [x], [t_x], [T])[0] == pytest.approx(
+        by_series, rel=1e-9
+    )
+
+
+def test_gamma_gamma_density_equals_the_model_integrated_over_the_customer_mean() -> None:
+    p, q, gamma = 6.25, 3.74, 15.44
+    x, m_x = 2, 30.0
+    # the mean of x Gamma(p, nu) order values is Gamma(p x, nu x); nu ~ Gamma(q, gamma)
+    density = integrate.quad(
+        lambda nu: stats.gamma.pdf(m_x, p * x, scale=1 / (nu * x)) * stats.gamma.pdf(nu, q, scale=1 / gamma),
+        0,
+        np.inf,
+    )[0]
+    closed_form = btyd.gamma_gamma_log_likelihood(CDNOW_GAMMA_GAMMA, [x], [m_x])[0]
+    assert closed_form == pytest.approx(np.log(density), rel=1e-7)
+
+
+def test_gamma_gamma_expected_value_shrinks_the_customer_mean_towards_the_population_mean() -> None:
+    # population mean p gamma / (q - 1) = 6.25 x 15.44 / 2.74
+    assert btyd.gamma_gamma_expected_value(CDNOW_GAMMA_GAMMA, [0], [0])[0] == pytest.approx(
+        35.218978, abs=1e-6
+    )
+    # x = 2, m_x = 30: p (gamma + x m_x) / (p x + q - 1) = 6.25 x 75.44 / 15.24
+    value = btyd.gamma_gamma_expected_value(CDNOW_GAMMA_GAMMA, [2], [30.0])[0]
+    assert value == pytest.approx(6.25 * 75.44 / 15.24, rel=1e-12)
+
+
+def test_bgnbd_fit_recovers_the_cdnow_parameters_from_simulated_customers() -> None:
+    x, t_x, T = _simulate_bgnbd(CDNOW_BGNBD, 40_000, np.random.default_rng(11))  # noqa: N806
+    fitted = btyd.fit_bgnbd(x, t_x, T)
+    assert fitted.r == pytest.approx(0.243, rel=0.10)
+    assert fitted.alpha == pytest.approx(4.414, rel=0.15)
+    assert fitted.a == pytest.approx(0.793, rel=0.20)
+    assert fitted.b == pytest.approx(2.426, rel=0.25)
+    # and the fit is the maximum: the true parameters are no more likely on this sample
+    at_fit = btyd.bgnbd_log_likelihood(fitted, x, t_x, T).sum()
+    assert at_fit >= btyd.bgnbd_log_likelihood(CDNOW_BGNBD, x, t_x, T).sum()
+
+
+def test_gamma_gamma_fit_recovers_the_cdnow_parameters_from_simulated_customers() -> None:
+    rng = np.random.default_rng(5)
+    customers = 20_000
+    x = rng.integers(1, 8, customers).astype(float)
+    nu = rng.gamma(CDNOW_GAMMA_GAMMA.q, 1 / CDNOW_GAMMA_GAMMA.gamma, customers)
+    # the mean of x order values, each Gamma(p, nu), is Gamma(p x, nu x)
+    m_x = rng.gamma(CDNOW_GAMMA_GAMMA.p * x, 1 / (nu * x))
+    fitted = btyd.fit_gamma_gamma(x, m_x)
+    assert fitted.p == pytest.approx(6.25, rel=0.10)
+    assert fitted.q == pytest.approx(3.74, rel=0.10)
+    assert fitted.gamma == pytest.approx(15.44, rel=0.15)
+
+
+def test_btyd_inputs_are_arithmetic_on_mart_columns_in_weeks() -> None:
+    frame = pd.DataFrame(
+        {
+            "orders_lifetime": [1, 3],
+            "days_since_first_order": [14, 70],
+            "days_since_last_order": [14, 7],
+            "revenue_lifetime": [20.0, 100.0],
+            "first_order_value": [20.0, 40.0],
+        }
+    )
+    inputs = btyd.btyd_inputs(frame)
+    assert inputs["x"].tolist() == [0.0, 2.0]
+    assert inputs["t_x"].tolist() == [0.0, 9.0]  # (70 - 7) / 7 weeks from first to last order
+    assert inputs["T"].tolist() == [2.0, 10.0]
+    assert np.isnan(inputs["m_x"].iloc[0]) and inputs["m_x"].iloc[1] == 30.0  # (100 - 40) / 2 repeat orders

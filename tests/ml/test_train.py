@@ -1,0 +1,180 @@
+"""Training splits by time only, never learns from labels it must not see, and calibrates on validation."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml import calibration, metrics, train
+
+
+def _monthly(start: str, months: int) -> list[pd.Timestamp]:
+    return list(pd.date_range(start, periods=months, freq="MS"))
+
+
+def test_split_puts_validation_one_horizon_before_test_and_fitting_one_horizon_before_validation() -> None:
+    split = train.split_cutoffs(_monthly("2024-01-01", 12), pd.Timestamp("2024-12-01"), 90)
+    # refit: c + 90 days <= 2024-12-01, i.e. c <= 2024-09-02; validation: the latest of them
+    assert split.refit == _monthly("2024-01-01", 9)
+    assert split.validation == pd.Timestamp("2024-09-01")
+    # fit: c + 90 days <= 2024-09-01, i.e. c <= 2024-06-03
+    assert split.fit == _monthly("2024-01-01", 6)
+    assert split.test == pd.Timestamp("2024-12-01")
+
+
+def test_split_stops_with_a_sentence_when_the_history_is_too_short() -> None:
+    with pytest.raises(SystemExit, match="Too few labelled cutoffs before 2024-05-01 for a 90-day horizon"):
+        train.split_cutoffs(_monthly("2024-01-01", 5), pd.Timestamp("2024-05-01"), 90)
+
+
+def _labelled_frame(rng: np.random.Generator) -> pd.DataFrame:
+    """Return 8 monthly cutoffs x 300 customers whose labels follow two features."""
+    rows = []
+    for cutoff in _monthly("2024-01-01", 8):
+        n = 300
+        f1, f2 = rng.normal(size=n), rng.normal(size=n)
+        buys = rng.random(n) < 1 / (1 + np.exp(-(f1 + 0.3)))
+        revenue = np.where(buys, np.exp(3 + 0.5 * f2 + rng.normal(scale=0.3, size=n)), 0.0)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "customer_id": [f"c{i}" for i in range(n)],
+                    "cutoff_date": cutoff,
+                    "f1": f1,
+                    "f2": f2,
+                    "region": rng.choice(["north", "south"], n),
+                    "btyd_revenue": np.exp(2 + 0.3 * f2),
+                    "btyd_expected_purchases": np.exp(0.5 * f1),
+                    "label_revenue": revenue,
+                    "label_orders": buys.astype(int),
+                    "label_is_churned": ~buys,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture
+def quick_boosters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fit 30 rounds on one thread: the behaviour under test does not depend on either."""
+    quick = {name: ({**params, "num_threads": 1}, 30) for name, (params, _) in train.BOOSTERS.items()}
+    monkeypatch.setattr(train, "BOOSTERS", quick)
+
+
+@pytest.mark.usefixtures("quick_boosters")
+def test_the_evaluated_model_never_sees_labels_at_or_within_a_horizon_of_the_test_cutoff() -> None:
+    frame = _labelled_frame(np.random.default_rng(1))
+    features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
+    test_cutoff = pd.Timestamp("2024-08-01")
+    split = train.split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, 90)
+    model = train.fit_evaluated_model(frame, split, features)
+
+    # scramble every label the model must not use: the test cutoff and the cutoffs whose window overlaps it
+    unseen = frame["cutoff_date"] > pd.Timestamp("2024-05-03")
+    scrambled = frame.copy()
+    scrambled.loc[unseen, "label_revenue"] = 1e6
+    scrambled.loc[unseen, "label_is_churned"] = ~scrambled.loc[unseen, "label_is_churned"]
+    again = train.fit_evaluated_model(scrambled, split, features)
+
+    test = train.at_cutoffs(frame, [test_cutoff])
+    revenue, churn = train.predict(model, test)
+    revenue_again, churn_again = train.predict(again, test)
+    np.testing.assert_array_equal(revenue, revenue_again)
+    np.testing.assert_array_equal(churn, churn_again)
+    assert model.calibration == again.calibration
+    assert metrics.spearman(test["label_revenue"].to_numpy(), revenue) > 0.3  # and it learnt something
+
+
+def test_calibration_chooses_the_form_that_ranks_validation_better_and_matches_its_total() -> None:
+    actual = np.array([0.0, 0.0, 10.0, 20.0, 40.0, 80.0])
+    validation = pd.DataFrame({"label_revenue": actual, "label_is_churned": actual == 0})
+    perfect, reversed_ = actual + 1, 100 - actual
+    constant = {"churn": np.full(6, 0.5), "btyd_churn": np.full(6, 0.5), "btyd_revenue": np.full(6, 7.0)}
+    raw = {**constant, "clv": perfect / 10, "spend": reversed_}
+    chosen = calibration.fit_calibration(raw, validation, ("tweedie", "hurdle"))
+    assert chosen["form"] == "tweedie"
+    revenue, _ = calibration.combine(raw, chosen)
+    assert revenue.sum() == pytest.approx(raw["clv"].sum())  # the Tweedie booster sets the total
+    assert chosen["validation_total_ratio"] == pytest.approx(actual.sum() / raw["clv"].sum())  # recorded only
+    raw = {**constant, "clv": reversed_, "spend": perfect}
+    assert calibration.fit_calibration(raw, validation, ("tweedie", "hurdle"))["form"] == "hurdle"
+
+
+def test_calibration_blends_with_btyd_only_when_that_ranks_validation_better() -> None:
+    actual = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    validation = pd.DataFrame({"label_revenue": actual, "label_is_churned": actual < 2})
+    # LightGBM ranks the top four customers right and the bottom two wrong; BG/NBD the reverse
+    raw = {
+        "clv": np.array([2.0, 1.0, 3.0, 4.0, 5.0, 6.0]),
+        "btyd_revenue": np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0]),
+        "churn": np.array([0.9, 0.8, 0.7, 0.1, 0.1, 0.1]),
+        "btyd_churn": np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5]),
+    }
+    chosen = calibration.fit_calibration(raw, validation, ("tweedie",))
+    assert 0 < chosen["revenue_weight"] < 1
+    assert chosen["churn_weight"] == 1.0  # a constant BG/NBD adds nothing to the churn ranking
+
+
+def test_blends_are_geometric_for_revenue_and_on_log_odds_for_churn() -> None:
+    raw = {
+        "clv": np.array([4.0]),
+        "btyd_revenue": np.array([9.0]),
+        "churn": np.array([0.8]),
+        "btyd_churn": np.array([0.2]),
+    }
+    assert calibration.blend_revenue(raw, "tweedie", 0.5, raw["churn"]) == pytest.approx([6.0])
+    assert calibration.blend_churn(raw, 0.5) == pytest.approx([0.5])  # logit .8 = -logit .2
+    assert calibration.blend_churn(raw, 1.0) == pytest.approx([0.8])
+
+
+def test_hurdle_revenue_is_purchase_probability_times_spend_with_the_tweedie_total() -> None:
+    raw = {
+        "churn": np.array([0.25, 0.9]),
+        "btyd_churn": np.array([0.5, 0.5]),
+        "spend": np.array([100.0, 50.0]),
+        "clv": np.array([100.0, 60.0]),
+    }
+    # (1 - 0.25) x 100 = 75 and (1 - 0.9) x 50 = 5, scaled from their total 80 to the Tweedie total 160
+    revenue, churn = calibration.combine(raw, {"form": "hurdle"})
+    assert revenue == pytest.approx([150.0, 10.0], rel=1e-9)
+    assert churn == pytest.approx([0.25, 0.9], rel=1e-9)
+
+
+def test_revenue_scale_makes_the_predicted_total_the_actual_total() -> None:
+    assert calibration.fit_revenue_scale(np.array([10.0, 30.0]), np.array([5.0, 15.0])) == 2.0
+    assert calibration.fit_revenue_scale(np.array([10.0]), np.array([0.0])) == 1.0  # undefined: no change
+
+
+def test_platt_scaling_maps_two_score_levels_onto_their_observed_rates() -> None:
+    # 1,000 customers scored 0.2 of whom 400 churned, 1,000 scored 0.8 of whom 900 churned
+    probability = np.repeat([0.2, 0.8], 1000)
+    churned = np.concatenate([np.arange(1000) < 400, np.arange(1000) < 900])
+    fitted = calibration.fit_platt(churned, probability)
+    calibrated = calibration.apply_probability_calibration(fitted, np.array([0.2, 0.8]))
+    assert calibrated == pytest.approx([0.4, 0.9], abs=1e-5)
+
+
+def test_platt_scaling_keeps_the_order_of_the_scores() -> None:
+    rng = np.random.default_rng(3)
+    probability = rng.random(500)
+    churned = rng.random(500) < probability**2
+    calibrated = calibration.apply_probability_calibration(
+        calibration.fit_platt(churned, probability), probability
+    )
+    assert (np.argsort(calibrated, kind="stable") == np.argsort(probability, kind="stable")).all()
+
+
+def test_isotonic_calibration_is_the_monotone_fit_of_observed_rates() -> None:
+    fitted = calibration.fit_isotonic(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
+    # pool-adjacent-violators: (0), (1, 0) pooled to 0.5, (1)
+    calibrated = calibration.apply_probability_calibration(fitted, np.array([0.1, 0.25, 0.4]))
+    assert calibrated == pytest.approx([0.0, 0.5, 1.0])
+
+
+def test_reliability_table_counts_customers_and_outcomes_per_probability_bin() -> None:
+    probability = np.array([0.05, 0.08, 0.55, 0.58, 0.95])
+    churned = np.array([False, True, True, True, True])
+    table = calibration.reliability_table(churned, probability)
+    assert table["probability_range"].tolist() == ["0.0-0.1", "0.5-0.6", "0.9-1.0"]
+    assert table["customers"].tolist() == [2, 2, 1]
+    assert table["observed_rate"].tolist() == [0.5, 1.0, 1.0]
+    assert table["mean_predicted"].tolist() == pytest.approx([0.065, 0.565, 0.95])
