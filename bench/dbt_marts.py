@@ -39,7 +39,7 @@ DBT = Path(sys.executable).parent / "dbt"
 PROJECT = REPO_ROOT / "dbt_project"
 # DuckDB's memory cap for the timed runs (it spills beyond it): the machine is shared, and the default 80%
 # plus the other processes can exhaust it at 1M customers.
-MEMORY_LIMIT = "60%"
+MEMORY_LIMIT = "70%"
 # Which rows of each landing file are "the last day": a condition on the file's own columns, with `?` the day.
 LAST_DAY_ROWS = {
     "orders": "ordered_at >= ?",
@@ -82,7 +82,7 @@ def load_raw(warehouse: Path, landing: Path, last_day: datetime, *, last_day_onl
     return rows
 
 
-def run_dbt_measured(args: list[str], warehouse: Path, dbt_vars: dict[str, object]) -> Measurement:
+def run_dbt_measured(args: list[str], warehouse: Path, dbt_vars: dict[str, object], log: Path) -> Measurement:
     """Run one dbt command in a subprocess; return its wall time, peak memory and per-model times."""
     with tempfile.TemporaryDirectory() as target:
         command = [str(DBT), *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
@@ -92,7 +92,8 @@ def run_dbt_measured(args: list[str], warehouse: Path, dbt_vars: dict[str, objec
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
         }
         started, peak = time.monotonic(), 0
-        process = psutil.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        with log.open("a") as output:
+            process = psutil.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
         while process.poll() is None:
             try:
                 tree = [process, *process.children(recursive=True)]
@@ -102,7 +103,7 @@ def run_dbt_measured(args: list[str], warehouse: Path, dbt_vars: dict[str, objec
             time.sleep(0.2)
         seconds = time.monotonic() - started
         if process.returncode != 0:
-            raise SystemExit(f"`dbt {' '.join(args)}` failed on {warehouse}: run it by hand to see why.")
+            raise SystemExit(f"`dbt {' '.join(args)}` failed on {warehouse}: see its output in {log}.")
         results = json.loads((Path(target) / "run_results.json").read_text())["results"]
     model_seconds = {result["unique_id"].split(".")[-1]: result["execution_time"] for result in results}
     return Measurement(seconds, peak / 1024**3, model_seconds)
@@ -122,7 +123,8 @@ def bench_size(customers: int, work_dir: Path) -> list[tuple[str, Measurement, i
         ).fetchone()[0]
     last_day = datetime.combine(last_order_at.date(), datetime.min.time())
     load_raw(warehouse, landing, last_day, last_day_only=False)
-    run_dbt_measured(["seed"], warehouse, {})
+    log = work_dir.parent / f"dbt_marts_{customers}.log"  # dbt's output, kept after the temporary folder
+    run_dbt_measured(["seed"], warehouse, {}, log)
     scenarios = [
         ("full run, 1 cutoff (scoring date)", ["run", "--full-refresh"], {"spine_months": 0}),
         ("full run, 24 monthly cutoffs + scoring date", ["run", "--full-refresh"], {"spine_months": 24}),
@@ -133,7 +135,7 @@ def bench_size(customers: int, work_dir: Path) -> list[tuple[str, Measurement, i
         if args == ["run"]:
             new_rows = load_raw(warehouse, landing, last_day, last_day_only=True)
             print(f"  loaded {new_rows:,} rows of the last day")
-        measurement = run_dbt_measured(args, warehouse, dbt_vars)
+        measurement = run_dbt_measured(args, warehouse, dbt_vars, log)
         with duckdb.connect(str(warehouse), read_only=True) as con:
             features = con.execute("select count(*) from marts.customer_features").fetchone()[0]
         rows.append((name, measurement, features))
