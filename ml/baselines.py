@@ -21,7 +21,7 @@ import pandas as pd
 from ml.features import RFM_FEATURES, model_matrix
 
 PERSISTENCE_WINDOWS = (30, 90, 180, 365)  # the windows customer_features has revenue_<N>d and orders_<N>d for
-RFM_PARAMS: dict[str, Any] = {"seed": 7, "deterministic": True, "num_threads": 2, "verbose": -1}
+RFM_PARAMS: dict[str, Any] = {"seed": 7, "deterministic": True, "num_threads": 1, "verbose": -1}
 RFM_ROUNDS = 100
 
 

@@ -7,11 +7,13 @@ From the raw predictions of models fitted on earlier cutoffs, on the validation 
 - revenue: the CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the weight of
   LightGBM against BG/NBD + Gamma-Gamma in a geometric blend, chosen by ranking (Spearman, normalized Gini,
   top-10% capture). A weight of 1 is LightGBM alone.
-The blend decides who gets the revenue; how much in total is the sum of the Tweedie booster's predictions over
-the customers scored together (a whole cutoff). The Tweedie booster is the one fitted to the mean of revenue
-itself; a scale factor fitted on validation was measured too and moved totals further from the truth (the
-validation-stage boosters learn from a shorter, more censored history than the refitted ones), so it is only
-recorded (`validation_total_ratio`), never applied. Isotonic regression is offered for comparison with Platt;
+The blend decides who gets the revenue; how much in total is the sum, over the customers scored together (a
+whole cutoff), of the Tweedie booster's predictions - the booster fitted to the mean of revenue itself - or,
+when the boosters learnt from less than a year of cutoffs (`revenue_total` "btyd", set by ml.train), of the
+BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history. A scale factor fitted on
+validation was measured too and moved totals further from the truth (the validation-stage boosters learn
+from a shorter, more censored history than the refitted ones), so it is only recorded
+(`validation_total_ratio`), never applied. Isotonic regression is offered for comparison with Platt;
 a reliability table shows how far probabilities are from observed rates.
 """
 
@@ -105,11 +107,13 @@ def calibrated_churn(raw: dict[str, np.ndarray], calibration: dict[str, Any]) ->
 def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Return (predicted revenue, churn probability) of customers scored together, from raw predictions.
 
-    Revenue is the chosen blend rescaled so that its total is the Tweedie booster's total over these rows.
+    Revenue is the chosen blend rescaled so that its total is the total of the `revenue_total` source
+    (the Tweedie booster by default, else BG/NBD + Gamma-Gamma) over these rows.
     """
     churn = calibrated_churn(raw, calibration)
     revenue = blend_revenue(raw, calibration["form"], calibration.get("revenue_weight", 1.0), churn)
-    return revenue * fit_revenue_scale(np.clip(raw["clv"], 0.0, None), revenue), churn
+    total = raw["btyd_revenue"] if calibration.get("revenue_total") == "btyd" else raw["clv"]
+    return revenue * fit_revenue_scale(np.clip(total, 0.0, None), revenue), churn
 
 
 def ranking_score(actual: np.ndarray, predicted: np.ndarray) -> float:

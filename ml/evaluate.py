@@ -48,6 +48,7 @@ CHURN_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "churn_brier": metrics.brier_score,
     "churn_lift_at_10": metrics.lift_at,
 }
+TOTAL_SOURCES = {"tweedie": "the Tweedie booster", "btyd": "BG/NBD + Gamma-Gamma (under a year of cutoffs)"}
 EVALUATIONS_DDL = """
 create table if not exists ml.evaluations (
     evaluation_id varchar not null,
@@ -100,12 +101,13 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe(calibration: dict) -> str:
-    """Return one line saying what the model is: CLV form, blend weights and revenue scale."""
+    """Return one line saying what the model is: CLV form, blend weights and where they were chosen."""
     c = calibration
     return (
         f"model: LightGBM {c['form']} revenue at weight {c['revenue_weight']:g} and churn at "
         f"{c['churn_weight']:g} against BG/NBD + Gamma-Gamma (geometric / log-odds blends), total revenue "
-        f"from the Tweedie booster; chosen and calibrated on {c['validation_cutoff']}"
+        f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}; chosen and calibrated on "
+        f"{c['validation_cutoff']}"
     )
 
 
@@ -116,7 +118,7 @@ def evaluation_id(cutoff: date, horizon_days: int, frame: pd.DataFrame) -> str:
         "horizon_days": horizon_days,
         "rows": int(len(frame)),
         "label_revenue": round(float(frame["label_revenue"].sum()), 2),
-        "params": {name: params for name, (params, _) in BOOSTERS.items()},
+        "boosters": {name: [params, rounds] for name, (params, rounds) in BOOSTERS.items()},
     }
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{cutoff}_{horizon_days}d_{digest}"

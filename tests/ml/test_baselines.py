@@ -45,7 +45,8 @@ def test_btyd_baseline_scores_churn_by_expected_purchases() -> None:
     assert churn == pytest.approx(np.exp(-np.array([0.1, 0.5, 2.0])))
 
 
-def test_rfm_lightgbm_learns_from_the_rfm_columns_only() -> None:
+def test_rfm_lightgbm_learns_from_the_rfm_columns_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(baselines.RFM_PARAMS, "num_threads", 1)
     rng = np.random.default_rng(0)
     n = 2000
     train = pd.DataFrame(

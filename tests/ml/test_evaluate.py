@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import evaluate, train
+from ml import baselines, evaluate, train
 
 CUSTOMERS = 600
 DATA_END = pd.Timestamp("2025-01-01")  # the as-of date: the scoring cutoff
@@ -89,11 +89,29 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def quick_boosters(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def quick_boosters() -> None:
     """Fit 40 rounds on one thread: what these tests check does not depend on either."""
-    quick = {name: ({**params, "num_threads": 1}, 40) for name, (params, _) in train.BOOSTERS.items()}
-    monkeypatch.setattr(train, "BOOSTERS", quick)
+    with pytest.MonkeyPatch.context() as patch:
+        quick = {name: ({**params, "num_threads": 1}, 40) for name, (params, _) in train.BOOSTERS.items()}
+        patch.setattr(train, "BOOSTERS", quick)
+        patch.setitem(baselines.RFM_PARAMS, "num_threads", 1)
+        patch.setattr(baselines, "RFM_ROUNDS", 40)
+        yield
+
+
+@pytest.fixture(scope="module")
+def evaluated(warehouse: Path) -> tuple[pd.DataFrame, str]:
+    """Evaluate at 2024-09-01 once; return the stored rows and what was printed."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert (
+            evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)]) == 0
+        )
+    return _stored(warehouse), printed.getvalue()
 
 
 def _stored(path: Path) -> pd.DataFrame:
@@ -101,9 +119,10 @@ def _stored(path: Path) -> pd.DataFrame:
         return con.execute("select * from ml.evaluations order by model, metric").df()
 
 
-def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(warehouse: Path, capsys) -> None:
-    assert evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)]) == 0
-    stored = _stored(warehouse)
+def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(
+    warehouse: Path, evaluated: tuple[pd.DataFrame, str]
+) -> None:
+    stored, printed = evaluated
     metrics = [*evaluate.REVENUE_METRICS, *evaluate.CHURN_METRICS]
     models = set(stored["model"])
     assert models == BASELINES | {"model"}
@@ -115,15 +134,15 @@ def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(ware
         ).fetchone()[0]
     assert set(stored["customers"]) == {at_cutoff}
     assert set(stored["cutoff_date"].astype(str)) == {"2024-09-01"} and set(stored["horizon_days"]) == {90}
-    printed = capsys.readouterr().out
     assert "bgnbd_gamma_gamma" in printed and "revenue_normalized_gini" in printed
     assert "probability_range" in printed  # the reliability table
 
 
-def test_evaluating_again_on_the_same_data_replaces_the_rows(warehouse: Path) -> None:
-    evaluate.main(["--cutoff", "2024-08-01", "--horizon", "90", "--warehouse", str(warehouse)])
-    before = _stored(warehouse)
-    evaluate.main(["--cutoff", "2024-08-01", "--horizon", "90", "--warehouse", str(warehouse)])
+def test_evaluating_again_on_the_same_data_replaces_the_rows(
+    warehouse: Path, evaluated: tuple[pd.DataFrame, str]
+) -> None:
+    before, _ = evaluated
+    evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)])
     after = _stored(warehouse)
     assert len(after) == len(before)
     pd.testing.assert_series_equal(after["value"], before["value"])

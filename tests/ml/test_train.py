@@ -178,3 +178,17 @@ def test_reliability_table_counts_customers_and_outcomes_per_probability_bin() -
     assert table["customers"].tolist() == [2, 2, 1]
     assert table["observed_rate"].tolist() == [0.5, 1.0, 1.0]
     assert table["mean_predicted"].tolist() == pytest.approx([0.065, 0.565, 0.95])
+
+
+def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> None:
+    assert train.total_source(11) == "btyd"
+    assert train.total_source(12) == "tweedie"
+    raw = {
+        "churn": np.array([0.5, 0.5]),
+        "btyd_churn": np.array([0.5, 0.5]),
+        "clv": np.array([30.0, 10.0]),
+        "btyd_revenue": np.array([1.0, 1.0]),
+    }
+    # the Tweedie ranking at weight 1, rescaled to the BG/NBD total of 2
+    revenue, _ = calibration.combine(raw, {"form": "tweedie", "revenue_total": "btyd"})
+    assert revenue == pytest.approx([1.5, 0.5])
