@@ -1,0 +1,211 @@
+"""One monitoring run of the champion: drift of a scoring date against training, and backtests.
+
+    python -m ml.monitoring [--as-of-date YYYY-MM-DD]
+
+Drift: the champion's metadata keeps the training distribution (`drift_reference`, ml.monitor). The rows
+of the feature mart at the scoring date (`marts.customer_features`, cutoff_date = as_of_date) and the
+champion's scores of that date (`scores.customer_scores`) are counted into its bins chunk by chunk, so
+memory stays bounded at any shop size; the PSI of each column goes to `ml.feature_drift` (replacing that
+date's rows). Reference columns the warehouse does not store (model outputs computed while scoring, such
+as the BG/NBD features) are listed as not monitored. A champion trained before drift references existed
+has none: the run says so and only backtests.
+
+Backtests: ml.run_backtests for the champion's horizon on `scores.customer_scores` (every scored
+date whose horizon has labels; none yet is a normal outcome, not an error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from ml.monitor import (
+    SIGNIFICANT,
+    bin_counts,
+    drift_status,
+    psi_from_counts,
+    run_backtests,
+    write_feature_drift,
+)
+
+SCORES_TABLE = "scores.customer_scores"
+FEATURES_TABLE = "marts.customer_features"
+SCORE_COLUMNS = ("churn_probability", "predicted_revenue")
+CHUNK_ROWS = 50_000
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Return whether the connection's database has the table (or view)."""
+    query = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
+    return con.execute(query, [schema, table]).fetchall()[0][0] > 0
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """Return the column names of a table, in table order."""
+    query = "select column_name from information_schema.columns where table_schema = ? and table_name = ? " \
+            "order by ordinal_position"
+    return [row[0] for row in con.execute(query, [schema, table]).fetchall()]
+
+
+def latest_scored_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """Return the latest as_of_date of the score table, or None when it is empty."""
+    return con.execute(f"select max(as_of_date) from {SCORES_TABLE}").fetchall()[0][0]
+
+
+def count_into_bins(
+    con: duckdb.DuckDBPyConnection,
+    reference: Mapping[str, Mapping[str, Any]],
+    table: str,
+    where: str,
+    parameters: list,
+    chunk_rows: int = CHUNK_ROWS,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Return the bin counts of the table's reference columns over the rows `where` selects, and the rows.
+
+    `table` and `where` are constants of this module; the columns are the reference's names that the
+    table has (an allow-list from the catalog), quoted. Rows are read `chunk_rows` at a time.
+    """
+    schema, name = table.split(".")
+    columns = [column for column in _table_columns(con, schema, name) if column in reference]
+    if not columns:
+        return {}, 0
+    selected = ", ".join('"' + column.replace('"', '""') + '"' for column in columns)
+    query = f"select {selected} from {table} where {where}"
+    batches = con.sql(query, params=parameters).to_arrow_reader(chunk_rows)
+    totals = {column: np.zeros(0, dtype=np.int64) for column in columns}
+    rows = 0
+    for batch in batches:
+        frame = batch.to_pandas()
+        rows += len(frame)
+        for column, counts in bin_counts({c: reference[c] for c in columns}, frame).items():
+            totals[column] = counts if not len(totals[column]) else totals[column] + counts
+    return (totals if rows else {}), rows
+
+
+def drift(
+    con: duckdb.DuckDBPyConnection,
+    reference: Mapping[str, Mapping[str, Any]],
+    as_of_date: date,
+    model_version: str,
+    run_at: datetime | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, Any]:
+    """Write the PSI of the date's features and the model's scores against the reference; return a summary."""
+    feature_reference = {k: v for k, v in reference.items() if k not in SCORE_COLUMNS}
+    score_reference = {k: v for k, v in reference.items() if k in SCORE_COLUMNS}
+    feature_counts, feature_rows = count_into_bins(
+        con, feature_reference, FEATURES_TABLE, "cutoff_date = ?", [as_of_date], chunk_rows
+    )
+    score_counts, score_rows = count_into_bins(
+        con, score_reference, SCORES_TABLE, "as_of_date = ? and model_version = ?",
+        [as_of_date, model_version], chunk_rows,
+    )
+    psi = psi_from_counts(reference, {**feature_counts, **score_counts})
+    written = write_feature_drift(con, as_of_date, model_version, psi, run_at) if psi else 0
+    statuses = {column: drift_status(value) for column, value in psi.items()}
+    return {
+        "feature_rows": feature_rows,
+        "score_rows": score_rows,
+        "drift_rows": written,
+        "psi": {column: round(value, 6) for column, value in sorted(psi.items())},
+        "moderate": sorted(c for c, s in statuses.items() if s == "moderate"),
+        "significant": sorted(c for c, s in statuses.items() if s == SIGNIFICANT),
+        "not_monitored": sorted(set(reference) - set(psi)),
+    }
+
+
+def monitor_champion(
+    con: duckdb.DuckDBPyConnection,
+    model_version: str,
+    metadata: Mapping[str, Any],
+    as_of_date: date | None = None,
+    run_at: datetime | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, Any]:
+    """Run drift (when the metadata has a reference) and backtests for one model; return what was found."""
+    if not _has_table(con, "scores", "customer_scores"):
+        raise SystemExit(f"The warehouse has no {SCORES_TABLE} yet: run the score DAG before monitoring.")
+    horizon_days = int(metadata["horizon_days"])
+    as_of_date = as_of_date or latest_scored_date(con)
+    summary: dict[str, Any] = {
+        "model_version": model_version,
+        "horizon_days": horizon_days,
+        "as_of_date": as_of_date.isoformat() if as_of_date else None,
+    }
+    reference = metadata.get("drift_reference")
+    if not reference:
+        summary["drift"] = f"model {model_version} has no drift reference (trained before it was kept)"
+    elif as_of_date is None:
+        summary["drift"] = f"{SCORES_TABLE} is empty: no scoring date to compare with training"
+    else:
+        summary["drift"] = drift(con, reference, as_of_date, model_version, run_at, chunk_rows)
+    if _has_table(con, "marts", "customer_labels"):
+        backtests = run_backtests(con, horizon_days, SCORES_TABLE, run_at)
+        summary["backtests"] = [
+            {
+                "as_of_date": row.as_of_date.isoformat() if hasattr(row.as_of_date, "isoformat")
+                else str(row.as_of_date),
+                "model_version": row.model_version,
+                "customers": int(row.customers),
+                "revenue_bias": None if row.revenue_bias is None or np.isnan(row.revenue_bias)
+                else round(float(row.revenue_bias), 6),
+            }
+            for row in backtests.itertuples()
+        ]
+    else:
+        summary["backtests"] = []
+    return summary
+
+
+def monitor(as_of_date: date | None = None, warehouse_path: Path | None = None) -> dict[str, Any]:
+    """Monitor the champion on the warehouse at a date (default: the latest scored); return the summary."""
+    from include.settings import get_settings
+    from include.warehouse import connect
+    from ml.artifacts import load_champion
+
+    settings = get_settings()
+    version, _, metadata = load_champion(settings.artifacts_dir)
+    with connect(warehouse_path) as con:
+        return monitor_champion(con, version, metadata, as_of_date)
+
+
+def describe(summary: Mapping[str, Any]) -> str:
+    """Return one line per finding of a monitoring summary, for logs and the terminal."""
+    lines = [f"model {summary['model_version']}, {summary['horizon_days']}-day horizon, "
+             f"scoring date {summary['as_of_date'] or '(none)'}"]
+    found = summary["drift"]
+    if isinstance(found, str):
+        lines.append(f"drift: skipped, {found}")
+    else:
+        lines.append(
+            f"drift: {len(found['psi'])} columns over {found['feature_rows']} feature rows and "
+            f"{found['score_rows']} score rows; moderate: {', '.join(found['moderate']) or 'none'}; "
+            f"significant: {', '.join(found['significant']) or 'none'}"
+        )
+    dates = sorted({row["as_of_date"] for row in summary["backtests"]})
+    lines.append(f"backtests: {len(summary['backtests'])} rows" +
+                 (f" ({', '.join(dates)})" if dates else " (no scored date has its horizon's labels yet)"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Monitor the champion from the command line; print the summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--as-of-date", type=date.fromisoformat, default=None)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    summary = monitor(args.as_of_date)
+    print(json.dumps(summary, indent=2) if args.json else describe(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

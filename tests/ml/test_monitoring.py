@@ -1,0 +1,179 @@
+"""A monitoring run counts a scoring date into the champion's training bins and backtests its horizon.
+
+The warehouse is a hand-made DuckDB file with the score table's schema; the reference bins are written by
+hand so every PSI is known: shares equal to training give 0, and the others are computed below.
+"""
+
+import math
+from datetime import date, datetime
+
+import duckdb
+import pytest
+
+from ml import monitor
+from ml.artifacts import promote_champion, save_model_version
+from ml.monitoring import monitor as monitor_warehouse
+from ml.monitoring import monitor_champion
+
+EPS = monitor.EPSILON
+AS_OF = date(2025, 4, 1)
+REFERENCE = {
+    # 1 | 3, 4 | 6 of the date's customers fall into (<2, [2, 5), >=5): the training shares, PSI 0
+    "orders_lifetime": {"kind": "numeric", "edges": [2.0, 5.0], "shares": [0.25, 0.5, 0.25, 0.0]},
+    # north x3 and one null against half north, half south
+    "region": {"kind": "categorical", "levels": ["north", "south"], "shares": [0.5, 0.5, 0.0, 0.0]},
+    # a model output computed while scoring: the warehouse does not store it
+    "btyd_expected_orders": {"kind": "numeric", "edges": [1.0], "shares": [0.5, 0.5, 0.0]},
+    "churn_probability": {"kind": "numeric", "edges": [0.5], "shares": [0.5, 0.5, 0.0]},
+    # two of four below 10 against 30% in training
+    "predicted_revenue": {"kind": "numeric", "edges": [10.0], "shares": [0.3, 0.7, 0.0]},
+}
+REGION_PSI = (0.75 - 0.5) * math.log(0.75 / 0.5) + (EPS - 0.5) * math.log(EPS / 0.5) + (
+    0.25 - EPS
+) * math.log(0.25 / EPS)
+REVENUE_PSI = (0.5 - 0.3) * math.log(0.5 / 0.3) + (0.5 - 0.7) * math.log(0.5 / 0.7)
+METADATA = {"horizon_days": 90, "models": [], "drift_reference": REFERENCE}
+
+SCORE_COLUMNS = """
+    as_of_date date, customer_id varchar, model_version varchar, horizon_days integer,
+    churn_probability double, predicted_revenue double, predicted_orders double, discounted_clv double,
+    historic_revenue double, avg_days_between_orders double, expected_next_order_date date,
+    value_tier varchar, risk_band varchar, action varchar, churn_reasons varchar, value_reasons varchar,
+    scored_at timestamp, primary key (as_of_date, customer_id, model_version)
+"""
+
+
+def _score(as_of: date, customer: str, version: str, churn: float, revenue: float) -> tuple:
+    return (as_of, customer, version, 90, churn, revenue, 1.0, revenue, 50.0, 30.0, as_of, "low", "low",
+            "keep", "[]", "[]", datetime(2025, 4, 1, 6))
+
+
+@pytest.fixture()
+def warehouse(tmp_path) -> str:
+    """A warehouse file: features and scores at 2025-03-01 (model v0) and 2025-04-01 (v1), 90-day labels."""
+    path = str(tmp_path / "warehouse.duckdb")
+    with duckdb.connect(path) as con:
+        con.execute("create schema marts")
+        con.execute("create schema scores")
+        con.execute(
+            """
+            create table marts.customer_features as
+            select * from (values
+                ('A', date '2025-04-01', true, 1, 'north', 4), ('B', date '2025-04-01', true, 3, 'north', 4),
+                ('C', date '2025-04-01', true, 4, 'north', 4), ('D', date '2025-04-01', true, 6, null, 4),
+                ('A', date '2025-03-01', false, 9, 'west', 3), ('B', date '2025-03-01', false, 9, 'west', 3)
+            ) as t(customer_id, cutoff_date, is_scoring_date, orders_lifetime, region, cutoff_month)
+            """
+        )
+        con.execute(f"create table scores.customer_scores ({SCORE_COLUMNS})")
+        con.executemany(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            [
+                _score(AS_OF, "A", "v1", 0.2, 5.0), _score(AS_OF, "B", "v1", 0.4, 8.0),
+                _score(AS_OF, "C", "v1", 0.6, 12.0), _score(AS_OF, "D", "v1", 0.8, 20.0),
+                _score(date(2025, 3, 1), "A", "v0", 0.9, 100.0),
+                _score(date(2025, 3, 1), "B", "v0", 0.1, 0.0),
+            ],
+        )
+        con.execute(
+            """
+            create table marts.customer_labels as
+            select * from (values
+                ('A', date '2025-03-01', 90, 40.0, false), ('B', date '2025-03-01', 90, 0.0, true),
+                ('A', date '2025-03-01', 30, 5.0, false)
+            ) as t(customer_id, cutoff_date, horizon_days, revenue, is_churned)
+            """
+        )
+    return path
+
+
+def test_drift_of_the_latest_scored_date_has_the_hand_computed_psi_per_column(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        summary = monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))
+        rows = con.execute(
+            "select as_of_date, model_version, feature, psi, status from ml.feature_drift order by feature"
+        ).fetchall()
+    assert summary["as_of_date"] == "2025-04-01"
+    drift = summary["drift"]
+    assert (drift["feature_rows"], drift["score_rows"], drift["drift_rows"]) == (4, 4, 4)
+    assert drift["moderate"] == ["predicted_revenue"]
+    assert drift["significant"] == ["region"]
+    assert drift["not_monitored"] == ["btyd_expected_orders"]
+    names = ("churn_probability", "orders_lifetime", "predicted_revenue", "region")
+    assert [row[:3] for row in rows] == [(AS_OF, "v1", name) for name in names]
+    psi = {row[2]: row[3] for row in rows}
+    assert psi["churn_probability"] == 0.0 and psi["orders_lifetime"] == 0.0
+    assert REVENUE_PSI == pytest.approx(0.16946, abs=1e-5)
+    assert psi["predicted_revenue"] == pytest.approx(REVENUE_PSI)
+    assert psi["region"] == pytest.approx(REGION_PSI)
+    assert [row[4] for row in rows] == ["stable", "stable", "moderate", "significant"]
+
+
+def test_backtests_cover_the_champions_horizon_on_dates_with_labels(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        summary = monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))
+        monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))  # a re-run replaces rows
+        stored = con.execute(
+            "select as_of_date, model_version, horizon_days, customers, predicted_revenue, realized_revenue "
+            "from ml.backtests"
+        ).fetchall()
+        drift_rows = con.execute("select count(*) from ml.feature_drift").fetchall()[0][0]
+    assert summary["backtests"] == [
+        {"as_of_date": "2025-03-01", "model_version": "v0", "customers": 2, "revenue_bias": 1.5}
+    ]
+    assert stored == [(date(2025, 3, 1), "v0", 90, 2, 100.0, 40.0)]
+    assert drift_rows == 4
+
+
+def test_counting_one_row_at_a_time_gives_the_same_psi(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        whole = monitor_champion(con, "v1", METADATA)["drift"]["psi"]
+        one_by_one = monitor_champion(con, "v1", METADATA, chunk_rows=1)["drift"]["psi"]
+    assert one_by_one == whole
+    assert set(whole) == {"churn_probability", "orders_lifetime", "predicted_revenue", "region"}
+
+
+def test_an_earlier_date_counts_its_own_rows_and_only_the_models_scores(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        drift = monitor_champion(con, "v1", METADATA, as_of_date=date(2025, 3, 1))["drift"]
+    # the features of 2025-03-01 are counted; its scores are v0's, not the champion's, so they are not
+    assert (drift["feature_rows"], drift["score_rows"]) == (2, 0)
+    assert drift["not_monitored"] == ["btyd_expected_orders", "churn_probability", "predicted_revenue"]
+    assert drift["significant"] == ["orders_lifetime", "region"]  # 9 orders twice, two unseen regions
+
+
+def test_a_model_without_a_drift_reference_still_backtests(warehouse: str) -> None:
+    older = {"horizon_days": 90, "models": []}
+    with duckdb.connect(warehouse) as con:
+        summary = monitor_champion(con, "v0", older)
+        drift_tables = con.execute(
+            "select count(*) from information_schema.tables where table_name = 'feature_drift'"
+        ).fetchall()[0][0]
+    assert summary["drift"] == "model v0 has no drift reference (trained before it was kept)"
+    assert [row["customers"] for row in summary["backtests"]] == [2]
+    assert drift_tables == 0
+
+
+def test_nothing_to_backtest_is_an_empty_list_not_a_failure(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        con.execute("delete from marts.customer_labels")
+        summary = monitor_champion(con, "v1", METADATA)
+        backtest_rows = con.execute("select count(*) from ml.backtests").fetchall()[0][0]
+    assert summary["backtests"] == [] and backtest_rows == 0
+    assert summary["drift"]["drift_rows"] == 4
+
+
+def test_monitor_reads_the_champion_from_the_artifacts_folder(warehouse: str, tmp_path, monkeypatch) -> None:
+    artifacts = tmp_path / "artifacts"
+    save_model_version(artifacts, "v1", {}, METADATA)
+    promote_champion(artifacts, "v1")
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
+    summary = monitor_warehouse(warehouse_path=warehouse)
+    assert (summary["model_version"], summary["as_of_date"]) == ("v1", "2025-04-01")
+    assert summary["drift"]["significant"] == ["region"]
+    assert len(summary["backtests"]) == 1
+
+
+def test_a_warehouse_without_scores_is_refused_with_one_sentence(tmp_path) -> None:
+    with duckdb.connect(str(tmp_path / "empty.duckdb")) as con, pytest.raises(SystemExit, match="score DAG"):
+        monitor_champion(con, "v1", METADATA)
