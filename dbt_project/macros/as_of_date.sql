@@ -10,13 +10,39 @@
     {%- if value is none or (value | string | trim) == '' -%}
         (select cast({{ dbt.dateadd('day', 1, 'max(ordered_at)') }} as date) from {{ orders }})
     {%- else -%}
-        {%- set text = value | string | trim -%}
-        {%- if not modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', text) -%}
-            {{ exceptions.raise_compiler_error(
-                "The dbt var as_of_date=" ~ text ~ " is not a date: pass it as YYYY-MM-DD or leave it null."
-            ) }}
-        {%- endif -%}
-        {%- set parsed = modules.datetime.datetime.strptime(text, '%Y-%m-%d') -%}
-        cast('{{ parsed.strftime("%Y-%m-%d") }}' as date)
+        cast('{{ iso_date_text("as_of_date", value) }}' as date)
     {%- endif -%}
+{%- endmacro %}
+
+{#
+    The dates of var `extra_cutoff_dates` (a list of YYYY-MM-DD, or one date) as sorted, distinct
+    'YYYY-MM-DD' strings; an empty list when the var is unset or empty.
+#}
+{% macro extra_cutoff_dates() -%}
+    {%- set value = var('extra_cutoff_dates', []) -%}
+    {%- if value is none or (value is string and value | trim == '') -%}
+        {%- set value = [] -%}
+    {%- elif value is string or value is not iterable -%}
+        {%- set value = [value] -%}
+    {%- endif -%}
+    {%- set dates = [] -%}
+    {%- for item in value -%}
+        {%- do dates.append(iso_date_text('extra_cutoff_dates', item)) -%}
+    {%- endfor -%}
+    {{- return(dates | unique | sort | list) -}}
+{%- endmacro %}
+
+{#
+    A date var's value as 'YYYY-MM-DD' text, or a compile error naming the var and the expected form.
+    YAML on the command line (`--vars '{as_of_date: 2024-10-01}'`) already gives a date: its text is the same.
+#}
+{% macro iso_date_text(var_name, value) -%}
+    {%- set text = value | string | trim -%}
+    {%- if not modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', text) -%}
+        {{ exceptions.raise_compiler_error(
+            "The dbt var " ~ var_name ~ "=" ~ text ~ " is not a date: pass it as YYYY-MM-DD"
+            ~ (" or leave it null." if var_name == "as_of_date" else ".")
+        ) }}
+    {%- endif -%}
+    {{- return(modules.datetime.datetime.strptime(text, '%Y-%m-%d').strftime('%Y-%m-%d')) -}}
 {%- endmacro %}

@@ -279,6 +279,45 @@ def test_rows_on_or_after_a_cutoff_never_change_its_features(
     assert rebuilt.loc[("c1", date(2024, 8, 1)), "orders_lifetime"] == 4
 
 
+def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, path)
+    # 06-15 + 90 days = 09-13, complete by 10-01; 07-06 + 90 = 10-04 is not; 11-01 is after the as-of date
+    extra = ["2024-06-15", "2024-07-06", "2024-11-01"]
+    dbt_vars = {"as_of_date": AS_OF.isoformat(), "extra_cutoff_dates": extra}
+    # the unit tests pin the spine's other vars, and vars given to the command win over theirs
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=path, dbt_vars=dbt_vars)
+    features = read_table(path, "marts.customer_features", "customer_id, cutoff_date")
+    labels = read_table(path, "marts.customer_labels", "customer_id, cutoff_date, horizon_days")
+    feature_cutoffs = set(pd.to_datetime(features["cutoff_date"]).dt.date)
+    assert feature_cutoffs == {*CUTOFFS, date(2024, 6, 15), date(2024, 7, 6)}
+    june = features[pd.to_datetime(features["cutoff_date"]).dt.date == date(2024, 6, 15)].set_index("customer_id")
+    assert june["orders_lifetime"].to_dict() == {"c1": 3, "c2": 1, "c3": 2}  # o1, o2, o4; o6; o7, o8
+    assert not june["is_scoring_date"].any()
+    labels["cutoff_date"] = pd.to_datetime(labels["cutoff_date"]).dt.date
+    label_cutoffs = labels.groupby(["horizon_days", "cutoff_date"]).size().to_dict()
+    assert label_cutoffs == {
+        (90, date(2024, 5, 1)): 2,
+        (90, date(2024, 6, 1)): 3,
+        (90, date(2024, 6, 15)): 3,
+        (90, date(2024, 7, 1)): 3,
+    }
+    june_labels = labels[labels["cutoff_date"] == date(2024, 6, 15)].set_index("customer_id")
+    # [06-15, 09-13): o5 of c1 only
+    assert june_labels[["orders", "revenue", "is_churned"]].to_dict("index") == {
+        "c1": {"orders": 1, "revenue": 50.0, "is_churned": False},
+        "c2": {"orders": 0, "revenue": 0.0, "is_churned": True},
+        "c3": {"orders": 0, "revenue": 0.0, "is_churned": True},
+    }
+
+
+def test_a_bad_extra_cutoff_date_fails_with_one_sentence(warehouse: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"extra_cutoff_dates=2024-13-01 is not a date: pass it as YYYY-MM-DD\."):
+        run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"extra_cutoff_dates": ["2024-06-01", "2024-13-01"]})
+
+
 def test_a_bad_as_of_date_fails_with_one_sentence_naming_the_command(warehouse: Path) -> None:
     with pytest.raises(RuntimeError, match=r"`dbt parse` failed .*as_of_date=yesterday is not a date"):
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"as_of_date": "yesterday"})

@@ -2,12 +2,15 @@
     The cutoff dates features and labels are computed at: the first day of every month that is at
     least var spine_min_history_days after the first order and before the as-of date, plus the as-of
     date itself (the scoring cutoff). Var spine_months keeps only the latest N monthly cutoffs (0: the
-    scoring cutoff alone; null: all). A cutoff is midnight at the start of cutoff_date: only data
-    strictly before it is history.
+    scoring cutoff alone; null: all). Var extra_cutoff_dates adds dates of its own (e.g. the reference
+    dates of a published evaluation), whatever spine_min_history_days and spine_months say, when they
+    are before the as-of date. A cutoff is midnight at the start of cutoff_date: only data strictly
+    before it is history.
 #}
 
 {%- set spine_months = var('spine_months', none) %}
 {%- set months_kept = -1 if spine_months is none else spine_months | int %}
+{%- set extra_dates = extra_cutoff_dates() %}
 {%- set latest_month_start = dbt.date_trunc('month', dbt.dateadd('day', -1, 'data_end_date')) %}
 
 with
@@ -81,12 +84,43 @@ scoring_cutoff as (
     from bounds
 ),
 
+{%- if extra_dates %}
+
+extra_dates as (
+    {%- for extra_date in extra_dates %}
+    select cast('{{ extra_date }}' as date) as cutoff_date
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+extra_cutoffs as (
+    select
+        extra_dates.cutoff_date,
+        false as is_scoring_date,
+        bounds.data_end_date
+    from extra_dates
+    cross join bounds
+    where extra_dates.cutoff_date < bounds.data_end_date
+),
+{%- endif %}
+
 cutoffs as (
     select
         cutoff_date,
         is_scoring_date,
         data_end_date
     from monthly_cutoffs
+    {%- if extra_dates %}
+    -- an extra date that is also a month start is one cutoff
+    union
+    select
+        cutoff_date,
+        is_scoring_date,
+        data_end_date
+    from extra_cutoffs
+    {%- endif %}
     union all
     select
         cutoff_date,
