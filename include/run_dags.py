@@ -4,7 +4,8 @@ Airflow reads AIRFLOW_HOME and its own AIRFLOW__* variables; the Makefile sets t
 `.airflow/` folder with a SQLite metadata database. Before parsing the DAGs it runs the project's Airflow
 set-up (include/airflow_setup.py: metadata DB, the `warehouse_writer` pool, the dbt manifest Cosmos renders
 transform from). Assets do not trigger DAGs under dag.test, so the chain
-ingest → transform → train → score → publish is walked here in the order the assets would start them.
+ingest → transform → train → score → publish, monitor is walked here in the order the assets would start them
+(publish and monitor both follow score; monitor last, so the serving copy is not kept waiting).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 
 from include.settings import REPO_ROOT
 
-PIPELINE = ("ingest", "transform", "train", "score", "publish")
+PIPELINE = ("ingest", "transform", "train", "score", "publish", "monitor")
 # The DAGs that take an `as_of_date` param; --as-of-date is passed to each of them.
-DATED_DAGS = frozenset({"transform", "score", "publish"})
+DATED_DAGS = frozenset({"transform", "score", "publish", "monitor"})
 
 
 def load_dags(dags_folder: Path) -> dict:

@@ -11,7 +11,7 @@ from include.alerts import notify_failure
 from include.settings import get_settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAGS = {"ingest", "transform", "train", "score", "publish"}
+EXPECTED_DAGS = {"ingest", "transform", "train", "score", "publish", "monitor"}
 # Tasks that never open the warehouse, so they may run outside the one-slot writer pool: the score date
 # (params and the champion file), and Cosmos' gate after its build (an EmptyOperator, which never runs).
 WAREHOUSE_FREE_TASKS = {("score", "scoring_date"), ("transform", "dbt.dbt_producer_watcher_done")}
@@ -46,7 +46,9 @@ def test_dags_are_chained_by_the_assets_each_one_produces(dag_bag: DagBag) -> No
         "train": {"champion_model"},
         "score": {"customer_scores"},
         "publish": {"serving_copy"},
+        "monitor": {"model_monitoring"},
     }
+
     def names(condition) -> set[str]:
         """Return the asset names of a condition (an asset, or any/all of conditions)."""
         if hasattr(condition, "objects"):
@@ -55,13 +57,14 @@ def test_dags_are_chained_by_the_assets_each_one_produces(dag_bag: DagBag) -> No
 
     triggers = {
         dag_id: names(dag_bag.dags[dag_id].timetable.asset_condition)
-        for dag_id in ("transform", "train", "score", "publish")
+        for dag_id in ("transform", "train", "score", "publish", "monitor")
     }
     assert triggers == {
         "transform": {"warehouse_raw"},
         "train": {"warehouse_marts"},
         "score": {"warehouse_marts", "champion_model"},
         "publish": {"customer_scores"},
+        "monitor": {"customer_scores"},
     }
 
 
@@ -74,7 +77,7 @@ def test_time_schedules_are_the_documented_crons(dag_bag: DagBag) -> None:
     assert cron("ingest") == "0 5 * * *"  # daily, before scoring
     assert cron("train") == "0 3 * * 1"  # weekly, Monday
     assert cron("score") == "0 6 * * *"  # daily
-    assert cron("transform") is None and cron("publish") is None  # assets only
+    assert cron("transform") is None and cron("publish") is None and cron("monitor") is None  # assets only
 
 
 def test_every_task_that_opens_the_warehouse_runs_in_the_one_slot_writer_pool(dag_bag: DagBag) -> None:
@@ -135,6 +138,7 @@ def test_dbt_never_reuses_a_partial_parse_from_an_earlier_temporary_copy(dag_bag
         ("transform", "as_of_date", ["", "2024-05-01"], ["2024-13-01", "01/05/2024", "yesterday"]),
         ("score", "as_of_date", ["", "2024-05-31"], ["2024-05-32", "2024-5-1"]),
         ("publish", "as_of_date", ["", "2025-01-01"], ["2025-00-01"]),
+        ("monitor", "as_of_date", ["", "2025-01-01"], ["2025-1-01"]),
         ("train", "horizon_days", [7, 90, 730], [0, 6, 731, "90", 90.5]),
         ("transform", "full_refresh", [True, False], ["yes", 1]),
     ],

@@ -1,0 +1,56 @@
+"""
+### Monitor
+
+Checks the champion model against what it sees now (`ml/monitoring.py`):
+* **drift**: the feature mart's rows at the scoring date and the champion's scores of that date are counted
+  into the bins of the training distribution kept in the model's metadata (`drift_reference`), chunk by
+  chunk; the PSI of each column replaces that date's rows of `ml.feature_drift` (status `stable` < 0.1 ≤
+  `moderate` < 0.25 ≤ `significant`: investigate at moderate, retrain at significant). A champion trained
+  before references were kept has none: the run logs so and only backtests.
+* **backtests**: realized against predicted revenue and churn for every scored date whose horizon has
+  labels in the marts (`ml.backtests`, one row per date and model). None yet is normal, not a failure.
+
+Runs whenever scores change (`customer_scores`), beside **publish**; updates `model_monitoring` with the
+date. Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to check; empty = the latest scored date.
+Skipped while there is no champion. Writes the warehouse, so it runs in the `warehouse_writer` pool.
+"""
+
+from __future__ import annotations
+
+import pendulum
+from airflow.sdk import dag, task
+
+from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, as_of_date_param
+from include.assets import CUSTOMER_SCORES, MONITORING
+
+
+@dag(
+    schedule=[CUSTOMER_SCORES],
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"as_of_date": as_of_date_param("Scoring date to check; empty = the latest scored date.")},
+    doc_md=__doc__,
+    tags=["customer-value", "ml"],
+)
+def monitor():
+    @task(outlets=[MONITORING], pool=WAREHOUSE_POOL)
+    def monitor_champion(params=None, outlet_events=None) -> dict:
+        """Write the drift of the scoring date and the backtests of the champion; return the summary."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from include.scoring import champion_exists, parse_as_of_date
+        from ml.monitoring import describe, monitor
+
+        if not champion_exists():
+            raise AirflowSkipException("No champion model yet: nothing to monitor.")
+        summary = monitor(parse_as_of_date(params["as_of_date"]))
+        print(describe(summary))
+        outlet_events[MONITORING].extra = {"as_of_date": summary["as_of_date"] or ""}
+        return summary
+
+    monitor_champion()
+
+
+monitor()
