@@ -176,10 +176,7 @@
             select distinct cutoff_date, horizon_days from {{ relation }}
         ),
         horizons as (
-            {%- for horizon_days in var('label_horizons') %}
-            select {{ horizon_days | int }} as horizon_days
-            {%- if not loop.last %} union all{% endif %}
-            {%- endfor %}
+            {{ label_horizon_rows() }}
         ),
         complete_windows as (
             select
@@ -202,4 +199,45 @@
         order by 1
     {%- endset -%}
     {{- return(run_query(query).columns[0].values() | list) -}}
+{%- endmacro %}
+
+{#
+    The cutoffs an incremental run of a mart over the spine (the model being built) must (re)build, as
+    sorted 'YYYY-MM-DD' strings; none on a full build or when the mart has no watermark yet (build all).
+    `changes` lists (relation, date column) pairs: the rows of each relation loaded after the mart's
+    watermark touch their date and everything after it; `stale` (macro stale_cutoffs or
+    stale_label_cutoffs) turns the earliest such date into the cutoffs to rebuild.
+#}
+{% macro spine_cutoffs_to_build(changes, stale) -%}
+    {%- if not is_incremental() -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set since = previous_watermark(model.name) -%}
+    {%- if since is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set query -%}
+        select min(changed_date) from (
+            {%- for relation, date_column in changes %}
+            select min({{ date_column }}) as changed_date
+            from {{ relation }}
+            where _loaded_at > {{ timestamp_literal(since) }}
+            {%- if not loop.last %}
+            union all
+            {%- endif %}
+            {%- endfor %}
+        ) as changes
+    {%- endset -%}
+    {%- set changed_from = run_query(query).columns[0].values()[0] -%}
+    {{- return(stale(this, date_literal(changed_from))) -}}
+{%- endmacro %}
+
+{# The label horizons of var label_horizons as rows of one column, horizon_days (for a CTE). #}
+{% macro label_horizon_rows() -%}
+    {%- for horizon_days in var('label_horizons') %}
+    select {{ horizon_days | int }} as horizon_days
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 {%- endmacro %}

@@ -19,12 +19,7 @@ cutoffs as (
 ),
 
 horizons as (
-    {%- for horizon_days in var('label_horizons') %}
-    select {{ horizon_days | int }} as horizon_days
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {{ label_horizon_rows() }}
 ),
 
 expected as (

@@ -11,9 +11,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='activity_date',
-        on_schema_change='fail'
+        unique_key='activity_date'
     )
 }}
 

