@@ -1,9 +1,12 @@
 """
 ### Train
 
-Trains the LightGBM CLV regressor (revenue in the horizon) and churn classifier (no order in the horizon)
-on the feature mart's past cutoffs, checks them out of time on the latest labelled cutoff, saves the
-artifacts and promotes the new model to champion, which updates `champion_model` and starts **score**.
+Trains the LightGBM CLV and churn models on the feature mart's past cutoffs, checks them out of time on the
+latest labelled cutoff against the baselines (BG/NBD + Gamma-Gamma, persistence, naive rate, RFM-only
+LightGBM), saves the version with its HTML report and drift reference, records it in `ml.model_registry`
+and the evaluation in `ml.evaluations`, and gates it: it becomes champion only if it beats every baseline
+and holds the current champion (docs/scores.md). `champion_model` is updated either way and starts
+**score**, which scores with whichever model is champion.
 
 When it trains (the `should_train` task decides, and skips the rest of the run otherwise):
 * weekly, Monday 03:00 UTC: retrain on the latest marts;
@@ -48,12 +51,12 @@ def train():
 
     @task(outlets=[CHAMPION_MODEL], pool=WAREHOUSE_POOL)
     def train_models(params=None) -> dict[str, float]:
-        """Train, evaluate out of time and promote; return the out-of-time metrics."""
+        """Train, evaluate out of time, report and gate; return the out-of-time metrics and the verdict."""
         from ml.train import format_metrics, train_models
 
         metadata = train_models(horizon_days=int(params["horizon_days"]))
         print(format_metrics(metadata))
-        return metadata["out_of_time_metrics"]
+        return {**metadata["out_of_time_metrics"], "promoted": float(metadata["promoted"])}
 
     should_train() >> train_models()
 

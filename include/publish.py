@@ -8,8 +8,9 @@ file sees the old or the new complete snapshot, and a reader already connected k
 Tables (columns documented in docs/bi.md):
     bi.customer_value    one row per scored customer at the published date: scores, tier, RFM, profile
     bi.segment_summary   one row per (rfm_segment, value_tier): customers, revenue, predicted revenue, churn
-    bi.model_performance one row per (source, model, metric): the champion's out-of-time metrics, and
-                         ml.evaluations (model vs baselines) when the warehouse has it
+    bi.model_performance one row per (source, model, metric): the champion's out-of-time metrics, the
+                         model-vs-baselines evaluations (ml.evaluations) and the backtests of past
+                         scoring dates (ml.backtests) when the warehouse has them
     bi.snapshot          one row: what this file holds and when it was published
 """
 
@@ -26,8 +27,6 @@ import pandas as pd
 
 from include.settings import get_settings
 
-# Score columns later versions of ml/score.py add; published when the score table has them.
-OPTIONAL_SCORE_COLUMNS = ("risk_band", "action", "churn_reasons", "value_reasons")
 
 CUSTOMER_VALUE_SQL = """
 create table bi.customer_value as
@@ -52,8 +51,18 @@ final as (
         scores.customer_id,
         scores.as_of_date,
         scores.predicted_revenue,
+        scores.predicted_orders,
+        scores.discounted_clv,
         scores.churn_probability,
-        scores.value_tier,{optional}
+        scores.value_tier,
+        scores.risk_band,
+        scores.action,
+        scores.churn_reasons,
+        scores.value_reasons,
+        scores.historic_revenue,
+        scores.avg_days_between_orders,
+        scores.expected_next_order_date,
+        scores.horizon_days,
         rfm.rfm_segment,
         rfm.recency_days,
         rfm.frequency,
@@ -84,6 +93,7 @@ select
     count(*) as customers,
     sum(coalesce(monetary, 0)) as revenue_lifetime,
     sum(predicted_revenue) as predicted_revenue,
+    sum(discounted_clv) as predicted_clv,
     avg(churn_probability) as expected_churn_rate
 from bi.customer_value
 group by all
@@ -122,7 +132,7 @@ def champion_performance(artifacts_dir: Path) -> pd.DataFrame:
             "horizon_days": metadata.get("horizon_days"),
             "metric": list(metrics), "value": list(metrics.values()),
             "customers": metrics.get("test_customers"),
-            "evaluated_at": pd.to_datetime(metadata.get("trained_at")),
+            "evaluated_at": pd.to_datetime(metadata.get("trained_at"), utc=True).tz_convert(None),
         },
         columns=PERFORMANCE_COLUMNS,
     )
@@ -140,15 +150,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return _one(con, query, [schema, table])[0] > 0
 
 
-def _score_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Return the optional score columns the warehouse's score table has, in OPTIONAL_SCORE_COLUMNS order."""
-    present = {row[0] for row in con.execute(
-        "select column_name from duckdb_columns() where database_name = 'warehouse' "
-        "and schema_name = 'scores' and table_name = 'customer_scores'"
-    ).fetchall()}
-    return [column for column in OPTIONAL_SCORE_COLUMNS if column in present]
-
-
 def _build(con: duckdb.DuckDBPyConnection, as_of_date: date | None, artifacts_dir: Path) -> dict[str, object]:
     """Create the bi tables in the connection's database from the attached warehouse; return the snapshot."""
     if not _has_table(con, "scores", "customer_scores"):
@@ -160,9 +161,8 @@ def _build(con: duckdb.DuckDBPyConnection, as_of_date: date | None, artifacts_di
     marts_date = _one(
         con, "select max(cutoff_date) from warehouse.marts.customer_features where is_scoring_date"
     )[0]
-    optional = "".join(f"\n        scores.{column}," for column in _score_columns(con))  # allow-listed names
     con.execute("create schema bi")
-    con.execute(CUSTOMER_VALUE_SQL.format(optional=optional), {"as_of_date": as_of_date})
+    con.execute(CUSTOMER_VALUE_SQL, {"as_of_date": as_of_date})
     con.execute(SEGMENT_SUMMARY_SQL)
     performance = champion_performance(artifacts_dir)
     if _has_table(con, "ml", "evaluations"):
@@ -174,6 +174,21 @@ def _build(con: duckdb.DuckDBPyConnection, as_of_date: date | None, artifacts_di
             """
         ).df()
         frames = [frame for frame in (performance, evaluations) if len(frame)]
+        performance = pd.concat(frames, ignore_index=True) if frames else performance
+    if _has_table(con, "ml", "backtests"):
+        backtests = con.execute(
+            """
+            select 'backtest' as source, 'champion' as model, model_version, as_of_date as cutoff_date,
+                horizon_days, metric, value, customers, run_at as evaluated_at
+            from (
+                unpivot warehouse.ml.backtests
+                on revenue_bias, revenue_mae, revenue_spearman, churn_roc_auc, predicted_revenue,
+                    realized_revenue, predicted_churn_rate, realized_churn_rate
+                into name metric value value
+            )
+            """
+        ).df()
+        frames = [frame for frame in (performance, backtests) if len(frame)]
         performance = pd.concat(frames, ignore_index=True) if frames else performance
     con.register("performance_frame", performance)
     con.execute(

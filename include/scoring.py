@@ -22,7 +22,7 @@ DATED_RUN_TYPES = frozenset({"scheduled", "backfill"})
 # Runs that retrain a model that exists: the weekly schedule, and a person asking for it.
 RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual", "backfill"})
 # Score tables keyed by as_of_date that a scratch scoring copies back (ml/score.py writes them).
-DATED_SCORE_TABLES = ("customer_scores", "customer_score_history")
+DATED_SCORE_TABLES = ("customer_scores",)
 
 
 def run_type_name(run_type: object) -> str:
@@ -99,19 +99,19 @@ def _checkpointed_copy(source: Path, target: Path) -> None:
 def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
     """Replace the as-of date's rows of every dated score table of the warehouse by the scratch copy's."""
     from include.warehouse import connect, transaction
+    from ml.publish_scores import ensure_score_tables
 
     with connect(warehouse) as con:
+        ensure_score_tables(con)
         con.execute("attach ? as scratch (read_only)", [str(scratch)])
         present = {row[0] for row in con.execute(
             "select table_name from duckdb_tables() "
             "where database_name = 'scratch' and schema_name = 'scores'"
         ).fetchall()}
-        con.execute("create schema if not exists scores")
         with transaction(con):
             for table in (name for name in DATED_SCORE_TABLES if name in present):  # allow-listed names
                 quoted = f'"{table}"'
                 source = f"scratch.scores.{quoted}"
-                con.execute(f"create table if not exists scores.{quoted} as from {source} limit 0")
                 con.execute(f"delete from scores.{quoted} where as_of_date = ?", [as_of_date])
                 con.execute(
                     f"insert into scores.{quoted} by name from {source} where as_of_date = ?",

@@ -30,6 +30,17 @@ def _optional_date(name: str) -> date | None:
         raise SystemExit(f"{name}={value!r} is not a date: set it as YYYY-MM-DD or leave it empty.") from None
 
 
+def _float(name: str, default: float) -> float:
+    """Return the number in environment variable `name`, or `default` when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{name}={value!r} is not a number: set it like 0.4 or leave it empty.") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the project, read once from the environment."""
@@ -47,6 +58,8 @@ class Settings:
     serving_path: Path  # the BI serving copy, replaced atomically by the publish DAG
     dbt_manifest_path: Path  # dbt manifest Cosmos renders the transform DAG from (`dbt parse` writes it)
     alert_conn_id: str  # Airflow connection of a webhook that hears about failed tasks; empty: log only
+    discount_rate_monthly: float  # r of the discounted CLV (docs/scores.md)
+    gross_margin_rate: float  # margin / revenue where no unit cost is known: dbt's margin and the CLV's
 
 
 def get_settings() -> Settings:
@@ -67,4 +80,6 @@ def get_settings() -> Settings:
         serving_path=_path("CVW_SERVING", data_dir / "serving.duckdb"),
         dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
         alert_conn_id=os.environ.get("CVW_ALERT_CONN_ID", "").strip(),
+        discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
+        gross_margin_rate=_float("CVW_GROSS_MARGIN_RATE", 0.4),
     )

@@ -57,3 +57,10 @@ def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dic
     metadata = json.loads((folder / "metadata.json").read_text())
     boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in metadata["models"]}
     return version, boosters, metadata
+
+
+def find_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None:
+    """Return the champion as load_champion does, or None when none has been promoted yet."""
+    if not (models_dir(artifacts_dir) / CHAMPION_POINTER).exists():
+        return None
+    return load_champion(artifacts_dir)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 
 def _date(value: str) -> date:
@@ -30,6 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--horizon-days", type=int, default=None)
     score = verbs.add_parser("score", help="write scores.customer_scores for the scoring date")
     score.add_argument("--as-of-date", type=_date, default=None)
+    score.add_argument("--chunk-size", type=int, default=None, help="customers per chunk (memory bound)")
+    score.add_argument("--no-reasons", action="store_true", help="skip the SHAP reasons (faster)")
+    verbs.add_parser(
+        "evaluate", help="model vs every baseline at one cutoff (--cutoff DATE --horizon DAYS)", add_help=False
+    )
+    report = verbs.add_parser("report", help="re-render a training run's HTML report")
+    report.add_argument("version", nargs="?", default=None, help="model version or evaluation JSON (default: champion)")
+    report.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the evaluation)")
+    verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
     top = verbs.add_parser("top", help="print the top customers by predicted revenue")
     top.add_argument("--limit", type=int, default=10)
@@ -49,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         from include.importer import main as import_files
 
         return import_files(rest)
+    if args.verb == "evaluate":
+        from ml.evaluate import main as evaluate
+
+        return evaluate(rest)
     if args.verb == "pipeline":
         from include.run_dags import main as pipeline
 
@@ -64,16 +78,30 @@ def main(argv: list[str] | None = None) -> int:
 
         print(format_metrics(train_models(horizon_days=args.horizon_days)))
     elif args.verb == "score":
+        from ml.publish_scores import DEFAULT_CHUNK_SIZE
         from ml.score import score_customers
 
-        print(f"wrote {score_customers(as_of_date=args.as_of_date)} score rows")
+        rows = score_customers(
+            as_of_date=args.as_of_date,
+            chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
+            with_reasons=not args.no_reasons,
+        )
+        print(f"wrote {rows} score rows")
+    elif args.verb == "report":
+        from ml.champion import rerender_report
+
+        print(f"wrote {rerender_report(args.version, args.out)}")
+    elif args.verb == "publish":
+        from include.publish import publish_serving
+
+        print(publish_serving())
     elif args.verb == "sql":
         from include.warehouse import connect
 
         with connect(read_only=True) as con:
             print(con.sql(args.query))
     elif args.verb == "top":
-        from ml.report import print_summary
+        from ml.top import print_summary
 
         print_summary(limit=args.limit)
     return 0

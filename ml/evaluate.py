@@ -124,6 +124,16 @@ def evaluation_id(cutoff: date, horizon_days: int, frame: pd.DataFrame) -> str:
     return f"{cutoff}_{horizon_days}d_{digest}"
 
 
+def with_evaluation_keys(table: pd.DataFrame, cutoff: date, horizon_days: int, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return an evaluate_cutoff table with the ml.evaluations keys in front: id, time, cutoff, horizon."""
+    table = table.copy()
+    table.insert(0, "horizon_days", horizon_days)
+    table.insert(0, "cutoff_date", cutoff)
+    table.insert(0, "evaluated_at", datetime.now(UTC).replace(tzinfo=None))
+    table.insert(0, "evaluation_id", evaluation_id(cutoff, horizon_days, frame))
+    return table
+
+
 def store(con, table: pd.DataFrame) -> int:
     """Replace one evaluation's rows in ml.evaluations in a single transaction; return the rows written."""
     from include.warehouse import transaction
@@ -177,10 +187,7 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None) -> pd.Da
     frame = frame[frame["cutoff_date"] <= pd.Timestamp(cutoff)]
     frame, features = prepare_frame(frame, horizon_days)
     model, table, predictions = evaluate_cutoff(frame, features, pd.Timestamp(cutoff), horizon_days)
-    table.insert(0, "horizon_days", horizon_days)
-    table.insert(0, "cutoff_date", cutoff)
-    table.insert(0, "evaluated_at", datetime.now(UTC).replace(tzinfo=None))
-    table.insert(0, "evaluation_id", evaluation_id(cutoff, horizon_days, frame))
+    table = with_evaluation_keys(table, cutoff, horizon_days, frame)
     with connect(warehouse) as con:
         store(con, table)
     test = at_cutoffs(frame, [pd.Timestamp(cutoff)])

@@ -32,7 +32,7 @@ EPSILON = 1e-4
 DEFAULT_BINS = 10
 PSI_THRESHOLDS = ((0.1, "stable"), (0.25, "moderate"))
 SIGNIFICANT = "significant"
-SCORE_SOURCES = ("scores.customer_scores", "scores.customer_score_history")
+SCORE_SOURCES = ("scores.customer_scores",)
 # One value per cutoff, so a scoring date always "drifts" from training in them: not monitored.
 CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 

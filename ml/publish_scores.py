@@ -1,9 +1,12 @@
 """Score history keyed by (as_of_date, customer_id, model_version), the latest-scores view, chunked reading.
 
+Every scored date keeps its rows in scores.customer_scores; re-scoring a date replaces all of that date's
+rows (whichever model wrote them) in one transaction, so a date always holds one model's complete scores.
+
 Scoring in chunks keeps memory bounded: iter_chunks reads the feature mart a chunk at a time (keyset
 pagination on customer_id, so each read is a small query and writes may run between reads on the same
 connection); build_score_chunk turns one chunk's predictions into score rows; publish_scores writes every
-chunk of one (as_of_date, model_version) in one transaction and then sets value_tier and action, which rank
+chunk of one as_of_date in one transaction and then sets value_tier and action, which rank
 customers against the whole date, from (customer_id, discounted_clv, risk_band) read back from the table.
 """
 
@@ -16,11 +19,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ml import actions, clv, explain
+from ml import actions, clv
 from ml.registry import ensure_registry
 
-SCORE_HISTORY_DDL = """
-create table if not exists scores.customer_score_history (
+SCORES_DDL = """
+create table if not exists scores.customer_scores (
     as_of_date date not null,
     customer_id varchar not null,
     model_version varchar not null,
@@ -41,43 +44,12 @@ create table if not exists scores.customer_score_history (
     primary key (as_of_date, customer_id, model_version)
 )
 """
-# The rows of the latest scoring date, from the champion when it scored that date, else from the model
-# that scored it last.
+# The rows of the latest scoring date (one model scores a date: the last one that scored it).
 LATEST_VIEW_SQL = """
 create or replace view scores.customer_scores_latest as
-with
-
-latest_date as (
-    select max(as_of_date) as as_of_date from scores.customer_score_history
-),
-
-champion as (
-    select distinct model_version from ml.model_registry where status = 'champion'
-),
-
-candidates as (
-    select
-        history.model_version,
-        max(case when champion.model_version is null then 0 else 1 end) as is_champion,
-        max(history.scored_at) as scored_at
-    from scores.customer_score_history as history
-    inner join latest_date on history.as_of_date = latest_date.as_of_date
-    left join champion on history.model_version = champion.model_version
-    group by history.model_version
-),
-
-chosen as (
-    select model_version from candidates order by is_champion desc, scored_at desc, model_version limit 1
-),
-
-final as (
-    select history.*
-    from scores.customer_score_history as history
-    inner join latest_date on history.as_of_date = latest_date.as_of_date
-    inner join chosen on history.model_version = chosen.model_version
-)
-
-select * from final
+select scores.*
+from scores.customer_scores as scores
+where scores.as_of_date = (select max(latest.as_of_date) from scores.customer_scores as latest)
 """
 # Columns build_score_chunk returns, in table order; value_tier and action are set by publish_scores.
 CHUNK_COLUMNS = (
@@ -101,9 +73,24 @@ DEFAULT_CHUNK_SIZE = 50_000
 
 
 def ensure_score_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create scores.customer_score_history, ml.model_registry and the scores.customer_scores_latest view."""
+    """Create scores.customer_scores, ml.model_registry and the scores.customer_scores_latest view.
+
+    A score table of the first release (one row per customer and date, without CLV, reasons or actions)
+    is kept as scores.customer_scores_legacy and a new one is started.
+    """
     con.execute("create schema if not exists scores")
-    con.execute(SCORE_HISTORY_DDL)
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'scores' and table_name = 'customer_scores'"
+        ).fetchall()
+    }
+    if columns and "discounted_clv" not in columns:
+        con.execute("drop view if exists scores.customer_scores_latest")
+        con.execute("alter table scores.customer_scores rename to customer_scores_legacy")
+        print("scores.customer_scores had the first release's columns: kept as scores.customer_scores_legacy.")
+    con.execute(SCORES_DDL)
     ensure_registry(con)
     con.execute(LATEST_VIEW_SQL)
 
@@ -138,9 +125,8 @@ def build_score_chunk(
     features: pd.DataFrame,
     predicted_revenue: np.ndarray,
     churn_probability: np.ndarray,
-    churn_contributions: np.ndarray,
-    clv_contributions: np.ndarray,
-    feature_names: Sequence[str],
+    churn_reasons: Sequence[str],
+    value_reasons: Sequence[str],
     as_of_date: date,
     horizon_days: int,
     model_version: str,
@@ -150,7 +136,10 @@ def build_score_chunk(
     predicted_margin: np.ndarray | None = None,
     risk_thresholds: tuple[float, float] = actions.RISK_THRESHOLDS,
 ) -> pd.DataFrame:
-    """Return the CHUNK_COLUMNS score rows of one chunk of customer_features and its model outputs."""
+    """Return the CHUNK_COLUMNS score rows of one chunk of customer_features and its model outputs.
+
+    The reasons are one "; "-joined string per customer (ml.explain.join_reasons of top_reasons).
+    """
     rows = clv.customer_value_fields(
         features,
         predicted_revenue,
@@ -166,10 +155,8 @@ def build_score_chunk(
     rows["model_version"] = model_version
     rows["horizon_days"] = horizon_days
     rows["risk_band"] = actions.risk_bands(rows["churn_probability"].to_numpy(), risk_thresholds)
-    rows["churn_reasons"] = explain.join_reasons(
-        explain.top_reasons(churn_contributions, feature_names, "churn")
-    )
-    rows["value_reasons"] = explain.join_reasons(explain.top_reasons(clv_contributions, feature_names, "clv"))
+    rows["churn_reasons"] = np.asarray(churn_reasons, dtype=object)
+    rows["value_reasons"] = np.asarray(value_reasons, dtype=object)
     rows["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
     return rows[list(CHUNK_COLUMNS)]
 
@@ -177,7 +164,7 @@ def build_score_chunk(
 def _assign_tiers_and_actions(con: duckdb.DuckDBPyConnection, as_of_date: date, model_version: str) -> None:
     """Set value_tier and action of one (as_of_date, model_version) from the whole date's CLV ranks."""
     held = con.execute(
-        "select customer_id, discounted_clv, risk_band from scores.customer_score_history "
+        "select customer_id, discounted_clv, risk_band from scores.customer_scores "
         "where as_of_date = ? and model_version = ?",
         [as_of_date, model_version],
     ).fetchnumpy()
@@ -193,7 +180,7 @@ def _assign_tiers_and_actions(con: duckdb.DuckDBPyConnection, as_of_date: date, 
     try:
         con.execute(
             """
-            update scores.customer_score_history as history
+            update scores.customer_scores as history
             set value_tier = assigned_tiers.value_tier, action = assigned_tiers.action
             from assigned_tiers
             where history.customer_id = assigned_tiers.customer_id
@@ -208,16 +195,13 @@ def _assign_tiers_and_actions(con: duckdb.DuckDBPyConnection, as_of_date: date, 
 def publish_scores(
     con: duckdb.DuckDBPyConnection, as_of_date: date, model_version: str, chunks: Iterable[pd.DataFrame]
 ) -> int:
-    """Replace one (as_of_date, model_version)'s score rows by the chunks in one transaction; return rows."""
+    """Replace the as_of_date's score rows by the chunks of one model in one transaction; return rows."""
     ensure_score_tables(con)
     columns = ", ".join(CHUNK_COLUMNS)
     written = 0
     con.execute("begin transaction")
     try:
-        con.execute(
-            "delete from scores.customer_score_history where as_of_date = ? and model_version = ?",
-            [as_of_date, model_version],
-        )
+        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of_date])
         for chunk in chunks:
             if (
                 set(chunk["model_version"]) - {model_version}
@@ -229,7 +213,7 @@ def publish_scores(
             con.register("score_chunk", chunk)
             try:
                 con.execute(
-                    f"insert into scores.customer_score_history ({columns}) select {columns} from score_chunk"
+                    f"insert into scores.customer_scores ({columns}) select {columns} from score_chunk"
                 )
             finally:
                 con.unregister("score_chunk")

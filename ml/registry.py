@@ -225,6 +225,9 @@ def promote_or_reject(
 ) -> tuple[bool, str]:
     """Gate a saved model version on the champion and baselines, record it, move the pointer if promoted.
 
+    Without a champion the version is promoted even when it fails the gate (there is no model to keep
+    scoring with); its registry reason then starts "promoted as the first model" and names the failures.
+
     Pass `champion_metrics` when the champion was re-scored on the candidate's holdout (the fair
     comparison); without them the champion's stored metrics, from its own holdout, are used.
     """
@@ -240,6 +243,9 @@ def promote_or_reject(
     if champion:
         source = "on this holdout" if champion_metrics is not None else "stored metrics of its own holdout"
         reason += f" (against champion {champion[0]}, {source})"
+    elif not promote:
+        # Nothing to keep scoring: the first model is promoted anyway, and the registry says what it fails.
+        promote, reason = True, f"promoted as the first model (no champion to keep), although {reason}"
     con.execute("begin transaction")
     try:
         _write_rows(con, metadata, CHAMPION if promote else REJECTED, reason)

@@ -1,102 +1,187 @@
-"""Score every customer at the scoring date with the champion and write scores.customer_scores."""
+"""Score every customer at the scoring date with the champion and publish the rows to scores.customer_scores.
+
+Scoring reads the feature mart a chunk of customers at a time, so memory stays bounded at any customer count:
+1. BG/NBD + Gamma-Gamma are fitted on every customer of the date, as at training (their inputs are six mart
+   columns, read at once). Each chunk of the mart then gets the boosters' raw predictions and, unless
+   reasons are switched off, the top three SHAP reasons for churn and for value.
+2. The raw predictions of the whole date are combined (calibrated churn, the CLV blend and its total, set
+   over all the date's customers as in training), and the score rows are built and written chunk by chunk
+   in one transaction (ml.publish_scores), which also sets tiers and actions against the whole date.
+A mart whose feature columns differ from the champion's is refused before anything is written.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import duckdb
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from include.settings import get_settings
 from include.warehouse import connect
+from ml import explain
 from ml.artifacts import load_champion
-from ml.btyd import BTYD_FEATURES
-from ml.data import load_scoring_frame, scoring_date
-from ml.train import predict_customers
+from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
+from ml.calibration import calibrated_churn, combine
+from ml.data import scoring_date
+from ml.features import model_matrix
+from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_chunks, publish_scores
+from ml.registry import check_feature_compatibility, mart_feature_columns
 
-# Value tiers by rank of predicted revenue: the top 10% are high, the next 40% medium, the rest low.
-TIER_CUT_POINTS = ((0.10, "high"), (0.50, "medium"), (1.00, "low"))
-
-SCORES_DDL = """
-create table if not exists scores.customer_scores (
-    customer_id varchar not null,
-    as_of_date date not null,
-    churn_probability double not null,
-    predicted_revenue double not null,
-    value_tier varchar not null,
-    model_version varchar not null,
-    scored_at timestamp not null,
-    primary key (customer_id, as_of_date)
+# The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs), and those the score rows carry over.
+BTYD_INPUT_COLUMNS = (
+    "customer_id",
+    "cutoff_date",
+    "orders_lifetime",
+    "days_since_first_order",
+    "days_since_last_order",
+    "revenue_lifetime",
+    "first_order_value",
 )
-"""
+VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
 
 
-def value_tiers(predicted_revenue: np.ndarray, customer_ids: np.ndarray) -> np.ndarray:
-    """Return each customer's value tier from the rank of its predicted revenue (ties broken by id)."""
-    order = np.lexsort((customer_ids, -np.asarray(predicted_revenue, dtype=float)))
-    rank_share = np.empty(len(order))
-    rank_share[order] = np.arange(1, len(order) + 1) / max(len(order), 1)
-    upper_bounds = [rank_share <= upper for upper, _ in TIER_CUT_POINTS[:-1]]
-    return np.select(upper_bounds, [tier for _, tier in TIER_CUT_POINTS[:-1]], TIER_CUT_POINTS[-1][1])
+@dataclass
+class RawScores:
+    """What pass 1 keeps per customer: raw predictions, reasons and the few mart columns the rows need."""
+
+    values: list[pd.DataFrame] = field(default_factory=list)
+    raw: list[dict[str, np.ndarray]] = field(default_factory=list)
+    churn_reasons: list[np.ndarray] = field(default_factory=list)
+    value_reasons: list[np.ndarray] = field(default_factory=list)
+
+    def stacked(self) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Return every chunk's outputs joined in chunk order."""
+        values = pd.concat(self.values, ignore_index=True)
+        raw = {name: np.concatenate([part[name] for part in self.raw]) for name in self.raw[0]}
+        return values, raw, np.concatenate(self.churn_reasons), np.concatenate(self.value_reasons)
 
 
-def predict_scores(frame: pd.DataFrame, boosters: dict, metadata: dict, version: str) -> pd.DataFrame:
-    """Return one score row per customer of a features frame."""
-    # the BTYD columns are model outputs computed at prediction time, not mart columns
-    missing = [c for c in metadata["features"] if c not in frame.columns and c not in BTYD_FEATURES]
-    if missing:
-        raise SystemExit(
-            f"The champion {version} needs features the mart no longer has ({', '.join(missing)}): "
-            "retrain (cvw train) after changing customer_features."
+def date_btyd(con: duckdb.DuckDBPyConnection, as_of_date: date, horizon_days: int) -> pd.DataFrame:
+    """Return the BTYD predictions of every customer at the date, indexed by customer_id."""
+    columns = ", ".join(BTYD_INPUT_COLUMNS)
+    frame = con.execute(
+        f"select {columns} from marts.customer_features where cutoff_date = ? order by customer_id",
+        [as_of_date],
+    ).df()
+    predictions = btyd_by_cutoff(frame, horizon_days)
+    predictions.index = frame["customer_id"].astype(str)
+    return predictions
+
+
+def _platt_slope(calibration: dict[str, Any]) -> float:
+    """Return how much one unit of the churn booster's log-odds moves the calibrated log-odds."""
+    churn = calibration.get("churn") or {}
+    slope = churn.get("slope", 1.0) if churn.get("method") == "platt" else 1.0
+    return float(slope) * float(calibration.get("churn_weight", 1.0))
+
+
+def chunk_reasons(
+    boosters: dict[str, lgb.Booster],
+    matrix: pd.DataFrame,
+    features: list[str],
+    calibration: dict[str, Any],
+    churn_probability: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the churn and value reasons of a chunk from LightGBM's SHAP contributions (pred_contrib).
+
+    Value reasons come from the booster that ranks revenue: the Tweedie one, or for the hurdle form the
+    spend booster with the churn booster's first-order effect on log(1 - p) (ml.explain).
+    """
+    churn_contrib = explain.contributions(boosters["churn"], matrix)
+    if calibration.get("form", "tweedie") == "hurdle":
+        value_contrib = explain.hurdle_value_contributions(
+            churn_contrib,
+            explain.contributions(boosters["spend"], matrix),
+            churn_probability,
+            _platt_slope(calibration),
         )
-    revenue, churn = predict_customers(frame, boosters, metadata)
-    scores = pd.DataFrame(
-        {
-            "customer_id": frame["customer_id"].astype(str).to_numpy(),
-            "as_of_date": frame["cutoff_date"].dt.date.to_numpy(),
-            "churn_probability": churn,
-            "predicted_revenue": revenue,
-        }
+    else:
+        value_contrib = explain.contributions(boosters["clv"], matrix)
+    return (
+        explain.join_reasons(explain.top_reasons(churn_contrib, features, "churn")),
+        explain.join_reasons(explain.top_reasons(value_contrib, features, "clv")),
     )
-    scores["value_tier"] = value_tiers(
-        scores["predicted_revenue"].to_numpy(), scores["customer_id"].to_numpy()
-    )
-    scores["model_version"] = version
-    scores["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
-    return scores
 
 
-def write_scores(con, scores: pd.DataFrame, as_of_date: date) -> int:
-    """Replace the score rows of one as-of date in a single transaction; return the rows written."""
-    con.execute("create schema if not exists scores")
-    con.execute(SCORES_DDL)
-    con.register("new_scores", scores)
-    try:
-        con.execute("begin transaction")
-        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of_date])
-        con.execute(
-            """
-            insert into scores.customer_scores
-            select customer_id, as_of_date, churn_probability, predicted_revenue, value_tier,
-                model_version, scored_at
-            from new_scores
-            """
+def raw_scores(
+    chunks: Iterator[pd.DataFrame],
+    btyd: pd.DataFrame,
+    boosters: dict[str, lgb.Booster],
+    metadata: dict[str, Any],
+    with_reasons: bool = True,
+) -> RawScores:
+    """Return pass 1 over the mart's chunks: raw predictions, reasons and value columns per customer."""
+    calibration = metadata.get("calibration") or {"form": "tweedie"}
+    features, levels = metadata["features"], metadata["categorical_levels"]
+    kept = RawScores()
+    for chunk in chunks:
+        chunk = chunk.drop(columns=list(BTYD_FEATURES), errors="ignore")
+        matched = btyd.reindex(chunk["customer_id"].astype(str))
+        chunk = pd.concat([chunk, matched.set_axis(chunk.index)], axis=1)
+        matrix = model_matrix(chunk, features, levels)
+        raw = {name: booster.predict(matrix) for name, booster in boosters.items()}
+        raw["btyd_revenue"] = chunk["btyd_revenue"].to_numpy(dtype=float)
+        raw["btyd_churn"] = np.exp(-chunk["btyd_expected_purchases"].to_numpy(dtype=float))
+        if with_reasons:
+            churn_reasons, value_reasons = chunk_reasons(
+                boosters, matrix, features, calibration, calibrated_churn(raw, calibration)
+            )
+        else:
+            churn_reasons = value_reasons = np.full(len(chunk), "", dtype=object)
+        kept.values.append(chunk[list(VALUE_COLUMNS)].reset_index(drop=True))
+        kept.raw.append(raw)
+        kept.churn_reasons.append(churn_reasons)
+        kept.value_reasons.append(value_reasons)
+    return kept
+
+
+def score_rows(
+    kept: RawScores, metadata: dict[str, Any], version: str, as_of_date: date, chunk_size: int
+) -> Iterator[pd.DataFrame]:
+    """Yield pass 2: the score rows of the date, chunk_size customers at a time."""
+    settings = get_settings()
+    values, raw, churn_reasons, value_reasons = kept.stacked()
+    revenue, churn = combine(raw, metadata.get("calibration") or {"form": "tweedie"})
+    for start in range(0, len(values), chunk_size):
+        part = slice(start, start + chunk_size)
+        yield build_score_chunk(
+            values.iloc[part],
+            revenue[part],
+            churn[part],
+            churn_reasons[part],
+            value_reasons[part],
+            as_of_date,
+            int(metadata["horizon_days"]),
+            version,
+            settings.discount_rate_monthly,
+            settings.gross_margin_rate,
         )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("new_scores")
-    return len(scores)
 
 
-def score_customers(as_of_date: date | None = None, warehouse_path: Path | None = None) -> int:
+def score_customers(
+    as_of_date: date | None = None,
+    warehouse_path: Path | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    with_reasons: bool = True,
+) -> int:
     """Score every customer with an order before the scoring date; return the number of rows written."""
     settings = get_settings()
     version, boosters, metadata = load_champion(settings.artifacts_dir)
     with connect(warehouse_path) as con:
         as_of_date = as_of_date or settings.as_of_date or scoring_date(con)
-        scores = predict_scores(load_scoring_frame(con, as_of_date), boosters, metadata, version)
-        return write_scores(con, scores, as_of_date)
+        check_feature_compatibility(
+            metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
+        )
+        btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]))
+        kept = raw_scores(iter_chunks(con, as_of_date, chunk_size), btyd, boosters, metadata, with_reasons)
+        if not kept.raw:
+            raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
+        rows = score_rows(kept, metadata, version, as_of_date, chunk_size)
+        return publish_scores(con, as_of_date, version, rows)

@@ -26,8 +26,9 @@ import pandas as pd
 
 from include.settings import get_settings
 from include.warehouse import connect
-from ml.artifacts import promote_champion, save_model_version
+from ml.artifacts import find_champion, save_model_version
 from ml.calibration import combine, fit_calibration, reliability_table
+from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame
@@ -190,9 +191,16 @@ def _cutoff_dates(cutoffs) -> list[str]:
 def train_models(
     warehouse_path: Path | None = None, horizon_days: int | None = None, min_customers: int = MIN_CUSTOMERS
 ) -> dict[str, Any]:
-    """Evaluate out of time against the baselines, fit, save and promote the champion; return its metadata."""
-    from ml.evaluate import evaluate_cutoff
+    """Evaluate out of time against the baselines, fit and save a model, gate it; return its metadata.
+
+    The new version is saved with its report and drift reference, recorded in ml.model_registry with its
+    evaluation in ml.evaluations, and becomes champion only if it passes the gate (ml.champion); the
+    returned metadata says whether it did ("promoted", "gate_reason").
+    """
+    from ml.evaluate import evaluate_cutoff, with_evaluation_keys
+    from ml.evaluate import store as store_evaluation
     from ml.gate import metrics_from_evaluation
+    from ml.registry import promote_or_reject
 
     settings = get_settings()
     horizon_days = horizon_days or settings.horizon_days
@@ -257,8 +265,15 @@ def train_models(
             "python": platform.python_version(),
         },
     }
-    save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
-    promote_champion(settings.artifacts_dir, version)
+    metadata["drift_reference"] = drift_reference(test, features, revenue, churn)
+    folder = save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
+    report = write_report(folder, report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters))
+
+    on_holdout = champion_on_holdout(find_champion(settings.artifacts_dir), test, metadata["test_cutoff"])
+    with connect(warehouse_path) as con:
+        store_evaluation(con, with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame))
+        promoted, reason = promote_or_reject(con, settings.artifacts_dir, metadata, champion_metrics=on_holdout)
+    metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata
 
 
@@ -290,4 +305,8 @@ def format_metrics(metadata: dict[str, Any]) -> str:
             f"{row['churn_roc_auc']:10.3f}"
         )
     lines += [f"  warning: {warning}" for warning in metadata.get("warnings", [])]
+    if "promoted" in metadata:
+        verdict = "promoted to champion" if metadata["promoted"] else "rejected, the champion keeps scoring"
+        lines.append(f"  gate: {verdict}: {metadata['gate_reason']}")
+        lines.append(f"  report: {metadata['report']}")
     return "\n".join(lines)

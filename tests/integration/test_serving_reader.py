@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from ml.publish_scores import ensure_score_tables
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = {date(2025, 6, 1): 30_000, date(2025, 7, 1): 36_000}  # eligible customers per scoring date
 PUBLISHES = 6
@@ -59,16 +61,8 @@ print(json.dumps({"answers": answers, "errors": errors}))
 def _make_warehouse(path: Path) -> None:
     """Write a warehouse with scores, RFM and features of every customer at each date of CUSTOMERS."""
     with duckdb.connect(str(path)) as con:
-        for schema in ("scores", "marts"):
-            con.execute(f"create schema {schema}")
-        con.execute(
-            """
-            create table scores.customer_scores (
-                customer_id varchar, as_of_date date, churn_probability double, predicted_revenue double,
-                value_tier varchar, model_version varchar, scored_at timestamp
-            )
-            """
-        )
+        con.execute("create schema marts")
+        ensure_score_tables(con)  # the score table as ml.score writes it
         con.execute(
             """
             create table marts.customer_rfm (
@@ -89,9 +83,14 @@ def _make_warehouse(path: Path) -> None:
             parameters = {"as_of": as_of, "customers": customers}
             con.execute(
                 """
-                insert into scores.customer_scores
-                select printf('C%07d', i), $as_of, (i % 100) / 100, i % 997,
-                    ['high', 'medium', 'low'][i % 3 + 1], 'v1', timestamp '2025-07-01 06:00:00'
+                insert into scores.customer_scores by name
+                select printf('C%07d', i) as customer_id, $as_of as as_of_date, 'v1' as model_version,
+                    90 as horizon_days, (i % 100) / 100 as churn_probability, i % 997 as predicted_revenue,
+                    (i % 997) / 10 as predicted_orders, (i % 997) * 0.39 as discounted_clv,
+                    i % 2000 as historic_revenue, ['high', 'medium', 'low'][i % 3 + 1] as value_tier,
+                    ['low', 'medium', 'high'][i % 3 + 1] as risk_band, 'nurture' as action,
+                    'days since last order ↑ risk' as churn_reasons, 'orders lifetime ↑ value' as value_reasons,
+                    timestamp '2025-07-01 06:00:00' as scored_at
                 from range($customers) as t(i)
                 """,
                 parameters,

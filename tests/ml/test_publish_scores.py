@@ -1,4 +1,4 @@
-"""Chunked reads cover every customer once; score history is replaced per (date, model); latest view."""
+"""Chunked reads cover every customer once; re-scoring a date replaces all its rows; the latest view."""
 
 from datetime import date
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import publish_scores, registry
+from ml import explain, publish_scores
 
 FEATURES = ["orders_90d", "revenue_90d"]
 
@@ -46,8 +46,10 @@ def _score_chunks(con: duckdb.DuckDBPyConnection, as_of: date, version: str, chu
         revenue = chunk["revenue_90d"].to_numpy() * 3  # customer i: 30 i
         churn = np.where(chunk["orders_90d"].to_numpy() < 5, 0.8, 0.1)
         contributions = np.column_stack([np.full(n, -0.5), np.full(n, 0.2)])
+        churn_reasons = explain.join_reasons(explain.top_reasons(contributions, FEATURES, "churn"))
+        value_reasons = explain.join_reasons(explain.top_reasons(-contributions, FEATURES, "clv"))
         yield publish_scores.build_score_chunk(
-            chunk, revenue, churn, contributions, -contributions, FEATURES, as_of, 90, version, 0.0, 0.5
+            chunk, revenue, churn, churn_reasons, value_reasons, as_of, 90, version, 0.0, 0.5
         )
 
 
@@ -60,7 +62,7 @@ def test_publishing_in_chunks_ranks_tiers_over_the_whole_date_and_replaces_on_re
         """
         select customer_id, value_tier, risk_band, action, discounted_clv, predicted_orders,
             expected_next_order_date::varchar, churn_reasons, value_reasons
-        from scores.customer_score_history order by customer_id
+        from scores.customer_scores order by customer_id
         """
     ).fetchall()
     assert len(rows) == 10
@@ -75,19 +77,28 @@ def test_publishing_in_chunks_ranks_tiers_over_the_whole_date_and_replaces_on_re
     assert rows[0][6] is None  # C00 predicts no order: no date
 
 
-def test_the_latest_view_shows_the_latest_date_from_the_champion() -> None:
+def test_rescoring_a_date_with_another_model_replaces_the_date_and_the_view_shows_the_latest() -> None:
     con = duckdb.connect()
     for as_of in (date(2025, 1, 1), date(2025, 2, 1)):
         _mart(con, 4, as_of)
     publish_scores.publish_scores(con, date(2025, 1, 1), "v1", _score_chunks(con, date(2025, 1, 1), "v1"))
     publish_scores.publish_scores(con, date(2025, 2, 1), "v1", _score_chunks(con, date(2025, 2, 1), "v1"))
     publish_scores.publish_scores(con, date(2025, 2, 1), "v2", _score_chunks(con, date(2025, 2, 1), "v2"))
-    latest = "select distinct as_of_date::varchar, model_version from scores.customer_scores_latest"
-    assert con.execute(latest).fetchall() == [("2025-02-01", "v2")]  # no champion: the last model to score
-    metadata = {"version": "v1", "horizon_days": 90, "features": FEATURES, "metrics": {}, "git_commit": "x"}
-    registry.register_model(con, metadata, registry.CHAMPION, "test")
-    assert con.execute(latest).fetchall() == [("2025-02-01", "v1")]
-    assert con.execute("select count(*) from scores.customer_scores_latest").fetchone() == (4,)
+    by_date = "select as_of_date::varchar, model_version, count(*) from scores.customer_scores group by all order by 1"
+    assert con.execute(by_date).fetchall() == [("2025-01-01", "v1", 4), ("2025-02-01", "v2", 4)]
+    latest = "select as_of_date::varchar, model_version, count(*) from scores.customer_scores_latest group by all"
+    assert con.execute(latest).fetchall() == [("2025-02-01", "v2", 4)]
+
+
+def test_a_score_table_of_the_first_release_is_kept_aside_and_a_new_one_started() -> None:
+    con = duckdb.connect()
+    con.execute("create schema scores")
+    con.execute("create table scores.customer_scores (customer_id varchar, as_of_date date, value_tier varchar)")
+    con.execute("insert into scores.customer_scores values ('A', date '2024-01-01', 'high')")
+    _mart(con, 3, date(2025, 1, 1))
+    publish_scores.publish_scores(con, date(2025, 1, 1), "v1", _score_chunks(con, date(2025, 1, 1), "v1"))
+    assert con.execute("select count(*) from scores.customer_scores_legacy").fetchone() == (1,)
+    assert con.execute("select count(*) from scores.customer_scores").fetchone() == (3,)
 
 
 def test_a_chunk_of_another_model_is_refused_and_nothing_is_written() -> None:
@@ -95,4 +106,4 @@ def test_a_chunk_of_another_model_is_refused_and_nothing_is_written() -> None:
     _mart(con, 4, as_of)
     with pytest.raises(ValueError, match="another date or model"):
         publish_scores.publish_scores(con, as_of, "v1", _score_chunks(con, as_of, "v2"))
-    assert con.execute("select count(*) from scores.customer_score_history").fetchone() == (0,)
+    assert con.execute("select count(*) from scores.customer_scores").fetchone() == (0,)

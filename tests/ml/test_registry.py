@@ -194,3 +194,16 @@ def test_derived_model_inputs_are_not_expected_in_the_mart() -> None:
     registry.check_feature_compatibility(
         ["a", "btyd_revenue"], ["customer_id", "a"], derived=["btyd_revenue"]
     )
+
+
+def test_a_first_model_that_fails_the_gate_is_promoted_with_the_failures_recorded(tmp_path) -> None:
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    weak = {"clv": {"spearman": 0.02}, "churn": {"roc_auc": 0.8}}  # loses to the clv baseline (0.05)
+    promoted, reason = registry.promote_or_reject(con, artifacts, _metadata("v1", weak))
+    assert promoted
+    assert reason == (
+        "promoted as the first model (no champion to keep), although rejected: "
+        "clv spearman 0.0200 does not beat baseline noise (0.0500)"
+    )
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
+    assert con.execute("select distinct status from ml.model_registry").fetchall() == [("champion",)]

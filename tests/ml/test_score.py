@@ -1,65 +1,146 @@
-"""Value tiers follow the documented cut points; writing scores replaces a date's rows, never duplicates."""
+"""Train on the hand-built warehouse, gate, score in chunks: explained, tiered rows, one per customer."""
 
-from datetime import date, datetime
+import json
+import shutil
+from datetime import date
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 
-from ml.score import value_tiers, write_scores
+from ml import actions, champion, score, train
+from ml.artifacts import CHAMPION_POINTER, models_dir
 
-
-def test_value_tiers_put_the_top_tenth_high_the_next_four_tenths_medium() -> None:
-    revenue = np.arange(20, 0, -1, dtype=float)  # customer 0 has the most
-    ids = np.array([f"C{i:02d}" for i in range(20)])
-    tiers = value_tiers(revenue, ids)
-    assert list(tiers[:2]) == ["high", "high"]
-    assert list(tiers[2:10]) == ["medium"] * 8
-    assert list(tiers[10:]) == ["low"] * 10
+SCORING_DATE = date(2025, 1, 1)
 
 
-def test_value_tiers_break_ties_by_customer_id_so_reruns_agree() -> None:
-    tiers = value_tiers(np.zeros(10), np.array([f"C{i}" for i in range(9, -1, -1)]))
-    # all tied: C0 (last position in the input) ranks first and is the single "high"
-    assert list(tiers) == ["low"] * 5 + ["medium"] * 4 + ["high"]
+@pytest.fixture(scope="module")
+def trained(warehouse: Path, quick_boosters: None, tmp_path_factory: pytest.TempPathFactory):
+    """Return (warehouse copy, artifacts folder, metadata) after training a first champion."""
+    folder = tmp_path_factory.mktemp("trained")
+    copy = folder / "warehouse.duckdb"
+    shutil.copyfile(warehouse, copy)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CVW_ARTIFACTS_DIR", str(folder / "artifacts"))
+        metadata = train.train_models(warehouse_path=copy, horizon_days=90, min_customers=100)
+        yield copy, folder / "artifacts", metadata
 
 
-def _scores(as_of: date, customers: list[str], version: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "customer_id": customers,
-            "as_of_date": [as_of] * len(customers),
-            "churn_probability": [0.5] * len(customers),
-            "predicted_revenue": [10.0] * len(customers),
-            "value_tier": ["low"] * len(customers),
-            "model_version": [version] * len(customers),
-            "scored_at": [datetime(2026, 1, 1)] * len(customers),
-        }
-    )
+@pytest.fixture
+def artifacts(trained, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(trained[1]))
+    return trained[1]
 
 
-def test_rewriting_a_date_replaces_its_rows_and_keeps_other_dates(tmp_path) -> None:
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    write_scores(con, _scores(date(2025, 1, 1), ["A", "B", "C"], "v1"), date(2025, 1, 1))
-    write_scores(con, _scores(date(2025, 2, 1), ["A", "B"], "v1"), date(2025, 2, 1))
-    write_scores(con, _scores(date(2025, 1, 1), ["A", "B", "C", "D"], "v2"), date(2025, 1, 1))
-    rows = con.execute(
-        "select as_of_date, count(*), min(model_version) from scores.customer_scores group by 1 order by 1"
-    ).fetchall()
-    assert rows == [(date(2025, 1, 1), 4, "v2"), (date(2025, 2, 1), 2, "v1")]
+def _scores(path: Path) -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "select * exclude (scored_at) from scores.customer_scores order by as_of_date, customer_id"
+        ).df()
 
 
-def test_a_failed_write_leaves_the_previous_rows(tmp_path) -> None:
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    write_scores(con, _scores(date(2025, 1, 1), ["A", "B"], "v1"), date(2025, 1, 1))
-    duplicate_key = _scores(date(2025, 1, 1), ["A", "A"], "v2")
-    try:
-        write_scores(con, duplicate_key, date(2025, 1, 1))
-    except duckdb.ConstraintException:
-        pass
-    else:
-        raise AssertionError("a duplicate customer must violate the primary key")
-    assert con.execute("select count(*), min(model_version) from scores.customer_scores").fetchone() == (
-        2,
-        "v1",
-    )
+def _customers_at(path: Path, cutoff: date) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        query = "select count(*) from marts.customer_features where cutoff_date = ?"
+        return con.execute(query, [cutoff]).fetchone()[0]
+
+
+def test_the_first_model_is_evaluated_out_of_time_promoted_and_registered(trained) -> None:
+    path, folder, metadata = trained
+    assert metadata["test_cutoff"] == "2024-10-01"  # the latest cutoff with a complete 90-day window
+    assert all((date(2024, 10, 1) - date.fromisoformat(c)).days >= 90 for c in metadata["train_cutoffs"])
+    assert metadata["validation_cutoff"] == "2024-07-01"
+    assert metadata["promoted"] is True, metadata["gate_reason"]
+    assert json.loads((models_dir(folder) / CHAMPION_POINTER).read_text())["version"] == metadata["version"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        registry = con.execute("select task, status from ml.model_registry order by task").fetchall()
+        evaluations = con.execute(
+            "select count(distinct model), min(cutoff_date)::varchar from ml.evaluations"
+        ).fetchone()
+    assert registry == [("churn", "champion"), ("clv", "champion")]
+    assert evaluations == (5, "2024-10-01")  # the model and the four baselines on the test cutoff
+
+
+def test_training_saves_the_report_and_a_drift_reference_of_features_and_scores(trained) -> None:
+    _, folder, metadata = trained
+    saved = json.loads((models_dir(folder) / metadata["version"] / "metadata.json").read_text())
+    reference = saved["drift_reference"]
+    assert {"churn_probability", "predicted_revenue", "orders_lifetime", "region"} <= set(reference)
+    assert all(abs(sum(entry["shares"]) - 1.0) < 1e-9 for entry in reference.values())
+    html = Path(metadata["report"]).read_text()
+    assert html.count("<svg") == 9 and "bgnbd_gamma_gamma" in html and "http" not in html.split("<body>")[1]
+
+
+def test_cvw_report_renders_the_champion_report_again(trained, artifacts: Path, tmp_path: Path) -> None:
+    out = champion.rerender_report(None, tmp_path / "again.html")
+    assert out.read_text() == Path(trained[2]["report"]).read_text()
+
+
+def test_scoring_writes_one_explained_tiered_row_per_customer(trained, artifacts: Path) -> None:
+    path = trained[0]
+    written = score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    rows = _scores(path)
+    assert written == len(rows) == _customers_at(path, SCORING_DATE)
+    assert set(rows["model_version"]) == {trained[2]["version"]}
+    n = len(rows)
+    tiers = rows["value_tier"].value_counts()
+    assert tiers["high"] == int(np.floor(0.10 * n)) and tiers["high"] + tiers["medium"] == int(np.floor(0.5 * n))
+    top = rows.sort_values(["discounted_clv", "customer_id"], ascending=[False, True]).head(int(0.1 * n))
+    assert set(top["value_tier"]) == {"high"}
+    assert (rows["action"] == actions.recommended_actions(rows["value_tier"], rows["risk_band"])).all()
+    assert (rows["risk_band"] == actions.risk_bands(rows["churn_probability"].to_numpy())).all()
+    reasons = rows["churn_reasons"].str.split("; ")
+    assert reasons.map(len).eq(3).all()
+    assert reasons.map(lambda r: all(x.endswith(("↑ risk", "↓ risk")) for x in r)).all()
+    assert rows["value_reasons"].str.contains("value").all()
+    assert not rows["churn_reasons"].str.contains("month of year|holiday peak").any()
+    assert rows["discounted_clv"].le(rows["predicted_revenue"]).all()
+
+
+def test_chunked_scoring_gives_the_same_rows_as_one_chunk(trained, artifacts: Path) -> None:
+    path = trained[0]
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path, chunk_size=1_000_000)
+    whole = _scores(path)
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path, chunk_size=37)
+    pd.testing.assert_frame_equal(_scores(path), whole)
+
+
+def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
+    trained, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, _, first = trained
+    load = train.load_training_frame
+
+    def shuffled(con, horizon_days):
+        frame = load(con, horizon_days)
+        order = np.random.default_rng(0).permutation(len(frame))
+        labels = ["label_revenue", "label_orders", "label_is_churned"]
+        frame[labels] = frame[labels].to_numpy()[order]
+        return frame
+
+    monkeypatch.setattr(train, "load_training_frame", shuffled)
+    challenger = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    assert challenger["promoted"] is False
+    assert "baseline" in challenger["gate_reason"]
+    assert json.loads((models_dir(artifacts) / CHAMPION_POINTER).read_text())["version"] == first["version"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        statuses = con.execute(
+            "select distinct model_version, status from ml.model_registry order by status desc"
+        ).fetchall()
+    assert statuses == [(first["version"], "champion"), (challenger["version"], "challenger-rejected")]
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    assert set(_scores(path)["model_version"]) == {first["version"]}
+
+
+def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
+    trained, artifacts: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(trained[0], copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("alter table marts.customer_features add column loyalty_points integer")
+    with pytest.raises(SystemExit, match="has new loyalty_points"):
+        score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
+    assert len(_scores(copy)) == len(_scores(trained[0]))  # nothing written

@@ -1,4 +1,4 @@
-"""The demo's closing summary: top customers by predicted revenue, and how to query the warehouse."""
+"""The demo's closing summary: top customers by discounted CLV, and how to query the warehouse."""
 
 from __future__ import annotations
 
@@ -12,23 +12,23 @@ from include.warehouse import connect
 
 
 def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame:
-    """Return the customers with the highest predicted revenue at the latest scoring date."""
+    """Return the customers with the highest discounted CLV at the latest scoring date."""
     return con.execute(
         """
-        with latest as (
-            select max(as_of_date) as as_of_date from scores.customer_scores
-        )
-
         select
             scores.customer_id,
             scores.predicted_revenue,
+            scores.discounted_clv,
             scores.churn_probability,
             scores.value_tier,
-            rfm.rfm_segment
-        from scores.customer_scores as scores
-        inner join latest on scores.as_of_date = latest.as_of_date
-        left join marts.customer_rfm as rfm on scores.customer_id = rfm.customer_id
-        order by scores.predicted_revenue desc, scores.customer_id
+            scores.risk_band,
+            scores.action,
+            rfm.rfm_segment,
+            split_part(scores.churn_reasons, '; ', 1) as top_churn_reason
+        from scores.customer_scores_latest as scores
+        left join marts.customer_rfm as rfm
+            on scores.customer_id = rfm.customer_id and scores.as_of_date = rfm.as_of_date
+        order by scores.discounted_clv desc, scores.customer_id
         limit ?
         """,
         [limit],
@@ -64,10 +64,11 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
         as_of, rows, eligible = score_summary(con)
         top = top_customers(con, limit)
     top["predicted_revenue"] = top["predicted_revenue"].map("{:,.2f}".format)
+    top["discounted_clv"] = top["discounted_clv"].map("{:,.2f}".format)
     top["churn_probability"] = top["churn_probability"].map("{:.1%}".format)
     shown = _display_path(path)
     print(f"\nScores as of {as_of}: {rows} rows for {eligible} customers with an order before that date.")
-    print(f"Top {limit} customers by predicted revenue in the horizon:\n")
+    print(f"Top {limit} customers by discounted CLV over the horizon:\n")
     print(top.to_string(index=False))
     print("\nQuery the warehouse yourself:")
     query = "select count(*) from scores.customer_scores"

@@ -1,0 +1,141 @@
+"""What a training run leaves beside its boosters: the drift reference, the HTML report, the gate decision.
+
+- Drift reference (ml.monitor): the distribution of every monitored feature and of the two scores over the
+  test cutoff's customers, scored by the evaluated model (out of sample, like a real scoring date).
+- Report (ml.report_html): gains, calibration, ROC/PR, feature importance, SHAP summary and the baseline
+  table of the out-of-time test, written as artifacts/models/<version>/report.html, with the evaluation
+  JSON that `cvw report` re-renders.
+- Gate (ml.registry.promote_or_reject): the new version becomes champion only when it beats every baseline
+  and holds the current champion within the tolerance. The champion is measured on the new model's holdout
+  when it has never learnt from that cutoff's labels; when it has (a retrain on the same data), its stored
+  metrics come from that same holdout, so they are used as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from ml import explain, monitor
+from ml.features import model_matrix
+from ml.gate import split_by_task
+from ml.report_html import render_report, save_evaluation
+
+SCORE_COLUMNS = ("churn_probability", "predicted_revenue")
+SHAP_SAMPLE_ROWS = 20_000  # the SHAP summary is a mean over customers: a sample of them is enough
+REPORT_FILE, EVALUATION_FILE = "report.html", "evaluation.json"
+
+
+def drift_reference(
+    test: pd.DataFrame, features: list[str], revenue: np.ndarray, churn: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Return the monitor's reference bins of the test cutoff's features and out-of-sample scores."""
+    snapshot = test[features].assign(predicted_revenue=revenue, churn_probability=churn)
+    return monitor.reference_distribution(snapshot, [*monitor.monitored_columns(features), *SCORE_COLUMNS])
+
+
+def _sample(frame: pd.DataFrame, rows: int = SHAP_SAMPLE_ROWS) -> pd.DataFrame:
+    """Return at most `rows` rows of a frame, the same ones every run."""
+    return frame if len(frame) <= rows else frame.sample(rows, random_state=0)
+
+
+def report_evaluation(
+    metadata: dict[str, Any],
+    test: pd.DataFrame,
+    predictions: tuple[np.ndarray, np.ndarray],
+    table: pd.DataFrame,
+    evaluated_boosters: dict[str, lgb.Booster],
+) -> dict[str, Any]:
+    """Return the report_html evaluation dict of a training run (see ml.report_html)."""
+    from ml.evaluate import wide
+
+    revenue, churn = predictions
+    features, levels = metadata["features"], metadata["categorical_levels"]
+    matrix = model_matrix(_sample(test), features, levels)
+    shap = {
+        task: explain.mean_abs_contributions(explain.contributions(evaluated_boosters[name], matrix), features)
+        for task, name in (("clv", "clv"), ("churn", "churn"))
+    }
+    importance = {
+        task: dict(
+            zip(booster.feature_name(), booster.feature_importance("gain").astype(float).tolist(), strict=True)
+        )
+        for task, booster in (("clv", evaluated_boosters["clv"]), ("churn", evaluated_boosters["churn"]))
+    }
+    baselines = wide(table).reset_index()
+    m = metadata["out_of_time_metrics"]
+    return {
+        "title": f"Model {metadata['version']}",
+        "summary": {
+            "test cutoff (out of time)": metadata["test_cutoff"],
+            "horizon": f"{metadata['horizon_days']} days",
+            "customers at the test cutoff": m["test_customers"],
+            "predicted vs actual revenue": f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}",
+            "CLV form": metadata["clv_form"],
+            "calibrated on": metadata["validation_cutoff"],
+            "champion refitted on": f"{len(metadata['refit_cutoffs'])} cutoffs, {metadata['training_rows']:,} rows",
+            "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",
+            "warnings": "; ".join(metadata.get("warnings", [])) or "none",
+        },
+        "clv": {"actual": test["label_revenue"].to_numpy(dtype=float), "predicted": revenue},
+        "churn": {"is_churned": test["label_is_churned"].to_numpy(dtype=int), "probability": churn},
+        "feature_importance": importance,
+        "shap_summary": shap,
+        "baselines": baselines.round(4).to_dict(orient="records"),
+    }
+
+
+def write_report(folder: Path, evaluation: dict[str, Any]) -> Path:
+    """Write the evaluation JSON and the HTML report into a model version's folder; return the report."""
+    save_evaluation(evaluation, folder / EVALUATION_FILE)
+    return render_report(evaluation, folder / REPORT_FILE)
+
+
+def champion_on_holdout(
+    champion: tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None,
+    test: pd.DataFrame,
+    test_cutoff: str,
+) -> dict[str, dict[str, float]] | None:
+    """Return the current champion's metrics on the new holdout, or None to use its stored ones.
+
+    None when there is no champion, when it learnt from the holdout's labels (the test cutoff is one of its
+    refit cutoffs), or when the holdout lacks one of its features.
+    """
+    from ml.evaluate import score
+    from ml.train import predict_customers
+
+    if champion is None:
+        return None
+    _, boosters, metadata = champion
+    if test_cutoff in metadata.get("refit_cutoffs", []) or not set(metadata["features"]) <= set(test.columns):
+        return None
+    revenue, churn = predict_customers(test, boosters, metadata)
+    return split_by_task(score(test, revenue, churn))
+
+
+
+def rerender_report(version_or_path: str | None = None, out: Path | None = None) -> Path:
+    """Re-render a saved training report: a model version, an evaluation JSON path, or the champion's."""
+    from include.settings import get_settings
+    from ml.artifacts import CHAMPION_POINTER, models_dir
+
+    models = models_dir(get_settings().artifacts_dir)
+    if version_or_path and Path(version_or_path).is_file():
+        evaluation_path = Path(version_or_path)
+    else:
+        version = version_or_path
+        if version is None:
+            pointer = models / CHAMPION_POINTER
+            if not pointer.exists():
+                raise SystemExit(f"No champion model in {models}: train one first (cvw train) or name a version.")
+            version = json.loads(pointer.read_text())["version"]
+        evaluation_path = models / version / EVALUATION_FILE
+        if not evaluation_path.exists():
+            raise SystemExit(f"{evaluation_path} does not exist: {version} is not a model version trained here.")
+    evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
+    return render_report(evaluation, out or evaluation_path.with_name(REPORT_FILE))
