@@ -1,7 +1,7 @@
 """Airflow assets that chain the DAGs: each names a layer of the warehouse, the model store or the BI copy.
 
 ingest → RAW_TABLES → transform → MARTS → train (when needed) → CHAMPION_MODEL → score → CUSTOMER_SCORES
-→ publish → SERVING_COPY, and CUSTOMER_SCORES → monitor → MONITORING (ml.feature_drift, ml.backtests).
+→ publish → SERVING_COPY, BI_MARTS; CUSTOMER_SCORES → monitor → MONITORING (ml.feature_drift, ml.backtests).
 score also runs on MARTS (new data, same champion) and on its daily timetable.
 """
 
@@ -12,4 +12,5 @@ MARTS = Asset(name="warehouse_marts", uri="duckdb://warehouse/marts")
 CHAMPION_MODEL = Asset(name="champion_model", uri="file://artifacts/models/champion")
 CUSTOMER_SCORES = Asset(name="customer_scores", uri="duckdb://warehouse/scores/customer_scores")
 SERVING_COPY = Asset(name="serving_copy", uri="duckdb://serving/bi")
+BI_MARTS = Asset(name="warehouse_bi", uri="duckdb://warehouse/bi")
 MONITORING = Asset(name="model_monitoring", uri="duckdb://warehouse/ml/monitoring")

@@ -26,6 +26,7 @@ from include.settings import get_settings
 PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
 PRODUCER_GATE_TASK_ID = "dbt_producer_watcher_done"
 DEFAULT_LABEL_HORIZONS = (90, 365)  # dbt_project.yml's default; the settings horizon is added
+BI_TAG = "bi"  # dbt_project/models/marts/bi: built after scoring by the publish DAG, never by transform
 
 
 def label_horizons() -> list[int]:
@@ -91,6 +92,8 @@ def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
+            # The BI marts read the score tables, which exist only after scoring: publish builds them.
+            exclude=[f"tag:{BI_TAG}"],
             test_behavior=TestBehavior.AFTER_EACH,
             emit_datasets=False,  # the DAG emits the warehouse_marts asset itself, once the build passed
         ),

@@ -8,6 +8,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.alerts import notify_failure
+from include.cosmos_config import BI_TAG
 from include.settings import get_settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -45,7 +46,7 @@ def test_dags_are_chained_by_the_assets_each_one_produces(dag_bag: DagBag) -> No
         "transform": {"warehouse_marts"},
         "train": {"champion_model"},
         "score": {"customer_scores"},
-        "publish": {"serving_copy"},
+        "publish": {"serving_copy", "warehouse_bi"},
         "monitor": {"model_monitoring"},
     }
 
@@ -110,7 +111,12 @@ def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_b
         node for node in manifest["nodes"].values()
         if node["resource_type"] in ("model", "seed") and node["package_name"] == "customer_value"
     ]
+    bi = {node["name"] for node in nodes if BI_TAG in node["tags"]}
+    assert bi == {"customer_value", "segment_summary", "model_performance"}
+    nodes = [node for node in nodes if node["name"] not in bi]  # they read scores: publish builds them
     task_ids = set(dag_bag.dags["transform"].task_ids)
+    built_bi = [t for t in task_ids if any(t.startswith(f"dbt.{name}") for name in bi)]
+    assert built_bi == [], "transform must not build the BI marts"
     for node in nodes:
         kind = "seed" if node["resource_type"] == "seed" else "run"
         assert any(t.startswith(f"dbt.{node['name']}") and kind in t for t in task_ids), node["name"]

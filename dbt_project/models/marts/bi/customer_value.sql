@@ -1,0 +1,92 @@
+{#-
+    Before the first scoring run the score tables do not exist yet: then the table is built empty, with its
+    contract's columns, so a plain `dbt build` never fails on a fresh warehouse. The check asks the warehouse
+    (introspection); an offline compile (`--no-introspect`) renders the full query.
+-#}
+{%- set ready = namespace(value=true) -%}
+{%- if execute and flags.INTROSPECT -%}
+{%- set scores = source('scores', 'customer_scores_latest') -%}
+{%- set ready.value = adapter.get_relation(scores.database, scores.schema, scores.identifier) is not none -%}
+{%- endif -%}
+{%- set empty_columns = [] -%}
+{%- for column in model.columns.values() -%}
+{%- do empty_columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
+{%- endfor -%}
+
+{%- if ready.value %}
+
+with
+
+scores as (
+    select * from {{ source('scores', 'customer_scores_latest') }}
+),
+
+rfm as (
+    select * from {{ ref('customer_rfm') }}
+),
+
+features as (
+    select * from {{ ref('customer_features') }}
+),
+
+profile as (
+    select
+        customer_id,
+        cutoff_date,
+        region,
+        age_band,
+        acquisition_channel,
+        tenure_days
+    from features
+),
+
+final as (
+    select
+        scores.customer_id,
+        scores.as_of_date,
+        scores.predicted_revenue,
+        scores.predicted_orders,
+        scores.discounted_clv,
+        scores.churn_probability,
+        scores.value_tier,
+        scores.risk_band,
+        scores.action,
+        scores.churn_reasons,
+        scores.value_reasons,
+        scores.historic_revenue,
+        scores.avg_days_between_orders,
+        scores.expected_next_order_date,
+        scores.horizon_days,
+        rfm.rfm_segment,
+        rfm.recency_days,
+        rfm.frequency,
+        rfm.monetary,
+        rfm.r_score,
+        rfm.f_score,
+        rfm.m_score,
+        profile.region,
+        profile.age_band,
+        profile.acquisition_channel,
+        profile.tenure_days,
+        scores.model_version,
+        scores.scored_at
+    from scores
+    left join rfm
+        on
+            scores.customer_id = rfm.customer_id
+            and scores.as_of_date = rfm.as_of_date
+    left join profile
+        on
+            scores.customer_id = profile.customer_id
+            and scores.as_of_date = profile.cutoff_date
+)
+
+select * from final
+
+{%- else %}
+
+select
+    {{ empty_columns | join(',\n    ') }}
+where 1 = 0
+
+{%- endif %}

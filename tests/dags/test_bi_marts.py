@@ -1,0 +1,144 @@
+"""The BI marts in the warehouse (dbt tag `bi`, built by the publish DAG): empty before any scoring, then
+one row per customer of the latest scoring date, per segment and tier, and per evaluation or backtest metric.
+
+The warehouse is the hand-made shop of tests/integration/test_dbt_build.py, built by real dbt, with score
+and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.py and ml/monitor.py use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from include.dbt import run_dbt
+from ml.monitor import BACKTESTS_DDL
+
+SHOP = Path(__file__).resolve().parents[1] / "integration" / "test_dbt_build.py"
+LATEST, EARLIER = date(2024, 10, 1), date(2024, 9, 1)
+SCORED = datetime(2024, 10, 1, 6)
+
+
+def _shop():
+    """Return the module that writes and builds the hand-made shop."""
+    spec = importlib.util.spec_from_file_location("hand_made_shop", SHOP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _score(as_of: date, customer: str, tier: str, churn: float, revenue: float) -> tuple:
+    return (as_of, customer, "v1", 90, churn, revenue, 1.0, revenue * 0.4, 50.0, 30.0, None, tier, "low",
+            "keep", "[]", "[]", SCORED)
+
+
+def _write_scores_and_model_tables(path: Path) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema scores")
+        con.execute(
+            """
+            create table scores.customer_scores (
+                as_of_date date, customer_id varchar, model_version varchar, horizon_days integer,
+                churn_probability double, predicted_revenue double, predicted_orders double,
+                discounted_clv double, historic_revenue double, avg_days_between_orders double,
+                expected_next_order_date date, value_tier varchar, risk_band varchar, action varchar,
+                churn_reasons varchar, value_reasons varchar, scored_at timestamp,
+                primary key (as_of_date, customer_id, model_version)
+            )
+            """
+        )
+        con.executemany(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            [
+                _score(LATEST, "c1", "high", 0.1, 90.0),
+                _score(LATEST, "c2", "medium", 0.5, 30.0),
+                _score(LATEST, "c3", "low", 0.7, 10.0),
+                _score(EARLIER, "c1", "high", 0.2, 80.0),  # an older date: not in the latest view
+            ],
+        )
+        con.execute(
+            """
+            create view scores.customer_scores_latest as
+            select * from scores.customer_scores
+            where as_of_date = (select max(as_of_date) from scores.customer_scores)
+            """
+        )
+        con.execute("create schema ml")
+        con.execute(
+            """
+            create table ml.evaluations as
+            select * from (values
+                ('e1', timestamp '2024-10-01 05:00', date '2024-07-01', 90, 'model', 'churn_roc_auc', 0.8, 3),
+                ('e1', timestamp '2024-10-01 05:00', date '2024-07-01', 90, 'model', 'revenue_mae', 12.5, 3)
+            ) as t(evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers)
+            """
+        )
+        con.execute(BACKTESTS_DDL)
+        con.execute(
+            "insert into ml.backtests values "
+            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null)",
+            [EARLIER, datetime(2024, 10, 1, 7)],
+        )
+
+
+def _count(path: Path, table: str) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse built by a plain `dbt build` before any scoring (the BI marts come out empty)."""
+    shop = _shop()
+    path = tmp_path_factory.mktemp("bi") / "warehouse.duckdb"
+    shop.create_raw_warehouse(path)
+    shop.build(path)
+    return path
+
+
+def test_before_scoring_a_plain_build_makes_the_bi_marts_empty_not_failed(warehouse: Path) -> None:
+    counts = {table: _count(warehouse, f"bi.{table}")
+              for table in ("customer_value", "segment_summary", "model_performance")}
+    assert counts == {"customer_value": 0, "segment_summary": 0, "model_performance": 0}
+
+
+def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> None:
+    _write_scores_and_model_tables(warehouse)
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        value = con.execute(
+            """
+            select customer_id, as_of_date, value_tier, rfm.rfm_segment = value.rfm_segment, region,
+                tenure_days
+            from bi.customer_value as value
+            left join marts.customer_rfm as rfm using (customer_id, as_of_date)
+            order by customer_id
+            """
+        ).fetchall()
+        profile = con.execute(
+            "select customer_id, region, tenure_days from marts.customer_features where cutoff_date = ? "
+            "and customer_id in ('c1', 'c2', 'c3') order by 1",
+            [LATEST],
+        ).fetchall()
+        summary = con.execute(
+            "select count(*), sum(customers), sum(predicted_revenue), sum(predicted_clv) "
+            "from bi.segment_summary"
+        ).fetchall()[0]
+        performance = con.execute(
+            "select source, count(*), count(distinct metric) from bi.model_performance group by 1 order by 1"
+        ).fetchall()
+        bias = con.execute(
+            "select model_version, cutoff_date, value, customers from bi.model_performance "
+            "where source = 'backtest' and metric = 'revenue_bias'"
+        ).fetchall()
+    assert [row[:4] for row in value] == [
+        ("c1", LATEST, "high", True), ("c2", LATEST, "medium", True), ("c3", LATEST, "low", True)
+    ]
+    assert [(row[0], row[4], row[5]) for row in value] == profile
+    assert summary == (3, 3, 130.0, pytest.approx(52.0))  # one tier each: three (segment, tier) rows
+    assert performance == [("backtest", 8, 8), ("evaluation", 2, 2)]
+    assert bias == [("v1", EARLIER, 0.1333, 2)]
