@@ -60,6 +60,7 @@ class Settings:
     alert_conn_id: str  # Airflow connection of a webhook that hears about failed tasks; empty: log only
     discount_rate_monthly: float  # r of the discounted CLV (docs/scores.md)
     gross_margin_rate: float  # margin / revenue where no unit cost is known: dbt's margin and the CLV's
+    train_max_customers: int  # training reads a fixed hash sample of this many customers when there are more
 
 
 def get_settings() -> Settings:
@@ -82,4 +83,5 @@ def get_settings() -> Settings:
         alert_conn_id=os.environ.get("CVW_ALERT_CONN_ID", "").strip(),
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
         gross_margin_rate=_float("CVW_GROSS_MARGIN_RATE", 0.4),
+        train_max_customers=int(os.environ.get("CVW_TRAIN_MAX_CUSTOMERS", "200000")),
     )

@@ -79,6 +79,7 @@ def report_evaluation(
             "CLV form": metadata["clv_form"],
             "calibrated on": metadata["validation_cutoff"],
             "champion refitted on": f"{len(metadata['refit_cutoffs'])} cutoffs, {metadata['training_rows']:,} rows",
+            "customers sampled for training": f"{metadata.get('training_sample_share', 1.0):.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",
             "warnings": "; ".join(metadata.get("warnings", [])) or "none",
         },

@@ -22,8 +22,26 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def load_training_frame(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd.DataFrame:
-    """Return features at every labelled cutoff joined to their labels for one horizon."""
+# Hash buckets of the customer sample: a customer is in the sample when hash(customer_id) falls in the
+# first `share x SAMPLE_BUCKETS` buckets, so the same customers are sampled at every cutoff and every run.
+SAMPLE_BUCKETS = 1_000_000
+
+
+def training_sample_share(con: duckdb.DuckDBPyConnection, max_customers: int | None) -> float:
+    """Return the share of customers training reads: 1.0, or max_customers over the customers in the marts."""
+    if not max_customers:
+        return 1.0
+    customers = con.execute("select count(distinct customer_id) from marts.customer_features").fetchone()[0]
+    return 1.0 if customers <= max_customers else max_customers / customers
+
+
+def load_training_frame(
+    con: duckdb.DuckDBPyConnection, horizon_days: int, sample_share: float = 1.0
+) -> pd.DataFrame:
+    """Return features at every labelled cutoff joined to their labels for one horizon.
+
+    With sample_share < 1, only a fixed hash sample of customers, the same at every cutoff, is read.
+    """
     frame = con.execute(
         """
         select
@@ -36,9 +54,10 @@ def load_training_frame(con: duckdb.DuckDBPyConnection, horizon_days: int) -> pd
             on features.customer_id = labels.customer_id
             and features.cutoff_date = labels.cutoff_date
         where labels.horizon_days = ?
+            and hash(features.customer_id) % ? < ?
         order by features.cutoff_date, features.customer_id
         """,
-        [horizon_days],
+        [horizon_days, SAMPLE_BUCKETS, round(sample_share * SAMPLE_BUCKETS)],
     ).df()
     if frame.empty:
         raise SystemExit(
@@ -62,20 +81,6 @@ def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
     if row is None or row[0] is None:
         raise SystemExit("marts.customer_features has no scoring date: run the dbt build first (make demo).")
     return pd.Timestamp(row[0]).date()
-
-
-def load_scoring_frame(con: duckdb.DuckDBPyConnection, as_of_date: date) -> pd.DataFrame:
-    """Return the features of every customer at one cutoff date."""
-    frame = con.execute(
-        "select * from marts.customer_features where cutoff_date = ? order by customer_id",
-        [as_of_date],
-    ).df()
-    if frame.empty:
-        raise SystemExit(
-            f"marts.customer_features has no rows at {as_of_date}: rebuild the marts with "
-            f"as_of_date={as_of_date} (CVW_AS_OF_DATE) before scoring that date."
-        )
-    return _with_dates(frame)
 
 
 def _with_dates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import check_enough_data, summarize_training_data
-from ml.data import feature_columns, load_training_frame
+from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7
@@ -206,7 +206,8 @@ def train_models(
     horizon_days = horizon_days or settings.horizon_days
     with connect(warehouse_path, read_only=True) as con:
         check_enough_data(summarize_training_data(con, horizon_days), min_customers=min_customers)
-        frame = load_training_frame(con, horizon_days)
+        sample_share = training_sample_share(con, settings.train_max_customers)
+        frame = load_training_frame(con, horizon_days, sample_share)
     frame, features = prepare_frame(frame, horizon_days)
     test_cutoff = frame["cutoff_date"].max()
     split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
@@ -224,6 +225,11 @@ def train_models(
     }
 
     warnings = []
+    if sample_share < 1.0:
+        warnings.append(
+            f"trained on a fixed sample of {sample_share:.1%} of the customers (CVW_TRAIN_MAX_CUSTOMERS="
+            f"{settings.train_max_customers:,}); every customer is scored"
+        )
     if len(split.refit) < MIN_CUTOFFS_FOR_TOTALS:
         warnings.append(
             f"the evaluated model learnt from {len(split.refit)} cutoffs, less than a year of them: total "
@@ -251,6 +257,8 @@ def train_models(
         "test_cutoff": str(test_cutoff.date()),
         "refit_cutoffs": _cutoff_dates(frame["cutoff_date"].unique()),
         "training_rows": int(len(frame)),
+        # below 1: a fixed hash sample of customers (CVW_TRAIN_MAX_CUSTOMERS), the same at every cutoff
+        "training_sample_share": sample_share,
         "params": {
             name: {**params, "boosting_rounds": rounds} for name, (params, rounds) in BOOSTERS.items()
         },

@@ -113,8 +113,8 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
     path, _, first = trained
     load = train.load_training_frame
 
-    def shuffled(con, horizon_days):
-        frame = load(con, horizon_days)
+    def shuffled(con, horizon_days, sample_share=1.0):
+        frame = load(con, horizon_days, sample_share)
         order = np.random.default_rng(0).permutation(len(frame))
         labels = ["label_revenue", "label_orders", "label_is_churned"]
         frame[labels] = frame[labels].to_numpy()[order]
