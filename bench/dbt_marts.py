@@ -1,4 +1,4 @@
-"""Time the dbt models on synthetic shops and append the table to docs/benchmarks.md.
+"""Time the dbt models on synthetic shops and print a Markdown table for docs/benchmarks.md.
 
     .venv/bin/python bench/dbt_marts.py --customers 100000 1000000
 
@@ -10,15 +10,24 @@ tree:
 2. a full build for 24 monthly cutoffs and the scoring date (spine_months = 24);
 3. the last day loaded, then an incremental run of the same 24-cutoff project.
 
-Timings are wall-clock seconds of one run, on a machine others may share: a benchmark, never a test.
+Timings are wall-clock seconds of one run, on a machine others may share (the highest 1-minute load
+average seen during each run is reported with it): a benchmark, never a test. Numbers are cut, never
+rounded up. A run that fails (e.g. out of memory) is reported as such and the others go on.
+
+    .venv/bin/python bench/dbt_marts.py --customers 1000000 --preserve-insertion-order false --threads 1
+
+DuckDB settings for the runs (--memory-limit, --preserve-insertion-order, --threads) go into a copy of the
+project's profile in a temporary folder; the project's own profile is not touched.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,6 +38,7 @@ from pathlib import Path
 
 import duckdb
 import psutil
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -48,6 +58,18 @@ LAST_DAY_ROWS = {
 }
 
 
+# (name, dbt arguments, vars); the incremental run follows the 24-cutoff build and needs it
+SCENARIOS = {
+    "one-cutoff": ("full run, 1 cutoff (scoring date)", ["run", "--full-refresh"], {"spine_months": 0}),
+    "24-cutoffs": (
+        "full run, 24 monthly cutoffs + scoring date",
+        ["run", "--full-refresh"],
+        {"spine_months": 24},
+    ),
+    "incremental-day": ("incremental run after one new day, 24 cutoffs", ["run"], {"spine_months": 24}),
+}
+
+
 @dataclass(frozen=True)
 class Measurement:
     """One timed dbt command."""
@@ -55,6 +77,8 @@ class Measurement:
     seconds: float
     peak_rss_gb: float
     model_seconds: dict[str, float]
+    max_load: float
+    failure: str | None = None
 
 
 def load_raw(warehouse: Path, landing: Path, last_day: datetime, *, last_day_only: bool) -> int:
@@ -82,68 +106,111 @@ def load_raw(warehouse: Path, landing: Path, last_day: datetime, *, last_day_onl
     return rows
 
 
-def run_dbt_measured(args: list[str], warehouse: Path, dbt_vars: dict[str, object], log: Path) -> Measurement:
-    """Run one dbt command in a subprocess; return its wall time, peak memory and per-model times."""
-    with tempfile.TemporaryDirectory() as target:
-        command = [str(DBT), *args, "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT)]
-        command += ["--target-path", target, "--vars", json.dumps(dbt_vars)]
-        environment = {
-            **os.environ, "CVW_WAREHOUSE": str(warehouse), "CVW_DUCKDB_MEMORY_LIMIT": MEMORY_LIMIT,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1",
-        }
-        started, peak = time.monotonic(), 0
-        with log.open("a") as output:
-            process = psutil.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
-        while process.poll() is None:
-            try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(member.memory_info().rss for member in tree))
-            except psutil.Error:
-                pass  # a child ended between listing and reading it
-            time.sleep(0.2)
-        seconds = time.monotonic() - started
-        if process.returncode != 0:
-            raise SystemExit(f"`dbt {' '.join(args)}` failed on {warehouse}: see its output in {log}.")
-        results = json.loads((Path(target) / "run_results.json").read_text())["results"]
+def write_profile(folder: Path, settings: dict[str, str]) -> Path:
+    """Return a folder holding the project's profile with `settings` added to the DuckDB target's settings."""
+    profile = yaml.safe_load((PROJECT / "profiles.yml").read_text())
+    target = profile["customer_value"]["outputs"]["dev"]
+    target["settings"] = {**target.get("settings", {}), **settings}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return folder
+
+
+def run_dbt_measured(
+    args: list[str], warehouse: Path, dbt_vars: dict[str, object], log: Path, project: Path, profiles: Path
+) -> Measurement:
+    """Run one dbt command in a subprocess; return its wall time, peak memory, per-model times and failure.
+
+    The target folder is kept per warehouse, as a scheduled daily run keeps its own: dbt parses only what
+    changed since the last command (a run with other vars than the one before parses everything).
+    """
+    target = warehouse.with_suffix(".target")
+    (target / "run_results.json").unlink(missing_ok=True)  # a crashed run must not report the one before
+    command = [str(DBT), *args, "--project-dir", str(project), "--profiles-dir", str(profiles)]
+    command += ["--target-path", str(target), "--vars", json.dumps(dbt_vars)]
+    environment = {
+        **os.environ,
+        "CVW_WAREHOUSE": str(warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+    started, peak, max_load = time.monotonic(), 0, os.getloadavg()[0]
+    with log.open("a") as output:
+        output.write(f"\n===== dbt {' '.join(args)} --vars {json.dumps(dbt_vars)}\n")
+        output.flush()
+        process = psutil.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(member.memory_info().rss for member in tree))
+        except psutil.Error:
+            pass  # a child ended between listing and reading it
+        max_load = max(max_load, os.getloadavg()[0])
+        time.sleep(0.2)
+    seconds = time.monotonic() - started
+    results_path = target / "run_results.json"
+    results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     model_seconds = {result["unique_id"].split(".")[-1]: result["execution_time"] for result in results}
-    return Measurement(seconds, peak / 1024**3, model_seconds)
+    failed = [result for result in results if result["status"] in ("error", "fail", "runtime error")]
+    failure = None
+    if process.returncode != 0:
+        message = (failed[0].get("message") or "") if failed else f"exit code {process.returncode}"
+        where = failed[0]["unique_id"].split(".")[-1] if failed else "dbt"
+        failure = f"{where}: {message.strip().splitlines()[0][:160] if message.strip() else 'failed'}"
+    return Measurement(seconds, peak / 1024**3, model_seconds, max_load, failure)
 
 
-def bench_size(customers: int, work_dir: Path) -> list[tuple[str, Measurement, int]]:
-    """Return (scenario, measurement, feature rows) for the three scenarios on one shop size."""
-    landing, warehouse = work_dir / f"landing_{customers}", work_dir / f"warehouse_{customers}.duckdb"
+def bench_size(
+    customers: int, work_dir: Path, shops: Path, project: Path, profiles: Path, scenarios: list[str]
+) -> list[tuple[str, Measurement, int]]:
+    """Return (scenario, measurement, feature rows) for the scenarios asked for, on one shop size."""
+    landing, warehouse = shops / f"landing_{customers}", work_dir / f"warehouse_{customers}.duckdb"
     warehouse.unlink(missing_ok=True)
-    # in a subprocess, so that this process does not keep the generator's memory during the timed runs
-    generate = [sys.executable, "-m", "include.synthetic", "--customers", str(customers), "--seed", "42"]
-    subprocess.run([*generate, "--out", str(landing)], cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
-    print(f"{customers:,} customers generated", flush=True)
+    if not (landing / "orders.parquet").exists():  # else generated by an earlier run with the same --work-dir
+        # in a subprocess, so that this process does not keep the generator's memory during the timed runs
+        generate = [sys.executable, "-m", "include.synthetic", "--customers", str(customers), "--seed", "42"]
+        generate += ["--out", str(landing)]
+        subprocess.run(generate, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
+        print(f"{customers:,} customers generated", flush=True)
     with duckdb.connect() as con:
         last_order_at = con.execute(
             "select max(ordered_at) from read_parquet(?)", [str(landing / "orders.parquet")]
         ).fetchone()[0]
     last_day = datetime.combine(last_order_at.date(), datetime.min.time())
     load_raw(warehouse, landing, last_day, last_day_only=False)
-    log = work_dir.parent / f"dbt_marts_{customers}.log"  # dbt's output, kept after the temporary folder
-    run_dbt_measured(["seed"], warehouse, {}, log)
-    scenarios = [
-        ("full run, 1 cutoff (scoring date)", ["run", "--full-refresh"], {"spine_months": 0}),
-        ("full run, 24 monthly cutoffs + scoring date", ["run", "--full-refresh"], {"spine_months": 24}),
-        ("incremental run after one new day, 24 cutoffs", ["run"], {"spine_months": 24}),
-    ]
-    rows = []
-    for name, args, dbt_vars in scenarios:
+    log = shops / f"dbt_marts_{customers}.log"  # dbt's output
+    run_dbt_measured(["seed"], warehouse, {}, log, project, profiles)
+    rows: list[tuple[str, Measurement, int]] = []
+    for name, args, dbt_vars in [SCENARIOS[key] for key in SCENARIOS if key in scenarios]:
         if args == ["run"]:
+            if not rows or rows[-1][1].failure:
+                print(f"  {name}: not run, the full build before it failed", flush=True)
+                break
             new_rows = load_raw(warehouse, landing, last_day, last_day_only=True)
             print(f"  loaded {new_rows:,} rows of the last day")
-        measurement = run_dbt_measured(args, warehouse, dbt_vars, log)
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            features = con.execute("select count(*) from marts.customer_features").fetchone()[0]
+        measurement = run_dbt_measured(args, warehouse, dbt_vars, log, project, profiles)
+        features = 0
+        if not measurement.failure:
+            with duckdb.connect(str(warehouse), read_only=True) as con:
+                features = con.execute("select count(*) from marts.customer_features").fetchone()[0]
         rows.append((name, measurement, features))
-        slowest = sorted(measurement.model_seconds.items(), key=lambda item: -item[1])[:6]
-        print(f"  {name}: {measurement.seconds:.1f} s, peak {measurement.peak_rss_gb:.1f} GB", flush=True)
-        print("    slowest: " + ", ".join(f"{model} {seconds:.1f}" for model, seconds in slowest), flush=True)
+        slowest = sorted(measurement.model_seconds.items(), key=lambda item: -item[1])[:8]
+        outcome = f"FAILED ({measurement.failure})" if measurement.failure else "ok"
+        print(
+            f"  {name}: {outcome}, {cut(measurement.seconds)} s, peak {cut(measurement.peak_rss_gb)} GB, "
+            f"max load {cut(measurement.max_load)}",
+            flush=True,
+        )
+        print("    slowest: " + ", ".join(f"{model} {cut(took)}" for model, took in slowest), flush=True)
     warehouse.unlink(missing_ok=True)
+    shutil.rmtree(warehouse.with_suffix(".target"), ignore_errors=True)
     return rows
+
+
+def cut(value: float, digits: int = 1) -> str:
+    """Return the value with `digits` decimals, cut toward zero (a benchmark never rounds up)."""
+    scale = 10**digits
+    return f"{math.trunc(value * scale) / scale:.{digits}f}"
 
 
 def machine() -> str:
@@ -154,33 +221,58 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Benchmark every requested size and append a Markdown table to docs/benchmarks.md."""
+    """Benchmark every requested size; print a Markdown table (and append it to --output when given)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[100_000])
-    parser.add_argument("--work-dir", type=Path, default=None, help="where shops and warehouses go (temp)")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--work-dir", type=Path, default=None, help="where shops are kept (default: temp)")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT, help="the dbt project to time")
+    parser.add_argument("--memory-limit", default=MEMORY_LIMIT, help="DuckDB memory_limit, e.g. 70%% or 12GB")
+    parser.add_argument("--preserve-insertion-order", choices=["true", "false"], default=None)
+    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: the cores)")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=list(SCENARIOS),
+        default=list(SCENARIOS),
+    )
+    parser.add_argument("--output", type=Path, default=None, help="a Markdown file to append the table to")
     args = parser.parse_args(argv)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     ).stdout.strip()
+    settings = {"memory_limit": args.memory_limit}
+    if args.preserve_insertion_order is not None:
+        settings["preserve_insertion_order"] = args.preserve_insertion_order
+    if args.threads is not None:
+        settings["threads"] = str(args.threads)
+    described = ", ".join(f"{key}={value}" for key, value in settings.items())
     lines = [
-        f"\n### dbt marts, {datetime.now(UTC):%Y-%m-%d}, commit {commit}",
+        f"\n### dbt marts, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}",
         f"Machine: {machine()}. `bench/dbt_marts.py`: wall seconds of one `dbt run` (all models) and",
         "the peak resident memory of its process tree; `customer_features` is that model's own time (its",
-        f"intermediate views run inside it). DuckDB memory_limit {MEMORY_LIMIT}.\n",
-        "| customers | scenario | dbt run (s) | customer_features (s) | peak memory (GB) | feature rows |",
-        "|---|---|---|---|---|---|",
+        f"intermediate views run inside it). DuckDB settings: {described}.\n",
+        "| customers | scenario | dbt run (s) | customer_features (s) | peak memory (GB) | feature rows "
+        "| max load |",
+        "|---|---|---|---|---|---|---|",
     ]
-    with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as scratch:
+        profiles = write_profile(Path(scratch) / "profile", settings)
         for customers in args.customers:
-            for name, measurement, features in bench_size(customers, Path(work_dir)):
-                feature_seconds = measurement.model_seconds.get("customer_features", float("nan"))
+            shops = args.work_dir or Path(scratch)
+            results = bench_size(customers, Path(scratch), shops, args.project_dir, profiles, args.scenarios)
+            for name, measurement, features in results:
+                feature_seconds = measurement.model_seconds.get("customer_features")
+                run = cut(measurement.seconds)
+                if measurement.failure:
+                    run = f"failed after {run}: {measurement.failure}"
                 lines.append(
-                    f"| {customers:,} | {name} | {measurement.seconds:.1f} | {feature_seconds:.1f} "
-                    f"| {measurement.peak_rss_gb:.1f} | {features:,} |"
+                    f"| {customers:,} | {name} | {run} "
+                    f"| {cut(feature_seconds) if feature_seconds is not None else '-'} "
+                    f"| {cut(measurement.peak_rss_gb)} | {features:,} | {cut(measurement.max_load)} |"
                 )
-    with args.output.open("a") as output:
-        output.write("\n".join(lines) + "\n")
+    if args.output:
+        with args.output.open("a") as output:
+            output.write("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -24,7 +24,17 @@ OLD_SESSION_DAYS = "activity_date = date '2024-02-01'"  # checkouts: read by no 
 OLD_LINES = f"ordered_at < timestamp '2024-03-01' and product_id <> '{CHANGED_PRODUCT}'"
 OLD_CUTOFF = date(2024, 5, 1)  # before every change of the second load: its features are never rebuilt
 SESSION_DAYS, PRICED_LINES = "intermediate.int_events_sessionized", "intermediate.int_order_items_priced"
-FEATURES = "marts.customer_features"
+FEATURES, ORDERS = "marts.customer_features", "marts.fct_orders"
+# fct_orders of one customer no later load touches (no new order, no line of the changed product)
+UNTOUCHED_CUSTOMER = """
+    select min(orders.customer_id) from marts.fct_orders as orders
+    where
+        orders.customer_id not in (select unnest(?))
+        and not exists (
+            select 1 from intermediate.int_order_items_priced as lines
+            where lines.customer_id = orders.customer_id and lines.product_id = ?
+        )
+"""
 # (relation, key columns) of every table compared between the incremental run and the full refresh
 RELATIONS = {
     "intermediate.int_events_sessionized": ["session_id", "activity_date"],
@@ -116,9 +126,13 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     first, second, third = shop_loads()
     append(incremental, first, "1", LOADED_AT[0])
     run_dbt(["build", "--resource-type", "seed", "--resource-type", "model"], warehouse_path=incremental)
+    later_customers = sorted({*second["orders"]["customer_id"], *third["orders"]["customer_id"]})
     with duckdb.connect(str(incremental)) as con:
         con.execute(f"update {SESSION_DAYS} set checkouts = -1 where {OLD_SESSION_DAYS}")
         con.execute(f"update {PRICED_LINES} set has_unit_cost = not has_unit_cost where {OLD_LINES}")
+        untouched = con.execute(UNTOUCHED_CUSTOMER, [later_customers, CHANGED_PRODUCT]).fetchone()[0]
+        # line_count: read by no other mart
+        con.execute(f"update {ORDERS} set line_count = -1 where customer_id = ?", [untouched])
     append(incremental, second, "2", LOADED_AT[1])
     run_dbt(["build"], warehouse_path=incremental)  # incremental, with every data test
     with duckdb.connect(str(incremental)) as con:
@@ -153,6 +167,10 @@ def test_incremental_run_equals_full_refresh(warehouses: tuple[Path, Path], rela
         flipped = actual.loc[canary, "has_unit_cost"] != expected.loc[canary, "has_unit_cost"]
         assert canary.any() and flipped.all()  # the old lines were kept
         actual, expected = actual.drop(columns="has_unit_cost"), expected.drop(columns="has_unit_cost")
+    if relation == ORDERS:
+        canary = actual["line_count"] == -1
+        assert canary.sum() > 0 and actual.loc[canary, "customer_id"].nunique() == 1  # kept, not rebuilt
+        actual.loc[canary, "line_count"] = expected.loc[canary, "line_count"]
     if relation == FEATURES:
         canary = actual["cutoff_date"] == pd.Timestamp(OLD_CUTOFF)
         assert canary.any() and (actual.loc[canary, "days_to_year_end_peak"] == -1).all()  # kept, not rebuilt

@@ -2,13 +2,47 @@
     One row per order (completed and cancelled) with its value net of returns and discounts, for BI.
     Orders without lines are valued at their charged amount (margin at var gross_margin_rate), so the
     mart is complete for shops that deliver orders alone.
+
+    Incremental by customer (delete+insert on customer_id), like int_orders_valued: a run replaces every
+    order of the customers with an order revalued since the last build (an order's sequence number and
+    gap depend on the customer's other orders). The mart keeps no load time of its own (its columns are
+    a contract), so a post-hook records the latest load it has seen (macro record_watermark).
 #}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        post_hook=["{{ record_watermark('fct_orders', [ref('int_orders_valued')]) }}"]
+    )
+}}
+
+{%- set since = previous_watermark('fct_orders') if is_incremental() else none %}
 
 with
 
 orders as (
     select * from {{ ref('int_orders_valued') }}
 ),
+
+{% if since is not none -%}
+changed_customers as (
+    select distinct customer_id
+    from orders
+    where _loaded_at > {{ timestamp_literal(since) }}
+),
+
+orders_to_publish as (
+    select orders.*
+    from orders
+    inner join changed_customers
+        on orders.customer_id = changed_customers.customer_id
+),
+{%- else %}
+orders_to_publish as (
+    select * from orders
+),
+{%- endif %}
 
 final as (
     select
@@ -32,7 +66,7 @@ final as (
         cast(completed_order_number as {{ dbt.type_bigint() }}) as completed_order_number,
         coalesce(completed_order_number = 1, false) as is_first_order,
         cast(days_since_previous_order as {{ dbt.type_bigint() }}) as days_since_previous_order
-    from orders
+    from orders_to_publish
 )
 
 select * from final
