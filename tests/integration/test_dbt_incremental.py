@@ -24,8 +24,8 @@ OLD_SESSION_DAYS = "activity_date = date '2024-02-01'"  # checkouts: read by no 
 OLD_LINES = f"ordered_at < timestamp '2024-03-01' and product_id <> '{CHANGED_PRODUCT}'"
 OLD_CUTOFF = date(2024, 5, 1)  # before every change of the second load: its features are never rebuilt
 SESSION_DAYS, PRICED_LINES = "intermediate.int_events_sessionized", "intermediate.int_order_items_priced"
-FEATURES, ORDERS = "marts.customer_features", "marts.fct_orders"
-# fct_orders of one customer no later load touches (no new order, no line of the changed product)
+FEATURES, ORDERS, CUSTOMERS = "marts.customer_features", "marts.fct_orders", "marts.dim_customers"
+# One customer no later load touches: no new order, no line of the changed product, no session with a new day
 UNTOUCHED_CUSTOMER = """
     select min(orders.customer_id) from marts.fct_orders as orders
     where
@@ -126,13 +126,18 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     first, second, third = shop_loads()
     append(incremental, first, "1", LOADED_AT[0])
     run_dbt(["build", "--resource-type", "seed", "--resource-type", "model"], warehouse_path=incremental)
-    later_customers = sorted({*second["orders"]["customer_id"], *third["orders"]["customer_id"]})
+    events = pd.concat([first["events"], second["events"], third["events"]])
+    later_sessions = {*second["events"]["session_id"], *third["events"]["session_id"]}
+    in_later_sessions = events.loc[events["session_id"].isin(later_sessions), "customer_id"].dropna()
+    later_orders = [*second["orders"]["customer_id"], *third["orders"]["customer_id"]]
+    later_customers = sorted({*later_orders, *in_later_sessions})
     with duckdb.connect(str(incremental)) as con:
         con.execute(f"update {SESSION_DAYS} set checkouts = -1 where {OLD_SESSION_DAYS}")
         con.execute(f"update {PRICED_LINES} set has_unit_cost = not has_unit_cost where {OLD_LINES}")
         untouched = con.execute(UNTOUCHED_CUSTOMER, [later_customers, CHANGED_PRODUCT]).fetchone()[0]
-        # line_count: read by no other mart
+        # columns no other mart reads
         con.execute(f"update {ORDERS} set line_count = -1 where customer_id = ?", [untouched])
+        con.execute(f"update {CUSTOMERS} set country = 'canary' where customer_id = ?", [untouched])
     append(incremental, second, "2", LOADED_AT[1])
     run_dbt(["build"], warehouse_path=incremental)  # incremental, with every data test
     with duckdb.connect(str(incremental)) as con:
@@ -171,6 +176,10 @@ def test_incremental_run_equals_full_refresh(warehouses: tuple[Path, Path], rela
         canary = actual["line_count"] == -1
         assert canary.sum() > 0 and actual.loc[canary, "customer_id"].nunique() == 1  # kept, not rebuilt
         actual.loc[canary, "line_count"] = expected.loc[canary, "line_count"]
+    if relation == CUSTOMERS:
+        canary = actual["country"] == "canary"
+        assert canary.sum() == 1  # kept, not rebuilt
+        actual.loc[canary, "country"] = expected.loc[canary, "country"]
     if relation == FEATURES:
         canary = actual["cutoff_date"] == pd.Timestamp(OLD_CUTOFF)
         assert canary.any() and (actual.loc[canary, "days_to_year_end_peak"] == -1).all()  # kept, not rebuilt

@@ -3,7 +3,24 @@
     for shops that deliver no customer table (profile columns are then null). Profile, plus order and
     browsing totals over all loaded data (not as of the scoring date: the ML marts are point-in-time,
     this dimension is for BI).
+
+    Incremental by customer (delete+insert on customer_id): a run rebuilds the customers with a profile
+    or an order (re)loaded since the last build, and every customer on any day of a session with a day
+    loaded since (a session belongs to the latest logged-in customer of its days, so it can move between
+    two). A post-hook records the latest load the mart has seen (macro record_watermark).
 #}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        post_hook=["{{ record_watermark('dim_customers', [
+            ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')
+        ]) }}"]
+    )
+}}
+
+{%- set since = previous_watermark('dim_customers') if is_incremental() else none %}
 
 with
 
@@ -19,6 +36,34 @@ sessions as (
     select * from {{ ref('fct_sessions') }}
 ),
 
+{% if since is not none -%}
+session_days as (
+    select * from {{ ref('int_events_sessionized') }}
+),
+
+changed_sessions as (
+    select distinct session_id
+    from session_days
+    where _loaded_at > {{ timestamp_literal(since) }}
+),
+
+changed_customers as (
+    select customer_id
+    from customers
+    where _loaded_at > {{ timestamp_literal(since) }}
+    union
+    select customer_id
+    from {{ ref('int_orders_valued') }}
+    where _loaded_at > {{ timestamp_literal(since) }}
+    union
+    select session_days.customer_id
+    from session_days
+    inner join changed_sessions
+        on session_days.session_id = changed_sessions.session_id
+    where session_days.customer_id is not null
+),
+{%- endif %}
+
 known_customers as (
     select customer_id from customers
     union
@@ -26,6 +71,15 @@ known_customers as (
     union
     select customer_id from sessions
     where customer_id is not null
+),
+
+customers_to_build as (
+    select known_customers.customer_id
+    from known_customers
+    {%- if since is not none %}
+    inner join changed_customers
+        on known_customers.customer_id = changed_customers.customer_id
+    {%- endif %}
 ),
 
 order_totals as (
@@ -40,6 +94,9 @@ order_totals as (
         max(case when is_first_order then sales_channel end) as first_order_sales_channel,
         sum(case when is_first_order then revenue end) as first_order_value
     from orders
+    {%- if since is not none %}
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
     group by customer_id
 ),
 
@@ -49,13 +106,17 @@ session_totals as (
         count(*) as sessions,
         max(ended_at) as last_visit_at
     from sessions
+    {%- if since is not none %}
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- else %}
     where customer_id is not null
+    {%- endif %}
     group by customer_id
 ),
 
 final as (
     select
-        known_customers.customer_id,
+        customers_to_build.customer_id,
         customers.customer_id is not null as has_profile,
         customers.signed_up_at,
         cast(customers.signed_up_at as date) as signup_date,
@@ -75,13 +136,13 @@ final as (
         coalesce(order_totals.orders, 0) > 0 as is_buyer,
         cast(coalesce(session_totals.sessions, 0) as {{ dbt.type_bigint() }}) as sessions,
         session_totals.last_visit_at
-    from known_customers
+    from customers_to_build
     left join customers
-        on known_customers.customer_id = customers.customer_id
+        on customers_to_build.customer_id = customers.customer_id
     left join order_totals
-        on known_customers.customer_id = order_totals.customer_id
+        on customers_to_build.customer_id = order_totals.customer_id
     left join session_totals
-        on known_customers.customer_id = session_totals.customer_id
+        on customers_to_build.customer_id = session_totals.customer_id
 )
 
 select * from final
