@@ -241,3 +241,18 @@
     {%- endif %}
     {%- endfor %}
 {%- endmacro %}
+
+{#
+    The rows of `relation` (a CTE name) whose `key` has any row loaded after `loaded_after` (a timestamp
+    literal; none: every row), for a model that rebuilds a whole key (a customer, a session) when any of
+    its rows is new.
+#}
+{% macro rows_of_keys_loaded_after(relation, key, loaded_after) -%}
+    select * from {{ relation }}
+    {%- if loaded_after is not none %}
+    where {{ key }} in (
+        select {{ key }} from {{ relation }}
+        where _loaded_at > {{ loaded_after }}
+    )
+    {%- endif %}
+{%- endmacro %}

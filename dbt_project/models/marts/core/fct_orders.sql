@@ -18,6 +18,7 @@
 }}
 
 {%- set since = previous_watermark('fct_orders') if is_incremental() else none %}
+{%- set loaded_after = timestamp_literal(since) if since is not none else none %}
 
 with
 
@@ -25,24 +26,9 @@ orders as (
     select * from {{ ref('int_orders_valued') }}
 ),
 
-{% if since is not none -%}
-changed_customers as (
-    select distinct customer_id
-    from orders
-    where _loaded_at > {{ timestamp_literal(since) }}
-),
-
 orders_to_publish as (
-    select orders.*
-    from orders
-    inner join changed_customers
-        on orders.customer_id = changed_customers.customer_id
+    {{ rows_of_keys_loaded_after('orders', 'customer_id', loaded_after) }}
 ),
-{%- else %}
-orders_to_publish as (
-    select * from orders
-),
-{%- endif %}
 
 final as (
     select

@@ -13,30 +13,17 @@
     )
 }}
 
+{%- set loaded_after = loaded_through(this) if is_incremental() else none %}
+
 with
 
 session_days as (
     select * from {{ ref('int_events_sessionized') }}
 ),
 
-{% if is_incremental() -%}
-changed_sessions as (
-    select distinct session_id
-    from session_days
-    where _loaded_at > {{ loaded_through(this) }}
-),
-
 session_days_to_process as (
-    select session_days.*
-    from session_days
-    inner join changed_sessions
-        on session_days.session_id = changed_sessions.session_id
+    {{ rows_of_keys_loaded_after('session_days', 'session_id', loaded_after) }}
 ),
-{%- else %}
-session_days_to_process as (
-    select * from session_days
-),
-{%- endif %}
 
 sessions as (
     select
