@@ -44,7 +44,7 @@ def postgres_compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dbt(
         ["compile", "--target", "postgres", *offline, "--target-path", str(target)],
         warehouse_path=target / "unused.duckdb",
-        dbt_vars={"extra_cutoff_dates": ["2024-06-15"]},  # so that the spine's optional branch is compiled too
+        dbt_vars={"extra_cutoff_dates": ["2024-06-15"]},  # so that the spine's optional branch compiles too
     )
     return target / "compiled" / "customer_value"
 
