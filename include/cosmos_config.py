@@ -48,6 +48,9 @@ def _project_config(manifest: Path) -> ProjectConfig:
         install_dbt_deps=False,
         # Cosmos runs dbt in a fresh temporary copy of the project each time, while a cached partial parse
         # keeps the copy it was made in: dbt-duckdb then loads seeds from that deleted folder. Full parse.
+        # (Re-tried 2026-11-23: with DBT_TARGET_PATH=target the cache is re-pointed and the seeds load, but
+        # Cosmos then prefers the repo's own target/partial_parse.msgpack, parsed with other vars, so dbt
+        # still parsed in full: no time saved; see docs/benchmarks.md.)
         partial_parse=False,
         env_vars={
             "CVW_WAREHOUSE": str(settings.warehouse_path),  # absolute: dbt runs in a temporary copy
