@@ -27,7 +27,6 @@ import pandas as pd
 
 from include.settings import get_settings
 
-
 CUSTOMER_VALUE_SQL = """
 create table bi.customer_value as
 with

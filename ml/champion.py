@@ -58,12 +58,16 @@ def report_evaluation(
     features, levels = metadata["features"], metadata["categorical_levels"]
     matrix = model_matrix(_sample(test), features, levels)
     shap = {
-        task: explain.mean_abs_contributions(explain.contributions(evaluated_boosters[name], matrix), features)
+        task: explain.mean_abs_contributions(
+            explain.contributions(evaluated_boosters[name], matrix), features
+        )
         for task, name in (("clv", "clv"), ("churn", "churn"))
     }
     importance = {
         task: dict(
-            zip(booster.feature_name(), booster.feature_importance("gain").astype(float).tolist(), strict=True)
+            zip(
+                booster.feature_name(), booster.feature_importance("gain").astype(float).tolist(), strict=True
+            )
         )
         for task, booster in (("clv", evaluated_boosters["clv"]), ("churn", evaluated_boosters["churn"]))
     }
@@ -75,10 +79,14 @@ def report_evaluation(
             "test cutoff (out of time)": metadata["test_cutoff"],
             "horizon": f"{metadata['horizon_days']} days",
             "customers at the test cutoff": m["test_customers"],
-            "predicted vs actual revenue": f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}",
+            "predicted vs actual revenue": (
+                f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}"
+            ),
             "CLV form": metadata["clv_form"],
             "calibrated on": metadata["validation_cutoff"],
-            "champion refitted on": f"{len(metadata['refit_cutoffs'])} cutoffs, {metadata['training_rows']:,} rows",
+            "champion refitted on": (
+                f"{len(metadata['refit_cutoffs'])} cutoffs, {metadata['training_rows']:,} rows"
+            ),
             "customers sampled for training": f"{metadata.get('training_sample_share', 1.0):.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",
             "warnings": "; ".join(metadata.get("warnings", [])) or "none",
@@ -119,7 +127,6 @@ def champion_on_holdout(
     return split_by_task(score(test, revenue, churn))
 
 
-
 def rerender_report(version_or_path: str | None = None, out: Path | None = None) -> Path:
     """Re-render a saved training report: a model version, an evaluation JSON path, or the champion's."""
     from include.settings import get_settings
@@ -133,10 +140,14 @@ def rerender_report(version_or_path: str | None = None, out: Path | None = None)
         if version is None:
             pointer = models / CHAMPION_POINTER
             if not pointer.exists():
-                raise SystemExit(f"No champion model in {models}: train one first (cvw train) or name a version.")
+                raise SystemExit(
+                    f"No champion model in {models}: train one first (cvw train) or name a version."
+                )
             version = json.loads(pointer.read_text())["version"]
         evaluation_path = models / version / EVALUATION_FILE
         if not evaluation_path.exists():
-            raise SystemExit(f"{evaluation_path} does not exist: {version} is not a model version trained here.")
+            raise SystemExit(
+                f"{evaluation_path} does not exist: {version} is not a model version trained here."
+            )
     evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
     return render_report(evaluation, out or evaluation_path.with_name(REPORT_FILE))

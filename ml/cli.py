@@ -34,10 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--chunk-size", type=int, default=None, help="customers per chunk (memory bound)")
     score.add_argument("--no-reasons", action="store_true", help="skip the SHAP reasons (faster)")
     verbs.add_parser(
-        "evaluate", help="model vs every baseline at one cutoff (--cutoff DATE --horizon DAYS)", add_help=False
+        "evaluate",
+        help="model vs every baseline at one cutoff (--cutoff DATE --horizon DAYS)",
+        add_help=False,
     )
     report = verbs.add_parser("report", help="re-render a training run's HTML report")
-    report.add_argument("version", nargs="?", default=None, help="model version or evaluation JSON (default: champion)")
+    report.add_argument(
+        "version", nargs="?", default=None, help="model version or evaluation JSON (default: champion)"
+    )
     report.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the evaluation)")
     verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)

@@ -89,7 +89,8 @@ def _make_warehouse(path: Path) -> None:
                     (i % 997) / 10 as predicted_orders, (i % 997) * 0.39 as discounted_clv,
                     i % 2000 as historic_revenue, ['high', 'medium', 'low'][i % 3 + 1] as value_tier,
                     ['low', 'medium', 'high'][i % 3 + 1] as risk_band, 'nurture' as action,
-                    'days since last order ↑ risk' as churn_reasons, 'orders lifetime ↑ value' as value_reasons,
+                    'days since last order ↑ risk' as churn_reasons,
+                    'orders lifetime ↑ value' as value_reasons,
                     timestamp '2025-07-01 06:00:00' as scored_at
                 from range($customers) as t(i)
                 """,
@@ -125,13 +126,20 @@ def test_readers_see_only_complete_snapshots_while_the_serving_copy_is_republish
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(tmp_path / "serving.duckdb"), str(stop), str(TIME_LIMIT_SECONDS)],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     started = time.monotonic()
     try:
         publisher = subprocess.run(
             [sys.executable, "-c", PUBLISHER, str(tmp_path), str(PUBLISHES), *dates[1:], dates[0]],
-            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=TIME_LIMIT_SECONDS,
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIME_LIMIT_SECONDS,
         )
         assert publisher.returncode == 0, publisher.stderr[-3000:]
     finally:
@@ -144,7 +152,7 @@ def test_readers_see_only_complete_snapshots_while_the_serving_copy_is_republish
     assert len(answers) > PUBLISHES, "the reader must query many times while the file is replaced"
     expected = {str(day): customers for day, customers in CUSTOMERS.items()}
     for answer in answers:
-        (as_of, rows), = answer["dates"]  # one date per snapshot, never a mix
+        ((as_of, rows),) = answer["dates"]  # one date per snapshot, never a mix
         assert rows == expected[as_of]
         assert answer["snapshot"] == [[as_of, rows]]
         assert answer["summary"] == rows

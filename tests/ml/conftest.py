@@ -54,7 +54,9 @@ def _marts(orders: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ).reset_index()
         frame["tenure_days"] = frame["days_since_first_order"]
         frame["avg_order_value"] = frame["revenue_lifetime"] / frame["orders_lifetime"]
-        gaps = (frame["days_since_first_order"] - frame["days_since_last_order"]) / (frame["orders_lifetime"] - 1)
+        gaps = (frame["days_since_first_order"] - frame["days_since_last_order"]) / (
+            frame["orders_lifetime"] - 1
+        )
         frame["mean_days_between_orders"] = gaps.where(frame["orders_lifetime"] > 1)
         frame["region"] = np.where(frame["customer_id"].str[-1].isin(list("01234")), "north", "south")
         frame.insert(1, "cutoff_date", cutoff.date())
@@ -97,5 +99,3 @@ def quick_boosters() -> None:
         patch.setitem(baselines.RFM_PARAMS, "num_threads", 1)
         patch.setattr(baselines, "RFM_ROUNDS", 40)
         yield
-
-
