@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     build = verbs.add_parser("build", help="dbt build: staging, marts and their tests")
     build.add_argument("--as-of-date", type=_date, default=None)
+    build.add_argument(
+        "--full-refresh", action="store_true", help="rebuild the incremental models from all raw data"
+    )
     train = verbs.add_parser("train", help="train and evaluate the CLV and churn models out of time")
     train.add_argument("--horizon-days", type=int, default=None)
     score = verbs.add_parser("score", help="write scores.customer_scores for the scoring date")
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb == "build":
         from include.dbt import dbt_build
 
-        dbt_build(as_of_date=args.as_of_date)
+        dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh)
     elif args.verb == "train":
         from ml.train import format_metrics, train_models
 

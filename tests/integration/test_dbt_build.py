@@ -382,3 +382,15 @@ def test_every_mart_column_is_typed_and_described() -> None:
             assert model["config"]["contract"]["enforced"] is True, model["name"]
             for column in model["columns"]:
                 assert column.get("description") and column.get("data_type"), (model["name"], column["name"])
+
+
+def test_the_gross_margin_rate_follows_the_project_setting(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dbt's margin of products without unit_cost and the CLV's margin come from one setting.
+    monkeypatch.setenv("CVW_GROSS_MARGIN_RATE", "0.55")
+    target = tmp_path / "target"
+    compile_args = ["compile", "--select", "int_orders_valued", "--target-path", str(target)]
+    run_dbt(compile_args, warehouse_path=warehouse)
+    compiled = next(target.rglob("int_orders_valued.sql")).read_text()
+    assert "charged_amount * 0.55" in compiled and "* 0.4\n" not in compiled
