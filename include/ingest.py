@@ -34,18 +34,41 @@ LOG = logging.getLogger(__name__)  # Airflow task logs show each file's counts
 GROUND_TRUTH_FILE = "ground_truth.parquet"
 GROUND_TRUTH_TABLE = "synthetic.ground_truth"
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
-STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked")
+STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked", "_cvw_malformed")
+# DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
+CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
+# A malformed CSV line's data row number (line - 1: the header is line 1), its text and the reader's errors.
+MALFORMED = """
+create or replace temp table _cvw_malformed as
+select (line - 1)::bigint as data_row, first(csv_line order by column_idx) as csv_line,
+    string_agg(distinct lower(error_type::varchar), ', ' order by lower(error_type::varchar)) as errors
+from _cvw_csv_errors
+group by line
+"""
+# Validation numbers the parsed rows 1, 2, ... (_row_number); a skipped malformed line shifts the rows after
+# it, so the parsed row p is the file's data row p + (malformed lines m_k, the k-th, with m_k - k < p).
 REJECTS = """
 insert into raw._rejects (file_name, table_name, row_number, raw_values, reason, rejected_at, sha256)
-select $file_name, $table_name, checked._row_number, to_json(delivered._cvw_values)::varchar, checked._reason,
-    $loaded_at, $sha256
+with malformed as (
+    select data_row - row_number() over (order by data_row) as rows_parsed_before from _cvw_malformed
+)
+select $file_name, $table_name,
+    checked._row_number + (
+        select count(*) from malformed where malformed.rows_parsed_before < checked._row_number
+    ),
+    to_json(delivered._cvw_values)::varchar, checked._reason, $loaded_at, $sha256
 from {checked} as checked
 inner join (
     select row_number() over () as _row_number, _cvw_row as _cvw_values from _cvw_file as _cvw_row
 ) as delivered on delivered._row_number = checked._row_number
 where checked._reason is not null
-order by checked._row_number
+union all
+select $file_name, $table_name, data_row, to_json({{'line': csv_line}})::varchar,
+    'malformed CSV line (' || errors || ')', $loaded_at, $sha256
+from _cvw_malformed
+order by 3
 """
+MALFORMED_REASON = "malformed CSV line"
 
 
 @dataclass(frozen=True)
@@ -124,10 +147,19 @@ def already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> b
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}."""
+    """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}.
+
+    A CSV line that does not split into the header's columns (too many or too few fields, an unclosed
+    quote, invalid UTF-8) is not a row of `_cvw_file`: it goes to `_cvw_malformed`, which write_rejects
+    copies to raw._rejects, so such a line is quarantined like any other invalid row.
+    """
     if not path.name.endswith(SUFFIXES):
         raise ValueError(f"{path.name} is neither CSV nor Parquet: give a .csv, .csv.gz or .parquet file.")
-    reader = "read_csv(?, all_varchar = true, header = true)"  # text in: the contract's casts decide types
+    for table in CSV_REJECT_TABLES:
+        con.execute(f"drop table if exists {table}")
+    # text in: the contract's casts decide types
+    reader = (f"read_csv(?, all_varchar = true, header = true, store_rejects = true, "
+              f"rejects_table = '{CSV_REJECT_TABLES[0]}', rejects_scan = '{CSV_REJECT_TABLES[1]}')")
     if path.suffix == ".parquet":
         reader = "read_parquet(?)"
     try:  # insertion order is kept: `row_number() over ()` on a scan of _cvw_file is the row's place in it
@@ -135,7 +167,20 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     except duckdb.Error as error:
         reason = str(error).splitlines()[0]
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is a valid file.") from None
+    if path.suffix == ".parquet":
+        columns = "data_row bigint, csv_line varchar, errors varchar"
+        con.execute(f"create or replace temp table _cvw_malformed ({columns})")
+    else:
+        con.execute(MALFORMED)
+    for table in CSV_REJECT_TABLES:
+        con.execute(f"drop table if exists {table}")
     return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
+
+
+def rows_read(con: duckdb.DuckDBPyConnection) -> int:
+    """Return the data rows of the staged file: the rows parsed plus the malformed CSV lines."""
+    query = "select (select count(*) from _cvw_file) + (select count(*) from _cvw_malformed)"
+    return con.execute(query).fetchone()[0]
 
 
 def write_rejects(con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str,
@@ -144,7 +189,13 @@ def write_rejects(con: duckdb.DuckDBPyConnection, checked: str, table: str, path
     sql = REJECTS.format(checked=checked)
     params = {"file_name": path.name, "table_name": table, "loaded_at": loaded_at, "sha256": sha256}
     written = con.execute(sql, bound(sql, params)).fetchone()[0]
-    query = f"select _reason, count(*) from {checked} where _reason is not null group by 1 order by 2 desc, 1"
+    query = f"""
+        select reason, count(*) from (
+            select _reason as reason from {checked} where _reason is not null
+            union all
+            select '{MALFORMED_REASON} (' || errors || ')' from _cvw_malformed
+        ) group by 1 order by 2 desc, 1
+    """
     rejects = dict(con.execute(query).fetchall())
     if written != sum(rejects.values()):
         raise RuntimeError(f"{path.name}: {sum(rejects.values())} rows rejected but {written} written to "
@@ -199,7 +250,7 @@ def load_table_file(
            "where _reason is null order by _row_number")
     loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
-    read = con.execute("select count(*) from _cvw_file").fetchone()[0]
+    read = rows_read(con)
     drop_staged(con)
     load = FileLoad(path.name, table, sha256, loaded, False, read, sum(rejects.values()), rejects)
     return log_load(con, load, loaded_at)

@@ -31,6 +31,7 @@ from include.ingest import (
     already_loaded,
     drop_staged,
     log_load,
+    rows_read,
     sha256_of,
     stage_file,
     write_rejects,
@@ -276,7 +277,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -
     _check_lines(con)
     added = _insert(con, path, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", "order_items", path, sha256, loaded_at)
-    read = con.execute("select count(*) from _cvw_file").fetchone()[0]
+    read = rows_read(con)
     con.execute("drop table _cvw_lines")
     drop_staged(con)
     lines = added.pop("order_items")

@@ -245,3 +245,38 @@ def test_every_fixed_reject_reason_is_documented() -> None:
     reasons += ["duplicate key within the file", "duplicate of a row already loaded",
                 "key already loaded with different values"]
     assert [reason for reason in reasons if f"`{reason}`" not in doc] == []
+
+
+def test_malformed_csv_lines_are_quarantined_with_their_line(tmp_path: Path) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    lines = [
+        "order_id,customer_id,ordered_at,amount",
+        "o1,c1,2024-01-01,10",
+        "o2,c2,2024-01-02,20,surplus",  # data row 2: one field too many
+        "o3,c3,2024-01-03,abc",  # data row 3: parsed, then rejected by validation
+        "o4,c4",  # data row 4: fields missing
+        "o5,c5,2024-01-05,50",
+        ",c6,2024-01-06,60",  # data row 6: parsed, then rejected by validation
+    ]
+    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (6, 2, 4)
+    assert load.rejects == {
+        "malformed CSV line (missing columns)": 1,
+        "malformed CSV line (too many columns)": 1,
+        "missing order_id": 1,
+        "non-numeric amount": 1,
+    }
+    rejects = _query(warehouse, "select row_number, reason, raw_values from raw._rejects order by row_number")
+    assert [(number, reason) for number, reason, _ in rejects] == [
+        (2, "malformed CSV line (too many columns)"),
+        (3, "non-numeric amount"),
+        (4, "malformed CSV line (missing columns)"),
+        (6, "missing order_id"),
+    ]
+    assert rejects[0][2] == '{"line":"o2,c2,2024-01-02,20,surplus"}'
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [("o1",), ("o5",)]
+    logged = "select rows_read, rows_loaded, rows_rejected from raw._file_loads"
+    assert _query(warehouse, logged) == [(6, 2, 4)]
