@@ -1,9 +1,9 @@
 """The DAGs under a real Airflow: api-server, scheduler, dag-processor and triggerer on loopback.
 
 A tiny shop is delivered to the landing folder and the chain is started through Airflow's REST API (a
-JWT from the simple auth manager's /auth/token): ingest → transform → train → score → publish follow by
-assets alone. Then two past dates are backfilled through the REST API. Processes are always torn down.
-LocalExecutor on the SQLite metadata database, as `make airflow` runs it (include/airflow_local.py).
+JWT from the simple auth manager's /auth/token): ingest → transform → train → score → publish and monitor
+follow by assets alone. Then two past dates are backfilled through the REST API. Processes are always torn
+down. LocalExecutor on the SQLite metadata database, as `make airflow` runs it (include/airflow_local.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from include.airflow_local import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DAG_IDS = ("ingest", "transform", "train", "score", "publish")
+DAG_IDS = ("ingest", "transform", "train", "score", "publish", "monitor")
 CUSTOMERS = 600
 CHAIN_TIMEOUT_SECONDS = 10 * 60  # 198 s measured on a moderately loaded machine; generous bound
 BACKFILL_DATES = (date(2025, 11, 12), date(2025, 11, 13))  # mid-month: not a cutoff of the monthly spine
@@ -121,7 +121,11 @@ def chain(live: dict) -> dict:
     )
     triggered_at = time.monotonic()
     run_id = api.call("POST", "/dags/ingest/dagRuns", {"logical_date": None})["dag_run_id"]
-    _wait_for(lambda: _settled(api, "publish") and _quiet(api), "the chain to publish", CHAIN_TIMEOUT_SECONDS)
+
+    def chain_done() -> bool:
+        return bool(_settled(api, "publish") and _settled(api, "monitor") and _quiet(api))
+
+    _wait_for(chain_done, "the chain to publish and monitor", CHAIN_TIMEOUT_SECONDS)
     seconds = time.monotonic() - triggered_at
     return {**live, "first_ingest": first[0], "ingest_run_id": run_id, "chain_seconds": seconds}
 
@@ -149,7 +153,7 @@ def test_one_rest_trigger_runs_the_whole_chain_through_assets(chain: dict) -> No
     failed = [(run["dag_id"], run["dag_run_id"]) for run in runs if run["state"] != "success"]
     assert failed == []
     by_type = {(run["dag_id"], run["run_type"]) for run in runs}
-    for dag_id in ("transform", "train", "score", "publish"):
+    for dag_id in ("transform", "train", "score", "publish", "monitor"):
         assert (dag_id, "asset_triggered") in by_type, f"{dag_id} was not started by an asset"
     trained = [run for run in runs if run["dag_id"] == "train" and run["run_type"] == "asset_triggered"]
     assert any(api.task_states("train", run["dag_run_id"])["train_models"] == "success" for run in trained)
@@ -164,6 +168,8 @@ def test_scores_and_the_serving_copy_cover_every_eligible_customer(chain: dict) 
             "where as_of_date = (select max(as_of_date) from scores.customer_scores)"
         ).fetchall()[0]
         eligible = _eligible(con, as_of)
+        query = "select count(*), count(distinct model_version) from ml.feature_drift where as_of_date = ?"
+        drift = con.execute(query, [as_of]).fetchall()[0]
     with duckdb.connect(str(data / "serving.duckdb"), read_only=True) as con:
         query = "select count(*), min(as_of_date), max(as_of_date) from bi.customer_value"
         served = con.execute(query).fetchall()[0]
@@ -171,6 +177,7 @@ def test_scores_and_the_serving_copy_cover_every_eligible_customer(chain: dict) 
     assert 0 < rows == eligible <= CUSTOMERS
     assert served == (rows, as_of, as_of)
     assert snapshot == [(as_of, rows)]
+    assert drift[0] > 0 and drift[1] == 1  # monitor measured the drift of the scored date for its champion
 
 
 def _scores(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple]:
