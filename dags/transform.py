@@ -16,7 +16,9 @@ Runs when new raw data lands (`warehouse_raw`); when the build passed, `record_m
 Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built for (default
 `CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
 scratch.
-All tasks run in the `warehouse_writer` pool.
+The dbt build and `record_marts_date` run in the `warehouse_writer` pool; the node tasks only read the
+build's results, in the default pool, and never run dbt themselves: to re-run, clear `dbt_producer_watcher`
+with its downstream tasks.
 """
 
 from __future__ import annotations

@@ -7,15 +7,23 @@ Execution: Cosmos' WATCHER mode. One producer task runs a single `dbt build` (mo
 data tests, in dbt's own order, on one DuckDB connection), and every model, seed and model's tests gets
 its own task that reports that node's result from the build; a failing model or test fails its own task
 and dbt skips what depends on it. The producer runs first and the node tasks after it, so the same graph
-works under `dag.test()` (one task at a time) and under a scheduler. A node task that is retried re-runs
-its node alone with dbt, which is why every task of the group runs in the warehouse's one-slot pool.
+works under `dag.test()` (one task at a time) and under a scheduler.
+
+Writer lane: only the producer writes, so only it runs in the warehouse's one-slot pool. The node tasks
+read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
+alone with dbt when its task is retried or cleared, or when the build died before reporting it: a second
+dbt process, outside the writer lane. Here that fallback is refused (`report_only`): such a node task fails
+with one sentence saying to clear the producer, which rebuilds in the lane, and node tasks never retry.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import MethodType
+from typing import Any
 
-from airflow.sdk import TriggerRule
+from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowException
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
@@ -25,6 +33,7 @@ from include.settings import get_settings
 
 PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
 PRODUCER_GATE_TASK_ID = "dbt_producer_watcher_done"
+NODE_POOL = "default_pool"  # node tasks only read the producer's XComs: they need no writer slot
 DEFAULT_LABEL_HORIZONS = (90, 365)  # dbt_project.yml's default; the settings horizon is added
 BI_TAG = "bi"  # dbt_project/models/marts/bi: built after scoring by the publish DAG, never by transform
 
@@ -75,6 +84,25 @@ def _run_producer_first(group: DbtTaskGroup) -> None:
         task.trigger_rule = TriggerRule.ALL_DONE
 
 
+def _refuse_dbt_fallback(self: BaseOperator, try_number: int, context: Any) -> bool:
+    """Replace Cosmos' per-node dbt re-run: fail, saying how to rebuild within the writer lane."""
+    raise AirflowException(
+        f"{self.task_id} has no result from this run's dbt build (try {try_number}): node tasks never run "
+        f"dbt themselves, since the warehouse has one writer; clear {PRODUCER_TASK_ID} (with its downstream "
+        "tasks) to rebuild."
+    )
+
+
+def report_only(group: DbtTaskGroup) -> None:
+    """Make every node task a reader of the build's results, in the default pool and without retries."""
+    for task in group.iter_tasks():
+        if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
+            continue
+        task._fallback_to_non_watcher_run = MethodType(_refuse_dbt_fallback, task)
+        task.pool = NODE_POOL
+        task.retries = 0
+
+
 def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
     """Return the dbt build as a Cosmos task group; dbt vars come from the DAG run's params."""
     settings = get_settings()
@@ -107,4 +135,5 @@ def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
         },
     )
     _run_producer_first(group)
+    report_only(group)
     return group

@@ -14,8 +14,14 @@ from include.settings import get_settings
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED_DAGS = {"ingest", "transform", "train", "score", "publish", "monitor"}
 # Tasks that never open the warehouse, so they may run outside the one-slot writer pool: the score date
-# (params and the champion file), and Cosmos' gate after its build (an EmptyOperator, which never runs).
+# (params and the champion file), Cosmos' gate after its build (an EmptyOperator, which never runs), and
+# the dbt node tasks, which read the build's results from XCom and may not run dbt (_is_dbt_node_reader).
 WAREHOUSE_FREE_TASKS = {("score", "scoring_date"), ("transform", "dbt.dbt_producer_watcher_done")}
+
+
+def _is_dbt_node_reader(dag_id: str, task) -> bool:
+    """Return whether a task is a Cosmos node task of transform: it reports one node of the build."""
+    return dag_id == "transform" and hasattr(task, "_fallback_to_non_watcher_run")
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +92,20 @@ def test_every_task_that_opens_the_warehouse_runs_in_the_one_slot_writer_pool(da
         (dag_id, task.task_id)
         for dag_id in EXPECTED_DAGS
         for task in dag_bag.dags[dag_id].tasks
-        if task.pool != WAREHOUSE_POOL
+        if task.pool != WAREHOUSE_POOL and not _is_dbt_node_reader(dag_id, task)
     }
     assert outside == WAREHOUSE_FREE_TASKS
+
+
+def test_dbt_node_tasks_never_run_dbt_themselves(dag_bag: DagBag) -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    readers = [task for task in dag_bag.dags["transform"].tasks if _is_dbt_node_reader("transform", task)]
+    assert len(readers) > 20 and {task.pool for task in readers} == {"default_pool"}
+    for task in readers:
+        assert task.retries == 0, task.task_id  # a retry could only re-run dbt outside the writer lane
+        with pytest.raises(AirflowException, match=r"clear dbt_producer_watcher .* to rebuild"):
+            task._fallback_to_non_watcher_run(2, {})
 
 
 def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagBag) -> None:
@@ -98,8 +115,8 @@ def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagB
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
             alerts = any(getattr(c, "__wrapped__", c) is notify_failure for c in callbacks)
             assert alerts or task.task_id.endswith("dbt_producer_watcher"), f"{dag_id}.{task.task_id}"
-            if task.task_id.endswith("dbt_producer_watcher"):
-                assert task.retries == 0  # Cosmos never re-runs a whole build: its node tasks retry
+            if task.task_id.endswith("dbt_producer_watcher") or _is_dbt_node_reader(dag_id, task):
+                assert task.retries == 0  # a build is re-run by clearing the producer, never per node
                 continue
             assert task.retries == 2, f"{dag_id}.{task.task_id}"
             assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id}"
