@@ -113,6 +113,17 @@ def test_publish_served_the_latest_scores_with_their_rfm_segment(pipeline_run: d
     assert "churn_roc_auc" in metrics
 
 
+def test_every_column_of_the_serving_copy_is_documented_for_bi_users(pipeline_run: dict) -> None:
+    doc = (REPO_ROOT / "docs" / "bi.md").read_text()
+    with duckdb.connect(str(pipeline_run["serving"]), read_only=True) as con:
+        columns = con.execute(
+            "select table_name, column_name from duckdb_columns() where schema_name = 'bi' order by all"
+        ).fetchall()
+    assert {table for table, _ in columns} == {"customer_value", "segment_summary", "model_performance",
+                                                "snapshot"}
+    assert [(table, column) for table, column in columns if f"`{column}`" not in doc] == []
+
+
 def test_rerunning_the_score_dag_replaces_the_date_instead_of_duplicating(pipeline_run: dict) -> None:
     with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
         before = con.execute("select count(*), min(scored_at) from scores.customer_scores").fetchone()
