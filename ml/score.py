@@ -2,17 +2,21 @@
 
 Scoring reads the feature mart a chunk of customers at a time, so memory stays bounded at any customer count:
 1. BG/NBD + Gamma-Gamma are fitted on every customer of the date, as at training (their inputs are six mart
-   columns, read at once). Each chunk of the mart then gets the boosters' raw predictions and, unless
-   reasons are switched off, the top three SHAP reasons for churn and for value.
+   columns, read at once). One query then streams the date's rows in customer_id order, only the columns
+   the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks); each chunk
+   becomes the float matrix LightGBM would make of ml.features.model_matrix's frame (model_input, once for
+   all boosters), gets the boosters' raw predictions and, unless reasons are switched off, the top three
+   SHAP reasons for churn and for value.
 2. The raw predictions of the whole date are combined (calibrated churn, the CLV blend and its total, set
    over all the date's customers as in training), and the score rows are built and written chunk by chunk
    in one transaction (ml.publish_scores), which also sets tiers and actions against the whole date.
 A mart whose feature columns differ from the champion's is refused before anything is written.
+Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and training speed".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +26,8 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from include.settings import get_settings
 from include.warehouse import connect
@@ -31,7 +37,7 @@ from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, combine
 from ml.data import scoring_date
 from ml.features import model_matrix
-from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_chunks, publish_scores
+from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns
 
 # The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs), and those the score rows carry over.
@@ -63,6 +69,12 @@ class RawScores:
         return values, raw, np.concatenate(self.churn_reasons), np.concatenate(self.value_reasons)
 
 
+def scoring_columns(features: list[str]) -> list[str]:
+    """Return the mart columns scoring reads per chunk: id, the model's mart features, value columns."""
+    wanted = ["customer_id", *(column for column in features if column not in BTYD_FEATURES), *VALUE_COLUMNS]
+    return list(dict.fromkeys(wanted))
+
+
 def date_btyd(con: duckdb.DuckDBPyConnection, as_of_date: date, horizon_days: int) -> pd.DataFrame:
     """Return the BTYD predictions of every customer at the date, indexed by customer_id."""
     columns = ", ".join(BTYD_INPUT_COLUMNS)
@@ -84,7 +96,7 @@ def _platt_slope(calibration: dict[str, Any]) -> float:
 
 def chunk_reasons(
     boosters: dict[str, lgb.Booster],
-    matrix: pd.DataFrame,
+    matrix: pd.DataFrame | np.ndarray,
     features: list[str],
     calibration: dict[str, Any],
     churn_probability: np.ndarray,
@@ -110,32 +122,90 @@ def chunk_reasons(
     )
 
 
+def _level_codes(column: pa.ChunkedArray, levels: list[str]) -> np.ndarray:
+    """Return each value's position in the training levels as a float, NaN for a null or unseen value."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        codes = pc.index_in(column, value_set=pa.array(levels, type=column.type))
+        return pc.cast(codes, pa.float64()).to_numpy(zero_copy_only=False)
+    codes = pd.Categorical(column.to_pandas().astype("object"), categories=levels).codes  # as model_matrix
+    return np.where(codes < 0, np.nan, codes)
+
+
+def model_input(
+    table: pa.Table, btyd: pd.DataFrame, features: list[str], levels: dict[str, list[str]]
+) -> np.ndarray:
+    """Return the (rows x features) float matrix LightGBM makes of ml.features.model_matrix's frame.
+
+    Numbers as float64 (null as NaN), text features as the codes of their training levels (a null or an
+    unseen value as NaN), the BTYD features from `btyd` (aligned with the table's rows): LightGBM's own
+    conversion of that DataFrame, done once per chunk for all boosters and without building the frame.
+    """
+    matrix = np.empty((table.num_rows, len(features)))
+    for position, column in enumerate(features):
+        if column in BTYD_FEATURES:
+            matrix[:, position] = btyd[column].to_numpy(dtype=float)
+        elif column in levels:
+            matrix[:, position] = _level_codes(table.column(column), levels[column])
+        else:
+            numbers = pc.cast(table.column(column), pa.float64())
+            matrix[:, position] = numbers.to_numpy(zero_copy_only=False)
+    return matrix
+
+
+def _same_levels(boosters: dict[str, lgb.Booster], features: list[str], levels: dict[str, list[str]]) -> bool:
+    """Return whether every booster learnt the categories in the order model_matrix gives them."""
+    expected = [list(levels[column]) for column in features if column in levels]
+    return all((booster.pandas_categorical or []) == expected for booster in boosters.values())
+
+
+def _aligned_btyd(btyd: pd.DataFrame, customer_ids: np.ndarray, offset: int) -> pd.DataFrame:
+    """Return the BTYD rows of the chunk's customers, in chunk order.
+
+    Chunks and the BTYD frame are both read in customer_id order, so the chunk is normally the next slice
+    of the frame; the ids are compared before that slice is used, and looked up by id when they differ.
+    """
+    part = btyd.iloc[offset : offset + len(customer_ids)]
+    if len(part) == len(customer_ids) and np.array_equal(part.index.to_numpy(dtype=object), customer_ids):
+        return part
+    return btyd.reindex(customer_ids)
+
+
 def raw_scores(
-    chunks: Iterator[pd.DataFrame],
+    chunks: Iterable[pa.Table | pd.DataFrame],
     btyd: pd.DataFrame,
     boosters: dict[str, lgb.Booster],
     metadata: dict[str, Any],
     with_reasons: bool = True,
 ) -> RawScores:
-    """Return pass 1 over the mart's chunks: raw predictions, reasons and value columns per customer."""
+    """Return pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns."""
     calibration = metadata.get("calibration") or {"form": "tweedie"}
     features, levels = metadata["features"], metadata["categorical_levels"]
+    as_arrays = _same_levels(boosters, features, levels)
     kept = RawScores()
+    offset = 0
     for chunk in chunks:
-        chunk = chunk.drop(columns=list(BTYD_FEATURES), errors="ignore")
-        matched = btyd.reindex(chunk["customer_id"].astype(str))
-        chunk = pd.concat([chunk, matched.set_axis(chunk.index)], axis=1)
-        matrix = model_matrix(chunk, features, levels)
+        table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
+        customer_ids = pc.cast(table.column("customer_id"), pa.string()).to_numpy(zero_copy_only=False)
+        matched = _aligned_btyd(btyd, customer_ids, offset)
+        offset += table.num_rows
+        if as_arrays:
+            matrix = model_input(table, matched, features, levels)
+        else:  # boosters with other category orders: LightGBM recodes model_matrix's frame itself
+            frame = table.drop_columns([c for c in BTYD_FEATURES if c in table.column_names]).to_pandas()
+            frame[list(BTYD_FEATURES)] = matched[list(BTYD_FEATURES)].to_numpy(dtype=float)
+            matrix = model_matrix(frame, features, levels)
         raw = {name: booster.predict(matrix) for name, booster in boosters.items()}
-        raw["btyd_revenue"] = chunk["btyd_revenue"].to_numpy(dtype=float)
-        raw["btyd_churn"] = np.exp(-chunk["btyd_expected_purchases"].to_numpy(dtype=float))
+        raw["btyd_revenue"] = matched["btyd_revenue"].to_numpy(dtype=float)
+        raw["btyd_churn"] = np.exp(-matched["btyd_expected_purchases"].to_numpy(dtype=float))
         if with_reasons:
             churn_reasons, value_reasons = chunk_reasons(
                 boosters, matrix, features, calibration, calibrated_churn(raw, calibration)
             )
         else:
-            churn_reasons = value_reasons = np.full(len(chunk), "", dtype=object)
-        kept.values.append(chunk[list(VALUE_COLUMNS)].reset_index(drop=True))
+            churn_reasons = value_reasons = np.full(table.num_rows, "", dtype=object)
+        values = table.select(list(VALUE_COLUMNS)).to_pandas()
+        values["customer_id"] = customer_ids
+        kept.values.append(values)
         kept.raw.append(raw)
         kept.churn_reasons.append(churn_reasons)
         kept.value_reasons.append(value_reasons)
@@ -180,7 +250,8 @@ def score_customers(
             metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
         )
         btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]))
-        kept = raw_scores(iter_chunks(con, as_of_date, chunk_size), btyd, boosters, metadata, with_reasons)
+        chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
+        kept = raw_scores(chunks, btyd, boosters, metadata, with_reasons)
         if not kept.raw:
             raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
         rows = score_rows(kept, metadata, version, as_of_date, chunk_size)

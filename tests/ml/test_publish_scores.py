@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import explain, publish_scores
+from ml import actions, explain, publish_scores
 
 FEATURES = ["orders_90d", "revenue_90d"]
 
@@ -84,16 +84,19 @@ def test_rescoring_a_date_with_another_model_replaces_the_date_and_the_view_show
     publish_scores.publish_scores(con, date(2025, 1, 1), "v1", _score_chunks(con, date(2025, 1, 1), "v1"))
     publish_scores.publish_scores(con, date(2025, 2, 1), "v1", _score_chunks(con, date(2025, 2, 1), "v1"))
     publish_scores.publish_scores(con, date(2025, 2, 1), "v2", _score_chunks(con, date(2025, 2, 1), "v2"))
-    by_date = "select as_of_date::varchar, model_version, count(*) from scores.customer_scores group by all order by 1"
+    counts = "select as_of_date::varchar, model_version, count(*) from scores.{} group by all order by 1"
+    by_date = counts.format("customer_scores")
     assert con.execute(by_date).fetchall() == [("2025-01-01", "v1", 4), ("2025-02-01", "v2", 4)]
-    latest = "select as_of_date::varchar, model_version, count(*) from scores.customer_scores_latest group by all"
+    latest = counts.format("customer_scores_latest")
     assert con.execute(latest).fetchall() == [("2025-02-01", "v2", 4)]
 
 
 def test_a_score_table_of_the_first_release_is_kept_aside_and_a_new_one_started() -> None:
     con = duckdb.connect()
     con.execute("create schema scores")
-    con.execute("create table scores.customer_scores (customer_id varchar, as_of_date date, value_tier varchar)")
+    con.execute(
+        "create table scores.customer_scores (customer_id varchar, as_of_date date, value_tier varchar)"
+    )
     con.execute("insert into scores.customer_scores values ('A', date '2024-01-01', 'high')")
     _mart(con, 3, date(2025, 1, 1))
     publish_scores.publish_scores(con, date(2025, 1, 1), "v1", _score_chunks(con, date(2025, 1, 1), "v1"))
@@ -107,3 +110,72 @@ def test_a_chunk_of_another_model_is_refused_and_nothing_is_written() -> None:
     with pytest.raises(ValueError, match="another date or model"):
         publish_scores.publish_scores(con, as_of, "v1", _score_chunks(con, as_of, "v2"))
     assert con.execute("select count(*) from scores.customer_scores").fetchone() == (0,)
+
+
+def test_chunks_are_cut_to_size_across_duckdb_batches_and_read_only_the_asked_columns() -> None:
+    con = duckdb.connect()
+    _mart(con, 3, date(2025, 1, 1))
+    con.execute(  # 250,000 customers: more than two of DuckDB's 122,880-row batches
+        "insert into marts.customer_features "
+        "select 'D' || lpad(range::varchar, 6, '0'), date '2025-01-01', true, 1, 1.0, 1.0, 30.0, 50.0 "
+        "from range(250000)"
+    )
+    columns = ["customer_id", "orders_90d"]
+    chunks = list(publish_scores.iter_arrow_chunks(con, date(2025, 1, 1), 100_000, columns))
+    assert [chunk.num_rows for chunk in chunks] == [100_000, 100_000, 50_003]
+    assert chunks[0].column_names == ["customer_id", "orders_90d"]
+    ids = [i for chunk in chunks for i in chunk.column("customer_id").to_pylist()]
+    assert ids == sorted(ids) and len(set(ids)) == 250_003
+    with pytest.raises(ValueError, match="has no column loyalty_points"):
+        next(publish_scores.iter_chunks(con, date(2025, 1, 1), 10, ["customer_id", "loyalty_points"]))
+
+
+def _chunk(customers: list[str], clv: list[float], bands: list[str], as_of: date, version: str):
+    """Return score rows of hand-picked discounted CLVs (margin 1, no discount) and risk bands."""
+    n = len(customers)
+    features = pd.DataFrame({"customer_id": customers, "revenue_lifetime": 1.0, "avg_order_value": 1.0})
+    features["mean_days_between_orders"] = 30.0
+    churn = np.select([np.array(bands) == "low", np.array(bands) == "high"], [0.1, 0.9], 0.5)
+    return publish_scores.build_score_chunk(
+        features, np.array(clv), churn, [""] * n, [""] * n, as_of, 90, version, 0.0, 1.0
+    )
+
+
+def test_tiers_and_actions_written_in_sql_rank_as_ml_actions_does_with_ties() -> None:
+    con, as_of = duckdb.connect(), date(2025, 1, 1)
+    rng = np.random.default_rng(3)
+    customers = [f"C{i:03d}" for i in rng.permutation(200)]
+    clv = rng.choice([0.0, 5.0, 10.0, 20.0], 200)  # many ties, broken by customer id
+    bands = list(rng.choice(list(actions.BANDS), 200))
+    chunks = [_chunk(customers[:90], clv[:90], bands[:90], as_of, "v1")]
+    chunks.append(_chunk(customers[90:], clv[90:], bands[90:], as_of, "v1"))
+    assert publish_scores.publish_scores(con, as_of, "v1", chunks) == 200
+    rows = con.execute(
+        "select customer_id, discounted_clv, risk_band, value_tier, action from scores.customer_scores"
+    ).df()
+    tiers = actions.value_tiers(rows["discounted_clv"], rows["customer_id"])
+    assert rows["value_tier"].tolist() == tiers.tolist()
+    assert rows["action"].tolist() == actions.recommended_actions(tiers, rows["risk_band"]).tolist()
+    assert rows["value_tier"].value_counts().to_dict() == {"low": 100, "medium": 80, "high": 20}
+
+
+def test_rescoring_with_the_same_model_replaces_every_row_and_drops_customers_no_longer_scored() -> None:
+    con, as_of = duckdb.connect(), date(2025, 1, 1)
+    publish_scores.publish_scores(
+        con, as_of, "v1", [_chunk(["A", "B", "C"], [1.0, 2.0, 3.0], ["low", "low", "high"], as_of, "v1")]
+    )
+    again = [_chunk(["B", "C", "D"], [30.0, 20.0, 10.0], ["high", "low", "low"], as_of, "v1")]
+    assert publish_scores.publish_scores(con, as_of, "v1", again) == 3
+    rows = con.execute(
+        "select customer_id, discounted_clv, risk_band, value_tier from scores.customer_scores order by 1"
+    ).fetchall()
+    assert rows == [("B", 30.0, "high", "medium"), ("C", 20.0, "low", "low"), ("D", 10.0, "low", "low")]
+
+
+def test_a_chunk_with_an_unknown_risk_band_is_refused_and_nothing_is_written() -> None:
+    con, as_of = duckdb.connect(), date(2025, 1, 1)
+    chunk = _chunk(["A", "B"], [1.0, 2.0], ["low", "low"], as_of, "v1")
+    chunk.loc[1, "risk_band"] = "extreme"
+    with pytest.raises(ValueError, match="risk bands must be in"):
+        publish_scores.publish_scores(con, as_of, "v1", [chunk])
+    assert con.execute("select count(*) from scores.customer_scores").fetchall() == [(0,)]

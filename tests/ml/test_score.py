@@ -8,10 +8,13 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ml import actions, champion, score, train
-from ml.artifacts import CHAMPION_POINTER, models_dir
+from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir
+from ml.btyd import BTYD_FEATURES
+from ml.features import model_matrix
 
 SCORING_DATE = date(2025, 1, 1)
 
@@ -86,7 +89,8 @@ def test_scoring_writes_one_explained_tiered_row_per_customer(trained, artifacts
     assert set(rows["model_version"]) == {trained[2]["version"]}
     n = len(rows)
     tiers = rows["value_tier"].value_counts()
-    assert tiers["high"] == int(np.floor(0.10 * n)) and tiers["high"] + tiers["medium"] == int(np.floor(0.5 * n))
+    assert tiers["high"] == int(np.floor(0.10 * n))
+    assert tiers["high"] + tiers["medium"] == int(np.floor(0.5 * n))
     top = rows.sort_values(["discounted_clv", "customer_id"], ascending=[False, True]).head(int(0.1 * n))
     assert set(top["value_tier"]) == {"high"}
     assert (rows["action"] == actions.recommended_actions(rows["value_tier"], rows["risk_band"])).all()
@@ -144,3 +148,40 @@ def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
     with pytest.raises(SystemExit, match="has new loyalty_points"):
         score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
     assert len(_scores(copy)) == len(_scores(trained[0]))  # nothing written
+
+
+def _scoring_rows(path: Path) -> tuple[pa.Table, pd.DataFrame]:
+    """Return the scoring date's mart rows (one unseen region, one null) and their BTYD predictions."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        frame = con.execute(
+            "select * from marts.customer_features where cutoff_date = ? order by customer_id", [SCORING_DATE]
+        ).df()
+        btyd = score.date_btyd(con, SCORING_DATE, 90)
+    frame["region"] = frame["region"].astype(object)
+    frame.loc[0, "region"], frame.loc[1, "region"] = "west", None
+    return pa.Table.from_pandas(frame, preserve_index=False), btyd
+
+
+def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(trained, artifacts: Path) -> None:
+    _, boosters, metadata = load_champion(artifacts)
+    features, levels = metadata["features"], metadata["categorical_levels"]
+    table, btyd = _scoring_rows(trained[0])
+    frame = table.to_pandas()
+    frame[list(BTYD_FEATURES)] = btyd[list(BTYD_FEATURES)].to_numpy()
+    matrix = score.model_input(table, btyd, features, levels)
+    region = matrix[:, features.index("region")]
+    assert np.isnan(region[:2]).all() and set(region[2:]) == {0.0, 1.0}  # unseen and null: missing
+    for booster in boosters.values():
+        expected = booster.predict(model_matrix(frame, features, levels))
+        np.testing.assert_array_equal(booster.predict(matrix), expected)
+
+
+def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(trained, artifacts: Path) -> None:
+    _, boosters, metadata = load_champion(artifacts)
+    table, btyd = _scoring_rows(trained[0])
+    ordered = score.raw_scores([table], btyd, boosters, metadata, with_reasons=False)
+    halves = [table.slice(300), table.slice(0, 300)]  # second half first: ids no longer follow the BTYD rows
+    shuffled = score.raw_scores(halves, btyd, boosters, metadata, with_reasons=False)
+    order = np.r_[300 : table.num_rows, 0:300]
+    for name, values in ordered.raw.pop().items():
+        np.testing.assert_array_equal(np.concatenate([part[name] for part in shuffled.raw]), values[order])
