@@ -53,9 +53,15 @@ def readable_name(column: str) -> str:
     return " ".join([_WORDS.get(word, word) for word in words] + suffix)
 
 
-def contributions(booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray) -> np.ndarray:
-    """Return the (rows x features) SHAP contributions of a single-output booster, without the bias column."""
-    contrib = np.asarray(booster.predict(matrix, pred_contrib=True), dtype=float)
+def contributions(
+    booster: lgb.Booster, matrix: pd.DataFrame | np.ndarray, num_threads: int | None = None
+) -> np.ndarray:
+    """Return the (rows x features) SHAP contributions of a single-output booster, without the bias column.
+
+    num_threads: LightGBM threads for this call (default: the booster's own setting).
+    """
+    options = {} if num_threads is None else {"num_threads": num_threads}
+    contrib = np.asarray(booster.predict(matrix, pred_contrib=True, **options), dtype=float)
     if contrib.shape[1] != booster.num_feature() + 1:
         raise ValueError(
             "top reasons need a single-output model (regression or binary), not a multiclass one"

@@ -16,6 +16,7 @@ Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -51,6 +52,10 @@ BTYD_INPUT_COLUMNS = (
     "first_order_value",
 )
 VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
+# Threads of LightGBM's predictions and SHAP contributions: every core. The boosters train on one thread
+# (ml.train), but a prediction is one parallel loop over rows, which two threads on the 2-core target ran
+# in 0.6-0.7x the wall time of one, even with other work on the machine (docs/benchmarks.md).
+PREDICT_THREADS = os.cpu_count() or 1
 
 
 @dataclass
@@ -106,16 +111,16 @@ def chunk_reasons(
     Value reasons come from the booster that ranks revenue: the Tweedie one, or for the hurdle form the
     spend booster with the churn booster's first-order effect on log(1 - p) (ml.explain).
     """
-    churn_contrib = explain.contributions(boosters["churn"], matrix)
+    churn_contrib = explain.contributions(boosters["churn"], matrix, PREDICT_THREADS)
     if calibration.get("form", "tweedie") == "hurdle":
         value_contrib = explain.hurdle_value_contributions(
             churn_contrib,
-            explain.contributions(boosters["spend"], matrix),
+            explain.contributions(boosters["spend"], matrix, PREDICT_THREADS),
             churn_probability,
             _platt_slope(calibration),
         )
     else:
-        value_contrib = explain.contributions(boosters["clv"], matrix)
+        value_contrib = explain.contributions(boosters["clv"], matrix, PREDICT_THREADS)
     return (
         explain.join_reasons(explain.top_reasons(churn_contrib, features, "churn")),
         explain.join_reasons(explain.top_reasons(value_contrib, features, "clv")),
@@ -194,7 +199,7 @@ def raw_scores(
             frame = table.drop_columns([c for c in BTYD_FEATURES if c in table.column_names]).to_pandas()
             frame[list(BTYD_FEATURES)] = matched[list(BTYD_FEATURES)].to_numpy(dtype=float)
             matrix = model_matrix(frame, features, levels)
-        raw = {name: booster.predict(matrix) for name, booster in boosters.items()}
+        raw = {name: model.predict(matrix, num_threads=PREDICT_THREADS) for name, model in boosters.items()}
         raw["btyd_revenue"] = matched["btyd_revenue"].to_numpy(dtype=float)
         raw["btyd_churn"] = np.exp(-matched["btyd_expected_purchases"].to_numpy(dtype=float))
         if with_reasons:
