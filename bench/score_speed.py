@@ -5,19 +5,25 @@
 A champion is trained on a 5,000-customer shop (the demo's size); a second shop of `--customers` customers
 is generated, ingested and built for its scoring date only (dbt var spine_months = 0); then `ml.score`
 scores every customer of that date with the champion, once without reasons and once with them, writing
-scores.customer_scores each time (the replace-by-date transaction included). Peak memory is the resident
-set of this process. Wall-clock seconds of one run each, on a machine others may share: a benchmark,
-never a test.
+scores.customer_scores each time (the replace-by-date transaction included: the second run replaces the
+first run's rows of the same model in place). Each scoring run is a child process of its own, so its peak
+resident memory (ru_maxrss from wait4: the high-water mark of the whole run, not the resident set after
+it) and its CPU seconds are that run's alone; the wall time is of `score_customers` in the child (imports
+and start-up left out). `--breakdown` adds a third run without reasons under cProfile and reports where
+its time goes. `--work-dir` keeps the shops, so a later run at the same size skips generating them.
+Wall-clock seconds of one run each, on a machine others may share (the 1-minute load average before and
+after each run is reported with it): a benchmark, never a test. Figures are cut, never rounded up.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,8 +31,45 @@ import duckdb
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
 TRAINING_CUSTOMERS = 5_000
+# What the child process runs: score once, print wall seconds and rows as JSON (optionally a profile).
+CHILD = """
+import cProfile, json, pstats, sys, time
+from pathlib import Path
+from ml.score import score_customers
+warehouse, chunk_size, with_reasons = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+profile = cProfile.Profile() if sys.argv[4] == "1" else None
+started = time.monotonic()
+if profile:
+    profile.enable()
+written = score_customers(warehouse_path=warehouse, chunk_size=chunk_size, with_reasons=with_reasons)
+seconds = time.monotonic() - started
+stages = {}
+if profile:
+    profile.disable()
+    for (path, _, name), row in pstats.Stats(profile).stats.items():
+        if path.startswith(sys.path[0]) or "lightgbm" in path or "btyd" in path:
+            stages[f"{Path(path).stem}.{name}"] = max(stages.get(f"{Path(path).stem}.{name}", 0.0), row[3])
+print(json.dumps({"written": written, "seconds": seconds, "stages": stages}))
+"""
+# Where a run's time goes: (label, profiled function); nested entries are parts of the ones above them.
+STAGES = (
+    ("BG/NBD + Gamma-Gamma on the whole date (read and fit)", "score.date_btyd"),
+    ("of which the two maximum-likelihood fits", "btyd.fit_btyd"),
+    ("pass 1 over the chunks", "score.raw_scores"),
+    ("of which reading the mart (one streamed query, Arrow)", "publish_scores.iter_arrow_chunks"),
+    ("of which the LightGBM matrix", "score.model_input"),
+    ("of which LightGBM predict (3 boosters)", "basic.predict"),
+    ("building the score rows (pass 2)", "score.score_rows"),
+    ("writing: stage, delete, insert with tiers and actions, commit", "publish_scores.publish_scores"),
+    ("of which the one insert statement with tiers and actions", "publish_scores._write_staged"),
+)
+
+
+def _cut(value: float, digits: int = 1) -> str:
+    """Return value cut (never rounded up) to `digits` decimals."""
+    scale = 10**digits
+    return f"{math.floor(value * scale) / scale:,.{digits}f}"
 
 
 def _cvw(env: dict[str, str], *args: str) -> None:
@@ -55,81 +98,134 @@ def _build_scoring_date_only(env: dict[str, str]) -> None:
         "from include.dbt import run_dbt; "
         "run_dbt(['build', '--exclude', 'test_type:unit'], dbt_vars={'spine_months': 0})"
     )
-    subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    command = [sys.executable, "-c", code]
+    subprocess.run(command, cwd=REPO_ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def measure(customers: int, chunk_size: int) -> list[dict[str, object]]:
-    """Return one row per scoring run (without, then with reasons)."""
-    from ml.score import score_customers
+def _has_marts(warehouse: Path) -> bool:
+    """Return whether the warehouse file holds a feature mart (a shop kept by an earlier run)."""
+    if not warehouse.exists():
+        return False
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        found = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'customer_features'"
+        ).fetchall()
+    return found[0][0] == 1
 
-    with tempfile.TemporaryDirectory() as folder:
-        train_root, score_root = Path(folder) / "train", Path(folder) / "score"
-        train_env = _environment(train_root, TRAINING_CUSTOMERS)
+
+def prepare(root: Path, customers: int) -> tuple[dict[str, str], Path]:
+    """Return the scoring environment (the champion's artifacts) and the scoring shop's warehouse."""
+    train_root, score_root = root / "train", root / f"score{customers}"
+    train_env = _environment(train_root, TRAINING_CUSTOMERS)
+    if not (train_root / "artifacts" / "models" / "champion.json").exists():
         for verb in ("generate", "ingest", "build", "train"):
             _cvw(train_env, verb)
-        score_env = _environment(score_root, customers)
+    score_env = _environment(score_root, customers)
+    if not _has_marts(score_root / "warehouse.duckdb"):
         for verb in ("generate", "ingest"):
             _cvw(score_env, verb)
         _build_scoring_date_only(score_env)
-        os.environ["CVW_ARTIFACTS_DIR"] = train_env["CVW_ARTIFACTS_DIR"]
-        warehouse = score_root / "warehouse.duckdb"
-        rows = []
-        for with_reasons in (False, True):
-            process = psutil.Process()
-            started = time.monotonic()
-            written = score_customers(warehouse_path=warehouse, chunk_size=chunk_size, with_reasons=with_reasons)
-            seconds = time.monotonic() - started
-            with duckdb.connect(str(warehouse), read_only=True) as con:
-                stored = con.execute("select count(*) from scores.customer_scores").fetchone()[0]
-            rows.append(
-                {
-                    "customers": written,
-                    "stored": stored,
-                    "reasons": with_reasons,
-                    "seconds": seconds,
-                    "per_second": written / seconds,
-                    "peak_rss_gb": process.memory_info().rss / 1024**3,
-                }
-            )
-        return rows
+    return {**score_env, "CVW_ARTIFACTS_DIR": train_env["CVW_ARTIFACTS_DIR"]}, score_root / "warehouse.duckdb"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and append its table to docs/benchmarks.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=200_000)
-    parser.add_argument("--chunk-size", type=int, default=50_000)
-    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
-    args = parser.parse_args(argv)
-    load_before = os.getloadavg()
-    rows = measure(args.customers, args.chunk_size)
+def score_once(
+    env: dict[str, str], warehouse: Path, chunk_size: int, with_reasons: bool, breakdown: bool = False
+) -> dict[str, object]:
+    """Return one scoring run's rows, wall and CPU seconds, peak resident memory and load average."""
+    load_before = os.getloadavg()[0]
+    args = [str(warehouse), str(chunk_size), "1" if with_reasons else "0", "1" if breakdown else "0"]
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, *args], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"scoring {warehouse} failed with exit code {child.returncode}")
+    result = json.loads(output.strip().splitlines()[-1])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        stored = con.execute("select count(*) from scores.customer_scores").fetchall()[0][0]
+    return {
+        "customers": result["written"],
+        "stored": stored,
+        "reasons": with_reasons,
+        "seconds": result["seconds"],
+        "per_second": result["written"] / result["seconds"],
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "peak_gb": usage.ru_maxrss / 1024**2,  # kilobytes on Linux
+        "load": (load_before, os.getloadavg()[0]),
+        "stages": result["stages"],
+    }
+
+
+def report(args: argparse.Namespace, rows: list[dict[str, object]], started: datetime) -> str:
+    """Return the Markdown section of one benchmark run."""
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
     memory_gb = psutil.virtual_memory().total / 1024**3
+    customers = rows[0]["customers"]
     lines = [
         "",
-        f"### Scoring speed, {datetime.now(UTC):%Y-%m-%d}, commit {commit}",
-        f"Machine: {os.cpu_count()} cores, {memory_gb:.0f} GB; load average before the run "
-        f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}. Command: `.venv/bin/python bench/score_speed.py "
-        f"--customers {args.customers} --chunk-size {args.chunk_size}` (champion trained on "
-        f"{TRAINING_CUSTOMERS:,} customers; chunks of {args.chunk_size:,}).",
+        f"### Scoring speed, {started:%Y-%m-%d %H:%M} UTC, commit {commit}, {customers:,} customers",
+        f"Machine: {os.cpu_count()} cores, {memory_gb:.0f} GB. Command: `.venv/bin/python "
+        f"bench/score_speed.py --customers {args.customers} --chunk-size {args.chunk_size}` (champion "
+        f"trained on {TRAINING_CUSTOMERS:,} customers; chunks of {args.chunk_size:,}). Wall seconds of "
+        "`score_customers`; CPU seconds and peak resident memory (ru_maxrss) of the scoring process, imports "
+        "included.",
         "",
-        "| customers scored | SHAP reasons | wall time | customers per second | peak RSS of the process |",
-        "|---|---|---|---|---|",
+        "| SHAP reasons | wall time | customers per second | CPU time | peak resident memory | "
+        "1-min load before, after |",
+        "|---|---|---|---|---|---|",
     ]
     for row in rows:
         assert row["stored"] == row["customers"], row
         lines.append(
-            f"| {row['customers']:,} | {'yes' if row['reasons'] else 'no'} | {row['seconds']:.1f} s | "
-            f"{row['per_second']:,.0f} | {row['peak_rss_gb']:.2f} GB |"
+            f"| {'yes' if row['reasons'] else 'no'} | {_cut(row['seconds'])} s | "
+            f"{_cut(row['per_second'], 0)} | {_cut(row['cpu_seconds'])} s | {_cut(row['peak_gb'], 2)} GB | "
+            f"{row['load'][0]:.2f}, {row['load'][1]:.2f} |"
         )
-    without, with_reasons = rows
+    without, with_reasons = rows[0], rows[1]
     lines.append(
-        f"\nThe reasons cost {with_reasons['seconds'] - without['seconds']:.1f} s more "
-        f"({with_reasons['seconds'] / without['seconds']:.1f}x the time without them)."
+        f"\nThe reasons cost {_cut(with_reasons['seconds'] - without['seconds'])} s more "
+        f"({_cut(with_reasons['seconds'] / without['seconds'], 1)}x the wall time without them, "
+        f"{_cut(with_reasons['cpu_seconds'] / without['cpu_seconds'], 1)}x the CPU time)."
     )
-    text = "\n".join(lines) + "\n"
+    if len(rows) > 2:
+        profiled = rows[2]
+        lines += [
+            "",
+            "Where the time of a third run without reasons goes (under cProfile: "
+            f"{_cut(profiled['seconds'])} s, load {profiled['load'][0]:.2f} before, "
+            f"{profiled['load'][1]:.2f} after):",
+            "",
+            "| stage | seconds | share |",
+            "|---|---|---|",
+        ]
+        for label, name in STAGES:
+            seconds = profiled["stages"].get(name, 0.0)
+            share = _cut(100 * seconds / profiled["seconds"], 0)
+            lines.append(f"| {label} | {_cut(seconds, 2)} | {share}% |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and append its table to docs/benchmarks.md (or the --out file)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=200_000)
+    parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--breakdown", action="store_true", help="profile a third run without reasons")
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep the shops here (default: temp)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory() as folder:
+        env, warehouse = prepare(args.work_dir or Path(folder), args.customers)
+        rows = [score_once(env, warehouse, args.chunk_size, with_reasons) for with_reasons in (False, True)]
+        if args.breakdown:
+            rows.append(score_once(env, warehouse, args.chunk_size, False, breakdown=True))
+    text = report(args, rows, started)
     print(text)
     with args.out.open("a", encoding="utf-8") as handle:
         handle.write(text)
