@@ -10,9 +10,10 @@ From the raw predictions of models fitted on earlier cutoffs, on the validation 
 The blend decides who gets the revenue; how much in total is the sum, over the customers scored together (a
 whole cutoff), of the Tweedie booster's predictions - the booster fitted to the mean of revenue itself - or,
 when the boosters learnt from less than a year of cutoffs (`revenue_total` "btyd", set by ml.train), of the
-BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history. A scale factor fitted on
-validation was measured too and moved totals further from the truth (the validation-stage boosters learn
-from a shorter, more censored history than the refitted ones), so it is only recorded
+BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history, times a seasonal factor
+(`btyd_total_factor`, ml.train: the mean of 1 and their actual / predicted total a year earlier). A scale
+factor fitted on validation was measured too and moved totals further from the truth (the validation-stage
+boosters learn from a shorter, more censored history than the refitted ones), so it is only recorded
 (`validation_total_ratio`), never applied. Isotonic regression is offered for comparison with Platt;
 a reliability table shows how far probabilities are from observed rates.
 """
@@ -108,11 +109,14 @@ def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np
     """Return (predicted revenue, churn probability) of customers scored together, from raw predictions.
 
     Revenue is the chosen blend rescaled so that its total is the total of the `revenue_total` source
-    (the Tweedie booster by default, else BG/NBD + Gamma-Gamma) over these rows.
+    (the Tweedie booster by default, else BG/NBD + Gamma-Gamma times `btyd_total_factor`) over these rows.
     """
     churn = calibrated_churn(raw, calibration)
     revenue = blend_revenue(raw, calibration["form"], calibration.get("revenue_weight", 1.0), churn)
-    total = raw["btyd_revenue"] if calibration.get("revenue_total") == "btyd" else raw["clv"]
+    if calibration.get("revenue_total") == "btyd":
+        total = raw["btyd_revenue"] * calibration.get("btyd_total_factor", 1.0)
+    else:
+        total = raw["clv"]
     return revenue * fit_revenue_scale(np.clip(total, 0.0, None), revenue), churn
 
 

@@ -103,10 +103,11 @@ def wide(table: pd.DataFrame) -> pd.DataFrame:
 def describe(calibration: dict) -> str:
     """Return one line saying what the model is: CLV form, blend weights and where they were chosen."""
     c = calibration
+    seasonal = f" x seasonal factor {c['btyd_total_factor']:.3f}" if "btyd_total_factor" in c else ""
     return (
         f"model: LightGBM {c['form']} revenue at weight {c['revenue_weight']:g} and churn at "
         f"{c['churn_weight']:g} against BG/NBD + Gamma-Gamma (geometric / log-odds blends), total revenue "
-        f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}; chosen and calibrated on "
+        f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}{seasonal}; chosen and calibrated on "
         f"{c['validation_cutoff']}"
     )
 
@@ -124,7 +125,9 @@ def evaluation_id(cutoff: date, horizon_days: int, frame: pd.DataFrame) -> str:
     return f"{cutoff}_{horizon_days}d_{digest}"
 
 
-def with_evaluation_keys(table: pd.DataFrame, cutoff: date, horizon_days: int, frame: pd.DataFrame) -> pd.DataFrame:
+def with_evaluation_keys(
+    table: pd.DataFrame, cutoff: date, horizon_days: int, frame: pd.DataFrame
+) -> pd.DataFrame:
     """Return an evaluate_cutoff table with the ml.evaluations keys in front: id, time, cutoff, horizon."""
     table = table.copy()
     table.insert(0, "horizon_days", horizon_days)

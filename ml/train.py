@@ -30,8 +30,8 @@ from ml.artifacts import find_champion, save_model_version
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
-from ml.clv import check_enough_data, summarize_training_data
-from ml.data import feature_columns, load_training_frame, training_sample_share
+from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
+from ml.data import feature_columns, load_training_frame, scoring_date, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7
@@ -65,6 +65,12 @@ MODEL_NAME = "model"  # the project's model in evaluation tables, next to the ba
 # cutoffs' histories are cut short): on real data their totals were off by 25% to 170% (docs/benchmarks.md),
 # BG/NBD + Gamma-Gamma's by less, so the total comes from BG/NBD then, and the metadata carries a warning.
 MIN_CUTOFFS_FOR_TOTALS = 12
+# BG/NBD + Gamma-Gamma know no season. When they set the total, it is the mean of their total and of their
+# total corrected by their own error at the labelled cutoff one year earlier (the same season): the nearest
+# within half a month, and one with MIN_HISTORY_DAYS of orders before it, as BG/NBD fitted on a shorter,
+# censored history errs for that reason rather than the season's.
+YEAR = pd.Timedelta(days=365)
+SEASON_TOLERANCE = pd.Timedelta(days=16)
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,27 @@ def total_source(refit_cutoffs: int) -> str:
     return "tweedie" if refit_cutoffs >= MIN_CUTOFFS_FOR_TOTALS else "btyd"
 
 
+def seasonal_total_factor(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> float:
+    """Return the factor on the BG/NBD + GG total at a cutoff: (1 + actual / predicted a year earlier) / 2.
+
+    `labelled` holds rows whose horizon ended by the cutoff, with their labels; the factor is 1 when none of
+    their cutoffs lies within half a month of a year earlier with MIN_HISTORY_DAYS of history.
+    """
+    totals = labelled.groupby("cutoff_date").agg(
+        actual=("label_revenue", "sum"),
+        predicted=("btyd_revenue", "sum"),
+        history=("days_since_first_order", "max"),
+    )
+    distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
+    usable = (
+        (distance <= SEASON_TOLERANCE) & (totals["history"] >= MIN_HISTORY_DAYS) & (totals["predicted"] > 0)
+    )
+    if not usable.any():
+        return 1.0
+    year_ago = distance[usable].idxmin()
+    return float((1.0 + totals.loc[year_ago, "actual"] / totals.loc[year_ago, "predicted"]) / 2.0)
+
+
 def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[str]) -> FittedModel:
     """Return the model for the split's test cutoff: form and calibrators from validation, refitted."""
     stage = fit_boosters(at_cutoffs(frame, split.fit), ("churn", "clv", "spend"), features)
@@ -146,18 +173,31 @@ def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[
     calibration = fit_calibration(raw_predictions(stage, validation), validation, tuple(CLV_FORMS))
     calibration["validation_cutoff"] = str(split.validation.date())
     calibration["revenue_total"] = total_source(len(split.refit))
+    if calibration["revenue_total"] == "btyd":
+        calibration["btyd_total_factor"] = seasonal_total_factor(at_cutoffs(frame, split.refit), split.test)
     model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
     model.calibration = calibration
     return model
 
 
-def fit_champion(frame: pd.DataFrame, evaluated: FittedModel, test_cutoff: pd.Timestamp) -> FittedModel:
-    """Return the champion: the evaluated form recalibrated on the test cutoff, refitted on every cutoff."""
+def fit_champion(
+    frame: pd.DataFrame,
+    evaluated: FittedModel,
+    test_cutoff: pd.Timestamp,
+    scoring_cutoff: pd.Timestamp | None = None,
+) -> FittedModel:
+    """Return the champion: the evaluated form recalibrated on the test cutoff, refitted on every cutoff.
+
+    When BG/NBD + Gamma-Gamma set its total, the seasonal factor is the one for scoring_cutoff (none when
+    it is not given).
+    """
     test = at_cutoffs(frame, [test_cutoff])
     form = evaluated.calibration["form"]
     calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,))
     calibration["validation_cutoff"] = str(test_cutoff.date())
     calibration["revenue_total"] = total_source(frame["cutoff_date"].nunique())
+    if calibration["revenue_total"] == "btyd" and scoring_cutoff is not None:
+        calibration["btyd_total_factor"] = seasonal_total_factor(frame, scoring_cutoff)
     champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
     champion.calibration = calibration
     return champion
@@ -208,6 +248,7 @@ def train_models(
         check_enough_data(summarize_training_data(con, horizon_days), min_customers=min_customers)
         sample_share = training_sample_share(con, settings.train_max_customers)
         frame = load_training_frame(con, horizon_days, sample_share)
+        scoring_cutoff = pd.Timestamp(scoring_date(con))
     frame, features = prepare_frame(frame, horizon_days)
     test_cutoff = frame["cutoff_date"].max()
     split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
@@ -235,7 +276,7 @@ def train_models(
             f"the evaluated model learnt from {len(split.refit)} cutoffs, less than a year of them: total "
             "revenue comes from BG/NBD + Gamma-Gamma and is unreliable (load more history)"
         )
-    champion = fit_champion(frame, evaluated, test_cutoff)
+    champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
     trained_at = datetime.now(UTC)
     feature_hash = _feature_hash(features, champion.levels)
     version = f"{trained_at:%Y%m%dT%H%M%SZ}-{feature_hash}"
@@ -275,12 +316,15 @@ def train_models(
     }
     metadata["drift_reference"] = drift_reference(test, features, revenue, churn)
     folder = save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
-    report = write_report(folder, report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters))
+    evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
+    report = write_report(folder, evaluation)
 
     on_holdout = champion_on_holdout(find_champion(settings.artifacts_dir), test, metadata["test_cutoff"])
     with connect(warehouse_path) as con:
         store_evaluation(con, with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame))
-        promoted, reason = promote_or_reject(con, settings.artifacts_dir, metadata, champion_metrics=on_holdout)
+        promoted, reason = promote_or_reject(
+            con, settings.artifacts_dir, metadata, champion_metrics=on_holdout
+        )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata
 

@@ -44,6 +44,7 @@ def _labelled_frame(rng: np.random.Generator) -> pd.DataFrame:
                     "region": rng.choice(["north", "south"], n),
                     "btyd_revenue": np.exp(2 + 0.3 * f2),
                     "btyd_expected_purchases": np.exp(0.5 * f1),
+                    "days_since_first_order": 400,
                     "label_revenue": revenue,
                     "label_orders": buys.astype(int),
                     "label_is_churned": ~buys,
@@ -192,3 +193,58 @@ def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> No
     # the Tweedie ranking at weight 1, rescaled to the BG/NBD total of 2
     revenue, _ = calibration.combine(raw, {"form": "tweedie", "revenue_total": "btyd"})
     assert revenue == pytest.approx([1.5, 0.5])
+
+
+def _cutoff_totals(rows: list[tuple[str, float, float, int]]) -> pd.DataFrame:
+    """Return two customers per cutoff whose labels, BTYD revenue and history sum to the given totals."""
+    frame = pd.DataFrame(
+        [
+            {
+                "cutoff_date": pd.Timestamp(cutoff),
+                "label_revenue": actual / 2,
+                "btyd_revenue": predicted / 2,
+                "days_since_first_order": history - customer,
+            }
+            for cutoff, actual, predicted, history in rows
+            for customer in (0, 1)
+        ]
+    )
+    return frame
+
+
+def test_the_btyd_total_is_corrected_halfway_by_its_error_one_year_earlier() -> None:
+    labelled = _cutoff_totals(
+        [
+            ("2023-05-01", 300.0, 100.0, 200),
+            ("2023-06-01", 150.0, 100.0, 200),  # 10 days from 2023-06-11, a year before the cutoff
+            ("2023-07-01", 50.0, 100.0, 200),
+        ]
+    )
+    # actual / predicted = 1.5 a year earlier: the factor is the mean of 1 and 1.5
+    assert train.seasonal_total_factor(labelled, pd.Timestamp("2024-06-10")) == 1.25
+    raw = {
+        "churn": np.array([0.5, 0.5]),
+        "btyd_churn": np.array([0.5, 0.5]),
+        "clv": np.array([30.0, 10.0]),
+        "btyd_revenue": np.array([6.0, 2.0]),
+    }
+    calibrated = {"form": "tweedie", "revenue_total": "btyd", "btyd_total_factor": 1.25}
+    revenue, _ = calibration.combine(raw, calibrated)
+    assert revenue == pytest.approx([7.5, 2.5])  # the Tweedie ranking, rescaled to 8 x 1.25 = 10
+
+
+def test_no_seasonal_correction_without_a_year_earlier_cutoff_with_half_a_year_of_history() -> None:
+    young = _cutoff_totals([("2023-06-01", 150.0, 100.0, 179)])  # BG/NBD fitted on under 180 days of orders
+    assert train.seasonal_total_factor(young, pd.Timestamp("2024-06-10")) == 1.0
+    far = _cutoff_totals([("2023-05-01", 150.0, 100.0, 400)])  # 41 days from a year earlier
+    assert train.seasonal_total_factor(far, pd.Timestamp("2024-06-10")) == 1.0
+    revenue, _ = calibration.combine(
+        {
+            "churn": np.array([0.5]),
+            "btyd_churn": np.array([0.5]),
+            "clv": np.array([3.0]),
+            "btyd_revenue": np.array([2.0]),
+        },
+        {"form": "tweedie", "revenue_total": "btyd"},  # a model saved before the factor existed
+    )
+    assert revenue == pytest.approx([2.0])
