@@ -1,15 +1,13 @@
 """`evaluate` and `train` on a small hand-built warehouse: every model and baseline scored on the same
 customers, rows stored once per evaluation, clear sentences when the marts cannot answer."""
 
-from datetime import date
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 
-from ml import baselines, evaluate, train
+from ml import evaluate, train
 
 BASELINES = {"bgnbd_gamma_gamma", "lightgbm_rfm", "naive_rate", "persistence"}
 pytestmark = pytest.mark.usefixtures("quick_boosters")
