@@ -27,8 +27,6 @@ READABLE_OVERRIDES = {
     "days_to_year_end_peak": "days to the holiday peak",
     "cutoff_month": "month of year",
     "top_category_share": "share bought in top category",
-    "max_order_value_lifetime": "largest order value",
-    "largest_order_share": "largest order's share of lifetime revenue",
     "days_signup_to_first_order": "days from sign-up to first order",
     "btyd_expected_purchases": "expected purchases (BG/NBD)",
     "btyd_p_alive": "probability still active (BG/NBD)",

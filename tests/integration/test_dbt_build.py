@@ -277,7 +277,6 @@ def test_rows_on_or_after_a_cutoff_never_change_its_features(
     assert rebuilt.loc[("c2", date(2024, 8, 1)), "orders_lifetime"] == 2
     assert rebuilt.loc[("c2", date(2024, 8, 1)), "days_since_last_visit"] == 31
     assert rebuilt.loc[("c1", date(2024, 8, 1)), "orders_lifetime"] == 4
-    assert rebuilt.loc[("c2", date(2024, 8, 1)), "largest_order_share"] == pytest.approx(108 / 208)
 
 
 def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
@@ -338,21 +337,6 @@ def test_window_basket_and_first_order_features(features: pd.DataFrame) -> None:
     assert row["orders_trend_90d"] == pytest.approx((1 - 2) / (1 + 2))
     assert row["first_order_sales_channel"] == "web"
     assert features.loc[("c3", AS_OF), "first_order_sales_channel"] == "web"
-
-
-def test_largest_order_value_and_its_share_of_lifetime_revenue(features: pd.DataFrame) -> None:
-    # c1 before 07-01: completed o1 (20), o2 (25), o4 (20); the cancelled o3 (10) is no order.
-    row = features.loc[("c1", date(2024, 7, 1))]
-    assert row["max_order_value_lifetime"] == pytest.approx(25.0)
-    assert row["largest_order_share"] == pytest.approx(25 / 65)
-    # Before 09-01 o5 (50 after its order discount) is the largest: 50 of 115.
-    row = features.loc[("c1", date(2024, 9, 1))]
-    assert (row["max_order_value_lifetime"], row["largest_order_share"]) == pytest.approx((50.0, 50 / 115))
-    # c3 at 06-01: o8 (100) at midnight is not before the cutoff, so o7 (10) is all of it.
-    row = features.loc[("c3", date(2024, 6, 1))]
-    assert (row["max_order_value_lifetime"], row["largest_order_share"]) == pytest.approx((10.0, 1.0))
-    row = features.loc[("c3", date(2024, 7, 1))]
-    assert (row["max_order_value_lifetime"], row["largest_order_share"]) == pytest.approx((100.0, 100 / 110))
 
 
 def test_fct_orders_values_each_order_once(warehouse: Path) -> None:

@@ -4,8 +4,7 @@
     the cutoff's midnight. Windows are the N days before the cutoff: cutoff_date - N <= order_date
     < cutoff_date. Amounts count completed orders only; cancellation_rate uses all orders. Unit counts
     (items_*, return_rate, avg_items_per_order) are null for a customer none of whose completed orders
-    has lines (e.g. a shop that delivers orders alone): unknown, not zero. max_order_value_lifetime and
-    largest_order_share say how concentrated the customer's spend is in one order.
+    has lines (e.g. a shop that delivers orders alone): unknown, not zero.
 #}
 
 {%- set windows = [30, 90, 180, 365] %}
@@ -81,7 +80,6 @@ aggregated as (
         min(case when not is_cancelled then days_before_cutoff end) as days_since_last_order,
         max(case when not is_cancelled then days_before_cutoff end) as days_since_first_order,
         sum(case when completed_order_number = 1 then revenue end) as first_order_value,
-        max(case when not is_cancelled then revenue end) as max_order_value_lifetime,
         max(case when completed_order_number = 1 then sales_channel end) as first_order_sales_channel,
         avg(cast(days_since_previous_order as {{ type_double() }})) as mean_days_between_orders,
         stddev_samp(cast(days_since_previous_order as {{ type_double() }})) as std_days_between_orders
@@ -134,8 +132,6 @@ final as (
         days_since_first_order,
         days_since_last_order,
         first_order_value,
-        max_order_value_lifetime,
-        {{ safe_divide('max_order_value_lifetime', 'revenue_lifetime') }} as largest_order_share,
         first_order_sales_channel,
         mean_days_between_orders,
         std_days_between_orders,

@@ -149,8 +149,6 @@ final as (
         order_features.avg_order_value_180d,
         order_features.avg_order_value_365d,
         order_features.avg_order_value,
-        order_features.max_order_value_lifetime,
-        order_features.largest_order_share,
         {{ days_between(
             'case when profiles.signed_up_at < order_features.first_order_at'
             ~ ' then profiles.signed_up_at else order_features.first_order_at end',
