@@ -48,7 +48,8 @@ demo: $(SYNCED)  ## generate a shop, run ingest → dbt → train → score → 
 	$(PY) -m ml.cli pipeline
 	$(PY) -m ml.cli top
 
-test: $(SYNCED)  ## run every test (unit, dbt, Airflow end to end)
+test: $(SYNCED)  ## ruff, then every test (unit, dbt, Airflow end to end)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 airflow: $(SYNCED)  ## run Airflow on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer)
