@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 KEY_COLUMNS = ("customer_id", "cutoff_date")
 # Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
@@ -79,6 +81,21 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
     floats = frame.select_dtypes(include="floating").columns
     frame[floats] = frame[floats].round(FLOAT_DECIMALS)
     return frame
+
+
+def rounded_arrow(table: pa.Table) -> pa.Table:
+    """Return the Arrow table with its floating-point columns rounded as `rounded` rounds a frame.
+
+    Scoring reads the mart as Arrow: the same rounding as training keeps both on the same inputs. Nulls
+    stay null (numpy's rounding of the values, the null mask kept).
+    """
+    for index, field in enumerate(table.schema):
+        if pa.types.is_floating(field.type):
+            column = table.column(index).combine_chunks()
+            values = np.round(column.to_numpy(zero_copy_only=False), FLOAT_DECIMALS)
+            array = pa.array(values, type=field.type, mask=column.is_null().to_numpy(zero_copy_only=False))
+            table = table.set_column(index, field, array)
+    return table
 
 
 def feature_cutoffs(con: duckdb.DuckDBPyConnection) -> list[date]:

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml import actions, clv
+from ml.data import rounded_arrow
 from ml.registry import ensure_registry
 
 SCORES_DDL = """
@@ -129,6 +130,8 @@ def iter_arrow_chunks(
 ) -> Iterator[pa.Table]:
     """Yield the customer_features rows at one cutoff as Arrow tables of chunk_size rows, by customer_id.
 
+    Floating-point values are rounded to ml.data.FLOAT_DECIMALS decimals, as training reads them.
+
     One query streams the date (DuckDB hands it over in batches of at most a row group, re-cut here to
     chunk_size) on a cursor of its own, so writes may run on `con` between chunks. `columns` (default all)
     must be columns of the mart: they are checked against it before they are put into the query.
@@ -147,7 +150,8 @@ def iter_arrow_chunks(
             f"select {selected} from marts.customer_features where cutoff_date = ? order by customer_id",
             params=[as_of_date],
         ).to_arrow_reader(chunk_size)
-        yield from _rebatched(reader, chunk_size)
+        for table in _rebatched(reader, chunk_size):
+            yield rounded_arrow(table)  # as training reads the mart (ml.data.FLOAT_DECIMALS)
     finally:
         cursor.close()
 

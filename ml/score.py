@@ -36,7 +36,7 @@ from ml import explain
 from ml.artifacts import load_champion
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, combine
-from ml.data import scoring_date
+from ml.data import rounded, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns
@@ -87,6 +87,7 @@ def date_btyd(con: duckdb.DuckDBPyConnection, as_of_date: date, horizon_days: in
         f"select {columns} from marts.customer_features where cutoff_date = ? order by customer_id",
         [as_of_date],
     ).df()
+    frame = rounded(frame)  # as training reads the mart
     predictions = btyd_by_cutoff(frame, horizon_days)
     predictions.index = frame["customer_id"].astype(str)
     return predictions

@@ -179,3 +179,19 @@ def test_a_chunk_with_an_unknown_risk_band_is_refused_and_nothing_is_written() -
     with pytest.raises(ValueError, match="risk bands must be in"):
         publish_scores.publish_scores(con, as_of, "v1", [chunk])
     assert con.execute("select count(*) from scores.customer_scores").fetchall() == [(0,)]
+
+
+def test_scoring_reads_the_mart_rounded_as_training_does() -> None:
+    from ml.data import FLOAT_DECIMALS, rounded
+
+    con = duckdb.connect()
+    _mart(con, 2, date(2025, 1, 1))
+    con.execute("update marts.customer_features set avg_order_value = 49.123456789, revenue_90d = null "
+                "where customer_id = 'C01'")
+    (chunk,) = publish_scores.iter_chunks(con, date(2025, 1, 1), chunk_size=10)
+    trained = rounded(con.execute("select * from marts.customer_features order by customer_id").df())
+    assert FLOAT_DECIMALS == 4 and chunk["avg_order_value"].tolist() == [50.0, 49.1235]
+    assert chunk["revenue_90d"].isna().tolist() == [False, True]
+    pd.testing.assert_frame_equal(
+        chunk.drop(columns="cutoff_date"), trained.drop(columns="cutoff_date"), check_dtype=False
+    )
