@@ -35,7 +35,10 @@ def model_matrix(frame: pd.DataFrame, features: list[str], levels: dict[str, lis
     matrix = pd.DataFrame(index=frame.index)
     for column in features:
         if column in levels:
-            matrix[column] = pd.Categorical(frame[column].astype("object"), categories=levels[column])
+            values = frame[column].astype("object")
+            # a level training never saw is missing (null), as LightGBM treats an unseen category
+            values = values.where(values.isin(levels[column]))
+            matrix[column] = pd.Categorical(values, categories=levels[column])
         else:
             matrix[column] = pd.to_numeric(frame[column], errors="raise").astype("float64")
     return matrix

@@ -133,7 +133,8 @@ def _level_codes(column: pa.ChunkedArray, levels: list[str]) -> np.ndarray:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         codes = pc.index_in(column, value_set=pa.array(levels, type=column.type))
         return pc.cast(codes, pa.float64()).to_numpy(zero_copy_only=False)
-    codes = pd.Categorical(column.to_pandas().astype("object"), categories=levels).codes  # as model_matrix
+    values = column.to_pandas().astype("object")
+    codes = pd.Categorical(values.where(values.isin(levels)), categories=levels).codes  # as model_matrix
     return np.where(codes < 0, np.nan, codes)
 
 
