@@ -37,11 +37,14 @@ SUFFIXES = (".parquet", ".csv", ".csv.gz")
 STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked", "_cvw_malformed")
 # DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
 CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
-# A malformed CSV line's data row number (line - 1: the header is line 1), its text and the reader's errors.
+# A malformed CSV line's data row number (line - 1: the header is line 1), its text, and its reject reason
+# naming the reader's errors, e.g. "malformed CSV line (too many columns)".
 MALFORMED = """
 create or replace temp table _cvw_malformed as
 select (line - 1)::bigint as data_row, first(csv_line order by column_idx) as csv_line,
-    string_agg(distinct lower(error_type::varchar), ', ' order by lower(error_type::varchar)) as errors
+    'malformed CSV line ('
+    || string_agg(distinct lower(error_type::varchar), ', ' order by lower(error_type::varchar))
+    || ')' as reason
 from _cvw_csv_errors
 group by line
 """
@@ -63,12 +66,10 @@ inner join (
 ) as delivered on delivered._row_number = checked._row_number
 where checked._reason is not null
 union all
-select $file_name, $table_name, data_row, to_json({{'line': csv_line}})::varchar,
-    'malformed CSV line (' || errors || ')', $loaded_at, $sha256
+select $file_name, $table_name, data_row, to_json({{'line': csv_line}})::varchar, reason, $loaded_at, $sha256
 from _cvw_malformed
 order by 3
 """
-MALFORMED_REASON = "malformed CSV line"
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         reason = str(error).splitlines()[0]
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is a valid file.") from None
     if path.suffix == ".parquet":
-        columns = "data_row bigint, csv_line varchar, errors varchar"
+        columns = "data_row bigint, csv_line varchar, reason varchar"
         con.execute(f"create or replace temp table _cvw_malformed ({columns})")
     else:
         con.execute(MALFORMED)
@@ -193,7 +194,7 @@ def write_rejects(con: duckdb.DuckDBPyConnection, checked: str, table: str, path
         select reason, count(*) from (
             select _reason as reason from {checked} where _reason is not null
             union all
-            select '{MALFORMED_REASON} (' || errors || ')' from _cvw_malformed
+            select reason from _cvw_malformed
         ) group by 1 order by 2 desc, 1
     """
     rejects = dict(con.execute(query).fetchall())
