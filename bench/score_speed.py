@@ -31,6 +31,10 @@ import duckdb
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from include.warehouse import has_table  # noqa: E402
+
 TRAINING_CUSTOMERS = 5_000
 # What the child process runs: score once, print wall seconds and rows as JSON (optionally a profile).
 CHILD = """
@@ -107,11 +111,7 @@ def _has_marts(warehouse: Path) -> bool:
     if not warehouse.exists():
         return False
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        found = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'marts' and table_name = 'customer_features'"
-        ).fetchall()
-    return found[0][0] == 1
+        return has_table(con, "marts", "customer_features")
 
 
 def prepare(root: Path, customers: int) -> tuple[dict[str, str], Path]:

@@ -31,6 +31,9 @@ import duckdb
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from include.warehouse import has_table  # noqa: E402
 
 
 def _run(env: dict[str, str], args: list[str]) -> tuple[float, float]:
@@ -53,11 +56,7 @@ def _has_raw(warehouse: Path) -> bool:
     if not warehouse.exists():
         return False
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        found = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'raw' and table_name = 'orders'"
-        ).fetchall()
-    return found[0][0] == 1
+        return has_table(con, "raw", "orders")
 
 
 def build_steps(spine_months: int, step_months: int | None) -> list[tuple[list[str], int]]:

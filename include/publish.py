@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from include.settings import get_settings
+from include.warehouse import has_table
 
 CUSTOMER_VALUE_SQL = """
 create table bi.customer_value as
@@ -142,16 +143,9 @@ def _one(con: duckdb.DuckDBPyConnection, query: str, parameters: list | None = N
     return con.execute(query, parameters or []).fetchall()[0]
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Return whether the attached warehouse has the table."""
-    query = "select count(*) from duckdb_tables() where database_name = 'warehouse' and schema_name = ? " \
-            "and table_name = ?"
-    return _one(con, query, [schema, table])[0] > 0
-
-
 def _build(con: duckdb.DuckDBPyConnection, as_of_date: date | None, artifacts_dir: Path) -> dict[str, object]:
     """Create the bi tables in the connection's database from the attached warehouse; return the snapshot."""
-    if not _has_table(con, "scores", "customer_scores"):
+    if not has_table(con, "scores", "customer_scores", database="warehouse", views=False):
         raise SystemExit("The warehouse has no scores.customer_scores yet: run the score DAG before publish.")
     latest = _one(con, "select max(as_of_date) from warehouse.scores.customer_scores")[0]
     as_of_date = as_of_date or latest
@@ -164,7 +158,7 @@ def _build(con: duckdb.DuckDBPyConnection, as_of_date: date | None, artifacts_di
     con.execute(CUSTOMER_VALUE_SQL, {"as_of_date": as_of_date})
     con.execute(SEGMENT_SUMMARY_SQL)
     performance = champion_performance(artifacts_dir)
-    if _has_table(con, "ml", "evaluations"):
+    if has_table(con, "ml", "evaluations", database="warehouse", views=False):
         evaluations = con.execute(
             """
             select 'evaluation' as source, model, null as model_version, cutoff_date, horizon_days, metric,
@@ -174,7 +168,7 @@ def _build(con: duckdb.DuckDBPyConnection, as_of_date: date | None, artifacts_di
         ).df()
         frames = [frame for frame in (performance, evaluations) if len(frame)]
         performance = pd.concat(frames, ignore_index=True) if frames else performance
-    if _has_table(con, "ml", "backtests"):
+    if has_table(con, "ml", "backtests", database="warehouse", views=False):
         backtests = con.execute(
             """
             select 'backtest' as source, 'champion' as model, model_version, as_of_date as cutoff_date,

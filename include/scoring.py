@@ -98,18 +98,18 @@ def _checkpointed_copy(source: Path, target: Path) -> None:
 
 def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
     """Replace the as-of date's rows of every dated score table of the warehouse by the scratch copy's."""
-    from include.warehouse import connect, transaction
+    from include.warehouse import connect, has_table, transaction
     from ml.publish_scores import ensure_score_tables
 
     with connect(warehouse) as con:
         ensure_score_tables(con)
         con.execute("attach ? as scratch (read_only)", [str(scratch)])
-        present = {row[0] for row in con.execute(
-            "select table_name from duckdb_tables() "
-            "where database_name = 'scratch' and schema_name = 'scores'"
-        ).fetchall()}
+        present = [
+            name for name in DATED_SCORE_TABLES
+            if has_table(con, "scores", name, database="scratch", views=False)
+        ]
         with transaction(con):
-            for table in (name for name in DATED_SCORE_TABLES if name in present):  # allow-listed names
+            for table in present:  # allow-listed names
                 quoted = f'"{table}"'
                 source = f"scratch.scores.{quoted}"
                 con.execute(f"delete from scores.{quoted} where as_of_date = ?", [as_of_date])

@@ -1,4 +1,4 @@
-"""Connections to the DuckDB warehouse file, and one-transaction blocks on them."""
+"""Connections to the DuckDB warehouse file, one-transaction blocks on them, and whether a table exists."""
 
 from __future__ import annotations
 
@@ -33,3 +33,23 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("rollback")
         raise
     con.execute("commit")
+
+
+def has_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    *,
+    database: str | None = None,
+    views: bool = True,
+) -> bool:
+    """Return whether `schema.table` exists, its names matched exactly as the catalog stores them.
+
+    `database` limits the search to one attached database (by default any, temporary tables included);
+    `views=False` counts tables only.
+    """
+    query = (
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ? "
+        "and table_catalog = coalesce(?, table_catalog) and (? or table_type <> 'VIEW')"
+    )
+    return con.execute(query, [schema, table, database, views]).fetchall()[0][0] > 0

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from include.warehouse import has_table
 from ml.monitor import (
     SIGNIFICANT,
     bin_counts,
@@ -40,12 +41,6 @@ SCORES_TABLE = "scores.customer_scores"
 FEATURES_TABLE = "marts.customer_features"
 SCORE_COLUMNS = ("churn_probability", "predicted_revenue")
 CHUNK_ROWS = 50_000
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Return whether the connection's database has the table (or view)."""
-    query = "select count(*) from information_schema.tables where table_schema = ? and table_name = ?"
-    return con.execute(query, [schema, table]).fetchall()[0][0] > 0
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
@@ -131,7 +126,7 @@ def monitor_champion(
     chunk_rows: int = CHUNK_ROWS,
 ) -> dict[str, Any]:
     """Run drift (when the metadata has a reference) and backtests for one model; return what was found."""
-    if not _has_table(con, "scores", "customer_scores"):
+    if not has_table(con, "scores", "customer_scores"):
         raise SystemExit(f"The warehouse has no {SCORES_TABLE} yet: run the score DAG before monitoring.")
     horizon_days = int(metadata["horizon_days"])
     as_of_date = as_of_date or latest_scored_date(con)
@@ -147,7 +142,7 @@ def monitor_champion(
         summary["drift"] = f"{SCORES_TABLE} is empty: no scoring date to compare with training"
     else:
         summary["drift"] = drift(con, reference, as_of_date, model_version, run_at, chunk_rows)
-    if _has_table(con, "marts", "customer_labels"):
+    if has_table(con, "marts", "customer_labels"):
         backtests = run_backtests(con, horizon_days, SCORES_TABLE, run_at)
         summary["backtests"] = [
             {

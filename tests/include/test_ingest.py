@@ -19,7 +19,7 @@ from include.raw_schema import (
 )
 from include.settings import REPO_ROOT
 from include.synthetic import write_shop
-from include.warehouse import connect, transaction
+from include.warehouse import connect, has_table, transaction
 
 
 @pytest.fixture()
@@ -167,6 +167,25 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
         con.execute("insert into t values (2)")
     assert con.execute("select x from t").fetchall() == [(2,)]
     con.close()
+
+
+def test_has_table_finds_tables_and_views_as_asked_and_nothing_missing(tmp_path: Path) -> None:
+    con = connect(tmp_path / "w.duckdb")
+    con.execute("create schema scores")
+    con.execute("create table scores.customer_scores (x integer)")
+    con.execute("create view scores.latest as select * from scores.customer_scores")
+    assert has_table(con, "scores", "customer_scores")
+    assert has_table(con, "scores", "latest")  # monitoring and the benchmarks count views
+    assert not has_table(con, "scores", "latest", views=False)  # publish and scoring count tables only
+    assert not has_table(con, "scores", "missing")
+    assert not has_table(con, "marts", "customer_scores")
+    assert not has_table(con, "scores", "Customer_Scores")  # names match exactly
+    con.close()
+    reader = duckdb.connect()
+    reader.execute("attach ? as warehouse (read_only)", [str(tmp_path / "w.duckdb")])
+    assert has_table(reader, "scores", "customer_scores", database="warehouse", views=False)
+    assert not has_table(reader, "scores", "customer_scores", database="scratch")
+    reader.close()
 
 
 def test_landing_files_are_validated_like_imports(tmp_path: Path) -> None:
