@@ -1,7 +1,7 @@
 """
 ### Monitor
 
-Checks the champion model against what it sees now (`ml/monitoring.py`):
+Checks the champion model against what it sees now (`ml/monitor_champion.py`):
 * **drift**: the feature mart's rows at the scoring date and the champion's scores of that date are counted
   into the bins of the training distribution kept in the model's metadata (`drift_reference`), chunk by
   chunk; the PSI of each column replaces that date's rows of `ml.feature_drift` (status `stable` < 0.1 ≤
@@ -41,7 +41,7 @@ def monitor():
         from airflow.sdk.exceptions import AirflowSkipException
 
         from include.scoring import champion_exists, parse_as_of_date
-        from ml.monitoring import describe, monitor
+        from ml.monitor_champion import describe, monitor
 
         if not champion_exists():
             raise AirflowSkipException("No champion model yet: nothing to monitor.")

@@ -12,8 +12,8 @@ import pytest
 
 from ml import monitor
 from ml.artifacts import promote_champion, save_model_version
-from ml.monitoring import monitor as monitor_warehouse
-from ml.monitoring import monitor_champion
+from ml.monitor_champion import monitor as monitor_warehouse
+from ml.monitor_champion import monitor_champion
 
 EPS = monitor.EPSILON
 AS_OF = date(2025, 4, 1)

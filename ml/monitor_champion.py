@@ -1,6 +1,6 @@
 """One monitoring run of the champion: drift of a scoring date against training, and backtests.
 
-    python -m ml.monitoring [--as-of-date YYYY-MM-DD]
+    python -m ml.monitor_champion [--as-of-date YYYY-MM-DD]
 
 Drift: the champion's metadata keeps the training distribution (`drift_reference`, ml.monitor). The rows
 of the feature mart at the scoring date (`marts.customer_features`, cutoff_date = as_of_date) and the
