@@ -39,6 +39,8 @@ UNTOUCHED_CUSTOMER = """
 RELATIONS = {
     "intermediate.int_events_sessionized": ["session_id", "activity_date"],
     "intermediate.int_order_items_priced": ["order_id", "line_number"],
+    "intermediate.int_orders_valued": ["order_id"],
+    "intermediate.int_orders_running_totals": ["order_id"],
     "marts.fct_sessions": ["session_id"],
     "marts.fct_orders": ["order_id"],
     "marts.dim_customers": ["customer_id"],

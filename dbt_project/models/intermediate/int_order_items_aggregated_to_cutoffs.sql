@@ -1,6 +1,10 @@
 {#
     One row per customer and cutoff for every customer with a completed order line before the cutoff:
     product and category breadth from lines of completed orders placed strictly before the cutoff.
+
+    Counts are looked up, not re-aggregated per cutoff: each customer's distinct products through every
+    first purchase of a product, and units per category through every day, hold from there up to the
+    next change, so a cutoff reads the one row per customer (and category) whose span holds it.
 #}
 
 with
@@ -36,6 +40,35 @@ customer_products as (
         product_id
 ),
 
+-- the customer's distinct products through each first purchase of a product, up to the next one
+product_counts as (
+    select
+        customer_id,
+        first_bought_at,
+        coalesce(
+            lead(first_bought_at) over customer_firsts,
+            cast('9999-12-31' as {{ dbt.type_timestamp() }})
+        ) as next_first_bought_at,
+        row_number() over customer_firsts as distinct_products
+    from customer_products
+    window customer_firsts as (
+        partition by customer_id
+        order by first_bought_at, product_id
+    )
+),
+
+products_at_cutoffs as (
+    select
+        product_counts.customer_id,
+        cutoffs.cutoff_date,
+        product_counts.distinct_products
+    from cutoffs
+    inner join product_counts
+        on
+            cutoffs.cutoff_at > product_counts.first_bought_at
+            and cutoffs.cutoff_at <= product_counts.next_first_bought_at
+),
+
 customer_category_days as (
     select
         customer_id,
@@ -49,32 +82,36 @@ customer_category_days as (
         order_date
 ),
 
-products_at_cutoffs as (
+-- the units the customer bought in each category through each day, up to the next day with some
+category_running_units as (
     select
-        customer_products.customer_id,
-        cutoffs.cutoff_date,
-        count(*) as distinct_products
-    from cutoffs
-    inner join customer_products
-        on cutoffs.cutoff_at > customer_products.first_bought_at
-    group by
-        customer_products.customer_id,
-        cutoffs.cutoff_date
+        customer_id,
+        category,
+        order_date,
+        coalesce(
+            lead(order_date) over customer_category,
+            cast('9999-12-31' as date)
+        ) as next_order_date,
+        sum(units) over customer_category as units
+    from customer_category_days
+    window customer_category as (
+        partition by customer_id, category
+        order by order_date
+        rows between unbounded preceding and current row
+    )
 ),
 
 category_units_at_cutoffs as (
     select
-        customer_category_days.customer_id,
+        category_running_units.customer_id,
         cutoffs.cutoff_date,
-        customer_category_days.category,
-        sum(customer_category_days.units) as units
+        category_running_units.category,
+        category_running_units.units
     from cutoffs
-    inner join customer_category_days
-        on cutoffs.cutoff_date > customer_category_days.order_date
-    group by
-        customer_category_days.customer_id,
-        cutoffs.cutoff_date,
-        customer_category_days.category
+    inner join category_running_units
+        on
+            cutoffs.cutoff_date > category_running_units.order_date
+            and cutoffs.cutoff_date <= category_running_units.next_order_date
 ),
 
 categories_at_cutoffs as (

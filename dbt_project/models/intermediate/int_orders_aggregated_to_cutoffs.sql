@@ -5,88 +5,112 @@
     < cutoff_date. Amounts count completed orders only; cancellation_rate uses all orders. Unit counts
     (items_*, return_rate, avg_items_per_order) are null for a customer none of whose completed orders
     has lines (e.g. a shop that delivers orders alone): unknown, not zero.
+
+    Every total is looked up, not re-aggregated: int_orders_running_totals holds each customer's totals
+    through every order, so the history before a cutoff is the one row whose span holds the cutoff,
+    and an N-day window is that row less the row holding the window's start (the orders before the
+    window). Each cutoff costs one row per customer, however long the history.
 #}
 
 {%- set windows = [30, 90, 180, 365] %}
+{%- set windowed_totals = ['orders', 'revenue', 'margin', 'items'] %}
 
 with
 
-orders as (
-    select * from {{ ref('int_orders_valued') }}
+running_totals as (
+    select * from {{ ref('int_orders_running_totals') }}
 ),
 
 cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
 ),
 
-orders_before_cutoffs as (
+window_starts as (
     select
-        orders.customer_id,
-        cutoffs.cutoff_date,
-        orders.ordered_at,
-        orders.is_cancelled,
-        orders.has_lines,
-        -- 1 = the day before the cutoff; always >= 1 since ordered_at < cutoff_at
-        {{ days_between('orders.order_date', 'cutoffs.cutoff_date') }} as days_before_cutoff,
-        orders.items,
-        orders.returned_items,
-        orders.gross_amount,
-        orders.discount_amount,
-        orders.revenue,
-        orders.margin,
-        orders.sales_channel,
-        orders.completed_order_number,
-        orders.days_since_previous_order
+        cutoff_date,
+        cutoff_at,
+        {%- for days in windows %}
+        {{ dbt.dateadd('day', -days, 'cutoff_at') }} as window_{{ days }}d_start_at
+        {%- if not loop.last %},{% endif %}
+        {%- endfor %}
     from cutoffs
-    inner join orders
-        on cutoffs.cutoff_at > orders.ordered_at
 ),
 
-aggregated as (
+-- the customer's totals through the last order placed before the cutoff
+totals_at_cutoffs as (
     select
-        customer_id,
-        cutoff_date,
-        count(*) as all_orders_lifetime,
-        sum(case when is_cancelled then 1 else 0 end) as cancelled_orders_lifetime,
-        sum(case when not is_cancelled then 1 else 0 end) as orders_lifetime,
+        running_totals.customer_id,
+        window_starts.cutoff_date,
         {%- for days in windows %}
-        sum(case when not is_cancelled and days_before_cutoff <= {{ days }} then 1 else 0 end)
-            as orders_{{ days }}d,
+        window_starts.window_{{ days }}d_start_at,
         {%- endfor %}
-        sum(case when not is_cancelled then revenue else 0 end) as revenue_lifetime,
+        running_totals.all_orders,
+        running_totals.cancelled_orders,
+        running_totals.orders,
+        running_totals.revenue,
+        running_totals.margin,
+        running_totals.lined_orders,
+        running_totals.items,
+        running_totals.returned_items,
+        running_totals.gross_amount,
+        running_totals.discount_amount,
+        running_totals.first_order_at,
+        running_totals.last_order_at,
+        running_totals.first_order_value,
+        running_totals.first_order_sales_channel,
+        running_totals.gaps,
+        running_totals.gap_days,
+        running_totals.gap_days_squared
+    from window_starts
+    inner join running_totals
+        on
+            window_starts.cutoff_at > running_totals.ordered_at
+            and window_starts.cutoff_at <= running_totals.next_ordered_at
+),
+
+-- and through the last order placed before each window's start: the window is the difference
+totals_and_windows as (
+    select
+        totals_at_cutoffs.customer_id,
+        totals_at_cutoffs.cutoff_date,
+        totals_at_cutoffs.all_orders as all_orders_lifetime,
+        totals_at_cutoffs.cancelled_orders as cancelled_orders_lifetime,
+        {%- for total in windowed_totals %}
+        totals_at_cutoffs.{{ total }} as {{ total }}_lifetime,
         {%- for days in windows %}
-        sum(case when not is_cancelled and days_before_cutoff <= {{ days }} then revenue else 0 end)
-            as revenue_{{ days }}d,
+        totals_at_cutoffs.{{ total }} - coalesce(before_{{ days }}d.{{ total }}, 0) as {{ total }}_{{ days }}d,
         {%- endfor %}
-        sum(
-            case when not is_cancelled and days_before_cutoff between 91 and 180 then revenue else 0 end
-        ) as revenue_prior_90d,
-        sum(case when not is_cancelled then margin else 0 end) as margin_lifetime,
-        {%- for days in windows %}
-        sum(case when not is_cancelled and days_before_cutoff <= {{ days }} then margin else 0 end)
-            as margin_{{ days }}d,
         {%- endfor %}
-        sum(case when not is_cancelled and has_lines then 1 else 0 end) as lined_orders_lifetime,
-        sum(case when not is_cancelled then items else 0 end) as items_lifetime,
-        {%- for days in windows %}
-        sum(case when not is_cancelled and days_before_cutoff <= {{ days }} then items else 0 end)
-            as items_{{ days }}d,
-        {%- endfor %}
-        sum(case when not is_cancelled then returned_items else 0 end) as returned_items_lifetime,
-        sum(case when not is_cancelled then gross_amount else 0 end) as gross_amount_lifetime,
-        sum(case when not is_cancelled then discount_amount else 0 end) as discount_amount_lifetime,
-        min(case when not is_cancelled then ordered_at end) as first_order_at,
-        max(case when not is_cancelled then ordered_at end) as last_order_at,
-        min(case when not is_cancelled then days_before_cutoff end) as days_since_last_order,
-        max(case when not is_cancelled then days_before_cutoff end) as days_since_first_order,
-        sum(case when completed_order_number = 1 then revenue end) as first_order_value,
-        max(case when completed_order_number = 1 then sales_channel end) as first_order_sales_channel,
-        avg(cast(days_since_previous_order as {{ type_double() }})) as mean_days_between_orders,
-        stddev_samp(cast(days_since_previous_order as {{ type_double() }})) as std_days_between_orders
-    from orders_before_cutoffs
-    group by
-        customer_id,
-        cutoff_date
+        -- days 91 to 180 before the cutoff
+        coalesce(before_90d.revenue, 0) - coalesce(before_180d.revenue, 0) as revenue_prior_90d,
+        totals_at_cutoffs.lined_orders as lined_orders_lifetime,
+        totals_at_cutoffs.returned_items as returned_items_lifetime,
+        totals_at_cutoffs.gross_amount as gross_amount_lifetime,
+        totals_at_cutoffs.discount_amount as discount_amount_lifetime,
+        totals_at_cutoffs.first_order_at,
+        totals_at_cutoffs.last_order_at,
+        {{ days_between('cast(totals_at_cutoffs.last_order_at as date)', 'totals_at_cutoffs.cutoff_date') }}
+            as days_since_last_order,
+        {{ days_between('cast(totals_at_cutoffs.first_order_at as date)', 'totals_at_cutoffs.cutoff_date') }}
+            as days_since_first_order,
+        totals_at_cutoffs.first_order_value,
+        totals_at_cutoffs.first_order_sales_channel,
+        {{ safe_divide('totals_at_cutoffs.gap_days', 'totals_at_cutoffs.gaps') }} as mean_days_between_orders,
+        -- the sample standard deviation from integer sums, exact: (n * sum(x^2) - sum(x)^2) / (n * (n - 1)),
+        -- null for fewer than two gaps
+        sqrt({{ safe_divide(
+            'totals_at_cutoffs.gaps * totals_at_cutoffs.gap_days_squared'
+            ~ ' - totals_at_cutoffs.gap_days * totals_at_cutoffs.gap_days',
+            'totals_at_cutoffs.gaps * (totals_at_cutoffs.gaps - 1)'
+        ) }}) as std_days_between_orders
+    from totals_at_cutoffs
+    {% for days in windows -%}
+    left join running_totals as before_{{ days }}d
+        on
+            totals_at_cutoffs.customer_id = before_{{ days }}d.customer_id
+            and totals_at_cutoffs.window_{{ days }}d_start_at > before_{{ days }}d.ordered_at
+            and totals_at_cutoffs.window_{{ days }}d_start_at <= before_{{ days }}d.next_ordered_at
+    {% endfor -%}
 ),
 
 final as (
@@ -136,7 +160,7 @@ final as (
         mean_days_between_orders,
         std_days_between_orders,
         {{ safe_divide('days_since_last_order', 'mean_days_between_orders') }} as last_gap_to_mean_gap
-    from aggregated
+    from totals_and_windows
 )
 
 select * from final

@@ -1,0 +1,123 @@
+{#
+    One row per order (completed and cancelled) with the customer's running totals through it, in the
+    order the orders were placed (ordered_at, then order_id): what the customer's history holds just
+    after the order. Each row is the customer's history from its ordered_at up to the next order's
+    (next_ordered_at), so the history before any point in time is one row, found with
+    `ordered_at < t and t <= next_ordered_at`: the marts over the cutoff spine look a customer's
+    history up at each cutoff instead of re-aggregating every order once per cutoff. Of several orders
+    placed at the same instant only the last one holds a span (the others end where they start).
+
+    Amounts, items and gaps count completed orders only; all_orders and cancelled_orders count both.
+    The gap sums hold days_since_previous_order (completed orders after the first), so the mean and
+    the sample standard deviation of the gaps follow from them exactly.
+
+    Incremental by customer (delete+insert on customer_id), like int_orders_valued: a run recomputes
+    every order of the customers with an order valued since the last run.
+#}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id'
+    )
+}}
+
+{%- set loaded_after = loaded_through(this) if is_incremental() else none %}
+
+with
+
+orders as (
+    select * from {{ ref('int_orders_valued') }}
+),
+
+orders_to_total as (
+    {{ rows_of_keys_loaded_after('orders', 'customer_id', loaded_after) }}
+),
+
+completed_values as (
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        is_cancelled,
+        completed_order_number,
+        sales_channel,
+        case when is_cancelled then 0 else 1 end as completed_order,
+        case when is_cancelled then 0 else revenue end as completed_revenue,
+        case when is_cancelled then 0 else margin end as completed_margin,
+        case when not is_cancelled and has_lines then 1 else 0 end as lined_order,
+        case when is_cancelled then 0 else items end as completed_items,
+        case when is_cancelled then 0 else returned_items end as completed_returned_items,
+        case when is_cancelled then 0 else gross_amount end as completed_gross_amount,
+        case when is_cancelled then 0 else discount_amount end as completed_discount_amount,
+        case when not is_cancelled then ordered_at end as completed_ordered_at,
+        days_since_previous_order,
+        _loaded_at
+    from orders_to_total
+),
+
+running as (
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        coalesce(
+            lead(ordered_at) over customer_orders,
+            cast('9999-12-31' as {{ dbt.type_timestamp() }})
+        ) as next_ordered_at,
+        count(*) over customer_orders as all_orders,
+        sum(case when is_cancelled then 1 else 0 end) over customer_orders as cancelled_orders,
+        sum(completed_order) over customer_orders as orders,
+        sum(completed_revenue) over customer_orders as revenue,
+        sum(completed_margin) over customer_orders as margin,
+        sum(lined_order) over customer_orders as lined_orders,
+        sum(completed_items) over customer_orders as items,
+        sum(completed_returned_items) over customer_orders as returned_items,
+        sum(completed_gross_amount) over customer_orders as gross_amount,
+        sum(completed_discount_amount) over customer_orders as discount_amount,
+        min(completed_ordered_at) over customer_orders as first_order_at,
+        max(completed_ordered_at) over customer_orders as last_order_at,
+        sum(case when completed_order_number = 1 then completed_revenue end) over customer_orders
+            as first_order_value,
+        max(case when completed_order_number = 1 then sales_channel end) over customer_orders
+            as first_order_sales_channel,
+        count(days_since_previous_order) over customer_orders as gaps,
+        sum(days_since_previous_order) over customer_orders as gap_days,
+        sum(days_since_previous_order * days_since_previous_order) over customer_orders as gap_days_squared,
+        _loaded_at
+    from completed_values
+    window customer_orders as (
+        partition by customer_id
+        order by ordered_at, order_id
+        rows between unbounded preceding and current row
+    )
+),
+
+final as (
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        next_ordered_at,
+        cast(all_orders as {{ dbt.type_bigint() }}) as all_orders,
+        cast(cancelled_orders as {{ dbt.type_bigint() }}) as cancelled_orders,
+        cast(orders as {{ dbt.type_bigint() }}) as orders,
+        revenue,
+        margin,
+        cast(lined_orders as {{ dbt.type_bigint() }}) as lined_orders,
+        cast(items as {{ dbt.type_bigint() }}) as items,
+        cast(returned_items as {{ dbt.type_bigint() }}) as returned_items,
+        gross_amount,
+        discount_amount,
+        first_order_at,
+        last_order_at,
+        first_order_value,
+        first_order_sales_channel,
+        cast(gaps as {{ dbt.type_bigint() }}) as gaps,
+        cast(gap_days as {{ dbt.type_bigint() }}) as gap_days,
+        cast(gap_days_squared as {{ dbt.type_bigint() }}) as gap_days_squared,
+        _loaded_at
+    from running
+)
+
+select * from final
