@@ -256,3 +256,38 @@
     )
     {%- endif %}
 {%- endmacro %}
+
+{#
+    What the models over the cutoff spine (the *_aggregated_to_cutoffs tables and customer_features) read,
+    as (relation, date column) pairs for macro spine_cutoffs_to_build: rows loaded since a build touch
+    every cutoff after their date. Orders (with their lines and products), events, and the first order of
+    a customer whose profile was reloaded (it can change tenure and days_signup_to_first_order). The four
+    models share it, so one run rebuilds the same cutoffs in each.
+#}
+{% macro feature_input_changes() -%}
+    {%- set reloaded_profiles_first_orders %}
+    (
+        select
+            orders.order_date,
+            customers._loaded_at
+        from {{ ref('int_orders_valued') }} as orders
+        inner join {{ ref('stg_shop__customers') }} as customers
+            on orders.customer_id = customers.customer_id
+    )
+    {%- endset %}
+    {{- return([
+        (ref('int_orders_valued'), 'order_date'),
+        (ref('int_events_sessionized'), 'activity_date'),
+        (reloaded_profiles_first_orders, 'order_date'),
+    ]) -}}
+{%- endmacro %}
+
+{# The relations of feature_input_changes, for macro record_watermark. #}
+{% macro feature_input_relations() -%}
+    {{- return([ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')]) -}}
+{%- endmacro %}
+
+{# Post-hook of the models over the cutoff spine: delete the cutoffs that left it (yesterday's scoring date). #}
+{% macro delete_cutoffs_off_the_spine() -%}
+    delete from {{ this }} where cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})
+{%- endmacro %}

@@ -5,7 +5,24 @@
     Counts are looked up, not re-aggregated per cutoff: each customer's distinct products through every
     first purchase of a product, and units per category through every day, hold from there up to the
     next change, so a cutoff reads the one row per customer (and category) whose span holds it.
+
+    A table, incremental by cutoff (delete+insert on cutoff_date) as customer_features is: a run builds
+    the cutoffs customer_features builds (macro feature_input_changes), so that model joins tables and
+    each of these aggregations runs in a statement of its own, within the warehouse's memory.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='cutoff_date',
+        post_hook=[
+            "{{ delete_cutoffs_off_the_spine() }}",
+            "{{ record_watermark('int_order_items_aggregated_to_cutoffs', feature_input_relations()) }}",
+        ]
+    )
+}}
+
+{%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
 
 with
 
@@ -15,6 +32,7 @@ order_items as (
 
 cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 completed_items as (
@@ -61,6 +79,7 @@ products_at_cutoffs as (
     select
         product_counts.customer_id,
         cutoffs.cutoff_date,
+        cutoffs.is_scoring_date,
         product_counts.distinct_products
     from cutoffs
     inner join product_counts
@@ -131,6 +150,7 @@ final as (
     select
         products_at_cutoffs.customer_id,
         products_at_cutoffs.cutoff_date,
+        products_at_cutoffs.is_scoring_date,
         products_at_cutoffs.distinct_products,
         categories_at_cutoffs.distinct_categories,
         categories_at_cutoffs.top_category_share

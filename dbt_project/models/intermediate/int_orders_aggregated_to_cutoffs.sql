@@ -12,6 +12,19 @@
     window). Each cutoff costs one row per customer, however long the history.
 #}
 
+{{
+    config(
+        materialized='incremental',
+        unique_key='cutoff_date',
+        post_hook=[
+            "{{ delete_cutoffs_off_the_spine() }}",
+            "{{ record_watermark('int_orders_aggregated_to_cutoffs', feature_input_relations()) }}",
+        ]
+    )
+}}
+
+{%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
+
 {%- set windows = [30, 90, 180, 365] %}
 {%- set windowed_totals = ['orders', 'revenue', 'margin', 'items'] %}
 
@@ -23,12 +36,14 @@ running_totals as (
 
 cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 window_starts as (
     select
         cutoff_date,
         cutoff_at,
+        is_scoring_date,
         {%- for days in windows %}
         {{ dbt.dateadd('day', -days, 'cutoff_at') }} as window_{{ days }}d_start_at
         {%- if not loop.last %},{% endif %}
@@ -41,6 +56,7 @@ totals_at_cutoffs as (
     select
         running_totals.customer_id,
         window_starts.cutoff_date,
+        window_starts.is_scoring_date,
         {%- for days in windows %}
         window_starts.window_{{ days }}d_start_at,
         {%- endfor %}
@@ -73,6 +89,7 @@ totals_and_windows as (
     select
         totals_at_cutoffs.customer_id,
         totals_at_cutoffs.cutoff_date,
+        totals_at_cutoffs.is_scoring_date,
         totals_at_cutoffs.all_orders as all_orders_lifetime,
         totals_at_cutoffs.cancelled_orders as cancelled_orders_lifetime,
         {%- for total in windowed_totals %}
@@ -117,6 +134,7 @@ final as (
     select
         customer_id,
         cutoff_date,
+        is_scoring_date,
         cast(all_orders_lifetime as {{ dbt.type_bigint() }}) as all_orders_lifetime,
         cast(cancelled_orders_lifetime as {{ dbt.type_bigint() }}) as cancelled_orders_lifetime,
         cast(orders_lifetime as {{ dbt.type_bigint() }}) as orders_lifetime,

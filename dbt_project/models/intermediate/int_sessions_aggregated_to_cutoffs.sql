@@ -5,7 +5,24 @@
     the cutoff; a session counts in a window when any of its days before the cutoff falls in it.
     Only the last 90 days are joined to each cutoff; the last visit comes from the span between two
     consecutive active days that contains the cutoff, so no cutoff reads the whole history.
+
+    A table, incremental by cutoff (delete+insert on cutoff_date) as customer_features is: a run builds
+    the cutoffs customer_features builds (macro feature_input_changes), so that model joins tables and
+    each of these aggregations runs in a statement of its own, within the warehouse's memory.
 #}
+
+{{
+    config(
+        materialized='incremental',
+        unique_key='cutoff_date',
+        post_hook=[
+            "{{ delete_cutoffs_off_the_spine() }}",
+            "{{ record_watermark('int_sessions_aggregated_to_cutoffs', feature_input_relations()) }}",
+        ]
+    )
+}}
+
+{%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
 
 with
 
@@ -15,6 +32,7 @@ session_days as (
 
 cutoffs as (
     select * from {{ ref('int_cutoff_spine') }}
+    where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
 customer_active_days as (
@@ -162,8 +180,9 @@ aggregated as (
 
 final as (
     select
-        customer_id,
-        cutoff_date,
+        aggregated.customer_id,
+        aggregated.cutoff_date,
+        cutoffs.is_scoring_date,
         cast(sessions_30d as {{ dbt.type_bigint() }}) as sessions_30d,
         cast(sessions_90d as {{ dbt.type_bigint() }}) as sessions_90d,
         cast(sessions_prior_60d as {{ dbt.type_bigint() }}) as sessions_prior_60d,
@@ -176,6 +195,8 @@ final as (
         -- sessions in the last 30 days against the 30-day average of the 60 days before them
         {{ symmetric_change('sessions_30d', 'sessions_prior_60d / 2.0') }} as session_trend_30d
     from aggregated
+    inner join cutoffs
+        on aggregated.cutoff_date = cutoffs.cutoff_date
 )
 
 select * from final

@@ -7,8 +7,9 @@
     month, the new scoring date) and every cutoff after the first day that data loaded since the last
     build touches (orders and their lines, events, and the first order of a customer whose profile was
     reloaded); the other cutoffs are kept, since a feature at a cutoff reads only data before it. The
-    cutoff filter is a literal, so the warehouse pushes it into the joins of the intermediate views. A
-    post-hook drops cutoffs that left the spine (yesterday's scoring date) and records the watermark.
+    *_aggregated_to_cutoffs tables upstream rebuild the same cutoffs in the same run (macro
+    feature_input_changes). A post-hook drops cutoffs that left the spine (yesterday's scoring date) and
+    records the watermark.
 #}
 
 {{
@@ -16,30 +17,13 @@
         materialized='incremental',
         unique_key='cutoff_date',
         post_hook=[
-            "delete from {{ this }} where cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})",
-            "{{ record_watermark('customer_features', [
-                ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')
-            ]) }}",
+            "{{ delete_cutoffs_off_the_spine() }}",
+            "{{ record_watermark('customer_features', feature_input_relations()) }}",
         ]
     )
 }}
 
-{#- a profile reload touches the customer's first order: it can change tenure and days_signup_to_first_order -#}
-{%- set reloaded_profiles_first_orders %}
-    (
-        select
-            orders.order_date,
-            customers._loaded_at
-        from {{ ref('int_orders_valued') }} as orders
-        inner join {{ ref('stg_shop__customers') }} as customers
-            on orders.customer_id = customers.customer_id
-    )
-{%- endset %}
-{%- set cutoffs_to_build = spine_cutoffs_to_build([
-    (ref('int_orders_valued'), 'order_date'),
-    (ref('int_events_sessionized'), 'activity_date'),
-    (reloaded_profiles_first_orders, 'order_date'),
-], stale_cutoffs) %}
+{%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
 
 with
 
@@ -70,6 +54,8 @@ customers as (
 calendar as (
     select
         cutoff_date,
+        cutoff_at,
+        is_scoring_date,
         cast(extract(month from cutoff_date) as integer) as cutoff_month,
         -- 15 November of the cutoff's year: the start of the Black Friday to Christmas peak
         cast(
@@ -82,6 +68,8 @@ calendar as (
 calendar_peaks as (
     select
         cutoff_date,
+        cutoff_at,
+        is_scoring_date,
         cutoff_month,
         case
             when cutoff_date <= peak_this_year then peak_this_year
@@ -90,39 +78,14 @@ calendar_peaks as (
     from calendar
 ),
 
-population as (
-    select
-        order_features.customer_id,
-        cutoffs.cutoff_date,
-        cutoffs.cutoff_at,
-        cutoffs.is_scoring_date
-    from cutoffs
-    inner join order_features
-        on cutoffs.cutoff_date = order_features.cutoff_date
-    where order_features.orders_lifetime > 0
-),
-
-profiles as (
-    select
-        population.customer_id,
-        population.cutoff_date,
-        customers.region,
-        customers.age_band,
-        customers.acquisition_channel,
-        -- a sign-up is history only once it happened before the cutoff
-        case
-            when customers.signed_up_at < population.cutoff_at then customers.signed_up_at
-        end as signed_up_at
-    from population
-    left join customers
-        on population.customer_id = customers.customer_id
-),
+-- a sign-up is history only once it happened before the cutoff
+{%- set signed_up_at = 'case when customers.signed_up_at < calendar_peaks.cutoff_at then customers.signed_up_at end' %}
 
 final as (
     select
-        population.customer_id,
-        population.cutoff_date,
-        population.is_scoring_date,
+        order_features.customer_id,
+        order_features.cutoff_date,
+        calendar_peaks.is_scoring_date,
 
         order_features.orders_30d,
         order_features.orders_90d,
@@ -150,9 +113,9 @@ final as (
         order_features.avg_order_value_365d,
         order_features.avg_order_value,
         {{ days_between(
-            'case when profiles.signed_up_at < order_features.first_order_at'
-            ~ ' then profiles.signed_up_at else order_features.first_order_at end',
-            'population.cutoff_at'
+            'case when ' ~ signed_up_at ~ ' < order_features.first_order_at'
+            ~ ' then ' ~ signed_up_at ~ ' else order_features.first_order_at end',
+            'calendar_peaks.cutoff_at'
         ) }} as tenure_days,
         order_features.days_since_first_order,
         order_features.days_since_last_order,
@@ -170,7 +133,7 @@ final as (
         order_features.return_rate,
         order_features.first_order_sales_channel,
         order_features.first_order_value,
-        {{ days_between('profiles.signed_up_at', 'order_features.first_order_at') }}
+        {{ days_between(signed_up_at, 'order_features.first_order_at') }}
             as days_signup_to_first_order,
 
         session_features.sessions_30d,
@@ -182,31 +145,28 @@ final as (
         session_features.days_since_last_visit,
         session_features.session_trend_30d,
 
-        profiles.region,
-        profiles.age_band,
-        profiles.acquisition_channel,
+        customers.region,
+        customers.age_band,
+        customers.acquisition_channel,
 
         calendar_peaks.cutoff_month,
-        {{ days_between('population.cutoff_date', 'calendar_peaks.next_peak_date') }} as days_to_year_end_peak
-    from population
-    inner join order_features
-        on
-            population.customer_id = order_features.customer_id
-            and population.cutoff_date = order_features.cutoff_date
+        {{ days_between('order_features.cutoff_date', 'calendar_peaks.next_peak_date') }} as days_to_year_end_peak
+    -- one pass over the order features (the population: a completed order before the cutoff); the other
+    -- relations join to it, so the wide order features are read once, never held as a join's build side
+    from order_features
     inner join calendar_peaks
-        on population.cutoff_date = calendar_peaks.cutoff_date
-    left join profiles
-        on
-            population.customer_id = profiles.customer_id
-            and population.cutoff_date = profiles.cutoff_date
+        on order_features.cutoff_date = calendar_peaks.cutoff_date
+    left join customers
+        on order_features.customer_id = customers.customer_id
     left join item_features
         on
-            population.customer_id = item_features.customer_id
-            and population.cutoff_date = item_features.cutoff_date
+            order_features.customer_id = item_features.customer_id
+            and order_features.cutoff_date = item_features.cutoff_date
     left join session_features
         on
-            population.customer_id = session_features.customer_id
-            and population.cutoff_date = session_features.cutoff_date
+            order_features.customer_id = session_features.customer_id
+            and order_features.cutoff_date = session_features.cutoff_date
+    where order_features.orders_lifetime > 0
 )
 
 select * from final
