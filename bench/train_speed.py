@@ -1,17 +1,18 @@
 """Time `cvw train` on a synthetic shop with a given number of monthly cutoffs; append the table to the docs.
 
     .venv/bin/python bench/train_speed.py --customers 200000 --spine-months 15
-    .venv/bin/python bench/train_speed.py --customers 1000000 --spine-months 15 --step-months 5
+    .venv/bin/python bench/train_speed.py --customers 1000000 --spine-months 15
 
 Generates a shop, ingests it, builds the marts with `spine_months` monthly cutoffs (the 90-day horizon
 labels all but the last three: 15 monthly cutoffs give 12 labelled ones), then runs `cvw train` in a
-subprocess and records its wall time and the peak resident memory (ru_maxrss) of its process. At 1M
-customers one dbt run of many cutoffs exceeds DuckDB's memory (docs/benchmarks.md), so `--step-months`
-builds the cutoffs in several runs (the first a full refresh; each later one adds the older months the mart
-lacks). Training samples at most CVW_TRAIN_MAX_CUSTOMERS customers (default 200,000; the same hash sample at
-every cutoff): above that size, training fits the same number of rows and the sampling query over the
-larger mart is part of the measured time. `--work-dir` keeps the shop; a kept ingested shop is not
-generated again. Wall-clock seconds of one run, on a machine others may share: a benchmark, never a test.
+subprocess and records its wall time and the peak resident memory (ru_maxrss) of its process. Since
+a4022eb one dbt run of 24 cutoffs at 1M customers fits in DuckDB's memory (docs/benchmarks.md);
+`--step-months` still builds the cutoffs in several runs (the first a full refresh; each later one adds the
+older months the mart lacks), for a smaller machine. Training samples at most CVW_TRAIN_MAX_CUSTOMERS
+customers (default 200,000; the same hash sample at every cutoff): above that size, training fits the same
+number of rows and the sampling query over the larger mart is part of the measured time. `--work-dir` keeps
+the shop; a kept ingested shop is not generated again. Wall-clock seconds of one run, on a machine others
+may share: a benchmark, never a test.
 """
 
 from __future__ import annotations
