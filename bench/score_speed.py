@@ -60,7 +60,7 @@ print(json.dumps({"written": written, "seconds": seconds, "stages": stages}))
 STAGES = (
     ("BG/NBD + Gamma-Gamma on the whole date (read and fit)", "score.date_btyd"),
     ("of which the two maximum-likelihood fits", "btyd.fit_btyd"),
-    ("pass 1 over the chunks", "score.raw_scores"),
+    ("pass 1 over the chunks, blended and kept in a temporary table", "score.keep_pass1"),
     ("of which reading the mart (one streamed query, Arrow)", "publish_scores.iter_arrow_chunks"),
     ("of which the LightGBM matrix", "score.model_input"),
     ("of which LightGBM predict (3 boosters)", "basic.predict"),

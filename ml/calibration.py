@@ -105,11 +105,13 @@ def calibrated_churn(raw: dict[str, np.ndarray], calibration: dict[str, Any]) ->
     return np.clip(apply_probability_calibration(calibration.get("churn"), churn), 0.0, 1.0)
 
 
-def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Return (predicted revenue, churn probability) of customers scored together, from raw predictions.
+def unscaled_blend(
+    raw: dict[str, np.ndarray], calibration: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (blended revenue before its scale, churn probability, the revenue total's source) per row.
 
-    Revenue is the chosen blend rescaled so that its total is the total of the `revenue_total` source
-    (the Tweedie booster by default, else BG/NBD + Gamma-Gamma times `btyd_total_factor`) over these rows.
+    Every output is per customer, so rows can be blended a chunk at a time; the scale that makes the blend's
+    total equal the source's (fit_revenue_scale) needs only the two sums over all the rows.
     """
     churn = calibrated_churn(raw, calibration)
     revenue = blend_revenue(raw, calibration["form"], calibration.get("revenue_weight", 1.0), churn)
@@ -117,7 +119,17 @@ def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np
         total = raw["btyd_revenue"] * calibration.get("btyd_total_factor", 1.0)
     else:
         total = raw["clv"]
-    return revenue * fit_revenue_scale(np.clip(total, 0.0, None), revenue), churn
+    return revenue, churn, np.clip(total, 0.0, None)
+
+
+def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Return (predicted revenue, churn probability) of customers scored together, from raw predictions.
+
+    Revenue is the chosen blend rescaled so that its total is the total of the `revenue_total` source
+    (the Tweedie booster by default, else BG/NBD + Gamma-Gamma times `btyd_total_factor`) over these rows.
+    """
+    revenue, churn, total = unscaled_blend(raw, calibration)
+    return revenue * fit_revenue_scale(total, revenue), churn
 
 
 def ranking_score(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -7,9 +7,12 @@ Scoring reads the feature mart a chunk of customers at a time, so memory stays b
    becomes the float matrix LightGBM would make of ml.features.model_matrix's frame (model_input, once for
    all boosters), gets the boosters' raw predictions and, unless reasons are switched off, the top three
    SHAP reasons for churn and for value.
-2. The raw predictions of the whole date are combined (calibrated churn, the CLV blend and its total, set
-   over all the date's customers as in training), and the score rows are built and written chunk by chunk
-   in one transaction (ml.publish_scores), which also sets tiers and actions against the whole date.
+   Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
+   warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
+   that set the blend's total over all the date's customers, as in training.
+2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
+   built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
+   whole date.
 A mart whose feature columns differ from the champion's is refused before anything is written.
 Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and training speed".
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from include.warehouse import connect
 from ml import explain
 from ml.artifacts import load_champion
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
-from ml.calibration import calibrated_churn, combine
+from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.data import rounded, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
@@ -59,19 +62,17 @@ PREDICT_THREADS = os.cpu_count() or 1
 
 
 @dataclass
-class RawScores:
-    """What pass 1 keeps per customer: raw predictions, reasons and the few mart columns the rows need."""
+class RawChunk:
+    """Pass 1's outputs for one chunk of customers: raw predictions, reasons, the mart columns rows need."""
 
-    values: list[pd.DataFrame] = field(default_factory=list)
-    raw: list[dict[str, np.ndarray]] = field(default_factory=list)
-    churn_reasons: list[np.ndarray] = field(default_factory=list)
-    value_reasons: list[np.ndarray] = field(default_factory=list)
+    values: pd.DataFrame
+    raw: dict[str, np.ndarray]
+    churn_reasons: np.ndarray
+    value_reasons: np.ndarray
 
-    def stacked(self) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Return every chunk's outputs joined in chunk order."""
-        values = pd.concat(self.values, ignore_index=True)
-        raw = {name: np.concatenate([part[name] for part in self.raw]) for name in self.raw[0]}
-        return values, raw, np.concatenate(self.churn_reasons), np.concatenate(self.value_reasons)
+
+# Pass 1's rows, kept in the warehouse connection (not in memory) until pass 2 reads them back chunk by chunk.
+PASS1_TABLE = "score_pass1"
 
 
 def scoring_columns(features: list[str]) -> list[str]:
@@ -177,18 +178,17 @@ def _aligned_btyd(btyd: pd.DataFrame, customer_ids: np.ndarray, offset: int) -> 
     return btyd.reindex(customer_ids)
 
 
-def raw_scores(
+def iter_raw_scores(
     chunks: Iterable[pa.Table | pd.DataFrame],
     btyd: pd.DataFrame,
     boosters: dict[str, lgb.Booster],
     metadata: dict[str, Any],
     with_reasons: bool = True,
-) -> RawScores:
-    """Return pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns."""
+) -> Iterator[RawChunk]:
+    """Yield pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns."""
     calibration = metadata.get("calibration") or {"form": "tweedie"}
     features, levels = metadata["features"], metadata["categorical_levels"]
     as_arrays = _same_levels(boosters, features, levels)
-    kept = RawScores()
     offset = 0
     for chunk in chunks:
         table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
@@ -212,28 +212,61 @@ def raw_scores(
             churn_reasons = value_reasons = np.full(table.num_rows, "", dtype=object)
         values = table.select(list(VALUE_COLUMNS)).to_pandas()
         values["customer_id"] = customer_ids
-        kept.values.append(values)
-        kept.raw.append(raw)
-        kept.churn_reasons.append(churn_reasons)
-        kept.value_reasons.append(value_reasons)
-    return kept
+        yield RawChunk(values, raw, churn_reasons, value_reasons)
+
+
+def keep_pass1(
+    con: duckdb.DuckDBPyConnection, chunks: Iterable[RawChunk], calibration: dict[str, Any]
+) -> float:
+    """Write pass 1's blended chunks to the connection's temporary table PASS1_TABLE; return revenue's scale.
+
+    Each chunk is blended on its own (ml.calibration.unscaled_blend); only the two totals the revenue scale
+    needs are summed across chunks, so memory holds one chunk however many customers the date has.
+    """
+    con.execute(
+        f"""
+        create or replace temporary table {PASS1_TABLE} (
+            chunk integer, position integer, customer_id varchar, revenue_lifetime double,
+            mean_days_between_orders double, avg_order_value double, revenue double, churn double,
+            churn_reasons varchar, value_reasons varchar
+        )
+        """
+    )
+    total_source = total_revenue = 0.0
+    for number, chunk in enumerate(chunks):
+        revenue, churn, total = unscaled_blend(chunk.raw, calibration)
+        total_source += float(np.sum(total))
+        total_revenue += float(np.sum(revenue))
+        rows = chunk.values.assign(
+            chunk=number,
+            position=np.arange(len(chunk.values)),
+            revenue=revenue,
+            churn=churn,
+            churn_reasons=chunk.churn_reasons,
+            value_reasons=chunk.value_reasons,
+        )
+        con.register("pass1_chunk", pa.Table.from_pandas(rows, preserve_index=False))
+        try:
+            con.execute(f"insert into {PASS1_TABLE} by name select * from pass1_chunk")
+        finally:
+            con.unregister("pass1_chunk")
+    return fit_revenue_scale(np.array([total_source]), np.array([total_revenue]))
 
 
 def score_rows(
-    kept: RawScores, metadata: dict[str, Any], version: str, as_of_date: date, chunk_size: int
+    con: duckdb.DuckDBPyConnection, scale: float, metadata: dict[str, Any], version: str, as_of_date: date
 ) -> Iterator[pd.DataFrame]:
-    """Yield pass 2: the score rows of the date, chunk_size customers at a time."""
+    """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue times `scale`."""
     settings = get_settings()
-    values, raw, churn_reasons, value_reasons = kept.stacked()
-    revenue, churn = combine(raw, metadata.get("calibration") or {"form": "tweedie"})
-    for start in range(0, len(values), chunk_size):
-        part = slice(start, start + chunk_size)
+    last = con.execute(f"select max(chunk) from {PASS1_TABLE}").fetchone()[0]
+    for number in range(0 if last is None else last + 1):
+        part = con.execute(f"select * from {PASS1_TABLE} where chunk = ? order by position", [number]).df()
         yield build_score_chunk(
-            values.iloc[part],
-            revenue[part],
-            churn[part],
-            churn_reasons[part],
-            value_reasons[part],
+            part[list(VALUE_COLUMNS)],
+            part["revenue"].to_numpy(dtype=float) * scale,
+            part["churn"].to_numpy(dtype=float),
+            part["churn_reasons"].to_numpy(dtype=object),
+            part["value_reasons"].to_numpy(dtype=object),
             as_of_date,
             int(metadata["horizon_days"]),
             version,
@@ -258,8 +291,9 @@ def score_customers(
         )
         btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]))
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
-        kept = raw_scores(chunks, btyd, boosters, metadata, with_reasons)
-        if not kept.raw:
+        raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons)
+        scale = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})
+        if con.execute(f"select count(*) from {PASS1_TABLE}").fetchone()[0] == 0:
             raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
-        rows = score_rows(kept, metadata, version, as_of_date, chunk_size)
+        rows = score_rows(con, scale, metadata, version, as_of_date)
         return publish_scores(con, as_of_date, version, rows)

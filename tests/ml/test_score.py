@@ -179,9 +179,9 @@ def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(train
 def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(trained, artifacts: Path) -> None:
     _, boosters, metadata = load_champion(artifacts)
     table, btyd = _scoring_rows(trained[0])
-    ordered = score.raw_scores([table], btyd, boosters, metadata, with_reasons=False)
+    (ordered,) = score.iter_raw_scores([table], btyd, boosters, metadata, with_reasons=False)
     halves = [table.slice(300), table.slice(0, 300)]  # second half first: ids no longer follow the BTYD rows
-    shuffled = score.raw_scores(halves, btyd, boosters, metadata, with_reasons=False)
+    shuffled = list(score.iter_raw_scores(halves, btyd, boosters, metadata, with_reasons=False))
     order = np.r_[300 : table.num_rows, 0:300]
-    for name, values in ordered.raw.pop().items():
-        np.testing.assert_array_equal(np.concatenate([part[name] for part in shuffled.raw]), values[order])
+    for name, values in ordered.raw.items():
+        np.testing.assert_array_equal(np.concatenate([part.raw[name] for part in shuffled]), values[order])
