@@ -61,6 +61,7 @@ class Settings:
     discount_rate_monthly: float  # r of the discounted CLV (docs/scores.md)
     gross_margin_rate: float  # margin / revenue where no unit cost is known: dbt's margin and the CLV's
     train_max_customers: int  # training reads a fixed hash sample of this many customers when there are more
+    duckdb_memory_limit: str  # DuckDB's memory_limit for dbt and every warehouse connection; it spills beyond
 
 
 def get_settings() -> Settings:
@@ -84,4 +85,5 @@ def get_settings() -> Settings:
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
         gross_margin_rate=_float("CVW_GROSS_MARGIN_RATE", 0.4),
         train_max_customers=int(os.environ.get("CVW_TRAIN_MAX_CUSTOMERS", "200000")),
+        duckdb_memory_limit=os.environ.get("CVW_DUCKDB_MEMORY_LIMIT", "").strip() or "80%",
     )

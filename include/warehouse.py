@@ -12,15 +12,23 @@ from include.settings import get_settings
 
 
 def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Return a connection to the warehouse file at `path` (the settings' warehouse by default)."""
-    path = Path(path) if path is not None else get_settings().warehouse_path
+    """Return a connection to the warehouse file at `path` (the settings' warehouse by default).
+
+    The connection's memory_limit is CVW_DUCKDB_MEMORY_LIMIT, as dbt's: beyond it DuckDB spills to disk (e.g.
+    the rows scoring keeps between its passes) instead of growing.
+    """
+    settings = get_settings()
+    path = Path(path) if path is not None else settings.warehouse_path
     if read_only and not path.exists():
         raise SystemExit(
             f"The warehouse {path} does not exist: load it first with `python -m include.ingest` or the demo."
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only)
+    # set, not passed as config: other connections to the same file in this process share one instance
+    con.execute("set memory_limit = ?", [settings.duckdb_memory_limit])
+    return con
 
 
 @contextmanager
