@@ -1,6 +1,8 @@
 """Score every customer at the scoring date with the champion and publish the rows to scores.customer_scores.
 
-Scoring reads the feature mart a chunk of customers at a time, so memory stays bounded at any customer count:
+Scoring reads the feature mart a chunk of customers at a time, and what it keeps between its two passes
+waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT (only the BG/NBD inputs of the date
+grow with the customers):
 1. BG/NBD + Gamma-Gamma are fitted on every customer of the date, as at training (their inputs are six mart
    columns, read at once). One query then streams the date's rows in customer_id order, only the columns
    the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks); each chunk
