@@ -131,7 +131,7 @@
 {#
     A SQL condition keeping rows whose `column` is one of `dates` ('YYYY-MM-DD' strings, sorted); true for
     none (all), false for an empty list. The range before the list is what DuckDB carries across joins and
-    unions into every branch of the intermediate views (it does not carry an in-list).
+    unions into every branch of the query (it does not carry an in-list).
 #}
 {% macro date_in(column, dates) -%}
     {%- if dates is none -%}
