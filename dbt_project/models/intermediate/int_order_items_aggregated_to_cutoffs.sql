@@ -6,9 +6,7 @@
     first purchase of a product, and units per category through every day, hold from there up to the
     next change, so a cutoff reads the one row per customer (and category) whose span holds it.
 
-    A table, incremental by cutoff (delete+insert on cutoff_date) as customer_features is: a run builds
-    the cutoffs customer_features builds (macro feature_input_changes), so that model joins tables and
-    each of these aggregations runs in a statement of its own, within the warehouse's memory.
+    A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
 #}
 
 {{

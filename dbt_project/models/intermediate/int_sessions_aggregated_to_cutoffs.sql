@@ -6,9 +6,7 @@
     Only the last 90 days are joined to each cutoff; the last visit comes from the span between two
     consecutive active days that contains the cutoff, so no cutoff reads the whole history.
 
-    A table, incremental by cutoff (delete+insert on cutoff_date) as customer_features is: a run builds
-    the cutoffs customer_features builds (macro feature_input_changes), so that model joins tables and
-    each of these aggregations runs in a statement of its own, within the warehouse's memory.
+    A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
 #}
 
 {{
