@@ -299,3 +299,15 @@ def test_malformed_csv_lines_are_quarantined_with_their_line(tmp_path: Path) -> 
     assert _query(warehouse, "select order_id from raw.orders order by 1") == [("o1",), ("o5",)]
     logged = "select rows_read, rows_loaded, rows_rejected from raw._file_loads"
     assert _query(warehouse, logged) == [(6, 2, 4)]
+
+
+def test_warehouse_connections_take_duckdbs_memory_limit_from_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", "300MB")
+    with connect(tmp_path / "w.duckdb") as con:
+        limited = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", "1GB")
+    with connect(tmp_path / "other.duckdb") as con:
+        larger = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert (limited, larger) == ("286.1 MiB", "953.6 MiB")  # DuckDB reports bytes in binary units
