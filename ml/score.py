@@ -57,9 +57,9 @@ BTYD_INPUT_COLUMNS = (
     "first_order_value",
 )
 VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
-# Threads of LightGBM's predictions and SHAP contributions: every core. The boosters train on one thread
-# (ml.train), but a prediction is one parallel loop over rows, which two threads on the 2-core target ran
-# in 0.6-0.7x the wall time of one, even with other work on the machine (docs/benchmarks.md).
+# Threads of LightGBM's predictions and SHAP contributions: every core, as training uses (ml.train). A
+# prediction is one parallel loop over rows, which two threads on the 2-core target ran in 0.6-0.7x the
+# wall time of one, even with other work on the machine (docs/benchmarks.md).
 PREDICT_THREADS = os.cpu_count() or 1
 
 

@@ -35,6 +35,8 @@ from ml.data import feature_columns, load_training_frame, scoring_date, training
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7
+# Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
+TRAIN_THREADS = 0
 # Small trees: a few thousand customers per cutoff, and mostly the same customers at every cutoff.
 BASE_PARAMS: dict[str, Any] = {
     "learning_rate": 0.05,
@@ -45,10 +47,12 @@ BASE_PARAMS: dict[str, Any] = {
     "bagging_freq": 1,
     "lambda_l2": 1.0,
     "seed": SEED,
+    # the same trees on any number of threads (checked: 1 and 2 give identical model files); LightGBM asks
+    # for one of the force_* options with it, and choosing col-wise also skips the start-up test of both,
+    # which on a busy machine made two threads three times slower than one (docs/benchmarks.md)
     "deterministic": True,
-    # one thread: on the 2-core target two are barely faster, and OpenMP threads competing with other work
-    # (a busy scheduler, parallel tests) slowed training five-fold in measurements
-    "num_threads": 1,
+    "force_col_wise": True,
+    "num_threads": TRAIN_THREADS,
     "verbose": -1,
 }
 # booster name: (params, boosting rounds). "clv" regresses revenue with Tweedie (a point mass at zero and a
@@ -116,12 +120,19 @@ def at_cutoffs(frame: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> pd.DataFrame
 def fit_boosters(frame: pd.DataFrame, names: tuple[str, ...], features: list[str]) -> FittedModel:
     """Return the named boosters fitted on a labelled frame (spend on the rows with a purchase only)."""
     levels = categorical_levels(frame, features)
+    # LightGBM bins a Dataset's features once, whatever its label, and every booster bins as BASE_PARAMS say:
+    # the boosters fitted on the same rows (churn and clv) share one Dataset, its label set before each fit
+    datasets: dict[bool, lgb.Dataset] = {}
     boosters = {}
     for name in names:
         params, rounds = BOOSTERS[name]
-        rows = frame[(frame["label_orders"] > 0) & (frame["label_revenue"] > 0)] if name == "spend" else frame
+        purchasers_only = name == "spend"
+        rows = frame[(frame["label_orders"] > 0) & (frame["label_revenue"] > 0)] if purchasers_only else frame
         target = rows["label_is_churned"].astype(int) if name == "churn" else rows["label_revenue"]
-        dataset = lgb.Dataset(model_matrix(rows, features, levels), label=target.to_numpy(dtype=float))
+        if purchasers_only not in datasets:
+            datasets[purchasers_only] = lgb.Dataset(model_matrix(rows, features, levels))
+        dataset = datasets[purchasers_only]
+        dataset.set_label(target.to_numpy(dtype=float))
         boosters[name] = lgb.train(params, dataset, num_boost_round=rounds)
     return FittedModel(boosters=boosters, features=features, levels=levels)
 

@@ -1,10 +1,12 @@
 """Training splits by time only, never learns from labels it must not see, and calibrates on validation."""
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
 from ml import calibration, metrics, train
+from ml.features import model_matrix
 
 
 def _monthly(start: str, months: int) -> list[pd.Timestamp]:
@@ -83,6 +85,24 @@ def test_the_evaluated_model_never_sees_labels_at_or_within_a_horizon_of_the_tes
     np.testing.assert_array_equal(churn, churn_again)
     assert model.calibration == again.calibration
     assert metrics.spearman(test["label_revenue"].to_numpy(), revenue) > 0.3  # and it learnt something
+
+
+def test_boosters_sharing_one_dataset_on_every_core_are_those_fitted_alone_on_one_thread() -> None:
+    frame = _labelled_frame(np.random.default_rng(3))
+    features = ["f1", "f2", "region", "btyd_revenue"]
+    model = train.fit_boosters(frame, ("churn", "clv", "spend"), features)
+
+    for name, (params, rounds) in train.BOOSTERS.items():
+        rows = frame[frame["label_orders"] > 0] if name == "spend" else frame
+        target = rows["label_is_churned"] if name == "churn" else rows["label_revenue"]
+        alone = lgb.train(
+            {**params, "num_threads": 1},
+            lgb.Dataset(model_matrix(rows, features, model.levels), label=target.to_numpy(dtype=float)),
+            num_boost_round=rounds,
+        )
+        # the trees, not the parameters section (which records num_threads)
+        trees = model.boosters[name].model_to_string().split("parameters:")[0]
+        assert trees == alone.model_to_string().split("parameters:")[0], name
 
 
 def test_calibration_chooses_the_form_that_ranks_validation_better_and_matches_its_total() -> None:
