@@ -256,10 +256,16 @@ def predict_btyd(
     )
 
 
-def btyd_by_cutoff(frame: pd.DataFrame, horizon_days: int) -> pd.DataFrame:
-    """Return BTYD predictions for every row, with BG/NBD and Gamma-Gamma fitted per cutoff on its rows."""
+def btyd_by_cutoff(
+    frame: pd.DataFrame, horizon_days: int, fitted_on: pd.Series | None = None
+) -> pd.DataFrame:
+    """Return BTYD predictions for every row, with BG/NBD and Gamma-Gamma fitted per cutoff on its rows.
+
+    fitted_on (booleans aligned with the frame) limits the fits to those rows; every row is predicted.
+    """
     parts = []
     for _, rows in frame.groupby("cutoff_date", sort=True):
         inputs = btyd_inputs(rows)
-        parts.append(predict_btyd(inputs, *fit_btyd(inputs), horizon_days))
+        fit_inputs = inputs if fitted_on is None else inputs[fitted_on.loc[rows.index].to_numpy(dtype=bool)]
+        parts.append(predict_btyd(inputs, *fit_btyd(fit_inputs), horizon_days))
     return pd.concat(parts).reindex(frame.index)

@@ -34,6 +34,12 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 SAMPLE_BUCKETS = 1_000_000
 
 
+def sample_buckets(sample_share: float) -> int:
+    """Return how many hash buckets a sample of this share takes: a customer is in it when
+    hash(customer_id) % SAMPLE_BUCKETS is below that number."""
+    return round(sample_share * SAMPLE_BUCKETS)
+
+
 def training_sample_share(con: duckdb.DuckDBPyConnection, max_customers: int | None) -> float:
     """Return the share of customers training reads: 1.0, or max_customers over the customers in the marts."""
     if not max_customers:
@@ -64,7 +70,7 @@ def load_training_frame(
             and hash(features.customer_id) % ? < ?
         order by features.cutoff_date, features.customer_id
         """,
-        [horizon_days, SAMPLE_BUCKETS, round(sample_share * SAMPLE_BUCKETS)],
+        [horizon_days, SAMPLE_BUCKETS, sample_buckets(sample_share)],
     ).df()
     if frame.empty:
         raise SystemExit(

@@ -3,8 +3,9 @@
 Scoring reads the feature mart a chunk of customers at a time, and what it keeps between its two passes
 waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT (only the BG/NBD inputs of the date
 grow with the customers):
-1. BG/NBD + Gamma-Gamma are fitted on every customer of the date, as at training (their inputs are six mart
-   columns, read at once). One query then streams the date's rows in customer_id order, only the columns
+1. BG/NBD + Gamma-Gamma are fitted as at training: on the date's customers in the model's training sample
+   (all of them below CVW_TRAIN_MAX_CUSTOMERS), and predicted for every customer of the date (their inputs
+   are six mart columns, read at once). One query then streams the date's rows in customer_id order, only the columns
    the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks); each chunk
    becomes the float matrix LightGBM would make of ml.features.model_matrix's frame (model_input, once for
    all boosters), gets the boosters' raw predictions and, unless reasons are switched off, the top three
@@ -41,7 +42,7 @@ from ml import explain
 from ml.artifacts import load_champion
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
-from ml.data import rounded, scoring_date
+from ml.data import SAMPLE_BUCKETS, rounded, sample_buckets, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns
@@ -83,15 +84,27 @@ def scoring_columns(features: list[str]) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def date_btyd(con: duckdb.DuckDBPyConnection, as_of_date: date, horizon_days: int) -> pd.DataFrame:
-    """Return the BTYD predictions of every customer at the date, indexed by customer_id."""
+def date_btyd(
+    con: duckdb.DuckDBPyConnection, as_of_date: date, horizon_days: int, sample_share: float = 1.0
+) -> pd.DataFrame:
+    """Return the BTYD predictions of every customer at the date, indexed by customer_id.
+
+    BG/NBD and Gamma-Gamma are fitted as training fitted them for the model's inputs: on the customers of
+    its hash sample (sample_share, the model's training_sample_share; all when 1), then predicted for all.
+    """
     columns = ", ".join(BTYD_INPUT_COLUMNS)
     frame = con.execute(
-        f"select {columns} from marts.customer_features where cutoff_date = ? order by customer_id",
-        [as_of_date],
+        f"""
+        select {columns}, hash(customer_id) % ? < ? as in_training_sample
+        from marts.customer_features
+        where cutoff_date = ?
+        order by customer_id
+        """,
+        [SAMPLE_BUCKETS, sample_buckets(sample_share), as_of_date],
     ).df()
     frame = rounded(frame)  # as training reads the mart
-    predictions = btyd_by_cutoff(frame, horizon_days)
+    fitted_on = frame["in_training_sample"] if sample_share < 1.0 else None
+    predictions = btyd_by_cutoff(frame, horizon_days, fitted_on)
     predictions.index = frame["customer_id"].astype(str)
     return predictions
 
@@ -291,7 +304,8 @@ def score_customers(
         check_feature_compatibility(
             metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
         )
-        btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]))
+        sample_share = float(metadata.get("training_sample_share", 1.0))
+        btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]), sample_share)
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons)
         scale = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})

@@ -13,7 +13,8 @@ import pytest
 
 from ml import actions, champion, score, train
 from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir
-from ml.btyd import BTYD_FEATURES
+from ml.btyd import BTYD_FEATURES, btyd_inputs, fit_btyd, predict_btyd
+from ml.data import SAMPLE_BUCKETS, rounded
 from ml.features import model_matrix
 
 SCORING_DATE = date(2025, 1, 1)
@@ -185,3 +186,22 @@ def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(train
     order = np.r_[300 : table.num_rows, 0:300]
     for name, values in ordered.raw.items():
         np.testing.assert_array_equal(np.concatenate([part.raw[name] for part in shuffled]), values[order])
+
+
+def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        everyone = score.date_btyd(con, SCORING_DATE, 90)
+        sampled = score.date_btyd(con, SCORING_DATE, 90, sample_share=0.5)
+        frame = con.execute(
+            "select *, hash(customer_id) % ? < ? as in_sample from marts.customer_features "
+            "where cutoff_date = ? order by customer_id",
+            [SAMPLE_BUCKETS, SAMPLE_BUCKETS // 2, SCORING_DATE],
+        ).df()
+    inputs = btyd_inputs(rounded(frame))
+    in_sample = frame["in_sample"].to_numpy(dtype=bool)
+    assert 0.4 < in_sample.mean() < 0.6
+    expected = predict_btyd(inputs, *fit_btyd(inputs[in_sample]), 90)  # fitted on half, predicted for all
+    assert len(sampled) == len(frame)
+    np.testing.assert_allclose(sampled[list(expected.columns)].to_numpy(), expected.to_numpy(), rtol=1e-12)
+    # and the sample's fit is not the fit on everyone
+    assert not np.allclose(sampled["btyd_revenue"].to_numpy(), everyone["btyd_revenue"].to_numpy())
