@@ -124,7 +124,7 @@ def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             # The BI marts read the score tables, which exist only after scoring: publish builds them.
-            # exposures document who reads the marts (ML, BI): nothing to run, so no task (Cosmos warns otherwise)
+            # Exposures say who reads the marts (ML, BI): nothing to run, so no task (else Cosmos warns).
             exclude=[f"tag:{BI_TAG}", "resource_type:exposure"],
             test_behavior=TestBehavior.AFTER_EACH,
             emit_datasets=False,  # the DAG emits the warehouse_marts asset itself, once the build passed

@@ -5,11 +5,11 @@ waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT (only the B
 grow with the customers):
 1. BG/NBD + Gamma-Gamma are fitted as at training: on the date's customers in the model's training sample
    (all of them below CVW_TRAIN_MAX_CUSTOMERS), and predicted for every customer of the date (their inputs
-   are six mart columns, read at once). One query then streams the date's rows in customer_id order, only the columns
-   the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks); each chunk
-   becomes the float matrix LightGBM would make of ml.features.model_matrix's frame (model_input, once for
-   all boosters), gets the boosters' raw predictions and, unless reasons are switched off, the top three
-   SHAP reasons for churn and for value.
+   are six mart columns, read at once). One query then streams the date's rows in customer_id order, only
+   the columns the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks);
+   each chunk becomes the float matrix LightGBM would make of ml.features.model_matrix's frame
+   (model_input, once for all boosters), gets the boosters' raw predictions and, unless reasons are
+   switched off, the top three SHAP reasons for churn and for value.
    Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
    warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
    that set the blend's total over all the date's customers, as in training.
