@@ -1,14 +1,17 @@
 """Every DAG file imports cleanly; the DAGs are chained by assets, run one at a time, in the writer lane."""
 
 import json
+import logging
 from pathlib import Path
 
+import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import DAG
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.alerts import notify_failure
-from include.cosmos_config import BI_TAG
+from include.cosmos_config import BI_TAG, dbt_task_group
 from include.settings import get_settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -145,6 +148,15 @@ def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_b
     roots = [t for t in dag_bag.dags["transform"].tasks if t.upstream_task_ids == {producer.task_id}]
     assert roots, "the dbt build must run before the node tasks that report on it"
     assert dag_bag.dags["transform"].get_task("record_marts_date").upstream_task_ids  # after the build
+
+
+def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # e.g. "Unavailable conversion function" for each dbt exposure, at every parse of the DAG file
+    start = pendulum.datetime(2024, 1, 1)
+    with caplog.at_level(logging.WARNING), DAG("render", schedule=None, start_date=start):
+        dbt_task_group("dbt")
+    cosmos = [r for r in caplog.records if r.name.startswith("cosmos") and r.levelno >= logging.WARNING]
+    assert [record.getMessage() for record in cosmos] == []
 
 
 def test_dbt_never_reuses_a_partial_parse_from_an_earlier_temporary_copy(dag_bag: DagBag) -> None:
