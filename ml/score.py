@@ -22,7 +22,6 @@ Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -58,10 +57,11 @@ BTYD_INPUT_COLUMNS = (
     "first_order_value",
 )
 VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
-# Threads of LightGBM's predictions and SHAP contributions: every core, as training uses (ml.train). A
-# prediction is one parallel loop over rows, which two threads on the 2-core target ran in 0.6-0.7x the
-# wall time of one, even with other work on the machine (docs/benchmarks.md).
-PREDICT_THREADS = os.cpu_count() or 1
+# Threads of LightGBM's predictions and SHAP contributions: every core (0: OpenMP's count, which
+# OMP_NUM_THREADS caps), as training uses (ml.train). A prediction is one parallel loop over rows, which two
+# threads on the 2-core target ran in 0.6-0.7x the wall time of one, even with other work on the machine
+# (docs/benchmarks.md).
+PREDICT_THREADS = 0
 
 
 @dataclass
