@@ -48,9 +48,9 @@ BASE_PARAMS: dict[str, Any] = {
     "lambda_l2": 1.0,
     "seed": SEED,
     # the same trees on any number of threads (checked on 1.8M rows: the same splits, and one leaf value in
-    # 2,100 differed in its 17th significant digit; docs/benchmarks.md); LightGBM asks
-    # for one of the force_* options with it, and choosing col-wise also skips the start-up test of both,
-    # which on a busy machine made two threads three times slower than one (docs/benchmarks.md)
+    # 2,100 differed in its 17th significant digit). LightGBM asks for one of the force_* options with it;
+    # col-wise also skips its start-up test of both layouts, which on a busy machine made two threads three
+    # times slower than one (docs/benchmarks.md)
     "deterministic": True,
     "force_col_wise": True,
     "num_threads": TRAIN_THREADS,
