@@ -58,7 +58,7 @@ print(json.dumps({"written": written, "seconds": seconds, "stages": stages}))
 """
 # Where a run's time goes: (label, profiled function); nested entries are parts of the ones above them.
 STAGES = (
-    ("BG/NBD + Gamma-Gamma on the whole date (read and fit)", "score.date_btyd"),
+    ("BG/NBD + Gamma-Gamma (the date read, fitted on the training sample)", "score.date_btyd"),
     ("of which the two maximum-likelihood fits", "btyd.fit_btyd"),
     ("pass 1 over the chunks, blended and kept in a temporary table", "score.keep_pass1"),
     ("of which reading the mart (one streamed query, Arrow)", "publish_scores.iter_arrow_chunks"),

@@ -34,10 +34,10 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
 SAMPLE_BUCKETS = 1_000_000
 
 
-def sample_buckets(sample_share: float) -> int:
-    """Return how many hash buckets a sample of this share takes: a customer is in it when
-    hash(customer_id) % SAMPLE_BUCKETS is below that number."""
-    return round(sample_share * SAMPLE_BUCKETS)
+def in_sample(column: str, sample_share: float) -> tuple[str, list[int]]:
+    """Return a SQL condition true for the customers (ids in `column`) of the hash sample of this share,
+    and its two parameters: training reads that sample, and scoring fits BG/NBD + Gamma-Gamma on it."""
+    return f"hash({column}) % ? < ?", [SAMPLE_BUCKETS, round(sample_share * SAMPLE_BUCKETS)]
 
 
 def training_sample_share(con: duckdb.DuckDBPyConnection, max_customers: int | None) -> float:
@@ -55,8 +55,9 @@ def load_training_frame(
 
     With sample_share < 1, only a fixed hash sample of customers, the same at every cutoff, is read.
     """
+    sampled, sample_parameters = in_sample("features.customer_id", sample_share)
     frame = con.execute(
-        """
+        f"""
         select
             features.*,
             labels.revenue as label_revenue,
@@ -67,10 +68,10 @@ def load_training_frame(
             on features.customer_id = labels.customer_id
             and features.cutoff_date = labels.cutoff_date
         where labels.horizon_days = ?
-            and hash(features.customer_id) % ? < ?
+            and {sampled}
         order by features.cutoff_date, features.customer_id
         """,
-        [horizon_days, SAMPLE_BUCKETS, sample_buckets(sample_share)],
+        [horizon_days, *sample_parameters],
     ).df()
     if frame.empty:
         raise SystemExit(

@@ -41,7 +41,7 @@ from ml import explain
 from ml.artifacts import load_champion
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
-from ml.data import SAMPLE_BUCKETS, rounded, sample_buckets, scoring_date
+from ml.data import in_sample, rounded, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns
@@ -93,18 +93,18 @@ def date_btyd(
     its hash sample (sample_share, the model's training_sample_share; all when 1), then predicted for all.
     """
     columns = ", ".join(BTYD_INPUT_COLUMNS)
+    sampled, sample_parameters = in_sample("customer_id", sample_share)
     frame = con.execute(
         f"""
-        select {columns}, hash(customer_id) % ? < ? as in_training_sample
+        select {columns}, {sampled} as in_training_sample
         from marts.customer_features
         where cutoff_date = ?
         order by customer_id
         """,
-        [SAMPLE_BUCKETS, sample_buckets(sample_share), as_of_date],
+        [*sample_parameters, as_of_date],
     ).df()
     frame = rounded(frame)  # as training reads the mart
-    fitted_on = frame["in_training_sample"] if sample_share < 1.0 else None
-    predictions = btyd_by_cutoff(frame, horizon_days, fitted_on)
+    predictions = btyd_by_cutoff(frame, horizon_days, frame["in_training_sample"])
     predictions.index = frame["customer_id"].astype(str)
     return predictions
 
