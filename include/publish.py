@@ -117,13 +117,12 @@ def _flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 def champion_performance(artifacts_dir: Path) -> pd.DataFrame:
     """Return the champion's out-of-time metrics from its metadata, one row per metric (empty without one)."""
-    from ml.artifacts import CHAMPION_POINTER, models_dir
+    from ml.artifacts import champion_version, version_dir
 
-    pointer = models_dir(artifacts_dir) / CHAMPION_POINTER
-    if not pointer.exists():
+    version = champion_version(artifacts_dir)
+    if version is None:
         return pd.DataFrame(columns=PERFORMANCE_COLUMNS)
-    version = json.loads(pointer.read_text())["version"]
-    metadata = json.loads((models_dir(artifacts_dir) / version / "metadata.json").read_text())
+    metadata = json.loads((version_dir(artifacts_dir, version) / "metadata.json").read_text())
     metrics = _flat_metrics(metadata.get("out_of_time_metrics") or metadata.get("metrics") or {})
     return pd.DataFrame(
         {

@@ -54,9 +54,9 @@ def run_as_of_date(param: str | None, run_type: object, logical_date: datetime |
 
 def champion_exists(artifacts_dir: Path | None = None) -> bool:
     """Return whether a champion model has been promoted."""
-    from ml.artifacts import CHAMPION_POINTER, models_dir
+    from ml.artifacts import champion_version
 
-    return (models_dir(artifacts_dir or get_settings().artifacts_dir) / CHAMPION_POINTER).exists()
+    return champion_version(artifacts_dir or get_settings().artifacts_dir) is not None
 
 
 def marts_as_of_date(warehouse_path: Path | None = None) -> date | None:

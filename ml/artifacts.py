@@ -18,6 +18,11 @@ def models_dir(artifacts_dir: Path) -> Path:
     return artifacts_dir / "models"
 
 
+def version_dir(artifacts_dir: Path, version: str) -> Path:
+    """Return the folder of one model version: its boosters, metadata, report and compiled code."""
+    return models_dir(artifacts_dir) / version
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write text to path through a temporary file and a rename, so readers never see half of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,7 +36,7 @@ def save_model_version(
     artifacts_dir: Path, version: str, boosters: dict[str, lgb.Booster], metadata: dict[str, Any]
 ) -> Path:
     """Save the boosters and metadata of one model version; return its folder."""
-    folder = models_dir(artifacts_dir) / version
+    folder = version_dir(artifacts_dir, version)
     folder.mkdir(parents=True, exist_ok=True)
     for name, booster in boosters.items():
         _write_atomically(folder / f"{name}.txt", booster.model_to_string())
@@ -45,15 +50,22 @@ def promote_champion(artifacts_dir: Path, version: str) -> None:
     _write_atomically(models_dir(artifacts_dir) / CHAMPION_POINTER, json.dumps(pointer) + "\n")
 
 
-def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
-    """Return the champion's version, boosters by name and metadata."""
+def champion_version(artifacts_dir: Path) -> str | None:
+    """Return the version the champion pointer names, or None when no model has been promoted yet."""
     pointer_path = models_dir(artifacts_dir) / CHAMPION_POINTER
     if not pointer_path.exists():
+        return None
+    return json.loads(pointer_path.read_text())["version"]
+
+
+def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
+    """Return the champion's version, boosters by name and metadata."""
+    version = champion_version(artifacts_dir)
+    if version is None:
         raise SystemExit(
-            f"No champion model in {pointer_path.parent}: train one first (make demo or cvw train)."
+            f"No champion model in {models_dir(artifacts_dir)}: train one first (make demo or cvw train)."
         )
-    version = json.loads(pointer_path.read_text())["version"]
-    folder = models_dir(artifacts_dir) / version
+    folder = version_dir(artifacts_dir, version)
     metadata = json.loads((folder / "metadata.json").read_text())
     boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in metadata["models"]}
     return version, boosters, metadata
@@ -61,6 +73,6 @@ def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dic
 
 def find_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None:
     """Return the champion as load_champion does, or None when none has been promoted yet."""
-    if not (models_dir(artifacts_dir) / CHAMPION_POINTER).exists():
+    if champion_version(artifacts_dir) is None:
         return None
     return load_champion(artifacts_dir)

@@ -33,7 +33,7 @@ from typing import Any
 
 import duckdb
 
-from ml.artifacts import CHAMPION_POINTER, models_dir, promote_champion
+from ml.artifacts import champion_version, promote_champion, version_dir
 from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers look for the gate)
     DEFAULT_TOLERANCE,
     GATE_METRICS,
@@ -208,11 +208,10 @@ def current_champion(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, dic
 
 def _artifact_champion(artifacts_dir: Path) -> tuple[str, dict[str, dict[str, float]]] | None:
     """Return (version, metrics by task) of the champion pointer on disk, or None."""
-    pointer = models_dir(artifacts_dir) / CHAMPION_POINTER
-    if not pointer.exists():
+    version = champion_version(artifacts_dir)
+    if version is None:
         return None
-    version = json.loads(pointer.read_text())["version"]
-    metadata_path = models_dir(artifacts_dir) / version / "metadata.json"
+    metadata_path = version_dir(artifacts_dir, version) / "metadata.json"
     return version, task_metrics(json.loads(metadata_path.read_text())) if metadata_path.exists() else {}
 
 
