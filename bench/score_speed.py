@@ -59,11 +59,13 @@ print(json.dumps({"written": written, "seconds": seconds, "stages": stages}))
 # Where a run's time goes: (label, profiled function); nested entries are parts of the ones above them.
 STAGES = (
     ("BG/NBD + Gamma-Gamma (the date read, fitted on the training sample)", "score.date_btyd"),
+    ("compiling the boosters, or reading their code compiled by an earlier run", "compiled.compile_boosters"),
     ("of which the two maximum-likelihood fits", "btyd.fit_btyd"),
     ("pass 1 over the chunks, blended and kept in a temporary table", "score.keep_pass1"),
     ("of which reading the mart (one streamed query, Arrow)", "publish_scores.iter_arrow_chunks"),
     ("of which the LightGBM matrix", "score.model_input"),
-    ("of which LightGBM predict (3 boosters)", "basic.predict"),
+    ("of which LightGBM predict (3 boosters; dates under ml.compiled.COMPILE_MIN_ROWS)", "basic.predict"),
+    ("of which the compiled boosters' predict (3 boosters)", "compiled.predict"),
     ("building the score rows (pass 2)", "score.score_rows"),
     ("writing: stage, delete, insert with tiers and actions, commit", "publish_scores.publish_scores"),
     ("of which the one insert statement with tiers and actions", "publish_scores._write_staged"),
@@ -186,14 +188,16 @@ def report(args: argparse.Namespace, rows: list[dict[str, object]], started: dat
             f"{_cut(row['per_second'], 0)} | {_cut(row['cpu_seconds'])} s | {_cut(row['peak_gb'], 2)} GB | "
             f"{row['load'][0]:.2f}, {row['load'][1]:.2f} |"
         )
-    without, with_reasons = rows[0], rows[1]
-    lines.append(
-        f"\nThe reasons cost {_cut(with_reasons['seconds'] - without['seconds'])} s more "
-        f"({_cut(with_reasons['seconds'] / without['seconds'], 1)}x the wall time without them, "
-        f"{_cut(with_reasons['cpu_seconds'] / without['cpu_seconds'], 1)}x the CPU time)."
-    )
-    if len(rows) > 2:
-        profiled = rows[2]
+    without = rows[0]
+    with_reasons = next((row for row in rows if row["reasons"]), None)
+    if with_reasons is not None:
+        lines.append(
+            f"\nThe reasons cost {_cut(with_reasons['seconds'] - without['seconds'])} s more "
+            f"({_cut(with_reasons['seconds'] / without['seconds'], 1)}x the wall time without them, "
+            f"{_cut(with_reasons['cpu_seconds'] / without['cpu_seconds'], 1)}x the CPU time)."
+        )
+    if args.breakdown:
+        profiled = rows[-1]
         lines += [
             "",
             "Where the time of a third run without reasons goes (under cProfile: "
@@ -217,12 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--breakdown", action="store_true", help="profile a third run without reasons")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the shops here (default: temp)")
+    parser.add_argument(
+        "--skip-reasons", action="store_true", help="no run with reasons (5-11 minutes at 1M customers)"
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as folder:
         env, warehouse = prepare(args.work_dir or Path(folder), args.customers)
-        rows = [score_once(env, warehouse, args.chunk_size, with_reasons) for with_reasons in (False, True)]
+        runs = (False,) if args.skip_reasons else (False, True)
+        rows = [score_once(env, warehouse, args.chunk_size, with_reasons) for with_reasons in runs]
         if args.breakdown:
             rows.append(score_once(env, warehouse, args.chunk_size, False, breakdown=True))
     text = report(args, rows, started)

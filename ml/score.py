@@ -8,8 +8,9 @@ grow with the customers):
    are six mart columns, read at once). One query then streams the date's rows in customer_id order, only
    the columns the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks);
    each chunk becomes the float matrix LightGBM would make of ml.features.model_matrix's frame
-   (model_input, once for all boosters), gets the boosters' raw predictions and, unless reasons are
-   switched off, the top three SHAP reasons for churn and for value.
+   (model_input, once for all boosters), gets the boosters' raw predictions (from their compiled code,
+   ml.compiled, for dates of COMPILE_MIN_ROWS customers or more) and, unless reasons are switched off, the
+   top three SHAP reasons for churn and for value (LightGBM's own pred_contrib).
    Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
    warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
    that set the blend's total over all the date's customers, as in training.
@@ -38,9 +39,10 @@ import pyarrow.compute as pc
 from include.settings import get_settings
 from include.warehouse import connect
 from ml import explain
-from ml.artifacts import load_champion
+from ml.artifacts import load_champion, version_dir
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
+from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
 from ml.data import in_sample, rounded, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
@@ -199,11 +201,16 @@ def iter_raw_scores(
     boosters: dict[str, lgb.Booster],
     metadata: dict[str, Any],
     with_reasons: bool = True,
+    compiled: dict[str, CompiledBooster] | None = None,
 ) -> Iterator[RawChunk]:
-    """Yield pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns."""
+    """Yield pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns.
+
+    `compiled` (ml.compiled) predicts instead of LightGBM when given, for the float matrix of model_input.
+    """
     calibration = metadata.get("calibration") or {"form": "tweedie"}
     features, levels = metadata["features"], metadata["categorical_levels"]
     as_arrays = _same_levels(boosters, features, levels)
+    threads = prediction_threads()
     offset = 0
     for chunk in chunks:
         table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
@@ -216,7 +223,10 @@ def iter_raw_scores(
             frame = table.drop_columns([c for c in BTYD_FEATURES if c in table.column_names]).to_pandas()
             frame[list(BTYD_FEATURES)] = matched[list(BTYD_FEATURES)].to_numpy(dtype=float)
             matrix = model_matrix(frame, features, levels)
-        raw = {name: model.predict(matrix, num_threads=PREDICT_THREADS) for name, model in boosters.items()}
+        if as_arrays and compiled:
+            raw = {name: compiled[name].predict(matrix, threads) for name in boosters}
+        else:
+            raw = {name: boosters[name].predict(matrix, num_threads=PREDICT_THREADS) for name in boosters}
         raw["btyd_revenue"] = matched["btyd_revenue"].to_numpy(dtype=float)
         raw["btyd_churn"] = np.exp(-matched["btyd_expected_purchases"].to_numpy(dtype=float))
         if with_reasons:
@@ -306,8 +316,11 @@ def score_customers(
         )
         sample_share = float(metadata.get("training_sample_share", 1.0))
         btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]), sample_share)
+        compiled = None
+        if len(btyd) >= COMPILE_MIN_ROWS:  # one row per customer of the date
+            compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
-        raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons)
+        raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)
         scale = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})
         if con.execute(f"select count(*) from {PASS1_TABLE}").fetchone()[0] == 0:
             raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, champion, score, train
-from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir
+from ml import actions, champion, compiled, score, train
+from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, btyd_inputs, fit_btyd, predict_btyd
 from ml.data import SAMPLE_BUCKETS, rounded
 from ml.features import model_matrix
@@ -175,6 +175,44 @@ def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(train
     for booster in boosters.values():
         expected = booster.predict(model_matrix(frame, features, levels))
         np.testing.assert_array_equal(booster.predict(matrix), expected)
+
+
+def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(
+    trained, artifacts: Path
+) -> None:
+    version, boosters, metadata = load_champion(artifacts)
+    table, btyd = _scoring_rows(trained[0])
+    matrix = score.model_input(table, btyd, metadata["features"], metadata["categorical_levels"])
+    assert np.isnan(matrix).any()  # missing values and unseen categories take LightGBM's default branches
+    folder = version_dir(artifacts, version)
+    first = compiled.compile_boosters(folder, list(boosters))
+    cached = sorted((folder / "compiled").glob("*/*.o"))
+    assert [path.stem for path in cached] == sorted(boosters)  # one compiled file per booster, this CPU's
+    written = {path: path.stat().st_mtime_ns for path in cached}
+    again = compiled.compile_boosters(folder, list(boosters))  # read from the cache, not compiled again
+    assert {path: path.stat().st_mtime_ns for path in cached} == written
+    for name, booster in boosters.items():
+        expected = booster.predict(matrix)
+        np.testing.assert_allclose(first[name].predict(matrix, threads=2), expected, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(again[name].predict(matrix, threads=1), first[name].predict(matrix, 2))
+    shutil.rmtree(folder / "compiled")
+
+
+def test_a_date_of_many_customers_is_scored_by_the_compiled_boosters_as_by_lightgbm(
+    trained, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, compiled_folder = trained[0], version_dir(artifacts, trained[2]["version"]) / "compiled"
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    by_lightgbm = _scores(path)
+    assert not compiled_folder.exists()  # a small date: nothing compiled
+    monkeypatch.setattr(score, "COMPILE_MIN_ROWS", len(by_lightgbm))  # this date is now large enough
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    by_compiled = _scores(path)
+    assert len(list(compiled_folder.glob("*/*.o"))) == len(trained[2]["models"])
+    numbers = by_lightgbm.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(by_compiled.drop(columns=numbers), by_lightgbm.drop(columns=numbers))
+    pd.testing.assert_frame_equal(by_compiled[numbers], by_lightgbm[numbers], check_exact=False, rtol=1e-9)
+    shutil.rmtree(compiled_folder)
 
 
 def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(trained, artifacts: Path) -> None:
