@@ -4,13 +4,14 @@ Scoring reads the feature mart a chunk of customers at a time, and what it keeps
 waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT (only the BG/NBD inputs of the date
 grow with the customers):
 1. BG/NBD + Gamma-Gamma are fitted as at training: on the date's customers in the model's training sample
-   (all of them below CVW_TRAIN_MAX_CUSTOMERS), and predicted for every customer of the date (their inputs
-   are six mart columns, read at once). One query then streams the date's rows in customer_id order, only
-   the columns the model and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks);
-   each chunk becomes the float matrix LightGBM would make of ml.features.model_matrix's frame
-   (model_input, once for all boosters), gets the boosters' raw predictions (from their compiled code,
-   ml.compiled, for dates of COMPILE_MIN_ROWS customers or more) and, unless reasons are switched off, the
-   top three SHAP reasons for churn and for value (LightGBM's own pred_contrib).
+   (all of them below CVW_TRAIN_MAX_CUSTOMERS; never more than about that many), and predicted for every
+   customer of the date (their inputs are six mart columns, read at once). One query then streams the
+   date's rows in customer_id order, only the columns the model and the score rows use, as Arrow chunks
+   (ml.publish_scores.iter_arrow_chunks). Each chunk becomes the float matrix LightGBM would make of
+   ml.features.model_matrix's frame (model_input, once for all boosters), gets the boosters' raw
+   predictions (from their compiled code, ml.compiled, for dates of COMPILE_MIN_ROWS customers or more)
+   and, unless reasons are switched off, the top three SHAP reasons for churn and for value (LightGBM's own
+   pred_contrib).
    Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
    warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
    that set the blend's total over all the date's customers, as in training.
@@ -87,13 +88,28 @@ def scoring_columns(features: list[str]) -> list[str]:
 
 
 def date_btyd(
-    con: duckdb.DuckDBPyConnection, as_of_date: date, horizon_days: int, sample_share: float = 1.0
+    con: duckdb.DuckDBPyConnection,
+    as_of_date: date,
+    horizon_days: int,
+    sample_share: float = 1.0,
+    max_fit_customers: int | None = None,
 ) -> pd.DataFrame:
     """Return the BTYD predictions of every customer at the date, indexed by customer_id.
 
     BG/NBD and Gamma-Gamma are fitted as training fitted them for the model's inputs: on the customers of
     its hash sample (sample_share, the model's training_sample_share; all when 1), then predicted for all.
+    With max_fit_customers (CVW_TRAIN_MAX_CUSTOMERS), the fit reads at most about that many customers of
+    the date, the sample training would take of them: a smaller share of the same hash sample (the
+    customers of a smaller share are among those of a larger one), for a model trained on fewer customers
+    than the date has. Seven parameters fitted on 200,000 customers barely move with more, and the fit is
+    most of the time scoring takes at 1M customers otherwise (docs/benchmarks.md).
     """
+    if max_fit_customers:
+        [(customers,)] = con.execute(
+            "select count(*) from marts.customer_features where cutoff_date = ?", [as_of_date]
+        ).fetchall()
+        if customers > max_fit_customers:
+            sample_share = min(sample_share, max_fit_customers / customers)
     columns = ", ".join(BTYD_INPUT_COLUMNS)
     sampled, sample_parameters = in_sample("customer_id", sample_share)
     frame = con.execute(
@@ -315,7 +331,9 @@ def score_customers(
             metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
         )
         sample_share = float(metadata.get("training_sample_share", 1.0))
-        btyd = date_btyd(con, as_of_date, int(metadata["horizon_days"]), sample_share)
+        btyd = date_btyd(
+            con, as_of_date, int(metadata["horizon_days"]), sample_share, settings.train_max_customers
+        )
         compiled = None
         if len(btyd) >= COMPILE_MIN_ROWS:  # one row per customer of the date
             compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))

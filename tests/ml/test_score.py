@@ -243,3 +243,20 @@ def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(wareho
     np.testing.assert_allclose(sampled[list(expected.columns)].to_numpy(), expected.to_numpy(), rtol=1e-12)
     # and the sample's fit is not the fit on everyone
     assert not np.allclose(sampled["btyd_revenue"].to_numpy(), everyone["btyd_revenue"].to_numpy())
+
+
+def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(warehouse: Path) -> None:
+    customers = _customers_at(warehouse, SCORING_DATE)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        capped = score.date_btyd(con, SCORING_DATE, 90, max_fit_customers=customers // 4)
+        quarter = score.date_btyd(con, SCORING_DATE, 90, sample_share=(customers // 4) / customers)
+        # a model sampled more thinly than the cap keeps its own sample
+        thinner = score.date_btyd(con, SCORING_DATE, 90, sample_share=0.1, max_fit_customers=customers // 4)
+        tenth = score.date_btyd(con, SCORING_DATE, 90, sample_share=0.1)
+        uncapped = score.date_btyd(con, SCORING_DATE, 90, max_fit_customers=customers)
+        everyone = score.date_btyd(con, SCORING_DATE, 90)
+    pd.testing.assert_frame_equal(capped, quarter)
+    pd.testing.assert_frame_equal(thinner, tenth)
+    pd.testing.assert_frame_equal(uncapped, everyone)
+    assert len(capped) == customers
+    assert not np.allclose(capped["btyd_revenue"].to_numpy(), everyone["btyd_revenue"].to_numpy())
