@@ -7,7 +7,8 @@ cutoff spine, `customer_labels`), with every unit test and data test.
 
 Each dbt model and seed is an Airflow task, and so are the tests of each model, so a failure shows on the
 node that failed. One producer task runs a single `dbt build` (one process, one DuckDB connection) and the
-node tasks report their node's result from it (Cosmos' watcher mode; see `include/cosmos_config.py`). The
+node tasks, started beside it, report each node's result as soon as the build has done it (Cosmos'
+watcher mode: a node task waits in the triggerer, not on a worker; see `include/cosmos_config.py`). The
 graph is rendered from a dbt manifest written ahead of time by `python -m include.airflow_setup`.
 
 Runs when new raw data lands (`warehouse_raw`); when the build passed, `record_marts_date` updates

@@ -6,8 +6,12 @@ Airflow parses the DAG file.
 Execution: Cosmos' WATCHER mode. One producer task runs a single `dbt build` (models, seeds, unit tests and
 data tests, in dbt's own order, on one DuckDB connection), and every model, seed and model's tests gets
 its own task that reports that node's result from the build; a failing model or test fails its own task
-and dbt skips what depends on it. The producer runs first and the node tasks after it, so the same graph
-works under `dag.test()` (one task at a time) and under a scheduler.
+and dbt skips what depends on it. Under a scheduler the node tasks start beside the producer and report
+each node as soon as the build has done it: a node task whose node is not done yet defers to the
+triggerer, which polls the producer's results every NODE_POKE_SECONDS, and frees its worker meanwhile.
+`dag.test()` runs one task at a time, and runs a deferred task's trigger in line: a node task run before
+the producer would wait for a build that never starts. The in-process runner (include/run_dags.py) so
+puts the producer before the root node tasks first (run_producer_first).
 
 Writer lane: only the producer writes, so only it runs in the warehouse's one-slot pool. The node tasks
 read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
@@ -22,7 +26,7 @@ from pathlib import Path
 from types import MethodType
 from typing import Any
 
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import DAG, BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowException
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
@@ -34,6 +38,9 @@ from include.settings import get_settings
 PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
 PRODUCER_GATE_TASK_ID = "dbt_producer_watcher_done"
 NODE_POOL = "default_pool"  # node tasks only read the producer's XComs: they need no writer slot
+# How often a deferred node task's trigger reads the build's results (Cosmos' default is 10 s): a node's
+# task then ends at most this long after dbt finished the node. Each poll is two small metadata queries.
+NODE_POKE_SECONDS = 2
 DEFAULT_LABEL_HORIZONS = (90, 365)  # dbt_project.yml's default; the settings horizon is added
 BI_TAG = "bi"  # dbt_project/models/marts/bi: built after scoring by the publish DAG, never by transform
 
@@ -73,15 +80,18 @@ def _project_config(manifest: Path) -> ProjectConfig:
     return project
 
 
-def _run_producer_first(group: DbtTaskGroup) -> None:
-    """Put the producer upstream of every root node task; roots still run (and report) if the build failed."""
-    tasks = list(group.iter_tasks())
-    producer = next(task for task in tasks if task.task_id.endswith(PRODUCER_TASK_ID))
-    for task in tasks:
-        if task is producer or task.task_id.endswith(PRODUCER_GATE_TASK_ID) or task.upstream_task_ids:
-            continue
-        producer >> task
-        task.trigger_rule = TriggerRule.ALL_DONE
+def run_producer_first(dag: DAG) -> None:
+    """Put each dbt producer upstream of the root node tasks of its group, for dag.test's one-at-a-time runs.
+
+    Roots still run (and report) when the build failed. A DAG without a dbt task group is left as it is.
+    """
+    for producer in [task for task in dag.tasks if task.task_id.endswith(PRODUCER_TASK_ID)]:
+        group = producer.task_group
+        for task in group.iter_tasks() if group is not None else []:
+            if task is producer or task.task_id.endswith(PRODUCER_GATE_TASK_ID) or task.upstream_task_ids:
+                continue
+            producer >> task
+            task.trigger_rule = TriggerRule.ALL_DONE
 
 
 def _refuse_dbt_fallback(self: BaseOperator, try_number: int, context: Any) -> bool:
@@ -101,6 +111,7 @@ def report_only(group: DbtTaskGroup) -> None:
         task._fallback_to_non_watcher_run = MethodType(_refuse_dbt_fallback, task)
         task.pool = NODE_POOL
         task.retries = 0
+        task.poke_interval = NODE_POKE_SECONDS
 
 
 def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
@@ -135,6 +146,5 @@ def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
             "vars": {"as_of_date": "{{ params.as_of_date }}", "label_horizons": label_horizons()},
         },
     )
-    _run_producer_first(group)
     report_only(group)
     return group

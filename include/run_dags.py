@@ -40,6 +40,9 @@ def run_dag(dags: dict, dag_id: str, run_conf: dict | None = None) -> float:
     dag = dags.get(dag_id)
     if dag is None:
         raise SystemExit(f"No DAG named {dag_id!r}; the DAGs are {', '.join(sorted(dags))}.")
+    from include.cosmos_config import run_producer_first
+
+    run_producer_first(dag)  # dag.test runs one task at a time: the dbt build first, then its node tasks
     started = time.monotonic()
     run = dag.test(run_conf=run_conf)
     state = str(getattr(run, "state", "unknown"))

@@ -11,7 +11,7 @@ from airflow.sdk import DAG
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.alerts import notify_failure
-from include.cosmos_config import BI_TAG, dbt_task_group
+from include.cosmos_config import BI_TAG, NODE_POKE_SECONDS, dbt_task_group, run_producer_first
 from include.settings import get_settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -144,10 +144,25 @@ def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_b
     for node in nodes:
         if node["unique_id"] in tested:
             assert f"dbt.{node['name']}.test" in task_ids, f"the tests of {node['name']} have no task"
-    producer = dag_bag.dags["transform"].get_task("dbt.dbt_producer_watcher")
-    roots = [t for t in dag_bag.dags["transform"].tasks if t.upstream_task_ids == {producer.task_id}]
-    assert roots, "the dbt build must run before the node tasks that report on it"
     assert dag_bag.dags["transform"].get_task("record_marts_date").upstream_task_ids  # after the build
+
+
+def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag: DagBag) -> None:
+    dag = dag_bag.dags["transform"]
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    readers = [task for task in dag.tasks if _is_dbt_node_reader("transform", task)]
+    # under a scheduler: no node task waits for the whole build; each defers until its node is done
+    assert producer.downstream_task_ids == {"dbt.dbt_producer_watcher_done"}
+    assert all(task.deferrable and task.poke_interval == NODE_POKE_SECONDS for task in readers)
+    roots = {task.task_id for task in readers if not task.upstream_task_ids}
+    assert len(roots) >= 5  # the seed and the staging views
+    # dag.test runs one task at a time: include.run_dags puts the build before the roots (on its own copy)
+    dag = DagBag(dag_folder=str(dag.fileloc)).dags["transform"]
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    readers = [task for task in dag.tasks if _is_dbt_node_reader("transform", task)]
+    run_producer_first(dag)
+    assert {t.task_id for t in readers if t.upstream_task_ids == {producer.task_id}} == roots
+    assert all(dag.get_task(task_id).trigger_rule == "all_done" for task_id in roots)  # report a failed build
 
 
 def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCaptureFixture) -> None:
