@@ -5,7 +5,10 @@
 
     Incremental: a run recomputes every day from the earliest event day touched by the rows loaded since
     the last run (macro loaded_through) and replaces those days (delete+insert on activity_date); days
-    before it are kept. `--full-refresh` rebuilds everything.
+    before it are kept. `--full-refresh` rebuilds everything. That earliest day is read from the raw
+    table, not from staging: staging would first match every raw row with its later loads (3 s at 55.8M
+    events), and a raw row loaded since is either staged or replaced by a load after it, so the raw
+    minimum is never later than the staged one (at worst a day more is recomputed).
 #}
 
 {{
@@ -32,7 +35,7 @@ events_to_process as (
     from events
     {%- if is_incremental() %}
     -- midnight of the first day the new loads touch; no new rows: null, and nothing is recomputed
-    where event_at >= {{ dbt.date_trunc('day', earliest_new(ref('stg_shop__events'), 'event_at', loaded_through(this))) }}
+    where event_at >= {{ dbt.date_trunc('day', earliest_new(source('shop', 'events'), 'event_at', loaded_through(this))) }}
     {%- endif %}
 ),
 

@@ -64,21 +64,23 @@ changed_customers as (
 ),
 {%- endif %}
 
-known_customers as (
+-- every customer a source knows; an incremental run looks up only the changed ones in each source
+customers_to_build as (
     select customer_id from customers
+    {%- if since is not none %}
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
     union
     select customer_id from orders
+    {%- if since is not none %}
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
     union
     select customer_id from sessions
-    where customer_id is not null
-),
-
-customers_to_build as (
-    select known_customers.customer_id
-    from known_customers
     {%- if since is not none %}
-    inner join changed_customers
-        on known_customers.customer_id = changed_customers.customer_id
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- else %}
+    where customer_id is not null
     {%- endif %}
 ),
 
