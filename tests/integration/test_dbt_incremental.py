@@ -43,6 +43,7 @@ RELATIONS = {
     "intermediate.int_orders_running_totals": ["order_id"],
     "intermediate.int_orders_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
     "intermediate.int_order_items_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
+    "intermediate.int_customer_active_day_spans": ["customer_id", "activity_date"],
     "intermediate.int_sessions_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
     "marts.fct_sessions": ["session_id"],
     "marts.fct_orders": ["order_id"],

@@ -4,7 +4,8 @@
     sessions at midnight, so no event on or after the cutoff is read). Windows are the N days before
     the cutoff; a session counts in a window when any of its days before the cutoff falls in it.
     Only the last 90 days are joined to each cutoff; the last visit comes from the span between two
-    consecutive active days that contains the cutoff, so no cutoff reads the whole history.
+    consecutive active days that contains the cutoff (int_customer_active_day_spans), so no cutoff reads
+    the whole history.
 
     A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
 #}
@@ -33,27 +34,9 @@ cutoffs as (
     where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
-customer_active_days as (
-    select
-        customer_id,
-        activity_date
-    from session_days
-    where customer_id is not null
-    group by
-        customer_id,
-        activity_date
-),
-
 -- each active day is the last visit for every cutoff after it up to the next active day (inclusive)
 active_day_spans as (
-    select
-        customer_id,
-        activity_date,
-        coalesce(
-            lead(activity_date) over (partition by customer_id order by activity_date),
-            cast('9999-12-31' as date)
-        ) as next_activity_date
-    from customer_active_days
+    select * from {{ ref('int_customer_active_day_spans') }}
 ),
 
 last_visits as (
