@@ -130,21 +130,19 @@ def champion_on_holdout(
 def rerender_report(version_or_path: str | None = None, out: Path | None = None) -> Path:
     """Re-render a saved training report: a model version, an evaluation JSON path, or the champion's."""
     from include.settings import get_settings
-    from ml.artifacts import CHAMPION_POINTER, models_dir
+    from ml.artifacts import champion_version, models_dir, version_dir
 
-    models = models_dir(get_settings().artifacts_dir)
+    artifacts_dir = get_settings().artifacts_dir
     if version_or_path and Path(version_or_path).is_file():
         evaluation_path = Path(version_or_path)
     else:
-        version = version_or_path
+        version = version_or_path if version_or_path is not None else champion_version(artifacts_dir)
         if version is None:
-            pointer = models / CHAMPION_POINTER
-            if not pointer.exists():
-                raise SystemExit(
-                    f"No champion model in {models}: train one first (cvw train) or name a version."
-                )
-            version = json.loads(pointer.read_text())["version"]
-        evaluation_path = models / version / EVALUATION_FILE
+            raise SystemExit(
+                f"No champion model in {models_dir(artifacts_dir)}: "
+                "train one first (cvw train) or name a version."
+            )
+        evaluation_path = version_dir(artifacts_dir, version) / EVALUATION_FILE
         if not evaluation_path.exists():
             raise SystemExit(
                 f"{evaluation_path} does not exist: {version} is not a model version trained here."
