@@ -335,7 +335,10 @@ def score_customers(
             con, as_of_date, int(metadata["horizon_days"]), sample_share, settings.train_max_customers
         )
         compiled = None
-        if len(btyd) >= COMPILE_MIN_ROWS:  # one row per customer of the date
+        # one BTYD row per customer of the date; boosters with other category orders get LightGBM's own
+        # recoding of a frame (iter_raw_scores), so compiling them would be wasted
+        same_levels = _same_levels(boosters, metadata["features"], metadata["categorical_levels"])
+        if len(btyd) >= COMPILE_MIN_ROWS and same_levels:
             compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)
