@@ -215,6 +215,21 @@ def test_a_date_of_many_customers_is_scored_by_the_compiled_boosters_as_by_light
     shutil.rmtree(compiled_folder)
 
 
+def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
+    trained, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, compiled_folder = trained[0], version_dir(artifacts, trained[2]["version"]) / "compiled"
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    by_arrays = _scores(path)
+    monkeypatch.setattr(score, "COMPILE_MIN_ROWS", 1)
+    monkeypatch.setattr(score, "_same_levels", lambda *_: False)  # as for boosters with other category orders
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    assert not compiled_folder.exists()
+    numbers = by_arrays.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(_scores(path).drop(columns=numbers), by_arrays.drop(columns=numbers))
+    pd.testing.assert_frame_equal(_scores(path)[numbers], by_arrays[numbers], check_exact=False, rtol=1e-9)
+
+
 def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(trained, artifacts: Path) -> None:
     _, boosters, metadata = load_champion(artifacts)
     table, btyd = _scoring_rows(trained[0])
