@@ -20,6 +20,10 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ml.data import arrow_floats
 
 DEFAULT_DISCOUNT_RATE_MONTHLY = 0.01
 DEFAULT_GROSS_MARGIN_RATE = 0.4
@@ -106,7 +110,7 @@ def expected_next_order_dates(
 
 
 def customer_value_fields(
-    features: pd.DataFrame,
+    features: pa.Table,
     predicted_revenue: np.ndarray,
     churn_probability: np.ndarray,
     as_of_date: date,
@@ -115,24 +119,29 @@ def customer_value_fields(
     gross_margin_rate: float = DEFAULT_GROSS_MARGIN_RATE,
     predicted_orders: np.ndarray | None = None,
     predicted_margin: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Return CUSTOMER_VALUE_COLUMNS for the rows of a customer_features frame and their predictions."""
+) -> pa.Table:
+    """Return CUSTOMER_VALUE_COLUMNS for the rows of a customer_features table and their predictions.
+
+    The mart's columns stay Arrow arrays (customer ids are never turned into Python strings; a null
+    average gap stays null), so a chunk of a million-customer date costs only its arithmetic.
+    """
     revenue = np.clip(np.asarray(predicted_revenue, dtype=float), 0.0, None)
     if predicted_orders is None:
-        predicted_orders = expected_orders(revenue, features["avg_order_value"].to_numpy(dtype=float))
+        predicted_orders = expected_orders(revenue, arrow_floats(features.column("avg_order_value")))
     orders = np.clip(np.asarray(predicted_orders, dtype=float), 0.0, None)
-    return pd.DataFrame(
+    next_order = expected_next_order_dates(orders, as_of_date, horizon_days)
+    return pa.table(
         {
-            "customer_id": features["customer_id"].astype(str).to_numpy(),
-            "historic_revenue": features["revenue_lifetime"].to_numpy(dtype=float),
+            "customer_id": pc.cast(features.column("customer_id"), pa.string()),
+            "historic_revenue": pc.cast(features.column("revenue_lifetime"), pa.float64()),
             "predicted_revenue": revenue,
             "predicted_orders": orders,
             "churn_probability": np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0),
             "discounted_clv": discounted_clv(
                 revenue, horizon_days, discount_rate_monthly, gross_margin_rate, predicted_margin
             ),
-            "avg_days_between_orders": features["mean_days_between_orders"].to_numpy(dtype=float),
-            "expected_next_order_date": expected_next_order_dates(orders, as_of_date, horizon_days),
+            "avg_days_between_orders": pc.cast(features.column("mean_days_between_orders"), pa.float64()),
+            "expected_next_order_date": pa.array(next_order, from_pandas=True).cast(pa.date32()),
         }
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 KEY_COLUMNS = ("customer_id", "cutoff_date")
 # Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
@@ -103,6 +105,18 @@ def rounded_arrow(table: pa.Table) -> pa.Table:
             array = pa.array(values, type=field.type, mask=column.is_null().to_numpy(zero_copy_only=False))
             table = table.set_column(index, field, array)
     return table
+
+
+def arrow_floats(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Return a numeric Arrow column as float64 numbers, a null as NaN."""
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def arrow_strings(values: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Return text values as an Arrow string column (Arrow columns as they are, without a copy)."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
+    return pa.array(np.asarray(values, dtype=object), type=pa.string())
 
 
 def feature_cutoffs(con: duckdb.DuckDBPyConnection) -> list[date]:

@@ -20,9 +20,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ml import actions, clv
-from ml.data import rounded_arrow
+from ml.data import arrow_strings, rounded_arrow
 from ml.registry import ensure_registry
 
 SCORES_DDL = """
@@ -171,11 +172,11 @@ def iter_chunks(
 
 
 def build_score_chunk(
-    features: pd.DataFrame,
+    features: pa.Table,
     predicted_revenue: np.ndarray,
     churn_probability: np.ndarray,
-    churn_reasons: Sequence[str],
-    value_reasons: Sequence[str],
+    churn_reasons: Sequence[str] | pa.Array | pa.ChunkedArray,
+    value_reasons: Sequence[str] | pa.Array | pa.ChunkedArray,
     as_of_date: date,
     horizon_days: int,
     model_version: str,
@@ -184,10 +185,12 @@ def build_score_chunk(
     predicted_orders: np.ndarray | None = None,
     predicted_margin: np.ndarray | None = None,
     risk_thresholds: tuple[float, float] = actions.RISK_THRESHOLDS,
-) -> pd.DataFrame:
+) -> pa.Table:
     """Return the CHUNK_COLUMNS score rows of one chunk of customer_features and its model outputs.
 
-    The reasons are one "; "-joined string per customer (ml.explain.join_reasons of top_reasons).
+    `features` holds the mart's customer_id, revenue_lifetime, mean_days_between_orders and
+    avg_order_value. The reasons are one "; "-joined string per customer (ml.explain.join_reasons of
+    top_reasons). Built in Arrow, the text columns are never Python strings on the way to DuckDB.
     """
     rows = clv.customer_value_fields(
         features,
@@ -200,14 +203,18 @@ def build_score_chunk(
         predicted_orders,
         predicted_margin,
     )
-    rows["as_of_date"] = pd.Timestamp(as_of_date)
-    rows["model_version"] = model_version
-    rows["horizon_days"] = horizon_days
-    rows["risk_band"] = actions.risk_bands(rows["churn_probability"].to_numpy(), risk_thresholds)
-    rows["churn_reasons"] = np.asarray(churn_reasons, dtype=object)
-    rows["value_reasons"] = np.asarray(value_reasons, dtype=object)
-    rows["scored_at"] = datetime.now(UTC).replace(tzinfo=None)
-    return rows[list(CHUNK_COLUMNS)]
+    count = rows.num_rows
+    bands = actions.risk_bands(rows.column("churn_probability").to_numpy(), risk_thresholds)
+    columns = {
+        "as_of_date": pa.repeat(pa.scalar(as_of_date, pa.date32()), count),
+        "model_version": pa.repeat(pa.scalar(model_version, pa.string()), count),
+        "horizon_days": pa.repeat(pa.scalar(horizon_days, pa.int32()), count),
+        "risk_band": pa.array(bands, type=pa.string()),
+        "churn_reasons": arrow_strings(churn_reasons),
+        "value_reasons": arrow_strings(value_reasons),
+        "scored_at": pa.repeat(pa.scalar(datetime.now(UTC).replace(tzinfo=None), pa.timestamp("us")), count),
+    }
+    return pa.table({name: columns[name] if name in columns else rows.column(name) for name in CHUNK_COLUMNS})
 
 
 # The staged rows of one date, written with value_tier and action in one statement: the tier from the rank
@@ -264,7 +271,7 @@ def _write_staged(con: duckdb.DuckDBPyConnection, replace: bool) -> int:
 
 
 def publish_scores(
-    con: duckdb.DuckDBPyConnection, as_of_date: date, model_version: str, chunks: Iterable[pd.DataFrame]
+    con: duckdb.DuckDBPyConnection, as_of_date: date, model_version: str, chunks: Iterable[pa.Table]
 ) -> int:
     """Replace the as_of_date's score rows by the chunks of one model in one transaction; return rows.
 
@@ -283,19 +290,19 @@ def publish_scores(
             f"select {columns} from scores.customer_scores limit 0"
         )
         for chunk in chunks:
-            if (
-                set(chunk["model_version"].unique()) - {model_version}
-                or (chunk["as_of_date"] != pd.Timestamp(as_of_date)).any()
+            if not (
+                pc.all(pc.equal(chunk.column("model_version"), model_version)).as_py()
+                and pc.all(pc.equal(chunk.column("as_of_date"), pa.scalar(as_of_date))).as_py()
             ):
                 raise ValueError(
                     f"a score chunk holds rows of another date or model than {as_of_date}, {model_version}"
                 )
-            con.register("score_chunk", pa.Table.from_pandas(chunk, preserve_index=False))
+            con.register("score_chunk", chunk)
             try:
                 con.execute(f"insert into score_stage ({columns}) select {columns} from score_chunk")
             finally:
                 con.unregister("score_chunk")
-            staged += len(chunk)
+            staged += chunk.num_rows
         con.execute(
             """
             delete from scores.customer_scores

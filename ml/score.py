@@ -44,7 +44,7 @@ from ml.artifacts import load_champion, version_dir
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
-from ml.data import in_sample, rounded, scoring_date
+from ml.data import arrow_floats, arrow_strings, in_sample, rounded, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns
@@ -69,12 +69,15 @@ PREDICT_THREADS = 0
 
 @dataclass
 class RawChunk:
-    """Pass 1's outputs for one chunk of customers: raw predictions, reasons, the mart columns rows need."""
+    """Pass 1's outputs for one chunk of customers: raw predictions, reasons, the mart columns rows need.
 
-    values: pd.DataFrame
+    `values` holds the VALUE_COLUMNS of the chunk's mart rows; the reasons are None without reasons.
+    """
+
+    values: pa.Table
     raw: dict[str, np.ndarray]
-    churn_reasons: np.ndarray
-    value_reasons: np.ndarray
+    churn_reasons: np.ndarray | None
+    value_reasons: np.ndarray | None
 
 
 # Pass 1's rows, kept in the warehouse connection (not in memory) until pass 2 reads them back chunk by chunk.
@@ -188,8 +191,7 @@ def model_input(
         elif column in levels:
             matrix[:, position] = _level_codes(table.column(column), levels[column])
         else:
-            numbers = pc.cast(table.column(column), pa.float64())
-            matrix[:, position] = numbers.to_numpy(zero_copy_only=False)
+            matrix[:, position] = arrow_floats(table.column(column))
     return matrix
 
 
@@ -250,10 +252,8 @@ def iter_raw_scores(
                 boosters, matrix, features, calibration, calibrated_churn(raw, calibration)
             )
         else:
-            churn_reasons = value_reasons = np.full(table.num_rows, "", dtype=object)
-        values = table.select(list(VALUE_COLUMNS)).to_pandas()
-        values["customer_id"] = customer_ids
-        yield RawChunk(values, raw, churn_reasons, value_reasons)
+            churn_reasons = value_reasons = None
+        yield RawChunk(table.select(list(VALUE_COLUMNS)), raw, churn_reasons, value_reasons)
 
 
 def keep_pass1(
@@ -278,15 +278,18 @@ def keep_pass1(
         revenue, churn, total = unscaled_blend(chunk.raw, calibration)
         total_source += float(np.sum(total))
         total_revenue += float(np.sum(revenue))
-        rows = chunk.values.assign(
-            chunk=number,
-            position=np.arange(len(chunk.values)),
-            revenue=revenue,
-            churn=churn,
-            churn_reasons=chunk.churn_reasons,
-            value_reasons=chunk.value_reasons,
-        )
-        con.register("pass1_chunk", pa.Table.from_pandas(rows, preserve_index=False))
+        count = chunk.values.num_rows
+        none = pa.repeat(pa.scalar("", pa.string()), count)  # without reasons
+        columns = {
+            "chunk": pa.repeat(pa.scalar(number, pa.int32()), count),
+            "position": pa.array(np.arange(count, dtype=np.int32)),
+            **{name: chunk.values.column(name) for name in VALUE_COLUMNS},
+            "revenue": revenue,
+            "churn": churn,
+            "churn_reasons": none if chunk.churn_reasons is None else arrow_strings(chunk.churn_reasons),
+            "value_reasons": none if chunk.value_reasons is None else arrow_strings(chunk.value_reasons),
+        }
+        con.register("pass1_chunk", pa.table(columns))
         try:
             con.execute(f"insert into {PASS1_TABLE} by name select * from pass1_chunk")
         finally:
@@ -296,18 +299,20 @@ def keep_pass1(
 
 def score_rows(
     con: duckdb.DuckDBPyConnection, scale: float, metadata: dict[str, Any], version: str, as_of_date: date
-) -> Iterator[pd.DataFrame]:
+) -> Iterator[pa.Table]:
     """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue times `scale`."""
     settings = get_settings()
-    last = con.execute(f"select max(chunk) from {PASS1_TABLE}").fetchone()[0]
+    [(last,)] = con.execute(f"select max(chunk) from {PASS1_TABLE}").fetchall()  # all: the result is done
     for number in range(0 if last is None else last + 1):
-        part = con.execute(f"select * from {PASS1_TABLE} where chunk = ? order by position", [number]).df()
+        part = con.sql(
+            f"select * from {PASS1_TABLE} where chunk = ? order by position", params=[number]
+        ).to_arrow_table()
         yield build_score_chunk(
-            part[list(VALUE_COLUMNS)],
-            part["revenue"].to_numpy(dtype=float) * scale,
-            part["churn"].to_numpy(dtype=float),
-            part["churn_reasons"].to_numpy(dtype=object),
-            part["value_reasons"].to_numpy(dtype=object),
+            part.select(list(VALUE_COLUMNS)),
+            part.column("revenue").to_numpy() * scale,
+            part.column("churn").to_numpy(),
+            part.column("churn_reasons"),
+            part.column("value_reasons"),
             as_of_date,
             int(metadata["horizon_days"]),
             version,
@@ -343,7 +348,7 @@ def score_customers(
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)
         scale = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})
-        if con.execute(f"select count(*) from {PASS1_TABLE}").fetchone()[0] == 0:
+        if con.execute(f"select count(*) from {PASS1_TABLE}").fetchall() == [(0,)]:
             raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
         rows = score_rows(con, scale, metadata, version, as_of_date)
         return publish_scores(con, as_of_date, version, rows)

@@ -5,6 +5,7 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ml import clv
@@ -50,28 +51,27 @@ def test_expected_next_order_date_is_the_poisson_wait_and_empty_beyond_a_year() 
 
 
 def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_order_value() -> None:
-    features = pd.DataFrame(
+    features = pa.table(
         {
             "customer_id": ["A", "B"],
             "revenue_lifetime": [500.0, 40.0],
-            "mean_days_between_orders": [30.0, np.nan],
+            "mean_days_between_orders": [30.0, None],
             "avg_order_value": [50.0, 40.0],
         }
     )
-    fields = clv.customer_value_fields(
+    table = clv.customer_value_fields(
         features, np.array([150.0, -1.0]), np.array([0.2, 1.3]), date(2025, 1, 1), 90, 0.0, 0.5
     )
-    assert list(fields.columns) == list(clv.CUSTOMER_VALUE_COLUMNS)
-    assert fields["historic_revenue"].tolist() == [500.0, 40.0]
-    assert fields["predicted_revenue"].tolist() == [150.0, 0.0]  # negative predictions clip to 0
-    assert fields["predicted_orders"].tolist() == [3.0, 0.0]  # 150 / 50
-    assert fields["churn_probability"].tolist() == [0.2, 1.0]
-    assert fields["discounted_clv"].tolist() == pytest.approx([75.0, 0.0])
-    assert fields["avg_days_between_orders"].iloc[0] == 30.0 and np.isnan(
-        fields["avg_days_between_orders"].iloc[1]
-    )
-    assert fields["expected_next_order_date"].iloc[0] == pd.Timestamp("2025-01-31")
-    assert pd.isna(fields["expected_next_order_date"].iloc[1])
+    assert table.column_names == list(clv.CUSTOMER_VALUE_COLUMNS)
+    fields = table.to_pydict()
+    assert fields["customer_id"] == ["A", "B"]
+    assert fields["historic_revenue"] == [500.0, 40.0]
+    assert fields["predicted_revenue"] == [150.0, 0.0]  # negative predictions clip to 0
+    assert fields["predicted_orders"] == [3.0, 0.0]  # 150 / 50
+    assert fields["churn_probability"] == [0.2, 1.0]
+    assert fields["discounted_clv"] == pytest.approx([75.0, 0.0])
+    assert fields["avg_days_between_orders"] == [30.0, None]  # a null gap stays null
+    assert fields["expected_next_order_date"] == [date(2025, 1, 31), None]
 
 
 def _marts(con: duckdb.DuckDBPyConnection) -> None:

@@ -5,6 +5,7 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from ml import actions, explain, publish_scores
@@ -41,10 +42,10 @@ def test_iter_chunks_yields_every_customer_once_in_bounded_chunks() -> None:
 
 
 def _score_chunks(con: duckdb.DuckDBPyConnection, as_of: date, version: str, chunk_size: int = 4):
-    for chunk in publish_scores.iter_chunks(con, as_of, chunk_size):
-        n = len(chunk)
-        revenue = chunk["revenue_90d"].to_numpy() * 3  # customer i: 30 i
-        churn = np.where(chunk["orders_90d"].to_numpy() < 5, 0.8, 0.1)
+    for chunk in publish_scores.iter_arrow_chunks(con, as_of, chunk_size):
+        n = chunk.num_rows
+        revenue = chunk.column("revenue_90d").to_numpy() * 3  # customer i: 30 i
+        churn = np.where(chunk.column("orders_90d").to_numpy() < 5, 0.8, 0.1)
         contributions = np.column_stack([np.full(n, -0.5), np.full(n, 0.2)])
         churn_reasons = explain.join_reasons(explain.top_reasons(contributions, FEATURES, "churn"))
         value_reasons = explain.join_reasons(explain.top_reasons(-contributions, FEATURES, "clv"))
@@ -133,8 +134,14 @@ def test_chunks_are_cut_to_size_across_duckdb_batches_and_read_only_the_asked_co
 def _chunk(customers: list[str], clv: list[float], bands: list[str], as_of: date, version: str):
     """Return score rows of hand-picked discounted CLVs (margin 1, no discount) and risk bands."""
     n = len(customers)
-    features = pd.DataFrame({"customer_id": customers, "revenue_lifetime": 1.0, "avg_order_value": 1.0})
-    features["mean_days_between_orders"] = 30.0
+    features = pa.table(
+        {
+            "customer_id": customers,
+            "revenue_lifetime": [1.0] * n,
+            "avg_order_value": [1.0] * n,
+            "mean_days_between_orders": [30.0] * n,
+        }
+    )
     churn = np.select([np.array(bands) == "low", np.array(bands) == "high"], [0.1, 0.9], 0.5)
     return publish_scores.build_score_chunk(
         features, np.array(clv), churn, [""] * n, [""] * n, as_of, 90, version, 0.0, 1.0
@@ -175,7 +182,8 @@ def test_rescoring_with_the_same_model_replaces_every_row_and_drops_customers_no
 def test_a_chunk_with_an_unknown_risk_band_is_refused_and_nothing_is_written() -> None:
     con, as_of = duckdb.connect(), date(2025, 1, 1)
     chunk = _chunk(["A", "B"], [1.0, 2.0], ["low", "low"], as_of, "v1")
-    chunk.loc[1, "risk_band"] = "extreme"
+    band = chunk.schema.get_field_index("risk_band")
+    chunk = chunk.set_column(band, "risk_band", pa.array(["low", "extreme"]))
     with pytest.raises(ValueError, match="risk bands must be in"):
         publish_scores.publish_scores(con, as_of, "v1", [chunk])
     assert con.execute("select count(*) from scores.customer_scores").fetchall() == [(0,)]
