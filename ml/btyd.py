@@ -123,8 +123,12 @@ def _bgnbd_negative_log_likelihood(
     x: np.ndarray,
     t_x: np.ndarray,
     T: np.ndarray,  # noqa: N803
+    count: np.ndarray,
 ) -> tuple[float, np.ndarray]:
-    """Return the summed negative log-likelihood of BG/NBD and its gradient in log-parameters."""
+    """Return the negative log-likelihood of BG/NBD and its gradient in log-parameters.
+
+    Row i stands for count[i] customers of the same (x, t_x, T), so its terms are weighted by count[i].
+    """
     r, alpha, a, b = np.exp(log_params)
     common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
     alive = -(r + x) * np.log(alpha + T)
@@ -135,16 +139,18 @@ def _bgnbd_negative_log_likelihood(
     log_alpha_t_x = np.log(alpha + np.where(x > 0, t_x, 0.0))
     gradient = np.array(
         [
-            np.sum(
+            count
+            @ (
                 digamma(r + x)
                 - digamma(r)
                 + np.log(alpha)
                 - w_alive * np.log(alpha + T)
                 - w_died * log_alpha_t_x
             ),
-            np.sum(r / alpha - w_alive * (r + x) / (alpha + T) - w_died * (r + x) / (alpha + t_x)),
-            np.sum(digamma(a + b) - digamma(a + b + x) + w_died / a),
-            np.sum(
+            count @ (r / alpha - w_alive * (r + x) / (alpha + T) - w_died * (r + x) / (alpha + t_x)),
+            count @ (digamma(a + b) - digamma(a + b + x) + w_died / a),
+            count
+            @ (
                 digamma(b + x)
                 - digamma(a + b + x)
                 - digamma(b)
@@ -153,7 +159,7 @@ def _bgnbd_negative_log_likelihood(
             ),
         ]
     )
-    value = -float(np.sum(common + total))
+    value = -float(count @ (common + total))
     if not np.isfinite(value):
         return 1e300, np.zeros(4)
     return value, -gradient * np.exp(log_params)
@@ -193,12 +199,23 @@ def _minimise(objective, start: np.ndarray, args: tuple, upper: list[float]) -> 
 
 
 def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:  # noqa: N803
-    """Return the maximum-likelihood BG/NBD parameters for customers (x, t_x, T)."""
+    """Return the maximum-likelihood BG/NBD parameters for customers (x, t_x, T).
+
+    Customers of the same (x, t_x, T) add the same terms to the likelihood: each distinct triple is
+    computed once, weighted by its customers (a synthetic date of 186,000 customers has 114,000).
+    """
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
     start = np.array([1.0, max(float(np.mean(T)), 1e-3), 1.0, 1.0])
+    distinct = pd.DataFrame({"x": x, "t_x": t_x, "T": T}).groupby(["x", "t_x", "T"], sort=True).size()
+    summaries = tuple(distinct.index.get_level_values(level).to_numpy(dtype=float) for level in range(3))
     # a and b are capped near 1,100: beyond, a population without visible dropout gains no likelihood and
     # the hypergeometric series of the expectation overflows
-    r, alpha, a, b = _minimise(_bgnbd_negative_log_likelihood, start, (x, t_x, T), [7.0, 12.0, 7.0, 7.0])
+    r, alpha, a, b = _minimise(
+        _bgnbd_negative_log_likelihood,
+        start,
+        (*summaries, distinct.to_numpy(dtype=float)),
+        [7.0, 12.0, 7.0, 7.0],
+    )
     return BgNbd(r=float(r), alpha=float(alpha), a=float(a), b=float(b))
 
 
