@@ -44,7 +44,7 @@ from ml.artifacts import load_champion, version_dir
 from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
-from ml.data import arrow_floats, arrow_strings, in_sample, rounded, scoring_date
+from ml.data import arrow_floats, arrow_strings, in_sample, rounded_arrow, scoring_date
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns
@@ -115,18 +115,22 @@ def date_btyd(
             sample_share = min(sample_share, max_fit_customers / customers)
     columns = ", ".join(BTYD_INPUT_COLUMNS)
     sampled, sample_parameters = in_sample("customer_id", sample_share)
-    frame = con.execute(
+    table = con.sql(
         f"""
         select {columns}, {sampled} as in_training_sample
         from marts.customer_features
         where cutoff_date = ?
         order by customer_id
         """,
-        [*sample_parameters, as_of_date],
-    ).df()
-    frame = rounded(frame)  # as training reads the mart
-    predictions = btyd_by_cutoff(frame, horizon_days, frame["in_training_sample"])
-    predictions.index = frame["customer_id"].astype(str)
+        params=[*sample_parameters, as_of_date],
+    ).to_arrow_table()
+    table = rounded_arrow(table)  # as training reads the mart
+    # the numbers as one float block, the ids as Arrow-backed text: a million Python strings cost a second
+    frame = pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS[2:]})
+    frame["cutoff_date"] = as_of_date
+    predictions = btyd_by_cutoff(frame, horizon_days, table.column("in_training_sample").to_pandas())
+    customer_ids = pc.cast(table.column("customer_id"), pa.string())
+    predictions.index = pd.Index(customer_ids.to_pandas(), name="customer_id")
     return predictions
 
 
@@ -201,16 +205,19 @@ def _same_levels(boosters: dict[str, lgb.Booster], features: list[str], levels: 
     return all((booster.pandas_categorical or []) == expected for booster in boosters.values())
 
 
-def _aligned_btyd(btyd: pd.DataFrame, customer_ids: np.ndarray, offset: int) -> pd.DataFrame:
+def _aligned_btyd(btyd: pd.DataFrame, customer_ids: pa.ChunkedArray, offset: int) -> pd.DataFrame:
     """Return the BTYD rows of the chunk's customers, in chunk order.
 
     Chunks and the BTYD frame are both read in customer_id order, so the chunk is normally the next slice
-    of the frame; the ids are compared before that slice is used, and looked up by id when they differ.
+    of the frame; the ids are compared (as Arrow text) before that slice is used, and looked up by id when
+    they differ.
     """
     part = btyd.iloc[offset : offset + len(customer_ids)]
-    if len(part) == len(customer_ids) and np.array_equal(part.index.to_numpy(dtype=object), customer_ids):
-        return part
-    return btyd.reindex(customer_ids)
+    if len(part) == len(customer_ids):
+        held = pa.chunked_array([pa.array(part.index)]).cast(customer_ids.type)  # pandas holds large_string
+        if held.equals(customer_ids):
+            return part
+    return btyd.reindex(customer_ids.to_numpy(zero_copy_only=False))
 
 
 def iter_raw_scores(
@@ -232,8 +239,7 @@ def iter_raw_scores(
     offset = 0
     for chunk in chunks:
         table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
-        customer_ids = pc.cast(table.column("customer_id"), pa.string()).to_numpy(zero_copy_only=False)
-        matched = _aligned_btyd(btyd, customer_ids, offset)
+        matched = _aligned_btyd(btyd, pc.cast(table.column("customer_id"), pa.string()), offset)
         offset += table.num_rows
         if as_arrays:
             matrix = model_input(table, matched, features, levels)
