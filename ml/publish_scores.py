@@ -219,29 +219,33 @@ def build_score_chunk(
 
 # The staged rows of one date, written with value_tier and action in one statement: the tier from the rank
 # of each customer's discounted CLV over the whole date (ties broken by customer_id) as ml.actions.value_tiers
-# ranks, the action from the (tier, band) cells of ml.actions.ACTIONS, registered as
-# action_cells; the tier cut points are bound parameters. {verb} is "insert" or "insert or replace". Rows
-# go in customer_id order: a re-scoring then replaces them in storage order, which DuckDB does ~20x faster
-# than in the order of the ranking.
+# ranks, the action from the (tier, band) cells of ml.actions.ACTIONS, registered as action_cells; the tier
+# cut points are bound parameters. {verb} is "insert" or "insert or replace". The ranks are computed on the
+# two columns they need and joined back by customer_id: ranking the full rows sorted every reason string
+# too (0.5 s more at 1M customers). Rows go in customer_id order: a re-scoring then replaces them in storage
+# order, which DuckDB does ~20x faster than in the order of the ranking.
 WRITE_STAGED_SQL = """
 {verb} into scores.customer_scores ({columns}, value_tier, action)
-select {staged_columns}, ranked.value_tier, action_cells.action
-from (
+with ranks as (
     select
-        *,
+        customer_id,
+        row_number() over (order by discounted_clv desc, customer_id) / count(*) over () as rank_share
+    from score_stage
+),
+
+tiered as (
+    select
+        score_stage.*,
         case {tier_cases} else ? end as value_tier
-    from (
-        select
-            *,
-            row_number() over (
-                order by discounted_clv desc, customer_id
-            ) / count(*) over () as rank_share
-        from score_stage
-    )
-) as ranked
+    from score_stage
+    inner join ranks on score_stage.customer_id = ranks.customer_id
+)
+
+select {tiered_columns}, tiered.value_tier, action_cells.action
+from tiered
 inner join action_cells
-    on ranked.value_tier = action_cells.value_tier and ranked.risk_band = action_cells.risk_band
-order by ranked.customer_id
+    on tiered.value_tier = action_cells.value_tier and tiered.risk_band = action_cells.risk_band
+order by tiered.customer_id
 """
 
 
@@ -251,8 +255,8 @@ def _write_staged(con: duckdb.DuckDBPyConnection, replace: bool) -> int:
     query = WRITE_STAGED_SQL.format(
         verb="insert or replace" if replace else "insert",
         columns=", ".join(CHUNK_COLUMNS),
-        staged_columns=", ".join(f"ranked.{column}" for column in CHUNK_COLUMNS),
-        tier_cases=" ".join("when rank_share <= ? then ?" for _ in cut_points),
+        tiered_columns=", ".join(f"tiered.{column}" for column in CHUNK_COLUMNS),
+        tier_cases=" ".join("when ranks.rank_share <= ? then ?" for _ in cut_points),
     )
     parameters = [value for cut_point in cut_points for value in cut_point] + [actions.TIER_CUT_POINTS[-1][1]]
     cells = pa.table(
