@@ -1,17 +1,17 @@
 """Score every customer at the scoring date with the champion and publish the rows to scores.customer_scores.
 
 Scoring reads the feature mart a chunk of customers at a time, and what it keeps between its two passes
-waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT (only the BG/NBD inputs of the date
-grow with the customers):
+waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT, so memory holds one chunk (and the
+BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the number of customers:
 1. BG/NBD + Gamma-Gamma are fitted as at training: on the date's customers in the model's training sample
-   (all of them below CVW_TRAIN_MAX_CUSTOMERS; never more than about that many), and predicted for every
-   customer of the date (their inputs are six mart columns, read at once). One query then streams the
-   date's rows in customer_id order, only the columns the model and the score rows use, as Arrow chunks
-   (ml.publish_scores.iter_arrow_chunks). Each chunk becomes the float matrix LightGBM would make of
-   ml.features.model_matrix's frame (model_input, once for all boosters), gets the boosters' raw
-   predictions (from their compiled code, ml.compiled, for dates of COMPILE_MIN_ROWS customers or more)
-   and, unless reasons are switched off, the top three SHAP reasons for churn and for value (LightGBM's own
-   pred_contrib).
+   (all of them below CVW_TRAIN_MAX_CUSTOMERS; never more than about that many; fit_date_btyd reads only
+   their five input columns). One query then streams the date's rows in customer_id order, only the
+   columns the model, BG/NBD and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks).
+   Each chunk gets its BG/NBD + Gamma-Gamma predictions from the date's fit (chunk_btyd), becomes the
+   float matrix LightGBM would make of ml.features.model_matrix's frame (model_input, once for all
+   boosters), gets the boosters' raw predictions (from their compiled code, ml.compiled, for dates of
+   COMPILE_MIN_ROWS customers or more) and, unless reasons are switched off, the top three SHAP reasons for
+   churn and for value (LightGBM's own pred_contrib).
    Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
    warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
    that set the blend's total over all the date's customers, as in training.
@@ -41,7 +41,7 @@ from include.settings import get_settings
 from include.warehouse import connect
 from ml import explain
 from ml.artifacts import load_champion, version_dir
-from ml.btyd import BTYD_FEATURES, btyd_by_cutoff
+from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd, predict_btyd
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
 from ml.data import arrow_floats, arrow_strings, in_sample, rounded_arrow, scoring_date
@@ -51,8 +51,6 @@ from ml.registry import check_feature_compatibility, mart_feature_columns
 
 # The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs), and those the score rows carry over.
 BTYD_INPUT_COLUMNS = (
-    "customer_id",
-    "cutoff_date",
     "orders_lifetime",
     "days_since_first_order",
     "days_since_last_order",
@@ -85,53 +83,62 @@ PASS1_TABLE = "score_pass1"
 
 
 def scoring_columns(features: list[str]) -> list[str]:
-    """Return the mart columns scoring reads per chunk: id, the model's mart features, value columns."""
-    wanted = ["customer_id", *(column for column in features if column not in BTYD_FEATURES), *VALUE_COLUMNS]
+    """Return the mart columns scoring reads per chunk: id, the model's mart features, BTYD inputs, values."""
+    mart_features = (column for column in features if column not in BTYD_FEATURES)
+    wanted = ["customer_id", *mart_features, *BTYD_INPUT_COLUMNS, *VALUE_COLUMNS]
     return list(dict.fromkeys(wanted))
 
 
-def date_btyd(
+def date_customers(con: duckdb.DuckDBPyConnection, as_of_date: date) -> int:
+    """Return how many customers the feature mart holds at the date."""
+    [(customers,)] = con.execute(
+        "select count(*) from marts.customer_features where cutoff_date = ?", [as_of_date]
+    ).fetchall()
+    return int(customers)
+
+
+def fit_date_btyd(
     con: duckdb.DuckDBPyConnection,
     as_of_date: date,
-    horizon_days: int,
     sample_share: float = 1.0,
     max_fit_customers: int | None = None,
-) -> pd.DataFrame:
-    """Return the BTYD predictions of every customer at the date, indexed by customer_id.
+) -> tuple[BgNbd, GammaGamma]:
+    """Return BG/NBD and Gamma-Gamma fitted on the date's customers as training fitted them.
 
-    BG/NBD and Gamma-Gamma are fitted as training fitted them for the model's inputs: on the customers of
-    its hash sample (sample_share, the model's training_sample_share; all when 1), then predicted for all.
-    With max_fit_customers (CVW_TRAIN_MAX_CUSTOMERS), the fit reads at most about that many customers of
-    the date, the sample training would take of them: a smaller share of the same hash sample (the
-    customers of a smaller share are among those of a larger one), for a model trained on fewer customers
-    than the date has. Seven parameters fitted on 200,000 customers barely move with more, and the fit is
-    most of the time scoring takes at 1M customers otherwise (docs/benchmarks.md).
+    Training fits them on the customers of its hash sample (sample_share, the model's
+    training_sample_share; all when 1). With max_fit_customers (CVW_TRAIN_MAX_CUSTOMERS), the fit reads at
+    most about that many customers of the date, the sample training would take of them: a smaller share
+    of the same hash sample (the customers of a smaller share are among those of a larger one), for a model
+    trained on fewer customers than the date has. Seven parameters fitted on 200,000 customers barely move
+    with more, and the fit was most of the time scoring took at 1M customers otherwise (docs/benchmarks.md).
+    Only the sampled customers' inputs are read; every customer is predicted chunk by chunk (chunk_btyd).
     """
-    if max_fit_customers:
-        [(customers,)] = con.execute(
-            "select count(*) from marts.customer_features where cutoff_date = ?", [as_of_date]
-        ).fetchall()
-        if customers > max_fit_customers:
-            sample_share = min(sample_share, max_fit_customers / customers)
-    columns = ", ".join(BTYD_INPUT_COLUMNS)
+    customers = date_customers(con, as_of_date)
+    if customers == 0:
+        raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
+    if max_fit_customers and customers > max_fit_customers:
+        sample_share = min(sample_share, max_fit_customers / customers)
     sampled, sample_parameters = in_sample("customer_id", sample_share)
     table = con.sql(
         f"""
-        select {columns}, {sampled} as in_training_sample
+        select {", ".join(BTYD_INPUT_COLUMNS)}
         from marts.customer_features
-        where cutoff_date = ?
+        where cutoff_date = ? and {sampled}
         order by customer_id
         """,
-        params=[*sample_parameters, as_of_date],
+        params=[as_of_date, *sample_parameters],
     ).to_arrow_table()
-    table = rounded_arrow(table)  # as training reads the mart
-    # the numbers as one float block, the ids as Arrow-backed text: a million Python strings cost a second
-    frame = pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS[2:]})
-    frame["cutoff_date"] = as_of_date
-    predictions = btyd_by_cutoff(frame, horizon_days, table.column("in_training_sample").to_pandas())
-    customer_ids = pc.cast(table.column("customer_id"), pa.string())
-    predictions.index = pd.Index(customer_ids.to_pandas(), name="customer_id")
-    return predictions
+    return fit_btyd(btyd_inputs(_btyd_frame(rounded_arrow(table))))  # rounded as training reads the mart
+
+
+def chunk_btyd(table: pa.Table, fitted: tuple[BgNbd, GammaGamma], horizon_days: int) -> pd.DataFrame:
+    """Return the BTYD predictions of a chunk's mart rows (BTYD_INPUT_COLUMNS), in the chunk's order."""
+    return predict_btyd(btyd_inputs(_btyd_frame(table)), *fitted, horizon_days)
+
+
+def _btyd_frame(table: pa.Table) -> pd.DataFrame:
+    """Return the BTYD_INPUT_COLUMNS of an Arrow table as a frame of floats."""
+    return pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS})
 
 
 def _platt_slope(calibration: dict[str, Any]) -> float:
@@ -205,24 +212,9 @@ def _same_levels(boosters: dict[str, lgb.Booster], features: list[str], levels: 
     return all((booster.pandas_categorical or []) == expected for booster in boosters.values())
 
 
-def _aligned_btyd(btyd: pd.DataFrame, customer_ids: pa.ChunkedArray, offset: int) -> pd.DataFrame:
-    """Return the BTYD rows of the chunk's customers, in chunk order.
-
-    Chunks and the BTYD frame are both read in customer_id order, so the chunk is normally the next slice
-    of the frame; the ids are compared (as Arrow text) before that slice is used, and looked up by id when
-    they differ.
-    """
-    part = btyd.iloc[offset : offset + len(customer_ids)]
-    if len(part) == len(customer_ids):
-        held = pa.chunked_array([pa.array(part.index)]).cast(customer_ids.type)  # pandas holds large_string
-        if held.equals(customer_ids):
-            return part
-    return btyd.reindex(customer_ids.to_numpy(zero_copy_only=False))
-
-
 def iter_raw_scores(
     chunks: Iterable[pa.Table | pd.DataFrame],
-    btyd: pd.DataFrame,
+    btyd: tuple[BgNbd, GammaGamma],
     boosters: dict[str, lgb.Booster],
     metadata: dict[str, Any],
     with_reasons: bool = True,
@@ -230,17 +222,17 @@ def iter_raw_scores(
 ) -> Iterator[RawChunk]:
     """Yield pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns.
 
-    `compiled` (ml.compiled) predicts instead of LightGBM when given, for the float matrix of model_input.
+    `btyd` is the date's fit (fit_date_btyd), predicted for each chunk's rows. `compiled` (ml.compiled)
+    predicts instead of LightGBM when given, for the float matrix of model_input.
     """
     calibration = metadata.get("calibration") or {"form": "tweedie"}
     features, levels = metadata["features"], metadata["categorical_levels"]
+    horizon_days = int(metadata["horizon_days"])
     as_arrays = _same_levels(boosters, features, levels)
     threads = prediction_threads()
-    offset = 0
     for chunk in chunks:
         table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
-        matched = _aligned_btyd(btyd, pc.cast(table.column("customer_id"), pa.string()), offset)
-        offset += table.num_rows
+        matched = chunk_btyd(table, btyd, horizon_days)
         if as_arrays:
             matrix = model_input(table, matched, features, levels)
         else:  # boosters with other category orders: LightGBM recodes model_matrix's frame itself
@@ -342,19 +334,15 @@ def score_customers(
             metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
         )
         sample_share = float(metadata.get("training_sample_share", 1.0))
-        btyd = date_btyd(
-            con, as_of_date, int(metadata["horizon_days"]), sample_share, settings.train_max_customers
-        )
+        btyd = fit_date_btyd(con, as_of_date, sample_share, settings.train_max_customers)
         compiled = None
-        # one BTYD row per customer of the date; boosters with other category orders get LightGBM's own
-        # recoding of a frame (iter_raw_scores), so compiling them would be wasted
+        # boosters with other category orders get LightGBM's own recoding of a frame (iter_raw_scores), so
+        # compiling them would be wasted
         same_levels = _same_levels(boosters, metadata["features"], metadata["categorical_levels"])
-        if len(btyd) >= COMPILE_MIN_ROWS and same_levels:
+        if date_customers(con, as_of_date) >= COMPILE_MIN_ROWS and same_levels:
             compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)
         scale = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})
-        if con.execute(f"select count(*) from {PASS1_TABLE}").fetchall() == [(0,)]:
-            raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
         rows = score_rows(con, scale, metadata, version, as_of_date)
         return publish_scores(con, as_of_date, version, rows)

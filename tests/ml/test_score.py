@@ -13,7 +13,7 @@ import pytest
 
 from ml import actions, champion, compiled, score, train
 from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
-from ml.btyd import BTYD_FEATURES, btyd_inputs, fit_btyd, predict_btyd
+from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
 from ml.data import SAMPLE_BUCKETS, rounded
 from ml.features import model_matrix
 
@@ -151,13 +151,13 @@ def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
     assert len(_scores(copy)) == len(_scores(trained[0]))  # nothing written
 
 
-def _scoring_rows(path: Path) -> tuple[pa.Table, pd.DataFrame]:
-    """Return the scoring date's mart rows (one unseen region, one null) and their BTYD predictions."""
+def _scoring_rows(path: Path) -> tuple[pa.Table, tuple[BgNbd, GammaGamma]]:
+    """Return the scoring date's mart rows (one unseen region, one null) and the date's BTYD fit."""
     with duckdb.connect(str(path), read_only=True) as con:
         frame = con.execute(
             "select * from marts.customer_features where cutoff_date = ? order by customer_id", [SCORING_DATE]
         ).df()
-        btyd = score.date_btyd(con, SCORING_DATE, 90)
+        btyd = score.fit_date_btyd(con, SCORING_DATE)
     frame["region"] = frame["region"].astype(object)
     frame.loc[0, "region"], frame.loc[1, "region"] = "west", None
     return pa.Table.from_pandas(frame, preserve_index=False), btyd
@@ -166,7 +166,8 @@ def _scoring_rows(path: Path) -> tuple[pa.Table, pd.DataFrame]:
 def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(trained, artifacts: Path) -> None:
     _, boosters, metadata = load_champion(artifacts)
     features, levels = metadata["features"], metadata["categorical_levels"]
-    table, btyd = _scoring_rows(trained[0])
+    table, fitted = _scoring_rows(trained[0])
+    btyd = score.chunk_btyd(table, fitted, 90)
     frame = table.to_pandas()
     frame[list(BTYD_FEATURES)] = btyd[list(BTYD_FEATURES)].to_numpy()
     matrix = score.model_input(table, btyd, features, levels)
@@ -181,7 +182,8 @@ def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(
     trained, artifacts: Path
 ) -> None:
     version, boosters, metadata = load_champion(artifacts)
-    table, btyd = _scoring_rows(trained[0])
+    table, fitted = _scoring_rows(trained[0])
+    btyd = score.chunk_btyd(table, fitted, 90)
     matrix = score.model_input(table, btyd, metadata["features"], metadata["categorical_levels"])
     assert np.isnan(matrix).any()  # missing values and unseen categories take LightGBM's default branches
     folder = version_dir(artifacts, version)
@@ -230,11 +232,11 @@ def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
     pd.testing.assert_frame_equal(_scores(path)[numbers], by_arrays[numbers], check_exact=False, rtol=1e-9)
 
 
-def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(trained, artifacts: Path) -> None:
+def test_raw_scores_of_a_customer_do_not_depend_on_the_chunk_it_is_in(trained, artifacts: Path) -> None:
     _, boosters, metadata = load_champion(artifacts)
     table, btyd = _scoring_rows(trained[0])
     (ordered,) = score.iter_raw_scores([table], btyd, boosters, metadata, with_reasons=False)
-    halves = [table.slice(300), table.slice(0, 300)]  # second half first: ids no longer follow the BTYD rows
+    halves = [table.slice(300), table.slice(0, 300)]  # second half first
     shuffled = list(score.iter_raw_scores(halves, btyd, boosters, metadata, with_reasons=False))
     order = np.r_[300 : table.num_rows, 0:300]
     for name, values in ordered.raw.items():
@@ -243,8 +245,8 @@ def test_raw_scores_match_customers_by_id_whatever_the_order_of_the_chunks(train
 
 def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        everyone = score.date_btyd(con, SCORING_DATE, 90)
-        sampled = score.date_btyd(con, SCORING_DATE, 90, sample_share=0.5)
+        everyone = score.fit_date_btyd(con, SCORING_DATE)
+        sampled = score.fit_date_btyd(con, SCORING_DATE, sample_share=0.5)
         frame = con.execute(
             "select *, hash(customer_id) % ? < ? as in_sample from marts.customer_features "
             "where cutoff_date = ? order by customer_id",
@@ -253,25 +255,26 @@ def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(wareho
     inputs = btyd_inputs(rounded(frame))
     in_sample = frame["in_sample"].to_numpy(dtype=bool)
     assert 0.4 < in_sample.mean() < 0.6
-    expected = predict_btyd(inputs, *fit_btyd(inputs[in_sample]), 90)  # fitted on half, predicted for all
-    assert len(sampled) == len(frame)
-    np.testing.assert_allclose(sampled[list(expected.columns)].to_numpy(), expected.to_numpy(), rtol=1e-12)
-    # and the sample's fit is not the fit on everyone
-    assert not np.allclose(sampled["btyd_revenue"].to_numpy(), everyone["btyd_revenue"].to_numpy())
+    assert sampled == fit_btyd(inputs[in_sample])  # fitted on that half, as training fits
+    assert everyone == fit_btyd(inputs) and sampled != everyone
 
 
 def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(warehouse: Path) -> None:
     customers = _customers_at(warehouse, SCORING_DATE)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        capped = score.date_btyd(con, SCORING_DATE, 90, max_fit_customers=customers // 4)
-        quarter = score.date_btyd(con, SCORING_DATE, 90, sample_share=(customers // 4) / customers)
+        capped = score.fit_date_btyd(con, SCORING_DATE, max_fit_customers=customers // 4)
+        quarter = score.fit_date_btyd(con, SCORING_DATE, sample_share=(customers // 4) / customers)
         # a model sampled more thinly than the cap keeps its own sample
-        thinner = score.date_btyd(con, SCORING_DATE, 90, sample_share=0.1, max_fit_customers=customers // 4)
-        tenth = score.date_btyd(con, SCORING_DATE, 90, sample_share=0.1)
-        uncapped = score.date_btyd(con, SCORING_DATE, 90, max_fit_customers=customers)
-        everyone = score.date_btyd(con, SCORING_DATE, 90)
-    pd.testing.assert_frame_equal(capped, quarter)
-    pd.testing.assert_frame_equal(thinner, tenth)
-    pd.testing.assert_frame_equal(uncapped, everyone)
-    assert len(capped) == customers
-    assert not np.allclose(capped["btyd_revenue"].to_numpy(), everyone["btyd_revenue"].to_numpy())
+        thinner = score.fit_date_btyd(con, SCORING_DATE, sample_share=0.1, max_fit_customers=customers // 4)
+        tenth = score.fit_date_btyd(con, SCORING_DATE, sample_share=0.1)
+        uncapped = score.fit_date_btyd(con, SCORING_DATE, max_fit_customers=customers)
+        everyone = score.fit_date_btyd(con, SCORING_DATE)
+    assert (capped, thinner, uncapped) == (quarter, tenth, everyone)
+    assert capped != everyone
+
+
+def test_a_date_without_customers_stops_scoring_before_anything_is_written(trained, artifacts: Path) -> None:
+    before = _scores(trained[0])
+    with pytest.raises(SystemExit, match="no customer at 2030-01-01: nothing to score"):
+        score.score_customers(as_of_date=date(2030, 1, 1), warehouse_path=trained[0])
+    pd.testing.assert_frame_equal(_scores(trained[0]), before)
