@@ -274,6 +274,22 @@ def _write_staged(con: duckdb.DuckDBPyConnection, replace: bool) -> int:
     return int(written)
 
 
+def _stage_columns(con: duckdb.DuckDBPyConnection) -> str:
+    """Return the column definitions of CHUNK_COLUMNS as scores.customer_scores declares them.
+
+    The stage is declared column by column, not made by `create table ... as select ... limit 0`: DuckDB
+    2.0.0 loses the rows of a bulk insert (a row group, 122,880 rows, or more) into a table made that way
+    in the same transaction, while count(*) still counts them.
+    """
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'scores' and table_name = 'customer_scores'"
+        ).fetchall()
+    )
+    return ", ".join(f"{column} {types[column]}" for column in CHUNK_COLUMNS)
+
+
 def publish_scores(
     con: duckdb.DuckDBPyConnection, as_of_date: date, model_version: str, chunks: Iterable[pa.Table]
 ) -> int:
@@ -289,10 +305,7 @@ def publish_scores(
     staged = 0
     con.execute("begin transaction")
     try:
-        con.execute(
-            "create or replace temporary table score_stage as "
-            f"select {columns} from scores.customer_scores limit 0"
-        )
+        con.execute(f"create or replace temporary table score_stage ({_stage_columns(con)})")
         for chunk in chunks:
             if not (
                 pc.all(pc.equal(chunk.column("model_version"), model_version)).as_py()

@@ -203,3 +203,18 @@ def test_scoring_reads_the_mart_rounded_as_training_does() -> None:
     pd.testing.assert_frame_equal(
         chunk.drop(columns="cutoff_date"), trained.drop(columns="cutoff_date"), check_dtype=False
     )
+
+
+def test_a_chunk_larger_than_a_duckdb_row_group_is_written_whole(tmp_path) -> None:
+    # DuckDB 2.0 loses the rows of a bulk insert (a row group or more) into a table made by CREATE TABLE AS
+    # in the same transaction; the stage is declared column by column instead (ml.publish_scores)
+    con, as_of, count = duckdb.connect(str(tmp_path / "warehouse.duckdb")), date(2025, 1, 1), 130_000
+    customers = [f"C{i:06d}" for i in range(count)]
+    bands = ["low", "medium", "high"] * (count // 3) + ["low"] * (count % 3)
+    chunk = _chunk(customers, list(np.arange(count, dtype=float)), bands, as_of, "v1")
+    assert publish_scores.publish_scores(con, as_of, "v1", [chunk]) == count
+    rows = con.execute(
+        "select count(*), sum(discounted_clv), count(*) filter (where value_tier = 'high') "
+        "from (select * from scores.customer_scores)"
+    ).fetchall()
+    assert rows == [(count, count * (count - 1) / 2, count // 10)]
