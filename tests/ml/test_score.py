@@ -45,6 +45,13 @@ def _scores(path: Path) -> pd.DataFrame:
         ).df()
 
 
+def _assert_same_scores(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Assert equal score rows: text and dates exactly, numbers to 1e-9 (float rounding of predictions)."""
+    numbers = expected.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(actual.drop(columns=numbers), expected.drop(columns=numbers))
+    pd.testing.assert_frame_equal(actual[numbers], expected[numbers], check_exact=False, rtol=1e-9)
+
+
 def _customers_at(path: Path, cutoff: date) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
         query = "select count(*) from marts.customer_features where cutoff_date = ?"
@@ -211,9 +218,7 @@ def test_a_date_of_many_customers_is_scored_by_the_compiled_boosters_as_by_light
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_compiled = _scores(path)
     assert len(list(compiled_folder.glob("*/*.o"))) == len(trained[2]["models"])
-    numbers = by_lightgbm.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(by_compiled.drop(columns=numbers), by_lightgbm.drop(columns=numbers))
-    pd.testing.assert_frame_equal(by_compiled[numbers], by_lightgbm[numbers], check_exact=False, rtol=1e-9)
+    _assert_same_scores(by_compiled, by_lightgbm)
     shutil.rmtree(compiled_folder)
 
 
@@ -227,9 +232,7 @@ def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
     monkeypatch.setattr(score, "_same_levels", lambda *_: False)  # as for boosters with other category orders
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     assert not compiled_folder.exists()
-    numbers = by_arrays.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(_scores(path).drop(columns=numbers), by_arrays.drop(columns=numbers))
-    pd.testing.assert_frame_equal(_scores(path)[numbers], by_arrays[numbers], check_exact=False, rtol=1e-9)
+    _assert_same_scores(_scores(path), by_arrays)
 
 
 def test_raw_scores_of_a_customer_do_not_depend_on_the_chunk_it_is_in(trained, artifacts: Path) -> None:
