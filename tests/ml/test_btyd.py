@@ -117,6 +117,20 @@ def test_bgnbd_fit_recovers_the_cdnow_parameters_from_simulated_customers() -> N
     assert at_fit >= btyd.bgnbd_log_likelihood(CDNOW_BGNBD, x, t_x, T).sum()
 
 
+def test_bgnbd_fit_counts_every_customer_of_a_shared_summary() -> None:
+    # whole days, as the mart gives them: many customers share one (x, t_x, T)
+    x, t_x, T = _simulate_bgnbd(CDNOW_BGNBD, 20_000, np.random.default_rng(3))  # noqa: N806
+    t_x, T = np.round(t_x * 7) / 7, np.round(T * 7) / 7  # noqa: N806
+    assert len(set(zip(x, t_x, T, strict=True))) < len(x) / 2
+    fitted = btyd.fit_bgnbd(x, t_x, T)
+    # the fit on every row, one customer each, as the likelihood is written in the paper
+    start = np.array([1.0, float(np.mean(T)), 1.0, 1.0])
+    every_row = btyd._minimise(
+        btyd._bgnbd_negative_log_likelihood, start, (x, t_x, T, np.ones(len(x))), [7.0, 12.0, 7.0, 7.0]
+    )
+    assert [fitted.r, fitted.alpha, fitted.a, fitted.b] == pytest.approx(list(every_row), rel=1e-6)
+
+
 def test_gamma_gamma_fit_recovers_the_cdnow_parameters_from_simulated_customers() -> None:
     rng = np.random.default_rng(5)
     customers = 20_000
