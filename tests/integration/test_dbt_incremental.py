@@ -42,8 +42,6 @@ RELATIONS = {
     "intermediate.int_orders_valued": ["order_id"],
     "intermediate.int_orders_running_totals": ["order_id"],
     "intermediate.int_orders_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
-    "intermediate.int_customer_product_spans": ["customer_id", "product_id"],
-    "intermediate.int_customer_category_spans": ["customer_id", "category", "order_date"],
     "intermediate.int_order_items_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
     "intermediate.int_customer_active_day_spans": ["customer_id", "activity_date"],
     "intermediate.int_sessions_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],

@@ -3,9 +3,8 @@
     product and category breadth from lines of completed orders placed strictly before the cutoff.
 
     Counts are looked up, not re-aggregated per cutoff: each customer's distinct products through every
-    first purchase of a product (int_customer_product_spans), and units per category through every day
-    (int_customer_category_spans), hold from there up to the next change, so a cutoff reads the one row
-    per customer (and category) whose span holds it.
+    first purchase of a product, and units per category through every day, hold from there up to the
+    next change, so a cutoff reads the one row per customer (and category) whose span holds it.
 
     A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
 #}
@@ -25,12 +24,8 @@
 
 with
 
-product_spans as (
-    select * from {{ ref('int_customer_product_spans') }}
-),
-
-category_spans as (
-    select * from {{ ref('int_customer_category_spans') }}
+order_items as (
+    select * from {{ ref('int_order_items_priced') }}
 ),
 
 cutoffs as (
@@ -38,30 +33,102 @@ cutoffs as (
     where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
+completed_items as (
+    select
+        customer_id,
+        product_id,
+        category,
+        ordered_at,
+        cast(ordered_at as date) as order_date,
+        quantity
+    from order_items
+    where not is_cancelled
+),
+
+customer_products as (
+    select
+        customer_id,
+        product_id,
+        min(ordered_at) as first_bought_at
+    from completed_items
+    group by
+        customer_id,
+        product_id
+),
+
+-- the customer's distinct products through each first purchase of a product, up to the next one
+product_counts as (
+    select
+        customer_id,
+        first_bought_at,
+        coalesce(
+            lead(first_bought_at) over customer_firsts,
+            cast('9999-12-31' as {{ dbt.type_timestamp() }})
+        ) as next_first_bought_at,
+        row_number() over customer_firsts as distinct_products
+    from customer_products
+    window customer_firsts as (
+        partition by customer_id
+        order by first_bought_at, product_id
+    )
+),
+
 products_at_cutoffs as (
     select
-        product_spans.customer_id,
+        product_counts.customer_id,
         cutoffs.cutoff_date,
         cutoffs.is_scoring_date,
-        product_spans.distinct_products
+        product_counts.distinct_products
     from cutoffs
-    inner join product_spans
+    inner join product_counts
         on
-            cutoffs.cutoff_at > product_spans.first_bought_at
-            and cutoffs.cutoff_at <= product_spans.next_first_bought_at
+            cutoffs.cutoff_at > product_counts.first_bought_at
+            and cutoffs.cutoff_at <= product_counts.next_first_bought_at
+),
+
+customer_category_days as (
+    select
+        customer_id,
+        category,
+        order_date,
+        sum(quantity) as units
+    from completed_items
+    group by
+        customer_id,
+        category,
+        order_date
+),
+
+-- the units the customer bought in each category through each day, up to the next day with some
+category_running_units as (
+    select
+        customer_id,
+        category,
+        order_date,
+        coalesce(
+            lead(order_date) over customer_category,
+            cast('9999-12-31' as date)
+        ) as next_order_date,
+        sum(units) over customer_category as units
+    from customer_category_days
+    window customer_category as (
+        partition by customer_id, category
+        order by order_date
+        rows between unbounded preceding and current row
+    )
 ),
 
 category_units_at_cutoffs as (
     select
-        category_spans.customer_id,
+        category_running_units.customer_id,
         cutoffs.cutoff_date,
-        category_spans.category,
-        category_spans.units
+        category_running_units.category,
+        category_running_units.units
     from cutoffs
-    inner join category_spans
+    inner join category_running_units
         on
-            cutoffs.cutoff_date > category_spans.span_from_date
-            and cutoffs.cutoff_date <= category_spans.next_order_date
+            cutoffs.cutoff_date > category_running_units.order_date
+            and cutoffs.cutoff_date <= category_running_units.next_order_date
 ),
 
 categories_at_cutoffs as (
