@@ -5,7 +5,7 @@ rows (whichever model wrote them) in one transaction, so a date always holds one
 
 Scoring in chunks keeps memory bounded: iter_arrow_chunks streams the feature mart's rows of one date from
 one query, on a cursor of its own (so writes may run on the connection between chunks), re-cut to
-chunk_size rows; iter_chunks gives the same chunks as DataFrames. build_score_chunk turns one chunk's
+chunk_size rows. build_score_chunk turns one chunk's
 predictions into score rows; publish_scores stages every chunk of one as_of_date in a temporary table and
 writes them in one transaction with value_tier and action, which rank customers against the whole date,
 computed in the same SQL statement.
@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -155,20 +154,6 @@ def iter_arrow_chunks(
             yield rounded_arrow(table)  # as training reads the mart (ml.data.FLOAT_DECIMALS)
     finally:
         cursor.close()
-
-
-def iter_chunks(
-    con: duckdb.DuckDBPyConnection,
-    as_of_date: date,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    columns: Sequence[str] | None = None,
-) -> Iterator[pd.DataFrame]:
-    """Yield the customer_features rows at one cutoff, chunk_size at a time, ordered by customer_id."""
-    for table in iter_arrow_chunks(con, as_of_date, chunk_size, columns):
-        chunk = table.to_pandas()
-        if "cutoff_date" in chunk:
-            chunk["cutoff_date"] = pd.to_datetime(chunk["cutoff_date"])
-        yield chunk
 
 
 def build_score_chunk(

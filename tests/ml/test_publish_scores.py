@@ -30,15 +30,15 @@ def _mart(con: duckdb.DuckDBPyConnection, customers: int, cutoff: date) -> None:
     )
 
 
-def test_iter_chunks_yields_every_customer_once_in_bounded_chunks() -> None:
+def test_iter_arrow_chunks_yields_every_customer_once_in_bounded_chunks() -> None:
     con = duckdb.connect()
     _mart(con, 7, date(2025, 1, 1))
     _mart(con, 3, date(2024, 12, 1))
-    chunks = list(publish_scores.iter_chunks(con, date(2025, 1, 1), chunk_size=3))
-    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
-    assert pd.concat(chunks)["customer_id"].tolist() == [f"C{i:02d}" for i in range(7)]
-    assert chunks[0]["cutoff_date"].iloc[0] == pd.Timestamp("2025-01-01")
-    assert list(publish_scores.iter_chunks(con, date(2030, 1, 1), chunk_size=3)) == []
+    chunks = list(publish_scores.iter_arrow_chunks(con, date(2025, 1, 1), chunk_size=3))
+    assert [chunk.num_rows for chunk in chunks] == [3, 3, 1]
+    assert pa.concat_tables(chunks).column("customer_id").to_pylist() == [f"C{i:02d}" for i in range(7)]
+    assert chunks[0].column("cutoff_date")[0].as_py() == date(2025, 1, 1)
+    assert list(publish_scores.iter_arrow_chunks(con, date(2030, 1, 1), chunk_size=3)) == []
 
 
 def _score_chunks(con: duckdb.DuckDBPyConnection, as_of: date, version: str, chunk_size: int = 4):
@@ -128,7 +128,7 @@ def test_chunks_are_cut_to_size_across_duckdb_batches_and_read_only_the_asked_co
     ids = [i for chunk in chunks for i in chunk.column("customer_id").to_pylist()]
     assert ids == sorted(ids) and len(set(ids)) == 250_003
     with pytest.raises(ValueError, match="has no column loyalty_points"):
-        next(publish_scores.iter_chunks(con, date(2025, 1, 1), 10, ["customer_id", "loyalty_points"]))
+        next(publish_scores.iter_arrow_chunks(con, date(2025, 1, 1), 10, ["customer_id", "loyalty_points"]))
 
 
 def _chunk(customers: list[str], clv: list[float], bands: list[str], as_of: date, version: str):
@@ -196,7 +196,8 @@ def test_scoring_reads_the_mart_rounded_as_training_does() -> None:
     _mart(con, 2, date(2025, 1, 1))
     con.execute("update marts.customer_features set avg_order_value = 49.123456789, revenue_90d = null "
                 "where customer_id = 'C01'")
-    (chunk,) = publish_scores.iter_chunks(con, date(2025, 1, 1), chunk_size=10)
+    (table,) = publish_scores.iter_arrow_chunks(con, date(2025, 1, 1), chunk_size=10)
+    chunk = table.to_pandas()
     trained = rounded(con.execute("select * from marts.customer_features order by customer_id").df())
     assert FLOAT_DECIMALS == 4 and chunk["avg_order_value"].tolist() == [50.0, 49.1235]
     assert chunk["revenue_90d"].isna().tolist() == [False, True]
