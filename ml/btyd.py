@@ -118,44 +118,76 @@ def gamma_gamma_expected_value(params: GammaGamma, x: np.ndarray, m_x: np.ndarra
     return (p * (gamma + x * m_x)) / (p * x + q - 1)
 
 
+@dataclass(frozen=True)
+class _Levels:
+    """An array kept with its distinct values and, per element, the position of its value among them.
+
+    The likelihoods apply special functions (gammaln, betaln, digamma) to x, and logs to t_x and T, at
+    every step of the fit; x takes a few dozen values, and t_x and T (whole days in weeks) a few hundred,
+    so each function is computed once per distinct value and gathered: the same numbers, computed once.
+    """
+
+    values: np.ndarray  # sorted distinct values
+    index: np.ndarray  # values[index] is the array
+    array: np.ndarray
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> _Levels:
+        array = np.asarray(array, dtype=float)
+        values, index = np.unique(array, return_inverse=True)
+        return cls(values, index, array)
+
+    def map(self, function) -> np.ndarray:
+        """Return function(array), computed on the distinct values (function works elementwise)."""
+        return function(self.values)[self.index]
+
+
 def _bgnbd_negative_log_likelihood(
     log_params: np.ndarray,
-    x: np.ndarray,
-    t_x: np.ndarray,
-    T: np.ndarray,  # noqa: N803
+    x: _Levels,
+    t_x: _Levels,
+    T: _Levels,  # noqa: N803
     count: np.ndarray,
 ) -> tuple[float, np.ndarray]:
     """Return the negative log-likelihood of BG/NBD and its gradient in log-parameters.
 
     Row i stands for count[i] customers of the same (x, t_x, T), so its terms are weighted by count[i].
+    Terms are those of bgnbd_log_likelihood, in the same order, so the values are the same to the bit.
     """
     r, alpha, a, b = np.exp(log_params)
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-    alive = -(r + x) * np.log(alpha + T)
+    xs = x.array
+    common = x.map(
+        lambda v: gammaln(r + v) - gammaln(r) + r * np.log(alpha) + betaln(a, b + v) - betaln(a, b)
+    )
+    log_alpha_t = T.map(lambda v: np.log(alpha + v))
+    alive = -(r + xs) * log_alpha_t
+    # log(alpha + t_x) where x > 0; log(alpha) otherwise (t_x is 0 there)
+    log_alpha_t_x = np.where(xs > 0, t_x.map(lambda v: np.log(alpha + v)), np.log(alpha))
     with np.errstate(divide="ignore", invalid="ignore"):
-        died = np.where(x > 0, np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+        died = np.where(
+            xs > 0, x.map(lambda v: np.log(a) - np.log(b + v - 1)) - (r + xs) * log_alpha_t_x, -np.inf
+        )
     total = np.logaddexp(alive, died)
     w_alive, w_died = np.exp(alive - total), np.exp(died - total)  # posterior weights of the two branches
-    log_alpha_t_x = np.log(alpha + np.where(x > 0, t_x, 0.0))
+    digamma_a_b_x = x.map(lambda v: digamma(a + b + v))
     gradient = np.array(
         [
             count
             @ (
-                digamma(r + x)
-                - digamma(r)
-                + np.log(alpha)
-                - w_alive * np.log(alpha + T)
+                x.map(lambda v: digamma(r + v) - digamma(r) + np.log(alpha))
+                - w_alive * log_alpha_t
                 - w_died * log_alpha_t_x
             ),
-            count @ (r / alpha - w_alive * (r + x) / (alpha + T) - w_died * (r + x) / (alpha + t_x)),
-            count @ (digamma(a + b) - digamma(a + b + x) + w_died / a),
+            count
+            @ (r / alpha - w_alive * (r + xs) / (alpha + T.array) - w_died * (r + xs) / (alpha + t_x.array)),
+            count @ (digamma(a + b) - digamma_a_b_x + w_died / a),
             count
             @ (
-                digamma(b + x)
-                - digamma(a + b + x)
+                x.map(lambda v: digamma(b + v))
+                - digamma_a_b_x
                 - digamma(b)
                 + digamma(a + b)
-                - w_died / np.where(x > 0, b + x - 1, 1.0)
+                - w_died / x.map(lambda v: np.where(v > 0, b + v - 1, 1.0))
             ),
         ]
     )
@@ -166,17 +198,30 @@ def _bgnbd_negative_log_likelihood(
 
 
 def _gamma_gamma_negative_log_likelihood(
-    log_params: np.ndarray, x: np.ndarray, m_x: np.ndarray
+    log_params: np.ndarray, x: _Levels, m_x: np.ndarray, log_m_x: np.ndarray
 ) -> tuple[float, np.ndarray]:
-    """Return the summed negative log-likelihood of Gamma-Gamma and its gradient in log-parameters."""
+    """Return the summed negative log-likelihood of Gamma-Gamma and its gradient in log-parameters.
+
+    Terms are those of gamma_gamma_log_likelihood, in the same order (log_m_x = log(m_x), computed once).
+    """
     p, q, gamma = np.exp(log_params)
-    value = -float(np.sum(gamma_gamma_log_likelihood(GammaGamma(p, q, gamma), x, m_x)))
-    log_total = np.log(gamma + m_x * x)
+    xs = x.array
+    log_total = np.log(gamma + m_x * xs)
+    log_likelihood = (
+        x.map(lambda v: gammaln(p * v + q) - gammaln(p * v) - gammaln(q) + q * np.log(gamma))
+        + (p * xs - 1) * log_m_x
+        + x.map(lambda v: p * v * np.log(v))
+        - (p * xs + q) * log_total
+    )
+    value = -float(np.sum(log_likelihood))
+    digamma_p_x_q = x.map(lambda v: digamma(p * v + q))
     gradient = np.array(
         [
-            np.sum(x * (digamma(p * x + q) - digamma(p * x) + np.log(m_x) + np.log(x) - log_total)),
-            np.sum(digamma(p * x + q) - digamma(q) + np.log(gamma) - log_total),
-            np.sum(q / gamma - (p * x + q) / (gamma + m_x * x)),
+            np.sum(
+                xs * (digamma_p_x_q - x.map(lambda v: digamma(p * v)) + log_m_x + x.map(np.log) - log_total)
+            ),
+            np.sum(digamma_p_x_q - digamma(q) + np.log(gamma) - log_total),
+            np.sum(q / gamma - (p * xs + q) / (gamma + m_x * xs)),
         ]
     )
     if not np.isfinite(value):
@@ -213,7 +258,7 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:  # noqa: 
     r, alpha, a, b = _minimise(
         _bgnbd_negative_log_likelihood,
         start,
-        (*summaries, distinct.to_numpy(dtype=float)),
+        (*(_Levels.of(summary) for summary in summaries), distinct.to_numpy(dtype=float)),
         [7.0, 12.0, 7.0, 7.0],
     )
     return BgNbd(r=float(r), alpha=float(alpha), a=float(a), b=float(b))
@@ -223,7 +268,8 @@ def fit_gamma_gamma(x: np.ndarray, m_x: np.ndarray) -> GammaGamma:
     """Return the maximum-likelihood Gamma-Gamma parameters from repeat customers (x >= 1, m_x > 0)."""
     x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
     start = np.array([2.0, 3.0, max(float(np.mean(m_x)), 1e-3)])
-    p, q, gamma = _minimise(_gamma_gamma_negative_log_likelihood, start, (x, m_x), [7.0, 7.0, 16.0])
+    arguments = (_Levels.of(x), m_x, np.log(m_x))
+    p, q, gamma = _minimise(_gamma_gamma_negative_log_likelihood, start, arguments, [7.0, 7.0, 16.0])
     return GammaGamma(p=float(p), q=float(q), gamma=float(gamma))
 
 

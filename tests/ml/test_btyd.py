@@ -126,9 +126,47 @@ def test_bgnbd_fit_counts_every_customer_of_a_shared_summary() -> None:
     # the fit on every row, one customer each, as the likelihood is written in the paper
     start = np.array([1.0, float(np.mean(T)), 1.0, 1.0])
     every_row = btyd._minimise(
-        btyd._bgnbd_negative_log_likelihood, start, (x, t_x, T, np.ones(len(x))), [7.0, 12.0, 7.0, 7.0]
+        btyd._bgnbd_negative_log_likelihood,
+        start,
+        (*(btyd._Levels.of(values) for values in (x, t_x, T)), np.ones(len(x))),
+        [7.0, 12.0, 7.0, 7.0],
     )
     assert [fitted.r, fitted.alpha, fitted.a, fitted.b] == pytest.approx(list(every_row), rel=1e-6)
+
+
+def _numerical_gradient(objective, log_params: np.ndarray, args: tuple, step: float = 1e-6) -> np.ndarray:
+    """Return the central-difference gradient of objective's value in log-parameters."""
+    gradient = []
+    for i in range(len(log_params)):
+        shift = np.zeros(len(log_params))
+        shift[i] = step
+        upper, lower = objective(log_params + shift, *args)[0], objective(log_params - shift, *args)[0]
+        gradient.append((upper - lower) / (2 * step))
+    return np.array(gradient)
+
+
+def test_the_likelihoods_the_fits_minimise_are_the_published_ones_with_their_gradients() -> None:
+    # special functions are computed once per distinct x, t_x and T and gathered: the same numbers
+    x, t_x, T = _simulate_bgnbd(CDNOW_BGNBD, 3_000, np.random.default_rng(8))  # noqa: N806
+    t_x, T = np.round(t_x * 7) / 7, np.round(T * 7) / 7  # noqa: N806
+    count = np.random.default_rng(9).integers(1, 4, len(x)).astype(float)
+    params = btyd.BgNbd(r=0.3, alpha=5.0, a=0.7, b=2.0)
+    log_params = np.log([params.r, params.alpha, params.a, params.b])
+    args = (*(btyd._Levels.of(values) for values in (x, t_x, T)), count)
+    value, gradient = btyd._bgnbd_negative_log_likelihood(log_params, *args)
+    assert value == -float(count @ btyd.bgnbd_log_likelihood(params, x, t_x, T))
+    numerical = _numerical_gradient(btyd._bgnbd_negative_log_likelihood, log_params, args)
+    assert gradient == pytest.approx(numerical, rel=1e-5)
+
+    repeat = x > 0
+    m_x = np.random.default_rng(10).gamma(4.0, 10.0, int(repeat.sum()))
+    gg_params = btyd.GammaGamma(p=6.0, q=4.0, gamma=15.0)
+    gg_log_params = np.log([gg_params.p, gg_params.q, gg_params.gamma])
+    gg_args = (btyd._Levels.of(x[repeat]), m_x, np.log(m_x))
+    value, gradient = btyd._gamma_gamma_negative_log_likelihood(gg_log_params, *gg_args)
+    assert value == -float(np.sum(btyd.gamma_gamma_log_likelihood(gg_params, x[repeat], m_x)))
+    numerical = _numerical_gradient(btyd._gamma_gamma_negative_log_likelihood, gg_log_params, gg_args)
+    assert gradient == pytest.approx(numerical, rel=1e-5)
 
 
 def test_gamma_gamma_fit_recovers_the_cdnow_parameters_from_simulated_customers() -> None:
