@@ -258,11 +258,29 @@
 {%- endmacro %}
 
 {#
+    The dates of every raw load of the orders reloaded since a build, as a relation (order_date,
+    _loaded_at: the reload's) for macro spine_cutoffs_to_build. An order reloaded with another ordered_at
+    leaves its former date nowhere else (staging keeps the latest load), and every cutoff after the earlier
+    of the two dates changes. The filter on _loaded_at reaches the reloads' scan, so the join probes the
+    raw orders with one run's reloads only.
+#}
+{% macro reloaded_order_dates() -%}
+    (
+        select
+            cast(earlier_loads.ordered_at as date) as order_date,
+            reloads._loaded_at
+        from {{ source('shop', 'orders') }} as reloads
+        inner join {{ source('shop', 'orders') }} as earlier_loads
+            on reloads.order_id = earlier_loads.order_id
+    )
+{%- endmacro %}
+
+{#
     What the models over the cutoff spine (the *_aggregated_to_cutoffs tables and customer_features) read,
     as (relation, date column) pairs for macro spine_cutoffs_to_build: rows loaded since a build touch
-    every cutoff after their date. Orders (with their lines and products), events, and the first order of
-    a customer whose profile was reloaded (it can change tenure and days_signup_to_first_order). The four
-    models share it, so one run rebuilds the same cutoffs in each.
+    every cutoff after their date. Orders (with their lines and products), the former dates of reloaded
+    orders, events, and the first order of a customer whose profile was reloaded (it can change tenure
+    and days_signup_to_first_order). The four models share it, so one run rebuilds the same cutoffs in each.
 #}
 {% macro feature_input_changes() -%}
     {%- set reloaded_profiles_first_orders %}
@@ -277,6 +295,7 @@
     {%- endset %}
     {{- return([
         (ref('int_orders_valued'), 'order_date'),
+        (reloaded_order_dates(), 'order_date'),
         (ref('int_events_sessionized'), 'activity_date'),
         (reloaded_profiles_first_orders, 'order_date'),
     ]) -}}

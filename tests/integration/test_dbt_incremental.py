@@ -17,6 +17,9 @@ from include.synthetic import generate_shop
 HELD_BACK_FROM = pd.Timestamp("2024-12-24")  # the second load brings 24-28 December
 LAST_DAYS_FROM = pd.Timestamp("2024-12-29")  # the third load brings 29-31 December, nothing else
 LATE_FROM, LATE_TO = pd.Timestamp("2024-11-05"), pd.Timestamp("2024-11-08")  # days that partly arrive late
+# An order of the first load placed in these days is reloaded by the third load 10 days later, across the
+# cutoff of 1 December: features and labels at cutoffs between its old and new dates change too.
+MOVED_FROM, MOVED_TO = pd.Timestamp("2024-11-22"), pd.Timestamp("2024-11-27")
 LOADED_AT = (datetime(2024, 12, 24, 6, 0), datetime(2024, 12, 29, 6, 0), datetime(2025, 1, 1, 6, 0))
 CHANGED_PRODUCT = "P0001"  # reloaded with a new unit cost
 # Canaries: rows of old days no new load touches, planted with values a rebuild would overwrite.
@@ -72,6 +75,9 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
 
     completed = ~orders_later & (orders["status"] == "completed") & (orders["ordered_at"] > "2024-06-01")
     cancelled = orders[completed].iloc[[10]].assign(status="cancelled")
+    in_moved_days = ~orders_later & (orders["status"] == "completed") & ~orders.index.isin(cancelled.index)
+    moved = orders[in_moved_days & orders["ordered_at"].between(MOVED_FROM, MOVED_TO)].iloc[[0]]
+    moved = moved.assign(ordered_at=moved["ordered_at"] + pd.Timedelta(days=10))
     product = shop["products"][shop["products"]["product_id"] == CHANGED_PRODUCT]
     product = product.assign(unit_cost=product["unit_cost"] * 1.5)
     first = {
@@ -90,7 +96,7 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
     }
     third = {
         "customers": customers[customers_last],
-        "orders": orders[orders_last],
+        "orders": pd.concat([orders[orders_last], moved]),
         "order_items": shop["order_items"][lines_last],
         "events": events[events_last],
     }
@@ -161,7 +167,13 @@ def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
     assert second["events"]["event_at"].lt(HELD_BACK_FROM).sum() > 10  # late events
     assert len(second["order_items"]) > 100 and len(second["events"]) > 1000
     assert second["orders"]["order_id"].isin(first["orders"]["order_id"]).sum() == 1
-    assert third["orders"]["ordered_at"].min() >= LAST_DAYS_FROM and len(third["events"]) > 100
+    (moved,) = third["orders"].loc[third["orders"]["order_id"].isin(first["orders"]["order_id"]), "order_id"]
+    was = first["orders"].set_index("order_id").loc[moved, "ordered_at"]
+    now = third["orders"].set_index("order_id").loc[moved, "ordered_at"]
+    # moved across 1 December, and the third load's earliest change: nothing else rebuilds that cutoff
+    assert was < pd.Timestamp("2024-12-01") < now == third["orders"]["ordered_at"].min()
+    assert (third["orders"]["order_id"].eq(moved) | third["orders"]["ordered_at"].ge(LAST_DAYS_FROM)).all()
+    assert "products" not in third and len(third["events"]) > 100
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))

@@ -6,7 +6,8 @@
 
     Incremental by cutoff (delete+insert on cutoff_date): a run rebuilds the cutoffs with a complete
     window the table lacks (a window that completed since the last build) or a window ending after the
-    first day touched by orders loaded since (their population or their window changed). A post-hook
+    first day touched by orders loaded since, or by the former date of an order reloaded since (their
+    population or their window changed). A post-hook
     drops labels whose cutoff left the spine, whose horizon left var label_horizons or whose window is
     no longer complete (an earlier as_of_date), and records the watermark.
 #}
@@ -22,7 +23,8 @@
     )
 }}
 
-{%- set cutoffs_to_build = spine_cutoffs_to_build([(ref('int_orders_valued'), 'order_date')], stale_label_cutoffs) %}
+{%- set label_changes = [(ref('int_orders_valued'), 'order_date'), (reloaded_order_dates(), 'order_date')] %}
+{%- set cutoffs_to_build = spine_cutoffs_to_build(label_changes, stale_label_cutoffs) %}
 
 with
 
