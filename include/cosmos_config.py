@@ -70,6 +70,9 @@ def _project_config(manifest: Path) -> ProjectConfig:
         partial_parse=False,
         env_vars={
             "CVW_WAREHOUSE": str(settings.warehouse_path),  # absolute: dbt runs in a temporary copy
+            # the copy's own target folder, whatever DBT_TARGET_PATH the deployment sets for its other dbt
+            # runs: Cosmos reads each model's compiled SQL from there, for the node task's compiled_sql field
+            "DBT_TARGET_PATH": "target",
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DO_NOT_TRACK": "1",
         },

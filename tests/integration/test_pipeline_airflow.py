@@ -5,6 +5,7 @@ then ingest → transform (Cosmos) → train → score → publish, one DAG afte
 """
 
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -147,3 +148,20 @@ def test_the_champion_was_evaluated_out_of_time(pipeline_run: dict) -> None:
     assert all(date.fromisoformat(c) + horizon <= test_cutoff for c in metadata["train_cutoffs"])
     assert set(metadata["out_of_time_metrics"]) >= {"revenue_mae", "revenue_spearman", "churn_roc_auc"}
     assert metadata["out_of_time_metrics"]["churn_roc_auc"] > 0.6
+
+
+def test_each_model_task_of_the_transform_run_got_its_compiled_sql(pipeline_run: dict) -> None:
+    # Cosmos reads a model's compiled SQL from the temporary project's target folder, whatever
+    # DBT_TARGET_PATH the deployment sets (this test sets one outside the project)
+    airflow_db = Path(pipeline_run["env"]["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(airflow_db) as db:
+        keys = {key for (key,) in db.execute("select key from xcom where dag_id = 'transform'")}
+    compiled = {key for key in keys if key.endswith("_compiled_sql")}
+    assert "model__customer_value__customer_features_compiled_sql" in compiled
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        models = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema in ('staging', 'intermediate', 'marts') "
+            "and table_name not in ('incremental_watermarks', 'rfm_segment_map')"
+        ).fetchall()[0][0]
+    assert len(compiled) == models
