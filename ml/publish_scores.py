@@ -5,10 +5,9 @@ rows (whichever model wrote them) in one transaction, so a date always holds one
 
 Scoring in chunks keeps memory bounded: iter_arrow_chunks streams the feature mart's rows of one date from
 one query, on a cursor of its own (so writes may run on the connection between chunks), re-cut to
-chunk_size rows. build_score_chunk turns one chunk's
-predictions into score rows; publish_scores stages every chunk of one as_of_date in a temporary table and
-writes them in one transaction with value_tier and action, which rank customers against the whole date,
-computed in the same SQL statement.
+chunk_size rows. build_score_chunk turns one chunk's predictions into score rows; publish_scores stages
+every chunk of one as_of_date in a temporary table and writes them in one transaction with value_tier and
+action, which rank customers against the whole date, computed in the same SQL statement.
 """
 
 from __future__ import annotations
