@@ -7,9 +7,9 @@
     Incremental by cutoff (delete+insert on cutoff_date): a run rebuilds the cutoffs with a complete
     window the table lacks (a window that completed since the last build) or a window ending after the
     first day touched by orders loaded since, or by the former date of an order reloaded since (their
-    population or their window changed). A post-hook
-    drops labels whose cutoff left the spine, whose horizon left var label_horizons or whose window is
-    no longer complete (an earlier as_of_date), and records the watermark.
+    population or their window changed). A post-hook drops labels whose cutoff left the spine, whose
+    horizon left var label_horizons or whose window is no longer complete (an earlier as_of_date), and
+    records the watermark.
 #}
 
 {{
