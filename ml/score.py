@@ -213,14 +213,14 @@ def _same_levels(boosters: dict[str, lgb.Booster], features: list[str], levels: 
 
 
 def iter_raw_scores(
-    chunks: Iterable[pa.Table | pd.DataFrame],
+    chunks: Iterable[pa.Table],
     btyd: tuple[BgNbd, GammaGamma],
     boosters: dict[str, lgb.Booster],
     metadata: dict[str, Any],
     with_reasons: bool = True,
     compiled: dict[str, CompiledBooster] | None = None,
 ) -> Iterator[RawChunk]:
-    """Yield pass 1 over the mart's chunks (Arrow tables or frames): predictions, reasons, value columns.
+    """Yield pass 1 over the mart's chunks (Arrow tables): predictions, reasons, value columns.
 
     `btyd` is the date's fit (fit_date_btyd), predicted for each chunk's rows. `compiled` (ml.compiled)
     predicts instead of LightGBM when given, for the float matrix of model_input.
@@ -230,8 +230,7 @@ def iter_raw_scores(
     horizon_days = int(metadata["horizon_days"])
     as_arrays = _same_levels(boosters, features, levels)
     threads = prediction_threads()
-    for chunk in chunks:
-        table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_pandas(chunk, preserve_index=False)
+    for table in chunks:
         matched = chunk_btyd(table, btyd, horizon_days)
         if as_arrays:
             matrix = model_input(table, matched, features, levels)
