@@ -100,10 +100,11 @@ def date_customers(con: duckdb.DuckDBPyConnection, as_of_date: date) -> int:
 def fit_date_btyd(
     con: duckdb.DuckDBPyConnection,
     as_of_date: date,
+    customers: int,
     sample_share: float = 1.0,
     max_fit_customers: int | None = None,
 ) -> tuple[BgNbd, GammaGamma]:
-    """Return BG/NBD and Gamma-Gamma fitted on the date's customers as training fitted them.
+    """Return BG/NBD and Gamma-Gamma fitted on the date's customers (`customers` of them) as training did.
 
     Training fits them on the customers of its hash sample (sample_share, the model's
     training_sample_share; all when 1). With max_fit_customers (CVW_TRAIN_MAX_CUSTOMERS), the fit reads at
@@ -113,9 +114,6 @@ def fit_date_btyd(
     with more, and the fit was most of the time scoring took at 1M customers otherwise (docs/benchmarks.md).
     Only the sampled customers' inputs are read; every customer is predicted chunk by chunk (chunk_btyd).
     """
-    customers = date_customers(con, as_of_date)
-    if customers == 0:
-        raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
     if max_fit_customers and customers > max_fit_customers:
         sample_share = min(sample_share, max_fit_customers / customers)
     sampled, sample_parameters = in_sample("customer_id", sample_share)
@@ -332,13 +330,16 @@ def score_customers(
         check_feature_compatibility(
             metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
         )
+        customers = date_customers(con, as_of_date)
+        if customers == 0:
+            raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
         sample_share = float(metadata.get("training_sample_share", 1.0))
-        btyd = fit_date_btyd(con, as_of_date, sample_share, settings.train_max_customers)
+        btyd = fit_date_btyd(con, as_of_date, customers, sample_share, settings.train_max_customers)
         compiled = None
         # boosters with other category orders get LightGBM's own recoding of a frame (iter_raw_scores), so
         # compiling them would be wasted
         same_levels = _same_levels(boosters, metadata["features"], metadata["categorical_levels"])
-        if date_customers(con, as_of_date) >= COMPILE_MIN_ROWS and same_levels:
+        if customers >= COMPILE_MIN_ROWS and same_levels:
             compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)

@@ -54,8 +54,7 @@ def _assert_same_scores(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 def _customers_at(path: Path, cutoff: date) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
-        query = "select count(*) from marts.customer_features where cutoff_date = ?"
-        return con.execute(query, [cutoff]).fetchone()[0]
+        return score.date_customers(con, cutoff)
 
 
 def test_the_first_model_is_evaluated_out_of_time_promoted_and_registered(trained) -> None:
@@ -164,7 +163,7 @@ def _scoring_rows(path: Path) -> tuple[pa.Table, tuple[BgNbd, GammaGamma]]:
         frame = con.execute(
             "select * from marts.customer_features where cutoff_date = ? order by customer_id", [SCORING_DATE]
         ).df()
-        btyd = score.fit_date_btyd(con, SCORING_DATE)
+        btyd = score.fit_date_btyd(con, SCORING_DATE, score.date_customers(con, SCORING_DATE))
     frame["region"] = frame["region"].astype(object)
     frame.loc[0, "region"], frame.loc[1, "region"] = "west", None
     return pa.Table.from_pandas(frame, preserve_index=False), btyd
@@ -248,8 +247,9 @@ def test_raw_scores_of_a_customer_do_not_depend_on_the_chunk_it_is_in(trained, a
 
 def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        everyone = score.fit_date_btyd(con, SCORING_DATE)
-        sampled = score.fit_date_btyd(con, SCORING_DATE, sample_share=0.5)
+        customers = score.date_customers(con, SCORING_DATE)
+        everyone = score.fit_date_btyd(con, SCORING_DATE, customers)
+        sampled = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=0.5)
         frame = con.execute(
             "select *, hash(customer_id) % ? < ? as in_sample from marts.customer_features "
             "where cutoff_date = ? order by customer_id",
@@ -265,13 +265,15 @@ def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(wareho
 def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(warehouse: Path) -> None:
     customers = _customers_at(warehouse, SCORING_DATE)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        capped = score.fit_date_btyd(con, SCORING_DATE, max_fit_customers=customers // 4)
-        quarter = score.fit_date_btyd(con, SCORING_DATE, sample_share=(customers // 4) / customers)
+        capped = score.fit_date_btyd(con, SCORING_DATE, customers, max_fit_customers=customers // 4)
+        quarter = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=(customers // 4) / customers)
         # a model sampled more thinly than the cap keeps its own sample
-        thinner = score.fit_date_btyd(con, SCORING_DATE, sample_share=0.1, max_fit_customers=customers // 4)
-        tenth = score.fit_date_btyd(con, SCORING_DATE, sample_share=0.1)
-        uncapped = score.fit_date_btyd(con, SCORING_DATE, max_fit_customers=customers)
-        everyone = score.fit_date_btyd(con, SCORING_DATE)
+        thinner = score.fit_date_btyd(
+            con, SCORING_DATE, customers, sample_share=0.1, max_fit_customers=customers // 4
+        )
+        tenth = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=0.1)
+        uncapped = score.fit_date_btyd(con, SCORING_DATE, customers, max_fit_customers=customers)
+        everyone = score.fit_date_btyd(con, SCORING_DATE, customers)
     assert (capped, thinner, uncapped) == (quarter, tenth, everyone)
     assert capped != everyone
 
