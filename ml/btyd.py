@@ -44,6 +44,72 @@ class GammaGamma:
     gamma: float
 
 
+@dataclass(frozen=True)
+class _Levels:
+    """An array kept with its distinct values and, per element, the position of its value among them.
+
+    The likelihoods apply special functions (gammaln, betaln, digamma) to x, and logs to t_x and T, at
+    every step of the fit; x takes a few dozen values, and t_x and T (whole days in weeks) a few hundred,
+    so each function is computed once per distinct value and gathered: the same numbers, computed once.
+    """
+
+    values: np.ndarray  # sorted distinct values
+    index: np.ndarray  # values[index] is the array
+    array: np.ndarray
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> _Levels:
+        array = np.asarray(array, dtype=float)
+        values, index = np.unique(array, return_inverse=True)
+        return cls(values, index, array)
+
+    def map(self, function) -> np.ndarray:
+        """Return function(array), computed on the distinct values (function works elementwise)."""
+        return function(self.values)[self.index]
+
+
+def _bgnbd_terms(
+    params: BgNbd,
+    x: _Levels,
+    t_x: _Levels,
+    T: _Levels,  # noqa: N803
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return BG/NBD's per-row log-likelihood terms (Fader, Hardie & Lee 2005, eq. 6): common, alive and
+    died (the log-likelihood is common + logaddexp(alive, died)), and log(alpha + T) and log(alpha + t_x)."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    xs = x.array
+    common = x.map(
+        lambda v: gammaln(r + v) - gammaln(r) + r * np.log(alpha) + betaln(a, b + v) - betaln(a, b)
+    )
+    log_alpha_t = T.map(lambda v: np.log(alpha + v))
+    alive = -(r + xs) * log_alpha_t
+    # log(alpha + t_x) where x > 0; log(alpha) otherwise (t_x is 0 there)
+    log_alpha_t_x = np.where(xs > 0, t_x.map(lambda v: np.log(alpha + v)), np.log(alpha))
+    # died right after the last repeat purchase: B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        died = np.where(
+            xs > 0, x.map(lambda v: np.log(a) - np.log(b + v - 1)) - (r + xs) * log_alpha_t_x, -np.inf
+        )
+    return common, alive, died, log_alpha_t, log_alpha_t_x
+
+
+def _gamma_gamma_terms(
+    params: GammaGamma, x: _Levels, m_x: np.ndarray, log_m_x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return Gamma-Gamma's per-row log-density (Fader & Hardie 2013, eq. 3) and log(gamma + m_x x);
+    log_m_x is log(m_x)."""
+    p, q, gamma = params.p, params.q, params.gamma
+    xs = x.array
+    log_total = np.log(gamma + m_x * xs)
+    log_density = (
+        x.map(lambda v: gammaln(p * v + q) - gammaln(p * v) - gammaln(q) + q * np.log(gamma))
+        + (p * xs - 1) * log_m_x
+        + x.map(lambda v: p * v * np.log(v))
+        - (p * xs + q) * log_total
+    )
+    return log_density, log_total
+
+
 def bgnbd_log_likelihood(
     params: BgNbd,
     x: np.ndarray,
@@ -51,13 +117,7 @@ def bgnbd_log_likelihood(
     T: np.ndarray,  # noqa: N803 (the paper's notation)
 ) -> np.ndarray:
     """Return each customer's log-likelihood under BG/NBD (Fader, Hardie & Lee 2005, eq. 6)."""
-    r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-    alive = -(r + x) * np.log(alpha + T)
-    # died right after the last repeat purchase: B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        died = np.where(x > 0, np.log(a) - np.log(b + x - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    common, alive, died, _, _ = _bgnbd_terms(params, *(_Levels.of(v) for v in (x, t_x, T)))
     return common + np.logaddexp(alive, died)
 
 
@@ -97,17 +157,8 @@ def bgnbd_expected_purchases(
 
 def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m_x: np.ndarray) -> np.ndarray:
     """Return the log-density of each average order value m_x over x orders (Fader & Hardie 2013, eq. 3)."""
-    p, q, gamma = params.p, params.q, params.gamma
-    x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
-    return (
-        gammaln(p * x + q)
-        - gammaln(p * x)
-        - gammaln(q)
-        + q * np.log(gamma)
-        + (p * x - 1) * np.log(m_x)
-        + p * x * np.log(x)
-        - (p * x + q) * np.log(gamma + m_x * x)
-    )
+    m_x = np.asarray(m_x, dtype=float)
+    return _gamma_gamma_terms(params, _Levels.of(x), m_x, np.log(m_x))[0]
 
 
 def gamma_gamma_expected_value(params: GammaGamma, x: np.ndarray, m_x: np.ndarray) -> np.ndarray:
@@ -116,30 +167,6 @@ def gamma_gamma_expected_value(params: GammaGamma, x: np.ndarray, m_x: np.ndarra
     x = np.asarray(x, dtype=float)
     m_x = np.where(x > 0, np.asarray(m_x, dtype=float), 0.0)
     return (p * (gamma + x * m_x)) / (p * x + q - 1)
-
-
-@dataclass(frozen=True)
-class _Levels:
-    """An array kept with its distinct values and, per element, the position of its value among them.
-
-    The likelihoods apply special functions (gammaln, betaln, digamma) to x, and logs to t_x and T, at
-    every step of the fit; x takes a few dozen values, and t_x and T (whole days in weeks) a few hundred,
-    so each function is computed once per distinct value and gathered: the same numbers, computed once.
-    """
-
-    values: np.ndarray  # sorted distinct values
-    index: np.ndarray  # values[index] is the array
-    array: np.ndarray
-
-    @classmethod
-    def of(cls, array: np.ndarray) -> _Levels:
-        array = np.asarray(array, dtype=float)
-        values, index = np.unique(array, return_inverse=True)
-        return cls(values, index, array)
-
-    def map(self, function) -> np.ndarray:
-        """Return function(array), computed on the distinct values (function works elementwise)."""
-        return function(self.values)[self.index]
 
 
 def _bgnbd_negative_log_likelihood(
@@ -152,21 +179,11 @@ def _bgnbd_negative_log_likelihood(
     """Return the negative log-likelihood of BG/NBD and its gradient in log-parameters.
 
     Row i stands for count[i] customers of the same (x, t_x, T), so its terms are weighted by count[i].
-    Terms are those of bgnbd_log_likelihood, in the same order, so the values are the same to the bit.
+    The terms are bgnbd_log_likelihood's (_bgnbd_terms).
     """
     r, alpha, a, b = np.exp(log_params)
     xs = x.array
-    common = x.map(
-        lambda v: gammaln(r + v) - gammaln(r) + r * np.log(alpha) + betaln(a, b + v) - betaln(a, b)
-    )
-    log_alpha_t = T.map(lambda v: np.log(alpha + v))
-    alive = -(r + xs) * log_alpha_t
-    # log(alpha + t_x) where x > 0; log(alpha) otherwise (t_x is 0 there)
-    log_alpha_t_x = np.where(xs > 0, t_x.map(lambda v: np.log(alpha + v)), np.log(alpha))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        died = np.where(
-            xs > 0, x.map(lambda v: np.log(a) - np.log(b + v - 1)) - (r + xs) * log_alpha_t_x, -np.inf
-        )
+    common, alive, died, log_alpha_t, log_alpha_t_x = _bgnbd_terms(BgNbd(r, alpha, a, b), x, t_x, T)
     total = np.logaddexp(alive, died)
     w_alive, w_died = np.exp(alive - total), np.exp(died - total)  # posterior weights of the two branches
     digamma_a_b_x = x.map(lambda v: digamma(a + b + v))
@@ -202,18 +219,12 @@ def _gamma_gamma_negative_log_likelihood(
 ) -> tuple[float, np.ndarray]:
     """Return the summed negative log-likelihood of Gamma-Gamma and its gradient in log-parameters.
 
-    Terms are those of gamma_gamma_log_likelihood, in the same order (log_m_x = log(m_x), computed once).
+    The terms are gamma_gamma_log_likelihood's (_gamma_gamma_terms; log_m_x = log(m_x), computed once).
     """
     p, q, gamma = np.exp(log_params)
     xs = x.array
-    log_total = np.log(gamma + m_x * xs)
-    log_likelihood = (
-        x.map(lambda v: gammaln(p * v + q) - gammaln(p * v) - gammaln(q) + q * np.log(gamma))
-        + (p * xs - 1) * log_m_x
-        + x.map(lambda v: p * v * np.log(v))
-        - (p * xs + q) * log_total
-    )
-    value = -float(np.sum(log_likelihood))
+    log_density, log_total = _gamma_gamma_terms(GammaGamma(p, q, gamma), x, m_x, log_m_x)
+    value = -float(np.sum(log_density))
     digamma_p_x_q = x.map(lambda v: digamma(p * v + q))
     gradient = np.array(
         [
