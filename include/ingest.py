@@ -159,8 +159,10 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     for table in CSV_REJECT_TABLES:
         con.execute(f"drop table if exists {table}")
     # text in: the contract's casts decide types
-    reader = (f"read_csv(?, all_varchar = true, header = true, store_rejects = true, "
-              f"rejects_table = '{CSV_REJECT_TABLES[0]}', rejects_scan = '{CSV_REJECT_TABLES[1]}')")
+    reader = (
+        f"read_csv(?, all_varchar = true, header = true, store_rejects = true, "
+        f"rejects_table = '{CSV_REJECT_TABLES[0]}', rejects_scan = '{CSV_REJECT_TABLES[1]}')"
+    )
     if path.suffix == ".parquet":
         reader = "read_parquet(?)"
     try:  # insertion order is kept: `row_number() over ()` on a scan of _cvw_file is the row's place in it
@@ -184,8 +186,9 @@ def rows_read(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(query).fetchone()[0]
 
 
-def write_rejects(con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str,
-                  loaded_at: datetime) -> dict[str, int]:
+def write_rejects(
+    con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str, loaded_at: datetime
+) -> dict[str, int]:
     """Copy the rows of `checked` that have a `_reason` to raw._rejects with the file's row; return counts."""
     sql = REJECTS.format(checked=checked)
     params = {"file_name": path.name, "table_name": table, "loaded_at": loaded_at, "sha256": sha256}
@@ -199,8 +202,10 @@ def write_rejects(con: duckdb.DuckDBPyConnection, checked: str, table: str, path
     """
     rejects = dict(con.execute(query).fetchall())
     if written != sum(rejects.values()):
-        raise RuntimeError(f"{path.name}: {sum(rejects.values())} rows rejected but {written} written to "
-                           "raw._rejects: the load is rolled back; report this as a bug.")
+        raise RuntimeError(
+            f"{path.name}: {sum(rejects.values())} rows rejected but {written} written to "
+            "raw._rejects: the load is rolled back; report this as a bug."
+        )
     return rejects
 
 
@@ -211,10 +216,14 @@ def log_load(con: duckdb.DuckDBPyConnection, load: FileLoad, loaded_at: datetime
             f"{load.file}: {load.rows_read} rows read but {load.rows_loaded} loaded + {load.rows_rejected} "
             "rejected: the load is rolled back; report this as a bug."
         )
-    sql = ("insert into raw._file_loads (file_name, table_name, sha256, rows_loaded, loaded_at, rows_read, "
-           "rows_rejected) values (?, ?, ?, ?, ?, ?, ?)")
-    con.execute(sql, [load.file, load.table, load.sha256, load.rows_loaded, loaded_at, load.rows_read,
-                      load.rows_rejected])
+    sql = (
+        "insert into raw._file_loads (file_name, table_name, sha256, rows_loaded, loaded_at, rows_read, "
+        "rows_rejected) values (?, ?, ?, ?, ?, ?, ?)"
+    )
+    con.execute(
+        sql,
+        [load.file, load.table, load.sha256, load.rows_loaded, loaded_at, load.rows_read, load.rows_rejected],
+    )
     LOG.info("%s", describe(load))
     return load
 
@@ -247,8 +256,10 @@ def load_table_file(
     check_rows(con, table, loaded_at, allow_updates)
     columns = ", ".join(quote(c.name) for c in (*RAW_TABLES[table], *LINEAGE_COLUMNS))
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
-    sql = (f"insert into raw.{quote(table)} ({columns}) select {values}, ?, ? from _cvw_checked "
-           "where _reason is null order by _row_number")
+    sql = (
+        f"insert into raw.{quote(table)} ({columns}) select {values}, ?, ? from _cvw_checked "
+        "where _reason is null order by _row_number"
+    )
     loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
     read = rows_read(con)

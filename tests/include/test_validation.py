@@ -80,7 +80,8 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
     assert "9 read = 2 rows loaded + 7 rejected" in out.split("order_items.csv")[1]
 
     assert _query(warehouse, "select order_id, customer_id, amount, status from raw.orders order by 1") == [
-        ("O1", "C1", 10.5, "completed"), ("O9", "C3", 20.0, "CANCELLED"),
+        ("O1", "C1", 10.5, "completed"),
+        ("O9", "C3", 20.0, "CANCELLED"),
     ]
     rejects = _query(warehouse, "select table_name, row_number, reason from raw._rejects order by 1 desc, 2")
     assert rejects == [
@@ -99,20 +100,27 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
         ("order_items", 7, "duplicate key within the file"),
         ("order_items", 8, "order line of an unknown order"),
     ]
-    assert _query(warehouse, "select order_id, line_number, quantity, returned_quantity from raw.order_items "
-                             "order by 1, 2") == [("O1", 1, 2, 0), ("O9", 1, 4, 1)]
-    logged = _query(warehouse, "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads "
-                               "order by 1")
+    assert _query(
+        warehouse,
+        "select order_id, line_number, quantity, returned_quantity from raw.order_items order by 1, 2",
+    ) == [("O1", 1, 2, 0), ("O9", 1, 4, 1)]
+    logged = _query(
+        warehouse, "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads order by 1"
+    )
     assert logged == [("order_items.csv", 9, 2, 7), ("orders.csv", 9, 2, 7)]
 
 
 def test_a_rejected_row_keeps_its_original_values_as_json(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     _import("--table", "orders", str(_write(tmp_path / "orders.csv", ORDERS)), "--warehouse", str(warehouse))
-    (raw_values, rejected_at), = _query(
-        warehouse, "select raw_values, rejected_at from raw._rejects where row_number = 4")
+    ((raw_values, rejected_at),) = _query(
+        warehouse, "select raw_values, rejected_at from raw._rejects where row_number = 4"
+    )
     assert json.loads(raw_values) == {
-        "order_id": "O4", "customer_id": "C2", "ordered_at": "2024-01-06 09:00:00", "amount": "abc",
+        "order_id": "O4",
+        "customer_id": "C2",
+        "ordered_at": "2024-01-06 09:00:00",
+        "amount": "abc",
         "status": "completed",
     }
     assert rejected_at == _query(warehouse, "select loaded_at from raw._file_loads")[0][0]
@@ -122,21 +130,29 @@ def test_a_rejected_row_keeps_its_original_values_as_json(tmp_path: Path) -> Non
 
 def test_rows_already_loaded_are_rejected_as_duplicates_and_new_rows_append(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
-    first = _write(tmp_path / "orders_1.csv", """
+    first = _write(
+        tmp_path / "orders_1.csv",
+        """
         order_id,customer_id,ordered_at,amount
         A,C1,2024-01-01 00:00:00,1
         B,C1,2024-01-02 00:00:00,2
-    """)
-    second = _write(tmp_path / "orders_2.csv", """
+    """,
+    )
+    second = _write(
+        tmp_path / "orders_2.csv",
+        """
         order_id,customer_id,ordered_at,amount
         A,C1,2024-01-01 00:00:00,1
         B,C1,2024-01-02 00:00:00,99
         C,C2,2024-01-03 00:00:00,3
-    """)
+    """,
+    )
     _import("--table", "orders", str(first), "--warehouse", str(warehouse))
     _import("--table", "orders", str(second), str(first), "--warehouse", str(warehouse))
     assert _query(warehouse, "select order_id, amount, _source_file from raw.orders order by 1") == [
-        ("A", 1.0, "orders_1.csv"), ("B", 2.0, "orders_1.csv"), ("C", 3.0, "orders_2.csv"),
+        ("A", 1.0, "orders_1.csv"),
+        ("B", 2.0, "orders_1.csv"),
+        ("C", 3.0, "orders_2.csv"),
     ]
     assert _query(warehouse, "select file_name, row_number, reason from raw._rejects order by 2") == [
         ("orders_2.csv", 1, "duplicate of a row already loaded"),
@@ -144,7 +160,8 @@ def test_rows_already_loaded_are_rejected_as_duplicates_and_new_rows_append(tmp_
     ]
     # orders_1.csv was delivered again in the second call: same content, skipped, nothing logged twice
     assert _query(warehouse, "select file_name, rows_loaded from raw._file_loads order by 1") == [
-        ("orders_1.csv", 2), ("orders_2.csv", 1),
+        ("orders_1.csv", 2),
+        ("orders_2.csv", 1),
     ]
 
 
@@ -154,10 +171,13 @@ def test_a_correction_loads_as_a_newer_version_only_when_updates_are_allowed(tmp
     (tmp_path / "orders.csv").write_text(header + "A,C1,2024-01-01,10,completed\n" + b)
     (tmp_path / "status.csv").write_text(header + "A,C1,2024-01-01,10,cancelled\n" + b)
     _import("--table", "orders", str(tmp_path / "orders.csv"), "--warehouse", str(warehouse))
-    _import("--table", "orders", str(tmp_path / "status.csv"), "--allow-updates",
-            "--warehouse", str(warehouse))
+    _import(
+        "--table", "orders", str(tmp_path / "status.csv"), "--allow-updates", "--warehouse", str(warehouse)
+    )
     assert _query(warehouse, "select order_id, status, _source_file from raw.orders order by 1, 3") == [
-        ("A", "completed", "orders.csv"), ("A", "cancelled", "status.csv"), ("B", "completed", "orders.csv"),
+        ("A", "completed", "orders.csv"),
+        ("A", "cancelled", "status.csv"),
+        ("B", "completed", "orders.csv"),
     ]
     assert _query(warehouse, "select row_number, reason from raw._rejects") == [
         (2, "duplicate of a row already loaded"),
@@ -180,11 +200,14 @@ def test_orders_of_unknown_customers_are_rejected_only_once_customers_are_loaded
 
 def test_an_orders_only_file_with_the_four_required_columns_is_enough(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
-    csv = _write(tmp_path / "orders.csv", """
+    csv = _write(
+        tmp_path / "orders.csv",
+        """
         order_id,customer_id,ordered_at,amount
         1001,42,2024-03-01,19.99
         1002,42,2024-03-09 18:30,5
-    """)
+    """,
+    )
     assert _import("--table", "orders", str(csv), "--warehouse", str(warehouse)) == 0
     assert _query(warehouse, "select * exclude (_loaded_at) from raw.orders order by 1") == [
         ("1001", "42", datetime(2024, 3, 1), 19.99, None, None, None, "orders.csv"),
@@ -211,10 +234,14 @@ def test_a_file_missing_a_required_column_fails_whole_and_changes_nothing(tmp_pa
 
 def test_a_column_of_the_wrong_type_fails_the_whole_file(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
-    frame = pd.DataFrame({
-        "order_id": ["A", "B"], "customer_id": ["C1", "C2"],
-        "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]), "amount": [date(2024, 1, 1)] * 2,
-    })
+    frame = pd.DataFrame(
+        {
+            "order_id": ["A", "B"],
+            "customer_id": ["C1", "C2"],
+            "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "amount": [date(2024, 1, 1)] * 2,
+        }
+    )
     frame.to_parquet(tmp_path / "orders.parquet")
     with pytest.raises(SystemExit) as stop:
         _import("--table", "orders", str(tmp_path / "orders.parquet"), "--warehouse", str(warehouse))
@@ -228,11 +255,14 @@ def test_a_column_of_the_wrong_type_fails_the_whole_file(tmp_path: Path) -> None
 
 def test_a_csv_column_where_no_value_parses_fails_the_whole_file(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
-    csv = _write(tmp_path / "orders.csv", """
+    csv = _write(
+        tmp_path / "orders.csv",
+        """
         order_id,customer_id,ordered_at,amount
         A,C1,31/01/2024 10:00,1
         B,C1,01/02/2024 11:00,2
-    """)
+    """,
+    )
     with pytest.raises(SystemExit) as stop:
         _import("--table", "orders", str(csv), "--warehouse", str(warehouse))
     assert str(stop.value) == (
@@ -240,10 +270,15 @@ def test_a_csv_column_where_no_value_parses_fails_the_whole_file(tmp_path: Path)
         "(e.g. '01/02/2024 11:00'): fix the column or the mapping (pass its format, e.g. "
         "--date-format '%d/%m/%Y %H:%M')."
     )
-    assert _import("--table", "orders", str(csv), "--date-format", "%d/%m/%Y %H:%M",
-                   "--warehouse", str(warehouse)) == 0
+    assert (
+        _import(
+            "--table", "orders", str(csv), "--date-format", "%d/%m/%Y %H:%M", "--warehouse", str(warehouse)
+        )
+        == 0
+    )
     assert _query(warehouse, "select ordered_at from raw.orders order by 1") == [
-        (datetime(2024, 1, 31, 10),), (datetime(2024, 2, 1, 11),),
+        (datetime(2024, 1, 31, 10),),
+        (datetime(2024, 2, 1, 11),),
     ]
 
 
@@ -322,8 +357,9 @@ def test_the_online_retail_preset_accounts_for_every_line(tmp_path: Path) -> Non
         ("online_retail.csv", 3, "line of an invoice already loaded from another file"),
         ("online_retail.csv", 4, "no customer id (guest checkout)"),
     ]
-    assert _query(warehouse, "select order_id, customer_id, ordered_at, amount, status from raw.orders "
-                             "order by 1") == [
+    assert _query(
+        warehouse, "select order_id, customer_id, ordered_at, amount, status from raw.orders order by 1"
+    ) == [
         ("1001", "13085", datetime(2010, 12, 1, 8, 26), 24.0, "completed"),
         ("1006", "12347", datetime(2010, 12, 4, 11, 0), 0.0, "completed"),
         ("1008", "12348", datetime(2010, 12, 5, 11, 0), 3.5, "completed"),
@@ -331,20 +367,32 @@ def test_the_online_retail_preset_accounts_for_every_line(tmp_path: Path) -> Non
         ("1012", "15000", datetime(2010, 12, 7, 9, 0), 2.5, "completed"),
         ("C1002", "13085", datetime(2010, 12, 2, 9, 0), 7.0, "cancelled"),
     ]
-    query = ("select order_id, line_number, product_id, quantity, unit_price from raw.order_items "
-             "where order_id in ('1001', 'C1002') order by 1, 2")
+    query = (
+        "select order_id, line_number, product_id, quantity, unit_price from raw.order_items "
+        "where order_id in ('1001', 'C1002') order by 1, 2"
+    )
     # identical lines of one invoice both count; a cancellation's units are positive
     assert _query(warehouse, query) == [
-        ("1001", 1, "A", 2, 3.5), ("1001", 2, "B", 1, 10.0), ("1001", 3, "A", 2, 3.5),
+        ("1001", 1, "A", 2, 3.5),
+        ("1001", 2, "B", 1, 10.0),
+        ("1001", 3, "A", 2, 3.5),
         ("C1002", 1, "A", 2, 3.5),
     ]
     assert _query(warehouse, "select customer_id, country, region from raw.customers order by 1") == [
-        ("12347", "EIRE", "Europe"), ("12348", None, None), ("13085", "United Kingdom", "United Kingdom"),
+        ("12347", "EIRE", "Europe"),
+        ("12348", None, None),
+        ("13085", "United Kingdom", "United Kingdom"),
         ("15000", "USA", "Rest of world"),
     ]
     assert _query(warehouse, "select product_id, product_name, list_price from raw.products order by 1") == [
-        ("A", "Lamp", 3.5), ("B", "Vase", 10.0), ("C", "Gift", None), ("D", None, 2.5),
+        ("A", "Lamp", 3.5),
+        ("B", "Vase", 10.0),
+        ("C", "Gift", None),
+        ("D", None, 2.5),
     ]
-    revenue = _query(warehouse, "select sum(quantity * unit_price) from raw.order_items "
-                                "inner join raw.orders using (order_id) where status = 'completed'")
+    revenue = _query(
+        warehouse,
+        "select sum(quantity * unit_price) from raw.order_items "
+        "inner join raw.orders using (order_id) where status = 'completed'",
+    )
     assert revenue == [(60.0,)]

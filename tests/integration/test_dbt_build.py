@@ -343,7 +343,11 @@ def test_fct_orders_values_each_order_once(warehouse: Path) -> None:
     orders = read_table(warehouse, "marts.fct_orders", "order_id").set_index("order_id")
     assert orders.index.tolist() == [f"o{number}" for number in range(1, 10)]
     assert orders.loc["o6", ["status", "revenue", "line_count", "items", "returned_items"]].tolist() == [
-        "completed", 108.0, 2, 3, 1
+        "completed",
+        108.0,
+        2,
+        3,
+        1,
     ]
     o5 = orders.loc["o5", ["revenue", "margin", "discount_amount"]].tolist()
     assert o5 == pytest.approx([50.0, 14.0, 10.0])  # the 10 order discount sits on no line
@@ -366,7 +370,10 @@ def test_fct_sessions_one_row_per_session(warehouse: Path) -> None:
     sessions = read_table(warehouse, "marts.fct_sessions", "session_id").set_index("session_id")
     assert sessions.index.tolist() == ["s1", "s2", "s3", "s4"]
     assert sessions.loc["s1", ["events", "add_to_carts", "has_purchase", "is_abandoned_cart"]].tolist() == [
-        3, 1, False, True
+        3,
+        1,
+        False,
+        True,
     ]
     s2 = sessions.loc["s2", ["has_purchase", "is_abandoned_cart", "duration_seconds"]].tolist()
     assert s2 == [True, False, 600]

@@ -105,10 +105,21 @@ def test_features_at_the_scoring_date_reconcile_and_line_event_profile_features_
     first_orders = orders.sort_values(["ordered_at", "order_id"]).groupby("customer_id")["amount"].first()
     assert features["first_order_value"].to_numpy() == pytest.approx(first_orders.sort_index().to_numpy())
     unknown = [
-        "items_lifetime", "items_90d", "avg_items_per_order", "return_rate",  # lines
-        "distinct_products", "distinct_categories", "top_category_share",  # lines and products
-        "sessions_30d", "sessions_90d", "product_views_90d", "days_since_last_visit",  # events
-        "region", "age_band", "acquisition_channel", "days_signup_to_first_order",  # customers
+        "items_lifetime",
+        "items_90d",
+        "avg_items_per_order",
+        "return_rate",  # lines
+        "distinct_products",
+        "distinct_categories",
+        "top_category_share",  # lines and products
+        "sessions_30d",
+        "sessions_90d",
+        "product_views_90d",
+        "days_since_last_visit",  # events
+        "region",
+        "age_band",
+        "acquisition_channel",
+        "days_signup_to_first_order",  # customers
         "first_order_sales_channel",  # an order column the shop leaves empty
     ]
     assert features[unknown].isna().all().all(), features[unknown].notna().sum()
