@@ -45,7 +45,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES  # noqa: E402
+from include.ingest import create_tables  # noqa: E402
+from include.raw_schema import RAW_TABLES  # noqa: E402
 
 DBT = Path(sys.executable).parent / "dbt"
 PROJECT = REPO_ROOT / "dbt_project"
@@ -103,10 +104,8 @@ def load_raw(warehouse: Path, landing: Path, last_day: datetime, *, last_day_onl
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     rows = 0
     with duckdb.connect(str(warehouse)) as con:
-        con.execute("create schema if not exists raw")
-        for table, columns in RAW_TABLES.items():
-            ddl = ", ".join(f"{column.name} {column.sql_type}" for column in (*columns, *LINEAGE_COLUMNS))
-            con.execute(f"create table if not exists raw.{table} ({ddl})")
+        create_tables(con)
+        for table in RAW_TABLES:
             if last_day_only and table not in LAST_DAY_ROWS:
                 continue  # customers and products come with the first load only
             condition = LAST_DAY_ROWS.get(table, "true")
@@ -117,9 +116,8 @@ def load_raw(warehouse: Path, landing: Path, last_day: datetime, *, last_day_onl
                 parameters += [last_day] * condition.count("?")
             names = ", ".join(column.name for column in RAW_TABLES[table])
             keep = condition if last_day_only else f"not ({condition})"
-            rows += con.execute(
-                f"insert into raw.{table} select {names}, ?, ? from read_parquet(?) where {keep}", parameters
-            ).fetchone()[0]
+            insert = f"insert into raw.{table} ({names}, _source_file, _loaded_at) select {names}, ?, ?"
+            rows += con.execute(f"{insert} from read_parquet(?) where {keep}", parameters).fetchone()[0]
     return rows
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from include.mapping import Mapping, bound, quote, resolve
-from include.raw_schema import FILE_LOAD_COLUMNS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
+from include.raw_schema import FILE_LOAD_COLUMNS, KEYS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
 from include.settings import get_settings
 from include.validation import check_columns, check_date_format, check_rows, stage_typed
 from include.warehouse import connect, transaction
@@ -132,9 +132,14 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in tables.items():
         definitions = ", ".join(f"{quote(c.name)} {c.sql_type}" for c in columns)
         con.execute(f"create table if not exists raw.{quote(table)} ({definitions})")
+        query = "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = ?"
+        existing = {name for (name,) in con.execute(query, [table]).fetchall()}
         for column in columns:  # warehouses made by an older loader gain the newer columns
-            added = f"{quote(column.name)} {column.sql_type}"
-            con.execute(f"alter table raw.{quote(table)} add column if not exists {added}")
+            if column.name not in existing:
+                added = f"{quote(column.name)} {column.sql_type}"
+                con.execute(f"alter table raw.{quote(table)} add column {added}")
+                if column.name == "_replaced_at":
+                    mark_replaced(con, table)
 
 
 def already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> bool:
@@ -234,6 +239,37 @@ def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"drop table if exists {name}")
 
 
+def mark_replaced(con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetime | None = None) -> int:
+    """Set `_replaced_at` on the rows of raw.<table> a newer version of their key replaces; return how many.
+
+    A row is replaced by a row of its key from a later load, or from the same load and a later file (the
+    order staging has always used); `_replaced_at` is the newest such version's `_loaded_at`. With
+    `loaded_at`, only pairs that include a row of that load are looked at (the rows a load just appended),
+    else every row (a warehouse that gains the column). Staging then keeps the rows without
+    `_replaced_at`, instead of matching every raw row with its later loads in each read, and the
+    incremental models find the former values of the rows replaced since their last run.
+    """
+    same_key = " and ".join(f"later.{quote(key)} = replaced.{quote(key)}" for key in KEYS[table])
+    later_row = (
+        "(later._loaded_at > replaced._loaded_at "
+        "or (later._loaded_at = replaced._loaded_at and later._source_file > replaced._source_file))"
+    )
+    # two statements, each joining one load's rows with the table, rather than the table with itself
+    scopes = ["true"]
+    if loaded_at is not None:
+        scopes = [f"{side}._loaded_at = $loaded_at" for side in ("later", "replaced")]
+    marked = 0
+    for scope in scopes:
+        newer = f"from raw.{quote(table)} as later where {same_key} and {later_row} and {scope}"
+        sql = f"""
+            update raw.{quote(table)} as replaced
+            set _replaced_at = (select max(later._loaded_at) {newer})
+            where replaced._replaced_at is null and exists (select 1 {newer})
+        """
+        marked += con.execute(sql, bound(sql, {"loaded_at": loaded_at})).fetchone()[0]
+    return marked
+
+
 def load_table_file(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -254,13 +290,14 @@ def load_table_file(
     stage_typed(con, sources, mapping)
     check_columns(con, sources, table, path.name)
     check_rows(con, table, loaded_at, allow_updates)
-    columns = ", ".join(quote(c.name) for c in (*RAW_TABLES[table], *LINEAGE_COLUMNS))
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
     sql = (
-        f"insert into raw.{quote(table)} ({columns}) select {values}, ?, ? from _cvw_checked "
-        "where _reason is null order by _row_number"
+        f"insert into raw.{quote(table)} ({values}, _source_file, _loaded_at) select {values}, ?, ? "
+        "from _cvw_checked where _reason is null order by _row_number"
     )
     loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
+    if allow_updates:  # without, rules 14-15 reject every known key: no row can replace another
+        mark_replaced(con, table, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
     read = rows_read(con)
     drop_staged(con)

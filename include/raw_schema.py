@@ -71,10 +71,18 @@ KEYS: dict[str, tuple[str, ...]] = {
     "events": ("event_id",),
 }
 
-# Columns the loader adds to every raw table: which file a row came from and when it was loaded.
+# Columns the loader adds to every raw table: which file a row came from, when it was loaded, and when a newer
+# version of its key replaced it (null while the row is its key's latest version, the one staging keeps).
 LINEAGE_COLUMNS: tuple[Column, ...] = (
     Column("_source_file", "VARCHAR", True, "Name of the file the row was loaded from."),
     Column("_loaded_at", "TIMESTAMP", True, "When the load that brought the row committed."),
+    Column(
+        "_replaced_at",
+        "TIMESTAMP",
+        False,
+        "When a newer version of the row's key was loaded (`_loaded_at` of that load); empty while the row "
+        "is its key's latest version.",
+    ),
 )
 
 

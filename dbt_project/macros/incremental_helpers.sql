@@ -7,23 +7,6 @@
     warehouse can skip old row groups of the raw tables (a subquery would not be pushed into the scans).
 #}
 
-{#
-    Join condition for staging's "the latest load wins": `later` (the raw table again) holds a later load
-    of the row's key - a later _loaded_at, or the same load and a later _source_file. Staging left-joins
-    the raw rows to their later loads and keeps the rows that have none. A filter on the staged rows (on
-    _loaded_at or a timestamp) then reaches the raw table scan, which the incremental models rely on.
-#}
-{% macro is_replaced_by(row, later, key_columns) -%}
-    {%- for key in key_columns %}
-    {{ later }}.{{ key }} = {{ row }}.{{ key }}
-    and
-    {%- endfor %}
-    (
-        {{ later }}._loaded_at > {{ row }}._loaded_at
-        or ({{ later }}._loaded_at = {{ row }}._loaded_at and {{ later }}._source_file > {{ row }}._source_file)
-    )
-{%- endmacro %}
-
 {# A timestamp literal, or the SQL null timestamp for none. #}
 {% macro timestamp_literal(value) -%}
     {%- if value is none -%}
@@ -258,29 +241,28 @@
 {%- endmacro %}
 
 {#
-    The dates of every raw load of the orders reloaded since a build, as a relation (order_date,
-    _loaded_at: the reload's) for macro spine_cutoffs_to_build. An order reloaded with another ordered_at
-    leaves its former date nowhere else (staging keeps the latest load), and every cutoff after the earlier
-    of the two dates changes. The filter on _loaded_at reaches the reloads' scan, so the join probes the
-    raw orders with one run's reloads only.
+    The former dates of the raw rows of `table` (a shop source) that a newer version replaced, as a relation
+    (`date_name`: the date of `timestamp_column`, and _loaded_at: when the newer version was loaded) for
+    macros earliest_new and spine_cutoffs_to_build. A row reloaded with another date leaves its former date
+    nowhere else (staging keeps the latest version), and that day changes too. The loader marks replaced
+    rows (_replaced_at), so this reads one column of the raw table, not a join of it with itself.
 #}
-{% macro reloaded_order_dates() -%}
+{% macro replaced_row_dates(table, timestamp_column, date_name) -%}
     (
         select
-            cast(earlier_loads.ordered_at as date) as order_date,
-            reloads._loaded_at
-        from {{ source('shop', 'orders') }} as reloads
-        inner join {{ source('shop', 'orders') }} as earlier_loads
-            on reloads.order_id = earlier_loads.order_id
+            cast({{ timestamp_column }} as date) as {{ date_name }},
+            _replaced_at as _loaded_at
+        from {{ source('shop', table) }}
+        where _replaced_at is not null
     )
 {%- endmacro %}
 
 {#
     What the models over the cutoff spine (the *_aggregated_to_cutoffs tables and customer_features) read,
     as (relation, date column) pairs for macro spine_cutoffs_to_build: rows loaded since a build touch
-    every cutoff after their date. Orders (with their lines and products), the former dates of reloaded
-    orders, events, and the first order of a customer whose profile was reloaded (it can change tenure
-    and days_signup_to_first_order). The four models share it, so one run rebuilds the same cutoffs in each.
+    every cutoff after their date. Orders (with their lines and products), events, the former dates of
+    orders and events reloaded with other values, and the first order of a customer whose profile was
+    reloaded (it can change tenure and days_signup_to_first_order). The four models share it, so one run rebuilds the same cutoffs in each.
 #}
 {% macro feature_input_changes() -%}
     {%- set reloaded_profiles_first_orders %}
@@ -295,8 +277,9 @@
     {%- endset %}
     {{- return([
         (ref('int_orders_valued'), 'order_date'),
-        (reloaded_order_dates(), 'order_date'),
+        (replaced_row_dates('orders', 'ordered_at', 'order_date'), 'order_date'),
         (ref('int_events_sessionized'), 'activity_date'),
+        (replaced_row_dates('events', 'event_at', 'activity_date'), 'activity_date'),
         (reloaded_profiles_first_orders, 'order_date'),
     ]) -}}
 {%- endmacro %}

@@ -59,7 +59,7 @@ def test_first_load_brings_every_row_with_lineage(landing, tmp_path: Path) -> No
     sources = con.execute("select distinct _source_file from raw.orders").fetchall()
     logged = con.execute("select file_name, rows_loaded from raw._file_loads order by file_name").fetchall()
     con.close()
-    assert columns == [*column_names("orders"), "_source_file", "_loaded_at"]
+    assert columns == [*column_names("orders"), "_source_file", "_loaded_at", "_replaced_at"]
     assert sources == [("orders.parquet",)]
     assert dict(logged) == {f"{table}.parquet": rows for table, rows in written.items()}
 

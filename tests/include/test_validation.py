@@ -182,6 +182,30 @@ def test_a_correction_loads_as_a_newer_version_only_when_updates_are_allowed(tmp
     assert _query(warehouse, "select row_number, reason from raw._rejects") == [
         (2, "duplicate of a row already loaded"),
     ]
+    # the first version of A is marked replaced, at the time of the load that brought the second
+    replaced = "select status from raw.orders where _replaced_at = (select max(_loaded_at) from raw.orders)"
+    assert _query(warehouse, replaced) == [("completed",)]
+    assert _query(warehouse, "select count(*) from raw.orders where _replaced_at is null") == [(2,)]
+
+
+def test_a_warehouse_from_before_replacement_marks_gains_them_at_the_next_load(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    header = "order_id,customer_id,ordered_at,amount\n"
+    (tmp_path / "orders_1.csv").write_text(header + "A,C1,2024-01-01,10\nB,C1,2024-01-02,20\n")
+    (tmp_path / "orders_2.csv").write_text(header + "A,C1,2024-01-05,10\n")
+    (tmp_path / "orders_3.csv").write_text(header + "C,C1,2024-01-06,30\n")
+    for name in ("orders_1.csv", "orders_2.csv"):
+        _import("--table", "orders", str(tmp_path / name), "--allow-updates", "--warehouse", str(warehouse))
+    with duckdb.connect(str(warehouse)) as con:  # as an older loader left it: no marks
+        con.execute("alter table raw.orders drop column _replaced_at")
+    _import("--table", "orders", str(tmp_path / "orders_3.csv"), "--warehouse", str(warehouse))
+    marks = "select order_id, ordered_at, _replaced_at is not null from raw.orders order by 1, 2"
+    assert _query(warehouse, marks) == [
+        ("A", datetime(2024, 1, 1), True),
+        ("A", datetime(2024, 1, 5), False),
+        ("B", datetime(2024, 1, 2), False),
+        ("C", datetime(2024, 1, 6), False),
+    ]
 
 
 def test_orders_of_unknown_customers_are_rejected_only_once_customers_are_loaded(tmp_path: Path) -> None:
@@ -210,8 +234,8 @@ def test_an_orders_only_file_with_the_four_required_columns_is_enough(tmp_path: 
     )
     assert _import("--table", "orders", str(csv), "--warehouse", str(warehouse)) == 0
     assert _query(warehouse, "select * exclude (_loaded_at) from raw.orders order by 1") == [
-        ("1001", "42", datetime(2024, 3, 1), 19.99, None, None, None, "orders.csv"),
-        ("1002", "42", datetime(2024, 3, 9, 18, 30), 5.0, None, None, None, "orders.csv"),
+        ("1001", "42", datetime(2024, 3, 1), 19.99, None, None, None, "orders.csv", None),
+        ("1002", "42", datetime(2024, 3, 9, 18, 30), 5.0, None, None, None, "orders.csv", None),
     ]
     empty = {table: _query(warehouse, f"select count(*) from raw.{table}")[0][0] for table in RAW_TABLES}
     assert empty == {"customers": 0, "products": 0, "orders": 2, "order_items": 0, "events": 0}

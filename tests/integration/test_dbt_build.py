@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from include.dbt import run_dbt
-from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES
+from include.ingest import create_tables, mark_replaced
+from include.raw_schema import RAW_TABLES
 
 AS_OF = date(2024, 10, 1)
 CUTOFFS = [date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1), date(2024, 8, 1), date(2024, 9, 1), AS_OF]
@@ -88,23 +89,22 @@ def insert(
     source_file: str,
     loaded_at: datetime = LOADED,
 ) -> None:
-    """Insert contract-ordered rows into raw.<table> with lineage columns (table names from the contract)."""
+    """Append contract-ordered rows to raw.<table> with lineage columns (table names from the contract), and
+    mark the rows they replace, as the loader does."""
     assert table in RAW_TABLES
-    width = len(RAW_TABLES[table]) + len(LINEAGE_COLUMNS)
-    placeholders = ", ".join(["?"] * width)
+    names = [column.name for column in RAW_TABLES[table]] + ["_source_file", "_loaded_at"]
+    placeholders = ", ".join(["?"] * len(names))
     con.executemany(
-        f"insert into raw.{table} values ({placeholders})",
+        f"insert into raw.{table} ({', '.join(names)}) values ({placeholders})",
         [(*row, source_file, loaded_at) for row in rows],
     )
+    mark_replaced(con, table, loaded_at)
 
 
 def create_raw_warehouse(path: Path) -> None:
     """Create the raw schema from the contract and load the hand-made rows, with a few loaded twice."""
     with duckdb.connect(str(path)) as con:
-        con.execute("create schema raw")
-        for table, columns in RAW_TABLES.items():
-            ddl = ", ".join(f"{column.name} {column.sql_type}" for column in (*columns, *LINEAGE_COLUMNS))
-            con.execute(f"create table raw.{table} ({ddl})")
+        create_tables(con)
         insert(con, "products", PRODUCTS, "products.csv")
         insert(con, "customers", CUSTOMERS, "customers.csv")
         insert(con, "orders", ORDERS, "orders.csv")

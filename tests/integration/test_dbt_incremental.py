@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from include.dbt import run_dbt
-from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES
+from include.ingest import create_tables, mark_replaced
+from include.raw_schema import RAW_TABLES
 from include.synthetic import generate_shop
 
 HELD_BACK_FROM = pd.Timestamp("2024-12-24")  # the second load brings 24-28 December
@@ -20,6 +21,9 @@ LATE_FROM, LATE_TO = pd.Timestamp("2024-11-05"), pd.Timestamp("2024-11-08")  # d
 # An order of the first load placed in these days is reloaded by the third load 10 days later, across the
 # cutoff of 1 December: features and labels at cutoffs between its old and new dates change too.
 MOVED_FROM, MOVED_TO = pd.Timestamp("2024-11-22"), pd.Timestamp("2024-11-27")
+# A product view of the first load on this day is reloaded by the third load a day later, across the cutoff
+# of 1 September, in its session (the session keeps other events that day).
+MOVED_EVENT_DAY = pd.Timestamp("2024-08-31")
 LOADED_AT = (datetime(2024, 12, 24, 6, 0), datetime(2024, 12, 29, 6, 0), datetime(2025, 1, 1, 6, 0))
 CHANGED_PRODUCT = "P0001"  # reloaded with a new unit cost
 # Canaries: rows of old days no new load touches, planted with values a rebuild would overwrite.
@@ -78,6 +82,11 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
     in_moved_days = ~orders_later & (orders["status"] == "completed") & ~orders.index.isin(cancelled.index)
     moved = orders[in_moved_days & orders["ordered_at"].between(MOVED_FROM, MOVED_TO)].iloc[[0]]
     moved = moved.assign(ordered_at=moved["ordered_at"] + pd.Timedelta(days=10))
+    on_moved_day = ~events_later & events["event_at"].dt.normalize().eq(MOVED_EVENT_DAY)
+    busy_session = events[on_moved_day].groupby("session_id")["event_id"].transform("size").ge(2)
+    counted = events["customer_id"].notna() & events["event_type"].eq("product_view")  # a feature counts it
+    moved_event = events[on_moved_day].loc[busy_session & counted].iloc[[0]]
+    moved_event = moved_event.assign(event_at=moved_event["event_at"] + pd.Timedelta(days=1))
     product = shop["products"][shop["products"]["product_id"] == CHANGED_PRODUCT]
     product = product.assign(unit_cost=product["unit_cost"] * 1.5)
     first = {
@@ -98,7 +107,7 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
         "customers": customers[customers_last],
         "orders": pd.concat([orders[orders_last], moved]),
         "order_items": shop["order_items"][lines_last],
-        "events": events[events_last],
+        "events": pd.concat([events[events_last], moved_event]),
     }
     return [first, second, third]
 
@@ -109,18 +118,17 @@ def shop_loads() -> list[dict[str, pd.DataFrame]]:
 
 
 def append(path: Path, load: dict[str, pd.DataFrame], suffix: str, loaded_at: datetime) -> None:
-    """Append one load's frames to the raw tables, creating them from the contract when missing."""
+    """Append one load's frames to the raw tables (made from the contract when missing) and mark the rows
+    they replace, as the loader does."""
     with duckdb.connect(str(path)) as con:
-        con.execute("create schema if not exists raw")
+        create_tables(con)
         for table, frame in load.items():
-            columns = (*RAW_TABLES[table], *LINEAGE_COLUMNS)
-            ddl = ", ".join(f"{column.name} {column.sql_type}" for column in columns)
-            con.execute(f"create table if not exists raw.{table} ({ddl})")
             rows = frame.assign(_source_file=f"{table}_{suffix}.parquet", _loaded_at=loaded_at)
             con.register("load_frame", rows)
-            names = ", ".join(column.name for column in columns)
+            names = ", ".join([*(column.name for column in RAW_TABLES[table]), "_source_file", "_loaded_at"])
             con.execute(f"insert into raw.{table} ({names}) select {names} from load_frame")
             con.unregister("load_frame")
+            mark_replaced(con, table, loaded_at)
 
 
 def read(path: Path, relation: str, keys: list[str]) -> pd.DataFrame:
@@ -174,6 +182,10 @@ def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
     assert was < pd.Timestamp("2024-12-01") < now == third["orders"]["ordered_at"].min()
     assert (third["orders"]["order_id"].eq(moved) | third["orders"]["ordered_at"].ge(LAST_DAYS_FROM)).all()
     assert "products" not in third and len(third["events"]) > 100
+    (event,) = third["events"].loc[third["events"]["event_id"].isin(first["events"]["event_id"]), "event_id"]
+    was = first["events"].set_index("event_id").loc[event, "event_at"]
+    now = third["events"].set_index("event_id").loc[event, "event_at"]
+    assert was < pd.Timestamp("2024-09-01") <= now < LAST_DAYS_FROM
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from include.dbt import run_dbt
-from include.raw_schema import LINEAGE_COLUMNS, RAW_TABLES
+from include.ingest import create_tables
+from include.raw_schema import RAW_TABLES
 from include.synthetic import generate_shop
 
 LOADED = datetime(2025, 1, 1, 6, 0)
@@ -33,12 +34,9 @@ def orders_only_frame() -> pd.DataFrame:
 def create_orders_only_warehouse(path: Path, orders: pd.DataFrame) -> None:
     """Create every raw table of the contract, empty, and load the orders (names come from the contract)."""
     with duckdb.connect(str(path)) as con:
-        con.execute("create schema raw")
-        for table, columns in RAW_TABLES.items():
-            ddl = ", ".join(f"{column.name} {column.sql_type}" for column in (*columns, *LINEAGE_COLUMNS))
-            con.execute(f"create table raw.{table} ({ddl})")
+        create_tables(con)
         con.register("orders_frame", orders)
-        names = ", ".join(column.name for column in (*RAW_TABLES["orders"], *LINEAGE_COLUMNS))
+        names = ", ".join([*(column.name for column in RAW_TABLES["orders"]), "_source_file", "_loaded_at"])
         con.execute(f"insert into raw.orders ({names}) select {names} from orders_frame")
 
 

@@ -3,12 +3,15 @@
     wholly before or wholly after any (midnight) cutoff and can be used at a cutoff without leaking.
     The row's customer is the logged-in customer of that day's events (null when all anonymous).
 
-    Incremental: a run recomputes every day from the earliest event day touched by the rows loaded since
-    the last run (macro loaded_through) and replaces those days (delete+insert on activity_date); days
-    before it are kept. `--full-refresh` rebuilds everything. That earliest day is read from the raw
-    table, not from staging: staging would first match every raw row with its later loads (3 s at 55.8M
-    events), and a raw row loaded since is either staged or replaced by a load after it, so the raw
-    minimum is never later than the staged one (at worst a day more is recomputed).
+    Incremental: a run recomputes every day from the earliest event day touched since the last run (macro
+    loaded_through) and replaces those days (delete+insert on activity_date); days before it are kept.
+    `--full-refresh` rebuilds everything. A day is touched by an event loaded since, and by the former day
+    of an event replaced since by a newer version (macro replaced_row_dates): an event moved to another day
+    leaves its former session-day. Both are read from the raw table (a raw row loaded since is either
+    staged or replaced after it, so the raw minimum is never later than the staged one).
+
+    A session-day's _loaded_at is the latest load of its events, or of a newer version of an event it held
+    before (when later): the models that follow sessions and customers by _loaded_at see the day change.
 #}
 
 {{
@@ -17,6 +20,13 @@
         unique_key='activity_date'
     )
 }}
+
+{%- if is_incremental() %}
+{%- set loaded_from = loaded_through(this) %}
+{%- set first_new_event = earliest_new(source('shop', 'events'), 'event_at', loaded_from) %}
+{%- set replaced_events = replaced_row_dates('events', 'event_at', 'activity_date') %}
+{%- set first_replaced_day = earliest_new(replaced_events, 'activity_date', loaded_from) %}
+{%- endif %}
 
 with
 
@@ -34,9 +44,22 @@ events_to_process as (
         _loaded_at
     from events
     {%- if is_incremental() %}
-    -- midnight of the first day the new loads touch; no new rows: null, and nothing is recomputed
-    where event_at >= {{ dbt.date_trunc('day', earliest_new(source('shop', 'events'), 'event_at', loaded_through(this))) }}
+    -- midnight of the first day the new loads touch; none: null, and nothing is recomputed
+    where event_at >= {{ dbt.date_trunc('day', 'least(' ~ first_new_event ~ ', ' ~ first_replaced_day ~ ')') }}
     {%- endif %}
+),
+
+-- events a newer version replaced, by the session-day that held them
+replaced_session_days as (
+    select
+        cast(session_id as {{ dbt.type_string() }}) as session_id,
+        cast(event_at as date) as activity_date,
+        max(_replaced_at) as _replaced_at
+    from {{ source('shop', 'events') }}
+    where _replaced_at is not null
+    group by
+        cast(session_id as {{ dbt.type_string() }}),
+        cast(event_at as date)
 ),
 
 session_days as (
@@ -61,20 +84,25 @@ session_days as (
 
 final as (
     select
-        session_id,
-        activity_date,
-        customer_id,
-        first_event_at,
-        last_event_at,
-        cast(events as {{ dbt.type_bigint() }}) as events,
-        cast(page_views as {{ dbt.type_bigint() }}) as page_views,
-        cast(product_views as {{ dbt.type_bigint() }}) as product_views,
-        cast(add_to_carts as {{ dbt.type_bigint() }}) as add_to_carts,
-        cast(checkouts as {{ dbt.type_bigint() }}) as checkouts,
-        cast(purchases as {{ dbt.type_bigint() }}) as purchases,
-        purchases > 0 as has_purchase,
-        _loaded_at
+        session_days.session_id,
+        session_days.activity_date,
+        session_days.customer_id,
+        session_days.first_event_at,
+        session_days.last_event_at,
+        cast(session_days.events as {{ dbt.type_bigint() }}) as events,
+        cast(session_days.page_views as {{ dbt.type_bigint() }}) as page_views,
+        cast(session_days.product_views as {{ dbt.type_bigint() }}) as product_views,
+        cast(session_days.add_to_carts as {{ dbt.type_bigint() }}) as add_to_carts,
+        cast(session_days.checkouts as {{ dbt.type_bigint() }}) as checkouts,
+        cast(session_days.purchases as {{ dbt.type_bigint() }}) as purchases,
+        session_days.purchases > 0 as has_purchase,
+        -- greatest skips nulls (DuckDB and Postgres alike)
+        greatest(session_days._loaded_at, replaced_session_days._replaced_at) as _loaded_at
     from session_days
+    left join replaced_session_days
+        on
+            session_days.session_id = replaced_session_days.session_id
+            and session_days.activity_date = replaced_session_days.activity_date
 )
 
 select * from final

@@ -23,7 +23,8 @@
     )
 }}
 
-{%- set label_changes = [(ref('int_orders_valued'), 'order_date'), (reloaded_order_dates(), 'order_date')] %}
+{%- set replaced_orders = replaced_row_dates('orders', 'ordered_at', 'order_date') %}
+{%- set label_changes = [(ref('int_orders_valued'), 'order_date'), (replaced_orders, 'order_date')] %}
 {%- set cutoffs_to_build = spine_cutoffs_to_build(label_changes, stale_label_cutoffs) %}
 
 with

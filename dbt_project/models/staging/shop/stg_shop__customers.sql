@@ -4,15 +4,6 @@ source as (
     select * from {{ source('shop', 'customers') }}
 ),
 
--- the same key in a later load, which replaces the row: the latest load wins
-later_loads as (
-    select
-        customer_id,
-        _loaded_at,
-        _source_file
-    from {{ source('shop', 'customers') }}
-),
-
 renamed as (
     select
         cast(source.customer_id as {{ dbt.type_string() }}) as customer_id,
@@ -24,9 +15,8 @@ renamed as (
         source._source_file,
         source._loaded_at
     from source
-    left join later_loads
-        on {{ is_replaced_by('source', 'later_loads', ['customer_id']) }}
-    where later_loads.customer_id is null
+    -- the latest load of each key: the loader marks the rows a newer version replaced
+    where source._replaced_at is null
 ),
 
 final as (

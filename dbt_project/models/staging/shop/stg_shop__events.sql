@@ -4,15 +4,6 @@ source as (
     select * from {{ source('shop', 'events') }}
 ),
 
--- the same key in a later load, which replaces the row: the latest load wins
-later_loads as (
-    select
-        event_id,
-        _loaded_at,
-        _source_file
-    from {{ source('shop', 'events') }}
-),
-
 renamed as (
     select
         cast(source.event_id as {{ dbt.type_string() }}) as event_id,
@@ -25,9 +16,8 @@ renamed as (
         source._source_file,
         source._loaded_at
     from source
-    left join later_loads
-        on {{ is_replaced_by('source', 'later_loads', ['event_id']) }}
-    where later_loads.event_id is null
+    -- the latest load of each key: the loader marks the rows a newer version replaced
+    where source._replaced_at is null
 ),
 
 final as (

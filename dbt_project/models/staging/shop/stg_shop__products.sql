@@ -4,15 +4,6 @@ source as (
     select * from {{ source('shop', 'products') }}
 ),
 
--- the same key in a later load, which replaces the row: the latest load wins
-later_loads as (
-    select
-        product_id,
-        _loaded_at,
-        _source_file
-    from {{ source('shop', 'products') }}
-),
-
 renamed as (
     select
         cast(source.product_id as {{ dbt.type_string() }}) as product_id,
@@ -23,9 +14,8 @@ renamed as (
         source._source_file,
         source._loaded_at
     from source
-    left join later_loads
-        on {{ is_replaced_by('source', 'later_loads', ['product_id']) }}
-    where later_loads.product_id is null
+    -- the latest load of each key: the loader marks the rows a newer version replaced
+    where source._replaced_at is null
 ),
 
 final as (
