@@ -11,6 +11,7 @@ ingest → transform → train → score → publish, monitor is walked here in 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,15 @@ def run_dag(dags: dict, dag_id: str, run_conf: dict | None = None) -> float:
 
     run_producer_first(dag)  # dag.test runs one task at a time: the dbt build first, then its node tasks
     started = time.monotonic()
-    run = dag.test(run_conf=run_conf)
+    environment = dict(os.environ)
+    try:
+        run = dag.test(run_conf=run_conf)
+    finally:
+        # Each task runs in a process of its own under a scheduler; here they share this one. Cosmos puts its
+        # dbt env vars into os.environ (for OpenLineage) and leaves them: DBT_TARGET_PATH=target would send
+        # the next DAG's dbt run into the project's own target/ folder instead of the configured one.
+        os.environ.clear()
+        os.environ.update(environment)
     state = str(getattr(run, "state", "unknown"))
     if not state.endswith("success"):
         raise SystemExit(f"DAG {dag_id} ended in state {state}: see the task log above for the failing task.")
