@@ -174,14 +174,6 @@ def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCapt
     assert [record.getMessage() for record in cosmos] == []
 
 
-def test_dbt_never_reuses_a_partial_parse_from_an_earlier_temporary_copy(dag_bag: DagBag) -> None:
-    # Cosmos copies the project to a new temporary folder per run; a cached partial parse would point
-    # dbt-duckdb's seeds at the folder of the run that made it, gone by the next run (seen on a 2nd build).
-    dbt_tasks = [t for t in dag_bag.dags["transform"].tasks if t.task_id.startswith("dbt.") and
-                 hasattr(t, "partial_parse")]
-    assert dbt_tasks and all(task.partial_parse is False for task in dbt_tasks)
-
-
 @pytest.mark.parametrize(
     ("dag_id", "param", "good", "bad"),
     [

@@ -4,6 +4,7 @@ The DAGs run as `make demo` runs them (include/run_dags.py): set-up (metadata DB
 then ingest → transform (Cosmos) → train → score → publish, one DAG after another.
 """
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -165,3 +166,17 @@ def test_each_model_task_of_the_transform_run_got_its_compiled_sql(pipeline_run:
             "and table_name not in ('incremental_watermarks', 'rfm_segment_map')"
         ).fetchall()[0][0]
     assert len(compiled) == models
+
+
+def test_a_second_transform_run_parses_partially_and_still_loads_the_seed(pipeline_run: dict) -> None:
+    # Cosmos copies the project to a new temporary folder per build and re-points the cached partial parse
+    # at it; pointed at the first build's folder (gone), dbt-duckdb would fail to load the seed.
+    log = Path(pipeline_run["env"]["DBT_LOG_PATH"]) / "dbt.log"
+    pipeline_run["run"]("include.run_dags", "transform")  # fails if any dbt node failed
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    builds = [e["info"]["invocation_id"] for e in events if e["info"]["name"] == "MainReportArgs"]
+    assert len(builds) == 2  # the pipeline's build and this one, each one dbt process in the producer
+    first, second = ([e["info"]["name"] for e in events if e["info"]["invocation_id"] == b] for b in builds)
+    assert "UnableToPartialParse" in first  # nothing cached yet: a full parse
+    assert "PartialParsingEnabled" in second and "UnableToPartialParse" not in second
+    assert second.count("LogSeedResult") == 1
