@@ -258,6 +258,42 @@
 {%- endmacro %}
 
 {#
+    The session and customer of every raw event a newer version replaced after `since_literal` (a
+    timestamp literal), as a relation: the session and customer the event belonged to before. A session
+    that loses its only event of a day loses that session-day, and nothing loaded since names it.
+#}
+{% macro replaced_events_since(since_literal) -%}
+    (
+        select
+            cast(session_id as {{ dbt.type_string() }}) as session_id,
+            nullif(cast(customer_id as {{ dbt.type_string() }}), '') as customer_id
+        from {{ source('shop', 'events') }}
+        where _replaced_at > {{ since_literal }}
+    )
+{%- endmacro %}
+
+{#
+    Post-hook of fct_sessions: delete the sessions that lost their last session-day, because every event
+    of theirs was reloaded into another session. Only sessions of replaced events are looked at.
+#}
+{% macro delete_sessions_without_days() -%}
+    delete from {{ this }}
+    where
+        session_id in (
+            select cast(session_id as {{ dbt.type_string() }})
+            from {{ source('shop', 'events') }}
+            where _replaced_at is not null
+        )
+        and session_id not in (
+            select session_days.session_id
+            from {{ ref('int_events_sessionized') }} as session_days
+            inner join {{ source('shop', 'events') }} as replaced
+                on session_days.session_id = cast(replaced.session_id as {{ dbt.type_string() }})
+            where replaced._replaced_at is not null
+        )
+{%- endmacro %}
+
+{#
     What the models over the cutoff spine (the *_aggregated_to_cutoffs tables and customer_features) read,
     as (relation, date column) pairs for macro spine_cutoffs_to_build: rows loaded since a build touch
     every cutoff after their date. Orders (with their lines and products), events, the former dates of

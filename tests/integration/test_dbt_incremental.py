@@ -24,6 +24,9 @@ MOVED_FROM, MOVED_TO = pd.Timestamp("2024-11-22"), pd.Timestamp("2024-11-27")
 # A product view of the first load on this day is reloaded by the third load a day later, across the cutoff
 # of 1 September, in its session (the session keeps other events that day).
 MOVED_EVENT_DAY = pd.Timestamp("2024-08-31")
+# And an event of the first load in these days, alone in its session that day, is reloaded into a session of
+# its own: its former session-day disappears (and its session too, when it had no other day).
+RESESSIONED_FROM, RESESSIONED_TO = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-10-01")
 LOADED_AT = (datetime(2024, 12, 24, 6, 0), datetime(2024, 12, 29, 6, 0), datetime(2025, 1, 1, 6, 0))
 CHANGED_PRODUCT = "P0001"  # reloaded with a new unit cost
 # Canaries: rows of old days no new load touches, planted with values a rebuild would overwrite.
@@ -87,6 +90,10 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
     counted = events["customer_id"].notna() & events["event_type"].eq("product_view")  # a feature counts it
     moved_event = events[on_moved_day].loc[busy_session & counted].iloc[[0]]
     moved_event = moved_event.assign(event_at=moved_event["event_at"] + pd.Timedelta(days=1))
+    first_events = events[~events_later & events["event_at"].between(RESESSIONED_FROM, RESESSIONED_TO)]
+    day_events = first_events.groupby(["session_id", first_events["event_at"].dt.normalize()])["event_id"]
+    alone = first_events[day_events.transform("size").eq(1) & first_events["customer_id"].notna()]
+    resessioned = alone.iloc[[0]].assign(session_id=lambda frame: frame["session_id"] + "-reloaded")
     product = shop["products"][shop["products"]["product_id"] == CHANGED_PRODUCT]
     product = product.assign(unit_cost=product["unit_cost"] * 1.5)
     first = {
@@ -107,7 +114,7 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
         "customers": customers[customers_last],
         "orders": pd.concat([orders[orders_last], moved]),
         "order_items": shop["order_items"][lines_last],
-        "events": pd.concat([events[events_last], moved_event]),
+        "events": pd.concat([events[events_last], moved_event, resessioned]),
     }
     return [first, second, third]
 
@@ -182,10 +189,16 @@ def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
     assert was < pd.Timestamp("2024-12-01") < now == third["orders"]["ordered_at"].min()
     assert (third["orders"]["order_id"].eq(moved) | third["orders"]["ordered_at"].ge(LAST_DAYS_FROM)).all()
     assert "products" not in third and len(third["events"]) > 100
-    (event,) = third["events"].loc[third["events"]["event_id"].isin(first["events"]["event_id"]), "event_id"]
-    was = first["events"].set_index("event_id").loc[event, "event_at"]
-    now = third["events"].set_index("event_id").loc[event, "event_at"]
-    assert was < pd.Timestamp("2024-09-01") <= now < LAST_DAYS_FROM
+    before = first["events"].set_index("event_id")
+    reloaded = third["events"][third["events"]["event_id"].isin(before.index)].set_index("event_id")
+    moved, resessioned = reloaded.index
+    assert before.loc[moved, "event_at"] < pd.Timestamp("2024-09-01") <= reloaded.loc[moved, "event_at"]
+    assert before.loc[moved, "session_id"] == reloaded.loc[moved, "session_id"]
+    assert before.loc[resessioned, "event_at"] == reloaded.loc[resessioned, "event_at"] >= RESESSIONED_FROM
+    former_session = before.loc[resessioned, "session_id"]
+    assert reloaded.loc[resessioned, "session_id"] == former_session + "-reloaded"
+    former_day = before["event_at"].dt.normalize().eq(before.loc[resessioned, "event_at"].normalize())
+    assert (before["session_id"].eq(former_session) & former_day).sum() == 1  # alone that day
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))

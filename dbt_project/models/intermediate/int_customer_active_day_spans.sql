@@ -6,8 +6,9 @@
 
     Incremental by customer (delete+insert on customer_id): a run recomputes every day of the customers
     with a session-day loaded since the last run (macro loaded_through), and of those it held a day for
-    on or after the earliest day those loads touch. int_events_sessionized rebuilds whole days from that
-    day, so a session-day whose customer changed leaves no stale day with its former customer.
+    on or after the earliest day those loads touch (the former day of an event reloaded since included).
+    int_events_sessionized rebuilds whole days from that day, so a session-day whose customer changed
+    leaves no stale day with its former customer.
 #}
 
 {{
@@ -33,8 +34,14 @@ changed_customers as (
     select customer_id
     from {{ this }}
     where activity_date >= (
-        select min(activity_date) from session_days
-        where _loaded_at > {{ loaded_after }}
+        select min(touched.activity_date) from (
+            select activity_date from session_days
+            where _loaded_at > {{ loaded_after }}
+            union all
+            -- the former day of an event reloaded since: its session-day may be gone
+            select activity_date from {{ replaced_row_dates('events', 'event_at', 'activity_date') }} as replaced
+            where _loaded_at > {{ loaded_after }}
+        ) as touched
     )
 ),
 

@@ -6,8 +6,8 @@
 
     Incremental by customer (delete+insert on customer_id): a run rebuilds the customers with a profile
     or an order (re)loaded since the last build, and every customer on any day of a session with a day
-    loaded since (a session belongs to the latest logged-in customer of its days, so it can move between
-    two). A post-hook records the latest load the mart has seen (macro record_watermark).
+    loaded since or with an event reloaded since (a session belongs to the latest logged-in customer of
+    its days, so it can move between two). A post-hook records the latest load the mart has seen (macro record_watermark).
 #}
 
 {{
@@ -42,9 +42,12 @@ session_days as (
 ),
 
 changed_sessions as (
-    select distinct session_id
+    select session_id
     from session_days
     where _loaded_at > {{ timestamp_literal(since) }}
+    union
+    select session_id
+    from {{ replaced_events_since(timestamp_literal(since)) }} as replaced
 ),
 
 changed_customers as (
@@ -61,6 +64,11 @@ changed_customers as (
     inner join changed_sessions
         on session_days.session_id = changed_sessions.session_id
     where session_days.customer_id is not null
+    union
+    -- the customer of a session that lost its last day
+    select customer_id
+    from {{ replaced_events_since(timestamp_literal(since)) }} as replaced
+    where customer_id is not null
 ),
 {%- endif %}
 

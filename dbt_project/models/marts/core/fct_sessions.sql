@@ -3,13 +3,15 @@
     it and whether it converted. Built from the session-days of int_events_sessionized.
 
     Incremental: a run rebuilds every session with a session-day loaded since the last run (see macro
-    loaded_through) from all of its days, and replaces it (delete+insert on session_id).
+    loaded_through), or with an event reloaded since into another session, from all of its days, and
+    replaces it (delete+insert on session_id). A post-hook deletes the sessions left without a day.
 #}
 
 {{
     config(
         materialized='incremental',
-        unique_key='session_id'
+        unique_key='session_id',
+        post_hook=["{{ delete_sessions_without_days() }}"]
     )
 }}
 
@@ -22,7 +24,15 @@ session_days as (
 ),
 
 session_days_to_process as (
-    {{ rows_of_keys_loaded_after('session_days', 'session_id', loaded_after) }}
+    select * from session_days
+    {%- if loaded_after is not none %}
+    where session_id in (
+        select session_id from session_days
+        where _loaded_at > {{ loaded_after }}
+        union
+        select session_id from {{ replaced_events_since(loaded_after) }} as replaced
+    )
+    {%- endif %}
 ),
 
 sessions as (
