@@ -274,9 +274,20 @@
 
 {#
     Post-hook of fct_sessions: delete the sessions that lost their last session-day, because every event
-    of theirs was reloaded into another session. Only sessions of replaced events are looked at.
+    of theirs was reloaded into another session. Only sessions of replaced events are looked at, and
+    nothing runs while no event was ever replaced (the daily case).
 #}
 {% macro delete_sessions_without_days() -%}
+    {%- set replaced = 0 -%}
+    {%- if execute -%}
+        {%- set query -%}
+            select count(*) from {{ source('shop', 'events') }} where _replaced_at is not null
+        {%- endset -%}
+        {%- set replaced = run_query(query).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if replaced == 0 -%}
+    select 1 as nothing_to_delete
+    {%- else -%}
     delete from {{ this }}
     where
         session_id in (
@@ -291,6 +302,7 @@
                 on session_days.session_id = cast(replaced.session_id as {{ dbt.type_string() }})
             where replaced._replaced_at is not null
         )
+    {%- endif -%}
 {%- endmacro %}
 
 {#
