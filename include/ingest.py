@@ -257,16 +257,32 @@ def mark_replaced(con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetim
     # two statements, each joining one load's rows with the table, rather than the table with itself
     scopes = ["true"]
     if loaded_at is not None:
-        scopes = [f"{side}._loaded_at = $loaded_at" for side in ("later", "replaced")]
+        # (a version later than a row of the load is of that load or a newer one: said, so the scan of later
+        # versions skips the older row groups)
+        scopes = [
+            "later._loaded_at = $loaded_at",
+            "replaced._loaded_at = $loaded_at and later._loaded_at >= $loaded_at",
+        ]
     marked = 0
     for scope in scopes:
-        newer = f"from raw.{quote(table)} as later where {same_key} and {later_row} and {scope}"
-        sql = f"""
-            update raw.{quote(table)} as replaced
-            set _replaced_at = (select max(later._loaded_at) {newer})
-            where replaced._replaced_at is null and exists (select 1 {newer})
+        # the pairs first, by a join whose one side is a single load; then an update of those rows only (an
+        # UPDATE with correlated subqueries took 23 s for 1,000 reloaded events among 55.8M)
+        pairs = f"""
+            create or replace temp table _cvw_replaced as
+            select replaced.rowid as replaced_row, max(later._loaded_at) as replaced_at
+            from raw.{quote(table)} as replaced
+            inner join raw.{quote(table)} as later
+                on {same_key} and {later_row}
+            where replaced._replaced_at is null and {scope}
+            group by replaced.rowid
         """
-        marked += con.execute(sql, bound(sql, {"loaded_at": loaded_at})).fetchone()[0]
+        con.execute(pairs, bound(pairs, {"loaded_at": loaded_at}))
+        marked += con.execute(f"""
+            update raw.{quote(table)} set _replaced_at = pairs.replaced_at
+            from _cvw_replaced as pairs
+            where raw.{quote(table)}.rowid = pairs.replaced_row
+        """).fetchone()[0]
+    con.execute("drop table if exists _cvw_replaced")
     return marked
 
 
