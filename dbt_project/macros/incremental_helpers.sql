@@ -310,7 +310,8 @@
     as (relation, date column) pairs for macro spine_cutoffs_to_build: rows loaded since a build touch
     every cutoff after their date. Orders (with their lines and products), events, the former dates of
     orders and events reloaded with other values, and the first order of a customer whose profile was
-    reloaded (it can change tenure and days_signup_to_first_order). The four models share it, so one run rebuilds the same cutoffs in each.
+    reloaded (it can change tenure and days_signup_to_first_order). The four models share it, so one run
+    rebuilds the same cutoffs in each.
 #}
 {% macro feature_input_changes() -%}
     {%- set reloaded_profiles_first_orders %}
