@@ -226,18 +226,66 @@
 {%- endmacro %}
 
 {#
-    The rows of `relation` (a CTE name) whose `key` has any row loaded after `loaded_after` (a timestamp
-    literal; none: every row), for a model that rebuilds a whole key (a customer, a session) when any of
-    its rows is new.
+    The rows of `relation` (a CTE of orders) of every customer with an order loaded after `loaded_after`
+    (a timestamp literal; none: every row), or who had an order reloaded since under another customer:
+    for the models that rebuild a whole customer when any of its orders changes.
 #}
-{% macro rows_of_keys_loaded_after(relation, key, loaded_after) -%}
+{% macro orders_of_changed_customers(relation, loaded_after) -%}
     select * from {{ relation }}
     {%- if loaded_after is not none %}
-    where {{ key }} in (
-        select {{ key }} from {{ relation }}
+    where customer_id in (
+        select customer_id from {{ relation }}
         where _loaded_at > {{ loaded_after }}
+        union
+        select customer_id from {{ replaced_order_customers(loaded_after) }} as replaced
     )
     {%- endif %}
+{%- endmacro %}
+
+{#
+    The customer of every raw order a newer version replaced after `since_literal` (a timestamp
+    literal), as a relation: an order reloaded under another customer changes its former customer too.
+#}
+{% macro replaced_order_customers(since_literal) -%}
+    (
+        select cast(customer_id as {{ dbt.type_string() }}) as customer_id
+        from {{ source('shop', 'orders') }}
+        where _replaced_at > {{ since_literal }}
+    )
+{%- endmacro %}
+
+{#
+    Post-hook of the models kept per customer over orders: delete the rows of orders that `current_orders`
+    (the relation the model reads its orders from) now holds under another customer. A former customer
+    with no order left is in no rebuilt batch, so delete+insert alone would keep them. Nothing runs while
+    no order was ever replaced.
+#}
+{% macro delete_orders_of_former_customers(current_orders) -%}
+    {%- set replaced = 0 -%}
+    {%- if execute -%}
+        {%- set query -%}
+            select count(*) from {{ source('shop', 'orders') }} where _replaced_at is not null
+        {%- endset -%}
+        {%- set replaced = run_query(query).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if replaced == 0 -%}
+    select 1 as nothing_to_delete
+    {%- else -%}
+    delete from {{ this }}
+    where
+        order_id in (
+            select cast(order_id as {{ dbt.type_string() }})
+            from {{ source('shop', 'orders') }}
+            where _replaced_at is not null
+        )
+        and not exists (
+            select 1
+            from {{ current_orders }} as current_orders
+            where
+                current_orders.order_id = {{ this }}.order_id
+                and current_orders.customer_id = {{ this }}.customer_id
+        )
+    {%- endif -%}
 {%- endmacro %}
 
 {#

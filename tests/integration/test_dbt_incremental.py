@@ -21,6 +21,9 @@ LATE_FROM, LATE_TO = pd.Timestamp("2024-11-05"), pd.Timestamp("2024-11-08")  # d
 # An order of the first load placed in these days is reloaded by the third load 10 days later, across the
 # cutoff of 1 December: features and labels at cutoffs between its old and new dates change too.
 MOVED_FROM, MOVED_TO = pd.Timestamp("2024-11-22"), pd.Timestamp("2024-11-27")
+# And the only order of a customer, placed from this day (after the moved order's new date, so that one
+# stays the third load's earliest change), is reloaded by the third load under another customer.
+REHOMED_FROM = pd.Timestamp("2024-12-08")
 # A product view of the first load on this day is reloaded by the third load a day later, across the cutoff
 # of 1 September, in its session (the session keeps other events that day).
 MOVED_EVENT_DAY = pd.Timestamp("2024-08-31")
@@ -85,6 +88,12 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
     in_moved_days = ~orders_later & (orders["status"] == "completed") & ~orders.index.isin(cancelled.index)
     moved = orders[in_moved_days & orders["ordered_at"].between(MOVED_FROM, MOVED_TO)].iloc[[0]]
     moved = moved.assign(ordered_at=moved["ordered_at"] + pd.Timedelta(days=10))
+    # the only order of its customer, reloaded under the customer of the moved order: the former customer
+    # has no order left
+    only_order = orders.groupby("customer_id")["order_id"].transform("size").eq(1)
+    in_rehomed_days = orders["ordered_at"].ge(REHOMED_FROM)
+    rehomed = orders[in_moved_days & only_order & in_rehomed_days & ~orders.index.isin(moved.index)].iloc[[0]]
+    rehomed = rehomed.assign(customer_id=moved["customer_id"].iloc[0])
     on_moved_day = ~events_later & events["event_at"].dt.normalize().eq(MOVED_EVENT_DAY)
     busy_session = events[on_moved_day].groupby("session_id")["event_id"].transform("size").ge(2)
     counted = events["customer_id"].notna() & events["event_type"].eq("product_view")  # a feature counts it
@@ -112,7 +121,7 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
     }
     third = {
         "customers": customers[customers_last],
-        "orders": pd.concat([orders[orders_last], moved]),
+        "orders": pd.concat([orders[orders_last], moved, rehomed]),
         "order_items": shop["order_items"][lines_last],
         "events": pd.concat([events[events_last], moved_event, resessioned]),
     }
@@ -156,7 +165,9 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     events = pd.concat([first["events"], second["events"], third["events"]])
     later_sessions = {*second["events"]["session_id"], *third["events"]["session_id"]}
     in_later_sessions = events.loc[events["session_id"].isin(later_sessions), "customer_id"].dropna()
+    reloaded = first["orders"]["order_id"].isin(third["orders"]["order_id"])  # their former customers too
     later_orders = [*second["orders"]["customer_id"], *third["orders"]["customer_id"]]
+    later_orders += list(first["orders"].loc[reloaded, "customer_id"])
     later_customers = sorted({*later_orders, *in_later_sessions})
     with duckdb.connect(str(incremental)) as con:
         con.execute(f"update {SESSION_DAYS} set checkouts = -1 where {OLD_SESSION_DAYS}")
@@ -182,12 +193,19 @@ def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
     assert second["events"]["event_at"].lt(HELD_BACK_FROM).sum() > 10  # late events
     assert len(second["order_items"]) > 100 and len(second["events"]) > 1000
     assert second["orders"]["order_id"].isin(first["orders"]["order_id"]).sum() == 1
-    (moved,) = third["orders"].loc[third["orders"]["order_id"].isin(first["orders"]["order_id"]), "order_id"]
+    moved, rehomed = third["orders"].loc[
+        third["orders"]["order_id"].isin(first["orders"]["order_id"]), "order_id"
+    ]
     was = first["orders"].set_index("order_id").loc[moved, "ordered_at"]
     now = third["orders"].set_index("order_id").loc[moved, "ordered_at"]
+    former = first["orders"].set_index("order_id").loc[rehomed, "customer_id"]
+    assert third["orders"].set_index("order_id").loc[rehomed, "customer_id"] != former
+    all_orders = pd.concat([first["orders"], second["orders"]])
+    assert all_orders["customer_id"].eq(former).sum() == 1  # its only order
     # moved across 1 December, and the third load's earliest change: nothing else rebuilds that cutoff
     assert was < pd.Timestamp("2024-12-01") < now == third["orders"]["ordered_at"].min()
-    assert (third["orders"]["order_id"].eq(moved) | third["orders"]["ordered_at"].ge(LAST_DAYS_FROM)).all()
+    reloaded = third["orders"]["order_id"].isin([moved, rehomed])
+    assert (reloaded | third["orders"]["ordered_at"].ge(LAST_DAYS_FROM)).all()
     assert "products" not in third and len(third["events"]) > 100
     before = first["events"].set_index("event_id")
     reloaded = third["events"][third["events"]["event_id"].isin(before.index)].set_index("event_id")

@@ -12,13 +12,15 @@
     the sample standard deviation of the gaps follow from them exactly.
 
     Incremental by customer (delete+insert on customer_id), like int_orders_valued: a run recomputes
-    every order of the customers with an order valued since the last run.
+    every order of the customers with an order valued since the last run, or with an order reloaded
+    since under another customer; a post-hook deletes the rows of orders that changed customer.
 #}
 
 {{
     config(
         materialized='incremental',
-        unique_key='customer_id'
+        unique_key='customer_id',
+        post_hook=["{{ delete_orders_of_former_customers(ref('int_orders_valued')) }}"]
     )
 }}
 
@@ -31,7 +33,7 @@ orders as (
 ),
 
 orders_to_total as (
-    {{ rows_of_keys_loaded_after('orders', 'customer_id', loaded_after) }}
+    {{ orders_of_changed_customers('orders', loaded_after) }}
 ),
 
 completed_values as (

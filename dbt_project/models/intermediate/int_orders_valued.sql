@@ -7,14 +7,16 @@
     orders also get their sequence number and the days since the customer's previous completed order.
 
     Incremental by customer (delete+insert on customer_id): a run revalues every order of the customers
-    with an order loaded, or a line priced, since the last run (macro loaded_through), since sequence
-    numbers and gaps run over a customer's orders.
+    with an order loaded, or a line priced, since the last run (macro loaded_through), and of the former
+    customers of orders reloaded since under another customer, since sequence numbers and gaps run over
+    a customer's orders. A post-hook deletes the rows of orders that changed customer.
 #}
 
 {{
     config(
         materialized='incremental',
-        unique_key='customer_id'
+        unique_key='customer_id',
+        post_hook=["{{ delete_orders_of_former_customers(ref('stg_shop__orders')) }}"]
     )
 }}
 
@@ -38,6 +40,9 @@ changed_customers as (
     select customer_id
     from order_items
     where _loaded_at > {{ loaded_from }} and customer_id is not null
+    union
+    select customer_id
+    from {{ replaced_order_customers(loaded_from) }} as replaced
 ),
 
 orders_to_value as (

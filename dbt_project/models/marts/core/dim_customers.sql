@@ -59,6 +59,10 @@ changed_customers as (
     from {{ ref('int_orders_valued') }}
     where _loaded_at > {{ timestamp_literal(since) }}
     union
+    -- the former customer of an order reloaded under another customer
+    select customer_id
+    from {{ replaced_order_customers(timestamp_literal(since)) }} as replaced_orders
+    union
     select session_days.customer_id
     from session_days
     inner join changed_sessions

@@ -5,15 +5,20 @@
 
     Incremental by customer (delete+insert on customer_id), like int_orders_valued: a run replaces every
     order of the customers with an order revalued since the last build (an order's sequence number and
-    gap depend on the customer's other orders). The mart keeps no load time of its own (its columns are
-    a contract), so a post-hook records the latest load it has seen (macro record_watermark).
+    gap depend on the customer's other orders), or with an order reloaded since under another customer.
+    The mart keeps no load time of its own (its columns are a contract), so a post-hook records the
+    latest load it has seen (macro record_watermark); another deletes the rows of orders that changed
+    customer.
 #}
 
 {{
     config(
         materialized='incremental',
         unique_key='customer_id',
-        post_hook=["{{ record_watermark('fct_orders', [ref('int_orders_valued')]) }}"]
+        post_hook=[
+            "{{ delete_orders_of_former_customers(ref('int_orders_valued')) }}",
+            "{{ record_watermark('fct_orders', [ref('int_orders_valued')]) }}",
+        ]
     )
 }}
 
@@ -27,7 +32,7 @@ orders as (
 ),
 
 orders_to_publish as (
-    {{ rows_of_keys_loaded_after('orders', 'customer_id', loaded_after) }}
+    {{ orders_of_changed_customers('orders', loaded_after) }}
 ),
 
 final as (
