@@ -255,20 +255,27 @@
 {%- endmacro %}
 
 {#
+    Whether any raw row of `table` (a shop source) was replaced by a newer version, read while the model
+    runs (false at parse time): the post-hooks that delete what a replacement left do nothing without.
+#}
+{% macro has_replaced_rows(table) -%}
+    {%- if not execute -%}
+        {{- return(false) -}}
+    {%- endif -%}
+    {%- set query -%}
+        select count(*) from {{ source('shop', table) }} where _replaced_at is not null
+    {%- endset -%}
+    {{- return(run_query(query).columns[0].values()[0] > 0) -}}
+{%- endmacro %}
+
+{#
     Post-hook of the models kept per customer over orders: delete the rows of orders that `current_orders`
     (the relation the model reads its orders from) now holds under another customer. A former customer
     with no order left is in no rebuilt batch, so delete+insert alone would keep them. Nothing runs while
     no order was ever replaced.
 #}
 {% macro delete_orders_of_former_customers(current_orders) -%}
-    {%- set replaced = 0 -%}
-    {%- if execute -%}
-        {%- set query -%}
-            select count(*) from {{ source('shop', 'orders') }} where _replaced_at is not null
-        {%- endset -%}
-        {%- set replaced = run_query(query).columns[0].values()[0] -%}
-    {%- endif -%}
-    {%- if replaced == 0 -%}
+    {%- if not has_replaced_rows('orders') -%}
     select 1 as nothing_to_delete
     {%- else -%}
     delete from {{ this }}
@@ -326,14 +333,7 @@
     nothing runs while no event was ever replaced (the daily case).
 #}
 {% macro delete_sessions_without_days() -%}
-    {%- set replaced = 0 -%}
-    {%- if execute -%}
-        {%- set query -%}
-            select count(*) from {{ source('shop', 'events') }} where _replaced_at is not null
-        {%- endset -%}
-        {%- set replaced = run_query(query).columns[0].values()[0] -%}
-    {%- endif -%}
-    {%- if replaced == 0 -%}
+    {%- if not has_replaced_rows('events') -%}
     select 1 as nothing_to_delete
     {%- else -%}
     delete from {{ this }}
