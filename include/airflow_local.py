@@ -12,6 +12,7 @@ tests/integration/test_airflow_live.py starts the same processes with the same e
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -21,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from include.settings import REPO_ROOT
@@ -32,14 +33,19 @@ USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 
 
-def _secret(home: Path, name: str) -> str:
-    """Return a random secret kept in a file of AIRFLOW_HOME, creating it the first time."""
+def _secret(home: Path, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
+    """Return a random secret kept in a file of AIRFLOW_HOME, creating it (with `make`) the first time."""
     path = home / name
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    """Return a new Fernet key: 32 random bytes, URL-safe base64."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def local_environment(home: Path, port: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -61,6 +67,11 @@ def local_environment(home: Path, port: int, base: Mapping[str, str] | None = No
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home, "jwt_secret"),
+        # Every component must encrypt and decrypt with one key. Without it each process takes whatever
+        # airflow.cfg holds when it starts, and the first writes a new key there while the others run:
+        # the scheduler then stored a trigger's arguments in clear and the triggerer, holding the new key,
+        # died on them (InvalidToken), leaving every deferred task waiting.
+        "AIRFLOW__CORE__FERNET_KEY": _secret(home, "fernet_key", _fernet_key),
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         # the producer never retries (include/cosmos_config.py), so Cosmos need not back its XComs up to an
