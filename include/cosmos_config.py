@@ -7,13 +7,11 @@ Execution: Cosmos' WATCHER mode. One producer task runs a single `dbt build` (mo
 data tests, in dbt's own order, on one DuckDB connection), and every model, seed and model's tests gets
 its own task that reports that node's result from the build; a failing model or test fails its own task
 and dbt skips what depends on it. Under a scheduler the node tasks start beside the producer and report
-each node as soon as the build has done it: the scheduler starts each node task in the triggerer, which
-polls the producer's results every NODE_POKE_SECONDS and ends the task there when its node passed, so a
-passed node costs no worker process (include/node_trigger.py); any other result resumes the task on a
-worker, in Cosmos' own code. `dag.test()` starts every task on its one in-process worker, one at a time,
-and runs a deferred task's trigger in line: a node task run before the producer would wait for a build
-that never starts. The in-process runner (include/run_dags.py) so puts the producer before the root node
-tasks first (run_producer_first).
+each node as soon as the build has done it: a node task whose node is not done yet defers to the
+triggerer, which polls the producer's results every NODE_POKE_SECONDS, and frees its worker meanwhile.
+`dag.test()` runs one task at a time, and runs a deferred task's trigger in line: a node task run before
+the producer would wait for a build that never starts. The in-process runner (include/run_dags.py) so
+puts the producer before the root node tasks first (run_producer_first).
 
 Writer lane: only the producer writes, so only it runs in the warehouse's one-slot pool. The node tasks
 read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
@@ -30,11 +28,9 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowException
-from airflow.triggers.base import StartTriggerArgs
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
-from include import node_trigger
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.airflow_setup import dbt_executable
 from include.settings import get_settings
@@ -110,30 +106,8 @@ def _refuse_dbt_fallback(self: BaseOperator, try_number: int, context: Any) -> b
     )
 
 
-def start_in_triggerer(task: BaseOperator) -> None:
-    """Have the scheduler start the node task in the triggerer; a passed node ends it there.
-
-    Only a node that did not pass resumes on a worker (Cosmos' `execute_complete`), see
-    include/node_trigger.py. dag.test() never starts a task in the triggerer: it runs `execute` in line.
-    """
-    task.start_from_trigger = True
-    task.start_trigger_args = StartTriggerArgs(
-        trigger_cls=node_trigger.CLASS_PATH,
-        trigger_kwargs={
-            "model_unique_id": task.model_unique_id,
-            "producer_task_id": task.producer_task_id,
-            "dag_id": task.dag_id,
-            "poke_interval": NODE_POKE_SECONDS,
-            "is_test_sensor": task.is_test_sensor,
-        },
-        next_method="execute_complete",
-        timeout=task.execution_timeout,
-    )
-
-
 def report_only(group: DbtTaskGroup) -> None:
-    """Make every node task a reader of the build's results: in the default pool, started in the
-    triggerer, without retries."""
+    """Make every node task a reader of the build's results, in the default pool and without retries."""
     for task in group.iter_tasks():
         if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
             continue
@@ -141,7 +115,6 @@ def report_only(group: DbtTaskGroup) -> None:
         task.pool = NODE_POOL
         task.retries = 0
         task.poke_interval = NODE_POKE_SECONDS
-        start_in_triggerer(task)
 
 
 def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:

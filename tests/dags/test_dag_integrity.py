@@ -8,7 +8,6 @@ import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
-from airflow.serialization.serialized_objects import DagSerialization
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.alerts import notify_failure
@@ -155,18 +154,6 @@ def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag:
     # under a scheduler: no node task waits for the whole build; each defers until its node is done
     assert producer.downstream_task_ids == {"dbt.dbt_producer_watcher_done"}
     assert all(task.deferrable and task.poke_interval == NODE_POKE_SECONDS for task in readers)
-    # ... and the scheduler starts it in the triggerer, never on a worker, from the serialized DAG it reads
-    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
-    for task in readers:
-        started = serialized.get_task(task.task_id)
-        args = started.start_trigger_args
-        assert started.start_from_trigger and args.trigger_cls == "include.node_trigger.NodeResultTrigger"
-        assert args.next_method == "execute_complete"  # a node that did not pass resumes in Cosmos' code
-        kwargs = args.trigger_kwargs["__var"]
-        assert (kwargs["model_unique_id"], kwargs["is_test_sensor"]) == (
-            task.model_unique_id, task.task_id.endswith(".test")
-        ), task.task_id
-        assert kwargs["producer_task_id"] == producer.task_id and kwargs["poke_interval"] == NODE_POKE_SECONDS
     roots = {task.task_id for task in readers if not task.upstream_task_ids}
     assert len(roots) >= 5  # the seed and the staging views
     # dag.test runs one task at a time: include.run_dags puts the build before the roots (on its own copy)
