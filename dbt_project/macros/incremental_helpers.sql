@@ -296,6 +296,42 @@
 {%- endmacro %}
 
 {#
+    Post-hook of the models kept per customer: delete the customers a replaced raw row of `tables` (shop
+    sources with a customer_id) belonged to and that none of `current_relations` names any more. A row
+    reloaded under another customer can leave its former customer with no data at all; that customer is
+    in no rebuilt batch, so delete+insert alone would keep them, where a full build has no row for them.
+    Nothing runs while no row of those tables was ever replaced.
+#}
+{% macro delete_customers_left_without_data(tables, current_relations) -%}
+    {%- set replaced_tables = [] -%}
+    {%- for table in tables if has_replaced_rows(table) -%}
+        {%- do replaced_tables.append(table) -%}
+    {%- endfor -%}
+    {%- if not replaced_tables -%}
+    select 1 as nothing_to_delete
+    {%- else -%}
+    delete from {{ this }}
+    where
+        customer_id in (
+            {%- for table in replaced_tables %}
+            select cast(customer_id as {{ dbt.type_string() }})
+            from {{ source('shop', table) }}
+            where _replaced_at is not null
+            {%- if not loop.last %}
+            union
+            {%- endif %}
+            {%- endfor %}
+        )
+        {%- for relation in current_relations %}
+        and customer_id not in (
+            select current_rows.customer_id from {{ relation }} as current_rows
+            where current_rows.customer_id is not null
+        )
+        {%- endfor %}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
     The former dates of the raw rows of `table` (a shop source) that a newer version replaced, as a relation
     (`date_name`: the date of `timestamp_column`, and _loaded_at: when the newer version was loaded) for
     macros earliest_new and spine_cutoffs_to_build. A row reloaded with another date leaves its former date

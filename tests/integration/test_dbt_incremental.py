@@ -30,6 +30,9 @@ MOVED_EVENT_DAY = pd.Timestamp("2024-08-31")
 # And an event of the first load in these days, alone in its session that day, is reloaded into a session of
 # its own: its former session-day disappears (and its session too, when it had no other day).
 RESESSIONED_FROM, RESESSIONED_TO = pd.Timestamp("2024-06-01"), pd.Timestamp("2024-10-01")
+# A customer known only by one event of the first load (no profile, no order), which the third load reloads
+# under a real customer in a new session: the ghost is left with no data, so a full build has no row for it.
+GHOST_CUSTOMER = "C-ghost"
 LOADED_AT = (datetime(2024, 12, 24, 6, 0), datetime(2024, 12, 29, 6, 0), datetime(2025, 1, 1, 6, 0))
 CHANGED_PRODUCT = "P0001"  # reloaded with a new unit cost
 # Canaries: rows of old days no new load touches, planted with values a rebuild would overwrite.
@@ -103,6 +106,14 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
     day_events = first_events.groupby(["session_id", first_events["event_at"].dt.normalize()])["event_id"]
     alone = first_events[day_events.transform("size").eq(1) & first_events["customer_id"].notna()]
     resessioned = alone.iloc[[0]].assign(session_id=lambda frame: frame["session_id"] + "-reloaded")
+    ghost_event = alone.iloc[[1]].assign(
+        event_id=lambda frame: frame["event_id"] + "-ghost",
+        session_id=lambda frame: frame["session_id"] + "-ghost",
+        customer_id=GHOST_CUSTOMER,
+    )
+    unghosted = ghost_event.assign(
+        customer_id=alone["customer_id"].iloc[1], session_id=lambda frame: frame["session_id"] + "2"
+    )
     product = shop["products"][shop["products"]["product_id"] == CHANGED_PRODUCT]
     product = product.assign(unit_cost=product["unit_cost"] * 1.5)
     first = {
@@ -110,7 +121,7 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
         "products": shop["products"],
         "orders": orders[~orders_later],
         "order_items": shop["order_items"][~lines_later],
-        "events": events[~events_later],
+        "events": pd.concat([events[~events_later], ghost_event]),
     }
     second = {
         "customers": customers[customers_later & ~customers_last],
@@ -123,7 +134,7 @@ def split_loads(shop: dict[str, pd.DataFrame]) -> list[dict[str, pd.DataFrame]]:
         "customers": customers[customers_last],
         "orders": pd.concat([orders[orders_last], moved, rehomed]),
         "order_items": shop["order_items"][lines_last],
-        "events": pd.concat([events[events_last], moved_event, resessioned]),
+        "events": pd.concat([events[events_last], moved_event, resessioned, unghosted]),
     }
     return [first, second, third]
 
@@ -209,7 +220,7 @@ def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
     assert "products" not in third and len(third["events"]) > 100
     before = first["events"].set_index("event_id")
     reloaded = third["events"][third["events"]["event_id"].isin(before.index)].set_index("event_id")
-    moved, resessioned = reloaded.index
+    moved, resessioned, unghosted = reloaded.index
     assert before.loc[moved, "event_at"] < pd.Timestamp("2024-09-01") <= reloaded.loc[moved, "event_at"]
     assert before.loc[moved, "session_id"] == reloaded.loc[moved, "session_id"]
     assert before.loc[resessioned, "event_at"] == reloaded.loc[resessioned, "event_at"] >= RESESSIONED_FROM
@@ -217,6 +228,14 @@ def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
     assert reloaded.loc[resessioned, "session_id"] == former_session + "-reloaded"
     former_day = before["event_at"].dt.normalize().eq(before.loc[resessioned, "event_at"].normalize())
     assert (before["session_id"].eq(former_session) & former_day).sum() == 1  # alone that day
+    # the ghost's only data: one event, reloaded under a real customer in another session
+    assert before["customer_id"].eq(GHOST_CUSTOMER).sum() == 1
+    assert before.loc[unghosted, "customer_id"] == GHOST_CUSTOMER
+    assert reloaded.loc[unghosted, "customer_id"] in set(first["customers"]["customer_id"])
+    assert reloaded.loc[unghosted, "session_id"] != before.loc[unghosted, "session_id"]
+    for load in (first, second, third):
+        assert not load["orders"]["customer_id"].eq(GHOST_CUSTOMER).any()
+        assert not load["customers"]["customer_id"].eq(GHOST_CUSTOMER).any()
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))

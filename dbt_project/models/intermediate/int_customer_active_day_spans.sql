@@ -8,13 +8,15 @@
     with a session-day loaded since the last run (macro loaded_through), and of those it held a day for
     on or after the earliest day those loads touch (the former day of an event reloaded since included).
     int_events_sessionized rebuilds whole days from that day, so a session-day whose customer changed
-    leaves no stale day with its former customer.
+    leaves no stale day with its former customer; a former customer left with no session-day at all is
+    deleted by a post-hook (macro delete_customers_left_without_data).
 #}
 
 {{
     config(
         materialized='incremental',
-        unique_key='customer_id'
+        unique_key='customer_id',
+        post_hook=["{{ delete_customers_left_without_data(['events'], [ref('int_events_sessionized')]) }}"]
     )
 }}
 

@@ -7,16 +7,23 @@
     Incremental by customer (delete+insert on customer_id): a run rebuilds the customers with a profile
     or an order (re)loaded since the last build, and every customer on any day of a session with a day
     loaded since or with an event reloaded since (a session belongs to the latest logged-in customer of
-    its days, so it can move between two). A post-hook records the latest load the mart has seen (macro record_watermark).
+    its days, so it can move between two). Post-hooks delete a customer an order or event reloaded under
+another customer left with no data (macro delete_customers_left_without_data), and record the latest
+load the mart has seen (macro record_watermark).
 #}
 
 {{
     config(
         materialized='incremental',
         unique_key='customer_id',
-        post_hook=["{{ record_watermark('dim_customers', [
-            ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')
-        ]) }}"]
+        post_hook=[
+            "{{ delete_customers_left_without_data(['orders', 'events'], [
+                ref('stg_shop__customers'), ref('fct_orders'), ref('fct_sessions')
+            ]) }}",
+            "{{ record_watermark('dim_customers', [
+                ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')
+            ]) }}"
+        ]
     )
 }}
 
