@@ -69,7 +69,10 @@ MODEL_NAME = "model"  # the project's model in evaluation tables, next to the ba
 # Below a year of refit cutoffs the boosters have not seen every season (and on a young warehouse the early
 # cutoffs' histories are cut short): on real data their totals were off by 25% to 170% (docs/benchmarks.md),
 # BG/NBD + Gamma-Gamma's by less, so the total comes from BG/NBD then, and the metadata carries a warning.
-MIN_CUTOFFS_FOR_TOTALS = 12
+# A year is the span the cutoffs cover, not their number: twelve monthly cutoffs, whose first and last are
+# 11 months apart (334 days at least; eleven span 306 at most). Counting them would take extra cutoff dates
+# or a denser spine for more seasons (docs/benchmarks.md, half-monthly cutoffs).
+MIN_REFIT_SPAN = pd.Timedelta(days=334)
 # BG/NBD + Gamma-Gamma know no season. When they set the total, it is the mean of their total and of their
 # total corrected by their own error at the labelled cutoff one year earlier (the same season): the nearest
 # within half a month, and one with MIN_HISTORY_DAYS of orders before it, as BG/NBD fitted on a shorter,
@@ -152,9 +155,10 @@ def predict(model: FittedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.nda
     return combine(raw_predictions(model, frame), model.calibration)
 
 
-def total_source(refit_cutoffs: int) -> str:
+def total_source(refit_cutoffs) -> str:
     """Return which predictions set the total revenue: "tweedie", or "btyd" below a year of cutoffs."""
-    return "tweedie" if refit_cutoffs >= MIN_CUTOFFS_FOR_TOTALS else "btyd"
+    cutoffs = pd.to_datetime(pd.Series(list(refit_cutoffs)))
+    return "tweedie" if len(cutoffs) and cutoffs.max() - cutoffs.min() >= MIN_REFIT_SPAN else "btyd"
 
 
 def seasonal_total_factor(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> float:
@@ -184,7 +188,7 @@ def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[
     validation = at_cutoffs(frame, [split.validation])
     calibration = fit_calibration(raw_predictions(stage, validation), validation, tuple(CLV_FORMS))
     calibration["validation_cutoff"] = str(split.validation.date())
-    calibration["revenue_total"] = total_source(len(split.refit))
+    calibration["revenue_total"] = total_source(split.refit)
     if calibration["revenue_total"] == "btyd":
         calibration["btyd_total_factor"] = seasonal_total_factor(at_cutoffs(frame, split.refit), split.test)
     model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
@@ -207,7 +211,7 @@ def fit_champion(
     form = evaluated.calibration["form"]
     calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,))
     calibration["validation_cutoff"] = str(test_cutoff.date())
-    calibration["revenue_total"] = total_source(frame["cutoff_date"].nunique())
+    calibration["revenue_total"] = total_source(frame["cutoff_date"].unique())
     if calibration["revenue_total"] == "btyd" and scoring_cutoff is not None:
         calibration["btyd_total_factor"] = seasonal_total_factor(frame, scoring_cutoff)
     champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
@@ -283,7 +287,7 @@ def train_models(
             f"trained on a fixed sample of {sample_share:.1%} of the customers (CVW_TRAIN_MAX_CUSTOMERS="
             f"{settings.train_max_customers:,}); every customer is scored"
         )
-    if len(split.refit) < MIN_CUTOFFS_FOR_TOTALS:
+    if total_source(split.refit) == "btyd":
         warnings.append(
             f"the evaluated model learnt from {len(split.refit)} cutoffs, less than a year of them: total "
             "revenue comes from BG/NBD + Gamma-Gamma and is unreliable (load more history)"

@@ -202,8 +202,12 @@ def test_reliability_table_counts_customers_and_outcomes_per_probability_bin() -
 
 
 def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> None:
-    assert train.total_source(11) == "btyd"
-    assert train.total_source(12) == "tweedie"
+    monthly = pd.date_range("2010-03-01", periods=12, freq="MS")
+    assert train.total_source(monthly[:11]) == "btyd"  # 306 days from the first to the last
+    assert train.total_source(monthly) == "tweedie"  # 337 days
+    # more cutoffs over the same months are not more seasons
+    half_monthly = monthly[:11].union(monthly[:11] + pd.Timedelta(days=14))
+    assert len(half_monthly) == 22 and train.total_source(half_monthly) == "btyd"
     raw = {
         "churn": np.array([0.5, 0.5]),
         "btyd_churn": np.array([0.5, 0.5]),
