@@ -8,8 +8,8 @@
     or an order (re)loaded since the last build, and every customer on any day of a session with a day
     loaded since or with an event reloaded since (a session belongs to the latest logged-in customer of
     its days, so it can move between two). Post-hooks delete a customer an order or event reloaded under
-another customer left with no data (macro delete_customers_left_without_data), and record the latest
-load the mart has seen (macro record_watermark).
+    another customer left with no data (macro delete_customers_left_without_data), and record the latest
+    load the mart has seen (macro record_watermark).
 #}
 
 {{
