@@ -243,15 +243,23 @@
 {%- endmacro %}
 
 {#
+    `column` (as text) of every raw row of `table` (a shop source) a newer version replaced, as a relation:
+    all of them, or those replaced after `since_literal` (a timestamp literal) when given.
+#}
+{% macro replaced_keys(table, column, since_literal=none) -%}
+    (
+        select cast({{ column }} as {{ dbt.type_string() }}) as {{ column }}
+        from {{ source('shop', table) }}
+        where _replaced_at {{ 'is not null' if since_literal is none else '> ' ~ since_literal }}
+    )
+{%- endmacro %}
+
+{#
     The customer of every raw order a newer version replaced after `since_literal` (a timestamp
     literal), as a relation: an order reloaded under another customer changes its former customer too.
 #}
 {% macro replaced_order_customers(since_literal) -%}
-    (
-        select cast(customer_id as {{ dbt.type_string() }}) as customer_id
-        from {{ source('shop', 'orders') }}
-        where _replaced_at > {{ since_literal }}
-    )
+    {{- replaced_keys('orders', 'customer_id', since_literal) -}}
 {%- endmacro %}
 
 {#
@@ -280,11 +288,7 @@
     {%- else -%}
     delete from {{ this }}
     where
-        order_id in (
-            select cast(order_id as {{ dbt.type_string() }})
-            from {{ source('shop', 'orders') }}
-            where _replaced_at is not null
-        )
+        order_id in (select replaced.order_id from {{ replaced_keys('orders', 'order_id') }} as replaced)
         and not exists (
             select 1
             from {{ current_orders }} as current_orders
@@ -314,9 +318,7 @@
     where
         customer_id in (
             {%- for table in replaced_tables %}
-            select cast(customer_id as {{ dbt.type_string() }})
-            from {{ source('shop', table) }}
-            where _replaced_at is not null
+            select replaced.customer_id from {{ replaced_keys(table, 'customer_id') }} as replaced
             {%- if not loop.last %}
             union
             {%- endif %}
@@ -374,11 +376,7 @@
     {%- else -%}
     delete from {{ this }}
     where
-        session_id in (
-            select cast(session_id as {{ dbt.type_string() }})
-            from {{ source('shop', 'events') }}
-            where _replaced_at is not null
-        )
+        session_id in (select replaced.session_id from {{ replaced_keys('events', 'session_id') }} as replaced)
         and session_id not in (
             select session_days.session_id
             from {{ ref('int_events_sessionized') }} as session_days
