@@ -1,5 +1,6 @@
 """The BI marts in the warehouse (dbt tag `bi`, built by the publish DAG): empty before any scoring, then
-one row per customer of the latest scoring date, per segment and tier, and per evaluation or backtest metric.
+one row per customer of the latest scoring date, per segment and tier, and per evaluation or backtest metric;
+and the same customer_value and segment_summary rows as the serving copy, which writes their SQL again.
 
 The warehouse is the hand-made shop of tests/integration/test_dbt_build.py, built by real dbt, with score
 and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.py and ml/monitor.py use.
@@ -8,6 +9,7 @@ and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.p
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -15,11 +17,13 @@ import duckdb
 import pytest
 
 from include.dbt import run_dbt
+from include.publish import publish_serving
 from ml.monitor import BACKTESTS_DDL
 
 SHOP = Path(__file__).resolve().parents[1] / "integration" / "test_dbt_build.py"
 LATEST, EARLIER = date(2024, 10, 1), date(2024, 9, 1)
 SCORED = datetime(2024, 10, 1, 6)
+UNSCORED = "unscored.duckdb"  # a copy of the module's warehouse as the plain build left it
 
 
 def _shop():
@@ -96,6 +100,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bi") / "warehouse.duckdb"
     shop.create_raw_warehouse(path)
     shop.build(path)
+    shutil.copy(path, path.with_name(UNSCORED))  # for tests that score a warehouse of their own
     return path
 
 
@@ -142,3 +147,25 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> N
     assert summary == (3, 3, 130.0, pytest.approx(52.0))  # one tier each: three (segment, tier) rows
     assert performance == [("backtest", 8, 8), ("evaluation", 2, 2)]
     assert bias == [("v1", EARLIER, 0.1333, 2)]
+
+
+def test_the_serving_copy_and_the_dbt_bi_marts_hold_the_same_rows(warehouse: Path, tmp_path: Path) -> None:
+    """The serving copy (include/publish.py) and the dbt models write the same customer_value and
+    segment_summary SQL twice; for the latest date both must give the same columns and rows."""
+    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
+    _write_scores_and_model_tables(warehouse)
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    serving = tmp_path / "serving.duckdb"
+    publish_serving(warehouse_path=warehouse, serving_path=serving)
+
+    def rows(path: Path, query: str) -> tuple[list[str], list[tuple]]:
+        with duckdb.connect(str(path), read_only=True) as con:
+            result = con.execute(query)
+            return [column[0] for column in result.description], result.fetchall()
+
+    for table, key in (("customer_value", "customer_id"), ("segment_summary", "rfm_segment, value_tier")):
+        query = f"select * from bi.{table} order by {key}"
+        published, built = rows(serving, query), rows(warehouse, query)
+        assert published[0] == built[0], table
+        assert published[1] == built[1], table
+        assert len(built[1]) == 3, table
