@@ -16,20 +16,26 @@ puts the producer before the root node tasks first (run_producer_first).
 Writer lane: only the producer writes, so only it runs in the warehouse's one-slot pool. The node tasks
 read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
 alone with dbt when its task is retried or cleared, or when the build died before reporting it: a second
-dbt process, outside the writer lane. Here that fallback is refused (`report_only`): such a node task fails
-with one sentence saying to clear the producer, which rebuilds in the lane, and node tasks never retry.
+dbt process, outside the writer lane. Here that fallback only reports (`report_only`): the build's result
+for the node when it has one, else a failure with one sentence saying to clear the producer, which rebuilds
+in the lane. So a node task's retry never runs dbt, and node tasks retry once: Airflow 3.3.2 can fail a
+deferred task whose trigger fired before the scheduler saw its worker's defer exit ("finished with state
+success, but the task instance's state attribute is queued"; apache/airflow#67287, fixed after 3.3.2), and
+the retry reads the same result again.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from types import MethodType
 from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, TriggerRule
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.airflow_setup import dbt_executable
@@ -41,6 +47,9 @@ NODE_POOL = "default_pool"  # node tasks only read the producer's XComs: they ne
 # How often a deferred node task's trigger reads the build's results (Cosmos' default is 10 s): a node's
 # task then ends at most this long after dbt finished the node. Each poll is two small metadata queries.
 NODE_POKE_SECONDS = 2
+# One retry, at once: a node task's retry only reads the build's result again (see the module docstring).
+NODE_RETRIES = 1
+NODE_RETRY_DELAY = timedelta(seconds=1)
 DEFAULT_LABEL_HORIZONS = (90, 365)  # dbt_project.yml's default; the settings horizon is added
 BI_TAG = "bi"  # dbt_project/models/marts/bi: built after scoring by the publish DAG, never by transform
 
@@ -97,8 +106,16 @@ def run_producer_first(dag: DAG) -> None:
             task.trigger_rule = TriggerRule.ALL_DONE
 
 
-def _refuse_dbt_fallback(self: BaseOperator, try_number: int, context: Any) -> bool:
-    """Replace Cosmos' per-node dbt re-run: fail, saying how to rebuild within the writer lane."""
+def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> bool:
+    """Replace Cosmos' per-node dbt re-run: report this run's build result for the node, or fail saying how
+    to rebuild within the writer lane when the build has none."""
+    status = self._get_node_status(context["ti"], context)
+    if is_dbt_node_status_success(status):
+        return True
+    if is_dbt_node_status_skipped(status):
+        raise AirflowSkipException(f"{self.model_unique_id} was skipped by this run's dbt build.")
+    if status is not None:
+        raise AirflowException(f"{self.model_unique_id} ended with status {status!r} in this run's build.")
     raise AirflowException(
         f"{self.task_id} has no result from this run's dbt build (try {try_number}): node tasks never run "
         f"dbt themselves, since the warehouse has one writer; clear {PRODUCER_TASK_ID} (with its downstream "
@@ -107,13 +124,15 @@ def _refuse_dbt_fallback(self: BaseOperator, try_number: int, context: Any) -> b
 
 
 def report_only(group: DbtTaskGroup) -> None:
-    """Make every node task a reader of the build's results, in the default pool and without retries."""
+    """Make every node task a reader of the build's results, in the default pool, retried once at once."""
     for task in group.iter_tasks():
         if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
             continue
-        task._fallback_to_non_watcher_run = MethodType(_refuse_dbt_fallback, task)
+        task._fallback_to_non_watcher_run = MethodType(_report_build_result, task)
         task.pool = NODE_POOL
-        task.retries = 0
+        task.retries = NODE_RETRIES
+        task.retry_delay = NODE_RETRY_DELAY
+        task.retry_exponential_backoff = False
         task.poke_interval = NODE_POKE_SECONDS
 
 

@@ -100,15 +100,33 @@ def test_every_task_that_opens_the_warehouse_runs_in_the_one_slot_writer_pool(da
     assert outside == WAREHOUSE_FREE_TASKS
 
 
+class _BuildResults:
+    """The XComs a producer task left: what a node task instance's xcom_pull reads."""
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+
+    def xcom_pull(self, task_ids: str, key: str) -> object:
+        return self.values.get(key)
+
+
 def test_dbt_node_tasks_never_run_dbt_themselves(dag_bag: DagBag) -> None:
-    from airflow.sdk.exceptions import AirflowException
+    """Where Cosmos would re-run a node with dbt (a retry, a clear, a build that never reported the node), a
+    node task reports the build's result for its node, and fails saying to clear the producer without one."""
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
     readers = [task for task in dag_bag.dags["transform"].tasks if _is_dbt_node_reader("transform", task)]
     assert len(readers) > 20 and {task.pool for task in readers} == {"default_pool"}
+    model = next(task for task in readers if task.task_id == "dbt.fct_orders.run")
+    key = "model__customer_value__fct_orders_status"
     for task in readers:
-        assert task.retries == 0, task.task_id  # a retry could only re-run dbt outside the writer lane
         with pytest.raises(AirflowException, match=r"clear dbt_producer_watcher .* to rebuild"):
-            task._fallback_to_non_watcher_run(2, {})
+            task._fallback_to_non_watcher_run(2, {"ti": _BuildResults({})})
+    assert model._fallback_to_non_watcher_run(2, {"ti": _BuildResults({key: {"status": "success"}})}) is True
+    with pytest.raises(AirflowSkipException):
+        model._fallback_to_non_watcher_run(2, {"ti": _BuildResults({key: {"status": "skipped"}})})
+    with pytest.raises(AirflowException, match="ended with status 'error'"):
+        model._fallback_to_non_watcher_run(2, {"ti": _BuildResults({key: {"status": "error"}})})
 
 
 def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagBag) -> None:
@@ -118,8 +136,12 @@ def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagB
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
             alerts = any(getattr(c, "__wrapped__", c) is notify_failure for c in callbacks)
             assert alerts or task.task_id.endswith("dbt_producer_watcher"), f"{dag_id}.{task.task_id}"
-            if task.task_id.endswith("dbt_producer_watcher") or _is_dbt_node_reader(dag_id, task):
+            if task.task_id.endswith("dbt_producer_watcher"):
                 assert task.retries == 0  # a build is re-run by clearing the producer, never per node
+                continue
+            if _is_dbt_node_reader(dag_id, task):
+                # once, at once: a retry only reads the build's result again (include/cosmos_config.py)
+                assert (task.retries, task.retry_exponential_backoff) == (1, False), task.task_id
                 continue
             assert task.retries == 2, f"{dag_id}.{task.task_id}"
             assert task.retry_exponential_backoff, f"{dag_id}.{task.task_id}"
