@@ -1,23 +1,22 @@
 """
 ### Publish
 
-Writes the BI serving copy (`CVW_SERVING`, default `data/serving.duckdb`): a separate DuckDB file with the
-stable `bi` schema (`customer_value`, `segment_summary`, `model_performance`, `snapshot`; see
+Builds the BI marts, dbt models with enforced contracts in the warehouse's `bi` schema (dbt tag `bi`,
+`dbt_project/models/marts/bi/`), for the published scoring date, for BI tools that connect to the
+warehouse directly; transform never builds them, because they read the score tables. Then writes the BI
+serving copy (`CVW_SERVING`, default `data/serving.duckdb`): a separate DuckDB file with a copy of those
+marts in its `bi` schema (`customer_value`, `segment_summary`, `model_performance`, `snapshot`; see
 `docs/bi.md`). The file is built under a temporary name beside the old one, checkpointed, closed and
 renamed over it, so a BI tool reading it sees the previous or the new complete snapshot and never holds a
 lock on the warehouse.
 
-Then `build_bi_marts` builds the same three tables as dbt models with enforced contracts in the warehouse's
-`bi` schema (dbt tag `bi`, `dbt_project/models/marts/bi/`, from the latest scoring date), for BI tools that
-connect to the warehouse directly; transform never builds them, because they read the score tables.
-
-Runs whenever scores change (`customer_scores`); updates `serving_copy` with the published date, then
-`warehouse_bi`.
+Runs whenever scores change (`customer_scores`); updates `warehouse_bi` and `serving_copy` (with the
+published date).
 Publishing is idempotent: a retry or a second run writes the same snapshot again. A failed publish leaves
 the previous serving file untouched (the temporary file is removed), so dashboards keep working on the
 last good snapshot while the failure is fixed.
 Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to publish; empty = the latest scored date.
-Both tasks open the warehouse, so they run in the `warehouse_writer` pool (a DuckDB reader cannot open a
+The task writes the warehouse, so it runs in the `warehouse_writer` pool (a DuckDB reader cannot open a
 file another process is writing).
 """
 
@@ -41,9 +40,9 @@ from include.assets import BI_MARTS, CUSTOMER_SCORES, SERVING_COPY
     tags=["customer-value", "bi"],
 )
 def publish():
-    @task(outlets=[SERVING_COPY], pool=WAREHOUSE_POOL)
+    @task(outlets=[BI_MARTS, SERVING_COPY], pool=WAREHOUSE_POOL)
     def publish_serving_copy(params=None, outlet_events=None) -> dict[str, str]:
-        """Replace the serving file by a snapshot of the scores; return what it holds."""
+        """Build the warehouse's bi marts for the date and replace the serving file by a copy of them."""
         from include.publish import publish_serving
         from include.scoring import parse_as_of_date
 
@@ -52,14 +51,7 @@ def publish():
         outlet_events[SERVING_COPY].extra = {"as_of_date": snapshot["as_of_date"]}
         return snapshot
 
-    @task(outlets=[BI_MARTS], pool=WAREHOUSE_POOL)
-    def build_bi_marts() -> None:
-        """Build and test the warehouse's bi schema (dbt models tagged `bi`) from the latest scores."""
-        from include.dbt import run_dbt
-
-        run_dbt(["build", "--select", "tag:bi"])
-
-    publish_serving_copy() >> build_bi_marts()
+    publish_serving_copy()
 
 
 publish()

@@ -1,6 +1,6 @@
-"""The BI marts in the warehouse (dbt tag `bi`, built by the publish DAG): empty before any scoring, then
+"""The BI marts in the warehouse (dbt tag `bi`, built by each publish): empty before any scoring, then
 one row per customer of the latest scoring date, per segment and tier, and per evaluation or backtest metric;
-and the same customer_value and segment_summary rows as the serving copy, which writes their SQL again.
+and a publish serves exactly their rows for the date it publishes.
 
 The warehouse is the hand-made shop of tests/integration/test_dbt_build.py, built by real dbt, with score
 and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.py and ml/monitor.py use.
@@ -60,15 +60,8 @@ def _write_scores_and_model_tables(path: Path) -> None:
                 _score(LATEST, "c1", "high", 0.1, 90.0),
                 _score(LATEST, "c2", "medium", 0.5, 30.0),
                 _score(LATEST, "c3", "low", 0.7, 10.0),
-                _score(EARLIER, "c1", "high", 0.2, 80.0),  # an older date: not in the latest view
+                _score(EARLIER, "c1", "high", 0.2, 80.0),  # an older date: not the latest
             ],
-        )
-        con.execute(
-            """
-            create view scores.customer_scores_latest as
-            select * from scores.customer_scores
-            where as_of_date = (select max(as_of_date) from scores.customer_scores)
-            """
         )
         con.execute("create schema ml")
         con.execute(
@@ -149,23 +142,47 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> N
     assert bias == [("v1", EARLIER, 0.1333, 2)]
 
 
-def test_the_serving_copy_and_the_dbt_bi_marts_hold_the_same_rows(warehouse: Path, tmp_path: Path) -> None:
-    """The serving copy (include/publish.py) and the dbt models write the same customer_value and
-    segment_summary SQL twice; for the latest date both must give the same columns and rows."""
+def _rows(path: Path, query: str) -> tuple[list[str], list[tuple]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        result = con.execute(query)
+        return [column[0] for column in result.description], result.fetchall()
+
+
+def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: Path, tmp_path: Path) -> None:
+    """include/publish.py builds the bi marts for the published date (var bi_as_of_date) and copies them: the
+    serving copy holds their columns and rows, for an earlier date and then for the latest (the default)."""
     warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
     _write_scores_and_model_tables(warehouse)
-    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    serving = tmp_path / "serving.duckdb"
+    queries = {
+        "customer_value": "select * from bi.customer_value order by customer_id",
+        "segment_summary": "select * from bi.segment_summary order by rfm_segment, value_tier",
+        # the serving copy adds the champion's metrics from its metadata file, when there is a champion
+        "model_performance": "select * from bi.model_performance where source <> 'champion_out_of_time' "
+        "order by source, model, metric, cutoff_date",
+    }
+    everyone = [(customer, LATEST) for customer in ("c1", "c2", "c3")]
+    for as_of_date, served in ((EARLIER, [("c1", EARLIER)]), (None, everyone)):
+        snapshot = publish_serving(as_of_date, warehouse_path=warehouse, serving_path=serving)
+
+        assert (snapshot["as_of_date"], snapshot["customers"]) == (served[0][1], len(served))
+        assert _rows(serving, "select customer_id, as_of_date from bi.customer_value order by 1")[1] == served
+        for table, query in queries.items():
+            published, built = _rows(serving, query), _rows(warehouse, query)
+            assert published[0] == built[0], table
+            assert published[1] == built[1], table
+        performance = _rows(serving, queries["model_performance"])[1]
+        assert len(performance) == 10  # 8 backtest metrics and 2 evaluation metrics
+
+
+def test_publishing_a_date_without_scores_stops_and_keeps_the_served_snapshot(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
+    _write_scores_and_model_tables(warehouse)
     serving = tmp_path / "serving.duckdb"
     publish_serving(warehouse_path=warehouse, serving_path=serving)
 
-    def rows(path: Path, query: str) -> tuple[list[str], list[tuple]]:
-        with duckdb.connect(str(path), read_only=True) as con:
-            result = con.execute(query)
-            return [column[0] for column in result.description], result.fetchall()
-
-    for table, key in (("customer_value", "customer_id"), ("segment_summary", "rfm_segment, value_tier")):
-        query = f"select * from bi.{table} order by {key}"
-        published, built = rows(serving, query), rows(warehouse, query)
-        assert published[0] == built[0], table
-        assert published[1] == built[1], table
-        assert len(built[1]) == 3, table
+    with pytest.raises(SystemExit, match="has no scores of 2024-08-01: score that date first"):
+        publish_serving(date(2024, 8, 1), warehouse_path=warehouse, serving_path=serving)
+    assert _rows(serving, "select as_of_date, customers from bi.snapshot")[1] == [(LATEST, 3)]

@@ -1,7 +1,8 @@
 """A BI reader querying the serving file while it is republished sees only complete snapshots, and no error.
 
-A hand-made warehouse holds scores of two dates with different customer counts. One process publishes the
-serving copy again and again, alternating the two dates (include/publish.py, as the publish DAG does);
+A hand-made warehouse holds scores of two dates with different customer counts, and RFM and features with
+the marts' column types. One process publishes the serving copy again and again, alternating the two dates
+(include/publish.py, as the publish DAG does: dbt builds the bi marts for the date, then they are copied);
 another process opens the serving file read-only in a loop, as a BI tool does, and records every answer.
 Every answer must be one whole snapshot: one date, exactly that date's customers, matching bi.snapshot.
 """
@@ -23,7 +24,7 @@ from ml.publish_scores import ensure_score_tables
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = {date(2025, 6, 1): 30_000, date(2025, 7, 1): 36_000}  # eligible customers per scoring date
 PUBLISHES = 6
-TIME_LIMIT_SECONDS = 120
+TIME_LIMIT_SECONDS = 300  # a bound on the wait: each publish runs a dbt build
 
 PUBLISHER = """
 import sys, time
@@ -66,7 +67,7 @@ def _make_warehouse(path: Path) -> None:
         con.execute(
             """
             create table marts.customer_rfm (
-                customer_id varchar, as_of_date date, recency_days integer, frequency integer,
+                customer_id varchar, as_of_date date, recency_days bigint, frequency bigint,
                 monetary double, r_score integer, f_score integer, m_score integer, rfm_segment varchar
             )
             """
@@ -75,7 +76,7 @@ def _make_warehouse(path: Path) -> None:
             """
             create table marts.customer_features (
                 customer_id varchar, cutoff_date date, is_scoring_date boolean, region varchar,
-                age_band varchar, acquisition_channel varchar, tenure_days integer
+                age_band varchar, acquisition_channel varchar, tenure_days bigint
             )
             """
         )

@@ -3,11 +3,16 @@
     contract's columns, so a plain `dbt build` never fails on a fresh warehouse. The check asks the warehouse
     (introspection); an offline compile (`--no-introspect`) renders the full query.
 -#}
+{#-
+    The date served is var bi_as_of_date (the publish step sets the date it publishes), else the latest
+    scoring date.
+-#}
 {%- set ready = namespace(value=true) -%}
 {%- if execute and flags.INTROSPECT -%}
-{%- set scores = source('scores', 'customer_scores_latest') -%}
+{%- set scores = source('scores', 'customer_scores') -%}
 {%- set ready.value = adapter.get_relation(scores.database, scores.schema, scores.identifier) is not none -%}
 {%- endif -%}
+{%- set served_date = var('bi_as_of_date', none) -%}
 {%- set empty_columns = [] -%}
 {%- for column in model.columns.values() -%}
 {%- do empty_columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
@@ -18,7 +23,14 @@
 with
 
 scores as (
-    select * from {{ source('scores', 'customer_scores_latest') }}
+    select * from {{ source('scores', 'customer_scores') }}
+    where as_of_date = (
+        {%- if served_date %}
+        cast('{{ served_date }}' as date)
+        {%- else %}
+        select max(latest.as_of_date) from {{ source('scores', 'customer_scores') }} as latest
+        {%- endif %}
+    )
 ),
 
 rfm as (
