@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import platform
 import re
@@ -34,6 +33,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.figures import cut  # noqa: E402
 from include.airflow_local import (  # noqa: E402
     AirflowApi,
     admin_password,
@@ -135,12 +135,6 @@ def parse_times() -> dict[str, list[float]]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag_import_seconds(module.DAG_FILES)
-
-
-def cut(value: float, decimals: int) -> str:
-    """Return the value with `decimals` decimals, cut (never rounded up)."""
-    scale = 10**decimals
-    return f"{math.floor(value * scale + 1e-9) / scale:.{decimals}f}"  # 1e-9: 0.29 * 100 is 28.999...
 
 
 def machine() -> str:

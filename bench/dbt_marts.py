@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -45,6 +44,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.figures import cut  # noqa: E402
 from include.ingest import create_tables  # noqa: E402
 from include.raw_schema import RAW_TABLES  # noqa: E402
 
@@ -247,12 +247,6 @@ def combined(steps: list[Measurement]) -> Measurement:
         max(step.max_load for step in steps),
         failure,
     )
-
-
-def cut(value: float, digits: int = 1) -> str:
-    """Return the value with `digits` decimals, cut toward zero (a benchmark never rounds up)."""
-    scale = 10**digits
-    return f"{math.trunc(value * scale) / scale:.{digits}f}"
 
 
 def machine() -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.figures import cut  # noqa: E402
 from include.warehouse import has_table  # noqa: E402
 
 TRAINING_CUSTOMERS = 5_000
@@ -71,12 +71,6 @@ STAGES = (
     ("writing: stage, delete, insert with tiers and actions, commit", "publish_scores.publish_scores"),
     ("of which the one insert statement with tiers and actions", "publish_scores._write_staged"),
 )
-
-
-def _cut(value: float, digits: int = 1) -> str:
-    """Return value cut (never rounded up) to `digits` decimals."""
-    scale = 10**digits
-    return f"{math.floor(value * scale) / scale:,.{digits}f}"
 
 
 def _cvw(env: dict[str, str], *args: str) -> None:
@@ -185,24 +179,24 @@ def report(args: argparse.Namespace, rows: list[dict[str, object]], started: dat
     for row in rows:
         assert row["stored"] == row["customers"], row
         lines.append(
-            f"| {'yes' if row['reasons'] else 'no'} | {_cut(row['seconds'])} s | "
-            f"{_cut(row['per_second'], 0)} | {_cut(row['cpu_seconds'])} s | {_cut(row['peak_gb'], 2)} GB | "
+            f"| {'yes' if row['reasons'] else 'no'} | {cut(row['seconds'])} s | "
+            f"{cut(row['per_second'], 0)} | {cut(row['cpu_seconds'])} s | {cut(row['peak_gb'], 2)} GB | "
             f"{row['load'][0]:.2f}, {row['load'][1]:.2f} |"
         )
     without = rows[0]
     with_reasons = next((row for row in rows if row["reasons"]), None)
     if with_reasons is not None:
         lines.append(
-            f"\nThe reasons cost {_cut(with_reasons['seconds'] - without['seconds'])} s more "
-            f"({_cut(with_reasons['seconds'] / without['seconds'], 1)}x the wall time without them, "
-            f"{_cut(with_reasons['cpu_seconds'] / without['cpu_seconds'], 1)}x the CPU time)."
+            f"\nThe reasons cost {cut(with_reasons['seconds'] - without['seconds'])} s more "
+            f"({cut(with_reasons['seconds'] / without['seconds'], 1)}x the wall time without them, "
+            f"{cut(with_reasons['cpu_seconds'] / without['cpu_seconds'], 1)}x the CPU time)."
         )
     if args.breakdown:
         profiled = rows[-1]
         lines += [
             "",
             "Where the time of a third run without reasons goes (under cProfile: "
-            f"{_cut(profiled['seconds'])} s, load {profiled['load'][0]:.2f} before, "
+            f"{cut(profiled['seconds'])} s, load {profiled['load'][0]:.2f} before, "
             f"{profiled['load'][1]:.2f} after):",
             "",
             "| stage | seconds | share |",
@@ -210,8 +204,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, object]], started: dat
         ]
         for label, name in STAGES:
             seconds = profiled["stages"].get(name, 0.0)
-            share = _cut(100 * seconds / profiled["seconds"], 0)
-            lines.append(f"| {label} | {_cut(seconds, 2)} | {share}% |")
+            share = cut(100 * seconds / profiled["seconds"], 0)
+            lines.append(f"| {label} | {cut(seconds, 2)} | {share}% |")
     return "\n".join(lines) + "\n"
 
 

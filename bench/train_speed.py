@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.figures import cut  # noqa: E402
 from include.warehouse import has_table  # noqa: E402
 
 
@@ -117,12 +117,6 @@ def measure(customers: int, spine_months: int, step_months: int | None, work_dir
         }
 
 
-def _cut(value: float, digits: int = 1) -> str:
-    """Return value cut (never rounded up) to `digits` decimals."""
-    scale = 10**digits
-    return f"{math.floor(value * scale) / scale:,.{digits}f}"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and append its table to docs/benchmarks.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -154,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             "(runs, peak memory) | `cvw train` | peak memory of training |",
             "|---|---|---|---|---|---|---|",
             f"| {row['customers']:,} ({row['customers_with_orders']:,}) | {row['labelled_cutoffs']} | "
-            f"{row['training_rows']:,} | {_cut(100 * row['sample_share'])}% | {_cut(row['build_seconds'])} s "
-            f"({row['build_runs']}, {_cut(row['build_peak_gb'])} GB) | {_cut(row['train_seconds'])} s | "
-            f"{_cut(row['train_peak_gb'], 2)} GB |",
+            f"{row['training_rows']:,} | {cut(100 * row['sample_share'])}% | {cut(row['build_seconds'])} s "
+            f"({row['build_runs']}, {cut(row['build_peak_gb'])} GB) | {cut(row['train_seconds'])} s | "
+            f"{cut(row['train_peak_gb'], 2)} GB |",
             "",
         ]
     )
