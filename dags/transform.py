@@ -6,10 +6,12 @@ staging views, intermediate models and the `marts` schema (`customer_rfm`, `cust
 cutoff spine, `customer_labels`), with every unit test and data test.
 
 Each dbt model and seed is an Airflow task, and so are the tests of each model, so a failure shows on the
-node that failed. One producer task runs a single `dbt build` (one process, one DuckDB connection) and the
-node tasks, started beside it, report each node's result as soon as the build has done it (Cosmos'
-watcher mode: a node task waits in the triggerer, not on a worker; see `include/cosmos_config.py`). The
-graph is rendered from a dbt manifest written ahead of time by `python -m include.airflow_setup`.
+node that failed, and what dbt skipped because of it shows skipped. One producer task runs a single
+`dbt build` (one process, one DuckDB connection) and the node tasks, all started with it, report each
+node's result as soon as the build has done it (Cosmos' watcher mode: a node task waits in the triggerer,
+not on a worker, and the edges between node tasks draw dbt's lineage without making them wait; see
+`include/cosmos_config.py`). The graph is rendered from a dbt manifest written ahead of time by
+`python -m include.airflow_setup`.
 
 Runs when new raw data lands (`warehouse_raw`); when the build passed, `record_marts_date` updates
 `warehouse_marts` with the date the marts were built for, which starts **score** (and **train** when needed).

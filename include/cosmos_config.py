@@ -5,23 +5,27 @@ Airflow parses the DAG file.
 
 Execution: Cosmos' WATCHER mode. One producer task runs a single `dbt build` (models, seeds, unit tests and
 data tests, in dbt's own order, on one DuckDB connection), and every model, seed and model's tests gets
-its own task that reports that node's result from the build; a failing model or test fails its own task
-and dbt skips what depends on it. Under a scheduler the node tasks start beside the producer and report
-each node as soon as the build has done it: a node task whose node is not done yet defers to the
-triggerer, which polls the producer's results every NODE_POKE_SECONDS, and frees its worker meanwhile.
-`dag.test()` runs one task at a time, and runs a deferred task's trigger in line: a node task run before
-the producer would wait for a build that never starts. The in-process runner (include/run_dags.py) so
-puts the producer before the root node tasks first (run_producer_first).
+its own task that reports that node's result from the build; a failing model or test fails its own task,
+and the nodes dbt skips because of it end skipped. Under a scheduler every node task starts at once, in the
+triggerer (`start_from_trigger`, trigger rule `always`: the edges between node tasks draw dbt's lineage,
+but no node task waits for another). Its trigger (include/node_trigger.py) polls the producer's results
+every NODE_POKE_SECONDS and ends the task there when the node passed, or was skipped after an upstream
+failure; only a node that failed resumes on a worker, to fail there with Cosmos' message. So reporting a
+node costs no worker process on the cores dbt needs, and nothing is left to report once the build is done
+(docs/benchmarks.md). A passed model's compiled SQL is in the producer's XComs (`..._compiled_sql`), not
+in its task's rendered fields, which only a worker could set. `dag.test()` runs one task at a time, never
+in the triggerer, and runs a deferred task's trigger in line: a node task run before the producer would
+wait for a build that never starts. The in-process runner (include/run_dags.py) so puts the producer
+before the root node tasks, and every other node task after its upstream ones (run_producer_first).
 
 Writer lane: only the producer writes, so only it runs in the warehouse's one-slot pool. The node tasks
 read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
 alone with dbt when its task is retried or cleared, or when the build died before reporting it: a second
 dbt process, outside the writer lane. Here that fallback only reports (`report_only`): the build's result
 for the node when it has one, else a failure with one sentence saying to clear the producer, which rebuilds
-in the lane. So a node task's retry never runs dbt, and node tasks retry once: Airflow 3.3.2 can fail a
-deferred task whose trigger fired before the scheduler saw its worker's defer exit ("finished with state
-success, but the task instance's state attribute is queued"; apache/airflow#67287, fixed after 3.3.2), and
-the retry reads the same result again.
+in the lane. So a node task's retry never runs dbt, and node tasks retry once, at once: a retry only reads
+the same result again, so it is safe against a transient failure (apache/airflow#67287 in Airflow 3.3.2
+failed node tasks when they still deferred from a worker).
 """
 
 from __future__ import annotations
@@ -33,10 +37,12 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, TriggerRule
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.triggers.base import StartTriggerArgs
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
 
+from include import node_trigger
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.airflow_setup import dbt_executable
 from include.settings import get_settings
@@ -100,10 +106,13 @@ def run_producer_first(dag: DAG) -> None:
     for producer in [task for task in dag.tasks if task.task_id.endswith(PRODUCER_TASK_ID)]:
         group = producer.task_group
         for task in group.iter_tasks() if group is not None else []:
-            if task is producer or task.task_id.endswith(PRODUCER_GATE_TASK_ID) or task.upstream_task_ids:
+            if task is producer or task.task_id.endswith(PRODUCER_GATE_TASK_ID):
                 continue
-            producer >> task
-            task.trigger_rule = TriggerRule.ALL_DONE
+            if task.upstream_task_ids:  # after its upstream node tasks passed, as Cosmos renders it
+                task.trigger_rule = TriggerRule.ALL_SUCCESS
+            else:
+                producer >> task
+                task.trigger_rule = TriggerRule.ALL_DONE
 
 
 def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> bool:
@@ -123,17 +132,43 @@ def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> b
     )
 
 
+def start_in_triggerer(task: BaseOperator, tests_per_model: dict[str, list[str]]) -> None:
+    """Have the scheduler start the node task in the triggerer; a passed node ends it there.
+
+    Only a node that did not pass resumes on a worker (Cosmos' `execute_complete`), see
+    include/node_trigger.py. dag.test() never starts a task in the triggerer: it runs `execute` in line.
+    """
+    task.start_from_trigger = True
+    task.start_trigger_args = StartTriggerArgs(
+        trigger_cls=node_trigger.CLASS_PATH,
+        trigger_kwargs={
+            "model_unique_id": task.model_unique_id,
+            "producer_task_id": task.producer_task_id,
+            "dag_id": task.dag_id,
+            "poke_interval": NODE_POKE_SECONDS,
+            "is_test_sensor": task.is_test_sensor,
+            "test_unique_ids": tests_per_model.get(task.model_unique_id, []) if task.is_test_sensor else [],
+        },
+        next_method="execute_complete",
+        timeout=task.execution_timeout,
+    )
+
+
 def report_only(group: DbtTaskGroup) -> None:
     """Make every node task a reader of the build's results, in the default pool, retried once at once."""
-    for task in group.iter_tasks():
+    tasks = list(group.iter_tasks())
+    producer = next(task for task in tasks if task.task_id.endswith(PRODUCER_TASK_ID))
+    for task in tasks:
         if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
             continue
         task._fallback_to_non_watcher_run = MethodType(_report_build_result, task)
         task.pool = NODE_POOL
+        task.trigger_rule = TriggerRule.ALWAYS
         task.retries = NODE_RETRIES
         task.retry_delay = NODE_RETRY_DELAY
         task.retry_exponential_backoff = False
         task.poke_interval = NODE_POKE_SECONDS
+        start_in_triggerer(task, producer.tests_per_model)
 
 
 def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:

@@ -8,6 +8,7 @@ import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG
+from airflow.serialization.serialized_objects import DagSerialization
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.alerts import notify_failure
@@ -173,18 +174,37 @@ def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag:
     dag = dag_bag.dags["transform"]
     producer = dag.get_task("dbt.dbt_producer_watcher")
     readers = [task for task in dag.tasks if _is_dbt_node_reader("transform", task)]
-    # under a scheduler: no node task waits for the whole build; each defers until its node is done
+    # under a scheduler: no node task waits for the whole build, nor for its upstream node tasks (the edges
+    # show dbt's lineage; each task reads its own node's result, and dbt skips what a failure feeds)
     assert producer.downstream_task_ids == {"dbt.dbt_producer_watcher_done"}
+    assert {task.trigger_rule for task in readers} == {"always"}
     assert all(task.deferrable and task.poke_interval == NODE_POKE_SECONDS for task in readers)
+    # ... and the scheduler starts it in the triggerer, never on a worker, from the serialized DAG it reads
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for task in readers:
+        started = serialized.get_task(task.task_id)
+        args = started.start_trigger_args
+        assert started.start_from_trigger and args.trigger_cls == "include.node_trigger.NodeResultTrigger"
+        assert args.next_method == "execute_complete"  # a node that did not pass resumes in Cosmos' code
+        kwargs = args.trigger_kwargs["__var"]
+        assert (kwargs["model_unique_id"], kwargs["is_test_sensor"]) == (
+            task.model_unique_id, task.task_id.endswith(".test")
+        ), task.task_id
+        assert kwargs["producer_task_id"] == producer.task_id and kwargs["poke_interval"] == NODE_POKE_SECONDS
+        # a tests task tells a failed test from one dbt skipped after an upstream failure, test by test
+        tests = producer.tests_per_model[task.model_unique_id] if task.task_id.endswith(".test") else []
+        assert kwargs["test_unique_ids"] == tests, task.task_id
     roots = {task.task_id for task in readers if not task.upstream_task_ids}
     assert len(roots) >= 5  # the seed and the staging views
-    # dag.test runs one task at a time: include.run_dags puts the build before the roots (on its own copy)
+    # dag.test runs one task at a time: include.run_dags puts the build before the roots, and every other
+    # node task after its upstream ones passed (on its own copy)
     dag = DagBag(dag_folder=str(dag.fileloc)).dags["transform"]
     producer = dag.get_task("dbt.dbt_producer_watcher")
     readers = [task for task in dag.tasks if _is_dbt_node_reader("transform", task)]
     run_producer_first(dag)
     assert {t.task_id for t in readers if t.upstream_task_ids == {producer.task_id}} == roots
     assert all(dag.get_task(task_id).trigger_rule == "all_done" for task_id in roots)  # report a failed build
+    assert {t.trigger_rule for t in readers if t.task_id not in roots} == {"all_success"}
 
 
 def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCaptureFixture) -> None:

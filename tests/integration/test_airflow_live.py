@@ -236,3 +236,25 @@ def test_a_backfill_scores_each_past_date_exactly_as_a_fresh_build_for_that_date
         query = "select max(cutoff_date) from marts.customer_features where is_scoring_date"
         marts = warehouse.execute(query)
         assert marts.fetchall()[0][0] > last  # the warehouse's marts stay the latest: built in a scratch copy
+
+
+def test_a_failing_dbt_test_fails_its_own_task_and_what_dbt_skipped_ends_skipped(chain: dict) -> None:
+    # Runs last: it leaves the marts unbuilt. An order with an unknown status fails stg_shop__orders'
+    # accepted_values test; dbt skips everything built on stg_shop__orders after it.
+    api: Api = chain["api"]
+    _wait_for(lambda: _quiet(api), "every run to end", 300)
+    with duckdb.connect(chain["env"]["CVW_WAREHOUSE"]) as con:
+        con.execute(
+            "insert into raw.orders (order_id, customer_id, ordered_at, amount, status) "
+            "select 'unknown-status', customer_id, ordered_at, amount, 'on hold' from raw.orders limit 1"
+        )
+    run_id = api.call("POST", "/dags/transform/dagRuns", {"logical_date": None})["dag_run_id"]
+    assert api.wait_for_run("transform", run_id, timeout_seconds=600) == "failed"
+    states: dict[str, set[str]] = {}
+    for ti in api.call("GET", f"/dags/transform/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]:
+        states.setdefault(ti["state"], set()).add(ti["task_id"])
+    assert states["failed"] == {"dbt.dbt_producer_watcher", "dbt.stg_shop__orders.test"}
+    skipped = {"dbt.fct_orders.run", "dbt.customer_features.run", "dbt.customer_features.test"}
+    assert skipped <= states["skipped"]
+    assert {"dbt.stg_shop__orders.run", "dbt.stg_shop__customers.test"} <= states["success"]
+    assert states["upstream_failed"] == {"dbt.dbt_producer_watcher_done", "record_marts_date"}

@@ -1,0 +1,104 @@
+"""The trigger a dbt node task starts in: it reads the node's result from the build and ends the task there.
+
+Under a scheduler each node task of the transform DAG starts in the triggerer (`start_from_trigger`), not
+on a worker: a worker would spend a process start-up (about a second of CPU, on the two cores dbt itself
+needs) only to find the node not built yet and defer, then another to take the result. This trigger polls
+the producer's XComs as Cosmos' own does and, when the node passed, ends the task as a success where it
+is (TaskSuccessEvent), with no worker at all. Anything else (the node failed or was skipped, the producer
+failed or was cleared, or the build ran without the node) resumes the task on a worker in Cosmos'
+`execute_complete`, which fails it with its message, skips it, or says how to rebuild.
+
+A node dbt skipped because a node upstream of it failed ends skipped, in the triggerer: Cosmos writes its
+status as "failed" (so that a node task waiting for it fails), but here every node task starts at once
+(trigger rule `always`) instead of waiting for its upstream tasks to pass, and only the node that failed
+should show red. The node's own dbt event still says "skipped"; for a model's tests, each of its tests'.
+
+A cleared producer keeps its last build's XComs until its new try starts and purges them, and node tasks
+start at once (trigger rule `always`). So the trigger reads no result while the producer waits to run,
+and, once it runs, waits one poll for the purge: a re-run never reports the build before it.
+
+Kept in a module of its own: the triggerer imports it by class path, and it pulls in only Cosmos' trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
+from cosmos.listeners.dag_run_listener import EventStatus
+from cosmos.operators._watcher.state import (
+    PRODUCER_TERMINAL_STATES,
+    get_dbt_event_xcom_key,
+    is_dbt_node_status_skipped,
+    is_dbt_node_status_success,
+)
+from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigger
+
+CLASS_PATH = f"{__name__}.NodeResultTrigger"
+logger = logging.getLogger(__name__)
+RUNNING = "running"
+
+
+class NodeResultTrigger(WatcherTrigger):
+    """Cosmos' WatcherTrigger, started for a node task by the scheduler; a passed node ends the task here.
+
+    The scheduler creates the trigger from the operator's static `start_trigger_args`, before any run
+    context exists, so the run is read from the task instance the triggerer attaches.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        run_id: str | None = None,
+        map_index: int | None = -1,
+        test_unique_ids: list[str] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, run_id=run_id, map_index=map_index, **kwargs)  # type: ignore[arg-type]
+        self.test_unique_ids = test_unique_ids or []  # a tests task's: the tests of its model
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        _, kwargs = super().serialize()
+        return CLASS_PATH, {**kwargs, "test_unique_ids": self.test_unique_ids}
+
+    async def _skipped_after_an_upstream_failure(self) -> bool:
+        """Return whether dbt skipped this task's nodes (and failed none of them itself)."""
+        nodes = self.test_unique_ids if self.is_test_sensor else [self.model_unique_id]
+        statuses = [
+            ((await self.get_xcom_val(get_dbt_event_xcom_key(node))) or {}).get("status") for node in nodes
+        ]
+        not_passed = [status for status in statuses if not is_dbt_node_status_success(status)]
+        return bool(not_passed) and all(is_dbt_node_status_skipped(status) for status in not_passed)
+
+    async def _wait_for_this_build(self) -> None:
+        """Return once the producer's XComs are this build's: it ended, or has run for one poll."""
+        while True:
+            state = await self._get_producer_task_status()
+            if state in PRODUCER_TERMINAL_STATES:
+                return
+            if state == RUNNING:
+                await asyncio.sleep(self.poke_interval)  # its task runner purges the last try's XComs
+                return
+            await asyncio.sleep(self.poke_interval)  # cleared, scheduled or queued: its results are old
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self.run_id is None:
+            self.run_id = self.task_instance.run_id
+            self.map_index = self.task_instance.map_index
+        await self._wait_for_this_build()
+        async for event in super().run():
+            payload = event.payload
+            if payload.get("status") == EventStatus.SUCCESS and "reason" not in payload:
+                yield TaskSuccessEvent()
+            elif (
+                payload.get("reason") == WatcherEventReason.NODE_FAILED
+                and await self._skipped_after_an_upstream_failure()
+            ):
+                logger.info("dbt skipped %s: a node upstream of it failed.", self.model_unique_id)
+                yield TaskSkippedEvent()
+            else:
+                yield event
+            return

@@ -1,0 +1,164 @@
+"""A node task started in the triggerer ends there only when its node passed; else it resumes on a worker.
+
+The producer's XComs are a dict here: what is under test is which event each result becomes. The live
+Airflow test (tests/integration/test_airflow_live.py) runs the trigger for real, in a triggerer.
+"""
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from airflow.triggers.base import TaskSkippedEvent, TaskSuccessEvent, TriggerEvent
+from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+from cosmos.operators._watcher.state import (
+    get_compiled_sql_xcom_key,
+    get_dbt_event_xcom_key,
+    get_status_xcom_key,
+)
+
+from include.node_trigger import CLASS_PATH, NodeResultTrigger
+
+NODE = "model.customer_value.customer_features"
+TESTS = ["test.customer_value.not_null_customer_features_customer_id", "test.customer_value.leakage_guard"]
+STARTUP = [{"name": "MainReportVersion", "msg": "dbt 1.11"}, {"name": "AdapterRegistered", "msg": "duckdb"}]
+
+
+class ProducerResults(NodeResultTrigger):
+    """The trigger, reading a build's XComs and the producer's state from memory."""
+
+    def __init__(self, xcoms: dict, producer_state: str | None | list, **kwargs):
+        super().__init__(
+            model_unique_id=NODE,
+            producer_task_id="dbt.dbt_producer_watcher",
+            dag_id="transform",
+            poke_interval=0.01,
+            **kwargs,
+        )
+        self.xcoms = {"dbt_startup_events": STARTUP, **xcoms}
+        # one state, or the states of successive polls (the last one repeats)
+        self.producer_states = producer_state if isinstance(producer_state, list) else [producer_state]
+        self.polls = 0
+        self.task_instance = SimpleNamespace(
+            task_id="dbt.customer_features.run", run_id="manual__2026-11-29", map_index=-1
+        )
+
+    async def get_xcom_val(self, key: str):
+        return self.xcoms.get(key)
+
+    async def _get_producer_task_status(self):
+        self.polls += 1
+        return self.producer_states[min(self.polls, len(self.producer_states)) - 1]
+
+
+def _events(trigger: NodeResultTrigger) -> list[TriggerEvent]:
+    async def collect():
+        return [event async for event in trigger.run()]
+
+    return asyncio.run(asyncio.wait_for(collect(), timeout=10))
+
+
+def test_a_passed_model_ends_its_task_in_the_triggerer() -> None:
+    xcoms = {get_status_xcom_key(NODE): {"status": "success"}, get_compiled_sql_xcom_key(NODE): "select 1"}
+    trigger = ProducerResults(xcoms, producer_state="running")
+    events = _events(trigger)
+    assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)
+    assert (trigger.run_id, trigger.map_index) == ("manual__2026-11-29", -1)  # read from the task instance
+
+
+def test_passed_tests_of_a_model_end_their_task_in_the_triggerer() -> None:
+    xcoms = {get_tests_status_xcom_key(NODE): "pass"}
+    events = _events(ProducerResults(xcoms, producer_state="success", is_test_sensor=True))
+    assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)
+
+
+@pytest.mark.parametrize(
+    ("xcoms", "producer_state", "payload"),
+    [
+        (
+            {get_status_xcom_key(NODE): {"status": "error"}},
+            "running",
+            {"status": "failed", "reason": "node_failed"},
+        ),
+        ({get_status_xcom_key(NODE): {"status": "skipped"}}, "running", {"status": "skipped"}),
+        ({}, "failed", {"status": "failed", "reason": "producer_failed"}),
+        ({}, "success", {"status": "success", "reason": "node_not_run"}),
+    ],
+    ids=["node failed", "node skipped", "producer failed", "build ran without the node"],
+)
+def test_any_other_result_resumes_the_task_on_a_worker(
+    xcoms: dict, producer_state: str, payload: dict
+) -> None:
+    events = _events(ProducerResults(xcoms, producer_state=producer_state))
+    assert len(events) == 1 and not isinstance(events[0], TaskSuccessEvent)
+    assert events[0].payload == payload  # Cosmos' execute_complete fails, skips or logs it on the worker
+
+
+def test_the_trigger_serializes_to_its_own_class() -> None:
+    trigger = ProducerResults({}, producer_state=None, is_test_sensor=True, test_unique_ids=TESTS)
+    path, kwargs = trigger.serialize()
+    assert path == CLASS_PATH == "include.node_trigger.NodeResultTrigger"
+    trigger = NodeResultTrigger(**kwargs)
+    assert (trigger.model_unique_id, trigger.test_unique_ids) == (NODE, TESTS)
+
+
+def _event(status: str, msg: str = "") -> dict:
+    """A node's dbt event as the producer keeps it."""
+    return {"status": status, "start_time": "10:44:36", "finish_time": None, "msg": msg}
+
+
+def test_a_model_dbt_skipped_after_an_upstream_failure_ends_skipped_in_the_triggerer() -> None:
+    # Cosmos writes the status of a node skipped after an upstream failure as "failed"; its event: "skipped"
+    xcoms = {get_status_xcom_key(NODE): {"status": "failed"}, get_dbt_event_xcom_key(NODE): _event("skipped")}
+    events = _events(ProducerResults(xcoms, producer_state="failed"))
+    assert len(events) == 1 and isinstance(events[0], TaskSkippedEvent)
+
+
+def test_tests_dbt_skipped_after_an_upstream_failure_end_skipped_in_the_triggerer() -> None:
+    xcoms = {
+        get_tests_status_xcom_key(NODE): "fail",
+        get_dbt_event_xcom_key(TESTS[0]): _event("pass"),
+        get_dbt_event_xcom_key(TESTS[1]): _event("skipped"),  # a test of two models, one upstream failed
+    }
+    events = _events(ProducerResults(xcoms, "failed", is_test_sensor=True, test_unique_ids=TESTS))
+    assert len(events) == 1 and isinstance(events[0], TaskSkippedEvent)
+
+
+@pytest.mark.parametrize(
+    "failed_event",
+    [_event("None", "Got 1 result, configured to fail if != 0"), _event("error"), None],
+    ids=["a test failed (as the producer records it)", "a test errored", "no event"],
+)
+def test_tests_that_failed_themselves_resume_on_a_worker_to_fail(failed_event: dict | None) -> None:
+    xcoms = {
+        get_tests_status_xcom_key(NODE): "fail",
+        get_dbt_event_xcom_key(TESTS[0]): _event("skipped"),
+        get_dbt_event_xcom_key(TESTS[1]): failed_event,
+    }
+    events = _events(ProducerResults(xcoms, "failed", is_test_sensor=True, test_unique_ids=TESTS))
+    assert len(events) == 1 and not isinstance(events[0], TaskSkippedEvent | TaskSuccessEvent)
+    assert events[0].payload == {"status": "failed", "reason": "node_failed"}
+
+
+class ClearedProducer(ProducerResults):
+    """A producer cleared after a build where the node failed: queued, then running a build that passes.
+
+    Its new try's task runner purges the old XComs a moment after it starts running, and the node passes
+    two polls later.
+    """
+
+    def __init__(self):
+        super().__init__({get_status_xcom_key(NODE): {"status": "error"}}, [None, "queued", "running"])
+
+    async def _get_producer_task_status(self):
+        state = await super()._get_producer_task_status()
+        if self.polls == 4:
+            del self.xcoms[get_status_xcom_key(NODE)]
+        if self.polls == 6:
+            self.xcoms[get_status_xcom_key(NODE)] = {"status": "success"}
+        return state
+
+
+def test_a_cleared_producer_s_old_results_are_not_reported() -> None:
+    trigger = ClearedProducer()
+    events = _events(trigger)
+    assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)  # not the old build's failure
