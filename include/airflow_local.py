@@ -31,6 +31,7 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
+SDK_CLIENT_LOG_LEVEL = "airflow.sdk.api.client=critical"  # see local_environment
 
 
 def _secret(home: Path, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
@@ -73,6 +74,10 @@ def local_environment(home: Path, port: int, base: Mapping[str, str] | None = No
         # died on them (InvalidToken), leaving every deferred task waiting.
         "AIRFLOW__CORE__FERNET_KEY": _secret(home, "fernet_key", _fernet_key),
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        # The Task SDK's API client logs every XCom it does not find at error level, then returns nothing,
+        # which the caller reads as "not yet": each poll of a node task's trigger for a node dbt has not
+        # built (hundreds a run). Its only error lines are such lookups (apache/airflow#73175).
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": SDK_CLIENT_LOG_LEVEL,
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         # the producer never retries (include/cosmos_config.py), so Cosmos need not back its XComs up to an
         # Airflow Variable after every dbt event

@@ -119,3 +119,15 @@ def test_secrets_come_from_the_env_file_and_the_example_holds_none(compose: dict
     connection = compose["x-airflow-common"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
     assert ":${POSTGRES_PASSWORD}@" in connection
     assert ".env" in (REPO_ROOT / ".gitignore").read_text().split()
+
+
+def test_the_task_sdk_client_logs_no_error_per_missing_xcom_as_under_make_airflow(
+    compose: dict, tmp_path: Path
+) -> None:
+    from include.airflow_local import SDK_CLIENT_LOG_LEVEL, local_environment
+
+    local = local_environment(tmp_path, 8080, {})
+    assert local["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == SDK_CLIENT_LOG_LEVEL
+    for name in AIRFLOW_SERVICES:
+        assert compose["services"][name]["environment"]["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] \
+            == SDK_CLIENT_LOG_LEVEL, name
