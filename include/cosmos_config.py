@@ -171,6 +171,16 @@ def report_only(group: DbtTaskGroup) -> None:
         start_in_triggerer(task, producer.tests_per_model)
 
 
+def build_passed(group: DbtTaskGroup) -> BaseOperator:
+    """Return the group's task that passes when its `dbt build` passed (Cosmos' gate after the producer).
+
+    What needs the built marts goes after it, not after the node tasks: they only report, and a node dbt
+    skipped ends skipped, which Airflow would pass on to a task after it (and a run whose last tasks all
+    passed or skipped is a success, though its build failed).
+    """
+    return next(task for task in group.iter_tasks() if task.task_id.endswith(PRODUCER_GATE_TASK_ID))
+
+
 def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
     """Return the dbt build as a Cosmos task group; dbt vars come from the DAG run's params."""
     settings = get_settings()

@@ -257,4 +257,5 @@ def test_a_failing_dbt_test_fails_its_own_task_and_what_dbt_skipped_ends_skipped
     skipped = {"dbt.fct_orders.run", "dbt.customer_features.run", "dbt.customer_features.test"}
     assert skipped <= states["skipped"]
     assert {"dbt.stg_shop__orders.run", "dbt.stg_shop__customers.test"} <= states["success"]
+    # the marts asset is not updated, and the run fails (its last tasks decide)
     assert states["upstream_failed"] == {"dbt.dbt_producer_watcher_done", "record_marts_date"}
