@@ -194,7 +194,11 @@ def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
         ),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            # dbt in a process of its own, whose JSON log lines the producer turns into XComs beside it. In
+            # the producer's process (DBT_RUNNER) each dbt event became JSON and each node's XComs were
+            # pushed in dbt's own threads, between its nodes: about 5 s of a 25 s build at 100,000
+            # customers (docs/benchmarks.md).
+            invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt_executable(),
             # Cosmos never re-runs a whole build: a retried producer skips and the node tasks retry instead.
             setup_operator_args={"retries": 0},

@@ -11,7 +11,7 @@ failed or was cleared, or the build ran without the node) resumes the task on a 
 A node dbt skipped because a node upstream of it failed ends skipped, in the triggerer: Cosmos writes its
 status as "failed" (so that a node task waiting for it fails), but here every node task starts at once
 (trigger rule `always`) instead of waiting for its upstream tasks to pass, and only the node that failed
-should show red. The node's own dbt event still says "skipped"; for a model's tests, each of its tests'.
+should show red (`_skipped_after_an_upstream_failure`).
 
 A cleared producer keeps its last build's XComs until its new try starts and purges them, and node tasks
 start at once (trigger rule `always`). So the trigger reads no result while the producer waits to run,
@@ -40,6 +40,8 @@ from cosmos.operators._watcher.triggerer import WatcherEventReason, WatcherTrigg
 CLASS_PATH = f"{__name__}.NodeResultTrigger"
 logger = logging.getLogger(__name__)
 RUNNING = "running"
+FAILED_BY_COSMOS = "failed"  # no dbt node status: Cosmos writes it for a node dbt skipped after a failure
+SKIPPED = "skipped"
 
 
 class NodeResultTrigger(WatcherTrigger):
@@ -65,13 +67,20 @@ class NodeResultTrigger(WatcherTrigger):
         return CLASS_PATH, {**kwargs, "test_unique_ids": self.test_unique_ids}
 
     async def _skipped_after_an_upstream_failure(self) -> bool:
-        """Return whether dbt skipped this task's nodes (and failed none of them itself)."""
-        nodes = self.test_unique_ids if self.is_test_sensor else [self.model_unique_id]
-        statuses = [
-            ((await self.get_xcom_val(get_dbt_event_xcom_key(node))) or {}).get("status") for node in nodes
-        ]
-        not_passed = [status for status in statuses if not is_dbt_node_status_success(status)]
-        return bool(not_passed) and all(is_dbt_node_status_skipped(status) for status in not_passed)
+        """Return whether dbt only skipped this task's nodes, none of them having failed itself.
+
+        A model's or seed's status is then "failed", Cosmos' word for dbt's "skipped" (dbt's own failures
+        are "error" or "runtime error"). A model's tests have one status for all: "fail". A test that
+        failed or errored itself has a dbt event saying so (dbt's run summary reports it), where a test
+        dbt skipped has none (dbt in a process of its own) or one saying "skipped" (dbt in Airflow's).
+        """
+        if not self.is_test_sensor:
+            return await self._get_node_status() == FAILED_BY_COSMOS
+        for test in self.test_unique_ids:
+            status = ((await self.get_xcom_val(get_dbt_event_xcom_key(test))) or {}).get("status", SKIPPED)
+            if not (is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status)):
+                return False
+        return True
 
     async def _wait_for_this_build(self) -> None:
         """Return once the producer's XComs are this build's: it ended, or has run for one poll."""

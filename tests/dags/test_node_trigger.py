@@ -106,18 +106,30 @@ def _event(status: str, msg: str = "") -> dict:
     return {"status": status, "start_time": "10:44:36", "finish_time": None, "msg": msg}
 
 
-def test_a_model_dbt_skipped_after_an_upstream_failure_ends_skipped_in_the_triggerer() -> None:
-    # Cosmos writes the status of a node skipped after an upstream failure as "failed"; its event: "skipped"
-    xcoms = {get_status_xcom_key(NODE): {"status": "failed"}, get_dbt_event_xcom_key(NODE): _event("skipped")}
+@pytest.mark.parametrize("dbt_event", [_event("skipped"), None], ids=["dbt in Airflow's process", "its own"])
+def test_a_model_dbt_skipped_after_an_upstream_failure_ends_skipped_in_the_triggerer(dbt_event) -> None:
+    # Cosmos writes the status of a node skipped after an upstream failure as "failed", a word dbt never uses
+    xcoms = {get_status_xcom_key(NODE): {"status": "failed"}, get_dbt_event_xcom_key(NODE): dbt_event}
     events = _events(ProducerResults(xcoms, producer_state="failed"))
     assert len(events) == 1 and isinstance(events[0], TaskSkippedEvent)
 
 
-def test_tests_dbt_skipped_after_an_upstream_failure_end_skipped_in_the_triggerer() -> None:
+def test_a_model_that_failed_itself_resumes_on_a_worker_to_fail() -> None:
+    event = _event("None", 'Runtime Error in model customer_features\n  Binder Error: "no_such_column"')
+    xcoms = {get_status_xcom_key(NODE): {"status": "error"}, get_dbt_event_xcom_key(NODE): event}
+    events = _events(ProducerResults(xcoms, producer_state="failed"))
+    assert len(events) == 1 and events[0].payload == {"status": "failed", "reason": "node_failed"}
+
+
+@pytest.mark.parametrize(
+    "dbt_events",
+    [[_event("pass"), _event("skipped")], [None, None]],
+    ids=["dbt in Airflow's process", "dbt in its own: no event for a passed or skipped test"],
+)
+def test_tests_dbt_skipped_after_an_upstream_failure_end_skipped_in_the_triggerer(dbt_events) -> None:
     xcoms = {
-        get_tests_status_xcom_key(NODE): "fail",
-        get_dbt_event_xcom_key(TESTS[0]): _event("pass"),
-        get_dbt_event_xcom_key(TESTS[1]): _event("skipped"),  # a test of two models, one upstream failed
+        get_tests_status_xcom_key(NODE): "fail",  # one of the tests, of two models, was skipped
+        **{get_dbt_event_xcom_key(test): event for test, event in zip(TESTS, dbt_events, strict=True)},
     }
     events = _events(ProducerResults(xcoms, "failed", is_test_sensor=True, test_unique_ids=TESTS))
     assert len(events) == 1 and isinstance(events[0], TaskSkippedEvent)
@@ -125,8 +137,8 @@ def test_tests_dbt_skipped_after_an_upstream_failure_end_skipped_in_the_triggere
 
 @pytest.mark.parametrize(
     "failed_event",
-    [_event("None", "Got 1 result, configured to fail if != 0"), _event("error"), None],
-    ids=["a test failed (as the producer records it)", "a test errored", "no event"],
+    [_event("None", "Got 1 result, configured to fail if != 0"), _event("fail"), _event("error")],
+    ids=["a test failed (dbt's run summary)", "a test failed (its result)", "a test errored"],
 )
 def test_tests_that_failed_themselves_resume_on_a_worker_to_fail(failed_event: dict | None) -> None:
     xcoms = {
