@@ -30,6 +30,7 @@ failed node tasks when they still deferred from a worker).
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from types import MethodType
@@ -132,12 +133,15 @@ def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> b
     )
 
 
-def start_in_triggerer(task: BaseOperator, tests_per_model: dict[str, list[str]]) -> None:
+def start_in_triggerer(
+    task: BaseOperator, tests_per_model: dict[str, list[str]], unit_tests_per_model: dict[str, list[str]]
+) -> None:
     """Have the scheduler start the node task in the triggerer; a passed node ends it there.
 
     Only a node that did not pass resumes on a worker (Cosmos' `execute_complete`), see
     include/node_trigger.py. dag.test() never starts a task in the triggerer: it runs `execute` in line.
     """
+    node = task.model_unique_id
     task.start_from_trigger = True
     task.start_trigger_args = StartTriggerArgs(
         trigger_cls=node_trigger.CLASS_PATH,
@@ -147,17 +151,28 @@ def start_in_triggerer(task: BaseOperator, tests_per_model: dict[str, list[str]]
             "dag_id": task.dag_id,
             "poke_interval": NODE_POKE_SECONDS,
             "is_test_sensor": task.is_test_sensor,
-            "test_unique_ids": tests_per_model.get(task.model_unique_id, []) if task.is_test_sensor else [],
+            "test_unique_ids": tests_per_model.get(node, []) if task.is_test_sensor else [],
+            "unit_test_ids": [] if task.is_test_sensor else unit_tests_per_model.get(node, []),
         },
         next_method="execute_complete",
         timeout=task.execution_timeout,
     )
 
 
+def unit_tests_per_model(manifest: Path) -> dict[str, list[str]]:
+    """Return each model's dbt unit tests from the manifest (Cosmos gives them no task)."""
+    unit_tests: dict[str, list[str]] = {}
+    for unit_test in json.loads(manifest.read_text()).get("unit_tests", {}).values():
+        for model in unit_test["depends_on"]["nodes"]:
+            unit_tests.setdefault(model, []).append(unit_test["unique_id"])
+    return unit_tests
+
+
 def report_only(group: DbtTaskGroup) -> None:
     """Make every node task a reader of the build's results, in the default pool, retried once at once."""
     tasks = list(group.iter_tasks())
     producer = next(task for task in tasks if task.task_id.endswith(PRODUCER_TASK_ID))
+    unit_tests = unit_tests_per_model(get_settings().dbt_manifest_path)
     for task in tasks:
         if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
             continue
@@ -168,7 +183,7 @@ def report_only(group: DbtTaskGroup) -> None:
         task.retry_delay = NODE_RETRY_DELAY
         task.retry_exponential_backoff = False
         task.poke_interval = NODE_POKE_SECONDS
-        start_in_triggerer(task, producer.tests_per_model)
+        start_in_triggerer(task, producer.tests_per_model, unit_tests)
 
 
 def build_passed(group: DbtTaskGroup) -> BaseOperator:

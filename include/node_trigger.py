@@ -32,6 +32,8 @@ from cosmos.listeners.dag_run_listener import EventStatus
 from cosmos.operators._watcher.state import (
     PRODUCER_TERMINAL_STATES,
     get_dbt_event_xcom_key,
+    get_status_xcom_key,
+    is_dbt_node_status_failed,
     is_dbt_node_status_skipped,
     is_dbt_node_status_success,
 )
@@ -57,25 +59,36 @@ class NodeResultTrigger(WatcherTrigger):
         run_id: str | None = None,
         map_index: int | None = -1,
         test_unique_ids: list[str] | None = None,
+        unit_test_ids: list[str] | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, run_id=run_id, map_index=map_index, **kwargs)  # type: ignore[arg-type]
         self.test_unique_ids = test_unique_ids or []  # a tests task's: the tests of its model
+        self.unit_test_ids = unit_test_ids or []  # a model's task: its dbt unit tests, which have no task
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
-        return CLASS_PATH, {**kwargs, "test_unique_ids": self.test_unique_ids}
+        return CLASS_PATH, {
+            **kwargs, "test_unique_ids": self.test_unique_ids, "unit_test_ids": self.unit_test_ids
+        }
 
     async def _skipped_after_an_upstream_failure(self) -> bool:
         """Return whether dbt only skipped this task's nodes, none of them having failed itself.
 
         A model's or seed's status is then "failed", Cosmos' word for dbt's "skipped" (dbt's own failures
-        are "error" or "runtime error"). A model's tests have one status for all: "fail". A test that
-        failed or errored itself has a dbt event saying so (dbt's run summary reports it), where a test
-        dbt skipped has none (dbt in a process of its own) or one saying "skipped" (dbt in Airflow's).
+        are "error" or "runtime error"), and none of its unit tests failed. A model's tests have one
+        status for all: "fail". A test that failed or errored itself has a dbt event saying so (dbt's run
+        summary reports it), where a test dbt skipped has none (dbt in a process of its own) or one saying
+        "skipped" (dbt in Airflow's).
         """
         if not self.is_test_sensor:
-            return await self._get_node_status() == FAILED_BY_COSMOS
+            if await self._get_node_status() != FAILED_BY_COSMOS:
+                return False
+            for unit_test in self.unit_test_ids:  # dbt skips a model whose unit test failed: show it red
+                result = (await self.get_xcom_val(get_status_xcom_key(unit_test))) or {}
+                if is_dbt_node_status_failed(result.get("status")):
+                    return False
+            return True
         for test in self.test_unique_ids:
             status = ((await self.get_xcom_val(get_dbt_event_xcom_key(test))) or {}).get("status", SKIPPED)
             if not (is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status)):

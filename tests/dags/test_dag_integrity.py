@@ -184,6 +184,11 @@ def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag:
     assert all(task.deferrable and task.poke_interval == NODE_POKE_SECONDS for task in readers)
     # ... and the scheduler starts it in the triggerer, never on a worker, from the serialized DAG it reads
     serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    manifest = json.loads(get_settings().dbt_manifest_path.read_text())
+    unit_tests_of: dict[str, list[str]] = {}
+    for unit_test in manifest["unit_tests"].values():
+        unit_tests_of.setdefault(unit_test["depends_on"]["nodes"][0], []).append(unit_test["unique_id"])
+    assert len(unit_tests_of["model.customer_value.int_cutoff_spine"]) == 5
     for task in readers:
         started = serialized.get_task(task.task_id)
         args = started.start_trigger_args
@@ -197,6 +202,8 @@ def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag:
         # a tests task tells a failed test from one dbt skipped after an upstream failure, test by test
         tests = producer.tests_per_model[task.model_unique_id] if task.task_id.endswith(".test") else []
         assert kwargs["test_unique_ids"] == tests, task.task_id
+        unit_tests = [] if task.task_id.endswith(".test") else unit_tests_of.get(task.model_unique_id, [])
+        assert kwargs["unit_test_ids"] == unit_tests, task.task_id  # a failed one fails its model's task
     roots = {task.task_id for task in readers if not task.upstream_task_ids}
     assert len(roots) >= 5  # the seed and the staging views
     # dag.test runs one task at a time: include.run_dags puts the build before the roots, and every other

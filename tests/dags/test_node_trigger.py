@@ -174,3 +174,15 @@ def test_a_cleared_producer_s_old_results_are_not_reported() -> None:
     trigger = ClearedProducer()
     events = _events(trigger)
     assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)  # not the old build's failure
+
+
+@pytest.mark.parametrize(("unit_test", "skipped"), [("fail", False), ("pass", True)])
+def test_a_model_dbt_skipped_because_its_unit_test_failed_fails_its_task(unit_test: str, skipped: bool):
+    # dbt runs a model's unit tests before it and skips it when one fails; the unit test has no task
+    unit = "unit_test.customer_value.customer_features.counts_orders"
+    xcoms = {
+        get_status_xcom_key(NODE): {"status": "failed"},
+        get_status_xcom_key(unit): {"status": unit_test},
+    }
+    events = _events(ProducerResults(xcoms, producer_state="failed", unit_test_ids=[unit]))
+    assert len(events) == 1 and isinstance(events[0], TaskSkippedEvent) == skipped
