@@ -85,8 +85,8 @@ class NodeResultTrigger(WatcherTrigger):
             if await self._get_node_status() != FAILED_BY_COSMOS:
                 return False
             for unit_test in self.unit_test_ids:  # dbt skips a model whose unit test failed: show it red
-                result = (await self.get_xcom_val(get_status_xcom_key(unit_test))) or {}
-                if is_dbt_node_status_failed(result.get("status")):
+                status = ((await self.get_xcom_val(get_status_xcom_key(unit_test))) or {}).get("status")
+                if is_dbt_node_status_failed(status) and status != FAILED_BY_COSMOS:  # not skipped too
                     return False
             return True
         for test in self.test_unique_ids:

@@ -176,7 +176,11 @@ def test_a_cleared_producer_s_old_results_are_not_reported() -> None:
     assert len(events) == 1 and isinstance(events[0], TaskSuccessEvent)  # not the old build's failure
 
 
-@pytest.mark.parametrize(("unit_test", "skipped"), [("fail", False), ("pass", True)])
+@pytest.mark.parametrize(
+    ("unit_test", "skipped"),
+    [("fail", False), ("error", False), ("pass", True), ("failed", True)],
+    ids=["it failed", "it errored", "it passed", "it was skipped too, after an upstream failure"],
+)
 def test_a_model_dbt_skipped_because_its_unit_test_failed_fails_its_task(unit_test: str, skipped: bool):
     # dbt runs a model's unit tests before it and skips it when one fails; the unit test has no task
     unit = "unit_test.customer_value.customer_features.counts_orders"
