@@ -136,17 +136,17 @@ def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> b
 def start_in_triggerer(
     task: BaseOperator, tests_per_model: dict[str, list[str]], unit_tests_per_model: dict[str, list[str]]
 ) -> None:
-    """Have the scheduler start the node task in the triggerer; a passed node ends it there.
+    """Have the scheduler start the node task in the triggerer; a passed or skipped node ends it there.
 
-    Only a node that did not pass resumes on a worker (Cosmos' `execute_complete`), see
-    include/node_trigger.py. dag.test() never starts a task in the triggerer: it runs `execute` in line.
+    Only a node that failed resumes on a worker (Cosmos' `execute_complete`), see include/node_trigger.py.
+    dag.test() never starts a task in the triggerer: it runs `execute` in line.
     """
     node = task.model_unique_id
     task.start_from_trigger = True
     task.start_trigger_args = StartTriggerArgs(
         trigger_cls=node_trigger.CLASS_PATH,
         trigger_kwargs={
-            "model_unique_id": task.model_unique_id,
+            "model_unique_id": node,
             "producer_task_id": task.producer_task_id,
             "dag_id": task.dag_id,
             "poke_interval": NODE_POKE_SECONDS,
