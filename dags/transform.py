@@ -13,28 +13,44 @@ not on a worker, and the edges between node tasks draw dbt's lineage without mak
 `include/cosmos_config.py`). The graph is rendered from a dbt manifest written ahead of time by
 `python -m include.airflow_setup`.
 
-Runs when new raw data lands (`warehouse_raw`); when the build passed, `record_marts_date` updates
-`warehouse_marts` with the date the marts were built for, which starts **score** (and **train** when needed).
+Runs when new raw data lands (`warehouse_raw`). When the build passed, the producer itself updates
+`warehouse_marts` with the date the marts were built for (`record_marts_date`, its `post_execute` hook),
+which starts **score** (and **train** when needed). A failed build updates nothing: not a task after the
+node tasks, which only report (a node dbt skipped ends skipped, which would pass on to a task after it),
+and not a task of its own, whose start on a worker cost 2-3 s of a 26 s run at 100,000 customers
+(docs/benchmarks.md).
 
 Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built for (default
 `CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
 scratch.
-The dbt build and `record_marts_date` run in the `warehouse_writer` pool; the node tasks only read the
+The dbt build runs in the `warehouse_writer` pool; the node tasks only read the
 build's results, in the default pool, and never run dbt themselves: to re-run, clear `dbt_producer_watcher`
 with its downstream tasks.
 """
 
 from __future__ import annotations
 
-import pendulum
-from airflow.sdk import dag, task
+from typing import Any
 
-from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, as_of_date_param, full_refresh_param
+import pendulum
+from airflow.sdk import dag
+
+from include.airflow_defaults import DEFAULT_ARGS, as_of_date_param, full_refresh_param
 from include.assets import MARTS, RAW_TABLES
-from include.cosmos_config import build_passed, dbt_task_group
+from include.cosmos_config import dbt_task_group
 from include.settings import get_settings
 
 AS_OF_DATE = get_settings().as_of_date  # CVW_AS_OF_DATE pins the marts' date when set
+
+
+def record_marts_date(context: Any, result: Any = None) -> None:
+    """Attach the scoring date the passed build made the marts for to its warehouse_marts event."""
+    from include.scoring import marts_as_of_date
+
+    as_of_date = marts_as_of_date()  # dbt's process has ended: the producer still holds the writer slot
+    if as_of_date is None:
+        raise RuntimeError("dbt build passed but marts.customer_features has no scoring date.")
+    context["outlet_events"][MARTS].extra = {"as_of_date": as_of_date.isoformat()}
 
 
 @dag(
@@ -54,20 +70,7 @@ AS_OF_DATE = get_settings().as_of_date  # CVW_AS_OF_DATE pins the marts' date wh
     tags=["customer-value", "dbt"],
 )
 def transform():
-    dbt_build = dbt_task_group("dbt")
-
-    @task(outlets=[MARTS], pool=WAREHOUSE_POOL)
-    def record_marts_date(outlet_events=None) -> str:
-        """Return the scoring date the marts were built for and attach it to the warehouse_marts event."""
-        from include.scoring import marts_as_of_date
-
-        as_of_date = marts_as_of_date()
-        if as_of_date is None:
-            raise RuntimeError("dbt build passed but marts.customer_features has no scoring date.")
-        outlet_events[MARTS].extra = {"as_of_date": as_of_date.isoformat()}
-        return as_of_date.isoformat()
-
-    build_passed(dbt_build) >> record_marts_date()  # not after the node tasks: they only report
+    dbt_task_group("dbt", producer_args={"outlets": [MARTS], "post_execute": record_marts_date})
 
 
 transform()

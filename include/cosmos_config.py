@@ -186,18 +186,12 @@ def report_only(group: DbtTaskGroup) -> None:
         start_in_triggerer(task, producer.tests_per_model, unit_tests)
 
 
-def build_passed(group: DbtTaskGroup) -> BaseOperator:
-    """Return the group's task that passes when its `dbt build` passed (Cosmos' gate after the producer).
+def dbt_task_group(group_id: str = "dbt", producer_args: dict[str, Any] | None = None) -> DbtTaskGroup:
+    """Return the dbt build as a Cosmos task group; dbt vars come from the DAG run's params.
 
-    What needs the built marts goes after it, not after the node tasks: they only report, and a node dbt
-    skipped ends skipped, which Airflow would pass on to a task after it (and a run whose last tasks all
-    passed or skipped is a success, though its build failed).
+    `producer_args` go to the producer (the task that runs `dbt build`) only, e.g. the asset it updates
+    when the build passed and a `post_execute` hook that says what it holds.
     """
-    return next(task for task in group.iter_tasks() if task.task_id.endswith(PRODUCER_GATE_TASK_ID))
-
-
-def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
-    """Return the dbt build as a Cosmos task group; dbt vars come from the DAG run's params."""
     settings = get_settings()
     group = DbtTaskGroup(
         group_id=group_id,
@@ -216,7 +210,7 @@ def dbt_task_group(group_id: str = "dbt") -> DbtTaskGroup:
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt_executable(),
             # Cosmos never re-runs a whole build: a retried producer skips and the node tasks retry instead.
-            setup_operator_args={"retries": 0},
+            setup_operator_args={"retries": 0, **(producer_args or {})},
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,

@@ -167,10 +167,12 @@ def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_b
     for node in nodes:
         if node["unique_id"] in tested:
             assert f"dbt.{node['name']}.test" in task_ids, f"the tests of {node['name']} have no task"
-    # after the build passed, not after the node tasks: a run whose build failed must fail, and a node task
-    # dbt skipped ends skipped, which would pass a skip on instead
-    record = dag_bag.dags["transform"].get_task("record_marts_date")
-    assert record.upstream_task_ids == {"dbt.dbt_producer_watcher_done"}
+    # the build's own task announces the marts, only when it passed: not a task after the node tasks (a
+    # node dbt skipped ends skipped, which would pass a skip on), and no task of its own (a worker start)
+    transform = dag_bag.dags["transform"]
+    announcing = [task.task_id for task in transform.tasks if task.outlets]
+    assert announcing == ["dbt.dbt_producer_watcher"]
+    assert transform.get_task("dbt.dbt_producer_watcher")._post_execute_hook.__name__ == "record_marts_date"
 
 
 def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag: DagBag) -> None:

@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import pytest
@@ -157,6 +158,16 @@ def test_one_rest_trigger_runs_the_whole_chain_through_assets(chain: dict) -> No
         assert (dag_id, "asset_triggered") in by_type, f"{dag_id} was not started by an asset"
     trained = [run for run in runs if run["dag_id"] == "train" and run["run_type"] == "asset_triggered"]
     assert any(api.task_states("train", run["dag_run_id"])["train_models"] == "success" for run in trained)
+    # the build's own task announced the marts, with the date it built them for, once per transform run
+    events = api.call("GET", "/assets/events?source_dag_id=transform")["asset_events"]
+    transforms = [run["dag_run_id"] for run in runs if run["dag_id"] == "transform"]
+    assert sorted(event["source_run_id"] for event in events) == sorted(transforms)
+    with duckdb.connect(chain["env"]["CVW_WAREHOUSE"], read_only=True) as con:
+        query = "select max(cutoff_date) from marts.customer_features where is_scoring_date"
+        built_for = con.execute(query).fetchall()[0][0].isoformat()
+    assert {(event["source_task_id"], event["extra"]["as_of_date"]) for event in events} == {
+        ("dbt.dbt_producer_watcher", built_for)
+    }
     print(f"\nlive chain: {chain['chain_seconds']:.0f} s from the REST trigger to the published serving copy")
 
 
@@ -258,4 +269,5 @@ def test_a_failing_dbt_test_fails_its_own_task_and_what_dbt_skipped_ends_skipped
     assert skipped <= states["skipped"]
     assert {"dbt.stg_shop__orders.run", "dbt.stg_shop__customers.test"} <= states["success"]
     # the marts asset is not updated, and the run fails (its last tasks decide)
-    assert states["upstream_failed"] == {"dbt.dbt_producer_watcher_done", "record_marts_date"}
+    assert states["upstream_failed"] == {"dbt.dbt_producer_watcher_done"}
+    assert api.call("GET", f"/assets/events?source_run_id={quote(run_id)}")["total_entries"] == 0
