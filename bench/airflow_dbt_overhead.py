@@ -7,8 +7,9 @@ On one generated shop, in a temporary data folder, it times:
 * the transform DAG (Cosmos: one `dbt build` producer + one task per node) under dag.test, as `make demo`
   runs it, cold and again warm;
 * with --live, the same DAG under a real scheduler (LocalExecutor on SQLite, include/airflow_local.py),
-  from the REST trigger to the run's end (task processes, the one-slot pool, scheduling latency included),
-  cold (a new Airflow home: Cosmos has no partial-parse file yet, so dbt parses in full) and again warm;
+  from the REST trigger to the run's end as Airflow records it (task processes, the one-slot pool,
+  scheduling latency included; also to when a client polling every 2 s saw it end), cold (a new Airflow
+  home: Cosmos has no partial-parse file yet, so dbt parses in full) and again warm;
 * the import time of every DAG file as the DAG processor parses it (tests/dags/test_parse_time.py).
 Timings are wall-clock seconds of one run each on a machine other processes share, cut to a tenth (never
 rounded up): a benchmark, not a test.
@@ -96,9 +97,10 @@ def dag_test_transform(env: dict[str, str]) -> float:
     return float(match.group(1))
 
 
-def live_transform(env: dict[str, str], root: Path, runs: int = 2) -> list[float]:
+def live_transform(env: dict[str, str], root: Path, runs: int = 2) -> list[tuple[float, float]]:
     """Return, for each of `runs` transform runs one after the other under a real scheduler, the seconds
-    from its REST trigger to the end of its run."""
+    from its REST trigger to the end of its run as Airflow recorded it, and to when a client polling every
+    2 s saw it end (the figure before 2026-11-29 13:00 UTC: up to 2 s later)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -114,12 +116,14 @@ def live_transform(env: dict[str, str], root: Path, runs: int = 2) -> list[float
         api.call("PATCH", "/dags/transform", {"is_paused": False})
         seconds = []
         for _ in range(runs):
-            started = time.monotonic()
+            started = time.time()  # the same clock as the run's end_date: Airflow runs on this machine
             run_id = api.call("POST", "/dags/transform/dagRuns", {"logical_date": None})["dag_run_id"]
             state = api.wait_for_run("transform", run_id, timeout_seconds=900)
+            seen = time.time() - started
             if state != "success":
                 raise SystemExit(f"the live transform run ended {state}: see {root / 'live-logs'}")
-            seconds.append(time.monotonic() - started)
+            ended = datetime.fromisoformat(api.call("GET", f"/dags/transform/dagRuns/{run_id}")["end_date"])
+            seconds.append((ended.timestamp() - started, seen))
         return seconds
     finally:
         stop_components(processes)
@@ -169,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
             "transform DAG under dag.test, warm": dag_test_transform(env),
         }
         if args.live:
-            cold, warm = live_transform(env, root)
-            timings["transform DAG under a live scheduler, cold"] = cold
-            timings["transform DAG under a live scheduler, warm"] = warm
+            for name, (ended, seen) in zip(("cold", "warm"), live_transform(env, root), strict=True):
+                timings[f"transform DAG under a live scheduler, {name}"] = ended
+                timings[f"transform DAG under a live scheduler, {name}, as a 2 s poll saw it end"] = seen
     parses = parse_times()
     base = timings["dbt build, warm"]
     lines = [
