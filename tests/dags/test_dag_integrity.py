@@ -1,5 +1,6 @@
 """Every DAG file imports cleanly; the DAGs are chained by assets, run one at a time, in the writer lane."""
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -217,6 +218,14 @@ def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag:
     assert {t.task_id for t in readers if t.upstream_task_ids == {producer.task_id}} == roots
     assert all(dag.get_task(task_id).trigger_rule == "all_done" for task_id in roots)  # report a failed build
     assert {t.trigger_rule for t in readers if t.task_id not in roots} == {"all_success"}
+
+
+def test_the_build_parses_no_lineage_events_that_nothing_would_send(dag_bag: DagBag, tmp_path: Path) -> None:
+    assert importlib.util.find_spec("airflow.providers.openlineage") is None  # the project installs none
+    producer = dag_bag.dags["transform"].get_task("dbt.dbt_producer_watcher")
+    # Cosmos' parser would read tmp_path/target/manifest.json and fail; the stand-in reads nothing
+    assert producer.calculate_openlineage_events_completes({}, tmp_path, ["dbt", "build"]) is False
+    assert producer.openlineage_events_completes == []
 
 
 def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCaptureFixture) -> None:
