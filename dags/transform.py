@@ -24,8 +24,8 @@ Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built f
 `CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
 scratch.
 The dbt build runs in the `warehouse_writer` pool; the node tasks only read the
-build's results, in the default pool, and never run dbt themselves: to re-run, clear `dbt_producer_watcher`
-with its downstream tasks.
+build's results, in the default pool, and never run dbt themselves. To re-run the build, trigger a new
+run: a cleared `dbt_producer_watcher` skips (Cosmos never runs a second build in one run).
 """
 
 from __future__ import annotations

@@ -22,10 +22,11 @@ Writer lane: only the producer writes, so only it runs in the warehouse's one-sl
 read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
 alone with dbt when its task is retried or cleared, or when the build died before reporting it: a second
 dbt process, outside the writer lane. Here that fallback only reports (`report_only`): the build's result
-for the node when it has one, else a failure with one sentence saying to clear the producer, which rebuilds
-in the lane. So a node task's retry never runs dbt, and node tasks retry once, at once: a retry only reads
-the same result again, so it is safe against a transient failure (apache/airflow#67287 in Airflow 3.3.2
-failed node tasks when they still deferred from a worker).
+for the node when it has one, else a failure with one sentence saying to trigger a new run, whose build
+runs in the lane: a cleared producer does not rebuild (Cosmos skips a producer's second try, so that one
+run never builds twice). So a node task's retry never runs dbt, and node tasks retry once, at once: a
+retry only reads the same result again, so it is safe against a transient failure (apache/airflow#67287 in
+Airflow 3.3.2 failed node tasks when they still deferred from a worker).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def run_producer_first(dag: DAG) -> None:
 
 def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> bool:
     """Replace Cosmos' per-node dbt re-run: report this run's build result for the node, or fail saying how
-    to rebuild within the writer lane when the build has none."""
+    to rebuild within the writer lane when the build has none (a new run: a cleared producer skips)."""
     status = self._get_node_status(context["ti"], context)
     if is_dbt_node_status_success(status):
         return True
@@ -129,8 +130,8 @@ def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> b
         raise AirflowException(f"{self.model_unique_id} ended with status {status!r} in this run's build.")
     raise AirflowException(
         f"{self.task_id} has no result from this run's dbt build (try {try_number}): node tasks never run "
-        f"dbt themselves, since the warehouse has one writer; clear {PRODUCER_TASK_ID} (with its downstream "
-        "tasks) to rebuild."
+        f"dbt themselves, since the warehouse has one writer; trigger a new {self.dag_id} run to rebuild (a "
+        f"cleared {PRODUCER_TASK_ID} skips: Cosmos never runs a second build in one run)."
     )
 
 

@@ -114,7 +114,7 @@ class _BuildResults:
 
 def test_dbt_node_tasks_never_run_dbt_themselves(dag_bag: DagBag) -> None:
     """Where Cosmos would re-run a node with dbt (a retry, a clear, a build that never reported the node), a
-    node task reports the build's result for its node, and fails saying to clear the producer without one."""
+    node task reports the build's result for its node, and fails saying to trigger a new run without one."""
     from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
     readers = [task for task in dag_bag.dags["transform"].tasks if _is_dbt_node_reader("transform", task)]
@@ -122,7 +122,7 @@ def test_dbt_node_tasks_never_run_dbt_themselves(dag_bag: DagBag) -> None:
     model = next(task for task in readers if task.task_id == "dbt.fct_orders.run")
     key = "model__customer_value__fct_orders_status"
     for task in readers:
-        with pytest.raises(AirflowException, match=r"clear dbt_producer_watcher .* to rebuild"):
+        with pytest.raises(AirflowException, match=r"trigger a new transform run to rebuild"):
             task._fallback_to_non_watcher_run(2, {"ti": _BuildResults({})})
     assert model._fallback_to_non_watcher_run(2, {"ti": _BuildResults({key: {"status": "success"}})}) is True
     with pytest.raises(AirflowSkipException):
@@ -139,7 +139,7 @@ def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagB
             alerts = any(getattr(c, "__wrapped__", c) is notify_failure for c in callbacks)
             assert alerts or task.task_id.endswith("dbt_producer_watcher"), f"{dag_id}.{task.task_id}"
             if task.task_id.endswith("dbt_producer_watcher"):
-                assert task.retries == 0  # a build is re-run by clearing the producer, never per node
+                assert task.retries == 0  # a build is re-run by a new run, never per node
                 continue
             if _is_dbt_node_reader(dag_id, task):
                 # once, at once: a retry only reads the build's result again (include/cosmos_config.py)
