@@ -63,8 +63,7 @@ def marts_as_of_date(warehouse_path: Path | None = None) -> date | None:
     """Return the scoring date the marts were built for, or None when the feature mart does not exist yet."""
     import duckdb
 
-    from include.warehouse import connect
-    from ml.data import scoring_date
+    from include.warehouse import connect, scoring_date
 
     path = Path(warehouse_path or get_settings().warehouse_path)
     if not path.exists():

@@ -1,9 +1,11 @@
-"""Connections to the DuckDB warehouse file, one-transaction blocks on them, and whether a table exists."""
+"""Connections to the DuckDB warehouse file, one-transaction blocks on them, whether a table exists, and
+the date the marts were built for. Light on imports: the dbt build's task reads that date (no pandas)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -61,3 +63,11 @@ def has_table(
         "and table_catalog = coalesce(?, table_catalog) and (? or table_type <> 'VIEW')"
     )
     return con.execute(query, [schema, table, database, views]).fetchall()[0][0] > 0
+
+
+def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
+    """Return the scoring cutoff of the feature mart (the as-of date the marts were built for)."""
+    row = con.execute("select max(cutoff_date) from marts.customer_features where is_scoring_date").fetchone()
+    if row is None or row[0] is None:
+        raise SystemExit("marts.customer_features has no scoring date: run the dbt build first (make demo).")
+    return row[0]

@@ -125,14 +125,6 @@ def feature_cutoffs(con: duckdb.DuckDBPyConnection) -> list[date]:
     return [pd.Timestamp(row[0]).date() for row in rows]
 
 
-def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
-    """Return the scoring cutoff of the feature mart (the as-of date the marts were built for)."""
-    row = con.execute("select max(cutoff_date) from marts.customer_features where is_scoring_date").fetchone()
-    if row is None or row[0] is None:
-        raise SystemExit("marts.customer_features has no scoring date: run the dbt build first (make demo).")
-    return pd.Timestamp(row[0]).date()
-
-
 def _with_dates(frame: pd.DataFrame) -> pd.DataFrame:
     """Return the frame with cutoff_date as a Python-comparable datetime64 column."""
     frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"])

@@ -38,13 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.settings import get_settings
-from include.warehouse import connect
+from include.warehouse import connect, scoring_date
 from ml import explain
 from ml.artifacts import load_champion, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd, predict_btyd
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
-from ml.data import arrow_floats, arrow_strings, in_sample, rounded_arrow, scoring_date
+from ml.data import arrow_floats, arrow_strings, in_sample, rounded_arrow
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_columns

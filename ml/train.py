@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 
 from include.settings import get_settings
-from include.warehouse import connect
+from include.warehouse import connect, scoring_date
 from ml.artifacts import find_champion, save_model_version
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
-from ml.data import feature_columns, load_training_frame, scoring_date, training_sample_share
+from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7
