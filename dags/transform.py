@@ -15,17 +15,17 @@ not on a worker, and the edges between node tasks draw dbt's lineage without mak
 
 Runs when new raw data lands (`warehouse_raw`). When the build passed, the producer itself updates
 `warehouse_marts` with the date the marts were built for (`record_marts_date`, its `post_execute` hook),
-which starts **score** (and **train** when needed). A failed build updates nothing: not a task after the
-node tasks, which only report (a node dbt skipped ends skipped, which would pass on to a task after it),
-and not a task of its own, whose start on a worker cost 2-3 s of a 26 s run at 100,000 customers
-(docs/benchmarks.md).
+which starts **score** (and **train** when needed); a failed build updates nothing. The build's own task
+sends it, not a task after the node tasks (they only report, and a node dbt skipped ends skipped, which
+Airflow would pass on to a task after it) nor a task of its own, whose start on a worker cost 2-3 s of a
+26 s run at 100,000 customers (docs/benchmarks.md).
 
 Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built for (default
 `CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
 scratch.
-The dbt build runs in the `warehouse_writer` pool; the node tasks only read the
-build's results, in the default pool, and never run dbt themselves. To re-run the build, trigger a new
-run: a cleared `dbt_producer_watcher` skips (Cosmos never runs a second build in one run).
+The dbt build runs in the `warehouse_writer` pool; the node tasks only read the build's results, in the
+default pool, and never run dbt themselves. To re-run the build, trigger a new run: a cleared
+`dbt_producer_watcher` skips (Cosmos never runs a second build in one run).
 """
 
 from __future__ import annotations
