@@ -170,10 +170,15 @@ def unit_tests_per_model(manifest: Path) -> dict[str, list[str]]:
     return unit_tests
 
 
+def producer_of(group: DbtTaskGroup) -> BaseOperator:
+    """Return the group's producer: the task that runs `dbt build`."""
+    return next(task for task in group.iter_tasks() if task.task_id.endswith(PRODUCER_TASK_ID))
+
+
 def report_only(group: DbtTaskGroup) -> None:
     """Make every node task a reader of the build's results, in the default pool, retried once at once."""
     tasks = list(group.iter_tasks())
-    producer = next(task for task in tasks if task.task_id.endswith(PRODUCER_TASK_ID))
+    producer = producer_of(group)
     unit_tests = unit_tests_per_model(get_settings().dbt_manifest_path)
     for task in tasks:
         if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
@@ -202,9 +207,8 @@ def skip_unsent_lineage(group: DbtTaskGroup) -> None:
     """
     if importlib.util.find_spec("airflow.providers.openlineage") is not None:
         return
-    for task in group.iter_tasks():
-        if task.task_id.endswith(PRODUCER_TASK_ID):
-            task.calculate_openlineage_events_completes = MethodType(_no_lineage_events, task)
+    producer = producer_of(group)
+    producer.calculate_openlineage_events_completes = MethodType(_no_lineage_events, producer)
 
 
 def dbt_task_group(group_id: str = "dbt", producer_args: dict[str, Any] | None = None) -> DbtTaskGroup:
