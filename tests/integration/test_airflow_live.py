@@ -140,6 +140,12 @@ def _eligible(con: duckdb.DuckDBPyConnection, as_of: date) -> int:
     ).fetchall()[0][0]
 
 
+def _marts_date(con: duckdb.DuckDBPyConnection) -> date:
+    """Return the scoring date the warehouse's marts were built for, read straight from the feature mart."""
+    query = "select max(cutoff_date) from marts.customer_features where is_scoring_date"
+    return con.execute(query).fetchall()[0][0]
+
+
 def test_nothing_to_load_skips_ingest_instead_of_failing(chain: dict) -> None:
     api: Api = chain["api"]
     first = chain["first_ingest"]
@@ -163,8 +169,7 @@ def test_one_rest_trigger_runs_the_whole_chain_through_assets(chain: dict) -> No
     transforms = [run["dag_run_id"] for run in runs if run["dag_id"] == "transform"]
     assert sorted(event["source_run_id"] for event in events) == sorted(transforms)
     with duckdb.connect(chain["env"]["CVW_WAREHOUSE"], read_only=True) as con:
-        query = "select max(cutoff_date) from marts.customer_features where is_scoring_date"
-        built_for = con.execute(query).fetchall()[0][0].isoformat()
+        built_for = _marts_date(con).isoformat()
     assert {(event["source_task_id"], event["extra"]["as_of_date"]) for event in events} == {
         ("dbt.dbt_producer_watcher", built_for)
     }
@@ -244,9 +249,7 @@ def test_a_backfill_scores_each_past_date_exactly_as_a_fresh_build_for_that_date
             backfilled_rows = _scores(warehouse, as_of)
             assert len(backfilled_rows) == _eligible(warehouse, as_of) > 0
             assert backfilled_rows == _scores(rebuilt, as_of), f"{as_of}: backfill and fresh build differ"
-        query = "select max(cutoff_date) from marts.customer_features where is_scoring_date"
-        marts = warehouse.execute(query)
-        assert marts.fetchall()[0][0] > last  # the warehouse's marts stay the latest: built in a scratch copy
+        assert _marts_date(warehouse) > last  # the warehouse's marts stay the latest: built in a scratch copy
 
 
 def test_a_failing_dbt_test_fails_its_own_task_and_what_dbt_skipped_ends_skipped(chain: dict) -> None:
