@@ -105,3 +105,29 @@ def test_lift_at_ten_percent_compares_the_top_tenth_with_the_base_rate() -> None
     score = np.arange(10, 0, -1.0)  # the first customer ranks first
     assert metrics.lift_at(labels, score, 0.10) == pytest.approx(1 / 0.3)
     assert metrics.lift_at(labels, -score, 0.10) == pytest.approx(0.0)
+
+
+def test_paired_bootstrap_interval_is_exact_when_every_resample_gives_the_same_difference() -> None:
+    actual = np.array([1.0, 4.0, 9.0, 16.0, 25.0])
+    # one model is off by 1 on every customer, the other by 3: on any resample the MAE differs by -2
+    low, high = metrics.paired_bootstrap_interval(
+        metrics.mean_absolute_error, actual, actual + 1, actual - 3, resamples=50
+    )
+    assert (low, high) == pytest.approx((-2.0, -2.0))
+
+
+def test_paired_bootstrap_interval_is_zero_for_the_same_predictions() -> None:
+    actual = np.arange(20, dtype=float)
+    predicted = np.sqrt(actual)
+    assert metrics.paired_bootstrap_interval(metrics.spearman, actual, predicted, predicted) == (0.0, 0.0)
+
+
+def test_paired_bootstrap_interval_scores_both_models_on_the_same_resampled_rows() -> None:
+    # errors that differ from row to row, one model 1 worse on every row: paired resamples always differ by
+    # exactly -1, while resampling each model's rows separately would spread the difference around -1
+    actual = np.zeros(5)
+    predicted = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
+    low, high = metrics.paired_bootstrap_interval(
+        metrics.mean_absolute_error, actual, predicted, predicted + 1, resamples=200
+    )
+    assert (low, high) == pytest.approx((-1.0, -1.0))
