@@ -16,7 +16,7 @@ Variants:
   how the README's reference table was computed (its BG/NBD + Gamma-Gamma figures are reproduced only then).
 
 Each "beats" verdict carries the 95% paired bootstrap interval of the difference (model minus BG/NBD + GG,
-1,000 resamples of the test customers, ml.metrics.paired_bootstrap_interval): an interval holding zero says
+1,000 resamples of the test customers: `cvw evaluate --bootstrap 1000`): an interval holding zero says
 this data set cannot tell the two apart on that metric.
 
 The preset variant is also backtested: the same evaluation at every monthly cutoff with a full split, to
@@ -58,6 +58,7 @@ REFERENCE = {
     (date(2011, 9, 9), 90): (0.574, 0.864, 0.686, -0.39, 0.801),
     (date(2011, 6, 11), 180): (0.627, 0.889, 0.702, -0.22, 0.808),
 }
+BOOTSTRAP_RESAMPLES = 1000
 HEADLINE = ["revenue_spearman", "revenue_normalized_gini", "revenue_top10_capture", "revenue_aggregate_bias"]
 COLUMNS = {
     "revenue_spearman": "Spearman",
@@ -134,18 +135,18 @@ def evaluate_variant(
         results = []
         for cutoff, horizon in SETTINGS:
             started = time.monotonic()
-            table = run(cutoff, horizon, warehouse)
-            seconds = time.monotonic() - started
+            table = run(cutoff, horizon, warehouse, bootstrap=BOOTSTRAP_RESAMPLES)
+            intervals = table.attrs["intervals"].query("baseline == 'bgnbd_gamma_gamma'")
             results.append(
                 {
                     "variant": variant,
                     "cutoff": cutoff,
                     "horizon": horizon,
                     "table": wide(table),
-                    "intervals": headline_intervals(warehouse, cutoff, horizon),
+                    "intervals": intervals.set_index("metric")[["low", "high"]],
                     "customers": int(table["customers"].iloc[0]),
                     "model": describe(table.attrs["calibration"]),
-                    "seconds": seconds,
+                    "seconds": time.monotonic() - started,
                     "build_seconds": build_seconds,
                 }
             )
@@ -157,31 +158,6 @@ def evaluate_variant(
                 title = f"Backtest, {variant}, {horizon}-day horizon ({time.monotonic() - started:.0f} s)"
                 tables.append(backtest_markdown(table, title))
     return results, tables
-
-
-def headline_intervals(warehouse: Path, cutoff: date, horizon: int) -> dict[str, tuple[float, float]]:
-    """Return, per headline metric, the 95% paired bootstrap interval of model minus BG/NBD + GG.
-
-    The evaluation is fitted again (the same data gives the same model) to keep its test predictions.
-    """
-    from ml.evaluate import REVENUE_METRICS, evaluate_cutoff, load_evaluation_frame
-    from ml.metrics import paired_bootstrap_interval, roc_auc
-    from ml.train import at_cutoffs, prepare_frame
-
-    frame = load_evaluation_frame(warehouse, cutoff, horizon)
-    frame, features = prepare_frame(frame[frame["cutoff_date"] <= pd.Timestamp(cutoff)], horizon)
-    _, _, predictions = evaluate_cutoff(frame, features, pd.Timestamp(cutoff), horizon)
-    test = at_cutoffs(frame, [pd.Timestamp(cutoff)])
-    model_revenue, model_churn = predictions["model"]
-    btyd_revenue, btyd_churn = predictions["bgnbd_gamma_gamma"]
-    actual = test["label_revenue"].to_numpy(dtype=float)
-    intervals = {
-        metric: paired_bootstrap_interval(REVENUE_METRICS[metric], actual, model_revenue, btyd_revenue)
-        for metric in HEADLINE[:3]
-    }
-    churned = test["label_is_churned"].to_numpy(dtype=bool)
-    intervals["churn_roc_auc"] = paired_bootstrap_interval(roc_auc, churned, model_churn, btyd_churn)
-    return intervals
 
 
 def _cell(metric: str, value: float) -> str:
@@ -199,7 +175,8 @@ def markdown(result: dict) -> str:
     header = ["model", *COLUMNS.values()]
     lines = [
         f"**{result['cutoff']}, {result['horizon']}-day horizon** ({result['variant']}; "
-        f"{result['customers']:,} existing customers; evaluation {result['seconds']:.0f} s). "
+        f"{result['customers']:,} existing customers; evaluation with its {BOOTSTRAP_RESAMPLES:,}-resample "
+        f"bootstrap {result['seconds']:.0f} s). "
         f"{result['model']}.",
         "",
         "| " + " | ".join(header) + " |",
@@ -222,7 +199,7 @@ def verdict(result: dict) -> str:
     for metric in [*HEADLINE[:3], "churn_roc_auc"]:
         model, baseline = table.loc["model", metric], table.loc["bgnbd_gamma_gamma", metric]
         outcome = "beats" if model > baseline else "does not beat"
-        low, high = result["intervals"][metric]
+        low, high = result["intervals"].loc[metric]
         checks.append(
             f"{COLUMNS[metric]} {outcome} ({model:.4f} vs {baseline:.4f}; difference 95% in "
             f"[{low:+.4f}, {high:+.4f}])"

@@ -1,6 +1,6 @@
 """`evaluate`: the model against every baseline at one cutoff, printed and stored in ml.evaluations.
 
-    python -m ml.evaluate --cutoff 2011-09-09 --horizon 90 [--warehouse PATH]
+    python -m ml.evaluate --cutoff 2011-09-09 --horizon 90 [--warehouse PATH] [--bootstrap N]
 
 The cutoff must be a labelled cutoff of the marts. The model is fitted on earlier cutoffs only (see
 ml.train), the baselines on the same customers at the same cutoff, and every metric of ml.metrics is
@@ -48,6 +48,8 @@ CHURN_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "churn_brier": metrics.brier_score,
     "churn_lift_at_10": metrics.lift_at,
 }
+# The metrics a practitioner compares models on first; `--bootstrap` gives intervals for these.
+HEADLINE_METRICS = ("revenue_spearman", "revenue_normalized_gini", "revenue_top10_capture", "churn_roc_auc")
 TOTAL_SOURCES = {"tweedie": "the Tweedie booster", "btyd": "BG/NBD + Gamma-Gamma (under a year of cutoffs)"}
 EVALUATIONS_DDL = """
 create table if not exists ml.evaluations (
@@ -91,6 +93,31 @@ def evaluate_cutoff(
     )
     table["customers"] = len(test)
     return model, table, predictions
+
+
+def difference_intervals(
+    test: pd.DataFrame, predictions: dict[str, tuple[np.ndarray, np.ndarray]], resamples: int
+) -> pd.DataFrame:
+    """Return, per baseline and headline metric, the model's metric minus the baseline's with its 95%
+    paired bootstrap interval over the test customers (ml.metrics.paired_bootstrap_interval)."""
+    actual = {
+        "revenue": test["label_revenue"].to_numpy(dtype=float),
+        "churn": test["label_is_churned"].to_numpy(dtype=bool),
+    }
+    metric_functions = REVENUE_METRICS | CHURN_METRICS
+    rows = []
+    for baseline in (name for name in predictions if name != MODEL_NAME):
+        for metric in HEADLINE_METRICS:
+            side = 1 if metric.startswith("churn_") else 0  # (revenue, churn) predictions
+            target = actual["churn" if side else "revenue"]
+            function = metric_functions[metric]
+            ours, theirs = predictions[MODEL_NAME][side], predictions[baseline][side]
+            low, high = metrics.paired_bootstrap_interval(function, target, ours, theirs, resamples)
+            difference = function(target, ours) - function(target, theirs)
+            rows.append(
+                {"baseline": baseline, "metric": metric, "difference": difference, "low": low, "high": high}
+            )
+    return pd.DataFrame(rows)
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
@@ -181,8 +208,13 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     return frame
 
 
-def run(cutoff: date, horizon_days: int, warehouse: Path | None = None) -> pd.DataFrame:
-    """Evaluate the model and the baselines at a cutoff, store the rows and return the long table."""
+def run(
+    cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstrap: int = 0
+) -> pd.DataFrame:
+    """Evaluate the model and the baselines at a cutoff, store the rows and return the long table.
+
+    With bootstrap > 0, table.attrs["intervals"] holds difference_intervals over that many resamples.
+    """
     from include.warehouse import connect
     from ml.train import prepare_frame
 
@@ -196,6 +228,8 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None) -> pd.Da
     test = at_cutoffs(frame, [pd.Timestamp(cutoff)])
     table.attrs["calibration"] = model.calibration
     table.attrs["reliability"] = reliability_table(test["label_is_churned"], predictions[MODEL_NAME][1])
+    if bootstrap:
+        table.attrs["intervals"] = difference_intervals(test, predictions, bootstrap)
     return table
 
 
@@ -207,8 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--horizon", type=int, required=True, help="horizon in days, e.g. 90")
     parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default: CVW_WAREHOUSE)")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the model minus each baseline on the headline metrics with a 95%% interval from N "
+        "paired bootstrap resamples of the customers (e.g. 1000; each resample scores every metric again)",
+    )
     args = parser.parse_args(argv)
-    table = run(args.cutoff, args.horizon, args.warehouse)
+    table = run(args.cutoff, args.horizon, args.warehouse, args.bootstrap)
     first = table.iloc[0]
     print(
         f"{first['evaluation_id']}: {first['customers']} customers at {args.cutoff}, "
@@ -219,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         print(wide(table).T.to_string())
         print("\nchurn reliability of the model at the cutoff:")
         print(table.attrs["reliability"].to_string(index=False))
+        if args.bootstrap:
+            print(
+                f"\nmodel minus each baseline, 95% interval over {args.bootstrap} paired bootstrap resamples "
+                "(an interval holding 0: this data cannot tell the two apart on that metric):"
+            )
+            print(table.attrs["intervals"].to_string(index=False, float_format="{:+.4f}".format))
     return 0
 
 

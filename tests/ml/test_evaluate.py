@@ -1,9 +1,11 @@
 """`evaluate` and `train` on a small hand-built warehouse: every model and baseline scored on the same
 customers, rows stored once per evaluation, clear sentences when the marts cannot answer."""
 
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,3 +76,40 @@ def test_a_cutoff_without_a_complete_label_window_stops_with_a_sentence(warehous
 def test_train_stops_with_a_sentence_when_there_are_too_few_customers(warehouse: Path) -> None:
     with pytest.raises(SystemExit, match="Too little data to train"):
         train.train_models(warehouse_path=warehouse, horizon_days=90, min_customers=10_000)
+
+
+def test_bootstrap_gives_each_baseline_the_stored_differences_with_intervals_around_them(
+    warehouse: Path,
+) -> None:
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        table = evaluate.run(date(2024, 9, 1), 90, warehouse, bootstrap=40)
+        evaluate.main(
+            ["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse), "--bootstrap", "40"]
+        )
+    intervals = table.attrs["intervals"]
+    assert len(intervals) == len(BASELINES) * len(evaluate.HEADLINE_METRICS) == 16
+    assert set(intervals["baseline"]) == BASELINES
+    values = table.set_index(["model", "metric"])["value"]
+    for row in intervals.itertuples():
+        assert row.difference == pytest.approx(values["model", row.metric] - values[row.baseline, row.metric])
+        assert row.low <= row.high
+    assert "paired bootstrap resamples" in printed.getvalue()
+    assert "lightgbm_rfm" in printed.getvalue().split("paired bootstrap resamples")[1]
+
+
+def test_without_bootstrap_no_intervals_are_computed(warehouse: Path) -> None:
+    assert "intervals" not in evaluate.run(date(2024, 9, 1), 90, warehouse).attrs
+
+
+def test_a_baseline_identical_to_the_model_differs_by_exactly_zero() -> None:
+    test = pd.DataFrame({"label_revenue": [0.0, 5.0, 1.0, 9.0, 3.0], "label_is_churned": [1, 0, 1, 0, 0]})
+    revenue, churn = np.array([0.5, 4.0, 2.0, 8.0, 1.0]), np.array([0.9, 0.2, 0.6, 0.1, 0.4])
+    intervals = evaluate.difference_intervals(
+        test, {"model": (revenue, churn), "copy": (revenue.copy(), churn.copy())}, resamples=30
+    )
+    assert list(intervals["metric"]) == list(evaluate.HEADLINE_METRICS)
+    assert intervals[["difference", "low", "high"]].to_numpy().tolist() == [[0.0, 0.0, 0.0]] * 4
