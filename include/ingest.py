@@ -242,17 +242,22 @@ def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
 def mark_replaced(con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetime | None = None) -> int:
     """Set `_replaced_at` on the rows of raw.<table> a newer version of their key replaces; return how many.
 
-    A row is replaced by a row of its key from a later load, or from the same load and a later file (the
-    order staging has always used); `_replaced_at` is the newest such version's `_loaded_at`. With
-    `loaded_at`, only pairs that include a row of that load are looked at (the rows a load just appended),
-    else every row (a warehouse that gains the column). Staging then keeps the rows without
-    `_replaced_at`, instead of matching every raw row with its later loads in each read, and the
-    incremental models find the former values of the rows replaced since their last run.
+    A row is replaced by a row of its key from a later load, or from the same load and a later file name
+    (the order staging has always used), or, when both files have the same name (a/orders.csv and
+    b/orders.csv), from the file loaded later in the call: each key keeps exactly one current version.
+    `_replaced_at` is the newest such version's `_loaded_at`. With `loaded_at`, only pairs that include a
+    row of that load are looked at (the rows a load just appended), else every row (a warehouse that gains
+    the column). Staging then keeps the rows without `_replaced_at`, instead of matching every raw row with
+    its later loads in each read, and the incremental models find the former values of the rows replaced
+    since their last run.
     """
     same_key = " and ".join(f"later.{quote(key)} = replaced.{quote(key)}" for key in KEYS[table])
+    # raw rows are only appended, never deleted: of two rows of a key from one load and two files of the
+    # same name, the later file's (a file holds each key once, rule 13) was appended later: larger rowid
     later_row = (
         "(later._loaded_at > replaced._loaded_at "
-        "or (later._loaded_at = replaced._loaded_at and later._source_file > replaced._source_file))"
+        "or (later._loaded_at = replaced._loaded_at and (later._source_file > replaced._source_file "
+        "or (later._source_file = replaced._source_file and later.rowid > replaced.rowid))))"
     )
     # two statements, each joining one load's rows with the table, rather than the table with itself
     scopes = ["true"]

@@ -164,6 +164,8 @@ def check_rows(
 
     With allow_updates, a row whose key is loaded already with other values is a newer version (a status
     change, a correction) and loads; staging keeps the latest load of each key. Otherwise it is rejected.
+    A duplicate is a row equal to its key's current version (no `_replaced_at`): a row equal to a replaced
+    version (a status changed back) differs from the current one, so it is a newer version in its turn.
     """
     names = [column.name for column in RAW_TABLES[table]]
     same_key = " and ".join(f"known.{quote(k)} = checked.{quote(k)}" for k in KEYS[table])
@@ -175,7 +177,8 @@ def check_rows(
     ]
     later, later_params = first_reason([
         ("_key_rank > 1", "duplicate key within the file"),
-        (f"exists (select 1 {known} where {same_row})", "duplicate of a row already loaded"),
+        (f"exists (select 1 {known} where known._replaced_at is null and {same_row})",
+         "duplicate of a row already loaded"),
         *updated,
         *REFERENCE_RULES.get(table, []),
     ], "later")

@@ -188,6 +188,54 @@ def test_a_correction_loads_as_a_newer_version_only_when_updates_are_allowed(tmp
     assert _query(warehouse, "select count(*) from raw.orders where _replaced_at is null") == [(2,)]
 
 
+def test_a_value_changed_back_loads_as_the_newest_version(tmp_path: Path) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    header, a = "order_id,customer_id,ordered_at,amount,status\n", "A,C1,2024-01-01,10,"
+    (tmp_path / "orders_1.csv").write_text(header + a + "completed\n")
+    (tmp_path / "orders_2.csv").write_text(header + a + "cancelled\n")
+    (tmp_path / "orders_3.csv").write_text(header + a + "completed\nB,C1,2024-01-02,20,completed\n")
+    for name in ("orders_1.csv", "orders_2.csv", "orders_3.csv"):
+        _import("--table", "orders", str(tmp_path / name), "--allow-updates", "--warehouse", str(warehouse))
+    # A is back to its first values: a newer version than the cancelled one, not a duplicate of the first
+    versions = "select order_id, status, _source_file, _replaced_at is null from raw.orders order by 1, 3"
+    assert _query(warehouse, versions) == [
+        ("A", "completed", "orders_1.csv", False),
+        ("A", "cancelled", "orders_2.csv", False),
+        ("A", "completed", "orders_3.csv", True),
+        ("B", "completed", "orders_3.csv", True),
+    ]
+    assert _query(warehouse, "select count(*) from raw._rejects") == [(0,)]
+    # delivered once more (beside a new order), it equals the current version: rejected as a duplicate
+    (tmp_path / "orders_4.csv").write_text(header + a + "completed\nC,C1,2024-01-03,30,completed\n")
+    four = str(tmp_path / "orders_4.csv")
+    _import("--table", "orders", four, "--allow-updates", "--warehouse", str(warehouse))
+    assert _query(warehouse, "select file_name, row_number, reason from raw._rejects") == [
+        ("orders_4.csv", 1, "duplicate of a row already loaded"),
+    ]
+    current = "select order_id, _source_file from raw.orders where _replaced_at is null order by 1"
+    assert _query(warehouse, current) == [("A", "orders_3.csv"), ("B", "orders_3.csv"), ("C", "orders_4.csv")]
+
+
+@pytest.mark.parametrize(("order", "current"), [(("a", "b"), "cancelled"), (("b", "a"), "completed")])
+def test_of_two_files_with_one_name_in_one_call_the_later_one_is_current(
+    tmp_path: Path, order: tuple[str, str], current: str
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    header = "order_id,customer_id,ordered_at,amount,status\n"
+    for folder, status in (("a", "completed"), ("b", "cancelled")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "orders.csv").write_text(header + f"A,C1,2024-01-01,10,{status}\n")
+    files = [str(tmp_path / folder / "orders.csv") for folder in order]
+    _import("--table", "orders", *files, "--allow-updates", "--warehouse", str(warehouse))
+    assert _query(warehouse, "select count(*) from raw._rejects") == [(0,)]
+    versions = "select status, _source_file, _replaced_at is null from raw.orders order by 1"
+    assert _query(warehouse, versions) == sorted([
+        ("completed", "orders.csv", current == "completed"),
+        ("cancelled", "orders.csv", current == "cancelled"),
+    ])
+    assert _query(warehouse, "select status from raw.orders where _replaced_at is null") == [(current,)]
+
+
 def test_a_warehouse_from_before_replacement_marks_gains_them_at_the_next_load(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     header = "order_id,customer_id,ordered_at,amount\n"
