@@ -66,6 +66,8 @@ def quote(identifier: str) -> str:
 def type_family(duckdb_type: str) -> str:
     """Return text, number, time or other for a DuckDB type name."""
     name = duckdb_type.upper()
+    if name.endswith("]"):  # a list or array of values (TIMESTAMP[], DOUBLE[3]) is never one value
+        return "other"
     if name == "VARCHAR":
         return "text"
     if name.startswith(NUMBER_TYPES):
@@ -183,7 +185,9 @@ def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list
                 f"map one of its columns ({', '.join(described)})."
             )
         if column.name in mapping.defaults:
-            text = "null" if found is None else f"nullif(trim(cast({quote(found)} as varchar)), '')"
+            # the file's value as text the way it would be read without a default (17850.0 is '17850')
+            as_text = None if found is None else typed("VARCHAR", quote(found), described[found], False)
+            text = "null" if as_text is None else f"nullif(trim({as_text}), '')"
             default = mapping.defaults[column.name]
             sources.append(Source(column, f"coalesce({text}, ${column.name}_default)", "VARCHAR",
                                   f"column {found or column.name!r} with default {default!r}",
@@ -214,17 +218,22 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
     family = type_family(source_type)
     if sql_type == "VARCHAR":
         if source_type.upper() in ("FLOAT", "DOUBLE") or source_type.upper().startswith("DECIMAL"):
-            # 17850.0 is the customer id 17850: integral numbers lose the fraction a float column gave them
+            # 17850.0 is the customer id 17850: integral numbers lose the fraction a float column gave them;
+            # NaN and infinities are no value at all
             number = f"cast({value} as double)"
-            return (f"case when {number} = trunc({number}) and abs({number}) < 1e15 "
+            return (f"case when not isfinite({number}) then null "
+                    f"when {number} = trunc({number}) and abs({number}) < 1e15 "
                     f"then cast(cast({number} as bigint) as varchar) else cast({value} as varchar) end")
         return f"cast({value} as varchar)"
     if sql_type == "TIMESTAMP":
+        # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
+        # a value without one is taken as delivered. Both need the connection's TimeZone to be UTC
+        # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
         if family == "text" and date_format:
-            return f"try_strptime({value}, $date_format)"
+            return f"cast(try_strptime({value}, $date_format) as timestamp)"
         if family == "text":
-            return f"try_cast({value} as timestamp)"
-        if source_type.upper().startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
+        if source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
             return f"cast(timezone('UTC', {value}) as timestamp)"
         return f"cast({value} as timestamp)"
     number = f"try_cast({value} as double)"

@@ -30,6 +30,9 @@ def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBP
     con = duckdb.connect(str(path), read_only=read_only)
     # set, not passed as config: other connections to the same file in this process share one instance
     con.execute("set memory_limit = ?", [settings.duckdb_memory_limit])
+    # timestamps are UTC in the warehouse: a zoned value (a CSV's +02:00, a Parquet TIMESTAMPTZ) becomes UTC
+    # whatever the machine's zone (include.mapping.typed)
+    con.execute("set TimeZone = 'UTC'")
     return con
 
 

@@ -131,3 +131,91 @@ def test_glob_patterns_expand_sorted(tmp_path: Path) -> None:
     assert expand([str(tmp_path / "orders_*.csv"), str(tmp_path / "notes.txt")]) == [
         tmp_path / "orders_2024-01.csv", tmp_path / "orders_2024-02.csv", tmp_path / "notes.txt",
     ]
+
+
+def _import_orders(path: Path, warehouse: Path, *extra: str) -> int:
+    """Import one orders file into the warehouse; return the command's exit code."""
+    return import_main(["--table", "orders", str(path), "--warehouse", str(warehouse), *extra])
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_zoned_text_timestamps_become_utc_whatever_the_machines_zone(
+    tmp_path: Path, monkeypatch, zone: str
+) -> None:
+    monkeypatch.setenv("TZ", zone)
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        "o1,c1,2024-01-01 10:00:00+02:00,10\n"
+        "o2,c1,2024-01-01 10:00:00-05:00,10\n"
+        "o3,c1,2024-01-01T10:00:00Z,10\n"
+        "o4,c1,2024-01-01 10:00,10\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders order by 1") == [
+        ("o1", datetime(2024, 1, 1, 8)),
+        ("o2", datetime(2024, 1, 1, 15)),
+        ("o3", datetime(2024, 1, 1, 10)),
+        ("o4", datetime(2024, 1, 1, 10)),  # no zone: as delivered
+    ]
+    with_offset = tmp_path / "offset.csv"
+    with_offset.write_text("order_id,customer_id,ordered_at,amount\no5,c1,2024-01-01 10:00:00+0200,10\n")
+    assert _import_orders(with_offset, warehouse, "--date-format", "%Y-%m-%d %H:%M:%S%z") == 0
+    assert _query(warehouse, "select ordered_at from raw.orders where order_id = 'o5'") == [
+        (datetime(2024, 1, 1, 8),)
+    ]
+
+
+def test_parquet_timestamps_with_a_zone_at_any_precision_and_with_a_default_become_utc(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    instant = datetime.fromisoformat("2024-01-01T10:00:00+00:00")
+    for unit in ("us", "ns"):
+        path = tmp_path / f"orders_{unit}.parquet"
+        times = pa.array([instant, None], type=pa.timestamp(unit, tz="UTC"))
+        table = {"order_id": [f"{unit}1", f"{unit}2"], "customer_id": ["c1", "c1"], "amount": [1.0, 2.0]}
+        pq.write_table(pa.table({**table, "ordered_at": times}), path)
+        assert _import_orders(path, tmp_path / "w.duckdb", "--default", "ordered_at=2024-02-01") == 0
+    rows = _query(tmp_path / "w.duckdb", "select order_id, ordered_at from raw.orders order by 1")
+    assert rows == [
+        ("ns1", datetime(2024, 1, 1, 10)),
+        ("ns2", datetime(2024, 2, 1)),
+        ("us1", datetime(2024, 1, 1, 10)),
+        ("us2", datetime(2024, 2, 1)),
+    ]
+
+
+def test_a_whole_float_id_with_a_default_is_the_same_id_and_nan_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3"],
+            "customer_id": [17850.0, None, float("nan")],
+            "ordered_at": pd.to_datetime(["2024-01-01"] * 3),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    ).to_parquet(path)
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(path, warehouse, "--default", "customer_id=guest") == 0
+    assert _query(warehouse, "select order_id, customer_id from raw.orders order by 1") == [
+        ("o1", "17850"),
+        ("o2", "guest"),
+        ("o3", "guest"),  # pandas writes NaN for a missing float: no value, so the default
+    ]
+
+
+def test_a_list_column_fails_the_file_with_the_type_sentence(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "orders.parquet"
+    table = {"order_id": ["o1"], "customer_id": ["c1"], "amount": [1.0]}
+    pq.write_table(pa.table({**table, "ordered_at": pa.array([[datetime(2024, 1, 1)]])}), path)
+    message = r"column 'ordered_at' is TIMESTAMP\[\], which cannot become ordered_at"
+    with pytest.raises(SystemExit, match=message):
+        _import_orders(path, tmp_path / "w.duckdb")
