@@ -35,6 +35,7 @@ GROUND_TRUTH_FILE = "ground_truth.parquet"
 GROUND_TRUTH_TABLE = "synthetic.ground_truth"
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked", "_cvw_malformed")
+CSV_DIALECT = "a valid CSV file, with a header line and values quoted, if at all, in double quotes that close"
 # DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
 CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
 # A malformed CSV line's data row number (line - 1: the header is line 1), its text, and its reject reason
@@ -163,9 +164,11 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         raise ValueError(f"{path.name} is neither CSV nor Parquet: give a .csv, .csv.gz or .parquet file.")
     for table in CSV_REJECT_TABLES:
         con.execute(f"drop table if exists {table}")
-    # text in: the contract's casts decide types
+    # text in: the contract's casts decide types. The quote and escape are RFC 4180's double quote, not
+    # guessed: a guess taken from the first rows reads a file's other quoted values with their quotes, or
+    # reads apostrophes as quotes and merges the lines between two of them
     reader = (
-        f"read_csv(?, all_varchar = true, header = true, store_rejects = true, "
+        f"read_csv(?, all_varchar = true, header = true, quote = '\"', escape = '\"', store_rejects = true, "
         f"rejects_table = '{CSV_REJECT_TABLES[0]}', rejects_scan = '{CSV_REJECT_TABLES[1]}')"
     )
     if path.suffix == ".parquet":
@@ -174,7 +177,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         con.execute(f"create or replace temp table _cvw_file as select * from {reader}", [str(path)])
     except duckdb.Error as error:
         reason = str(error).splitlines()[0]
-        raise ValueError(f"{path.name} cannot be read ({reason}): check that it is a valid file.") from None
+        valid = "a valid Parquet file" if path.suffix == ".parquet" else CSV_DIALECT
+        raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
     if path.suffix == ".parquet":
         columns = "data_row bigint, csv_line varchar, reason varchar"
         con.execute(f"create or replace temp table _cvw_malformed ({columns})")

@@ -311,3 +311,47 @@ def test_warehouse_connections_take_duckdbs_memory_limit_from_the_setting(
     with connect(tmp_path / "other.duckdb") as con:
         larger = con.execute("select current_setting('memory_limit')").fetchone()[0]
     assert (limited, larger) == ("286.1 MiB", "953.6 MiB")  # DuckDB reports bytes in binary units
+
+
+def test_csv_values_are_quoted_with_double_quotes_only(tmp_path: Path) -> None:
+    # a guessed quote character would read 'Name 1' as a quoted value and the apostrophes of O'Brien and
+    # it's as the quotes of one value spanning the lines between them
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    rows = [f"p{i},'Name {i}',home" for i in range(1, 30_001)]  # beyond the sample a sniffer reads
+    rows += ["q1,O'Brien's mug,home", "q2,plain,home", "q3,it's,home", 'q4,"Mug, large",home']
+    (directory / "products.csv").write_text("product_id,product_name,category\n" + "\n".join(rows) + "\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (30_004, 30_004, 0)
+    names = (
+        "select product_id, product_name from raw.products "
+        "where product_id in ('p1', 'q1', 'q2', 'q3', 'q4')"
+    )
+    assert sorted(_query(warehouse, names)) == [
+        ("p1", "'Name 1'"),
+        ("q1", "O'Brien's mug"),
+        ("q2", "plain"),
+        ("q3", "it's"),
+        ("q4", "Mug, large"),
+    ]
+
+
+def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothing(tmp_path: Path) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount,status\n"
+        '"o1","c1",2024-01-01,10,completed\n'
+        '"o2","c2",2024-01-02,20,completed\n'
+        'o3,c3,2024-01-03,30,"cancelled\n'
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError, match="orders.csv cannot be read") as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value).endswith(
+        "check that it is a valid CSV file, with a header line and values quoted, if at all, in double "
+        "quotes that close."
+    )
+    # the load's one transaction made the raw schema: rolled back, the warehouse has no table at all
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
