@@ -187,7 +187,7 @@ def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list
         if column.name in mapping.defaults:
             # the file's value as text the way it would be read without a default (17850.0 is '17850')
             as_text = None if found is None else typed("VARCHAR", quote(found), described[found], False)
-            text = "null" if as_text is None else f"nullif(trim({as_text}), '')"
+            text = "null" if as_text is None else blank_is_null(as_text)
             default = mapping.defaults[column.name]
             sources.append(Source(column, f"coalesce({text}, ${column.name}_default)", "VARCHAR",
                                   f"column {found or column.name!r} with default {default!r}",
@@ -208,9 +208,14 @@ def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list
                 f"({column.sql_type}) of raw.{mapping.table}: deliver {NEEDS[column.sql_type]} in it, "
                 "or map another column."
             )
-        value = f"nullif(trim({quote(found)}), '')" if type_family(source_type) == "text" else quote(found)
+        value = blank_is_null(quote(found)) if type_family(source_type) == "text" else quote(found)
         sources.append(Source(column, value, source_type, f"column {found!r}"))
     return sources
+
+
+def blank_is_null(value: str) -> str:
+    """Return SQL of a text value without surrounding spaces, tabs and line breaks; NULL when none is left."""
+    return f"nullif(trim({value}, ' ' || chr(9) || chr(10) || chr(13)), '')"
 
 
 def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str:

@@ -36,7 +36,7 @@ from include.ingest import (
     stage_file,
     write_rejects,
 )
-from include.mapping import ACCEPTS, NEEDS, bound, number_of, quote, type_family, typed
+from include.mapping import ACCEPTS, NEEDS, blank_is_null, bound, number_of, quote, type_family, typed
 from include.validation import FUTURE_TOLERANCE, first_reason
 
 NAME = "online-retail-ii"
@@ -241,7 +241,7 @@ def _stage_lines(
     for role, (column, source_type) in columns.items():
         value = quote(column)
         if type_family(source_type) == "text":
-            value = f"nullif(trim({value}), '')"
+            value = blank_is_null(value)
         delivered.append(f"{value} as src__{role}")
         casts.append(f"{typed(COLUMNS[role][0], 'src__' + role, source_type, True)} as {role}")
     casts.append(f"{number_of('src__quantity')} as num__quantity")

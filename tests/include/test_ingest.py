@@ -355,3 +355,20 @@ def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothin
     )
     # the load's one transaction made the raw schema: rolled back, the warehouse has no table at all
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
+def test_whitespace_only_values_are_missing_and_invalid_utf8_is_an_encoding_reject(tmp_path: Path) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_bytes(
+        b"order_id,customer_id,ordered_at,amount\n"
+        b"o1,c\xff\xfe,2024-01-01,10\n"  # not UTF-8
+        b"o2,\t,2024-01-01,10\n"  # a tab is no customer
+        b"o3,\tc3 ,2024-01-01,10\n"
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert load.rejects == {"malformed CSV line (invalid encoding)": 1, "missing customer_id": 1}
+    assert _query(warehouse, "select order_id, customer_id from raw.orders") == [("o3", "c3")]
+    doc = (REPO_ROOT / "docs" / "data-contract.md").read_text()
+    assert "`invalid encoding`" in doc
