@@ -241,7 +241,7 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
         if source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
             return f"cast(timezone('UTC', {value}) as timestamp)"
         return f"cast({value} as timestamp)"
-    number = f"try_cast({value} as double)"
+    number = as_number(value, family == "text")
     if sql_type == "DOUBLE":
         return f"case when isfinite({number}) then {number} end"
     low, high = (-(2**31), 2**31 - 1) if sql_type == "INTEGER" else (-(2**63), 2**63 - 1)
@@ -249,9 +249,20 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
             f"then cast({number} as {sql_type}) end")
 
 
-def number_of(value: str) -> str:
-    """Return SQL reading `value` as a finite number, NULL when it is not one."""
-    return f"case when isfinite(try_cast({value} as double)) then try_cast({value} as double) end"
+def as_number(value: str, text: bool) -> str:
+    """Return SQL reading `value` (text, or else a number) as a double, NULL when it is not a number.
+
+    DuckDB's cast of text also reads digit separators (`1_000` as 1000); the contract has no thousands
+    separators, so text with one is not a number.
+    """
+    if not text:
+        return f"try_cast({value} as double)"
+    return f"case when strpos({value}, '_') = 0 then try_cast({value} as double) end"
+
+
+def number_of(value: str, text: bool) -> str:
+    """Return SQL reading `value` (text, or else a number) as a finite number, NULL when it is not one."""
+    return f"case when isfinite({as_number(value, text)}) then {as_number(value, text)} end"
 
 
 def bound(sql: str, params: dict[str, object]) -> dict[str, object]:

@@ -219,3 +219,12 @@ def test_a_list_column_fails_the_file_with_the_type_sentence(tmp_path: Path) -> 
     message = r"column 'ordered_at' is TIMESTAMP\[\], which cannot become ordered_at"
     with pytest.raises(SystemExit, match=message):
         _import_orders(path, tmp_path / "w.duckdb")
+
+
+def test_numbers_with_digit_separators_are_not_numbers(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,1_000\no2,c1,2024-01-01,1000\n")
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    assert _query(warehouse, "select order_id, amount from raw.orders") == [("o2", 1000.0)]
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [(1, "non-numeric amount")]
