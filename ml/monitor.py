@@ -205,14 +205,15 @@ def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float]:
 
 def run_backtests(
     con: duckdb.DuckDBPyConnection,
-    horizon_days: int,
     source: str = "scores.customer_scores",
     run_at: datetime | None = None,
 ) -> pd.DataFrame:
-    """Backtest each labelled (as_of_date, model_version) of the score table; write ml.backtests, return it.
+    """Backtest each labelled (as_of_date, model_version, horizon) of the score table; write ml.backtests.
 
-    A scoring date has labels when marts.customer_labels holds its cutoff for the horizon, i.e. when the date
-    is a cutoff of the current marts (the first of a month) and its horizon has elapsed. Rows are replaced.
+    Each score row is compared with the labels of its own horizon (a date scored by a 365-day model with the
+    365-day labels, whatever the champion's horizon now). A scoring date has labels when
+    marts.customer_labels holds its cutoff for that horizon, i.e. when the date is a cutoff of the current
+    marts (the first of a month) and its horizon has elapsed. Rows are replaced; the backtests are returned.
     """
     if source not in SCORE_SOURCES:
         raise ValueError(f"source must be one of {SCORE_SOURCES}, not {source!r}")
@@ -222,20 +223,19 @@ def run_backtests(
         inner join marts.customer_labels as labels
             on scores.customer_id = labels.customer_id
             and scores.as_of_date = labels.cutoff_date
-            and labels.horizon_days = ?
+            and scores.horizon_days = labels.horizon_days
     """
-    pairs = con.execute(
-        f"select distinct scores.as_of_date, scores.model_version {joined} order by 1, 2", [horizon_days]
-    ).fetchall()
+    keys = "scores.as_of_date, scores.model_version, scores.horizon_days"
+    triples = con.execute(f"select distinct {keys} {joined} order by 1, 2, 3").fetchall()
     rows = []
-    for as_of_date, model_version in pairs:
+    for as_of_date, model_version, horizon_days in triples:
         held = con.execute(
             f"""
             select scores.predicted_revenue, scores.churn_probability, labels.revenue, labels.is_churned
             {joined}
-            where scores.as_of_date = ? and scores.model_version = ?
+            where scores.as_of_date = ? and scores.model_version = ? and scores.horizon_days = ?
             """,
-            [horizon_days, as_of_date, model_version],
+            [as_of_date, model_version, horizon_days],
         ).fetchnumpy()
         held = {name: np.asarray(values) for name, values in held.items()}
         rows.append(

@@ -10,8 +10,9 @@ date's rows). Reference columns the warehouse does not store (model outputs comp
 as the BG/NBD features) are listed as not monitored. A champion trained before drift references existed
 has none: the run says so and only backtests.
 
-Backtests: ml.run_backtests for the champion's horizon on `scores.customer_scores` (every scored
-date whose horizon has labels; none yet is a normal outcome, not an error).
+Backtests: ml.run_backtests on `scores.customer_scores`: every scored date and model whose horizon has
+labels, each against the labels of the horizon it was scored for (none yet is a normal outcome, not an
+error).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def monitor_champion(
     else:
         summary["drift"] = drift(con, reference, as_of_date, model_version, run_at, chunk_rows)
     if has_table(con, "marts", "customer_labels"):
-        backtests = run_backtests(con, horizon_days, SCORES_TABLE, run_at)
+        backtests = run_backtests(con, SCORES_TABLE, run_at)
         summary["backtests"] = [
             {
                 "as_of_date": row.as_of_date.isoformat() if hasattr(row.as_of_date, "isoformat")

@@ -82,10 +82,10 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
         """
         create table scores.customer_scores as
         select * from (values
-            ('A', date '2025-01-01', 0.1, 10.0, 'v1'), ('B', date '2025-01-01', 0.9, 0.0, 'v1'),
-            ('C', date '2025-01-01', 0.8, 5.0, 'v1'), ('D', date '2025-01-01', 0.2, 5.0, 'v1'),
-            ('A', date '2025-06-01', 0.5, 7.0, 'v1')
-        ) as t(customer_id, as_of_date, churn_probability, predicted_revenue, model_version)
+            ('A', date '2025-01-01', 0.1, 10.0, 'v1', 90), ('B', date '2025-01-01', 0.9, 0.0, 'v1', 90),
+            ('C', date '2025-01-01', 0.8, 5.0, 'v1', 90), ('D', date '2025-01-01', 0.2, 5.0, 'v1', 90),
+            ('A', date '2025-06-01', 0.5, 7.0, 'v1', 90)
+        ) as t(customer_id, as_of_date, churn_probability, predicted_revenue, model_version, horizon_days)
         """
     )
     con.execute(
@@ -104,8 +104,8 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
 def test_backtests_cover_scored_dates_whose_horizon_has_labels_with_exact_metrics() -> None:
     con = _warehouse()
     run_at = datetime(2025, 7, 1)
-    monitor.run_backtests(con, 90, run_at=run_at)
-    result = monitor.run_backtests(con, 90, run_at=run_at)  # a re-run replaces, never duplicates
+    monitor.run_backtests(con, run_at=run_at)
+    result = monitor.run_backtests(con, run_at=run_at)  # a re-run replaces, never duplicates
     assert con.execute("select count(*) from ml.backtests").fetchone() == (1,)
     row = result.iloc[0].to_dict()
     assert (row["as_of_date"], row["model_version"], row["customers"]) == (date(2025, 1, 1), "v1", 4)
@@ -116,9 +116,33 @@ def test_backtests_cover_scored_dates_whose_horizon_has_labels_with_exact_metric
     assert (row["predicted_churn_rate"], row["realized_churn_rate"]) == (pytest.approx(0.5), 0.5)
 
 
+def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
+    # the same date scored by a 365-day model too (an earlier champion): its rows meet the 365-day labels
+    # only, and its backtest is recorded under 365 days, whatever horizon the champion has now
+    con = _warehouse()
+    con.execute(
+        """
+        insert into scores.customer_scores values
+            ('A', date '2025-01-01', 0.1, 40.0, 'v0', 365), ('B', date '2025-01-01', 0.5, 10.0, 'v0', 365)
+        """
+    )
+    con.execute(
+        """
+        insert into marts.customer_labels values
+            ('A', date '2025-01-01', 365, 50.0, false), ('B', date '2025-01-01', 365, 0.0, true)
+        """
+    )
+    result = monitor.run_backtests(con, run_at=datetime(2026, 2, 1))
+    summary = result[["model_version", "horizon_days", "customers", "predicted_revenue", "realized_revenue"]]
+    assert summary.sort_values("model_version").to_records(index=False).tolist() == [
+        ("v0", 365, 2, 50.0, 50.0),
+        ("v1", 90, 4, 20.0, 30.0),
+    ]
+
+
 def test_backtests_refuse_a_table_outside_the_allow_list() -> None:
     with pytest.raises(ValueError, match="source must be one of"):
-        monitor.run_backtests(duckdb.connect(), 90, source="raw.orders; drop table x")
+        monitor.run_backtests(duckdb.connect(), source="raw.orders; drop table x")
 
 
 def test_calendar_features_are_not_monitored() -> None:
