@@ -109,11 +109,13 @@ def champion_on_holdout(
     champion: tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None,
     test: pd.DataFrame,
     test_cutoff: str,
+    horizon_days: int,
 ) -> dict[str, dict[str, float]] | None:
-    """Return the current champion's metrics on the new holdout, or None to use its stored ones.
+    """Return the current champion's metrics on the new holdout of `horizon_days` labels, or None.
 
-    None when there is no champion, when it learnt from the holdout's labels (the test cutoff is one of its
-    refit cutoffs), or when the holdout lacks one of its features.
+    None (the gate then uses the champion's stored metrics, or none: ml.registry.promote_or_reject) when
+    there is no champion, when it predicts another horizon, when it learnt from the holdout's labels (the
+    test cutoff is one of its refit cutoffs), or when the holdout lacks one of its features.
     """
     from ml.evaluate import score
     from ml.train import predict_customers
@@ -121,6 +123,8 @@ def champion_on_holdout(
     if champion is None:
         return None
     _, boosters, metadata = champion
+    if int(metadata["horizon_days"]) != horizon_days:
+        return None
     if test_cutoff in metadata.get("refit_cutoffs", []) or not set(metadata["features"]) <= set(test.columns):
         return None
     revenue, churn = predict_customers(test, boosters, metadata)

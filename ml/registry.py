@@ -215,6 +215,20 @@ def _artifact_champion(artifacts_dir: Path) -> tuple[str, dict[str, dict[str, fl
     return version, task_metrics(json.loads(metadata_path.read_text())) if metadata_path.exists() else {}
 
 
+def _horizon_of(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, version: str) -> int | None:
+    """Return the horizon a registered or saved model version predicts, or None when nothing says."""
+    row = con.execute(
+        "select max(horizon_days) from ml.model_registry where model_version = ?", [version]
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    metadata_path = version_dir(artifacts_dir, version) / "metadata.json"
+    if metadata_path.exists():
+        horizon = json.loads(metadata_path.read_text()).get("horizon_days")
+        return int(horizon) if horizon is not None else None
+    return None
+
+
 def promote_or_reject(
     con: duckdb.DuckDBPyConnection,
     artifacts_dir: Path,
@@ -228,18 +242,29 @@ def promote_or_reject(
     scoring with); its registry reason then starts "promoted as the first model" and names the failures.
 
     Pass `champion_metrics` when the champion was re-scored on the candidate's holdout (the fair
-    comparison); without them the champion's stored metrics, from its own holdout, are used.
+    comparison); without them the champion's stored metrics, from its own holdout, are used. A champion
+    for another horizon (CVW_HORIZON_DAYS changed) answers another question: the version is then judged
+    against its baselines only, and the reason says so.
     """
     ensure_registry(con)
     champion = current_champion(con) or _artifact_champion(artifacts_dir)
     stored = champion[1] if champion else None
+    horizon = int(metadata["horizon_days"])
+    champion_horizon = _horizon_of(con, artifacts_dir, champion[0]) if champion else None
+    comparable = champion_horizon in (None, horizon)
     promote, reason = decide_promotion(
         task_metrics(metadata),
-        champion_metrics if champion_metrics is not None else stored,
+        (champion_metrics if champion_metrics is not None else stored) if comparable else None,
         metadata.get("baseline_metrics", {}),
         tolerance,
     )
-    if champion:
+    if champion and not comparable:
+        # another horizon's metrics measure another question: the baselines of this one judge it alone
+        reason += (
+            f" (champion {champion[0]} predicts {champion_horizon} days, this model {horizon}: not "
+            "comparable, judged against the baselines only)"
+        )
+    elif champion:
         source = "on this holdout" if champion_metrics is not None else "stored metrics of its own holdout"
         reason += f" (against champion {champion[0]}, {source})"
     elif not promote:

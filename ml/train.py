@@ -335,7 +335,9 @@ def train_models(
     evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
     report = write_report(folder, evaluation)
 
-    on_holdout = champion_on_holdout(find_champion(settings.artifacts_dir), test, metadata["test_cutoff"])
+    on_holdout = champion_on_holdout(
+        find_champion(settings.artifacts_dir), test, metadata["test_cutoff"], horizon_days
+    )
     with connect(warehouse_path) as con:
         store_evaluation(con, with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame))
         promoted, reason = promote_or_reject(

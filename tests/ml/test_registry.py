@@ -207,3 +207,26 @@ def test_a_first_model_that_fails_the_gate_is_promoted_with_the_failures_recorde
     )
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
     assert con.execute("select distinct status from ml.model_registry").fetchall() == [("champion",)]
+
+
+def test_a_champion_for_another_horizon_is_not_compared_only_the_baselines_judge(tmp_path) -> None:
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    strong = {"clv": {"spearman": 0.9}, "churn": {"roc_auc": 0.9}}
+    registry.promote_or_reject(con, artifacts, _metadata("v1", strong))
+    # a 365-day model far below the 90-day champion's 90-day metrics, above its own baselines
+    weaker = {"clv": {"spearman": 0.3}, "churn": {"roc_auc": 0.6}}
+    candidate = {**_metadata("v2", weaker), "horizon_days": 365}
+    promoted, reason = registry.promote_or_reject(con, artifacts, candidate)
+    assert promoted
+    assert reason.endswith(
+        "(champion v1 predicts 90 days, this model 365: not comparable, judged against the baselines only)"
+    )
+    assert "champion 0.9" not in reason
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v2"}
+
+
+def test_a_champion_for_another_horizon_is_not_re_scored_on_the_holdout() -> None:
+    from ml.champion import champion_on_holdout
+
+    champion = ("v1", {}, {"horizon_days": 365, "features": [], "refit_cutoffs": []})
+    assert champion_on_holdout(champion, pd.DataFrame({"x": [1.0]}), "2025-01-01", 90) is None
