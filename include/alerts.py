@@ -57,17 +57,19 @@ def post_webhook(url: str, message: str) -> None:
 
 def notify_failure(context: Mapping[str, Any], conn_id: str | None = None) -> str:
     """Log the failure line and post it to the configured webhook connection; return the line."""
-    from include.settings import get_settings
+    from include.settings import alert_conn_id
 
     message = failure_message(context)
     log.error(message)
-    conn_id = get_settings().alert_conn_id if conn_id is None else conn_id
-    if not conn_id:
-        return message
-    try:
+    try:  # an alert must never hide the failure it reports, nor fail Airflow's callback runner
+        # read apart from the other settings: the failure may be a malformed one (CVW_AS_OF_DATE=2024-02-30),
+        # and that is when the alert matters
+        conn_id = alert_conn_id() if conn_id is None else conn_id
+        if not conn_id:
+            return message
         from airflow.sdk import BaseHook
 
         post_webhook(webhook_url(BaseHook.get_connection(conn_id)), message)
-    except Exception as error:  # an alert must never hide the failure it reports
+    except Exception as error:
         log.warning("Could not send the failure alert through connection %s: %s", conn_id, error)
     return message

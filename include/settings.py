@@ -64,6 +64,11 @@ class Settings:
     duckdb_memory_limit: str  # DuckDB's memory_limit for dbt and every warehouse connection; it spills beyond
 
 
+def alert_conn_id() -> str:
+    """Return CVW_ALERT_CONN_ID, read on its own: failure alerts need it when another setting is malformed."""
+    return os.environ.get("CVW_ALERT_CONN_ID", "").strip()
+
+
 def get_settings() -> Settings:
     """Return the settings in force now (environment variables over repository defaults)."""
     data_dir = _path("CVW_DATA_DIR", REPO_ROOT / "data")
@@ -81,7 +86,7 @@ def get_settings() -> Settings:
         online_retail_dir=_path("CVW_ONLINE_RETAIL_DIR", REPO_ROOT.parent / "shared/data/online_retail_ii"),
         serving_path=_path("CVW_SERVING", data_dir / "serving.duckdb"),
         dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
-        alert_conn_id=os.environ.get("CVW_ALERT_CONN_ID", "").strip(),
+        alert_conn_id=alert_conn_id(),
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
         gross_margin_rate=_float("CVW_GROSS_MARGIN_RATE", 0.4),
         train_max_customers=int(os.environ.get("CVW_TRAIN_MAX_CUSTOMERS", "200000")),

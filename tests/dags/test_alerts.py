@@ -60,3 +60,20 @@ def test_a_broken_webhook_never_hides_the_failure(monkeypatch: pytest.MonkeyPatc
         alerts.notify_failure(CONTEXT, conn_id="cvw_alerts")
     assert "https://hooks.example.com:8443/alerts/cvw" in caplog.text
     assert "Could not send the failure alert through connection cvw_alerts" in caplog.text
+
+
+@pytest.mark.parametrize("broken", [("CVW_AS_OF_DATE", "2024-02-30"), ("CVW_HORIZON_DAYS", "ninety")])
+def test_a_malformed_setting_is_still_alerted_through_the_configured_connection(
+    monkeypatch: pytest.MonkeyPatch, broken: tuple[str, str]
+) -> None:
+    # the task failed because of the malformed setting; the alert must still go out, not raise in its turn
+    from airflow.sdk import BaseHook
+
+    monkeypatch.setenv(*broken)
+    monkeypatch.setenv("CVW_ALERT_CONN_ID", "cvw_alerts")
+    posted = []
+    connection = SimpleNamespace(conn_type="https", host="hooks.example.com/x", port=None, schema="")
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(lambda cls, conn_id: connection))
+    monkeypatch.setattr(alerts, "post_webhook", lambda url, message: posted.append(url))
+    alerts.notify_failure({**CONTEXT, "exception": SystemExit(f"{broken[0]}={broken[1]!r} is not valid")})
+    assert posted == ["https://hooks.example.com/x"]
