@@ -11,9 +11,10 @@ leaves the previous file in place.
 Tables (columns documented in docs/bi.md):
     bi.customer_value    one row per scored customer at the published date: scores, tier, RFM, profile
     bi.segment_summary   one row per (rfm_segment, value_tier): customers, revenue, predicted revenue, churn
-    bi.model_performance one row per (source, model, metric): the champion's out-of-time metrics (from its
-                         metadata file, added here), the model-vs-baselines evaluations (ml.evaluations)
-                         and the backtests of past scoring dates (ml.backtests) when the warehouse has them
+    bi.model_performance one row per (source, model, metric): the out-of-time metrics of the model that
+                         made the published scores (from its metadata file, added here), the
+                         model-vs-baselines evaluations (ml.evaluations) and the backtests of past
+                         scoring dates (ml.backtests) when the warehouse has them
     bi.snapshot          one row: what this file holds and when it was published
 """
 
@@ -47,14 +48,18 @@ def _flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def champion_performance(artifacts_dir: Path) -> pd.DataFrame:
-    """Return the champion's out-of-time metrics from its metadata, one row per metric (empty without one)."""
-    from ml.artifacts import champion_version, version_dir
+def scoring_model_performance(artifacts_dir: Path, version: str | None) -> pd.DataFrame:
+    """Return a model version's out-of-time metrics from its metadata, one row per metric.
 
-    version = champion_version(artifacts_dir)
-    if version is None:
+    The version is the one that made the published scores (the champion when it scored them, whichever is
+    champion now); empty when there is none or its metadata file is gone.
+    """
+    from ml.artifacts import version_dir
+
+    metadata_path = version_dir(artifacts_dir, version) / "metadata.json" if version else None
+    if metadata_path is None or not metadata_path.exists():
         return pd.DataFrame(columns=PERFORMANCE_COLUMNS)
-    metadata = json.loads((version_dir(artifacts_dir, version) / "metadata.json").read_text())
+    metadata = json.loads(metadata_path.read_text())
     metrics = _flat_metrics(metadata.get("out_of_time_metrics") or metadata.get("metrics") or {})
     return pd.DataFrame(
         {
@@ -105,8 +110,9 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
         "create table bi.segment_summary as select * from warehouse.bi.segment_summary "
         "order by predicted_revenue desc, rfm_segment, value_tier"
     )
-    # the champion's own out-of-time metrics live in its metadata file, which dbt does not read
-    con.register("champion_frame", champion_performance(artifacts_dir))
+    # the scoring model's own out-of-time metrics live in its metadata file, which dbt does not read
+    (version,) = _one(con, "select max(model_version) from bi.customer_value")
+    con.register("champion_frame", scoring_model_performance(artifacts_dir, version))
     columns = ", ".join(PERFORMANCE_COLUMNS)
     con.execute(
         f"""
@@ -125,8 +131,7 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
         """
     )
     con.unregister("champion_frame")
-    query = "select count(*), max(model_version) from bi.customer_value"
-    customers, version = _one(con, query)
+    (customers,) = _one(con, "select count(*) from bi.customer_value")
     snapshot = {
         "as_of_date": as_of_date, "customers": customers, "model_version": version,
         "marts_as_of_date": marts_date, "published_at": datetime.now(UTC).replace(tzinfo=None),
@@ -154,6 +159,9 @@ def publish_serving(
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse,
             dbt_vars={"bi_as_of_date": as_of_date.isoformat()})
     serving.parent.mkdir(parents=True, exist_ok=True)
+    # publishes run one at a time (the writer lane): a temporary file here is one a killed publish left
+    for leftover in serving.parent.glob(f".{serving.name}.*.tmp*"):
+        leftover.unlink(missing_ok=True)
     temporary = serving.with_name(f".{serving.name}.{uuid.uuid4().hex}.tmp")
     try:
         with duckdb.connect(str(temporary)) as con:
@@ -163,6 +171,9 @@ def publish_serving(
             con.execute("checkpoint")
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())  # the bytes are on disk before the name points at them
+        # a write-ahead log beside the old file (a reader that opened it read-write, against docs/bi.md)
+        # belongs to that file: next to the new one, DuckDB would refuse to open it
+        serving.with_name(serving.name + ".wal").unlink(missing_ok=True)
         os.replace(temporary, serving)
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):

@@ -9,7 +9,11 @@ and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.p
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -185,4 +189,64 @@ def test_publishing_a_date_without_scores_stops_and_keeps_the_served_snapshot(
 
     with pytest.raises(SystemExit, match="has no scores of 2024-08-01: score that date first"):
         publish_serving(date(2024, 8, 1), warehouse_path=warehouse, serving_path=serving)
+    assert _rows(serving, "select as_of_date, customers from bi.snapshot")[1] == [(LATEST, 3)]
+
+
+def _model_metadata(artifacts: Path, version: str, spearman: float) -> None:
+    from ml.artifacts import version_dir
+
+    folder = version_dir(artifacts, version)
+    folder.mkdir(parents=True)
+    metadata = {
+        "out_of_time_metrics": {"revenue_spearman": spearman, "test_customers": 3},
+        "test_cutoff": "2024-07-01", "horizon_days": 90, "trained_at": "2024-09-30T00:00:00+00:00",
+    }  # fmt: skip
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+
+
+def test_the_served_model_performance_is_that_of_the_model_that_made_the_scores(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # v1 scored the published date; v2 became champion since, without scoring yet
+    from ml.artifacts import promote_champion
+
+    artifacts = tmp_path / "artifacts"
+    _model_metadata(artifacts, "v1", 0.5)
+    _model_metadata(artifacts, "v2", 0.9)
+    promote_champion(artifacts, "v2")
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
+    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
+    _write_scores_and_model_tables(warehouse)
+    serving = tmp_path / "serving.duckdb"
+    publish_serving(warehouse_path=warehouse, serving_path=serving)
+    query = (
+        "select model_version, metric, value from bi.model_performance "
+        "where source = 'champion_out_of_time' order by metric"
+    )
+    assert _rows(serving, query)[1] == [("v1", "revenue_spearman", 0.5), ("v1", "test_customers", 3.0)]
+
+
+def test_a_publish_clears_what_a_killed_publish_or_a_read_write_reader_left_beside_the_file(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
+    _write_scores_and_model_tables(warehouse)
+    serving = tmp_path / "serving.duckdb"
+    publish_serving(warehouse_path=warehouse, serving_path=serving)
+    # a reader opened the file read-write, wrote and died before a checkpoint: its write-ahead log stays
+    died = (
+        "import duckdb, os; con = duckdb.connect(os.environ['SERVING']); "
+        "con.execute('pragma disable_checkpoint_on_shutdown'); "
+        "con.execute('create table main.mine (x int)'); con.execute('insert into main.mine values (1)'); "
+        "os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", died], env={**os.environ, "SERVING": str(serving)}, check=True)
+    assert serving.with_name("serving.duckdb.wal").exists()
+    # and a publish was killed after writing its temporary file
+    killed = serving.with_name(".serving.duckdb.0123abcd.tmp")
+    killed.write_bytes(b"half a database")
+    killed.with_name(killed.name + ".wal").write_bytes(b"its log")
+
+    publish_serving(warehouse_path=warehouse, serving_path=serving)
+    assert sorted(path.name for path in tmp_path.iterdir() if "serving" in path.name) == ["serving.duckdb"]
     assert _rows(serving, "select as_of_date, customers from bi.snapshot")[1] == [(LATEST, 3)]
