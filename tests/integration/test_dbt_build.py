@@ -81,6 +81,20 @@ LATE_ORDERS = [
 LATE_ORDER_ITEMS = [("o10", 1, "p3", 1, 100.0, None, None), ("o11", 1, "p2", 1, 30.0, None, None)]
 LATE_EVENTS = [("e9", "s5", "c2", "product_view", ts("2024-07-01 00:00:01"), "p3")]
 
+# A session two logged-in customers shared on one day (a family tablet), with an anonymous event in it, and an
+# anonymous session: the shared visit counts for each customer, with all of the session's activity that day.
+SHARED_AS_OF = date(2024, 7, 1)
+SHARED_ORDERS = [
+    ("o1", "c1", ts("2024-01-05 10:00"), 10.0, "completed", None, "web"),
+    ("o2", "c2", ts("2024-01-06 10:00"), 10.0, "completed", None, "web"),
+]
+SHARED_EVENTS = [
+    ("e1", "s1", "c1", "product_view", ts("2024-06-10 10:00"), None),
+    ("e2", "s1", "c2", "add_to_cart", ts("2024-06-10 10:05"), None),
+    ("e3", "s1", None, "page_view", ts("2024-06-10 10:06"), None),
+    ("e4", "s2", None, "page_view", ts("2024-06-12 10:00"), None),
+]
+
 
 def insert(
     con: duckdb.DuckDBPyConnection,
@@ -401,3 +415,31 @@ def test_the_gross_margin_rate_follows_the_project_setting(
     run_dbt(compile_args, warehouse_path=warehouse)
     compiled = next(target.rglob("int_orders_valued.sql")).read_text()
     assert "charged_amount * 0.55" in compiled and "* 0.4\n" not in compiled
+
+
+def test_a_session_shared_by_two_customers_is_a_visit_of_each(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        create_tables(con)
+        insert(con, "orders", SHARED_ORDERS, "orders.csv")
+        insert(con, "events", SHARED_EVENTS, "events.csv")
+    # with every data test: the leakage guard finds each customer's own last event
+    dbt_vars = {"as_of_date": SHARED_AS_OF.isoformat()}
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=path, dbt_vars=dbt_vars)
+    features = read_table(path, "marts.customer_features", "customer_id")
+    features = features[pd.to_datetime(features["cutoff_date"]).dt.date == SHARED_AS_OF]
+    expected = {"sessions_30d": 1, "sessions_90d": 1, "product_views_90d": 1, "add_to_carts_90d": 1}
+    expected["days_since_last_visit"] = (SHARED_AS_OF - date(2024, 6, 10)).days  # 21
+    behaviour = list(expected)
+    assert features.set_index("customer_id")[behaviour].to_dict("index") == {"c1": expected, "c2": expected}
+    assert features["cart_abandonment_rate_90d"].tolist() == [1.0, 1.0]  # the session's cart, nothing bought
+    customers = read_table(path, "marts.dim_customers", "customer_id").set_index("customer_id")
+    assert customers["sessions"].to_dict() == {"c1": 1, "c2": 1}
+    assert customers["last_visit_at"].tolist() == [pd.Timestamp("2024-06-10 10:06")] * 2
+    sessions = read_table(path, "marts.fct_sessions", "session_id, customer_id")
+    rows = sessions[["session_id", "customer_id", "logged_in_customers", "events", "add_to_carts"]]
+    assert rows.astype(object).where(rows.notna(), None).values.tolist() == [
+        ["s1", "c1", 2, 3, 1],
+        ["s1", "c2", 2, 3, 1],
+        ["s2", None, 0, 1, 0],
+    ]

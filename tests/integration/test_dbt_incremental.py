@@ -53,7 +53,7 @@ UNTOUCHED_CUSTOMER = """
 """
 # (relation, key columns) of every table compared between the incremental run and the full refresh
 RELATIONS = {
-    "intermediate.int_events_sessionized": ["session_id", "activity_date"],
+    "intermediate.int_events_sessionized": ["session_id", "activity_date", "customer_id"],
     "intermediate.int_order_items_priced": ["order_id", "line_number"],
     "intermediate.int_orders_valued": ["order_id"],
     "intermediate.int_orders_running_totals": ["order_id"],
@@ -61,7 +61,7 @@ RELATIONS = {
     "intermediate.int_order_items_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
     "intermediate.int_customer_active_day_spans": ["customer_id", "activity_date"],
     "intermediate.int_sessions_aggregated_to_cutoffs": ["customer_id", "cutoff_date"],
-    "marts.fct_sessions": ["session_id"],
+    "marts.fct_sessions": ["session_id", "customer_id"],
     "marts.fct_orders": ["order_id"],
     "marts.dim_customers": ["customer_id"],
     "marts.customer_features": ["customer_id", "cutoff_date"],
@@ -280,3 +280,67 @@ def test_the_incremental_marts_saw_the_second_load(warehouses: tuple[Path, Path]
         ).fetchone()[0]
     assert last_session >= date(2024, 12, 30) and scoring >= date(2024, 12, 31)
     assert cancelled == 0  # the reloaded cancellation re-priced its lines
+
+
+# A session of one logged-in customer that a later load adds another logged-in customer's event to, on the
+# same day: the first customer keeps the visit, so their rows change with the session-day although nothing
+# of theirs was loaded.
+SHARED_FIRST = {
+    "orders": [
+        ("o1", "c1", datetime(2024, 1, 5, 10), 10.0, "completed", None, "web"),
+        ("o2", "c2", datetime(2024, 1, 6, 10), 10.0, "completed", None, "web"),
+    ],
+    "events": [("e1", "s1", "c1", "page_view", datetime(2024, 6, 10, 10), None)],
+}
+SHARED_SECOND = {"events": [("e2", "s1", "c2", "product_view", datetime(2024, 6, 10, 10, 5), None)]}
+
+
+def frames(load: dict[str, list[tuple]]) -> dict[str, pd.DataFrame]:
+    """Return a load of contract-ordered rows as frames with the contract's column names."""
+    return {
+        table: pd.DataFrame(rows, columns=[column.name for column in RAW_TABLES[table]])
+        for table, rows in load.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def shared_session_warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Return (incrementally built, fully refreshed) warehouses of the shared session's two loads."""
+    root = tmp_path_factory.mktemp("shared_session")
+    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
+    dbt_vars = {"as_of_date": "2024-07-01"}
+    append(incremental, frames(SHARED_FIRST), "1", LOADED_AT[0])
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
+    append(incremental, frames(SHARED_SECOND), "2", LOADED_AT[1])
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
+    shutil.copy(incremental, full)
+    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=dbt_vars)
+    return incremental, full
+
+
+@pytest.mark.parametrize("relation", list(RELATIONS))
+def test_a_new_event_of_another_customer_in_a_session_equals_full_refresh(
+    shared_session_warehouses: tuple[Path, Path], relation: str
+) -> None:
+    incremental, full = shared_session_warehouses
+    keys = RELATIONS[relation]
+    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+
+
+def test_the_customer_already_in_the_session_keeps_the_visit(
+    shared_session_warehouses: tuple[Path, Path],
+) -> None:
+    incremental, _ = shared_session_warehouses
+    customers = read(incremental, CUSTOMERS, ["customer_id"]).set_index("customer_id")
+    assert customers["sessions"].to_dict() == {"c1": 1, "c2": 1}
+    features = read(incremental, FEATURES, ["customer_id", "cutoff_date"])
+    scoring = features[features["cutoff_date"] == pd.Timestamp("2024-07-01")].set_index("customer_id")
+    visits = scoring[["sessions_30d", "product_views_90d", "days_since_last_visit"]].to_dict("index")
+    visit = {"sessions_30d": 1, "product_views_90d": 1, "days_since_last_visit": 21}
+    assert visits == {"c1": visit, "c2": visit}
+    spans = read(incremental, "intermediate.int_customer_active_day_spans", ["customer_id", "activity_date"])
+    assert spans[["customer_id", "activity_date"]].values.tolist() == [
+        ["c1", pd.Timestamp("2024-06-10")],
+        ["c2", pd.Timestamp("2024-06-10")],
+    ]

@@ -1,15 +1,17 @@
 {#
-    One row per logged-in customer and day with a session-day (int_events_sessionized): the day, and
-    the customer's next such day (9999-12-31 for the last). The day is the customer's last visit for
+    One row per logged-in customer and day with a session-day of theirs (int_events_sessionized: a
+    session-day is a visit of each customer logged in to it): the day, and the customer's next such day
+    (9999-12-31 for the last). The day is the customer's last visit for
     every cutoff after it up to the next day inclusive, so int_sessions_aggregated_to_cutoffs finds the
     last visit before any cutoff in one row, without ranking the whole history again at each run.
 
     Incremental by customer (delete+insert on customer_id): a run recomputes every day of the customers
-    with a session-day loaded since the last run (macro loaded_through), and of those it held a day for
-    on or after the earliest day those loads touch (the former day of an event reloaded since included).
-    int_events_sessionized rebuilds whole days from that day, so a session-day whose customer changed
-    leaves no stale day with its former customer; a former customer left with no session-day at all is
-    deleted by a post-hook (macro delete_customers_left_without_data).
+    with a session-day loaded since the last run (macro loaded_through; every customer of a session-day
+    another customer's new event changed), and of those it held a day for on or after the earliest day
+    those loads touch (the former day of an event reloaded since included). int_events_sessionized
+    rebuilds whole days from that day, so a customer whose events left a session-day keeps no stale day
+    of it; a former customer left with no session-day at all is deleted by a post-hook (macro
+    delete_customers_left_without_data).
 #}
 
 {{

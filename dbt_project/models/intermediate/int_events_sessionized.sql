@@ -1,7 +1,10 @@
 {#
-    One row per session and calendar day: a session crossing midnight is split, so every row lies
-    wholly before or wholly after any (midnight) cutoff and can be used at a cutoff without leaking.
-    The row's customer is the logged-in customer of that day's events (null when all anonymous).
+    One row per session, calendar day and logged-in customer with an event in the session that day: a
+    session crossing midnight is split, so every row lies wholly before or wholly after any (midnight)
+    cutoff and can be used at a cutoff without leaking. A session-day is a visit of every customer
+    logged in to it (two accounts on one device share it): each of its customers has a row, and every
+    row holds the activity of the whole session-day (its anonymous events and the other customers'
+    included). A session-day without a logged-in event has one row, with a null customer.
 
     Incremental: a run recomputes every day from the earliest event day touched since the last run (macro
     loaded_through) and replaces those days (delete+insert on activity_date); days before it are kept.
@@ -11,7 +14,9 @@
     staged or replaced after it, so the raw minimum is never later than the staged one).
 
     A session-day's _loaded_at is the latest load of its events, or of a newer version of an event it held
-    before (when later): the models that follow sessions and customers by _loaded_at see the day change.
+    before (when later), on each of its customers' rows: the models that follow sessions and customers by
+    _loaded_at see the day change for every customer of it, also one none of whose events was loaded since
+    (a new event of another customer in their session-day changes their visit too).
 #}
 
 {{
@@ -66,7 +71,6 @@ session_days as (
     select
         session_id,
         activity_date,
-        max(customer_id) as customer_id,
         min(event_at) as first_event_at,
         max(event_at) as last_event_at,
         count(*) as events,
@@ -82,11 +86,21 @@ session_days as (
         activity_date
 ),
 
+-- the logged-in customers of each session-day
+session_day_customers as (
+    select distinct
+        session_id,
+        activity_date,
+        customer_id
+    from events_to_process
+    where customer_id is not null
+),
+
 final as (
     select
         session_days.session_id,
         session_days.activity_date,
-        session_days.customer_id,
+        session_day_customers.customer_id,
         session_days.first_event_at,
         session_days.last_event_at,
         cast(session_days.events as {{ dbt.type_bigint() }}) as events,
@@ -99,6 +113,11 @@ final as (
         -- greatest skips nulls (DuckDB and Postgres alike)
         greatest(session_days._loaded_at, replaced_session_days._replaced_at) as _loaded_at
     from session_days
+    -- a row for each customer of the session-day; one with a null customer when none logged in
+    left join session_day_customers
+        on
+            session_days.session_id = session_day_customers.session_id
+            and session_days.activity_date = session_day_customers.activity_date
     left join replaced_session_days
         on
             session_days.session_id = replaced_session_days.session_id

@@ -2,10 +2,11 @@
     One row per customer and cutoff for every logged-in customer with any event before the cutoff:
     browsing features from session-days strictly before the cutoff (int_events_sessionized splits
     sessions at midnight, so no event on or after the cutoff is read). Windows are the N days before
-    the cutoff; a session counts in a window when any of its days before the cutoff falls in it.
-    Only the last 90 days are joined to each cutoff; the last visit comes from the span between two
-    consecutive active days that contains the cutoff (int_customer_active_day_spans), so no cutoff reads
-    the whole history.
+    the cutoff; a session counts in a window when any of its days before the cutoff falls in it. A
+    session-day counts, with all of its activity, for every customer logged in to it (a session two
+    customers shared is a visit of each). Only the last 90 days are joined to each cutoff; the last visit
+    comes from the span between two consecutive active days that contains the cutoff
+    (int_customer_active_day_spans), so no cutoff reads the whole history.
 
     A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
 #}

@@ -4,12 +4,16 @@
     browsing totals over all loaded data (not as of the scoring date: the ML marts are point-in-time,
     this dimension is for BI).
 
+    A session counts for every customer logged in to it on any of its days (fct_sessions has a row for
+    each), so a session two customers shared is in the sessions of both.
+
     Incremental by customer (delete+insert on customer_id): a run rebuilds the customers with a profile
     or an order (re)loaded since the last build, and every customer on any day of a session with a day
-    loaded since or with an event reloaded since (a session belongs to the latest logged-in customer of
-    its days, so it can move between two). Post-hooks delete a customer an order or event reloaded under
-    another customer left with no data (macro delete_customers_left_without_data), and record the latest
-    load the mart has seen (macro record_watermark).
+    loaded since or with an event reloaded since: a new event of one customer changes the session of all
+    its customers (its end, its measures), also of those none of whose events was loaded since. Post-hooks
+    delete a customer an order or event reloaded under another customer left with no data (macro
+    delete_customers_left_without_data), and record the latest load the mart has seen (macro
+    record_watermark).
 #}
 
 {{
@@ -70,6 +74,7 @@ changed_customers as (
     select customer_id
     from {{ replaced_order_customers(timestamp_literal(since)) }} as replaced_orders
     union
+    -- every customer of a changed session, on any of its days
     select session_days.customer_id
     from session_days
     inner join changed_sessions
