@@ -85,6 +85,13 @@ def _write_scores_and_model_tables(path: Path) -> None:
         )
 
 
+def _scored_copy(warehouse: Path, folder: Path) -> tuple[Path, Path]:
+    """Return a scored copy of the unscored warehouse in the folder, and a serving path beside it."""
+    copy = Path(shutil.copy(warehouse.with_name(UNSCORED), folder / "warehouse.duckdb"))
+    _write_scores_and_model_tables(copy)
+    return copy, folder / "serving.duckdb"
+
+
 def _count(path: Path, table: str) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(f"select count(*) from {table}").fetchall()[0][0]
@@ -155,9 +162,7 @@ def _rows(path: Path, query: str) -> tuple[list[str], list[tuple]]:
 def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: Path, tmp_path: Path) -> None:
     """include/publish.py builds the bi marts for the published date (var bi_as_of_date) and copies them: the
     serving copy holds their columns and rows, for an earlier date and then for the latest (the default)."""
-    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
-    _write_scores_and_model_tables(warehouse)
-    serving = tmp_path / "serving.duckdb"
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
     queries = {
         "customer_value": "select * from bi.customer_value order by customer_id",
         "segment_summary": "select * from bi.segment_summary order by rfm_segment, value_tier",
@@ -182,9 +187,7 @@ def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: P
 def test_publishing_a_date_without_scores_stops_and_keeps_the_served_snapshot(
     warehouse: Path, tmp_path: Path
 ) -> None:
-    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
-    _write_scores_and_model_tables(warehouse)
-    serving = tmp_path / "serving.duckdb"
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
     publish_serving(warehouse_path=warehouse, serving_path=serving)
 
     with pytest.raises(SystemExit, match="has no scores of 2024-08-01: score that date first"):
@@ -215,9 +218,7 @@ def test_the_served_model_performance_is_that_of_the_model_that_made_the_scores(
     _model_metadata(artifacts, "v2", 0.9)
     promote_champion(artifacts, "v2")
     monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
-    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
-    _write_scores_and_model_tables(warehouse)
-    serving = tmp_path / "serving.duckdb"
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
     publish_serving(warehouse_path=warehouse, serving_path=serving)
     query = (
         "select model_version, metric, value from bi.model_performance "
@@ -229,9 +230,7 @@ def test_the_served_model_performance_is_that_of_the_model_that_made_the_scores(
 def test_a_publish_clears_what_a_killed_publish_or_a_read_write_reader_left_beside_the_file(
     warehouse: Path, tmp_path: Path
 ) -> None:
-    warehouse = Path(shutil.copy(warehouse.with_name(UNSCORED), tmp_path / "warehouse.duckdb"))
-    _write_scores_and_model_tables(warehouse)
-    serving = tmp_path / "serving.duckdb"
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
     publish_serving(warehouse_path=warehouse, serving_path=serving)
     # a reader opened the file read-write, wrote and died before a checkpoint: its write-ahead log stays
     died = (
