@@ -37,11 +37,24 @@ class BgNbd:
 
 @dataclass(frozen=True)
 class GammaGamma:
-    """Fitted Gamma-Gamma parameters."""
+    """Fitted Gamma-Gamma parameters, and the mean order value of a customer without repeat purchases.
+
+    The model's population mean, p * gamma / (q - 1), exists only for q > 1; a fit with q <= 1 (very spread
+    order values: the spend rate's distribution has no mean) gives repeat_mean, the mean repeat order value
+    of the customers it was fitted on, to use instead (None: the model's own mean).
+    """
 
     p: float
     q: float
     gamma: float
+    repeat_mean: float | None = None
+
+    @property
+    def population_mean(self) -> float:
+        """Return the expected order value of a customer with no repeat purchase (NaN when undefined)."""
+        if self.q > 1:
+            return self.p * self.gamma / (self.q - 1)
+        return self.repeat_mean if self.repeat_mean is not None else float("nan")
 
 
 @dataclass(frozen=True)
@@ -162,11 +175,18 @@ def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m_x: np.ndarra
 
 
 def gamma_gamma_expected_value(params: GammaGamma, x: np.ndarray, m_x: np.ndarray) -> np.ndarray:
-    """Return E[order value | x, m_x]: the population mean p*gamma/(q-1) shrunk towards m_x (eq. 5)."""
+    """Return E[order value | x, m_x]: the population mean p*gamma/(q-1) shrunk towards m_x (eq. 5).
+
+    The formula holds where p*x + q > 1. Elsewhere the posterior has no mean: a customer without repeat
+    purchases (x = 0) gets params.population_mean, one with them their own mean m_x.
+    """
     p, q, gamma = params.p, params.q, params.gamma
     x = np.asarray(x, dtype=float)
     m_x = np.where(x > 0, np.asarray(m_x, dtype=float), 0.0)
-    return (p * (gamma + x * m_x)) / (p * x + q - 1)
+    denominator = p * x + q - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shrunk = (p * (gamma + x * m_x)) / denominator
+    return np.where(denominator > 0, shrunk, np.where(x > 0, m_x, params.population_mean))
 
 
 def _bgnbd_negative_log_likelihood(
@@ -276,12 +296,19 @@ def fit_bgnbd(x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> BgNbd:  # noqa: 
 
 
 def fit_gamma_gamma(x: np.ndarray, m_x: np.ndarray) -> GammaGamma:
-    """Return the maximum-likelihood Gamma-Gamma parameters from repeat customers (x >= 1, m_x > 0)."""
+    """Return the maximum-likelihood Gamma-Gamma parameters from repeat customers (x >= 1, m_x > 0).
+
+    Without any such customer (a cutoff before anyone bought twice) there is nothing to fit: the parameters
+    are NaN, and so are the order values and BTYD revenue predicted with them (LightGBM reads a missing
+    feature).
+    """
     x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
+    if len(x) == 0:
+        return GammaGamma(p=float("nan"), q=float("nan"), gamma=float("nan"))
     start = np.array([2.0, 3.0, max(float(np.mean(m_x)), 1e-3)])
     arguments = (_Levels.of(x), m_x, np.log(m_x))
     p, q, gamma = _minimise(_gamma_gamma_negative_log_likelihood, start, arguments, [7.0, 7.0, 16.0])
-    return GammaGamma(p=float(p), q=float(q), gamma=float(gamma))
+    return GammaGamma(p=float(p), q=float(q), gamma=float(gamma), repeat_mean=float(np.mean(m_x)))
 
 
 def btyd_inputs(frame: pd.DataFrame) -> pd.DataFrame:

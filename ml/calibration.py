@@ -145,6 +145,12 @@ def ranking_score(actual: np.ndarray, predicted: np.ndarray) -> float:
     )
 
 
+def _best(scores: dict[Any, float]) -> Any:
+    """Return the key of the highest score: an undefined (NaN) score counts as the lowest, the first of ties
+    wins (max alone would keep a NaN it met first, as nothing compares greater than NaN)."""
+    return max(scores, key=lambda key: -np.inf if np.isnan(scores[key]) else scores[key])
+
+
 def fit_calibration(
     raw: dict[str, np.ndarray],
     validation: pd.DataFrame,
@@ -155,7 +161,7 @@ def fit_calibration(
     churned = validation["label_is_churned"].to_numpy(dtype=bool)
     actual = validation["label_revenue"].to_numpy(dtype=float)
     churn_scores = {w: metrics.roc_auc(churned, blend_churn(raw, w)) for w in weights}
-    churn_weight = max(weights, key=lambda w: churn_scores[w])
+    churn_weight = _best(churn_scores)
     calibration: dict[str, Any] = {
         "churn_weight": churn_weight,
         "churn": fit_platt(churned, blend_churn(raw, churn_weight)),
@@ -166,7 +172,7 @@ def fit_calibration(
         for form in forms
         for w in weights
     }
-    form, revenue_weight = max(revenue_scores, key=lambda key: revenue_scores[key])
+    form, revenue_weight = _best(revenue_scores)
     calibration |= {"form": form, "revenue_weight": revenue_weight}
     calibration["validation_total_ratio"] = fit_revenue_scale(actual, combine(raw, calibration)[0])
     calibration["validation_scores"] = {

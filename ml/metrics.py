@@ -44,8 +44,13 @@ def spearman(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def aggregate_bias(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Return (sum predicted - sum actual) / sum actual: +0.1 means the total is over-predicted by 10%."""
+    """Return (sum predicted - sum actual) / sum actual: +0.1 means the total is over-predicted by 10%.
+
+    NaN when the actual total is zero: no relative error is defined.
+    """
     actual, predicted = _arrays(actual, predicted)
+    if actual.sum() == 0:
+        return float("nan")
     return float((predicted.sum() - actual.sum()) / actual.sum())
 
 
@@ -72,13 +77,24 @@ def _gini(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Return the Gini of the ordering by prediction divided by the Gini of the ordering by actual value."""
+    """Return the Gini of the ordering by prediction divided by the Gini of the ordering by actual value.
+
+    NaN when the actual values are all equal (the best ordering gains nothing over a random one) or total
+    zero: there is no ordering to find.
+    """
     actual, predicted = _arrays(actual, predicted)
+    if actual.sum() == 0 or np.all(actual == actual[0]):
+        return float("nan")
     return _gini(actual, predicted) / _gini(actual, actual)
 
 
 def top_share_capture(actual: np.ndarray, predicted: np.ndarray, share: float = 0.10) -> float:
-    """Return the share of the actual total earned by the top `share` of customers ranked by prediction."""
+    """Return the share of the actual total earned by the top `share` of customers ranked by prediction.
+
+    NaN when the actual total is zero.
+    """
+    if np.asarray(actual, dtype=float).sum() == 0:
+        return float("nan")
     share_customers, share_gained = cumulative_gain(actual, predicted)
     return float(np.interp(share, share_customers, share_gained))
 

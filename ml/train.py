@@ -123,6 +123,14 @@ def at_cutoffs(frame: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> pd.DataFrame
 
 def fit_boosters(frame: pd.DataFrame, names: tuple[str, ...], features: list[str]) -> FittedModel:
     """Return the named boosters fitted on a labelled frame (spend on the rows with a purchase only)."""
+    if not (frame["label_revenue"] > 0).any():
+        cutoffs = sorted(frame["cutoff_date"].unique())
+        first, last = (pd.Timestamp(c).date() for c in (cutoffs[0], cutoffs[-1]))
+        raise SystemExit(
+            f"No customer bought in the label windows of the {len(cutoffs)} cutoffs from {first} to {last}: "
+            "every customer churned there, so there is no revenue to learn from; load the orders after "
+            "them, or use a longer horizon."
+        )
     levels = categorical_levels(frame, features)
     # LightGBM bins a Dataset's features once, whatever its label, and every booster bins as BASE_PARAMS say:
     # the boosters fitted on the same rows (churn and clv) share one Dataset, its label set before each fit

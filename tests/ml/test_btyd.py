@@ -197,3 +197,28 @@ def test_btyd_inputs_are_arithmetic_on_mart_columns_in_weeks() -> None:
     assert inputs["t_x"].tolist() == [0.0, 9.0]  # (70 - 7) / 7 weeks from first to last order
     assert inputs["T"].tolist() == [2.0, 10.0]
     assert np.isnan(inputs["m_x"].iloc[0]) and inputs["m_x"].iloc[1] == 30.0  # (100 - 40) / 2 repeat orders
+
+
+def test_without_a_repeat_customer_gamma_gamma_has_nothing_to_fit_and_says_so_with_nan() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" on the way
+        fitted = btyd.fit_gamma_gamma(np.array([]), np.array([]))
+    assert np.isnan([fitted.p, fitted.q, fitted.gamma]).all()
+    # every customer of such a cutoff has x = 0
+    assert np.isnan(btyd.gamma_gamma_expected_value(fitted, np.array([0.0, 0.0]), np.array([0.0, 0.0]))).all()
+
+
+def test_with_q_at_most_one_the_population_mean_is_the_repeat_customers_mean() -> None:
+    # q <= 1: the spend rate's distribution has no mean, and p * gamma / (q - 1) is negative or infinite
+    fitted = btyd.GammaGamma(p=2.0, q=0.9, gamma=10.0, repeat_mean=60.0)
+    assert fitted.population_mean == 60.0
+    values = btyd.gamma_gamma_expected_value(fitted, np.array([0.0, 1.0, 3.0]), np.array([0.0, 40.0, 50.0]))
+    # x = 1: 2 * 1 + 0.9 - 1 > 0, the shrunk formula holds; x = 3 too
+    assert values == pytest.approx([60.0, 2.0 * (10.0 + 40.0) / 1.9, 2.0 * (10.0 + 150.0) / 5.9])
+    no_mean = btyd.GammaGamma(p=0.05, q=0.5, gamma=10.0, repeat_mean=60.0)  # p * x + q - 1 < 0 at x = 1
+    own = btyd.gamma_gamma_expected_value(no_mean, np.array([1.0]), np.array([40.0]))
+    assert own == pytest.approx([40.0])
+    # above 1 the model's own mean, as published
+    assert CDNOW_GAMMA_GAMMA.population_mean == pytest.approx(6.25 * 15.44 / 2.74)

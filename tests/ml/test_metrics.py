@@ -131,3 +131,12 @@ def test_paired_bootstrap_interval_scores_both_models_on_the_same_resampled_rows
         metrics.mean_absolute_error, actual, predicted, predicted + 1, resamples=200
     )
     assert (low, high) == pytest.approx((-1.0, -1.0))
+
+
+def test_ranking_and_total_metrics_are_undefined_without_anything_to_rank_or_a_total() -> None:
+    ranks = np.arange(10.0)
+    assert math.isnan(metrics.normalized_gini(np.full(10, 5.0), ranks))  # all equal: no ordering to find
+    assert math.isnan(metrics.normalized_gini(np.zeros(10), ranks))
+    assert math.isnan(metrics.top_share_capture(np.zeros(10), ranks))
+    assert math.isnan(metrics.aggregate_bias(np.zeros(3), np.ones(3)))
+    assert metrics.top_share_capture(np.full(10, 5.0), ranks) == pytest.approx(0.1)  # defined: a tenth

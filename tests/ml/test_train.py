@@ -272,3 +272,24 @@ def test_no_seasonal_correction_without_a_year_earlier_cutoff_with_half_a_year_o
         {"form": "tweedie", "revenue_total": "btyd"},  # a model saved before the factor existed
     )
     assert revenue == pytest.approx([2.0])
+
+
+def test_a_candidate_with_an_undefined_ranking_score_is_never_chosen_even_first() -> None:
+    # a constant Tweedie booster: its Spearman is undefined (NaN), so its unblended score is NaN; max() over
+    # the scores would keep that first candidate, as nothing compares greater than NaN
+    actual = np.array([0.0, 0.0, 10.0, 20.0, 40.0, 80.0])
+    validation = pd.DataFrame({"label_revenue": actual, "label_is_churned": actual == 0})
+    raw = {
+        "churn": np.full(6, 0.5), "btyd_churn": np.full(6, 0.5),
+        "clv": np.full(6, 20.0), "spend": np.full(6, 50.0), "btyd_revenue": actual + 1,
+    }  # fmt: skip
+    chosen = calibration.fit_calibration(raw, validation, ("tweedie", "hurdle"))
+    assert np.isnan(chosen["validation_scores"]["revenue_ranking"]["tweedie 1.0"])
+    assert (chosen["form"], chosen["revenue_weight"]) == ("tweedie", 0.75)  # the first defined, best score
+
+
+def test_training_where_nobody_bought_in_the_fit_windows_stops_with_a_sentence() -> None:
+    frame = _labelled_frame(np.random.default_rng(3)).assign(label_revenue=0.0, label_orders=0)
+    with pytest.raises(SystemExit, match=r"No customer bought in the label windows of the 8 cutoffs from "
+                       r"2024-01-01 to 2024-08-01: every customer churned there"):
+        train.fit_boosters(frame, ("churn", "clv", "spend"), ["f1", "f2", "region"])
