@@ -77,7 +77,8 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def plain_dbt_build(env: dict[str, str]) -> float:
     """Return the wall seconds of `dbt build` with the vars the transform DAG passes."""
-    from include.cosmos_config import BI_TAG, label_horizons
+    from include.cosmos_config import BI_TAG
+    from include.dbt import label_horizons
 
     project = str(REPO_ROOT / "dbt_project")
     dbt_vars = json.dumps({"as_of_date": "", "label_horizons": label_horizons()})

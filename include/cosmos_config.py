@@ -48,6 +48,7 @@ from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_n
 from include import node_trigger
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.airflow_setup import dbt_executable
+from include.dbt import label_horizons
 from include.settings import get_settings
 
 PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
@@ -59,13 +60,7 @@ NODE_POKE_SECONDS = 2
 # One retry, at once: a node task's retry only reads the build's result again (see the module docstring).
 NODE_RETRIES = 1
 NODE_RETRY_DELAY = timedelta(seconds=1)
-DEFAULT_LABEL_HORIZONS = (90, 365)  # dbt_project.yml's default; the settings horizon is added
 BI_TAG = "bi"  # dbt_project/models/marts/bi: built after scoring by the publish DAG, never by transform
-
-
-def label_horizons() -> list[int]:
-    """Return the label horizons the marts are built with: dbt's defaults plus the configured horizon."""
-    return sorted({*DEFAULT_LABEL_HORIZONS, get_settings().horizon_days})
 
 
 def _project_config(manifest: Path) -> ProjectConfig:

@@ -13,6 +13,13 @@ from include.settings import get_settings
 
 # Label horizons dbt_project.yml builds by default; the settings horizon is added when it differs.
 DEFAULT_LABEL_HORIZONS = (90, 365)
+
+
+def label_horizons() -> list[int]:
+    """Return the label horizons the marts are built with: dbt's defaults plus the configured horizon."""
+    return sorted({*DEFAULT_LABEL_HORIZONS, get_settings().horizon_days})
+
+
 # Node statuses that make a dbt command fail (warnings and skips follow from these or are harmless).
 _FAILED_STATUSES = {"error", "fail", "runtime error"}
 
