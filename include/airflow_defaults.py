@@ -27,28 +27,36 @@ DEFAULT_ARGS: dict[str, Any] = {
     "on_failure_callback": notify_failure,
 }
 
-# YYYY-MM-DD with a real month and day, or empty; the tasks still parse it and reject e.g. 2024-02-30.
+# YYYY-MM-DD, or empty; JSON Schema's "date" format also refuses days a month lacks (2024-02-30).
 DATE_PATTERN = r"^$|^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-MIN_HORIZON_DAYS = 7
-MAX_HORIZON_DAYS = 730
 
 
 def as_of_date_param(description: str, default: str = "") -> Param:
-    """Return the `as_of_date` param: a YYYY-MM-DD date or empty."""
+    """Return the `as_of_date` param: a real YYYY-MM-DD date or empty."""
     return Param(
-        default, type="string", pattern=DATE_PATTERN, title="As-of date (YYYY-MM-DD)", description=description
+        default,
+        type="string",
+        pattern=DATE_PATTERN,
+        anyOf=[{"const": ""}, {"format": "date"}],
+        title="As-of date (YYYY-MM-DD)",
+        description=description,
     )
 
 
 def horizon_days_param(default: int) -> Param:
-    """Return the `horizon_days` param: whole days within the range the label marts can hold."""
+    """Return the `horizon_days` param: one of the horizons the label marts are built with."""
+    from include.dbt import label_horizons
+
+    horizons = label_horizons()
     return Param(
         default,
         type="integer",
-        minimum=MIN_HORIZON_DAYS,
-        maximum=MAX_HORIZON_DAYS,
+        enum=horizons,
         title="Prediction horizon (days)",
-        description="Days after the scoring date the models predict; the marts must hold labels for it.",
+        description=(
+            f"Days after the scoring date the models predict: one the marts hold labels for ({horizons}; "
+            "set CVW_HORIZON_DAYS and rebuild the marts for another)."
+        ),
     )
 
 

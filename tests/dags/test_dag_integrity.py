@@ -241,10 +241,11 @@ def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCapt
     ("dag_id", "param", "good", "bad"),
     [
         ("transform", "as_of_date", ["", "2024-05-01"], ["2024-13-01", "01/05/2024", "yesterday"]),
-        ("score", "as_of_date", ["", "2024-05-31"], ["2024-05-32", "2024-5-1"]),
+        ("score", "as_of_date", ["", "2024-05-31", "2024-02-29"], ["2024-05-32", "2024-5-1", "2024-02-30"]),
         ("publish", "as_of_date", ["", "2025-01-01"], ["2025-00-01"]),
         ("monitor", "as_of_date", ["", "2025-01-01"], ["2025-1-01"]),
-        ("train", "horizon_days", [7, 90, 730], [0, 6, 731, "90", 90.5]),
+        # the horizons the label marts are built with (CVW_HORIZON_DAYS unset: dbt's 90 and 365)
+        ("train", "horizon_days", [90, 365], [30, 0, 731, "90", 90.5]),
         ("transform", "full_refresh", [True, False], ["yes", 1]),
     ],
 )
