@@ -53,6 +53,13 @@ def record_marts_date(context: Any, result: Any = None) -> None:
     context["outlet_events"][MARTS].extra = {"as_of_date": as_of_date.isoformat()}
 
 
+def wait_for_the_warehouse(context: Any) -> None:
+    """Hold the build until no other process holds the warehouse: the build itself never retries."""
+    from include.warehouse import wait_until_writable
+
+    wait_until_writable()
+
+
 @dag(
     schedule=[RAW_TABLES],
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
@@ -70,7 +77,14 @@ def record_marts_date(context: Any, result: Any = None) -> None:
     tags=["customer-value", "dbt"],
 )
 def transform():
-    dbt_task_group("dbt", producer_args={"outlets": [MARTS], "post_execute": record_marts_date})
+    dbt_task_group(
+        "dbt",
+        producer_args={
+            "outlets": [MARTS],
+            "pre_execute": wait_for_the_warehouse,
+            "post_execute": record_marts_date,
+        },
+    )
 
 
 transform()

@@ -3,6 +3,8 @@ the date the marts were built for. Light on imports: the dbt build's task reads 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -11,6 +13,10 @@ from pathlib import Path
 import duckdb
 
 from include.settings import get_settings
+
+LOG = logging.getLogger(__name__)
+# How long a writer waits for another process to let go of the warehouse before it gives up.
+LOCK_WAIT_SECONDS = 600
 
 
 def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -74,3 +80,32 @@ def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
     if row is None or row[0] is None:
         raise SystemExit("marts.customer_features has no scoring date: run the dbt build first (make demo).")
     return row[0]
+
+
+def wait_until_writable(path: Path | None = None, timeout_seconds: float = LOCK_WAIT_SECONDS) -> float:
+    """Wait until the warehouse file can be opened read-write; return the seconds waited.
+
+    DuckDB lets one process write a file, or several read it: a connection held open elsewhere (`cvw sql`,
+    a notebook) makes a writer fail on the lock at once. For a step that cannot retry (the dbt build: Cosmos
+    never runs a second build in one run), waiting here, with the wait doubling from 1 s up to 30 s, turns
+    that into a pause. Stops with one sentence when the lock outlasts the timeout; other errors pass on.
+    """
+    path = Path(path) if path is not None else get_settings().warehouse_path
+    started, delay = time.monotonic(), 1.0
+    while True:
+        try:
+            duckdb.connect(str(path)).close()
+            return time.monotonic() - started
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            waited = time.monotonic() - started
+            if waited + delay > timeout_seconds:
+                raise SystemExit(
+                    f"The warehouse {path} stayed locked by another process for {waited:.0f} s "
+                    f"({str(error).splitlines()[0]}): close the connection that holds it (BI tools read the "
+                    "serving copy instead), then run again."
+                ) from None
+            LOG.warning("The warehouse %s is locked by another process; trying again in %.0f s", path, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)

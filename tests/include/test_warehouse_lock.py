@@ -1,0 +1,56 @@
+"""A writer that cannot retry waits for another process to let go of the warehouse, within a bound."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from include.warehouse import wait_until_writable
+
+# a reader in another process: holds the file read-only until its stdin closes or a time passes
+HOLDER = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen:
+    """Start a process holding the warehouse read-only for `seconds`; return once it holds it."""
+    command = [sys.executable, "-c", HOLDER, str(path), str(seconds)]
+    holder = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+@pytest.fixture()
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(path)).close()
+    return path
+
+
+def test_a_writer_waits_until_the_reader_lets_go(warehouse: Path) -> None:
+    holder = _hold(warehouse, 2.0)
+    with pytest.raises(duckdb.IOException, match="lock"):
+        duckdb.connect(str(warehouse))  # what the build would have met
+    waited = wait_until_writable(warehouse, timeout_seconds=60)
+    assert holder.wait(timeout=10) == 0  # it returned only once the reader was gone
+    assert waited > 0
+    duckdb.connect(str(warehouse)).close()
+
+
+def test_a_lock_held_past_the_timeout_stops_with_a_sentence(warehouse: Path) -> None:
+    holder = _hold(warehouse, 30.0)
+    try:
+        with pytest.raises(SystemExit, match=r"stayed locked by another process for \d+ s .*: close the"):
+            wait_until_writable(warehouse, timeout_seconds=2)
+    finally:
+        holder.kill()
+        holder.wait()
