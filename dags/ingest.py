@@ -3,7 +3,8 @@
 
 Loads every new file of the landing folder (`CVW_LANDING_DIR`, default `data/landing/`) into the
 warehouse's `raw` schema, in one transaction. Each file's content hash is recorded, so a file delivered
-twice loads nothing the second time. When nothing new arrived the task is **skipped** (not failed) and the
+twice loads nothing the second time. When nothing new arrived (or the folder does not exist yet, as on a
+new installation) the task is **skipped** (not failed) and the
 `warehouse_raw` asset is not updated, so nothing downstream runs; otherwise the asset update starts
 **transform**.
 
@@ -45,6 +46,9 @@ def ingest():
         from include.settings import get_settings
 
         landing_dir = get_settings().landing_dir
+        if not landing_dir.is_dir():  # a new installation before its first delivery
+            message = f"{landing_dir} does not exist yet: nothing to load, raw is unchanged."
+            raise AirflowSkipException(message)
         loaded: dict[str, int] = {}
         for load in load_landing(landing_dir):
             if not load.skipped:

@@ -116,7 +116,7 @@ def landing_files(directory: Path) -> list[tuple[Path, str]]:
     if not directory.is_dir():
         raise ValueError(
             f"The landing directory {directory} does not exist: "
-            "generate data with `python -m include.synthetic` or set CVW_LANDING_DIR."
+            "deliver files there, generate a shop with `cvw generate`, or set CVW_LANDING_DIR."
         )
     order = [*RAW_TABLES, GROUND_TRUTH_TABLE]
     found = [(path, table_of(path.name)) for path in directory.iterdir() if path.is_file()]

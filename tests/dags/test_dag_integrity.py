@@ -263,3 +263,19 @@ def test_params_reject_malformed_values(
     for value in bad:
         with pytest.raises(ParamValidationError):
             spec.resolve(value)
+
+
+@pytest.mark.parametrize("landing", ["missing", "empty"])
+def test_ingest_with_nothing_to_load_is_skipped_even_before_the_landing_folder_exists(
+    dag_bag: DagBag, tmp_path, monkeypatch: pytest.MonkeyPatch, landing: str
+) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    folder = tmp_path / "landing"
+    if landing == "empty":
+        folder.mkdir()
+    monkeypatch.setenv("CVW_LANDING_DIR", str(folder))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    task = dag_bag.dags["ingest"].get_task("load_landing_files")
+    with pytest.raises(AirflowSkipException, match="nothing to load, raw is unchanged"):
+        task.python_callable()
