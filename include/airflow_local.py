@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_healthy(args.port, processes, timeout_seconds=180)
         print(f"\nAirflow is up: http://127.0.0.1:{args.port}   login: {USER} / {password}")
         print(f"DAGs: {env['AIRFLOW__CORE__DAGS_FOLDER']}; logs: {home / 'logs'}; Ctrl-C stops Airflow.")
-        print("New DAGs start paused: unpause ingest, transform, train, score and publish in the UI.\n")
+        print("New DAGs start paused: unpause the six DAGs (ingest to monitor) in the UI.\n")
         while all(process.poll() is None for process in processes.values()):
             time.sleep(1)
         print("An Airflow component exited: see its log in", home / "logs" / "components")
