@@ -28,6 +28,10 @@ from pathlib import Path
 from include.settings import REPO_ROOT
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# The scheduler and the triggerer would each start a log server on every interface (Airflow 3.3 binds it to
+# all, on 8793 and 8794). Here every component shares one machine and one log folder, which the api-server
+# reads directly, so they run without: nothing listens beyond the api-server on 127.0.0.1.
+COMPONENT_ARGS = {"scheduler": ("--skip-serve-logs",), "triggerer": ("--skip-serve-logs",)}
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 USER = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
@@ -122,7 +126,7 @@ def start_components(env: Mapping[str, str], log_dir: Path) -> dict[str, subproc
     for name in COMPONENTS:
         with (log_dir / f"{name}.log").open("ab") as log:
             processes[name] = subprocess.Popen(
-                [airflow_executable(), name], env=dict(env), cwd=REPO_ROOT,
+                [airflow_executable(), name, *COMPONENT_ARGS.get(name, ())], env=dict(env), cwd=REPO_ROOT,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
     return processes
