@@ -89,11 +89,22 @@ class NodeResultTrigger(WatcherTrigger):
                 if is_dbt_node_status_failed(status) and status != FAILED_BY_COSMOS:  # not skipped too
                     return False
             return True
-        for test in self.test_unique_ids:
-            status = ((await self.get_xcom_val(get_dbt_event_xcom_key(test))) or {}).get("status", SKIPPED)
+        events = await self._test_events()
+        if None in events:
+            # a failed test's event may come only from dbt's run summary, at the end of the build: without it
+            # yet, wait for the build to end before reading a missing event as a skip
+            while await self._get_producer_task_status() not in PRODUCER_TERMINAL_STATES:
+                await asyncio.sleep(self.poke_interval)
+            events = await self._test_events()
+        for event in events:
+            status = (event or {}).get("status", SKIPPED)
             if not (is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status)):
                 return False
         return True
+
+    async def _test_events(self) -> list[dict | None]:
+        """Return the dbt event of each test of this task's model, None where the build wrote none (yet)."""
+        return [await self.get_xcom_val(get_dbt_event_xcom_key(test)) for test in self.test_unique_ids]
 
     async def _wait_for_this_build(self) -> None:
         """Return once the producer's XComs are this build's: it ended, or has run for one poll."""

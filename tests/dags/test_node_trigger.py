@@ -151,6 +151,30 @@ def test_tests_that_failed_themselves_resume_on_a_worker_to_fail(failed_event: d
     assert events[0].payload == {"status": "failed", "reason": "node_failed"}
 
 
+class SummaryAtTheEnd(ProducerResults):
+    """A build still running when its test failed: the failed test's event comes with dbt's run summary, as
+    the build ends (dbt in a process of its own)."""
+
+    def __init__(self, failed_event: dict):
+        xcoms = {get_tests_status_xcom_key(NODE): "fail", get_dbt_event_xcom_key(TESTS[0]): _event("pass")}
+        super().__init__(xcoms, ["running", "running", "running", "failed"], is_test_sensor=True,
+                         test_unique_ids=TESTS)  # fmt: skip
+        self.failed_event = failed_event
+
+    async def _get_producer_task_status(self):
+        state = await super()._get_producer_task_status()
+        if state == "failed":
+            self.xcoms[get_dbt_event_xcom_key(TESTS[1])] = self.failed_event
+        return state
+
+
+def test_a_test_whose_failure_comes_with_the_run_summary_is_not_read_as_skipped() -> None:
+    trigger = SummaryAtTheEnd(_event("None", "Got 1 result, configured to fail if != 0"))
+    events = _events(trigger)
+    assert len(events) == 1 and not isinstance(events[0], TaskSkippedEvent | TaskSuccessEvent)
+    assert events[0].payload == {"status": "failed", "reason": "node_failed"}
+
+
 class ClearedProducer(ProducerResults):
     """A producer cleared after a build where the node failed: queued, then running a build that passes.
 
