@@ -112,7 +112,7 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
     )
     # the scoring model's own out-of-time metrics live in its metadata file, which dbt does not read
     (version,) = _one(con, "select max(model_version) from bi.customer_value")
-    con.register("champion_frame", scoring_model_performance(artifacts_dir, version))
+    con.register("scoring_model_frame", scoring_model_performance(artifacts_dir, version))
     columns = ", ".join(PERFORMANCE_COLUMNS)
     con.execute(
         f"""
@@ -123,14 +123,14 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
                 cutoff_date::date as cutoff_date, horizon_days::integer as horizon_days,
                 metric::varchar as metric, value::double as value, customers::bigint as customers,
                 evaluated_at::timestamp as evaluated_at
-            from champion_frame
+            from scoring_model_frame
             union all
             select {columns} from warehouse.bi.model_performance
         )
         order by source, model, metric
         """
     )
-    con.unregister("champion_frame")
+    con.unregister("scoring_model_frame")
     (customers,) = _one(con, "select count(*) from bi.customer_value")
     snapshot = {
         "as_of_date": as_of_date, "customers": customers, "model_version": version,
