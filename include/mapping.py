@@ -241,9 +241,9 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
         if source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
             return f"cast(timezone('UTC', {value}) as timestamp)"
         return f"cast({value} as timestamp)"
-    number = as_number(value, family == "text")
     if sql_type == "DOUBLE":
-        return f"case when isfinite({number}) then {number} end"
+        return number_of(value, source_type)
+    number = as_number(value, family == "text")
     low, high = (-(2**31), 2**31 - 1) if sql_type == "INTEGER" else (-(2**63), 2**63 - 1)
     return (f"case when {number} = trunc({number}) and {number} between {low} and {high} "
             f"then cast({number} as {sql_type}) end")
@@ -260,9 +260,10 @@ def as_number(value: str, text: bool) -> str:
     return f"case when strpos({value}, '_') = 0 then try_cast({value} as double) end"
 
 
-def number_of(value: str, text: bool) -> str:
-    """Return SQL reading `value` (text, or else a number) as a finite number, NULL when it is not one."""
-    return f"case when isfinite({as_number(value, text)}) then {as_number(value, text)} end"
+def number_of(value: str, source_type: str) -> str:
+    """Return SQL reading `value` (of `source_type`: text or a number) as a finite double, else NULL."""
+    number = as_number(value, type_family(source_type) == "text")
+    return f"case when isfinite({number}) then {number} end"
 
 
 def bound(sql: str, params: dict[str, object]) -> dict[str, object]:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from include.mapping import KINDS, Mapping, Source, bound, number_of, quote, type_family, typed
+from include.mapping import KINDS, Mapping, Source, bound, number_of, quote, typed
 from include.raw_schema import KEYS, RAW_TABLES
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
@@ -100,8 +100,7 @@ def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: 
         cast = typed(column.sql_type, value, source.source_type, bool(mapping.date_format))
         casts.append(f"{cast} as {quote(column.name)}")
         if column.sql_type in ("INTEGER", "BIGINT"):
-            number = number_of(value, type_family(source.source_type) == "text")
-            casts.append(f"{number} as {quote('num__' + column.name)}")
+            casts.append(f"{number_of(value, source.source_type)} as {quote('num__' + column.name)}")
     sql = STAGE_TYPED.format(delivered=", ".join(delivered), casts=", ".join(casts))
     params: dict[str, object] = {"date_format": mapping.date_format}
     for source in sources:

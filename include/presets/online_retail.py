@@ -244,8 +244,7 @@ def _stage_lines(
             value = blank_is_null(value)
         delivered.append(f"{value} as src__{role}")
         casts.append(f"{typed(COLUMNS[role][0], 'src__' + role, source_type, True)} as {role}")
-    quantity_is_text = type_family(columns["quantity"][1]) == "text"
-    casts.append(f"{number_of('src__quantity', quantity_is_text)} as num__quantity")
+    casts.append(f"{number_of('src__quantity', columns['quantity'][1])} as num__quantity")
     rule, params = first_reason(RULES, "rule")
     sql = STAGE_LINES.format(delivered=", ".join(delivered), casts=", ".join(casts), rule=rule)
     params |= {"date_format": DATE_FORMATS, "future_limit": loaded_at + FUTURE_TOLERANCE}
