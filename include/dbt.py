@@ -88,7 +88,6 @@ def dbt_build(
     warehouse_path: Path | None = None,
     as_of_date: date | None = None,
     *,
-    label_horizons: list[int] | None = None,
     full_refresh: bool = False,
 ) -> None:
     """Seed, run and test the whole dbt project as of a date (default: settings, else the data's end).
@@ -99,12 +98,10 @@ def dbt_build(
     """
     settings = get_settings()
     as_of_date = as_of_date or settings.as_of_date
-    if label_horizons is None and settings.horizon_days not in DEFAULT_LABEL_HORIZONS:
-        label_horizons = [*DEFAULT_LABEL_HORIZONS, settings.horizon_days]
     dbt_vars: dict[str, object] = {}
     if as_of_date is not None:
         dbt_vars["as_of_date"] = as_of_date.isoformat()
-    if label_horizons:
-        dbt_vars["label_horizons"] = [int(days) for days in label_horizons]
+    if settings.horizon_days not in DEFAULT_LABEL_HORIZONS:  # else dbt_project.yml's default holds
+        dbt_vars["label_horizons"] = label_horizons()
     command = ["build", "--full-refresh"] if full_refresh else ["build"]
     run_dbt(command, warehouse_path=warehouse_path, dbt_vars=dbt_vars or None)
