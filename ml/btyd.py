@@ -35,13 +35,18 @@ class BgNbd:
     b: float
 
 
+MEAN_NEEDS_Q_ABOVE = 2.0  # Gamma-Gamma's own population mean is used only where its spend rate has a variance
+
+
 @dataclass(frozen=True)
 class GammaGamma:
     """Fitted Gamma-Gamma parameters, and the mean order value of a customer without repeat purchases.
 
-    The model's population mean, p * gamma / (q - 1), exists only for q > 1; a fit with q <= 1 (very spread
-    order values: the spend rate's distribution has no mean) gives repeat_mean, the mean repeat order value
-    of the customers it was fitted on, to use instead (None: the model's own mean).
+    The model's population mean, p * gamma / (q - 1), exists only for q > 1, and the spend rate's
+    distribution has a variance only for q > 2. A fit with q <= 2 (very spread order values) gives
+    repeat_mean, the mean repeat order value of the customers it was fitted on, instead: as q nears 1 the
+    model's mean grows without bound (q = 1.0003 puts it thousands of times over any order seen), and a
+    one-time buyer would get that value. None: the model's own mean.
     """
 
     p: float
@@ -52,7 +57,7 @@ class GammaGamma:
     @property
     def population_mean(self) -> float:
         """Return the expected order value of a customer with no repeat purchase (NaN when undefined)."""
-        if self.q > 1:
+        if self.q > MEAN_NEEDS_Q_ABOVE:
             return self.p * self.gamma / (self.q - 1)
         return self.repeat_mean if self.repeat_mean is not None else float("nan")
 
@@ -177,8 +182,8 @@ def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m_x: np.ndarra
 def gamma_gamma_expected_value(params: GammaGamma, x: np.ndarray, m_x: np.ndarray) -> np.ndarray:
     """Return E[order value | x, m_x]: the population mean p*gamma/(q-1) shrunk towards m_x (eq. 5).
 
-    The formula holds where p*x + q > 1. Elsewhere the posterior has no mean: a customer without repeat
-    purchases (x = 0) gets params.population_mean, one with them their own mean m_x.
+    A customer without repeat purchases (x = 0) gets params.population_mean. For the others the formula
+    holds where p*x + q > 1; elsewhere the posterior has no mean, and they get their own mean m_x.
     """
     p, q, gamma = params.p, params.q, params.gamma
     x = np.asarray(x, dtype=float)
@@ -186,7 +191,7 @@ def gamma_gamma_expected_value(params: GammaGamma, x: np.ndarray, m_x: np.ndarra
     denominator = p * x + q - 1
     with np.errstate(divide="ignore", invalid="ignore"):
         shrunk = (p * (gamma + x * m_x)) / denominator
-    return np.where(denominator > 0, shrunk, np.where(x > 0, m_x, params.population_mean))
+    return np.where(x == 0, params.population_mean, np.where(denominator > 0, shrunk, m_x))
 
 
 def _bgnbd_negative_log_likelihood(

@@ -210,7 +210,7 @@ def test_without_a_repeat_customer_gamma_gamma_has_nothing_to_fit_and_says_so_wi
     assert np.isnan(btyd.gamma_gamma_expected_value(fitted, np.array([0.0, 0.0]), np.array([0.0, 0.0]))).all()
 
 
-def test_with_q_at_most_one_the_population_mean_is_the_repeat_customers_mean() -> None:
+def test_with_q_at_most_two_the_population_mean_is_the_repeat_customers_mean() -> None:
     # q <= 1: the spend rate's distribution has no mean, and p * gamma / (q - 1) is negative or infinite
     fitted = btyd.GammaGamma(p=2.0, q=0.9, gamma=10.0, repeat_mean=60.0)
     assert fitted.population_mean == 60.0
@@ -220,5 +220,13 @@ def test_with_q_at_most_one_the_population_mean_is_the_repeat_customers_mean() -
     no_mean = btyd.GammaGamma(p=0.05, q=0.5, gamma=10.0, repeat_mean=60.0)  # p * x + q - 1 < 0 at x = 1
     own = btyd.gamma_gamma_expected_value(no_mean, np.array([1.0]), np.array([40.0]))
     assert own == pytest.approx([40.0])
-    # above 1 the model's own mean, as published
+    # just above 1 the model's mean exists but is 6,667 times gamma * p: a one-time buyer gets the repeat mean
+    barely = btyd.GammaGamma(p=2.0, q=1.0003, gamma=10.0, repeat_mean=60.0)
+    assert barely.population_mean == 60.0
+    assert btyd.gamma_gamma_expected_value(barely, np.array([0.0]), np.array([0.0])) == pytest.approx([60.0])
+    assert btyd.GammaGamma(p=2.0, q=2.0, gamma=10.0, repeat_mean=60.0).population_mean == 60.0
+    # above 2 (the spend rate has a variance) the model's own mean, as published
+    assert btyd.GammaGamma(p=2.0, q=2.5, gamma=10.0, repeat_mean=60.0).population_mean == pytest.approx(
+        2.0 * 10.0 / 1.5
+    )
     assert CDNOW_GAMMA_GAMMA.population_mean == pytest.approx(6.25 * 15.44 / 2.74)
