@@ -257,7 +257,7 @@ def mark_replaced(con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetim
     """
     same_key = " and ".join(f"later.{quote(key)} = replaced.{quote(key)}" for key in KEYS[table])
     # raw rows are only appended, never deleted: of two rows of a key from one load and two files of the
-    # same name, the later file's (a file holds each key once, rule 13) was appended later: larger rowid
+    # same name, the later file's (a file holds each key once, rule 14) was appended later: larger rowid
     later_row = (
         "(later._loaded_at > replaced._loaded_at "
         "or (later._loaded_at = replaced._loaded_at and (later._source_file > replaced._source_file "
@@ -321,7 +321,7 @@ def load_table_file(
         "from _cvw_checked where _reason is null order by _row_number"
     )
     loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
-    if allow_updates:  # without, rules 14-15 reject every known key: no row can replace another
+    if allow_updates:  # without, rules 15-16 reject every known key: no row can replace another
         mark_replaced(con, table, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
     read = rows_read(con)

@@ -148,8 +148,8 @@ def _row_rules(table: str) -> list[tuple[str, str]]:
         elif column.sql_type in ("INTEGER", "BIGINT"):
             number = quote("num__" + column.name)
             rules.append((f"{delivered} is not null and {number} is null", f"non-numeric {column.name}"))
-            rules.append((f"{delivered} is not null and {value} is null",
-                          f"{column.name} is not a whole number"))
+            rules.append((f"{number} <> trunc({number})", f"{column.name} is not a whole number"))
+            rules.append((f"{delivered} is not null and {value} is null", f"{column.name} is out of range"))
     rules += VALUE_RULES.get(table, [])
     for column in columns:
         if column.sql_type == "TIMESTAMP":
