@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from ml.explain import readable_name
 from ml.svg_charts import bar_chart, fmt, line_chart, thin
 
 CHART_COUNT = 9
+DECILES = 10
 TOP_FEATURES = 15
 MODEL, ACTUAL, REFERENCE = "#1f6fb2", "#d9822b", "#8a8a8a"
 CSS = """
@@ -63,11 +65,22 @@ def _diagonal(name: str = "random") -> dict[str, Any]:
 
 def decile_means(
     predicted: np.ndarray, actual: np.ndarray, groups: int = 10
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return mean predicted and mean actual per decile of the prediction (lowest decile first)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the deciles (1 = lowest) that hold customers, and their mean predicted and mean actual.
+
+    A customer's decile is that of their average rank, so tied predictions share one decile: the order
+    of tied customers cannot make a model look better calibrated (a constant model has one point). A
+    decile without customers (ties, or fewer than `groups` customers) is left out.
+    """
     predicted, actual = np.asarray(predicted, dtype=float), np.asarray(actual, dtype=float)
-    parts = [p for p in np.array_split(np.argsort(predicted, kind="stable"), groups) if len(p)]
-    return np.array([predicted[p].mean() for p in parts]), np.array([actual[p].mean() for p in parts])
+    ranks = rankdata(predicted, method="average")
+    decile = np.minimum(((ranks - 0.5) * groups / max(len(predicted), 1)).astype(int), groups - 1)
+    held = np.unique(decile)
+    return (
+        held + 1,
+        np.array([predicted[decile == d].mean() for d in held]),
+        np.array([actual[decile == d].mean() for d in held]),
+    )
 
 
 def gains_curve(predicted: np.ndarray, actual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,13 +100,12 @@ def _deciles_chart(
     title: str, predicted: np.ndarray, actual: np.ndarray, names: tuple[str, str], **axes
 ) -> str:
     """Return a chart of mean predicted and mean actual per decile of the prediction."""
-    mean_pred, mean_actual = decile_means(predicted, actual)
-    deciles = np.arange(1, len(mean_pred) + 1)
+    deciles, mean_pred, mean_actual = decile_means(predicted, actual, DECILES)
     series = [
         _line(names[0], deciles, mean_pred, MODEL, markers=True),
         _line(names[1], deciles, mean_actual, ACTUAL, markers=True),
     ]
-    return line_chart(title, series, x_range=(1, max(len(deciles), 2)), x_ticks=deciles, **axes)
+    return line_chart(title, series, x_range=(1, DECILES), x_ticks=np.arange(1, DECILES + 1), **axes)
 
 
 def _clv_charts(section: Mapping[str, Any]) -> list[str]:
@@ -123,8 +135,12 @@ def _clv_charts(section: Mapping[str, Any]) -> list[str]:
     return [gains, calibration]
 
 
-def _churn_charts(section: Mapping[str, Any]) -> list[str]:
-    """Return the churn decile-calibration, ROC and precision-recall charts."""
+def _churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Return the churn decile-calibration, ROC and precision-recall charts, and the ones left out.
+
+    ROC and precision-recall need both classes: on a holdout where every customer churned, or none did,
+    they are undefined and left out, with a note.
+    """
     label = np.asarray(section["is_churned"], dtype=float).astype(bool)
     prob = np.asarray(section["probability"], dtype=float)
     calibration = _deciles_chart(
@@ -136,6 +152,9 @@ def _churn_charts(section: Mapping[str, Any]) -> list[str]:
         y_label="churn rate",
         y_range=(0.0, 1.0),
     )
+    if label.all() or not label.any():
+        return [calibration], [f"churn ROC and precision-recall curves (every holdout customer has "
+                               f"is_churned = {int(label[0]) if len(label) else 'nothing'})"]
     fpr, tpr, _ = roc_curve(label, prob)
     roc = line_chart(
         f"Churn ROC curve (AUC {roc_auc_score(label, prob):.3f})",
@@ -157,7 +176,7 @@ def _churn_charts(section: Mapping[str, Any]) -> list[str]:
         y_range=(0.0, 1.0),
         legend="bottom-right",
     )
-    return [calibration, roc, pr]
+    return [calibration, roc, pr], []
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -197,7 +216,7 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
     )
     clv, churn = evaluation.get("clv"), evaluation.get("churn")
     parts.append(_section("Value (CLV)", _clv_charts(clv) if clv else [], [] if clv else ["clv"]))
-    parts.append(_section("Churn", _churn_charts(churn) if churn else [], [] if churn else ["churn"]))
+    parts.append(_section("Churn", *(_churn_charts(churn) if churn else ([], ["churn"]))))
     drivers, missing = [], []
     for key, label, unit in (
         ("feature_importance", "Feature importance", "total gain"),

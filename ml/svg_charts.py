@@ -17,11 +17,13 @@ LEFT, RIGHT, TOP, BOTTOM = 64, 20, 40, 48
 MAX_CURVE_POINTS = 400
 BAR_COLOR = "#1f6fb2"
 LEGEND_CORNERS = ("top-left", "bottom-right")
+LABEL_CHAR_WIDTH = 6.6  # px per character of an 11 px label, wide fonts (DejaVu Sans) included
+MAX_BAR_LABEL = 60  # characters of a bar's label; a longer one is cut
 
 
 def fmt(value: float) -> str:
     """Return a short label for a number."""
-    if abs(value) >= 1000:
+    if abs(value) >= 999.5:  # below, three significant digits; from 999.5 they would round to 1e+03
         return f"{value:,.0f}"
     return f"{value:.3g}"
 
@@ -127,20 +129,26 @@ def line_chart(
 
 
 def bar_chart(title: str, values: Mapping[str, float], x_label: str, top: int = 15) -> str:
-    """Return an SVG horizontal bar chart of the `top` largest values, largest first, labelled by key."""
+    """Return an SVG horizontal bar chart of the `top` largest values, largest first, labelled by key.
+
+    The label column is as wide as the longest label (at most MAX_BAR_LABEL characters: a longer one is
+    cut with an ellipsis, its full text in a tooltip), so no label runs off the chart's left edge.
+    """
     shown = sorted(values.items(), key=lambda item: -item[1])[:top]
-    label_w, bar_h = 230, 20
-    plot_w = WIDTH - label_w - RIGHT - 70  # room for the value label after the longest bar
-    height = TOP + bar_h * len(shown) + BOTTOM
+    labels = [key if len(key) <= MAX_BAR_LABEL else key[: MAX_BAR_LABEL - 1] + "…" for key, _ in shown]
+    label_w = round(12 + LABEL_CHAR_WIDTH * max((len(label) for label in labels), default=0))
+    bar_h, plot_w = 20, WIDTH - 230 - RIGHT - 70  # 70: room for the value label after the longest bar
+    width, height = label_w + plot_w + RIGHT + 70, TOP + bar_h * len(shown) + BOTTOM
     largest = max((v for _, v in shown), default=0.0) or 1.0
     body, bars = [], []
-    for i, (label, value) in enumerate(shown):
+    for i, ((label, value), text) in enumerate(zip(shown, labels, strict=True)):
         y, w = TOP + i * bar_h, max(value, 0.0) / largest * plot_w
         bars.append(f"M{label_w},{y + 3} h{w:.1f} v{bar_h - 6} h{-w:.1f} Z")
-        body.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{escape(label)}</text>')
+        tooltip = f"<title>{escape(label)}</title>" if text != label else ""
+        body.append(f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{tooltip}{escape(text)}</text>')
         body.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 14}">{fmt(value)}</text>')
     body.insert(0, f'<path class="data" d="{" ".join(bars)}" fill="{BAR_COLOR}"/>')
     body.append(
         f'<text x="{label_w + plot_w / 2}" y="{height - 14}" text-anchor="middle">{escape(x_label)}</text>'
     )
-    return svg(WIDTH, height, title, body)
+    return svg(width, height, title, body)

@@ -73,10 +73,42 @@ def test_gains_curve_and_deciles_have_known_values() -> None:
     assert share.tolist() == pytest.approx([0, 2 / 3, 1]) and captured.tolist() == [0, 1.0, 1.0]
     assert svg_charts.nice_ticks(0, 268).tolist() == [0, 50, 100, 150, 200, 250]
     assert svg_charts.nice_ticks(0, 1).tolist() == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    predicted, actual = report_html.decile_means(np.arange(20.0), np.arange(20.0) * 2, groups=10)
+    deciles, predicted, actual = report_html.decile_means(np.arange(20.0), np.arange(20.0) * 2, groups=10)
+    assert deciles.tolist() == list(range(1, 11))
     assert predicted.tolist() == [0.5 + 2 * i for i in range(10)] and actual.tolist() == [
         1 + 4 * i for i in range(10)
     ]
+
+
+def test_tied_predictions_share_one_decile_whatever_the_row_order() -> None:
+    actual = np.arange(100.0)
+    # a constant model: one point, the mean of everyone, not a rising line drawn by the row order
+    for order in (actual, actual[::-1]):
+        deciles, predicted, mean_actual = report_html.decile_means(np.zeros(100), order)
+        assert deciles.tolist() == [6] and predicted.tolist() == [0.0] and mean_actual.tolist() == [49.5]
+    # two tied levels: each level's customers stay together, at its true rate
+    probability = np.repeat([0.1, 0.5], 50)
+    churned = np.r_[np.repeat([1.0, 0.0], [20, 30]), np.repeat([0.0, 1.0], [25, 25])]
+    deciles, _, rate = report_html.decile_means(probability, churned)
+    assert deciles.tolist() == [3, 8] and rate.tolist() == [0.4, 0.5]
+    # fewer customers than deciles: the highest still sits at decile 10
+    assert report_html.decile_means(np.arange(5.0), np.arange(5.0))[0].tolist() == [2, 4, 6, 8, 10]
+
+
+def test_a_one_class_churn_holdout_leaves_out_roc_and_pr_with_a_note(tmp_path) -> None:
+    evaluation = _evaluation()
+    evaluation["churn"]["is_churned"] = np.zeros(400, dtype=bool)
+    html = report_html.render_report(evaluation, tmp_path / "r.html").read_text()
+    assert len(_svgs(html)) == report_html.CHART_COUNT - 2
+    assert "nan" not in html.lower()
+    note = "Not provided: churn ROC and precision-recall curves (every holdout customer has is_churned = 0)"
+    assert note in html
+
+
+def test_labels_round_as_they_read() -> None:
+    assert [svg_charts.fmt(v) for v in (999.4, 999.5, 999.96, -999.7, 1000.0, 0.61234)] == [
+        "999", "1,000", "1,000", "-1,000", "1,000", "0.612"
+    ]  # fmt: skip
 
 
 def test_main_re_renders_the_same_report_from_saved_json(tmp_path, capsys) -> None:
@@ -110,6 +142,42 @@ def _png_rows(png: bytes) -> tuple[int, int, list[bytes]]:
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not os.environ.get("CI"), reason="chromium not installed (CI installs it)"
 )
+def test_every_label_lies_inside_its_chart_in_headless_chromium(tmp_path) -> None:
+    evaluation = _evaluation()
+    # the longest readable names the project gives its features, and one longer than any
+    evaluation["feature_importance"]["clv"].update(
+        {"btyd_revenue": 200.0, "revenue_trend_90d": 150.0, "session_trend_30d": 90.0, "x" * 90: 1.0}
+    )
+    html = report_html.render_html(evaluation)
+    # the report has no script; a copy of it gets one that writes every text's box into the page
+    measure = """<script>
+    const rows = [];
+    document.querySelectorAll("svg").forEach((svg, i) => svg.querySelectorAll("text").forEach(text => {
+        const chart = svg.getBoundingClientRect(), box = text.getBoundingClientRect();  // rotated ones too
+        const edges = [box.left - chart.left, chart.right - box.right, box.top - chart.top,
+                       chart.bottom - box.bottom];
+        rows.push([i, Math.min(...edges).toFixed(1), text.textContent].join("|"));
+    }));
+    document.body.insertAdjacentHTML("beforeend", "<pre id=boxes>" + rows.join("\\n") + "</pre>");
+    </script>"""
+    page = tmp_path / "measure.html"
+    page.write_text(html.replace("</body>", measure + "</body>"))
+    dom = subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri(),
+        ],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    lines = re.search(r'<pre id="boxes">(.*?)</pre>', dom, re.S)[1].splitlines()
+    boxes = [line.split("|", 2) for line in lines]
+    assert len({chart for chart, _, _ in boxes}) == report_html.CHART_COUNT
+    assert any(text == "expected revenue (BG/NBD x Gamma-Gamma)" for _, _, text in boxes)
+    # the smallest distance of each text's box to its chart's edges: negative is cut off
+    assert [(text, margin) for _, margin, text in boxes if float(margin) < 0] == []
+
+
 def test_headless_chromium_renders_a_non_blank_page(tmp_path) -> None:
     page = report_html.render_report(_evaluation(), tmp_path / "report.html")
     png = tmp_path / "report.png"
