@@ -23,6 +23,7 @@ READABLE_OVERRIDES = {
     "std_days_between_orders": "variability of days between orders",
     "last_gap_to_mean_gap": "days since last order vs usual gap",
     "revenue_trend_90d": "revenue trend (last 90 days vs the 90 before)",
+    "orders_trend_90d": "orders trend (last 90 days vs the 90 before)",
     "session_trend_30d": "visit trend (last 30 days vs the 60 before)",
     "days_to_year_end_peak": "days to the holiday peak",
     "cutoff_month": "month of year",

@@ -32,6 +32,13 @@ def test_readable_names_turn_windows_and_lifetime_into_words() -> None:
         "cart abandonment rate last 90 days",
         "average order value",
     ]
+    # a trend compares two windows: its name says which, as "last 90 days" alone would mislead
+    trends = ["revenue_trend_90d", "orders_trend_90d", "session_trend_30d"]
+    assert [explain.readable_name(n) for n in trends] == [
+        "revenue trend (last 90 days vs the 90 before)",
+        "orders trend (last 90 days vs the 90 before)",
+        "visit trend (last 30 days vs the 60 before)",
+    ]
 
 
 def test_top_reasons_rank_by_absolute_contribution_and_read_the_sign() -> None:
