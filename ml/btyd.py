@@ -35,6 +35,7 @@ class BgNbd:
     b: float
 
 
+A_STEP = 1e-4  # at |a - 1| below it, BG/NBD's expectation is taken as the mean of its values at 1 -/+ A_STEP
 MEAN_NEEDS_Q_ABOVE = 2.0  # Gamma-Gamma's own population mean is used only where its spend rate has a variance
 
 
@@ -158,19 +159,40 @@ def bgnbd_expected_purchases(
     t_x: np.ndarray,
     T: np.ndarray,  # noqa: N803
 ) -> np.ndarray:
-    """Return E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10)."""
+    """Return E[purchases in (T, T + t] | x, t_x, T] (FHL 2005 eq. 10).
+
+    At a = 1 the formula is 0/0; the expectation is continuous in a, and there it is the mean of its values
+    at 1 - A_STEP and 1 + A_STEP (within about 1e-8 of the limit).
+    """
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
-    z = t / (alpha + T + t)
-    # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z) after Euler's transformation, which keeps the
-    # series small for customers with many purchases (Fader & Hardie's note on the #NUM! error)
-    with np.errstate(over="ignore", invalid="ignore"):
-        decay = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
-        future = (a + b + x - 1) / (a - 1) * (1 - decay)
-    # where the series still overflows (a and b in the thousands: almost no dropout), the alive customer's
-    # purchases follow the posterior Gamma(r + x, alpha + T) rate
+    if abs(a - 1) < A_STEP:
+        future = (_future_if_alive(r, alpha, 1 - A_STEP, b, t, x, T) + _future_if_alive(
+            r, alpha, 1 + A_STEP, b, t, x, T)) / 2
+    else:
+        future = _future_if_alive(r, alpha, a, b, t, x, T)
+    # only where both forms of the series overflow: the alive customer's purchases at the posterior
+    # Gamma(r + x, alpha + T) rate, without dropout
     future = np.where(np.isfinite(future), future, (r + x) / (alpha + T) * t)
     return future * bgnbd_p_alive(params, x, t_x, T)
+
+
+def _future_if_alive(
+    r: float, alpha: float, a: float, b: float, t: float, x: np.ndarray, T: np.ndarray  # noqa: N803
+) -> np.ndarray:
+    """Return eq. 10 before P(alive): (a+b+x-1)/(a-1) (1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...)).
+
+    The hypergeometric term is taken after Euler's transformation, which keeps the series small for
+    customers with many purchases (Fader & Hardie's note on the #NUM! error); where that overflows (a in
+    the hundreds and z near 1: a young customer, a horizon long beside alpha + T), as published. Not finite
+    where both overflow.
+    """
+    z = t / (alpha + T + t)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        decay = (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+        published = (1 - z) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+        decay = np.where(np.isfinite(decay), decay, published)
+        return (a + b + x - 1) / (a - 1) * (1 - decay)
 
 
 def gamma_gamma_log_likelihood(params: GammaGamma, x: np.ndarray, m_x: np.ndarray) -> np.ndarray:

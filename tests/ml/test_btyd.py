@@ -82,6 +82,29 @@ def test_bgnbd_expectation_for_a_very_frequent_buyer_matches_the_untransformed_s
     )
 
 
+def test_bgnbd_expectation_keeps_its_dropout_where_the_transformed_series_overflows() -> None:
+    # a and b in the hundreds (everyone with about the same dropout chance, here 1/2: the fit goes there when
+    # dropout is homogeneous) and a young customer: Euler's form overflows, and eq. 10 as published holds.
+    # Known values: eq. 10 in mpmath at 50 digits (the first), and in scipy as published (the second).
+    t = 90 / 7
+    capped = btyd.BgNbd(r=0.5, alpha=2.0, a=1096.0, b=1096.0)
+    expected = btyd.bgnbd_expected_purchases(capped, t, [0], [0], [4.0])[0]
+    assert expected == pytest.approx(0.610434229327, rel=1e-9)
+    # (the no-dropout rate (r + x) / (alpha + T) * t, used here before, gives 1.0714)
+    homogeneous = btyd.BgNbd(r=2.0027, alpha=1.9995, a=778.17, b=779.20)
+    assert btyd.bgnbd_expected_purchases(homogeneous, t, [2], [0.571], [0.714])[0] == pytest.approx(
+        0.8886731516, rel=1e-8
+    )
+
+
+def test_bgnbd_expectation_at_a_equal_to_one_is_its_limit() -> None:
+    # (a+b+x-1)/(a-1) (1 - ...) is 0/0 at a = 1 (a fit without repeat buyers stays at its start, 1.0);
+    # mpmath at 50 digits gives 0.4456261533 and 1.9832707045 at a = 1 -/+ 1e-8
+    at_one = btyd.BgNbd(r=0.5, alpha=2.0, a=1.0, b=2.5)
+    expected = btyd.bgnbd_expected_purchases(at_one, 90 / 7, [0, 3], [0, 8], [10.0, 10.0])
+    assert expected == pytest.approx([0.4456261533, 1.9832707045], rel=1e-8)
+
+
 def test_gamma_gamma_density_equals_the_model_integrated_over_the_customer_mean() -> None:
     p, q, gamma = 6.25, 3.74, 15.44
     x, m_x = 2, 30.0
