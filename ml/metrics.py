@@ -109,7 +109,7 @@ def decile_ranks(predicted: np.ndarray) -> np.ndarray:
 
 
 def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Return the mean over prediction deciles of |sum predicted - sum actual| / sum actual.
+    """Return the mean over prediction deciles of |sum predicted - sum actual| / |sum actual|.
 
     Deciles whose actual total is zero have no relative error and are left out; NaN when all are.
     """
@@ -120,7 +120,8 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
     defined = actual_sums != 0
     if not defined.any():
         return float("nan")
-    return float(np.mean(np.abs(predicted_sums[defined] - actual_sums[defined]) / actual_sums[defined]))
+    errors = np.abs(predicted_sums[defined] - actual_sums[defined]) / np.abs(actual_sums[defined])
+    return float(np.mean(errors))
 
 
 def roc_auc(is_positive: np.ndarray, score: np.ndarray) -> float:

@@ -78,6 +78,10 @@ def test_decile_mape_averages_the_relative_error_of_each_decile_total() -> None:
     actual = np.array([5.0] + [0.0] * 9)
     predicted = np.array([10.0] + [1.0] * 9)
     assert metrics.decile_mape(actual, predicted) == pytest.approx(1.0)
+    # a decile of net refunds (margin can be negative): its error counts as positive, relative to |-10|
+    actual = np.array([100.0] * 9 + [-10.0])
+    predicted = np.array([100.0] * 9 + [0.0])
+    assert metrics.decile_mape(actual, predicted) == pytest.approx(1.0 / 10)
 
 
 def test_roc_auc_counts_correctly_ordered_pairs() -> None:
