@@ -29,6 +29,7 @@ import duckdb
 import numpy as np
 
 from include.warehouse import has_table
+from ml.data import rounded
 from ml.monitor import (
     SIGNIFICANT,
     bin_counts,
@@ -63,11 +64,14 @@ def count_into_bins(
     where: str,
     parameters: list,
     chunk_rows: int = CHUNK_ROWS,
+    as_training_reads: bool = False,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Return the bin counts of the table's reference columns over the rows `where` selects, and the rows.
 
     `table` and `where` are constants of this module; the columns are the reference's names that the
-    table has (an allow-list from the catalog), quoted. Rows are read `chunk_rows` at a time.
+    table has (an allow-list from the catalog), quoted. Rows are read `chunk_rows` at a time. With
+    as_training_reads (the feature mart), floats are rounded as training and scoring read them
+    (ml.data.rounded): the reference's edges are rounded values, and 2/3 must fall where 0.6667 fell.
     """
     schema, name = table.split(".")
     columns = [column for column in _table_columns(con, schema, name) if column in reference]
@@ -79,7 +83,7 @@ def count_into_bins(
     totals = {column: np.zeros(0, dtype=np.int64) for column in columns}
     rows = 0
     for batch in batches:
-        frame = batch.to_pandas()
+        frame = rounded(batch.to_pandas()) if as_training_reads else batch.to_pandas()
         rows += len(frame)
         for column, counts in bin_counts({c: reference[c] for c in columns}, frame).items():
             totals[column] = counts if not len(totals[column]) else totals[column] + counts
@@ -98,7 +102,8 @@ def drift(
     feature_reference = {k: v for k, v in reference.items() if k not in SCORE_COLUMNS}
     score_reference = {k: v for k, v in reference.items() if k in SCORE_COLUMNS}
     feature_counts, feature_rows = count_into_bins(
-        con, feature_reference, FEATURES_TABLE, "cutoff_date = ?", [as_of_date], chunk_rows
+        con, feature_reference, FEATURES_TABLE, "cutoff_date = ?", [as_of_date], chunk_rows,
+        as_training_reads=True,
     )
     score_counts, score_rows = count_into_bins(
         con, score_reference, SCORES_TABLE, "as_of_date = ? and model_version = ?",

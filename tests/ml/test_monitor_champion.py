@@ -8,12 +8,14 @@ import math
 from datetime import date, datetime
 
 import duckdb
+import pandas as pd
 import pytest
 
 from ml import monitor
 from ml.artifacts import promote_champion, save_model_version
+from ml.data import rounded
+from ml.monitor_champion import count_into_bins, monitor_champion
 from ml.monitor_champion import monitor as monitor_warehouse
-from ml.monitor_champion import monitor_champion
 
 EPS = monitor.EPSILON
 AS_OF = date(2025, 4, 1)
@@ -131,6 +133,24 @@ def test_counting_one_row_at_a_time_gives_the_same_psi(warehouse: str) -> None:
         one_by_one = monitor_champion(con, "v1", METADATA, chunk_rows=1)["drift"]["psi"]
     assert one_by_one == whole
     assert set(whole) == {"churn_probability", "orders_lifetime", "predicted_revenue", "region"}
+
+
+def test_features_are_binned_as_training_read_them_so_the_same_rows_do_not_drift(tmp_path) -> None:
+    # training rounds floats to ml.data.FLOAT_DECIMALS and takes its quantile edges from those values: an
+    # edge at 0.6667 for a third of the customers at 2/3. Unrounded, 2/3 < 0.6667 would change bins.
+    values = [1 / 3] * 3 + [2 / 3] * 3 + [1.0] * 3
+    frame = pd.DataFrame({"share": values})
+    reference = monitor.reference_distribution(rounded(frame.copy()), ["share"], bins=2)
+    assert reference["share"]["edges"] == [0.6667]  # the median
+    path = str(tmp_path / "w.duckdb")
+    with duckdb.connect(path) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.customer_features (cutoff_date date, share double)")
+        con.executemany("insert into marts.customer_features values (?, ?)", [(AS_OF, v) for v in values])
+        counts, rows = count_into_bins(con, reference, "marts.customer_features", "cutoff_date = ?", [AS_OF],
+                                       as_training_reads=True)  # fmt: skip
+    assert rows == 9
+    assert monitor.psi_from_counts(reference, counts) == {"share": 0.0}
 
 
 def test_an_earlier_date_counts_its_own_rows_and_only_the_models_scores(warehouse: str) -> None:
