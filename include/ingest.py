@@ -183,10 +183,36 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         columns = "data_row bigint, csv_line varchar, reason varchar"
         con.execute(f"create or replace temp table _cvw_malformed ({columns})")
     else:
+        _refuse_an_unclosed_quote(con, path)
         con.execute(MALFORMED)
     for table in CSV_REJECT_TABLES:
         con.execute(f"drop table if exists {table}")
     return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
+
+
+def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Fail the file when a double quote in it never closes: every line after it belongs to one value.
+
+    DuckDB's reader meets it one of two ways. In the lines it samples for the dialect, comma-separated
+    columns no longer fit, and it reads each line whole as one column named after the header line. After
+    them, it rejects the quote's line, with the rest of the file as its value, cut at 10,000 characters:
+    the rows beyond were neither read nor rejected. Either way the file fails whole, naming the cause.
+    """
+    (unclosed_line,) = con.execute(
+        f"select min(line) from {CSV_REJECT_TABLES[0]} where error_message ilike '%unterminated quote%'"
+    ).fetchone()
+    if unclosed_line is not None:
+        raise ValueError(
+            f"{path.name} has a double quote that does not close on line {unclosed_line}: every line after "
+            f"it would be one value. Check that it is {CSV_DIALECT}."
+        )
+    columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
+    if len(columns) == 1 and any(delimiter in columns[0] for delimiter in ",;\t|"):
+        raise ValueError(
+            f"{path.name} does not split into columns (its header line {columns[0][:80]!r} is read as one "
+            f"column; a double quote that does not close, early in the file, does that). Check that it is "
+            f"{CSV_DIALECT}."
+        )
 
 
 def rows_read(con: duckdb.DuckDBPyConnection) -> int:

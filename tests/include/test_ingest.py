@@ -357,6 +357,33 @@ def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothin
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("rows", "unclosed_row", "cause"),
+    [
+        # among the lines DuckDB samples for the dialect: it reads each line whole, as one column
+        (3_000, 2_000, "does not split into columns"),
+        # beyond them: the line's reject held the rest of the file, cut at 10,000 characters, and the 4,645
+        # rows after that were neither loaded nor rejected
+        (30_001, 25_000, "has a double quote that does not close on line 25001"),
+    ],
+)
+def test_an_unclosed_double_quote_anywhere_fails_the_file_whole(
+    tmp_path: Path, rows: int, unclosed_row: int, cause: str
+) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    lines = ["order_id,customer_id,ordered_at,amount"]
+    lines += [f"o{i},c{i},2024-01-02,20" for i in range(1, rows + 1)]
+    lines[unclosed_row] = 'ox,"cx,2024-01-02,20'
+    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError, match=cause) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value).startswith("orders.csv ")
+    assert str(failure.value).endswith("values quoted, if at all, in double quotes that close.")
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 def test_whitespace_only_values_are_missing_and_invalid_utf8_is_an_encoding_reject(tmp_path: Path) -> None:
     directory = tmp_path / "landing"
     directory.mkdir()
