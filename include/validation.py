@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from include.mapping import KINDS, Mapping, Source, bound, number_of, quote, typed
-from include.raw_schema import KEYS, RAW_TABLES
+from include.raw_schema import KEYS, RAW_TABLES, Column
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
 FUTURE_TOLERANCE = timedelta(hours=14)
@@ -137,19 +137,25 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
 def _row_rules(table: str) -> list[tuple[str, str]]:
     """Return the (condition, reason) rules that judge a row on its own values, in precedence order."""
     columns = RAW_TABLES[table]
+    whole = [column for column in columns if column.sql_type in ("INTEGER", "BIGINT")]
+
+    def unparsed(column: Column) -> str:
+        return f"{_source_column(column.name)} is not null and {quote(column.name)} is null"
+
+    # rule by rule, each over every column it concerns (docs/data-contract.md's table, in its order)
     rules = [(f"{_source_column(c.name)} is null", f"missing {c.name}") for c in columns if c.required]
+    rules += [(unparsed(c), f"unparsable date in {c.name}") for c in columns if c.sql_type == "TIMESTAMP"]
     for column in columns:
-        delivered, value = _source_column(column.name), quote(column.name)
-        if column.sql_type == "TIMESTAMP":
-            rules.append((f"{delivered} is not null and {value} is null",
-                          f"unparsable date in {column.name}"))
-        elif column.sql_type == "DOUBLE":
-            rules.append((f"{delivered} is not null and {value} is null", f"non-numeric {column.name}"))
-        elif column.sql_type in ("INTEGER", "BIGINT"):
+        if column.sql_type == "DOUBLE":
+            rules.append((unparsed(column), f"non-numeric {column.name}"))
+        elif column in whole:
             number = quote("num__" + column.name)
-            rules.append((f"{delivered} is not null and {number} is null", f"non-numeric {column.name}"))
-            rules.append((f"{number} <> trunc({number})", f"{column.name} is not a whole number"))
-            rules.append((f"{delivered} is not null and {value} is null", f"{column.name} is out of range"))
+            rules.append((f"{_source_column(column.name)} is not null and {number} is null",
+                          f"non-numeric {column.name}"))
+    for column in whole:
+        number = quote("num__" + column.name)
+        rules.append((f"{number} <> trunc({number})", f"{column.name} is not a whole number"))
+    rules += [(unparsed(c), f"{c.name} is out of range") for c in whole]
     rules += VALUE_RULES.get(table, [])
     for column in columns:
         if column.sql_type == "TIMESTAMP":

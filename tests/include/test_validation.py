@@ -64,6 +64,7 @@ ORDER_ITEMS = """
     O1,5,P3,1,-2,
     O1,6,P3,2,1,3
     O1,7,P3,3000000000,1,
+    O1,8,P3,2.5,abc,
     O1,1,P9,1,1,
     O404,1,P1,1,1,
     O9,1,P1,4,5,1
@@ -78,7 +79,7 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
     assert _import("--table", "order_items", str(items), "--warehouse", str(warehouse)) == 0
     out = capsys.readouterr().out
     assert "9 read = 2 rows loaded + 7 rejected" in out
-    assert "10 read = 2 rows loaded + 8 rejected" in out.split("order_items.csv")[1]
+    assert "11 read = 2 rows loaded + 9 rejected" in out.split("order_items.csv")[1]
 
     assert _query(warehouse, "select order_id, customer_id, amount, status from raw.orders order by 1") == [
         ("O1", "C1", 10.5, "completed"),
@@ -99,8 +100,9 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
         ("order_items", 5, "negative unit_price"),
         ("order_items", 6, "returned_quantity outside 0..quantity"),
         ("order_items", 7, "quantity is out of range"),  # a whole number, beyond INTEGER's 2,147,483,647
-        ("order_items", 8, "duplicate key within the file"),
-        ("order_items", 9, "order line of an unknown order"),
+        ("order_items", 8, "non-numeric unit_price"),  # rule 3 (any column) comes before rule 4
+        ("order_items", 9, "duplicate key within the file"),
+        ("order_items", 10, "order line of an unknown order"),
     ]
     assert _query(
         warehouse,
@@ -109,7 +111,7 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
     logged = _query(
         warehouse, "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads order by 1"
     )
-    assert logged == [("order_items.csv", 10, 2, 8), ("orders.csv", 9, 2, 7)]
+    assert logged == [("order_items.csv", 11, 2, 9), ("orders.csv", 9, 2, 7)]
 
 
 def test_a_rejected_row_keeps_its_original_values_as_json(tmp_path: Path) -> None:
