@@ -48,7 +48,7 @@ from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_n
 from include import node_trigger
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.airflow_setup import dbt_executable
-from include.dbt import label_horizons
+from include.dbt import dbt_environment, label_horizons
 from include.settings import get_settings
 
 PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
@@ -82,12 +82,11 @@ def _project_config(manifest: Path) -> ProjectConfig:
         # each build's parse (docs/benchmarks.md).
         partial_parse=True,
         env_vars={
-            "CVW_WAREHOUSE": str(settings.warehouse_path),  # absolute: dbt runs in a temporary copy
+            # the warehouse's path is absolute: dbt runs in a temporary copy of the project
+            **dbt_environment(settings.warehouse_path),
             # the copy's own target folder, whatever DBT_TARGET_PATH the deployment sets for its other dbt
             # runs: Cosmos reads each model's compiled SQL from there, for the node task's compiled_sql field
             "DBT_TARGET_PATH": "target",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DO_NOT_TRACK": "1",
         },
     )
     # A local file read as a plain Path: Cosmos' object-storage path would load every Airflow plugin (and

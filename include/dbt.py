@@ -20,6 +20,23 @@ def label_horizons() -> list[int]:
     return sorted({*DEFAULT_LABEL_HORIZONS, get_settings().horizon_days})
 
 
+def dbt_environment(warehouse: Path) -> dict[str, str]:
+    """Return the environment every dbt run of the project gets: the settings dbt reads, and no telemetry.
+
+    dbt reads the warehouse, the gross-margin rate and DuckDB's memory limit from CVW_* variables
+    (profiles.yml, dbt_project.yml); they are passed as include.settings resolved them, so dbt's margins
+    and the CLV's use one rate, and an empty variable means the default in both.
+    """
+    settings = get_settings()
+    return {
+        "CVW_WAREHOUSE": str(warehouse),
+        "CVW_GROSS_MARGIN_RATE": repr(settings.gross_margin_rate),
+        "CVW_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
 # Node statuses that make a dbt command fail (warnings and skips follow from these or are harmless).
 _FAILED_STATUSES = {"error", "fail", "runtime error"}
 
@@ -67,12 +84,7 @@ def run_dbt(
         cli_args += ["--vars", json.dumps(dbt_vars, default=str)]
     command = "dbt " + " ".join(args)
 
-    environment = {
-        "CVW_WAREHOUSE": str(warehouse),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
-    }
-    with _environment(environment):
+    with _environment(dbt_environment(warehouse)):
         outcome = dbtRunner().invoke(cli_args)
 
     if outcome.success:

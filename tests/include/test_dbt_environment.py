@@ -1,0 +1,67 @@
+"""dbt reads the settings it needs (warehouse, margin rate, memory limit) as include.settings does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from include.dbt import dbt_environment
+
+PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def test_the_project_passes_dbt_its_settings_with_empty_meaning_the_default(monkeypatch) -> None:
+    monkeypatch.setenv("CVW_GROSS_MARGIN_RATE", "")
+    monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", " ")
+    environment = dbt_environment(Path("/data/w.duckdb"))
+    names = ("CVW_WAREHOUSE", "CVW_GROSS_MARGIN_RATE", "CVW_DUCKDB_MEMORY_LIMIT")
+    assert {name: environment[name] for name in names} == {
+        "CVW_WAREHOUSE": "/data/w.duckdb",
+        "CVW_GROSS_MARGIN_RATE": "0.4",
+        "CVW_DUCKDB_MEMORY_LIMIT": "80%",
+    }
+    monkeypatch.setenv("CVW_GROSS_MARGIN_RATE", "0.25")
+    monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", "2GB")
+    environment = dbt_environment(Path("/data/w.duckdb"))
+    assert (environment["CVW_GROSS_MARGIN_RATE"], environment["CVW_DUCKDB_MEMORY_LIMIT"]) == ("0.25", "2GB")
+    assert (environment["DO_NOT_TRACK"], environment["DBT_SEND_ANONYMOUS_USAGE_STATS"]) == ("1", "false")
+
+
+@pytest.mark.parametrize(
+    ("rate", "memory", "expected"), [("", "", (0.4, "80%")), ("0.25", "1GB", (0.25, "1GB"))]
+)
+def test_dbt_run_by_hand_reads_an_empty_variable_as_the_default(tmp_path, rate, memory, expected) -> None:
+    # an analyst's `dbt` in a shell with CVW_GROSS_MARGIN_RATE= set: dbt used to read margin 0.0 (the CLV
+    # kept 0.4) and fail on memory_limit ''
+    environment = {
+        **os.environ,
+        "CVW_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        "CVW_GROSS_MARGIN_RATE": rate,
+        "CVW_DUCKDB_MEMORY_LIMIT": memory,
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    query = "select {{ var('gross_margin_rate') }} as rate, current_setting('memory_limit') as memory"
+    shown = subprocess.run(
+        [
+            str(DBT), "show", "--inline", query, "--output", "json", "--log-format", "json",
+            "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        ],
+        env=environment, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stdout[-2000:]
+    rows = next(
+        json.loads(json.loads(line)["data"]["preview"])
+        for line in shown.stdout.splitlines()
+        if line.startswith("{") and "preview" in json.loads(line).get("data", {})
+    )
+    assert rows[0]["rate"] == expected[0]
+    # DuckDB reports the limit in binary units; 80% is of this machine's memory
+    assert rows[0]["memory"] == "953.6 MiB" if expected[1] == "1GB" else rows[0]["memory"].endswith("GiB")
