@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from include.airflow_defaults import WAREHOUSE_POOL, WAREHOUSE_POOL_SLOTS
+from include.dbt import dbt_environment
 from include.settings import get_settings
 
 # What dbt reads to build the manifest; target/, logs/ and dbt_packages/ are dbt's own output.
@@ -90,12 +91,7 @@ def ensure_manifest(force: bool = False) -> bool:
         project = str(settings.dbt_project_dir)
         command = [dbt_executable(), "parse", "--project-dir", project, "--profiles-dir", project,
                    "--target-path", str(parse_dir), "--log-path", str(parse_dir / "logs"), "--quiet"]
-        environment = {
-            **os.environ,
-            "CVW_WAREHOUSE": str(settings.warehouse_path),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DO_NOT_TRACK": "1",
-        }
+        environment = {**os.environ, **dbt_environment(settings.warehouse_path)}
         result = subprocess.run(command, env=environment, capture_output=True, text=True)
         if result.returncode != 0:
             detail = (result.stdout + result.stderr).strip().splitlines()[-5:]
