@@ -91,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="cvw import", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--table", nargs="+", metavar=("TABLE", "FILE"),
-                        help="raw table, then the files or glob patterns to load into it (.csv or .parquet)")
+    parser.add_argument("--table", nargs="+", action="append", metavar=("TABLE", "FILE"),
+                        help="raw table, then the files or glob patterns to load into it (.csv or .parquet); "
+                             "one table per call")
     parser.add_argument("--preset", nargs="+", metavar=("NAME", "FILE"),
                         help=f"a known data set ({', '.join(PRESETS)}), then its files (default: settings)")
     parser.add_argument("files", nargs="*", metavar="FILE", help="files to load, with --mapping")
@@ -117,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     """Import files into the warehouse's raw schema from the command line; return the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.table and len(args.table) > 1:  # argparse would keep the last and drop the others silently
+        parser.error("give --table once per call: import orders first, then the tables that refer to them "
+                     "(or put every file in the landing folder and run `cvw ingest`).")
+    args.table = args.table[0] if args.table else None
     if args.preset:
         if any((args.table, args.mapping, args.map, args.constant, args.default, args.date_format,
                 args.allow_updates)):

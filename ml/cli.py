@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the evaluation)")
     verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
-    top = verbs.add_parser("top", help="print the top customers by predicted revenue")
+    top = verbs.add_parser("top", help="print the top customers by discounted CLV")
     top.add_argument("--limit", type=int, default=10)
     sql = verbs.add_parser("sql", help="run one read-only SQL query on the warehouse and print the result")
     sql.add_argument("query")

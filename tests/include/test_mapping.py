@@ -125,6 +125,19 @@ def test_a_bad_date_format_or_missing_file_stops_with_one_sentence(tmp_path: Pat
         import_main([*base, str(tmp_path / "gone.csv")])
 
 
+def test_a_second_table_in_one_import_is_refused_not_dropped(tmp_path: Path, capsys) -> None:
+    # argparse kept the last --table: the orders file was never loaded and every line was rejected as an
+    # order line of an unknown order
+    export = tmp_path / "export.csv"
+    export.write_text(SHOP_EXPORT)
+    warehouse = tmp_path / "w.duckdb"
+    with pytest.raises(SystemExit):
+        import_main(["--table", "orders", str(export), "--table", "order_items", str(export),
+                     "--warehouse", str(warehouse)])  # fmt: skip
+    assert "give --table once per call" in capsys.readouterr().err
+    assert not warehouse.exists()
+
+
 def test_glob_patterns_expand_sorted(tmp_path: Path) -> None:
     for name in ("orders_2024-02.csv", "orders_2024-01.csv", "notes.txt"):
         (tmp_path / name).write_text("x")
