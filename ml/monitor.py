@@ -160,7 +160,11 @@ def write_feature_drift(
     psi_by_column: Mapping[str, float],
     run_at: datetime | None = None,
 ) -> int:
-    """Replace the drift rows of one (as_of_date, model_version) in one transaction; return the rows."""
+    """Replace the drift rows of the date in one transaction; return the rows.
+
+    A date's drift is that of its latest monitoring run, against the model it names: the rows of another
+    model for the date (the one that scored it before a new champion re-scored it) go.
+    """
     run_at = run_at or datetime.now(UTC).replace(tzinfo=None)
     rows = [
         (run_at, as_of_date, model_version, column, float(value), drift_status(value))
@@ -170,10 +174,7 @@ def write_feature_drift(
     con.execute(FEATURE_DRIFT_DDL)
     con.execute("begin transaction")
     try:
-        con.execute(
-            "delete from ml.feature_drift where as_of_date = ? and model_version = ?",
-            [as_of_date, model_version],
-        )
+        con.execute("delete from ml.feature_drift where as_of_date = ?", [as_of_date])
         if rows:
             con.executemany("insert into ml.feature_drift values (?, ?, ?, ?, ?, ?)", rows)
         con.execute("commit")
@@ -213,7 +214,8 @@ def run_backtests(
     Each score row is compared with the labels of its own horizon (a date scored by a 365-day model with the
     365-day labels, whatever the champion's horizon now). A scoring date has labels when
     marts.customer_labels holds its cutoff for that horizon, i.e. when the date is a cutoff of the current
-    marts (the first of a month) and its horizon has elapsed. Rows are replaced; the backtests are returned.
+    marts (the first of a month) and its horizon has elapsed. The table is replaced by these backtests, in
+    one transaction; they are returned.
     """
     if source not in SCORE_SOURCES:
         raise ValueError(f"source must be one of {SCORE_SOURCES}, not {source!r}")
@@ -270,15 +272,9 @@ def run_backtests(
     con.register("new_backtests", result)
     con.execute("begin transaction")
     try:
-        con.execute(
-            """
-            delete from ml.backtests
-            using new_backtests
-            where ml.backtests.as_of_date = new_backtests.as_of_date
-                and ml.backtests.model_version = new_backtests.model_version
-                and ml.backtests.horizon_days = new_backtests.horizon_days
-            """
-        )
+        # every backtest is recomputed from the score table: a row it no longer gives (the date re-scored
+        # by a new champion, labels gone with an earlier as-of date) goes
+        con.execute("delete from ml.backtests")
         con.execute("insert into ml.backtests select * from new_backtests")
         con.execute("commit")
     except BaseException:

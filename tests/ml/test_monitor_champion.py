@@ -127,6 +127,23 @@ def test_backtests_cover_the_champions_horizon_on_dates_with_labels(warehouse: s
     assert drift_rows == 4
 
 
+def test_a_re_scored_date_keeps_no_backtest_or_drift_of_the_model_before(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))
+        # a new champion re-scores both dates: publishing keeps one model's scores per date
+        con.execute("update scores.customer_scores set model_version = 'v2'")
+        monitor_champion(con, "v2", METADATA, run_at=datetime(2025, 4, 3))
+        backtests = con.execute("select as_of_date, model_version from ml.backtests").fetchall()
+        drift = con.execute("select distinct as_of_date, model_version from ml.feature_drift").fetchall()
+        # labels gone (the marts rebuilt as of an earlier date): so is the backtest
+        con.execute("delete from marts.customer_labels")
+        monitor_champion(con, "v2", METADATA, run_at=datetime(2025, 4, 4))
+        left = con.execute("select count(*) from ml.backtests").fetchone()[0]
+    assert backtests == [(date(2025, 3, 1), "v2")]
+    assert drift == [(AS_OF, "v2")]
+    assert left == 0
+
+
 def test_counting_one_row_at_a_time_gives_the_same_psi(warehouse: str) -> None:
     with duckdb.connect(warehouse) as con:
         whole = monitor_champion(con, "v1", METADATA)["drift"]["psi"]
