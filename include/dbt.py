@@ -96,6 +96,29 @@ def run_dbt(
     raise RuntimeError(f"`{command}` failed before running its nodes: {reason.strip()}")
 
 
+def _refuse_an_empty_build(warehouse: Path, as_of_date: date | None) -> None:
+    """Stop with one sentence before a build that could only make empty marts (and replace good ones).
+
+    Without orders, dbt would create the warehouse file and fail on every staging model; with an as-of
+    date on or before the first order, it would pass and leave every mart empty.
+    """
+    from include.warehouse import connect, has_table
+
+    with connect(warehouse, read_only=True) as con:  # stops with a sentence when the file does not exist
+        orders = has_table(con, "raw", "orders", views=False)
+        first = con.execute("select min(ordered_at) from raw.orders").fetchone()[0] if orders else None
+    if first is None:
+        raise SystemExit(
+            f"The warehouse {warehouse} holds no orders yet: load them first (cvw ingest, or cvw import "
+            "--table orders FILE...)."
+        )
+    if as_of_date is not None and as_of_date <= first.date():
+        raise SystemExit(
+            f"The as-of date {as_of_date} is not after the first order ({first.date()}): the marts would "
+            "hold no customer. Choose a later date."
+        )
+
+
 def dbt_build(
     warehouse_path: Path | None = None,
     as_of_date: date | None = None,
@@ -110,6 +133,7 @@ def dbt_build(
     """
     settings = get_settings()
     as_of_date = as_of_date or settings.as_of_date
+    _refuse_an_empty_build(Path(warehouse_path or settings.warehouse_path), as_of_date)
     dbt_vars: dict[str, object] = {}
     if as_of_date is not None:
         dbt_vars["as_of_date"] = as_of_date.isoformat()

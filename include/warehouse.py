@@ -33,7 +33,16 @@ def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBP
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        # one writer or many readers: another process holds the file (an Airflow task retries this)
+        raise SystemExit(
+            f"The warehouse {path} is in use by another process ({str(error).splitlines()[0]}): wait for it "
+            "to finish, or close it, then run again."
+        ) from None
     # set, not passed as config: other connections to the same file in this process share one instance
     con.execute("set memory_limit = ?", [settings.duckdb_memory_limit])
     # timestamps are UTC in the warehouse: a zoned value (a CSV's +02:00, a Parquet TIMESTAMPTZ) becomes UTC
@@ -74,6 +83,35 @@ def has_table(
     return con.execute(query, [schema, table, database, views]).fetchall()[0][0] > 0
 
 
+READ_STATEMENTS = ("SELECT", "EXPLAIN")  # what `cvw sql` runs: queries (describe, show, summarize included)
+
+
+def read_only_query(query: str, path: Path | None = None) -> str:
+    """Return the printed result of read-only SQL on the warehouse; stop with one sentence otherwise.
+
+    A read-only connection still lets DuckDB write other files (COPY ... TO, which can overwrite the
+    warehouse file itself, or ATTACH another file read-write): only queries run, with access to any file
+    but the warehouse switched off and locked, so the query cannot switch it back on.
+    """
+    try:
+        kinds = [statement.type.name for statement in duckdb.extract_statements(query)]
+    except duckdb.Error as error:
+        raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
+    refused = sorted({kind for kind in kinds if kind not in READ_STATEMENTS})
+    if not kinds or refused:
+        raise SystemExit(
+            "cvw sql runs queries only (select, describe, show, summarize, explain), not "
+            f"{', '.join(refused) or 'nothing'}: the warehouse changes through the pipeline's steps."
+        )
+    with connect(path, read_only=True) as con:
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+        try:
+            return str(con.sql(query))
+        except duckdb.Error as error:
+            raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
+
+
 def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
     """Return the scoring cutoff of the feature mart (the as-of date the marts were built for)."""
     row = con.execute("select max(cutoff_date) from marts.customer_features where is_scoring_date").fetchone()
@@ -91,6 +129,8 @@ def wait_until_writable(path: Path | None = None, timeout_seconds: float = LOCK_
     that into a pause. Stops with one sentence when the lock outlasts the timeout; other errors pass on.
     """
     path = Path(path) if path is not None else get_settings().warehouse_path
+    if not path.exists():  # nobody holds it, and connecting would create it
+        return 0.0
     started, delay = time.monotonic(), 1.0
     while True:
         try:

@@ -78,8 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.verb == "build":
         from include.dbt import dbt_build
+        from include.warehouse import wait_until_writable
 
-        dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh)
+        wait_until_writable()  # as the transform DAG does: a notebook's open connection makes it wait
+        try:
+            dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh)
+        except RuntimeError as error:  # a dbt node or dbt itself failed: run_dbt's sentence names it
+            raise SystemExit(str(error)) from None
     elif args.verb == "train":
         from ml.train import format_metrics, train_models
 
@@ -103,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(publish_serving())
     elif args.verb == "sql":
-        from include.warehouse import connect
+        from include.warehouse import read_only_query
 
-        with connect(read_only=True) as con:
-            print(con.sql(args.query))
+        print(read_only_query(args.query))
     elif args.verb == "top":
         from ml.top import print_summary
 

@@ -1,10 +1,22 @@
 """The `cvw` command line passes its flags on to the step it runs."""
 
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from ml import cli
+
+# another process holding the warehouse read-write until its stdin closes
+HOLDER = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.read()
+"""
 
 
 def test_build_passes_the_date_and_full_refresh_to_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,3 +36,63 @@ def test_a_malformed_date_is_refused_with_the_format(capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit):
         cli.main(["build", "--as-of-date", "01/06/2024"])
     assert "'01/06/2024' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
+
+
+def _warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *statements: str) -> Path:
+    """Return a warehouse file made by `statements`, set as the settings' warehouse."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for statement in statements:
+            con.execute(statement)
+    monkeypatch.setenv("CVW_WAREHOUSE", str(path))
+    return path
+
+
+def test_sql_runs_queries_and_refuses_whatever_could_write(tmp_path, monkeypatch, capsys) -> None:
+    warehouse = _warehouse(tmp_path, monkeypatch, "create table t as select 41 + 1 as answer")
+    other = tmp_path / "other.duckdb"
+    assert cli.main(["sql", "select answer from t"]) == 0
+    assert "42" in capsys.readouterr().out
+    refused = {
+        # a read-only connection let COPY overwrite the warehouse file itself with one line of text
+        f"copy (select 'gone') to '{warehouse}' (format csv, header false)": "not COPY",
+        f"attach '{other}' as other (read_only false)": "not ATTACH",
+        "create table x as select 1": "not CREATE",
+        "select 1; set enable_external_access = true": "not SET",
+        f"select * from read_csv('{other}')": "cvw sql: Permission Error",  # no file but the warehouse
+        "selec 1": "cvw sql: Parser Error",
+    }
+    for query, sentence in refused.items():
+        with pytest.raises(SystemExit, match=sentence):
+            cli.main(["sql", query])
+    assert not other.exists()
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select answer from t").fetchall() == [(42,)]
+
+
+def test_a_warehouse_in_use_by_another_process_is_one_sentence(tmp_path, monkeypatch) -> None:
+    warehouse = _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
+    command = [sys.executable, "-c", HOLDER, str(warehouse)]
+    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(SystemExit, match=r"The warehouse .* is in use by another process \(.*lock.*\)"):
+            cli.main(["sql", "select a from t"])
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_build_refuses_a_warehouse_without_orders_or_a_date_before_them(tmp_path, monkeypatch) -> None:
+    missing = tmp_path / "missing.duckdb"
+    monkeypatch.setenv("CVW_WAREHOUSE", str(missing))
+    with pytest.raises(SystemExit, match="does not exist"):
+        cli.main(["build"])
+    assert not missing.exists()  # dbt would have created it, then failed on every staging model
+    _warehouse(tmp_path, monkeypatch, "create schema raw", "create table raw.orders (ordered_at timestamp)")
+    with pytest.raises(SystemExit, match="holds no orders yet: load them first"):
+        cli.main(["build"])
+    _warehouse(tmp_path, monkeypatch, "insert into raw.orders values ('2024-03-05 10:00')")
+    # the build would pass and leave every mart empty
+    with pytest.raises(SystemExit, match=r"2024-03-05 is not after the first order \(2024-03-05\)"):
+        cli.main(["build", "--as-of-date", "2024-03-05"])
