@@ -112,8 +112,15 @@ def read_only_query(query: str, path: Path | None = None) -> str:
             raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
 
 
+def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, step: str) -> None:
+    """Stop with one sentence naming the step that makes `schema.table` when the warehouse lacks it."""
+    if not has_table(con, schema, table):
+        raise SystemExit(f"The warehouse has no {schema}.{table} yet: {step} first.")
+
+
 def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
     """Return the scoring cutoff of the feature mart (the as-of date the marts were built for)."""
+    require_table(con, "marts", "customer_features", "run the dbt build (cvw build)")
     row = con.execute("select max(cutoff_date) from marts.customer_features where is_scoring_date").fetchone()
     if row is None or row[0] is None:
         raise SystemExit("marts.customer_features has no scoring date: run the dbt build first (make demo).")

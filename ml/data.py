@@ -11,6 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.warehouse import require_table
+
 KEY_COLUMNS = ("customer_id", "cutoff_date")
 # Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
 NON_FEATURE_COLUMNS = frozenset({"customer_id", "cutoff_date", "is_scoring_date"})
@@ -121,6 +123,7 @@ def arrow_strings(values: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Arra
 
 def feature_cutoffs(con: duckdb.DuckDBPyConnection) -> list[date]:
     """Return every cutoff date of marts.customer_features, oldest first."""
+    require_table(con, "marts", "customer_features", "run the dbt build (cvw build)")
     rows = con.execute("select distinct cutoff_date from marts.customer_features order by 1").fetchall()
     return [pd.Timestamp(row[0]).date() for row in rows]
 

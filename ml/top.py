@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 
 from include.settings import REPO_ROOT, get_settings
-from include.warehouse import connect
+from include.warehouse import connect, require_table
 
 
 def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame:
@@ -37,6 +37,7 @@ def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFra
 
 def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
     """Return (as-of date, score rows, eligible customers) for the latest scoring date."""
+    require_table(con, "scores", "customer_scores", "score the customers (cvw score)")
     as_of, rows = con.execute(
         """
         select as_of_date, count(*) from scores.customer_scores

@@ -96,3 +96,14 @@ def test_build_refuses_a_warehouse_without_orders_or_a_date_before_them(tmp_path
     # the build would pass and leave every mart empty
     with pytest.raises(SystemExit, match=r"2024-03-05 is not after the first order \(2024-03-05\)"):
         cli.main(["build", "--as-of-date", "2024-03-05"])
+
+
+def test_verbs_on_a_warehouse_not_built_yet_name_the_step_to_run(tmp_path, monkeypatch) -> None:
+    # right after cvw ingest: raw data, no marts, no scores
+    _warehouse(tmp_path, monkeypatch, "create schema raw", "create table raw.orders (ordered_at timestamp)")
+    with pytest.raises(SystemExit, match=r"no scores.customer_scores yet: score the customers \(cvw score\)"):
+        cli.main(["top"])
+    from ml.evaluate import main as evaluate
+
+    with pytest.raises(SystemExit, match=r"no marts.customer_features yet: run the dbt build \(cvw build\)"):
+        evaluate(["--cutoff", "2024-01-01", "--horizon", "90"])
