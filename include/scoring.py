@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from include.settings import get_settings
 
@@ -119,8 +120,14 @@ def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
         con.execute("detach scratch")
 
 
-def score_as_of(as_of_date: date | None = None, warehouse_path: Path | None = None) -> dict[str, object]:
-    """Score every eligible customer as of a date (default: the marts' date); return date and row count."""
+def score_as_of(
+    as_of_date: date | None = None, warehouse_path: Path | None = None, **scoring: Any
+) -> dict[str, object]:
+    """Score every eligible customer as of a date (default: the marts' date); return date and row count.
+
+    A date other than the marts' gets marts of its own, built in a scratch copy of the warehouse. `scoring`
+    goes to ml.score.score_customers (chunk_size, with_reasons).
+    """
     from include.dbt import dbt_build
     from ml.score import score_customers
 
@@ -129,12 +136,12 @@ def score_as_of(as_of_date: date | None = None, warehouse_path: Path | None = No
     if marts_date is None:
         raise SystemExit(f"{warehouse} has no feature mart yet: run the transform DAG before scoring.")
     if as_of_date is None or as_of_date == marts_date:
-        rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse)
+        rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse, **scoring)
         return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
     with tempfile.TemporaryDirectory(prefix=".scratch-", dir=warehouse.parent) as folder:
         scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it
         _checkpointed_copy(warehouse, scratch)
         dbt_build(warehouse_path=scratch, as_of_date=as_of_date)
-        rows = score_customers(as_of_date=as_of_date, warehouse_path=scratch)
+        rows = score_customers(as_of_date=as_of_date, warehouse_path=scratch, **scoring)
         _copy_scores_back(warehouse, scratch, as_of_date)
     return {"as_of_date": as_of_date.isoformat(), "rows": rows, "marts": f"built for {as_of_date}"}

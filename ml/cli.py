@@ -16,6 +16,17 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
 
 
+def _positive(value: str) -> int:
+    """Parse a whole number of at least 1 for argparse (0 used to fall back to the default unnoticed)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     """Dispatch one verb; return the process exit code."""
     parser = argparse.ArgumentParser(prog="cvw", description=__doc__.split(":")[0])
@@ -31,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         "--full-refresh", action="store_true", help="rebuild the incremental models from all raw data"
     )
     train = verbs.add_parser("train", help="train and evaluate the CLV and churn models out of time")
-    train.add_argument("--horizon-days", type=int, default=None)
+    train.add_argument("--horizon-days", type=_positive, default=None)
     score = verbs.add_parser("score", help="write scores.customer_scores for the scoring date")
     score.add_argument("--as-of-date", type=_date, default=None)
-    score.add_argument("--chunk-size", type=int, default=None, help="customers per chunk (memory bound)")
+    score.add_argument("--chunk-size", type=_positive, help="customers per chunk (memory bound)")
     score.add_argument("--no-reasons", action="store_true", help="skip the SHAP reasons (faster)")
     verbs.add_parser(
         "evaluate",
@@ -49,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
     top = verbs.add_parser("top", help="print the top customers by discounted CLV")
-    top.add_argument("--limit", type=int, default=10)
+    top.add_argument("--limit", type=_positive, default=10)
     sql = verbs.add_parser("sql", help="run one read-only SQL query on the warehouse and print the result")
     sql.add_argument("query")
     args, rest = parser.parse_known_args(argv)
@@ -90,15 +101,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(format_metrics(train_models(horizon_days=args.horizon_days)))
     elif args.verb == "score":
-        from ml.publish_scores import DEFAULT_CHUNK_SIZE
-        from ml.score import score_customers
+        from include.scoring import score_as_of
 
-        rows = score_customers(
-            as_of_date=args.as_of_date,
-            chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE,
-            with_reasons=not args.no_reasons,
-        )
-        print(f"wrote {rows} score rows")
+        scoring = {"with_reasons": not args.no_reasons}
+        if args.chunk_size:
+            scoring["chunk_size"] = args.chunk_size
+        # as the score DAG scores: a date other than the marts' gets marts of its own (in a scratch copy)
+        scored = score_as_of(args.as_of_date, **scoring)
+        print(f"wrote {scored['rows']} score rows as of {scored['as_of_date']} (marts: {scored['marts']})")
     elif args.verb == "report":
         from ml.champion import rerender_report
 

@@ -107,3 +107,34 @@ def test_verbs_on_a_warehouse_not_built_yet_name_the_step_to_run(tmp_path, monke
 
     with pytest.raises(SystemExit, match=r"no marts.customer_features yet: run the dbt build \(cvw build\)"):
         evaluate(["--cutoff", "2024-01-01", "--horizon", "90"])
+
+
+def test_score_scores_a_date_as_the_score_dag_does(monkeypatch, capsys) -> None:
+    # a date that is not the marts' gets marts of its own in a scratch copy (include.scoring.score_as_of);
+    # the command used to score only dates that were cutoffs of the warehouse's marts
+    import include.scoring
+
+    calls = []
+
+    def score_as_of(as_of_date, **scoring):
+        calls.append((as_of_date, scoring))
+        return {"as_of_date": "2025-12-15", "rows": 7, "marts": "built for 2025-12-15"}
+
+    monkeypatch.setattr(include.scoring, "score_as_of", score_as_of)
+    cli.main(["score", "--as-of-date", "2025-12-15", "--chunk-size", "1000", "--no-reasons"])
+    cli.main(["score"])
+    assert calls == [
+        (date(2025, 12, 15), {"with_reasons": False, "chunk_size": 1000}),
+        (None, {"with_reasons": True}),
+    ]
+    assert "wrote 7 score rows as of 2025-12-15 (marts: built for 2025-12-15)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv", [["score", "--chunk-size", "0"], ["train", "--horizon-days", "0"], ["top", "--limit", "-1"]]
+)
+def test_counts_below_one_are_refused_not_replaced_by_the_default(argv, capsys) -> None:
+    # train --horizon-days 0 trained and promoted a 90-day champion
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert "is not at least 1" in capsys.readouterr().err
