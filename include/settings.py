@@ -41,6 +41,23 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name}={value!r} is not a number: set it like 0.4 or leave it empty.") from None
 
 
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    """Return the whole number in environment variable `name`, or `default` when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise SystemExit(
+            f"{name}={value!r} is not a whole number of at least {minimum}: set it like {default} or leave "
+            "it empty."
+        )
+    return number
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the project, read once from the environment."""
@@ -80,15 +97,15 @@ def get_settings() -> Settings:
         artifacts_dir=_path("CVW_ARTIFACTS_DIR", REPO_ROOT / "artifacts"),
         dbt_project_dir=dbt_project_dir,
         as_of_date=_optional_date("CVW_AS_OF_DATE"),
-        horizon_days=int(os.environ.get("CVW_HORIZON_DAYS", "90")),
-        seed=int(os.environ.get("CVW_SEED", "42")),
-        synthetic_customers=int(os.environ.get("CVW_SYNTHETIC_CUSTOMERS", "5000")),
+        horizon_days=_int("CVW_HORIZON_DAYS", 90),
+        seed=_int("CVW_SEED", 42, minimum=0),
+        synthetic_customers=_int("CVW_SYNTHETIC_CUSTOMERS", 5000),
         online_retail_dir=_path("CVW_ONLINE_RETAIL_DIR", REPO_ROOT.parent / "shared/data/online_retail_ii"),
         serving_path=_path("CVW_SERVING", data_dir / "serving.duckdb"),
         dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
         alert_conn_id=alert_conn_id(),
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
         gross_margin_rate=_float("CVW_GROSS_MARGIN_RATE", 0.4),
-        train_max_customers=int(os.environ.get("CVW_TRAIN_MAX_CUSTOMERS", "200000")),
+        train_max_customers=_int("CVW_TRAIN_MAX_CUSTOMERS", 200_000),
         duckdb_memory_limit=os.environ.get("CVW_DUCKDB_MEMORY_LIMIT", "").strip() or "80%",
     )
