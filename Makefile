@@ -9,7 +9,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 SYNCED := $(VENV)/.synced
-CUSTOMERS ?= 5000
+CUSTOMERS ?= $(or $(CVW_SYNTHETIC_CUSTOMERS),5000)
 
 # Airflow runs in-process against an ignored home in the repo with a SQLite metadata database.
 export AIRFLOW_HOME := $(CURDIR)/.airflow

@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from include.settings import REPO_ROOT
+from include.settings import REPO_ROOT, TELEMETRY_OFF
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # The scheduler and the triggerer would each start a log server on every interface (Airflow 3.3 binds it to
@@ -86,12 +86,7 @@ def local_environment(home: Path, port: int, base: Mapping[str, str] | None = No
         # the producer never retries (include/cosmos_config.py), so Cosmos need not back its XComs up to an
         # Airflow Variable after every dbt event
         "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
-        # a warehouse of customer data calls no one: Airflow, dbt and Cosmos telemetry off
-        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "SCARF_ANALYTICS": "false",
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **TELEMETRY_OFF,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")])),
     })
     return env

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-from include.settings import get_settings
+from include.settings import TELEMETRY_OFF, get_settings
 
 # Label horizons dbt_project.yml builds by default; the settings horizon is added when it differs.
 DEFAULT_LABEL_HORIZONS = (90, 365)
@@ -32,8 +32,7 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
         "CVW_WAREHOUSE": str(warehouse),
         "CVW_GROSS_MARGIN_RATE": repr(settings.gross_margin_rate),
         "CVW_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
+        **TELEMETRY_OFF,
     }
 
 

@@ -1,11 +1,12 @@
 """Run the project's DAGs through Airflow in-process (dag.test), one after another, as the demo does.
 
 Airflow reads AIRFLOW_HOME and its own AIRFLOW__* variables; the Makefile sets them to the repo's ignored
-`.airflow/` folder with a SQLite metadata database. Before parsing the DAGs it runs the project's Airflow
-set-up (include/airflow_setup.py: metadata DB, the `warehouse_writer` pool, the dbt manifest Cosmos renders
-transform from). Assets do not trigger DAGs under dag.test, so the chain
-ingest → transform → train → score → publish, monitor is walked here in the order the assets would start them
-(publish and monitor both follow score; monitor last, so the serving copy is not kept waiting).
+`.airflow/` folder with a SQLite metadata database, and so does this module where they are unset. Before
+parsing the DAGs it runs the project's Airflow set-up (include/airflow_setup.py: metadata DB, the
+`warehouse_writer` pool, the dbt manifest Cosmos renders transform from). Assets do not trigger DAGs under
+dag.test, so the chain ingest → transform → train → score → publish, monitor is walked here in the order the
+assets would start them (publish and monitor both follow score; monitor last, so the serving copy is not
+kept waiting).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import argparse
 import os
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
-from include.settings import REPO_ROOT
+from include.settings import REPO_ROOT, TELEMETRY_OFF
 
 PIPELINE = ("ingest", "transform", "train", "score", "publish", "monitor")
 # The DAGs that take an `as_of_date` param; --as-of-date is passed to each of them.
@@ -60,15 +62,43 @@ def run_dag(dags: dict, dag_id: str, run_conf: dict | None = None) -> float:
     return time.monotonic() - started
 
 
+def in_process_environment() -> None:
+    """Give Airflow the Makefile's settings where the environment has none (`cvw pipeline` in a shell).
+
+    Without them Airflow would keep its metadata in ~/airflow, shared by every checkout of the user, and
+    Airflow, dbt and Cosmos would send usage telemetry. Must run before Airflow is imported.
+    """
+    for name, value in {
+        "AIRFLOW_HOME": str(REPO_ROOT / ".airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+        **TELEMETRY_OFF,
+    }.items():
+        os.environ.setdefault(name, value)
+
+
+def _iso_date(value: str) -> str:
+    """Return a YYYY-MM-DD value unchanged for argparse, refused before any DAG runs when it is not one."""
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the named DAGs (default: the whole pipeline) in order and print their wall times."""
-    from include.airflow_setup import set_up
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dag_ids", nargs="*", default=list(PIPELINE), help="DAGs to run, in order")
     parser.add_argument("--dags-folder", type=Path, default=REPO_ROOT / "dags")
-    parser.add_argument("--as-of-date", default="", help="date YYYY-MM-DD passed as the as_of_date param")
+    parser.add_argument(
+        "--as-of-date", type=_iso_date, default="", help="date YYYY-MM-DD passed as the as_of_date param"
+    )
     args = parser.parse_args(argv)
+    in_process_environment()
+    from include.airflow_setup import set_up
+
     started = time.monotonic()
     for line in set_up():
         print(line, file=sys.stderr)

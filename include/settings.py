@@ -8,6 +8,15 @@ from datetime import date
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# A warehouse of customer data calls no one: the usage telemetry of Airflow, dbt and Cosmos, switched off in
+# every process the project starts (the Makefile, docker-compose and the Dockerfile set the same).
+TELEMETRY_OFF = {
+    "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "SCARF_ANALYTICS": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+}
 
 
 def _path(name: str, default: Path) -> Path:

@@ -1,0 +1,41 @@
+"""`cvw pipeline` outside make: Airflow gets the repo's home and no telemetry; a bad date stops it first."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import include.airflow_setup
+from include import run_dags
+from include.settings import REPO_ROOT, TELEMETRY_OFF
+
+
+def test_unset_airflow_settings_get_the_makefiles_values_and_set_ones_stay(monkeypatch) -> None:
+    names = ["AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES", *TELEMETRY_OFF]
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "True")  # the user's own choice is kept
+    run_dags.in_process_environment()
+    # before, Airflow used ~/airflow (every checkout's metadata in one database) and telemetry stayed on
+    assert os.environ["AIRFLOW_HOME"] == str(REPO_ROOT / ".airflow")
+    assert os.environ["AIRFLOW__CORE__DAGS_FOLDER"] == str(REPO_ROOT / "dags")
+    assert os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] == "True"
+    assert {name: os.environ[name] for name in TELEMETRY_OFF} == {
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "SCARF_ANALYTICS": "false",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def test_a_malformed_date_stops_the_pipeline_before_any_dag_runs(monkeypatch, capsys) -> None:
+    # it used to be checked by the first dated DAG's params, after ingest had loaded the landing files
+    def set_up(*args, **kwargs):
+        raise AssertionError("the Airflow set-up ran")
+
+    monkeypatch.setattr(include.airflow_setup, "set_up", set_up)
+    with pytest.raises(SystemExit):
+        run_dags.main(["ingest", "transform", "--as-of-date", "2025/01/01"])
+    assert "'2025/01/01' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
