@@ -8,7 +8,8 @@ Checks the champion model against what it sees now (`ml/monitor_champion.py`):
   `moderate` < 0.25 ≤ `significant`: investigate at moderate, retrain at significant). A champion trained
   before references were kept has none: the run logs so and only backtests.
 * **backtests**: realized against predicted revenue and churn for every scored date whose horizon has
-  labels in the marts (`ml.backtests`, one row per date and model). None yet is normal, not a failure.
+  elapsed (`ml.backtests`, one row per date, model and horizon, from the dbt view `marts.score_outcomes`).
+  None yet is normal, not a failure.
 
 Runs whenever scores change (`customer_scores`), beside **publish**; updates `model_monitoring` with the
 date. Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to check; empty = the latest scored date.

@@ -33,6 +33,7 @@ DEFAULT_BINS = 10
 PSI_THRESHOLDS = ((0.1, "stable"), (0.25, "moderate"))
 SIGNIFICANT = "significant"
 SCORE_SOURCES = ("scores.customer_scores",)
+OUTCOMES_VIEW = "marts.score_outcomes"  # what each scored customer did in the horizon (dbt, marts/ml)
 # One value per cutoff, so a scoring date always "drifts" from training in them: not monitored.
 CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 
@@ -209,37 +210,36 @@ def run_backtests(
     source: str = "scores.customer_scores",
     run_at: datetime | None = None,
 ) -> pd.DataFrame:
-    """Backtest each labelled (as_of_date, model_version, horizon) of the score table; write ml.backtests.
+    """Backtest each (as_of_date, model_version, horizon) of the score table whose horizon has elapsed.
 
-    Each score row is compared with the labels of its own horizon (a date scored by a 365-day model with the
-    365-day labels, whatever the champion's horizon now). A scoring date has labels when
-    marts.customer_labels holds its cutoff for that horizon, i.e. when the date is a cutoff of the current
-    marts (the first of a month) and its horizon has elapsed. The table is replaced by these backtests, in
-    one transaction; they are returned.
+    Each score row is compared with what the customer did in the horizon the scores were made for (a date
+    scored by a 365-day model over 365 days, whatever the champion's horizon now): marts.score_outcomes,
+    the view that labels every scored date as customer_labels labels a cutoff, with its window complete
+    (as_of_date + horizon <= the as-of date of the marts). Every scoring date is backtested, not only the
+    spine's month starts. ml.backtests is replaced by these backtests, in one transaction; they are returned.
     """
     if source not in SCORE_SOURCES:
         raise ValueError(f"source must be one of {SCORE_SOURCES}, not {source!r}")
     run_at = run_at or datetime.now(UTC).replace(tzinfo=None)
-    joined = f"""
-        from {source} as scores
-        inner join marts.customer_labels as labels
-            on scores.customer_id = labels.customer_id
-            and scores.as_of_date = labels.cutoff_date
-            and scores.horizon_days = labels.horizon_days
-    """
-    keys = "scores.as_of_date, scores.model_version, scores.horizon_days"
-    triples = con.execute(f"select distinct {keys} {joined} order by 1, 2, 3").fetchall()
+    keys = "as_of_date, model_version, horizon_days"
+    triples = con.execute(f"select distinct {keys} from {source} order by 1, 2, 3").fetchall()
     rows = []
-    for as_of_date, model_version, horizon_days in triples:
+    for as_of_date, model_version, horizon_days in triples:  # one date at a time: the view reads its scores
         held = con.execute(
             f"""
-            select scores.predicted_revenue, scores.churn_probability, labels.revenue, labels.is_churned
-            {joined}
+            select scores.predicted_revenue, scores.churn_probability, outcomes.revenue, outcomes.is_churned
+            from {source} as scores
+            inner join {OUTCOMES_VIEW} as outcomes
+                on scores.customer_id = outcomes.customer_id
+                and scores.as_of_date = outcomes.as_of_date
+                and scores.horizon_days = outcomes.horizon_days
             where scores.as_of_date = ? and scores.model_version = ? and scores.horizon_days = ?
             """,
             [as_of_date, model_version, horizon_days],
         ).fetchnumpy()
         held = {name: np.asarray(values) for name, values in held.items()}
+        if not len(held["revenue"]):  # its horizon has not elapsed yet
+            continue
         rows.append(
             {
                 "as_of_date": as_of_date,

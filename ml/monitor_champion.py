@@ -11,8 +11,8 @@ as the BG/NBD features) are listed as not monitored. A champion trained before d
 has none: the run says so and only backtests.
 
 Backtests: ml.run_backtests on `scores.customer_scores`: every scored date and model whose horizon has
-labels, each against the labels of the horizon it was scored for (none yet is a normal outcome, not an
-error).
+elapsed, each against what its customers did in the horizon it was scored for (`marts.score_outcomes`;
+none yet is a normal outcome, not an error).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def monitor_champion(
         summary["drift"] = f"{SCORES_TABLE} is empty: no scoring date to compare with training"
     else:
         summary["drift"] = drift(con, reference, as_of_date, model_version, run_at, chunk_rows)
-    if has_table(con, "marts", "customer_labels"):
+    if has_table(con, "marts", "score_outcomes"):  # the dbt build makes it (an older warehouse lacks it)
         backtests = run_backtests(con, SCORES_TABLE, run_at)
         summary["backtests"] = [
             {
@@ -193,7 +193,7 @@ def describe(summary: Mapping[str, Any]) -> str:
         )
     dates = sorted({row["as_of_date"] for row in summary["backtests"]})
     lines.append(f"backtests: {len(summary['backtests'])} rows" +
-                 (f" ({', '.join(dates)})" if dates else " (no scored date has its horizon's labels yet)"))
+                 (f" ({', '.join(dates)})" if dates else " (no scored date's horizon has elapsed yet)"))
     return "\n".join(lines)
 
 

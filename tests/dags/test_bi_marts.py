@@ -114,6 +114,42 @@ def test_before_scoring_a_plain_build_makes_the_bi_marts_empty_not_failed(wareho
     assert counts == {"customer_value": 0, "segment_summary": 0, "model_performance": 0}
 
 
+def test_score_outcomes_label_each_date_whose_horizon_has_elapsed(warehouse: Path, tmp_path: Path) -> None:
+    # The monitor backtests from this view. customer_labels holds only the spine's cutoffs, so a scoring
+    # date in mid-month (the usual kind: the day after the last order) was never backtested.
+    copy, _ = _scored_copy(warehouse, tmp_path)
+    assert _count(copy, "marts.score_outcomes") == 0  # built before any score existed: empty, not failed
+    mid_month, month_start, too_recent = date(2024, 6, 5), date(2024, 7, 1), date(2024, 8, 1)
+    with duckdb.connect(str(copy)) as con:
+        con.executemany(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            [_score(day, customer, "low", 0.5, 10.0)
+             for day in (mid_month, month_start, too_recent) for customer in ("c1", "c2", "c3")],
+        )  # fmt: skip
+    run_dbt(["build", "--select", "score_outcomes"], warehouse_path=copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        outcomes = con.execute(
+            "select as_of_date, customer_id, horizon_end_date, orders, revenue, margin, is_churned "
+            "from marts.score_outcomes order by as_of_date, customer_id"
+        ).fetchall()
+        labels = con.execute(
+            "select cutoff_date, customer_id, horizon_end_date, orders, revenue, margin, is_churned "
+            "from marts.customer_labels where cutoff_date = ? and horizon_days = 90 order by customer_id",
+            [month_start],
+        ).fetchall()
+    # [06-05, 09-03): c1's o4 (revenue 20, margin 12, a unit returned) and o5 (50, margin 14); c3's o8 came
+    # on 06-01, before it. 08-01's window ends 10-30, after the as-of date 10-01, and so do those of the
+    # dates _scored_copy wrote (09-01, 10-01).
+    assert [row for row in outcomes if row[0] == mid_month] == [
+        (mid_month, "c1", date(2024, 9, 3), 2, 70.0, 26.0, False),
+        (mid_month, "c2", date(2024, 9, 3), 0, 0.0, 0.0, True),
+        (mid_month, "c3", date(2024, 9, 3), 0, 0.0, 0.0, True),
+    ]
+    # a month start is labelled exactly as customer_labels labels it: one definition
+    assert [row for row in outcomes if row[0] == month_start] == labels and len(labels) == 3
+    assert {row[0] for row in outcomes} == {mid_month, month_start}
+
+
 def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> None:
     _write_scores_and_model_tables(warehouse)
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)

@@ -90,12 +90,12 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
     )
     con.execute(
         """
-        create table marts.customer_labels as
+        create table marts.score_outcomes as
         select * from (values
             ('A', date '2025-01-01', 90, 20.0, false), ('B', date '2025-01-01', 90, 0.0, true),
             ('C', date '2025-01-01', 90, 0.0, true), ('D', date '2025-01-01', 90, 10.0, false),
             ('A', date '2025-01-01', 30, 1.0, false)
-        ) as t(customer_id, cutoff_date, horizon_days, revenue, is_churned)
+        ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
         """
     )
     return con
@@ -128,7 +128,7 @@ def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
     )
     con.execute(
         """
-        insert into marts.customer_labels values
+        insert into marts.score_outcomes values
             ('A', date '2025-01-01', 365, 50.0, false), ('B', date '2025-01-01', 365, 0.0, true)
         """
     )

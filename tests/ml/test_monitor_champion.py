@@ -79,11 +79,11 @@ def warehouse(tmp_path) -> str:
         )
         con.execute(
             """
-            create table marts.customer_labels as
+            create table marts.score_outcomes as
             select * from (values
                 ('A', date '2025-03-01', 90, 40.0, false), ('B', date '2025-03-01', 90, 0.0, true),
                 ('A', date '2025-03-01', 30, 5.0, false)
-            ) as t(customer_id, cutoff_date, horizon_days, revenue, is_churned)
+            ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
             """
         )
     return path
@@ -136,7 +136,7 @@ def test_a_re_scored_date_keeps_no_backtest_or_drift_of_the_model_before(warehou
         backtests = con.execute("select as_of_date, model_version from ml.backtests").fetchall()
         drift = con.execute("select distinct as_of_date, model_version from ml.feature_drift").fetchall()
         # labels gone (the marts rebuilt as of an earlier date): so is the backtest
-        con.execute("delete from marts.customer_labels")
+        con.execute("delete from marts.score_outcomes")
         monitor_champion(con, "v2", METADATA, run_at=datetime(2025, 4, 4))
         left = con.execute("select count(*) from ml.backtests").fetchone()[0]
     assert backtests == [(date(2025, 3, 1), "v2")]
@@ -193,7 +193,7 @@ def test_a_model_without_a_drift_reference_still_backtests(warehouse: str) -> No
 
 def test_nothing_to_backtest_is_an_empty_list_not_a_failure(warehouse: str) -> None:
     with duckdb.connect(warehouse) as con:
-        con.execute("delete from marts.customer_labels")
+        con.execute("delete from marts.score_outcomes")
         summary = monitor_champion(con, "v1", METADATA)
         backtest_rows = con.execute("select count(*) from ml.backtests").fetchall()[0][0]
     assert summary["backtests"] == [] and backtest_rows == 0

@@ -73,50 +73,8 @@ complete_windows as (
     where cast(horizon_end_at as date) <= data_end_date
 ),
 
-completed_orders as (
-    select
-        customer_id,
-        order_id,
-        ordered_at,
-        revenue,
-        margin
-    from orders
-    where not is_cancelled
-),
-
-window_orders as (
-    select
-        complete_windows.customer_id,
-        complete_windows.cutoff_date,
-        complete_windows.horizon_days,
-        complete_windows.horizon_end_date,
-        count(completed_orders.order_id) as orders,
-        coalesce(sum(completed_orders.revenue), 0) as revenue,
-        coalesce(sum(completed_orders.margin), 0) as margin
-    from complete_windows
-    left join completed_orders
-        on
-            complete_windows.customer_id = completed_orders.customer_id
-            and complete_windows.cutoff_at <= completed_orders.ordered_at
-            and complete_windows.horizon_end_at > completed_orders.ordered_at
-    group by
-        complete_windows.customer_id,
-        complete_windows.cutoff_date,
-        complete_windows.horizon_days,
-        complete_windows.horizon_end_date
-),
-
 final as (
-    select
-        customer_id,
-        cutoff_date,
-        horizon_days,
-        horizon_end_date,
-        orders,
-        revenue,
-        margin,
-        orders = 0 as is_churned
-    from window_orders
+    {{ window_outcomes('complete_windows', 'orders') }}
 )
 
 select * from final

@@ -1,0 +1,99 @@
+{#
+    What happened after each past scoring date: one row per (as_of_date, customer_id, horizon_days) of
+    scores.customer_scores whose horizon window is complete (as_of_date + horizon_days <= the as-of date of
+    the marts), with the customer's completed orders, revenue and margin in it and is_churned, by the same
+    macro as customer_labels. customer_labels holds only the spine's cutoffs (month starts and today's
+    date); a scoring date is usually neither once a day has passed, and its backtest (ml.monitor) reads
+    this view instead.
+
+    A view: nothing is computed at build time, and a query for one date (the monitor's) reads that date's
+    scores only. Before the first scoring run the score table does not exist: the view is then empty, with
+    its contract's columns, and the next build (the transform of the next day) points it at the scores.
+    The check asks the warehouse (introspection); an offline compile (`--no-introspect`) renders the view.
+#}
+
+{{ config(materialized='view') }}
+
+{%- set ready = namespace(value=true) -%}
+{%- if execute and flags.INTROSPECT -%}
+{%- set scores = source('scores', 'customer_scores') -%}
+{%- set ready.value = adapter.get_relation(scores.database, scores.schema, scores.identifier) is not none -%}
+{%- endif -%}
+{%- set empty_columns = [] -%}
+{%- for column in model.columns.values() -%}
+{%- do empty_columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
+{%- endfor -%}
+
+{%- if ready.value %}
+
+with
+
+scored as (
+    -- one model scores a date: its customers and horizon
+    select distinct
+        as_of_date,
+        customer_id,
+        horizon_days
+    from {{ source('scores', 'customer_scores') }}
+),
+
+marts_end as (
+    select max(data_end_date) as data_end_date
+    from {{ ref('int_cutoff_spine') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_valued') }}
+),
+
+windows as (
+    select
+        scored.customer_id,
+        scored.as_of_date as cutoff_date,
+        scored.horizon_days,
+        cast(scored.as_of_date as {{ dbt.type_timestamp() }}) as cutoff_at,
+        {{ dbt.dateadd('day', 'scored.horizon_days', 'cast(scored.as_of_date as ' ~ dbt.type_timestamp() ~ ')') }}
+            as horizon_end_at,
+        marts_end.data_end_date
+    from scored
+    cross join marts_end
+),
+
+complete_windows as (
+    select
+        customer_id,
+        cutoff_date,
+        horizon_days,
+        cutoff_at,
+        horizon_end_at,
+        cast(horizon_end_at as date) as horizon_end_date
+    from windows
+    where cast(horizon_end_at as date) <= data_end_date
+),
+
+outcomes as (
+    {{ window_outcomes('complete_windows', 'orders') }}
+),
+
+final as (
+    select
+        cutoff_date as as_of_date,
+        customer_id,
+        horizon_days,
+        horizon_end_date,
+        orders,
+        revenue,
+        margin,
+        is_churned
+    from outcomes
+)
+
+select * from final
+
+{%- else %}
+
+select
+    {{ empty_columns | join(',\n    ') }}
+where 1 = 0
+
+{%- endif %}
