@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dag_ids", nargs="*", default=list(PIPELINE), help="DAGs to run, in order")
     parser.add_argument("--dags-folder", type=Path, default=REPO_ROOT / "dags")
     parser.add_argument(
-        "--as-of-date", type=_iso_date, default="", help="date YYYY-MM-DD passed as the as_of_date param"
+        "--as-of-date", type=_iso_date, default=None, help="date YYYY-MM-DD passed as the as_of_date param"
     )
     args = parser.parse_args(argv)
     in_process_environment()

@@ -39,3 +39,15 @@ def test_a_malformed_date_stops_the_pipeline_before_any_dag_runs(monkeypatch, ca
     with pytest.raises(SystemExit):
         run_dags.main(["ingest", "transform", "--as-of-date", "2025/01/01"])
     assert "'2025/01/01' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_without_a_date_the_dags_get_no_date(monkeypatch) -> None:
+    # argparse converts a string default with its type: a default of "" failed every plain `cvw pipeline`
+    ran = []
+    monkeypatch.setattr(run_dags, "in_process_environment", lambda: None)  # tested above
+    monkeypatch.setattr(include.airflow_setup, "set_up", lambda *args, **kwargs: [])
+    monkeypatch.setattr(run_dags, "load_dags", lambda folder: {})
+    monkeypatch.setattr(run_dags, "run_dag", lambda dags, dag_id, conf: ran.append((dag_id, conf)) or 0.0)
+    assert run_dags.main(["ingest", "transform"]) == 0
+    assert run_dags.main(["transform", "--as-of-date", "2025-01-01"]) == 0
+    assert ran == [("ingest", None), ("transform", None), ("transform", {"as_of_date": "2025-01-01"})]
