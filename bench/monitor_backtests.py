@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"commit {commit}, {os.cpu_count()} cores; {args.customers:,} customers, as-of date {as_of}")
     print("| score rows | scoring dates | backtests | first run (s) | second run (s) | per date (s) |")
     print("|---|---|---|---|---|---|")
-    per_date = min(timings) / max(len(backtests), 1)
+    per_date = min(timings) / max(len(backtests), 1)  # of the faster run
     print(f"| {rows:,} | {args.dates} | {len(backtests)} | {cut(timings[0])} | {cut(timings[1])} | "
-          f"{cut(per_date)} |")  # fmt: skip
+          f"{cut(per_date, 2)} |")  # fmt: skip
     return 0
 
 
