@@ -97,6 +97,22 @@ def test_bgnbd_expectation_keeps_its_dropout_where_the_transformed_series_overfl
     )
 
 
+@pytest.mark.parametrize(
+    ("params", "x", "t_x", "T", "expected"),
+    [
+        # a week-old customer and a 365-day horizon: scipy's 2F1 overflows in both forms, and the rate
+        # without dropout gave 9.656 and 28.97 here; summed in log space, eq. 10 holds (mpmath, 60 digits)
+        ((1.0, 4.4, 100.0, 100.0), 0, 0, 1.0, 1.66253111553),
+        ((1.0, 4.4, 50.0, 1000.0), 0, 0, 1.0, 6.62676874862),
+        ((3.0, 4.4, 300.0, 10.0), 0, 0, 1.0, 1.03251033705),
+        ((3.0, 1.0, 100.0, 10.0), 1, 4, 4.0, 0.101001343539),
+    ],
+)
+def test_bgnbd_expectation_where_both_forms_of_the_series_overflow(params, x, t_x, T, expected) -> None:  # noqa: N803
+    purchases = btyd.bgnbd_expected_purchases(btyd.BgNbd(*params), 52.14, [x, x], [t_x, t_x], [T, T])
+    assert purchases == pytest.approx([expected, expected], rel=1e-9)
+
+
 def test_bgnbd_expectation_at_a_equal_to_one_is_its_limit() -> None:
     # (a+b+x-1)/(a-1) (1 - ...) is 0/0 at a = 1 (a fit without repeat buyers stays at its start, 1.0);
     # mpmath at 50 digits gives 0.4456261533 and 1.9832707045 at a = 1 -/+ 1e-8
