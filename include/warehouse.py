@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from include.mapping import quote
 from include.settings import get_settings
 
 LOG = logging.getLogger(__name__)
@@ -33,8 +34,26 @@ def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBP
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with _in_use_is_one_sentence(path):
         con = duckdb.connect(str(path), read_only=read_only)
+    # set, not passed as config: other connections to the same file in this process share one instance
+    _settle(con, settings.duckdb_memory_limit)
+    return con
+
+
+def _settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Set a warehouse connection's memory limit and time zone."""
+    con.execute("set memory_limit = ?", [memory_limit])
+    # timestamps are UTC in the warehouse: a zoned value (a CSV's +02:00, a Parquet TIMESTAMPTZ) becomes UTC
+    # whatever the machine's zone (include.mapping.typed)
+    con.execute("set TimeZone = 'UTC'")
+
+
+@contextmanager
+def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
+    """Turn DuckDB's lock error on opening the warehouse into one sentence; other errors pass on."""
+    try:
+        yield
     except duckdb.IOException as error:
         if "lock" not in str(error).lower():
             raise
@@ -43,12 +62,6 @@ def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBP
             f"The warehouse {path} is in use by another process ({str(error).splitlines()[0]}): wait for it "
             "to finish, or close it, then run again."
         ) from None
-    # set, not passed as config: other connections to the same file in this process share one instance
-    con.execute("set memory_limit = ?", [settings.duckdb_memory_limit])
-    # timestamps are UTC in the warehouse: a zoned value (a CSV's +02:00, a Parquet TIMESTAMPTZ) becomes UTC
-    # whatever the machine's zone (include.mapping.typed)
-    con.execute("set TimeZone = 'UTC'")
-    return con
 
 
 @contextmanager
@@ -86,30 +99,51 @@ def has_table(
 READ_STATEMENTS = ("SELECT", "EXPLAIN")  # what `cvw sql` runs: queries (describe, show, summarize included)
 
 
+def _kind(statement: duckdb.Statement) -> str:
+    """Return a statement's type name; a PIVOT, which DuckDB reports as MULTI (it first reads the values to
+    pivot on), is a SELECT."""
+    if statement.type.name == "MULTI" and statement.query.lstrip().lower().startswith("pivot"):
+        return "SELECT"
+    return statement.type.name
+
+
 def read_only_query(query: str, path: Path | None = None) -> str:
     """Return the printed result of read-only SQL on the warehouse; stop with one sentence otherwise.
 
     A read-only connection still lets DuckDB write other files (COPY ... TO, which can overwrite the
     warehouse file itself, or ATTACH another file read-write): only queries run, with access to any file
-    but the warehouse switched off and locked, so the query cannot switch it back on.
+    but the warehouse switched off and locked, so the query cannot switch it back on. Those switches hold
+    for a whole DuckDB instance, so the query gets one of its own (in memory, the warehouse attached
+    read-only): the process's other connections to the warehouse keep theirs.
     """
     try:
-        kinds = [statement.type.name for statement in duckdb.extract_statements(query)]
+        statements = duckdb.extract_statements(query)
     except duckdb.Error as error:
         raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
+    kinds = [_kind(statement) for statement in statements]
     refused = sorted({kind for kind in kinds if kind not in READ_STATEMENTS})
     if not kinds or refused:
         raise SystemExit(
-            "cvw sql runs queries only (select, describe, show, summarize, explain), not "
+            "cvw sql runs queries only (select, describe, show, summarize, pivot, explain), not "
             f"{', '.join(refused) or 'nothing'}: the warehouse changes through the pipeline's steps."
         )
-    with connect(path, read_only=True) as con:
+    settings = get_settings()
+    path = Path(path) if path is not None else settings.warehouse_path
+    if not path.exists():
+        connect(path, read_only=True)  # stops with its sentence
+    with duckdb.connect(":memory:") as con:
+        _settle(con, settings.duckdb_memory_limit)
+        alias = path.stem if path.stem not in ("memory", "main", "system", "temp") else "warehouse"
+        with _in_use_is_one_sentence(path):
+            con.execute(f"attach ? as {quote(alias)} (read_only)", [str(path)])
+        con.execute(f"use {quote(alias)}")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
         try:
             return str(con.sql(query))
         except duckdb.Error as error:
             raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
+
 
 
 def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, step: str) -> None:

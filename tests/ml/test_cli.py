@@ -68,6 +68,24 @@ def test_sql_runs_queries_and_refuses_whatever_could_write(tmp_path, monkeypatch
     assert not other.exists()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select answer from t").fetchall() == [(42,)]
+    # DuckDB reports a PIVOT as MULTI: still a query
+    assert cli.main(["sql", "pivot t on answer using count(*)"]) == 0
+    assert "42" in capsys.readouterr().out
+
+
+def test_sql_leaves_the_other_connections_of_the_process_as_they_were(tmp_path, monkeypatch) -> None:
+    # external access and the configuration lock hold for a whole DuckDB instance: set on the process's
+    # shared one, they broke a notebook's next read_parquet and every later connect() (its memory_limit)
+    from include.warehouse import connect, read_only_query
+
+    _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
+    parquet = tmp_path / "t.parquet"
+    with connect(read_only=True) as notebook:
+        assert "1" in read_only_query("select a from t")
+        assert "1" in read_only_query("select a from t")
+        notebook.execute("set memory_limit = '1GB'")
+        notebook.execute(f"copy (select 2 as b) to '{parquet}'")  # not the warehouse: a file of its own
+        assert notebook.execute(f"select b from read_parquet('{parquet}')").fetchall() == [(2,)]
 
 
 def test_a_warehouse_in_use_by_another_process_is_one_sentence(tmp_path, monkeypatch) -> None:
