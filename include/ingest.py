@@ -14,6 +14,7 @@ holds the contract's column names; files with other names and formats go through
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import logging
 from collections.abc import Callable
@@ -207,12 +208,20 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
             f"it would be one value. Check that it is {CSV_DIALECT}."
         )
     columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
-    if len(columns) == 1 and any(delimiter in columns[0] for delimiter in ",;\t|"):
+    # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
+    if len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in ",;\t|"):
         raise ValueError(
             f"{path.name} does not split into columns (its header line {columns[0][:80]!r} is read as one "
             f"column; a double quote that does not close, early in the file, does that). Check that it is "
             f"{CSV_DIALECT}."
         )
+
+
+def _first_line(path: Path) -> str:
+    """Return the first line of a CSV file (gzipped or not), without its line break, as text."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
+        return file.readline().rstrip("\r\n")
 
 
 def rows_read(con: duckdb.DuckDBPyConnection) -> int:

@@ -384,6 +384,16 @@ def test_an_unclosed_double_quote_anywhere_fails_the_file_whole(
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+def test_a_one_column_csv_with_a_quoted_comma_in_its_header_is_no_unclosed_quote(tmp_path: Path) -> None:
+    # its one column is named 'product_id,name': a file DuckDB split as RFC 4180 says, not a line read whole
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "products.csv").write_text('"product_id,name"\np1\np2\n')
+    # the file fails for what it lacks, the contract's product_id, not for a quote it does not have
+    with pytest.raises(ValueError, match=r"^products.csv lacks the required column product_id"):
+        load_landing(directory, tmp_path / "warehouse.duckdb")
+
+
 def test_whitespace_only_values_are_missing_and_invalid_utf8_is_an_encoding_reject(tmp_path: Path) -> None:
     directory = tmp_path / "landing"
     directory.mkdir()
