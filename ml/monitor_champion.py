@@ -148,7 +148,10 @@ def monitor_champion(
         summary["drift"] = f"{SCORES_TABLE} is empty: no scoring date to compare with training"
     else:
         summary["drift"] = drift(con, reference, as_of_date, model_version, run_at, chunk_rows)
-    if has_table(con, "marts", "score_outcomes"):  # the dbt build makes it (an older warehouse lacks it)
+    unready = _outcomes_unready(con)
+    if unready:  # ml.backtests is left as it is
+        summary["backtests"] = unready
+    else:
         backtests = run_backtests(con, SCORES_TABLE, run_at)
         summary["backtests"] = [
             {
@@ -161,9 +164,25 @@ def monitor_champion(
             }
             for row in backtests.itertuples()
         ]
-    else:
-        summary["backtests"] = []
     return summary
+
+
+def _outcomes_unready(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Return why marts.score_outcomes cannot be backtested from yet, or None when it can.
+
+    dbt builds the view empty while the score table does not exist (the first transform, before any
+    scoring); until the next build it would show no outcome, and replacing ml.backtests from it would
+    delete every backtest.
+    """
+    found = con.execute(
+        "select sql from duckdb_views() where schema_name = 'marts' and view_name = 'score_outcomes'"
+    ).fetchone()
+    if found is None:
+        return "marts.score_outcomes does not exist yet: the next dbt build (cvw build, transform) makes it"
+    if "customer_scores" not in found[0]:
+        return ("marts.score_outcomes was built before the first scores: the next dbt build (cvw build, "
+                "transform) points it at them")
+    return None
 
 
 def monitor(as_of_date: date | None = None, warehouse_path: Path | None = None) -> dict[str, Any]:
@@ -191,9 +210,12 @@ def describe(summary: Mapping[str, Any]) -> str:
             f"{found['score_rows']} score rows; moderate: {', '.join(found['moderate']) or 'none'}; "
             f"significant: {', '.join(found['significant']) or 'none'}"
         )
-    dates = sorted({row["as_of_date"] for row in summary["backtests"]})
-    lines.append(f"backtests: {len(summary['backtests'])} rows" +
-                 (f" ({', '.join(dates)})" if dates else " (no scored date's horizon has elapsed yet)"))
+    if isinstance(summary["backtests"], str):
+        lines.append(f"backtests: skipped, {summary['backtests']}")
+    else:
+        dates = sorted({row["as_of_date"] for row in summary["backtests"]})
+        lines.append(f"backtests: {len(summary['backtests'])} rows" +
+                     (f" ({', '.join(dates)})" if dates else " (no scored date's horizon has elapsed yet)"))
     return "\n".join(lines)
 
 

@@ -14,7 +14,7 @@ import pytest
 from ml import monitor
 from ml.artifacts import promote_champion, save_model_version
 from ml.data import rounded
-from ml.monitor_champion import count_into_bins, monitor_champion
+from ml.monitor_champion import count_into_bins, describe, monitor_champion
 from ml.monitor_champion import monitor as monitor_warehouse
 
 EPS = monitor.EPSILON
@@ -35,6 +35,11 @@ REGION_PSI = (0.75 - 0.5) * math.log(0.75 / 0.5) + (EPS - 0.5) * math.log(EPS / 
 ) * math.log(0.25 / EPS)
 REVENUE_PSI = (0.5 - 0.3) * math.log(0.5 / 0.3) + (0.5 - 0.7) * math.log(0.5 / 0.7)
 METADATA = {"horizon_days": 90, "models": [], "drift_reference": REFERENCE}
+SCORE_OUTCOMES_VIEW = """
+    create or replace view marts.score_outcomes as
+    select outcomes.* from marts.score_outcome_rows as outcomes
+    semi join scores.customer_scores as scores using (customer_id, as_of_date, horizon_days)
+"""
 
 SCORE_COLUMNS = """
     as_of_date date, customer_id varchar, model_version varchar, horizon_days integer,
@@ -79,13 +84,15 @@ def warehouse(tmp_path) -> str:
         )
         con.execute(
             """
-            create table marts.score_outcomes as
+            create table marts.score_outcome_rows as
             select * from (values
                 ('A', date '2025-03-01', 90, 40.0, false), ('B', date '2025-03-01', 90, 0.0, true),
                 ('A', date '2025-03-01', 30, 5.0, false)
             ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
             """
         )
+        # as dbt's marts.score_outcomes: a view reading the score table (the outcomes of scored customers)
+        con.execute(SCORE_OUTCOMES_VIEW)
     return path
 
 
@@ -136,7 +143,7 @@ def test_a_re_scored_date_keeps_no_backtest_or_drift_of_the_model_before(warehou
         backtests = con.execute("select as_of_date, model_version from ml.backtests").fetchall()
         drift = con.execute("select distinct as_of_date, model_version from ml.feature_drift").fetchall()
         # labels gone (the marts rebuilt as of an earlier date): so is the backtest
-        con.execute("delete from marts.score_outcomes")
+        con.execute("delete from marts.score_outcome_rows")
         monitor_champion(con, "v2", METADATA, run_at=datetime(2025, 4, 4))
         left = con.execute("select count(*) from ml.backtests").fetchone()[0]
     assert backtests == [(date(2025, 3, 1), "v2")]
@@ -193,11 +200,31 @@ def test_a_model_without_a_drift_reference_still_backtests(warehouse: str) -> No
 
 def test_nothing_to_backtest_is_an_empty_list_not_a_failure(warehouse: str) -> None:
     with duckdb.connect(warehouse) as con:
-        con.execute("delete from marts.score_outcomes")
+        con.execute("delete from marts.score_outcome_rows")
         summary = monitor_champion(con, "v1", METADATA)
         backtest_rows = con.execute("select count(*) from ml.backtests").fetchall()[0][0]
     assert summary["backtests"] == [] and backtest_rows == 0
     assert summary["drift"]["drift_rows"] == 4
+
+
+def test_outcomes_not_pointed_at_the_scores_yet_leave_the_backtests_as_they_were(warehouse: str) -> None:
+    # the first dbt build ran before any score: the view is empty, not reading the score table. Backtests
+    # replace ml.backtests, so running them from it would have deleted every backtest.
+    with duckdb.connect(warehouse) as con:
+        monitor_champion(con, "v1", METADATA)
+        con.execute(
+            "create or replace view marts.score_outcomes as select cast(null as date) as as_of_date, "
+            "cast(null as varchar) as customer_id, cast(null as integer) as horizon_days, "
+            "cast(null as double) as revenue, cast(null as boolean) as is_churned where 1 = 0"
+        )
+        placeholder = monitor_champion(con, "v1", METADATA)
+        kept = con.execute("select count(*) from ml.backtests").fetchone()[0]
+        con.execute("drop view marts.score_outcomes")
+        missing = monitor_champion(con, "v1", METADATA)
+    assert placeholder["backtests"].startswith("marts.score_outcomes was built before the first scores")
+    assert missing["backtests"].startswith("marts.score_outcomes does not exist yet")
+    assert kept == 1
+    assert "backtests: skipped, marts.score_outcomes was built" in describe(placeholder)
 
 
 def test_monitor_reads_the_champion_from_the_artifacts_folder(warehouse: str, tmp_path, monkeypatch) -> None:
