@@ -104,8 +104,14 @@ def _refuse_an_empty_build(warehouse: Path, as_of_date: date | None) -> None:
     from include.warehouse import connect, has_table
 
     with connect(warehouse, read_only=True) as con:  # stops with a sentence when the file does not exist
-        orders = has_table(con, "raw", "orders", views=False)
-        first = con.execute("select min(ordered_at) from raw.orders").fetchone()[0] if orders else None
+        first = None
+        if has_table(con, "raw", "orders", views=False):
+            versions = con.execute(
+                "select count(*) from information_schema.columns where table_schema = 'raw' "
+                "and table_name = 'orders' and column_name = '_replaced_at'"
+            ).fetchone()[0]
+            current = " where _replaced_at is null" if versions else ""  # as staging reads them
+            first = con.execute(f"select min(ordered_at) from raw.orders{current}").fetchone()[0]
     if first is None:
         raise SystemExit(
             f"The warehouse {warehouse} holds no orders yet: load them first (cvw ingest, or cvw import "

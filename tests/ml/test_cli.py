@@ -111,7 +111,12 @@ def test_build_refuses_a_warehouse_without_orders_or_a_date_before_them(tmp_path
     with pytest.raises(SystemExit, match="holds no orders yet: load them first"):
         cli.main(["build"])
     _warehouse(tmp_path, monkeypatch, "insert into raw.orders values ('2024-03-05 10:00')")
-    # the build would pass and leave every mart empty
+    # the build would pass and leave every mart empty; an earlier date that a newer version replaced is
+    # no order staging reads
+    _warehouse(
+        tmp_path, monkeypatch, "alter table raw.orders add column _replaced_at timestamp",
+        "insert into raw.orders values ('2024-01-01 10:00', '2024-04-01 10:00')",
+    )  # fmt: skip
     with pytest.raises(SystemExit, match=r"2024-03-05 is not after the first order \(2024-03-05\)"):
         cli.main(["build", "--as-of-date", "2024-03-05"])
 
