@@ -1,30 +1,46 @@
 {#
-    The label of each window of `windows` (a CTE with customer_id, cutoff_date, horizon_days, cutoff_at,
-    horizon_end_at and horizon_end_date): the customer's completed orders of `orders` (a CTE of
-    int_orders_valued) placed in cutoff_at <= ordered_at < horizon_end_at, their revenue and margin (0 when
-    none), and is_churned when there is none. customer_labels (the spine's cutoffs) and score_outcomes (past
-    scoring dates) both select it, so what a label is is written once.
+    Two CTEs that label windows: `complete_windows`, the windows of `windows` (a CTE with customer_id,
+    cutoff_date, horizon_days, cutoff_at, horizon_end_at and data_end_date) whose end is on or before
+    data_end_date, and `window_outcomes`, each such window's label: the customer's completed orders of
+    `orders` (a CTE of int_orders_valued) placed in cutoff_at <= ordered_at < horizon_end_at, their revenue
+    and margin (0 when none), and is_churned when there is none. customer_labels (the spine's cutoffs) and
+    score_outcomes (past scoring dates) both use it, so what a label is, and when it is known, is written
+    once.
 #}
 {% macro window_outcomes(windows, orders) -%}
+complete_windows as (
     select
-        {{ windows }}.customer_id,
-        {{ windows }}.cutoff_date,
-        {{ windows }}.horizon_days,
-        {{ windows }}.horizon_end_date,
+        customer_id,
+        cutoff_date,
+        horizon_days,
+        cutoff_at,
+        horizon_end_at,
+        cast(horizon_end_at as date) as horizon_end_date
+    from {{ windows }}
+    where cast(horizon_end_at as date) <= data_end_date
+),
+
+window_outcomes as (
+    select
+        complete_windows.customer_id,
+        complete_windows.cutoff_date,
+        complete_windows.horizon_days,
+        complete_windows.horizon_end_date,
         count({{ orders }}.order_id) as orders,
         coalesce(sum({{ orders }}.revenue), 0) as revenue,
         coalesce(sum({{ orders }}.margin), 0) as margin,
         count({{ orders }}.order_id) = 0 as is_churned
-    from {{ windows }}
+    from complete_windows
     left join {{ orders }}
         on
-            {{ windows }}.customer_id = {{ orders }}.customer_id
-            and {{ windows }}.cutoff_at <= {{ orders }}.ordered_at
-            and {{ windows }}.horizon_end_at > {{ orders }}.ordered_at
+            complete_windows.customer_id = {{ orders }}.customer_id
+            and complete_windows.cutoff_at <= {{ orders }}.ordered_at
+            and complete_windows.horizon_end_at > {{ orders }}.ordered_at
             and not {{ orders }}.is_cancelled
     group by
-        {{ windows }}.customer_id,
-        {{ windows }}.cutoff_date,
-        {{ windows }}.horizon_days,
-        {{ windows }}.horizon_end_date
+        complete_windows.customer_id,
+        complete_windows.cutoff_date,
+        complete_windows.horizon_days,
+        complete_windows.horizon_end_date
+)
 {%- endmacro %}

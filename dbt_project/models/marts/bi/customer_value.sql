@@ -1,24 +1,15 @@
 {#-
     Before the first scoring run the score tables do not exist yet: then the table is built empty, with its
-    contract's columns, so a plain `dbt build` never fails on a fresh warehouse. The check asks the warehouse
-    (introspection); an offline compile (`--no-introspect`) renders the full query.
+    contract's columns, so a plain `dbt build` never fails on a fresh warehouse (macros source_exists and
+    contract_nulls).
 -#}
 {#-
     The date served is var bi_as_of_date (the publish step sets the date it publishes), else the latest
     scoring date.
 -#}
-{%- set ready = namespace(value=true) -%}
-{%- if execute and flags.INTROSPECT -%}
-{%- set scores = source('scores', 'customer_scores') -%}
-{%- set ready.value = adapter.get_relation(scores.database, scores.schema, scores.identifier) is not none -%}
-{%- endif -%}
 {%- set served_date = var('bi_as_of_date', none) -%}
-{%- set empty_columns = [] -%}
-{%- for column in model.columns.values() -%}
-{%- do empty_columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
-{%- endfor -%}
 
-{%- if ready.value %}
+{%- if source_exists('scores', 'customer_scores') %}
 
 with
 
@@ -98,7 +89,7 @@ select * from final
 {%- else %}
 
 select
-    {{ empty_columns | join(',\n    ') }}
+    {{ contract_nulls() }}
 where 1 = 0
 
 {%- endif %}

@@ -1,24 +1,16 @@
 {#-
     ml.evaluations exists once train has run, ml.backtests once monitor has: a part whose table does not exist
-    yet contributes no rows (typed by the contract), so the model builds at any stage. The check asks the
-    warehouse (introspection); an offline compile (`--no-introspect`) renders the full query.
+    yet contributes no rows (typed by the contract), so the model builds at any stage (macros source_exists
+    and contract_nulls).
 -#}
 {%- set backtest_metrics = [
     'predicted_revenue', 'realized_revenue', 'revenue_bias', 'revenue_mae', 'revenue_spearman',
     'predicted_churn_rate', 'realized_churn_rate', 'churn_roc_auc',
 ] -%}
-{%- set present = {'evaluations': true, 'backtests': true} -%}
-{%- if execute and flags.INTROSPECT -%}
-{%- for name in present.keys() | list -%}
-{%- set relation = source('ml', name) -%}
-{%- set found = adapter.get_relation(relation.database, relation.schema, relation.identifier) -%}
-{%- do present.update({name: found is not none}) -%}
-{%- endfor -%}
-{%- endif -%}
-{%- set empty_columns = [] -%}
-{%- for column in model.columns.values() -%}
-{%- do empty_columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
-{%- endfor -%}
+{%- set present = {
+    'evaluations': source_exists('ml', 'evaluations'),
+    'backtests': source_exists('ml', 'backtests'),
+} -%}
 
 with
 
@@ -49,7 +41,7 @@ evaluation_metrics as (
     from evaluations
     {%- else %}
     select
-        {{ empty_columns | join(',\n        ') }}
+        {{ contract_nulls(',\n        ') }}
     where 1 = 0
     {%- endif %}
 ),
@@ -72,7 +64,7 @@ backtest_metrics as (
     {%- endfor %}
     {%- else %}
     select
-        {{ empty_columns | join(',\n        ') }}
+        {{ contract_nulls(',\n        ') }}
     where 1 = 0
     {%- endif %}
 ),

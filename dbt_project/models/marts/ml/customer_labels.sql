@@ -61,20 +61,10 @@ label_windows as (
     cross join horizons
 ),
 
-complete_windows as (
-    select
-        customer_id,
-        cutoff_date,
-        horizon_days,
-        cutoff_at,
-        horizon_end_at,
-        cast(horizon_end_at as date) as horizon_end_date
-    from label_windows
-    where cast(horizon_end_at as date) <= data_end_date
-),
+{{ window_outcomes('label_windows', 'orders') }},
 
 final as (
-    {{ window_outcomes('complete_windows', 'orders') }}
+    select * from window_outcomes
 )
 
 select * from final

@@ -2,29 +2,19 @@
     What happened after each past scoring date: one row per (as_of_date, customer_id, horizon_days) of
     scores.customer_scores whose horizon window is complete (as_of_date + horizon_days <= the as-of date of
     the marts), with the customer's completed orders, revenue and margin in it and is_churned, by the same
-    macro as customer_labels. customer_labels holds only the spine's cutoffs (month starts and today's
+    macro as customer_labels (window_outcomes). customer_labels holds only the spine's cutoffs (month starts and today's
     date); a scoring date is usually neither once a day has passed, and its backtest (ml.monitor) reads
     this view instead.
 
     A view: nothing is computed at build time, and a query for one date (the monitor's) reads that date's
     scores only. Before the first scoring run the score table does not exist: the view is then empty, with
-    its contract's columns, and the next build (the transform of the next day) points it at the scores.
-    The check asks the warehouse (introspection); an offline compile (`--no-introspect`) renders the view.
+    its contract's columns (macros source_exists and contract_nulls), and the next build (the transform
+    of the next day) points it at the scores.
 #}
 
 {{ config(materialized='view') }}
 
-{%- set ready = namespace(value=true) -%}
-{%- if execute and flags.INTROSPECT -%}
-{%- set scores = source('scores', 'customer_scores') -%}
-{%- set ready.value = adapter.get_relation(scores.database, scores.schema, scores.identifier) is not none -%}
-{%- endif -%}
-{%- set empty_columns = [] -%}
-{%- for column in model.columns.values() -%}
-{%- do empty_columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
-{%- endfor -%}
-
-{%- if ready.value %}
+{%- if source_exists('scores', 'customer_scores') %}
 
 with
 
@@ -59,21 +49,7 @@ windows as (
     cross join marts_end
 ),
 
-complete_windows as (
-    select
-        customer_id,
-        cutoff_date,
-        horizon_days,
-        cutoff_at,
-        horizon_end_at,
-        cast(horizon_end_at as date) as horizon_end_date
-    from windows
-    where cast(horizon_end_at as date) <= data_end_date
-),
-
-outcomes as (
-    {{ window_outcomes('complete_windows', 'orders') }}
-),
+{{ window_outcomes('windows', 'orders') }},
 
 final as (
     select
@@ -85,7 +61,7 @@ final as (
         revenue,
         margin,
         is_churned
-    from outcomes
+    from window_outcomes
 )
 
 select * from final
@@ -93,7 +69,7 @@ select * from final
 {%- else %}
 
 select
-    {{ empty_columns | join(',\n    ') }}
+    {{ contract_nulls() }}
 where 1 = 0
 
 {%- endif %}

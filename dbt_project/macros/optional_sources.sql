@@ -1,0 +1,25 @@
+{#
+    Whether a source table exists in the warehouse yet (the tables the pipeline writes from Python: scores,
+    evaluations, backtests). It asks the warehouse (introspection); without it (`--no-introspect`, an offline
+    compile) and while dbt parses, it says yes, so the full query renders.
+#}
+{% macro source_exists(source_name, table_name) -%}
+    {%- if execute and flags.INTROSPECT -%}
+        {%- set relation = source(source_name, table_name) -%}
+        {{- return(adapter.get_relation(relation.database, relation.schema, relation.identifier) is not none) -}}
+    {%- endif -%}
+    {{- return(true) -}}
+{%- endmacro %}
+
+{#
+    The model's contract columns as typed nulls (`cast(null as <data_type>) as <name>`), joined by
+    `separator`: the select list of an empty result with the contract's columns, for a model whose source
+    does not exist yet.
+#}
+{% macro contract_nulls(separator=',\n    ') -%}
+    {%- set columns = [] -%}
+    {%- for column in model.columns.values() -%}
+        {%- do columns.append('cast(null as ' ~ column.data_type ~ ') as ' ~ column.name) -%}
+    {%- endfor -%}
+    {{- return(columns | join(separator)) -}}
+{%- endmacro %}
