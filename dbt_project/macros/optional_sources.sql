@@ -23,3 +23,10 @@
     {%- endfor -%}
     {{- return(columns | join(separator)) -}}
 {%- endmacro %}
+
+{# An empty result with the model's contract columns: the model of a source that does not exist yet. #}
+{% macro empty_contract_result() -%}
+select
+    {{ contract_nulls() }}
+where 1 = 0
+{%- endmacro %}

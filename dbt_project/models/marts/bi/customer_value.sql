@@ -88,8 +88,6 @@ select * from final
 
 {%- else %}
 
-select
-    {{ contract_nulls() }}
-where 1 = 0
+{{ empty_contract_result() }}
 
 {%- endif %}
