@@ -145,7 +145,6 @@ def read_only_query(query: str, path: Path | None = None) -> str:
             raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
 
 
-
 def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, step: str) -> None:
     """Stop with one sentence naming the step that makes `schema.table` when the warehouse lacks it."""
     if not has_table(con, schema, table):
