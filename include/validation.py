@@ -16,6 +16,8 @@ import duckdb
 from include.mapping import KINDS, Mapping, Source, bound, number_of, quote, typed
 from include.raw_schema import KEYS, RAW_TABLES, Column
 
+WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
+
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
 FUTURE_TOLERANCE = timedelta(hours=14)
 
@@ -99,7 +101,7 @@ def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: 
         delivered.append(f"{source.value} as {value}")
         cast = typed(column.sql_type, value, source.source_type, bool(mapping.date_format))
         casts.append(f"{cast} as {quote(column.name)}")
-        if column.sql_type in ("INTEGER", "BIGINT"):
+        if column.sql_type in WHOLE_NUMBER_TYPES:
             casts.append(f"{number_of(value, source.source_type)} as {quote('num__' + column.name)}")
     sql = STAGE_TYPED.format(delivered=", ".join(delivered), casts=", ".join(casts))
     params: dict[str, object] = {"date_format": mapping.date_format}
@@ -137,7 +139,7 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
 def _row_rules(table: str) -> list[tuple[str, str]]:
     """Return the (condition, reason) rules that judge a row on its own values, in precedence order."""
     columns = RAW_TABLES[table]
-    whole = [column for column in columns if column.sql_type in ("INTEGER", "BIGINT")]
+    whole = [column for column in columns if column.sql_type in WHOLE_NUMBER_TYPES]
 
     def unparsed(column: Column) -> str:
         return f"{_source_column(column.name)} is not null and {quote(column.name)} is null"
