@@ -31,6 +31,7 @@ import numpy as np
 from include.warehouse import has_table
 from ml.data import rounded
 from ml.monitor import (
+    OUTCOMES_VIEW,
     SIGNIFICANT,
     bin_counts,
     drift_status,
@@ -174,13 +175,14 @@ def _outcomes_unready(con: duckdb.DuckDBPyConnection) -> str | None:
     scoring); until the next build it would show no outcome, and replacing ml.backtests from it would
     delete every backtest.
     """
+    schema, view = OUTCOMES_VIEW.split(".")
     found = con.execute(
-        "select sql from duckdb_views() where schema_name = 'marts' and view_name = 'score_outcomes'"
+        "select sql from duckdb_views() where schema_name = ? and view_name = ?", [schema, view]
     ).fetchone()
     if found is None:
-        return "marts.score_outcomes does not exist yet: the next dbt build (cvw build, transform) makes it"
-    if "customer_scores" not in found[0]:
-        return ("marts.score_outcomes was built before the first scores: the next dbt build (cvw build, "
+        return f"{OUTCOMES_VIEW} does not exist yet: the next dbt build (cvw build, transform) makes it"
+    if SCORES_TABLE.split(".")[1] not in found[0]:
+        return (f"{OUTCOMES_VIEW} was built before the first scores: the next dbt build (cvw build, "
                 "transform) points it at them")
     return None
 
