@@ -9,10 +9,12 @@ Checks the champion model against what it sees now (`ml/monitor_champion.py`):
   before references were kept has none: the run logs so and only backtests.
 * **backtests**: realized against predicted revenue and churn for every scored date whose horizon has
   elapsed (`ml.backtests`, one row per date, model and horizon, from the dbt view `marts.score_outcomes`).
-  None yet is normal, not a failure.
+  None yet is normal, not a failure. A date's backtest is kept while its scores and its window's orders
+  (`marts.score_outcome_windows`) are unchanged: each run computes only new and changed windows.
 
 Runs whenever scores change (`customer_scores`), beside **publish**; updates `model_monitoring` with the
 date. Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to check; empty = the latest scored date.
+Param `recompute_backtests` (default false): compute every backtest again.
 Skipped while there is no champion. Writes the warehouse, so it runs in the `warehouse_writer` pool.
 """
 
@@ -21,7 +23,12 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag, task
 
-from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, as_of_date_param
+from include.airflow_defaults import (
+    DEFAULT_ARGS,
+    WAREHOUSE_POOL,
+    as_of_date_param,
+    recompute_backtests_param,
+)
 from include.assets import CUSTOMER_SCORES, MONITORING
 
 
@@ -31,7 +38,10 @@ from include.assets import CUSTOMER_SCORES, MONITORING
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={"as_of_date": as_of_date_param("Scoring date to check; empty = the latest scored date.")},
+    params={
+        "as_of_date": as_of_date_param("Scoring date to check; empty = the latest scored date."),
+        "recompute_backtests": recompute_backtests_param(),
+    },
     doc_md=__doc__,
     tags=["customer-value", "ml"],
 )
@@ -46,7 +56,9 @@ def monitor():
 
         if not champion_exists():
             raise AirflowSkipException("No champion model yet: nothing to monitor.")
-        summary = monitor(parse_as_of_date(params["as_of_date"]))
+        summary = monitor(
+            parse_as_of_date(params["as_of_date"]), recompute_backtests=params["recompute_backtests"]
+        )
         print(describe(summary))
         outlet_events[MONITORING].extra = {"as_of_date": summary["as_of_date"] or ""}
         return summary

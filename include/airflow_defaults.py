@@ -60,6 +60,19 @@ def horizon_days_param(default: int) -> Param:
     )
 
 
+def recompute_backtests_param() -> Param:
+    """Return the monitor's `recompute_backtests` param: compute every backtest again when true."""
+    return Param(
+        False,
+        type="boolean",
+        title="Recompute backtests",
+        description=(
+            "Compute every past scoring date's backtest again, not only new windows and those whose scores "
+            "or orders changed (after an upgrade that changes how backtests are computed)."
+        ),
+    )
+
+
 def full_refresh_param() -> Param:
     """Return the `full_refresh` param: rebuild incremental models from scratch when true."""
     return Param(

@@ -34,6 +34,7 @@ PSI_THRESHOLDS = ((0.1, "stable"), (0.25, "moderate"))
 SIGNIFICANT = "significant"
 SCORE_SOURCES = ("scores.customer_scores",)
 OUTCOMES_VIEW = "marts.score_outcomes"  # what each scored customer did in the horizon (dbt, marts/ml)
+WINDOWS_VIEW = "marts.score_outcome_windows"  # its complete windows, with their orders' fingerprint
 # One value per cutoff, so a scoring date always "drifts" from training in them: not monitored.
 CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 
@@ -63,9 +64,30 @@ create table if not exists ml.backtests (
     predicted_churn_rate double not null,
     realized_churn_rate double not null,
     churn_roc_auc double,
+    scored_at timestamp,
+    orders_fingerprint varchar,
     primary key (as_of_date, model_version, horizon_days)
 )
 """
+# What a backtest was computed from: the scores' scored_at and its window's orders (WINDOWS_VIEW). Null in
+# rows of a table made before them, which the next run recomputes.
+BACKTEST_INPUT_COLUMNS = {"scored_at": "timestamp", "orders_fingerprint": "varchar"}
+BACKTEST_COLUMNS = [
+    "as_of_date",
+    "model_version",
+    "horizon_days",
+    "run_at",
+    "customers",
+    "predicted_revenue",
+    "realized_revenue",
+    "revenue_bias",
+    "revenue_mae",
+    "revenue_spearman",
+    "predicted_churn_rate",
+    "realized_churn_rate",
+    "churn_roc_auc",
+    *BACKTEST_INPUT_COLUMNS,
+]
 
 
 def monitored_columns(features: Sequence[str]) -> list[str]:
@@ -205,10 +227,19 @@ def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
+def ensure_backtests_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ml.backtests, or add the columns a table made before them lacks (its rows then recompute)."""
+    con.execute("create schema if not exists ml")
+    con.execute(BACKTESTS_DDL)
+    for column, data_type in BACKTEST_INPUT_COLUMNS.items():
+        con.execute(f"alter table ml.backtests add column if not exists {column} {data_type}")
+
+
 def run_backtests(
     con: duckdb.DuckDBPyConnection,
     source: str = "scores.customer_scores",
     run_at: datetime | None = None,
+    recompute: bool = False,
 ) -> pd.DataFrame:
     """Backtest each (as_of_date, model_version, horizon) of the score table whose horizon has elapsed.
 
@@ -216,16 +247,46 @@ def run_backtests(
     scored by a 365-day model over 365 days, whatever the champion's horizon now): marts.score_outcomes,
     the view that labels every scored date as customer_labels labels a cutoff, with its window complete
     (as_of_date + horizon <= the as-of date of the marts). Every scoring date is backtested, not only the
-    spine's month starts. ml.backtests is replaced by these backtests, in one transaction; they are returned.
+    spine's month starts.
+
+    A backtest is computed once and kept while what it was computed from stays: the date's scores (their
+    scored_at: re-scoring replaces them) and the orders of its window (the fingerprint in
+    marts.score_outcome_windows: a late order, a cancellation or a revalued order changes it). So a run
+    computes the new windows and the changed ones only, not every date ever scored; `recompute` computes
+    them all. A row whose window is no longer scored or complete (the date re-scored by another model, the
+    marts rebuilt as of an earlier date) goes. ml.backtests is updated in one transaction; every row it
+    holds afterwards is returned, `recomputed` True for those this run computed.
     """
     if source not in SCORE_SOURCES:
         raise ValueError(f"source must be one of {SCORE_SOURCES}, not {source!r}")
     run_at = run_at or datetime.now(UTC).replace(tzinfo=None)
-    keys = "as_of_date, model_version, horizon_days"
-    triples = con.execute(f"select distinct {keys} from {source} order by 1, 2, 3").fetchall()
-    rows = []
-    for as_of_date, model_version, horizon_days in triples:  # one date at a time: the view reads its scores
-        held = con.execute(
+    ensure_backtests_table(con)
+    fingerprints = {
+        (as_of_date, horizon_days): fingerprint
+        for as_of_date, horizon_days, fingerprint in con.execute(
+            f"select as_of_date, horizon_days, orders_fingerprint from {WINDOWS_VIEW}"
+        ).fetchall()
+    }
+    scored = con.execute(
+        f"select as_of_date, model_version, horizon_days, max(scored_at) from {source} "
+        "group by as_of_date, model_version, horizon_days order by 1, 2, 3"
+    ).fetchall()
+    stored = {
+        (as_of_date, model_version, horizon_days): (scored_at, fingerprint)
+        for as_of_date, model_version, horizon_days, scored_at, fingerprint in con.execute(
+            "select as_of_date, model_version, horizon_days, scored_at, orders_fingerprint from ml.backtests"
+        ).fetchall()
+    }
+    kept, rows = [], []
+    for as_of_date, model_version, horizon_days, scored_at in scored:
+        key = (as_of_date, model_version, horizon_days)
+        fingerprint = fingerprints.get((as_of_date, horizon_days))
+        if fingerprint is None:  # its horizon has not elapsed yet
+            continue
+        if not recompute and stored.get(key) == (scored_at, fingerprint):
+            kept.append(key)
+            continue
+        held = con.execute(  # one date at a time: the view reads its scores only
             f"""
             select scores.predicted_revenue, scores.churn_probability, outcomes.revenue, outcomes.is_churned
             from {source} as scores
@@ -235,10 +296,10 @@ def run_backtests(
                 and scores.horizon_days = outcomes.horizon_days
             where scores.as_of_date = ? and scores.model_version = ? and scores.horizon_days = ?
             """,
-            [as_of_date, model_version, horizon_days],
+            list(key),
         ).fetchnumpy()
         held = {name: np.asarray(values) for name, values in held.items()}
-        if not len(held["revenue"]):  # its horizon has not elapsed yet
+        if not len(held["revenue"]):
             continue
         rows.append(
             {
@@ -247,39 +308,41 @@ def run_backtests(
                 "horizon_days": horizon_days,
                 "run_at": run_at,
                 **_backtest_row(held),
+                "scored_at": scored_at,
+                "orders_fingerprint": fingerprint,
             }
         )
-    result = pd.DataFrame(
-        rows,
-        columns=[
-            "as_of_date",
-            "model_version",
-            "horizon_days",
-            "run_at",
-            "customers",
-            "predicted_revenue",
-            "realized_revenue",
-            "revenue_bias",
-            "revenue_mae",
-            "revenue_spearman",
-            "predicted_churn_rate",
-            "realized_churn_rate",
-            "churn_roc_auc",
-        ],
-    )
-    con.execute("create schema if not exists ml")
-    con.execute(BACKTESTS_DDL)
-    con.register("new_backtests", result)
+    computed = pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
+    kept_keys = pd.DataFrame(kept, columns=["as_of_date", "model_version", "horizon_days"])
+    con.register("computed_backtests", computed)
+    con.register("kept_backtests", kept_keys)
     con.execute("begin transaction")
     try:
-        # every backtest is recomputed from the score table: a row it no longer gives (the date re-scored
-        # by a new champion, labels gone with an earlier as-of date) goes
-        con.execute("delete from ml.backtests")
-        con.execute("insert into ml.backtests select * from new_backtests")
+        con.execute(
+            """
+            delete from ml.backtests
+            where not exists (
+                select 1 from kept_backtests as kept
+                where kept.as_of_date = backtests.as_of_date
+                    and kept.model_version = backtests.model_version
+                    and kept.horizon_days = backtests.horizon_days
+            )
+            """
+        )
+        con.execute(f"insert into ml.backtests ({', '.join(BACKTEST_COLUMNS)}) "
+                    f"select {', '.join(BACKTEST_COLUMNS)} from computed_backtests")  # fmt: skip
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     finally:
-        con.unregister("new_backtests")
+        con.unregister("computed_backtests")
+        con.unregister("kept_backtests")
+    recomputed = {(row["as_of_date"], row["model_version"], row["horizon_days"]) for row in rows}
+    result = pd.DataFrame(
+        con.execute(f"select {', '.join(BACKTEST_COLUMNS)} from ml.backtests order by 1, 2, 3").fetchall(),
+        columns=BACKTEST_COLUMNS,
+    )
+    keys = result[["as_of_date", "model_version", "horizon_days"]].itertuples(index=False, name=None)
+    result["recomputed"] = [key in recomputed for key in keys]
     return result

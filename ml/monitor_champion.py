@@ -1,6 +1,6 @@
 """One monitoring run of the champion: drift of a scoring date against training, and backtests.
 
-    python -m ml.monitor_champion [--as-of-date YYYY-MM-DD]
+    python -m ml.monitor_champion [--as-of-date YYYY-MM-DD] [--json] [--recompute-backtests]
 
 Drift: the champion's metadata keeps the training distribution (`drift_reference`, ml.monitor). The rows
 of the feature mart at the scoring date (`marts.customer_features`, cutoff_date = as_of_date) and the
@@ -12,7 +12,9 @@ has none: the run says so and only backtests.
 
 Backtests: ml.run_backtests on `scores.customer_scores`: every scored date and model whose horizon has
 elapsed, each against what its customers did in the horizon it was scored for (`marts.score_outcomes`;
-none yet is a normal outcome, not an error).
+none yet is a normal outcome, not an error). A backtest is kept while its scores and its window's orders
+(`marts.score_outcome_windows`) are unchanged, so a run computes only new and changed windows;
+`--recompute-backtests` computes them all.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ml.data import rounded
 from ml.monitor import (
     OUTCOMES_VIEW,
     SIGNIFICANT,
+    WINDOWS_VIEW,
     bin_counts,
     drift_status,
     psi_from_counts,
@@ -131,8 +134,13 @@ def monitor_champion(
     as_of_date: date | None = None,
     run_at: datetime | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    recompute_backtests: bool = False,
 ) -> dict[str, Any]:
-    """Run drift (when the metadata has a reference) and backtests for one model; return what was found."""
+    """Run drift (when the metadata has a reference) and backtests for one model; return what was found.
+
+    Backtests unchanged since the last run are kept (ml.monitor.run_backtests); recompute_backtests
+    computes every one again (after a change to how they are computed).
+    """
     if not has_table(con, "scores", "customer_scores"):
         raise SystemExit(f"The warehouse has no {SCORES_TABLE} yet: run the score DAG before monitoring.")
     horizon_days = int(metadata["horizon_days"])
@@ -153,7 +161,8 @@ def monitor_champion(
     if unready:  # ml.backtests is left as it is
         summary["backtests"] = unready
     else:
-        backtests = run_backtests(con, SCORES_TABLE, run_at)
+        backtests = run_backtests(con, SCORES_TABLE, run_at, recompute=recompute_backtests)
+        summary["backtests_recomputed"] = int(backtests["recomputed"].sum())
         summary["backtests"] = [
             {
                 "as_of_date": row.as_of_date.isoformat() if hasattr(row.as_of_date, "isoformat")
@@ -169,25 +178,28 @@ def monitor_champion(
 
 
 def _outcomes_unready(con: duckdb.DuckDBPyConnection) -> str | None:
-    """Return why marts.score_outcomes cannot be backtested from yet, or None when it can.
+    """Return why the outcome views cannot be backtested from yet, or None when they can.
 
-    dbt builds the view empty while the score table does not exist (the first transform, before any
-    scoring); until the next build it would show no outcome, and replacing ml.backtests from it would
-    delete every backtest.
+    dbt builds marts.score_outcomes and marts.score_outcome_windows empty while the score table does not
+    exist (the first transform, before any scoring); until the next build they would show no outcome, and
+    backtesting from them would delete every backtest. A warehouse built before a view existed lacks it.
     """
-    schema, view = OUTCOMES_VIEW.split(".")
-    found = con.execute(
-        "select sql from duckdb_views() where schema_name = ? and view_name = ?", [schema, view]
-    ).fetchone()
-    if found is None:
-        return f"{OUTCOMES_VIEW} does not exist yet: the next dbt build (cvw build, transform) makes it"
-    if SCORES_TABLE.split(".")[1] not in found[0]:
-        return (f"{OUTCOMES_VIEW} was built before the first scores: the next dbt build (cvw build, "
-                "transform) points it at them")
+    for relation in (OUTCOMES_VIEW, WINDOWS_VIEW):
+        schema, view = relation.split(".")
+        found = con.execute(
+            "select sql from duckdb_views() where schema_name = ? and view_name = ?", [schema, view]
+        ).fetchone()
+        if found is None:
+            return f"{relation} does not exist yet: the next dbt build (cvw build, transform) makes it"
+        if SCORES_TABLE.split(".")[1] not in found[0]:
+            return (f"{relation} was built before the first scores: the next dbt build (cvw build, "
+                    "transform) points it at them")
     return None
 
 
-def monitor(as_of_date: date | None = None, warehouse_path: Path | None = None) -> dict[str, Any]:
+def monitor(
+    as_of_date: date | None = None, warehouse_path: Path | None = None, recompute_backtests: bool = False
+) -> dict[str, Any]:
     """Monitor the champion on the warehouse at a date (default: the latest scored); return the summary."""
     from include.settings import get_settings
     from include.warehouse import connect
@@ -196,7 +208,7 @@ def monitor(as_of_date: date | None = None, warehouse_path: Path | None = None) 
     settings = get_settings()
     version, _, metadata = load_champion(settings.artifacts_dir)
     with connect(warehouse_path) as con:
-        return monitor_champion(con, version, metadata, as_of_date)
+        return monitor_champion(con, version, metadata, as_of_date, recompute_backtests=recompute_backtests)
 
 
 def describe(summary: Mapping[str, Any]) -> str:
@@ -216,8 +228,13 @@ def describe(summary: Mapping[str, Any]) -> str:
         lines.append(f"backtests: skipped, {summary['backtests']}")
     else:
         dates = sorted({row["as_of_date"] for row in summary["backtests"]})
-        lines.append(f"backtests: {len(summary['backtests'])} rows" +
-                     (f" ({', '.join(dates)})" if dates else " (no scored date's horizon has elapsed yet)"))
+        recomputed = summary["backtests_recomputed"]
+        lines.append(
+            f"backtests: {len(summary['backtests'])} rows"
+            + (f" ({', '.join(dates)}); {recomputed} computed by this run, "
+               f"{len(summary['backtests']) - recomputed} unchanged since the run that computed them"
+               if dates else " (no scored date's horizon has elapsed yet)")
+        )  # fmt: skip
     return "\n".join(lines)
 
 
@@ -226,8 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--as-of-date", type=date.fromisoformat, default=None)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--recompute-backtests",
+        action="store_true",
+        help="compute every backtest again, not only new windows and those whose scores or orders changed",
+    )
     args = parser.parse_args(argv)
-    summary = monitor(args.as_of_date)
+    summary = monitor(args.as_of_date, recompute_backtests=args.recompute_backtests)
     print(json.dumps(summary, indent=2) if args.json else describe(summary))
     return 0
 

@@ -80,7 +80,7 @@ def _write_scores_and_model_tables(path: Path) -> None:
         con.execute(BACKTESTS_DDL)
         con.execute(
             "insert into ml.backtests values "
-            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null)",
+            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null)",
             [EARLIER, datetime(2024, 10, 1, 7)],
         )
 
@@ -126,8 +126,11 @@ def test_score_outcomes_label_each_date_whose_horizon_has_elapsed(warehouse: Pat
             [_score(day, customer, "low", 0.5, 10.0)
              for day in (mid_month, month_start, too_recent) for customer in ("c1", "c2", "c3")],
         )  # fmt: skip
-    run_dbt(["build", "--select", "score_outcomes"], warehouse_path=copy)
+    run_dbt(["build", "--select", "score_outcomes", "score_outcome_windows"], warehouse_path=copy)
     with duckdb.connect(str(copy), read_only=True) as con:
+        windows = con.execute(
+            "select as_of_date, horizon_days, horizon_end_date from marts.score_outcome_windows order by 1"
+        ).fetchall()
         outcomes = con.execute(
             "select as_of_date, customer_id, horizon_end_date, orders, revenue, margin, is_churned "
             "from marts.score_outcomes order by as_of_date, customer_id"
@@ -148,6 +151,38 @@ def test_score_outcomes_label_each_date_whose_horizon_has_elapsed(warehouse: Pat
     # a month start is labelled exactly as customer_labels labels it: one definition
     assert [row for row in outcomes if row[0] == month_start] == labels and len(labels) == 3
     assert {row[0] for row in outcomes} == {mid_month, month_start}
+    assert windows == [(mid_month, 90, date(2024, 9, 3)), (month_start, 90, date(2024, 9, 29))]
+
+
+def test_a_windows_fingerprint_changes_with_its_orders_only(warehouse: Path, tmp_path: Path) -> None:
+    # The monitor keeps a backtest while its window's fingerprint holds: it must change when an order in the
+    # window changes, and only then.
+    copy, _ = _scored_copy(warehouse, tmp_path)
+    mid_month, month_start = date(2024, 6, 5), date(2024, 7, 1)  # windows to 09-03 and to 09-29
+    with duckdb.connect(str(copy)) as con:
+        con.executemany(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            [_score(day, "c1", "low", 0.5, 10.0) for day in (mid_month, month_start)],
+        )
+    run_dbt(["build", "--select", "score_outcome_windows"], warehouse_path=copy)
+
+    def fingerprints(con: duckdb.DuckDBPyConnection) -> dict[date, str]:
+        query = "select as_of_date, orders_fingerprint from marts.score_outcome_windows"
+        return dict(con.execute(query).fetchall())
+
+    with duckdb.connect(str(copy)) as con:
+        before = fingerprints(con)
+        # o4 (06-10) is in the mid-month window only; o6 (02-01) in neither
+        con.execute("update intermediate.int_orders_valued set revenue = revenue + 1 where order_id = 'o6'")
+        untouched = fingerprints(con)
+        con.execute("update intermediate.int_orders_valued set revenue = revenue + 1 where order_id = 'o4'")
+        revalued = fingerprints(con)
+        con.execute("update intermediate.int_orders_valued set is_cancelled = true where order_id = 'o5'")
+        cancelled = fingerprints(con)  # o5 (08-05) is in both
+    assert len(set(before.values())) == 2 and "0" not in before.values()
+    assert untouched == before
+    assert revalued[month_start] == before[month_start] and revalued[mid_month] != before[mid_month]
+    assert all(cancelled[day] != revalued[day] for day in (mid_month, month_start))
 
 
 def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> None:

@@ -74,14 +74,17 @@ def test_feature_drift_rows_are_replaced_per_date_and_model() -> None:
     assert rows == [("2025-01-01", "x", 0.12, "moderate"), ("2025-02-01", "x", 0.0, "stable")]
 
 
+SCORED_AT = datetime(2025, 6, 1, 6)
+
+
 def _warehouse() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("create schema scores")
     con.execute("create schema marts")
     con.execute(
-        """
+        f"""
         create table scores.customer_scores as
-        select * from (values
+        select *, timestamp '{SCORED_AT}' as scored_at from (values
             ('A', date '2025-01-01', 0.1, 10.0, 'v1', 90), ('B', date '2025-01-01', 0.9, 0.0, 'v1', 90),
             ('C', date '2025-01-01', 0.8, 5.0, 'v1', 90), ('D', date '2025-01-01', 0.2, 5.0, 'v1', 90),
             ('A', date '2025-06-01', 0.5, 7.0, 'v1', 90)
@@ -96,6 +99,14 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
             ('C', date '2025-01-01', 90, 0.0, true), ('D', date '2025-01-01', 90, 10.0, false),
             ('A', date '2025-01-01', 30, 1.0, false)
         ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
+        """
+    )
+    # the complete windows (2025-06-01's ends after the marts' as-of date) and their orders' fingerprints
+    con.execute(
+        """
+        create table marts.score_outcome_windows as
+        select * from (values (date '2025-01-01', 90, '17'), (date '2025-01-01', 30, '5'))
+            as t(as_of_date, horizon_days, orders_fingerprint)
         """
     )
     return con
@@ -123,7 +134,8 @@ def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
     con.execute(
         """
         insert into scores.customer_scores values
-            ('A', date '2025-01-01', 0.1, 40.0, 'v0', 365), ('B', date '2025-01-01', 0.5, 10.0, 'v0', 365)
+            ('A', date '2025-01-01', 0.1, 40.0, 'v0', 365, now()),
+            ('B', date '2025-01-01', 0.5, 10.0, 'v0', 365, now())
         """
     )
     con.execute(
@@ -132,12 +144,69 @@ def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
             ('A', date '2025-01-01', 365, 50.0, false), ('B', date '2025-01-01', 365, 0.0, true)
         """
     )
+    con.execute("insert into marts.score_outcome_windows values (date '2025-01-01', 365, '3')")
     result = monitor.run_backtests(con, run_at=datetime(2026, 2, 1))
     summary = result[["model_version", "horizon_days", "customers", "predicted_revenue", "realized_revenue"]]
     assert summary.sort_values("model_version").to_records(index=False).tolist() == [
         ("v0", 365, 2, 50.0, 50.0),
         ("v1", 90, 4, 20.0, 30.0),
     ]
+
+
+def _backtest(result: pd.DataFrame) -> tuple:
+    row = result.iloc[0]
+    return row["realized_revenue"], row["run_at"], bool(row["recomputed"])
+
+
+def test_a_backtest_is_kept_until_its_scores_or_its_windows_orders_change() -> None:
+    con = _warehouse()
+    first, second, third, fourth = (datetime(2025, 7, day) for day in (1, 2, 3, 4))
+    assert _backtest(monitor.run_backtests(con, run_at=first)) == (30.0, first, True)
+    # the outcomes differ but the window's orders did not (by its fingerprint): the row is not recomputed
+    con.execute("update marts.score_outcomes set revenue = 80.0 where customer_id = 'A'")
+    assert _backtest(monitor.run_backtests(con, run_at=second)) == (30.0, first, False)
+    # a late order in the window changes its fingerprint
+    con.execute("update marts.score_outcome_windows set orders_fingerprint = '99' where horizon_days = 90")
+    assert _backtest(monitor.run_backtests(con, run_at=third)) == (90.0, third, True)
+    # the date re-scored (publishing replaces it, with a new scored_at), by the same model
+    con.execute("update marts.score_outcomes set revenue = 50.0 where customer_id = 'A'")
+    con.execute("update scores.customer_scores set scored_at = scored_at + interval 1 day")
+    assert _backtest(monitor.run_backtests(con, run_at=fourth)) == (60.0, fourth, True)
+    con.execute("update marts.score_outcomes set revenue = 0.0 where customer_id = 'A'")
+    assert _backtest(monitor.run_backtests(con, run_at=fourth)) == (60.0, fourth, False)
+    assert _backtest(monitor.run_backtests(con, run_at=first, recompute=True)) == (10.0, first, True)
+    # a window no longer complete (the marts rebuilt as of an earlier date): its backtest goes
+    con.execute("delete from marts.score_outcome_windows")
+    assert monitor.run_backtests(con, run_at=fourth).empty
+    assert con.execute("select count(*) from ml.backtests").fetchone() == (0,)
+
+
+def test_a_backtests_table_made_before_its_inputs_were_kept_gains_them_and_recomputes() -> None:
+    con = _warehouse()
+    con.execute("create schema ml")
+    # ml.backtests as monitoring made it before it kept what each row was computed from
+    con.execute(
+        """
+        create table ml.backtests (
+            as_of_date date not null, model_version varchar not null, horizon_days integer not null,
+            run_at timestamp not null, customers integer not null, predicted_revenue double not null,
+            realized_revenue double not null, revenue_bias double, revenue_mae double not null,
+            revenue_spearman double, predicted_churn_rate double not null,
+            realized_churn_rate double not null, churn_roc_auc double,
+            primary key (as_of_date, model_version, horizon_days)
+        )
+        """
+    )
+    con.execute(
+        "insert into ml.backtests values "
+        "(date '2025-01-01', 'v1', 90, timestamp '2025-06-02', 4, 1, 1, 0, 0, 0, 0, 0, 0)"
+    )
+    result = monitor.run_backtests(con, run_at=datetime(2025, 7, 1))
+    stored = con.execute(
+        "select realized_revenue, scored_at, orders_fingerprint from ml.backtests"
+    ).fetchall()
+    assert stored == [(30.0, SCORED_AT, "17")]
+    assert result["recomputed"].tolist() == [True]
 
 
 def test_backtests_refuse_a_table_outside_the_allow_list() -> None:

@@ -40,6 +40,11 @@ SCORE_OUTCOMES_VIEW = """
     select outcomes.* from marts.score_outcome_rows as outcomes
     semi join scores.customer_scores as scores using (customer_id, as_of_date, horizon_days)
 """
+SCORE_OUTCOME_WINDOWS_VIEW = """
+    create or replace view marts.score_outcome_windows as
+    select windows.* from marts.score_window_rows as windows
+    semi join scores.customer_scores as scores using (as_of_date, horizon_days)
+"""
 
 SCORE_COLUMNS = """
     as_of_date date, customer_id varchar, model_version varchar, horizon_days integer,
@@ -91,8 +96,16 @@ def warehouse(tmp_path) -> str:
             ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
             """
         )
-        # as dbt's marts.score_outcomes: a view reading the score table (the outcomes of scored customers)
+        con.execute(
+            """
+            create table marts.score_window_rows as
+            select * from (values (date '2025-03-01', 90, '12'), (date '2025-03-01', 30, '7'))
+                as t(as_of_date, horizon_days, orders_fingerprint)
+            """
+        )
+        # as dbt's views: they read the score table (the outcomes of scored customers, the scored windows)
         con.execute(SCORE_OUTCOMES_VIEW)
+        con.execute(SCORE_OUTCOME_WINDOWS_VIEW)
     return path
 
 
@@ -143,7 +156,7 @@ def test_a_re_scored_date_keeps_no_backtest_or_drift_of_the_model_before(warehou
         backtests = con.execute("select as_of_date, model_version from ml.backtests").fetchall()
         drift = con.execute("select distinct as_of_date, model_version from ml.feature_drift").fetchall()
         # labels gone (the marts rebuilt as of an earlier date): so is the backtest
-        con.execute("delete from marts.score_outcome_rows")
+        con.execute("delete from marts.score_window_rows")
         monitor_champion(con, "v2", METADATA, run_at=datetime(2025, 4, 4))
         left = con.execute("select count(*) from ml.backtests").fetchone()[0]
     assert backtests == [(date(2025, 3, 1), "v2")]
@@ -200,7 +213,7 @@ def test_a_model_without_a_drift_reference_still_backtests(warehouse: str) -> No
 
 def test_nothing_to_backtest_is_an_empty_list_not_a_failure(warehouse: str) -> None:
     with duckdb.connect(warehouse) as con:
-        con.execute("delete from marts.score_outcome_rows")
+        con.execute("delete from marts.score_window_rows")
         summary = monitor_champion(con, "v1", METADATA)
         backtest_rows = con.execute("select count(*) from ml.backtests").fetchall()[0][0]
     assert summary["backtests"] == [] and backtest_rows == 0
