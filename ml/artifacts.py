@@ -50,6 +50,14 @@ def promote_champion(artifacts_dir: Path, version: str) -> None:
     _write_atomically(models_dir(artifacts_dir) / CHAMPION_POINTER, json.dumps(pointer) + "\n")
 
 
+def restore_champion(artifacts_dir: Path, version: str | None) -> None:
+    """Point the champion back at a version, or remove the pointer when there was none (undo a promotion)."""
+    if version is None:
+        (models_dir(artifacts_dir) / CHAMPION_POINTER).unlink(missing_ok=True)
+    else:
+        promote_champion(artifacts_dir, version)
+
+
 def champion_version(artifacts_dir: Path) -> str | None:
     """Return the version the champion pointer names, or None when no model has been promoted yet."""
     pointer_path = models_dir(artifacts_dir) / CHAMPION_POINTER

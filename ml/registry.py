@@ -33,7 +33,7 @@ from typing import Any
 
 import duckdb
 
-from ml.artifacts import champion_version, promote_champion, version_dir
+from ml.artifacts import champion_version, promote_champion, restore_champion, version_dir
 from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers look for the gate)
     DEFAULT_TOLERANCE,
     GATE_METRICS,
@@ -270,6 +270,10 @@ def promote_or_reject(
     elif not promote:
         # Nothing to keep scoring: the first model is promoted anyway, and the registry says what it fails.
         promote, reason = True, f"promoted as the first model (no champion to keep), although {reason}"
+    # the pointer moves inside the registry's transaction and back when that transaction fails (a failed
+    # commit, a task terminated meanwhile), so a failed gate leaves the registry and the pointer as they were
+    # (only a process killed between the two can still part them: nothing spans a file and a database)
+    pointed = champion_version(artifacts_dir)
     con.execute("begin transaction")
     try:
         _write_rows(con, metadata, CHAMPION if promote else REJECTED, reason)
@@ -277,7 +281,11 @@ def promote_or_reject(
             promote_champion(artifacts_dir, metadata["version"])
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        try:
+            if promote:
+                restore_champion(artifacts_dir, pointed)
+        finally:
+            con.execute("rollback")
         raise
     return promote, reason
 

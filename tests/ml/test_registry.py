@@ -230,3 +230,37 @@ def test_a_champion_for_another_horizon_is_not_re_scored_on_the_holdout() -> Non
 
     champion = ("v1", {}, {"horizon_days": 365, "features": [], "refit_cutoffs": []})
     assert champion_on_holdout(champion, pd.DataFrame({"x": [1.0]}), "2025-01-01", 90) is None
+
+
+class _CommitFails:
+    """A connection whose COMMIT fails (a full disk, a terminated task): everything else is DuckDB's."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, query: str, *args):
+        if query.strip().lower() == "commit":
+            raise duckdb.IOException("could not write the commit")
+        return self._con.execute(query, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_a_promotion_whose_commit_fails_leaves_the_pointer_and_the_registry_as_they_were(
+    tmp_path, first: bool
+) -> None:
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    if not first:
+        registry.promote_or_reject(con, artifacts, _metadata("v1", CHAMPION))
+    better = {"clv": {"spearman": 0.6}, "churn": {"roc_auc": 0.81}}
+    with pytest.raises(duckdb.IOException):
+        registry.promote_or_reject(_CommitFails(con), artifacts, _metadata("v3", better))
+    pointer = artifacts / "models" / "champion.json"
+    if first:  # no champion before: none after, so the next training run is again the first model
+        assert not pointer.exists()
+        assert con.execute("select count(*) from ml.model_registry").fetchone() == (0,)
+    else:  # the champion that the registry names is the one that scores
+        assert json.loads(pointer.read_text()) == {"version": "v1"}
+        assert registry.current_champion(con) == ("v1", CHAMPION)
