@@ -7,8 +7,9 @@
   JSON that `cvw report` re-renders.
 - Gate (ml.registry.promote_or_reject): the new version becomes champion only when it beats every baseline
   and holds the current champion within the tolerance. The champion is measured on the new model's holdout
-  when it has never learnt from that cutoff's labels; when it has (a retrain on the same data), its stored
-  metrics come from that same holdout, so they are used as they are.
+  when it has never learnt from that cutoff's labels and has all its features there; else its stored
+  metrics, from its own holdout, are used: the same holdout only when both were tested at the same cutoff
+  (a retrain on the same data).
 """
 
 from __future__ import annotations
