@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     report.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the evaluation)")
     verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
+    verbs.add_parser(
+        "monitor", help="drift of the scoring date and backtests of past scoring dates", add_help=False
+    )
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
     top = verbs.add_parser("top", help="print the top customers by discounted CLV")
     top.add_argument("--limit", type=_positive, default=10)
@@ -85,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         from include.run_dags import main as pipeline
 
         return pipeline(rest)
+    if args.verb == "monitor":
+        from ml.monitor_champion import main as monitor
+
+        return monitor(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.verb == "build":

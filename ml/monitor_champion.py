@@ -1,6 +1,6 @@
 """One monitoring run of the champion: drift of a scoring date against training, and backtests.
 
-    python -m ml.monitor_champion [--as-of-date YYYY-MM-DD] [--json] [--recompute-backtests]
+    cvw monitor [--as-of-date YYYY-MM-DD] [--json] [--recompute-backtests]   (python -m ml.monitor_champion)
 
 Drift: the champion's metadata keeps the training distribution (`drift_reference`, ml.monitor). The rows
 of the feature mart at the scoring date (`marts.customer_features`, cutoff_date = as_of_date) and the
@@ -240,8 +240,10 @@ def describe(summary: Mapping[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Monitor the champion from the command line; print the summary."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--as-of-date", type=date.fromisoformat, default=None)
+    parser = argparse.ArgumentParser(prog="cvw monitor", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--as-of-date", type=date.fromisoformat, default=None, help="scoring date (default: the latest)"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "--recompute-backtests",

@@ -161,3 +161,22 @@ def test_counts_below_one_are_refused_not_replaced_by_the_default(argv, capsys) 
     with pytest.raises(SystemExit):
         cli.main(argv)
     assert "is not at least 1" in capsys.readouterr().err
+
+
+def test_monitor_passes_its_flags_to_the_monitoring_run(monkeypatch, capsys) -> None:
+    import ml.monitor_champion
+
+    calls = []
+
+    def monitor(as_of_date=None, recompute_backtests=False):
+        calls.append((as_of_date, recompute_backtests))
+        return {"model_version": "v1", "horizon_days": 90, "as_of_date": "2025-03-01", "drift": "none kept",
+                "backtests": "not yet"}  # fmt: skip
+
+    monkeypatch.setattr(ml.monitor_champion, "monitor", monitor)
+    assert cli.main(["monitor", "--as-of-date", "2025-03-01", "--recompute-backtests"]) == 0
+    assert cli.main(["monitor", "--json"]) == 0
+    assert calls == [(date(2025, 3, 1), True), (None, False)]
+    out = capsys.readouterr().out
+    assert "drift: skipped, none kept\nbacktests: skipped, not yet" in out
+    assert '"as_of_date": "2025-03-01"' in out
