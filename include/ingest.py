@@ -14,14 +14,17 @@ holds the contract's column names; files with other names and formats go through
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from itertools import count
 from pathlib import Path
+from typing import IO
 
 import duckdb
 
@@ -36,18 +39,24 @@ GROUND_TRUTH_FILE = "ground_truth.parquet"
 GROUND_TRUTH_TABLE = "synthetic.ground_truth"
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked", "_cvw_malformed")
+MAX_LINE_SIZE = 2_000_000  # DuckDB's default max_line_size, in bytes: a longer line is a malformed one
 CSV_DIALECT = "a valid CSV file, with a header line and values quoted, if at all, in double quotes that close"
 # DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
 CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
-# A malformed CSV line's data row number (line - 1: the header is line 1), its text, and its reject reason
-# naming the reader's errors, e.g. "malformed CSV line (too many columns)".
+# A malformed CSV line's data row number, its text, and its reject reason naming the reader's errors, e.g.
+# "malformed CSV line (too many columns)". The reader numbers the line among all lines, the skipped blank
+# ones included (the header is line 1), and its text starts with the blank lines right above it: data rows
+# do not count them ($blank_lines_above: how many blank lines precede each of the $lines), nor hold them.
 MALFORMED = """
 create or replace temp table _cvw_malformed as
-select (line - 1)::bigint as data_row, first(csv_line order by column_idx) as csv_line,
+with blank as (select unnest($lines::ubigint[]) as line, unnest($blank_lines_above::bigint[]) as lines_above)
+select (line - 1 - any_value(blank.lines_above))::bigint as data_row,
+    ltrim(first(csv_line order by column_idx), chr(13) || chr(10)) as csv_line,
     'malformed CSV line ('
     || string_agg(distinct lower(error_type::varchar), ', ' order by lower(error_type::varchar))
     || ')' as reason
 from _cvw_csv_errors
+inner join blank using (line)
 group by line
 """
 # Validation numbers the parsed rows 1, 2, ... (_row_number); a skipped malformed line shifts the rows after
@@ -185,7 +194,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         con.execute(f"create or replace temp table _cvw_malformed ({columns})")
     else:
         _refuse_an_unclosed_quote(con, path)
-        con.execute(MALFORMED)
+        _stage_malformed(con, path)
     for table in CSV_REJECT_TABLES:
         con.execute(f"drop table if exists {table}")
     return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
@@ -215,6 +224,56 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
             f"column; a double quote that does not close, early in the file, does that). Check that it is "
             f"{CSV_DIALECT}."
         )
+
+
+def _stage_malformed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Create `_cvw_malformed` from the lines DuckDB's reader rejected, numbered among the data rows."""
+    query = f"select distinct line from {CSV_REJECT_TABLES[0]} order by line"
+    lines = [line for (line,) in con.execute(query).fetchall()]
+    blank = [0] * len(lines)
+    # a one-column file has no blank line to skip: DuckDB reads one as a row, an empty value
+    if lines and len(con.execute("describe _cvw_file").fetchall()) > 1:
+        (delimiter,) = con.execute(f"select first(delimiter) from {CSV_REJECT_TABLES[1]}").fetchone()
+        blank = _blank_lines_above(path, delimiter, lines)
+    con.execute(MALFORMED, {"lines": lines, "blank_lines_above": blank})
+
+
+def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> list[int]:
+    """Return how many blank lines of a CSV file come before each of the lines (ascending; header = 1).
+
+    Lines as DuckDB's reader counts them: a quoted value's line breaks, and blank lines in it, are inside
+    one line; Python's csv reader splits them the same way (RFC 4180).
+    """
+    counts: list[int] = []
+    blank = 0
+    opener = gzip.open if path.name.endswith(".gz") else open
+    limit = csv.field_size_limit(MAX_LINE_SIZE)
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
+            records = csv.reader(_lines_cut(file), delimiter=delimiter, quotechar='"', doublequote=True)
+            for number in count(1):
+                if number == lines[len(counts)]:
+                    counts.append(blank)
+                if len(counts) == len(lines):
+                    break
+                try:
+                    blank += not next(records)
+                except StopIteration:  # not expected: DuckDB's reader counted more lines
+                    break
+                except csv.Error:  # a quoted value longer than MAX_LINE_SIZE: no blank line
+                    pass
+    finally:
+        csv.field_size_limit(limit)
+    return counts + [blank] * (len(lines) - len(counts))
+
+
+def _lines_cut(file: IO[str]) -> Iterator[str]:
+    """Yield the lines of a text file, each cut at MAX_LINE_SIZE characters: memory stays bounded."""
+    for line in iter(partial(file.readline, MAX_LINE_SIZE), ""):
+        yield line
+        rest = line
+        while rest and not rest.endswith(("\n", "\r")):  # the rest of a line too long: skipped
+            rest = file.readline(MAX_LINE_SIZE)
 
 
 def _first_line(path: Path) -> str:
