@@ -332,6 +332,51 @@ def test_a_malformed_line_below_blank_lines_is_numbered_among_the_data_rows(tmp_
     assert _query(warehouse, "select order_id from raw.orders order by 1") == [("o1",), ("o5",)]
 
 
+@pytest.mark.parametrize(
+    ("rows", "long_row"),
+    [
+        (10, 1),  # among the lines DuckDB samples for the dialect: its sniffer failed the whole file
+        (10, 5),
+        (30_000, 25_000),  # beyond them: rejected by the reader
+    ],
+)
+def test_a_line_over_the_maximum_size_is_rejected_with_its_size_and_the_rest_loads(
+    tmp_path: Path, rows: int, long_row: int
+) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    lines = ["order_id,customer_id,ordered_at,amount"]
+    lines += [f"o{i},c{i},2024-01-02,20" for i in range(1, rows + 1)]
+    lines[long_row] = f"o{long_row},{'c' * 2_500_000},2024-01-02,20"
+    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    size = len(lines[long_row])  # 2,500,017 bytes, or 2,500,021 for o25000
+    reason = f"malformed CSV line (line size over maximum: {size:,} bytes, more than 2,000,000)"
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (rows, rows - 1, 1)
+    assert load.rejects == {reason: 1}
+    # the line's first 10,000 characters: DuckDB's reader keeps no more of it
+    rejects = "select row_number, reason, raw_values::json ->> 'line' from raw._rejects"
+    assert _query(warehouse, rejects) == [(long_row, reason, lines[long_row][:10_000])]
+    assert _query(warehouse, "select count(*) from raw.orders") == [(rows - 1,)]
+
+
+def test_a_csv_file_whose_header_line_is_over_the_maximum_size_fails_whole(tmp_path: Path) -> None:
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    header = "order_id,customer_id,ordered_at,amount," + "x" * 2_500_000
+    (directory / "orders.csv").write_text(header + "\no1,c1,2024-01-01,10,\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value) == (
+        "orders.csv cannot be read: its first line is longer than 2,000,000 bytes, the most a CSV line may "
+        "have. Check that it is a valid CSV file, with a header line and values quoted, if at all, in double "
+        "quotes that close."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 def test_warehouse_connections_take_duckdbs_memory_limit_from_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
