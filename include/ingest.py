@@ -14,21 +14,17 @@ holds the contract's column names; files with other names and formats go through
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import hashlib
 import logging
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from itertools import count, islice
 from pathlib import Path
-from typing import IO
 
 import duckdb
 
+from include.file_staging import SUFFIXES, stage_file
 from include.mapping import Mapping, bound, quote, resolve
 from include.raw_schema import FILE_LOAD_COLUMNS, KEYS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
 from include.settings import get_settings
@@ -38,52 +34,7 @@ from include.warehouse import connect, transaction
 LOG = logging.getLogger(__name__)  # Airflow task logs show each file's counts
 GROUND_TRUTH_FILE = "ground_truth.parquet"
 GROUND_TRUTH_TABLE = "synthetic.ground_truth"
-SUFFIXES = (".parquet", ".csv", ".csv.gz")
 STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked", "_cvw_malformed")
-# The bytes a CSV line may have, its line break not counted (DuckDB's default max_line_size): a longer line
-# is a malformed one. DuckDB's reader rejects a line of max_line_size bytes already, so it is given one more.
-MAX_LINE_SIZE = 2_000_000
-SNIFF_LINES = 20_480  # the lines DuckDB's sniffer reads for a CSV file's dialect (its default sample_size)
-CSV_DIALECT = "a valid CSV file, with a header line and values quoted, if at all, in double quotes that close"
-# DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
-CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
-# text in: the contract's casts decide types. The quote and escape are RFC 4180's double quote, not guessed:
-# a guess taken from the first rows reads a file's other quoted values with their quotes, or reads
-# apostrophes as quotes and merges the lines between two of them
-CSV_OPTIONS = (
-    f"all_varchar = true, header = true, quote = '\"', escape = '\"', max_line_size = {MAX_LINE_SIZE + 1}, "
-    f"sample_size = {SNIFF_LINES}"
-)
-CSV_REJECTS = (
-    f"store_rejects = true, rejects_table = '{CSV_REJECT_TABLES[0]}', rejects_scan = '{CSV_REJECT_TABLES[1]}'"
-)
-STAGE = "create or replace temp table _cvw_file as select * from {reader}"
-# A malformed CSV line's data row number, its text, and its reject reason naming the reader's errors, e.g.
-# "malformed CSV line (too many columns)", with its size when it is too long. The reader numbers the line
-# among all lines, the skipped blank ones included (the header is line 1), and its text, and its size, start
-# with the line breaks of the blank lines right above it: data rows do not count them ($blank_lines_above:
-# how many blank lines precede each of the $lines), nor hold them.
-MALFORMED = """
-create or replace temp table _cvw_malformed as
-with
-blank as (select unnest($lines::ubigint[]) as line, unnest($blank_lines_above::bigint[]) as lines_above),
-errors as (
-    select line, column_idx, ltrim(csv_line, chr(13) || chr(10)) as csv_line,
-        lower(error_type::varchar) || coalesce(format(
-            ': {:,} bytes, more than {:,}',
-            try_cast(regexp_extract(error_message, 'Actual Size: ?([0-9]+) bytes', 1) as bigint)
-            - (length(csv_line) - length(ltrim(csv_line, chr(13) || chr(10)))),
-            $max_line_size
-        ), '') as error
-    from _cvw_csv_errors
-)
-select (line - 1 - any_value(blank.lines_above))::bigint as data_row,
-    first(csv_line order by column_idx) as csv_line,
-    'malformed CSV line (' || string_agg(distinct error, ', ' order by error) || ')' as reason
-from errors
-inner join blank using (line)
-group by line
-"""
 # Validation numbers the parsed rows 1, 2, ... (_row_number); a skipped malformed line shifts the rows after
 # it, so the parsed row p is the file's data row p + (malformed lines m_k, the k-th, with m_k - k < p).
 REJECTS = """
@@ -188,163 +139,6 @@ def already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> b
     return con.execute(query, [table, sha256]).fetchone()[0] > 0
 
 
-def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}.
-
-    A CSV line that does not split into the header's columns (too many or too few fields, an unclosed
-    quote, invalid UTF-8, more than MAX_LINE_SIZE bytes) is not a row of `_cvw_file`: it goes to
-    `_cvw_malformed`, which write_rejects copies to raw._rejects, so such a line is quarantined like any
-    other invalid row.
-    """
-    if not path.name.endswith(SUFFIXES):
-        raise ValueError(f"{path.name} is neither CSV nor Parquet: give a .csv, .csv.gz or .parquet file.")
-    for table in CSV_REJECT_TABLES:
-        con.execute(f"drop table if exists {table}")
-    try:  # insertion order is kept: `row_number() over ()` on a scan of _cvw_file is the row's place in it
-        if path.suffix == ".parquet":
-            con.execute(STAGE.format(reader="read_parquet(?)"), [str(path)])
-        else:
-            _stage_csv(con, path)
-    except duckdb.Error as error:
-        reason = str(error).splitlines()[0]
-        valid = "a valid Parquet file" if path.suffix == ".parquet" else CSV_DIALECT
-        raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
-    if path.suffix == ".parquet":
-        columns = "data_row bigint, csv_line varchar, reason varchar"
-        con.execute(f"create or replace temp table _cvw_malformed ({columns})")
-    else:
-        _refuse_an_unclosed_quote(con, path)
-        _stage_malformed(con, path)
-    for table in CSV_REJECT_TABLES:
-        con.execute(f"drop table if exists {table}")
-    return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
-
-
-def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Read a CSV file, all text, into `_cvw_file`; DuckDB's reader records the lines it rejects."""
-    reader, params = f"read_csv(?, {CSV_OPTIONS}, {CSV_REJECTS}", [str(path)]
-    dialect = _dialect_without_long_lines(con, path)
-    if dialect:
-        reader += ", auto_detect = false, delim = ?, columns = ?"
-        params += dialect
-    con.execute(STAGE.format(reader=f"{reader})"), params)
-
-
-def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[object]:
-    """Return [delimiter, columns] when a line the sniffer samples is too long, sniffed without it; else [].
-
-    DuckDB's sniffer, which reads the first SNIFF_LINES lines for the dialect, fails the whole file on a
-    line longer than MAX_LINE_SIZE bytes, which its reader, given the dialect, rejects as a malformed line.
-    (The sniffer counts a line's line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
-    """
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as file:
-        if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(_lines_cut(file), SNIFF_LINES)):
-            return []
-    with tempfile.TemporaryDirectory() as directory:
-        sample = Path(directory) / "sample.csv"
-        with opener(path, "rb") as file, sample.open("wb") as kept:
-            for number, line in enumerate(islice(_lines_cut(file), SNIFF_LINES), start=1):
-                if len(line) <= MAX_LINE_SIZE + 1:
-                    kept.write(line)
-                elif number == 1:
-                    raise ValueError(
-                        f"{path.name} cannot be read: its first line is longer than {MAX_LINE_SIZE:,} bytes, "
-                        f"the most a CSV line may have. Check that it is {CSV_DIALECT}."
-                    )
-        query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
-        try:
-            delimiter, columns = con.execute(query, [str(sample)]).fetchone()
-        except duckdb.Error as error:  # named after the file, not after its sample
-            reason = str(error).splitlines()[0].replace(str(sample), path.name)
-            raise ValueError(
-                f"{path.name} cannot be read ({reason}): check that it is {CSV_DIALECT}."
-            ) from None
-    return [delimiter, {column["name"]: column["type"] for column in columns}]
-
-
-def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Fail the file when a double quote in it never closes: every line after it belongs to one value.
-
-    DuckDB's reader meets it one of two ways. In the lines it samples for the dialect, comma-separated
-    columns no longer fit, and it reads each line whole as one column named after the header line. After
-    them, it rejects the quote's line, with the rest of the file as its value, cut at 10,000 characters:
-    the rows beyond were neither read nor rejected. Either way the file fails whole, naming the cause.
-    """
-    (unclosed_line,) = con.execute(
-        f"select min(line) from {CSV_REJECT_TABLES[0]} where error_message ilike '%unterminated quote%'"
-    ).fetchone()
-    if unclosed_line is not None:
-        raise ValueError(
-            f"{path.name} has a double quote that does not close on line {unclosed_line}: every line after "
-            f"it would be one value. Check that it is {CSV_DIALECT}."
-        )
-    columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
-    # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
-    if len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in ",;\t|"):
-        raise ValueError(
-            f"{path.name} does not split into columns (its header line {columns[0][:80]!r} is read as one "
-            f"column; a double quote that does not close, early in the file, does that). Check that it is "
-            f"{CSV_DIALECT}."
-        )
-
-
-def _stage_malformed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Create `_cvw_malformed` from the lines DuckDB's reader rejected, numbered among the data rows."""
-    query = f"select distinct line from {CSV_REJECT_TABLES[0]} order by line"
-    lines = [line for (line,) in con.execute(query).fetchall()]
-    blank = [0] * len(lines)
-    # a one-column file has no blank line to skip: DuckDB reads one as a row, an empty value
-    if lines and len(con.execute("describe _cvw_file").fetchall()) > 1:
-        (delimiter,) = con.execute(f"select first(delimiter) from {CSV_REJECT_TABLES[1]}").fetchone()
-        blank = _blank_lines_above(path, delimiter, lines)
-    con.execute(MALFORMED, {"lines": lines, "blank_lines_above": blank, "max_line_size": MAX_LINE_SIZE})
-
-
-def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> list[int]:
-    """Return how many blank lines of a CSV file come before each of the lines (ascending; header = 1).
-
-    Lines as DuckDB's reader counts them: a quoted value's line breaks, and blank lines in it, are inside
-    one line; Python's csv reader splits them the same way (RFC 4180).
-    """
-    counts: list[int] = []
-    blank = 0
-    opener = gzip.open if path.name.endswith(".gz") else open
-    limit = csv.field_size_limit(MAX_LINE_SIZE)
-    try:
-        with opener(path, "rb") as file:
-            texts = (line.decode("utf-8", errors="replace") for line in _lines_cut(file))
-            records = csv.reader(texts, delimiter=delimiter, quotechar='"', doublequote=True)
-            for number in count(1):
-                if number == lines[len(counts)]:
-                    counts.append(blank)
-                if len(counts) == len(lines):
-                    break
-                try:
-                    blank += not next(records)
-                except StopIteration:  # not expected: DuckDB's reader counted more lines
-                    break
-                except csv.Error:  # a quoted value longer than MAX_LINE_SIZE: no blank line
-                    pass
-    finally:
-        csv.field_size_limit(limit)
-    return counts + [blank] * (len(lines) - len(counts))
-
-
-def _lines_cut(file: IO[bytes]) -> Iterator[bytes]:
-    """Yield the lines of a file with their line breaks, a line too long cut: memory stays bounded."""
-    for line in iter(partial(file.readline, MAX_LINE_SIZE + 2), b""):
-        yield line
-        rest = line
-        while rest and not rest.endswith(b"\n"):  # the rest of a line too long: skipped
-            rest = file.readline(MAX_LINE_SIZE + 2)
-
-
-def _first_line(path: Path) -> str:
-    """Return the first line of a CSV file (gzipped or not), without its line break, as text."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
-        return file.readline().rstrip("\r\n")
 
 
 def rows_read(con: duckdb.DuckDBPyConnection) -> int:

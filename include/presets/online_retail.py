@@ -26,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from include.file_staging import stage_file
 from include.ingest import (
     FileLoad,
     already_loaded,
@@ -33,7 +34,6 @@ from include.ingest import (
     log_load,
     rows_read,
     sha256_of,
-    stage_file,
     write_rejects,
 )
 from include.mapping import ACCEPTS, NEEDS, blank_is_null, bound, number_of, quote, type_family, typed
