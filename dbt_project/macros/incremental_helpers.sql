@@ -366,6 +366,30 @@
 {%- endmacro %}
 
 {#
+    Post-hook of int_events_sessionized: delete the days that lost their last event, because every event of
+    theirs was reloaded onto another day. delete+insert replaces only the days the run computes, and a day
+    without an event is not among them. Only the former days of replaced events are looked at, and nothing
+    runs while no event was ever replaced (the daily case).
+#}
+{% macro delete_days_without_events() -%}
+    {%- if not has_replaced_rows('events') -%}
+    select 1 as nothing_to_delete
+    {%- else -%}
+    delete from {{ this }}
+    where
+        activity_date in (
+            select replaced.activity_date
+            from {{ replaced_row_dates('events', 'event_at', 'activity_date') }} as replaced
+        )
+        and not exists (
+            select 1
+            from {{ ref('stg_shop__events') }} as events
+            where cast(events.event_at as date) = {{ this }}.activity_date
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#
     Post-hook of fct_sessions: delete the sessions that lost their last session-day, because every event
     of theirs was reloaded into another session. Only sessions of replaced events are looked at, and
     nothing runs while no event was ever replaced (the daily case).

@@ -344,3 +344,52 @@ def test_the_customer_already_in_the_session_keeps_the_visit(
         ["c1", pd.Timestamp("2024-06-10")],
         ["c2", pd.Timestamp("2024-06-10")],
     ]
+
+
+# The only event of a day, reloaded onto the next day in its session: its former day has no event left, so
+# neither has a session-day there, as in a full build (the incremental run recomputes from that day on and
+# replaces the days it computes, which no longer include it).
+MOVED_DAY_FIRST = {
+    "orders": [("o1", "c1", datetime(2024, 1, 5, 10), 10.0, "completed", None, "web")],
+    "events": [
+        ("e1", "s1", "c1", "product_view", datetime(2024, 6, 10, 10), None),
+        ("e2", "s2", "c1", "page_view", datetime(2024, 6, 20, 10), None),
+    ],
+}
+MOVED_DAY_SECOND = {"events": [("e1", "s1", "c1", "product_view", datetime(2024, 6, 11, 10), None)]}
+
+
+@pytest.fixture(scope="module")
+def moved_day_warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Return (incrementally built, fully refreshed) warehouses after the only event of a day moved a day."""
+    root = tmp_path_factory.mktemp("moved_day")
+    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
+    dbt_vars = {"as_of_date": "2024-07-01"}
+    append(incremental, frames(MOVED_DAY_FIRST), "1", LOADED_AT[0])
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
+    append(incremental, frames(MOVED_DAY_SECOND), "2", LOADED_AT[1])
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
+    shutil.copy(incremental, full)
+    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=dbt_vars)
+    return incremental, full
+
+
+@pytest.mark.parametrize("relation", list(RELATIONS))
+def test_a_day_that_lost_its_only_event_equals_full_refresh(
+    moved_day_warehouses: tuple[Path, Path], relation: str
+) -> None:
+    incremental, full = moved_day_warehouses
+    keys = RELATIONS[relation]
+    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+
+
+def test_the_moved_event_is_counted_once(moved_day_warehouses: tuple[Path, Path]) -> None:
+    incremental, _ = moved_day_warehouses
+    days = read(incremental, SESSION_DAYS, ["session_id", "activity_date"])
+    assert days[["session_id", "activity_date"]].values.tolist() == [
+        ["s1", pd.Timestamp("2024-06-11")],
+        ["s2", pd.Timestamp("2024-06-20")],
+    ]
+    features = read(incremental, FEATURES, ["customer_id", "cutoff_date"]).set_index("cutoff_date")
+    assert features.loc[pd.Timestamp("2024-07-01"), "product_views_90d"] == 1

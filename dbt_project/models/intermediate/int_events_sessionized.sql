@@ -11,7 +11,9 @@
     `--full-refresh` rebuilds everything. A day is touched by an event loaded since, and by the former day
     of an event replaced since by a newer version (macro replaced_row_dates): an event moved to another day
     leaves its former session-day. Both are read from the raw table (a raw row loaded since is either
-    staged or replaced after it, so the raw minimum is never later than the staged one).
+    staged or replaced after it, so the raw minimum is never later than the staged one). A day left with
+    no event at all is not among the days a run computes, so a post-hook deletes it (macro
+    delete_days_without_events).
 
     A session-day's _loaded_at is the latest load of its events, or of a newer version of an event it held
     before (when later), on each of its customers' rows: the models that follow sessions and customers by
@@ -22,7 +24,8 @@
 {{
     config(
         materialized='incremental',
-        unique_key='activity_date'
+        unique_key='activity_date',
+        post_hook=["{{ delete_days_without_events() }}"]
     )
 }}
 
