@@ -444,6 +444,31 @@
     {{- return([ref('int_orders_valued'), ref('int_events_sessionized'), ref('stg_shop__customers')]) -}}
 {%- endmacro %}
 
+{#
+    Pre-hook of the incremental models over the cutoff spine: delete the rows of every cutoff the run (re)builds
+    (macro spine_cutoffs_to_build with the model's `changes` and `stale`), in the run's transaction, before its
+    insert. delete+insert alone replaces only the cutoffs the new rows name, so a rebuilt cutoff that has no row
+    any more (its only order cancelled, or moved after it) would keep the rows a full build no longer has.
+#}
+{% macro delete_cutoffs_to_rebuild(changes, stale) -%}
+    {%- if not is_incremental() -%}
+    select 1 as nothing_to_delete
+    {%- else -%}
+    delete from {{ this }} where {{ date_in('cutoff_date', spine_cutoffs_to_build(changes, stale)) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+    What customer_labels reads, as (relation, date column) pairs for macro spine_cutoffs_to_build: valued
+    orders, and the former dates of orders reloaded with other values.
+#}
+{% macro label_input_changes() -%}
+    {{- return([
+        (ref('int_orders_valued'), 'order_date'),
+        (replaced_row_dates('orders', 'ordered_at', 'order_date'), 'order_date'),
+    ]) -}}
+{%- endmacro %}
+
 {# Post-hook of the models over the cutoff spine: delete the cutoffs that left it (yesterday's scoring date). #}
 {% macro delete_cutoffs_off_the_spine() -%}
     delete from {{ this }} where cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})

@@ -393,3 +393,57 @@ def test_the_moved_event_is_counted_once(moved_day_warehouses: tuple[Path, Path]
     ]
     features = read(incremental, FEATURES, ["customer_id", "cutoff_date"]).set_index("cutoff_date")
     assert features.loc[pd.Timestamp("2024-07-01"), "product_views_90d"] == 1
+
+
+# The only data before two cutoffs, changed by a later load: o1, the only order before the extra cutoff of
+# 10 January and the only completed one before 1 May, is reloaded cancelled and ten days later, and the only
+# event before 10 January is reloaded a day after it. A full build has no row at 10 January in any model over
+# the spine, and no feature or label row at 1 May; the incremental run rebuilds those cutoffs, finds no row
+# for them, and must not keep the rows it had.
+EMPTIED_VARS = {"as_of_date": "2024-09-01", "extra_cutoff_dates": ["2024-01-10"]}
+EMPTIED_FIRST = {
+    "products": [("p1", "Teddy", "toys", 10.0, 4.0)],
+    "orders": [
+        ("o1", "c1", datetime(2024, 1, 5, 10), 10.0, "completed", None, "web"),
+        ("o2", "c2", datetime(2024, 5, 15, 10), 20.0, "completed", None, "web"),
+    ],
+    "order_items": [("o1", 1, "p1", 1, 10.0, None, None)],
+    "events": [("e1", "s1", "c1", "product_view", datetime(2024, 1, 6, 10), "p1")],
+}
+EMPTIED_SECOND = {
+    "orders": [("o1", "c1", datetime(2024, 1, 15, 10), 10.0, "cancelled", None, "web")],
+    "events": [("e1", "s1", "c1", "product_view", datetime(2024, 1, 11, 10), "p1")],
+}
+
+
+@pytest.fixture(scope="module")
+def emptied_cutoff_warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Return (incrementally built, fully refreshed) warehouses after a load left two cutoffs without rows."""
+    root = tmp_path_factory.mktemp("emptied_cutoff")
+    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
+    append(incremental, frames(EMPTIED_FIRST), "1", LOADED_AT[0])
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=EMPTIED_VARS)
+    append(incremental, frames(EMPTIED_SECOND), "2", LOADED_AT[1])
+    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=EMPTIED_VARS)
+    shutil.copy(incremental, full)
+    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=EMPTIED_VARS)
+    return incremental, full
+
+
+@pytest.mark.parametrize("relation", list(RELATIONS))
+def test_a_cutoff_left_without_rows_equals_full_refresh(
+    emptied_cutoff_warehouses: tuple[Path, Path], relation: str
+) -> None:
+    incremental, full = emptied_cutoff_warehouses
+    keys = RELATIONS[relation]
+    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+
+
+def test_the_emptied_cutoffs_have_no_rows(emptied_cutoff_warehouses: tuple[Path, Path]) -> None:
+    incremental, _ = emptied_cutoff_warehouses
+    features = read(incremental, FEATURES, ["customer_id", "cutoff_date"])
+    labels = read(incremental, "marts.customer_labels", ["customer_id", "cutoff_date", "horizon_days"])
+    assert features.loc[features["customer_id"] == "c1", "cutoff_date"].tolist() == []  # cancelled: no buyer
+    assert labels["customer_id"].eq("c1").sum() == 0
+    assert features["cutoff_date"].min() == pd.Timestamp("2024-06-01")  # o2 of 15 May is the first completed

@@ -16,6 +16,7 @@
     config(
         materialized='incremental',
         unique_key='cutoff_date',
+        pre_hook=["{{ delete_cutoffs_to_rebuild(feature_input_changes(), stale_cutoffs) }}"],
         post_hook=[
             "{{ delete_cutoffs_off_the_spine() }}",
             "{{ record_watermark('int_orders_aggregated_to_cutoffs', feature_input_relations()) }}",

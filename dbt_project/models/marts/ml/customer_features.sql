@@ -8,14 +8,16 @@
     build touches (orders and their lines, events, and the first order of a customer whose profile was
     reloaded); the other cutoffs are kept, since a feature at a cutoff reads only data before it. The
     *_aggregated_to_cutoffs tables upstream rebuild the same cutoffs in the same run (macro
-    feature_input_changes). A post-hook drops cutoffs that left the spine (yesterday's scoring date) and
-    records the watermark.
+    feature_input_changes). A pre-hook deletes the cutoffs the run rebuilds first, so one left without a row
+    (its only buyer's order cancelled) keeps none (macro delete_cutoffs_to_rebuild). A post-hook drops
+    cutoffs that left the spine (yesterday's scoring date) and records the watermark.
 #}
 
 {{
     config(
         materialized='incremental',
         unique_key='cutoff_date',
+        pre_hook=["{{ delete_cutoffs_to_rebuild(feature_input_changes(), stale_cutoffs) }}"],
         post_hook=[
             "{{ delete_cutoffs_off_the_spine() }}",
             "{{ record_watermark('customer_features', feature_input_relations()) }}",

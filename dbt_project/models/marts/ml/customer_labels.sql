@@ -7,7 +7,8 @@
     Incremental by cutoff (delete+insert on cutoff_date): a run rebuilds the cutoffs with a complete
     window the table lacks (a window that completed since the last build) or a window ending after the
     first day touched by orders loaded since, or by the former date of an order reloaded since (their
-    population or their window changed). A post-hook drops labels whose cutoff left the spine, whose
+    population or their window changed); a pre-hook deletes those cutoffs first, so one left without a row
+    keeps none (macro delete_cutoffs_to_rebuild). A post-hook drops labels whose cutoff left the spine, whose
     horizon left var label_horizons or whose window is no longer complete (an earlier as_of_date), and
     records the watermark.
 #}
@@ -16,6 +17,7 @@
     config(
         materialized='incremental',
         unique_key='cutoff_date',
+        pre_hook=["{{ delete_cutoffs_to_rebuild(label_input_changes(), stale_label_cutoffs) }}"],
         post_hook=[
             "{{ delete_invalid_labels() }}",
             "{{ record_watermark('customer_labels', [ref('int_orders_valued')]) }}",
@@ -23,9 +25,7 @@
     )
 }}
 
-{%- set replaced_orders = replaced_row_dates('orders', 'ordered_at', 'order_date') %}
-{%- set label_changes = [(ref('int_orders_valued'), 'order_date'), (replaced_orders, 'order_date')] %}
-{%- set cutoffs_to_build = spine_cutoffs_to_build(label_changes, stale_label_cutoffs) %}
+{%- set cutoffs_to_build = spine_cutoffs_to_build(label_input_changes(), stale_label_cutoffs) %}
 
 with
 
