@@ -10,7 +10,8 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
     version        str, the model version (artifacts/models/<version>/)
     horizon_days   int
     trained_at     ISO timestamp str or datetime
-    features       list of feature columns; feature_hash optional (computed from features when absent)
+    features       list of feature columns; feature_hash optional (computed from features and
+                   categorical_levels when absent, as training computes it)
     cutoffs        list of ISO dates the final model learnt from (refit_cutoffs or train_cutoffs also read)
     params         {"clv": {...}, "churn": {...}} (a dict without task keys is stored for every task)
     metrics        {"clv": {"spearman": .., "normalized_gini": ..}, "churn": {"roc_auc": ..}} on the
@@ -71,9 +72,10 @@ create table if not exists ml.model_registry (
 """
 
 
-def feature_hash(features: list[str]) -> str:
-    """Return a short hash of the ordered feature list."""
-    return hashlib.sha256(json.dumps(list(features)).encode()).hexdigest()[:12]
+def feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
+    """Return a short hash of the feature list and category levels: a model version's name ends with it."""
+    payload = json.dumps({"features": list(features), "levels": levels}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def git_commit(repo_root: Path = REPO_ROOT) -> str:
@@ -135,7 +137,8 @@ def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[di
         "last_cutoff": cutoffs[-1] if cutoffs else None,
         "cutoffs": json.dumps(cutoffs),
         "features": json.dumps(metadata["features"]),
-        "feature_hash": metadata.get("feature_hash") or feature_hash(metadata["features"]),
+        "feature_hash": metadata.get("feature_hash")
+        or feature_hash(metadata["features"], metadata.get("categorical_levels", {})),
         "library_versions": json.dumps(metadata.get("versions") or library_versions(), sort_keys=True),
         "git_commit": metadata.get("git_commit") or git_commit(),
         "trained_at": trained_at.astimezone(UTC).replace(tzinfo=None) if trained_at.tzinfo else trained_at,

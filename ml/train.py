@@ -12,8 +12,6 @@ The champion repeats the last step one cutoff later: calibrated on T, refitted o
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +31,7 @@ from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
+from ml.registry import feature_hash
 
 SEED = 7
 # Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
@@ -302,8 +301,8 @@ def train_models(
         )
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
     trained_at = datetime.now(UTC)
-    feature_hash = _feature_hash(features, champion.levels)
-    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{feature_hash}"
+    hashed = feature_hash(features, champion.levels)
+    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{hashed}"
     metadata = {
         "version": version,
         "models": sorted(champion.boosters),
@@ -313,7 +312,7 @@ def train_models(
         "trained_at": trained_at.isoformat(),
         "features": features,
         "categorical_levels": champion.levels,
-        "feature_hash": feature_hash,
+        "feature_hash": hashed,
         # the evaluated model learnt from train_cutoffs, was chosen and calibrated on validation_cutoff
         # (itself fitted on fit_cutoffs) and tested on test_cutoff; the champion learnt from refit_cutoffs
         "fit_cutoffs": _cutoff_dates(split.fit),
@@ -354,11 +353,6 @@ def train_models(
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata
 
-
-def _feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
-    """Return a short hash of the feature list and category levels, so scoring can detect a mismatch."""
-    payload = json.dumps({"features": features, "levels": levels}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
 def format_metrics(metadata: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, champion, compiled, score, train
+from ml import actions, champion, compiled, registry, score, train
 from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
 from ml.data import SAMPLE_BUCKETS, rounded
@@ -71,6 +71,16 @@ def test_the_first_model_is_evaluated_out_of_time_promoted_and_registered(traine
         ).fetchone()
     assert registry == [("churn", "champion"), ("clv", "champion")]
     assert evaluations == (5, "2024-10-01")  # the model and the four baselines on the test cutoff
+
+
+def test_the_registry_hashes_a_models_features_as_training_named_its_version(trained) -> None:
+    metadata = trained[2]
+    assert metadata["version"].endswith("-" + metadata["feature_hash"])
+    unhashed = {key: value for key, value in metadata.items() if key != "feature_hash"}
+    rows = registry.registry_rows(unhashed, registry.CHAMPION, "hashed by the registry")
+    assert {row["feature_hash"] for row in rows} == {metadata["feature_hash"]}
+    moved = {**unhashed, "categorical_levels": {"region": ["north", "south", "west"]}}
+    assert registry.registry_rows(moved, registry.CHAMPION, "")[0]["feature_hash"] != metadata["feature_hash"]
 
 
 def test_training_saves_the_report_and_a_drift_reference_of_features_and_scores(trained) -> None:
