@@ -18,7 +18,8 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
                    holdout; without it, a flat "out_of_time_metrics" is split:
                    revenue_* and clv_* -> clv, churn_* -> churn
     baseline_metrics  {"clv": {"<baseline>": {"spearman": ..}}, "churn": {"<baseline>": {"roc_auc": ..}}}
-    versions       optional {"lightgbm": .., ...}; git_commit optional (git rev-parse HEAD when absent)
+    versions       optional {"python": .., "lightgbm": .., ...} (library_versions() when absent);
+                   git_commit optional (git rev-parse HEAD when absent)
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import platform
 import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,20 @@ from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers
 CHAMPION, REJECTED, RETIRED = "champion", "challenger-rejected", "retired"
 NON_FEATURE_COLUMNS = ("customer_id", "cutoff_date", "is_scoring_date")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The libraries (distribution names) a model's predictions depend on, at training and at scoring: the
+# boosters, the frames and arrays, the calibration and metrics (scipy, scikit-learn), the warehouse and its
+# Arrow reads, and the compiled boosters of large scoring dates (lleaves on llvmlite, ml/compiled.py).
+LIBRARIES = (
+    "lightgbm",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "duckdb",
+    "pyarrow",
+    "lleaves",
+    "llvmlite",
+)
 
 REGISTRY_DDL = """
 create table if not exists ml.model_registry (
@@ -95,20 +112,14 @@ def git_commit(repo_root: Path = REPO_ROOT) -> str:
 
 
 def library_versions() -> dict[str, str]:
-    """Return the versions of the libraries a model depends on."""
-    import lightgbm
-    import numpy
-    import pandas
-    import sklearn
-
-    return {
-        "python": platform.python_version(),
-        "lightgbm": lightgbm.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-        "scikit-learn": sklearn.__version__,
-        "duckdb": duckdb.__version__,
-    }
+    """Return the Python version and the installed version of every library in LIBRARIES."""
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = package_version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
 
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:

@@ -12,7 +12,6 @@ The champion repeats the last step one cutoff later: calibrated on T, refitted o
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
-from ml.registry import feature_hash
+from ml.registry import feature_hash, library_versions
 
 SEED = 7
 # Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
@@ -330,12 +329,7 @@ def train_models(
         "warnings": warnings,
         "baseline_metrics": baseline_metrics,
         "churn_reliability": reliability_table(test["label_is_churned"], churn).to_dict(orient="records"),
-        "versions": {
-            "lightgbm": lgb.__version__,
-            "pandas": pd.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": library_versions(),
     }
     metadata["drift_reference"] = drift_reference(test, features, revenue, churn)
     folder = save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
@@ -352,7 +346,6 @@ def train_models(
         )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata
-
 
 
 def format_metrics(metadata: dict[str, Any]) -> str:

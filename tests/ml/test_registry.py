@@ -162,6 +162,16 @@ def test_git_commit_is_unknown_outside_a_repository(tmp_path) -> None:
     assert commit == "unknown" or len(commit) == 40
 
 
+def test_library_versions_name_every_library_training_and_scoring_use() -> None:
+    from importlib.metadata import version
+
+    versions = registry.library_versions()
+    assert set(versions) == {"python", *registry.LIBRARIES}
+    assert {"duckdb", "scikit-learn", "lleaves", "llvmlite", "lightgbm"} <= set(versions)
+    assert versions["lleaves"] == version("lleaves") and versions["duckdb"] == duckdb.__version__
+    assert versions["lightgbm"] == lgb.__version__
+
+
 def test_metrics_from_an_evaluation_table_split_candidate_and_baselines_by_task() -> None:
     table = pd.DataFrame(
         {

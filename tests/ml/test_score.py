@@ -83,6 +83,17 @@ def test_the_registry_hashes_a_models_features_as_training_named_its_version(tra
     assert registry.registry_rows(moved, registry.CHAMPION, "")[0]["feature_hash"] != metadata["feature_hash"]
 
 
+def test_the_registry_records_the_versions_of_every_library_training_and_scoring_use(trained) -> None:
+    path, _, metadata = trained
+    assert metadata["versions"] == registry.library_versions()
+    with duckdb.connect(str(path), read_only=True) as con:
+        recorded = con.execute(
+            "select distinct library_versions from ml.model_registry where model_version = ?",
+            [metadata["version"]],
+        ).fetchall()
+    assert [json.loads(versions) for (versions,) in recorded] == [metadata["versions"]]
+
+
 def test_training_saves_the_report_and_a_drift_reference_of_features_and_scores(trained) -> None:
     _, folder, metadata = trained
     saved = json.loads((models_dir(folder) / metadata["version"] / "metadata.json").read_text())
