@@ -13,6 +13,8 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
     features       list of feature columns; feature_hash optional (computed from features and
                    categorical_levels when absent, as training computes it)
     cutoffs        list of ISO dates the final model learnt from (refit_cutoffs or train_cutoffs also read)
+    test_cutoff    optional ISO date: the holdout the metrics were measured on
+    validation_cutoff  optional ISO date: where the tested model's form and calibration were chosen
     params         {"clv": {...}, "churn": {...}} (a dict without task keys is stored for every task)
     metrics        {"clv": {"spearman": .., "normalized_gini": ..}, "churn": {"roc_auc": ..}} on the
                    holdout; without it, a flat "out_of_time_metrics" is split:
@@ -73,6 +75,8 @@ create table if not exists ml.model_registry (
     first_cutoff date,
     last_cutoff date,
     cutoffs varchar not null,
+    test_cutoff date,
+    validation_cutoff date,
     features varchar not null,
     feature_hash varchar not null,
     params varchar not null,
@@ -87,6 +91,8 @@ create table if not exists ml.model_registry (
     primary key (model_version, task)
 )
 """
+# Columns added since the table's first release: a registry made before them gets them, empty on its rows.
+ADDED_COLUMNS = {"test_cutoff": "date", "validation_cutoff": "date"}
 
 
 def feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
@@ -123,9 +129,16 @@ def library_versions() -> dict[str, str]:
 
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema ml and table ml.model_registry when they do not exist."""
+    """Create schema ml and table ml.model_registry when they do not exist, and add columns it lacks."""
     con.execute("create schema if not exists ml")
     con.execute(REGISTRY_DDL)
+    for column, column_type in ADDED_COLUMNS.items():  # names and types from the allow-list above
+        con.execute(f"alter table ml.model_registry add column if not exists {column} {column_type}")
+
+
+def _iso_date(value: Any) -> str | None:
+    """Return a date or timestamp (or its ISO text) as an ISO date, None for None."""
+    return None if value is None else str(value)[:10]
 
 
 def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[dict[str, Any]]:
@@ -147,6 +160,8 @@ def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[di
         "first_cutoff": cutoffs[0] if cutoffs else None,
         "last_cutoff": cutoffs[-1] if cutoffs else None,
         "cutoffs": json.dumps(cutoffs),
+        "test_cutoff": _iso_date(metadata.get("test_cutoff")),
+        "validation_cutoff": _iso_date(metadata.get("validation_cutoff")),
         "features": json.dumps(metadata["features"]),
         "feature_hash": metadata.get("feature_hash")
         or feature_hash(metadata["features"], metadata.get("categorical_levels", {})),

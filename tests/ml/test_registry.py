@@ -86,6 +86,7 @@ def _metadata(version: str, measured: dict) -> dict:
         "version": version, "models": ["churn", "clv"], "horizon_days": 90,
         "trained_at": f"2025-01-0{version[-1]}T00:00:00+00:00", "features": ["orders_90d", "noise"],
         "cutoffs": ["2024-02-01", "2024-01-01"], "params": {"clv": {"objective": "regression"}},
+        "test_cutoff": "2024-02-01", "validation_cutoff": "2023-11-01",
         "metrics": measured, "baseline_metrics": baselines, "git_commit": "abc123",
     }  # fmt: skip
 
@@ -137,6 +138,33 @@ def test_promoting_a_better_model_retires_the_champion_and_moves_the_pointer(tmp
     # registering a version again replaces its rows instead of duplicating them
     registry.register_model(con, _metadata("v3", better), registry.CHAMPION, "re-run")
     assert con.execute("select count(*) from ml.model_registry").fetchone() == (4,)
+
+
+def test_the_registry_records_the_holdout_and_validation_cutoffs_of_the_metrics(tmp_path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    registry.register_model(con, _metadata("v1", CHAMPION), registry.CHAMPION, "first")
+    rows = con.execute(
+        "select task, test_cutoff::varchar, validation_cutoff::varchar from ml.model_registry order by task"
+    ).fetchall()
+    assert rows == [("churn", "2024-02-01", "2023-11-01"), ("clv", "2024-02-01", "2023-11-01")]
+
+
+def test_a_registry_made_before_the_holdout_columns_gets_them_and_keeps_its_rows(tmp_path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    registry.register_model(con, _metadata("v1", CHAMPION), registry.CHAMPION, "first")
+    for column in ("test_cutoff", "validation_cutoff"):  # as a warehouse of the first release holds it
+        con.execute(f"alter table ml.model_registry drop column {column}")
+    registry.register_model(con, _metadata("v2", CHAMPION), registry.REJECTED, "second")
+    rows = con.execute(
+        "select model_version, task, test_cutoff::varchar, validation_cutoff::varchar, reason "
+        "from ml.model_registry order by 1, 2"
+    ).fetchall()
+    assert rows == [
+        ("v1", "churn", None, None, "first"),
+        ("v1", "clv", None, None, "first"),
+        ("v2", "churn", "2024-02-01", "2023-11-01", "second"),
+        ("v2", "clv", "2024-02-01", "2023-11-01", "second"),
+    ]
 
 
 def test_feature_compatibility_names_missing_and_new_columns() -> None:

@@ -65,11 +65,15 @@ def test_the_first_model_is_evaluated_out_of_time_promoted_and_registered(traine
     assert metadata["promoted"] is True, metadata["gate_reason"]
     assert json.loads((models_dir(folder) / CHAMPION_POINTER).read_text())["version"] == metadata["version"]
     with duckdb.connect(str(path), read_only=True) as con:
-        registry = con.execute("select task, status from ml.model_registry order by task").fetchall()
+        registry = con.execute(
+            "select task, status, test_cutoff::varchar, validation_cutoff::varchar from ml.model_registry "
+            "order by task"
+        ).fetchall()
         evaluations = con.execute(
             "select count(distinct model), min(cutoff_date)::varchar from ml.evaluations"
         ).fetchone()
-    assert registry == [("churn", "champion"), ("clv", "champion")]
+    holdout = ("2024-10-01", "2024-07-01")  # the cutoffs the metrics were measured and calibrated on
+    assert registry == [("churn", "champion", *holdout), ("clv", "champion", *holdout)]
     assert evaluations == (5, "2024-10-01")  # the model and the four baselines on the test cutoff
 
 
