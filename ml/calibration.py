@@ -132,6 +132,28 @@ def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np
     return revenue * fit_revenue_scale(total, revenue), churn
 
 
+# The calibration entries the churn probability reads (calibrated_churn), and those revenue reads besides
+# (unscaled_blend; the hurdle form reads the churn probability too).
+CHURN_KEYS = ("churn_weight", "churn")
+REVENUE_KEYS = ("form", "revenue_weight", "revenue_total", "btyd_total_factor")
+
+
+def prediction_inputs(calibration: dict[str, Any], task: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Return the boosters a task's predictions ("churn" or "clv") are made of and the calibration they read.
+
+    Churn is the churn booster through its blend and calibrator. Revenue is the Tweedie booster ("clv")
+    or, for the hurdle form, the calibrated churn probability times the spend booster, with the Tweedie
+    booster setting the total unless BG/NBD + Gamma-Gamma set it.
+    """
+    if task == "churn":
+        return ("churn",), {key: calibration[key] for key in CHURN_KEYS if key in calibration}
+    hurdle = calibration.get("form", "tweedie") == "hurdle"
+    tweedie_total = calibration.get("revenue_total") != "btyd"
+    boosters = ("churn", "spend", *(("clv",) if tweedie_total else ())) if hurdle else ("clv",)
+    keys = (*REVENUE_KEYS, *(CHURN_KEYS if hurdle else ()))
+    return tuple(sorted(boosters)), {key: calibration[key] for key in keys if key in calibration}
+
+
 def ranking_score(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Return the mean of Spearman, normalized Gini and top-10% capture: how a revenue blend is chosen."""
     return float(

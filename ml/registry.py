@@ -15,7 +15,10 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
     cutoffs        list of ISO dates the final model learnt from (refit_cutoffs or train_cutoffs also read)
     test_cutoff    optional ISO date: the holdout the metrics were measured on
     validation_cutoff  optional ISO date: where the tested model's form and calibration were chosen
-    params         {"clv": {...}, "churn": {...}} (a dict without task keys is stored for every task)
+    params         {"clv": {...}, "spend": {...}, "churn": {...}}: each booster's parameters (a dict without
+                   booster keys is stored for every task)
+    calibration    optional, ml.calibration's: with it, each task's row records the params of the boosters
+                   its predictions are made of and the calibration they go through (task_params)
     metrics        {"clv": {"spearman": .., "normalized_gini": ..}, "churn": {"roc_auc": ..}} on the
                    holdout; without it, a flat "out_of_time_metrics" is split:
                    revenue_* and clv_* -> clv, churn_* -> churn
@@ -40,6 +43,7 @@ from typing import Any
 import duckdb
 
 from ml.artifacts import champion_version, promote_champion, restore_champion, version_dir
+from ml.calibration import prediction_inputs
 from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers look for the gate)
     DEFAULT_TOLERANCE,
     GATE_METRICS,
@@ -141,15 +145,25 @@ def _iso_date(value: Any) -> str | None:
     return None if value is None else str(value)[:10]
 
 
+def task_params(metadata: dict[str, Any], task: str) -> dict[str, Any]:
+    """Return what made a task's predictions: its boosters' parameters and the calibration they go through.
+
+    {"boosters": {name: params}, "calibration": {...}} for a model with a calibration (ml.calibration's
+    prediction_inputs: the hurdle CLV form reads the spend and churn boosters as well); without one, the
+    task's params as metadata gives them.
+    """
+    params = metadata.get("params", {})
+    if not metadata.get("calibration"):
+        return params.get(task, params)
+    boosters, calibration = prediction_inputs(metadata["calibration"], task)
+    return {"boosters": {name: params.get(name, params) for name in boosters}, "calibration": calibration}
+
+
 def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[dict[str, Any]]:
     """Return the registry rows of a model version's metadata: one per task (clv, churn), column -> value."""
     if status not in (CHAMPION, REJECTED, RETIRED):
         raise ValueError(f"status must be {CHAMPION}, {REJECTED} or {RETIRED}, not {status!r}")
-    metrics, baselines, params = (
-        task_metrics(metadata),
-        metadata.get("baseline_metrics", {}),
-        metadata.get("params", {}),
-    )
+    metrics, baselines = task_metrics(metadata), metadata.get("baseline_metrics", {})
     listed = metadata.get("cutoffs") or metadata.get("refit_cutoffs") or metadata.get("train_cutoffs") or []
     cutoffs = sorted(str(cutoff)[:10] for cutoff in listed)
     trained_at = metadata.get("trained_at") or datetime.now(UTC)
@@ -176,7 +190,7 @@ def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[di
         {
             **common,
             "task": task,
-            "params": json.dumps(params.get(task, params), sort_keys=True, default=str),
+            "params": json.dumps(task_params(metadata, task), sort_keys=True, default=str),
             "metrics": json.dumps(metrics.get(task, {}), sort_keys=True, default=str),
             "baseline_metrics": json.dumps(baselines.get(task, {}), sort_keys=True, default=str),
         }

@@ -149,6 +149,42 @@ def test_the_registry_records_the_holdout_and_validation_cutoffs_of_the_metrics(
     assert rows == [("churn", "2024-02-01", "2023-11-01"), ("clv", "2024-02-01", "2023-11-01")]
 
 
+BOOSTER_PARAMS = {name: {"objective": objective} for name, objective in
+                  (("clv", "tweedie"), ("spend", "gamma"), ("churn", "binary"))}  # fmt: skip
+CHURN_CALIBRATION = {"churn_weight": 0.75, "churn": {"method": "platt", "slope": 1.1, "intercept": -0.2}}
+
+
+def _recorded_params(metadata: dict) -> dict[str, dict]:
+    rows = registry.registry_rows(metadata, registry.CHAMPION, "")
+    return {row["task"]: json.loads(row["params"]) for row in rows}
+
+
+def test_the_params_of_a_hurdle_model_are_those_of_every_booster_and_calibration_its_revenue_reads() -> None:
+    calibration = {
+        **CHURN_CALIBRATION, "form": "hurdle", "revenue_weight": 0.5, "revenue_total": "tweedie",
+        "validation_scores": {"churn_roc_auc": {"1.0": 0.8}}, "validation_total_ratio": 1.2,
+    }  # fmt: skip
+    metadata = {**_metadata("v1", CHAMPION), "params": BOOSTER_PARAMS, "calibration": calibration}
+    revenue = {"form": "hurdle", "revenue_weight": 0.5, "revenue_total": "tweedie"}
+    assert _recorded_params(metadata) == {
+        "churn": {"boosters": {"churn": BOOSTER_PARAMS["churn"]}, "calibration": CHURN_CALIBRATION},
+        "clv": {"boosters": BOOSTER_PARAMS, "calibration": {**revenue, **CHURN_CALIBRATION}},
+    }
+    # when BG/NBD + Gamma-Gamma set the total, the Tweedie booster makes none of the hurdle's revenue
+    btyd_total = {**calibration, "revenue_total": "btyd", "btyd_total_factor": 0.9}
+    clv = _recorded_params({**metadata, "calibration": btyd_total})["clv"]
+    assert set(clv["boosters"]) == {"churn", "spend"} and clv["calibration"]["btyd_total_factor"] == 0.9
+
+
+def test_the_params_of_a_tweedie_model_are_the_tweedie_boosters_and_its_blend() -> None:
+    calibration = {**CHURN_CALIBRATION, "form": "tweedie", "revenue_weight": 1.0, "revenue_total": "tweedie"}
+    metadata = {**_metadata("v1", CHAMPION), "params": BOOSTER_PARAMS, "calibration": calibration}
+    assert _recorded_params(metadata)["clv"] == {
+        "boosters": {"clv": BOOSTER_PARAMS["clv"]},
+        "calibration": {"form": "tweedie", "revenue_weight": 1.0, "revenue_total": "tweedie"},
+    }
+
+
 def test_a_registry_made_before_the_holdout_columns_gets_them_and_keeps_its_rows(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     registry.register_model(con, _metadata("v1", CHAMPION), registry.CHAMPION, "first")

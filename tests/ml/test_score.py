@@ -98,6 +98,25 @@ def test_the_registry_records_the_versions_of_every_library_training_and_scoring
     assert [json.loads(versions) for (versions,) in recorded] == [metadata["versions"]]
 
 
+def test_the_registry_records_the_params_of_every_booster_the_predictions_are_made_of(trained) -> None:
+    path, _, metadata = trained
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(
+            "select task, params from ml.model_registry where model_version = ?", [metadata["version"]]
+        ).fetchall()
+    params = {task: json.loads(recorded) for task, recorded in rows}
+    form, total = metadata["clv_form"], metadata["calibration"]["revenue_total"]
+    assert total == "tweedie"  # a year of cutoffs and more: the Tweedie booster sets the total
+    revenue_boosters = {"clv"} if form == "tweedie" else {"churn", "clv", "spend"}
+    assert {name: params["clv"]["boosters"][name] for name in revenue_boosters} == {
+        name: metadata["params"][name] for name in revenue_boosters
+    }
+    assert set(params["clv"]["boosters"]) == revenue_boosters
+    assert params["clv"]["calibration"]["form"] == form
+    assert params["churn"]["boosters"] == {"churn": metadata["params"]["churn"]}
+    assert params["churn"]["calibration"]["churn"] == metadata["calibration"]["churn"]
+
+
 def test_training_saves_the_report_and_a_drift_reference_of_features_and_scores(trained) -> None:
     _, folder, metadata = trained
     saved = json.loads((models_dir(folder) / metadata["version"] / "metadata.json").read_text())
