@@ -24,7 +24,7 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
                    revenue_* and clv_* -> clv, churn_* -> churn
     baseline_metrics  {"clv": {"<baseline>": {"spearman": ..}}, "churn": {"<baseline>": {"roc_auc": ..}}}
     versions       optional {"python": .., "lightgbm": .., ...} (library_versions() when absent);
-                   git_commit optional (git rev-parse HEAD when absent)
+                   git_commit optional (git_commit(): HEAD, "<sha>-dirty" with uncommitted code, when absent)
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers
 CHAMPION, REJECTED, RETIRED = "champion", "challenger-rejected", "retired"
 NON_FEATURE_COLUMNS = ("customer_id", "cutoff_date", "is_scoring_date")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# What a model is made of in the repository: the package, the settings and warehouse code, the feature SQL.
+CODE_PATHS = ("ml", "include", "dbt_project")
 # The libraries (distribution names) a model's predictions depend on, at training and at scoring: the
 # boosters, the frames and arrays, the calibration and metrics (scipy, scikit-learn), the warehouse and its
 # Arrow reads, and the compiled boosters of large scoring dates (lleaves on llvmlite, ml/compiled.py).
@@ -105,20 +107,28 @@ def feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def git_commit(repo_root: Path = REPO_ROOT) -> str:
-    """Return the repository's HEAD commit, or 'unknown' without git or outside a checkout."""
+def _git(repo_root: Path, *args: str) -> str | None:
+    """Return a git command's output in repo_root; None without git, outside a checkout or on an error."""
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=repo_root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            ["git", *args], cwd=repo_root, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout
+
+
+def git_commit(repo_root: Path = REPO_ROOT) -> str:
+    """Return the HEAD commit, with "-dirty" when the code differs from it, or 'unknown' without a checkout.
+
+    The code is CODE_PATHS: a change there not committed (staged or not, or a new file git does not
+    ignore) marks the commit, and so does a status git cannot give; other files (docs, tests) do not.
+    """
+    head = (_git(repo_root, "rev-parse", "HEAD") or "").strip()
+    if not head:
         return "unknown"
-    return result.stdout.strip() or "unknown"
+    changes = _git(repo_root, "status", "--porcelain", "--", *CODE_PATHS)
+    return head if changes == "" else f"{head}-dirty"
 
 
 def library_versions() -> dict[str, str]:

@@ -30,7 +30,7 @@ from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
-from ml.registry import feature_hash, library_versions
+from ml.registry import feature_hash, git_commit, library_versions
 
 SEED = 7
 # Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
@@ -330,6 +330,7 @@ def train_models(
         "baseline_metrics": baseline_metrics,
         "churn_reliability": reliability_table(test["label_is_churned"], churn).to_dict(orient="records"),
         "versions": library_versions(),
+        "git_commit": git_commit(),
     }
     metadata["drift_reference"] = drift_reference(test, features, revenue, churn)
     folder = save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)

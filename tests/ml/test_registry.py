@@ -2,6 +2,9 @@
 
 import json
 import math
+import re
+import shutil
+import subprocess
 
 import duckdb
 import lightgbm as lgb
@@ -220,10 +223,38 @@ def test_mart_feature_columns_read_the_mart_in_order() -> None:
     assert registry.mart_feature_columns(con) == ["z", "a"]
 
 
-def test_git_commit_is_unknown_outside_a_repository(tmp_path) -> None:
+def test_git_commit_is_unknown_outside_a_repository_or_without_git(tmp_path, monkeypatch) -> None:
     assert registry.git_commit(tmp_path) == "unknown"
     commit = registry.git_commit()
-    assert commit == "unknown" or len(commit) == 40
+    assert commit == "unknown" or re.fullmatch("[0-9a-f]{40}(-dirty)?", commit)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no git program, as in a slim Docker image
+    assert registry.git_commit() == "unknown"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_commit_is_marked_dirty_while_the_code_differs_from_it(tmp_path) -> None:
+    def git(*args: str) -> str:
+        config = ("-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false")
+        done = subprocess.run(["git", *config, *args], cwd=tmp_path, check=True, capture_output=True)
+        return done.stdout.decode().strip()
+
+    git("init", "-q")
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "train.py").write_text("ROUNDS = 300\n")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "HEAD")
+    assert registry.git_commit(tmp_path) == head
+    (tmp_path / "notes.md").write_text("not code\n")
+    assert registry.git_commit(tmp_path) == head
+    (tmp_path / "ml" / "train.py").write_text("ROUNDS = 30\n")
+    assert registry.git_commit(tmp_path) == f"{head}-dirty"
+    git("add", "ml")  # staged but not committed
+    assert registry.git_commit(tmp_path) == f"{head}-dirty"
+    git("commit", "-qm", "second")
+    assert registry.git_commit(tmp_path) == git("rev-parse", "HEAD")
+    (tmp_path / "ml" / "features.py").write_text("")  # a new module
+    assert registry.git_commit(tmp_path).endswith("-dirty")
 
 
 def test_library_versions_name_every_library_training_and_scoring_use() -> None:

@@ -117,6 +117,17 @@ def test_the_registry_records_the_params_of_every_booster_the_predictions_are_ma
     assert params["churn"]["calibration"]["churn"] == metadata["calibration"]["churn"]
 
 
+def test_training_records_the_git_commit_of_its_code_with_the_model(trained) -> None:
+    path, folder, metadata = trained
+    saved = json.loads((models_dir(folder) / metadata["version"] / "metadata.json").read_text())
+    assert saved["git_commit"] == metadata["git_commit"] == registry.git_commit()
+    with duckdb.connect(str(path), read_only=True) as con:
+        recorded = con.execute(
+            "select distinct git_commit from ml.model_registry where model_version = ?", [metadata["version"]]
+        ).fetchall()
+    assert recorded == [(metadata["git_commit"],)]
+
+
 def test_training_saves_the_report_and_a_drift_reference_of_features_and_scores(trained) -> None:
     _, folder, metadata = trained
     saved = json.loads((models_dir(folder) / metadata["version"] / "metadata.json").read_text())
