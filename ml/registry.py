@@ -10,7 +10,8 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
     version        str, the model version (artifacts/models/<version>/)
     horizon_days   int
     trained_at     ISO timestamp str or datetime
-    features       list of feature columns; feature_hash optional (computed from features and
+    features       list of feature columns; feature_types optional {mart column: DuckDB type} at training
+                   (scoring's type check); feature_hash optional (computed from features and
                    categorical_levels when absent, as training computes it)
     cutoffs        list of ISO dates the final model learnt from (refit_cutoffs or train_cutoffs also read)
     test_cutoff    optional ISO date: the holdout the metrics were measured on
@@ -56,6 +57,12 @@ from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers
 CHAMPION, REJECTED, RETIRED = "champion", "challenger-rejected", "retired"
 NON_FEATURE_COLUMNS = ("customer_id", "cutoff_date", "is_scoring_date")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# DuckDB types the model reads as numbers (ml.features.model_matrix: numbers and booleans as float64); a
+# change among them (INTEGER to DOUBLE) changes nothing the model sees, a change to or from text does.
+NUMBER_TYPES = frozenset(
+    "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT "
+    "FLOAT DOUBLE DECIMAL BOOLEAN".split()
+)
 # What a model is made of in the repository: the package, the settings and warehouse code, the feature SQL.
 CODE_PATHS = ("ml", "include", "dbt_project")
 # The libraries (distribution names) a model's predictions depend on, at training and at scoring: the
@@ -343,38 +350,61 @@ def promote_or_reject(
     return promote, reason
 
 
-def mart_feature_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Return the feature columns of marts.customer_features (its columns minus the keys), in mart order."""
+def mart_feature_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Return each feature column of marts.customer_features (not the keys) and its DuckDB type, in order."""
     rows = con.execute(
-        "select column_name from information_schema.columns "
+        "select column_name, data_type from information_schema.columns "
         "where table_schema = 'marts' and table_name = 'customer_features' order by ordinal_position"
     ).fetchall()
     if not rows:
         raise SystemExit("marts.customer_features does not exist: run the dbt build first (cvw build).")
-    return [name for (name,) in rows if name not in NON_FEATURE_COLUMNS]
+    return {name: data_type for name, data_type in rows if name not in NON_FEATURE_COLUMNS}
+
+
+def _input_kind(data_type: str) -> str:
+    """Return how the model reads a column of a DuckDB type: "number", "text", or the type itself."""
+    base = data_type.split("(")[0].strip().upper()
+    if base in NUMBER_TYPES:
+        return "number"
+    return "text" if base in ("VARCHAR", "ENUM") else base
 
 
 def check_feature_compatibility(
     model_features: list[str],
-    mart_columns: list[str],
+    mart_columns: list[str] | dict[str, str],
     model_version: str = "the champion",
     derived: Iterable[str] = (),
+    feature_types: dict[str, str] | None = None,
 ) -> None:
     """Return None when the mart has exactly the model's features; raise SystemExit naming the difference.
 
     `derived` names model inputs computed in Python from mart columns (e.g. ml.btyd.BTYD_FEATURES): the
-    mart is not expected to have them.
+    mart is not expected to have them. With the mart's types (`mart_columns` as column -> DuckDB type,
+    mart_feature_types) and the model's (`feature_types`, saved at training), a feature the model reads
+    otherwise than it learnt (a number now text, text now a number) is refused too; a model saved before
+    its types were is checked by name only.
     """
     mart = [column for column in mart_columns if column not in NON_FEATURE_COLUMNS]
     model_features = [column for column in model_features if column not in set(derived)]
     missing = [column for column in model_features if column not in set(mart)]
     extra = [column for column in mart if column not in set(model_features)]
-    if missing or extra:
+    retyped = []
+    if feature_types and isinstance(mart_columns, dict):
+        retyped = [
+            f"{column} as {mart_columns[column]} (the model learnt {feature_types[column]})"
+            for column in model_features
+            if column in mart_columns
+            and column in feature_types
+            and _input_kind(mart_columns[column]) != _input_kind(feature_types[column])
+        ]
+    if missing or extra or retyped:
         parts = []
         if missing:
             parts.append(f"lacks {', '.join(missing)}")
         if extra:
             parts.append(f"has new {', '.join(extra)}")
+        if retyped:
+            parts.append(f"has {', '.join(retyped)}")
         raise SystemExit(
             f"marts.customer_features no longer matches model {model_version}: "
             f"the mart {' and '.join(parts)}; "

@@ -18,7 +18,8 @@ BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the nu
 2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
    built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
    whole date.
-A mart whose feature columns differ from the champion's is refused before anything is written.
+A mart whose feature columns or their kinds (number, text) differ from the champion's is refused before
+anything is written.
 Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and training speed".
 """
 
@@ -47,7 +48,7 @@ from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, pre
 from ml.data import arrow_floats, arrow_strings, in_sample, rounded_arrow
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
-from ml.registry import check_feature_compatibility, mart_feature_columns
+from ml.registry import check_feature_compatibility, mart_feature_types
 
 # The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs), and those the score rows carry over.
 BTYD_INPUT_COLUMNS = (
@@ -328,7 +329,11 @@ def score_customers(
     with connect(warehouse_path) as con:
         as_of_date = as_of_date or settings.as_of_date or scoring_date(con)
         check_feature_compatibility(
-            metadata["features"], mart_feature_columns(con), version, derived=BTYD_FEATURES
+            metadata["features"],
+            mart_feature_types(con),
+            version,
+            derived=BTYD_FEATURES,
+            feature_types=metadata.get("feature_types"),  # none in a model saved before: names only
         )
         customers = date_customers(con, as_of_date)
         if customers == 0:

@@ -30,7 +30,7 @@ from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
-from ml.registry import feature_hash, git_commit, library_versions
+from ml.registry import feature_hash, git_commit, library_versions, mart_feature_types
 
 SEED = 7
 # Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
@@ -270,6 +270,7 @@ def train_models(
         check_enough_data(summarize_training_data(con, horizon_days), min_customers=min_customers)
         sample_share = training_sample_share(con, settings.train_max_customers)
         frame = load_training_frame(con, horizon_days, sample_share)
+        mart_types = mart_feature_types(con)
         scoring_cutoff = pd.Timestamp(scoring_date(con))
     frame, features = prepare_frame(frame, horizon_days)
     test_cutoff = frame["cutoff_date"].max()
@@ -311,6 +312,8 @@ def train_models(
         "trained_at": trained_at.isoformat(),
         "features": features,
         "categorical_levels": champion.levels,
+        # the mart's DuckDB type of each feature read from it: scoring refuses a mart where one changed kind
+        "feature_types": {column: mart_types[column] for column in features if column in mart_types},
         "feature_hash": hashed,
         # the evaluated model learnt from train_cutoffs, was chosen and calibrated on validation_cutoff
         # (itself fitted on fit_cutoffs) and tested on test_cutoff; the champion learnt from refit_cutoffs

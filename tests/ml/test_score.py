@@ -212,6 +212,26 @@ def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
     assert len(_scores(copy)) == len(_scores(trained[0]))  # nothing written
 
 
+def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(
+    trained, artifacts: Path, tmp_path: Path
+) -> None:
+    features, types = trained[2]["features"], trained[2]["feature_types"]
+    assert set(types) == set(features) - set(BTYD_FEATURES)
+    assert (types["orders_90d"], types["region"]) == ("BIGINT", "VARCHAR")
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(trained[0], copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("alter table marts.customer_features alter orders_90d type varchar")
+        tables = "select table_name from information_schema.tables where table_schema = 'scores'"
+        before = con.execute(tables).fetchall()
+    with pytest.raises(SystemExit, match=r"has orders_90d as VARCHAR \(the model learnt BIGINT\); retrain"):
+        score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert con.execute(tables).fetchall() == before  # refused before anything was created or written
+    if before:
+        assert len(_scores(copy)) == len(_scores(trained[0]))
+
+
 def _scoring_rows(path: Path) -> tuple[pa.Table, tuple[BgNbd, GammaGamma]]:
     """Return the scoring date's mart rows (one unseen region, one null) and the date's BTYD fit."""
     with duckdb.connect(str(path), read_only=True) as con:
