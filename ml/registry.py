@@ -30,14 +30,9 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
 
 from __future__ import annotations
 
-import hashlib
 import json
-import platform
-import subprocess
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -53,33 +48,16 @@ from ml.gate import (  # noqa: F401  (re-exported: the registry is where callers
     split_by_task,
     task_metrics,
 )
+from ml.provenance import feature_hash, git_commit, library_versions
 
 CHAMPION, REJECTED, RETIRED = "champion", "challenger-rejected", "retired"
 NON_FEATURE_COLUMNS = ("customer_id", "cutoff_date", "is_scoring_date")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # DuckDB types the model reads as numbers (ml.features.model_matrix: numbers and booleans as float64); a
 # change among them (INTEGER to DOUBLE) changes nothing the model sees, a change to or from text does.
 NUMBER_TYPES = frozenset(
     "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT "
     "FLOAT DOUBLE DECIMAL BOOLEAN".split()
 )
-# What a model is made of in the repository: the package, the settings and warehouse code, the feature SQL.
-CODE_PATHS = ("ml", "include", "dbt_project")
-# The libraries (distribution names) a model's predictions depend on, at training and at scoring: the
-# boosters, the frames and arrays, the calibration and metrics (scipy, scikit-learn), the warehouse and its
-# Arrow reads, and the compiled boosters of large scoring dates (lleaves on llvmlite, ml/compiled.py).
-LIBRARIES = (
-    "lightgbm",
-    "numpy",
-    "pandas",
-    "scipy",
-    "scikit-learn",
-    "duckdb",
-    "pyarrow",
-    "lleaves",
-    "llvmlite",
-)
-
 REGISTRY_DDL = """
 create table if not exists ml.model_registry (
     model_version varchar not null,
@@ -106,47 +84,6 @@ create table if not exists ml.model_registry (
 """
 # Columns added since the table's first release: a registry made before them gets them, empty on its rows.
 ADDED_COLUMNS = {"test_cutoff": "date", "validation_cutoff": "date"}
-
-
-def feature_hash(features: list[str], levels: dict[str, list[str]]) -> str:
-    """Return a short hash of the feature list and category levels: a model version's name ends with it."""
-    payload = json.dumps({"features": list(features), "levels": levels}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def _git(repo_root: Path, *args: str) -> str | None:
-    """Return a git command's output in repo_root; None without git, outside a checkout or on an error."""
-    try:
-        result = subprocess.run(
-            ["git", *args], cwd=repo_root, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout
-
-
-def git_commit(repo_root: Path = REPO_ROOT) -> str:
-    """Return the HEAD commit, with "-dirty" when the code differs from it, or 'unknown' without a checkout.
-
-    The code is CODE_PATHS: a change there not committed (staged or not, or a new file git does not
-    ignore) marks the commit, and so does a status git cannot give; other files (docs, tests) do not.
-    """
-    head = (_git(repo_root, "rev-parse", "HEAD") or "").strip()
-    if not head:
-        return "unknown"
-    changes = _git(repo_root, "status", "--porcelain", "--", *CODE_PATHS)
-    return head if changes == "" else f"{head}-dirty"
-
-
-def library_versions() -> dict[str, str]:
-    """Return the Python version and the installed version of every library in LIBRARIES."""
-    versions = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = package_version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:

@@ -30,7 +30,8 @@ from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import MIN_HISTORY_DAYS, check_enough_data, summarize_training_data
 from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
-from ml.registry import feature_hash, git_commit, library_versions, mart_feature_types
+from ml.provenance import feature_hash, git_commit, library_versions
+from ml.registry import mart_feature_types
 
 SEED = 7
 # Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import metrics, registry
+from ml import metrics, provenance, registry
 from ml.artifacts import save_model_version
 
 BASELINES = {"clv": {"last_90d_revenue": {"spearman": 0.30}}, "churn": {"recency": {"roc_auc": 0.60}}}
@@ -245,11 +245,11 @@ def test_feature_compatibility_names_a_feature_the_model_would_read_otherwise_th
 
 
 def test_git_commit_is_unknown_outside_a_repository_or_without_git(tmp_path, monkeypatch) -> None:
-    assert registry.git_commit(tmp_path) == "unknown"
-    commit = registry.git_commit()
+    assert provenance.git_commit(tmp_path) == "unknown"
+    commit = provenance.git_commit()
     assert commit == "unknown" or re.fullmatch("[0-9a-f]{40}(-dirty)?", commit)
     monkeypatch.setenv("PATH", str(tmp_path))  # no git program, as in a slim Docker image
-    assert registry.git_commit() == "unknown"
+    assert provenance.git_commit() == "unknown"
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -265,24 +265,24 @@ def test_git_commit_is_marked_dirty_while_the_code_differs_from_it(tmp_path) -> 
     git("add", ".")
     git("commit", "-qm", "first")
     head = git("rev-parse", "HEAD")
-    assert registry.git_commit(tmp_path) == head
+    assert provenance.git_commit(tmp_path) == head
     (tmp_path / "notes.md").write_text("not code\n")
-    assert registry.git_commit(tmp_path) == head
+    assert provenance.git_commit(tmp_path) == head
     (tmp_path / "ml" / "train.py").write_text("ROUNDS = 30\n")
-    assert registry.git_commit(tmp_path) == f"{head}-dirty"
+    assert provenance.git_commit(tmp_path) == f"{head}-dirty"
     git("add", "ml")  # staged but not committed
-    assert registry.git_commit(tmp_path) == f"{head}-dirty"
+    assert provenance.git_commit(tmp_path) == f"{head}-dirty"
     git("commit", "-qm", "second")
-    assert registry.git_commit(tmp_path) == git("rev-parse", "HEAD")
+    assert provenance.git_commit(tmp_path) == git("rev-parse", "HEAD")
     (tmp_path / "ml" / "features.py").write_text("")  # a new module
-    assert registry.git_commit(tmp_path).endswith("-dirty")
+    assert provenance.git_commit(tmp_path).endswith("-dirty")
 
 
 def test_library_versions_name_every_library_training_and_scoring_use() -> None:
     from importlib.metadata import version
 
-    versions = registry.library_versions()
-    assert set(versions) == {"python", *registry.LIBRARIES}
+    versions = provenance.library_versions()
+    assert set(versions) == {"python", *provenance.LIBRARIES}
     assert {"duckdb", "scikit-learn", "lleaves", "llvmlite", "lightgbm"} <= set(versions)
     assert versions["lleaves"] == version("lleaves") and versions["duckdb"] == duckdb.__version__
     assert versions["lightgbm"] == lgb.__version__

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, champion, compiled, registry, score, train
+from ml import actions, champion, compiled, provenance, registry, score, train
 from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
 from ml.data import SAMPLE_BUCKETS, rounded
@@ -89,7 +89,7 @@ def test_the_registry_hashes_a_models_features_as_training_named_its_version(tra
 
 def test_the_registry_records_the_versions_of_every_library_training_and_scoring_use(trained) -> None:
     path, _, metadata = trained
-    assert metadata["versions"] == registry.library_versions()
+    assert metadata["versions"] == provenance.library_versions()
     with duckdb.connect(str(path), read_only=True) as con:
         recorded = con.execute(
             "select distinct library_versions from ml.model_registry where model_version = ?",
@@ -120,7 +120,7 @@ def test_the_registry_records_the_params_of_every_booster_the_predictions_are_ma
 def test_training_records_the_git_commit_of_its_code_with_the_model(trained) -> None:
     path, folder, metadata = trained
     saved = json.loads((models_dir(folder) / metadata["version"] / "metadata.json").read_text())
-    assert saved["git_commit"] == metadata["git_commit"] == registry.git_commit()
+    assert saved["git_commit"] == metadata["git_commit"] == provenance.git_commit()
     with duckdb.connect(str(path), read_only=True) as con:
         recorded = con.execute(
             "select distinct git_commit from ml.model_registry where model_version = ?", [metadata["version"]]
