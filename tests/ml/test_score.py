@@ -45,6 +45,16 @@ def _scores(path: Path) -> pd.DataFrame:
         ).df()
 
 
+def _score_tables(path: Path) -> tuple[list, int]:
+    """Return the scores schema's tables and the score rows (0 before any): what a refusal must not touch."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'scores' order by 1"
+        ).fetchall()
+        rows = con.execute("select count(*) from scores.customer_scores").fetchone()[0] if tables else 0
+    return tables, rows
+
+
 def _assert_same_scores(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
     """Assert equal score rows: text and dates exactly, numbers to 1e-9 (float rounding of predictions)."""
     numbers = expected.select_dtypes("number").columns
@@ -207,9 +217,10 @@ def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
     shutil.copyfile(trained[0], copy)
     with duckdb.connect(str(copy)) as con:
         con.execute("alter table marts.customer_features add column loyalty_points integer")
+    before = _score_tables(copy)
     with pytest.raises(SystemExit, match="has new loyalty_points"):
         score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
-    assert len(_scores(copy)) == len(_scores(trained[0]))  # nothing written
+    assert _score_tables(copy) == before  # refused before anything was created or written
 
 
 def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(
@@ -222,14 +233,10 @@ def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(
     shutil.copyfile(trained[0], copy)
     with duckdb.connect(str(copy)) as con:
         con.execute("alter table marts.customer_features alter orders_90d type varchar")
-        tables = "select table_name from information_schema.tables where table_schema = 'scores'"
-        before = con.execute(tables).fetchall()
+    before = _score_tables(copy)
     with pytest.raises(SystemExit, match=r"has orders_90d as VARCHAR \(the model learnt BIGINT\); retrain"):
         score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
-    with duckdb.connect(str(copy), read_only=True) as con:
-        assert con.execute(tables).fetchall() == before  # refused before anything was created or written
-    if before:
-        assert len(_scores(copy)) == len(_scores(trained[0]))
+    assert _score_tables(copy) == before  # refused before anything was created or written
 
 
 def _scoring_rows(path: Path) -> tuple[pa.Table, tuple[BgNbd, GammaGamma]]:
