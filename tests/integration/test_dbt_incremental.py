@@ -303,29 +303,39 @@ def frames(load: dict[str, list[tuple]]) -> dict[str, pd.DataFrame]:
     }
 
 
+def two_loads(
+    root: Path, first: dict[str, list[tuple]], second: dict[str, list[tuple]], dbt_vars: dict
+) -> tuple[Path, Path]:
+    """Return (built after each load, then fully refreshed) warehouses of two hand-made loads in root."""
+    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
+    for number, load in enumerate((first, second)):
+        append(incremental, frames(load), str(number + 1), LOADED_AT[number])
+        run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
+    shutil.copy(incremental, full)
+    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=dbt_vars)
+    return incremental, full
+
+
+def assert_equals_full_refresh(warehouses: tuple[Path, Path], relation: str) -> None:
+    """Assert the incrementally built relation equals the fully refreshed one (floats to 1e-9)."""
+    incremental, full = warehouses
+    keys = RELATIONS[relation]
+    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
+    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+
+
 @pytest.fixture(scope="module")
 def shared_session_warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (incrementally built, fully refreshed) warehouses of the shared session's two loads."""
     root = tmp_path_factory.mktemp("shared_session")
-    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
-    dbt_vars = {"as_of_date": "2024-07-01"}
-    append(incremental, frames(SHARED_FIRST), "1", LOADED_AT[0])
-    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
-    append(incremental, frames(SHARED_SECOND), "2", LOADED_AT[1])
-    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
-    shutil.copy(incremental, full)
-    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=dbt_vars)
-    return incremental, full
+    return two_loads(root, SHARED_FIRST, SHARED_SECOND, {"as_of_date": "2024-07-01"})
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
 def test_a_new_event_of_another_customer_in_a_session_equals_full_refresh(
     shared_session_warehouses: tuple[Path, Path], relation: str
 ) -> None:
-    incremental, full = shared_session_warehouses
-    keys = RELATIONS[relation]
-    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
-    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+    assert_equals_full_refresh(shared_session_warehouses, relation)
 
 
 def test_the_customer_already_in_the_session_keeps_the_visit(
@@ -363,25 +373,14 @@ MOVED_DAY_SECOND = {"events": [("e1", "s1", "c1", "product_view", datetime(2024,
 def moved_day_warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (incrementally built, fully refreshed) warehouses after the only event of a day moved a day."""
     root = tmp_path_factory.mktemp("moved_day")
-    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
-    dbt_vars = {"as_of_date": "2024-07-01"}
-    append(incremental, frames(MOVED_DAY_FIRST), "1", LOADED_AT[0])
-    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
-    append(incremental, frames(MOVED_DAY_SECOND), "2", LOADED_AT[1])
-    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=dbt_vars)
-    shutil.copy(incremental, full)
-    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=dbt_vars)
-    return incremental, full
+    return two_loads(root, MOVED_DAY_FIRST, MOVED_DAY_SECOND, {"as_of_date": "2024-07-01"})
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
 def test_a_day_that_lost_its_only_event_equals_full_refresh(
     moved_day_warehouses: tuple[Path, Path], relation: str
 ) -> None:
-    incremental, full = moved_day_warehouses
-    keys = RELATIONS[relation]
-    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
-    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+    assert_equals_full_refresh(moved_day_warehouses, relation)
 
 
 def test_the_moved_event_is_counted_once(moved_day_warehouses: tuple[Path, Path]) -> None:
@@ -419,25 +418,14 @@ EMPTIED_SECOND = {
 @pytest.fixture(scope="module")
 def emptied_cutoff_warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Return (incrementally built, fully refreshed) warehouses after a load left two cutoffs without rows."""
-    root = tmp_path_factory.mktemp("emptied_cutoff")
-    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
-    append(incremental, frames(EMPTIED_FIRST), "1", LOADED_AT[0])
-    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=EMPTIED_VARS)
-    append(incremental, frames(EMPTIED_SECOND), "2", LOADED_AT[1])
-    run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=incremental, dbt_vars=EMPTIED_VARS)
-    shutil.copy(incremental, full)
-    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars=EMPTIED_VARS)
-    return incremental, full
+    return two_loads(tmp_path_factory.mktemp("emptied_cutoff"), EMPTIED_FIRST, EMPTIED_SECOND, EMPTIED_VARS)
 
 
 @pytest.mark.parametrize("relation", list(RELATIONS))
 def test_a_cutoff_left_without_rows_equals_full_refresh(
     emptied_cutoff_warehouses: tuple[Path, Path], relation: str
 ) -> None:
-    incremental, full = emptied_cutoff_warehouses
-    keys = RELATIONS[relation]
-    actual, expected = read(incremental, relation, keys), read(full, relation, keys)
-    pd.testing.assert_frame_equal(actual, expected, check_exact=False, rtol=1e-9)
+    assert_equals_full_refresh(emptied_cutoff_warehouses, relation)
 
 
 def test_the_emptied_cutoffs_have_no_rows(emptied_cutoff_warehouses: tuple[Path, Path]) -> None:
