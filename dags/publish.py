@@ -48,7 +48,8 @@ def publish():
 
         snapshot = {k: str(v) for k, v in publish_serving(parse_as_of_date(params["as_of_date"])).items()}
         print(f"Published {snapshot['customers']} customers as of {snapshot['as_of_date']}.")
-        outlet_events[SERVING_COPY].extra = {"as_of_date": snapshot["as_of_date"]}
+        for asset in (BI_MARTS, SERVING_COPY):  # both hold the published date
+            outlet_events[asset].extra = {"as_of_date": snapshot["as_of_date"]}
         return snapshot
 
     publish_serving_copy()
