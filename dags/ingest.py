@@ -11,7 +11,9 @@ new installation) the task is **skipped** (not failed) and the
 A file that cannot be loaded (a required column missing, a column of the wrong type) fails the task with
 one sentence naming the file and the fix, and leaves the warehouse exactly as it was; rows that fail
 validation are kept in `raw._rejects` with their reason (see docs/data-contract.md). Retrying or
-re-triggering is always safe: content already loaded is recognised by its hash and skipped.
+re-triggering is always safe: content already loaded is recognised by its hash and skipped. A retry of a
+try that committed its load and then failed (its worker killed, its result not reported) finds nothing
+new, yet still updates `warehouse_raw` with what that try loaded, so transform builds it.
 
 Schedule: daily at 05:00 UTC (before the 06:00 scoring run), or trigger it after a delivery
 (UI, `airflow dags trigger ingest`, or `POST /api/v2/dags/ingest/dagRuns`).
@@ -20,11 +22,29 @@ Runs in the `warehouse_writer` pool (one slot: DuckDB has a single writer).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
 from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL
 from include.assets import RAW_TABLES
+
+
+def loaded_since(started: datetime) -> dict[str, int]:
+    """Return the rows loaded per table by the loads the warehouse recorded at or after a time."""
+    from include.settings import get_settings
+    from include.warehouse import connect, has_table
+
+    path = get_settings().warehouse_path
+    if not path.exists():
+        return {}
+    since = started.astimezone(UTC).replace(tzinfo=None)  # raw._file_loads.loaded_at is UTC
+    with connect(path, read_only=True) as con:
+        if not has_table(con, "raw", "_file_loads", views=False):
+            return {}
+        query = "select table_name, sum(rows_loaded) from raw._file_loads where loaded_at >= ? group by 1"
+        return {table: int(rows) for table, rows in con.execute(query, [since]).fetchall()}
 
 
 @dag(
@@ -38,7 +58,7 @@ from include.assets import RAW_TABLES
 )
 def ingest():
     @task(outlets=[RAW_TABLES], pool=WAREHOUSE_POOL)
-    def load_landing_files() -> dict[str, int]:
+    def load_landing_files(ti=None, dag_run=None) -> dict[str, int]:
         """Load new landing files into raw; return rows loaded per table, or skip when nothing is new."""
         from airflow.sdk.exceptions import AirflowSkipException
 
@@ -53,6 +73,11 @@ def ingest():
         for load in load_landing(landing_dir):
             if not load.skipped:
                 loaded[load.table] = loaded.get(load.table, 0) + load.rows_loaded
+        if not loaded and ti is not None and ti.try_number > 1 and getattr(dag_run, "start_date", None):
+            # an earlier try of this run may have committed its load and failed after: announce that load
+            loaded = loaded_since(dag_run.start_date)
+            if loaded:
+                print(f"An earlier try of this run loaded {loaded}: updating warehouse_raw for it.")
         if not loaded:
             raise AirflowSkipException(f"No new files in {landing_dir}: nothing to load, raw is unchanged.")
         return loaded

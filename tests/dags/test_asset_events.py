@@ -36,3 +36,32 @@ def test_publish_dates_both_assets_it_updates(monkeypatch: pytest.MonkeyPatch) -
     # the warehouse's bi marts are built for the published date too (dbt var bi_as_of_date)
     assert events[SERVING_COPY].extra == {"as_of_date": "2025-03-01"}
     assert events[BI_MARTS].extra == {"as_of_date": "2025-03-01"}
+
+
+def test_an_ingest_retry_announces_what_its_failed_try_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A try that committed the load and then died (worker killed, result not reported) is retried; the
+    retry finds nothing new, and without the event transform would never build the loaded rows."""
+    import pendulum
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.ingest import load_landing
+    from include.synthetic import write_shop
+
+    folder, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    written = write_shop(folder, customers=50, seed=3)
+    monkeypatch.setenv("CVW_LANDING_DIR", str(folder))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    task = _task("ingest", "load_landing_files")
+    run = SimpleNamespace(start_date=pendulum.now("UTC").subtract(seconds=1))
+    load_landing(folder, warehouse)  # the first try's transaction, committed before the try failed
+    loaded = task.python_callable(ti=SimpleNamespace(try_number=2), dag_run=run)
+    expected = {name: rows for name, rows in written.items() if name != "ground_truth"}
+    assert loaded == {**expected, "synthetic.ground_truth": written["ground_truth"]}
+    # a later run, or a first try, with nothing new is still skipped and announces nothing
+    later = SimpleNamespace(start_date=pendulum.now("UTC").add(seconds=1))
+    with pytest.raises(AirflowSkipException, match="nothing to load"):
+        task.python_callable(ti=SimpleNamespace(try_number=2), dag_run=later)
+    with pytest.raises(AirflowSkipException, match="nothing to load"):
+        task.python_callable(ti=SimpleNamespace(try_number=1), dag_run=run)
