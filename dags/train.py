@@ -15,8 +15,9 @@ When it trains (the `should_train` task decides, and skips the rest of the run o
 A marts update with a champion in place does not retrain: score re-scores with the current champion.
 Without marts there is nothing to learn from, so every run skips until transform has built them.
 
-Param `horizon_days` (7 to 730): the prediction horizon; the marts must hold labels for it (they are
-built for 90 and 365 days and `CVW_HORIZON_DAYS`). Both tasks run in the `warehouse_writer` pool.
+Param `horizon_days`: the prediction horizon, one the marts hold labels for (they are built for 90 and
+365 days and `CVW_HORIZON_DAYS`; set it and rebuild the marts for another). Both tasks run in the
+`warehouse_writer` pool.
 """
 
 from __future__ import annotations

@@ -280,3 +280,13 @@ def test_ingest_with_nothing_to_load_is_skipped_even_before_the_landing_folder_e
     task = dag_bag.dags["ingest"].get_task("load_landing_files")
     with pytest.raises(AirflowSkipException, match="nothing to load, raw is unchanged"):
         task.python_callable()
+
+
+def test_trains_doc_offers_only_the_horizons_its_param_accepts(dag_bag: DagBag) -> None:
+    import re
+
+    doc = dag_bag.dags["train"].doc_md
+    paragraph = doc[doc.index("Param `horizon_days`"):].split("\n\n")[0]
+    offered = {int(number) for number in re.findall(r"\b\d+\b", paragraph)}
+    accepted = set(dag_bag.dags["train"].params.get_param("horizon_days").schema["enum"])
+    assert offered <= accepted, f"the doc offers {sorted(offered - accepted)}, which the param refuses"
