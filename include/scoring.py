@@ -9,7 +9,9 @@ the warehouse's marts stay as they were, and every date gets exactly the rows a 
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +26,10 @@ DATED_RUN_TYPES = frozenset({"scheduled", "backfill"})
 RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual", "backfill"})
 # Score tables keyed by as_of_date that a scratch scoring copies back (ml/score.py writes them).
 DATED_SCORE_TABLES = ("customer_scores",)
+# A scratch copy's folder beside the warehouse: .scratch-<host>_<pid>_<random> (a host name has no "_"),
+# so a later scoring can tell the copy of a process that died (killed, out of memory) from one another
+# process is building in.
+SCRATCH_PREFIX = ".scratch-"
 
 
 def run_type_name(run_type: object) -> str:
@@ -87,6 +93,39 @@ def should_train(run_type: object, has_champion: bool, marts_date: date | None) 
     return False, f"a champion exists and this {run_type_name(run_type)} run is not the weekly retrain"
 
 
+def _scratch_prefix() -> str:
+    """Return the prefix of this process's scratch folders (host and process id)."""
+    return f"{SCRATCH_PREFIX}{socket.gethostname()}_{os.getpid()}_"
+
+
+def _alive(pid: int) -> bool:
+    """Return whether a process of this host has the id (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_abandoned_scratch(folder: Path) -> list[Path]:
+    """Remove the scratch copies in the folder whose process has died; return them.
+
+    A scoring killed outright skips its clean-up and leaves a whole copy of the warehouse. Only copies of
+    this host are judged (a process id means nothing on another host, e.g. another container sharing the
+    volume), and only when their process no longer runs: a `cvw score` building in one is left alone.
+    """
+    host = f"{SCRATCH_PREFIX}{socket.gethostname()}_"
+    removed = []
+    for path in sorted(folder.glob(f"{host}*")):
+        pid = path.name[len(host):].split("_", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _checkpointed_copy(source: Path, target: Path) -> None:
     """Copy a DuckDB file after folding its write-ahead log into it, so the copy is complete."""
     from include.warehouse import connect
@@ -138,7 +177,9 @@ def score_as_of(
     if as_of_date is None or as_of_date == marts_date:
         rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse, **scoring)
         return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
-    with tempfile.TemporaryDirectory(prefix=".scratch-", dir=warehouse.parent) as folder:
+    for path in remove_abandoned_scratch(warehouse.parent):
+        print(f"removed {path.name}, the scratch copy of a scoring whose process died")
+    with tempfile.TemporaryDirectory(prefix=_scratch_prefix(), dir=warehouse.parent) as folder:
         scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it
         _checkpointed_copy(warehouse, scratch)
         dbt_build(warehouse_path=scratch, as_of_date=as_of_date)
