@@ -3,7 +3,7 @@
 
 Scores every customer with at least one completed order before the scoring date with the champion model
 and replaces that date's rows of `scores.customer_scores` in one transaction (a retry never duplicates
-rows); updates `customer_scores` with the date, which starts **publish**.
+rows); updates `customer_scores` with the date, which starts **publish** and **monitor**.
 
 Which date a run scores (`scoring_date`):
 * the `as_of_date` param when given;
@@ -12,7 +12,9 @@ Which date a run scores (`scoring_date`):
 * otherwise (asset-triggered, manual): the date the marts were built for.
 Scores for a date need marts built for it: a date other than the marts' own is scored from marts built
 for that date in a scratch copy of the warehouse (`include/scoring.py`), so the warehouse's marts stay as
-they are and a backfilled date gets exactly the rows a fresh build for it gives.
+they are and a backfilled date gets exactly the rows a fresh build for it gives. The copy is removed when
+the scoring ends; one left by a scoring killed outright is removed by the next scratch scoring on the same
+host.
 
 Schedule: daily at 06:00 UTC, and whenever the marts (`warehouse_marts`) or the champion
 (`champion_model`) change. Without a champion the run is skipped; train's first promotion starts it again.
