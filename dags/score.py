@@ -13,8 +13,7 @@ Which date a run scores (`scoring_date`):
 Scores for a date need marts built for it: a date other than the marts' own is scored from marts built
 for that date in a scratch copy of the warehouse (`include/scoring.py`), so the warehouse's marts stay as
 they are and a backfilled date gets exactly the rows a fresh build for it gives. The copy is removed when
-the scoring ends; one left by a scoring killed outright is removed by the next scratch scoring on the same
-host.
+the scoring ends; one left by a scoring killed outright is removed by the next scoring on the same host.
 
 Schedule: daily at 06:00 UTC, and whenever the marts (`warehouse_marts`) or the champion
 (`champion_model`) change. Without a champion the run is skipped; train's first promotion starts it again.

@@ -174,11 +174,11 @@ def score_as_of(
     marts_date = marts_as_of_date(warehouse)
     if marts_date is None:
         raise SystemExit(f"{warehouse} has no feature mart yet: run the transform DAG before scoring.")
+    for path in remove_abandoned_scratch(warehouse.parent):
+        print(f"removed {path.name}, the scratch copy of a scoring whose process died")
     if as_of_date is None or as_of_date == marts_date:
         rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse, **scoring)
         return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
-    for path in remove_abandoned_scratch(warehouse.parent):
-        print(f"removed {path.name}, the scratch copy of a scoring whose process died")
     with tempfile.TemporaryDirectory(prefix=_scratch_prefix(), dir=warehouse.parent) as folder:
         scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it
         _checkpointed_copy(warehouse, scratch)
