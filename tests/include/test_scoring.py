@@ -4,9 +4,17 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 from include.scoring import SCRATCH_PREFIX, _scratch_prefix, remove_abandoned_scratch
+
+
+def _dead_pid() -> int:
+    """Return the id of a process of this host that has ended."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True)  # fmt: skip
+    return int(finished.stdout)
 
 
 def _folder(parent: Path, name: str) -> Path:
@@ -17,9 +25,7 @@ def _folder(parent: Path, name: str) -> Path:
 
 
 def test_only_the_scratch_copies_of_dead_processes_of_this_host_are_removed(tmp_path: Path) -> None:
-    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                              text=True, check=True)  # fmt: skip
-    dead = int(finished.stdout)  # a process id of this host that has ended
+    dead = _dead_pid()
     host = socket.gethostname()
     abandoned = _folder(tmp_path, f"{SCRATCH_PREFIX}{host}_{dead}_k3j2")
     ours = _folder(tmp_path, f"{_scratch_prefix()}x8f1")  # a scoring of this process, building
@@ -31,3 +37,16 @@ def test_only_the_scratch_copies_of_dead_processes_of_this_host_are_removed(tmp_
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         path.name for path in (ours, other_host, unrelated)
     )
+
+
+def test_scoring_the_marts_own_date_removes_them_too(tmp_path: Path, monkeypatch) -> None:
+    # a host that only ever scores the marts' date kept a killed backfill's copy for ever
+    import include.scoring
+    import ml.score
+
+    abandoned = _folder(tmp_path, f"{SCRATCH_PREFIX}{socket.gethostname()}_{_dead_pid()}_a1")
+    monkeypatch.setattr(include.scoring, "marts_as_of_date", lambda warehouse: date(2025, 3, 1))
+    monkeypatch.setattr(ml.score, "score_customers", lambda **kwargs: 7)
+    scored = include.scoring.score_as_of(warehouse_path=tmp_path / "warehouse.duckdb")
+    assert scored == {"as_of_date": "2025-03-01", "rows": 7, "marts": "warehouse"}
+    assert not abandoned.exists()
