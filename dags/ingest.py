@@ -77,7 +77,8 @@ def ingest():
             # an earlier try of this run may have committed its load and failed after: announce that load
             loaded = loaded_since(dag_run.start_date)
             if loaded:
-                print(f"An earlier try of this run loaded {loaded}: updating warehouse_raw for it.")
+                print(f"Loads recorded since this run started (an earlier try's, or another's): {loaded};"
+                      " updating warehouse_raw for them.")  # fmt: skip
         if not loaded:
             raise AirflowSkipException(f"No new files in {landing_dir}: nothing to load, raw is unchanged.")
         return loaded

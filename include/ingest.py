@@ -329,7 +329,7 @@ def describe(load: FileLoad) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Load the landing directory into the warehouse from the command line; return the exit code."""
     settings = get_settings()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cvw ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--landing", type=Path, default=settings.landing_dir)
     parser.add_argument("--warehouse", type=Path, default=settings.warehouse_path)
     args = parser.parse_args(argv)

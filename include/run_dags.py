@@ -89,7 +89,7 @@ def _iso_date(value: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the named DAGs (default: the whole pipeline) in order and print their wall times."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cvw pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("dag_ids", nargs="*", default=list(PIPELINE), help="DAGs to run, in order")
     parser.add_argument("--dags-folder", type=Path, default=REPO_ROOT / "dags")
     parser.add_argument(

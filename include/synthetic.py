@@ -337,7 +337,7 @@ def _date(value: str) -> date:
 def main(argv: list[str] | None = None) -> int:
     """Generate a synthetic shop into the landing directory from the command line; return the exit code."""
     settings = get_settings()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="cvw generate", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=settings.synthetic_customers)
     parser.add_argument("--seed", type=int, default=settings.seed)
     parser.add_argument("--out", type=Path, default=settings.landing_dir)

@@ -29,7 +29,7 @@ def _positive(value: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch one verb; return the process exit code."""
-    parser = argparse.ArgumentParser(prog="cvw", description=__doc__.split(":")[0])
+    parser = argparse.ArgumentParser(prog="cvw", description=__doc__.split(": ", 1)[1])
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("generate", help="write a synthetic shop to the landing folder", add_help=False)
     verbs.add_parser("ingest", help="load landing files into the raw schema", add_help=False)
