@@ -209,3 +209,20 @@ def check_enough_data(
             f"Too little data to train: {', '.join(missing)}; load a longer or larger order history "
             "or use a shorter horizon (CVW_HORIZON_DAYS)."
         )
+
+
+def check_enough_sampled(
+    summary: TrainingDataSummary,
+    sample_share: float,
+    max_customers: int | None,
+    min_customers: int = MIN_CUSTOMERS_WITH_ORDERS,
+) -> None:
+    """Return None when the customer sample training reads holds at least min_customers; else raise
+    SystemExit saying so in one sentence (check_enough_data counts every customer, not the sample)."""
+    sampled = round(summary.customers_with_orders * sample_share)
+    if sampled < min_customers:
+        raise SystemExit(
+            f"Too little data to train: CVW_TRAIN_MAX_CUSTOMERS={max_customers:,} samples about {sampled:,} "
+            f"of the {summary.customers_with_orders:,} customers with a completed order (at least "
+            f"{min_customers} are needed); raise CVW_TRAIN_MAX_CUSTOMERS to {min_customers} or more."
+        )

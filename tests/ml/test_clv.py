@@ -120,3 +120,15 @@ def test_enough_data_passes_and_too_little_names_everything_missing_in_one_sente
         SystemExit, match=r"^Too little data to train: only 90 days of order history \(at least 180\);"
     ):
         clv.check_enough_data(clv.TrainingDataSummary(900, 90, 5, 2, 90))
+
+
+def test_a_customer_sample_below_the_minimum_stops_training_and_names_the_cap() -> None:
+    summary = clv.TrainingDataSummary(10_000, 400, 50, 12, 90)
+    clv.check_enough_sampled(summary, 1.0, 200_000)
+    clv.check_enough_sampled(summary, 0.05, 500)  # about 500 of them: enough
+    with pytest.raises(SystemExit) as raised:
+        clv.check_enough_sampled(summary, 0.003, 30)
+    assert str(raised.value) == (
+        "Too little data to train: CVW_TRAIN_MAX_CUSTOMERS=30 samples about 30 of the 10,000 customers with "
+        "a completed order (at least 500 are needed); raise CVW_TRAIN_MAX_CUSTOMERS to 500 or more."
+    )

@@ -78,6 +78,17 @@ def test_train_stops_with_a_sentence_when_there_are_too_few_customers(warehouse:
         train.train_models(warehouse_path=warehouse, horizon_days=90, min_customers=10_000)
 
 
+def test_train_stops_with_a_sentence_when_its_customer_sample_is_below_the_minimum(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 600 customers pass the minimum of 500, but a cap of 30 would train on about 30 of them
+    monkeypatch.setenv("CVW_TRAIN_MAX_CUSTOMERS", "30")
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    with pytest.raises(SystemExit, match="CVW_TRAIN_MAX_CUSTOMERS=30 samples about 30 of the 600 customers"):
+        train.train_models(warehouse_path=warehouse, horizon_days=90, min_customers=500)
+    assert not (tmp_path / "artifacts").exists()
+
+
 def test_bootstrap_gives_each_baseline_the_stored_differences_with_intervals_around_them(
     warehouse: Path,
 ) -> None:
