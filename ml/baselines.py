@@ -25,14 +25,19 @@ RFM_PARAMS: dict[str, Any] = {"seed": 7, "deterministic": True, "num_threads": 1
 RFM_ROUNDS = 100
 
 
-def persistence(frame: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return last window's revenue as the prediction and 'no order in the last window' as churn."""
+def require_persistence_window(horizon_days: int) -> None:
+    """Stop with one sentence when the feature mart has no order window of the horizon's length."""
     if horizon_days not in PERSISTENCE_WINDOWS:
         raise SystemExit(
             f"The persistence baseline needs revenue_{horizon_days}d and orders_{horizon_days}d in "
             f"marts.customer_features, which has windows {PERSISTENCE_WINDOWS} only: add that window to "
             "int_orders_aggregated_to_cutoffs or evaluate one of those horizons."
         )
+
+
+def persistence(frame: pd.DataFrame, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return last window's revenue as the prediction and 'no order in the last window' as churn."""
+    require_persistence_window(horizon_days)
     revenue = frame[f"revenue_{horizon_days}d"].to_numpy(dtype=float)
     churn = (frame[f"orders_{horizon_days}d"].to_numpy(dtype=float) == 0).astype(float)
     return np.clip(revenue, 0.0, None), churn

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ml import metrics
-from ml.baselines import all_baselines
+from ml.baselines import all_baselines, require_persistence_window
 from ml.calibration import reliability_table
 from ml.train import (
     BOOSTERS,
@@ -79,6 +79,7 @@ def evaluate_cutoff(
     frame: pd.DataFrame, features: list[str], test_cutoff: pd.Timestamp, horizon_days: int
 ) -> tuple[FittedModel, pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Return the evaluated model, the long metrics table and every model's test predictions."""
+    require_persistence_window(horizon_days)  # before the boosters are fitted, not after
     split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
     model = fit_evaluated_model(frame, split, features)
     test = at_cutoffs(frame, [test_cutoff])

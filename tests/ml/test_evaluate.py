@@ -124,3 +124,15 @@ def test_a_baseline_identical_to_the_model_differs_by_exactly_zero() -> None:
     )
     assert list(intervals["metric"]) == list(evaluate.HEADLINE_METRICS)
     assert intervals[["difference", "low", "high"]].to_numpy().tolist() == [[0.0, 0.0, 0.0]] * 4
+
+
+def test_a_horizon_without_an_order_window_stops_before_any_booster_is_fitted(monkeypatch) -> None:
+    # CVW_HORIZON_DAYS=60 passed every data check, fitted every booster, then stopped on the persistence
+    # baseline, which needs a 60-day order window the feature mart does not have
+    def fit(*args, **kwargs):
+        raise AssertionError("a booster was fitted")
+
+    monkeypatch.setattr(evaluate, "fit_evaluated_model", fit)
+    frame = pd.DataFrame({"cutoff_date": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-05-01"])})
+    with pytest.raises(SystemExit, match=r"needs revenue_60d and orders_60d .* windows \(30, 90, 180, 365\)"):
+        evaluate.evaluate_cutoff(frame, [], pd.Timestamp("2024-05-01"), 60)
