@@ -2,8 +2,9 @@
 
 From the raw predictions of models fitted on earlier cutoffs, on the validation cutoff:
 - churn: the weight of LightGBM against BG/NBD in a blend of their log-odds (BG/NBD's churn is
-  P(no purchase) = exp(-expected purchases)), chosen by ROC-AUC, then Platt scaling of the blend, which keeps
-  the order of the scores (ROC-AUC and lift unchanged) and only moves the probabilities;
+  P(no purchase) = exp(-expected purchases)), chosen by ROC-AUC, then Platt scaling of the blend with a
+  slope of 0 or more, which keeps the order of the scores (ROC-AUC and lift unchanged) and only moves the
+  probabilities;
 - revenue: the CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the weight of
   LightGBM against BG/NBD + Gamma-Gamma in a geometric blend, chosen by ranking (Spearman, normalized Gini,
   top-10% capture). A weight of 1 is LightGBM alone.
@@ -14,8 +15,9 @@ BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history, t
 (`btyd_total_factor`, ml.train: the mean of 1 and their actual / predicted total a year earlier). A scale
 factor fitted on validation was measured too and moved totals further from the truth (the validation-stage
 boosters learn from a shorter, more censored history than the refitted ones), so it is only recorded
-(`validation_total_ratio`), never applied. Isotonic regression is offered for comparison with Platt;
-a reliability table shows how far probabilities are from observed rates.
+(`validation_total_ratio`), never applied. Training calibrates with Platt; an isotonic calibrator
+(fit_isotonic) is the other form the stored calibrator may take. A reliability table shows how far
+probabilities are from observed rates.
 """
 
 from __future__ import annotations
@@ -51,7 +53,11 @@ def _log_odds(probability: np.ndarray) -> np.ndarray:
 
 
 def fit_platt(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, float]:
-    """Return Platt parameters (slope, intercept) of P(y) = sigmoid(slope * logit(p) + intercept)."""
+    """Return Platt parameters (slope, intercept) of P(y) = sigmoid(slope * logit(p) + intercept).
+
+    The slope is held at 0 or above, so calibration never reverses the order of the scores: scores that
+    rank worse than chance on validation get one probability, the observed rate, not their mirror image.
+    """
     outcome = np.asarray(is_positive, dtype=float)
     z = _log_odds(probability)
 
@@ -61,7 +67,10 @@ def fit_platt(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, flo
         residual = fitted - outcome
         return float(value), np.array([np.sum(residual * z), np.sum(residual)])
 
-    result = minimize(negative_log_likelihood, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    result = minimize(
+        negative_log_likelihood, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+        bounds=[(0.0, None), (None, None)],
+    )
     return {"method": "platt", "slope": float(result.x[0]), "intercept": float(result.x[1])}
 
 

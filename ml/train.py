@@ -238,7 +238,8 @@ def predict_customers(
     """Return (predicted revenue, churn probability) of a saved model for the customers of a features frame.
 
     Score a whole cutoff at once: BG/NBD + Gamma-Gamma are fitted on the frame's customers at each cutoff, and
-    the total revenue of the rows is the Tweedie booster's total over them.
+    the total revenue of the rows is the Tweedie booster's total over them, or BG/NBD + Gamma-Gamma's times
+    the seasonal factor when the calibration says so (ml.calibration, `revenue_total`).
     """
     frame = with_btyd_features(frame, int(metadata["horizon_days"]))
     calibration = metadata.get("calibration") or {"form": "tweedie"}  # a model from before calibration

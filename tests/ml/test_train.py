@@ -184,6 +184,16 @@ def test_platt_scaling_keeps_the_order_of_the_scores() -> None:
     assert (np.argsort(calibrated, kind="stable") == np.argsort(probability, kind="stable")).all()
 
 
+def test_platt_never_reverses_scores_that_rank_worse_than_chance() -> None:
+    # a slope of -28.7 turned a validation ROC-AUC of 0.0 into 1.0: calibration reordered the customers
+    churned = np.array([1, 1, 1, 0, 0, 0, 1, 0])
+    probability = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 0.4, 0.6])
+    fitted = calibration.fit_platt(churned, probability)
+    assert fitted["slope"] == 0.0
+    calibrated = calibration.apply_probability_calibration(fitted, probability)
+    assert calibrated == pytest.approx([0.5] * 8, abs=1e-6)  # one probability: the observed rate
+
+
 def test_isotonic_calibration_is_the_monotone_fit_of_observed_rates() -> None:
     fitted = calibration.fit_isotonic(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
     # pool-adjacent-violators: (0), (1, 0) pooled to 0.5, (1)
