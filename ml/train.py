@@ -34,6 +34,8 @@ from ml.provenance import feature_hash, git_commit, library_versions
 from ml.registry import mart_feature_types
 
 SEED = 7
+# How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
+TOTAL_REVENUE_TOLERANCE = 0.10
 # Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
 TRAIN_THREADS = 0
 # Small trees: a few thousand customers per cutoff, and mostly the same customers at every cutoff.
@@ -302,6 +304,12 @@ def train_models(
         warnings.append(
             f"the evaluated model learnt from {len(split.refit)} cutoffs, less than a year of them: total "
             "revenue comes from BG/NBD + Gamma-Gamma and is unreliable (load more history)"
+        )
+    bias = out_of_time.get("revenue_aggregate_bias")
+    if bias is not None and abs(bias) > TOTAL_REVENUE_TOLERANCE:
+        warnings.append(
+            f"total predicted revenue of the test cutoff is {bias:+.1%} off the actual, outside the "
+            f"±{TOTAL_REVENUE_TOLERANCE:.0%} target: budgets built on predicted totals will be off too"
         )
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
     trained_at = datetime.now(UTC)

@@ -97,6 +97,18 @@ def test_the_registry_hashes_a_models_features_as_training_named_its_version(tra
     assert registry.registry_rows(moved, registry.CHAMPION, "")[0]["feature_hash"] != metadata["feature_hash"]
 
 
+def test_training_warns_when_the_test_cutoffs_total_is_outside_ten_percent(trained) -> None:
+    metadata = trained[2]
+    bias = metadata["out_of_time_metrics"]["revenue_aggregate_bias"]
+    warned = [warning for warning in metadata["warnings"] if "outside the ±10% target" in warning]
+    assert abs(bias) > 0.10  # the hand-made shop's test cutoff: its total is off by more
+    assert warned == [
+        f"total predicted revenue of the test cutoff is {bias:+.1%} off the actual, outside the ±10% target: "
+        "budgets built on predicted totals will be off too"
+    ]
+    assert f"warning: {warned[0]}" in train.format_metrics(metadata)
+
+
 def test_the_registry_records_the_versions_of_every_library_training_and_scoring_use(trained) -> None:
     path, _, metadata = trained
     assert metadata["versions"] == provenance.library_versions()
