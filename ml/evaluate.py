@@ -190,9 +190,14 @@ def store(con, table: pd.DataFrame) -> int:
 
 
 def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: int) -> pd.DataFrame:
-    """Return the labelled frame for an evaluation; stop with one sentence when the marts lack the cutoff."""
+    """Return the labelled frame for an evaluation; stop with one sentence when the marts lack the cutoff.
+
+    Above CVW_TRAIN_MAX_CUSTOMERS customers it holds the fixed sample training reads (ml.data), so memory
+    stays bounded and the evaluation is training's; frame.attrs["sample_share"] says which share.
+    """
+    from include.settings import get_settings
     from include.warehouse import connect
-    from ml.data import feature_cutoffs, load_training_frame
+    from ml.data import feature_cutoffs, load_training_frame, training_sample_share
 
     with connect(warehouse, read_only=True) as con:
         if cutoff not in feature_cutoffs(con):
@@ -200,7 +205,9 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
                 f"marts.customer_features has no cutoff at {cutoff}: rebuild the marts with that cutoff in "
                 f"the spine (dbt var extra_cutoff_dates: ['{cutoff}']) and evaluate again."
             )
-        frame = load_training_frame(con, horizon_days)
+        share = training_sample_share(con, get_settings().train_max_customers)
+        frame = load_training_frame(con, horizon_days, share)
+    frame.attrs["sample_share"] = share
     if pd.Timestamp(cutoff) not in set(frame["cutoff_date"]):
         raise SystemExit(
             f"The {horizon_days}-day window after {cutoff} is not complete in marts.customer_labels: choose "
@@ -220,6 +227,7 @@ def run(
     from ml.train import prepare_frame
 
     frame = load_evaluation_frame(warehouse, cutoff, horizon_days)
+    sample_share = frame.attrs["sample_share"]
     frame = frame[frame["cutoff_date"] <= pd.Timestamp(cutoff)]
     frame, features = prepare_frame(frame, horizon_days)
     model, table, predictions = evaluate_cutoff(frame, features, pd.Timestamp(cutoff), horizon_days)
@@ -228,6 +236,7 @@ def run(
         store(con, table)
     test = at_cutoffs(frame, [pd.Timestamp(cutoff)])
     table.attrs["calibration"] = model.calibration
+    table.attrs["sample_share"] = sample_share
     table.attrs["reliability"] = reliability_table(test["label_is_churned"], predictions[MODEL_NAME][1])
     if bootstrap:
         table.attrs["intervals"] = difference_intervals(test, predictions, bootstrap)
@@ -253,8 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     table = run(args.cutoff, args.horizon, args.warehouse, args.bootstrap)
     first = table.iloc[0]
+    share = table.attrs["sample_share"]
+    sampled = (f", a fixed sample of {share:.1%} of the customers as training reads them "
+               "(CVW_TRAIN_MAX_CUSTOMERS)" if share < 1 else "")  # fmt: skip
     print(
-        f"{first['evaluation_id']}: {first['customers']} customers at {args.cutoff}, "
+        f"{first['evaluation_id']}: {first['customers']} customers at {args.cutoff}{sampled}, "
         f"{args.horizon}-day horizon (stored in ml.evaluations)\n"
     )
     print(describe(table.attrs["calibration"]) + "\n")

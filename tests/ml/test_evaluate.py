@@ -136,3 +136,27 @@ def test_a_horizon_without_an_order_window_stops_before_any_booster_is_fitted(mo
     frame = pd.DataFrame({"cutoff_date": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-05-01"])})
     with pytest.raises(SystemExit, match=r"needs revenue_60d and orders_60d .* windows \(30, 90, 180, 365\)"):
         evaluate.evaluate_cutoff(frame, [], pd.Timestamp("2024-05-01"), 60)
+
+
+def test_evaluate_reads_the_customer_sample_training_reads(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it read every customer whatever CVW_TRAIN_MAX_CUSTOMERS said: memory unbounded at 1M customers, and
+    # an evaluation of other customers than training's stored for the same cutoff
+    from ml.data import in_sample
+
+    monkeypatch.setenv("CVW_TRAIN_MAX_CUSTOMERS", "300")
+    evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)])
+    printed = capsys.readouterr().out
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        query = "select count(distinct customer_id) from marts.customer_features"
+        (everyone,) = con.execute(query).fetchone()
+        sampled, parameters = in_sample("customer_id", 300 / everyone)
+        at_cutoff = "select count(*) from marts.customer_features where cutoff_date = date '2024-09-01'"
+        expected = con.execute(f"{at_cutoff} and {sampled}", parameters).fetchone()[0]
+    stored = _stored(warehouse)
+    this_run = stored["evaluation_id"] == printed.split(":")[0]  # the first line names the evaluation
+    assert set(stored.loc[this_run, "customers"]) == {expected}
+    assert 0 < expected < 300
+    share = f"{300 / everyone:.1%}"
+    assert f"{expected} customers at 2024-09-01, a fixed sample of {share} of the customers" in printed
