@@ -35,7 +35,7 @@ REPORT_FILE, EVALUATION_FILE = "report.html", "evaluation.json"
 def drift_reference(
     test: pd.DataFrame, features: list[str], revenue: np.ndarray, churn: np.ndarray
 ) -> dict[str, dict[str, Any]]:
-    """Return the monitor's reference bins of the test cutoff's features and out-of-sample scores."""
+    """Return the monitor's reference bins of the test cutoff's features and the champion's scores there."""
     snapshot = test[features].assign(predicted_revenue=revenue, churn_probability=churn)
     return monitor.reference_distribution(snapshot, [*monitor.monitored_columns(features), *SCORE_COLUMNS])
 

@@ -347,7 +347,9 @@ def train_models(
         "versions": library_versions(),
         "git_commit": git_commit(),
     }
-    metadata["drift_reference"] = drift_reference(test, features, revenue, churn)
+    # the scores' reference is the champion's own on the test cutoff: the monitor then compares one model's
+    # scores over two populations, not the evaluated model's with the refitted champion's
+    metadata["drift_reference"] = drift_reference(test, features, *predict(champion, test))
     folder = save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
     evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
     report = write_report(folder, evaluation)

@@ -11,10 +11,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, champion, compiled, provenance, registry, score, train
+from ml import actions, champion, compiled, monitor, provenance, registry, score, train
 from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
-from ml.data import SAMPLE_BUCKETS, rounded
+from ml.data import SAMPLE_BUCKETS, load_training_frame, rounded
 from ml.features import model_matrix
 
 SCORING_DATE = date(2025, 1, 1)
@@ -107,6 +107,25 @@ def test_training_warns_when_the_test_cutoffs_total_is_outside_ten_percent(train
         "budgets built on predicted totals will be off too"
     ]
     assert f"warning: {warned[0]}" in train.format_metrics(metadata)
+
+
+def test_the_scores_drift_reference_is_the_champions_scores_on_the_test_cutoff(trained) -> None:
+    # it was the evaluated model's, which the refitted champion does not reproduce: the monitor compared two
+    # models' scores and flagged drift on the first scoring date
+    path, artifacts, metadata = trained
+    _, boosters, saved = load_champion(artifacts)
+    with duckdb.connect(str(path), read_only=True) as con:
+        frame = load_training_frame(con, 90)
+    test = frame[frame["cutoff_date"] == pd.Timestamp(metadata["test_cutoff"])]
+    revenue, churn = train.predict_customers(test, boosters, saved)
+    expected = monitor.reference_distribution(
+        pd.DataFrame({"predicted_revenue": revenue, "churn_probability": churn}),
+        ["predicted_revenue", "churn_probability"],
+    )
+    reference = saved["drift_reference"]
+    for name, entry in expected.items():
+        assert reference[name]["edges"] == pytest.approx(entry["edges"], rel=1e-9)
+        assert reference[name]["shares"] == pytest.approx(entry["shares"])
 
 
 def test_the_registry_records_the_versions_of_every_library_training_and_scoring_use(trained) -> None:
