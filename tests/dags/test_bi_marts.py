@@ -320,3 +320,29 @@ def test_a_publish_clears_what_a_killed_publish_or_a_read_write_reader_left_besi
     publish_serving(warehouse_path=warehouse, serving_path=serving)
     assert sorted(path.name for path in tmp_path.iterdir() if "serving" in path.name) == ["serving.duckdb"]
     assert _rows(serving, "select as_of_date, customers from bi.snapshot")[1] == [(LATEST, 3)]
+
+
+def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it_left_empty(
+    warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The marts are as of 10-01. 09-01 is one of their monthly cutoffs: its profile is there, its RFM is not
+    # (customer_rfm is of the scoring date only). 09-15 is no cutoff of theirs: neither is there.
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
+    mid_month = date(2024, 9, 15)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            _score(mid_month, "c1", "high", 0.2, 80.0),
+        )
+    query = "select customer_id, rfm_segment, region, tenure_days from bi.customer_value"
+
+    publish_serving(EARLIER, warehouse_path=warehouse, serving_path=serving)
+    assert _rows(serving, query)[1] == [("c1", None, "North", 244)]
+    warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
+    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty")
+    assert "profile columns of 2024-09-01 are empty" not in warning
+
+    publish_serving(mid_month, warehouse_path=warehouse, serving_path=serving)
+    assert _rows(serving, query)[1] == [("c1", None, None, None)]
+    warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
+    assert warning.startswith("the marts are as of 2024-10-01, so RFM and profile columns of 2024-09-15 are")
