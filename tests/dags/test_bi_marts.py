@@ -219,6 +219,9 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> N
         ("c1", LATEST, "high", True), ("c2", LATEST, "medium", True), ("c3", LATEST, "low", True)
     ]
     assert [(row[0], row[4], row[5]) for row in value] == profile
+    # tenure counts from sign-up or first order, whichever came first: c1 signed up 01-01 (first order 01-10),
+    # c2 has no sign-up (first order 02-01), c3 signed up 04-01 (first order 05-31)
+    assert [(row[0], row[5]) for row in value] == [("c1", 274), ("c2", 243), ("c3", 183)]
     assert summary == (3, 3, 130.0, pytest.approx(52.0))  # one tier each: three (segment, tier) rows
     assert performance == [("backtest", 8, 8), ("evaluation", 2, 2)]
     assert bias == [("v1", EARLIER, 0.1333, 2)]
