@@ -11,9 +11,9 @@ leaves the previous file in place.
 Tables (columns documented in docs/bi.md):
     bi.customer_value    one row per scored customer at the published date: scores, tier, RFM, profile
     bi.segment_summary   one row per (rfm_segment, value_tier): customers, revenue, predicted revenue, churn
-    bi.model_performance one row per (source, model, metric): the out-of-time metrics of the model that
-                         made the published scores (from its metadata file, added here), the
-                         model-vs-baselines evaluations (ml.evaluations) and the backtests of past
+    bi.model_performance one row per evaluation or backtest, model and metric: the out-of-time metrics of
+                         the model that made the published scores (from its metadata file, added here),
+                         the model-vs-baselines evaluations (ml.evaluations) and the backtests of past
                          scoring dates (ml.backtests) when the warehouse has them
     bi.snapshot          one row: what this file holds and when it was published
 """

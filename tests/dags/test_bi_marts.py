@@ -349,3 +349,36 @@ def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it
     assert _rows(serving, query)[1] == [("c1", None, None, None)]
     warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
     assert warning.startswith("the marts are as of 2024-10-01, so RFM and profile columns of 2024-09-15 are")
+
+
+def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # A second evaluation of the same cutoff (training again on reloaded data: another evaluation id) and a
+    # backtest of a second date: each keeps its rows, told apart by evaluated_at and cutoff_date.
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into ml.evaluations values ('e2', timestamp '2024-10-02 05:00', date '2024-07-01', 90, "
+            "'model', 'churn_roc_auc', 0.7, 4)"
+        )
+        con.execute(
+            "insert into ml.backtests values "
+            "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null)",
+            [date(2024, 6, 5), datetime(2024, 10, 1, 7)],
+        )
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    rows = _rows(
+        warehouse,
+        "select source, model, cutoff_date, metric, value, evaluated_at from bi.model_performance "
+        "where metric in ('churn_roc_auc', 'revenue_bias') "
+        "order by source, cutoff_date, evaluated_at, metric",
+    )[1]
+    assert rows == [
+        ("backtest", "champion", date(2024, 6, 5), "churn_roc_auc", 0.9, datetime(2024, 10, 1, 7)),
+        ("backtest", "champion", date(2024, 6, 5), "revenue_bias", -0.1667, datetime(2024, 10, 1, 7)),
+        ("backtest", "champion", EARLIER, "churn_roc_auc", None, datetime(2024, 10, 1, 7)),
+        ("backtest", "champion", EARLIER, "revenue_bias", 0.1333, datetime(2024, 10, 1, 7)),
+        ("evaluation", "model", date(2024, 7, 1), "churn_roc_auc", 0.8, datetime(2024, 10, 1, 5)),
+        ("evaluation", "model", date(2024, 7, 1), "churn_roc_auc", 0.7, datetime(2024, 10, 2, 5)),
+    ]
