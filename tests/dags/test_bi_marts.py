@@ -382,3 +382,26 @@ def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric
         ("evaluation", "model", date(2024, 7, 1), "churn_roc_auc", 0.8, datetime(2024, 10, 1, 5)),
         ("evaluation", "model", date(2024, 7, 1), "churn_roc_auc", 0.7, datetime(2024, 10, 2, 5)),
     ]
+
+
+def test_model_performance_hides_the_backtest_of_scores_since_replaced(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # publish and monitor both follow the scores: a publish before the monitor's run served the backtest of
+    # a date's former scores (another model's, or the same model's before a re-scoring) as the current one
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("delete from ml.backtests")
+        backtest = "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?)"
+        computed = datetime(2024, 10, 1, 7)
+        con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7"])  # of the scores there now
+        con.execute(backtest, [EARLIER, "v0", computed, SCORED, "7"])  # the model before: re-scored since
+        con.execute(backtest, [LATEST, "v1", computed, datetime(2024, 9, 30), "7"])  # re-scored since
+        con.execute(backtest, [date(2024, 6, 5), "v1", computed, None, None])  # kept before scored_at was
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    shown = _rows(
+        warehouse,
+        "select distinct cutoff_date, model_version from bi.model_performance where source = 'backtest' "
+        "order by 1",
+    )[1]
+    assert shown == [(date(2024, 6, 5), "v1"), (EARLIER, "v1")]

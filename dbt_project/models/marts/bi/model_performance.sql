@@ -10,7 +10,17 @@
 {%- set present = {
     'evaluations': source_exists('ml', 'evaluations'),
     'backtests': source_exists('ml', 'backtests'),
+    'scores': source_exists('scores', 'customer_scores'),
 } -%}
+{#- A backtest records the scored_at of the scores it read (ml.monitor); a table the monitor made before
+    that lacks the column until its next run. -#}
+{%- set backtest_columns = [] -%}
+{%- if present['backtests'] and execute and flags.INTROSPECT -%}
+    {%- for column in adapter.get_columns_in_relation(source('ml', 'backtests')) -%}
+        {%- do backtest_columns.append(column.name | lower) -%}
+    {%- endfor -%}
+{%- endif -%}
+{%- set guard_backtests = present['scores'] and 'scored_at' in backtest_columns -%}
 
 with
 
@@ -22,7 +32,22 @@ evaluations as (
 {% endif -%}
 {% if present['backtests'] -%}
 backtests as (
-    select * from {{ source('ml', 'backtests') }}
+    select * from {{ source('ml', 'backtests') }} as backtests
+    {%- if guard_backtests %}
+    -- the backtest of scores since replaced (the date re-scored, by this model or another) is not shown
+    -- until the monitor recomputes it; a row from before scored_at was kept has none and is shown
+    where
+        backtests.scored_at is null
+        or exists (
+            select 1
+            from {{ source('scores', 'customer_scores') }} as scores
+            where
+                scores.as_of_date = backtests.as_of_date
+                and scores.model_version = backtests.model_version
+                and scores.horizon_days = backtests.horizon_days
+                and scores.scored_at = backtests.scored_at
+        )
+    {%- endif %}
 ),
 
 {% endif -%}
