@@ -55,7 +55,7 @@ ORDER_ITEMS = [
     ("o2", 1, "p2", 1, 30.0, 5.0, 0),  # revenue 25, margin 25 x 0.4 = 10
     ("o3", 1, "p1", 1, 10.0, None, None),  # cancelled
     ("o4", 1, "p1", 3, 10.0, None, 1),  # one unit returned: revenue 20, margin 12
-    ("o5", 1, "p2", 2, 30.0, 0.0, 0),  # revenue 60 - order discount 10 = 50
+    ("o5", 1, "p2", 2, 30.0, 0.0, 0),  # revenue 60 - order discount 10 = 50, margin 50 x 0.4 = 20
     ("o6", 1, "p3", 1, 100.0, None, None),  # revenue 100
     ("o6", 2, "p1", 2, 10.0, 4.0, 1),  # one of two returned, with half the discount: revenue 10 - 2 = 8
     ("o7", 1, "p1", 1, 10.0, None, None),  # revenue 10
@@ -243,7 +243,8 @@ def test_labels_sum_completed_orders_in_complete_horizons_only(labels: pd.DataFr
         (90, date(2024, 7, 1)): 3,
     }
     c1 = labels.loc[("c1", date(2024, 7, 1), 90)]
-    assert (c1["orders"], c1["revenue"], c1["margin"], c1["is_churned"]) == (1, 50.0, 14.0, False)
+    # o5: 60 of p2 (no cost) less the 10 order discount: margin 50 x 0.4, as with the discount on its line
+    assert (c1["orders"], c1["revenue"], c1["margin"], c1["is_churned"]) == (1, 50.0, 20.0, False)
     # 05-01 window: o3 is cancelled and excluded, o4 counts net of its return.
     c1_may = labels.loc[("c1", date(2024, 5, 1), 90)]
     assert (c1_may["orders"], c1_may["revenue"]) == (1, 20.0)
@@ -364,7 +365,7 @@ def test_fct_orders_values_each_order_once(warehouse: Path) -> None:
         1,
     ]
     o5 = orders.loc["o5", ["revenue", "margin", "discount_amount"]].tolist()
-    assert o5 == pytest.approx([50.0, 14.0, 10.0])  # the 10 order discount sits on no line
+    assert o5 == pytest.approx([50.0, 20.0, 10.0])  # the 10 order discount sits on no line; p2 has no cost
     assert orders["is_cancelled"].sum() == 2 and orders["is_first_order"].sum() == 3
     assert orders.loc["o4", "days_since_previous_order"] == (date(2024, 6, 10) - date(2024, 3, 15)).days
 
@@ -443,3 +444,32 @@ def test_a_session_shared_by_two_customers_is_a_visit_of_each(tmp_path: Path) ->
         ["s1", "c2", 2, 3, 1],
         ["s2", None, 0, 1, 0],
     ]
+
+
+# The same sale delivered twice: a 10 discount on the whole order (o1), and the same 10 granted on its lines
+# in proportion to their amounts (o2). p1 has a unit cost, p2 none (margin = revenue x 0.4).
+DISCOUNT_PRODUCTS = [("p1", "Teddy", "toys", 10.0, 4.0), ("p2", "Novel", "books", 30.0, None)]
+DISCOUNT_ORDERS = [
+    ("o1", "c1", ts("2024-01-05 10:00"), 40.0, "completed", 10.0, "web"),
+    ("o2", "c2", ts("2024-01-05 10:00"), 40.0, "completed", 10.0, "web"),
+]
+DISCOUNT_ORDER_ITEMS = [
+    ("o1", 1, "p1", 2, 10.0, None, None),
+    ("o1", 2, "p2", 1, 30.0, None, None),
+    ("o2", 1, "p1", 2, 10.0, 4.0, None),  # 20 of 50: 4 of the 10
+    ("o2", 2, "p2", 1, 30.0, 6.0, None),  # 30 of 50: 6 of the 10
+]
+
+
+def test_an_order_discount_lowers_margin_as_the_same_discount_on_the_lines(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        create_tables(con)
+        insert(con, "products", DISCOUNT_PRODUCTS, "products.csv")
+        insert(con, "orders", DISCOUNT_ORDERS, "orders.csv")
+        insert(con, "order_items", DISCOUNT_ORDER_ITEMS, "order_items.csv")
+    run_dbt(["run", "--select", "+fct_orders"], warehouse_path=path, dbt_vars={"as_of_date": "2024-02-01"})
+    orders = read_table(path, "marts.fct_orders", "order_id").set_index("order_id")
+    # p1: 2 x (10 - 4) - 4 = 8; p2 (no cost): (30 - 6) x 0.4 = 9.6
+    assert orders["revenue"].tolist() == pytest.approx([40.0, 40.0])
+    assert orders["margin"].tolist() == pytest.approx([17.6, 17.6])

@@ -3,7 +3,10 @@
     returns and discounts. The order's discount_amount is its whole discount, line discounts included
     (as in `amount` = lines - discounts), so only the part not already on the lines is subtracted:
     greatest(order discount - line discounts, 0), times the kept share of the gross amount (returned
-    goods give their discount back). An order without lines is valued at its charged amount. Completed
+    goods give their discount back). That discount lowers the margin as it would if it had been granted
+    on the lines in proportion to their amounts: by all of a line's share where its unit cost is known,
+    by var gross_margin_rate of it where margin is that share of revenue. An order without lines is
+    valued at its charged amount. Completed
     orders also get their sequence number and the days since the customer's previous completed order.
 
     Incremental by customer (delete+insert on customer_id): a run revalues every order of the customers
@@ -76,6 +79,14 @@ order_lines as (
         sum(returned_quantity) as returned_items,
         sum(gross_amount) as gross_amount,
         sum(kept_gross_amount) as kept_gross_amount,
+        -- the kept gross amount weighted by what a unit of discount takes off each line's margin: all of it
+        -- where the unit cost is known, var gross_margin_rate of it where margin is a share of revenue
+        sum(
+            case
+                when unit_cost is not null then kept_gross_amount
+                else kept_gross_amount * {{ var('gross_margin_rate') }}
+            end
+        ) as margin_kept_gross_amount,
         sum(discount_amount) as line_discount_amount,
         sum(revenue) as line_revenue,
         sum(margin) as line_margin,
@@ -97,7 +108,13 @@ order_discounts as (
             orders.order_discount_amount - coalesce(order_lines.line_discount_amount, 0),
             0
         ) * coalesce({{ safe_divide('order_lines.kept_gross_amount', 'order_lines.gross_amount') }}, 0)
-            as kept_unallocated_discount_amount
+            as kept_unallocated_discount_amount,
+        -- what that discount takes off the margin: as if granted on the lines in proportion to their amounts
+        greatest(
+            orders.order_discount_amount - coalesce(order_lines.line_discount_amount, 0),
+            0
+        ) * coalesce({{ safe_divide('order_lines.margin_kept_gross_amount', 'order_lines.gross_amount') }}, 0)
+            as unallocated_discount_margin_amount
     from orders_to_value as orders
     left join order_lines
         on orders.order_id = order_lines.order_id
@@ -128,7 +145,7 @@ valued as (
             orders.charged_amount
         ) as revenue,
         coalesce(
-            order_lines.line_margin - order_discounts.kept_unallocated_discount_amount,
+            order_lines.line_margin - order_discounts.unallocated_discount_margin_amount,
             orders.charged_amount * {{ var('gross_margin_rate') }}
         ) as margin,
         -- the latest load of the order, its lines or their products
