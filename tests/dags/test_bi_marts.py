@@ -140,11 +140,11 @@ def test_score_outcomes_label_each_date_whose_horizon_has_elapsed(warehouse: Pat
             "from marts.customer_labels where cutoff_date = ? and horizon_days = 90 order by customer_id",
             [month_start],
         ).fetchall()
-    # [06-05, 09-03): c1's o4 (revenue 20, margin 12, a unit returned) and o5 (50, margin 14); c3's o8 came
+    # [06-05, 09-03): c1's o4 (revenue 20, margin 12, a unit returned) and o5 (50, margin 20); c3's o8 came
     # on 06-01, before it. 08-01's window ends 10-30, after the as-of date 10-01, and so do those of the
     # dates _scored_copy wrote (09-01, 10-01).
     assert [row for row in outcomes if row[0] == mid_month] == [
-        (mid_month, "c1", date(2024, 9, 3), 2, 70.0, 26.0, False),
+        (mid_month, "c1", date(2024, 9, 3), 2, 70.0, 32.0, False),
         (mid_month, "c2", date(2024, 9, 3), 0, 0.0, 0.0, True),
         (mid_month, "c3", date(2024, 9, 3), 0, 0.0, 0.0, True),
     ]
