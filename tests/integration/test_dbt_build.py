@@ -115,15 +115,22 @@ def insert(
     mark_replaced(con, table, loaded_at)
 
 
-def create_raw_warehouse(path: Path) -> None:
-    """Create the raw schema from the contract and load the hand-made rows, with a few loaded twice."""
+def write_raw(path: Path, loads: dict[str, list[tuple]]) -> None:
+    """Create the raw schema from the contract and load each table's rows from a file named after it."""
     with duckdb.connect(str(path)) as con:
         create_tables(con)
-        insert(con, "products", PRODUCTS, "products.csv")
-        insert(con, "customers", CUSTOMERS, "customers.csv")
-        insert(con, "orders", ORDERS, "orders.csv")
-        insert(con, "order_items", ORDER_ITEMS, "order_items.csv")
-        insert(con, "events", EVENTS, "events.csv")
+        for table, rows in loads.items():
+            insert(con, table, rows, f"{table}.csv")
+
+
+def create_raw_warehouse(path: Path) -> None:
+    """Create the raw schema from the contract and load the hand-made rows, with a few loaded twice."""
+    write_raw(
+        path,
+        {"products": PRODUCTS, "customers": CUSTOMERS, "orders": ORDERS, "order_items": ORDER_ITEMS,
+         "events": EVENTS},
+    )  # fmt: skip
+    with duckdb.connect(str(path)) as con:
         # o6 also came in an earlier file, as cancelled: the latest load (completed) wins.
         stale_o6 = ("o6", "c2", ts("2024-02-01 08:00"), 116.0, "cancelled", None, "web")
         insert(con, "orders", [stale_o6], "orders_old.csv", loaded_at=datetime(2024, 2, 2))
@@ -420,10 +427,7 @@ def test_the_gross_margin_rate_follows_the_project_setting(
 
 def test_a_session_shared_by_two_customers_is_a_visit_of_each(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        create_tables(con)
-        insert(con, "orders", SHARED_ORDERS, "orders.csv")
-        insert(con, "events", SHARED_EVENTS, "events.csv")
+    write_raw(path, {"orders": SHARED_ORDERS, "events": SHARED_EVENTS})
     # with every data test: the leakage guard finds each customer's own last event
     dbt_vars = {"as_of_date": SHARED_AS_OF.isoformat()}
     run_dbt(["build", "--exclude", "test_type:unit"], warehouse_path=path, dbt_vars=dbt_vars)
@@ -463,11 +467,8 @@ DISCOUNT_ORDER_ITEMS = [
 
 def test_an_order_discount_lowers_margin_as_the_same_discount_on_the_lines(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        create_tables(con)
-        insert(con, "products", DISCOUNT_PRODUCTS, "products.csv")
-        insert(con, "orders", DISCOUNT_ORDERS, "orders.csv")
-        insert(con, "order_items", DISCOUNT_ORDER_ITEMS, "order_items.csv")
+    loads = {"products": DISCOUNT_PRODUCTS, "orders": DISCOUNT_ORDERS, "order_items": DISCOUNT_ORDER_ITEMS}
+    write_raw(path, loads)
     run_dbt(["run", "--select", "+fct_orders"], warehouse_path=path, dbt_vars={"as_of_date": "2024-02-01"})
     orders = read_table(path, "marts.fct_orders", "order_id").set_index("order_id")
     # p1: 2 x (10 - 4) - 4 = 8; p2 (no cost): (30 - 6) x 0.4 = 9.6
