@@ -9,6 +9,7 @@ the warehouse's marts stay as they were, and every date gets exactly the rows a 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -26,9 +27,9 @@ DATED_RUN_TYPES = frozenset({"scheduled", "backfill"})
 RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual", "backfill"})
 # Score tables keyed by as_of_date that a scratch scoring copies back (ml/score.py writes them).
 DATED_SCORE_TABLES = ("customer_scores",)
-# A scratch copy's folder beside the warehouse: .scratch-<host>_<pid>_<random> (a host name has no "_"),
-# so a later scoring can tell the copy of a process that died (killed, out of memory) from one another
-# process is building in.
+# A scratch copy's folder beside the warehouse: .scratch-<host>_<pid>_<random>, <host> a hash of the host
+# name (hexadecimal: no "_", whatever the name holds), so a later scoring can tell the copy of a process
+# that died (killed, out of memory) from one another process is building in.
 SCRATCH_PREFIX = ".scratch-"
 
 
@@ -93,9 +94,14 @@ def should_train(run_type: object, has_champion: bool, marts_date: date | None) 
     return False, f"a champion exists and this {run_type_name(run_type)} run is not the weekly retrain"
 
 
+def _host_prefix() -> str:
+    """Return the prefix of this host's scratch folders: SCRATCH_PREFIX, a hash of the host name, "_"."""
+    return f"{SCRATCH_PREFIX}{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]}_"
+
+
 def _scratch_prefix() -> str:
     """Return the prefix of this process's scratch folders (host and process id)."""
-    return f"{SCRATCH_PREFIX}{socket.gethostname()}_{os.getpid()}_"
+    return f"{_host_prefix()}{os.getpid()}_"
 
 
 def _alive(pid: int) -> bool:
@@ -116,7 +122,7 @@ def remove_abandoned_scratch(folder: Path) -> list[Path]:
     this host are judged (a process id means nothing on another host, e.g. another container sharing the
     volume), and only when their process no longer runs: a `cvw score` building in one is left alone.
     """
-    host = f"{SCRATCH_PREFIX}{socket.gethostname()}_"
+    host = _host_prefix()
     removed = []
     for path in sorted(folder.glob(f"{host}*")):
         pid = path.name[len(host):].split("_", 1)[0]

@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from include.scoring import SCRATCH_PREFIX, _scratch_prefix, remove_abandoned_scratch
+from include.scoring import SCRATCH_PREFIX, _host_prefix, _scratch_prefix, remove_abandoned_scratch
 
 
 def _dead_pid() -> int:
@@ -15,6 +15,15 @@ def _dead_pid() -> int:
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True)  # fmt: skip
     return int(finished.stdout)
+
+
+def test_a_host_name_with_an_underscore_cannot_pass_for_another_hosts(monkeypatch) -> None:
+    # .scratch-<name>_ of host "a" was a prefix of host "a_99"'s folders, whose 99 it read as a process id
+    monkeypatch.setattr(socket, "gethostname", lambda: "a")
+    short = _host_prefix()
+    monkeypatch.setattr(socket, "gethostname", lambda: "a_99")
+    assert not _host_prefix().startswith(short)
+    assert _host_prefix()[len(SCRATCH_PREFIX):-1].isalnum()
 
 
 def _folder(parent: Path, name: str) -> Path:
@@ -26,13 +35,13 @@ def _folder(parent: Path, name: str) -> Path:
 
 def test_only_the_scratch_copies_of_dead_processes_of_this_host_are_removed(tmp_path: Path) -> None:
     dead = _dead_pid()
-    host = socket.gethostname()
-    abandoned = _folder(tmp_path, f"{SCRATCH_PREFIX}{host}_{dead}_k3j2")
+    host = _host_prefix()
+    abandoned = _folder(tmp_path, f"{host}{dead}_k3j2")
     ours = _folder(tmp_path, f"{_scratch_prefix()}x8f1")  # a scoring of this process, building
-    # another host (a container sharing the volume), named like this one and more: its ids mean nothing here
-    other_host = _folder(tmp_path, f"{SCRATCH_PREFIX}{host}-2_{dead}_q1")
+    # another host (a container sharing the volume): its ids mean nothing here
+    other_host = _folder(tmp_path, f"{SCRATCH_PREFIX}0123456789ab_{dead}_q1")
     unrelated = _folder(tmp_path, "scratch-notes")
-    assert _scratch_prefix() == f"{SCRATCH_PREFIX}{host}_{os.getpid()}_"
+    assert _scratch_prefix() == f"{host}{os.getpid()}_"
     assert remove_abandoned_scratch(tmp_path) == [abandoned]
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         path.name for path in (ours, other_host, unrelated)
@@ -44,7 +53,7 @@ def test_scoring_the_marts_own_date_removes_them_too(tmp_path: Path, monkeypatch
     import include.scoring
     import ml.score
 
-    abandoned = _folder(tmp_path, f"{SCRATCH_PREFIX}{socket.gethostname()}_{_dead_pid()}_a1")
+    abandoned = _folder(tmp_path, f"{_host_prefix()}{_dead_pid()}_a1")
     monkeypatch.setattr(include.scoring, "marts_as_of_date", lambda warehouse: date(2025, 3, 1))
     monkeypatch.setattr(ml.score, "score_customers", lambda **kwargs: 7)
     scored = include.scoring.score_as_of(warehouse_path=tmp_path / "warehouse.duckdb")
