@@ -44,3 +44,12 @@ window_outcomes as (
         complete_windows.horizon_end_date
 )
 {%- endmacro %}
+
+{#
+    The columns of `orders` that window_outcomes reads, so what changes an outcome is written next to it:
+    score_outcome_windows fingerprints them, and the monitor recomputes a backtest when they change. A
+    column window_outcomes starts to read goes here too.
+#}
+{% macro window_outcome_columns() -%}
+    {{- return(['order_id', 'customer_id', 'ordered_at', 'revenue', 'margin', 'is_cancelled']) -}}
+{%- endmacro %}

@@ -177,12 +177,15 @@ def test_a_windows_fingerprint_changes_with_its_orders_only(warehouse: Path, tmp
         untouched = fingerprints(con)
         con.execute("update intermediate.int_orders_valued set revenue = revenue + 1 where order_id = 'o4'")
         revalued = fingerprints(con)
+        con.execute("update intermediate.int_orders_valued set margin = margin + 1 where order_id = 'o4'")
+        remargined = fingerprints(con)
         con.execute("update intermediate.int_orders_valued set is_cancelled = true where order_id = 'o5'")
         cancelled = fingerprints(con)  # o5 (08-05) is in both
     assert len(set(before.values())) == 2 and "0" not in before.values()
     assert untouched == before
     assert revalued[month_start] == before[month_start] and revalued[mid_month] != before[mid_month]
-    assert all(cancelled[day] != revalued[day] for day in (mid_month, month_start))
+    assert remargined[month_start] == revalued[month_start] and remargined[mid_month] != revalued[mid_month]
+    assert all(cancelled[day] != remargined[day] for day in (mid_month, month_start))
 
 
 def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> None:

@@ -7,8 +7,8 @@
     fingerprint stay as they were, so a monitoring run recomputes only new windows and those whose orders
     changed (a late order, a cancellation, a revalued or reassigned order), not every date ever scored.
     The fingerprint is the exclusive or of a hash of each order placed in the window, over the columns the
-    outcomes read (macro window_outcomes: order, customer, time, revenue, cancellation); taken per day
-    first, since windows start and end at midnight.
+    outcomes read (macro window_outcome_columns, beside window_outcomes: order, customer, time, revenue,
+    margin, cancellation); taken per day first, since windows start and end at midnight.
 
     A view like score_outcomes, empty until the score table exists at a build.
 #}
@@ -51,8 +51,7 @@ orders as (
 order_days as (
     select
         cast(ordered_at as date) as order_date,
-        bit_xor({{ row_hash(['order_id', 'customer_id', 'ordered_at', 'revenue', 'is_cancelled']) }})
-            as fingerprint
+        bit_xor({{ row_hash(window_outcome_columns()) }}) as fingerprint
     from orders
     where ordered_at >= (select cast(min(as_of_date) as {{ dbt.type_timestamp() }}) from scored_windows)
     group by cast(ordered_at as date)
