@@ -72,10 +72,9 @@ create table if not exists ml.backtests (
 # What a backtest was computed from: the scores' scored_at and its window's orders (WINDOWS_VIEW). Null in
 # rows of a table made before them, which the next run recomputes.
 BACKTEST_INPUT_COLUMNS = {"scored_at": "timestamp", "orders_fingerprint": "varchar"}
+BACKTEST_KEY = ["as_of_date", "model_version", "horizon_days"]  # ml.backtests' primary key
 BACKTEST_COLUMNS = [
-    "as_of_date",
-    "model_version",
-    "horizon_days",
+    *BACKTEST_KEY,
     "run_at",
     "customers",
     "predicted_revenue",
@@ -313,7 +312,7 @@ def run_backtests(
             }
         )
     computed = pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
-    kept_keys = pd.DataFrame(kept, columns=["as_of_date", "model_version", "horizon_days"])
+    kept_keys = pd.DataFrame(kept, columns=BACKTEST_KEY)
     con.register("computed_backtests", computed)
     con.register("kept_backtests", kept_keys)
     con.execute("begin transaction")
@@ -338,11 +337,11 @@ def run_backtests(
     finally:
         con.unregister("computed_backtests")
         con.unregister("kept_backtests")
-    recomputed = {(row["as_of_date"], row["model_version"], row["horizon_days"]) for row in rows}
+    recomputed = {tuple(row[column] for column in BACKTEST_KEY) for row in rows}
     result = pd.DataFrame(
         con.execute(f"select {', '.join(BACKTEST_COLUMNS)} from ml.backtests order by 1, 2, 3").fetchall(),
         columns=BACKTEST_COLUMNS,
     )
-    keys = result[["as_of_date", "model_version", "horizon_days"]].itertuples(index=False, name=None)
+    keys = result[BACKTEST_KEY].itertuples(index=False, name=None)
     result["recomputed"] = [key in recomputed for key in keys]
     return result
