@@ -1,16 +1,16 @@
 """Reading one delivered file, CSV or Parquet, into the temp table `_cvw_file`, all text for CSV.
 
 A CSV line DuckDB's reader cannot split into the header's columns (too many or too few fields, invalid
-UTF-8, more than MAX_LINE_SIZE bytes) is not a row: it goes to the temp table `_cvw_malformed`, numbered
-among the file's data rows, so the load quarantines it like any other invalid row (include/ingest.py). A
-file that cannot be read right (not CSV or Parquet, a double quote that never closes, a first line too
-long) fails whole with one sentence.
+UTF-8, more than MAX_LINE_SIZE bytes, a quoted value's line breaks included) is not a row: it goes to the
+temp table `_cvw_malformed`, numbered among the file's data rows, so the load quarantines it like any other
+invalid row (include/ingest.py). A file that cannot be read right (not CSV or Parquet, a double quote that
+never closes, a first line too long) fails whole with one sentence.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
+import re
 import tempfile
 from collections.abc import Iterator
 from functools import partial
@@ -23,8 +23,10 @@ import duckdb
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 # The bytes a CSV line may have, its line break not counted (DuckDB's default max_line_size): a longer line
 # is a malformed one. DuckDB's reader rejects a line of max_line_size bytes already, so it is given one more.
+# A line is a record: a quoted value's line breaks are inside it, a value of many short lines makes it long.
 MAX_LINE_SIZE = 2_000_000
 SNIFF_LINES = 20_480  # the lines DuckDB's sniffer reads for a CSV file's dialect (its default sample_size)
+DELIMITERS = ",;\t|"  # the delimiters DuckDB's sniffer tries
 CSV_DIALECT = "a valid CSV file, with a header line and values quoted, if at all, in double quotes that close"
 # DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
 CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
@@ -114,24 +116,27 @@ def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> l
 
     DuckDB's sniffer, which reads the first SNIFF_LINES lines for the dialect, fails the whole file on a
     line longer than MAX_LINE_SIZE bytes, which its reader, given the dialect, rejects as a malformed line.
-    (The sniffer counts a line's line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
+    A line is a record: a quoted value of many short lines makes it too long. (The sniffer counts a line's
+    line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
     """
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as file:
-        if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(_lines_cut(file), SNIFF_LINES)):
+        if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(_records_cut(file), SNIFF_LINES)):
             return []
     with tempfile.TemporaryDirectory() as directory:
         sample = Path(directory) / "sample.csv"
         with opener(path, "rb") as file, sample.open("wb") as kept:
-            for number, line in enumerate(islice(_lines_cut(file), SNIFF_LINES), start=1):
+            for number, line in enumerate(islice(_records_cut(file), SNIFF_LINES), start=1):
                 if len(line) <= MAX_LINE_SIZE + 1:
                     kept.write(line)
-                elif number == 1:
+                elif number == 1:  # a header line of short lines: a double quote that closes late or never
+                    quote = ", a double quote in it holding the lines" if b"\n" in line[:-1] else ""
                     raise ValueError(
-                        f"{path.name} cannot be read: its first line is longer than {MAX_LINE_SIZE:,} bytes, "
-                        f"the most a CSV line may have. Check that it is {CSV_DIALECT}."
+                        f"{path.name} cannot be read: its first line is longer than {MAX_LINE_SIZE:,} bytes"
+                        f"{quote}, the most a CSV line may have. Check that it is {CSV_DIALECT}."
                     )
-        query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
+        # the sample's other malformed lines do not decide the dialect, as in the reader, which stores rejects
+        query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS}, ignore_errors = true)"
         try:
             delimiter, columns = con.execute(query, [str(sample)]).fetchone()
         except duckdb.Error as error:  # named after the file, not after its sample
@@ -184,39 +189,61 @@ def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> list[int
     """Return how many blank lines of a CSV file come before each of the lines (ascending; header = 1).
 
     Lines as DuckDB's reader counts them: a quoted value's line breaks, and blank lines in it, are inside
-    one line; Python's csv reader splits them the same way (RFC 4180).
+    one line.
     """
     counts: list[int] = []
     blank = 0
     opener = gzip.open if path.name.endswith(".gz") else open
-    limit = csv.field_size_limit(MAX_LINE_SIZE)
-    try:
-        with opener(path, "rb") as file:
-            texts = (line.decode("utf-8", errors="replace") for line in _lines_cut(file))
-            records = csv.reader(texts, delimiter=delimiter, quotechar='"', doublequote=True)
-            for number in count(1):
-                if number == lines[len(counts)]:
-                    counts.append(blank)
-                if len(counts) == len(lines):
-                    break
-                try:
-                    blank += not next(records)
-                except StopIteration:  # not expected: DuckDB's reader counted more lines
-                    break
-                except csv.Error:  # a quoted value longer than MAX_LINE_SIZE: no blank line
-                    pass
-    finally:
-        csv.field_size_limit(limit)
+    with opener(path, "rb") as file:
+        records = _records_cut(file, delimiter)
+        for number in count(1):
+            if number == lines[len(counts)]:
+                counts.append(blank)
+            if len(counts) == len(lines):
+                break
+            record = next(records, None)
+            if record is None:  # not expected: DuckDB's reader counted more lines
+                break
+            blank += not record.rstrip(b"\r\n")
     return counts + [blank] * (len(lines) - len(counts))
 
 
-def _lines_cut(file: IO[bytes]) -> Iterator[bytes]:
-    """Yield the lines of a file with their line breaks, a line too long cut: memory stays bounded."""
-    for line in iter(partial(file.readline, MAX_LINE_SIZE + 2), b""):
-        yield line
-        rest = line
-        while rest and not rest.endswith(b"\n"):  # the rest of a line too long: skipped
-            rest = file.readline(MAX_LINE_SIZE + 2)
+def _records_cut(file: IO[bytes], delimiters: str = DELIMITERS) -> Iterator[bytes]:
+    """Yield the lines of a CSV file with their line breaks, a line too long cut: memory stays bounded.
+
+    A line is a record, as DuckDB's reader counts, samples and limits lines: a quoted value's line breaks
+    are inside it (RFC 4180). A double quote opens a value at a field's start, after a line break or one of
+    the delimiters; elsewhere it is a character. One that never closes makes the rest of the file one line.
+    """
+    opening = re.compile(b"(?:^|[" + re.escape(delimiters.encode()) + b'])"')
+    record, quoted = bytearray(), False
+    for part in iter(partial(file.readline, MAX_LINE_SIZE + 2), b""):  # a line too long comes in parts
+        record += part[: MAX_LINE_SIZE + 2 - len(record)]
+        if quoted or b'"' in part:
+            quoted = _quoted_at_end(part, quoted, opening)
+        if not quoted and part.endswith(b"\n"):
+            yield bytes(record)
+            record.clear()
+    if record:
+        yield bytes(record)
+
+
+def _quoted_at_end(part: bytes, quoted: bool, opening: re.Pattern[bytes]) -> bool:
+    """Return whether a quoted value is open after a line or part of one, given whether one was before it."""
+    position = 0
+    while True:
+        if quoted:
+            position = part.find(b'"', position) + 1
+            if not position:
+                return True
+            if part[position : position + 1] == b'"':  # a double quote inside the value, doubled
+                position += 1
+            else:
+                quoted = False
+        elif opening_quote := opening.search(part, position):
+            quoted, position = True, opening_quote.end()
+        else:
+            return False
 
 
 def _first_line(path: Path) -> str:
