@@ -5,8 +5,10 @@ Trains the LightGBM CLV and churn models on the feature mart's past cutoffs, che
 latest labelled cutoff against the baselines (BG/NBD + Gamma-Gamma, persistence, naive rate, RFM-only
 LightGBM), saves the version with its HTML report and drift reference, records it in `ml.model_registry`
 and the evaluation in `ml.evaluations`, and gates it: it becomes champion only if it beats every baseline
-and holds the current champion (docs/scores.md). `champion_model` is updated either way and starts
-**score**, which scores with whichever model is champion.
+and holds the current champion (docs/scores.md); the first model is promoted anyway (there is nothing
+else to score with). Only a promotion updates `champion_model` (task `announce_champion`, with the new
+`model_version` in the event's extra), which starts **score** with the new champion; a rejected model
+ends `announce_champion` skipped, so no event is sent and nothing is re-scored with an unchanged champion.
 
 When it trains (the `should_train` task decides, and skips the rest of the run otherwise):
 * weekly, Monday 03:00 UTC: retrain on the latest marts;
@@ -16,8 +18,8 @@ A marts update with a champion in place does not retrain: score re-scores with t
 Without marts there is nothing to learn from, so every run skips until transform has built them.
 
 Param `horizon_days`: the prediction horizon, one the marts hold labels for (they are built for 90 and
-365 days and `CVW_HORIZON_DAYS`; set it and rebuild the marts for another). Both tasks run in the
-`warehouse_writer` pool.
+365 days and `CVW_HORIZON_DAYS`; set it and rebuild the marts for another). `should_train` and
+`train_models` run in the `warehouse_writer` pool; `announce_champion` opens nothing and runs outside it.
 """
 
 from __future__ import annotations
@@ -50,16 +52,30 @@ def train():
         print(f"{'Training' if decision else 'Not training'}: {reason}.")
         return decision
 
-    @task(outlets=[CHAMPION_MODEL], pool=WAREHOUSE_POOL)
-    def train_models(params=None) -> dict[str, float]:
-        """Train, evaluate out of time, report and gate; return the out-of-time metrics and the verdict."""
+    @task(pool=WAREHOUSE_POOL)
+    def train_models(params=None) -> dict[str, float | str | bool]:
+        """Train, evaluate out of time, report and gate; return the metrics, the version and the verdict."""
         from ml.train import format_metrics, train_models
 
         metadata = train_models(horizon_days=int(params["horizon_days"]))
         print(format_metrics(metadata))
-        return {**metadata["out_of_time_metrics"], "promoted": float(metadata["promoted"])}
+        verdict = {"model_version": metadata["version"], "promoted": bool(metadata["promoted"])}
+        return {**metadata["out_of_time_metrics"], **verdict}
 
-    should_train() >> train_models()
+    @task(outlets=[CHAMPION_MODEL])
+    def announce_champion(trained: dict, outlet_events=None) -> str:
+        """Return the promoted version, announced on champion_model; skip, announcing nothing, if rejected."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        version = str(trained["model_version"])
+        if not trained["promoted"]:
+            raise AirflowSkipException(
+                f"Model {version} was rejected by the gate: the champion is unchanged, nothing to announce."
+            )
+        outlet_events[CHAMPION_MODEL].extra = {"model_version": version}
+        return version
+
+    should_train() >> announce_champion(train_models())
 
 
 train()

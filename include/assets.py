@@ -1,7 +1,8 @@
 """Airflow assets that chain the DAGs: each names a layer of the warehouse, the model store or the BI copy.
 
-ingest → RAW_TABLES → transform → MARTS → train (when needed) → CHAMPION_MODEL → score → CUSTOMER_SCORES
-→ publish → SERVING_COPY, BI_MARTS; CUSTOMER_SCORES → monitor → MONITORING (ml.feature_drift, ml.backtests).
+ingest → RAW_TABLES → transform → MARTS → train (when needed) → CHAMPION_MODEL (on a promotion only) → score
+→ CUSTOMER_SCORES → publish → SERVING_COPY, BI_MARTS; CUSTOMER_SCORES → monitor → MONITORING
+(ml.feature_drift, ml.backtests).
 score also runs on MARTS (new data, same champion) and on its daily timetable.
 """
 

@@ -1,7 +1,12 @@
-"""What the DAGs' asset events say: every event carries the date it is about, and a retry never loses one."""
+"""What the DAGs' asset events say: every event carries what it is about (a date, the champion's version), a
+retry never loses one, and train announces a champion only when it changed."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +14,44 @@ from types import SimpleNamespace
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO_ROOT / "dags"
+
+# Two train runs under real Airflow (dag.test, a metadata DB of their own), training stubbed by a verdict:
+# the first model (no champion yet: promoted), then a retrain the gate rejects. Prints each run's state,
+# task states and the asset events it sent.
+TRAIN_RUNS = """
+import json
+from datetime import date
+
+import include.scoring
+import ml.train
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetEvent
+from airflow.utils.session import create_session
+from include.airflow_setup import ensure_pool, migrate_metadata_db
+from sqlalchemy import select
+
+migrate_metadata_db()
+ensure_pool()
+dag = DagBag(dag_folder="dags/train.py").dags["train"]
+include.scoring.marts_as_of_date = lambda: date(2025, 3, 1)
+ml.train.format_metrics = lambda metadata: "metrics"
+runs = {}
+for name, has_champion, promoted in (("first", False, True), ("rejected", True, False)):
+    include.scoring.champion_exists = lambda has_champion=has_champion: has_champion
+    metadata = {"version": f"v-{name}", "promoted": promoted, "out_of_time_metrics": {"spearman": 0.5}}
+    ml.train.train_models = lambda horizon_days, metadata=metadata: metadata
+    run = dag.test()
+    with create_session() as session:
+        events = session.scalars(select(AssetEvent).where(AssetEvent.source_run_id == run.run_id)).all()
+        runs[name] = {
+            "state": str(run.state),
+            "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances(session=session)},
+            "events": [[event.asset.name, event.extra] for event in events],
+        }
+print("RUNS " + json.dumps(runs))
+"""
 
 
 class _OutletEvents(dict):
@@ -65,3 +107,31 @@ def test_an_ingest_retry_announces_what_its_failed_try_committed(
         task.python_callable(ti=SimpleNamespace(try_number=2), dag_run=later)
     with pytest.raises(AirflowSkipException, match="nothing to load"):
         task.python_callable(ti=SimpleNamespace(try_number=1), dag_run=run)
+
+
+def test_train_announces_the_champion_only_when_it_changed(tmp_path: Path) -> None:
+    """A rejected model leaves the champion as it was: an event would start score to re-score with it."""
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", TRAIN_RUNS], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    line = next(line for line in result.stdout.splitlines() if line.startswith("RUNS "))
+    runs = json.loads(line.removeprefix("RUNS "))
+    # a rejected retrain is a successful run that announces nothing
+    assert runs["rejected"]["events"] == []
+    assert runs["rejected"]["state"] == "success"
+    assert runs["rejected"]["tasks"] == {
+        "should_train": "success",
+        "train_models": "success",
+        "announce_champion": "skipped",
+    }
+    # the first model is promoted (there is no champion to keep): score starts, told which version
+    assert runs["first"]["events"] == [["champion_model", {"model_version": "v-first"}]]
+    assert runs["first"]["state"] == "success"

@@ -19,9 +19,14 @@ from include.settings import get_settings
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED_DAGS = {"ingest", "transform", "train", "score", "publish", "monitor"}
 # Tasks that never open the warehouse, so they may run outside the one-slot writer pool: the score date
-# (params and the champion file), Cosmos' gate after its build (an EmptyOperator, which never runs), and
-# the dbt node tasks, which read the build's results from XCom and may not run dbt (_is_dbt_node_reader).
-WAREHOUSE_FREE_TASKS = {("score", "scoring_date"), ("transform", "dbt.dbt_producer_watcher_done")}
+# (params and the champion file), train's announcement of a promoted champion (train_models' XCom), Cosmos'
+# gate after its build (an EmptyOperator, which never runs), and the dbt node tasks, which read the build's
+# results from XCom and may not run dbt (_is_dbt_node_reader).
+WAREHOUSE_FREE_TASKS = {
+    ("score", "scoring_date"),
+    ("train", "announce_champion"),
+    ("transform", "dbt.dbt_producer_watcher_done"),
+}
 
 
 def _is_dbt_node_reader(dag_id: str, task) -> bool:
