@@ -10,11 +10,15 @@ marts in its `bi` schema (`customer_value`, `segment_summary`, `model_performanc
 renamed over it, so a BI tool reading it sees the previous or the new complete snapshot and never holds a
 lock on the warehouse.
 
-Runs whenever scores change (`customer_scores`); updates `warehouse_bi` and `serving_copy` (with the
-published date).
-Publishing is idempotent: a retry or a second run writes the same snapshot again. A failed publish leaves
-the previous serving file untouched (the temporary file is removed), so dashboards keep working on the
-last good snapshot while the failure is fixed.
+Runs whenever scores change (`customer_scores`) and whenever monitoring changes (`model_monitoring`):
+`model_performance` shows the backtests **monitor** writes after each scoring (`ml.backtests`), which
+would otherwise reach BI only with the next scoring's publish, a day later. A scoring day therefore
+publishes twice, after score and again after monitor; updates `warehouse_bi` and `serving_copy` (with the
+published date) each time.
+Publishing is idempotent: a retry or a second run rebuilds the snapshot from what the warehouse holds, so
+the same date published again changes only what changed meanwhile (the monitor's backtests). A failed
+publish leaves the previous serving file untouched (the temporary file is removed), so dashboards keep
+working on the last good snapshot while the failure is fixed.
 Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to publish; empty = the latest scored date.
 The task writes the warehouse, so it runs in the `warehouse_writer` pool (a DuckDB reader cannot open a
 file another process is writing).
@@ -26,11 +30,11 @@ import pendulum
 from airflow.sdk import dag, task
 
 from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, as_of_date_param
-from include.assets import BI_MARTS, CUSTOMER_SCORES, SERVING_COPY
+from include.assets import BI_MARTS, CUSTOMER_SCORES, MONITORING, SERVING_COPY
 
 
 @dag(
-    schedule=[CUSTOMER_SCORES],
+    schedule=CUSTOMER_SCORES | MONITORING,
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -2,7 +2,7 @@
 
 ingest → RAW_TABLES → transform → MARTS → train (when needed) → CHAMPION_MODEL (on a promotion only) → score
 → CUSTOMER_SCORES → publish → SERVING_COPY, BI_MARTS; CUSTOMER_SCORES → monitor → MONITORING
-(ml.feature_drift, ml.backtests).
+(ml.feature_drift, ml.backtests) → publish again (bi.model_performance shows the backtests).
 score also runs on MARTS (new data, same champion) and on its daily timetable.
 """
 

@@ -6,7 +6,8 @@ parsing the DAGs it runs the project's Airflow set-up (include/airflow_setup.py:
 `warehouse_writer` pool, the dbt manifest Cosmos renders transform from). Assets do not trigger DAGs under
 dag.test, so the chain ingest → transform → train → score → publish, monitor is walked here in the order the
 assets would start them (publish and monitor both follow score; monitor last, so the serving copy is not
-kept waiting).
+kept waiting). A scheduler also publishes again after monitor (`model_monitoring`); this walk does not, so
+backtests monitor writes here reach the serving copy with the next publish.
 """
 
 from __future__ import annotations
