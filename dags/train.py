@@ -4,11 +4,12 @@
 Trains the LightGBM CLV and churn models on the feature mart's past cutoffs, checks them out of time on the
 latest labelled cutoff against the baselines (BG/NBD + Gamma-Gamma, persistence, naive rate, RFM-only
 LightGBM), saves the version with its HTML report and drift reference, records it in `ml.model_registry`
-and the evaluation in `ml.evaluations`, and gates it: it becomes champion only if it beats every baseline
-and holds the current champion (docs/scores.md); the first model is promoted anyway (there is nothing
-else to score with). Only a promotion updates `champion_model` (task `announce_champion`, with the new
-`model_version` in the event's extra), which starts **score** with the new champion; a rejected model
-ends `announce_champion` skipped, so no event is sent and nothing is re-scored with an unchanged champion.
+and the evaluation in `ml.evaluations` (rows of its `model_version`), and gates it: it becomes champion
+only if it beats every baseline and holds the current champion (docs/scores.md); the first model is
+promoted anyway (there is nothing else to score with). Only a promotion updates `champion_model` (task
+`announce_champion`, with the new `model_version` in the event's extra), which starts **score** with the
+new champion; a rejected model ends `announce_champion` skipped, so no event is sent and nothing is
+re-scored with an unchanged champion.
 
 When it trains (the `should_train` task decides, and skips the rest of the run otherwise):
 * weekly, Monday 03:00 UTC: retrain on the latest marts;

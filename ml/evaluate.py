@@ -6,6 +6,11 @@ The cutoff must be a labelled cutoff of the marts. The model is fitted on earlie
 ml.train), the baselines on the same customers at the same cutoff, and every metric of ml.metrics is
 computed for each. Rows go to ml.evaluations in long format (one row per model and metric); re-running the
 same evaluation on the same data replaces its rows.
+
+Its model_version is null: this is an ad-hoc evaluation of the current configuration, a fit that is never
+saved nor registered. `cvw train` stores its evaluation with the version it registers in ml.model_registry
+(and under an id of that version's, so neither a later training run nor `cvw evaluate` replaces it): join
+the two on model_version.
 """
 
 from __future__ import annotations
@@ -61,9 +66,12 @@ create table if not exists ml.evaluations (
     metric varchar not null,
     value double,
     customers integer not null,
+    model_version varchar,
     primary key (evaluation_id, model, metric)
 )
 """
+# Columns added since the table's first release: a table made before them gets them, empty on its rows.
+ADDED_COLUMNS = {"model_version": "varchar"}
 
 
 def score(test: pd.DataFrame, revenue: np.ndarray, churn: np.ndarray) -> dict[str, float]:
@@ -140,8 +148,14 @@ def describe(calibration: dict) -> str:
     )
 
 
-def evaluation_id(cutoff: date, horizon_days: int, frame: pd.DataFrame) -> str:
-    """Return an id that is the same when the same evaluation runs again on the same data and settings."""
+def evaluation_id(
+    cutoff: date, horizon_days: int, frame: pd.DataFrame, model_version: str | None = None
+) -> str:
+    """Return an id that is the same when the same evaluation runs again on the same data and settings.
+
+    A registered model's evaluation (model_version given) has an id of its own: its rows stay when the same
+    data is evaluated again, ad hoc or by another training run.
+    """
     fingerprint = {
         "cutoff": str(cutoff),
         "horizon_days": horizon_days,
@@ -149,28 +163,43 @@ def evaluation_id(cutoff: date, horizon_days: int, frame: pd.DataFrame) -> str:
         "label_revenue": round(float(frame["label_revenue"].sum()), 2),
         "boosters": {name: [params, rounds] for name, (params, rounds) in BOOSTERS.items()},
     }
+    if model_version is not None:  # absent otherwise, so an ad-hoc evaluation keeps the id it always had
+        fingerprint["model_version"] = model_version
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:12]
     return f"{cutoff}_{horizon_days}d_{digest}"
 
 
 def with_evaluation_keys(
-    table: pd.DataFrame, cutoff: date, horizon_days: int, frame: pd.DataFrame
+    table: pd.DataFrame,
+    cutoff: date,
+    horizon_days: int,
+    frame: pd.DataFrame,
+    model_version: str | None = None,
 ) -> pd.DataFrame:
-    """Return an evaluate_cutoff table with the ml.evaluations keys in front: id, time, cutoff, horizon."""
+    """Return an evaluate_cutoff table with the ml.evaluations keys in front (id, time, cutoff, horizon) and
+    the registered model version it evaluated (None for an ad-hoc evaluation) at the end."""
     table = table.copy()
     table.insert(0, "horizon_days", horizon_days)
     table.insert(0, "cutoff_date", cutoff)
     table.insert(0, "evaluated_at", datetime.now(UTC).replace(tzinfo=None))
-    table.insert(0, "evaluation_id", evaluation_id(cutoff, horizon_days, frame))
+    table.insert(0, "evaluation_id", evaluation_id(cutoff, horizon_days, frame, model_version))
+    table["model_version"] = pd.Series(model_version, index=table.index, dtype="object")
     return table
+
+
+def ensure_evaluations(con) -> None:
+    """Create schema ml and table ml.evaluations when they do not exist, and add columns it lacks."""
+    con.execute("create schema if not exists ml")
+    con.execute(EVALUATIONS_DDL)
+    for column, column_type in ADDED_COLUMNS.items():  # names and types from the allow-list above
+        con.execute(f"alter table ml.evaluations add column if not exists {column} {column_type}")
 
 
 def store(con, table: pd.DataFrame) -> int:
     """Replace one evaluation's rows in ml.evaluations in a single transaction; return the rows written."""
     from include.warehouse import transaction
 
-    con.execute("create schema if not exists ml")
-    con.execute(EVALUATIONS_DDL)
+    ensure_evaluations(con)
     con.register("new_evaluation", table)
     try:
         with transaction(con):
@@ -179,8 +208,13 @@ def store(con, table: pd.DataFrame) -> int:
             )
             con.execute(
                 """
-                insert into ml.evaluations
-                select evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers
+                insert into ml.evaluations (
+                    evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers,
+                    model_version
+                )
+                select
+                    evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers,
+                    model_version
                 from new_evaluation
                 """
             )
@@ -216,9 +250,7 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     return frame
 
 
-def run(
-    cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstrap: int = 0
-) -> pd.DataFrame:
+def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstrap: int = 0) -> pd.DataFrame:
     """Evaluate the model and the baselines at a cutoff, store the rows and return the long table.
 
     With bootstrap > 0, table.attrs["intervals"] holds difference_intervals over that many resamples.

@@ -4,7 +4,9 @@ Every trained model version gets one registry row per task ("clv", "churn") with
 "challenger-rejected" or "retired". promote_or_reject runs the champion gate (ml.gate.decide_promotion,
 re-exported here: each gate metric holds the champion within a tolerance and beats every baseline), records
 the version, and moves the champion pointer only when it is promoted; a rejected challenger is recorded and
-scoring keeps the champion.
+scoring keeps the champion. A version's evaluation against the baselines is the ml.evaluations rows of its
+model_version (ml.train stores them): that one column joins the two tables both ways, so the registry holds
+no evaluation id.
 
 The metadata dict register_model and promote_or_reject read (keys beyond these are ignored):
     version        str, the model version (artifacts/models/<version>/)

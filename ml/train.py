@@ -260,8 +260,8 @@ def train_models(
     """Evaluate out of time against the baselines, fit and save a model, gate it; return its metadata.
 
     The new version is saved with its report and drift reference, recorded in ml.model_registry with its
-    evaluation in ml.evaluations, and becomes champion only if it passes the gate (ml.champion); the
-    returned metadata says whether it did ("promoted", "gate_reason").
+    evaluation in ml.evaluations (the rows of its model_version), and becomes champion only if it passes the
+    gate (ml.champion); the returned metadata says whether it did ("promoted", "gate_reason").
     """
     from ml.evaluate import evaluate_cutoff, with_evaluation_keys
     from ml.evaluate import store as store_evaluation
@@ -358,7 +358,8 @@ def train_models(
         find_champion(settings.artifacts_dir), test, metadata["test_cutoff"], horizon_days
     )
     with connect(warehouse_path) as con:
-        store_evaluation(con, with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame))
+        # its rows carry the version registered below: ml.evaluations and ml.model_registry join on it
+        store_evaluation(con, with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version))
         promoted, reason = promote_or_reject(
             con, settings.artifacts_dir, metadata, champion_metrics=on_holdout
         )

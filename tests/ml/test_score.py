@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, champion, compiled, monitor, provenance, registry, score, train
+from ml import actions, champion, compiled, evaluate, monitor, provenance, registry, score, train
 from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
 from ml.data import SAMPLE_BUCKETS, load_training_frame, rounded
@@ -85,6 +85,36 @@ def test_the_first_model_is_evaluated_out_of_time_promoted_and_registered(traine
     holdout = ("2024-10-01", "2024-07-01")  # the cutoffs the metrics were measured and calibrated on
     assert registry == [("churn", "champion", *holdout), ("clv", "champion", *holdout)]
     assert evaluations == (5, "2024-10-01")  # the model and the four baselines on the test cutoff
+
+
+def test_the_evaluation_of_a_trained_model_carries_the_version_it_registered(trained) -> None:
+    path, _, metadata = trained
+    with duckdb.connect(str(path), read_only=True) as con:
+        evaluations = con.execute(
+            "select model_version, count(*), count(distinct evaluation_id) from ml.evaluations group by 1"
+        ).fetchall()
+        joined = con.execute(
+            "select registry.task, registry.status, count(*) from ml.model_registry as registry "
+            "inner join ml.evaluations as evaluations using (model_version) group by 1, 2 order by 1"
+        ).fetchall()
+    assert evaluations == [(metadata["version"], 5 * 11, 1)]  # the model and four baselines, 11 metrics each
+    assert joined == [("churn", "champion", 5 * 11), ("clv", "champion", 5 * 11)]
+
+
+def test_an_ad_hoc_evaluation_of_the_trained_cutoff_keeps_the_registered_evaluation(
+    trained, tmp_path: Path
+) -> None:
+    # the same cutoff and data gave `cvw evaluate` the evaluation id of training's: it replaced the rows of
+    # the registered version with its own, and the version was left without an evaluation
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(trained[0], copy)
+    evaluate.main(["--cutoff", "2024-10-01", "--horizon", "90", "--warehouse", str(copy)])
+    with duckdb.connect(str(copy), read_only=True) as con:
+        evaluations = con.execute(
+            "select model_version, count(*), count(distinct evaluation_id) from ml.evaluations "
+            "group by 1 order by 1 nulls last"
+        ).fetchall()
+    assert evaluations == [(trained[2]["version"], 5 * 11, 1), (None, 5 * 11, 1)]
 
 
 def test_the_registry_hashes_a_models_features_as_training_named_its_version(trained) -> None:
@@ -237,6 +267,12 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
             "select distinct model_version, status from ml.model_registry order by status desc"
         ).fetchall()
     assert statuses == [(first["version"], "champion"), (challenger["version"], "challenger-rejected")]
+    with duckdb.connect(str(path), read_only=True) as con:
+        evaluations = con.execute(
+            "select model_version, count(*) from ml.evaluations group by 1 order by 1"
+        ).fetchall()
+    # each version keeps its own evaluation, although both were of the same rows and label total
+    assert evaluations == sorted([(first["version"], 5 * 11), (challenger["version"], 5 * 11)])
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     assert set(_scores(path)["model_version"]) == {first["version"]}
 
