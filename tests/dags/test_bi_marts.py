@@ -387,6 +387,34 @@ def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric
     ]
 
 
+def test_model_performance_shows_the_model_version_training_registered_for_its_evaluation(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # ml.evaluations records the version a training run registered, null for an ad-hoc `cvw evaluate`; the
+    # mart showed null for every evaluation, so its rows could not be told apart by model nor joined to it
+    from ml.evaluate import ensure_evaluations
+
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_evaluations(con)  # the table of _scored_copy predates the column, as an old warehouse's does
+        con.execute("update ml.evaluations set model_version = 'v1' where evaluation_id = 'e1'")
+        con.execute(
+            "insert into ml.evaluations values ('e2', timestamp '2024-10-02 05:00', date '2024-07-01', 90, "
+            "'model', 'churn_roc_auc', 0.7, 4, null)"
+        )
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    rows = _rows(
+        warehouse,
+        "select model_version, evaluated_at, metric, value from bi.model_performance "
+        "where source = 'evaluation' order by evaluated_at, metric",
+    )[1]
+    assert rows == [
+        ("v1", datetime(2024, 10, 1, 5), "churn_roc_auc", 0.8),
+        ("v1", datetime(2024, 10, 1, 5), "revenue_mae", 12.5),
+        (None, datetime(2024, 10, 2, 5), "churn_roc_auc", 0.7),
+    ]
+
+
 def test_model_performance_hides_the_backtest_of_scores_since_replaced(
     warehouse: Path, tmp_path: Path
 ) -> None:

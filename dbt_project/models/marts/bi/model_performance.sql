@@ -21,6 +21,14 @@
     {%- endfor -%}
 {%- endif -%}
 {%- set guard_backtests = present['scores'] and 'scored_at' in backtest_columns -%}
+{#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
+    table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
+{%- set evaluation_columns = [] -%}
+{%- if present['evaluations'] and execute and flags.INTROSPECT -%}
+    {%- for column in adapter.get_columns_in_relation(source('ml', 'evaluations')) -%}
+        {%- do evaluation_columns.append(column.name | lower) -%}
+    {%- endfor -%}
+{%- endif -%}
 
 with
 
@@ -56,7 +64,11 @@ evaluation_metrics as (
     select
         'evaluation' as source,
         model,
+        {%- if 'model_version' in evaluation_columns %}
+        cast(model_version as {{ dbt.type_string() }}) as model_version,
+        {%- else %}
         cast(null as {{ dbt.type_string() }}) as model_version,
+        {%- endif %}
         cutoff_date,
         horizon_days,
         metric,
