@@ -50,13 +50,15 @@ demo: $(SYNCED)  ## generate a shop, run ingest → dbt → train → score → 
 
 test: $(SYNCED)  ## ruff, then every test (unit, dbt, Airflow end to end)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 airflow: $(SYNCED)  ## run Airflow on http://127.0.0.1:8080 (api-server, scheduler, dag-processor, triggerer)
 	$(PY) -m include.airflow_local --home $(AIRFLOW_HOME) --port $(AIRFLOW_PORT)
 
-lint: $(SYNCED)  ## ruff on the Python code
+lint: $(SYNCED)  ## ruff on the Python code: its checks and its formatting
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 clean:  ## remove generated data, models and Airflow state (keeps the virtualenv)
 	rm -rf data artifacts .airflow dbt_project/target dbt_project/logs

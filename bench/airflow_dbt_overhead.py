@@ -85,9 +85,21 @@ def plain_dbt_build(env: dict[str, str]) -> float:
     dbt = str(Path(sys.executable).parent / "dbt")
     started = time.monotonic()
     # the same nodes as transform's build: the BI marts (tag bi) are built by publish, after scoring
-    _run([dbt, "build", "--project-dir", project, "--profiles-dir", project, "--vars", dbt_vars,
-          "--exclude", f"tag:{BI_TAG}"],
-         {**env, "CVW_WAREHOUSE": str(Path(env["CVW_DATA_DIR"]) / "warehouse.duckdb")})
+    _run(
+        [
+            dbt,
+            "build",
+            "--project-dir",
+            project,
+            "--profiles-dir",
+            project,
+            "--vars",
+            dbt_vars,
+            "--exclude",
+            f"tag:{BI_TAG}",
+        ],
+        {**env, "CVW_WAREHOUSE": str(Path(env["CVW_DATA_DIR"]) / "warehouse.duckdb")},
+    )
     return time.monotonic() - started
 
 
@@ -146,8 +158,10 @@ def machine() -> str:
     """Return a one-line description of this machine and its load."""
     memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
     load = os.getloadavg()[0]
-    return f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, Python " \
-           f"{platform.python_version()}, load average {load:.1f} at the start"
+    return (
+        f"{os.cpu_count()} cores, {memory_gb:.0f} GB, {platform.machine()}, Python "
+        f"{platform.python_version()}, load average {load:.1f} at the start"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--work-dir", type=Path, help="keep data, logs and Airflow home here (default: temp)")
     args = parser.parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True
+    ).stdout.strip()
     header = machine()
     with tempfile.TemporaryDirectory(prefix="cvw-bench-") as folder:
         root = args.work_dir or Path(folder)

@@ -57,38 +57,40 @@ def local_environment(home: Path, port: int, base: Mapping[str, str] | None = No
     """Return the environment of every local Airflow process: loopback only, LocalExecutor, simple auth."""
     env = dict(os.environ if base is None else base)
     url = f"http://127.0.0.1:{port}"
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": env.get("AIRFLOW__CORE__DAGS_FOLDER") or str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",  # the writer pool runs warehouse tasks one at a time anyway
-        "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": url,
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home, "jwt_secret"),
-        # Every component must encrypt and decrypt with one key. Without it each process takes whatever
-        # airflow.cfg holds when it starts, and the first writes a new key there while the others run:
-        # the scheduler then stored a trigger's arguments in clear and the triggerer, holding the new key,
-        # died on them (InvalidToken), leaving every deferred task waiting.
-        "AIRFLOW__CORE__FERNET_KEY": _secret(home, "fernet_key", _fernet_key),
-        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        # The Task SDK's API client logs every XCom it does not find at error level, then returns nothing,
-        # which the caller reads as "not yet": each poll of a node task's trigger for a node dbt has not
-        # built (hundreds a run). Its only error lines are such lookups (apache/airflow#73175).
-        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": SDK_CLIENT_LOG_LEVEL,
-        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
-        # the producer never retries (include/cosmos_config.py), so Cosmos need not back its XComs up to an
-        # Airflow Variable after every dbt event
-        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
-        **TELEMETRY_OFF,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")])),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": env.get("AIRFLOW__CORE__DAGS_FOLDER") or str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",  # the writer pool runs warehouse tasks one at a time anyway
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": url,
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API_AUTH__JWT_SECRET": _secret(home, "jwt_secret"),
+            # Every component must encrypt and decrypt with one key. Without it each process takes whatever
+            # airflow.cfg holds when it starts, and the first writes a new key there while the others run:
+            # the scheduler then stored a trigger's arguments in clear and the triggerer, holding the new key,
+            # died on them (InvalidToken), leaving every deferred task waiting.
+            "AIRFLOW__CORE__FERNET_KEY": _secret(home, "fernet_key", _fernet_key),
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            # The Task SDK's API client logs every XCom it does not find at error level, then returns nothing,
+            # which the caller reads as "not yet": each poll of a node task's trigger for a node dbt has not
+            # built (hundreds a run). Its only error lines are such lookups (apache/airflow#73175).
+            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": SDK_CLIENT_LOG_LEVEL,
+            "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+            # the producer never retries (include/cosmos_config.py), so Cosmos need not back its XComs up to
+            # an Airflow Variable after every dbt event
+            "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+            **TELEMETRY_OFF,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH", "")])),
+        }
+    )
     return env
 
 
@@ -121,8 +123,12 @@ def start_components(env: Mapping[str, str], log_dir: Path) -> dict[str, subproc
     for name in COMPONENTS:
         with (log_dir / f"{name}.log").open("ab") as log:
             processes[name] = subprocess.Popen(
-                [airflow_executable(), name, *COMPONENT_ARGS.get(name, ())], env=dict(env), cwd=REPO_ROOT,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [airflow_executable(), name, *COMPONENT_ARGS.get(name, ())],
+                env=dict(env),
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
     return processes
 

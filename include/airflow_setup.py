@@ -89,8 +89,19 @@ def ensure_manifest(force: bool = False) -> bool:
             return False
         parse_dir = manifest.parent / "parse"  # kept, so the next parse is a partial one
         project = str(settings.dbt_project_dir)
-        command = [dbt_executable(), "parse", "--project-dir", project, "--profiles-dir", project,
-                   "--target-path", str(parse_dir), "--log-path", str(parse_dir / "logs"), "--quiet"]
+        command = [
+            dbt_executable(),
+            "parse",
+            "--project-dir",
+            project,
+            "--profiles-dir",
+            project,
+            "--target-path",
+            str(parse_dir),
+            "--log-path",
+            str(parse_dir / "logs"),
+            "--quiet",
+        ]
         environment = {**os.environ, **dbt_environment(settings.warehouse_path)}
         result = subprocess.run(command, env=environment, capture_output=True, text=True)
         if result.returncode != 0:

@@ -45,9 +45,11 @@ def expand(patterns: list[str]) -> list[Path]:
 
 def _announced(loader: Loader) -> Loader:
     """Return the loader, printing the file's name to stderr before it starts (a large file takes seconds)."""
+
     def load(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -> FileLoad:
         print(f"loading {path} ...", file=sys.stderr, flush=True)
         return loader(con, path, loaded_at)
+
     return load
 
 
@@ -79,8 +81,10 @@ def import_preset(name: str, files: list[Path], warehouse: Path | None = None) -
     files = files or preset.default_files()
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        raise ValueError(f"{', '.join(missing)} not found: give the preset's files as arguments, "
-                         "or set CVW_ONLINE_RETAIL_DIR to the folder that holds them.")
+        raise ValueError(
+            f"{', '.join(missing)} not found: give the preset's files as arguments, "
+            "or set CVW_ONLINE_RETAIL_DIR to the folder that holds them."
+        )
     loader = _announced(preset.load_file)
     return load_files([(path, loader) for path in files], warehouse)
 
@@ -88,28 +92,61 @@ def import_preset(name: str, files: list[Path], warehouse: Path | None = None) -
 def _parser() -> argparse.ArgumentParser:
     """Return the argument parser of `cvw import`."""
     parser = argparse.ArgumentParser(
-        prog="cvw import", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+        prog="cvw import",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--table", nargs="+", action="append", metavar=("TABLE", "FILE"),
-                        help="raw table, then the files or glob patterns to load into it (.csv or .parquet); "
-                             "one table per call")
-    parser.add_argument("--preset", nargs="+", metavar=("NAME", "FILE"),
-                        help=f"a known data set ({', '.join(PRESETS)}), then its files (default: settings)")
+    parser.add_argument(
+        "--table",
+        nargs="+",
+        action="append",
+        metavar=("TABLE", "FILE"),
+        help="raw table, then the files or glob patterns to load into it (.csv or .parquet); "
+        "one table per call",
+    )
+    parser.add_argument(
+        "--preset",
+        nargs="+",
+        metavar=("NAME", "FILE"),
+        help=f"a known data set ({', '.join(PRESETS)}), then its files (default: settings)",
+    )
     parser.add_argument("files", nargs="*", metavar="FILE", help="files to load, with --mapping")
-    parser.add_argument("--mapping", type=Path, metavar="FILE.yaml",
-                        help="YAML: table, columns {contract: source}, date_format, constants, defaults")
-    parser.add_argument("--map", action="append", metavar="CONTRACT=SOURCE",
-                        help="read contract column CONTRACT from the file's column SOURCE (repeatable)")
-    parser.add_argument("--constant", action="append", metavar="CONTRACT=VALUE",
-                        help="the same value for every row (repeatable)")
-    parser.add_argument("--default", action="append", metavar="CONTRACT=VALUE",
-                        help="value where the file's is empty (repeatable)")
-    parser.add_argument("--date-format", metavar="FORMAT",
-                        help="strptime format of text timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: ISO)")
-    parser.add_argument("--allow-updates", action="store_true",
-                        help="load a row whose key is loaded already with other values as its newer version "
-                             "(a status change, a correction) instead of rejecting it")
+    parser.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE.yaml",
+        help="YAML: table, columns {contract: source}, date_format, constants, defaults",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        metavar="CONTRACT=SOURCE",
+        help="read contract column CONTRACT from the file's column SOURCE (repeatable)",
+    )
+    parser.add_argument(
+        "--constant",
+        action="append",
+        metavar="CONTRACT=VALUE",
+        help="the same value for every row (repeatable)",
+    )
+    parser.add_argument(
+        "--default",
+        action="append",
+        metavar="CONTRACT=VALUE",
+        help="value where the file's is empty (repeatable)",
+    )
+    parser.add_argument(
+        "--date-format",
+        metavar="FORMAT",
+        help="strptime format of text timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: ISO)",
+    )
+    parser.add_argument(
+        "--allow-updates",
+        action="store_true",
+        help="load a row whose key is loaded already with other values as its newer version "
+        "(a status change, a correction) instead of rejecting it",
+    )
     parser.add_argument("--warehouse", type=Path, default=get_settings().warehouse_path)
     return parser
 
@@ -119,12 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.table and len(args.table) > 1:  # argparse would keep the last and drop the others silently
-        parser.error("give --table once per call: import orders first, then the tables that refer to them "
-                     "(or put every file in the landing folder and run `cvw ingest`).")
+        parser.error(
+            "give --table once per call: import orders first, then the tables that refer to them "
+            "(or put every file in the landing folder and run `cvw ingest`)."
+        )
     args.table = args.table[0] if args.table else None
     if args.preset:
-        if any((args.table, args.mapping, args.map, args.constant, args.default, args.date_format,
-                args.allow_updates)):
+        if any(
+            (
+                args.table,
+                args.mapping,
+                args.map,
+                args.constant,
+                args.default,
+                args.date_format,
+                args.allow_updates,
+            )
+        ):
             parser.error("--preset takes only its files and --warehouse.")
         name, patterns = args.preset[0], [*args.preset[1:], *args.files]
     elif args.table or args.mapping:

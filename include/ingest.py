@@ -139,8 +139,6 @@ def already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> b
     return con.execute(query, [table, sha256]).fetchone()[0] > 0
 
 
-
-
 def rows_read(con: duckdb.DuckDBPyConnection) -> int:
     """Return the data rows of the staged file: the rows parsed plus the malformed CSV lines."""
     query = "select (select count(*) from _cvw_file) + (select count(*) from _cvw_malformed)"

@@ -26,14 +26,41 @@ import yaml
 from include.raw_schema import RAW_TABLES, Column
 
 # Families of DuckDB types, and the families each contract type accepts from a file.
-NUMBER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
-ACCEPTS = {"VARCHAR": {"text", "number"}, "TIMESTAMP": {"text", "time"},
-           "DOUBLE": {"text", "number"}, "INTEGER": {"text", "number"}, "BIGINT": {"text", "number"}}
-NEEDS = {"VARCHAR": "text or whole numbers", "TIMESTAMP": "timestamps or text such as 2024-01-31 13:45:00",
-         "DOUBLE": "numbers", "INTEGER": "whole numbers", "BIGINT": "whole numbers"}
-KINDS = {"TIMESTAMP": "a timestamp", "DOUBLE": "a number", "INTEGER": "a whole number",
-         "BIGINT": "a whole number"}
+NUMBER_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+)
+ACCEPTS = {
+    "VARCHAR": {"text", "number"},
+    "TIMESTAMP": {"text", "time"},
+    "DOUBLE": {"text", "number"},
+    "INTEGER": {"text", "number"},
+    "BIGINT": {"text", "number"},
+}
+NEEDS = {
+    "VARCHAR": "text or whole numbers",
+    "TIMESTAMP": "timestamps or text such as 2024-01-31 13:45:00",
+    "DOUBLE": "numbers",
+    "INTEGER": "whole numbers",
+    "BIGINT": "whole numbers",
+}
+KINDS = {
+    "TIMESTAMP": "a timestamp",
+    "DOUBLE": "a number",
+    "INTEGER": "a whole number",
+    "BIGINT": "a whole number",
+}
 
 
 @dataclass(frozen=True)
@@ -174,8 +201,15 @@ def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list
     for column in RAW_TABLES[mapping.table]:
         if column.name in mapping.constants:
             value = mapping.constants[column.name]
-            sources.append(Source(column, f"cast(${column.name}_constant as varchar)", "VARCHAR",
-                                  f"constant {value!r}", {f"{column.name}_constant": value}))
+            sources.append(
+                Source(
+                    column,
+                    f"cast(${column.name}_constant as varchar)",
+                    "VARCHAR",
+                    f"constant {value!r}",
+                    {f"{column.name}_constant": value},
+                )
+            )
             continue
         wanted = mapping.columns.get(column.name, column.name)
         found = _find(wanted, described)
@@ -189,9 +223,15 @@ def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list
             as_text = None if found is None else typed("VARCHAR", quote(found), described[found], False)
             text = "null" if as_text is None else blank_is_null(as_text)
             default = mapping.defaults[column.name]
-            sources.append(Source(column, f"coalesce({text}, ${column.name}_default)", "VARCHAR",
-                                  f"column {found or column.name!r} with default {default!r}",
-                                  {f"{column.name}_default": default}))
+            sources.append(
+                Source(
+                    column,
+                    f"coalesce({text}, ${column.name}_default)",
+                    "VARCHAR",
+                    f"column {found or column.name!r} with default {default!r}",
+                    {f"{column.name}_default": default},
+                )
+            )
             continue
         if found is None:
             if column.required:
@@ -226,9 +266,11 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
             # 17850.0 is the customer id 17850: integral numbers lose the fraction a float column gave them;
             # NaN and infinities are no value at all
             number = f"cast({value} as double)"
-            return (f"case when not isfinite({number}) then null "
-                    f"when {number} = trunc({number}) and abs({number}) < 1e15 "
-                    f"then cast(cast({number} as bigint) as varchar) else cast({value} as varchar) end")
+            return (
+                f"case when not isfinite({number}) then null "
+                f"when {number} = trunc({number}) and abs({number}) < 1e15 "
+                f"then cast(cast({number} as bigint) as varchar) else cast({value} as varchar) end"
+            )
         return f"cast({value} as varchar)"
     if sql_type == "TIMESTAMP":
         # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
@@ -245,8 +287,10 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
         return number_of(value, source_type)
     number = as_number(value, family == "text")
     low, high = (-(2**31), 2**31 - 1) if sql_type == "INTEGER" else (-(2**63), 2**63 - 1)
-    return (f"case when {number} = trunc({number}) and {number} between {low} and {high} "
-            f"then cast({number} as {sql_type}) end")
+    return (
+        f"case when {number} = trunc({number}) and {number} between {low} and {high} "
+        f"then cast({number} as {sql_type}) end"
+    )
 
 
 def as_number(value: str, text: bool) -> str:

@@ -69,7 +69,9 @@ class NodeResultTrigger(WatcherTrigger):
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
         return CLASS_PATH, {
-            **kwargs, "test_unique_ids": self.test_unique_ids, "unit_test_ids": self.unit_test_ids
+            **kwargs,
+            "test_unique_ids": self.test_unique_ids,
+            "unit_test_ids": self.unit_test_ids,
         }
 
     async def _skipped_after_an_upstream_failure(self) -> bool:

@@ -33,8 +33,17 @@ from include.dbt import run_dbt
 from include.settings import get_settings
 from include.warehouse import has_table
 
-PERFORMANCE_COLUMNS = ("source", "model", "model_version", "cutoff_date", "horizon_days", "metric", "value",
-                       "customers", "evaluated_at")
+PERFORMANCE_COLUMNS = (
+    "source",
+    "model",
+    "model_version",
+    "cutoff_date",
+    "horizon_days",
+    "metric",
+    "value",
+    "customers",
+    "evaluated_at",
+)
 
 
 def _flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -63,10 +72,13 @@ def scoring_model_performance(artifacts_dir: Path, version: str | None) -> pd.Da
     metrics = _flat_metrics(metadata.get("out_of_time_metrics") or metadata.get("metrics") or {})
     return pd.DataFrame(
         {
-            "source": "champion_out_of_time", "model": "champion", "model_version": version,
+            "source": "champion_out_of_time",
+            "model": "champion",
+            "model_version": version,
             "cutoff_date": pd.to_datetime(metadata.get("test_cutoff")),
             "horizon_days": metadata.get("horizon_days"),
-            "metric": list(metrics), "value": list(metrics.values()),
+            "metric": list(metrics),
+            "value": list(metrics.values()),
             "customers": metrics.get("test_customers"),
             "evaluated_at": pd.to_datetime(metadata.get("trained_at"), utc=True).tz_convert(None),
         },
@@ -109,8 +121,9 @@ def _marts_warning(con: duckdb.DuckDBPyConnection, as_of_date: date, marts_date:
         empty = f"the RFM columns of {as_of_date} are empty (its profile is the marts' monthly cutoff's)"
     else:
         empty = f"RFM and profile columns of {as_of_date} are empty"
-    return (f"Warning: the marts are as of {marts_date}, so {empty}; build transform for that date to "
-            "fill them.")
+    return (
+        f"Warning: the marts are as of {marts_date}, so {empty}; build transform for that date to fill them."
+    )
 
 
 def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path) -> dict[str, object]:
@@ -150,8 +163,11 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
     con.unregister("scoring_model_frame")
     (customers,) = _one(con, "select count(*) from bi.customer_value")
     snapshot = {
-        "as_of_date": as_of_date, "customers": customers, "model_version": version,
-        "marts_as_of_date": marts_date, "published_at": datetime.now(UTC).replace(tzinfo=None),
+        "as_of_date": as_of_date,
+        "customers": customers,
+        "model_version": version,
+        "marts_as_of_date": marts_date,
+        "published_at": datetime.now(UTC).replace(tzinfo=None),
     }
     con.execute(
         "create table bi.snapshot as select $as_of_date::date as as_of_date, "
@@ -173,8 +189,11 @@ def publish_serving(
     if not warehouse.exists():
         raise SystemExit(f"The warehouse {warehouse} does not exist: run the pipeline before publish.")
     as_of_date = _published_date(warehouse, as_of_date)
-    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse,
-            dbt_vars={"bi_as_of_date": as_of_date.isoformat()})
+    run_dbt(
+        ["build", "--select", "tag:bi"],
+        warehouse_path=warehouse,
+        dbt_vars={"bi_as_of_date": as_of_date.isoformat()},
+    )
     serving.parent.mkdir(parents=True, exist_ok=True)
     # publishes run one at a time (the writer lane): a temporary file here is one a killed publish left
     for leftover in serving.parent.glob(f".{serving.name}.*.tmp*"):

@@ -46,8 +46,9 @@ def parse_as_of_date(value: str | None) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"as_of_date={text!r} is not a date: write it as YYYY-MM-DD or leave it empty.") \
-            from None
+        raise ValueError(
+            f"as_of_date={text!r} is not a date: write it as YYYY-MM-DD or leave it empty."
+        ) from None
 
 
 def run_as_of_date(param: str | None, run_type: object, logical_date: datetime | None) -> str:
@@ -125,7 +126,7 @@ def remove_abandoned_scratch(folder: Path) -> list[Path]:
     host = _host_prefix()
     removed = []
     for path in sorted(folder.glob(f"{host}*")):
-        pid = path.name[len(host):].split("_", 1)[0]
+        pid = path.name[len(host) :].split("_", 1)[0]
         if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
@@ -150,7 +151,8 @@ def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
         ensure_score_tables(con)
         con.execute("attach ? as scratch (read_only)", [str(scratch)])
         present = [
-            name for name in DATED_SCORE_TABLES
+            name
+            for name in DATED_SCORE_TABLES
             if has_table(con, "scores", name, database="scratch", views=False)
         ]
         with transaction(con):

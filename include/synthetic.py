@@ -24,19 +24,35 @@ from include.settings import get_settings
 DAY_US = 86_400_000_000
 START, END = date(2023, 1, 1), date(2025, 12, 31)
 COUNTRIES = {  # country: (region, weight)
-    "GB": ("UK & Ireland", 30), "IE": ("UK & Ireland", 4), "DE": ("Europe", 12), "FR": ("Europe", 9),
-    "NL": ("Europe", 5), "ES": ("Europe", 5), "IT": ("Europe", 4), "SE": ("Europe", 3),
-    "US": ("North America", 16), "CA": ("North America", 4), "AU": ("Asia-Pacific", 5),
-    "JP": ("Asia-Pacific", 2), "SG": ("Asia-Pacific", 1),
+    "GB": ("UK & Ireland", 30),
+    "IE": ("UK & Ireland", 4),
+    "DE": ("Europe", 12),
+    "FR": ("Europe", 9),
+    "NL": ("Europe", 5),
+    "ES": ("Europe", 5),
+    "IT": ("Europe", 4),
+    "SE": ("Europe", 3),
+    "US": ("North America", 16),
+    "CA": ("North America", 4),
+    "AU": ("Asia-Pacific", 5),
+    "JP": ("Asia-Pacific", 2),
+    "SG": ("Asia-Pacific", 1),
 }
 CHANNELS = {  # channel: (weight, purchase-rate multiplier, dropout-rate multiplier)
-    "organic": (30, 1.00, 0.90), "paid_search": (22, 0.95, 1.10), "social": (18, 0.90, 1.40),
-    "email": (10, 1.15, 0.75), "referral": (10, 1.10, 0.70), "affiliate": (10, 0.90, 1.15),
+    "organic": (30, 1.00, 0.90),
+    "paid_search": (22, 0.95, 1.10),
+    "social": (18, 0.90, 1.40),
+    "email": (10, 1.15, 0.75),
+    "referral": (10, 1.10, 0.70),
+    "affiliate": (10, 0.90, 1.15),
 }
 AGE_BANDS = {  # band: (weight, purchase-rate, dropout-rate and spend multipliers, share of orders in the app)
-    "18-24": (14, 0.90, 1.25, 0.80, 0.60), "25-34": (24, 1.05, 1.10, 0.95, 0.50),
-    "35-44": (22, 1.10, 1.00, 1.05, 0.40), "45-54": (18, 1.00, 0.90, 1.15, 0.30),
-    "55-64": (13, 0.95, 0.85, 1.10, 0.20), "65+": (9, 0.85, 0.85, 1.00, 0.15),
+    "18-24": (14, 0.90, 1.25, 0.80, 0.60),
+    "25-34": (24, 1.05, 1.10, 0.95, 0.50),
+    "35-44": (22, 1.10, 1.00, 1.05, 0.40),
+    "45-54": (18, 1.00, 0.90, 1.15, 0.30),
+    "55-64": (13, 0.95, 0.85, 1.10, 0.20),
+    "65+": (9, 0.85, 0.85, 1.00, 0.15),
 }
 CATEGORIES = {  # category: (weight, median list price, log-price spread, product nouns)
     "fashion": (20, 30.0, 0.5, ("Jacket", "Shirt", "Dress", "Scarf")),
@@ -108,9 +124,16 @@ def _latent(rng: np.random.Generator, n: int, horizon: float) -> dict[str, np.nd
     death = signup + np.minimum(rng.exponential(1.0 / dropout), 36_525.0)
     spend = 5.0 + rng.gamma(2.5, 60.0 / 2.5, n) * _column(AGE_BANDS, 3)[age]
     return {
-        "signup": signup, "country": country, "channel": channel, "age": age, "rate": rate,
-        "dropout": dropout, "death": death, "spend": spend,
-        "browse": rate * 2.2 * rng.lognormal(-0.06, 0.35, n), "lapse_days": rng.uniform(60.0, 90.0, n),
+        "signup": signup,
+        "country": country,
+        "channel": channel,
+        "age": age,
+        "rate": rate,
+        "dropout": dropout,
+        "death": death,
+        "spend": spend,
+        "browse": rate * 2.2 * rng.lognormal(-0.06, 0.35, n),
+        "lapse_days": rng.uniform(60.0, 90.0, n),
         "favourite": rng.choice(len(CATEGORIES), n, p=_weights(_column(CATEGORIES, 0))),
         "app_share": _column(AGE_BANDS, 4)[age],
     }
@@ -129,8 +152,11 @@ def _catalogue(rng: np.random.Generator, customers: int) -> dict[str, np.ndarray
     nouns = np.array([noun for row in CATEGORIES.values() for noun in row[3]])
     noun = category * 4 + rng.integers(0, 4, n)
     return {
-        "category": category, "price": price, "cost": np.round(price * rng.uniform(0.35, 0.7, n), 2),
-        "key": category + within, "name": ADJECTIVES[rng.integers(0, len(ADJECTIVES), n)] + " " + nouns[noun],
+        "category": category,
+        "price": price,
+        "cost": np.round(price * rng.uniform(0.35, 0.7, n), 2),
+        "key": category + within,
+        "name": ADJECTIVES[rng.integers(0, len(ADJECTIVES), n)] + " " + nouns[noun],
     }
 
 
@@ -173,19 +199,31 @@ def _lines(rng: np.random.Generator, c: dict, buyer: np.ndarray, catalogue: dict
     line_discount = np.round(gross * discount_rate[order], 2)
     discount = np.round(np.bincount(order, line_discount, n_orders), 2)
     cancelled = rng.random(n_orders) < 0.03
-    returned = np.where((rng.random(order.size) < 0.06) & ~cancelled[order],
-                        1 + np.floor(rng.random(order.size) * quantity), 0).astype(np.int32)
+    returned = np.where(
+        (rng.random(order.size) < 0.06) & ~cancelled[order],
+        1 + np.floor(rng.random(order.size) * quantity),
+        0,
+    ).astype(np.int32)
     return {
-        "order": order, "line_number": (np.arange(order.size) - first[order] + 1).astype(np.int32),
-        "first": first, "count": count, "product": product, "quantity": quantity, "price": price,
-        "line_discount": line_discount, "returned": returned, "discount": discount, "cancelled": cancelled,
+        "order": order,
+        "line_number": (np.arange(order.size) - first[order] + 1).astype(np.int32),
+        "first": first,
+        "count": count,
+        "product": product,
+        "quantity": quantity,
+        "price": price,
+        "line_discount": line_discount,
+        "returned": returned,
+        "discount": discount,
+        "cancelled": cancelled,
         "amount": np.round(np.bincount(order, gross, n_orders) - discount, 2),
         "app": rng.random(n_orders) < c["app_share"][buyer],
     }
 
 
-def _sessions(rng: np.random.Generator, c: dict, buyer: np.ndarray, order_day: np.ndarray, horizon: float,
-              start: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _sessions(
+    rng: np.random.Generator, c: dict, buyer: np.ndarray, order_day: np.ndarray, horizon: float, start: date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (customer or -1, day, order or -1) of every session by time: purchases, browsing, visitors."""
     n, alive_until = c["signup"].size, np.minimum(c["death"], horizon)
     owner, day = _poisson(rng, c["signup"], alive_until, c["browse"] * SEASON.max())
@@ -203,8 +241,16 @@ def _sessions(rng: np.random.Generator, c: dict, buyer: np.ndarray, order_day: n
     return customer[by_time], day[by_time], order[by_time]
 
 
-def _events(rng: np.random.Generator, c: dict, customer: np.ndarray, day: np.ndarray, order: np.ndarray,
-            lines: dict, catalogue: dict, horizon: float) -> dict[str, np.ndarray]:
+def _events(
+    rng: np.random.Generator,
+    c: dict,
+    customer: np.ndarray,
+    day: np.ndarray,
+    order: np.ndarray,
+    lines: dict,
+    catalogue: dict,
+    horizon: float,
+) -> dict[str, np.ndarray]:
     """Return every event of every session: type, product and microseconds since the start date."""
     n, purchase = day.size, order >= 0
     lines_of = np.append(lines["count"], 0)[order]  # order -1 (no order) reads the appended 0
@@ -237,8 +283,13 @@ def _events(rng: np.random.Generator, c: dict, customer: np.ndarray, day: np.nda
     # a purchase session ends at the order time; other sessions start at their time, within the window
     anchor = np.where(purchase, anchor, np.minimum(anchor, round(horizon * DAY_US) - 1 - duration))
     offset = np.rint((elapsed - np.where(purchase, duration, 0)[session]) * scale[session]).astype(np.int64)
-    return {"session": session, "customer": customer[session], "kind": kind, "product": product,
-            "at_us": anchor[session] + offset}
+    return {
+        "session": session,
+        "customer": customer[session],
+        "kind": kind,
+        "product": product,
+        "at_us": anchor[session] + offset,
+    }
 
 
 def _check(customers: int, start: date, end: date) -> float:
@@ -267,46 +318,69 @@ def generate_shop(
     order_ids = _ids("O", np.arange(1, buyer.size + 1), 9)
     categories = list(CATEGORIES)
     frames = {
-        "customers": pd.DataFrame({
-            "customer_id": customer_ids.to_pandas(), "signed_up_at": _timestamps(start, c["signup"]),
-            "country": _take(list(COUNTRIES), c["country"]),
-            "region": _take(list(_column(COUNTRIES, 0)), c["country"]),
-            "acquisition_channel": _take(list(CHANNELS), c["channel"]),
-            "age_band": _take(list(AGE_BANDS), c["age"]),
-        }),
-        "products": pd.DataFrame({
-            "product_id": product_ids.to_pandas(), "product_name": pd.Series(catalogue["name"], dtype="str"),
-            "category": _take(categories, catalogue["category"]), "list_price": catalogue["price"],
-            "unit_cost": catalogue["cost"],
-        }),
-        "orders": pd.DataFrame({
-            "order_id": order_ids.to_pandas(), "customer_id": _take(customer_ids, buyer),
-            "ordered_at": _timestamps(start, order_day), "amount": lines["amount"],
-            "status": _take(["completed", "cancelled"], lines["cancelled"].astype(np.int64)),
-            "discount_amount": lines["discount"],
-            "sales_channel": _take(["web", "app"], lines["app"].astype(np.int64)),
-        }),
-        "order_items": pd.DataFrame({
-            "order_id": _take(order_ids, lines["order"]), "line_number": lines["line_number"],
-            "product_id": _take(product_ids, lines["product"]), "quantity": lines["quantity"],
-            "unit_price": lines["price"], "discount_amount": lines["line_discount"],
-            "returned_quantity": lines["returned"],
-        }),
-        "events": pd.DataFrame({
-            "event_id": _ids("E", np.arange(1, events["kind"].size + 1), 10).to_pandas(),
-            "session_id": _ids("S", events["session"] + 1, 9).to_pandas(),
-            "customer_id": _take(customer_ids, events["customer"]),
-            "event_type": _take(list(EVENT_TYPES), events["kind"]),
-            "event_at": np.datetime64(start, "us") + events["at_us"].astype("timedelta64[us]"),
-            "product_id": _take(product_ids, events["product"]),
-        }),
-        "ground_truth": pd.DataFrame({
-            "customer_id": customer_ids.to_pandas(), "purchase_rate_per_year": c["rate"] * 365,
-            "dropout_rate_per_year": c["dropout"] * 365, "mean_order_value": c["spend"],
-            "died_at": _timestamps(start, c["death"]), "is_alive_at_end": c["death"] >= horizon,
-            "browse_rate_per_year": c["browse"] * 365,
-            "favourite_category": _take(categories, c["favourite"]),
-        }),
+        "customers": pd.DataFrame(
+            {
+                "customer_id": customer_ids.to_pandas(),
+                "signed_up_at": _timestamps(start, c["signup"]),
+                "country": _take(list(COUNTRIES), c["country"]),
+                "region": _take(list(_column(COUNTRIES, 0)), c["country"]),
+                "acquisition_channel": _take(list(CHANNELS), c["channel"]),
+                "age_band": _take(list(AGE_BANDS), c["age"]),
+            }
+        ),
+        "products": pd.DataFrame(
+            {
+                "product_id": product_ids.to_pandas(),
+                "product_name": pd.Series(catalogue["name"], dtype="str"),
+                "category": _take(categories, catalogue["category"]),
+                "list_price": catalogue["price"],
+                "unit_cost": catalogue["cost"],
+            }
+        ),
+        "orders": pd.DataFrame(
+            {
+                "order_id": order_ids.to_pandas(),
+                "customer_id": _take(customer_ids, buyer),
+                "ordered_at": _timestamps(start, order_day),
+                "amount": lines["amount"],
+                "status": _take(["completed", "cancelled"], lines["cancelled"].astype(np.int64)),
+                "discount_amount": lines["discount"],
+                "sales_channel": _take(["web", "app"], lines["app"].astype(np.int64)),
+            }
+        ),
+        "order_items": pd.DataFrame(
+            {
+                "order_id": _take(order_ids, lines["order"]),
+                "line_number": lines["line_number"],
+                "product_id": _take(product_ids, lines["product"]),
+                "quantity": lines["quantity"],
+                "unit_price": lines["price"],
+                "discount_amount": lines["line_discount"],
+                "returned_quantity": lines["returned"],
+            }
+        ),
+        "events": pd.DataFrame(
+            {
+                "event_id": _ids("E", np.arange(1, events["kind"].size + 1), 10).to_pandas(),
+                "session_id": _ids("S", events["session"] + 1, 9).to_pandas(),
+                "customer_id": _take(customer_ids, events["customer"]),
+                "event_type": _take(list(EVENT_TYPES), events["kind"]),
+                "event_at": np.datetime64(start, "us") + events["at_us"].astype("timedelta64[us]"),
+                "product_id": _take(product_ids, events["product"]),
+            }
+        ),
+        "ground_truth": pd.DataFrame(
+            {
+                "customer_id": customer_ids.to_pandas(),
+                "purchase_rate_per_year": c["rate"] * 365,
+                "dropout_rate_per_year": c["dropout"] * 365,
+                "mean_order_value": c["spend"],
+                "died_at": _timestamps(start, c["death"]),
+                "is_alive_at_end": c["death"] >= horizon,
+                "browse_rate_per_year": c["browse"] * 365,
+                "favourite_category": _take(categories, c["favourite"]),
+            }
+        ),
     }
     for table, frame in frames.items():
         assert table == "ground_truth" or list(frame.columns) == column_names(table), table

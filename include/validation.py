@@ -40,15 +40,19 @@ VALUE_RULES: dict[str, list[tuple[str, str]]] = {
 
 # Rules against rows already in the warehouse (this load's earlier files included), after duplicates.
 REFERENCE_RULES: dict[str, list[tuple[str, str]]] = {
-    "orders": [(
-        "exists (select 1 from raw.customers) and "
-        "not exists (select 1 from raw.customers as known where known.customer_id = checked.customer_id)",
-        "order of an unknown customer",
-    )],
-    "order_items": [(
-        "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id)",
-        "order line of an unknown order",
-    )],
+    "orders": [
+        (
+            "exists (select 1 from raw.customers) and "
+            "not exists (select 1 from raw.customers as known where known.customer_id = checked.customer_id)",
+            "order of an unknown customer",
+        )
+    ],
+    "order_items": [
+        (
+            "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id)",
+            "order line of an unknown order",
+        )
+    ],
 }
 
 STAGE_TYPED = """
@@ -89,8 +93,10 @@ def check_date_format(con: duckdb.DuckDBPyConnection, date_format: str | list[st
         con.execute("select try_strptime('', $date_format)", {"date_format": date_format})
     except duckdb.Error as error:
         reason = str(error).splitlines()[0]
-        raise ValueError(f"The date format {date_format!r} is not a strptime format ({reason}): "
-                         "write it like '%d/%m/%Y %H:%M'.") from None
+        raise ValueError(
+            f"The date format {date_format!r} is not a strptime format ({reason}): "
+            "write it like '%d/%m/%Y %H:%M'."
+        ) from None
 
 
 def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: Mapping) -> None:
@@ -119,7 +125,7 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
     row = con.execute(f"select count(*), {', '.join(counts)} from _cvw_typed").fetchone()
     rows = row[0]
     for index, source in enumerate(sources):
-        delivered, parsed, sample = row[1 + 3 * index: 4 + 3 * index]
+        delivered, parsed, sample = row[1 + 3 * index : 4 + 3 * index]
         column = source.column
         if rows and column.required and delivered == 0:
             raise ValueError(
@@ -152,8 +158,12 @@ def _row_rules(table: str) -> list[tuple[str, str]]:
             rules.append((unparsed(column), f"non-numeric {column.name}"))
         elif column in whole:
             number = quote("num__" + column.name)
-            rules.append((f"{_source_column(column.name)} is not null and {number} is null",
-                          f"non-numeric {column.name}"))
+            rules.append(
+                (
+                    f"{_source_column(column.name)} is not null and {number} is null",
+                    f"non-numeric {column.name}",
+                )
+            )
     for column in whole:
         number = quote("num__" + column.name)
         rules.append((f"{number} <> trunc({number})", f"{column.name} is not a whole number"))
@@ -180,18 +190,29 @@ def check_rows(
     same_row = " and ".join(f"known.{quote(n)} is not distinct from checked.{quote(n)}" for n in names)
     known = f"from raw.{quote(table)} as known"
     rule, params = first_reason(_row_rules(table), "rule")
-    updated = [] if allow_updates else [
-        (f"exists (select 1 {known} where {same_key})", "key already loaded with different values"),
-    ]
-    later, later_params = first_reason([
-        ("_key_rank > 1", "duplicate key within the file"),
-        (f"exists (select 1 {known} where known._replaced_at is null and {same_row})",
-         "duplicate of a row already loaded"),
-        *updated,
-        *REFERENCE_RULES.get(table, []),
-    ], "later")
+    updated = (
+        []
+        if allow_updates
+        else [
+            (f"exists (select 1 {known} where {same_key})", "key already loaded with different values"),
+        ]
+    )
+    later, later_params = first_reason(
+        [
+            ("_key_rank > 1", "duplicate key within the file"),
+            (
+                f"exists (select 1 {known} where known._replaced_at is null and {same_row})",
+                "duplicate of a row already loaded",
+            ),
+            *updated,
+            *REFERENCE_RULES.get(table, []),
+        ],
+        "later",
+    )
     sql = CHECK_ROWS.format(
-        rule=rule, later=later, columns=", ".join(quote(name) for name in names),
+        rule=rule,
+        later=later,
+        columns=", ".join(quote(name) for name in names),
         keys=", ".join(quote(key) for key in KEYS[table]),
     )
     params |= later_params | {"future_limit": loaded_at + FUTURE_TOLERANCE}

@@ -177,7 +177,13 @@ def bgnbd_expected_purchases(
 
 
 def _future_if_alive(
-    r: float, alpha: float, a: float, b: float, t: float, x: np.ndarray, T: np.ndarray  # noqa: N803
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    t: float,
+    x: np.ndarray,
+    T: np.ndarray,  # noqa: N803
 ) -> np.ndarray:
     """Return eq. 10 before P(alive): (a+b+x-1)/(a-1) (1 - ((alpha+T)/(alpha+T+t))^(r+x) 2F1(...)).
 
@@ -193,10 +199,12 @@ def _future_if_alive(
     if overflowed.any():  # once per distinct (x, T): a few hundred at most, whatever the customers
         rows = np.stack([x[overflowed], z[overflowed]], axis=1)
         pairs, where = np.unique(rows, axis=0, return_inverse=True)
-        summed = np.array([
-            np.exp((r + xi) * np.log1p(-zi) + _log_positive_hyp2f1(r + xi, b + xi, a + b + xi - 1, zi))
-            for xi, zi in pairs
-        ])
+        summed = np.array(
+            [
+                np.exp((r + xi) * np.log1p(-zi) + _log_positive_hyp2f1(r + xi, b + xi, a + b + xi - 1, zi))
+                for xi, zi in pairs
+            ]
+        )
         decay[overflowed] = summed[where.ravel()]
     return (a + b + x - 1) / (a - 1) * (1 - decay)
 

@@ -68,7 +68,10 @@ def fit_platt(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, flo
         return float(value), np.array([np.sum(residual * z), np.sum(residual)])
 
     result = minimize(
-        negative_log_likelihood, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+        negative_log_likelihood,
+        np.array([1.0, 0.0]),
+        jac=True,
+        method="L-BFGS-B",
         bounds=[(0.0, None), (None, None)],
     )
     return {"method": "platt", "slope": float(result.x[0]), "intercept": float(result.x[1])}

@@ -51,8 +51,10 @@ CHUNK_ROWS = 50_000
 
 def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
     """Return the column names of a table, in table order."""
-    query = "select column_name from information_schema.columns where table_schema = ? and table_name = ? " \
-            "order by ordinal_position"
+    query = (
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+        "order by ordinal_position"
+    )
     return [row[0] for row in con.execute(query, [schema, table]).fetchall()]
 
 
@@ -106,12 +108,21 @@ def drift(
     feature_reference = {k: v for k, v in reference.items() if k not in SCORE_COLUMNS}
     score_reference = {k: v for k, v in reference.items() if k in SCORE_COLUMNS}
     feature_counts, feature_rows = count_into_bins(
-        con, feature_reference, FEATURES_TABLE, "cutoff_date = ?", [as_of_date], chunk_rows,
+        con,
+        feature_reference,
+        FEATURES_TABLE,
+        "cutoff_date = ?",
+        [as_of_date],
+        chunk_rows,
         as_training_reads=True,
     )
     score_counts, score_rows = count_into_bins(
-        con, score_reference, SCORES_TABLE, "as_of_date = ? and model_version = ?",
-        [as_of_date, model_version], chunk_rows,
+        con,
+        score_reference,
+        SCORES_TABLE,
+        "as_of_date = ? and model_version = ?",
+        [as_of_date, model_version],
+        chunk_rows,
     )
     psi = psi_from_counts(reference, {**feature_counts, **score_counts})
     written = write_feature_drift(con, as_of_date, model_version, psi, run_at) if psi else 0
@@ -165,11 +176,13 @@ def monitor_champion(
         summary["backtests_recomputed"] = int(backtests["recomputed"].sum())
         summary["backtests"] = [
             {
-                "as_of_date": row.as_of_date.isoformat() if hasattr(row.as_of_date, "isoformat")
+                "as_of_date": row.as_of_date.isoformat()
+                if hasattr(row.as_of_date, "isoformat")
                 else str(row.as_of_date),
                 "model_version": row.model_version,
                 "customers": int(row.customers),
-                "revenue_bias": None if row.revenue_bias is None or np.isnan(row.revenue_bias)
+                "revenue_bias": None
+                if row.revenue_bias is None or np.isnan(row.revenue_bias)
                 else round(float(row.revenue_bias), 6),
             }
             for row in backtests.itertuples()
@@ -192,8 +205,10 @@ def _outcomes_unready(con: duckdb.DuckDBPyConnection) -> str | None:
         if found is None:
             return f"{relation} does not exist yet: the next dbt build (cvw build, transform) makes it"
         if SCORES_TABLE.split(".")[1] not in found[0]:
-            return (f"{relation} was built before the first scores: the next dbt build (cvw build, "
-                    "transform) points it at them")
+            return (
+                f"{relation} was built before the first scores: the next dbt build (cvw build, "
+                "transform) points it at them"
+            )
     return None
 
 
@@ -213,8 +228,10 @@ def monitor(
 
 def describe(summary: Mapping[str, Any]) -> str:
     """Return one line per finding of a monitoring summary, for logs and the terminal."""
-    lines = [f"model {summary['model_version']}, {summary['horizon_days']}-day horizon, "
-             f"scoring date {summary['as_of_date'] or '(none)'}"]
+    lines = [
+        f"model {summary['model_version']}, {summary['horizon_days']}-day horizon, "
+        f"scoring date {summary['as_of_date'] or '(none)'}"
+    ]
     found = summary["drift"]
     if isinstance(found, str):
         lines.append(f"drift: skipped, {found}")

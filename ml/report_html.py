@@ -153,8 +153,10 @@ def _churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         y_range=(0.0, 1.0),
     )
     if label.all() or not label.any():
-        return [calibration], [f"churn ROC and precision-recall curves (every holdout customer has "
-                               f"is_churned = {int(label[0]) if len(label) else 'nothing'})"]
+        return [calibration], [
+            f"churn ROC and precision-recall curves (every holdout customer has "
+            f"is_churned = {int(label[0]) if len(label) else 'nothing'})"
+        ]
     fpr, tpr, _ = roc_curve(label, prob)
     roc = line_chart(
         f"Churn ROC curve (AUC {roc_auc_score(label, prob):.3f})",

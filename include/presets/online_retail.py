@@ -54,10 +54,40 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 DATE_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M"]  # copies: ISO text, or the CSV's US
 EUROPE = (
-    "Austria", "Belgium", "Bulgaria", "Channel Islands", "Croatia", "Cyprus", "Czech Republic", "Denmark",
-    "EIRE", "Estonia", "European Community", "Finland", "France", "Germany", "Greece", "Hungary", "Iceland",
-    "Ireland", "Italy", "Latvia", "Liechtenstein", "Lithuania", "Luxembourg", "Malta", "Netherlands",
-    "Norway", "Poland", "Portugal", "Romania", "Slovakia", "Slovenia", "Spain", "Sweden", "Switzerland",
+    "Austria",
+    "Belgium",
+    "Bulgaria",
+    "Channel Islands",
+    "Croatia",
+    "Cyprus",
+    "Czech Republic",
+    "Denmark",
+    "EIRE",
+    "Estonia",
+    "European Community",
+    "Finland",
+    "France",
+    "Germany",
+    "Greece",
+    "Hungary",
+    "Iceland",
+    "Ireland",
+    "Italy",
+    "Latvia",
+    "Liechtenstein",
+    "Lithuania",
+    "Luxembourg",
+    "Malta",
+    "Netherlands",
+    "Norway",
+    "Poland",
+    "Portugal",
+    "Romania",
+    "Slovakia",
+    "Slovenia",
+    "Spain",
+    "Sweden",
+    "Switzerland",
 )
 UNKNOWN_COUNTRIES = ("Unspecified",)  # stored as NULL country and region
 
@@ -78,16 +108,23 @@ RULES = [  # (condition on _cvw_lines, reason), in precedence order
     ("customer is null", "no customer id (guest checkout)"),
 ]
 LATER_RULES = [  # on the lines that passed RULES, against the warehouse
-    ("min(customer) over invoice_lines <> max(customer) over invoice_lines",
-     "invoice with more than one customer id"),
-    ("""exists (
+    (
+        "min(customer) over invoice_lines <> max(customer) over invoice_lines",
+        "invoice with more than one customer id",
+    ),
+    (
+        """exists (
         select 1 from loaded_lines as known
         where known.order_id = checked.invoice and known.product_id = checked.stock_code
             and known.quantity = checked.line_quantity and known.unit_price = checked.price
             and known._occurrence = checked._occurrence
-    )""", "duplicate of a line already loaded"),
-    ("exists (select 1 from raw.orders as known where known.order_id = checked.invoice)",
-     "line of an invoice already loaded from another file"),
+    )""",
+        "duplicate of a line already loaded",
+    ),
+    (
+        "exists (select 1 from raw.orders as known where known.order_id = checked.invoice)",
+        "line of an invoice already loaded from another file",
+    ),
 ]
 
 STAGE_LINES = """
@@ -260,8 +297,12 @@ def _check_lines(con: duckdb.DuckDBPyConnection) -> None:
 
 def _insert(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -> dict[str, int]:
     """Append the loaded lines, their orders and the new customers and products; return rows per table."""
-    params = {"file": path.name, "loaded_at": loaded_at, "unknown": list(UNKNOWN_COUNTRIES),
-              "europe": list(EUROPE)}
+    params = {
+        "file": path.name,
+        "loaded_at": loaded_at,
+        "unknown": list(UNKNOWN_COUNTRIES),
+        "europe": list(EUROPE),
+    }
     con.execute("create or replace temp view loaded as select * from _cvw_checked where _reason is null")
     added = {table: con.execute(sql, bound(sql, params)).fetchone()[0] for table, sql in INSERTS.items()}
     con.execute("drop view loaded")

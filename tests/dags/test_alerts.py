@@ -10,7 +10,7 @@ CONTEXT = {
     "ti": SimpleNamespace(
         dag_id="score", task_id="score_customers", run_id="scheduled__2024-05-17", try_number=3
     ),
-    "exception": OSError("IO Error: Could not set lock on file \"warehouse.duckdb\"\nConflicting lock held"),
+    "exception": OSError('IO Error: Could not set lock on file "warehouse.duckdb"\nConflicting lock held'),
 }
 
 

@@ -39,8 +39,25 @@ def _shop():
 
 
 def _score(as_of: date, customer: str, tier: str, churn: float, revenue: float) -> tuple:
-    return (as_of, customer, "v1", 90, churn, revenue, 1.0, revenue * 0.4, 50.0, 30.0, None, tier, "low",
-            "keep", "[]", "[]", SCORED)
+    return (
+        as_of,
+        customer,
+        "v1",
+        90,
+        churn,
+        revenue,
+        1.0,
+        revenue * 0.4,
+        50.0,
+        30.0,
+        None,
+        tier,
+        "low",
+        "keep",
+        "[]",
+        "[]",
+        SCORED,
+    )
 
 
 def _write_scores_and_model_tables(path: Path) -> None:
@@ -109,8 +126,10 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_before_scoring_a_plain_build_makes_the_bi_marts_empty_not_failed(warehouse: Path) -> None:
-    counts = {table: _count(warehouse, f"bi.{table}")
-              for table in ("customer_value", "segment_summary", "model_performance")}
+    counts = {
+        table: _count(warehouse, f"bi.{table}")
+        for table in ("customer_value", "segment_summary", "model_performance")
+    }
     assert counts == {"customer_value": 0, "segment_summary": 0, "model_performance": 0}
 
 
@@ -219,7 +238,9 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> N
             "where source = 'backtest' and metric = 'revenue_bias'"
         ).fetchall()
     assert [row[:4] for row in value] == [
-        ("c1", LATEST, "high", True), ("c2", LATEST, "medium", True), ("c3", LATEST, "low", True)
+        ("c1", LATEST, "high", True),
+        ("c2", LATEST, "medium", True),
+        ("c3", LATEST, "low", True),
     ]
     assert [(row[0], row[4], row[5]) for row in value] == profile
     # tenure counts from sign-up or first order, whichever came first: c1 signed up 01-01 (first order 01-10),

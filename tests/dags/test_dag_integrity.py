@@ -174,7 +174,8 @@ def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagB
 def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_bag: DagBag) -> None:
     manifest = json.loads(get_settings().dbt_manifest_path.read_text())
     nodes = [
-        node for node in manifest["nodes"].values()
+        node
+        for node in manifest["nodes"].values()
         if node["resource_type"] in ("model", "seed") and node["package_name"] == "customer_value"
     ]
     bi = {node["name"] for node in nodes if BI_TAG in node["tags"]}
@@ -224,7 +225,8 @@ def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag:
         assert args.next_method == "execute_complete"  # a node that did not pass resumes in Cosmos' code
         kwargs = args.trigger_kwargs["__var"]
         assert (kwargs["model_unique_id"], kwargs["is_test_sensor"]) == (
-            task.model_unique_id, task.task_id.endswith(".test")
+            task.model_unique_id,
+            task.task_id.endswith(".test"),
         ), task.task_id
         assert kwargs["producer_task_id"] == producer.task_id and kwargs["poke_interval"] == NODE_POKE_SECONDS
         # a tests task tells a failed test from one dbt skipped after an upstream failure, test by test
@@ -308,7 +310,7 @@ def test_trains_doc_offers_only_the_horizons_its_param_accepts(dag_bag: DagBag) 
     import re
 
     doc = dag_bag.dags["train"].doc_md
-    paragraph = doc[doc.index("Param `horizon_days`"):].split("\n\n")[0]
+    paragraph = doc[doc.index("Param `horizon_days`") :].split("\n\n")[0]
     offered = {int(number) for number in re.findall(r"\b\d+\b", paragraph)}
     accepted = set(dag_bag.dags["train"].params.get_param("horizon_days").schema["enum"])
     assert offered <= accepted, f"the doc offers {sorted(offered - accepted)}, which the param refuses"

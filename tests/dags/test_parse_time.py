@@ -44,7 +44,9 @@ def dag_import_seconds(paths: list[Path], repeats: int = REPEATS) -> dict[str, l
     """Return, per DAG file, the seconds of `repeats` imports as the DAG processor would parse it."""
     result = subprocess.run(
         [sys.executable, "-c", MEASURE, str(repeats), *map(str, paths)],
-        capture_output=True, text=True, cwd=DAGS_FOLDER.parent,
+        capture_output=True,
+        text=True,
+        cwd=DAGS_FOLDER.parent,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     line = next(line for line in result.stdout.splitlines() if line.startswith("PARSE_SECONDS="))

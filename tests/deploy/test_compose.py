@@ -77,10 +77,19 @@ def test_every_long_running_service_has_a_health_check_and_waits_for_its_depende
     services = compose["services"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert "/api/v2/monitor/health" in " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
-    for name, job in (("airflow-scheduler", "SchedulerJob"), ("airflow-dag-processor", "DagProcessorJob"),
-                      ("airflow-triggerer", "TriggererJob")):
-        assert services[name]["healthcheck"]["test"][1:] == ["airflow", "jobs", "check", "--job-type", job,
-                                                             "--local"]
+    for name, job in (
+        ("airflow-scheduler", "SchedulerJob"),
+        ("airflow-dag-processor", "DagProcessorJob"),
+        ("airflow-triggerer", "TriggererJob"),
+    ):
+        assert services[name]["healthcheck"]["test"][1:] == [
+            "airflow",
+            "jobs",
+            "check",
+            "--job-type",
+            job,
+            "--local",
+        ]
     assert services["airflow-init"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name in LONG_RUNNING:
         assert services[name]["depends_on"] == {
@@ -105,7 +114,8 @@ def test_only_loopback_is_published_and_volumes_are_declared(compose: dict) -> N
 def test_secrets_come_from_the_env_file_and_the_example_holds_none(compose: dict) -> None:
     text = (REPO_ROOT / "docker-compose.yml").read_text()
     example = dict(
-        line.split("=", 1) for line in (REPO_ROOT / ".env.example").read_text().splitlines()
+        line.split("=", 1)
+        for line in (REPO_ROOT / ".env.example").read_text().splitlines()
         if line and not line.startswith("#")
     )
     used = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", text)) | set(re.findall(r"\$\$\{(\w+)\}", text))
@@ -129,5 +139,7 @@ def test_the_task_sdk_client_logs_no_error_per_missing_xcom_as_under_make_airflo
     local = local_environment(tmp_path, 8080, {})
     assert local["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == SDK_CLIENT_LOG_LEVEL
     for name in AIRFLOW_SERVICES:
-        assert compose["services"][name]["environment"]["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] \
-            == SDK_CLIENT_LOG_LEVEL, name
+        assert (
+            compose["services"][name]["environment"]["AIRFLOW__LOGGING__NAMESPACE_LEVELS"]
+            == SDK_CLIENT_LOG_LEVEL
+        ), name

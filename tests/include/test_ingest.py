@@ -203,16 +203,20 @@ def test_a_warehouse_of_the_older_loader_gains_the_new_log_columns(tmp_path: Pat
     warehouse = tmp_path / "w.duckdb"
     con = duckdb.connect(str(warehouse))
     con.execute("create schema raw")
-    con.execute("create table raw._file_loads (file_name varchar, table_name varchar, sha256 varchar, "
-                "rows_loaded bigint, loaded_at timestamp)")
+    con.execute(
+        "create table raw._file_loads (file_name varchar, table_name varchar, sha256 varchar, "
+        "rows_loaded bigint, loaded_at timestamp)"
+    )
     con.execute("insert into raw._file_loads values ('old.parquet', 'orders', 'abc', 3, '2024-01-01')")
     con.close()
     directory = tmp_path / "landing"
     directory.mkdir()
     (directory / "orders.csv").write_text("order_id,customer_id,ordered_at,amount\nO1,C1,2024-01-01,5\n")
     load_landing(directory, warehouse)
-    rows = _query(warehouse, "select file_name, rows_loaded, rows_read, rows_rejected from raw._file_loads "
-                             "order by loaded_at")
+    rows = _query(
+        warehouse,
+        "select file_name, rows_loaded, rows_read, rows_rejected from raw._file_loads order by loaded_at",
+    )
     assert rows == [("old.parquet", 3, None, None), ("orders.csv", 1, 1, 0)]
 
 
@@ -245,8 +249,11 @@ def _query(warehouse: Path, sql: str) -> list[tuple]:
 def test_the_data_contract_doc_matches_the_code() -> None:
     tables = _doc_tables((REPO_ROOT / "docs" / "data-contract.md").read_text())
     expected = {f"`raw.{name}`": columns for name, columns in RAW_TABLES.items()}
-    expected |= {"Lineage columns (added to every table above)": LINEAGE_COLUMNS,
-                 "`raw._rejects`": REJECT_COLUMNS, "`raw._file_loads`": FILE_LOAD_COLUMNS}
+    expected |= {
+        "Lineage columns (added to every table above)": LINEAGE_COLUMNS,
+        "`raw._rejects`": REJECT_COLUMNS,
+        "`raw._file_loads`": FILE_LOAD_COLUMNS,
+    }
     for heading, columns in expected.items():
         assert tables[heading][1] == [(c.name, c.sql_type, c.required, c.meaning) for c in columns], heading
     for name, keys in KEYS.items():
@@ -259,10 +266,16 @@ def test_every_fixed_reject_reason_is_documented() -> None:
     from include.validation import REFERENCE_RULES, VALUE_RULES
 
     doc = (REPO_ROOT / "docs" / "data-contract.md").read_text()
-    reasons = [reason for rules in (*VALUE_RULES.values(), *REFERENCE_RULES.values(), RULES, LATER_RULES)
-               for _, reason in rules]
-    reasons += ["duplicate key within the file", "duplicate of a row already loaded",
-                "key already loaded with different values"]
+    reasons = [
+        reason
+        for rules in (*VALUE_RULES.values(), *REFERENCE_RULES.values(), RULES, LATER_RULES)
+        for _, reason in rules
+    ]
+    reasons += [
+        "duplicate key within the file",
+        "duplicate of a row already loaded",
+        "key already loaded with different values",
+    ]
     assert [reason for reason in reasons if f"`{reason}`" not in doc] == []
 
 
@@ -423,8 +436,7 @@ def test_csv_values_are_quoted_with_double_quotes_only(tmp_path: Path) -> None:
     (load,) = load_landing(directory, warehouse)
     assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (30_004, 30_004, 0)
     names = (
-        "select product_id, product_name from raw.products "
-        "where product_id in ('p1', 'q1', 'q2', 'q3', 'q4')"
+        "select product_id, product_name from raw.products where product_id in ('p1', 'q1', 'q2', 'q3', 'q4')"
     )
     assert sorted(_query(warehouse, names)) == [
         ("p1", "'Name 1'"),

@@ -34,11 +34,27 @@ def test_map_flags_and_a_date_format_load_a_shop_export(tmp_path: Path, capsys) 
     export = tmp_path / "export.csv"
     export.write_text(SHOP_EXPORT)
     warehouse = tmp_path / "w.duckdb"
-    code = import_main([
-        "--table", "orders", str(export), "--map", "order_id=OrderNo", "--map", "customer_id=Client",
-        "--map", "ordered_at=Date", "--map", "amount=Total", "--map", "sales_channel=Channel",
-        "--date-format", "%d/%m/%Y %H:%M", "--warehouse", str(warehouse),
-    ])
+    code = import_main(
+        [
+            "--table",
+            "orders",
+            str(export),
+            "--map",
+            "order_id=OrderNo",
+            "--map",
+            "customer_id=Client",
+            "--map",
+            "ordered_at=Date",
+            "--map",
+            "amount=Total",
+            "--map",
+            "sales_channel=Channel",
+            "--date-format",
+            "%d/%m/%Y %H:%M",
+            "--warehouse",
+            str(warehouse),
+        ]
+    )
     assert code == 0
     assert "3 read = 2 rows loaded + 1 rejected" in capsys.readouterr().out
     query = "select order_id, customer_id, ordered_at, amount, sales_channel from raw.orders order by 1"
@@ -66,8 +82,11 @@ def test_a_yaml_mapping_with_constants_and_defaults(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     assert import_main(["--mapping", str(mapping), str(export), "--warehouse", str(warehouse)]) == 0
     rows = _query(warehouse, "select order_id, amount, status, sales_channel from raw.orders order by 1")
-    assert rows == [("A-1", 12.5, "completed", "web"), ("A-2", 7.0, "completed", "app"),
-                    ("A-3", 0.0, "completed", "web")]
+    assert rows == [
+        ("A-1", 12.5, "completed", "web"),
+        ("A-2", 7.0, "completed", "app"),
+        ("A-3", 0.0, "completed", "web"),
+    ]
     assert _query(warehouse, "select count(*) from raw._rejects") == [(0,)]
 
 
@@ -79,14 +98,30 @@ def test_flags_override_the_yaml_file(tmp_path: Path) -> None:
 
 
 def test_unmapped_contract_columns_are_read_by_name_case_insensitively(tmp_path: Path) -> None:
-    frame = pd.DataFrame({
-        "Order_ID": ["1", "2"], "CustomerID": [17850.0, 13047.0],
-        "ORDERED_AT": pd.to_datetime(["2010-12-01 08:26", "2010-12-01 08:28"]), "Amount": [15.3, 22.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "Order_ID": ["1", "2"],
+            "CustomerID": [17850.0, 13047.0],
+            "ORDERED_AT": pd.to_datetime(["2010-12-01 08:26", "2010-12-01 08:28"]),
+            "Amount": [15.3, 22.0],
+        }
+    )
     frame.to_parquet(tmp_path / "orders.parquet")
     warehouse = tmp_path / "w.duckdb"
-    assert import_main(["--table", "orders", str(tmp_path / "orders.parquet"),
-                        "--map", "customer_id=CustomerID", "--warehouse", str(warehouse)]) == 0
+    assert (
+        import_main(
+            [
+                "--table",
+                "orders",
+                str(tmp_path / "orders.parquet"),
+                "--map",
+                "customer_id=CustomerID",
+                "--warehouse",
+                str(warehouse),
+            ]
+        )
+        == 0
+    )
     query = "select order_id, customer_id, ordered_at, amount from raw.orders order by 1"
     assert _query(warehouse, query) == [
         ("1", "17850", datetime(2010, 12, 1, 8, 26), 15.3),  # a float id loses its '.0'
@@ -94,19 +129,36 @@ def test_unmapped_contract_columns_are_read_by_name_case_insensitively(tmp_path:
     ]
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: build_mapping("order", {}),
-     "'order' is not a raw table: choose one of customers, products, orders"),
-    (lambda: build_mapping("orders", {"total": "Total"}),
-     "'total' in the mapping's columns is not a column of raw.orders"),
-    (lambda: build_mapping("orders", base={"table": "customers"}),
-     "--table orders contradicts `table: customers`"),
-    (lambda: parse_pairs(["order_id"], "--map"), "--map 'order_id' is not of the form CONTRACT_COLUMN=VALUE"),
-    (lambda: resolve(Mapping("orders", {"amount": "Total"}),
-                     dict.fromkeys(["order_id", "customer_id", "ordered_at"], "VARCHAR"), "x.csv"),
-     "x.csv has no column 'Total', which the mapping gives for amount: map one of its columns "
-     "(order_id, customer_id, ordered_at)."),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: build_mapping("order", {}),
+            "'order' is not a raw table: choose one of customers, products, orders",
+        ),
+        (
+            lambda: build_mapping("orders", {"total": "Total"}),
+            "'total' in the mapping's columns is not a column of raw.orders",
+        ),
+        (
+            lambda: build_mapping("orders", base={"table": "customers"}),
+            "--table orders contradicts `table: customers`",
+        ),
+        (
+            lambda: parse_pairs(["order_id"], "--map"),
+            "--map 'order_id' is not of the form CONTRACT_COLUMN=VALUE",
+        ),
+        (
+            lambda: resolve(
+                Mapping("orders", {"amount": "Total"}),
+                dict.fromkeys(["order_id", "customer_id", "ordered_at"], "VARCHAR"),
+                "x.csv",
+            ),
+            "x.csv has no column 'Total', which the mapping gives for amount: map one of its columns "
+            "(order_id, customer_id, ordered_at).",
+        ),
+    ],
+)
 def test_mapping_mistakes_end_in_one_sentence(call, message: str) -> None:
     with pytest.raises(ValueError) as error:
         call()
@@ -142,7 +194,9 @@ def test_glob_patterns_expand_sorted(tmp_path: Path) -> None:
     for name in ("orders_2024-02.csv", "orders_2024-01.csv", "notes.txt"):
         (tmp_path / name).write_text("x")
     assert expand([str(tmp_path / "orders_*.csv"), str(tmp_path / "notes.txt")]) == [
-        tmp_path / "orders_2024-01.csv", tmp_path / "orders_2024-02.csv", tmp_path / "notes.txt",
+        tmp_path / "orders_2024-01.csv",
+        tmp_path / "orders_2024-02.csv",
+        tmp_path / "notes.txt",
     ]
 
 
@@ -236,7 +290,9 @@ def test_a_list_column_fails_the_file_with_the_type_sentence(tmp_path: Path) -> 
 
 def test_numbers_with_digit_separators_are_not_numbers(tmp_path: Path) -> None:
     export = tmp_path / "orders.csv"
-    export.write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,1_000\no2,c1,2024-01-01,1000\n")
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,1_000\no2,c1,2024-01-01,1000\n"
+    )
     warehouse = tmp_path / "w.duckdb"
     assert _import_orders(export, warehouse) == 0
     assert _query(warehouse, "select order_id, amount from raw.orders") == [("o2", 1000.0)]

@@ -23,7 +23,7 @@ def test_a_host_name_with_an_underscore_cannot_pass_for_another_hosts(monkeypatc
     short = _host_prefix()
     monkeypatch.setattr(socket, "gethostname", lambda: "a_99")
     assert not _host_prefix().startswith(short)
-    assert _host_prefix()[len(SCRATCH_PREFIX):-1].isalnum()
+    assert _host_prefix()[len(SCRATCH_PREFIX) : -1].isalnum()
 
 
 def _folder(parent: Path, name: str) -> Path:

@@ -49,8 +49,14 @@ def test_tables_have_the_contract_columns_and_types(shop: dict[str, pd.DataFrame
     assert shop["products"]["product_id"].str.fullmatch(r"P\d{4}").all()
     assert shop["orders"]["order_id"].str.fullmatch(r"O\d{9}").all()
     assert list(shop["ground_truth"].columns) == [
-        "customer_id", "purchase_rate_per_year", "dropout_rate_per_year", "mean_order_value", "died_at",
-        "is_alive_at_end", "browse_rate_per_year", "favourite_category",
+        "customer_id",
+        "purchase_rate_per_year",
+        "dropout_rate_per_year",
+        "mean_order_value",
+        "died_at",
+        "is_alive_at_end",
+        "browse_rate_per_year",
+        "favourite_category",
     ]
 
 

@@ -233,10 +233,12 @@ def test_of_two_files_with_one_name_in_one_call_the_later_one_is_current(
     _import("--table", "orders", *files, "--allow-updates", "--warehouse", str(warehouse))
     assert _query(warehouse, "select count(*) from raw._rejects") == [(0,)]
     versions = "select status, _source_file, _replaced_at is null from raw.orders order by 1"
-    assert _query(warehouse, versions) == sorted([
-        ("completed", "orders.csv", current == "completed"),
-        ("cancelled", "orders.csv", current == "cancelled"),
-    ])
+    assert _query(warehouse, versions) == sorted(
+        [
+            ("completed", "orders.csv", current == "completed"),
+            ("cancelled", "orders.csv", current == "cancelled"),
+        ]
+    )
     assert _query(warehouse, "select status from raw.orders where _replaced_at is null") == [(current,)]
 
 

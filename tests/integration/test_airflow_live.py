@@ -117,9 +117,22 @@ def chain(live: dict) -> dict:
     # champion, ingest, train and score all end without doing anything (and without failing).
     first = _wait_for(lambda: _settled(api, "ingest"), "the scheduled ingest run", 180)
     subprocess.run(
-        [sys.executable, "-m", "ml.cli", "generate", "--customers", str(CUSTOMERS), "--seed", "3",
-         "--out", live["env"]["CVW_LANDING_DIR"]],
-        cwd=REPO_ROOT, env=live["env"], check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "ml.cli",
+            "generate",
+            "--customers",
+            str(CUSTOMERS),
+            "--seed",
+            "3",
+            "--out",
+            live["env"]["CVW_LANDING_DIR"],
+        ],
+        cwd=REPO_ROOT,
+        env=live["env"],
+        check=True,
+        capture_output=True,
     )
     triggered_at = time.monotonic()
     run_id = api.call("POST", "/dags/ingest/dagRuns", {"logical_date": None})["dag_run_id"]
@@ -214,8 +227,13 @@ def test_a_backfill_scores_each_past_date_exactly_as_a_fresh_build_for_that_date
     api: Api = chain["api"]
     first, last = BACKFILL_DATES
     request = {
-        "dag_id": "score", "from_date": f"{first}T00:00:00Z", "to_date": f"{last}T23:59:59Z",
-        "max_active_runs": 1, "reprocess_behavior": "none", "run_backwards": False, "dag_run_conf": {},
+        "dag_id": "score",
+        "from_date": f"{first}T00:00:00Z",
+        "to_date": f"{last}T23:59:59Z",
+        "max_active_runs": 1,
+        "reprocess_behavior": "none",
+        "run_backwards": False,
+        "dag_run_conf": {},
     }
     # On SQLite the api-server refuses a backfill while the scheduler holds the database lock (HTTP 503
     # "Database is locked"); that is transient, so ask again a bounded number of times.
@@ -245,11 +263,18 @@ def test_a_backfill_scores_each_past_date_exactly_as_a_fresh_build_for_that_date
     env = {**chain["env"], "CVW_WAREHOUSE": str(fresh)}
     for as_of in BACKFILL_DATES:
         for verb in ("build", "score"):
-            done = subprocess.run([sys.executable, "-m", "ml.cli", verb, "--as-of-date", str(as_of)],
-                                  cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, "-m", "ml.cli", verb, "--as-of-date", str(as_of)],
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as warehouse, \
-            duckdb.connect(str(fresh), read_only=True) as rebuilt:
+    with (
+        duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as warehouse,
+        duckdb.connect(str(fresh), read_only=True) as rebuilt,
+    ):
         for as_of in BACKFILL_DATES:
             backfilled_rows = _scores(warehouse, as_of)
             assert len(backfilled_rows) == _eligible(warehouse, as_of) > 0

@@ -32,8 +32,10 @@ def imported(tmp_path_factory) -> dict:
     warehouse = tmp_path_factory.mktemp("online_retail") / "warehouse.duckdb"
     first = import_preset("online-retail-ii", [FIRST, SECOND], warehouse)
     con = duckdb.connect(str(warehouse), read_only=True)
-    counts = {t: con.execute(f"select count(*) from raw.{t}").fetchone()[0]
-              for t in ("orders", "order_items", "customers", "products", "_rejects")}
+    counts = {
+        t: con.execute(f"select count(*) from raw.{t}").fetchone()[0]
+        for t in ("orders", "order_items", "customers", "products", "_rejects")
+    }
     con.close()
     second = import_preset("online-retail-ii", [FIRST, SECOND], warehouse)
     return {"warehouse": warehouse, "first": first, "second": second, "counts": counts}
@@ -58,7 +60,8 @@ def test_every_line_of_each_file_is_loaded_or_rejected(imported) -> None:
     }
     assert (second.rows_read, second.rows_loaded, second.rows_rejected) == (531_282, 383_419, 147_863)
     assert second.rejects == {
-        "no customer id (guest checkout)": 133_358, "duplicate of a line already loaded": 14_505,
+        "no customer id (guest checkout)": 133_358,
+        "duplicate of a line already loaded": 14_505,
     }
     assert first.derived == {"orders": 23_587, "customers": 4_383, "products": 4_031}
     assert second.derived == {"orders": 17_760, "customers": 1_559, "products": 614}
@@ -68,28 +71,44 @@ def test_every_line_of_each_file_is_loaded_or_rejected(imported) -> None:
 
 def test_the_warehouse_holds_each_line_once(imported, con) -> None:
     assert imported["counts"] == {
-        "orders": 41_347, "order_items": 800_953, "customers": 5_942, "products": 4_645, "_rejects": 255_790,
+        "orders": 41_347,
+        "order_items": 800_953,
+        "customers": 5_942,
+        "products": 4_645,
+        "_rejects": 255_790,
     }
-    logged = con.execute("select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads "
-                         "order by loaded_at, file_name").fetchall()
+    logged = con.execute(
+        "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads "
+        "order by loaded_at, file_name"
+    ).fetchall()
     assert sorted(logged) == [
-        (SECOND.name, 531_282, 383_419, 147_863), (FIRST.name, 525_461, 417_534, 107_927),
+        (SECOND.name, 531_282, 383_419, 147_863),
+        (FIRST.name, 525_461, 417_534, 107_927),
     ]
     # no invoice is split across the two files, and every line's order and customer exist
-    assert con.execute("select count(*) from (select order_id from raw.order_items group by 1 "
-                       "having count(distinct _source_file) > 1)").fetchone() == (0,)
-    assert con.execute("select count(*) from raw.order_items left join raw.orders using (order_id) "
-                       "where orders.order_id is null").fetchone() == (0,)
-    assert con.execute("select count(*) from raw.orders left join raw.customers using (customer_id) "
-                       "where customers.customer_id is null").fetchone() == (0,)
-    query = ("select count(distinct customer_id), min(length(customer_id)), max(length(customer_id)) "
-             "from raw.orders")
+    assert con.execute(
+        "select count(*) from (select order_id from raw.order_items group by 1 "
+        "having count(distinct _source_file) > 1)"
+    ).fetchone() == (0,)
+    assert con.execute(
+        "select count(*) from raw.order_items left join raw.orders using (order_id) "
+        "where orders.order_id is null"
+    ).fetchone() == (0,)
+    assert con.execute(
+        "select count(*) from raw.orders left join raw.customers using (customer_id) "
+        "where customers.customer_id is null"
+    ).fetchone() == (0,)
+    query = (
+        "select count(distinct customer_id), min(length(customer_id)), max(length(customer_id)) "
+        "from raw.orders"
+    )
     assert con.execute(query).fetchone() == (5_942, 5, 5)  # ids like '12346', never '12346.0'
 
 
 def test_revenue_matches_the_reference_definition(con) -> None:
     # reference: Σ Quantity × Price over non-cancelled lines with a customer, the overlap counted once
-    reference = con.execute("""
+    reference = con.execute(
+        """
         with first_file as (
             select Invoice as invoice, Quantity * Price as revenue, "Customer ID" as customer
             from read_parquet($first)
@@ -105,7 +124,9 @@ def test_revenue_matches_the_reference_definition(con) -> None:
             select revenue from second_file
             where customer <> 0 and invoice not in (select invoice from first_file)
         )
-    """, {"first": str(FIRST), "second": str(SECOND)}).fetchone()[0]
+    """,
+        {"first": str(FIRST), "second": str(SECOND)},
+    ).fetchone()[0]
     # what dbt computes (int_order_items_priced): kept quantity × unit_price − discount, non-cancelled orders
     warehouse = con.execute("""
         select sum((items.quantity - coalesce(items.returned_quantity, 0)) * items.unit_price
@@ -120,14 +141,18 @@ def test_revenue_matches_the_reference_definition(con) -> None:
 
 
 def test_cancellations_are_cancelled_orders_with_positive_units(con) -> None:
-    expected = con.execute("select count(distinct Invoice) from read_parquet(?) where Invoice like 'C%' "
-                           "and \"Customer ID\" is not null", [str(FIRST)]).fetchone()[0]
+    expected = con.execute(
+        "select count(distinct Invoice) from read_parquet(?) where Invoice like 'C%' "
+        'and "Customer ID" is not null',
+        [str(FIRST)],
+    ).fetchone()[0]
     assert expected == 4_372
     query = "select status, count(*) from raw.orders where order_id like 'C%' group by 1"
     assert con.execute(query).fetchall() == [("cancelled", expected)]
     assert con.execute("select count(*) from raw.orders where status = 'cancelled'").fetchone() == (expected,)
-    assert con.execute("select min(quantity), count(returned_quantity) from raw.order_items "
-                       "where order_id like 'C%'").fetchone() == (1, 0)
+    assert con.execute(
+        "select min(quantity), count(returned_quantity) from raw.order_items where order_id like 'C%'"
+    ).fetchone() == (1, 0)
 
 
 def test_customers_get_a_region_and_products_a_typical_price(con) -> None:
@@ -141,15 +166,20 @@ def test_customers_get_a_region_and_products_a_typical_price(con) -> None:
 def test_a_rejected_line_points_at_its_row_in_the_file(con) -> None:
     row_number, raw_values = con.execute(
         "select row_number, raw_values from raw._rejects where file_name = ? order by row_number limit 1",
-        [FIRST.name]).fetchone()
-    original = con.execute("select * from read_parquet(?, file_row_number = true) where file_row_number = ?",
-                           [str(FIRST), row_number - 1]).fetchone()
+        [FIRST.name],
+    ).fetchone()
+    original = con.execute(
+        "select * from read_parquet(?, file_row_number = true) where file_row_number = ?",
+        [str(FIRST), row_number - 1],
+    ).fetchone()
     assert list(json.loads(raw_values).values()) == list(original[:-1])
 
 
 def test_a_second_import_adds_nothing(imported, con) -> None:
     assert [(load.file, load.skipped, load.rows_loaded) for load in imported["second"]] == [
-        (FIRST.name, True, 0), (SECOND.name, True, 0)]
+        (FIRST.name, True, 0),
+        (SECOND.name, True, 0),
+    ]
     counts = {t: con.execute(f"select count(*) from raw.{t}").fetchone()[0] for t in imported["counts"]}
     assert counts == imported["counts"]
 

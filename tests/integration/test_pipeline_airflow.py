@@ -121,8 +121,12 @@ def test_every_column_of_the_serving_copy_is_documented_for_bi_users(pipeline_ru
         columns = con.execute(
             "select table_name, column_name from duckdb_columns() where schema_name = 'bi' order by all"
         ).fetchall()
-    assert {table for table, _ in columns} == {"customer_value", "segment_summary", "model_performance",
-                                                "snapshot"}
+    assert {table for table, _ in columns} == {
+        "customer_value",
+        "segment_summary",
+        "model_performance",
+        "snapshot",
+    }
     assert [(table, column) for table, column in columns if f"`{column}`" not in doc] == []
 
 

@@ -30,9 +30,11 @@ REFERENCE = {
     # two of four below 10 against 30% in training
     "predicted_revenue": {"kind": "numeric", "edges": [10.0], "shares": [0.3, 0.7, 0.0]},
 }
-REGION_PSI = (0.75 - 0.5) * math.log(0.75 / 0.5) + (EPS - 0.5) * math.log(EPS / 0.5) + (
-    0.25 - EPS
-) * math.log(0.25 / EPS)
+REGION_PSI = (
+    (0.75 - 0.5) * math.log(0.75 / 0.5)
+    + (EPS - 0.5) * math.log(EPS / 0.5)
+    + (0.25 - EPS) * math.log(0.25 / EPS)
+)
 REVENUE_PSI = (0.5 - 0.3) * math.log(0.5 / 0.3) + (0.5 - 0.7) * math.log(0.5 / 0.7)
 METADATA = {"horizon_days": 90, "models": [], "drift_reference": REFERENCE}
 SCORE_OUTCOMES_VIEW = """
@@ -56,8 +58,25 @@ SCORE_COLUMNS = """
 
 
 def _score(as_of: date, customer: str, version: str, churn: float, revenue: float) -> tuple:
-    return (as_of, customer, version, 90, churn, revenue, 1.0, revenue, 50.0, 30.0, as_of, "low", "low",
-            "keep", "[]", "[]", datetime(2025, 4, 1, 6))
+    return (
+        as_of,
+        customer,
+        version,
+        90,
+        churn,
+        revenue,
+        1.0,
+        revenue,
+        50.0,
+        30.0,
+        as_of,
+        "low",
+        "low",
+        "keep",
+        "[]",
+        "[]",
+        datetime(2025, 4, 1, 6),
+    )
 
 
 @pytest.fixture()
@@ -81,8 +100,10 @@ def warehouse(tmp_path) -> str:
         con.executemany(
             "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
             [
-                _score(AS_OF, "A", "v1", 0.2, 5.0), _score(AS_OF, "B", "v1", 0.4, 8.0),
-                _score(AS_OF, "C", "v1", 0.6, 12.0), _score(AS_OF, "D", "v1", 0.8, 20.0),
+                _score(AS_OF, "A", "v1", 0.2, 5.0),
+                _score(AS_OF, "B", "v1", 0.4, 8.0),
+                _score(AS_OF, "C", "v1", 0.6, 12.0),
+                _score(AS_OF, "D", "v1", 0.8, 20.0),
                 _score(date(2025, 3, 1), "A", "v0", 0.9, 100.0),
                 _score(date(2025, 3, 1), "B", "v0", 0.1, 0.0),
             ],

@@ -194,8 +194,10 @@ def test_scoring_reads_the_mart_rounded_as_training_does() -> None:
 
     con = duckdb.connect()
     _mart(con, 2, date(2025, 1, 1))
-    con.execute("update marts.customer_features set avg_order_value = 49.123456789, revenue_90d = null "
-                "where customer_id = 'C01'")
+    con.execute(
+        "update marts.customer_features set avg_order_value = 49.123456789, revenue_90d = null "
+        "where customer_id = 'C01'"
+    )
     (table,) = publish_scores.iter_arrow_chunks(con, date(2025, 1, 1), chunk_size=10)
     chunk = table.to_pandas()
     trained = rounded(con.execute("select * from marts.customer_features order by customer_id").df())

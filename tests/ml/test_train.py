@@ -300,6 +300,9 @@ def test_a_candidate_with_an_undefined_ranking_score_is_never_chosen_even_first(
 
 def test_training_where_nobody_bought_in_the_fit_windows_stops_with_a_sentence() -> None:
     frame = _labelled_frame(np.random.default_rng(3)).assign(label_revenue=0.0, label_orders=0)
-    with pytest.raises(SystemExit, match=r"No customer bought in the label windows of the 8 cutoffs from "
-                       r"2024-01-01 to 2024-08-01: every customer churned there"):
+    with pytest.raises(
+        SystemExit,
+        match=r"No customer bought in the label windows of the 8 cutoffs from "
+        r"2024-01-01 to 2024-08-01: every customer churned there",
+    ):
         train.fit_boosters(frame, ("churn", "clv", "spend"), ["f1", "f2", "region"])
