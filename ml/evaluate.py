@@ -195,32 +195,37 @@ def ensure_evaluations(con) -> None:
         con.execute(f"alter table ml.evaluations add column if not exists {column} {column_type}")
 
 
+def write_rows(con, table: pd.DataFrame) -> int:
+    """Replace one evaluation's rows in ml.evaluations in the caller's transaction; return the rows."""
+    ensure_evaluations(con)
+    con.register("new_evaluation", table)
+    try:
+        con.execute(
+            "delete from ml.evaluations where evaluation_id = ?", [str(table["evaluation_id"].iloc[0])]
+        )
+        con.execute(
+            """
+            insert into ml.evaluations (
+                evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers,
+                model_version
+            )
+            select
+                evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers,
+                model_version
+            from new_evaluation
+            """
+        )
+    finally:
+        con.unregister("new_evaluation")
+    return len(table)
+
+
 def store(con, table: pd.DataFrame) -> int:
     """Replace one evaluation's rows in ml.evaluations in a single transaction; return the rows written."""
     from include.warehouse import transaction
 
-    ensure_evaluations(con)
-    con.register("new_evaluation", table)
-    try:
-        with transaction(con):
-            con.execute(
-                "delete from ml.evaluations where evaluation_id = ?", [str(table["evaluation_id"].iloc[0])]
-            )
-            con.execute(
-                """
-                insert into ml.evaluations (
-                    evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers,
-                    model_version
-                )
-                select
-                    evaluation_id, evaluated_at, cutoff_date, horizon_days, model, metric, value, customers,
-                    model_version
-                from new_evaluation
-                """
-            )
-    finally:
-        con.unregister("new_evaluation")
-    return len(table)
+    with transaction(con):
+        return write_rows(con, table)
 
 
 def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: int) -> pd.DataFrame:

@@ -33,7 +33,7 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -234,8 +234,12 @@ def promote_or_reject(
     metadata: dict[str, Any],
     tolerance: float = DEFAULT_TOLERANCE,
     champion_metrics: dict[str, dict[str, float]] | None = None,
+    write_with: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
 ) -> tuple[bool, str]:
     """Gate a saved model version on the champion and baselines, record it, move the pointer if promoted.
+
+    `write_with(con)` writes what belongs to the version (train: its rows of ml.evaluations) in the
+    transaction of its registry rows, so neither is kept without the other.
 
     Without a champion the version is promoted even when it fails the gate (there is no model to keep
     scoring with); its registry reason then starts "promoted as the first model" and names the failures.
@@ -275,6 +279,8 @@ def promote_or_reject(
     pointed = champion_version(artifacts_dir)
     con.execute("begin transaction")
     try:
+        if write_with is not None:
+            write_with(con)
         _write_rows(con, metadata, CHAMPION if promote else REJECTED, reason)
         if promote:
             promote_champion(artifacts_dir, metadata["version"])

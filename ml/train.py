@@ -264,7 +264,7 @@ def train_models(
     gate (ml.champion); the returned metadata says whether it did ("promoted", "gate_reason").
     """
     from ml.evaluate import evaluate_cutoff, with_evaluation_keys
-    from ml.evaluate import store as store_evaluation
+    from ml.evaluate import write_rows as write_evaluation_rows
     from ml.gate import metrics_from_evaluation
     from ml.registry import promote_or_reject
 
@@ -357,11 +357,16 @@ def train_models(
     on_holdout = champion_on_holdout(
         find_champion(settings.artifacts_dir), test, metadata["test_cutoff"], horizon_days
     )
+    evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
     with connect(warehouse_path) as con:
-        # its rows carry the version registered below: ml.evaluations and ml.model_registry join on it
-        store_evaluation(con, with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version))
+        # the rows carry the version, and are written with its registry rows: ml.evaluations and
+        # ml.model_registry join on model_version, and neither holds a version the other lacks
         promoted, reason = promote_or_reject(
-            con, settings.artifacts_dir, metadata, champion_metrics=on_holdout
+            con,
+            settings.artifacts_dir,
+            metadata,
+            champion_metrics=on_holdout,
+            write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
         )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata

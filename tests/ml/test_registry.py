@@ -390,3 +390,39 @@ def test_a_promotion_whose_commit_fails_leaves_the_pointer_and_the_registry_as_t
     else:  # the champion that the registry names is the one that scores
         assert json.loads(pointer.read_text()) == {"version": "v1"}
         assert registry.current_champion(con) == ("v1", CHAMPION)
+
+
+@pytest.mark.parametrize("commit_fails", [False, True])
+def test_the_version_s_evaluation_rows_are_written_with_its_registry_rows_or_not_at_all(
+    tmp_path, commit_fails: bool
+) -> None:
+    from ml.evaluate import ensure_evaluations, write_rows
+
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_evaluations(con)  # the table exists: a failed gate must leave it without the version's rows
+    rows = pd.DataFrame(
+        {
+            "evaluation_id": ["e1", "e1"],
+            "evaluated_at": [pd.Timestamp("2025-01-02")] * 2,
+            "cutoff_date": [pd.Timestamp("2025-01-01").date()] * 2,
+            "horizon_days": [90, 90],
+            "model": ["model", "persistence"],
+            "metric": ["revenue_spearman"] * 2,
+            "value": [0.6, 0.4],
+            "customers": [10, 10],
+            "model_version": ["v1", "v1"],
+        }
+    )
+    gate = registry.promote_or_reject
+    metadata = _metadata("v1", CHAMPION)
+    if commit_fails:
+        with pytest.raises(duckdb.IOException):
+            gate(_CommitFails(con), artifacts, metadata, write_with=lambda c: write_rows(c, rows))
+        assert con.execute("select count(*) from ml.model_registry").fetchone() == (0,)
+        assert con.execute("select count(*) from ml.evaluations").fetchone() == (0,)
+    else:
+        assert gate(con, artifacts, metadata, write_with=lambda c: write_rows(c, rows))[0]
+        joined = con.execute(
+            "select count(*) from ml.evaluations join ml.model_registry using (model_version)"
+        ).fetchone()
+        assert joined == (4,)  # each of the two evaluation rows joins the version's two rows (churn, clv)
