@@ -6,7 +6,9 @@
 2. creates or updates the pool `warehouse_writer` with one slot: the warehouse's single-writer lane;
 3. writes the dbt manifest the transform DAG is rendered from (`dbt parse`, only when the project's files
    changed since the last parse), so Cosmos never runs dbt while Airflow parses DAG files.
-`make demo` (include/run_dags.py), `make airflow` and the compose `airflow-init` service all run it.
+`make demo` (include/run_dags.py), `make airflow` and the compose `airflow-init` service all run it; the
+compose service with `--require-secrets`, which first stops, changing nothing, while a secret of .env is
+unset, still .env.example's placeholder, or (the Fernet key) not a Fernet key.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +32,44 @@ from include.settings import get_settings
 PROJECT_FOLDERS = ("models", "macros", "seeds", "tests", "snapshots", "analyses")
 PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "selectors.yml")
 POOL_DESCRIPTION = "DuckDB allows one writer: every task that opens the warehouse runs here, one at a time."
+# The secrets of a deployment's .env (.env.example): each must be set, and not to the example's placeholder.
+# Without a Fernet key Airflow stores connection passwords (the alert webhook's among them) in clear text.
+DEPLOYMENT_SECRETS = (
+    "POSTGRES_PASSWORD",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__CORE__FERNET_KEY",
+)
+PLACEHOLDER_PREFIX = "change-me"  # how .env.example's placeholders start
+
+
+def unsafe_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Return one phrase per deployment secret that is unset, a placeholder, or not a Fernet key."""
+    from cryptography.fernet import Fernet
+
+    problems = []
+    for name in DEPLOYMENT_SECRETS:
+        value = environ.get(name, "").strip()
+        if not value:
+            problems.append(f"{name} is not set")
+        elif value.lower().startswith(PLACEHOLDER_PREFIX):
+            problems.append(f"{name} is still the placeholder of .env.example")
+        elif name == "AIRFLOW__CORE__FERNET_KEY":
+            try:
+                Fernet(value)
+            except ValueError:
+                problems.append(f"{name} is not a Fernet key (32 url-safe base64-encoded bytes)")
+    return problems
+
+
+def require_secrets(environ: Mapping[str, str] = os.environ) -> None:
+    """Stop with one sentence naming every deployment secret that is unsafe (unsafe_secrets)."""
+    problems = unsafe_secrets(environ)
+    if problems:
+        raise SystemExit(
+            f"Not setting up Airflow: {'; '.join(problems)}. Set them in .env (see .env.example; a Fernet "
+            'key: python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())").'
+        )
 
 
 def migrate_metadata_db() -> None:
@@ -133,7 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-migrate", action="store_true", help="skip the metadata database migration")
     parser.add_argument("--force-parse", action="store_true", help="run `dbt parse` even if nothing changed")
+    parser.add_argument(
+        "--require-secrets",
+        action="store_true",
+        help="first stop unless the deployment's secrets (.env) are set, not placeholders",
+    )
     args = parser.parse_args(argv)
+    if args.require_secrets:
+        require_secrets()
     for line in set_up(migrate=not args.no_migrate, force_parse=args.force_parse):
         print(line)
     return 0

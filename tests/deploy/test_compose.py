@@ -32,6 +32,12 @@ def compose() -> dict:
     return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())  # resolves the <<: merge keys
 
 
+def _env_example() -> dict[str, str]:
+    """Return the names and values .env.example sets."""
+    lines = (REPO_ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
 def test_the_file_follows_the_compose_specification(compose: dict) -> None:
     errors = sorted(Draft201909Validator(json.loads(SCHEMA.read_text())).iter_errors(compose), key=str)
     assert [f"{list(error.path)}: {error.message}" for error in errors] == []
@@ -43,7 +49,7 @@ def test_it_runs_postgres_and_the_four_airflow_components_after_an_init(compose:
         if command:
             assert compose["services"][name]["command"] == command
     init = " ".join(compose["services"]["airflow-init"]["command"])
-    assert "python -m include.airflow_setup" in init  # migrate, writer pool, dbt manifest
+    assert "python -m include.airflow_setup --require-secrets" in init  # migrate, writer pool, dbt manifest
     assert compose["services"]["airflow-init"]["restart"] == "no"
 
 
@@ -113,11 +119,7 @@ def test_only_loopback_is_published_and_volumes_are_declared(compose: dict) -> N
 
 def test_secrets_come_from_the_env_file_and_the_example_holds_none(compose: dict) -> None:
     text = (REPO_ROOT / "docker-compose.yml").read_text()
-    example = dict(
-        line.split("=", 1)
-        for line in (REPO_ROOT / ".env.example").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
+    example = _env_example()
     used = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", text)) | set(re.findall(r"\$\$\{(\w+)\}", text))
     assert used <= set(example), f"not in .env.example: {used - set(example)}"
     for name in ("POSTGRES_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET"):
@@ -143,3 +145,39 @@ def test_the_task_sdk_client_logs_no_error_per_missing_xcom_as_under_make_airflo
             compose["services"][name]["environment"]["AIRFLOW__LOGGING__NAMESPACE_LEVELS"]
             == SDK_CLIENT_LOG_LEVEL
         ), name
+
+
+def test_the_init_refuses_the_example_s_secrets_and_starts_nothing() -> None:
+    from include.airflow_setup import DEPLOYMENT_SECRETS, require_secrets, unsafe_secrets
+
+    example = _env_example()
+    assert set(DEPLOYMENT_SECRETS) <= set(example)
+    assert unsafe_secrets(example) == [
+        "POSTGRES_PASSWORD is still the placeholder of .env.example",
+        "AIRFLOW_ADMIN_PASSWORD is still the placeholder of .env.example",
+        "AIRFLOW__API_AUTH__JWT_SECRET is still the placeholder of .env.example",
+        "AIRFLOW__CORE__FERNET_KEY is not set",
+    ]
+    with pytest.raises(SystemExit, match=r"^Not setting up Airflow: POSTGRES_PASSWORD is still"):
+        require_secrets(example)
+
+
+def test_the_init_accepts_set_secrets_and_a_real_fernet_key_only() -> None:
+    from cryptography.fernet import Fernet
+
+    from include.airflow_setup import unsafe_secrets
+
+    chosen = {
+        "POSTGRES_PASSWORD": "p0stgres-s3cret",
+        "AIRFLOW_ADMIN_PASSWORD": "adm1n-s3cret",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "a-long-random-string-of-the-team",
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+    }
+    assert unsafe_secrets({**_env_example(), **chosen}) == []
+    not_a_key = {**chosen, "AIRFLOW__CORE__FERNET_KEY": "my-fernet-key"}
+    assert unsafe_secrets(not_a_key) == [
+        "AIRFLOW__CORE__FERNET_KEY is not a Fernet key (32 url-safe base64-encoded bytes)"
+    ]
+    assert unsafe_secrets({k: v for k, v in chosen.items() if k != "POSTGRES_PASSWORD"}) == [
+        "POSTGRES_PASSWORD is not set"
+    ]
