@@ -76,7 +76,9 @@ def train():
         outlet_events[CHAMPION_MODEL].extra = {"model_version": version}
         return version
 
-    should_train() >> announce_champion(train_models())
+    trained = train_models()
+    should_train() >> trained  # a False should_train skips training and the announcement
+    announce_champion(trained)
 
 
 train()

@@ -102,6 +102,22 @@ def test_publish_starts_on_new_scores_and_again_on_new_monitoring(dag_bag: DagBa
     assert starts("customer_scores", "model_monitoring") and not starts()
 
 
+@pytest.mark.parametrize(
+    ("dag_id", "chain"),
+    [
+        ("ingest", ["load_landing_files"]),
+        ("train", ["should_train", "train_models", "announce_champion"]),
+        ("score", ["scoring_date", "score_customers"]),
+        ("publish", ["publish_serving_copy"]),
+        ("monitor", ["monitor_champion"]),
+    ],
+)
+def test_each_task_waits_for_the_one_before_it(dag_bag: DagBag, dag_id: str, chain: list[str]) -> None:
+    # a task that decides whether the run goes on (should_train, scoring_date) skips every task after it
+    upstream = {task.task_id: task.upstream_task_ids for task in dag_bag.dags[dag_id].tasks}
+    assert upstream == {task: set(chain[i - 1 : i]) for i, task in enumerate(chain)}
+
+
 def test_time_schedules_are_the_documented_crons(dag_bag: DagBag) -> None:
     def cron(dag_id: str) -> str | None:
         timetable = dag_bag.dags[dag_id].timetable
