@@ -67,6 +67,20 @@ def _settled(api: Api, dag_id: str, minimum_runs: int = 1) -> list[dict] | None:
     return None
 
 
+def _published_after_monitor(api: Api) -> bool:
+    """Return whether a publish run was started by monitor's latest event (publish runs on model_monitoring
+    too): until then the scheduler may still start one, which would write the warehouse the tests read."""
+    events = api.call("GET", "/assets/events?source_dag_id=monitor")["asset_events"]
+    if not events:
+        return False
+    latest = max(event["id"] for event in events)
+    for run in (run for run in api.runs() if run["dag_id"] == "publish"):
+        upstream = api.call("GET", f"/dags/publish/dagRuns/{quote(run['dag_run_id'])}/upstreamAssetEvents")
+        if latest in {event["id"] for event in upstream["asset_events"]}:
+            return True
+    return False
+
+
 def _quiet(api: Api) -> bool:
     """Return whether no run of any DAG is queued or running."""
     return not any(run["state"] in ACTIVE_STATES for run in api.runs())
@@ -138,7 +152,8 @@ def chain(live: dict) -> dict:
     run_id = api.call("POST", "/dags/ingest/dagRuns", {"logical_date": None})["dag_run_id"]
 
     def chain_done() -> bool:
-        return bool(_settled(api, "publish") and _settled(api, "monitor") and _quiet(api))
+        settled = _settled(api, "publish") and _settled(api, "monitor") and _quiet(api)
+        return bool(settled and _published_after_monitor(api))
 
     _wait_for(chain_done, "the chain to publish and monitor", CHAIN_TIMEOUT_SECONDS)
     seconds = time.monotonic() - triggered_at
