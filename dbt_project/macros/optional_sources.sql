@@ -12,6 +12,21 @@
 {%- endmacro %}
 
 {#
+    The lower-case column names of a source table, asked by introspection: for a table the pipeline gained
+    columns of after its first release. Empty when it does not exist, while dbt parses and in an offline
+    compile (`--no-introspect`), so the model renders the query of a table without them.
+#}
+{% macro source_columns(source_name, table_name) -%}
+    {%- set names = [] -%}
+    {%- if execute and flags.INTROSPECT -%}
+        {%- for column in adapter.get_columns_in_relation(source(source_name, table_name)) -%}
+            {%- do names.append(column.name | lower) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{- return(names) -}}
+{%- endmacro %}
+
+{#
     The model's contract columns as typed nulls (`cast(null as <data_type>) as <name>`), joined by
     `separator`: the select list of an empty result with the contract's columns, for a model whose source
     does not exist yet.

@@ -14,21 +14,11 @@
 } -%}
 {#- A backtest records the scored_at of the scores it read (ml.monitor); a table the monitor made before
     that lacks the column until its next run. -#}
-{%- set backtest_columns = [] -%}
-{%- if present['backtests'] and execute and flags.INTROSPECT -%}
-    {%- for column in adapter.get_columns_in_relation(source('ml', 'backtests')) -%}
-        {%- do backtest_columns.append(column.name | lower) -%}
-    {%- endfor -%}
-{%- endif -%}
+{%- set backtest_columns = source_columns('ml', 'backtests') if present['backtests'] else [] -%}
 {%- set guard_backtests = present['scores'] and 'scored_at' in backtest_columns -%}
 {#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
     table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
-{%- set evaluation_columns = [] -%}
-{%- if present['evaluations'] and execute and flags.INTROSPECT -%}
-    {%- for column in adapter.get_columns_in_relation(source('ml', 'evaluations')) -%}
-        {%- do evaluation_columns.append(column.name | lower) -%}
-    {%- endfor -%}
-{%- endif -%}
+{%- set evaluation_columns = source_columns('ml', 'evaluations') if present['evaluations'] else [] -%}
 
 with
 
