@@ -4,9 +4,10 @@ Every trained model version gets one registry row per task ("clv", "churn") with
 "challenger-rejected" or "retired". promote_or_reject runs the champion gate (ml.gate.decide_promotion,
 re-exported here: each gate metric holds the champion within a tolerance and beats every baseline), records
 the version, and moves the champion pointer only when it is promoted; a rejected challenger is recorded and
-scoring keeps the champion. A version's evaluation against the baselines is the ml.evaluations rows of its
-model_version (ml.train stores them): that one column joins the two tables both ways, so the registry holds
-no evaluation id.
+scoring keeps the champion. promote_by_hand makes a registered version champion without the gate: the
+operator's rollback, `cvw models promote`. A version's evaluation against the baselines is the ml.evaluations
+rows of its model_version (ml.train stores them): that one column joins the two tables both ways, so the
+registry holds no evaluation id.
 
 The metadata dict register_model and promote_or_reject read (keys beyond these are ignored):
     version        str, the model version (artifacts/models/<version>/)
@@ -154,21 +155,23 @@ def registry_rows(metadata: dict[str, Any], status: str, reason: str) -> list[di
     ]
 
 
+def _retire_champion(
+    con: duckdb.DuckDBPyConnection, successor: str, reason: str, updated_at: datetime
+) -> None:
+    """Retire the champion's rows unless they are the successor's (the caller holds the transaction)."""
+    con.execute(
+        "update ml.model_registry set status = ?, reason = ?, updated_at = ? "
+        "where status = ? and model_version <> ?",
+        [RETIRED, reason, updated_at, CHAMPION, successor],
+    )
+
+
 def _write_rows(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], status: str, reason: str) -> int:
     """Replace a version's rows (the caller holds the transaction); retire the old champion for a new one."""
     rows = registry_rows(metadata, status, reason)
     if status == CHAMPION:
-        con.execute(
-            "update ml.model_registry set status = ?, reason = ?, updated_at = ? "
-            "where status = ? and model_version <> ?",
-            [
-                RETIRED,
-                f"replaced by {metadata['version']}",
-                rows[0]["updated_at"],
-                CHAMPION,
-                metadata["version"],
-            ],
-        )
+        version = metadata["version"]
+        _retire_champion(con, version, f"replaced by {version}", rows[0]["updated_at"])
     con.execute("delete from ml.model_registry where model_version = ?", [metadata["version"]])
     columns = list(rows[0])  # the keys of registry_rows: a fixed allow-list of column names
     con.executemany(
@@ -273,26 +276,58 @@ def promote_or_reject(
     elif not promote:
         # Nothing to keep scoring: the first model is promoted anyway, and the registry says what it fails.
         promote, reason = True, f"promoted as the first model (no champion to keep), although {reason}"
-    # the pointer moves inside the registry's transaction and back when that transaction fails (a failed
-    # commit, a task terminated meanwhile), so a failed gate leaves the registry and the pointer as they were
-    # (only a process killed between the two can still part them: nothing spans a file and a database)
-    pointed = champion_version(artifacts_dir)
-    con.execute("begin transaction")
-    try:
+
+    def write(con: duckdb.DuckDBPyConnection) -> None:
         if write_with is not None:
             write_with(con)
         _write_rows(con, metadata, CHAMPION if promote else REJECTED, reason)
-        if promote:
-            promote_champion(artifacts_dir, metadata["version"])
+
+    _commit_moving_pointer(con, artifacts_dir, write, metadata["version"] if promote else None)
+    return promote, reason
+
+
+def _commit_moving_pointer(
+    con: duckdb.DuckDBPyConnection,
+    artifacts_dir: Path,
+    write: Callable[[duckdb.DuckDBPyConnection], object],
+    champion: str | None,
+) -> None:
+    """Run `write(con)` in one transaction that also points the champion at `champion` (None: leaves it)."""
+    # the pointer moves inside the registry's transaction and back when that transaction fails (a failed
+    # commit, a task terminated meanwhile), so a failed promotion leaves the registry and the pointer as they
+    # were (only a process killed between the two can still part them: nothing spans a file and a database)
+    pointed = champion_version(artifacts_dir)
+    con.execute("begin transaction")
+    try:
+        write(con)
+        if champion is not None:
+            promote_champion(artifacts_dir, champion)
         con.execute("commit")
     except BaseException:
         try:
-            if promote:
+            if champion is not None:
                 restore_champion(artifacts_dir, pointed)
         finally:
             con.execute("rollback")
         raise
-    return promote, reason
+
+
+def promote_by_hand(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, version: str, reason: str) -> None:
+    """Make a registered version champion without the gate, retiring the champion, and move the pointer to it.
+
+    The caller checks the version (ml.models.promote): its rows keep their metrics, params and provenance;
+    only their status, reason and updated_at change, in the transaction that retires the champion.
+    """
+    now = datetime.now(UTC).replace(tzinfo=None)
+
+    def write(con: duckdb.DuckDBPyConnection) -> None:
+        _retire_champion(con, version, f"replaced by {version} by hand: {reason}", now)
+        con.execute(
+            "update ml.model_registry set status = ?, reason = ?, updated_at = ? where model_version = ?",
+            [CHAMPION, f"promoted by hand: {reason}", now, version],
+        )
+
+    _commit_moving_pointer(con, artifacts_dir, write, version)
 
 
 def mart_feature_types(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
