@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         "monitor", help="drift of the scoring date and backtests of past scoring dates", add_help=False
     )
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
+    verbs.add_parser(
+        "models", help="list the registered model versions, or promote one by hand (rollback)", add_help=False
+    )
     top = verbs.add_parser("top", help="print the top customers by discounted CLV")
     top.add_argument("--limit", type=_positive, default=10)
     sql = verbs.add_parser("sql", help="run one read-only SQL query on the warehouse and print the result")
@@ -92,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         from ml.monitor_champion import main as monitor
 
         return monitor(rest)
+    if args.verb == "models":
+        from ml.models import main as models
+
+        return models(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.verb == "build":

@@ -1,0 +1,207 @@
+"""`cvw models`: the registered model versions, newest first, and a version made champion by hand.
+
+`cvw models [list] [--json]` prints ml.model_registry, one line per version, and marks the version the
+champion pointer names: the one scoring loads. `cvw models promote VERSION --reason TEXT` is the operator's
+rollback: it makes a registered, saved version champion without the gate (ml.registry.promote_by_hand),
+retiring the current one, in the registry's transaction that moves the pointer. Scores change only when
+scoring runs next: the command sends no `champion_model` asset event (the train DAG does, on a promotion).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from include.settings import get_settings
+from include.warehouse import connect, require_table
+from ml.artifacts import champion_version, version_dir
+from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
+
+REASON_WIDTH = 60  # the list cuts reasons here; --json and ml.model_registry hold them whole
+NEXT_SCORING = (
+    "Scores change only when scoring runs next: run `cvw score` or trigger the score DAG (this command "
+    "sends no champion_model event)."
+)
+
+
+def registered_versions(con: duckdb.DuckDBPyConnection, artifacts_dir: Path) -> list[dict[str, Any]]:
+    """Return one dict per registered version, newest first; `pointer` marks the version that scores."""
+    require_table(con, "ml", "model_registry", "train a model (cvw train)")
+    # every column, so a registry made before test_cutoff existed is listed too (read-only: none is added)
+    cursor = con.execute("select * from ml.model_registry order by trained_at desc, model_version desc, task")
+    columns = [column[0] for column in cursor.description]
+    pointed = champion_version(artifacts_dir)
+    versions: dict[str, dict[str, Any]] = {}
+    for values in cursor.fetchall():
+        row = dict(zip(columns, values, strict=True))
+        version = versions.setdefault(
+            row["model_version"],
+            {
+                "version": row["model_version"],
+                "statuses": [],
+                "horizon_days": row["horizon_days"],
+                "trained_at": f"{row['trained_at']:%Y-%m-%d %H:%M:%S}",
+                "test_cutoff": None if row.get("test_cutoff") is None else str(row["test_cutoff"]),
+                "metrics": {},
+                "reasons": [],
+                "updated_at": f"{row['updated_at']:%Y-%m-%d %H:%M:%S}",
+                "pointer": row["model_version"] == pointed,
+            },
+        )
+        version["metrics"][row["task"]] = json.loads(row["metrics"])
+        for key, value in (("statuses", row["status"]), ("reasons", row["reason"])):
+            if value not in version[key]:
+                version[key].append(value)
+    # the tasks' rows share a status and a reason, as every writer writes them; "/" shows where they do not
+    return [
+        {**version, "status": "/".join(version.pop("statuses")), "reason": " / ".join(version.pop("reasons"))}
+        for version in versions.values()
+    ]
+
+
+def _metric(metrics: dict[str, dict[str, float]], task: str, name: str) -> str:
+    """Return a stored metric to 4 decimals, "-" when the version has none."""
+    value = metrics.get(task, {}).get(name)
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+    """Return rows of cells as aligned lines: the columns in `right` right-aligned, the others left."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+
+
+def _cut(reason: str) -> str:
+    """Return a reason's first line, cut to REASON_WIDTH characters."""
+    line = reason.splitlines()[0] if reason else ""
+    return line if len(line) <= REASON_WIDTH else line[: REASON_WIDTH - 3] + "..."
+
+
+def describe_versions(versions: list[dict[str, Any]], pointed: str | None) -> str:
+    """Return the registry as a table, the pointer's version marked, and a warning when the two disagree."""
+    if not versions:
+        return "ml.model_registry holds no model version yet: train one (cvw train)."
+    headline = [(task, name) for task, names in GATE_METRICS.items() for name in names]
+    header = ["", "version", "status", "horizon", "trained_at", "test_cutoff"]
+    rows = [header + [f"{task} {name}" for task, name in headline] + ["reason"]]
+    for version in versions:
+        rows.append(
+            ["*" if version["pointer"] else "", version["version"], version["status"]]
+            + [str(version["horizon_days"]), version["trained_at"][:16], version["test_cutoff"] or "-"]
+            + [_metric(version["metrics"], task, name) for task, name in headline]
+            + [_cut(version["reason"])]
+        )
+    lines = _table(rows, right={3, *range(6, 6 + len(headline))})
+    lines.append("* the version the champion pointer names: the one scoring loads")
+    registered = {version["version"]: version["status"] for version in versions}
+    champions = [version for version, status in registered.items() if status == CHAMPION]
+    if pointed is None or registered.get(pointed) != CHAMPION or len(champions) != 1:
+        # the pointer and the registry edited apart by hand: a promotion by hand makes them agree again
+        lines.append(
+            f"warning: the pointer names {pointed or 'no version'} but the registry's champion is "
+            f"{', '.join(champions) or 'none'}: `cvw models promote VERSION --reason TEXT` makes them agree."
+        )
+    return "\n".join(lines)
+
+
+def _missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
+    """Return the files a version's folder lacks to score (metadata.json, a booster), [] when complete."""
+    folder = version_dir(artifacts_dir, version)
+    if not (folder / "metadata.json").exists():
+        return ["metadata.json"]
+    boosters = json.loads((folder / "metadata.json").read_text()).get("models", [])
+    return [f"{name}.txt" for name in boosters if not (folder / f"{name}.txt").exists()]
+
+
+def promote(
+    con: duckdb.DuckDBPyConnection,
+    artifacts_dir: Path,
+    version: str,
+    reason: str,
+    horizon_change: bool = False,
+) -> str:
+    """Make a registered, saved version champion by hand; return its metrics next to the replaced one's.
+
+    Refuses, changing nothing, an unknown version, one whose artifacts are incomplete, the champion itself,
+    and one for another horizon than the champion's unless `horizon_change`.
+    """
+    if not reason.strip():
+        raise SystemExit(
+            "The reason is empty: say why this version is promoted by hand (the registry keeps it)."
+        )
+    versions = {entry["version"]: entry for entry in registered_versions(con, artifacts_dir)}
+    chosen = versions.get(version)
+    if chosen is None:
+        raise SystemExit(
+            f"Model version {version} is not in ml.model_registry: `cvw models` lists the versions there."
+        )
+    pointed = champion_version(artifacts_dir)
+    champions = [entry for entry in versions.values() if entry["status"] == CHAMPION]
+    if chosen["status"] == CHAMPION and pointed == version:
+        raise SystemExit(f"Model version {version} is already the champion: nothing changed.")
+    missing = _missing_artifacts(artifacts_dir, version)
+    if missing:
+        raise SystemExit(
+            f"Model version {version} cannot score: {version_dir(artifacts_dir, version)} lacks "
+            f"{', '.join(missing)}; restore the folder or promote another version."
+        )
+    # the champion that scores now: the registry's, else the one the pointer names
+    champion = champions[0] if champions else versions.get(pointed) if pointed else None
+    if champion and champion["horizon_days"] != chosen["horizon_days"] and not horizon_change:
+        raise SystemExit(
+            f"Model version {version} predicts {chosen['horizon_days']} days and the champion "
+            f"{champion['version']} {champion['horizon_days']}: scores of both horizons would mix in the "
+            "score history and its backtests; pass --horizon-change to switch horizons on purpose."
+        )
+    promote_by_hand(con, artifacts_dir, version, reason.strip())
+    replaced = f"; {champion['version']} is retired" if champion and champion["version"] != version else ""
+    columns = [chosen] + ([champion] if champion and champion["version"] != version else [])
+    rows = [[""] + [f"{entry['version']} ({'now' if entry is chosen else 'before'})" for entry in columns]]
+    rows.append(["test_cutoff"] + [entry["test_cutoff"] or "-" for entry in columns])
+    rows.append(["horizon_days"] + [str(entry["horizon_days"]) for entry in columns])
+    rows += [
+        [f"{task} {name}"] + [_metric(entry["metrics"], task, name) for entry in columns]
+        for task, names in GATE_METRICS.items()
+        for name in names
+    ]
+    lines = [f"{version} is the champion now, promoted by hand without the gate{replaced}."]
+    lines += ["  " + line for line in _table(rows, right=set(range(1, len(columns) + 1)))]
+    return "\n".join([*lines, NEXT_SCORING])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """List the registry or promote a version by hand from the command line; print the result."""
+    parser = argparse.ArgumentParser(prog="cvw models", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the registry as JSON")
+    actions = parser.add_subparsers(dest="action")
+    listing = actions.add_parser("list", help="the registered versions, newest first (the default)")
+    listing.add_argument("--json", action="store_true", dest="list_json", help="print the registry as JSON")
+    promoting = actions.add_parser("promote", help="make a registered version champion by hand (a rollback)")
+    promoting.add_argument("version")
+    promoting.add_argument("--reason", required=True, help="why, kept in the registry's reason")
+    promoting.add_argument(
+        "--horizon-change", action="store_true", help="allow another horizon than the champion's"
+    )
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.action == "promote":
+        with connect(settings.warehouse_path) as con:
+            print(promote(con, settings.artifacts_dir, args.version, args.reason, args.horizon_change))
+        return 0
+    with connect(settings.warehouse_path, read_only=True) as con:
+        versions = registered_versions(con, settings.artifacts_dir)
+    if args.json or getattr(args, "list_json", False):
+        print(json.dumps(versions, indent=2))
+    else:
+        print(describe_versions(versions, champion_version(settings.artifacts_dir)))
+    return 0
