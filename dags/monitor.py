@@ -13,7 +13,8 @@ Checks the champion model against what it sees now (`ml/monitor_champion.py`):
   (`marts.score_outcome_windows`) are unchanged: each run computes only new and changed windows.
 
 Runs whenever scores change (`customer_scores`), beside **publish**; updates `model_monitoring` with the
-date. Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to check; empty = the latest scored date.
+date, which starts **publish** again, so the new backtests reach the BI marts the same day.
+Param `as_of_date` (YYYY-MM-DD, optional): the scoring date to check; empty = the latest scored date.
 Param `recompute_backtests` (default false): compute every backtest again.
 Skipped while there is no champion. Writes the warehouse, so it runs in the `warehouse_writer` pool.
 """
