@@ -215,13 +215,21 @@ def _records_cut(file: IO[bytes], delimiters: str = DELIMITERS) -> Iterator[byte
     are inside it (RFC 4180). A double quote opens a value at a field's start, after a line break or one of
     the delimiters; elsewhere it is a character. One that never closes makes the rest of the file one line.
     """
-    opening = re.compile(b"(?:^|[" + re.escape(delimiters.encode()) + b'])"')
-    record, quoted = bytearray(), False
+    after_delimiter = b"[" + re.escape(delimiters.encode()) + b']"'
+    # a part of a line too long does not start the line: a double quote first in it opens nothing
+    opening = {True: re.compile(b"(?:^|" + after_delimiter[:-1] + b')"'), False: re.compile(after_delimiter)}
+    record, quoted, line_start = bytearray(), False, True
     for part in iter(partial(file.readline, MAX_LINE_SIZE + 2), b""):  # a line too long comes in parts
+        while part.endswith(b'"'):  # a part cut after a double quote: the next byte says if it is doubled
+            following = file.read(1)
+            if not following:
+                break
+            part += following
         record += part[: MAX_LINE_SIZE + 2 - len(record)]
         if quoted or b'"' in part:
-            quoted = _quoted_at_end(part, quoted, opening)
-        if not quoted and part.endswith(b"\n"):
+            quoted = _quoted_at_end(part, quoted, opening[line_start])
+        line_start = part.endswith(b"\n")
+        if not quoted and line_start:
             yield bytes(record)
             record.clear()
     if record:

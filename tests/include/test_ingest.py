@@ -386,6 +386,39 @@ def test_a_quoted_value_over_the_maximum_size_in_short_lines_is_one_line_rejecte
 
 
 @pytest.mark.parametrize(
+    "long_line",
+    [
+        # a double quote inside an unquoted value, first in the reader's second part of the line: no value
+        # opens there, so the lines below stay lines of their own
+        "o2," + "c" * (2_000_002 - len("o2,")) + '"' + "c" * 500_000 + ",2024-01-02,20",
+        # a doubled double quote inside a quoted value, cut between its two halves by the reader: the value
+        # stays open over its line breaks
+        'o2,"' + "c" * (2_000_001 - len('o2,"')) + '""' + "c" * 10 + "\nmore\n" + 'c",2024-01-02,20',
+    ],
+    ids=["a quote in an unquoted value", "a doubled quote in a quoted value"],
+)
+def test_a_line_over_the_maximum_size_read_in_parts_leaves_the_numbering_below_it_right(
+    tmp_path: Path, long_line: str
+) -> None:
+    # a line over MAX_LINE_SIZE is read in parts of MAX_LINE_SIZE + 2 bytes; where a part starts or ends
+    # must not change which double quotes open or close a value, or the rows below it are misnumbered
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    lines = ["order_id,customer_id,ordered_at,amount", "o1,c1,2024-01-02,20", long_line]
+    lines += ["o3,c3,2024-01-02,20", "", "o4,c", "o5,c5,2024-01-02,20"]
+    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (5, 3, 2)
+    rejects = "select row_number, reason from raw._rejects order by row_number"
+    size = len(long_line)
+    assert _query(warehouse, rejects) == [
+        (2, f"malformed CSV line (line size over maximum: {size:,} bytes, more than 2,000,000)"),
+        (4, "malformed CSV line (missing columns)"),  # the blank line above it is no data row
+    ]
+
+
+@pytest.mark.parametrize(
     ("header", "rows", "cause"),
     [
         ("order_id,customer_id,ordered_at,amount," + "x" * 2_500_000, 1, ""),
