@@ -246,6 +246,14 @@ def _query(warehouse: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def _orders_csv(tmp_path: Path, lines: list[str]) -> tuple[Path, Path]:
+    """Write the lines as landing/orders.csv; return (the landing folder, the warehouse path to load into)."""
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
+    return directory, tmp_path / "warehouse.duckdb"
+
+
 def test_the_data_contract_doc_matches_the_code() -> None:
     tables = _doc_tables((REPO_ROOT / "docs" / "data-contract.md").read_text())
     expected = {f"`raw.{name}`": columns for name, columns in RAW_TABLES.items()}
@@ -282,8 +290,6 @@ def test_every_fixed_reject_reason_is_documented() -> None:
 @pytest.mark.parametrize("blank_lines", [False, True])
 def test_malformed_csv_lines_are_quarantined_with_their_line(tmp_path: Path, blank_lines: bool) -> None:
     # DuckDB numbers a rejected line among all lines, blank ones included; data rows do not count them
-    directory = tmp_path / "landing"
-    directory.mkdir()
     blank = [""] if blank_lines else []
     lines = [
         "order_id,customer_id,ordered_at,amount",
@@ -298,8 +304,7 @@ def test_malformed_csv_lines_are_quarantined_with_their_line(tmp_path: Path, bla
         "o5,c5,2024-01-05,50",
         ",c6,2024-01-06,60",  # data row 6: parsed, then rejected by validation
     ]
-    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
-    warehouse = tmp_path / "warehouse.duckdb"
+    directory, warehouse = _orders_csv(tmp_path, lines)
     (load,) = load_landing(directory, warehouse)
     assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (6, 2, 4)
     assert load.rejects == {
@@ -332,13 +337,10 @@ def test_malformed_csv_lines_are_quarantined_with_their_line(tmp_path: Path, bla
 def test_a_line_over_the_maximum_size_is_rejected_with_its_size_and_the_rest_loads(
     tmp_path: Path, rows: int, long_row: int
 ) -> None:
-    directory = tmp_path / "landing"
-    directory.mkdir()
     lines = ["order_id,customer_id,ordered_at,amount"]
     lines += [f"o{i},c{i},2024-01-02,20" for i in range(1, rows + 1)]
     lines[long_row] = f"o{long_row},{'c' * 2_500_000},2024-01-02,20"
-    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
-    warehouse = tmp_path / "warehouse.duckdb"
+    directory, warehouse = _orders_csv(tmp_path, lines)
     (load,) = load_landing(directory, warehouse)
     size = len(lines[long_row])  # 2,500,017 bytes, or 2,500,021 for o25000
     reason = f"malformed CSV line (line size over maximum: {size:,} bytes, more than 2,000,000)"
@@ -362,16 +364,13 @@ def test_a_quoted_value_over_the_maximum_size_in_short_lines_is_one_line_rejecte
 ) -> None:
     # a quoted value's line breaks are inside its line, for DuckDB's reader as for RFC 4180: the line is the
     # record, too long though each of its lines is short
-    directory = tmp_path / "landing"
-    directory.mkdir()
     lines = ["order_id,customer_id,ordered_at,amount"]
     lines += [f"o{i},c{i},2024-01-02,20" for i in range(1, rows + 1)]
     # 25,001 lines in quotes, the first one blank
     lines[long_row] = f'o{long_row},"\n' + ("c" * 99 + "\n") * 25_000 + '",2024-01-02,20'
     lines[long_row + 2] = f"o{long_row + 2},c"  # fields missing, below a blank line, which is no data row
     lines.insert(long_row + 1, "")
-    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
-    warehouse = tmp_path / "warehouse.duckdb"
+    directory, warehouse = _orders_csv(tmp_path, lines)
     (load,) = load_landing(directory, warehouse)
     size = len(lines[long_row])  # 2,500,020 bytes, or 2,500,024 for o25000
     reason = f"malformed CSV line (line size over maximum: {size:,} bytes, more than 2,000,000)"
@@ -402,12 +401,9 @@ def test_a_line_over_the_maximum_size_read_in_parts_leaves_the_numbering_below_i
 ) -> None:
     # a line over MAX_LINE_SIZE is read in parts of MAX_LINE_SIZE + 2 bytes; where a part starts or ends
     # must not change which double quotes open or close a value, or the rows below it are misnumbered
-    directory = tmp_path / "landing"
-    directory.mkdir()
     lines = ["order_id,customer_id,ordered_at,amount", "o1,c1,2024-01-02,20", long_line]
     lines += ["o3,c3,2024-01-02,20", "", "o4,c", "o5,c5,2024-01-02,20"]
-    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
-    warehouse = tmp_path / "warehouse.duckdb"
+    directory, warehouse = _orders_csv(tmp_path, lines)
     (load,) = load_landing(directory, warehouse)
     assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (5, 3, 2)
     rejects = "select row_number, reason from raw._rejects order by row_number"
@@ -430,11 +426,8 @@ def test_a_line_over_the_maximum_size_read_in_parts_leaves_the_numbering_below_i
 def test_a_csv_file_whose_header_line_is_over_the_maximum_size_fails_whole(
     tmp_path: Path, header: str, rows: int, cause: str
 ) -> None:
-    directory = tmp_path / "landing"
-    directory.mkdir()
     lines = [header] + [f"o{i},c{i},2024-01-01,10," for i in range(1, rows + 1)]
-    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
-    warehouse = tmp_path / "warehouse.duckdb"
+    directory, warehouse = _orders_csv(tmp_path, lines)
     with pytest.raises(ValueError) as failure:
         load_landing(directory, warehouse)
     assert str(failure.value) == (
@@ -513,13 +506,10 @@ def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothin
 def test_an_unclosed_double_quote_anywhere_fails_the_file_whole(
     tmp_path: Path, rows: int, unclosed_row: int, cause: str
 ) -> None:
-    directory = tmp_path / "landing"
-    directory.mkdir()
     lines = ["order_id,customer_id,ordered_at,amount"]
     lines += [f"o{i},c{i},2024-01-02,20" for i in range(1, rows + 1)]
     lines[unclosed_row] = 'ox,"cx,2024-01-02,20'
-    (directory / "orders.csv").write_text("\n".join(lines) + "\n")
-    warehouse = tmp_path / "warehouse.duckdb"
+    directory, warehouse = _orders_csv(tmp_path, lines)
     with pytest.raises(ValueError, match=cause) as failure:
         load_landing(directory, warehouse)
     assert str(failure.value).startswith("orders.csv ")
