@@ -145,6 +145,18 @@ def read_only_query(query: str, path: Path | None = None) -> str:
             raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
 
 
+def ensure_table(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, ddl: str, added_columns: dict[str, str]
+) -> None:
+    """Create the schema and the table (`ddl`, a `create table if not exists`) when they do not exist, and
+    add the columns a table made before them lacks: `added_columns`, {name: type} from the caller's
+    allow-list (they are formatted into the statement), empty on its existing rows."""
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(ddl)
+    for column, column_type in added_columns.items():
+        con.execute(f"alter table {schema}.{table} add column if not exists {column} {column_type}")
+
+
 def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, step: str) -> None:
     """Stop with one sentence naming the step that makes `schema.table` when the warehouse lacks it."""
     if not has_table(con, schema, table):

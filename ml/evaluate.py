@@ -189,10 +189,9 @@ def with_evaluation_keys(
 
 def ensure_evaluations(con) -> None:
     """Create schema ml and table ml.evaluations when they do not exist, and add columns it lacks."""
-    con.execute("create schema if not exists ml")
-    con.execute(EVALUATIONS_DDL)
-    for column, column_type in ADDED_COLUMNS.items():  # names and types from the allow-list above
-        con.execute(f"alter table ml.evaluations add column if not exists {column} {column_type}")
+    from include.warehouse import ensure_table
+
+    ensure_table(con, "ml", "evaluations", EVALUATIONS_DDL, ADDED_COLUMNS)
 
 
 def write_rows(con, table: pd.DataFrame) -> int:

@@ -228,10 +228,9 @@ def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float]:
 
 def ensure_backtests_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create ml.backtests, or add the columns a table made before them lacks (its rows then recompute)."""
-    con.execute("create schema if not exists ml")
-    con.execute(BACKTESTS_DDL)
-    for column, data_type in BACKTEST_INPUT_COLUMNS.items():
-        con.execute(f"alter table ml.backtests add column if not exists {column} {data_type}")
+    from include.warehouse import ensure_table
+
+    ensure_table(con, "ml", "backtests", BACKTESTS_DDL, BACKTEST_INPUT_COLUMNS)
 
 
 def run_backtests(

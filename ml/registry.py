@@ -91,10 +91,9 @@ ADDED_COLUMNS = {"test_cutoff": "date", "validation_cutoff": "date"}
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
     """Create schema ml and table ml.model_registry when they do not exist, and add columns it lacks."""
-    con.execute("create schema if not exists ml")
-    con.execute(REGISTRY_DDL)
-    for column, column_type in ADDED_COLUMNS.items():  # names and types from the allow-list above
-        con.execute(f"alter table ml.model_registry add column if not exists {column} {column_type}")
+    from include.warehouse import ensure_table
+
+    ensure_table(con, "ml", "model_registry", REGISTRY_DDL, ADDED_COLUMNS)
 
 
 def _iso_date(value: Any) -> str | None:
