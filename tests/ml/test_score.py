@@ -38,6 +38,20 @@ def artifacts(trained, monkeypatch: pytest.MonkeyPatch) -> Path:
     return trained[1]
 
 
+@pytest.fixture
+def own(trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Return (warehouse, artifacts folder, metadata) copied for one test that writes to them.
+
+    The tests that only read share `trained`; one that scores, trains or compiles works on its own copy, so
+    no test sees another's rows and they pass in any order.
+    """
+    path, folder, metadata = trained
+    shutil.copyfile(path, tmp_path / "warehouse.duckdb")
+    shutil.copytree(folder, tmp_path / "artifacts")
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    return tmp_path / "warehouse.duckdb", tmp_path / "artifacts", metadata
+
+
 def _scores(path: Path) -> pd.DataFrame:
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(
@@ -101,20 +115,17 @@ def test_the_evaluation_of_a_trained_model_carries_the_version_it_registered(tra
     assert joined == [("churn", "champion", 5 * 11), ("clv", "champion", 5 * 11)]
 
 
-def test_an_ad_hoc_evaluation_of_the_trained_cutoff_keeps_the_registered_evaluation(
-    trained, tmp_path: Path
-) -> None:
+def test_an_ad_hoc_evaluation_of_the_trained_cutoff_keeps_the_registered_evaluation(own) -> None:
     # the same cutoff and data gave `cvw evaluate` the evaluation id of training's: it replaced the rows of
     # the registered version with its own, and the version was left without an evaluation
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(trained[0], copy)
+    copy = own[0]
     evaluate.main(["--cutoff", "2024-10-01", "--horizon", "90", "--warehouse", str(copy)])
     with duckdb.connect(str(copy), read_only=True) as con:
         evaluations = con.execute(
             "select model_version, count(*), count(distinct evaluation_id) from ml.evaluations "
             "group by 1 order by 1 nulls last"
         ).fetchall()
-    assert evaluations == [(trained[2]["version"], 5 * 11, 1), (None, 5 * 11, 1)]
+    assert evaluations == [(own[2]["version"], 5 * 11, 1), (None, 5 * 11, 1)]
 
 
 def test_the_registry_hashes_a_models_features_as_training_named_its_version(trained) -> None:
@@ -214,12 +225,12 @@ def test_cvw_report_renders_the_champion_report_again(trained, artifacts: Path, 
     assert out.read_text() == Path(trained[2]["report"]).read_text()
 
 
-def test_scoring_writes_one_explained_tiered_row_per_customer(trained, artifacts: Path) -> None:
-    path = trained[0]
+def test_scoring_writes_one_explained_tiered_row_per_customer(own) -> None:
+    path = own[0]
     written = score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     rows = _scores(path)
     assert written == len(rows) == _customers_at(path, SCORING_DATE)
-    assert set(rows["model_version"]) == {trained[2]["version"]}
+    assert set(rows["model_version"]) == {own[2]["version"]}
     n = len(rows)
     tiers = rows["value_tier"].value_counts()
     assert tiers["high"] == int(np.floor(0.10 * n))
@@ -236,8 +247,8 @@ def test_scoring_writes_one_explained_tiered_row_per_customer(trained, artifacts
     assert rows["discounted_clv"].le(rows["predicted_revenue"]).all()
 
 
-def test_chunked_scoring_gives_the_same_rows_as_one_chunk(trained, artifacts: Path) -> None:
-    path = trained[0]
+def test_chunked_scoring_gives_the_same_rows_as_one_chunk(own) -> None:
+    path = own[0]
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path, chunk_size=1_000_000)
     whole = _scores(path)
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path, chunk_size=37)
@@ -245,9 +256,9 @@ def test_chunked_scoring_gives_the_same_rows_as_one_chunk(trained, artifacts: Pa
 
 
 def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
-    trained, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+    own, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, _, first = trained
+    path, artifacts, first = own
     load = train.load_training_frame
 
     def shuffled(con, horizon_days, sample_share=1.0):
@@ -277,11 +288,8 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
     assert set(_scores(path)["model_version"]) == {first["version"]}
 
 
-def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
-    trained, artifacts: Path, tmp_path: Path
-) -> None:
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(trained[0], copy)
+def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(own) -> None:
+    copy = own[0]
     with duckdb.connect(str(copy)) as con:
         con.execute("alter table marts.customer_features add column loyalty_points integer")
     before = _score_tables(copy)
@@ -290,14 +298,11 @@ def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(
     assert _score_tables(copy) == before  # refused before anything was created or written
 
 
-def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(
-    trained, artifacts: Path, tmp_path: Path
-) -> None:
-    features, types = trained[2]["features"], trained[2]["feature_types"]
+def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(own) -> None:
+    features, types = own[2]["features"], own[2]["feature_types"]
     assert set(types) == set(features) - set(BTYD_FEATURES)
     assert (types["orders_90d"], types["region"]) == ("BIGINT", "VARCHAR")
-    copy = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(trained[0], copy)
+    copy = own[0]
     with duckdb.connect(str(copy)) as con:
         con.execute("alter table marts.customer_features alter orders_90d type varchar")
     before = _score_tables(copy)
@@ -333,11 +338,10 @@ def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(train
         np.testing.assert_array_equal(booster.predict(matrix), expected)
 
 
-def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(
-    trained, artifacts: Path
-) -> None:
+def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(own) -> None:
+    path, artifacts, _ = own
     version, boosters, metadata = load_champion(artifacts)
-    table, fitted = _scoring_rows(trained[0])
+    table, fitted = _scoring_rows(path)
     btyd = score.chunk_btyd(table, fitted, 90)
     matrix = score.model_input(table, btyd, metadata["features"], metadata["categorical_levels"])
     assert np.isnan(matrix).any()  # missing values and unseen categories take LightGBM's default branches
@@ -352,28 +356,28 @@ def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(
         expected = booster.predict(matrix)
         np.testing.assert_allclose(first[name].predict(matrix, threads=2), expected, rtol=1e-12, atol=0)
         np.testing.assert_array_equal(again[name].predict(matrix, threads=1), first[name].predict(matrix, 2))
-    shutil.rmtree(folder / "compiled")
 
 
 def test_a_date_of_many_customers_is_scored_by_the_compiled_boosters_as_by_lightgbm(
-    trained, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+    own, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, compiled_folder = trained[0], version_dir(artifacts, trained[2]["version"]) / "compiled"
+    path, artifacts, metadata = own
+    compiled_folder = version_dir(artifacts, metadata["version"]) / "compiled"
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_lightgbm = _scores(path)
     assert not compiled_folder.exists()  # a small date: nothing compiled
     monkeypatch.setattr(score, "COMPILE_MIN_ROWS", len(by_lightgbm))  # this date is now large enough
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_compiled = _scores(path)
-    assert len(list(compiled_folder.glob("*/*.o"))) == len(trained[2]["models"])
+    assert len(list(compiled_folder.glob("*/*.o"))) == len(metadata["models"])
     _assert_same_scores(by_compiled, by_lightgbm)
-    shutil.rmtree(compiled_folder)
 
 
 def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
-    trained, artifacts: Path, monkeypatch: pytest.MonkeyPatch
+    own, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path, compiled_folder = trained[0], version_dir(artifacts, trained[2]["version"]) / "compiled"
+    path, artifacts, metadata = own
+    compiled_folder = version_dir(artifacts, metadata["version"]) / "compiled"
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_arrays = _scores(path)
     monkeypatch.setattr(score, "COMPILE_MIN_ROWS", 1)
@@ -427,8 +431,10 @@ def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(wareho
     assert capped != everyone
 
 
-def test_a_date_without_customers_stops_scoring_before_anything_is_written(trained, artifacts: Path) -> None:
-    before = _scores(trained[0])
+def test_a_date_without_customers_stops_scoring_before_anything_is_written(own) -> None:
+    path = own[0]
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    before = _scores(path)
     with pytest.raises(SystemExit, match="no customer at 2030-01-01: nothing to score"):
-        score.score_customers(as_of_date=date(2030, 1, 1), warehouse_path=trained[0])
-    pd.testing.assert_frame_equal(_scores(trained[0]), before)
+        score.score_customers(as_of_date=date(2030, 1, 1), warehouse_path=path)
+    pd.testing.assert_frame_equal(_scores(path), before)
