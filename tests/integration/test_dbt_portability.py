@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 from sqlfluff.core import FluffConfig, Linter
 
@@ -21,10 +22,16 @@ DUCKDB_ONLY = re.compile(
 )
 
 
-def test_sqlfluff_with_the_dbt_templater_finds_nothing() -> None:
-    environment = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+def _sqlfluff(paths: list[str], lint_warehouse: Path | None) -> None:
+    """Assert that sqlfluff (dbt templater, the profile's lint target on that warehouse) finds nothing."""
+    environment = {
+        **os.environ,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+        "CVW_LINT_WAREHOUSE": str(lint_warehouse or ""),
+    }
     linted = subprocess.run(
-        [sys.executable, "-m", "sqlfluff", "lint", "dbt_project/models", "dbt_project/tests", "--nocolor"],
+        [sys.executable, "-m", "sqlfluff", "lint", *paths, "--nocolor"],
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
@@ -34,6 +41,29 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing() -> None:
     violations = [line for line in linted.stdout.splitlines() if line.startswith(("==", "L:"))]
     assert linted.returncode == 0, "\n".join(violations) or linted.stderr[-2000:]
     assert "All Finished" in linted.stdout
+
+
+def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
+    # Models that ask the warehouse whether the pipeline's own tables exist (scores, evaluations, backtests)
+    # render their full query only when they do: lint against a warehouse holding them, as after a first
+    # monitoring run, then lint those models again against an empty one, as before the first training.
+    from ml.evaluate import ensure_evaluations
+    from ml.monitor import ensure_backtests_table
+    from ml.publish_scores import ensure_score_tables
+
+    warehouse = tmp_path / "lint.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_score_tables(con)
+        ensure_evaluations(con)
+        ensure_backtests_table(con)
+    _sqlfluff(["dbt_project/models", "dbt_project/tests"], warehouse)
+    introspecting = [
+        str(path.relative_to(REPO_ROOT))
+        for path in MODELS
+        if re.search(r"\bsource_(exists|columns)\(", path.read_text())
+    ]
+    assert len(introspecting) == 4, introspecting
+    _sqlfluff(introspecting, None)
 
 
 @pytest.fixture(scope="module")

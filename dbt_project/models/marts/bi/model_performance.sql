@@ -30,7 +30,7 @@ evaluations as (
 {% endif -%}
 {% if present['backtests'] -%}
 backtests as (
-    select * from {{ source('ml', 'backtests') }} as backtests
+    select backtests.* from {{ source('ml', 'backtests') }} as backtests
     {%- if guard_backtests %}
     -- the backtest of scores since replaced (the date re-scored, by this model or another) is not shown
     -- until the monitor recomputes it; a row from before scored_at was kept has none and is shown

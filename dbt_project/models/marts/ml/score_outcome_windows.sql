@@ -14,6 +14,7 @@
 #}
 
 {{ config(materialized='view') }}
+{%- set as_of_timestamp = 'cast(scored_windows.as_of_date as ' ~ dbt.type_timestamp() ~ ')' %}
 
 {%- if source_exists('scores', 'customer_scores') %}
 
@@ -36,7 +37,7 @@ complete_windows as (
         scored_windows.as_of_date,
         scored_windows.horizon_days,
         cast(
-            {{ dbt.dateadd('day', 'scored_windows.horizon_days', 'cast(scored_windows.as_of_date as ' ~ dbt.type_timestamp() ~ ')') }}
+            {{ dbt.dateadd('day', 'scored_windows.horizon_days', as_of_timestamp) }}
             as date
         ) as horizon_end_date,
         marts_end.data_end_date
