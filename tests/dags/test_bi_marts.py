@@ -207,8 +207,8 @@ def test_a_windows_fingerprint_changes_with_its_orders_only(warehouse: Path, tmp
     assert all(cancelled[day] != remargined[day] for day in (mid_month, month_start))
 
 
-def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path) -> None:
-    _write_scores_and_model_tables(warehouse)
+def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_path: Path) -> None:
+    warehouse, _ = _scored_copy(warehouse, tmp_path)  # the module's warehouse stays unscored for the others
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
 
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -1,6 +1,7 @@
 """`evaluate` and `train` on a small hand-built warehouse: every model and baseline scored on the same
 customers, rows stored once per evaluation, clear sentences when the marts cannot answer."""
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -16,17 +17,29 @@ pytestmark = pytest.mark.usefixtures("quick_boosters")
 
 
 @pytest.fixture(scope="module")
-def evaluated(warehouse: Path) -> tuple[pd.DataFrame, str]:
-    """Evaluate at 2024-09-01 once; return the stored rows and what was printed."""
+def evaluated(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, str]:
+    """Evaluate at 2024-09-01 once, on a copy; return the copy, the stored rows and what was printed.
+
+    Tests that evaluate again write to a copy of their own (`own_warehouse`): in any order, none sees
+    another's rows.
+    """
     import contextlib
     import io
 
+    path = tmp_path_factory.mktemp("evaluated") / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert (
-            evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)]) == 0
-        )
-    return _stored(warehouse), printed.getvalue()
+        assert evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(path)]) == 0
+    return path, _stored(path), printed.getvalue()
+
+
+@pytest.fixture
+def own_warehouse(warehouse: Path, tmp_path: Path) -> Path:
+    """Return a copy of the module's warehouse for one test that writes evaluations."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
+    return path
 
 
 def _stored(path: Path) -> pd.DataFrame:
@@ -35,9 +48,9 @@ def _stored(path: Path) -> pd.DataFrame:
 
 
 def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(
-    warehouse: Path, evaluated: tuple[pd.DataFrame, str]
+    evaluated: tuple[Path, pd.DataFrame, str],
 ) -> None:
-    stored, printed = evaluated
+    warehouse, stored, printed = evaluated
     metrics = [*evaluate.REVENUE_METRICS, *evaluate.CHURN_METRICS]
     models = set(stored["model"])
     assert models == BASELINES | {"model"}
@@ -54,9 +67,11 @@ def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(
 
 
 def test_evaluating_again_on_the_same_data_replaces_the_rows(
-    warehouse: Path, evaluated: tuple[pd.DataFrame, str]
+    evaluated: tuple[Path, pd.DataFrame, str], own_warehouse: Path
 ) -> None:
-    before, _ = evaluated
+    _, before, _ = evaluated
+    warehouse = own_warehouse
+    evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)])
     evaluate.main(["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(warehouse)])
     after = _stored(warehouse)
     assert len(after) == len(before)
@@ -90,8 +105,9 @@ def test_train_stops_with_a_sentence_when_its_customer_sample_is_below_the_minim
 
 
 def test_bootstrap_gives_each_baseline_the_stored_differences_with_intervals_around_them(
-    warehouse: Path,
+    own_warehouse: Path,
 ) -> None:
+    warehouse = own_warehouse
     import contextlib
     import io
 
@@ -139,8 +155,9 @@ def test_a_horizon_without_an_order_window_stops_before_any_booster_is_fitted(mo
 
 
 def test_evaluate_reads_the_customer_sample_training_reads(
-    warehouse: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    own_warehouse: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    warehouse = own_warehouse
     # it read every customer whatever CVW_TRAIN_MAX_CUSTOMERS said: memory unbounded at 1M customers, and
     # an evaluation of other customers than training's stored for the same cutoff
     from ml.data import in_sample
