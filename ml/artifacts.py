@@ -11,6 +11,8 @@ from typing import Any
 import lightgbm as lgb
 
 CHAMPION_POINTER = "champion.json"
+# the sub-folder of a version that holds the boosters tested out of time (before the refit on every cutoff)
+EVALUATED = "evaluated"
 
 
 def models_dir(artifacts_dir: Path) -> Path:
@@ -33,15 +35,31 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def save_model_version(
-    artifacts_dir: Path, version: str, boosters: dict[str, lgb.Booster], metadata: dict[str, Any]
+    artifacts_dir: Path,
+    version: str,
+    boosters: dict[str, lgb.Booster],
+    metadata: dict[str, Any],
+    evaluated_boosters: dict[str, lgb.Booster] | None = None,
 ) -> Path:
-    """Save the boosters and metadata of one model version; return its folder."""
+    """Save the boosters and metadata of one model version; return its folder.
+
+    `evaluated_boosters`, the boosters that were tested out of time (fitted before the test cutoff), go
+    to the sub-folder EVALUATED: the gate re-scores them on a later holdout whose labels the refitted
+    boosters have learnt (ml.champion.champion_on_holdout).
+    """
     folder = version_dir(artifacts_dir, version)
     folder.mkdir(parents=True, exist_ok=True)
     for name, booster in boosters.items():
         _write_atomically(folder / f"{name}.txt", booster.model_to_string())
+    for name, booster in (evaluated_boosters or {}).items():
+        _write_atomically(folder / EVALUATED / f"{name}.txt", booster.model_to_string())
     _write_atomically(folder / "metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str))
     return folder
+
+
+def load_boosters(folder: Path, names: list[str]) -> dict[str, lgb.Booster]:
+    """Return the boosters saved in a folder, by name."""
+    return {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in names}
 
 
 def promote_champion(artifacts_dir: Path, version: str) -> None:
@@ -75,8 +93,7 @@ def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dic
         )
     folder = version_dir(artifacts_dir, version)
     metadata = json.loads((folder / "metadata.json").read_text())
-    boosters = {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in metadata["models"]}
-    return version, boosters, metadata
+    return version, load_boosters(folder, metadata["models"]), metadata
 
 
 def find_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None:

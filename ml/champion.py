@@ -7,9 +7,11 @@
   JSON that `cvw report` re-renders.
 - Gate (ml.registry.promote_or_reject): the new version becomes champion only when it beats every baseline
   and holds the current champion within the tolerance. The champion is measured on the new model's holdout
-  when it has never learnt from that cutoff's labels and has all its features there; else its stored
-  metrics, from its own holdout, are used: the same holdout only when both were tested at the same cutoff
-  (a retrain on the same data).
+  by boosters that learnt no label of it: its refitted ones when their last label window ended by the
+  holdout's cutoff, else the ones it was tested with (fitted before its own test cutoff, saved beside
+  them), as the candidate's are. When neither qualifies (a champion tested at a later cutoff than the
+  candidate, or saved before its tested boosters were) or the holdout lacks one of its features, its
+  stored metrics, from its own holdout, are used.
 """
 
 from __future__ import annotations
@@ -106,30 +108,58 @@ def write_report(folder: Path, evaluation: dict[str, Any]) -> Path:
     return render_report(evaluation, folder / REPORT_FILE)
 
 
+def _learnt_labels_after(cutoffs: list[str], horizon_days: int, test_cutoff: str) -> bool:
+    """Return whether a label window of the cutoffs ends after the test cutoff, where the holdout's starts."""
+    last = max((pd.Timestamp(cutoff) for cutoff in cutoffs), default=None)
+    return last is not None and last + pd.Timedelta(days=horizon_days) > pd.Timestamp(test_cutoff)
+
+
 def champion_on_holdout(
     champion: tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None,
     test: pd.DataFrame,
     test_cutoff: str,
     horizon_days: int,
-) -> dict[str, dict[str, float]] | None:
-    """Return the current champion's metrics on the new holdout of `horizon_days` labels, or None.
+    artifacts_dir: Path | None = None,
+) -> tuple[dict[str, dict[str, float]], str] | None:
+    """Return the current champion's metrics on the new holdout and which of its boosters made them, or None.
 
-    None (the gate then uses the champion's stored metrics, or none: ml.registry.promote_or_reject) when
-    there is no champion, when it predicts another horizon, when it learnt from the holdout's labels (the
-    test cutoff is one of its refit cutoffs), or when the holdout lacks one of its features.
+    The refitted boosters (the ones that score) when no label they learnt is of the holdout's window: their
+    last refit cutoff is at least one horizon before the holdout's cutoff. Else the boosters the champion
+    was tested with, saved in its version's EVALUATED folder, when every label they learnt (their train
+    cutoffs and the validation cutoff that calibrated them) ended by the holdout's cutoff: a champion
+    trained a month before learnt two of a 90-day holdout's three months in its refit, and that head start
+    is not skill. None (the gate then uses the champion's stored metrics, or none:
+    ml.registry.promote_or_reject) when there is no champion, when it predicts another horizon, when the
+    holdout lacks one of its features, or when no boosters of it qualify.
     """
+    from ml.artifacts import EVALUATED, load_boosters, version_dir
     from ml.evaluate import score
     from ml.train import predict_customers
 
+    def on_holdout(boosters: dict[str, lgb.Booster], metadata: dict[str, Any]) -> dict[str, dict[str, float]]:
+        return split_by_task(score(test, *predict_customers(test, boosters, metadata)))
+
     if champion is None:
         return None
-    _, boosters, metadata = champion
-    if int(metadata["horizon_days"]) != horizon_days:
+    version, boosters, metadata = champion
+    if int(metadata["horizon_days"]) != horizon_days or not set(metadata["features"]) <= set(test.columns):
         return None
-    if test_cutoff in metadata.get("refit_cutoffs", []) or not set(metadata["features"]) <= set(test.columns):
+    if not _learnt_labels_after(metadata["refit_cutoffs"], horizon_days, test_cutoff):
+        return on_holdout(boosters, metadata), "its refitted boosters"
+    tested = metadata.get("evaluated_model")
+    if tested is None or artifacts_dir is None:
         return None
-    revenue, churn = predict_customers(test, boosters, metadata)
-    return split_by_task(score(test, revenue, churn))
+    if _learnt_labels_after(
+        [*metadata["train_cutoffs"], metadata["validation_cutoff"]], horizon_days, test_cutoff
+    ):
+        return None
+    boosters = load_boosters(version_dir(artifacts_dir, version) / EVALUATED, tested["models"])
+    as_tested = {**metadata, **tested}  # their calibration and category levels, the champion's features
+    scored_by = (
+        f"the boosters it was tested with at {metadata['test_cutoff']}, as its refitted ones learnt labels "
+        "of this holdout"
+    )
+    return on_holdout(boosters, as_tested), scored_by
 
 
 def rerender_report(version_or_path: str | None = None, out: Path | None = None) -> Path:

@@ -237,6 +237,7 @@ def promote_or_reject(
     tolerance: float = DEFAULT_TOLERANCE,
     champion_metrics: dict[str, dict[str, float]] | None = None,
     write_with: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
+    champion_scored_by: str | None = None,
 ) -> tuple[bool, str]:
     """Gate a saved model version on the champion and baselines, record it, move the pointer if promoted.
 
@@ -247,7 +248,8 @@ def promote_or_reject(
     scoring with); its registry reason then starts "promoted as the first model" and names the failures.
 
     Pass `champion_metrics` when the champion was re-scored on the candidate's holdout (the fair
-    comparison); without them the champion's stored metrics, from its own holdout, are used. A champion
+    comparison; `champion_scored_by` says which of its boosters, for the reason); without them the
+    champion's stored metrics, from its own holdout, are used. A champion
     for another horizon (CVW_HORIZON_DAYS changed) answers another question: the version is then judged
     against its baselines only, and the reason says so.
     """
@@ -270,7 +272,9 @@ def promote_or_reject(
             "comparable, judged against the baselines only)"
         )
     elif champion:
-        source = "on this holdout" if champion_metrics is not None else "stored metrics of its own holdout"
+        source = "stored metrics of its own holdout"
+        if champion_metrics is not None:
+            source = "on this holdout" + (f", by {champion_scored_by}" if champion_scored_by else "")
         reason += f" (against champion {champion[0]}, {source})"
     elif not promote:
         # Nothing to keep scoring: the first model is promoted anyway, and the registry says what it fails.

@@ -350,12 +350,25 @@ def train_models(
     # the scores' reference is the champion's own on the test cutoff: the monitor then compares one model's
     # scores over two populations, not the evaluated model's with the refitted champion's
     metadata["drift_reference"] = drift_reference(test, features, *predict(champion, test))
-    folder = save_model_version(settings.artifacts_dir, version, champion.boosters, metadata)
+    # the boosters tested out of time are kept too: a later candidate's gate re-scores them on its holdout,
+    # whose labels the refitted ones may have learnt (ml.champion.champion_on_holdout)
+    metadata["evaluated_model"] = {
+        "models": sorted(evaluated.boosters),
+        "calibration": evaluated.calibration,
+        "categorical_levels": evaluated.levels,
+    }
+    folder = save_model_version(
+        settings.artifacts_dir, version, champion.boosters, metadata, evaluated_boosters=evaluated.boosters
+    )
     evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
     report = write_report(folder, evaluation)
 
     on_holdout = champion_on_holdout(
-        find_champion(settings.artifacts_dir), test, metadata["test_cutoff"], horizon_days
+        find_champion(settings.artifacts_dir),
+        test,
+        metadata["test_cutoff"],
+        horizon_days,
+        settings.artifacts_dir,
     )
     evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
     with connect(warehouse_path) as con:
@@ -365,7 +378,8 @@ def train_models(
             con,
             settings.artifacts_dir,
             metadata,
-            champion_metrics=on_holdout,
+            champion_metrics=on_holdout[0] if on_holdout else None,
+            champion_scored_by=on_holdout[1] if on_holdout else None,
             write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
         )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}

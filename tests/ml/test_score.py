@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from ml import actions, champion, compiled, evaluate, monitor, provenance, registry, score, train
-from ml.artifacts import CHAMPION_POINTER, load_champion, models_dir, version_dir
+from ml.artifacts import CHAMPION_POINTER, EVALUATED, load_boosters, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
 from ml.data import SAMPLE_BUCKETS, load_training_frame, rounded
 from ml.features import model_matrix
@@ -438,3 +438,102 @@ def test_a_date_without_customers_stops_scoring_before_anything_is_written(own) 
     with pytest.raises(SystemExit, match="no customer at 2030-01-01: nothing to score"):
         score.score_customers(as_of_date=date(2030, 1, 1), warehouse_path=path)
     pd.testing.assert_frame_equal(_scores(path), before)
+
+
+def _untrained_copy(warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Return a copy of the warehouse no model was trained on, and an empty artifacts folder in use."""
+    path = Path(shutil.copyfile(warehouse, tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    return path, tmp_path / "artifacts"
+
+
+def _train_until(path: Path, last_cutoff: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Train on the warehouse's labelled cutoffs up to last_cutoff, as a run of that month would have."""
+    load = train.load_training_frame
+
+    def until(con, horizon_days, sample_share=1.0):
+        frame = load(con, horizon_days, sample_share)
+        return frame[frame["cutoff_date"] <= pd.Timestamp(last_cutoff)]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train, "load_training_frame", until)
+        return train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+
+
+def _gated(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, pd.DataFrame, tuple | None]:
+    """Train on every labelled cutoff; return its metadata, what the gate re-scored and the holdout."""
+    seen = {}
+    rescore = train.champion_on_holdout
+
+    def spy(champion, test, *args):
+        seen["holdout"], seen["result"] = test, rescore(champion, test, *args)
+        return seen["result"]
+
+    monkeypatch.setattr(train, "champion_on_holdout", spy)
+    metadata = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    return metadata, seen["holdout"], seen["result"]
+
+
+def test_the_gate_rescores_a_month_old_champion_with_the_boosters_it_was_tested_with(
+    warehouse: Path, quick_boosters: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A champion tested at 09-01 was refitted on every cutoff to 09-01, whose labels run to 11-30: two of the
+    # three months of the candidate's holdout at 10-01. Re-scored by those boosters, it had learnt part of the
+    # answer; the boosters it was tested with learnt labels to 09-01 only, as the candidate's learnt to 10-01.
+    path, artifacts = _untrained_copy(warehouse, tmp_path, monkeypatch)
+    first = _train_until(path, "2024-09-01", monkeypatch)
+    assert (first["test_cutoff"], first["refit_cutoffs"][-1]) == ("2024-09-01", "2024-09-01")
+    version, refitted, metadata = load_champion(artifacts)
+    tested = metadata["evaluated_model"]
+    saved = sorted(file.stem for file in (version_dir(artifacts, version) / EVALUATED).glob("*.txt"))
+    assert saved == tested["models"] and tested["calibration"]["validation_cutoff"] == "2024-06-01"
+
+    candidate, holdout, (metrics, scored_by) = _gated(path, monkeypatch)
+    assert candidate["test_cutoff"] == "2024-10-01"
+    assert set(holdout["cutoff_date"]) == {pd.Timestamp("2024-10-01")}
+    assert scored_by == (
+        "the boosters it was tested with at 2024-09-01, as its refitted ones learnt labels of this holdout"
+    )
+    assert f"on this holdout, by {scored_by})" in candidate["gate_reason"]
+    # the saved boosters are the tested ones: they give the champion's out-of-time metrics back at 09-01
+    with duckdb.connect(str(path), read_only=True) as con:
+        frame = load_training_frame(con, 90)
+    own_test = frame[frame["cutoff_date"] == pd.Timestamp("2024-09-01")]
+    as_tested = load_boosters(version_dir(artifacts, version) / EVALUATED, tested["models"])
+    again = evaluate.score(own_test, *train.predict_customers(own_test, as_tested, {**metadata, **tested}))
+    for name in ("revenue_spearman", "revenue_normalized_gini", "churn_roc_auc"):
+        assert again[name] == pytest.approx(metadata["out_of_time_metrics"][name], abs=1e-12)
+    # and the gate's figures are theirs on the holdout, not the refitted boosters'
+    on_holdout = evaluate.score(holdout, *train.predict_customers(holdout, as_tested, {**metadata, **tested}))
+    refit = evaluate.score(holdout, *train.predict_customers(holdout, refitted, metadata))
+    assert metrics["clv"]["spearman"] == on_holdout["revenue_spearman"] != refit["revenue_spearman"]
+    assert metrics["churn"]["roc_auc"] == on_holdout["churn_roc_auc"] != refit["churn_roc_auc"]
+
+
+def test_the_gate_rescores_a_champion_whose_labels_ended_by_the_holdout_with_its_refitted_boosters(
+    warehouse: Path, quick_boosters: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, artifacts = _untrained_copy(warehouse, tmp_path, monkeypatch)
+    _train_until(path, "2024-07-01", monkeypatch)  # labels to 09-29, before the holdout's 10-01
+    _, refitted, metadata = load_champion(artifacts)
+    candidate, holdout, (metrics, scored_by) = _gated(path, monkeypatch)
+    refit = evaluate.score(holdout, *train.predict_customers(holdout, refitted, metadata))
+    assert scored_by == "its refitted boosters"
+    assert metrics["clv"]["spearman"] == refit["revenue_spearman"]
+    assert candidate["gate_reason"].endswith("on this holdout, by its refitted boosters)")
+
+
+def test_a_month_old_champion_saved_without_its_tested_boosters_is_gated_on_its_stored_metrics(
+    warehouse: Path, quick_boosters: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, artifacts = _untrained_copy(warehouse, tmp_path, monkeypatch)
+    first = _train_until(path, "2024-09-01", monkeypatch)
+    saved = version_dir(artifacts, first["version"]) / "metadata.json"
+    metadata = json.loads(saved.read_text())
+    del metadata["evaluated_model"]  # as a version trained before they were kept
+    saved.write_text(json.dumps(metadata))
+    candidate, _, rescored = _gated(path, monkeypatch)
+    assert rescored is None
+    assert candidate["gate_reason"].endswith(
+        f"(against champion {first['version']}, stored metrics of its own holdout)"
+    )
