@@ -37,7 +37,13 @@ RAW_TABLES: dict[str, tuple[Column, ...]] = {
         Column("ordered_at", "TIMESTAMP", True, "When the order was placed."),
         Column("amount", "DOUBLE", True, "Order total charged: sum of lines minus discounts."),
         Column("status", "VARCHAR", False, "completed or cancelled; missing means completed."),
-        Column("discount_amount", "DOUBLE", False, "Discount granted on the whole order."),
+        Column(
+            "discount_amount",
+            "DOUBLE",
+            False,
+            "The order's whole discount, its lines' discounts included (amount = lines - discount); only "
+            "the part beyond the lines' discounts lowers their revenue.",
+        ),
         Column("sales_channel", "VARCHAR", False, "Where the order was placed: web or app."),
     ),
     "order_items": (
