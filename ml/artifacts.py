@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,24 @@ def models_dir(artifacts_dir: Path) -> Path:
 def version_dir(artifacts_dir: Path, version: str) -> Path:
     """Return the folder of one model version: its boosters, metadata, report and compiled code."""
     return models_dir(artifacts_dir) / version
+
+
+def new_version(artifacts_dir: Path, feature_hash: str) -> tuple[str, datetime]:
+    """Return a new model version and its training time, with its folder created: a version is never reused.
+
+    A version names the training time to the second and the features (`<YYYYmmddTHHMMSSZ>-<feature hash>`).
+    Two trainings of the same features in one second (small data, a retry) would share it, and the second
+    would overwrite the first's boosters and metadata: the second waits for the next second instead.
+    """
+    while True:
+        trained_at = datetime.now(UTC)
+        version = f"{trained_at:%Y%m%dT%H%M%SZ}-{feature_hash}"
+        try:
+            version_dir(artifacts_dir, version).mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            time.sleep(1.0 - trained_at.microsecond / 1_000_000)
+            continue
+        return version, trained_at
 
 
 def _write_atomically(path: Path, text: str) -> None:

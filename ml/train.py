@@ -13,7 +13,6 @@ The champion repeats the last step one cutoff later: calibrated on T, refitted o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pandas as pd
 
 from include.settings import get_settings
 from include.warehouse import connect, scoring_date
-from ml.artifacts import find_champion, save_model_version
+from ml.artifacts import find_champion, new_version, save_model_version
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
@@ -312,9 +311,8 @@ def train_models(
             f"±{TOTAL_REVENUE_TOLERANCE:.0%} target: budgets built on predicted totals will be off too"
         )
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
-    trained_at = datetime.now(UTC)
     hashed = feature_hash(features, champion.levels)
-    version = f"{trained_at:%Y%m%dT%H%M%SZ}-{hashed}"
+    version, trained_at = new_version(settings.artifacts_dir, hashed)
     metadata = {
         "version": version,
         "models": sorted(champion.boosters),

@@ -426,3 +426,34 @@ def test_the_version_s_evaluation_rows_are_written_with_its_registry_rows_or_not
             "select count(*) from ml.evaluations join ml.model_registry using (model_version)"
         ).fetchone()
         assert joined == (4,)  # each of the two evaluation rows joins the version's two rows (churn, clv)
+
+
+def test_two_trainings_in_one_second_get_two_versions(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the version named the second and the features only: a second training of the same features within the
+    # same second took the first's version and overwrote its boosters and metadata in the same folder
+    from datetime import UTC, datetime
+
+    from ml import artifacts
+
+    clock = [datetime(2026, 1, 5, 9, 30, 0, 250_000, tzinfo=UTC)]
+    slept = []
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return clock[0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] = datetime(2026, 1, 5, 9, 30, 1, tzinfo=UTC)
+
+    monkeypatch.setattr(artifacts, "datetime", Clock)
+    monkeypatch.setattr(artifacts.time, "sleep", sleep)
+    first = artifacts.new_version(tmp_path, "abc123")
+    second = artifacts.new_version(tmp_path, "abc123")
+    assert [version for version, _ in (first, second)] == [
+        "20260105T093000Z-abc123",
+        "20260105T093001Z-abc123",
+    ]
+    assert second[1] == datetime(2026, 1, 5, 9, 30, 1, tzinfo=UTC) and slept == [0.75]
+    assert sorted(path.name for path in artifacts.models_dir(tmp_path).iterdir()) == [first[0], second[0]]
