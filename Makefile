@@ -43,7 +43,7 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 
 install: $(SYNCED)  ## create .venv and install the locked dependencies
 
-demo: $(SYNCED)  ## generate a shop, run ingest → dbt → train → score → publish through Airflow, print the top customers
+demo: $(SYNCED)  ## generate a shop, run ingest → dbt → train → score → monitor → publish through Airflow, print the top customers
 	$(PY) -m ml.cli generate --customers $(CUSTOMERS)
 	$(PY) -m ml.cli pipeline
 	$(PY) -m ml.cli top

@@ -4,10 +4,9 @@ Airflow reads AIRFLOW_HOME and its own AIRFLOW__* variables; the Makefile sets t
 `.airflow/` folder with a SQLite metadata database, and so does this module where they are unset. Before
 parsing the DAGs it runs the project's Airflow set-up (include/airflow_setup.py: metadata DB, the
 `warehouse_writer` pool, the dbt manifest Cosmos renders transform from). Assets do not trigger DAGs under
-dag.test, so the chain ingest → transform → train → score → publish, monitor is walked here in the order the
-assets would start them (publish and monitor both follow score; monitor last, so the serving copy is not
-kept waiting). A scheduler also publishes again after monitor (`model_monitoring`); this walk does not, so
-backtests monitor writes here reach the serving copy with the next publish.
+dag.test, so the chain ingest → transform → train → score → monitor → publish is walked here in an order the
+assets allow. Under a scheduler publish runs on the scores and again on monitor's update
+(`model_monitoring`); one after another, one publish after monitor serves both, backtests included.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from include.settings import REPO_ROOT, TELEMETRY_OFF
 
-PIPELINE = ("ingest", "transform", "train", "score", "publish", "monitor")
+PIPELINE = ("ingest", "transform", "train", "score", "monitor", "publish")
 # The DAGs that take an `as_of_date` param; --as-of-date is passed to each of them.
 DATED_DAGS = frozenset({"transform", "score", "publish", "monitor"})
 

@@ -1,7 +1,7 @@
 """End to end: a tiny generated shop runs through real Airflow (dag.test), real dbt and a real DuckDB file.
 
 The DAGs run as `make demo` runs them (include/run_dags.py): set-up (metadata DB, writer pool, dbt manifest),
-then ingest → transform (Cosmos) → train → score → publish, one DAG after another.
+then ingest → transform (Cosmos) → train → score → monitor → publish, one DAG after another.
 """
 
 import json
@@ -113,6 +113,19 @@ def test_publish_served_the_latest_scores_with_their_rfm_segment(pipeline_run: d
     assert served == (rows, as_of, as_of, rows)  # every customer has a segment: marts and scores agree
     assert summarized == rows
     assert "churn_roc_auc" in metrics
+
+
+def test_the_walk_publishes_after_monitor_so_the_serving_copy_holds_what_monitor_wrote(
+    pipeline_run: dict,
+) -> None:
+    # publish ran before monitor: a scheduler publishes again on monitor's update, the walk did not, so the
+    # backtests monitor wrote reached BI tools only with the next day's publish
+    with duckdb.connect(str(pipeline_run["warehouse"]), read_only=True) as con:
+        (monitored,) = con.execute("select max(run_at) from ml.feature_drift").fetchone()
+    with duckdb.connect(str(pipeline_run["serving"]), read_only=True) as con:
+        (published,) = con.execute("select published_at from bi.snapshot").fetchone()
+    assert monitored is not None
+    assert published > monitored
 
 
 def test_every_column_of_the_serving_copy_is_documented_for_bi_users(pipeline_run: dict) -> None:
