@@ -45,24 +45,31 @@ def _sqlfluff(paths: list[str], lint_warehouse: Path | None) -> None:
 
 def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
     # Models that ask the warehouse whether the pipeline's own tables exist (scores, evaluations, backtests)
-    # render their full query only when they do: lint against a warehouse holding them, as after a first
-    # monitoring run, then lint those models again against an empty one, as before the first training.
-    from ml.evaluate import ensure_evaluations
-    from ml.monitor import ensure_backtests_table
+    # and which columns they have render their full query only when they do: lint against a warehouse
+    # holding them, as after a first monitoring run; then lint those models again against the tables of an
+    # older release, without the columns added since, and against an empty warehouse, before any training.
+    from ml.evaluate import ADDED_COLUMNS, ensure_evaluations
+    from ml.monitor import BACKTEST_INPUT_COLUMNS, ensure_backtests_table
     from ml.publish_scores import ensure_score_tables
 
-    warehouse = tmp_path / "lint.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
-        ensure_score_tables(con)
-        ensure_evaluations(con)
-        ensure_backtests_table(con)
-    _sqlfluff(["dbt_project/models", "dbt_project/tests"], warehouse)
+    current, older = tmp_path / "current.duckdb", tmp_path / "older.duckdb"
+    for warehouse in (current, older):
+        with duckdb.connect(str(warehouse)) as con:
+            ensure_score_tables(con)
+            ensure_evaluations(con)
+            ensure_backtests_table(con)
+    with duckdb.connect(str(older)) as con:
+        for table, added in (("ml.evaluations", ADDED_COLUMNS), ("ml.backtests", BACKTEST_INPUT_COLUMNS)):
+            for column in added:
+                con.execute(f"alter table {table} drop column {column}")
+    _sqlfluff(["dbt_project/models", "dbt_project/tests"], current)
     introspecting = [
         str(path.relative_to(REPO_ROOT))
         for path in MODELS
         if re.search(r"\bsource_(exists|columns)\(", path.read_text())
     ]
     assert len(introspecting) == 4, introspecting
+    _sqlfluff(introspecting, older)
     _sqlfluff(introspecting, None)
 
 
