@@ -119,7 +119,7 @@ def champion_on_holdout(
     test: pd.DataFrame,
     test_cutoff: str,
     horizon_days: int,
-    artifacts_dir: Path | None = None,
+    artifacts_dir: Path,
 ) -> tuple[dict[str, dict[str, float]], str] | None:
     """Return the current champion's metrics on the new holdout and which of its boosters made them, or None.
 
@@ -147,9 +147,7 @@ def champion_on_holdout(
     if not _learnt_labels_after(metadata["refit_cutoffs"], horizon_days, test_cutoff):
         return on_holdout(boosters, metadata), "its refitted boosters"
     tested = metadata.get("evaluated_model")
-    if tested is None or artifacts_dir is None:
-        return None
-    if _learnt_labels_after(
+    if tested is None or _learnt_labels_after(
         [*metadata["train_cutoffs"], metadata["validation_cutoff"]], horizon_days, test_cutoff
     ):
         return None

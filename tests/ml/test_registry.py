@@ -351,11 +351,11 @@ def test_a_champion_for_another_horizon_is_not_compared_only_the_baselines_judge
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v2"}
 
 
-def test_a_champion_for_another_horizon_is_not_re_scored_on_the_holdout() -> None:
+def test_a_champion_for_another_horizon_is_not_re_scored_on_the_holdout(tmp_path) -> None:
     from ml.champion import champion_on_holdout
 
     champion = ("v1", {}, {"horizon_days": 365, "features": [], "refit_cutoffs": []})
-    assert champion_on_holdout(champion, pd.DataFrame({"x": [1.0]}), "2025-01-01", 90) is None
+    assert champion_on_holdout(champion, pd.DataFrame({"x": [1.0]}), "2025-01-01", 90, tmp_path) is None
 
 
 class _CommitFails:
