@@ -27,6 +27,11 @@ def version_dir(artifacts_dir: Path, version: str) -> Path:
     return models_dir(artifacts_dir) / version
 
 
+def booster_file(folder: Path, name: str) -> Path:
+    """Return the file a booster of a version's folder is saved in (LightGBM's text format)."""
+    return folder / f"{name}.txt"
+
+
 def new_version(artifacts_dir: Path, feature_hash: str) -> tuple[str, datetime]:
     """Return a new model version and its training time, with its folder created: a version is never reused.
 
@@ -70,16 +75,16 @@ def save_model_version(
     folder = version_dir(artifacts_dir, version)
     folder.mkdir(parents=True, exist_ok=True)
     for name, booster in boosters.items():
-        _write_atomically(folder / f"{name}.txt", booster.model_to_string())
+        _write_atomically(booster_file(folder, name), booster.model_to_string())
     for name, booster in (evaluated_boosters or {}).items():
-        _write_atomically(folder / EVALUATED / f"{name}.txt", booster.model_to_string())
+        _write_atomically(booster_file(folder / EVALUATED, name), booster.model_to_string())
     _write_atomically(folder / "metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str))
     return folder
 
 
 def load_boosters(folder: Path, names: list[str]) -> dict[str, lgb.Booster]:
     """Return the boosters saved in a folder, by name."""
-    return {name: lgb.Booster(model_file=str(folder / f"{name}.txt")) for name in names}
+    return {name: lgb.Booster(model_file=str(booster_file(folder, name))) for name in names}
 
 
 def promote_champion(artifacts_dir: Path, version: str) -> None:

@@ -27,6 +27,8 @@ import lleaves
 import llvmlite.binding as llvm
 import numpy as np
 
+from ml.artifacts import booster_file
+
 # Rows from which compiling pays off: LightGBM needs ~5 µs per row for a 300-tree booster here, lleaves
 # ~0.8 µs plus ~3 s to compile once per model version and machine (read from the cache after). At 100,000
 # customers a scoring saves ~0.4 s per booster, so the compile is repaid within about seven scorings of the
@@ -96,4 +98,4 @@ class CompiledBooster:
 def compile_boosters(model_folder: Path, names: list[str]) -> dict[str, CompiledBooster]:
     """Return the model version's boosters compiled for this machine, from its cache when already compiled."""
     cache_folder = model_folder / "compiled" / cache_key()
-    return {name: CompiledBooster(model_folder / f"{name}.txt", cache_folder) for name in names}
+    return {name: CompiledBooster(booster_file(model_folder, name), cache_folder) for name in names}

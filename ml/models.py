@@ -18,7 +18,7 @@ import duckdb
 
 from include.settings import get_settings
 from include.warehouse import connect, require_table
-from ml.artifacts import champion_version, version_dir
+from ml.artifacts import booster_file, champion_version, version_dir
 from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
 
 REASON_WIDTH = 60  # the list cuts reasons here; --json and ml.model_registry hold them whole
@@ -120,7 +120,7 @@ def _missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
     if not (folder / "metadata.json").exists():
         return ["metadata.json"]
     boosters = json.loads((folder / "metadata.json").read_text()).get("models", [])
-    return [f"{name}.txt" for name in boosters if not (folder / f"{name}.txt").exists()]
+    return [booster_file(folder, name).name for name in boosters if not booster_file(folder, name).exists()]
 
 
 def promote(
