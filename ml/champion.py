@@ -10,8 +10,8 @@
   by boosters that learnt no label of it: its refitted ones when their last label window ended by the
   holdout's cutoff, else the ones it was tested with (fitted before its own test cutoff, saved beside
   them), as the candidate's are. When neither qualifies (a champion tested at a later cutoff than the
-  candidate, or saved before its tested boosters were) or the holdout lacks one of its features, its
-  stored metrics, from its own holdout, are used.
+  candidate, saved before its tested boosters were, or its folder lost them) or the holdout lacks one of
+  its features, its stored metrics, from its own holdout, are used.
 """
 
 from __future__ import annotations
@@ -130,9 +130,9 @@ def champion_on_holdout(
     trained a month before learnt two of a 90-day holdout's three months in its refit, and that head start
     is not skill. None (the gate then uses the champion's stored metrics, or none:
     ml.registry.promote_or_reject) when there is no champion, when it predicts another horizon, when the
-    holdout lacks one of its features, or when no boosters of it qualify.
+    holdout lacks one of its features, or when no boosters of it qualify or are saved.
     """
-    from ml.artifacts import EVALUATED, load_boosters, version_dir
+    from ml.artifacts import EVALUATED, booster_file, load_boosters, version_dir
     from ml.evaluate import score
     from ml.train import predict_customers
 
@@ -151,7 +151,10 @@ def champion_on_holdout(
         [*metadata["train_cutoffs"], metadata["validation_cutoff"]], horizon_days, test_cutoff
     ):
         return None
-    boosters = load_boosters(version_dir(artifacts_dir, version) / EVALUATED, tested["models"])
+    folder = version_dir(artifacts_dir, version) / EVALUATED
+    if not all(booster_file(folder, name).exists() for name in tested["models"]):
+        return None  # the folder was pruned or restored without them: the stored metrics stand in
+    boosters = load_boosters(folder, tested["models"])
     as_tested = {**metadata, **tested}  # their calibration and category levels, the champion's features
     scored_by = (
         f"the boosters it was tested with at {metadata['test_cutoff']}, as its refitted ones learnt labels "

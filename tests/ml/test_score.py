@@ -537,3 +537,17 @@ def test_a_month_old_champion_saved_without_its_tested_boosters_is_gated_on_its_
     assert candidate["gate_reason"].endswith(
         f"(against champion {first['version']}, stored metrics of its own holdout)"
     )
+
+
+def test_a_month_old_champion_whose_tested_boosters_were_deleted_is_gated_on_its_stored_metrics(
+    warehouse: Path, quick_boosters: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an operator pruned the folder (or restored it from a backup without its sub-folders): training goes on
+    path, artifacts = _untrained_copy(warehouse, tmp_path, monkeypatch)
+    first = _train_until(path, "2024-09-01", monkeypatch)
+    shutil.rmtree(version_dir(artifacts, first["version"]) / EVALUATED)
+    candidate, _, rescored = _gated(path, monkeypatch)
+    assert rescored is None
+    assert candidate["gate_reason"].endswith(
+        f"(against champion {first['version']}, stored metrics of its own holdout)"
+    )
