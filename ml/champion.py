@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,14 @@ def champion_on_holdout(
         return None
     folder = version_dir(artifacts_dir, version) / EVALUATED
     if not all(booster_file(folder, name).exists() for name in tested["models"]):
-        return None  # the folder was pruned or restored without them: the stored metrics stand in
+        # the folder was pruned, or restored without them: the stored metrics stand in, and the log says why
+        logging.getLogger(__name__).warning(
+            "Champion %s lacks the boosters it was tested with (%s): the gate compares the candidate with "
+            "its stored metrics, from its own holdout.",
+            version,
+            folder,
+        )
+        return None
     boosters = load_boosters(folder, tested["models"])
     as_tested = {**metadata, **tested}  # their calibration and category levels, the champion's features
     scored_by = (

@@ -1,6 +1,7 @@
 """Train on the hand-built warehouse, gate, score in chunks: explained, tiered rows, one per customer."""
 
 import json
+import logging
 import shutil
 from datetime import date
 from pathlib import Path
@@ -540,14 +541,20 @@ def test_a_month_old_champion_saved_without_its_tested_boosters_is_gated_on_its_
 
 
 def test_a_month_old_champion_whose_tested_boosters_were_deleted_is_gated_on_its_stored_metrics(
-    warehouse: Path, quick_boosters: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path,
+    quick_boosters: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # an operator pruned the folder (or restored it from a backup without its sub-folders): training goes on
     path, artifacts = _untrained_copy(warehouse, tmp_path, monkeypatch)
     first = _train_until(path, "2024-09-01", monkeypatch)
     shutil.rmtree(version_dir(artifacts, first["version"]) / EVALUATED)
-    candidate, _, rescored = _gated(path, monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="ml.champion"):
+        candidate, _, rescored = _gated(path, monkeypatch)
     assert rescored is None
+    assert f"Champion {first['version']} lacks the boosters it was tested with" in caplog.text
     assert candidate["gate_reason"].endswith(
         f"(against champion {first['version']}, stored metrics of its own holdout)"
     )
