@@ -20,6 +20,8 @@ from typing import IO
 
 import duckdb
 
+from include.mapping import quote
+
 SUFFIXES = (".parquet", ".csv", ".csv.gz")
 # The bytes a CSV line may have, its line break not counted (DuckDB's default max_line_size): a longer line
 # is a malformed one. DuckDB's reader rejects a line of max_line_size bytes already, so it is given one more.
@@ -91,6 +93,7 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         valid = "a valid Parquet file" if path.suffix == ".parquet" else CSV_DIALECT
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
     if path.suffix == ".parquet":
+        _untyped_as_text(con)
         columns = "data_row bigint, csv_line varchar, reason varchar"
         con.execute(f"create or replace temp table _cvw_malformed ({columns})")
     else:
@@ -99,6 +102,17 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     for table in CSV_REJECT_TABLES:
         con.execute(f"drop table if exists {table}")
     return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
+
+
+def _untyped_as_text(con: duckdb.DuckDBPyConnection) -> None:
+    """Make each staged column of Parquet's null type text: it holds no value, so it is missing throughout.
+
+    pandas writes an object column of only None (a discount no order had that day) with that type, which
+    no contract type would otherwise take: the whole file would fail for a column with nothing in it.
+    """
+    for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall():
+        if sql_type == '"NULL"':
+            con.execute(f"alter table _cvw_file alter column {quote(name)} set data type varchar")
 
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -297,3 +297,31 @@ def test_numbers_with_digit_separators_are_not_numbers(tmp_path: Path) -> None:
     assert _import_orders(export, warehouse) == 0
     assert _query(warehouse, "select order_id, amount from raw.orders") == [("o2", 1000.0)]
     assert _query(warehouse, "select row_number, reason from raw._rejects") == [(1, "non-numeric amount")]
+
+
+def test_a_parquet_column_of_only_nulls_is_missing_not_a_wrong_type(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame(  # pandas writes an object column of only None with Parquet's null type
+        {
+            "order_id": ["o1", "o2"],
+            "customer_id": ["c1", "c2"],
+            "ordered_at": pd.to_datetime(["2024-01-01"] * 2),
+            "amount": [1.0, 2.0],
+            "discount_amount": [None, None],
+            "sales_channel": [None, None],
+        }
+    ).to_parquet(path)
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(path, warehouse, "--default", "sales_channel=web") == 0
+    query = "select order_id, discount_amount, sales_channel from raw.orders order by 1"
+    assert _query(warehouse, query) == [
+        ("o1", None, "web"),
+        ("o2", None, "web"),
+    ]
+    required = tmp_path / "orders_without_customers.parquet"
+    pd.DataFrame(
+        {"order_id": ["o3"], "customer_id": [None], "ordered_at": ["2024-01-01"], "amount": [1.0]}
+    ).to_parquet(required)
+    message = "column 'customer_id' is empty in every row, and raw.orders.customer_id is required"
+    with pytest.raises(SystemExit, match=message):
+        _import_orders(required, warehouse)
