@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import re
 import tempfile
+import zlib
 from collections.abc import Iterator
 from functools import partial
 from itertools import count, islice
@@ -92,6 +93,13 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         reason = str(error).splitlines()[0]
         valid = "a valid Parquet file" if path.suffix == ".parquet" else CSV_DIALECT
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
+    except (OSError, EOFError, zlib.error) as error:  # Python's reading of a .csv.gz (the sniffing sample)
+        if not path.name.endswith(".gz"):
+            raise
+        raise ValueError(
+            f"{path.name} cannot be read ({error}): check that it is a complete gzip-compressed CSV file (a "
+            "transfer cut short leaves it incomplete: deliver it again)."
+        ) from None
     if path.suffix == ".parquet":
         _untyped_as_text(con)
         columns = "data_row bigint, csv_line varchar, reason varchar"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -542,3 +543,31 @@ def test_whitespace_only_values_are_missing_and_invalid_utf8_is_an_encoding_reje
     assert _query(warehouse, "select order_id, customer_id from raw.orders") == [("o3", "c3")]
     doc = (REPO_ROOT / "docs" / "data-contract.md").read_text()
     assert "`invalid encoding`" in doc
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (
+            lambda gzipped: gzipped[: len(gzipped) // 2],
+            "Compressed file ended before the end-of-stream marker",
+        ),
+        (lambda gzipped: gzip.decompress(gzipped), "Not a gzipped file"),
+    ],
+    ids=["cut-short", "not-gzip"],
+)
+def test_a_csv_gz_cut_short_or_not_gzip_fails_whole_in_one_sentence(
+    tmp_path: Path, content, cause: str
+) -> None:
+    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,{i}" for i in range(5_000)]
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv.gz").write_bytes(content(gzip.compress(("\n".join(lines) + "\n").encode())))
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError, match=f"^orders.csv.gz cannot be read \\({cause}") as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value).endswith(
+        "check that it is a complete gzip-compressed CSV file (a transfer cut short leaves it incomplete: "
+        "deliver it again)."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
