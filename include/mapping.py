@@ -282,7 +282,8 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
             return f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
         if source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
             return f"cast(timezone('UTC', {value}) as timestamp)"
-        return f"cast({value} as timestamp)"
+        # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: unparsable, no error
+        return f"try_cast({value} as timestamp)"
     if sql_type == "DOUBLE":
         return number_of(value, source_type)
     number = as_number(value, family == "text")

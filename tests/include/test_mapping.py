@@ -325,3 +325,19 @@ def test_a_parquet_column_of_only_nulls_is_missing_not_a_wrong_type(tmp_path: Pa
     message = "column 'customer_id' is empty in every row, and raw.orders.customer_id is required"
     with pytest.raises(SystemExit, match=message):
         _import_orders(required, warehouse)
+
+
+def test_a_parquet_date_beyond_the_timestamp_range_is_an_unparsable_row_not_a_crash(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "orders.parquet"
+    days = pa.array([19_723, 200_000_000], type=pa.date32())  # 2024-01-01, and a day in the year 549,551
+    table = {"order_id": ["o1", "o2"], "customer_id": ["c1", "c1"], "amount": [1.0, 2.0]}
+    pq.write_table(pa.table({**table, "ordered_at": days}), path)
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(path, warehouse) == 0
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders") == [("o1", datetime(2024, 1, 1))]
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [
+        (2, "unparsable date in ordered_at")
+    ]
