@@ -273,17 +273,7 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
             )
         return f"cast({value} as varchar)"
     if sql_type == "TIMESTAMP":
-        # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
-        # a value without one is taken as delivered. Both need the connection's TimeZone to be UTC
-        # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
-        if family == "text" and date_format:
-            return f"cast(try_strptime({value}, $date_format) as timestamp)"
-        if family == "text":
-            return f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
-        if source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
-            return f"cast(timezone('UTC', {value}) as timestamp)"
-        # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: unparsable, no error
-        return f"try_cast({value} as timestamp)"
+        return finite_timestamp(value, source_type, date_format)
     if sql_type == "DOUBLE":
         return number_of(value, source_type)
     number = as_number(value, family == "text")
@@ -292,6 +282,28 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
         f"case when {number} = trunc({number}) and {number} between {low} and {high} "
         f"then cast({number} as {sql_type}) end"
     )
+
+
+def finite_timestamp(value: str, source_type: str, date_format: bool) -> str:
+    """Return SQL turning `value` (text, a date or a timestamp) into a finite TIMESTAMP, NULL where none.
+
+    DuckDB reads the text `infinity` and `-infinity` (what PostgreSQL exports for an unbounded timestamp) as
+    timestamps; they are no moment at which anything happened, so they are unparsable, as a date past the
+    years a TIMESTAMP holds is.
+    """
+    # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
+    # a value without one is taken as delivered. Both need the connection's TimeZone to be UTC
+    # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
+    family = type_family(source_type)
+    if family == "text" and date_format:
+        timestamp = f"cast(try_strptime({value}, $date_format) as timestamp)"
+    elif family == "text":
+        timestamp = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
+    elif source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
+        timestamp = f"cast(timezone('UTC', {value}) as timestamp)"
+    else:  # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: NULL, no error
+        timestamp = f"try_cast({value} as timestamp)"
+    return f"case when isfinite({timestamp}) then {timestamp} end"
 
 
 def as_number(value: str, text: bool) -> str:

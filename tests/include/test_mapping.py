@@ -341,3 +341,17 @@ def test_a_parquet_date_beyond_the_timestamp_range_is_an_unparsable_row_not_a_cr
     assert _query(warehouse, "select row_number, reason from raw._rejects") == [
         (2, "unparsable date in ordered_at")
     ]
+
+
+def test_infinite_timestamps_are_unparsable_not_loaded(tmp_path: Path) -> None:
+    export = tmp_path / "orders.csv"  # PostgreSQL's COPY writes its unbounded timestamps so
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\no1,c1,-infinity,1\no2,c1,infinity,1\no3,c1,2024-01-01,1\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders") == [("o3", datetime(2024, 1, 1))]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (1, "unparsable date in ordered_at"),
+        (2, "unparsable date in ordered_at"),
+    ]
