@@ -23,7 +23,7 @@ import duckdb
 
 from include.mapping import quote
 
-SUFFIXES = (".parquet", ".csv", ".csv.gz")
+SUFFIXES = (".parquet", ".csv", ".csv.gz")  # in any case: ORDERS.CSV, as Windows tools name exports, too
 # The bytes a CSV line may have, its line break not counted (DuckDB's default max_line_size): a longer line
 # is a malformed one. DuckDB's reader rejects a line of max_line_size bytes already, so it is given one more.
 # A line is a record: a quoted value's line breaks are inside it, a value of many short lines makes it long.
@@ -72,6 +72,21 @@ group by line
 """
 
 
+def loadable(file_name: str) -> bool:
+    """Return whether a file name ends in one of the SUFFIXES, in any case."""
+    return file_name.lower().endswith(SUFFIXES)
+
+
+def _is_parquet(path: Path) -> bool:
+    """Return whether the file is named as Parquet (.parquet, in any case)."""
+    return path.name.lower().endswith(".parquet")
+
+
+def _is_gzipped(path: Path) -> bool:
+    """Return whether the file is named as gzip-compressed (.gz, in any case)."""
+    return path.name.lower().endswith(".gz")
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}.
 
@@ -80,27 +95,27 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     `_cvw_malformed`, which write_rejects copies to raw._rejects, so such a line is quarantined like any
     other invalid row.
     """
-    if not path.name.endswith(SUFFIXES):
+    if not loadable(path.name):
         raise ValueError(f"{path.name} is neither CSV nor Parquet: give a .csv, .csv.gz or .parquet file.")
     for table in CSV_REJECT_TABLES:
         con.execute(f"drop table if exists {table}")
     try:  # insertion order is kept: `row_number() over ()` on a scan of _cvw_file is the row's place in it
-        if path.suffix == ".parquet":
+        if _is_parquet(path):
             con.execute(STAGE.format(reader="read_parquet(?)"), [str(path)])
         else:
             _stage_csv(con, path)
     except duckdb.Error as error:
         reason = str(error).splitlines()[0]
-        valid = "a valid Parquet file" if path.suffix == ".parquet" else CSV_DIALECT
+        valid = "a valid Parquet file" if _is_parquet(path) else CSV_DIALECT
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
     except (OSError, EOFError, zlib.error) as error:  # Python's reading of a .csv.gz (the sniffing sample)
-        if not path.name.endswith(".gz"):
+        if not _is_gzipped(path):
             raise
         raise ValueError(
             f"{path.name} cannot be read ({error}): check that it is a complete gzip-compressed CSV file (a "
             "transfer cut short leaves it incomplete: deliver it again)."
         ) from None
-    if path.suffix == ".parquet":
+    if _is_parquet(path):
         _untyped_as_text(con)
         columns = "data_row bigint, csv_line varchar, reason varchar"
         con.execute(f"create or replace temp table _cvw_malformed ({columns})")
@@ -141,7 +156,7 @@ def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> l
     A line is a record: a quoted value of many short lines makes it too long. (The sniffer counts a line's
     line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
     """
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if _is_gzipped(path) else open
     with opener(path, "rb") as file:
         if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(_records_cut(file), SNIFF_LINES)):
             return []
@@ -215,7 +230,7 @@ def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> list[int
     """
     counts: list[int] = []
     blank = 0
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if _is_gzipped(path) else open
     with opener(path, "rb") as file:
         records = _records_cut(file, delimiter)
         for number in count(1):
@@ -278,6 +293,6 @@ def _quoted_at_end(part: bytes, quoted: bool, opening: re.Pattern[bytes]) -> boo
 
 def _first_line(path: Path) -> str:
     """Return the first line of a CSV file (gzipped or not), without its line break, as text."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if _is_gzipped(path) else open
     with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
         return file.readline().rstrip("\r\n")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from include.file_staging import SUFFIXES, stage_file
+from include.file_staging import loadable, stage_file
 from include.mapping import Mapping, bound, quote, resolve
 from include.raw_schema import FILE_LOAD_COLUMNS, KEYS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
 from include.settings import get_settings
@@ -92,7 +92,7 @@ def table_of(file_name: str) -> str | None:
     """Return the table a landing file belongs to: the longest raw table name it starts with, or None."""
     if file_name == GROUND_TRUTH_FILE:
         return GROUND_TRUTH_TABLE
-    if not file_name.endswith(SUFFIXES):
+    if not loadable(file_name):
         return None
     return max((table for table in RAW_TABLES if file_name.startswith(table)), key=len, default=None)
 

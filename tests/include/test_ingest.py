@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from include.importer import main as import_main
 from include.ingest import load_landing, main, table_of
 from include.raw_schema import (
     FILE_LOAD_COLUMNS,
@@ -143,6 +144,7 @@ def test_files_map_to_the_longest_matching_table() -> None:
     assert table_of("ground_truth.parquet") == "synthetic.ground_truth"
     assert table_of("orders.json") is None
     assert table_of(".orders.parquet.partial") is None
+    assert table_of("orders_2024-06.CSV") == "orders"  # a suffix in capitals, as Windows tools write it
 
 
 def test_cli_reports_each_file_and_a_missing_landing_directory(landing, tmp_path: Path, capsys) -> None:
@@ -571,3 +573,19 @@ def test_a_csv_gz_cut_short_or_not_gzip_fails_whole_in_one_sentence(
         "deliver it again)."
     )
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
+def test_files_with_their_suffix_in_capitals_load(tmp_path: Path) -> None:
+    lines = "order_id,customer_id,ordered_at,amount\n{}1,c1,2024-01-02,5\n"
+    (tmp_path / "ORDERS.CSV").write_text(lines.format("a"))
+    (tmp_path / "ORDERS_2.CSV.GZ").write_bytes(gzip.compress(lines.format("b").encode()))
+    frame = {"order_id": ["c1"], "customer_id": ["c1"], "ordered_at": ["2024-01-02"], "amount": [5.0]}
+    pd.DataFrame(frame).to_parquet(tmp_path / "ORDERS_3.PARQUET")
+    warehouse = tmp_path / "warehouse.duckdb"
+    files = [str(tmp_path / name) for name in ("ORDERS.CSV", "ORDERS_2.CSV.GZ", "ORDERS_3.PARQUET")]
+    assert import_main(["--table", "orders", *files, "--warehouse", str(warehouse)]) == 0
+    assert _query(warehouse, "select order_id, _source_file from raw.orders order by 1") == [
+        ("a1", "ORDERS.CSV"),
+        ("b1", "ORDERS_2.CSV.GZ"),
+        ("c1", "ORDERS_3.PARQUET"),
+    ]
