@@ -141,11 +141,25 @@ def _untyped_as_text(con: duckdb.DuckDBPyConnection) -> None:
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Read a CSV file, all text, into `_cvw_file`; DuckDB's reader records the lines it rejects."""
     reader, params = f"read_csv(?, {CSV_OPTIONS}, {CSV_REJECTS}", [str(path)]
+    if _is_blank(path):  # DuckDB reads it as a column 'column0', which the contract's columns are not
+        raise ValueError(
+            f"{path.name} is empty, without even the header line a CSV file starts with: deliver it with its "
+            "header (a file of no rows is its header line alone), or leave it out."
+        )
     dialect = _dialect_without_long_lines(con, path)
     if dialect:
         reader += ", auto_detect = false, delim = ?, columns = ?"
         params += dialect
     con.execute(STAGE.format(reader=f"{reader})"), params)
+
+
+def _is_blank(path: Path) -> bool:
+    """Return whether a CSV file (gzipped or not) holds nothing but blank lines, or nothing at all."""
+    opener = gzip.open if _is_gzipped(path) else open
+    with opener(path, "rb") as file:
+        return not any(
+            line.strip(b" \t\r\n\xef\xbb\xbf") for line in iter(partial(file.readline, 1 << 16), b"")
+        )
 
 
 def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[object]:

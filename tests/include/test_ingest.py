@@ -589,3 +589,29 @@ def test_files_with_their_suffix_in_capitals_load(tmp_path: Path) -> None:
         ("b1", "ORDERS_2.CSV.GZ"),
         ("c1", "ORDERS_3.PARQUET"),
     ]
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\n\n", gzip.compress(b"")], ids=["nothing", "blank-lines", "gzip"]
+)
+def test_an_empty_csv_file_fails_whole_saying_it_is_empty(tmp_path: Path, content: bytes) -> None:
+    name = "orders.csv.gz" if content.startswith(b"\x1f\x8b") else "orders.csv"
+    (tmp_path / name).write_bytes(content)
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(SystemExit) as stop:  # it said the file lacked order_id, and offered a 'column0'
+        import_main(
+            [
+                "--table",
+                "orders",
+                str(tmp_path / name),
+                "--map",
+                "order_id=OrderNo",
+                "--warehouse",
+                str(warehouse),
+            ]
+        )
+    assert str(stop.value) == (
+        f"{name} is empty, without even the header line a CSV file starts with: deliver it with its header "
+        "(a file of no rows is its header line alone), or leave it out."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
