@@ -128,13 +128,15 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
 
 
 def _untyped_as_text(con: duckdb.DuckDBPyConnection) -> None:
-    """Make each staged column of Parquet's null type text: it holds no value, so it is missing throughout.
+    """Make each staged column of Parquet's null or UUID type text, as the contract reads it.
 
-    pandas writes an object column of only None (a discount no order had that day) with that type, which
-    no contract type would otherwise take: the whole file would fail for a column with nothing in it.
+    pandas writes an object column of only None (a discount no order had that day) with the null type: it
+    holds no value, so it is missing throughout. A UUID (Parquet's logical type, which PostgreSQL, Spark
+    and DuckDB exports use for uuid keys) is its text, 8-4-4-4-12 hex digits. No contract type would take
+    either otherwise: the whole file would fail for a column with nothing in it, or for uuid keys.
     """
     for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall():
-        if sql_type == '"NULL"':
+        if sql_type in ('"NULL"', "UUID"):
             con.execute(f"alter table _cvw_file alter column {quote(name)} set data type varchar")
 
 

@@ -355,3 +355,19 @@ def test_infinite_timestamps_are_unparsable_not_loaded(tmp_path: Path) -> None:
         (1, "unparsable date in ordered_at"),
         (2, "unparsable date in ordered_at"),
     ]
+
+
+def test_a_parquet_uuid_key_is_its_text(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    con = duckdb.connect()
+    con.execute(
+        "copy (select '0f8fad5b-d9cb-469f-a165-70867728950e'::uuid as order_id, uuid() as customer_id, "
+        "date '2024-01-01' as ordered_at, 1.0 as amount) to ? (format parquet)",
+        [str(path)],
+    )
+    con.close()
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(path, warehouse) == 0  # it failed: "column 'order_id' is UUID, which cannot become"
+    assert _query(warehouse, "select order_id, length(customer_id) from raw.orders") == [
+        ("0f8fad5b-d9cb-469f-a165-70867728950e", 36)
+    ]
