@@ -263,12 +263,13 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
     family = type_family(source_type)
     if sql_type == "VARCHAR":
         if source_type.upper() in ("FLOAT", "DOUBLE") or source_type.upper().startswith("DECIMAL"):
-            # 17850.0 is the customer id 17850: integral numbers lose the fraction a float column gave them;
-            # NaN and infinities are no value at all
+            # 17850.0 is the customer id 17850: integral numbers lose the fraction a float column gave them,
+            # up to 2**53, the largest a double holds exactly (beyond it, digits would claim a precision the
+            # value lost); NaN and infinities are no value at all
             number = f"cast({value} as double)"
             return (
                 f"case when not isfinite({number}) then null "
-                f"when {number} = trunc({number}) and abs({number}) < 1e15 "
+                f"when {number} = trunc({number}) and abs({number}) <= {2**53} "
                 f"then cast(cast({number} as bigint) as varchar) else cast({value} as varchar) end"
             )
         return f"cast({value} as varchar)"

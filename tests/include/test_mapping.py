@@ -371,3 +371,23 @@ def test_a_parquet_uuid_key_is_its_text(tmp_path: Path) -> None:
     assert _query(warehouse, "select order_id, length(customer_id) from raw.orders") == [
         ("0f8fad5b-d9cb-469f-a165-70867728950e", 36)
     ]
+
+
+def test_a_whole_float_id_of_sixteen_digits_is_its_digits(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    ids = [1_234_567_890_123_456.0, 9_007_199_254_740_992.0, 12_345_678_901_234_567_890.0]
+    pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3"],
+            "customer_id": ids,  # doubles hold whole numbers exactly up to 2**53 = 9,007,199,254,740,992
+            "ordered_at": pd.to_datetime(["2024-01-01"] * 3),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    ).to_parquet(path)
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(path, warehouse) == 0
+    assert _query(warehouse, "select customer_id from raw.orders order by order_id") == [
+        ("1234567890123456",),  # was '1234567890123456.0': another customer than the CSV's 1234567890123456
+        ("9007199254740992",),
+        ("1.2345678901234567e+19",),  # beyond 2**53 the double lost the id's last digits: not made up
+    ]
