@@ -9,6 +9,7 @@ never closes, a first line too long) fails whole with one sentence.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import re
 import tempfile
@@ -127,6 +128,26 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     return {name: sql_type for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall()}
 
 
+def repeated_columns(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
+    """Return the names a staged file's header holds more than once, lower-cased (case tells none apart).
+
+    DuckDB's readers rename a repeat (`Date`, `date` become `Date`, `date_1`), so a contract column read by
+    that name would silently take the first of them; the loader refuses the file instead (mapping.resolve).
+    A CSV header is split as DuckDB split it: by the delimiter that gives as many names as it staged.
+    """
+    if _is_parquet(path):
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    else:
+        staged = len(con.execute("describe _cvw_file").fetchall())
+        header = _first_line(path)
+        splits = [next(csv.reader([header], delimiter=d), []) for d in DELIMITERS]
+        names = next((split for split in splits if len(split) == staged), [])
+    lowered = [name.strip().lstrip("\ufeff").lower() for name in names]  # a BOM is no part of a name
+    return {name for name in lowered if lowered.count(name) > 1}
+
+
 def _untyped_as_text(con: duckdb.DuckDBPyConnection) -> None:
     """Make each staged column of Parquet's null or UUID type text, as the contract reads it.
 
@@ -218,7 +239,7 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
         )
     columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
     # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
-    if len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in ",;\t|"):
+    if len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in DELIMITERS):
         raise ValueError(
             f"{path.name} does not split into columns (its header line {columns[0][:80]!r} is read as one "
             f"column; a double quote that does not close, early in the file, does that). Check that it is "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from include.file_staging import loadable, stage_file
+from include.file_staging import loadable, repeated_columns, stage_file
 from include.mapping import Mapping, bound, quote, resolve
 from include.raw_schema import FILE_LOAD_COLUMNS, KEYS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
 from include.settings import get_settings
@@ -261,7 +261,7 @@ def load_table_file(
     if already_loaded(con, table, sha256):
         return FileLoad(path.name, table, sha256, 0, True)
     check_date_format(con, mapping.date_format)
-    sources = resolve(mapping, stage_file(con, path), path.name)
+    sources = resolve(mapping, stage_file(con, path), path.name, repeated_columns(con, path))
     stage_typed(con, sources, mapping)
     check_columns(con, sources, table, path.name)
     check_rows(con, table, loaded_at, allow_updates)

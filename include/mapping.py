@@ -18,6 +18,7 @@ contract columns come from include/raw_schema.py, and every value is a named, bo
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,8 +196,14 @@ def _find(name: str, described: dict[str, str]) -> str | None:
     return matches[0] if len(matches) == 1 else None
 
 
-def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list[Source]:
-    """Return the source of every contract column, or raise ValueError for a column the file lacks."""
+def resolve(
+    mapping: Mapping, described: dict[str, str], file_name: str, repeated: Collection[str] = ()
+) -> list[Source]:
+    """Return the source of every contract column, or raise ValueError for a column the file lacks.
+
+    `repeated`: the lower-cased names the file's header holds more than once; a contract column read by one
+    of them raises too, as it is not clear which of the columns it is.
+    """
     sources = []
     for column in RAW_TABLES[mapping.table]:
         if column.name in mapping.constants:
@@ -213,6 +220,11 @@ def resolve(mapping: Mapping, described: dict[str, str], file_name: str) -> list
             continue
         wanted = mapping.columns.get(column.name, column.name)
         found = _find(wanted, described)
+        if found is not None and found.lower() in repeated:
+            raise ValueError(
+                f"{file_name} has more than one column named {found!r} (names that differ only in case "
+                f"count as the same): rename or drop all but one, so it is clear which is {column.name}."
+            )
         if found is None and column.name in mapping.columns:
             raise ValueError(
                 f"{file_name} has no column {wanted!r}, which the mapping gives for {column.name}: "

@@ -615,3 +615,48 @@ def test_an_empty_csv_file_fails_whole_saying_it_is_empty(tmp_path: Path, conten
         "(a file of no rows is its header line alone), or leave it out."
     )
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_column_named_twice_fails_the_file_when_a_contract_column_reads_it(
+    tmp_path: Path, suffix: str
+) -> None:
+    # DuckDB reads the second 'date' as 'date_1': ordered_at would have been the first, without a word
+    header, row = ["order_id", "customer_id", "Date", "amount", "date", "note", "NOTE"], ["o1", "c1"]
+    frame = pd.DataFrame([row + ["2024-01-01", "5", "2024-02-02", "a", "b"]], columns=header)
+    path = tmp_path / f"orders{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(
+            pa.Table.from_arrays([pa.array(frame.iloc[:, i]) for i in range(7)], names=header), path
+        )
+    warehouse = tmp_path / "warehouse.duckdb"
+    for mapped in ("date", "Date"):
+        with pytest.raises(SystemExit) as stop:
+            import_main(
+                [
+                    "--table",
+                    "orders",
+                    str(path),
+                    "--map",
+                    f"ordered_at={mapped}",
+                    "--warehouse",
+                    str(warehouse),
+                ]
+            )
+        assert str(stop.value) == (
+            f"{path.name} has more than one column named 'Date' (names that differ only in case count as the "
+            "same): rename or drop all but one, so it is clear which is ordered_at."
+        )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]  # nothing changed
+    # a repeated name no contract column reads ('note') is left alone: the file loads
+    frame.columns = ["order_id", "customer_id", "ordered_at", "amount", "date", "note", "NOTE"]
+    frame.to_csv(tmp_path / "orders_2.csv", index=False)
+    import_main(["--table", "orders", str(tmp_path / "orders_2.csv"), "--warehouse", str(warehouse)])
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders") == [
+        ("o1", pd.Timestamp("2024-01-01").to_pydatetime())
+    ]
