@@ -57,10 +57,11 @@ def registered_versions(con: duckdb.DuckDBPyConnection, artifacts_dir: Path) -> 
             if value not in version[key]:
                 version[key].append(value)
     # the tasks' rows share a status and a reason, as every writer writes them; "/" shows where they do not
-    return [
-        {**version, "status": "/".join(version.pop("statuses")), "reason": " / ".join(version.pop("reasons"))}
-        for version in versions.values()
-    ]
+    listing = []
+    for version in versions.values():
+        statuses, reasons = version.pop("statuses"), version.pop("reasons")  # the lists stay out of it
+        listing.append({**version, "status": "/".join(statuses), "reason": " / ".join(reasons)})
+    return listing
 
 
 def _metric(metrics: dict[str, dict[str, float]], task: str, name: str) -> str:

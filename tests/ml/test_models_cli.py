@@ -157,6 +157,12 @@ def test_models_lists_the_versions_newest_first_with_the_pointer_s_marked(wareho
     ]
     assert cli.main(["models", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
+    assert [sorted(entry) for entry in listed] == [
+        sorted(
+            ["version", "status", "horizon_days", "trained_at", "test_cutoff", "metrics", "reason"]
+            + ["pointer", "updated_at"]
+        )
+    ] * 2  # one status and one reason per version: no leftover lists of them
     assert [(entry["version"], entry["status"], entry["pointer"]) for entry in listed] == [
         ("v2", "champion", True),
         ("v1", "retired", False),
