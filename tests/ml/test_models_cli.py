@@ -169,3 +169,13 @@ def test_models_lists_the_versions_newest_first_with_the_pointer_s_marked(wareho
     ]
     assert listed[1]["metrics"] == CHAMPION and listed[1]["reason"] == "replaced by v2"
     assert listed[0]["reason"].endswith("(against champion v1, stored metrics of its own holdout)")
+
+
+def test_promoting_without_a_warehouse_names_it_and_creates_none(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "data" / "warehouse.duckdb"
+    monkeypatch.setenv("CVW_WAREHOUSE", str(path))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["models", "promote", "v1", "--reason", "drift alarms"])
+    assert str(stopped.value) == f"The warehouse {path} does not exist: train a model (cvw train) first."
+    assert not path.exists() and not path.parent.exists()
