@@ -31,7 +31,7 @@ import pandas as pd
 
 from include.dbt import run_dbt
 from include.settings import get_settings
-from include.warehouse import has_table
+from include.warehouse import connect, has_table
 
 PERFORMANCE_COLUMNS = (
     "source",
@@ -93,7 +93,7 @@ def _one(con: duckdb.DuckDBPyConnection, query: str, parameters: list | None = N
 
 def _published_date(warehouse: Path, as_of_date: date | None) -> date:
     """Return the scoring date to publish (default: the latest); stop with a sentence when it is unscored."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse, read_only=True) as con:  # a warehouse in use elsewhere is one sentence
         if not has_table(con, "scores", "customer_scores", views=False):
             raise SystemExit(
                 "The warehouse has no scores.customer_scores yet: run the score DAG before publish."

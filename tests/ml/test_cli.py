@@ -101,6 +101,20 @@ def test_a_warehouse_in_use_by_another_process_is_one_sentence(tmp_path, monkeyp
         holder.wait(timeout=30)
 
 
+def test_publish_on_a_warehouse_in_use_is_one_sentence(tmp_path, monkeypatch) -> None:
+    # publish opened the warehouse with duckdb itself: DuckDB's lock error came out as a traceback
+    warehouse = _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
+    command = [sys.executable, "-c", HOLDER, str(warehouse)]
+    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(SystemExit, match=r"The warehouse .* is in use by another process \(.*lock.*\)"):
+            cli.main(["publish"])
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+
 def test_build_refuses_a_warehouse_without_orders_or_a_date_before_them(tmp_path, monkeypatch) -> None:
     missing = tmp_path / "missing.duckdb"
     monkeypatch.setenv("CVW_WAREHOUSE", str(missing))
