@@ -121,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.chunk_size:
             scoring["chunk_size"] = args.chunk_size
         # as the score DAG scores: a date other than the marts' gets marts of its own (in a scratch copy)
-        scored = score_as_of(args.as_of_date, **scoring)
+        try:
+            scored = score_as_of(args.as_of_date, **scoring)
+        except RuntimeError as error:  # the scratch copy's dbt build failed: run_dbt's sentence names it
+            raise SystemExit(str(error)) from None
         print(f"wrote {scored['rows']} score rows as of {scored['as_of_date']} (marts: {scored['marts']})")
     elif args.verb == "report":
         from ml.champion import rerender_report
@@ -130,7 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "publish":
         from include.publish import publish_serving
 
-        print(publish_serving())
+        try:
+            print(publish_serving())
+        except RuntimeError as error:  # the bi marts' dbt build or tests failed: run_dbt's sentence
+            raise SystemExit(str(error)) from None
     elif args.verb == "sql":
         from include.warehouse import read_only_query
 

@@ -115,6 +115,37 @@ def test_publish_on_a_warehouse_in_use_is_one_sentence(tmp_path, monkeypatch) ->
         holder.wait(timeout=30)
 
 
+def test_a_failed_dbt_build_of_publish_or_score_is_its_sentence(tmp_path, monkeypatch) -> None:
+    import include.publish
+    import include.scoring
+
+    _warehouse(
+        tmp_path, monkeypatch, "create schema scores",
+        "create table scores.customer_scores as select date '2025-12-15' as as_of_date",
+    )  # fmt: skip
+    monkeypatch.setenv("CVW_SERVING", str(tmp_path / "serving.duckdb"))
+    failed = (
+        "`dbt build --select tag:bi` failed on 1 node(s): test.cvw.unique_customer_value (Got 2 results)."
+    )
+
+    def run_dbt(*args, **kwargs):
+        raise RuntimeError(failed)
+
+    monkeypatch.setattr(include.publish, "run_dbt", run_dbt)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["publish"])
+    assert str(stopped.value) == failed
+    assert not (tmp_path / "serving.duckdb").exists()
+
+    def score_as_of(as_of_date, **scoring):
+        raise RuntimeError(failed)
+
+    monkeypatch.setattr(include.scoring, "score_as_of", score_as_of)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["score", "--as-of-date", "2025-12-15"])
+    assert str(stopped.value) == failed
+
+
 def test_build_refuses_a_warehouse_without_orders_or_a_date_before_them(tmp_path, monkeypatch) -> None:
     missing = tmp_path / "missing.duckdb"
     monkeypatch.setenv("CVW_WAREHOUSE", str(missing))
