@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import pandas as pd
 from ml import explain, monitor
 from ml.features import model_matrix
 from ml.gate import split_by_task
-from ml.report_html import render_report, save_evaluation
+from ml.report_html import load_evaluation, render_report, save_evaluation
 
 SCORE_COLUMNS = ("churn_probability", "predicted_revenue")
 SHAP_SAMPLE_ROWS = 20_000  # the SHAP summary is a mean over customers: a sample of them is enough
@@ -179,6 +178,8 @@ def rerender_report(version_or_path: str | None = None, out: Path | None = None)
     artifacts_dir = get_settings().artifacts_dir
     if version_or_path and Path(version_or_path).is_file():
         evaluation_path = Path(version_or_path)
+    elif version_or_path and (version_or_path.endswith(".json") or "/" in version_or_path):
+        raise SystemExit(f"{version_or_path} does not exist: pass the evaluation.json a training run saved.")
     else:
         version = version_or_path if version_or_path is not None else champion_version(artifacts_dir)
         if version is None:
@@ -191,5 +192,5 @@ def rerender_report(version_or_path: str | None = None, out: Path | None = None)
             raise SystemExit(
                 f"{evaluation_path} does not exist: {version} is not a model version trained here."
             )
-    evaluation = json.loads(evaluation_path.read_text(encoding="utf-8"))
+    evaluation = load_evaluation(evaluation_path)
     return render_report(evaluation, out or evaluation_path.with_name(REPORT_FILE))

@@ -263,6 +263,30 @@ def save_evaluation(evaluation: Mapping[str, Any], path: Path | str) -> Path:
     return path
 
 
+# What an evaluation holds (the module docstring): a JSON with none of them is another file (metadata.json)
+EVALUATION_KEYS = ("title", "summary", "clv", "churn", "feature_importance", "shap_summary", "baselines")
+
+
+def load_evaluation(path: Path) -> dict[str, Any]:
+    """Return the evaluation a JSON file holds; stop with one sentence when it is not valid JSON or not one.
+
+    Rendering another JSON (a model's metadata.json, the champion pointer) would write an empty report over
+    the real one beside it.
+    """
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SystemExit(
+            f"{path} is not valid JSON ({error}): pass the evaluation.json a training run saved."
+        ) from None
+    if not isinstance(evaluation, dict) or not any(key in evaluation for key in EVALUATION_KEYS):
+        raise SystemExit(
+            f"{path} is not a training run's evaluation (it has none of {', '.join(EVALUATION_KEYS)}): pass "
+            "the evaluation.json a training run saved, or a model version."
+        )
+    return evaluation
+
+
 def main(argv: list[str] | None = None) -> int:
     """Re-render a report from a saved evaluation JSON; return the exit code."""
     parser = argparse.ArgumentParser(prog="cvw report", description="Render a training run's HTML report.")
@@ -273,12 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.evaluation.exists():
         raise SystemExit(f"{args.evaluation} does not exist: pass the evaluation JSON a training run saved.")
-    try:
-        evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise SystemExit(
-            f"{args.evaluation} is not valid JSON ({error}): re-run training to save it again."
-        ) from None
+    evaluation = load_evaluation(args.evaluation)
     out = render_report(evaluation, args.out or args.evaluation.with_suffix(".html"))
     print(f"wrote {out}")
     return 0

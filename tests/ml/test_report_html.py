@@ -195,3 +195,31 @@ def test_headless_chromium_renders_a_non_blank_page(tmp_path) -> None:
     # A one-colour image filters to at most a handful of distinct scanlines (one per PNG filter type);
     # nine charts with text and curves give hundreds.
     assert len(set(rows)) > 300
+
+
+def test_cvw_report_refuses_a_file_that_is_no_evaluation_and_keeps_the_report_beside_it(
+    tmp_path, monkeypatch
+) -> None:
+    # `cvw report artifacts/models/v1/metadata.json` wrote an empty report over v1's report.html
+    from ml import cli
+
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path))
+    folder = tmp_path / "models" / "v1"
+    folder.mkdir(parents=True)
+    (folder / "report.html").write_text("the training run's report")
+    (folder / "metadata.json").write_text('{"version": "v1", "horizon_days": 90}')
+    (folder / "broken.json").write_text("{not json")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["report", str(folder / "metadata.json")])
+    assert str(stopped.value).startswith(
+        f"{folder / 'metadata.json'} is not a training run's evaluation (it has none of title, summary, "
+    )
+    with pytest.raises(SystemExit, match=r"broken.json is not valid JSON \(Expecting property name"):
+        cli.main(["report", str(folder / "broken.json")])
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["report", str(tmp_path / "missing.json")])
+    assert str(stopped.value) == (
+        f"{tmp_path / 'missing.json'} does not exist: pass the evaluation.json a training run saved."
+    )
+    assert (folder / "report.html").read_text() == "the training run's report"
+    assert sorted(path.name for path in folder.iterdir()) == ["broken.json", "metadata.json", "report.html"]
