@@ -186,6 +186,33 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
     return TrainingDataSummary(int(customers), int(history), int(repeaters), int(labelled), horizon_days)
 
 
+def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
+    """Stop with one sentence when the marts have no labels of the horizon and no build would make them.
+
+    A build makes the label windows of include.dbt.label_horizons (90, 365 and CVW_HORIZON_DAYS), and the
+    persistence baseline needs an order window of the horizon's length (ml.baselines): another horizon
+    found no labelled cutoff and was reported as too little data, with the advice to shorten the horizon.
+    """
+    from include.dbt import label_horizons
+    from ml.baselines import require_persistence_window
+
+    require_persistence_window(horizon_days)
+    built = label_horizons()
+    if horizon_days in built:
+        return  # a short history may still hold none: check_enough_data says so
+    try:
+        [(held,)] = con.execute(
+            "select count(*) from marts.customer_labels where horizon_days = ?", [horizon_days]
+        ).fetchall()
+    except duckdb.CatalogException:
+        held = 0  # summarize_training_data says to build the marts
+    if not held:
+        raise SystemExit(
+            f"The marts have no {horizon_days}-day labels (a build makes {', '.join(map(str, built))}): set "
+            f"CVW_HORIZON_DAYS={horizon_days} and rebuild them (cvw build) to train for {horizon_days} days."
+        )
+
+
 def check_enough_data(
     summary: TrainingDataSummary,
     min_customers: int = MIN_CUSTOMERS_WITH_ORDERS,

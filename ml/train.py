@@ -26,7 +26,13 @@ from ml.artifacts import find_champion, new_version, save_model_version
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
-from ml.clv import MIN_HISTORY_DAYS, check_enough_data, check_enough_sampled, summarize_training_data
+from ml.clv import (
+    MIN_HISTORY_DAYS,
+    check_enough_data,
+    check_enough_sampled,
+    require_label_horizon,
+    summarize_training_data,
+)
 from ml.data import feature_columns, load_training_frame, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 from ml.provenance import feature_hash, git_commit, library_versions
@@ -270,6 +276,7 @@ def train_models(
     settings = get_settings()
     horizon_days = horizon_days or settings.horizon_days
     with connect(warehouse_path, read_only=True) as con:
+        require_label_horizon(con, horizon_days)
         summary = summarize_training_data(con, horizon_days)
         check_enough_data(summary, min_customers=min_customers)
         sample_share = training_sample_share(con, settings.train_max_customers)

@@ -225,3 +225,23 @@ def test_monitor_passes_its_flags_to_the_monitoring_run(monkeypatch, capsys) -> 
     out = capsys.readouterr().out
     assert "drift: skipped, none kept\nbacktests: skipped, not yet" in out
     assert '"as_of_date": "2025-03-01"' in out
+
+
+def test_train_for_a_horizon_the_marts_have_no_labels_of_says_so(tmp_path, monkeypatch) -> None:
+    # another horizon than the marts' labels was "too little data ... or use a shorter horizon", advice
+    # no longer history could follow
+    from tests.ml.test_clv import _marts
+
+    with duckdb.connect(str(_warehouse(tmp_path, monkeypatch))) as con:
+        _marts(con)  # labels of 30 and 90 days, as a build with CVW_HORIZON_DAYS=30 makes them
+    monkeypatch.delenv("CVW_HORIZON_DAYS", raising=False)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["train", "--horizon-days", "180"])
+    assert str(stopped.value) == (
+        "The marts have no 180-day labels (a build makes 90, 365): set CVW_HORIZON_DAYS=180 and rebuild "
+        "them (cvw build) to train for 180 days."
+    )
+    with pytest.raises(SystemExit, match=r"^The persistence baseline needs revenue_45d and orders_45d"):
+        cli.main(["train", "--horizon-days", "45"])
+    with pytest.raises(SystemExit, match=r"^Too little data to train: only 3 customers"):
+        cli.main(["train", "--horizon-days", "30"])  # labels the marts hold: what is missing is data
