@@ -36,7 +36,12 @@ def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFra
 
 
 def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
-    """Return (as-of date, score rows, eligible customers) for the latest scoring date."""
+    """Return (as-of date, score rows, eligible customers) for the latest scoring date.
+
+    Eligible: customers with a completed order before the date, from the order mart, which holds every
+    date; the feature mart holds only its cutoffs, so a date scored from marts built for it in a scratch
+    copy (include.scoring) counted 0 customers there.
+    """
     require_table(con, "scores", "customer_scores", "score the customers (cvw score)")
     as_of, rows = con.execute(
         """
@@ -45,7 +50,9 @@ def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
         """
     ).fetchone()
     eligible = con.execute(
-        "select count(*) from marts.customer_features where cutoff_date = ?", [as_of]
+        "select count(distinct customer_id) from marts.fct_orders "
+        "where not is_cancelled and ordered_at < cast(? as timestamp)",
+        [as_of],
     ).fetchone()[0]
     return str(as_of), rows, eligible
 

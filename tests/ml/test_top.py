@@ -1,0 +1,46 @@
+"""`cvw top`: the latest scores' top customers, and a count of scored customers that reconciles."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ml import top
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    """Return a warehouse whose latest scores (2026-01-15) are of a date the feature mart does not hold."""
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create schema scores")
+        # the feature mart built for 2026-01-01; 2026-01-15 was scored from marts built for it elsewhere
+        con.execute(
+            "create table marts.customer_features as select * from (values ('A', date '2026-01-01'), "
+            "('B', date '2026-01-01')) as t(customer_id, cutoff_date)"
+        )
+        con.execute(
+            """
+            create table marts.fct_orders as select * from (values
+                ('A', timestamp '2025-12-01 10:00', false), ('B', timestamp '2025-12-31 23:59', false),
+                ('C', timestamp '2026-01-10 09:00', false), ('C', timestamp '2026-01-11 09:00', false),
+                ('D', timestamp '2026-01-12 09:00', true), ('E', timestamp '2026-01-15 00:00', false)
+            ) as t(customer_id, ordered_at, is_cancelled)
+            """
+        )
+        con.execute(
+            """
+            create table scores.customer_scores as select * from (values
+                ('A', date '2026-01-01'), ('B', date '2026-01-01'),
+                ('A', date '2026-01-15'), ('B', date '2026-01-15'), ('C', date '2026-01-15')
+            ) as t(customer_id, as_of_date)
+            """
+        )
+    return path
+
+
+def test_the_summary_counts_the_customers_with_a_completed_order_before_the_latest_date(warehouse) -> None:
+    # it counted the feature mart's rows at the date: "3 rows for 0 customers with an order before that date"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert top.score_summary(con) == ("2026-01-15", 3, 3)  # D's order was cancelled, E's is on the date
