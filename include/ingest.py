@@ -293,7 +293,7 @@ def _load_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: da
 def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = None) -> list[FileLoad]:
     """Run each file's loader in one transaction (all files or none); return what happened to each file."""
     loaded_at = datetime.now(UTC).replace(tzinfo=None)  # one time for the whole load, in UTC
-    con = connect(warehouse_path)
+    con = connect(warehouse_path, create=True)
     try:
         with transaction(con):
             create_tables(con)

@@ -20,19 +20,24 @@ LOG = logging.getLogger(__name__)
 LOCK_WAIT_SECONDS = 600
 
 
-def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path | None = None, read_only: bool = False, create: bool = False
+) -> duckdb.DuckDBPyConnection:
     """Return a connection to the warehouse file at `path` (the settings' warehouse by default).
 
-    The connection's memory_limit is CVW_DUCKDB_MEMORY_LIMIT, as dbt's: beyond it DuckDB spills to disk (e.g.
-    the rows scoring keeps between its passes) instead of growing.
+    Only a load creates the warehouse (`create`, with its folder): any other verb on a missing one (a
+    mistyped CVW_WAREHOUSE, a fresh checkout) stops in one sentence, leaving no empty warehouse behind that
+    later verbs would find without a word. The connection's memory_limit is CVW_DUCKDB_MEMORY_LIMIT, as
+    dbt's: beyond it DuckDB spills to disk (e.g. the rows scoring keeps between its passes) instead of
+    growing.
     """
     settings = get_settings()
     path = Path(path) if path is not None else settings.warehouse_path
-    if read_only and not path.exists():
+    if not path.exists() and not create:
         raise SystemExit(
-            f"The warehouse {path} does not exist: load it first with `python -m include.ingest` or the demo."
+            f"The warehouse {path} does not exist: load it first with `cvw ingest`, `cvw import` or the demo."
         )
-    if not read_only:
+    if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     with _in_use_is_one_sentence(path):
         con = duckdb.connect(str(path), read_only=read_only)

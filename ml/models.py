@@ -196,10 +196,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.action == "promote":
-        if not settings.warehouse_path.exists():  # a read-write connection would create an empty one
-            raise SystemExit(
-                f"The warehouse {settings.warehouse_path} does not exist: train a model (cvw train) first."
-            )
         with connect(settings.warehouse_path) as con:
             print(promote(con, settings.artifacts_dir, args.version, args.reason, args.horizon_change))
         return 0

@@ -155,13 +155,17 @@ def test_cli_reports_each_file_and_a_missing_landing_directory(landing, tmp_path
         main(["--landing", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "w.duckdb")])
 
 
-def test_read_only_connection_to_a_missing_warehouse_says_what_to_do(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_connection_to_a_missing_warehouse_says_what_to_do_and_creates_none(
+    tmp_path: Path, read_only: bool
+) -> None:
     with pytest.raises(SystemExit, match="does not exist: load it first"):
-        connect(tmp_path / "missing.duckdb", read_only=True)
+        connect(tmp_path / "data" / "missing.duckdb", read_only=read_only)
+    assert not (tmp_path / "data").exists()  # only a load (create=True) makes the warehouse and its folder
 
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
-    con = connect(tmp_path / "sub" / "w.duckdb")
+    con = connect(tmp_path / "sub" / "w.duckdb", create=True)
     con.execute("create table t (x integer)")
     with pytest.raises(RuntimeError), transaction(con):
         con.execute("insert into t values (1)")
@@ -173,7 +177,7 @@ def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
 
 
 def test_has_table_finds_tables_and_views_as_asked_and_nothing_missing(tmp_path: Path) -> None:
-    con = connect(tmp_path / "w.duckdb")
+    con = connect(tmp_path / "w.duckdb", create=True)
     con.execute("create schema scores")
     con.execute("create table scores.customer_scores (x integer)")
     con.execute("create view scores.latest as select * from scores.customer_scores")
@@ -445,10 +449,10 @@ def test_warehouse_connections_take_duckdbs_memory_limit_from_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", "300MB")
-    with connect(tmp_path / "w.duckdb") as con:
+    with connect(tmp_path / "w.duckdb", create=True) as con:
         limited = con.execute("select current_setting('memory_limit')").fetchone()[0]
     monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", "1GB")
-    with connect(tmp_path / "other.duckdb") as con:
+    with connect(tmp_path / "other.duckdb", create=True) as con:
         larger = con.execute("select current_setting('memory_limit')").fetchone()[0]
     assert (limited, larger) == ("286.1 MiB", "953.6 MiB")  # DuckDB reports bytes in binary units
 

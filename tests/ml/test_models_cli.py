@@ -177,5 +177,7 @@ def test_promoting_without_a_warehouse_names_it_and_creates_none(tmp_path, monke
     monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
     with pytest.raises(SystemExit) as stopped:
         cli.main(["models", "promote", "v1", "--reason", "drift alarms"])
-    assert str(stopped.value) == f"The warehouse {path} does not exist: train a model (cvw train) first."
+    assert str(stopped.value) == (
+        f"The warehouse {path} does not exist: load it first with `cvw ingest`, `cvw import` or the demo."
+    )
     assert not path.exists() and not path.parent.exists()
