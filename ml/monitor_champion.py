@@ -167,7 +167,10 @@ def monitor_champion(
     elif as_of_date is None:
         summary["drift"] = f"{SCORES_TABLE} is empty: no scoring date to compare with training"
     else:
-        summary["drift"] = drift(con, reference, as_of_date, model_version, run_at, chunk_rows)
+        unmeasurable = _nothing_to_measure(con, as_of_date, model_version)
+        summary["drift"] = unmeasurable or drift(
+            con, reference, as_of_date, model_version, run_at, chunk_rows
+        )
     unready = _outcomes_unready(con)
     if unready:  # ml.backtests is left as it is
         summary["backtests"] = unready
@@ -188,6 +191,25 @@ def monitor_champion(
             for row in backtests.itertuples()
         ]
     return summary
+
+
+def _nothing_to_measure(con: duckdb.DuckDBPyConnection, as_of_date: date, model_version: str) -> str | None:
+    """Return why the date has neither feature rows nor the champion's scores to measure, else None.
+
+    Either alone is measured (the features' drift does not depend on which model scored); with neither, a
+    drift of no rows would write nothing and still read as a run that measured.
+    """
+    features = f"select exists (select 1 from {FEATURES_TABLE} where cutoff_date = ?)"
+    scores = f"select exists (select 1 from {SCORES_TABLE} where as_of_date = ? and model_version = ?)"
+    if con.execute(features, [as_of_date]).fetchone()[0]:
+        return None
+    if con.execute(scores, [as_of_date, model_version]).fetchone()[0]:
+        return None
+    return (
+        f"{FEATURES_TABLE} holds no row at {as_of_date} and the champion {model_version} scored no customer "
+        f"there: build the marts as of that date (cvw build --as-of-date {as_of_date}) or score it with the "
+        f"champion (cvw score --as-of-date {as_of_date}) to measure it"
+    )
 
 
 def _outcomes_unready(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -220,6 +220,24 @@ def test_an_earlier_date_counts_its_own_rows_and_only_the_models_scores(warehous
     assert drift["significant"] == ["orders_lifetime", "region"]  # 9 orders twice, two unseen regions
 
 
+def test_a_date_with_neither_features_nor_the_champions_scores_skips_drift_saying_why(warehouse: str) -> None:
+    # 2025-03-15 was scored by v0 from marts built for it in a scratch copy: nothing of v1's to measure there
+    with duckdb.connect(warehouse) as con:
+        con.execute("insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+                    _score(date(2025, 3, 15), "A", "v0", 0.5, 1.0))  # fmt: skip
+        summary = monitor_champion(con, "v1", METADATA, as_of_date=date(2025, 3, 15))
+        drift_tables = con.execute(
+            "select count(*) from information_schema.tables where table_name = 'feature_drift'"
+        ).fetchone()[0]
+    assert summary["drift"] == (
+        "marts.customer_features holds no row at 2025-03-15 and the champion v1 scored no customer there: "
+        "build the marts as of that date (cvw build --as-of-date 2025-03-15) or score it with the champion "
+        "(cvw score --as-of-date 2025-03-15) to measure it"
+    )
+    assert "drift: skipped, marts.customer_features holds no row" in describe(summary)
+    assert drift_tables == 0 and [row["customers"] for row in summary["backtests"]] == [2]
+
+
 def test_a_model_without_a_drift_reference_still_backtests(warehouse: str) -> None:
     older = {"horizon_days": 90, "models": []}
     with duckdb.connect(warehouse) as con:
