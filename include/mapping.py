@@ -167,11 +167,16 @@ def build_mapping(
     }
     names = [column.name for column in RAW_TABLES[table]]
     for part, entries in merged.items():
-        for name in entries:
+        for name, value in entries.items():
             if name not in names:
                 raise ValueError(
                     f"{name!r} in the mapping's {part} is not a column of raw.{table}: "
                     f"use one of {', '.join(names)}."
+                )
+            if value is None or not str(value).strip():  # YAML's null would become the text 'None'
+                raise ValueError(
+                    f"{name!r} in the mapping's {part} has no value (empty, or YAML's null): give one, or "
+                    f"leave {name} out of {part}."
                 )
     both = set(merged["columns"]) & set(merged["constants"])
     if both:

@@ -144,6 +144,15 @@ def test_unmapped_contract_columns_are_read_by_name_case_insensitively(tmp_path:
             lambda: build_mapping("orders", base={"table": "customers"}),
             "--table orders contradicts `table: customers`",
         ),
+        (  # YAML `defaults: {status: }` or `~`: it loaded the text 'None' as every missing status
+            lambda: build_mapping("orders", base={"defaults": {"status": None}}),
+            "'status' in the mapping's defaults has no value (empty, or YAML's null): give one, or leave "
+            "status out of defaults.",
+        ),
+        (  # --constant status= would reject every row as a missing status
+            lambda: build_mapping("orders", constants={"status": " "}),
+            "'status' in the mapping's constants has no value",
+        ),
         (
             lambda: parse_pairs(["order_id"], "--map"),
             "--map 'order_id' is not of the form CONTRACT_COLUMN=VALUE",
