@@ -179,6 +179,15 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
     return snapshot
 
 
+def describe_snapshot(snapshot: dict[str, object]) -> str:
+    """Return one sentence saying what a publish served: the date, customers, model, marts and file."""
+    return (
+        f"published the scores of {snapshot['as_of_date']} ({snapshot['customers']:,} customers, model "
+        f"{snapshot['model_version']}; marts built as of {snapshot['marts_as_of_date']}) to "
+        f"{snapshot['path']}"
+    )
+
+
 def publish_serving(
     as_of_date: date | None = None, warehouse_path: Path | None = None, serving_path: Path | None = None
 ) -> dict[str, object]:

@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         "version", nargs="?", default=None, help="model version or evaluation JSON (default: champion)"
     )
     report.add_argument("--out", type=Path, default=None, help="HTML file (default: beside the evaluation)")
-    verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
+    publish = verbs.add_parser("publish", help="rebuild the BI serving copy and swap it in atomically")
+    publish.add_argument(
+        "--as-of-date", type=_date, default=None, help="scoring date to publish (default: the latest scored)"
+    )
     verbs.add_parser(
         "monitor", help="drift of the scoring date and backtests of past scoring dates", add_help=False
     )
@@ -131,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"wrote {rerender_report(args.version, args.out)}")
     elif args.verb == "publish":
-        from include.publish import publish_serving
+        from include.publish import describe_snapshot, publish_serving
 
         try:
-            print(publish_serving())
+            print(describe_snapshot(publish_serving(args.as_of_date)))
         except RuntimeError as error:  # the bi marts' dbt build or tests failed: run_dbt's sentence
             raise SystemExit(str(error)) from None
     elif args.verb == "sql":

@@ -282,6 +282,25 @@ def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: P
         assert len(performance) == 10  # 8 backtest metrics and 2 evaluation metrics
 
 
+def test_cvw_publish_serves_the_date_it_is_given_and_says_what_it_served(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    # it printed the snapshot as a Python dict, and had no --as-of-date where the publish DAG has the param
+    from ml import cli
+
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("CVW_SERVING", str(serving))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    assert cli.main(["publish", "--as-of-date", EARLIER.isoformat()]) == 0
+    [(marts_date, customers)] = _rows(serving, "select marts_as_of_date, customers from bi.snapshot")[1]
+    assert customers == 1
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"published the scores of {EARLIER} (1 customers, model v1; marts built as of {marts_date}) "
+        f"to {serving}"
+    )
+
+
 def test_publishing_a_date_without_scores_stops_and_keeps_the_served_snapshot(
     warehouse: Path, tmp_path: Path
 ) -> None:
