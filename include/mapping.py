@@ -307,7 +307,8 @@ def finite_timestamp(value: str, source_type: str, date_format: bool) -> str:
 
     DuckDB reads the text `infinity` and `-infinity` (what PostgreSQL exports for an unbounded timestamp) as
     timestamps; they are no moment at which anything happened, so they are unparsable, as a date past the
-    years a TIMESTAMP holds is.
+    years a TIMESTAMP holds is. So is its word `epoch`, which it reads as 1970-01-01: a text timestamp
+    without a digit is no date a shop wrote.
     """
     # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
     # a value without one is taken as delivered. Both need the connection's TimeZone to be UTC
@@ -316,7 +317,8 @@ def finite_timestamp(value: str, source_type: str, date_format: bool) -> str:
     if family == "text" and date_format:
         timestamp = f"cast(try_strptime({value}, $date_format) as timestamp)"
     elif family == "text":
-        timestamp = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
+        parsed = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
+        timestamp = f"case when regexp_matches({value}, '[0-9]') then {parsed} end"
     elif source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
         timestamp = f"cast(timezone('UTC', {value}) as timestamp)"
     else:  # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: NULL, no error

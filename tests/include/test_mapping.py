@@ -356,6 +356,7 @@ def test_infinite_timestamps_are_unparsable_not_loaded(tmp_path: Path) -> None:
     export = tmp_path / "orders.csv"  # PostgreSQL's COPY writes its unbounded timestamps so
     export.write_text(
         "order_id,customer_id,ordered_at,amount\no1,c1,-infinity,1\no2,c1,infinity,1\no3,c1,2024-01-01,1\n"
+        "o4,c1,epoch,1\n"  # DuckDB's word for 1970-01-01, an order no shop placed
     )
     warehouse = tmp_path / "w.duckdb"
     assert _import_orders(export, warehouse) == 0
@@ -363,6 +364,7 @@ def test_infinite_timestamps_are_unparsable_not_loaded(tmp_path: Path) -> None:
     assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
         (1, "unparsable date in ordered_at"),
         (2, "unparsable date in ordered_at"),
+        (4, "unparsable date in ordered_at"),
     ]
 
 
