@@ -44,3 +44,36 @@ def test_the_summary_counts_the_customers_with_a_completed_order_before_the_late
     # it counted the feature mart's rows at the date: "3 rows for 0 customers with an order before that date"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert top.score_summary(con) == ("2026-01-15", 3, 3)  # D's order was cancelled, E's is on the date
+
+
+def test_the_top_list_is_headed_with_the_customers_it_shows(tmp_path: Path, capsys) -> None:
+    # `cvw top --limit 100000` headed the list "Top 100000 customers" in a shop of three
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create schema scores")
+        con.execute(
+            """
+            create table scores.customer_scores as select * from (values
+                ('A', date '2026-01-01', 10.0, 9.0, 0.1, 'high', 'low', 'upsell', 'r1; r2'),
+                ('B', date '2026-01-01', 5.0, 4.5, 0.5, 'medium', 'medium', 'nurture', 'r3'),
+                ('C', date '2026-01-01', 1.0, 0.9, 0.9, 'low', 'high', 'let go', 'r4')
+            ) as t(customer_id, as_of_date, predicted_revenue, discounted_clv, churn_probability, value_tier,
+                   risk_band, action, churn_reasons)
+            """
+        )
+        con.execute("create view scores.customer_scores_latest as select * from scores.customer_scores")
+        con.execute(
+            "create table marts.customer_rfm as select customer_id, as_of_date, 'Champions' as rfm_segment "
+            "from scores.customer_scores"
+        )
+        con.execute(
+            "create table marts.fct_orders as select customer_id, timestamp '2025-12-01' as ordered_at, "
+            "false as is_cancelled from scores.customer_scores"
+        )
+    top.print_summary(path, limit=100_000)
+    shown = capsys.readouterr().out
+    assert "Scores as of 2026-01-01: 3 rows for 3 customers with an order before that date." in shown
+    assert "\nTop 3 customers by discounted CLV over the horizon:\n" in shown
+    top.print_summary(path, limit=2)
+    assert "\nTop 2 customers by discounted CLV over the horizon:\n" in capsys.readouterr().out
