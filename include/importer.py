@@ -54,10 +54,14 @@ def _announced(loader: Loader) -> Loader:
 
 
 def import_table(
-    mapping: Mapping, files: list[Path], warehouse: Path | None = None, allow_updates: bool = False
+    mapping: Mapping,
+    files: list[Path],
+    warehouse: Path | None = None,
+    allow_updates: bool = False,
+    reload: bool = False,
 ) -> list[FileLoad]:
     """Load files into the mapping's raw table in one transaction; return what happened to each file."""
-    loader = _announced(partial(load_table_file, mapping=mapping, allow_updates=allow_updates))
+    loader = _announced(partial(load_table_file, mapping=mapping, allow_updates=allow_updates, reload=reload))
     return load_files([(path, loader) for path in files], warehouse)
 
 
@@ -147,6 +151,13 @@ def _parser() -> argparse.ArgumentParser:
         help="load a row whose key is loaded already with other values as its newer version "
         "(a status change, a correction) instead of rejecting it",
     )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="validate files whose content was loaded before again instead of skipping them: rows loaded "
+        "then are rejected as duplicates, rows rejected then get another chance (order lines whose orders "
+        "have arrived since)",
+    )
     parser.add_argument("--warehouse", type=Path, default=get_settings().warehouse_path)
     return parser
 
@@ -171,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.default,
                 args.date_format,
                 args.allow_updates,
+                args.reload,
             )
         ):
             parser.error("--preset takes only its files and --warehouse.")
@@ -186,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.preset:
             loads = import_preset(name, files, args.warehouse)
         else:
-            loads = import_table(_mapping(args), files, args.warehouse, args.allow_updates)
+            loads = import_table(_mapping(args), files, args.warehouse, args.allow_updates, args.reload)
     except ValueError as error:
         raise SystemExit(str(error)) from None
     for load in loads:

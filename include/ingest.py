@@ -251,14 +251,18 @@ def load_table_file(
     loaded_at: datetime,
     mapping: Mapping,
     allow_updates: bool = False,
+    reload: bool = False,
 ) -> FileLoad:
     """Validate one file against its raw table and append its valid rows; reject the others with a reason.
 
     allow_updates: load a row whose key is loaded already with other values as its newer version.
+    reload: validate a file whose content was loaded before again, instead of skipping it: its rows loaded
+    then are rejected as duplicates (rule 15), and its rows rejected then get another chance (order lines
+    whose orders have arrived since).
     """
     sha256 = sha256_of(path)
     table = mapping.table
-    if already_loaded(con, table, sha256):
+    if not reload and already_loaded(con, table, sha256):
         return FileLoad(path.name, table, sha256, 0, True)
     check_date_format(con, mapping.date_format)
     sources = resolve(mapping, stage_file(con, path), path.name, repeated_columns(con, path))
@@ -316,7 +320,7 @@ def load_landing(directory: Path, warehouse_path: Path | None = None) -> list[Fi
 def describe(load: FileLoad) -> str:
     """Return one line (and one per reject reason) saying what a load did with a file."""
     if load.skipped:
-        return f"{load.file:<40} -> {load.table:<24} skipped (already loaded)"
+        return f"{load.file:<40} -> {load.table:<24} skipped (already loaded; --reload loads it again)"
     counts = f"{load.rows_read:,} read = {load.rows_loaded:,} rows loaded + {load.rows_rejected:,} rejected"
     lines = [f"{load.file:<40} -> {load.table:<24} {counts}"]
     lines += [f"{'':<44}{rows:>12,} rejected: {reason}" for reason, rows in load.rejects.items()]

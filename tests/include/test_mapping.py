@@ -402,3 +402,34 @@ def test_a_whole_float_id_of_sixteen_digits_is_its_digits(tmp_path: Path) -> Non
         ("9007199254740992",),
         ("1.2345678901234567e+19",),  # beyond 2**53 the double lost the id's last digits: not made up
     ]
+
+
+def test_reload_gives_the_rows_rejected_before_another_chance_and_rejects_the_loaded_ones(
+    tmp_path: Path, capsys
+) -> None:
+    # order lines delivered before their order were stuck: the same file was skipped by its hash for good
+    warehouse = tmp_path / "w.duckdb"
+    (tmp_path / "orders_1.csv").write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,5\n")
+    (tmp_path / "orders_2.csv").write_text("order_id,customer_id,ordered_at,amount\no3,c1,2024-01-03,7\n")
+    lines = tmp_path / "order_items.csv"
+    lines.write_text("order_id,line_number,product_id,quantity,unit_price\no1,1,p1,1,5\no3,1,p2,1,7\n")
+
+    def load_lines(*extra: str) -> str:
+        import_main(["--table", "order_items", str(lines), "--warehouse", str(warehouse), *extra])
+        return capsys.readouterr().out
+
+    _import_orders(tmp_path / "orders_1.csv", warehouse)
+    load_lines()
+    _import_orders(tmp_path / "orders_2.csv", warehouse)  # o3 arrives a day late
+    assert "skipped (already loaded; --reload loads it again)" in load_lines()
+    assert "2 read = 1 rows loaded + 1 rejected" in load_lines("--reload")
+    assert _query(warehouse, "select order_id from raw.order_items order by 1") == [("o1",), ("o3",)]
+    assert _query(
+        warehouse,
+        "select row_number, reason from raw._rejects where table_name = 'order_items' order by rejected_at",
+    ) == [(2, "order line of an unknown order"), (1, "duplicate of a row already loaded")]
+    assert _query(
+        warehouse,
+        "select rows_read, rows_loaded, rows_rejected from raw._file_loads where table_name = 'order_items' "
+        "order by loaded_at",
+    ) == [(2, 1, 1), (2, 1, 1)]
