@@ -14,7 +14,7 @@ import os
 import shutil
 import socket
 import tempfile
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,13 @@ def score_as_of(
     from ml.score import score_customers
 
     warehouse = Path(warehouse_path or get_settings().warehouse_path)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)  # midnight of tomorrow: today is all history
+    if as_of_date is not None and as_of_date > tomorrow:
+        # a mistyped year (2062) would be scored from no data at all and become the published latest date
+        raise SystemExit(
+            f"{as_of_date} is in the future: scores as of a date read the data strictly before it, which "
+            f"does not exist yet. Score a date up to {tomorrow}."
+        )
     marts_date = marts_as_of_date(warehouse)
     if marts_date is None:
         raise SystemExit(f"{warehouse} has no feature mart yet: run the transform DAG before scoring.")

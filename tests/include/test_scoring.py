@@ -4,8 +4,10 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from include.scoring import SCRATCH_PREFIX, _host_prefix, _scratch_prefix, remove_abandoned_scratch
 
@@ -59,3 +61,20 @@ def test_scoring_the_marts_own_date_removes_them_too(tmp_path: Path, monkeypatch
     scored = include.scoring.score_as_of(warehouse_path=tmp_path / "warehouse.duckdb")
     assert scored == {"as_of_date": "2025-03-01", "rows": 7, "marts": "warehouse"}
     assert not abandoned.exists()
+
+
+def test_a_date_in_the_future_is_refused_before_anything_is_built(tmp_path: Path, monkeypatch) -> None:
+    # `cvw score --as-of-date 2062-01-01` (for 2026) scored everyone from no data and was published as latest
+    import include.scoring
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing is read or built for a future date")
+
+    monkeypatch.setattr(include.scoring, "marts_as_of_date", never)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    with pytest.raises(SystemExit) as refused:
+        include.scoring.score_as_of(tomorrow + timedelta(days=1), warehouse_path=tmp_path / "w.duckdb")
+    assert str(refused.value) == (
+        f"{tomorrow + timedelta(days=1)} is in the future: scores as of a date read the data strictly before "
+        f"it, which does not exist yet. Score a date up to {tomorrow}."
+    )
