@@ -88,28 +88,16 @@ def test_sql_leaves_the_other_connections_of_the_process_as_they_were(tmp_path, 
         assert notebook.execute(f"select b from read_parquet('{parquet}')").fetchall() == [(2,)]
 
 
-def test_a_warehouse_in_use_by_another_process_is_one_sentence(tmp_path, monkeypatch) -> None:
+# publish opened the warehouse with duckdb itself: DuckDB's lock error came out as a traceback
+@pytest.mark.parametrize("verb", [["sql", "select a from t"], ["publish"]], ids=["sql", "publish"])
+def test_a_warehouse_in_use_by_another_process_is_one_sentence(tmp_path, monkeypatch, verb) -> None:
     warehouse = _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
     command = [sys.executable, "-c", HOLDER, str(warehouse)]
     holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(SystemExit, match=r"The warehouse .* is in use by another process \(.*lock.*\)"):
-            cli.main(["sql", "select a from t"])
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-
-
-def test_publish_on_a_warehouse_in_use_is_one_sentence(tmp_path, monkeypatch) -> None:
-    # publish opened the warehouse with duckdb itself: DuckDB's lock error came out as a traceback
-    warehouse = _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
-    command = [sys.executable, "-c", HOLDER, str(warehouse)]
-    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(SystemExit, match=r"The warehouse .* is in use by another process \(.*lock.*\)"):
-            cli.main(["publish"])
+            cli.main(verb)
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
