@@ -476,3 +476,17 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
         "order by 1",
     )[1]
     assert shown == [(date(2024, 6, 5), "v1"), (EARLIER, "v1")]
+
+
+def test_the_bi_exposure_depends_on_the_bi_marts_bi_tools_read() -> None:
+    # The dashboard exposure still named what BI read before the bi marts existed (the scores with the RFM,
+    # customer, order and session marts): dbt's lineage showed neither the tables dashboards query nor that
+    # an edit to a bi mart reaches them, and listed marts no dashboard reads.
+    import yaml
+
+    models = Path(__file__).resolve().parents[2] / "dbt_project" / "models"
+    exposures = yaml.safe_load((models / "marts" / "core" / "_core__exposures.yml").read_text())["exposures"]
+    bi_marts = yaml.safe_load((models / "marts" / "bi" / "_bi__models.yml").read_text())["models"]
+    [dashboard] = [exposure for exposure in exposures if exposure["type"] == "dashboard"]
+    assert sorted(dashboard["depends_on"]) == sorted(f"ref('{model['name']}')" for model in bi_marts)
+    assert len(bi_marts) == 3
