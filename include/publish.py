@@ -210,6 +210,8 @@ def publish_serving(
     temporary = serving.with_name(f".{serving.name}.{uuid.uuid4().hex}.tmp")
     try:
         with duckdb.connect(str(temporary)) as con:
+            # it reads and sorts the warehouse's largest table: within the limit of every warehouse connection
+            con.execute("set memory_limit = ?", [settings.duckdb_memory_limit])
             con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
             snapshot = _copy(con, as_of_date, settings.artifacts_dir)
             warning = _marts_warning(con, as_of_date, snapshot["marts_as_of_date"])

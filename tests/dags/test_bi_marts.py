@@ -490,3 +490,28 @@ def test_the_bi_exposure_depends_on_the_bi_marts_bi_tools_read() -> None:
     [dashboard] = [exposure for exposure in exposures if exposure["type"] == "dashboard"]
     assert sorted(dashboard["depends_on"]) == sorted(f"ref('{model['name']}')" for model in bi_marts)
     assert len(bi_marts) == 3
+
+
+def test_a_publish_copies_within_the_memory_limit_of_every_warehouse_connection(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The copy reads and sorts bi.customer_value, the warehouse's largest table, through a connection of its
+    # own: it took DuckDB's default limit (80% of the machine) where CVW_DUCKDB_MEMORY_LIMIT bounds dbt and
+    # every other connection to the warehouse, so a publish could outgrow a container others' steps fit in.
+    from include import publish
+
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
+    monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", "123MB")
+    limits = []
+    copy = publish._copy
+
+    def recording_copy(con: duckdb.DuckDBPyConnection, *args: object) -> dict[str, object]:
+        limits.append(con.execute("select current_setting('memory_limit')").fetchall()[0][0])
+        return copy(con, *args)
+
+    monkeypatch.setattr(publish, "_copy", recording_copy)
+    publish_serving(warehouse_path=warehouse, serving_path=serving)
+    with duckdb.connect() as con:
+        con.execute("set memory_limit = '123MB'")
+        expected = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+    assert limits == [expected]
