@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -51,3 +52,13 @@ def test_without_a_date_the_dags_get_no_date(monkeypatch) -> None:
     assert run_dags.main(["ingest", "transform"]) == 0
     assert run_dags.main(["transform", "--as-of-date", "2025-01-01"]) == 0
     assert ran == [("ingest", None), ("transform", None), ("transform", {"as_of_date": "2025-01-01"})]
+
+
+def test_the_readme_walks_the_dags_in_the_order_the_demo_runs_them() -> None:
+    # The walk runs monitor before publish, so the demo's serving copy holds the backtests; the README still
+    # said it published once, before monitor, and listed publish before monitor.
+    readme = (REPO_ROOT / "README.md").read_text()
+    steps = readme.split("2. runs the six DAGs with Airflow's `dag.test()`", 1)[1].split("\n3. ", 1)[0]
+    assert re.findall(r"\*\*(\w+)\*\*", steps) == list(run_dags.PIPELINE)
+    walk = readme.split("`make demo` walks the same chain in-process", 1)[1].split(".\n", 1)[0]
+    assert " ".join(walk.split()).startswith(", publishing once, after monitor,")
