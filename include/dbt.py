@@ -130,7 +130,7 @@ def dbt_build(
     *,
     full_refresh: bool = False,
 ) -> None:
-    """Seed, run and test the whole dbt project as of a date (default: settings, else the data's end).
+    """Seed, run and test the dbt project, bi marts aside, as of a date (default: settings, else data's end).
 
     The large intermediate models and fct_sessions are incremental: a build processes the loads that came
     since the last one. `full_refresh` rebuilds them from all raw data (after a change of their SQL or of
@@ -145,4 +145,7 @@ def dbt_build(
     if settings.horizon_days not in DEFAULT_LABEL_HORIZONS:  # else dbt_project.yml's default holds
         dbt_vars["label_horizons"] = label_horizons()
     command = ["build", "--full-refresh"] if full_refresh else ["build"]
+    # as the transform DAG: the bi marts are publish's, built for the date it serves (include/publish.py);
+    # built here for the marts' date, they would stop matching the serving copy of an older published date
+    command += ["--exclude", "tag:bi"]
     run_dbt(command, warehouse_path=warehouse_path, dbt_vars=dbt_vars or None)

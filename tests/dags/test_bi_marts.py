@@ -301,6 +301,19 @@ def test_cvw_publish_serves_the_date_it_is_given_and_says_what_it_served(
     )
 
 
+def test_a_build_after_publishing_an_older_date_leaves_the_bi_marts_of_that_date(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # cvw build rebuilt them for the latest date: the warehouse's bi schema disagreed with the serving copy
+    from include.dbt import dbt_build
+
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
+    publish_serving(EARLIER, warehouse_path=warehouse, serving_path=serving)
+    dbt_build(warehouse_path=warehouse)
+    query = "select distinct as_of_date from bi.customer_value"
+    assert _rows(warehouse, query)[1] == _rows(serving, query)[1] == [(EARLIER,)]
+
+
 def test_publishing_a_date_without_scores_stops_and_keeps_the_served_snapshot(
     warehouse: Path, tmp_path: Path
 ) -> None:
