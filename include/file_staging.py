@@ -53,7 +53,10 @@ STAGE = "create or replace temp table _cvw_file as select * from {reader}"
 MALFORMED = """
 create or replace temp table _cvw_malformed as
 with
-blank as (select unnest($lines::ubigint[]) as line, unnest($blank_lines_above::bigint[]) as lines_above),
+blank as (
+    select unnest($lines::ubigint[]) as line, unnest($blank_lines_above::bigint[]) as lines_above,
+        unnest($file_texts::varchar[]) as file_text
+),
 errors as (
     select line, column_idx, ltrim(csv_line, chr(13) || chr(10)) as csv_line,
         lower(error_type::varchar) || coalesce(format(
@@ -65,7 +68,12 @@ errors as (
     from _cvw_csv_errors
 )
 select (line - 1 - any_value(blank.lines_above))::bigint as data_row,
-    first(csv_line order by column_idx) as csv_line,
+    -- the reader's text of a line not in UTF-8 loses its bytes and the delimiter after them: the file's own
+    -- bytes, each non-UTF-8 one written \\xNN, keep it as delivered
+    coalesce(
+        case when bool_or(error = 'invalid encoding') then any_value(blank.file_text) end,
+        first(csv_line order by column_idx)
+    ) as csv_line,
     'malformed CSV line (' || string_agg(distinct error, ', ' order by error) || ')' as reason
 from errors
 inner join blank using (line)
@@ -251,35 +259,42 @@ def _stage_malformed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Create `_cvw_malformed` from the lines DuckDB's reader rejected, numbered among the data rows."""
     query = f"select distinct line from {CSV_REJECT_TABLES[0]} order by line"
     lines = [line for (line,) in con.execute(query).fetchall()]
-    blank = [0] * len(lines)
+    blank, texts = [0] * len(lines), [None] * len(lines)
+    (delimiter,) = con.execute(f"select first(delimiter) from {CSV_REJECT_TABLES[1]}").fetchone()
+    if lines:
+        blank, texts = _blank_lines_above(path, delimiter or ",", lines)
     # a one-column file has no blank line to skip: DuckDB reads one as a row, an empty value
-    if lines and len(con.execute("describe _cvw_file").fetchall()) > 1:
-        (delimiter,) = con.execute(f"select first(delimiter) from {CSV_REJECT_TABLES[1]}").fetchone()
-        blank = _blank_lines_above(path, delimiter, lines)
-    con.execute(MALFORMED, {"lines": lines, "blank_lines_above": blank, "max_line_size": MAX_LINE_SIZE})
+    if len(con.execute("describe _cvw_file").fetchall()) == 1:
+        blank = [0] * len(lines)
+    parameters = {"lines": lines, "blank_lines_above": blank, "file_texts": texts}
+    con.execute(MALFORMED, {**parameters, "max_line_size": MAX_LINE_SIZE})
 
 
-def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> list[int]:
-    """Return how many blank lines of a CSV file come before each of the lines (ascending; header = 1).
+def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> tuple[list[int], list[str | None]]:
+    """Return how many blank lines of a CSV file come before each of the lines (ascending; header = 1), and
+    each line's text as in the file (a byte that is not UTF-8 written \\xNN, a line too long cut).
 
     Lines as DuckDB's reader counts them: a quoted value's line breaks, and blank lines in it, are inside
     one line.
     """
     counts: list[int] = []
+    texts: list[str | None] = []
     blank = 0
     opener = gzip.open if _is_gzipped(path) else open
     with opener(path, "rb") as file:
         records = _records_cut(file, delimiter)
         for number in count(1):
-            if number == lines[len(counts)]:
-                counts.append(blank)
-            if len(counts) == len(lines):
-                break
             record = next(records, None)
             if record is None:  # not expected: DuckDB's reader counted more lines
                 break
+            if number == lines[len(counts)]:
+                counts.append(blank)
+                texts.append(record.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace"))
+            if len(counts) == len(lines):
+                break
             blank += not record.rstrip(b"\r\n")
-    return counts + [blank] * (len(lines) - len(counts))
+    missing = len(lines) - len(counts)
+    return counts + [blank] * missing, texts + [None] * missing
 
 
 def _records_cut(file: IO[bytes], delimiters: str = DELIMITERS) -> Iterator[bytes]:
