@@ -548,7 +548,7 @@ def test_whitespace_only_values_are_missing_and_invalid_utf8_is_an_encoding_reje
     (load,) = load_landing(directory, warehouse)
     assert load.rejects == {"malformed CSV line (invalid encoding)": 1, "missing customer_id": 1}
     assert _query(warehouse, "select order_id, customer_id from raw.orders") == [("o3", "c3")]
-    # the line as delivered: DuckDB's text of it was 'o1,c??2024-01-01,10', its comma lost with the bytes
+    # the line as delivered: DuckDB's text was 'o1,c??,2024-01-01,10' (a Latin-1 'René,' lost its comma too)
     [(raw,)] = _query(warehouse, "select raw_values from raw._rejects where row_number = 1")
     assert json.loads(raw) == {"line": "o1,c\\xff\\xfe,2024-01-01,10"}
     doc = (REPO_ROOT / "docs" / "data-contract.md").read_text()
