@@ -3,7 +3,9 @@
 Ranking metrics sort customers by descending prediction. Where predictions tie, the cumulative-gain
 curve runs straight through the tied group (the expected curve over every order of the ties), so a tie
 can neither help nor hurt a model. Deciles are cut by rank position, so every decile has n/10 customers
-whatever the ties.
+whatever the ties. A NaN anywhere in the inputs (an actual value, a label, a prediction) makes every
+metric NaN, undefined, as the arithmetic ones are by themselves: a ranking metric would otherwise rank a
+NaN prediction last and a 0/1 metric read a NaN label as positive, and give a number.
 """
 
 from __future__ import annotations
@@ -21,6 +23,22 @@ def _arrays(actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.n
     if actual.shape != predicted.shape:
         raise ValueError(f"actual has shape {actual.shape} but predicted has {predicted.shape}")
     return actual, predicted
+
+
+def _has_nan(*arrays: np.ndarray) -> bool:
+    """Return whether any of the float arrays holds a NaN: a metric of them is then undefined."""
+    return any(bool(np.isnan(array).any()) for array in arrays)
+
+
+def _outcomes(is_positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return 0/1 outcomes as booleans and scores as floats; None when either holds a NaN.
+
+    The labels are read as numbers first: a NaN label cast straight to bool would be True, a positive.
+    """
+    outcome, score = _arrays(is_positive, score)
+    if _has_nan(outcome, score):
+        return None
+    return outcome.astype(bool), score
 
 
 def mean_absolute_error(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -83,7 +101,7 @@ def normalized_gini(actual: np.ndarray, predicted: np.ndarray) -> float:
     zero: there is no ordering to find.
     """
     actual, predicted = _arrays(actual, predicted)
-    if actual.sum() == 0 or np.all(actual == actual[0]):
+    if _has_nan(actual, predicted) or actual.sum() == 0 or np.all(actual == actual[0]):
         return float("nan")
     return _gini(actual, predicted) / _gini(actual, actual)
 
@@ -93,7 +111,8 @@ def top_share_capture(actual: np.ndarray, predicted: np.ndarray, share: float = 
 
     NaN when the actual total is zero.
     """
-    if np.asarray(actual, dtype=float).sum() == 0:
+    actual, predicted = _arrays(actual, predicted)
+    if _has_nan(actual, predicted) or actual.sum() == 0:
         return float("nan")
     share_customers, share_gained = cumulative_gain(actual, predicted)
     return float(np.interp(share, share_customers, share_gained))
@@ -126,32 +145,35 @@ def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
 
 def roc_auc(is_positive: np.ndarray, score: np.ndarray) -> float:
     """Return the area under the ROC curve of `score` for the positive class; NaN with one class only."""
-    is_positive = np.asarray(is_positive, dtype=bool)
-    if is_positive.all() or not is_positive.any():
+    outcomes = _outcomes(is_positive, score)
+    if outcomes is None or outcomes[0].all() or not outcomes[0].any():
         return float("nan")
-    return float(roc_auc_score(is_positive, np.asarray(score, dtype=float)))
+    return float(roc_auc_score(*outcomes))
 
 
 def pr_auc(is_positive: np.ndarray, score: np.ndarray) -> float:
     """Return the average precision (area under the precision-recall curve); NaN without positives."""
-    is_positive = np.asarray(is_positive, dtype=bool)
-    if not is_positive.any():
+    outcomes = _outcomes(is_positive, score)
+    if outcomes is None or not outcomes[0].any():
         return float("nan")
-    return float(average_precision_score(is_positive, np.asarray(score, dtype=float)))
+    return float(average_precision_score(*outcomes))
 
 
 def brier_score(is_positive: np.ndarray, probability: np.ndarray) -> float:
     """Return the mean squared difference between the probability and the 0/1 outcome."""
-    outcome, probability = _arrays(np.asarray(is_positive, dtype=bool), probability)
+    outcomes = _outcomes(is_positive, probability)
+    if outcomes is None:
+        return float("nan")
+    outcome, probability = outcomes
     return float(np.mean((probability - outcome) ** 2))
 
 
 def lift_at(is_positive: np.ndarray, score: np.ndarray, share: float = 0.10) -> float:
     """Return the positive rate among the top `share` by score divided by the overall positive rate."""
-    outcome = np.asarray(is_positive, dtype=bool).astype(float)
-    if not outcome.any():
+    outcomes = _outcomes(is_positive, score)
+    if outcomes is None or not outcomes[0].any():
         return float("nan")
-    return top_share_capture(outcome, score, share) / share
+    return top_share_capture(outcomes[0].astype(float), outcomes[1], share) / share
 
 
 def paired_bootstrap_interval(
