@@ -217,7 +217,10 @@ def fit_calibration(
 
 
 def reliability_table(is_positive: np.ndarray, probability: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Return per equal-width probability bin: customers, mean predicted probability, observed rate."""
+    """Return per equal-width probability bin: customers, mean predicted probability, observed rate.
+
+    A bin's range is written with as many decimals as its width needs (0.05-0.10 for 20 bins).
+    """
     probability = np.asarray(probability, dtype=float)
     outcome = np.asarray(is_positive, dtype=float)
     index = np.minimum((probability * bins).astype(int), bins - 1)
@@ -231,5 +234,10 @@ def reliability_table(is_positive: np.ndarray, probability: np.ndarray, bins: in
         )
         .reset_index()
     )
-    table.insert(0, "probability_range", [f"{b / bins:.1f}-{(b + 1) / bins:.1f}" for b in table["bin"]])
+    decimals = max(1, len(f"{1 / bins:g}".partition(".")[2]))  # 1/10 = 0.1: one; 1/20 = 0.05: two
+    table.insert(
+        0,
+        "probability_range",
+        [f"{b / bins:.{decimals}f}-{(b + 1) / bins:.{decimals}f}" for b in table["bin"]],
+    )
     return table.drop(columns="bin")

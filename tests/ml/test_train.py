@@ -211,6 +211,15 @@ def test_reliability_table_counts_customers_and_outcomes_per_probability_bin() -
     assert table["mean_predicted"].tolist() == pytest.approx([0.065, 0.565, 0.95])
 
 
+def test_reliability_table_names_each_bin_by_its_own_edges_whatever_the_bins() -> None:
+    # at 20 bins, one decimal named 0.30-0.35 "0.3-0.3" and 0.90-0.95 "0.9-0.9"
+    probability = np.array([0.31, 0.62, 0.93])
+    table = calibration.reliability_table(np.array([True, False, True]), probability, bins=20)
+    assert table["probability_range"].tolist() == ["0.30-0.35", "0.60-0.65", "0.90-0.95"]
+    table = calibration.reliability_table(np.array([True, False, True]), probability, bins=4)
+    assert table["probability_range"].tolist() == ["0.25-0.50", "0.50-0.75", "0.75-1.00"]
+
+
 def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> None:
     monthly = pd.date_range("2010-03-01", periods=12, freq="MS")
     assert train.total_source(monthly[:11]) == "btyd"  # 306 days from the first to the last
