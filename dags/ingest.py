@@ -13,7 +13,8 @@ one sentence naming the file and the fix, and leaves the warehouse exactly as it
 validation are kept in `raw._rejects` with their reason (see docs/data-contract.md). Retrying or
 re-triggering is always safe: content already loaded is recognised by its hash and skipped. A retry of a
 try that committed its load and then failed (its worker killed, its result not reported) finds nothing
-new, yet still updates `warehouse_raw` with what that try loaded, so transform builds it.
+new, yet still updates `warehouse_raw` with what that try loaded, so transform builds it; so does the task
+cleared after such a try failed its run.
 
 Schedule: daily at 05:00 UTC (before the 06:00 scoring run), or trigger it after a delivery
 (UI, `airflow dags trigger ingest`, or `POST /api/v2/dags/ingest/dagRuns`).
@@ -73,11 +74,13 @@ def ingest():
         for load in load_landing(landing_dir):
             if not load.skipped:
                 loaded[load.table] = loaded.get(load.table, 0) + load.rows_loaded
-        if not loaded and ti is not None and ti.try_number > 1 and getattr(dag_run, "start_date", None):
-            # an earlier try of this run may have committed its load and failed after: announce that load
-            loaded = loaded_since(dag_run.start_date)
+        # an earlier try of this run may have committed its load and failed after: announce that load. Since
+        # the run was due, not since it started: clearing a task of a failed run restarts the run's clock
+        since = getattr(dag_run, "run_after", None) or getattr(dag_run, "start_date", None)
+        if not loaded and ti is not None and ti.try_number > 1 and since is not None:
+            loaded = loaded_since(since)
             if loaded:
-                print(f"Loads recorded since this run started (an earlier try's, or another's): {loaded};"
+                print(f"Loads recorded since this run was due (an earlier try's, or another's): {loaded};"
                       " updating warehouse_raw for them.")  # fmt: skip
         if not loaded:
             raise AirflowSkipException(f"No new files in {landing_dir}: nothing to load, raw is unchanged.")

@@ -109,6 +109,29 @@ def test_an_ingest_retry_announces_what_its_failed_try_committed(
         task.python_callable(ti=SimpleNamespace(try_number=1), dag_run=run)
 
 
+def test_a_cleared_ingest_task_announces_what_a_failed_try_of_its_run_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's last try committed its load and died, so the run failed; the operator clears the task.
+    Clearing restarts the run's start_date, after that load: the new try must still announce it."""
+    import pendulum
+
+    from include.ingest import load_landing
+    from include.synthetic import write_shop
+
+    folder, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    written = write_shop(folder, customers=50, seed=3)
+    monkeypatch.setenv("CVW_LANDING_DIR", str(folder))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    task = _task("ingest", "load_landing_files")
+    due = pendulum.now("UTC").subtract(seconds=1)
+    load_landing(folder, warehouse)  # the last try's transaction, committed before it died
+    cleared = SimpleNamespace(run_after=due, start_date=pendulum.now("UTC").add(seconds=1))
+    loaded = task.python_callable(ti=SimpleNamespace(try_number=4), dag_run=cleared)
+    expected = {name: rows for name, rows in written.items() if name != "ground_truth"}
+    assert loaded == {**expected, "synthetic.ground_truth": written["ground_truth"]}
+
+
 def test_train_announces_the_champion_only_when_it_changed(tmp_path: Path) -> None:
     """A rejected model leaves the champion as it was: an event would start score to re-score with it."""
     env = {
