@@ -18,6 +18,9 @@ When it trains (the `should_train` task decides, and skips the rest of the run o
 A marts update with a champion in place does not retrain: score re-scores with the current champion.
 Without marts there is nothing to learn from, so every run skips until transform has built them.
 
+A retry of `train_models` after a try that registered its model and then failed (its worker killed, its
+result not reported) trains nothing: it reports that model, and announces it when it was promoted.
+
 Param `horizon_days`: the prediction horizon, one the marts hold labels for (they are built for 90 and
 365 days and `CVW_HORIZON_DAYS`; set it and rebuild the marts for another). `should_train` and
 `train_models` run in the `warehouse_writer` pool; `announce_champion` opens nothing and runs outside it.
@@ -25,12 +28,41 @@ Param `horizon_days`: the prediction horizon, one the marts hold labels for (the
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, horizon_days_param
 from include.assets import CHAMPION_MODEL, MARTS
 from include.settings import get_settings
+
+
+def trained_since(started: datetime) -> dict | None:
+    """Return the result of the newest model version the registry recorded as trained at or after a time."""
+    import json
+
+    from include.warehouse import connect, has_table
+    from ml.artifacts import version_dir
+    from ml.registry import CHAMPION
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        return None
+    since = started.astimezone(UTC).replace(tzinfo=None)  # ml.model_registry.trained_at is UTC
+    with connect(settings.warehouse_path, read_only=True) as con:
+        if not has_table(con, "ml", "model_registry", views=False):
+            return None
+        query = (
+            "select model_version, bool_or(status = ?) from ml.model_registry where trained_at >= ? "
+            "group by model_version order by max(trained_at) desc limit 1"
+        )
+        row = con.execute(query, [CHAMPION, since]).fetchone()
+    metadata = version_dir(settings.artifacts_dir, row[0]) / "metadata.json" if row else None
+    if metadata is None or not metadata.exists():
+        return None
+    metrics = json.loads(metadata.read_text()).get("out_of_time_metrics", {})
+    return {**metrics, "model_version": row[0], "promoted": bool(row[1])}
 
 
 @dag(
@@ -54,10 +86,21 @@ def train():
         return decision
 
     @task(pool=WAREHOUSE_POOL)
-    def train_models(params=None) -> dict[str, float | str | bool]:
+    def train_models(params=None, ti=None, dag_run=None) -> dict[str, float | str | bool]:
         """Train, evaluate out of time, report and gate; return the metrics, the version and the verdict."""
         from ml.train import format_metrics, train_models
 
+        if ti is not None and ti.try_number > 1 and dag_run is not None:
+            # an earlier try may have registered (and promoted) its model, then failed: report that one. A
+            # second model would be gated against it, and its rejection would leave the promotion unannounced
+            earlier = trained_since(dag_run.run_after)
+            if earlier is not None:
+                verdict = "promoted" if earlier["promoted"] else "rejected"
+                version = earlier["model_version"]
+                print(
+                    f"Model {version}, registered ({verdict}) by an earlier try of this run: not retrained."
+                )
+                return earlier
         metadata = train_models(horizon_days=int(params["horizon_days"]))
         print(format_metrics(metadata))
         verdict = {"model_version": metadata["version"], "promoted": bool(metadata["promoted"])}

@@ -132,6 +132,59 @@ def test_a_cleared_ingest_task_announces_what_a_failed_try_of_its_run_committed(
     assert loaded == {**expected, "synthetic.ground_truth": written["ground_truth"]}
 
 
+def test_a_train_retry_reports_the_model_its_failed_try_registered_instead_of_training_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A try registered and promoted its model, then died before reporting it. Its retry trained another,
+    gated against the one just promoted: a rejection left that promotion unannounced (score never
+    re-scored with the new champion), and the run trained twice."""
+    import pendulum
+
+    import ml.train
+    from include.warehouse import connect
+    from ml.registry import CHAMPION, register_model
+
+    monkeypatch.setenv("CVW_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    due = pendulum.now("UTC").subtract(seconds=5)
+    version = "20250301T000000Z-abc"
+    metadata = {
+        "version": version,
+        "horizon_days": 90,
+        "trained_at": pendulum.now("UTC").isoformat(),
+        "features": ["orders_90d"],
+        "params": {},
+        "out_of_time_metrics": {"revenue_spearman": 0.6, "churn_roc_auc": 0.8},
+    }
+    folder = tmp_path / "artifacts" / "models" / version
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    with connect(tmp_path / "warehouse.duckdb", create=True) as con:
+        register_model(con, metadata, CHAMPION, "promoted as the first model")  # the failed try's commit
+
+    trained = []
+    verdict = {"version": "v-new", "promoted": False, "out_of_time_metrics": {"revenue_spearman": 0.5}}
+    monkeypatch.setattr(ml.train, "train_models", lambda horizon_days: trained.append(1) or verdict)
+    monkeypatch.setattr(ml.train, "format_metrics", lambda metadata: "metrics")
+    task = _task("train", "train_models")
+    retry = task.python_callable(
+        params={"horizon_days": 90}, ti=SimpleNamespace(try_number=2), dag_run=SimpleNamespace(run_after=due)
+    )
+    assert trained == []
+    assert retry == {
+        "revenue_spearman": 0.6,
+        "churn_roc_auc": 0.8,
+        "model_version": version,
+        "promoted": True,
+    }
+    # a first try, or a retry of a later run, trains
+    later = SimpleNamespace(run_after=pendulum.now("UTC").add(seconds=1))
+    for ti, run in ((SimpleNamespace(try_number=1), later), (SimpleNamespace(try_number=2), later)):
+        result = task.python_callable(params={"horizon_days": 90}, ti=ti, dag_run=run)
+        assert result["model_version"] == "v-new" and result["promoted"] is False
+    assert trained == [1, 1]
+
+
 def test_train_announces_the_champion_only_when_it_changed(tmp_path: Path) -> None:
     """A rejected model leaves the champion as it was: an event would start score to re-score with it."""
     env = {
