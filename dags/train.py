@@ -16,6 +16,7 @@ When it trains (the `should_train` task decides, and skips the rest of the run o
 * whenever the marts change (`warehouse_marts`) and **no champion exists yet** (a fresh install);
 * when someone triggers it.
 A marts update with a champion in place does not retrain: score re-scores with the current champion.
+Nor does a backfill run (a model learns from the marts as they are now, whatever the run's date).
 Without marts there is nothing to learn from, so every run skips until transform has built them.
 
 A retry of `train_models` after a try that registered its model and then failed (its worker killed, its

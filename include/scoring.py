@@ -23,8 +23,10 @@ from include.settings import get_settings
 # Runs that stand for a point in time score as of their logical date; manual and asset-triggered runs
 # score the marts' date unless the `as_of_date` param says otherwise.
 DATED_RUN_TYPES = frozenset({"scheduled", "backfill"})
-# Runs that retrain a model that exists: the weekly schedule, and a person asking for it.
-RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual", "backfill"})
+# Runs that retrain a model that exists: the weekly schedule, and a person asking for it. Not a backfill: a
+# model learns from the marts as they are now, whatever the run's date, so each backfilled week would fit
+# the same model again and gate it against its twin.
+RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual"})
 # Score tables keyed by as_of_date that a scratch scoring copies back (ml/score.py writes them).
 DATED_SCORE_TABLES = ("customer_scores",)
 # A scratch copy's folder beside the warehouse: .scratch-<host>_<pid>_<random>, <host> a hash of the host
@@ -92,6 +94,8 @@ def should_train(run_type: object, has_champion: bool, marts_date: date | None) 
         return True, "no champion model yet"
     if run_type_name(run_type) in RETRAIN_RUN_TYPES:
         return True, f"{run_type_name(run_type)} run: retrain on the marts as of {marts_date}"
+    if run_type_name(run_type) == "backfill":
+        return False, f"a backfill run would retrain on today's marts ({marts_date}), not on its own date's"
     return False, f"a champion exists and this {run_type_name(run_type)} run is not the weekly retrain"
 
 

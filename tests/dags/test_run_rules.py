@@ -47,6 +47,8 @@ def test_an_impossible_date_is_refused_with_one_sentence() -> None:
         ("asset_triggered", True, date(2024, 5, 1), False),  # new data, champion in place: score only
         ("scheduled", True, date(2024, 5, 1), True),  # the weekly retrain
         ("manual", True, date(2024, 5, 1), True),  # someone asked for it
+        ("backfill", True, date(2024, 5, 1), False),  # each past week would fit today's marts again
+        ("backfill", False, date(2024, 5, 1), True),  # but a backfill still makes the first champion
         ("scheduled", False, None, False),  # nothing to learn from before transform ran
         ("manual", True, None, False),
     ],
