@@ -26,10 +26,17 @@ def failure_message(context: Mapping[str, Any]) -> str:
     run_id = getattr(ti, "run_id", None) or getattr(context.get("dag_run"), "run_id", "?")
     try_number = getattr(ti, "try_number", "?")
     error = context.get("exception")
-    text = str(error).strip() if error is not None else ""
+    if error is None:  # the callback ran outside the task (the DAG processor): nothing was raised in it
+        return (
+            f"Task {dag_id}.{task_id} failed (try {try_number}, run {run_id}): it raised no error, so it was "
+            "stopped from outside (out of memory, a missed heartbeat, a stopped worker): its log on the "
+            "worker shows where it stopped."
+        )
+    text = str(error).strip()
     reason = text.splitlines()[0][:300] if text else "no error message"
-    kind = type(error).__name__ if error is not None else "Failure"
-    return f"Task {dag_id}.{task_id} failed (try {try_number}, run {run_id}): {kind}: {reason}"
+    return (
+        f"Task {dag_id}.{task_id} failed (try {try_number}, run {run_id}): {type(error).__name__}: {reason}"
+    )
 
 
 def webhook_url(connection: Any) -> str:

@@ -21,6 +21,15 @@ def test_the_message_names_the_task_run_try_and_first_line_of_the_error() -> Non
     )
 
 
+def test_a_task_stopped_from_outside_is_named_so_not_an_empty_error() -> None:
+    # a heartbeat timeout or an out-of-memory kill runs the callback in the DAG processor: no exception
+    assert alerts.failure_message({"ti": CONTEXT["ti"]}) == (
+        "Task score.score_customers failed (try 3, run scheduled__2024-05-17): it raised no error, so it was "
+        "stopped from outside (out of memory, a missed heartbeat, a stopped worker): its log on the worker "
+        "shows where it stopped."
+    )
+
+
 def test_without_a_connection_it_only_logs(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
     monkeypatch.delenv("CVW_ALERT_CONN_ID", raising=False)
 
