@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 import pendulum
 from airflow.sdk import CronTriggerTimetable, dag, task
 
-from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, refusals_fail_at_once
 from include.assets import RAW_TABLES
 
 
@@ -71,7 +71,9 @@ def ingest():
             message = f"{landing_dir} does not exist yet: nothing to load, raw is unchanged."
             raise AirflowSkipException(message)
         loaded: dict[str, int] = {}
-        for load in load_landing(landing_dir):
+        with refusals_fail_at_once(ValueError):  # a file that fails whole fails the same on a retry
+            loads = load_landing(landing_dir)
+        for load in loads:
             if not load.skipped:
                 loaded[load.table] = loaded.get(load.table, 0) + load.rows_loaded
         # an earlier try of this run may have committed its load and failed after: announce that load. Since

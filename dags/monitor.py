@@ -29,6 +29,7 @@ from include.airflow_defaults import (
     WAREHOUSE_POOL,
     as_of_date_param,
     recompute_backtests_param,
+    refusals_fail_at_once,
 )
 from include.assets import CUSTOMER_SCORES, MONITORING
 
@@ -57,9 +58,10 @@ def monitor():
 
         if not champion_exists():
             raise AirflowSkipException("No champion model yet: nothing to monitor.")
-        summary = monitor(
-            parse_as_of_date(params["as_of_date"]), recompute_backtests=params["recompute_backtests"]
-        )
+        with refusals_fail_at_once():  # no scores yet: a retry says the same
+            summary = monitor(
+                parse_as_of_date(params["as_of_date"]), recompute_backtests=params["recompute_backtests"]
+            )
         print(describe(summary))
         outlet_events[MONITORING].extra = {"as_of_date": summary["as_of_date"] or ""}
         return summary

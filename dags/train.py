@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, horizon_days_param
+from include.airflow_defaults import DEFAULT_ARGS, WAREHOUSE_POOL, horizon_days_param, refusals_fail_at_once
 from include.assets import CHAMPION_MODEL, MARTS
 from include.settings import get_settings
 
@@ -102,7 +102,8 @@ def train():
                     f"Model {version}, registered ({verdict}) by an earlier try of this run: not retrained."
                 )
                 return earlier
-        metadata = train_models(horizon_days=int(params["horizon_days"]))
+        with refusals_fail_at_once():  # too little data, no labels of the horizon: a retry says the same
+            metadata = train_models(horizon_days=int(params["horizon_days"]))
         print(format_metrics(metadata))
         verdict = {"model_version": metadata["version"], "promoted": bool(metadata["promoted"])}
         return {**metadata["out_of_time_metrics"], **verdict}

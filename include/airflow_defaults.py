@@ -5,6 +5,8 @@ Imported at DAG-parse time, so it stays light: Airflow's SDK and the standard li
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +31,28 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 # YYYY-MM-DD, or empty; JSON Schema's "date" format also refuses days a month lacks (2024-02-30).
 DATE_PATTERN = r"^$|^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
+@contextmanager
+def refusals_fail_at_once(*refusals: type[Exception]) -> Iterator[None]:
+    """Fail a task without retries when the project refuses to go on (its one-sentence SystemExit).
+
+    A refusal names what is wrong with the data, a param or the set-up (too little data, a date in the
+    future, no scores yet): a retry gives the same sentence minutes later and holds back the alert. Airflow
+    retries a SystemExit, so it becomes AirflowFailException, which it does not. A warehouse held by another
+    process (include.warehouse.WarehouseInUse) is the exception: a retry may find it free. `refusals` adds
+    the exception types a task's own calls refuse with (the loader's ValueError for a file that fails whole).
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.warehouse import WarehouseInUse
+
+    try:
+        yield
+    except WarehouseInUse:
+        raise
+    except (SystemExit, *refusals) as refusal:
+        raise AirflowFailException(str(refusal)) from None
 
 
 def as_of_date_param(description: str, default: str = "") -> Param:

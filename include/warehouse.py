@@ -54,6 +54,10 @@ def _settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
     con.execute("set TimeZone = 'UTC'")
 
 
+class WarehouseInUse(SystemExit):
+    """Another process holds the warehouse file: unlike the other refusals, a later try may find it free."""
+
+
 @contextmanager
 def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
     """Turn DuckDB's lock error on opening the warehouse into one sentence; other errors pass on."""
@@ -63,7 +67,7 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
         if "lock" not in str(error).lower():
             raise
         # one writer or many readers: another process holds the file (an Airflow task retries this)
-        raise SystemExit(
+        raise WarehouseInUse(
             f"The warehouse {path} is in use by another process ({str(error).splitlines()[0]}): wait for it "
             "to finish, or close it, then run again."
         ) from None

@@ -12,7 +12,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO_ROOT / "dags"
@@ -62,26 +61,23 @@ class _OutletEvents(dict):
         return self[asset]
 
 
-def _task(dag_id: str, task_id: str):
-    """Return one task of one DAG, parsed from its own file."""
-    return DagBag(dag_folder=str(DAGS_FOLDER / f"{dag_id}.py")).dags[dag_id].get_task(task_id)
-
-
-def test_publish_dates_both_assets_it_updates(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_publish_dates_both_assets_it_updates(monkeypatch: pytest.MonkeyPatch, dag_task) -> None:
     import include.publish
     from include.assets import BI_MARTS, SERVING_COPY
 
     snapshot = {"as_of_date": date(2025, 3, 1), "customers": 7, "path": "serving.duckdb"}
     monkeypatch.setattr(include.publish, "publish_serving", lambda as_of_date: snapshot)
     events = _OutletEvents()
-    _task("publish", "publish_serving_copy").python_callable(params={"as_of_date": ""}, outlet_events=events)
+    dag_task("publish", "publish_serving_copy").python_callable(
+        params={"as_of_date": ""}, outlet_events=events
+    )
     # the warehouse's bi marts are built for the published date too (dbt var bi_as_of_date)
     assert events[SERVING_COPY].extra == {"as_of_date": "2025-03-01"}
     assert events[BI_MARTS].extra == {"as_of_date": "2025-03-01"}
 
 
 def test_an_ingest_retry_announces_what_its_failed_try_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dag_task
 ) -> None:
     """A try that committed the load and then died (worker killed, result not reported) is retried; the
     retry finds nothing new, and without the event transform would never build the loaded rows."""
@@ -95,7 +91,7 @@ def test_an_ingest_retry_announces_what_its_failed_try_committed(
     written = write_shop(folder, customers=50, seed=3)
     monkeypatch.setenv("CVW_LANDING_DIR", str(folder))
     monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
-    task = _task("ingest", "load_landing_files")
+    task = dag_task("ingest", "load_landing_files")
     run = SimpleNamespace(start_date=pendulum.now("UTC").subtract(seconds=1))
     load_landing(folder, warehouse)  # the first try's transaction, committed before the try failed
     loaded = task.python_callable(ti=SimpleNamespace(try_number=2), dag_run=run)
@@ -110,7 +106,7 @@ def test_an_ingest_retry_announces_what_its_failed_try_committed(
 
 
 def test_a_cleared_ingest_task_announces_what_a_failed_try_of_its_run_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dag_task
 ) -> None:
     """The run's last try committed its load and died, so the run failed; the operator clears the task.
     Clearing restarts the run's start_date, after that load: the new try must still announce it."""
@@ -123,7 +119,7 @@ def test_a_cleared_ingest_task_announces_what_a_failed_try_of_its_run_committed(
     written = write_shop(folder, customers=50, seed=3)
     monkeypatch.setenv("CVW_LANDING_DIR", str(folder))
     monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
-    task = _task("ingest", "load_landing_files")
+    task = dag_task("ingest", "load_landing_files")
     due = pendulum.now("UTC").subtract(seconds=1)
     load_landing(folder, warehouse)  # the last try's transaction, committed before it died
     cleared = SimpleNamespace(run_after=due, start_date=pendulum.now("UTC").add(seconds=1))
@@ -133,7 +129,7 @@ def test_a_cleared_ingest_task_announces_what_a_failed_try_of_its_run_committed(
 
 
 def test_a_train_retry_reports_the_model_its_failed_try_registered_instead_of_training_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dag_task
 ) -> None:
     """A try registered and promoted its model, then died before reporting it. Its retry trained another,
     gated against the one just promoted: a rejection left that promotion unannounced (score never
@@ -166,7 +162,7 @@ def test_a_train_retry_reports_the_model_its_failed_try_registered_instead_of_tr
     verdict = {"version": "v-new", "promoted": False, "out_of_time_metrics": {"revenue_spearman": 0.5}}
     monkeypatch.setattr(ml.train, "train_models", lambda horizon_days: trained.append(1) or verdict)
     monkeypatch.setattr(ml.train, "format_metrics", lambda metadata: "metrics")
-    task = _task("train", "train_models")
+    task = dag_task("train", "train_models")
     retry = task.python_callable(
         params={"horizon_days": 90}, ti=SimpleNamespace(try_number=2), dag_run=SimpleNamespace(run_after=due)
     )
