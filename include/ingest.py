@@ -89,12 +89,16 @@ def sha256_of(path: Path) -> str:
 
 
 def table_of(file_name: str) -> str | None:
-    """Return the table a landing file belongs to: the longest raw table name it starts with, or None."""
-    if file_name == GROUND_TRUTH_FILE:
+    """Return the table a landing file belongs to: the longest raw table name it starts with, or None.
+
+    Names compare in any case, as Windows tools and mainframe exports write them (ORDERS.CSV).
+    """
+    name = file_name.lower()
+    if name == GROUND_TRUTH_FILE:
         return GROUND_TRUTH_TABLE
-    if not loadable(file_name):
+    if not loadable(name):
         return None
-    return max((table for table in RAW_TABLES if file_name.startswith(table)), key=len, default=None)
+    return max((table for table in RAW_TABLES if name.startswith(table)), key=len, default=None)
 
 
 def landing_files(directory: Path) -> list[tuple[Path, str]]:

@@ -146,6 +146,11 @@ def test_files_map_to_the_longest_matching_table() -> None:
     assert table_of("orders.json") is None
     assert table_of(".orders.parquet.partial") is None
     assert table_of("orders_2024-06.CSV") == "orders"  # a suffix in capitals, as Windows tools write it
+    # the whole name in capitals, as docs/data-contract.md's ORDERS.CSV: it was ignored without a word
+    assert table_of("ORDERS.CSV") == "orders"
+    assert table_of("Order_Items_2024.csv.GZ") == "order_items"
+    assert table_of("GROUND_TRUTH.parquet") == "synthetic.ground_truth"
+    assert table_of("ORDERS.JSON") is None
 
 
 def test_cli_reports_each_file_and_a_missing_landing_directory(landing, tmp_path: Path, capsys) -> None:
@@ -668,3 +673,14 @@ def test_a_column_named_twice_fails_the_file_when_a_contract_column_reads_it(
     assert _query(warehouse, "select order_id, ordered_at from raw.orders") == [
         ("o1", pd.Timestamp("2024-01-01").to_pydatetime())
     ]
+
+
+def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
+    # docs/data-contract.md names ORDERS.CSV a deliverable file; the landing folder used to skip it silently
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "ORDERS.CSV").write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-02,5\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.file, load.table, load.rows_loaded) == ("ORDERS.CSV", "orders", 1)
+    assert _query(warehouse, "select order_id, _source_file from raw.orders") == [("o1", "ORDERS.CSV")]
