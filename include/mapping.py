@@ -237,7 +237,7 @@ def resolve(
             )
         if column.name in mapping.defaults:
             # the file's value as text the way it would be read without a default (17850.0 is '17850')
-            as_text = None if found is None else typed("VARCHAR", quote(found), described[found], False)
+            as_text = None if found is None else typed("VARCHAR", quote(found), described[found], 0)
             text = "null" if as_text is None else blank_is_null(as_text)
             default = mapping.defaults[column.name]
             sources.append(
@@ -275,8 +275,12 @@ def blank_is_null(value: str) -> str:
     return f"nullif(trim({value}, ' ' || chr(9) || chr(10) || chr(13)), '')"
 
 
-def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str:
-    """Return SQL turning `value` (of `source_type`) into `sql_type`: NULL where it does not parse."""
+def typed(sql_type: str, value: str, source_type: str, date_formats: int) -> str:
+    """Return SQL turning `value` (of `source_type`) into `sql_type`: NULL where it does not parse.
+
+    date_formats: how many strptime formats text timestamps are read with (bound by date_format_params);
+    0 reads them as ISO 8601.
+    """
     family = type_family(source_type)
     if sql_type == "VARCHAR":
         if source_type.upper() in ("FLOAT", "DOUBLE") or source_type.upper().startswith("DECIMAL"):
@@ -291,7 +295,7 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
             )
         return f"cast({value} as varchar)"
     if sql_type == "TIMESTAMP":
-        return finite_timestamp(value, source_type, date_format)
+        return finite_timestamp(value, source_type, date_formats)
     if sql_type == "DOUBLE":
         return number_of(value, source_type)
     number = as_number(value, family == "text")
@@ -302,20 +306,36 @@ def typed(sql_type: str, value: str, source_type: str, date_format: bool) -> str
     )
 
 
-def finite_timestamp(value: str, source_type: str, date_format: bool) -> str:
+def date_format_params(date_format: str | list[str] | None) -> dict[str, str]:
+    """Return the date format(s) as the bound parameters finite_timestamp reads: date_format_1, ..."""
+    formats = [date_format] if isinstance(date_format, str) else list(date_format or [])
+    return {f"date_format_{number}": fmt for number, fmt in enumerate(formats, 1)}
+
+
+def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     """Return SQL turning `value` (text, a date or a timestamp) into a finite TIMESTAMP, NULL where none.
 
     DuckDB reads the text `infinity` and `-infinity` (what PostgreSQL exports for an unbounded timestamp) as
     timestamps; they are no moment at which anything happened, so they are unparsable, as a date past the
     years a TIMESTAMP holds is. So is its word `epoch`, which it reads as 1970-01-01: a text timestamp
     without a digit is no date a shop wrote.
+
+    Text is read with each of the `date_formats` formats in turn, the first that parses winning, as
+    strptime with a list of formats does, but a year below 1000 does not parse: DuckDB's %Y reads one to
+    four digits, so `01/03/24` with `%d/%m/%Y` was the year 24 (Python's strptime needs four digits), and
+    one such order put every monthly cutoff of the spine in the first century. A later `%y` format reads it.
     """
     # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
     # a value without one is taken as delivered. Both need the connection's TimeZone to be UTC
     # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
     family = type_family(source_type)
-    if family == "text" and date_format:
-        timestamp = f"cast(try_strptime({value}, $date_format) as timestamp)"
+    if family == "text" and date_formats:
+        parsed = [
+            f"cast(try_strptime({value}, $date_format_{n}) as timestamp)" for n in range(1, date_formats + 1)
+        ]
+        timestamp = (
+            f"coalesce({', '.join(f'case when year({one}) >= 1000 then {one} end' for one in parsed)})"
+        )
     elif family == "text":
         parsed = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
         timestamp = f"case when regexp_matches({value}, '[0-9]') then {parsed} end"

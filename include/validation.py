@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from include.mapping import KINDS, Mapping, Source, bound, number_of, quote, typed
+from include.mapping import KINDS, Mapping, Source, bound, date_format_params, number_of, quote, typed
 from include.raw_schema import KEYS, RAW_TABLES, Column
 
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
@@ -102,15 +102,16 @@ def check_date_format(con: duckdb.DuckDBPyConnection, date_format: str | list[st
 def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: Mapping) -> None:
     """Create `_cvw_typed`: row number, each contract column as delivered (src__) and cast to the contract."""
     delivered, casts = [], []
+    date_formats = date_format_params(mapping.date_format)
     for source in sources:
         column, value = source.column, _source_column(source.column.name)
         delivered.append(f"{source.value} as {value}")
-        cast = typed(column.sql_type, value, source.source_type, bool(mapping.date_format))
+        cast = typed(column.sql_type, value, source.source_type, len(date_formats))
         casts.append(f"{cast} as {quote(column.name)}")
         if column.sql_type in WHOLE_NUMBER_TYPES:
             casts.append(f"{number_of(value, source.source_type)} as {quote('num__' + column.name)}")
     sql = STAGE_TYPED.format(delivered=", ".join(delivered), casts=", ".join(casts))
-    params: dict[str, object] = {"date_format": mapping.date_format}
+    params: dict[str, object] = {**date_format_params(mapping.date_format)}
     for source in sources:
         params |= source.params
     con.execute(sql, bound(sql, params))

@@ -36,7 +36,17 @@ from include.ingest import (
     sha256_of,
     write_rejects,
 )
-from include.mapping import ACCEPTS, NEEDS, blank_is_null, bound, number_of, quote, type_family, typed
+from include.mapping import (
+    ACCEPTS,
+    NEEDS,
+    blank_is_null,
+    bound,
+    date_format_params,
+    number_of,
+    quote,
+    type_family,
+    typed,
+)
 from include.validation import FUTURE_TOLERANCE, first_reason
 
 NAME = "online-retail-ii"
@@ -280,11 +290,11 @@ def _stage_lines(
         if type_family(source_type) == "text":
             value = blank_is_null(value)
         delivered.append(f"{value} as src__{role}")
-        casts.append(f"{typed(COLUMNS[role][0], 'src__' + role, source_type, True)} as {role}")
+        casts.append(f"{typed(COLUMNS[role][0], 'src__' + role, source_type, len(DATE_FORMATS))} as {role}")
     casts.append(f"{number_of('src__quantity', columns['quantity'][1])} as num__quantity")
     rule, params = first_reason(RULES, "rule")
     sql = STAGE_LINES.format(delivered=", ".join(delivered), casts=", ".join(casts), rule=rule)
-    params |= {"date_format": DATE_FORMATS, "future_limit": loaded_at + FUTURE_TOLERANCE}
+    params |= {**date_format_params(DATE_FORMATS), "future_limit": loaded_at + FUTURE_TOLERANCE}
     con.execute(sql, bound(sql, params))
 
 

@@ -368,6 +368,40 @@ def test_infinite_timestamps_are_unparsable_not_loaded(tmp_path: Path) -> None:
     ]
 
 
+def test_a_two_digit_year_does_not_parse_as_percent_capital_y_but_does_with_a_later_y_format(
+    tmp_path: Path,
+) -> None:
+    # DuckDB's %Y reads 24 as the year 24: one such order put every monthly cutoff in the years 25-125
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "OrderNo,Client,Date,Total\n"
+        "A1,c1,01/03/2024 10:00,1\nA2,c1,02/03/24 10:00,1\nA3,c1,03/03/0024 10:00,1\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    mapped = ["--map", "order_id=OrderNo", "--map", "customer_id=Client", "--map", "ordered_at=Date"]
+    mapped += ["--map", "amount=Total"]
+    assert _import_orders(export, warehouse, *mapped, "--date-format", "%d/%m/%Y %H:%M") == 0
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders") == [
+        ("A1", datetime(2024, 3, 1, 10))
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (2, "unparsable date in ordered_at"),
+        (3, "unparsable date in ordered_at"),
+    ]
+    mapping = tmp_path / "orders.yaml"
+    mapping.write_text(
+        "table: orders\ncolumns: {order_id: OrderNo, customer_id: Client, ordered_at: Date, amount: Total}\n"
+        "date_format: ['%d/%m/%Y %H:%M', '%d/%m/%y %H:%M']\n"
+    )
+    assert (
+        import_main(["--mapping", str(mapping), "--reload", str(export), "--warehouse", str(warehouse)]) == 0
+    )
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders order by 1") == [
+        ("A1", datetime(2024, 3, 1, 10)),
+        ("A2", datetime(2024, 3, 2, 10)),
+    ]
+
+
 def test_a_parquet_uuid_key_is_its_text(tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
     con = duckdb.connect()
