@@ -321,24 +321,25 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     without a digit is no date a shop wrote.
 
     Text is read with each of the `date_formats` formats in turn, the first that parses winning, as
-    strptime with a list of formats does, but a year below 1000 does not parse: DuckDB's %Y reads one to
-    four digits, so `01/03/24` with `%d/%m/%Y` was the year 24 (Python's strptime needs four digits), and
-    one such order put every monthly cutoff of the spine in the first century. A later `%y` format reads it.
+    strptime with a list of formats does, then as ISO 8601; but a year below 1000 does not parse: DuckDB's
+    %Y reads one to four digits, so `01/03/24` with `%d/%m/%Y` was the year 24 (Python's strptime needs four
+    digits), and its ISO cast reads `2/3/24` as the year 2 and `24-03-02` as the year 24: one such order put
+    every monthly cutoff of the spine in the first century. A later `%y` format reads them.
     """
     # A zone in the value (an offset such as +02:00 or Z, a zone name, a %z format) turns it into UTC;
     # a value without one is taken as delivered. Both need the connection's TimeZone to be UTC
     # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
     family = type_family(source_type)
-    if family == "text" and date_formats:
+    if family == "text":
+        iso = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
+        iso = f"case when regexp_matches({value}, '[0-9]') then {iso} end"
+        # the formats in turn, then ISO 8601 (unambiguous: year first), each only with a year of four digits
         parsed = [
             f"cast(try_strptime({value}, $date_format_{n}) as timestamp)" for n in range(1, date_formats + 1)
-        ]
+        ] + [iso]
         timestamp = (
             f"coalesce({', '.join(f'case when year({one}) >= 1000 then {one} end' for one in parsed)})"
         )
-    elif family == "text":
-        parsed = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
-        timestamp = f"case when regexp_matches({value}, '[0-9]') then {parsed} end"
     elif source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
         timestamp = f"cast(timezone('UTC', {value}) as timestamp)"
     else:  # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: NULL, no error

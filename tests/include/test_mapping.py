@@ -467,3 +467,31 @@ def test_reload_gives_the_rows_rejected_before_another_chance_and_rejects_the_lo
         "select rows_read, rows_loaded, rows_rejected from raw._file_loads where table_name = 'order_items' "
         "order by loaded_at",
     ) == [(2, 1, 1), (2, 1, 1)]
+
+
+def test_text_dates_without_a_four_digit_year_are_unparsable_and_iso_follows_the_formats(
+    tmp_path: Path,
+) -> None:
+    # DuckDB's ISO cast read '2/3/24' as the year 2 and '24-03-02' as the year 24: loaded without a word
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        "o1,c1,2/3/24,1\no2,c1,24-03-02,1\no3,c1,2024-03-02 10:00,1\no4,c1,02/03/2024,1\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders") == [
+        ("o3", datetime(2024, 3, 2, 10)),
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (1, "unparsable date in ordered_at"),
+        (2, "unparsable date in ordered_at"),
+        (4, "unparsable date in ordered_at"),
+    ]
+    # with a format, an ISO value still reads as ISO: the format first, then ISO 8601
+    again = tmp_path / "w2.duckdb"
+    assert _import_orders(export, again, "--date-format", "%d/%m/%Y") == 0
+    assert _query(again, "select order_id, ordered_at from raw.orders order by 1") == [
+        ("o3", datetime(2024, 3, 2, 10)),
+        ("o4", datetime(2024, 3, 2)),
+    ]
