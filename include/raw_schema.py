@@ -42,7 +42,7 @@ RAW_TABLES: dict[str, tuple[Column, ...]] = {
             "DOUBLE",
             False,
             "The order's whole discount, its lines' discounts included (amount = lines - discount); only "
-            "the part beyond the lines' discounts lowers their revenue.",
+            "the part beyond the lines' discounts lowers their revenue. Missing means none.",
         ),
         Column("sales_channel", "VARCHAR", False, "Where the order was placed: web or app."),
     ),
