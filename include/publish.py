@@ -31,7 +31,7 @@ import pandas as pd
 
 from include.dbt import run_dbt
 from include.settings import get_settings
-from include.warehouse import connect, has_table
+from include.warehouse import connect, has_table, settle
 
 PERFORMANCE_COLUMNS = (
     "source",
@@ -211,7 +211,7 @@ def publish_serving(
     try:
         with duckdb.connect(str(temporary)) as con:
             # it reads and sorts the warehouse's largest table: within the limit of every warehouse connection
-            con.execute("set memory_limit = ?", [settings.duckdb_memory_limit])
+            settle(con, settings.duckdb_memory_limit)
             con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
             snapshot = _copy(con, as_of_date, settings.artifacts_dir)
             warning = _marts_warning(con, as_of_date, snapshot["marts_as_of_date"])

@@ -42,12 +42,12 @@ def connect(
     with _in_use_is_one_sentence(path):
         con = duckdb.connect(str(path), read_only=read_only)
     # set, not passed as config: other connections to the same file in this process share one instance
-    _settle(con, settings.duckdb_memory_limit)
+    settle(con, settings.duckdb_memory_limit)
     return con
 
 
-def _settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
-    """Set a warehouse connection's memory limit and time zone."""
+def settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Set the memory limit and time zone of a connection that reads the warehouse (its own or attached)."""
     con.execute("set memory_limit = ?", [memory_limit])
     # timestamps are UTC in the warehouse: a zoned value (a CSV's +02:00, a Parquet TIMESTAMPTZ) becomes UTC
     # whatever the machine's zone (include.mapping.typed)
@@ -141,7 +141,7 @@ def read_only_query(query: str, path: Path | None = None) -> str:
     if not path.exists():
         connect(path, read_only=True)  # stops with its sentence
     with duckdb.connect(":memory:") as con:
-        _settle(con, settings.duckdb_memory_limit)
+        settle(con, settings.duckdb_memory_limit)
         alias = path.stem if path.stem not in ("memory", "main", "system", "temp") else "warehouse"
         with _in_use_is_one_sentence(path):
             con.execute(f"attach ? as {quote(alias)} (read_only)", [str(path)])
