@@ -96,6 +96,11 @@ def _is_gzipped(path: Path) -> bool:
     return path.name.lower().endswith(".gz")
 
 
+def _open_csv(path: Path, mode: str = "rb", **text: str) -> IO:
+    """Open a CSV file as `open` does, decompressing a .csv.gz on the way."""
+    return (gzip.open if _is_gzipped(path) else open)(path, mode, **text)
+
+
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}.
 
@@ -186,8 +191,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 def _is_blank(path: Path) -> bool:
     """Return whether a CSV file (gzipped or not) holds nothing but blank lines, or nothing at all."""
-    opener = gzip.open if _is_gzipped(path) else open
-    with opener(path, "rb") as file:
+    with _open_csv(path) as file:
         return not any(
             line.strip(b" \t\r\n\xef\xbb\xbf") for line in iter(partial(file.readline, 1 << 16), b"")
         )
@@ -201,13 +205,12 @@ def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> l
     A line is a record: a quoted value of many short lines makes it too long. (The sniffer counts a line's
     line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
     """
-    opener = gzip.open if _is_gzipped(path) else open
-    with opener(path, "rb") as file:
+    with _open_csv(path) as file:
         if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(_records_cut(file), SNIFF_LINES)):
             return []
     with tempfile.TemporaryDirectory() as directory:
         sample = Path(directory) / "sample.csv"
-        with opener(path, "rb") as file, sample.open("wb") as kept:
+        with _open_csv(path) as file, sample.open("wb") as kept:
             for number, line in enumerate(islice(_records_cut(file), SNIFF_LINES), start=1):
                 if len(line) <= MAX_LINE_SIZE + 1:
                     kept.write(line)
@@ -280,8 +283,7 @@ def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> tuple[li
     counts: list[int] = []
     texts: list[str | None] = []
     blank = 0
-    opener = gzip.open if _is_gzipped(path) else open
-    with opener(path, "rb") as file:
+    with _open_csv(path) as file:
         records = _records_cut(file, delimiter)
         for number in count(1):
             record = next(records, None)
@@ -345,6 +347,5 @@ def _quoted_at_end(part: bytes, quoted: bool, opening: re.Pattern[bytes]) -> boo
 
 def _first_line(path: Path) -> str:
     """Return the first line of a CSV file (gzipped or not), without its line break, as text."""
-    opener = gzip.open if _is_gzipped(path) else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
+    with _open_csv(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
         return file.readline().rstrip("\r\n")
