@@ -66,12 +66,16 @@ def _failed_nodes(result: object) -> list[str]:
     return failed
 
 
+class DbtFailed(RuntimeError):
+    """A dbt command failed: the message names the nodes that failed, or why dbt stopped before them."""
+
+
 def run_dbt(
     args: list[str],
     warehouse_path: Path | None = None,
     dbt_vars: dict[str, object] | None = None,
 ) -> None:
-    """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise RuntimeError on failure."""
+    """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise DbtFailed on failure."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     settings = get_settings()
@@ -90,9 +94,9 @@ def run_dbt(
         return
     failed = _failed_nodes(outcome.result)
     if failed:
-        raise RuntimeError(f"`{command}` failed on {len(failed)} node(s): {'; '.join(failed)}.")
+        raise DbtFailed(f"`{command}` failed on {len(failed)} node(s): {'; '.join(failed)}.")
     reason = " ".join(line.strip() for line in str(outcome.exception or "see the dbt log").splitlines())
-    raise RuntimeError(f"`{command}` failed before running its nodes: {reason.strip()}")
+    raise DbtFailed(f"`{command}` failed before running its nodes: {reason.strip()}")
 
 
 def _refuse_an_empty_build(warehouse: Path, as_of_date: date | None) -> None:

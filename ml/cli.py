@@ -28,7 +28,17 @@ def _positive(value: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch one verb; return the process exit code."""
+    """Dispatch one verb; return the process exit code. A failed dbt command ends in run_dbt's sentence."""
+    from include.dbt import DbtFailed
+
+    try:
+        return _dispatch(argv)
+    except DbtFailed as error:  # a dbt node or dbt itself failed (cvw build, score's scratch build, publish)
+        raise SystemExit(str(error)) from None
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    """Parse the command line and run its verb; return the process exit code."""
     parser = argparse.ArgumentParser(prog="cvw", description=__doc__.split(": ", 1)[1])
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("generate", help="write a synthetic shop to the landing folder", add_help=False)
@@ -109,10 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         from include.warehouse import wait_until_writable
 
         wait_until_writable()  # as the transform DAG does: a notebook's open connection makes it wait
-        try:
-            dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh)
-        except RuntimeError as error:  # a dbt node or dbt itself failed: run_dbt's sentence names it
-            raise SystemExit(str(error)) from None
+        dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh)
     elif args.verb == "train":
         from ml.train import format_metrics, train_models
 
@@ -124,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.chunk_size:
             scoring["chunk_size"] = args.chunk_size
         # as the score DAG scores: a date other than the marts' gets marts of its own (in a scratch copy)
-        try:
-            scored = score_as_of(args.as_of_date, **scoring)
-        except RuntimeError as error:  # the scratch copy's dbt build failed: run_dbt's sentence names it
-            raise SystemExit(str(error)) from None
+        scored = score_as_of(args.as_of_date, **scoring)
         print(f"wrote {scored['rows']} score rows as of {scored['as_of_date']} (marts: {scored['marts']})")
     elif args.verb == "report":
         from ml.champion import rerender_report
@@ -136,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.verb == "publish":
         from include.publish import describe_snapshot, publish_serving
 
-        try:
-            print(describe_snapshot(publish_serving(args.as_of_date)))
-        except RuntimeError as error:  # the bi marts' dbt build or tests failed: run_dbt's sentence
-            raise SystemExit(str(error)) from None
+        print(describe_snapshot(publish_serving(args.as_of_date)))
     elif args.verb == "sql":
         from include.warehouse import read_only_query
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from include.dbt import DbtFailed
 from ml import cli
 
 # another process holding the warehouse read-write until its stdin closes
@@ -117,7 +118,7 @@ def test_a_failed_dbt_build_of_publish_or_score_is_its_sentence(tmp_path, monkey
     )
 
     def run_dbt(*args, **kwargs):
-        raise RuntimeError(failed)
+        raise DbtFailed(failed)
 
     monkeypatch.setattr(include.publish, "run_dbt", run_dbt)
     with pytest.raises(SystemExit) as stopped:
@@ -126,7 +127,7 @@ def test_a_failed_dbt_build_of_publish_or_score_is_its_sentence(tmp_path, monkey
     assert not (tmp_path / "serving.duckdb").exists()
 
     def score_as_of(as_of_date, **scoring):
-        raise RuntimeError(failed)
+        raise DbtFailed(failed)
 
     monkeypatch.setattr(include.scoring, "score_as_of", score_as_of)
     with pytest.raises(SystemExit) as stopped:
