@@ -3,7 +3,8 @@
 BI tools and analysts read `CVW_SERVING` (default data/serving.duckdb), never the warehouse, so they hold
 no lock on the file the pipeline writes. A publish first builds the dbt BI marts (tag `bi`,
 dbt_project/models/marts/bi/, the one definition of these tables) in the warehouse for the date it
-publishes, then copies them into a new file under a temporary name in the same folder, CHECKPOINTs and
+publishes, then copies them into a new file under a temporary name in the same folder (in the storage
+format of CVW_SERVING_STORAGE_VERSION, so older DuckDB releases in BI drivers open it), CHECKPOINTs and
 closes it, and os.replace()s it over the previous one: a reader that opens the file sees the old or the
 new complete snapshot, and a reader already connected keeps its snapshot. A failed dbt build or copy
 leaves the previous file in place.
@@ -188,6 +189,24 @@ def describe_snapshot(snapshot: dict[str, object]) -> str:
     )
 
 
+def _serving_config(storage_version: str) -> dict[str, str]:
+    """Return the DuckDB config that writes the serving copy in a storage format DuckDB knows.
+
+    DuckDB 2.0 writes its own newest format by default, which the DuckDB of a BI driver (DBeaver, Metabase,
+    an ODBC or JDBC build of 1.x) refuses to open; the serving copy is written in the format of
+    CVW_SERVING_STORAGE_VERSION (default v1.0.0: read by DuckDB 1.0 and every later release).
+    """
+    config = {"storage_compatibility_version": storage_version}
+    try:
+        duckdb.connect(":memory:", config=config).close()
+    except duckdb.InvalidInputException:
+        raise SystemExit(
+            f"CVW_SERVING_STORAGE_VERSION={storage_version!r} is not a DuckDB storage version: set the "
+            "oldest DuckDB release your BI tools run, such as v1.0.0 (the default), or latest."
+        ) from None
+    return config
+
+
 def publish_serving(
     as_of_date: date | None = None, warehouse_path: Path | None = None, serving_path: Path | None = None
 ) -> dict[str, object]:
@@ -197,6 +216,7 @@ def publish_serving(
     serving = Path(serving_path or settings.serving_path)
     if not warehouse.exists():
         raise SystemExit(f"The warehouse {warehouse} does not exist: run the pipeline before publish.")
+    config = _serving_config(settings.serving_storage_version)
     as_of_date = _published_date(warehouse, as_of_date)
     run_dbt(
         ["build", "--select", "tag:bi"],
@@ -209,7 +229,7 @@ def publish_serving(
         leftover.unlink(missing_ok=True)
     temporary = serving.with_name(f".{serving.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with duckdb.connect(str(temporary)) as con:
+        with duckdb.connect(str(temporary), config=config) as con:
             # it reads and sorts the warehouse's largest table: within the limit of every warehouse connection
             settle(con, settings.duckdb_memory_limit)
             con.execute("attach ? as warehouse (read_only)", [str(warehouse)])

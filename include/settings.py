@@ -82,6 +82,7 @@ class Settings:
     synthetic_customers: int
     online_retail_dir: Path
     serving_path: Path  # the BI serving copy, replaced atomically by the publish DAG
+    serving_storage_version: str  # DuckDB storage format of the serving copy: the oldest DuckDB that reads it
     dbt_manifest_path: Path  # dbt manifest Cosmos renders the transform DAG from (`dbt parse` writes it)
     alert_conn_id: str  # Airflow connection of a webhook that hears about failed tasks; empty: log only
     discount_rate_monthly: float  # r of the discounted CLV (docs/scores.md)
@@ -111,6 +112,7 @@ def get_settings() -> Settings:
         synthetic_customers=_int("CVW_SYNTHETIC_CUSTOMERS", 5000),
         online_retail_dir=_path("CVW_ONLINE_RETAIL_DIR", REPO_ROOT.parent / "shared/data/online_retail_ii"),
         serving_path=_path("CVW_SERVING", data_dir / "serving.duckdb"),
+        serving_storage_version=os.environ.get("CVW_SERVING_STORAGE_VERSION", "").strip() or "v1.0.0",
         dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
         alert_conn_id=alert_conn_id(),
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),

@@ -51,6 +51,7 @@ FIELDS = {
     "CVW_SYNTHETIC_CUSTOMERS": "synthetic_customers",
     "CVW_SEED": "seed",
     "CVW_SERVING": "serving_path",
+    "CVW_SERVING_STORAGE_VERSION": "serving_storage_version",
     "CVW_GROSS_MARGIN_RATE": "gross_margin_rate",
     "CVW_DISCOUNT_RATE_MONTHLY": "discount_rate_monthly",
     "CVW_TRAIN_MAX_CUSTOMERS": "train_max_customers",

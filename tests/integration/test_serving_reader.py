@@ -5,6 +5,7 @@ the marts' column types. One process publishes the serving copy again and again,
 (include/publish.py, as the publish DAG does: dbt builds the bi marts for the date, then they are copied);
 another process opens the serving file read-only in a loop, as a BI tool does, and records every answer.
 Every answer must be one whole snapshot: one date, exactly that date's customers, matching bi.snapshot.
+And a BI driver built on an older DuckDB (1.0.0, installed by uv beside the test) opens the copy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from include.publish import publish_serving
 from ml.publish_scores import ensure_score_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -161,3 +164,67 @@ def test_readers_see_only_complete_snapshots_while_the_serving_copy_is_republish
     assert seen == set(expected), "both dates' snapshots were read"
     assert time.monotonic() - started < TIME_LIMIT_SECONDS
     assert not list(tmp_path.glob(".serving.duckdb.*")), "a temporary file was left behind"
+
+
+OLD_READER = """
+import json, sys
+import duckdb
+try:
+    with duckdb.connect(sys.argv[1], read_only=True) as con:
+        rows = con.execute("select count(*), sum(predicted_revenue) from bi.customer_value").fetchall()[0]
+        snapshot = con.execute("select as_of_date::varchar, customers from bi.snapshot").fetchall()[0]
+    print(json.dumps({"version": duckdb.__version__, "rows": list(rows), "snapshot": list(snapshot)}))
+except duckdb.Error as error:
+    print(json.dumps({"version": duckdb.__version__, "error": str(error)}))
+"""
+
+
+def _read_with_duckdb(version: str, serving: Path) -> dict:
+    """Return what a BI driver's DuckDB of an older release reads from the serving copy, or its error."""
+    uv = REPO_ROOT / ".tools" / "bin" / "uv"  # the Makefile installs it; the registry is reachable in CI
+    assert uv.exists(), f"{uv} is missing: run `make install` first"
+    command = [str(uv), "run", "--quiet", "--isolated", "--no-project", "--with", f"duckdb=={version}"]
+    command += ["python", "-c", OLD_READER, str(serving)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_a_bi_driver_of_duckdb_1_0_opens_the_serving_copy_unless_the_newest_format_is_asked_for(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # DuckDB 2.0 wrote the serving copy in its own format, which DuckDB 1.x refuses to open
+    _make_warehouse(tmp_path / "warehouse.duckdb")
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.delenv("CVW_SERVING_STORAGE_VERSION", raising=False)
+    as_of, customers = date(2025, 7, 1), CUSTOMERS[date(2025, 7, 1)]
+    serving = tmp_path / "serving.duckdb"
+    publish_serving(as_of, tmp_path / "warehouse.duckdb", serving)
+    with duckdb.connect(str(serving), read_only=True) as con:
+        storage = con.execute("select tags['storage_version'] from duckdb_databases() where not internal")
+        assert storage.fetchall() == [("v1.0.0+",)]
+        revenue = con.execute("select sum(predicted_revenue) from bi.customer_value").fetchall()[0][0]
+
+    read = _read_with_duckdb("1.0.0", serving)
+    assert read == {"version": "1.0.0", "rows": [customers, revenue], "snapshot": [str(as_of), customers]}
+
+    monkeypatch.setenv("CVW_SERVING_STORAGE_VERSION", "latest")
+    publish_serving(as_of, tmp_path / "warehouse.duckdb", serving)
+    refused = _read_with_duckdb("1.0.0", serving)
+    assert "rows" not in refused and "version number" in refused["error"]
+
+
+def test_a_storage_version_duckdb_does_not_know_stops_publish_before_it_builds_anything(
+    tmp_path: Path, monkeypatch
+) -> None:
+    _make_warehouse(tmp_path / "warehouse.duckdb")
+    monkeypatch.setenv("CVW_SERVING_STORAGE_VERSION", "1.0")
+    with pytest.raises(SystemExit) as stopped:
+        publish_serving(None, tmp_path / "warehouse.duckdb", tmp_path / "serving.duckdb")
+    assert str(stopped.value) == (
+        "CVW_SERVING_STORAGE_VERSION='1.0' is not a DuckDB storage version: set the oldest DuckDB release "
+        "your BI tools run, such as v1.0.0 (the default), or latest."
+    )
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        schemas = con.execute("select schema_name from duckdb_schemas() where schema_name = 'bi'").fetchall()
+    assert schemas == [] and not (tmp_path / "serving.duckdb").exists()
