@@ -279,6 +279,17 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
     return table
 
 
+def _resamples(value: str) -> int:
+    """Parse --bootstrap for argparse: a whole number of resamples, 0 (none) or more."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} resamples: give 0 (no intervals) or more, e.g. 1000")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse --cutoff, --horizon and --warehouse, run the evaluation and print its table; return 0."""
     parser = argparse.ArgumentParser(prog="cvw evaluate", description=__doc__.splitlines()[0])
@@ -289,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default: CVW_WAREHOUSE)")
     parser.add_argument(
         "--bootstrap",
-        type=int,
+        type=_resamples,
         default=0,
         metavar="N",
         help="also print the model minus each baseline on the headline metrics with a 95%% interval from N "

@@ -47,6 +47,15 @@ def _stored(path: Path) -> pd.DataFrame:
         return con.execute("select * from ml.evaluations order by model, metric").df()
 
 
+def _evaluation_rows(path: Path) -> int:
+    """Return the rows of ml.evaluations, 0 when the table does not exist yet."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        try:
+            return con.execute("select count(*) from ml.evaluations").fetchone()[0]
+        except duckdb.CatalogException:
+            return 0
+
+
 def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(
     evaluated: tuple[Path, pd.DataFrame, str],
 ) -> None:
@@ -211,3 +220,18 @@ def test_an_evaluations_table_made_before_model_version_gets_it_and_keeps_its_ro
     ]
     ad_hoc = evaluate.evaluation_id(date(2024, 1, 1), 90, labels)
     assert table["evaluation_id"].iloc[0] != ad_hoc  # a registered version's evaluation has an id of its own
+
+
+def test_a_negative_bootstrap_stops_at_the_command_line_before_anything_is_fitted(
+    own_warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --bootstrap -3 fitted every booster, stored the evaluation, then ended in numpy's traceback
+    # "negative dimensions are not allowed"
+    argv = ["--cutoff", "2024-09-01", "--horizon", "90", "--warehouse", str(own_warehouse)]
+    argv += ["--bootstrap", "-3"]
+    before = _evaluation_rows(own_warehouse)
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(argv)
+    assert stopped.value.code == 2  # argparse's usage error
+    assert "argument --bootstrap: -3 resamples: give 0 (no intervals) or more" in capsys.readouterr().err
+    assert _evaluation_rows(own_warehouse) == before
