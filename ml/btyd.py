@@ -141,9 +141,13 @@ def bgnbd_log_likelihood(
 
 
 def bgnbd_p_alive(params: BgNbd, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
-    """Return P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers without a repeat purchase."""
+    """Return P(alive at T | x, t_x, T) (FHL 2005 eq. 11); 1 for customers without a repeat purchase.
+
+    The odds of death overflow to infinity for a customer long silent after buying fast (repeat orders in
+    their first hours, T in years): P(alive) is then 0, its limit, and no overflow warning is printed.
+    """
     x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))  # noqa: N806
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         odds_dead = np.where(
             x > 0,
             params.a / (params.b + x - 1) * ((params.alpha + T) / (params.alpha + t_x)) ** (params.r + x),

@@ -1,6 +1,8 @@
 """BG/NBD and Gamma-Gamma: formulas against hand computation at the published CDNOW parameters, and
 maximum likelihood recovering known parameters from simulated customers."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,6 +113,19 @@ def test_bgnbd_expectation_keeps_its_dropout_where_the_transformed_series_overfl
 def test_bgnbd_expectation_where_both_forms_of_the_series_overflow(params, x, t_x, T, expected) -> None:  # noqa: N803
     purchases = btyd.bgnbd_expected_purchases(btyd.BgNbd(*params), 52.14, [x, x], [t_x, t_x], [T, T])
     assert purchases == pytest.approx([expected, expected], rel=1e-9)
+
+
+def test_p_alive_of_a_customer_whose_odds_of_death_overflow_is_zero_without_a_warning() -> None:
+    # three orders within hours, then two years of silence: ((alpha + T) / (alpha + t_x)) ** (r + x) is
+    # beyond a float, and every such customer printed "RuntimeWarning: overflow encountered in power" at
+    # every cutoff of training (17 of them before the one sentence of a shop where everyone churned)
+    params = btyd.BgNbd(r=1000.0, alpha=0.001, a=0.5, b=2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alive = btyd.bgnbd_p_alive(params, [2.0, 2.0, 0.0], [0.0, 100.0, 0.0], [104.0, 104.0, 104.0])
+    assert alive[0] == 0.0  # the limit of 1 / (1 + odds) as the odds grow without bound
+    assert alive[1] == pytest.approx(1 / (1 + 0.5 / 3.0 * (104.001 / 100.001) ** 1002.0), rel=1e-12)
+    assert alive[2] == 1.0  # no repeat purchase: alive
 
 
 def test_bgnbd_expectation_at_a_equal_to_one_is_its_limit() -> None:
