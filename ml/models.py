@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,21 @@ def promote(
     return "\n".join([*lines, NEXT_SCORING])
 
 
+def json_safe(value: Any) -> Any:
+    """Return the value with every NaN or infinite float, at any depth, as None (JSON's null).
+
+    An undefined metric (NaN: ROC-AUC of a holdout where nobody churned, Spearman of tied predictions) is
+    NaN in the registry; json.dumps would print it as NaN, which is not JSON, and `--json` is for scripts.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """List the registry or promote a version by hand from the command line; print the result."""
     parser = argparse.ArgumentParser(prog="cvw models", description=__doc__.splitlines()[0])
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     with connect(settings.warehouse_path, read_only=True) as con:
         versions = registered_versions(con, settings.artifacts_dir)
     if args.json or getattr(args, "list_json", False):
-        print(json.dumps(versions, indent=2))
+        print(json.dumps(json_safe(versions), indent=2, allow_nan=False))
     else:
         print(describe_versions(versions, champion_version(settings.artifacts_dir)))
     return 0

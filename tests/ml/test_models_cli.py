@@ -171,6 +171,23 @@ def test_models_lists_the_versions_newest_first_with_the_pointer_s_marked(wareho
     assert listed[0]["reason"].endswith("(against champion v1, stored metrics of its own holdout)")
 
 
+def test_models_json_prints_an_undefined_metric_as_null(tmp_path, monkeypatch, capsys) -> None:
+    # a holdout where nobody churned has no ROC-AUC (NaN); --json printed `"roc_auc": NaN`, which
+    # JSON.parse, jq and every strict parser refuse
+    path, artifacts = tmp_path / "w.duckdb", tmp_path / "artifacts"
+    monkeypatch.setenv("CVW_WAREHOUSE", str(path))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
+    undefined = {"clv": {"spearman": 0.6}, "churn": {"roc_auc": float("nan"), "brier": 0.0}}
+    with duckdb.connect(str(path)) as con:
+        save_model_version(artifacts, "v1", _boosters(), _metadata("v1", undefined))
+        promoted, reason = registry.promote_or_reject(con, artifacts, _metadata("v1", undefined))
+    assert promoted and "churn roc_auc is undefined" in reason  # the first model, promoted although rejected
+    assert cli.main(["models", "--json"]) == 0
+    printed = capsys.readouterr().out
+    listed = json.loads(printed, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert listed[0]["metrics"] == {"clv": {"spearman": 0.6}, "churn": {"roc_auc": None, "brier": 0.0}}
+
+
 def test_promoting_without_a_warehouse_names_it_and_creates_none(tmp_path, monkeypatch) -> None:
     path = tmp_path / "data" / "warehouse.duckdb"
     monkeypatch.setenv("CVW_WAREHOUSE", str(path))
