@@ -37,6 +37,8 @@ class BgNbd:
 
 A_STEP = 1e-4  # at |a - 1| below it, BG/NBD's expectation is interpolated between 1 - A_STEP and 1 + A_STEP
 MEAN_NEEDS_Q_ABOVE = 2.0  # Gamma-Gamma's own population mean is used only where its spend rate has a variance
+# Mean repeat order value above which Gamma-Gamma is fitted on values scaled down (order_value_scale)
+SCALE_ABOVE = 1e4
 
 
 @dataclass(frozen=True)
@@ -370,10 +372,27 @@ def fit_gamma_gamma(x: np.ndarray, m_x: np.ndarray) -> GammaGamma:
     x, m_x = np.asarray(x, dtype=float), np.asarray(m_x, dtype=float)
     if len(x) == 0:
         return GammaGamma(p=float("nan"), q=float("nan"), gamma=float("nan"))
-    start = np.array([2.0, 3.0, max(float(np.mean(m_x)), 1e-3)])
-    arguments = (_Levels.of(x), m_x, np.log(m_x))
+    scale = order_value_scale(m_x)
+    scaled = m_x / scale
+    start = np.array([2.0, 3.0, max(float(np.mean(scaled)), 1e-3)])
+    arguments = (_Levels.of(x), scaled, np.log(scaled))
     p, q, gamma = _minimise(_gamma_gamma_negative_log_likelihood, start, arguments, [7.0, 7.0, 16.0])
-    return GammaGamma(p=float(p), q=float(q), gamma=float(gamma), repeat_mean=float(np.mean(m_x)))
+    return GammaGamma(p=float(p), q=float(q), gamma=float(gamma) * scale, repeat_mean=float(np.mean(m_x)))
+
+
+def order_value_scale(m_x: np.ndarray) -> float:
+    """Return the power of ten Gamma-Gamma divides order values by before its fit: 1 up to SCALE_ABOVE.
+
+    The fit searches log(gamma) below 16 (gamma below 8.9 million), and gamma grows with the order values
+    (p and q do not: scaling every m_x by s scales the maximum-likelihood gamma by s and nothing else). A
+    shop whose mean repeat order value is in the millions (a B2B shop, a currency of small units) met that
+    bound, and the fit returned other p and q, off by a factor of 100 at 1e8. Above SCALE_ABOVE the values
+    are brought to between 100 and 1,000 for the fit, and gamma is scaled back.
+    """
+    mean = float(np.mean(m_x))
+    if not mean > SCALE_ABOVE:
+        return 1.0
+    return float(10.0 ** (np.floor(np.log10(mean)) - 2))
 
 
 def btyd_inputs(frame: pd.DataFrame) -> pd.DataFrame:

@@ -236,6 +236,23 @@ def test_gamma_gamma_fit_recovers_the_cdnow_parameters_from_simulated_customers(
     assert fitted.gamma == pytest.approx(15.44, rel=0.15)
 
 
+def test_gamma_gamma_fit_of_order_values_in_the_hundreds_of_millions_is_the_same_fit_scaled() -> None:
+    # scaling every order value by s scales the maximum-likelihood gamma by s and leaves p and q: a B2B
+    # shop's values (1e8 here) met the fit's bound on gamma (e^16) and came back as p 773.8, q 2.90
+    rng = np.random.default_rng(0)
+    nu = rng.gamma(3.74, 1 / 15.44, 3000)
+    x = rng.integers(1, 6, 3000).astype(float)
+    m_x = rng.gamma(6.25 * x, 1 / (nu * x))
+    plain = btyd.fit_gamma_gamma(x, m_x)
+    large = btyd.fit_gamma_gamma(x, m_x * 1e8)
+    assert (large.p, large.q, large.gamma / 1e8) == pytest.approx((plain.p, plain.q, plain.gamma), rel=1e-5)
+    expected = btyd.gamma_gamma_expected_value(large, x, m_x * 1e8) / 1e8
+    assert expected == pytest.approx(btyd.gamma_gamma_expected_value(plain, x, m_x), rel=1e-5)
+    assert large.population_mean / 1e8 == pytest.approx(plain.population_mean, rel=1e-5)
+    assert btyd.order_value_scale(m_x) == 1.0  # an ordinary shop is fitted as it always was
+    assert btyd.order_value_scale(m_x * 1e8) == 1e7
+
+
 def test_btyd_inputs_are_arithmetic_on_mart_columns_in_weeks() -> None:
     frame = pd.DataFrame(
         {
