@@ -102,13 +102,19 @@ def blend_churn(raw: dict[str, np.ndarray], weight: float) -> np.ndarray:
 
 
 def blend_revenue(raw: dict[str, np.ndarray], form: str, weight: float, churn: np.ndarray) -> np.ndarray:
-    """Return LightGBM revenue^w x BG/NBD-GG revenue^(1 - w), LightGBM's by Tweedie or by the hurdle."""
+    """Return LightGBM revenue^w x BG/NBD-GG revenue^(1 - w), LightGBM's by Tweedie or by the hurdle.
+
+    Where BG/NBD + Gamma-Gamma has no revenue (NaN: at a date before any customer's repeat order had a
+    value, Gamma-Gamma has nothing to fit, ml.btyd.fit_gamma_gamma), LightGBM's revenue stands alone.
+    """
     lightgbm = raw["clv"] if form == "tweedie" else (1 - churn) * raw["spend"]
     if weight == 1.0:
         return np.clip(lightgbm, 0.0, None)
-    return np.maximum(lightgbm, _REVENUE_FLOOR) ** weight * np.maximum(
-        raw["btyd_revenue"], _REVENUE_FLOOR
-    ) ** (1 - weight)
+    btyd = np.asarray(raw["btyd_revenue"], dtype=float)
+    blended = np.maximum(lightgbm, _REVENUE_FLOOR) ** weight * np.maximum(btyd, _REVENUE_FLOOR) ** (
+        1 - weight
+    )
+    return np.where(np.isnan(btyd), np.clip(lightgbm, 0.0, None), blended)
 
 
 def calibrated_churn(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> np.ndarray:
@@ -127,10 +133,10 @@ def unscaled_blend(
     """
     churn = calibrated_churn(raw, calibration)
     revenue = blend_revenue(raw, calibration["form"], calibration.get("revenue_weight", 1.0), churn)
-    if calibration.get("revenue_total") == "btyd":
-        total = raw["btyd_revenue"] * calibration.get("btyd_total_factor", 1.0)
-    else:
-        total = raw["clv"]
+    total = raw["clv"]
+    if calibration.get("revenue_total") == "btyd":  # the Tweedie booster's where BG/NBD + GG has none (NaN)
+        btyd = np.asarray(raw["btyd_revenue"], dtype=float)
+        total = np.where(np.isnan(btyd), total, btyd * calibration.get("btyd_total_factor", 1.0))
     return revenue, churn, np.clip(total, 0.0, None)
 
 

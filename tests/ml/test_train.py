@@ -147,6 +147,22 @@ def test_blends_are_geometric_for_revenue_and_on_log_odds_for_churn() -> None:
     assert calibration.blend_churn(raw, 1.0) == pytest.approx([0.8])
 
 
+@pytest.mark.parametrize("total", ["tweedie", "btyd"])
+def test_without_a_btyd_revenue_the_blend_and_its_total_are_lightgbm_s(total: str) -> None:
+    # scoring 2023-01-25 of a shop where nobody had bought twice yet: Gamma-Gamma had nothing to fit, its
+    # revenue was NaN, and the blend wrote NaN predicted_revenue and discounted_clv for all 25 customers
+    raw = {
+        "clv": np.array([30.0, 10.0]),
+        "btyd_revenue": np.array([np.nan, np.nan]),
+        "churn": np.array([0.5, 0.5]),
+        "btyd_churn": np.array([0.5, 0.5]),
+    }
+    chosen = {"form": "tweedie", "revenue_weight": 0.5, "revenue_total": total, "btyd_total_factor": 1.2}
+    assert calibration.blend_revenue(raw, "tweedie", 0.5, raw["churn"]).tolist() == [30.0, 10.0]
+    revenue, _ = calibration.combine(raw, chosen)
+    assert revenue.tolist() == [30.0, 10.0]  # LightGBM's ranking, at the Tweedie booster's total of 40
+
+
 def test_hurdle_revenue_is_purchase_probability_times_spend_with_the_tweedie_total() -> None:
     raw = {
         "churn": np.array([0.25, 0.9]),
