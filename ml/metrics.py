@@ -189,12 +189,15 @@ def paired_bootstrap_interval(
 
     Each resample draws len(actual) rows with replacement and scores both predictions on the same rows, so
     the interval is that of the difference between two models, not of either metric alone. An interval
-    that holds zero says the data cannot tell which of the two is better on that metric.
+    that holds zero says the data cannot tell which of the two is better on that metric. (NaN, NaN) when
+    the metric is undefined on every resample (ROC-AUC of a holdout where nobody churned).
     """
     actual, predicted = _arrays(actual, predicted)
     reference = _arrays(actual, reference)[1]
     rows = np.random.default_rng(seed).integers(0, len(actual), size=(resamples, len(actual)))
     differences = np.array([metric(actual[i], predicted[i]) - metric(actual[i], reference[i]) for i in rows])
+    if np.isnan(differences).all():
+        return float("nan"), float("nan")
     tail = (1.0 - level) / 2 * 100
     low, high = np.nanpercentile(differences, [tail, 100 - tail])
     return float(low), float(high)

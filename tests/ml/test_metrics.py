@@ -1,6 +1,7 @@
 """Metrics give known answers on hand-made data."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -118,6 +119,17 @@ def test_paired_bootstrap_interval_is_exact_when_every_resample_gives_the_same_d
         metrics.mean_absolute_error, actual, actual + 1, actual - 3, resamples=50
     )
     assert (low, high) == pytest.approx((-2.0, -2.0))
+
+
+def test_paired_bootstrap_interval_of_a_metric_undefined_on_every_resample_is_nan_without_a_warning() -> None:
+    # nobody churned at the holdout: ROC-AUC is NaN on every resample, and `cvw evaluate --bootstrap`
+    # printed numpy's "RuntimeWarning: All-NaN slice encountered" before its table
+    churned = np.zeros(40, dtype=bool)
+    ours, theirs = np.linspace(0, 1, 40), np.linspace(1, 0, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        low, high = metrics.paired_bootstrap_interval(metrics.roc_auc, churned, ours, theirs, resamples=30)
+    assert math.isnan(low) and math.isnan(high)
 
 
 def test_paired_bootstrap_interval_is_zero_for_the_same_predictions() -> None:
