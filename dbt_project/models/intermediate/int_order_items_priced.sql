@@ -2,7 +2,8 @@
     One row per order line, priced: revenue net of returns and line discount, and margin from the
     product's unit_cost, or revenue x var gross_margin_rate when the cost is unknown. A returned unit
     gives back its share of the line discount, so a fully returned line is worth 0, never less:
-    revenue = kept units x unit_price - discount x kept units / units.
+    revenue = kept units x unit_price - discount x kept units / units, and 0 when the discount is larger
+    (never negative: a negative revenue stopped training, whose Tweedie booster needs labels >= 0).
 
     A line whose order has not been loaded yet is kept with a null customer_id, ordered_at and
     is_cancelled (no mart counts it) and is completed when its order arrives.
@@ -140,11 +141,12 @@ priced as (
         kept_quantity * unit_price as kept_gross_amount,
         discount_amount,
         kept_discount_amount,
-        kept_quantity * unit_price - kept_discount_amount as revenue,
+        -- a discount above the line's amount makes the goods free, not a payment to the customer
+        greatest(kept_quantity * unit_price - kept_discount_amount, 0) as revenue,
         case
             when unit_cost is not null
                 then kept_quantity * (unit_price - unit_cost) - kept_discount_amount
-            else (kept_quantity * unit_price - kept_discount_amount) * {{ var('gross_margin_rate') }}
+            else greatest(kept_quantity * unit_price - kept_discount_amount, 0) * {{ var('gross_margin_rate') }}
         end as margin,
         _loaded_at
     from joined

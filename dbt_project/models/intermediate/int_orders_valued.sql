@@ -140,10 +140,11 @@ valued as (
             orders.charged_amount + orders.order_discount_amount
         ) as gross_amount,
         order_discounts.line_discount_amount + order_discounts.unallocated_discount_amount as discount_amount,
-        coalesce(
-            order_lines.line_revenue - order_discounts.kept_unallocated_discount_amount,
-            orders.charged_amount
-        ) as revenue,
+        -- an order discount above its lines' revenue makes the order free, never worth less than 0
+        case
+            when order_lines.order_id is null then orders.charged_amount
+            else greatest(order_lines.line_revenue - order_discounts.kept_unallocated_discount_amount, 0)
+        end as revenue,
         coalesce(
             order_lines.line_margin - order_discounts.unallocated_discount_margin_amount,
             orders.charged_amount * {{ var('gross_margin_rate') }}
