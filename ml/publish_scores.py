@@ -175,7 +175,10 @@ def build_score_chunk(
     `features` holds the mart's customer_id, revenue_lifetime, mean_days_between_orders and
     avg_order_value. The reasons are one "; "-joined string per customer (ml.explain.join_reasons of
     top_reasons). Built in Arrow, the text columns are never Python strings on the way to DuckDB.
+    A prediction that is NaN or infinite stops scoring with one sentence (require_finite): the score
+    columns are NOT NULL, and a NaN would pass that constraint and be tiered in its sort order.
     """
+    require_finite(as_of_date, predicted_revenue=predicted_revenue, churn_probability=churn_probability)
     rows = clv.customer_value_fields(
         features,
         predicted_revenue,
@@ -199,6 +202,17 @@ def build_score_chunk(
         "scored_at": pa.repeat(pa.scalar(datetime.now(UTC).replace(tzinfo=None), pa.timestamp("us")), count),
     }
     return pa.table({name: columns[name] if name in columns else rows.column(name) for name in CHUNK_COLUMNS})
+
+
+def require_finite(as_of_date: date, **predictions: np.ndarray) -> None:
+    """Return None when every prediction is a finite number; else stop naming the first column that is not."""
+    for name, values in predictions.items():
+        bad = int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=float))))
+        if bad:
+            raise SystemExit(
+                f"{bad} customers of {as_of_date} got a {name} that is not a number (NaN or infinite): "
+                "nothing was written; retrain the model (cvw train) on the current marts and score again."
+            )
 
 
 # The staged rows of one date, written with value_tier and action in one statement: the tier from the rank

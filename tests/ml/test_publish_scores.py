@@ -113,6 +113,24 @@ def test_a_chunk_of_another_model_is_refused_and_nothing_is_written() -> None:
     assert con.execute("select count(*) from scores.customer_scores").fetchone() == (0,)
 
 
+def test_a_prediction_that_is_not_a_number_stops_scoring_and_nothing_is_written() -> None:
+    # NaN predicted revenue passed the NOT NULL columns: a date of 25 customers was written with NaN
+    # predicted_revenue and discounted_clv, tiered in NaN's sort order
+    con, as_of = duckdb.connect(), date(2025, 1, 1)
+    _mart(con, 4, as_of)
+
+    def chunks():
+        for chunk in publish_scores.iter_arrow_chunks(con, as_of, 4):
+            revenue = np.array([10.0, np.nan, 5.0, np.nan])
+            yield publish_scores.build_score_chunk(
+                chunk, revenue, np.full(4, 0.5), [""] * 4, [""] * 4, as_of, 90, "v1", 0.0, 0.5
+            )
+
+    with pytest.raises(SystemExit, match="^2 customers of 2025-01-01 got a predicted_revenue that is not a"):
+        publish_scores.publish_scores(con, as_of, "v1", chunks())
+    assert con.execute("select count(*) from scores.customer_scores").fetchone() == (0,)
+
+
 def test_chunks_are_cut_to_size_across_duckdb_batches_and_read_only_the_asked_columns() -> None:
     con = duckdb.connect()
     _mart(con, 3, date(2025, 1, 1))
