@@ -63,6 +63,21 @@ def run_as_of_date(param: str | None, run_type: object, logical_date: datetime |
     return ""
 
 
+def latest_scoring_date(now: datetime | None = None) -> date:
+    """Return the latest date that can be scored at `now` (default: the clock): midnight after the data.
+
+    Scores as of D read the data strictly before D's midnight. The importer keeps timestamps up to
+    FUTURE_TOLERANCE (14 hours) ahead of UTC, for a shop east of UTC that delivers its local times without a
+    zone, and the marts' default date is the day after the last order; so the latest date is the day after
+    (now in UTC + 14 hours): tomorrow (UTC), or the day after from 10:00 UTC. Any date those rules let the
+    marts default to can also be asked for by name.
+    """
+    from include.validation import FUTURE_TOLERANCE
+
+    utc_now = (now or datetime.now(UTC)).astimezone(UTC)
+    return (utc_now + FUTURE_TOLERANCE).date() + timedelta(days=1)
+
+
 def champion_exists(artifacts_dir: Path | None = None) -> bool:
     """Return whether a champion model has been promoted."""
     from ml.artifacts import champion_version
@@ -183,16 +198,23 @@ def score_as_of(
     from ml.score import score_customers
 
     warehouse = Path(warehouse_path or get_settings().warehouse_path)
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)  # midnight of tomorrow: today is all history
-    if as_of_date is not None and as_of_date > tomorrow:
+    latest = latest_scoring_date()
+    if as_of_date is not None and as_of_date > latest:
         # a mistyped year (2062) would be scored from no data at all and become the published latest date
         raise SystemExit(
             f"{as_of_date} is in the future: scores as of a date read the data strictly before it, which "
-            f"does not exist yet. Score a date up to {tomorrow}."
+            f"does not exist yet. Score a date up to {latest}."
         )
     marts_date = marts_as_of_date(warehouse)
     if marts_date is None:
         raise SystemExit(f"{warehouse} has no feature mart yet: run the transform DAG before scoring.")
+    if as_of_date is None and marts_date > latest:
+        # CVW_AS_OF_DATE=2062-01-01 (or transform's param) builds marts for it: the same mistyped year
+        raise SystemExit(
+            f"The marts are built for {marts_date}, which is in the future: its scores would read data that "
+            f"does not exist yet. Rebuild them for a date up to {latest} (check CVW_AS_OF_DATE, or the "
+            "transform's as_of_date), or score one with --as-of-date."
+        )
     for path in remove_abandoned_scratch(warehouse.parent):
         print(f"removed {path.name}, the scratch copy of a scoring whose process died")
     if as_of_date is None or as_of_date == marts_date:

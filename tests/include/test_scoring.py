@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -71,10 +72,58 @@ def test_a_date_in_the_future_is_refused_before_anything_is_built(tmp_path: Path
         raise AssertionError("nothing is read or built for a future date")
 
     monkeypatch.setattr(include.scoring, "marts_as_of_date", never)
-    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    latest = include.scoring.latest_scoring_date()
     with pytest.raises(SystemExit) as refused:
-        include.scoring.score_as_of(tomorrow + timedelta(days=1), warehouse_path=tmp_path / "w.duckdb")
+        include.scoring.score_as_of(latest + timedelta(days=1), warehouse_path=tmp_path / "w.duckdb")
     assert str(refused.value) == (
-        f"{tomorrow + timedelta(days=1)} is in the future: scores as of a date read the data strictly before "
-        f"it, which does not exist yet. Score a date up to {tomorrow}."
+        f"{latest + timedelta(days=1)} is in the future: scores as of a date read the data strictly before "
+        f"it, which does not exist yet. Score a date up to {latest}."
+    )
+
+
+@pytest.mark.parametrize(
+    ("now", "latest"),
+    [
+        (datetime(2026, 11, 30, 9, 59, 59, tzinfo=UTC), date(2026, 12, 1)),  # tomorrow
+        # from 10:00 UTC the importer keeps a naive local time of UTC+14 from 1 December: the marts default
+        # to 2 December, which must not be refused when named
+        (datetime(2026, 11, 30, 10, 0, tzinfo=UTC), date(2026, 12, 2)),
+        (datetime(2024, 2, 28, 23, 0, tzinfo=UTC), date(2024, 3, 1)),  # past 29 February
+        (datetime(2024, 12, 31, 12, 0, tzinfo=UTC), date(2025, 1, 2)),  # over the year's end
+        # the same instant told in another zone gives the same date
+        (datetime(2026, 11, 30, 3, 0, tzinfo=ZoneInfo("America/Los_Angeles")), date(2026, 12, 2)),
+        (datetime(2026, 11, 30, 23, 0, tzinfo=ZoneInfo("Pacific/Kiritimati")), date(2026, 12, 1)),
+    ],
+)
+def test_the_latest_scoring_date_is_the_day_after_the_latest_time_an_import_keeps(now, latest) -> None:
+    import include.scoring
+
+    assert include.scoring.latest_scoring_date(now) == latest
+
+
+def _marts_built_for(path: Path, as_of_date: date) -> None:
+    """Write a warehouse whose feature mart was built for the date (its scoring cutoff)."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        columns = "customer_id varchar, cutoff_date date, is_scoring_date boolean"
+        con.execute(f"create table marts.customer_features ({columns})")
+        con.execute("insert into marts.customer_features values ('c1', ?, true)", [as_of_date])
+
+
+def test_marts_built_for_a_future_date_are_not_scored_by_default(tmp_path: Path) -> None:
+    # CVW_AS_OF_DATE=2062-01-01 built marts for 2062 and `cvw score` scored them, published as the latest
+    # date, while `cvw score --as-of-date 2062-01-01` was refused
+    import include.scoring
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    _marts_built_for(warehouse, date(2062, 1, 1))
+    latest = include.scoring.latest_scoring_date()
+    with pytest.raises(SystemExit) as refused:
+        include.scoring.score_as_of(warehouse_path=warehouse)
+    assert str(refused.value) == (
+        "The marts are built for 2062-01-01, which is in the future: its scores would read data that does "
+        f"not exist yet. Rebuild them for a date up to {latest} (check CVW_AS_OF_DATE, or the transform's "
+        "as_of_date), or score one with --as-of-date."
     )
