@@ -306,6 +306,10 @@ def typed(sql_type: str, value: str, source_type: str, date_formats: int) -> str
     )
 
 
+# A time, spaces, then a UTC offset (+02:00, +0200, -05) or Z: the spaces are dropped before the ISO cast.
+SPACED_OFFSET = r"([0-9]:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)\s+([+-][0-9]{2}(?::?[0-9]{2})?|Z)$"
+
+
 def date_format_params(date_format: str | list[str] | None) -> dict[str, str]:
     """Return the date format(s) as the bound parameters finite_timestamp reads: date_format_1, ..."""
     formats = [date_format] if isinstance(date_format, str) else list(date_format or [])
@@ -331,7 +335,10 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
     family = type_family(source_type)
     if family == "text":
-        iso = f"cast(timezone('UTC', try_cast({value} as timestamptz)) as timestamp)"
+        # an offset after a space (`2019-02-08 15:21:46 -0500`, as Shopify and Ruby write it) is the same
+        # offset: DuckDB's cast reads it only when it follows the time directly
+        joined = f"regexp_replace({value}, '{SPACED_OFFSET}', '\\1\\2')"
+        iso = f"cast(timezone('UTC', try_cast({joined} as timestamptz)) as timestamp)"
         iso = f"case when regexp_matches({value}, '[0-9]') then {iso} end"
         # the formats in turn, then ISO 8601 (unambiguous: year first), each only with a year of four digits
         parsed = [

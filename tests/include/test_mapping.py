@@ -243,6 +243,34 @@ def test_zoned_text_timestamps_become_utc_whatever_the_machines_zone(
     ]
 
 
+@pytest.mark.parametrize("zone", ["UTC", "America/Los_Angeles", "Pacific/Kiritimati"])
+def test_an_offset_after_a_space_is_read_as_the_offset(tmp_path: Path, monkeypatch, zone: str) -> None:
+    # Shopify's order export (and Ruby's Time#to_s) write `2019-02-08 15:21:46 -0500`: every row was
+    # "unparsable date in ordered_at", and the whole file failed
+    monkeypatch.setenv("TZ", zone)
+    export = tmp_path / "orders_export.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        "o1,c1,2019-02-08 15:21:46 -0500,10\n"
+        "o2,c1,2024-03-31 01:30:00 +02:00,10\n"  # the night Paris moves to summer time: 30 March in UTC
+        "o3,c1,2025-01-01 00:30:00 +01:00,10\n"  # New Year in Paris: still 2024 in UTC
+        "o4,c1,2024-02-29 23:59:59.999 Z,10\n"
+        "o5,c1,2024-03-01 00:00 -05,10\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders order by 1") == [
+        ("o1", datetime(2019, 2, 8, 20, 21, 46)),
+        ("o2", datetime(2024, 3, 30, 23, 30)),
+        ("o3", datetime(2024, 12, 31, 23, 30)),
+        ("o4", datetime(2024, 2, 29, 23, 59, 59, 999000)),
+        ("o5", datetime(2024, 3, 1, 5)),
+    ]
+    assert _query(warehouse, "select rows_read, rows_loaded, rows_rejected from raw._file_loads") == [
+        (5, 5, 0)
+    ]
+
+
 def test_parquet_timestamps_with_a_zone_at_any_precision_and_with_a_default_become_utc(
     tmp_path: Path, monkeypatch
 ) -> None:
