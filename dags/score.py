@@ -9,7 +9,7 @@ Which date a run scores (`scoring_date`):
 * the `as_of_date` param when given;
 * a scheduled or backfill run: its logical date (`airflow backfill create --dag-id score --from-date DAY
   --to-date LAST_DAYT23:59:59` scores each day as of that day; docs/operations.md);
-* otherwise (asset-triggered, manual): the date the marts were built for.
+* otherwise (asset-triggered, manual): `CVW_AS_OF_DATE` when set, else the date the marts were built for.
 Scores for a date need marts built for it: a date other than the marts' own is scored from marts built
 for that date in a scratch copy of the warehouse (`include/scoring.py`), so the warehouse's marts stay as
 they are and a backfilled date gets exactly the rows a fresh build for it gives. The copy is removed when

@@ -189,21 +189,27 @@ def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
 def score_as_of(
     as_of_date: date | None = None, warehouse_path: Path | None = None, **scoring: Any
 ) -> dict[str, object]:
-    """Score every eligible customer as of a date (default: the marts' date); return date and row count.
+    """Score every eligible customer as of a date; return date and row count.
 
-    A date other than the marts' gets marts of its own, built in a scratch copy of the warehouse. `scoring`
-    goes to ml.score.score_customers (chunk_size, with_reasons).
+    The date defaults to CVW_AS_OF_DATE, else the marts' date. A date other than the marts' gets marts of
+    its own, built in a scratch copy of the warehouse. `scoring` goes to ml.score.score_customers
+    (chunk_size, with_reasons).
     """
     from include.dbt import dbt_build
     from ml.score import score_customers
 
-    warehouse = Path(warehouse_path or get_settings().warehouse_path)
+    settings = get_settings()
+    warehouse = Path(warehouse_path or settings.warehouse_path)
+    # CVW_AS_OF_DATE names the date to score, as it names the marts' date: marts built before it was set
+    # (for another date) were scored silently under their own date, as the latest
+    named = "" if as_of_date is not None or settings.as_of_date is None else " (CVW_AS_OF_DATE)"
+    as_of_date = as_of_date or settings.as_of_date
     latest = latest_scoring_date()
     if as_of_date is not None and as_of_date > latest:
         # a mistyped year (2062) would be scored from no data at all and become the published latest date
         raise SystemExit(
-            f"{as_of_date} is in the future: scores as of a date read the data strictly before it, which "
-            f"does not exist yet. Score a date up to {latest}."
+            f"{as_of_date}{named} is in the future: scores as of a date read the data strictly before it, "
+            f"which does not exist yet. Score a date up to {latest}."
         )
     marts_date = marts_as_of_date(warehouse)
     if marts_date is None:

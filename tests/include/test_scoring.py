@@ -112,11 +112,12 @@ def _marts_built_for(path: Path, as_of_date: date) -> None:
         con.execute("insert into marts.customer_features values ('c1', ?, true)", [as_of_date])
 
 
-def test_marts_built_for_a_future_date_are_not_scored_by_default(tmp_path: Path) -> None:
+def test_marts_built_for_a_future_date_are_not_scored_by_default(tmp_path: Path, monkeypatch) -> None:
     # CVW_AS_OF_DATE=2062-01-01 built marts for 2062 and `cvw score` scored them, published as the latest
     # date, while `cvw score --as-of-date 2062-01-01` was refused
     import include.scoring
 
+    monkeypatch.delenv("CVW_AS_OF_DATE", raising=False)  # the setting unset since, or transform's param
     warehouse = tmp_path / "warehouse.duckdb"
     _marts_built_for(warehouse, date(2062, 1, 1))
     latest = include.scoring.latest_scoring_date()
@@ -127,3 +128,25 @@ def test_marts_built_for_a_future_date_are_not_scored_by_default(tmp_path: Path)
         f"not exist yet. Rebuild them for a date up to {latest} (check CVW_AS_OF_DATE, or the transform's "
         "as_of_date), or score one with --as-of-date."
     )
+
+
+def test_cvw_as_of_date_is_the_date_scored_by_default_and_named_when_refused(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # marts built for 2025-01-01, then CVW_AS_OF_DATE set: the setting's date is the one scored (here one in
+    # the future, refused before anything is built), not the marts' date under the setting's nose
+    import include.scoring
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    _marts_built_for(warehouse, date(2025, 1, 1))
+    monkeypatch.setenv("CVW_AS_OF_DATE", "2062-01-01")
+    latest = include.scoring.latest_scoring_date()
+    with pytest.raises(SystemExit) as refused:
+        include.scoring.score_as_of(warehouse_path=warehouse)
+    assert str(refused.value) == (
+        "2062-01-01 (CVW_AS_OF_DATE) is in the future: scores as of a date read the data strictly before it, "
+        f"which does not exist yet. Score a date up to {latest}."
+    )
+    with pytest.raises(SystemExit) as named:  # a date given by name is not the setting's
+        include.scoring.score_as_of(date(2062, 1, 2), warehouse_path=warehouse)
+    assert str(named.value).startswith("2062-01-02 is in the future: ")

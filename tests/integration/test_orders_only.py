@@ -160,3 +160,32 @@ def test_models_train_and_score_every_buyer(
     scores = read(warehouse, "select customer_id, churn_probability from scores.customer_scores")
     assert written == len(scores) == buyers
     assert scores["churn_probability"].between(0, 1).all()
+
+
+def test_cvw_as_of_date_is_the_date_scored_when_the_marts_were_built_for_another(
+    warehouse: Path, orders: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CVW_AS_OF_DATE set after the marts were built (for the day after the last order): `cvw score` scored
+    # the marts' date, written as the latest, instead of the date the setting names
+    import shutil
+
+    from include.scoring import marts_as_of_date, score_as_of
+    from ml.train import train_models
+
+    copy = tmp_path / "warehouse.duckdb"  # the built marts, without the models and scores of other tests
+    shutil.copyfile(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("drop schema if exists ml cascade")
+        con.execute("drop schema if exists scores cascade")
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(copy))
+    monkeypatch.delenv("CVW_AS_OF_DATE", raising=False)
+    train_models(warehouse_path=copy)
+    marts_date = marts_as_of_date(copy)
+    monkeypatch.setenv("CVW_AS_OF_DATE", "2024-07-01")
+    scored = score_as_of(with_reasons=False)
+    buyers = orders.loc[orders["ordered_at"] < pd.Timestamp("2024-07-01"), "customer_id"].nunique()
+    assert scored == {"as_of_date": "2024-07-01", "rows": buyers, "marts": "built for 2024-07-01"}
+    dated = read(copy, "select as_of_date, count(*) as n from scores.customer_scores group by 1")
+    assert dated.astype({"as_of_date": str}).values.tolist() == [["2024-07-01", buyers]]  # nothing else
+    assert marts_as_of_date(copy) == marts_date == date(2025, 1, 1)  # the warehouse's marts stay as they were
