@@ -38,7 +38,16 @@
 #}
 {% macro iso_date_text(var_name, value) -%}
     {%- set text = value | string | trim -%}
-    {%- if not modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', text) -%}
+    {%- set is_date = modules.re.match('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', text) -%}
+    {#- the day must be in its month (2023-02-29 is not a date; 2024-02-29 is), checked before strptime
+        would fail on it with Python's words, naming no var -#}
+    {%- if is_date -%}
+        {%- set year, month, day = text[0:4] | int, text[5:7] | int, text[8:10] | int -%}
+        {%- set leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) -%}
+        {%- set month_days = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] -%}
+        {%- set is_date = year >= 1 and day <= month_days[month - 1] -%}
+    {%- endif -%}
+    {%- if not is_date -%}
         {{ exceptions.raise_compiler_error(
             "The dbt var " ~ var_name ~ "=" ~ text ~ " is not a date: pass it as YYYY-MM-DD"
             ~ (" or leave it null." if var_name == "as_of_date" else ".")

@@ -347,6 +347,17 @@ def test_a_bad_as_of_date_fails_with_one_sentence_naming_the_command(warehouse: 
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"as_of_date": "yesterday"})
 
 
+@pytest.mark.parametrize("var_name", ["as_of_date", "extra_cutoff_dates"])
+@pytest.mark.parametrize("day", ["2023-02-29", "2024-04-31", "0000-01-01"])
+def test_a_day_outside_its_month_fails_with_the_sentence_naming_the_var(
+    warehouse: Path, var_name: str, day: str
+) -> None:
+    # 29 February of a year that has none passed the pattern, then failed in strptime: "Compilation Error in
+    # model int_cutoff_spine: day is out of range for month", naming neither the var nor the fix
+    with pytest.raises(RuntimeError, match=rf"`dbt parse` failed .*{var_name}={day} is not a date: pass it"):
+        run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={var_name: day})
+
+
 def test_window_basket_and_first_order_features(features: pd.DataFrame) -> None:
     row = features.loc[("c1", date(2024, 7, 1))]
     # 30 days before 07-01: o4 only (margin 12, 3 units bought, revenue 20); 180 days: o1, o2, o4.
@@ -474,3 +485,8 @@ def test_an_order_discount_lowers_margin_as_the_same_discount_on_the_lines(tmp_p
     # p1: 2 x (10 - 4) - 4 = 8; p2 (no cost): (30 - 6) x 0.4 = 9.6
     assert orders["revenue"].tolist() == pytest.approx([40.0, 40.0])
     assert orders["margin"].tolist() == pytest.approx([17.6, 17.6])
+
+
+def test_29_february_of_a_leap_year_is_a_date(warehouse: Path) -> None:
+    for var_name in ("as_of_date", "extra_cutoff_dates"):
+        assert run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={var_name: "2024-02-29"}) is None
