@@ -347,6 +347,11 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
         timestamp = (
             f"coalesce({', '.join(f'case when year({one}) >= 1000 then {one} end' for one in parsed)})"
         )
+    elif source_type.upper().endswith("_NS"):
+        # TIMESTAMP_NS, TIMESTAMPTZ_NS (pandas' datetime64[ns]): cut to the microsecond, as text is. DuckDB's
+        # cast rounds, and 23:59:59.9999999 became midnight: an order placed before a cutoff counted after it
+        nanos = f"epoch_ns({value})"  # since 1970-01-01 UTC; floored below, also before 1970
+        timestamp = f"make_timestamp(({nanos} - ({nanos} % 1000 + 1000) % 1000) // 1000)"
     elif source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
         timestamp = f"cast(timezone('UTC', {value}) as timestamp)"
     else:  # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: NULL, no error

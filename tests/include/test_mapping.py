@@ -294,6 +294,40 @@ def test_parquet_timestamps_with_a_zone_at_any_precision_and_with_a_default_beco
     ]
 
 
+def test_nanosecond_timestamps_are_cut_to_the_microsecond_not_rounded_past_midnight(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # DuckDB's cast of TIMESTAMP_NS rounds: an order at 23:59:59.999999999 on 29 February (pandas writes
+    # datetime64[ns]) was loaded at 1 March 00:00, history of no cutoff of 1 March, and a New Year's Eve one
+    # moved into the next year
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    nanos = [
+        1709251199999999999,  # 2024-02-29 23:59:59.999999999 UTC
+        1735689599999999500,  # 2024-12-31 23:59:59.9999995 UTC
+        -1,  # 1969-12-31 23:59:59.999999999 UTC
+        1709251200000000000,  # 2024-03-01 00:00:00 UTC
+    ]
+    for zone in (None, "UTC"):
+        path = tmp_path / f"orders_{zone or 'naive'}.parquet"
+        ids = [f"{zone or 'naive'}{n}" for n in range(1, 5)]
+        table = {"order_id": ids, "customer_id": ["c1"] * 4, "amount": [1.0] * 4}
+        pq.write_table(pa.table({**table, "ordered_at": pa.array(nanos, pa.timestamp("ns", tz=zone))}), path)
+        assert _import_orders(path, tmp_path / "w.duckdb") == 0
+    expected = [
+        datetime(2024, 2, 29, 23, 59, 59, 999999),
+        datetime(2024, 12, 31, 23, 59, 59, 999999),
+        datetime(1969, 12, 31, 23, 59, 59, 999999),
+        datetime(2024, 3, 1),
+    ]
+    rows = _query(tmp_path / "w.duckdb", "select order_id, ordered_at from raw.orders order by 1")
+    assert rows == [(f"UTC{n}", at) for n, at in enumerate(expected, 1)] + [
+        (f"naive{n}", at) for n, at in enumerate(expected, 1)
+    ]
+
+
 def test_a_whole_float_id_with_a_default_is_the_same_id_and_nan_is_missing(tmp_path: Path) -> None:
     path = tmp_path / "orders.parquet"
     pd.DataFrame(
