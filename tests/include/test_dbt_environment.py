@@ -65,3 +65,34 @@ def test_dbt_run_by_hand_reads_an_empty_variable_as_the_default(tmp_path, rate, 
     assert rows[0]["rate"] == expected[0]
     # DuckDB reports the limit in binary units; 80% is of this machine's memory
     assert rows[0]["memory"] == "953.6 MiB" if expected[1] == "1GB" else rows[0]["memory"].endswith("GiB")
+
+
+def test_dbt_reads_and_writes_timestamps_in_utc_whatever_the_machines_zone(tmp_path) -> None:
+    # dbt's DuckDB session took the machine's zone (every other connection of the project is UTC): under
+    # TZ=Pacific/Kiritimati a Paris order at 00:30 on 1 March (+01:00) fell on 1 March, not 29 February
+    environment = {
+        **os.environ,
+        "TZ": "Pacific/Kiritimati",
+        "CVW_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    query = (
+        "select current_setting('TimeZone') as zone, "
+        "cast(cast('2024-03-01 00:30:00+01:00' as timestamptz) as date)::varchar as day"
+    )
+    shown = subprocess.run(
+        [
+            str(DBT), "show", "--inline", query, "--output", "json", "--log-format", "json",
+            "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+        ],
+        env=environment, capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stdout[-2000:]
+    rows = next(
+        json.loads(json.loads(line)["data"]["preview"])
+        for line in shown.stdout.splitlines()
+        if line.startswith("{") and "preview" in json.loads(line).get("data", {})
+    )
+    assert rows == [{"zone": "UTC", "day": "2024-02-29"}]
