@@ -22,8 +22,9 @@ Without marts there is nothing to learn from, so every run skips until transform
 A retry of `train_models` after a try that registered its model and then failed (its worker killed, its
 result not reported) trains nothing: it reports that model, and announces it when it was promoted.
 
-Param `horizon_days`: the prediction horizon, one the marts hold labels for (they are built for 90 and
-365 days and `CVW_HORIZON_DAYS`; set it and rebuild the marts for another). `should_train` and
+Param `horizon_days`: the prediction horizon, one the marts hold labels for (they are built for the
+dbt var `label_horizons`, 90 and 365 days, and `CVW_HORIZON_DAYS`; add one there, or set it, and rebuild
+the marts for another). `should_train` and
 `train_models` run in the `warehouse_writer` pool; `announce_champion` opens nothing and runs outside it.
 """
 

@@ -79,7 +79,7 @@ def horizon_days_param(default: int) -> Param:
         title="Prediction horizon (days)",
         description=(
             f"Days after the scoring date the models predict: one the marts hold labels for ({horizons}; "
-            "set CVW_HORIZON_DAYS and rebuild the marts for another)."
+            "add another to var label_horizons of dbt_project.yml, or set CVW_HORIZON_DAYS, and rebuild)."
         ),
     )
 

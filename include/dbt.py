@@ -11,13 +11,34 @@ from pathlib import Path
 
 from include.settings import TELEMETRY_OFF, get_settings
 
-# Label horizons dbt_project.yml builds by default; the settings horizon is added when it differs.
-DEFAULT_LABEL_HORIZONS = (90, 365)
+
+def project_label_horizons() -> list[int]:
+    """Return the label horizons of dbt_project.yml (var label_horizons), as the analyst set them there."""
+    import yaml
+
+    project_file = get_settings().dbt_project_dir / "dbt_project.yml"
+    horizons = (yaml.safe_load(project_file.read_text()).get("vars") or {}).get("label_horizons")
+    if not isinstance(horizons, list) or not horizons:
+        raise SystemExit(
+            f"{project_file}: var label_horizons must be a list of days, e.g. [90, 365], not {horizons!r}."
+        )
+    try:
+        return sorted({int(days) for days in horizons})
+    except (TypeError, ValueError):
+        raise SystemExit(
+            f"{project_file}: var label_horizons must be a list of whole days, e.g. [90, 365], not "
+            f"{horizons!r}."
+        ) from None
 
 
 def label_horizons() -> list[int]:
-    """Return the label horizons the marts are built with: dbt's defaults plus the configured horizon."""
-    return sorted({*DEFAULT_LABEL_HORIZONS, get_settings().horizon_days})
+    """Return the label horizons the marts are built with: dbt_project.yml's plus the configured horizon.
+
+    The transform DAG passes them to every build, and cvw build when CVW_HORIZON_DAYS is not among the
+    project's: a build with fewer deletes the labels of the others (customer_labels' post-hook), so they are
+    read from the project, never repeated in code.
+    """
+    return sorted({*project_label_horizons(), get_settings().horizon_days})
 
 
 def dbt_environment(warehouse: Path) -> dict[str, str]:
@@ -146,7 +167,7 @@ def dbt_build(
     dbt_vars: dict[str, object] = {}
     if as_of_date is not None:
         dbt_vars["as_of_date"] = as_of_date.isoformat()
-    if settings.horizon_days not in DEFAULT_LABEL_HORIZONS:  # else dbt_project.yml's default holds
+    if settings.horizon_days not in project_label_horizons():  # else dbt_project.yml's own holds
         dbt_vars["label_horizons"] = label_horizons()
     command = ["build", "--full-refresh"] if full_refresh else ["build"]
     # as the transform DAG: the bi marts are publish's, built for the date it serves (include/publish.py);

@@ -189,8 +189,8 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
 def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
     """Stop with one sentence when the marts have no labels of the horizon and no build would make them.
 
-    A build makes the label windows of include.dbt.label_horizons (90, 365 and CVW_HORIZON_DAYS), and the
-    persistence baseline needs an order window of the horizon's length (ml.baselines): another horizon
+    A build makes the label windows of include.dbt.label_horizons (dbt_project.yml's and CVW_HORIZON_DAYS),
+    and the persistence baseline needs an order window of the horizon's length (ml.baselines): another horizon
     found no labelled cutoff and was reported as too little data, with the advice to shorten the horizon.
     """
     from include.dbt import label_horizons

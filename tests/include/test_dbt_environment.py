@@ -96,3 +96,26 @@ def test_dbt_reads_and_writes_timestamps_in_utc_whatever_the_machines_zone(tmp_p
         if line.startswith("{") and "preview" in json.loads(line).get("data", {})
     )
     assert rows == [{"zone": "UTC", "day": "2024-02-29"}]
+
+
+def test_the_label_horizons_are_dbt_project_ymls_own_plus_the_setting(monkeypatch, tmp_path) -> None:
+    # an analyst adds 180 to var label_horizons: the transform DAG passed [90, 365] whatever the project
+    # said (its post-hook then deleted the 180-day labels) and train's param refused 180
+    from include.airflow_defaults import horizon_days_param
+    from include.dbt import label_horizons
+
+    monkeypatch.setenv("CVW_HORIZON_DAYS", "90")
+    assert label_horizons() == [90, 365]  # the repository's dbt_project.yml
+    project = (PROJECT / "dbt_project.yml").read_text()
+    assert "  label_horizons: [90, 365]\n" in project
+    (tmp_path / "dbt_project.yml").write_text(
+        project.replace("  label_horizons: [90, 365]\n", "  label_horizons: [365, 180, 90]\n")
+    )
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(tmp_path))
+    assert label_horizons() == [90, 180, 365]
+    assert horizon_days_param(90).schema["enum"] == [90, 180, 365]
+    monkeypatch.setenv("CVW_HORIZON_DAYS", "30")
+    assert label_horizons() == [30, 90, 180, 365]
+    (tmp_path / "dbt_project.yml").write_text(project.replace("  label_horizons: [90, 365]\n", ""))
+    with pytest.raises(SystemExit, match=r"var label_horizons must be a list of days, e\.g\. \[90, 365\]"):
+        label_horizons()
