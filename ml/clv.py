@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml.data import arrow_floats
+from ml.data import arrow_floats, require_mart_columns
 
 DEFAULT_DISCOUNT_RATE_MONTHLY = 0.01
 DEFAULT_GROSS_MARGIN_RATE = 0.4
@@ -183,6 +183,9 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
             "marts.customer_features or marts.customer_labels does not exist: "
             "run the dbt build first (cvw build)."
         ) from None
+    except duckdb.BinderException:
+        require_mart_columns(con)  # a column read above was renamed or dropped: the sentence names it
+        raise
     return TrainingDataSummary(int(customers), int(history), int(repeaters), int(labelled), horizon_days)
 
 

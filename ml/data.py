@@ -17,6 +17,20 @@ KEY_COLUMNS = ("customer_id", "cutoff_date")
 # Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
 NON_FEATURE_COLUMNS = frozenset({"customer_id", "cutoff_date", "is_scoring_date"})
 LABEL_COLUMNS = ("label_revenue", "label_orders", "label_is_churned")
+# Mart columns the Python code reads by name, not only as model inputs: BG/NBD + Gamma-Gamma's inputs
+# (ml.score.BTYD_INPUT_COLUMNS), the RFM and naive-rate baselines' (ml.features.RFM_FEATURES, tenure_days)
+# and what every score row carries (ml.score.VALUE_COLUMNS). The persistence baseline reads the horizon's
+# revenue_<N>d and orders_<N>d as well (persistence_columns).
+READ_BY_NAME = (
+    "orders_lifetime",
+    "revenue_lifetime",
+    "days_since_first_order",
+    "days_since_last_order",
+    "first_order_value",
+    "tenure_days",
+    "mean_days_between_orders",
+    "avg_order_value",
+)
 # Decimals kept of the marts' floating-point columns. A rebuild of the same data can change sums in their
 # last bits (DuckDB adds in parallel, in no fixed order: up to 3e-10 on Online Retail's lifetime revenue),
 # which was enough to change the fitted models and their blend weights. Rounded well above that noise and
@@ -31,6 +45,34 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
         for column in frame.columns
         if column not in NON_FEATURE_COLUMNS and column not in LABEL_COLUMNS
     ]
+
+
+def persistence_columns(horizon_days: int) -> tuple[str, str]:
+    """Return the order window columns the persistence baseline reads for a horizon (ml.baselines)."""
+    return f"revenue_{horizon_days}d", f"orders_{horizon_days}d"
+
+
+def require_mart_columns(con: duckdb.DuckDBPyConnection, horizon_days: int | None = None) -> None:
+    """Stop with one sentence when marts.customer_features lacks a column the code reads by name.
+
+    With horizon_days (training, evaluation) the persistence baseline's windows are required too. A mart
+    that does not exist is left to the callers, whose sentence says to build it.
+    """
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'marts' and table_name = 'customer_features'"
+        ).fetchall()
+    }
+    wanted = [*READ_BY_NAME, *(persistence_columns(horizon_days) if horizon_days else ())]
+    missing = [column for column in wanted if column not in columns]
+    if columns and missing:
+        raise SystemExit(
+            f"marts.customer_features lacks {', '.join(missing)}, which training and scoring read by name "
+            "(ml.data.READ_BY_NAME): keep it in dbt_project/models/marts/ml/customer_features.sql (add a "
+            "new column beside it rather than renaming it) and rebuild with cvw build --full-refresh."
+        )
 
 
 # Hash buckets of the customer sample: a customer is in the sample when hash(customer_id) falls in the

@@ -235,7 +235,7 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     """
     from include.settings import get_settings
     from include.warehouse import connect
-    from ml.data import feature_cutoffs, load_training_frame, training_sample_share
+    from ml.data import feature_cutoffs, load_training_frame, require_mart_columns, training_sample_share
 
     with connect(warehouse, read_only=True) as con:
         if cutoff not in feature_cutoffs(con):
@@ -243,6 +243,7 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
                 f"marts.customer_features has no cutoff at {cutoff}: rebuild the marts with that cutoff in "
                 f"the spine (dbt var extra_cutoff_dates: ['{cutoff}']) and evaluate again."
             )
+        require_mart_columns(con, horizon_days)
         share = training_sample_share(con, get_settings().train_max_customers)
         frame = load_training_frame(con, horizon_days, share)
     frame.attrs["sample_share"] = share

@@ -45,7 +45,7 @@ from ml.artifacts import load_champion, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd, predict_btyd
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
-from ml.data import arrow_floats, arrow_strings, in_sample, rounded_arrow
+from ml.data import arrow_floats, arrow_strings, in_sample, require_mart_columns, rounded_arrow
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_types
@@ -328,6 +328,7 @@ def score_customers(
     version, boosters, metadata = load_champion(settings.artifacts_dir)
     with connect(warehouse_path) as con:
         as_of_date = as_of_date or settings.as_of_date or scoring_date(con)
+        require_mart_columns(con)
         check_feature_compatibility(
             metadata["features"],
             mart_feature_types(con),

@@ -15,8 +15,8 @@ import pytest
 from ml import actions, champion, compiled, evaluate, monitor, provenance, registry, score, train
 from ml.artifacts import CHAMPION_POINTER, EVALUATED, load_boosters, load_champion, models_dir, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
-from ml.data import SAMPLE_BUCKETS, load_training_frame, rounded
-from ml.features import model_matrix
+from ml.data import READ_BY_NAME, SAMPLE_BUCKETS, load_training_frame, rounded
+from ml.features import RFM_FEATURES, model_matrix
 
 SCORING_DATE = date(2025, 1, 1)
 
@@ -308,6 +308,43 @@ def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(own) -> None
         con.execute("alter table marts.customer_features alter orders_90d type varchar")
     before = _score_tables(copy)
     with pytest.raises(SystemExit, match=r"has orders_90d as VARCHAR \(the model learnt BIGINT\); retrain"):
+        score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
+    assert _score_tables(copy) == before  # refused before anything was created or written
+
+
+def test_the_columns_read_by_name_are_every_mart_column_training_and_scoring_read() -> None:
+    read = {*score.BTYD_INPUT_COLUMNS, *score.VALUE_COLUMNS, *RFM_FEATURES, "tenure_days"} - {"customer_id"}
+    assert read == set(READ_BY_NAME)
+
+
+def test_training_refuses_a_mart_that_renamed_a_column_scoring_reads(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an analyst renames avg_order_value to avg_order_value_lifetime: training promoted a champion that
+    # every scoring then failed with a traceback (ValueError: ... has no column avg_order_value)
+    path, folder = _untrained_copy(warehouse, tmp_path, monkeypatch)
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table marts.customer_features rename avg_order_value to avg_order_value_lifetime")
+        con.execute("alter table marts.customer_features drop column tenure_days")
+    with pytest.raises(SystemExit, match=r"lacks tenure_days, avg_order_value, which training and scoring"):
+        train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    assert not folder.exists()  # refused before any model was fitted or saved
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table marts.customer_features drop column orders_90d")
+    with pytest.raises(SystemExit, match=r"lacks tenure_days, avg_order_value, orders_90d, which"):
+        evaluate.load_evaluation_frame(path, date(2024, 9, 1), 90)
+    with duckdb.connect(str(path)) as con:  # a column the training summary reads, before any other check
+        con.execute("alter table marts.customer_features rename orders_lifetime to lifetime_orders")
+    with pytest.raises(SystemExit, match=r"lacks orders_lifetime, tenure_days, avg_order_value, which"):
+        train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+
+
+def test_scoring_refuses_a_mart_without_a_column_the_score_rows_carry(own) -> None:
+    copy = own[0]
+    with duckdb.connect(str(copy)) as con:
+        con.execute("alter table marts.customer_features rename avg_order_value to avg_order_value_lifetime")
+    before = _score_tables(copy)
+    with pytest.raises(SystemExit, match=r"lacks avg_order_value, which training and scoring read by name"):
         score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
     assert _score_tables(copy) == before  # refused before anything was created or written
 
