@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -76,14 +77,60 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+# The line dbt puts before a node's error ("Compilation Error in model x (models/x.sql)"): it says nothing
+# the node's id does not, so the reason is the line after it.
+_ERROR_HEADER = re.compile(r"^[\w ]*Error in \w+ \S+ \(.*\)$")
+_SCHEMA_CHANGE = "schemas on this incremental model are out of sync"
+_CONTRACT = "has an enforced contract that failed"
+
+
+def _column_names(message: str, label: str) -> list[str]:
+    """Return the column names dbt lists after `label` (e.g. "Source columns not in target:") in a message."""
+    line = next((line for line in message.splitlines() if label in line), "")
+    return re.findall(r"column='([^']+)'", line)
+
+
+def _contract_mismatch(row: list[str]) -> str:
+    """Return one row of dbt's contract table as "column reason", with both types when both are known."""
+    name, model_type, contract_type, reason = (cell.strip() for cell in row[:4])
+    if model_type and contract_type:
+        return f"{name} {reason}: {model_type} in the model, {contract_type} in the YAML"
+    return f"{name} {reason}"
+
+
+def node_reason(message: str) -> str:
+    """Return a failed node's reason in one line: dbt's first line after its header, or, for the two
+    failures a changed model meets, which columns changed and the project's fix (dbt's own advice, a
+    config change or full_refresh: True, is not how this project rebuilds)."""
+    if _SCHEMA_CHANGE in message:
+        added = _column_names(message, "Source columns not in target:")
+        dropped = _column_names(message, "Target columns not in source:")
+        changed = [f"new {', '.join(added)}"] if added else []
+        changed += [f"no more {', '.join(dropped)}"] if dropped else []
+        return (
+            f"its columns changed ({'; '.join(changed) or 'types'}) and an incremental model keeps its "
+            "table's columns: rebuild with cvw build --full-refresh (transform's param full_refresh)"
+        )
+    if _CONTRACT in message:
+        rows = [line.strip("| ").split("|") for line in message.splitlines() if line.strip().startswith("|")]
+        mismatches = [_contract_mismatch(row) for row in rows[2:] if len(row) >= 4]
+        return (
+            f"its columns differ from its YAML contract ({'; '.join(mismatches)}): declare every column "
+            "with its data_type and a description in the model's YAML"
+        )
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and _ERROR_HEADER.match(lines[0]):
+        lines = lines[1:]
+    return lines[0][:200] if lines else ""
+
+
 def _failed_nodes(result: object) -> list[str]:
-    """Return 'unique_id (first line of message)' for every node of a dbt result that failed."""
+    """Return 'unique_id (reason)' for every node of a dbt result that failed."""
     failed = []
     for node_result in getattr(result, "results", None) or []:
         if str(getattr(node_result.status, "value", node_result.status)).lower() in _FAILED_STATUSES:
-            message = (node_result.message or "").strip().splitlines()
-            detail = f" ({message[0][:200]})" if message else ""
-            failed.append(f"{node_result.node.unique_id}{detail}")
+            reason = node_reason(node_result.message or "")
+            failed.append(f"{node_result.node.unique_id}{f' ({reason})' if reason else ''}")
     return failed
 
 

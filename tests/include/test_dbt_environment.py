@@ -119,3 +119,58 @@ def test_the_label_horizons_are_dbt_project_ymls_own_plus_the_setting(monkeypatc
     (tmp_path / "dbt_project.yml").write_text(project.replace("  label_horizons: [90, 365]\n", ""))
     with pytest.raises(SystemExit, match=r"var label_horizons must be a list of days, e\.g\. \[90, 365\]"):
         label_horizons()
+
+
+def _tiny_project(folder: Path, columns: str, contract: dict[str, str]) -> None:
+    """Write a dbt project (the repo's profile) of an incremental model and a contracted table."""
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text((PROJECT / "profiles.yml").read_text())
+    (folder / "dbt_project.yml").write_text(
+        "name: tiny\nversion: '1.0.0'\nconfig-version: 2\nprofile: customer_value\n"
+        "vars:\n  label_horizons: [90, 365]\n"
+        "models:\n  tiny:\n    +on_schema_change: fail\n"
+    )
+    (folder / "models" / "growing.sql").write_text(
+        "{{ config(materialized='incremental', unique_key='customer_id') }}\n"
+        f"select 'c1' as customer_id, {columns}\n"
+    )
+    (folder / "models" / "contracted.sql").write_text(f"select 'c1' as customer_id, {columns}\n")
+    declared = "".join(
+        f"      - name: {name}\n        data_type: {kind}\n" for name, kind in contract.items()
+    )
+    (folder / "models" / "_models.yml").write_text(
+        "version: 2\nmodels:\n  - name: contracted\n    config:\n      contract:\n        enforced: true\n"
+        f"    columns:\n      - name: customer_id\n        data_type: varchar\n{declared}"
+    )
+
+
+def test_a_build_that_a_new_column_fails_says_which_column_and_the_fix(monkeypatch, tmp_path) -> None:
+    # an analyst adds weekend_order_share: the sentence was "... (Compilation Error in model growing
+    # (models/growing.sql))", the reason and dbt's table of columns left in the log above it
+    from include.dbt import DbtFailed, run_dbt
+
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    _tiny_project(project, "1e0 as revenue", {"revenue": "double"})
+    run_dbt(["build"], warehouse_path=warehouse)
+    _tiny_project(project, "1e0 as revenue, 5e-1 as weekend_order_share", {"revenue": "double"})
+    with pytest.raises(DbtFailed) as failed:
+        run_dbt(["build"], warehouse_path=warehouse)
+    assert str(failed.value) == (
+        "`dbt build` failed on 2 node(s): "
+        "model.tiny.contracted (its columns differ from its YAML contract (weekend_order_share missing in "
+        "contract): declare every column with its data_type and a description in the model's YAML); "
+        "model.tiny.growing (its columns changed (new weekend_order_share) and an incremental model keeps "
+        "its table's columns: rebuild with cvw build --full-refresh (transform's param full_refresh))."
+    )
+    # declared, but as another type: both types are named
+    _tiny_project(project, "1e0 as revenue", {"revenue": "integer"})
+    with pytest.raises(DbtFailed) as failed:
+        run_dbt(["build", "--select", "contracted"], warehouse_path=warehouse)
+    assert str(failed.value) == (
+        "`dbt build --select contracted` failed on 1 node(s): model.tiny.contracted (its columns differ from "
+        "its YAML contract (revenue data type mismatch: DOUBLE in the model, INTEGER in the YAML): declare "
+        "every column with its data_type and a description in the model's YAML)."
+    )
