@@ -61,6 +61,7 @@ NUMBER_TYPES = frozenset(
     "TINYINT SMALLINT INTEGER BIGINT HUGEINT UTINYINT USMALLINT UINTEGER UBIGINT UHUGEINT "
     "FLOAT DOUBLE DECIMAL BOOLEAN".split()
 )
+INPUT_KINDS = ("number", "text")  # how a model reads a mart column (_input_kind); any other is refused
 REGISTRY_DDL = """
 create table if not exists ml.model_registry (
     model_version varchar not null,
@@ -350,6 +351,21 @@ def _input_kind(data_type: str) -> str:
     if base in NUMBER_TYPES:
         return "number"
     return "text" if base in ("VARCHAR", "ENUM") else base
+
+
+def require_learnable_features(mart_types: dict[str, str]) -> None:
+    """Stop with one sentence when a feature of the mart is neither a number nor text (a DATE, a TIMESTAMP).
+
+    A date read as text is a category of one level per day: the days of a later scoring date are levels
+    training never saw, which the model reads as missing, and the column's drift is always significant.
+    """
+    other = [f"{name} ({kind})" for name, kind in mart_types.items() if _input_kind(kind) not in INPUT_KINDS]
+    if other:
+        raise SystemExit(
+            f"marts.customer_features has {', '.join(other)}, which a model cannot learn from: a feature is "
+            "a number or text, so give a date as days before the cutoff (as days_since_last_order does), "
+            "then rebuild (cvw build --full-refresh) and train."
+        )
 
 
 def check_feature_compatibility(

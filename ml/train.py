@@ -36,7 +36,7 @@ from ml.clv import (
 from ml.data import feature_columns, load_training_frame, require_mart_columns, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 from ml.provenance import feature_hash, git_commit, library_versions
-from ml.registry import mart_feature_types
+from ml.registry import mart_feature_types, require_learnable_features
 
 SEED = 7
 # How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
@@ -280,6 +280,7 @@ def train_models(
         summary = summarize_training_data(con, horizon_days)
         check_enough_data(summary, min_customers=min_customers)
         require_mart_columns(con, horizon_days)
+        require_learnable_features(mart_feature_types(con))
         sample_share = training_sample_share(con, settings.train_max_customers)
         check_enough_sampled(summary, sample_share, settings.train_max_customers, min_customers)
         frame = load_training_frame(con, horizon_days, sample_share)

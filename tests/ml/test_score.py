@@ -339,6 +339,23 @@ def test_training_refuses_a_mart_that_renamed_a_column_scoring_reads(
         train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
 
 
+def test_training_refuses_a_date_feature_it_would_learn_as_one_category_per_day(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an analyst adds last_order_date: it trained as a category of one level per day, none of which a
+    # later scoring date holds (the model read it as missing; its drift was "significant" at every date)
+    path, folder = _untrained_copy(warehouse, tmp_path, monkeypatch)
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table marts.customer_features add column last_order_date date")
+        con.execute(
+            "update marts.customer_features "
+            "set last_order_date = cutoff_date - cast(days_since_last_order as integer)"
+        )
+    with pytest.raises(SystemExit, match=r"has last_order_date \(DATE\), which a model cannot learn from"):
+        train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    assert not folder.exists()  # refused before any model was fitted or saved
+
+
 def test_scoring_refuses_a_mart_without_a_column_the_score_rows_carry(own) -> None:
     copy = own[0]
     with duckdb.connect(str(copy)) as con:
