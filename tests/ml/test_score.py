@@ -317,6 +317,14 @@ def test_the_columns_read_by_name_are_every_mart_column_training_and_scoring_rea
     assert read == set(READ_BY_NAME)
 
 
+def test_the_operations_doc_names_the_columns_read_by_name_an_analyst_must_keep() -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    paragraph = doc[doc.index("those the code reads by") :].split("(`ml.data.READ_BY_NAME`")[0]
+    assert re.findall(r"`(\w+)`", paragraph) == list(READ_BY_NAME)
+
+
 def test_training_refuses_a_mart_that_renamed_a_column_scoring_reads(
     warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
