@@ -50,6 +50,17 @@ def _float(name: str, default: float) -> float:
         raise SystemExit(f"{name}={value!r} is not a number: set it like 0.4 or leave it empty.") from None
 
 
+def _share(name: str, default: float) -> float:
+    """Return the share from 0 to 1 in environment variable `name`, or `default` when it is unset or empty."""
+    value = _float(name, default)
+    if not 0.0 <= value <= 1.0:
+        raise SystemExit(
+            f"{name}={os.environ[name].strip()!r} is not a share from 0 to 1: set it like {default} (40% is "
+            "0.4) or leave it empty."
+        )
+    return value
+
+
 def _int(name: str, default: int, minimum: int = 1) -> int:
     """Return the whole number in environment variable `name`, or `default` when it is unset or empty."""
     value = os.environ.get(name, "").strip()
@@ -116,7 +127,7 @@ def get_settings() -> Settings:
         dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
         alert_conn_id=alert_conn_id(),
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
-        gross_margin_rate=_float("CVW_GROSS_MARGIN_RATE", 0.4),
+        gross_margin_rate=_share("CVW_GROSS_MARGIN_RATE", 0.4),
         train_max_customers=_int("CVW_TRAIN_MAX_CUSTOMERS", 200_000),
         duckdb_memory_limit=os.environ.get("CVW_DUCKDB_MEMORY_LIMIT", "").strip() or "80%",
     )

@@ -39,6 +39,22 @@ def test_a_malformed_whole_number_is_one_sentence(monkeypatch, name: str, value:
     assert getattr(get_settings(), name.removeprefix("CVW_").lower()) == 7
 
 
+def test_a_gross_margin_rate_outside_0_to_1_is_one_sentence_before_dbt_reads_it(monkeypatch) -> None:
+    # CVW_GROSS_MARGIN_RATE=40 (meaning 40%) built marts whose margins were 40 x revenue where no unit cost
+    # is known; only cvw score refused it, after the build and a training on those margins
+    from include.dbt import dbt_environment
+
+    monkeypatch.setenv("CVW_GROSS_MARGIN_RATE", "40")
+    with pytest.raises(SystemExit) as stopped:
+        dbt_environment(Path("w.duckdb"))
+    assert str(stopped.value) == (
+        "CVW_GROSS_MARGIN_RATE='40' is not a share from 0 to 1: set it like 0.4 (40% is 0.4) or leave it "
+        "empty."
+    )
+    monkeypatch.setenv("CVW_GROSS_MARGIN_RATE", "1")
+    assert dbt_environment(Path("w.duckdb"))["CVW_GROSS_MARGIN_RATE"] == "1.0"
+
+
 # The Settings field each variable sets; a new variable in include/settings.py must be added here and to the
 # README's settings table, or test_the_readme_settings_table_lists_every_setting_with_its_default fails.
 FIELDS = {
