@@ -263,6 +263,10 @@ def describe(summary: Mapping[str, Any]) -> str:
             f"{found['score_rows']} score rows; moderate: {', '.join(found['moderate']) or 'none'}; "
             f"significant: {', '.join(found['significant']) or 'none'}"
         )
+        if found["not_monitored"]:  # a model output computed while scoring, or a feature the mart dropped
+            lines.append(
+                "not monitored, not in the warehouse at that date: " + ", ".join(found["not_monitored"])
+            )
     if isinstance(summary["backtests"], str):
         lines.append(f"backtests: skipped, {summary['backtests']}")
     else:

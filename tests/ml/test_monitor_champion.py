@@ -211,6 +211,20 @@ def test_features_are_binned_as_training_read_them_so_the_same_rows_do_not_drift
     assert monitor.psi_from_counts(reference, counts) == {"share": 0.0}
 
 
+def test_the_log_lists_what_is_not_monitored_a_feature_the_mart_dropped_among_them(warehouse: str) -> None:
+    # an analyst drops region from the mart: the champion's drift went on without it, and the log, which
+    # the docs say lists what is not monitored, said only "3 columns"
+    with duckdb.connect(warehouse) as con:
+        con.execute("alter table marts.customer_features drop column region")
+        summary = monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))
+    assert summary["drift"]["not_monitored"] == ["btyd_expected_orders", "region"]
+    assert describe(summary).splitlines()[1:3] == [
+        "drift: 3 columns over 4 feature rows and 4 score rows; moderate: predicted_revenue; "
+        "significant: none",
+        "not monitored, not in the warehouse at that date: btyd_expected_orders, region",
+    ]
+
+
 def test_an_earlier_date_counts_its_own_rows_and_only_the_models_scores(warehouse: str) -> None:
     with duckdb.connect(warehouse) as con:
         drift = monitor_champion(con, "v1", METADATA, as_of_date=date(2025, 3, 1))["drift"]
