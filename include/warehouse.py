@@ -73,6 +73,20 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
         ) from None
 
 
+def roll_back_if_open(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the connection's open transaction, if one is open.
+
+    None is open after a COMMIT that failed (DuckDB has rolled it back) or that went through as an exception
+    arrived (Ctrl-C, Airflow's execution_timeout: both interrupt wherever the code is): a ROLLBACK then
+    raises an error of its own, which would hide the exception being handled.
+    """
+    try:
+        con.execute("rollback")
+    except duckdb.TransactionException as error:
+        if "no transaction is active" not in str(error):
+            raise
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Yield the connection inside one transaction: commit when the block ends, roll back when it raises."""

@@ -299,7 +299,11 @@ def _commit_moving_pointer(
     """Run `write(con)` in one transaction that also points the champion at `champion` (None: leaves it)."""
     # the pointer moves inside the registry's transaction and back when that transaction fails (a failed
     # commit, a task terminated meanwhile), so a failed promotion leaves the registry and the pointer as they
-    # were (only a process killed between the two can still part them: nothing spans a file and a database)
+    # were (only a process killed between the two can still part them: nothing spans a file and a database).
+    # An interrupt that lands as the commit returns (Ctrl-C, Airflow's execution_timeout) finds the promotion
+    # committed: the registry, read again, says so, and the pointer stays with it.
+    from include.warehouse import roll_back_if_open
+
     pointed = champion_version(artifacts_dir)
     con.execute("begin transaction")
     try:
@@ -309,11 +313,20 @@ def _commit_moving_pointer(
         con.execute("commit")
     except BaseException:
         try:
-            if champion is not None:
-                restore_champion(artifacts_dir, pointed)
+            roll_back_if_open(con)
         finally:
-            con.execute("rollback")
+            if champion is not None and not _is_registered_champion(con, champion):
+                restore_champion(artifacts_dir, pointed)
         raise
+
+
+def _is_registered_champion(con: duckdb.DuckDBPyConnection, version: str) -> bool:
+    """Return whether the registry's committed rows make a version champion (False when it cannot be read)."""
+    try:
+        query = "select count(*) from ml.model_registry where model_version = ? and status = ?"
+        return con.execute(query, [version, CHAMPION]).fetchall()[0][0] > 0
+    except duckdb.Error:  # a connection a failed commit left unusable: the promotion is not known to stand
+        return False
 
 
 def promote_by_hand(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, version: str, reason: str) -> None:

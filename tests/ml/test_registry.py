@@ -392,6 +392,39 @@ def test_a_promotion_whose_commit_fails_leaves_the_pointer_and_the_registry_as_t
         assert registry.current_champion(con) == ("v1", CHAMPION)
 
 
+class _InterruptedAsCommitReturns(_CommitFails):
+    """A connection whose COMMIT goes through, then is interrupted (Ctrl-C, Airflow's execution_timeout)."""
+
+    def execute(self, query: str, *args):
+        result = self._con.execute(query, *args)
+        if query.strip().lower() == "commit":
+            raise KeyboardInterrupt
+        return result
+
+
+@pytest.mark.parametrize("by_hand", [False, True])
+def test_an_interrupt_as_the_promotion_commits_leaves_the_pointer_on_the_registry_s_champion(
+    tmp_path, by_hand: bool
+) -> None:
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    better = {"clv": {"spearman": 0.6}, "churn": {"roc_auc": 0.81}}
+    for version, measured in (("v1", CHAMPION), ("v3", better)):
+        save_model_version(artifacts, version, {}, _metadata(version, measured))
+    registry.promote_or_reject(con, artifacts, _metadata("v1", CHAMPION))
+    if by_hand:  # v3 registered as rejected, then made champion by hand (cvw models promote)
+        registry.register_model(con, _metadata("v3", better), registry.REJECTED, "rejected")
+    interrupted = _InterruptedAsCommitReturns(con)
+    with pytest.raises(KeyboardInterrupt):  # the interrupt itself, not an error of a rollback after it
+        if by_hand:
+            registry.promote_by_hand(interrupted, artifacts, "v3", "rollback")
+        else:
+            registry.promote_or_reject(interrupted, artifacts, _metadata("v3", better))
+    query = "select distinct model_version, status from ml.model_registry order by 1"
+    statuses = con.execute(query).fetchall()
+    assert statuses == [("v1", "retired"), ("v3", "champion")]  # the commit went through
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v3"}
+
+
 @pytest.mark.parametrize("commit_fails", [False, True])
 def test_the_version_s_evaluation_rows_are_written_with_its_registry_rows_or_not_at_all(
     tmp_path, commit_fails: bool
