@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from include.warehouse import roll_back_if_open
 from ml import metrics
 
 EPSILON = 1e-4
@@ -201,7 +202,7 @@ def write_feature_drift(
             con.executemany("insert into ml.feature_drift values (?, ?, ?, ?, ?, ?)", rows)
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
         raise
     return len(rows)
 
@@ -331,7 +332,7 @@ def run_backtests(
                     f"select {', '.join(BACKTEST_COLUMNS)} from computed_backtests")  # fmt: skip
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
         raise
     finally:
         con.unregister("computed_backtests")

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.warehouse import roll_back_if_open
 from ml import actions, clv
 from ml.data import arrow_strings, rounded_arrow
 from ml.registry import ensure_registry
@@ -335,6 +336,6 @@ def publish_scores(
         con.execute("drop table score_stage")
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
         raise
     return written

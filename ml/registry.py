@@ -189,7 +189,9 @@ def register_model(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], sta
         written = _write_rows(con, metadata, status, reason)
         con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        from include.warehouse import roll_back_if_open
+
+        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
         raise
     return written
 

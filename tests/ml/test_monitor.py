@@ -74,6 +74,31 @@ def test_feature_drift_rows_are_replaced_per_date_and_model() -> None:
     assert rows == [("2025-01-01", "x", 0.12, "moderate"), ("2025-02-01", "x", 0.0, "stable")]
 
 
+class _InterruptedAsCommitReturns:
+    """A DuckDB connection whose COMMIT goes through, then is interrupted (Ctrl-C, Airflow's timeout)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, query: str, *args):
+        result = self._con.execute(query, *args)
+        if query.strip().lower() == "commit":
+            raise KeyboardInterrupt
+        return result
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+def test_an_interrupt_as_the_drift_commits_reaches_the_caller_and_the_rows_stay() -> None:
+    con = duckdb.connect()
+    with pytest.raises(KeyboardInterrupt):  # not DuckDB's "cannot rollback - no transaction is active"
+        monitor.write_feature_drift(
+            _InterruptedAsCommitReturns(con), date(2025, 1, 1), "v1", {"x": 0.3}, datetime(2025, 1, 2)
+        )
+    assert con.execute("select feature, psi from ml.feature_drift").fetchall() == [("x", 0.3)]
+
+
 SCORED_AT = datetime(2025, 6, 1, 6)
 
 

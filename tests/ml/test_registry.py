@@ -425,6 +425,15 @@ def test_an_interrupt_as_the_promotion_commits_leaves_the_pointer_on_the_registr
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v3"}
 
 
+def test_an_interrupt_as_a_registration_commits_reaches_the_caller_and_the_rows_stay(tmp_path) -> None:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with pytest.raises(KeyboardInterrupt):  # not DuckDB's "cannot rollback - no transaction is active"
+        registry.register_model(
+            _InterruptedAsCommitReturns(con), _metadata("v1", CHAMPION), registry.REJECTED, "rejected"
+        )
+    assert con.execute("select count(*) from ml.model_registry").fetchone() == (2,)  # clv and churn
+
+
 @pytest.mark.parametrize("commit_fails", [False, True])
 def test_the_version_s_evaluation_rows_are_written_with_its_registry_rows_or_not_at_all(
     tmp_path, commit_fails: bool
