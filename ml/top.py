@@ -43,12 +43,15 @@ def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
     copy (include.scoring) counted 0 customers there.
     """
     require_table(con, "scores", "customer_scores", "score the customers (cvw score)")
-    as_of, rows = con.execute(
+    latest = con.execute(
         """
         select as_of_date, count(*) from scores.customer_scores
         group by as_of_date order by as_of_date desc limit 1
         """
     ).fetchone()
+    if latest is None:  # the table a first scoring creates before its rows, when it was killed or failed
+        raise SystemExit("scores.customer_scores is empty: score the customers first (cvw score).")
+    as_of, rows = latest
     eligible = con.execute(
         "select count(distinct customer_id) from marts.fct_orders "
         "where not is_cancelled and ordered_at < cast(? as timestamp)",

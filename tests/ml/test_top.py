@@ -46,6 +46,18 @@ def test_the_summary_counts_the_customers_with_a_completed_order_before_the_late
         assert top.score_summary(con) == ("2026-01-15", 3, 3)  # D's order was cancelled, E's is on the date
 
 
+def test_a_score_table_a_killed_first_scoring_left_empty_is_one_sentence(tmp_path: Path) -> None:
+    # the scoring creates the table before it writes its rows in one transaction: killed or failed between
+    # the two, it leaves the table empty, and `cvw top` ended in "TypeError: cannot unpack non-iterable ..."
+    from ml.publish_scores import ensure_score_tables
+
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        ensure_score_tables(con)
+    with pytest.raises(SystemExit, match=r"^scores.customer_scores is empty: score the customers first"):
+        top.print_summary(path)
+
+
 def test_the_top_list_is_headed_with_the_customers_it_shows(tmp_path: Path, capsys) -> None:
     # `cvw top --limit 100000` headed the list "Top 100000 customers" in a shop of three
     path = tmp_path / "warehouse.duckdb"
