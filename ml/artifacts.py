@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,21 @@ def new_version(artifacts_dir: Path, feature_hash: str) -> tuple[str, datetime]:
             time.sleep(1.0 - trained_at.microsecond / 1_000_000)
             continue
         return version, trained_at
+
+
+@contextmanager
+def removed_unless_registered(artifacts_dir: Path, version: str) -> Iterator[None]:
+    """Remove a new version's folder when the block that saves and registers it raises.
+
+    The block ends with the registry's commit: a version that failed before it (the warehouse held by
+    another process, a killed task) is in no registry row, so nothing lists, promotes or reuses its folder,
+    and every retry of the training would leave one more such orphan in the artifacts folder.
+    """
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(version_dir(artifacts_dir, version), ignore_errors=True)
+        raise
 
 
 def _write_atomically(path: Path, text: str) -> None:

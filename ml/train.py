@@ -22,7 +22,7 @@ import pandas as pd
 
 from include.settings import get_settings
 from include.warehouse import connect, scoring_date
-from ml.artifacts import find_champion, new_version, save_model_version
+from ml.artifacts import find_champion, new_version, removed_unless_registered, save_model_version
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
@@ -364,31 +364,37 @@ def train_models(
         "calibration": evaluated.calibration,
         "categorical_levels": evaluated.levels,
     }
-    folder = save_model_version(
-        settings.artifacts_dir, version, champion.boosters, metadata, evaluated_boosters=evaluated.boosters
-    )
-    evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
-    report = write_report(folder, evaluation)
-
-    on_holdout = champion_on_holdout(
-        find_champion(settings.artifacts_dir),
-        test,
-        metadata["test_cutoff"],
-        horizon_days,
-        settings.artifacts_dir,
-    )
-    evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
-    with connect(warehouse_path) as con:
-        # the rows carry the version, and are written with its registry rows: ml.evaluations and
-        # ml.model_registry join on model_version, and neither holds a version the other lacks
-        promoted, reason = promote_or_reject(
-            con,
+    # the folder goes again unless the registry records the version: a failed try leaves no orphan
+    with removed_unless_registered(settings.artifacts_dir, version):
+        folder = save_model_version(
             settings.artifacts_dir,
+            version,
+            champion.boosters,
             metadata,
-            champion_metrics=on_holdout[0] if on_holdout else None,
-            champion_scored_by=on_holdout[1] if on_holdout else None,
-            write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
+            evaluated_boosters=evaluated.boosters,
         )
+        evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
+        report = write_report(folder, evaluation)
+
+        on_holdout = champion_on_holdout(
+            find_champion(settings.artifacts_dir),
+            test,
+            metadata["test_cutoff"],
+            horizon_days,
+            settings.artifacts_dir,
+        )
+        evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
+        with connect(warehouse_path) as con:
+            # the rows carry the version, and are written with its registry rows: ml.evaluations and
+            # ml.model_registry join on model_version, and neither holds a version the other lacks
+            promoted, reason = promote_or_reject(
+                con,
+                settings.artifacts_dir,
+                metadata,
+                champion_metrics=on_holdout[0] if on_holdout else None,
+                champion_scored_by=on_holdout[1] if on_holdout else None,
+                write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
+            )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata
 

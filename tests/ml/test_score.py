@@ -289,6 +289,21 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
     assert set(_scores(path)["model_version"]) == {first["version"]}
 
 
+def test_a_training_whose_registration_fails_leaves_no_version_folder_behind(own) -> None:
+    # The registry's write fails (here: this process holds the warehouse read-only, as another process's
+    # lock does for the Airflow task, which then retries): the version is in no registry row, so its saved
+    # folder would be an orphan that no command lists or removes, one more for every retry.
+    path, artifacts, first = own
+    before = sorted(entry.name for entry in models_dir(artifacts).iterdir())
+    with duckdb.connect(str(path), read_only=True) as reader:
+        with pytest.raises(duckdb.Error):
+            train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+        registered = reader.execute("select distinct model_version from ml.model_registry").fetchall()
+    assert registered == [(first["version"],)]
+    assert sorted(entry.name for entry in models_dir(artifacts).iterdir()) == before
+    assert before == sorted([first["version"], CHAMPION_POINTER])
+
+
 def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(own) -> None:
     copy = own[0]
     with duckdb.connect(str(copy)) as con:
