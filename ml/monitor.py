@@ -182,11 +182,13 @@ def write_feature_drift(
     model_version: str,
     psi_by_column: Mapping[str, float],
     run_at: datetime | None = None,
+    kept: Sequence[str] = (),
 ) -> int:
     """Replace the drift rows of the date in one transaction; return the rows.
 
     A date's drift is that of its latest monitoring run, against the model it names: the rows of another
-    model for the date (the one that scored it before a new champion re-scored it) go.
+    model for the date (the one that scored it before a new champion re-scored it) go. The model's rows of
+    the `kept` columns stay as an earlier run measured them (features the marts no longer hold at the date).
     """
     run_at = run_at or datetime.now(UTC).replace(tzinfo=None)
     rows = [
@@ -197,7 +199,11 @@ def write_feature_drift(
     con.execute(FEATURE_DRIFT_DDL)
     con.execute("begin transaction")
     try:
-        con.execute("delete from ml.feature_drift where as_of_date = ?", [as_of_date])
+        con.execute(
+            "delete from ml.feature_drift where as_of_date = ? "
+            "and not (model_version = ? and list_contains(?::varchar[], feature))",
+            [as_of_date, model_version, [column for column in kept if column not in psi_by_column]],
+        )
         if rows:
             con.executemany("insert into ml.feature_drift values (?, ?, ?, ?, ?, ?)", rows)
         con.execute("commit")

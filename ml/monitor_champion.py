@@ -6,8 +6,9 @@ Drift: the champion's metadata keeps the training distribution (`drift_reference
 of the feature mart at the scoring date (`marts.customer_features`, cutoff_date = as_of_date) and the
 champion's scores of that date (`scores.customer_scores`) are counted into its bins chunk by chunk, so
 memory stays bounded at any shop size; the PSI of each column goes to `ml.feature_drift` (replacing that
-date's rows). Reference columns the warehouse does not store (model outputs computed while scoring, such
-as the BG/NBD features) are listed as not monitored. A champion trained before drift references existed
+date's rows, but for the features' rows of a date the marts no longer hold). Reference columns the
+warehouse does not store (model outputs computed while scoring, such as the BG/NBD features) are listed as
+not monitored. A champion trained before drift references existed
 has none: the run says so and only backtests.
 
 Backtests: ml.run_backtests on `scores.customer_scores`: every scored date and model whose horizon has
@@ -125,7 +126,10 @@ def drift(
         chunk_rows,
     )
     psi = psi_from_counts(reference, {**feature_counts, **score_counts})
-    written = write_feature_drift(con, as_of_date, model_version, psi, run_at) if psi else 0
+    # marts built for a later day hold no feature row of the date: its features' drift, measured when they
+    # did, cannot be measured again, so a run that measures the scores alone keeps those rows
+    kept = sorted(feature_reference) if not feature_rows else []
+    written = write_feature_drift(con, as_of_date, model_version, psi, run_at, kept) if psi else 0
     statuses = {column: drift_status(value) for column, value in psi.items()}
     return {
         "feature_rows": feature_rows,

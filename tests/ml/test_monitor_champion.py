@@ -185,6 +185,32 @@ def test_a_re_scored_date_keeps_no_backtest_or_drift_of_the_model_before(warehou
     assert left == 0
 
 
+def test_monitoring_a_date_again_after_the_marts_moved_on_keeps_its_features_drift(warehouse: str) -> None:
+    # The marts were built for a later day since AS_OF was monitored: they hold no feature row of AS_OF any
+    # more, so a second run there measures the scores only. The features' PSIs of the first run are the
+    # only ones the date can have; they stay, and the scores' are replaced.
+    with duckdb.connect(warehouse) as con:
+        monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))
+        first = con.execute("select feature, psi, run_at from ml.feature_drift order by feature").fetchall()
+        con.execute("delete from marts.customer_features where cutoff_date = ?", [AS_OF])
+        rescored = "update scores.customer_scores set predicted_revenue = 20.0 where as_of_date = ?"
+        con.execute(rescored, [AS_OF])
+        drift = monitor_champion(con, "v1", METADATA, as_of_date=AS_OF, run_at=datetime(2025, 4, 9))["drift"]
+        rows = con.execute(
+            "select feature, psi, run_at from ml.feature_drift where as_of_date = ? and model_version = 'v1' "
+            "order by feature",
+            [AS_OF],
+        ).fetchall()
+    assert (drift["feature_rows"], drift["score_rows"], drift["drift_rows"]) == (0, 4, 2)
+    assert [row[0] for row in rows] == ["churn_probability", "orders_lifetime", "predicted_revenue", "region"]
+    assert rows[1] == first[1] and rows[3] == first[3]  # the features': as the first run measured them
+    assert rows[0] == ("churn_probability", 0.0, datetime(2025, 4, 9))
+    # every score now above 10 against 70% of training: the new run's PSI, not the first one's
+    revenue_psi = (EPS - 0.3) * math.log(EPS / 0.3) + (1.0 - 0.7) * math.log(1.0 / 0.7)
+    assert rows[2][0] == "predicted_revenue" and rows[2][1] == pytest.approx(revenue_psi)
+    assert rows[2][2] == datetime(2025, 4, 9)
+
+
 def test_counting_one_row_at_a_time_gives_the_same_psi(warehouse: str) -> None:
     with duckdb.connect(warehouse) as con:
         whole = monitor_champion(con, "v1", METADATA)["drift"]["psi"]
