@@ -293,10 +293,10 @@ def _resamples(value: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse --cutoff, --horizon and --warehouse, run the evaluation and print its table; return 0."""
+    from ml.cli import _date as iso_date  # the other verbs' sentence for a date that is not one
+
     parser = argparse.ArgumentParser(prog="cvw evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--cutoff", type=date.fromisoformat, required=True, help="labelled cutoff, YYYY-MM-DD"
-    )
+    parser.add_argument("--cutoff", type=iso_date, required=True, help="labelled cutoff, YYYY-MM-DD")
     parser.add_argument("--horizon", type=int, required=True, help="horizon in days, e.g. 90")
     parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default: CVW_WAREHOUSE)")
     parser.add_argument(

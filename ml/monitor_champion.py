@@ -287,9 +287,11 @@ def describe(summary: Mapping[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Monitor the champion from the command line; print the summary."""
+    from ml.cli import _date as iso_date  # the other verbs' sentence for a date that is not one
+
     parser = argparse.ArgumentParser(prog="cvw monitor", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--as-of-date", type=date.fromisoformat, default=None, help="scoring date (default: the latest)"
+        "--as-of-date", type=iso_date, default=None, help="scoring date (default: the latest)"
     )
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(

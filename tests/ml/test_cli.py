@@ -39,6 +39,19 @@ def test_a_malformed_date_is_refused_with_the_format(capsys: pytest.CaptureFixtu
     assert "'01/06/2024' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("verb", "option"), [("monitor", "--as-of-date"), ("evaluate", "--cutoff")], ids=["monitor", "evaluate"]
+)
+def test_the_verbs_with_their_own_parser_refuse_a_malformed_date_with_the_format(
+    verb: str, option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a day that does not exist, as a user types it for a backfill: the sentence says how to write one
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([verb, option, "2025-02-30"])
+    assert stopped.value.code == 2
+    assert "'2025-02-30' is not a date; use YYYY-MM-DD" in capsys.readouterr().err
+
+
 def _warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *statements: str) -> Path:
     """Return a warehouse file made by `statements`, set as the settings' warehouse."""
     path = tmp_path / "warehouse.duckdb"
