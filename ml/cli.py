@@ -35,6 +35,22 @@ def main(argv: list[str] | None = None) -> int:
         return _dispatch(argv)
     except DbtFailed as error:  # a dbt node or dbt itself failed (cvw build, score's scratch build, publish)
         raise SystemExit(str(error)) from None
+    except KeyboardInterrupt:
+        return _interrupted()
+    except RuntimeError as error:
+        if str(error) != "Query interrupted":  # DuckDB's answer to Ctrl-C in the middle of a query
+            raise
+        return _interrupted()
+
+
+def _interrupted() -> int:
+    """Say in one sentence that Ctrl-C stopped the command and what to do; return the shell's code for it."""
+    print(
+        'cvw: interrupted. Run the command again; docs/operations.md ("A run killed halfway") says what a '
+        "command stopped halfway leaves.",
+        file=sys.stderr,
+    )
+    return 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
 
 
 def _dispatch(argv: list[str] | None) -> int:

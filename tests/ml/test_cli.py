@@ -247,3 +247,35 @@ def test_train_for_a_horizon_the_marts_have_no_labels_of_says_so(tmp_path, monke
         cli.main(["train", "--horizon-days", "45"])
     with pytest.raises(SystemExit, match=r"^Too little data to train: only 3 customers"):
         cli.main(["train", "--horizon-days", "30"])  # labels the marts hold: what is missing is data
+
+
+@pytest.mark.parametrize("stopped_in", ["duckdb", "python"])
+def test_ctrl_c_is_one_sentence_and_the_shells_exit_code(
+    stopped_in: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ctrl-C printed a traceback: DuckDB's RuntimeError "Query interrupted" in a query, KeyboardInterrupt else
+    import os
+    import signal
+    import threading
+    import time
+
+    import ml.top
+
+    def endless(limit: int) -> None:
+        if stopped_in == "duckdb":
+            endless_query = "select sum(hash(a.range * b.range)) from range(1000000) a, range(1000000) b"
+            duckdb.connect().execute(endless_query).fetchall()
+        else:
+            time.sleep(600)
+
+    monkeypatch.setattr(ml.top, "print_summary", endless)
+    ctrl_c = threading.Timer(1.0, os.kill, [os.getpid(), signal.SIGINT])
+    ctrl_c.start()
+    try:
+        assert cli.main(["top"]) == 130
+    finally:
+        ctrl_c.cancel()
+    assert capsys.readouterr().err.splitlines() == [
+        'cvw: interrupted. Run the command again; docs/operations.md ("A run killed halfway") says what a '
+        "command stopped halfway leaves."
+    ]
