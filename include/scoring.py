@@ -9,15 +9,14 @@ the warehouse's marts stay as they were, and every date gets exactly the rows a 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import socket
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from include.processes import host_hash, process_alive
 from include.settings import get_settings
 
 # Runs that stand for a point in time score as of their logical date; manual and asset-triggered runs
@@ -116,23 +115,12 @@ def should_train(run_type: object, has_champion: bool, marts_date: date | None) 
 
 def _host_prefix() -> str:
     """Return the prefix of this host's scratch folders: SCRATCH_PREFIX, a hash of the host name, "_"."""
-    return f"{SCRATCH_PREFIX}{hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]}_"
+    return f"{SCRATCH_PREFIX}{host_hash()}_"
 
 
 def _scratch_prefix() -> str:
     """Return the prefix of this process's scratch folders (host and process id)."""
     return f"{_host_prefix()}{os.getpid()}_"
-
-
-def _alive(pid: int) -> bool:
-    """Return whether a process of this host has the id (one we may not signal counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_abandoned_scratch(folder: Path) -> list[Path]:
@@ -146,7 +134,7 @@ def remove_abandoned_scratch(folder: Path) -> list[Path]:
     removed = []
     for path in sorted(folder.glob(f"{host}*")):
         pid = path.name[len(host) :].split("_", 1)[0]
-        if path.is_dir() and pid.isdigit() and not _alive(int(pid)):
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
