@@ -15,7 +15,11 @@ from typing import Any
 
 import lightgbm as lgb
 
+from include.processes import host_hash, process_alive
+
 CHAMPION_POINTER = "champion.json"
+# a new version's folder holds a file .training-<host hash>_<pid> until the training registers the version
+TRAINING_MARK = ".training-"
 # the sub-folder of a version that holds the boosters tested out of time (before the refit on every cutoff)
 EVALUATED = "evaluated"
 
@@ -50,7 +54,41 @@ def new_version(artifacts_dir: Path, feature_hash: str) -> tuple[str, datetime]:
         except FileExistsError:
             time.sleep(1.0 - trained_at.microsecond / 1_000_000)
             continue
+        (version_dir(artifacts_dir, version) / f"{_host_mark()}{os.getpid()}").touch()
         return version, trained_at
+
+
+def _host_mark() -> str:
+    """Return the start of this host's training marks: TRAINING_MARK, the host's hash, "_"."""
+    return f"{TRAINING_MARK}{host_hash()}_"
+
+
+def registering(artifacts_dir: Path, version: str) -> None:
+    """Take a new version's training mark away, just before the registry's transaction records it.
+
+    From then on the folder is the registry's (or, should that transaction fail, removed_unless_registered
+    removes it): remove_abandoned_versions never judges it again.
+    """
+    for mark in version_dir(artifacts_dir, version).glob(f"{TRAINING_MARK}*"):
+        mark.unlink(missing_ok=True)
+
+
+def remove_abandoned_versions(artifacts_dir: Path) -> list[Path]:
+    """Remove the folders of new versions whose training process died before registering them; return them.
+
+    A training killed outright (out of memory, a killed worker) runs no clean-up and leaves its version's
+    folder, in no registry row, so nothing lists, promotes or removes it. Only this host's marks are judged
+    (a process id means nothing on another host), and only when their process no longer runs: a training
+    still running elsewhere on the host keeps its folder.
+    """
+    host = _host_mark()
+    removed = []
+    for mark in sorted(models_dir(artifacts_dir).glob(f"*/{host}*")):
+        pid = mark.name[len(host) :]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(mark.parent, ignore_errors=True)
+            removed.append(mark.parent)
+    return removed
 
 
 @contextmanager

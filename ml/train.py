@@ -22,7 +22,14 @@ import pandas as pd
 
 from include.settings import get_settings
 from include.warehouse import connect, scoring_date
-from ml.artifacts import find_champion, new_version, removed_unless_registered, save_model_version
+from ml.artifacts import (
+    find_champion,
+    new_version,
+    registering,
+    remove_abandoned_versions,
+    removed_unless_registered,
+    save_model_version,
+)
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
@@ -321,6 +328,8 @@ def train_models(
         )
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
     hashed = feature_hash(features, champion.levels)
+    for folder in remove_abandoned_versions(settings.artifacts_dir):
+        print(f"removed {folder.name}, the folder of a training whose process died before registering it")
     version, trained_at = new_version(settings.artifacts_dir, hashed)
     metadata = {
         "version": version,
@@ -384,6 +393,7 @@ def train_models(
             settings.artifacts_dir,
         )
         evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
+        registering(settings.artifacts_dir, version)
         with connect(warehouse_path) as con:
             # the rows carry the version, and are written with its registry rows: ml.evaluations and
             # ml.model_registry join on model_version, and neither holds a version the other lacks

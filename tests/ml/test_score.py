@@ -304,6 +304,43 @@ def test_a_training_whose_registration_fails_leaves_no_version_folder_behind(own
     assert before == sorted([first["version"], CHAMPION_POINTER])
 
 
+def test_a_training_removes_the_folder_a_killed_training_left_and_nothing_else(own, capsys) -> None:
+    # A training killed outright after creating its version's folder (10 of 11 kill points in a kill test)
+    # left it, unregistered: nothing listed, promoted or removed it
+    import os
+    import subprocess
+    import sys
+
+    from include.processes import host_hash
+    from ml.artifacts import TRAINING_MARK, new_version
+
+    path, artifacts, first = own
+    killed = (
+        "import os, sys; from pathlib import Path; from ml.artifacts import new_version; "
+        "version, _ = new_version(Path(sys.argv[1]), 'killed'); print(version, flush=True); os._exit(9)"
+    )
+    died = subprocess.run(
+        [sys.executable, "-c", killed, str(artifacts)], capture_output=True, text=True, check=False
+    )
+    assert died.returncode == 9, died.stderr
+    abandoned = died.stdout.strip()
+    running, _ = new_version(artifacts, "running")  # this process's: a training still at work
+    elsewhere = models_dir(artifacts) / "20240101T000000Z-elsewhere"  # another host's, its pid meaningless
+    elsewhere.mkdir()
+    (elsewhere / f"{TRAINING_MARK}0123456789ab_1").touch()
+
+    trained = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+
+    left = sorted(entry.name for entry in models_dir(artifacts).iterdir())
+    expected = [CHAMPION_POINTER, first["version"], trained["version"], running, elsewhere.name]
+    assert left == sorted(expected)
+    assert f"removed {abandoned}, the folder of a training whose process died" in capsys.readouterr().out
+    registered = models_dir(artifacts) / trained["version"]
+    assert not list(registered.glob(f"{TRAINING_MARK}*")), "a registered version keeps no training mark"
+    still_running = [mark.name for mark in (models_dir(artifacts) / running).iterdir()]
+    assert still_running == [f"{TRAINING_MARK}{host_hash()}_{os.getpid()}"]
+
+
 def test_scoring_refuses_a_mart_whose_columns_differ_from_the_model(own) -> None:
     copy = own[0]
     with duckdb.connect(str(copy)) as con:
