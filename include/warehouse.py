@@ -89,14 +89,18 @@ def roll_back_if_open(con: duckdb.DuckDBPyConnection) -> None:
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Yield the connection inside one transaction: commit when the block ends, roll back when it raises."""
+    """Yield the connection inside one transaction: commit when the block ends, roll back when it raises.
+
+    A commit that fails, or that an interrupt reaches as it returns, raises its own error, never the
+    rollback's "no transaction is active" (roll_back_if_open).
+    """
     con.execute("begin transaction")
     try:
         yield con
+        con.execute("commit")
     except BaseException:
-        con.execute("rollback")
+        roll_back_if_open(con)
         raise
-    con.execute("commit")
 
 
 def has_table(

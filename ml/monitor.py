@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from include.warehouse import roll_back_if_open
+from include.warehouse import transaction
 from ml import metrics
 
 EPSILON = 1e-4
@@ -197,8 +197,7 @@ def write_feature_drift(
     ]
     con.execute("create schema if not exists ml")
     con.execute(FEATURE_DRIFT_DDL)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(
             "delete from ml.feature_drift where as_of_date = ? "
             "and not (model_version = ? and list_contains(?::varchar[], feature))",
@@ -206,10 +205,6 @@ def write_feature_drift(
         )
         if rows:
             con.executemany("insert into ml.feature_drift values (?, ?, ?, ?, ?, ?)", rows)
-        con.execute("commit")
-    except BaseException:
-        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
-        raise
     return len(rows)
 
 
@@ -321,25 +316,21 @@ def run_backtests(
     kept_keys = pd.DataFrame(kept, columns=BACKTEST_KEY)
     con.register("computed_backtests", computed)
     con.register("kept_backtests", kept_keys)
-    con.execute("begin transaction")
     try:
-        con.execute(
-            """
-            delete from ml.backtests
-            where not exists (
-                select 1 from kept_backtests as kept
-                where kept.as_of_date = backtests.as_of_date
-                    and kept.model_version = backtests.model_version
-                    and kept.horizon_days = backtests.horizon_days
+        with transaction(con):
+            con.execute(
+                """
+                delete from ml.backtests
+                where not exists (
+                    select 1 from kept_backtests as kept
+                    where kept.as_of_date = backtests.as_of_date
+                        and kept.model_version = backtests.model_version
+                        and kept.horizon_days = backtests.horizon_days
+                )
+                """
             )
-            """
-        )
-        con.execute(f"insert into ml.backtests ({', '.join(BACKTEST_COLUMNS)}) "
-                    f"select {', '.join(BACKTEST_COLUMNS)} from computed_backtests")  # fmt: skip
-        con.execute("commit")
-    except BaseException:
-        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
-        raise
+            con.execute(f"insert into ml.backtests ({', '.join(BACKTEST_COLUMNS)}) "
+                        f"select {', '.join(BACKTEST_COLUMNS)} from computed_backtests")  # fmt: skip
     finally:
         con.unregister("computed_backtests")
         con.unregister("kept_backtests")

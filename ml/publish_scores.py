@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from include.warehouse import roll_back_if_open
+from include.warehouse import transaction
 from ml import actions, clv
 from ml.data import arrow_strings, rounded_arrow
 from ml.registry import ensure_registry
@@ -302,8 +302,7 @@ def publish_scores(
     ensure_score_tables(con)
     columns = ", ".join(CHUNK_COLUMNS)
     staged = 0
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(f"create or replace temporary table score_stage ({_stage_columns(con)})")
         for chunk in chunks:
             if not (
@@ -334,8 +333,4 @@ def publish_scores(
         if written != staged:
             raise ValueError(f"risk bands must be in {actions.BANDS}: {staged - written} score rows are not")
         con.execute("drop table score_stage")
-        con.execute("commit")
-    except BaseException:
-        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
-        raise
     return written

@@ -184,16 +184,10 @@ def _write_rows(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], status
 def register_model(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], status: str, reason: str) -> int:
     """Record a model version with a status and reason in one transaction; return the rows written."""
     ensure_registry(con)
-    con.execute("begin transaction")
-    try:
-        written = _write_rows(con, metadata, status, reason)
-        con.execute("commit")
-    except BaseException:
-        from include.warehouse import roll_back_if_open
+    from include.warehouse import transaction
 
-        roll_back_if_open(con)  # none is open after a commit that failed, or was interrupted as it returned
-        raise
-    return written
+    with transaction(con):
+        return _write_rows(con, metadata, status, reason)
 
 
 def current_champion(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, dict[str, float]]] | None:
