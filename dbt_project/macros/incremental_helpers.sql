@@ -473,3 +473,31 @@
 {% macro delete_cutoffs_off_the_spine() -%}
     delete from {{ this }} where cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})
 {%- endmacro %}
+
+{#
+    Pre-hook of the incremental models that value margin at var gross_margin_rate where no unit cost is
+    known: stops the build when the rows the model holds (those `where` selects, valued at the rate) were
+    valued at another rate. An incremental run values only new rows, so it would mix the two rates in
+    every mart; a full refresh values them all at the new one. Renders nothing when the rate is unchanged.
+#}
+{% macro require_unchanged_margin_rate(where) -%}
+    {%- if execute and is_incremental() -%}
+        {%- set rate = var('gross_margin_rate') | float -%}
+        {%- set held = run_query(
+            'select min(margin / revenue), max(margin / revenue) from ' ~ this
+            ~ ' where revenue > 0 and (' ~ where ~ ')'
+        ) -%}
+        {%- set low, high = held.columns[0].values()[0], held.columns[1].values()[0] -%}
+        {%- if low is not none -%}
+            {%- set low, high = low | float, high | float -%}
+        {%- endif -%}
+        {%- if low is not none and ((low - rate) | abs > 1e-9 or (high - rate) | abs > 1e-9) -%}
+            {%- set was = (low | round(6)) ~ ('' if (high - low) | abs <= 1e-9 else ' to ' ~ (high | round(6))) -%}
+            {{ exceptions.raise_compiler_error(
+                this.identifier ~ ' holds margins valued at gross_margin_rate ' ~ was ~ ' and this build\'s'
+                ~ ' is ' ~ rate ~ ' (CVW_GROSS_MARGIN_RATE): an incremental build would mix the two. Rebuild'
+                ~ ' with cvw build --full-refresh (the transform DAG\'s param full_refresh), or set the rate back.'
+            ) }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

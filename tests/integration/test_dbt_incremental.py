@@ -435,3 +435,44 @@ def test_the_emptied_cutoffs_have_no_rows(emptied_cutoff_warehouses: tuple[Path,
     assert features.loc[features["customer_id"] == "c1", "cutoff_date"].tolist() == []  # cancelled: no buyer
     assert labels["customer_id"].eq("c1").sum() == 0
     assert features["cutoff_date"].min() == pd.Timestamp("2024-06-01")  # o2 of 15 May is the first completed
+
+
+def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh(tmp_path: Path) -> None:
+    # an incremental run valued only new rows at a changed rate, silently mixing two rates in every mart
+    from include.dbt import DbtFailed
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = {
+        "orders": [
+            ("o1", "c1", datetime(2024, 1, 5, 10), 100.0, "completed", None, "web"),  # no lines: 100 x rate
+            ("o2", "c2", datetime(2024, 1, 6, 10), 50.0, "completed", None, "web"),  # its lines, no unit cost
+        ],
+        "order_items": [("o2", 1, "p1", 2, 25.0, None, 0)],
+        "products": [("p1", "Mug", "kitchen", 25.0, None)],
+    }
+    second = {"orders": [("o3", "c1", datetime(2024, 2, 5, 10), 80.0, "completed", None, "web")]}
+    build = ["build", "--select", "+int_orders_valued", "--resource-type", "seed", "--resource-type", "model"]
+    append(warehouse, frames(first), "1", LOADED_AT[0])
+    run_dbt(build, warehouse_path=warehouse, dbt_vars={"gross_margin_rate": 0.4})
+    append(warehouse, frames(second), "2", LOADED_AT[1])
+
+    rate_now = {"gross_margin_rate": 0.3}
+    # the lines' model stops (and int_orders_valued is skipped); then the orders' model stops on its own
+    for model in ("int_order_items_priced", "int_orders_valued"):
+        with pytest.raises(DbtFailed) as stopped:
+            run_dbt(["run", "--select", model], warehouse_path=warehouse, dbt_vars=rate_now)
+        assert (
+            f"{model} holds margins valued at gross_margin_rate 0.4 and this build's is 0.3 "
+            "(CVW_GROSS_MARGIN_RATE): an incremental build would mix the two."
+        ) in str(stopped.value)
+    orders = read(warehouse, "intermediate.int_orders_valued", ["order_id"])
+    assert orders["order_id"].tolist() == ["o1", "o2"]  # nothing of the stopped builds was written
+
+    run_dbt([*build, "--full-refresh"], warehouse_path=warehouse, dbt_vars=rate_now)
+    valued = read(warehouse, "intermediate.int_orders_valued", ["order_id"])
+    assert list(zip(valued["order_id"], valued["margin"].round(9), strict=True)) == [
+        ("o1", 30.0),
+        ("o2", 15.0),
+        ("o3", 24.0),
+    ]
+    run_dbt(build, warehouse_path=warehouse, dbt_vars=rate_now)  # the rate unchanged: it builds

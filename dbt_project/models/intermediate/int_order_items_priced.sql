@@ -12,13 +12,14 @@
     the lines it already holds whose order or product was loaded since (a new order for a waiting line,
     a status or a cost change), then replaces them (delete+insert on order_id, line_number).
     `_loaded_at` is the latest load of the line, its order or its product. Changing var
-    gross_margin_rate needs `--full-refresh`.
+    gross_margin_rate needs `--full-refresh` (the pre-hook stops an incremental run that would mix rates).
 #}
 
 {{
     config(
         materialized='incremental',
-        unique_key=['order_id', 'line_number']
+        unique_key=['order_id', 'line_number'],
+        pre_hook=["{{ require_unchanged_margin_rate('unit_cost is null') }}"]
     )
 }}
 

@@ -19,6 +19,7 @@
     config(
         materialized='incremental',
         unique_key='customer_id',
+        pre_hook=["{{ require_unchanged_margin_rate('not has_lines') }}"],
         post_hook=["{{ delete_orders_of_former_customers(ref('stg_shop__orders')) }}"]
     )
 }}
