@@ -17,6 +17,9 @@ KEY_COLUMNS = ("customer_id", "cutoff_date")
 # Columns of marts.customer_features that describe the row rather than the customer: never model inputs.
 NON_FEATURE_COLUMNS = frozenset({"customer_id", "cutoff_date", "is_scoring_date"})
 LABEL_COLUMNS = ("label_revenue", "label_orders", "label_is_churned")
+# The mart's calendar columns: they say when a customer is scored, not who the customer is, so they are never
+# a reason (ml.explain) and their drift, one value per cutoff, is not monitored (ml.monitor).
+CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 # Mart columns the Python code reads by name, not only as model inputs: BG/NBD + Gamma-Gamma's inputs
 # (ml.score.BTYD_INPUT_COLUMNS), the RFM and naive-rate baselines' (ml.features.RFM_FEATURES, tenure_days)
 # and what every score row carries (ml.score.VALUE_COLUMNS). The persistence baseline reads the horizon's

@@ -16,6 +16,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from ml.data import CALENDAR_FEATURES
+
 DIRECTIONS = {"churn": ("↑ risk", "↓ risk"), "clv": ("↑ value", "↓ value")}
 REASON_SEPARATOR = "; "
 # Whole-name overrides where the words of the column name read badly.
@@ -37,7 +39,7 @@ READABLE_OVERRIDES = {
 _WINDOW = re.compile(r"^(\d+)d$")
 _WORDS = {"avg": "average"}
 # Calendar features say when the customer is scored, not who the customer is: never given as a reason.
-NOT_REASONS = ("cutoff_month", "days_to_year_end_peak")
+NOT_REASONS = CALENDAR_FEATURES
 
 
 def readable_name(column: str) -> str:

@@ -28,6 +28,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from include.warehouse import transaction
 from ml import metrics
+from ml.data import CALENDAR_FEATURES
 
 EPSILON = 1e-4
 DEFAULT_BINS = 10
@@ -36,8 +37,6 @@ SIGNIFICANT = "significant"
 SCORE_SOURCES = ("scores.customer_scores",)
 OUTCOMES_VIEW = "marts.score_outcomes"  # what each scored customer did in the horizon (dbt, marts/ml)
 WINDOWS_VIEW = "marts.score_outcome_windows"  # its complete windows, with their orders' fingerprint
-# One value per cutoff, so a scoring date always "drifts" from training in them: not monitored.
-CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 
 FEATURE_DRIFT_DDL = """
 create table if not exists ml.feature_drift (
