@@ -8,8 +8,11 @@ model of monetary value"): order values ~ Gamma(p, nu) around a customer mean wi
 fitted on the average repeat-order value m_x of customers with x >= 1.
 
 Inputs come from marts.customer_features columns (a BTYD input is arithmetic on mart columns, never a
-re-aggregation of orders): x = orders_lifetime - 1, t_x = days_since_first_order - days_since_last_order,
-T = days_since_first_order, m_x = (revenue_lifetime - first_order_value) / x; time in weeks.
+re-aggregation of orders): x = order_days_lifetime - 1, t_x = days_since_first_order - days_since_last_order,
+T = days_since_first_order, m_x = (revenue_lifetime - first_order_day_revenue) / x; time in weeks.
+A purchase is a day with a completed order, as in lifetimes (`summary_data_from_transaction_data`, freq "D"):
+BG/NBD allows one purchase per period, and a wholesale customer with dozens of orders a day, counted by
+order, looked dead to it (P(alive) about 1e-7) however recently it bought.
 """
 
 from __future__ import annotations
@@ -397,12 +400,12 @@ def order_value_scale(m_x: np.ndarray) -> float:
 
 def btyd_inputs(frame: pd.DataFrame) -> pd.DataFrame:
     """Return x, t_x, T (weeks) and m_x for every row of a customer_features frame."""
-    x = frame["orders_lifetime"].to_numpy(dtype=float) - 1
+    x = frame["order_days_lifetime"].to_numpy(dtype=float) - 1
     first = frame["days_since_first_order"].to_numpy(dtype=float)
     last = frame["days_since_last_order"].to_numpy(dtype=float)
-    repeat_revenue = frame["revenue_lifetime"].to_numpy(dtype=float) - frame["first_order_value"].to_numpy(
-        dtype=float
-    )
+    repeat_revenue = frame["revenue_lifetime"].to_numpy(dtype=float) - frame[
+        "first_order_day_revenue"
+    ].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         m_x = np.where(x > 0, repeat_revenue / np.maximum(x, 1), np.nan)
     return pd.DataFrame(

@@ -31,6 +31,8 @@ READABLE_OVERRIDES = {
     "cutoff_month": "month of year",
     "top_category_share": "share bought in top category",
     "days_signup_to_first_order": "days from sign-up to first order",
+    "order_days_lifetime": "days with an order",
+    "first_order_day_revenue": "revenue of the first day with an order",
     "btyd_expected_purchases": "expected purchases (BG/NBD)",
     "btyd_p_alive": "probability still active (BG/NBD)",
     "btyd_expected_order_value": "expected order value (Gamma-Gamma)",

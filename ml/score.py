@@ -52,11 +52,11 @@ from ml.registry import check_feature_compatibility, mart_feature_types
 
 # The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs), and those the score rows carry over.
 BTYD_INPUT_COLUMNS = (
-    "orders_lifetime",
+    "order_days_lifetime",
     "days_since_first_order",
     "days_since_last_order",
     "revenue_lifetime",
-    "first_order_value",
+    "first_order_day_revenue",
 )
 VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
 # Threads of LightGBM's predictions and SHAP contributions: every core (0: OpenMP's count, which

@@ -102,6 +102,17 @@ def test_features_at_the_scoring_date_reconcile_and_line_event_profile_features_
     )
     first_orders = orders.sort_values(["ordered_at", "order_id"]).groupby("customer_id")["amount"].first()
     assert features["first_order_value"].to_numpy() == pytest.approx(first_orders.sort_index().to_numpy())
+    # BG/NBD's purchases are days with an order: 38 of these customers ordered twice on some day
+    days = orders.assign(order_date=pd.to_datetime(orders["ordered_at"]).dt.normalize())
+    per_day = days.groupby(["customer_id", "order_date"])["amount"].sum().reset_index()
+    order_days = per_day.groupby("customer_id").agg(
+        days=("order_date", "size"), first_day_revenue=("amount", "first")
+    )
+    assert (features["orders_lifetime"] > order_days["days"]).sum() == 38
+    assert features["order_days_lifetime"].tolist() == order_days["days"].tolist()
+    assert features["first_order_day_revenue"].to_numpy() == pytest.approx(
+        order_days["first_day_revenue"].to_numpy(), rel=1e-12
+    )
     unknown = [
         "items_lifetime",
         "items_90d",

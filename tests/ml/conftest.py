@@ -38,14 +38,22 @@ def _marts(orders: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         past = orders[orders["ordered_at"] < cutoff]
         days_before = (cutoff - past["ordered_at"]).dt.days
         recent = days_before <= 90
+        order_date = past["ordered_at"].dt.normalize()
+        first_day = order_date.eq(order_date.groupby(past["customer_id"]).transform("min"))
         grouped = past.assign(
-            days_before=days_before, recent=recent, recent_revenue=past["revenue"].where(recent, 0.0)
+            days_before=days_before,
+            recent=recent,
+            recent_revenue=past["revenue"].where(recent, 0.0),
+            order_date=order_date,
+            first_day_revenue=past["revenue"].where(first_day, 0.0),
         ).groupby("customer_id")
         frame = pd.DataFrame(
             {
                 "orders_lifetime": grouped.size(),
                 "revenue_lifetime": grouped["revenue"].sum(),
                 "first_order_value": grouped["revenue"].first(),
+                "order_days_lifetime": grouped["order_date"].nunique(),
+                "first_order_day_revenue": grouped["first_day_revenue"].sum(),
                 "days_since_first_order": grouped["days_before"].max(),
                 "days_since_last_order": grouped["days_before"].min(),
                 "orders_90d": grouped["recent"].sum(),

@@ -256,18 +256,46 @@ def test_gamma_gamma_fit_of_order_values_in_the_hundreds_of_millions_is_the_same
 def test_btyd_inputs_are_arithmetic_on_mart_columns_in_weeks() -> None:
     frame = pd.DataFrame(
         {
-            "orders_lifetime": [1, 3],
+            "order_days_lifetime": [1, 3],
             "days_since_first_order": [14, 70],
             "days_since_last_order": [14, 7],
             "revenue_lifetime": [20.0, 100.0],
-            "first_order_value": [20.0, 40.0],
+            "first_order_day_revenue": [20.0, 40.0],
         }
     )
     inputs = btyd.btyd_inputs(frame)
     assert inputs["x"].tolist() == [0.0, 2.0]
     assert inputs["t_x"].tolist() == [0.0, 9.0]  # (70 - 7) / 7 weeks from first to last order
     assert inputs["T"].tolist() == [2.0, 10.0]
-    assert np.isnan(inputs["m_x"].iloc[0]) and inputs["m_x"].iloc[1] == 30.0  # (100 - 40) / 2 repeat orders
+    assert np.isnan(inputs["m_x"].iloc[0]) and inputs["m_x"].iloc[1] == 30.0  # (100 - 40) / 2 repeat days
+
+
+def test_a_wholesale_buyer_with_many_orders_a_day_is_alive_after_a_usual_gap() -> None:
+    # BG/NBD allows one purchase per period. A buyer with 27 orders on each of 20 days over 38 weeks, the
+    # last 14 days ago (its usual gap), counted by order made 539 repeat purchases, 14 a week, so two weeks
+    # without one meant death (P(alive) about 3e-9). Counted by day (lifetimes' convention), x = 19.
+    buyer = pd.DataFrame(
+        {
+            "order_days_lifetime": [20],
+            "days_since_first_order": [266],
+            "days_since_last_order": [14],
+            "revenue_lifetime": [20 * 27 * 40.0],
+            "first_order_day_revenue": [27 * 40.0],
+        }
+    )
+    inputs = btyd.btyd_inputs(buyer)
+    assert inputs[["x", "t_x", "T"]].iloc[0].tolist() == [19.0, 36.0, 38.0]
+    assert inputs["m_x"].iloc[0] == 27 * 40.0  # a day's orders are one purchase worth their sum
+    predicted = btyd.predict_btyd(inputs, CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, horizon_days=90)
+    assert predicted["btyd_p_alive"].iloc[0] == pytest.approx(0.9105, abs=1e-4)
+    assert predicted["btyd_expected_purchases"].iloc[0] == pytest.approx(4.810, abs=1e-3)
+    by_order = btyd.predict_btyd(
+        pd.DataFrame({"x": [539.0], "t_x": [36.0], "T": [38.0], "m_x": [40.0]}),
+        CDNOW_BGNBD,
+        CDNOW_GAMMA_GAMMA,
+        horizon_days=90,
+    )
+    assert by_order["btyd_p_alive"].iloc[0] < 1e-8
 
 
 def test_without_a_repeat_customer_gamma_gamma_has_nothing_to_fit_and_says_so_with_nan() -> None:

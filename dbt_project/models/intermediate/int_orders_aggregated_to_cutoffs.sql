@@ -75,6 +75,8 @@ totals_at_cutoffs as (
         running_totals.last_order_at,
         running_totals.first_order_value,
         running_totals.first_order_sales_channel,
+        running_totals.order_days,
+        running_totals.first_order_day_revenue,
         running_totals.gaps,
         running_totals.gap_days,
         running_totals.gap_days_squared
@@ -113,6 +115,8 @@ totals_and_windows as (
             as days_since_first_order,
         totals_at_cutoffs.first_order_value,
         totals_at_cutoffs.first_order_sales_channel,
+        totals_at_cutoffs.order_days as order_days_lifetime,
+        totals_at_cutoffs.first_order_day_revenue,
         {{ safe_divide('totals_at_cutoffs.gap_days', 'totals_at_cutoffs.gaps') }} as mean_days_between_orders,
         -- the sample standard deviation from integer sums, exact: (n * sum(x^2) - sum(x)^2) / (n * (n - 1)),
         -- null for fewer than two gaps
@@ -176,6 +180,8 @@ final as (
         days_since_last_order,
         first_order_value,
         first_order_sales_channel,
+        cast(order_days_lifetime as {{ dbt.type_bigint() }}) as order_days_lifetime,
+        first_order_day_revenue,
         mean_days_between_orders,
         std_days_between_orders,
         {{ safe_divide('days_since_last_order', 'mean_days_between_orders') }} as last_gap_to_mean_gap

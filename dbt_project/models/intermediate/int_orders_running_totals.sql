@@ -9,7 +9,9 @@
 
     Amounts, items and gaps count completed orders only; all_orders and cancelled_orders count both.
     The gap sums hold days_since_previous_order (completed orders after the first), so the mean and
-    the sample standard deviation of the gaps follow from them exactly.
+    the sample standard deviation of the gaps follow from them exactly. order_days counts the days with
+    a completed order, and first_order_day_revenue sums every completed order of the first such day:
+    BG/NBD and Gamma-Gamma count repeat purchases per day, as lifetimes does (ml.btyd).
 
     Incremental by customer (delete+insert on customer_id), like int_orders_valued: a run recomputes
     every order of the customers with an order valued since the last run, or with an order reloaded
@@ -53,6 +55,19 @@ completed_values as (
         case when is_cancelled then 0 else gross_amount end as completed_gross_amount,
         case when is_cancelled then 0 else discount_amount end as completed_discount_amount,
         case when not is_cancelled then ordered_at end as completed_ordered_at,
+        -- a completed order on a day without an earlier completed order of the customer
+        case when completed_order_number = 1 or days_since_previous_order > 0 then 1 else 0 end
+            as new_order_day,
+        -- completed revenue of the customer's first day with a completed order (every order of that day)
+        case
+            when
+                not is_cancelled
+                and order_date = min(case when not is_cancelled then order_date end) over (
+                    partition by customer_id
+                )
+                then revenue
+            else 0
+        end as first_order_day_revenue,
         days_since_previous_order,
         _loaded_at
     from orders_to_total
@@ -83,6 +98,8 @@ running as (
             as first_order_value,
         max(case when completed_order_number = 1 then sales_channel end) over customer_orders
             as first_order_sales_channel,
+        sum(new_order_day) over customer_orders as order_days,
+        sum(first_order_day_revenue) over customer_orders as first_order_day_revenue,
         count(days_since_previous_order) over customer_orders as gaps,
         sum(days_since_previous_order) over customer_orders as gap_days,
         sum(days_since_previous_order * days_since_previous_order) over customer_orders as gap_days_squared,
@@ -115,6 +132,8 @@ final as (
         last_order_at,
         first_order_value,
         first_order_sales_channel,
+        cast(order_days as {{ dbt.type_bigint() }}) as order_days,
+        first_order_day_revenue,
         cast(gaps as {{ dbt.type_bigint() }}) as gaps,
         cast(gap_days as {{ dbt.type_bigint() }}) as gap_days,
         cast(gap_days_squared as {{ dbt.type_bigint() }}) as gap_days_squared,

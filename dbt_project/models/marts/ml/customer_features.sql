@@ -135,6 +135,8 @@ final as (
         order_features.return_rate,
         order_features.first_order_sales_channel,
         order_features.first_order_value,
+        order_features.order_days_lifetime,
+        order_features.first_order_day_revenue,
         {{ days_between(signed_up_at, 'order_features.first_order_at') }}
             as days_signup_to_first_order,
 
