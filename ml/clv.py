@@ -85,12 +85,21 @@ def discounted_clv(
     return margin / months * discount_factors(months, discount_rate_monthly).sum()
 
 
-def expected_orders(predicted_revenue: np.ndarray, avg_order_value: np.ndarray) -> np.ndarray:
-    """Return predicted revenue / historic average order value: the orders when no model predicts them."""
+def expected_orders(
+    predicted_revenue: np.ndarray, avg_order_value: np.ndarray, fallback_orders: np.ndarray | None = None
+) -> np.ndarray:
+    """Return predicted revenue / historic average order value: the orders when no model predicts them.
+
+    Where the average is 0 or missing (only free or fully refunded orders: revenue is never negative), the
+    ratio says nothing about how often the customer orders; those rows get fallback_orders (BG/NBD's
+    expected purchases in the horizon, which do not depend on order value), else 0 as before.
+    """
     revenue = np.asarray(predicted_revenue, dtype=float)
     aov = np.asarray(avg_order_value, dtype=float)
+    fallback = np.zeros_like(revenue) if fallback_orders is None else np.asarray(fallback_orders, dtype=float)
+    fallback = np.where(np.isfinite(fallback), fallback, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(aov > 0, revenue / aov, 0.0)
+        return np.where(aov > 0, revenue / aov, fallback)
 
 
 def expected_next_order_dates(
@@ -119,15 +128,19 @@ def customer_value_fields(
     gross_margin_rate: float = DEFAULT_GROSS_MARGIN_RATE,
     predicted_orders: np.ndarray | None = None,
     predicted_margin: np.ndarray | None = None,
+    fallback_orders: np.ndarray | None = None,
 ) -> pa.Table:
     """Return CUSTOMER_VALUE_COLUMNS for the rows of a customer_features table and their predictions.
 
+    Without predicted_orders, orders are expected_orders of the revenue and the mart's avg_order_value,
+    fallback_orders (BG/NBD's expected purchases) where that average is 0 or missing.
     The mart's columns stay Arrow arrays (customer ids are never turned into Python strings; a null
     average gap stays null), so a chunk of a million-customer date costs only its arithmetic.
     """
     revenue = np.clip(np.asarray(predicted_revenue, dtype=float), 0.0, None)
     if predicted_orders is None:
-        predicted_orders = expected_orders(revenue, arrow_floats(features.column("avg_order_value")))
+        aov = arrow_floats(features.column("avg_order_value"))
+        predicted_orders = expected_orders(revenue, aov, fallback_orders)
     orders = np.clip(np.asarray(predicted_orders, dtype=float), 0.0, None)
     next_order = expected_next_order_dates(orders, as_of_date, horizon_days)
     return pa.table(

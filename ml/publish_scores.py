@@ -170,12 +170,15 @@ def build_score_chunk(
     predicted_orders: np.ndarray | None = None,
     predicted_margin: np.ndarray | None = None,
     risk_thresholds: tuple[float, float] = actions.RISK_THRESHOLDS,
+    fallback_orders: np.ndarray | None = None,
 ) -> pa.Table:
     """Return the CHUNK_COLUMNS score rows of one chunk of customer_features and its model outputs.
 
     `features` holds the mart's customer_id, revenue_lifetime, mean_days_between_orders and
-    avg_order_value. The reasons are one "; "-joined string per customer (ml.explain.join_reasons of
-    top_reasons). Built in Arrow, the text columns are never Python strings on the way to DuckDB.
+    avg_order_value; fallback_orders (BG/NBD's expected purchases) are the predicted orders of customers
+    whose average order value is 0 or missing (ml.clv.expected_orders). The reasons are one "; "-joined
+    string per customer (ml.explain.join_reasons of top_reasons). Built in Arrow, the text columns are
+    never Python strings on the way to DuckDB.
     A prediction that is NaN or infinite stops scoring with one sentence (require_finite): the score
     columns are NOT NULL, and a NaN would pass that constraint and be tiered in its sort order.
     """
@@ -190,6 +193,7 @@ def build_score_chunk(
         gross_margin_rate,
         predicted_orders,
         predicted_margin,
+        fallback_orders,
     )
     count = rows.num_rows
     bands = actions.risk_bands(rows.column("churn_probability").to_numpy(), risk_thresholds)

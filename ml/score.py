@@ -17,7 +17,8 @@ BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the nu
    that set the blend's total over all the date's customers, as in training.
 2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
    built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
-   whole date.
+   whole date. BG/NBD's expected purchases are kept with each row as the predicted orders of customers
+   whose average order value is 0 (ml.clv.expected_orders).
 A mart whose feature columns or their kinds (number, text) differ from the champion's is refused before
 anything is written.
 Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and training speed".
@@ -70,7 +71,8 @@ PREDICT_THREADS = 0
 class RawChunk:
     """Pass 1's outputs for one chunk of customers: raw predictions, reasons, the mart columns rows need.
 
-    `values` holds the VALUE_COLUMNS of the chunk's mart rows; the reasons are None without reasons.
+    `values` holds the VALUE_COLUMNS of the chunk's mart rows; `raw` the boosters' predictions and BG/NBD's
+    (btyd_revenue, btyd_churn, btyd_orders: its expected purchases); the reasons are None without reasons.
     """
 
     values: pa.Table
@@ -242,7 +244,8 @@ def iter_raw_scores(
         else:
             raw = {name: boosters[name].predict(matrix, num_threads=PREDICT_THREADS) for name in boosters}
         raw["btyd_revenue"] = matched["btyd_revenue"].to_numpy(dtype=float)
-        raw["btyd_churn"] = np.exp(-matched["btyd_expected_purchases"].to_numpy(dtype=float))
+        raw["btyd_orders"] = matched["btyd_expected_purchases"].to_numpy(dtype=float)
+        raw["btyd_churn"] = np.exp(-raw["btyd_orders"])
         if with_reasons:
             churn_reasons, value_reasons = chunk_reasons(
                 boosters, matrix, features, calibration, calibrated_churn(raw, calibration)
@@ -265,7 +268,7 @@ def keep_pass1(
         create or replace temporary table {PASS1_TABLE} (
             chunk integer, position integer, customer_id varchar, revenue_lifetime double,
             mean_days_between_orders double, avg_order_value double, revenue double, churn double,
-            churn_reasons varchar, value_reasons varchar
+            btyd_orders double, churn_reasons varchar, value_reasons varchar
         )
         """
     )
@@ -282,6 +285,7 @@ def keep_pass1(
             **{name: chunk.values.column(name) for name in VALUE_COLUMNS},
             "revenue": revenue,
             "churn": churn,
+            "btyd_orders": np.asarray(chunk.raw["btyd_orders"], dtype=float),
             "churn_reasons": none if chunk.churn_reasons is None else arrow_strings(chunk.churn_reasons),
             "value_reasons": none if chunk.value_reasons is None else arrow_strings(chunk.value_reasons),
         }
@@ -314,6 +318,7 @@ def score_rows(
             version,
             settings.discount_rate_monthly,
             settings.gross_margin_rate,
+            fallback_orders=part.column("btyd_orders").to_numpy(),
         )
 
 

@@ -74,6 +74,38 @@ def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_orde
     assert fields["expected_next_order_date"] == [date(2025, 1, 31), None]
 
 
+def test_orders_fall_back_to_bg_nbd_only_where_the_average_order_value_is_zero_or_missing() -> None:
+    features = pa.table(
+        {
+            "customer_id": ["paid", "free", "unknown", "free, no count"],
+            "revenue_lifetime": [500.0, 0.0, None, 0.0],
+            "mean_days_between_orders": [10.0, 7.0, None, 30.0],
+            "avg_order_value": [50.0, 0.0, None, 0.0],
+        }
+    )
+    bg_nbd = np.array([9.0, 6.0, 0.1, np.nan])
+    fields = clv.customer_value_fields(
+        features,
+        np.array([150.0, 0.0, 0.0, 0.0]),
+        np.full(4, 0.5),
+        date(2025, 1, 1),
+        90,
+        fallback_orders=bg_nbd,
+    ).to_pydict()
+    # 150 / 50 whatever BG/NBD says; BG/NBD's count for the free and the unknown; 0 without a count
+    assert fields["predicted_orders"] == [3.0, 6.0, 0.1, 0.0]
+    # 90 / 3 = 30 days, 90 / 6 = 15; 900 days and no order: no date
+    assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None, None]
+    without = clv.customer_value_fields(
+        features, np.array([150.0, 0.0, 0.0, 0.0]), np.full(4, 0.5), date(2025, 1, 1), 90
+    ).to_pydict()
+    assert without["predicted_orders"] == [3.0, 0.0, 0.0, 0.0]  # no count given: 0, as before
+    derived = ("predicted_orders", "expected_next_order_date")
+    assert {k: v for k, v in fields.items() if k not in derived} == {
+        k: v for k, v in without.items() if k not in derived
+    }  # nothing else moves
+
+
 def _marts(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema marts")
     con.execute(

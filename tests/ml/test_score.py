@@ -546,6 +546,34 @@ def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(wareho
     assert capped != everyone
 
 
+def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_expected_orders() -> None:
+    values = pa.table(
+        {
+            "customer_id": ["paid", "free", "rarely free"],
+            "revenue_lifetime": [500.0, 0.0, 0.0],
+            "mean_days_between_orders": [10.0, 7.0, 200.0],
+            "avg_order_value": [50.0, 0.0, 0.0],
+        }
+    )
+    bg_nbd = np.array([9.0, 6.0, 0.1])
+    raw = {
+        "churn": np.array([0.1, 0.2, 0.9]),
+        "clv": np.array([150.0, 0.0, 0.0]),
+        "btyd_revenue": np.array([120.0, 0.0, 0.0]),
+        "btyd_orders": bg_nbd,
+        "btyd_churn": np.exp(-bg_nbd),
+    }
+    chunk = score.RawChunk(values, raw, None, None)
+    with duckdb.connect() as con:
+        scale = score.keep_pass1(con, [chunk], {"form": "tweedie"})
+        (rows,) = score.score_rows(con, scale, {"horizon_days": 90}, "v1", SCORING_DATE)
+    fields = rows.to_pydict()
+    assert fields["customer_id"] == ["paid", "free", "rarely free"]
+    assert fields["predicted_revenue"] == [150.0, 0.0, 0.0]
+    assert fields["predicted_orders"] == [3.0, 6.0, 0.1]  # 150 / 50; BG/NBD's where the average is 0
+    assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None]
+
+
 def test_a_date_without_customers_stops_scoring_before_anything_is_written(own) -> None:
     path = own[0]
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
