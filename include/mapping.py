@@ -316,6 +316,48 @@ def date_format_params(date_format: str | list[str] | None) -> dict[str, str]:
     return {f"date_format_{number}": fmt for number, fmt in enumerate(formats, 1)}
 
 
+# A zone after the time of an ISO 8601 text, as DuckDB's timestamptz cast reads one: an offset (+02:00,
+# +0200, -05, +05:30:00), Z, or a name (UTC, EST, Europe/Paris), after spaces or none. DuckDB's TIMESTAMP
+# cast drops a zone silently, and a zero offset gives the same UTC time as none, so the text tells.
+ISO_ZONE = r"[0-9]:[0-9]{2}(?:\.[0-9]+)?\s*(?:Z|[+-][0-9]{2}(?::?[0-9]{2}){0,2}|[A-Za-z][A-Za-z0-9_/+-]*)\s*$"
+ZONED_SOURCE_TYPES = ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")  # Parquet's instants, at any precision
+
+
+def _text_readings(value: str, date_formats: int) -> list[tuple[str, str]]:
+    """Return (SQL of the TIMESTAMP, SQL of whether it had a zone) of each way text is read, in order.
+
+    The formats in turn, then ISO 8601 (unambiguous: year first). A format's zone is its own (%z makes
+    DuckDB's strptime return a TIMESTAMP WITH TIME ZONE; decided once, on a NULL), ISO text's its ending.
+    """
+    readings = [
+        (
+            f"cast(try_strptime({value}, $date_format_{n}) as timestamp)",
+            f"typeof(try_strptime(cast(null as varchar), $date_format_{n})) = 'TIMESTAMP WITH TIME ZONE'",
+        )
+        for n in range(1, date_formats + 1)
+    ]
+    # an offset after a space (`2019-02-08 15:21:46 -0500`, as Shopify and Ruby write it) is the same
+    # offset: DuckDB's cast reads it only when it follows the time directly
+    joined = f"regexp_replace({value}, '{SPACED_OFFSET}', '\\1\\2')"
+    iso = f"cast(timezone('UTC', try_cast({joined} as timestamptz)) as timestamp)"
+    iso = f"case when regexp_matches({value}, '[0-9]') then {iso} end"
+    return [*readings, (iso, f"regexp_matches({value}, '{ISO_ZONE}')")]
+
+
+def has_zone(value: str, source_type: str, date_formats: int) -> str:
+    """Return SQL telling whether `value` as finite_timestamp reads it carried a zone, so is an instant.
+
+    Text read by a format with %z (or %Z) or as ISO 8601 text ending in a zone (ISO_ZONE), and a Parquet
+    TIMESTAMP WITH TIME ZONE carry one. Meaningful only where finite_timestamp gives a timestamp.
+    """
+    if type_family(source_type) != "text":
+        return "true" if source_type.upper().startswith(ZONED_SOURCE_TYPES) else "false"
+    *formats, (_, iso_zoned) = _text_readings(value, date_formats)
+    # ISO 8601 is read last: where it did not parse either, there is no timestamp to judge
+    readings = [f"case when year({one}) >= 1000 then {zoned} end" for one, zoned in formats]
+    return f"coalesce({', '.join([*readings, iso_zoned])})"
+
+
 def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     """Return SQL turning `value` (text, a date or a timestamp) into a finite TIMESTAMP, NULL where none.
 
@@ -335,15 +377,8 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     # (include.warehouse.connect sets it), or a zoned value would become the machine's local time.
     family = type_family(source_type)
     if family == "text":
-        # an offset after a space (`2019-02-08 15:21:46 -0500`, as Shopify and Ruby write it) is the same
-        # offset: DuckDB's cast reads it only when it follows the time directly
-        joined = f"regexp_replace({value}, '{SPACED_OFFSET}', '\\1\\2')"
-        iso = f"cast(timezone('UTC', try_cast({joined} as timestamptz)) as timestamp)"
-        iso = f"case when regexp_matches({value}, '[0-9]') then {iso} end"
-        # the formats in turn, then ISO 8601 (unambiguous: year first), each only with a year of four digits
-        parsed = [
-            f"cast(try_strptime({value}, $date_format_{n}) as timestamp)" for n in range(1, date_formats + 1)
-        ] + [iso]
+        # the formats in turn, then ISO 8601, each only with a year of four digits
+        parsed = [one for one, _ in _text_readings(value, date_formats)]
         timestamp = (
             f"coalesce({', '.join(f'case when year({one}) >= 1000 then {one} end' for one in parsed)})"
         )
@@ -352,7 +387,7 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
         # cast rounds, and 23:59:59.9999999 became midnight: an order placed before a cutoff counted after it
         nanos = f"epoch_ns({value})"  # since 1970-01-01 UTC; floored below, also before 1970
         timestamp = f"make_timestamp(({nanos} - ({nanos} % 1000 + 1000) % 1000) // 1000)"
-    elif source_type.upper().startswith(("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ")):
+    elif source_type.upper().startswith(ZONED_SOURCE_TYPES):
         timestamp = f"cast(timezone('UTC', {value}) as timestamp)"
     else:  # a DATE beyond the years a TIMESTAMP holds (294,247 AD) does not become one: NULL, no error
         timestamp = f"try_cast({value} as timestamp)"

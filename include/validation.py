@@ -4,7 +4,8 @@ The file sits in the temp table `_cvw_file`. `stage_typed` casts it to the contr
 `check_columns` fails the whole file when a column cannot be the contract's, and `check_rows` gives each
 row its first failing rule (`_cvw_checked._reason`, NULL = load it), in this order: missing required
 value, unparsable or non-numeric value, value rules (negative quantity on a non-return, ...), timestamp in
-the future, duplicate key within the file, key already loaded, unknown order or customer. All in DuckDB SQL.
+the future (future_condition), duplicate key within the file, key already loaded, unknown order or
+customer. All in DuckDB SQL.
 """
 
 from __future__ import annotations
@@ -13,13 +14,27 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from include.mapping import KINDS, Mapping, Source, bound, date_format_params, number_of, quote, typed
+from include.mapping import (
+    KINDS,
+    Mapping,
+    Source,
+    bound,
+    date_format_params,
+    has_zone,
+    number_of,
+    quote,
+    typed,
+)
 from include.raw_schema import KEYS, RAW_TABLES, Column
 
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
 FUTURE_TOLERANCE = timedelta(hours=14)
+# A timestamp with a zone is an instant, in the future once it is after the load time; the allowance is only
+# for the clock of the machine that stamped it running ahead of ours: 5 minutes, the clock skew Kerberos
+# tolerates by default (clocks kept by NTP differ by far less).
+ZONED_FUTURE_TOLERANCE = timedelta(minutes=5)
 
 # Rules on parsed values, per table: (condition, reason); a NULL value passes.
 VALUE_RULES: dict[str, list[tuple[str, str]]] = {
@@ -73,6 +88,19 @@ select _row_number, {columns}, coalesce(_rule_reason, {later}) as _reason from r
 """
 
 
+def future_condition(column: str, zoned: str) -> str:
+    """Return SQL true when the timestamp column is in the future: beyond its limit, a zoned one's or not."""
+    return f"{column} > case when {zoned} then $zoned_future_limit else $future_limit end"
+
+
+def future_limits(loaded_at: datetime) -> dict[str, datetime]:
+    """Return the bound parameters of future_condition for a load at `loaded_at` (UTC, no zone)."""
+    return {
+        "future_limit": loaded_at + FUTURE_TOLERANCE,
+        "zoned_future_limit": loaded_at + ZONED_FUTURE_TOLERANCE,
+    }
+
+
 def first_reason(rules: list[tuple[str, str]], prefix: str) -> tuple[str, dict[str, str]]:
     """Return a SQL case giving the reason of the first rule whose condition holds, and its parameters."""
     params = {f"{prefix}_{index}": reason for index, (_, reason) in enumerate(rules)}
@@ -100,7 +128,10 @@ def check_date_format(con: duckdb.DuckDBPyConnection, date_format: str | list[st
 
 
 def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: Mapping) -> None:
-    """Create `_cvw_typed`: row number, each contract column as delivered (src__) and cast to the contract."""
+    """Create `_cvw_typed`: row number, each contract column as delivered (src__) and cast to the contract.
+
+    A timestamp column also gets `zoned__<name>`: whether its value carried a zone (include.mapping.has_zone).
+    """
     delivered, casts = [], []
     date_formats = date_format_params(mapping.date_format)
     for source in sources:
@@ -110,6 +141,9 @@ def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: 
         casts.append(f"{cast} as {quote(column.name)}")
         if column.sql_type in WHOLE_NUMBER_TYPES:
             casts.append(f"{number_of(value, source.source_type)} as {quote('num__' + column.name)}")
+        if column.sql_type == "TIMESTAMP":
+            zoned = has_zone(value, source.source_type, len(date_formats))
+            casts.append(f"{zoned} as {quote('zoned__' + column.name)}")
     sql = STAGE_TYPED.format(delivered=", ".join(delivered), casts=", ".join(casts))
     params: dict[str, object] = {**date_format_params(mapping.date_format)}
     for source in sources:
@@ -172,7 +206,8 @@ def _row_rules(table: str) -> list[tuple[str, str]]:
     rules += VALUE_RULES.get(table, [])
     for column in columns:
         if column.sql_type == "TIMESTAMP":
-            rules.append((f"{quote(column.name)} > $future_limit", f"{column.name} in the future"))
+            condition = future_condition(quote(column.name), quote("zoned__" + column.name))
+            rules.append((condition, f"{column.name} in the future"))
     return rules
 
 
@@ -216,5 +251,5 @@ def check_rows(
         columns=", ".join(quote(name) for name in names),
         keys=", ".join(quote(key) for key in KEYS[table]),
     )
-    params |= later_params | {"future_limit": loaded_at + FUTURE_TOLERANCE}
+    params |= later_params | future_limits(loaded_at)
     con.execute(sql, bound(sql, params))

@@ -42,12 +42,13 @@ from include.mapping import (
     blank_is_null,
     bound,
     date_format_params,
+    has_zone,
     number_of,
     quote,
     type_family,
     typed,
 )
-from include.validation import FUTURE_TOLERANCE, first_reason
+from include.validation import first_reason, future_condition, future_limits
 
 NAME = "online-retail-ii"
 FILES = ("online_retail_ii_2009-12_2010-12.parquet", "online_retail_2010-12_2011-12.parquet")
@@ -114,7 +115,7 @@ RULES = [  # (condition on _cvw_lines, reason), in precedence order
     ("not is_cancelled and quantity < 0", "negative quantity on a non-cancelled invoice (stock adjustment)"),
     ("quantity = 0", "zero quantity"),
     ("price < 0", "negative price (bad-debt adjustment)"),
-    ("invoiced_at > $future_limit", "invoice date in the future"),
+    (future_condition("invoiced_at", "zoned__invoiced_at"), "invoice date in the future"),
     ("customer is null", "no customer id (guest checkout)"),
 ]
 LATER_RULES = [  # on the lines that passed RULES, against the warehouse
@@ -292,9 +293,11 @@ def _stage_lines(
         delivered.append(f"{value} as src__{role}")
         casts.append(f"{typed(COLUMNS[role][0], 'src__' + role, source_type, len(DATE_FORMATS))} as {role}")
     casts.append(f"{number_of('src__quantity', columns['quantity'][1])} as num__quantity")
+    invoiced = columns["invoiced_at"][1]
+    casts.append(f"{has_zone('src__invoiced_at', invoiced, len(DATE_FORMATS))} as zoned__invoiced_at")
     rule, params = first_reason(RULES, "rule")
     sql = STAGE_LINES.format(delivered=", ".join(delivered), casts=", ".join(casts), rule=rule)
-    params |= {**date_format_params(DATE_FORMATS), "future_limit": loaded_at + FUTURE_TOLERANCE}
+    params |= {**date_format_params(DATE_FORMATS), **future_limits(loaded_at)}
     con.execute(sql, bound(sql, params))
 
 

@@ -11,7 +11,16 @@ import pytest
 
 from include.importer import expand
 from include.importer import main as import_main
-from include.mapping import Mapping, build_mapping, parse_pairs, read_mapping_file, resolve
+from include.mapping import (
+    Mapping,
+    build_mapping,
+    date_format_params,
+    finite_timestamp,
+    has_zone,
+    parse_pairs,
+    read_mapping_file,
+    resolve,
+)
 
 SHOP_EXPORT = (
     "OrderNo;Client;Date;Total;Channel\n"
@@ -269,6 +278,35 @@ def test_an_offset_after_a_space_is_read_as_the_offset(tmp_path: Path, monkeypat
     assert _query(warehouse, "select rows_read, rows_loaded, rows_rejected from raw._file_loads") == [
         (5, 5, 0)
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "formats", "instant", "zoned"),
+    [
+        ("2024-01-31 13:45", [], datetime(2024, 1, 31, 13, 45), False),
+        ("2024-01-31", [], datetime(2024, 1, 31), False),
+        ("2024-01-31T13:45:00.5", [], datetime(2024, 1, 31, 13, 45, 0, 500000), False),
+        ("2024-01-31T13:45:00Z", [], datetime(2024, 1, 31, 13, 45), True),
+        ("2024-01-31 13:45:00+00", [], datetime(2024, 1, 31, 13, 45), True),
+        ("2024-01-31 13:45 UTC", [], datetime(2024, 1, 31, 13, 45), True),
+        ("2024-01-31 13:45+02:00", [], datetime(2024, 1, 31, 11, 45), True),
+        ("2019-02-08 15:21:46 -0500", [], datetime(2019, 2, 8, 20, 21, 46), True),
+        ("2024-01-31 13:45 Europe/Paris", [], datetime(2024, 1, 31, 12, 45), True),
+        ("31/01/2024 13:45 +0100", ["%d/%m/%Y %H:%M %z"], datetime(2024, 1, 31, 12, 45), True),
+        ("01/31/2024 01:45 PM", ["%m/%d/%Y %I:%M %p"], datetime(2024, 1, 31, 13, 45), False),  # PM: no zone
+        ("2024-01-31 13:45Z", ["%m/%d/%Y %I:%M %p"], datetime(2024, 1, 31, 13, 45), True),  # ISO after
+    ],
+)
+def test_a_text_timestamp_says_whether_it_carried_a_zone(
+    text: str, formats: list[str], instant: datetime, zoned: bool
+) -> None:
+    # rule 13 gives a zoned timestamp (an instant) no 14 hours; DuckDB's TIMESTAMP cast drops a zone unsaid
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    sql = (
+        f"select {finite_timestamp('$v', 'VARCHAR', len(formats))}, {has_zone('$v', 'VARCHAR', len(formats))}"
+    )
+    assert con.execute(sql, {"v": text, **date_format_params(formats)}).fetchone() == (instant, zoned)
 
 
 def test_parquet_timestamps_with_a_zone_at_any_precision_and_with_a_default_become_utc(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -13,7 +13,10 @@ import pytest
 import include.ingest as ingest
 from include.importer import import_preset
 from include.importer import main as import_main
+from include.mapping import Mapping
+from include.presets.online_retail import load_file as load_online_retail
 from include.raw_schema import RAW_TABLES, REJECT_COLUMNS
+from include.warehouse import connect
 
 
 def _write(path: Path, text: str) -> Path:
@@ -112,6 +115,107 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
         warehouse, "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads order by 1"
     )
     assert logged == [("order_items.csv", 11, 2, 9), ("orders.csv", 9, 2, 7)]
+
+
+def test_a_zoned_timestamp_after_now_is_in_the_future_and_a_local_one_has_14_hours(
+    tmp_path: Path, capsys
+) -> None:
+    # one hour ahead of the clock: a zoned instant that has not happened yet, or a local time east of UTC
+    ahead = datetime.now(UTC).replace(microsecond=0, tzinfo=None) + timedelta(hours=1)
+    in_new_york = ahead - timedelta(hours=5)
+    orders = _write(
+        tmp_path / "orders.csv",
+        f"""
+        order_id,customer_id,ordered_at,amount
+        Z1,C1,{ahead:%Y-%m-%dT%H:%M:%S}Z,1
+        Z2,C1,{in_new_york:%Y-%m-%d %H:%M:%S} -0500,1
+        L1,C1,{ahead:%Y-%m-%d %H:%M:%S},1
+        P1,C1,{ahead - timedelta(hours=2):%Y-%m-%d %H:%M:%S}+02:00,1
+        """,
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import("--table", "orders", str(orders), "--warehouse", str(warehouse)) == 0
+    assert "4 read = 2 rows loaded + 2 rejected" in capsys.readouterr().out
+    assert _query(warehouse, "select order_id, ordered_at from raw.orders order by 1") == [
+        ("L1", ahead),  # as delivered: the shop's clock
+        ("P1", ahead - timedelta(hours=4)),  # three hours ago in UTC
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (1, "ordered_at in the future"),
+        (2, "ordered_at in the future"),
+    ]
+    assert _query(warehouse, "select rows_read, rows_loaded, rows_rejected from raw._file_loads") == [
+        (4, 2, 2)
+    ]
+
+
+def test_parquet_timestamps_with_a_zone_get_no_14_hours_and_those_without_do(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ahead = datetime.now(UTC).replace(microsecond=0, tzinfo=None) + timedelta(hours=1)
+    warehouse = tmp_path / "w.duckdb"
+    for unit in ("us", "ns"):
+        for name, zone in (("zoned", "UTC"), ("local", None)):
+            path = tmp_path / f"{name}_{unit}.parquet"
+            table = {"order_id": [path.stem], "customer_id": ["C1"], "amount": [1.0]}
+            times = pa.array([ahead], type=pa.timestamp(unit, tz=zone))
+            pq.write_table(pa.table({**table, "ordered_at": times}), path)
+            assert _import("--table", "orders", str(path), "--warehouse", str(warehouse)) == 0
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [("local_ns",), ("local_us",)]
+    logged = "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads order by 1"
+    assert _query(warehouse, logged) == [
+        ("local_ns.parquet", 1, 1, 0),
+        ("local_us.parquet", 1, 1, 0),
+        ("zoned_ns.parquet", 1, 0, 1),
+        ("zoned_us.parquet", 1, 0, 1),
+    ]
+    assert _query(warehouse, "select distinct reason from raw._rejects") == [("ordered_at in the future",)]
+
+
+def test_the_future_limits_are_5_minutes_for_a_zoned_timestamp_and_14_hours_for_a_local_one(
+    tmp_path: Path,
+) -> None:
+    loaded_at = datetime(2025, 1, 1, 12)  # the load's time, UTC
+    orders = _write(
+        tmp_path / "orders.csv",
+        """
+        order_id,customer_id,ordered_at,amount
+        Z1,C1,2025-01-01T12:05:00Z,1
+        Z2,C1,2025-01-01T12:05:01Z,1
+        Z3,C1,2025-01-01 13:05:01+01:00,1
+        Z4,C1,2025-01-02 02:00:00+14:00,1
+        Z5,C1,2025-01-01 12:05:01 UTC,1
+        L1,C1,2025-01-02 02:00:00,1
+        L2,C1,2025-01-02 02:00:01,1
+        """,
+    )
+    lines = _write(
+        tmp_path / "online_retail.csv",
+        """
+        InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+        1,A,Lamp,1,2025-01-01 12:05:01Z,3.5,13085,United Kingdom
+        2,A,Lamp,1,2025-01-02 02:00:00,3.5,13085,United Kingdom
+        """,
+    )
+    with connect(tmp_path / "w.duckdb", create=True) as con:
+        ingest.create_tables(con)
+        load = ingest.load_table_file(con, orders, loaded_at, Mapping("orders"))
+        assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (7, 3, 4)
+        assert load.rejects == {"ordered_at in the future": 4}
+        loaded = con.execute("select order_id from raw.orders order by 1").fetchall()
+        assert loaded == [("L1",), ("Z1",), ("Z4",)]  # at their limits: 14 hours, 5 minutes, 12:00 UTC
+        preset = load_online_retail(con, lines, loaded_at)
+        assert (preset.rows_read, preset.rows_loaded, preset.rows_rejected) == (2, 1, 1)
+        assert preset.rejects == {"invoice date in the future": 1}
+        rejected = con.execute("select file_name, row_number from raw._rejects order by 1, 2").fetchall()
+    assert rejected == [
+        ("online_retail.csv", 1),
+        ("orders.csv", 2),
+        ("orders.csv", 3),
+        ("orders.csv", 5),
+        ("orders.csv", 7),
+    ]
 
 
 def test_a_rejected_row_keeps_its_original_values_as_json(tmp_path: Path) -> None:
