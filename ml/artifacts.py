@@ -73,8 +73,8 @@ def registering(artifacts_dir: Path, version: str) -> None:
         mark.unlink(missing_ok=True)
 
 
-def remove_abandoned_versions(artifacts_dir: Path) -> list[Path]:
-    """Remove the folders of new versions whose training process died before registering them; return them.
+def abandoned_versions(artifacts_dir: Path) -> list[Path]:
+    """Return the folders of new versions whose training process died before registering them.
 
     A training killed outright (out of memory, a killed worker) runs no clean-up and leaves its version's
     folder, in no registry row, so nothing lists, promotes or removes it. Only this host's marks are judged
@@ -82,13 +82,27 @@ def remove_abandoned_versions(artifacts_dir: Path) -> list[Path]:
     still running elsewhere on the host keeps its folder.
     """
     host = _host_mark()
-    removed = []
+    abandoned = []
     for mark in sorted(models_dir(artifacts_dir).glob(f"*/{host}*")):
         pid = mark.name[len(host) :]
         if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(mark.parent, ignore_errors=True)
-            removed.append(mark.parent)
+            abandoned.append(mark.parent)
+    return abandoned
+
+
+def remove_abandoned_versions(artifacts_dir: Path) -> list[Path]:
+    """Remove the folders abandoned_versions finds; return them."""
+    removed = abandoned_versions(artifacts_dir)
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
     return removed
+
+
+def in_training(artifacts_dir: Path) -> list[Path]:
+    """Return the folders that hold a training mark of a process still running, or of another host."""
+    marked = sorted({mark.parent for mark in models_dir(artifacts_dir).glob(f"*/{TRAINING_MARK}*")})
+    abandoned = set(abandoned_versions(artifacts_dir))
+    return [folder for folder in marked if folder not in abandoned]
 
 
 @contextmanager
