@@ -7,7 +7,9 @@ the version, and moves the champion pointer only when it is promoted; a rejected
 scoring keeps the champion. promote_by_hand makes a registered version champion without the gate: the
 operator's rollback, `cvw models promote`. A version's evaluation against the baselines is the ml.evaluations
 rows of its model_version (ml.train stores them): that one column joins the two tables both ways, so the
-registry holds no evaluation id.
+registry holds no evaluation id. `pruned_at` is when `cvw models prune` removed the version's artifact
+folder (ml.retention; empty for a version whose folder is kept): its rows stay, as history that BI,
+`cvw models` and the score history read.
 
 The metadata dict register_model and promote_or_reject read (keys beyond these are ignored):
     version        str, the model version (artifacts/models/<version>/)
@@ -83,11 +85,12 @@ create table if not exists ml.model_registry (
     status varchar not null,
     reason varchar not null,
     updated_at timestamp not null,
+    pruned_at timestamp,
     primary key (model_version, task)
 )
 """
 # Columns added since the table's first release: a registry made before them gets them, empty on its rows.
-ADDED_COLUMNS = {"test_cutoff": "date", "validation_cutoff": "date"}
+ADDED_COLUMNS = {"test_cutoff": "date", "validation_cutoff": "date", "pruned_at": "timestamp"}
 
 
 def ensure_registry(con: duckdb.DuckDBPyConnection) -> None:
@@ -188,6 +191,19 @@ def register_model(con: duckdb.DuckDBPyConnection, metadata: dict[str, Any], sta
 
     with transaction(con):
         return _write_rows(con, metadata, status, reason)
+
+
+def mark_pruned(con: duckdb.DuckDBPyConnection, versions: list[str]) -> None:
+    """Record in one transaction that the versions' artifacts are removed: pruned_at, where still empty."""
+    ensure_registry(con)
+    from include.warehouse import transaction
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with transaction(con):
+        con.executemany(
+            "update ml.model_registry set pruned_at = ? where model_version = ? and pruned_at is null",
+            [[now, version] for version in versions],
+        )
 
 
 def current_champion(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, dict[str, float]]] | None:
