@@ -92,7 +92,9 @@ def _dispatch(argv: list[str] | None) -> int:
     )
     verbs.add_parser("pipeline", help="run the DAGs through Airflow (dag.test)", add_help=False)
     verbs.add_parser(
-        "models", help="list the registered model versions, or promote one by hand (rollback)", add_help=False
+        "models",
+        help="list the registered model versions, promote one by hand (rollback), prune old ones' artifacts",
+        add_help=False,
     )
     top = verbs.add_parser("top", help="print the top customers by discounted CLV")
     top.add_argument("--limit", type=_positive, default=10)

@@ -1,10 +1,12 @@
-"""`cvw models`: the registered model versions, newest first, and a version made champion by hand.
+"""`cvw models`: the registered model versions, newest first, a version made champion by hand, and pruning.
 
 `cvw models [list] [--json]` prints ml.model_registry, one line per version, and marks the version the
 champion pointer names: the one scoring loads. `cvw models promote VERSION --reason TEXT` is the operator's
 rollback: it makes a registered, saved version champion without the gate (ml.registry.promote_by_hand),
 retiring the current one, in the registry's transaction that moves the pointer. Scores change only when
 scoring runs next: the command sends no `champion_model` asset event (the train DAG does, on a promotion).
+`cvw models prune [--keep N] [--keep-champions N] [--dry-run]` removes the artifact folders of old versions
+and keeps their registry rows (ml.retention).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from include.warehouse import connect, require_table
 from ml.artifacts import booster_file, champion_version, version_dir
 from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
 
+DEFAULT_KEEP = 10  # `cvw models prune`: the newest versions whose folders stay, whatever their status
+DEFAULT_KEEP_CHAMPIONS = 3  # and the most recently retired champions whose folders stay: rollback targets
 REASON_WIDTH = 60  # the list cuts reasons here; --json and ml.model_registry hold them whole
 NEXT_SCORING = (
     "Scores change only when scoring runs next: run `cvw score` or trigger the score DAG (this command "
@@ -39,6 +43,8 @@ def registered_versions(con: duckdb.DuckDBPyConnection, artifacts_dir: Path) -> 
     versions: dict[str, dict[str, Any]] = {}
     for values in cursor.fetchall():
         row = dict(zip(columns, values, strict=True))
+        # when `cvw models prune` removed the version's artifacts; a registry made before the column: never
+        pruned_at = row.get("pruned_at")
         version = versions.setdefault(
             row["model_version"],
             {
@@ -50,6 +56,7 @@ def registered_versions(con: duckdb.DuckDBPyConnection, artifacts_dir: Path) -> 
                 "metrics": {},
                 "reasons": [],
                 "updated_at": f"{row['updated_at']:%Y-%m-%d %H:%M:%S}",
+                "pruned_at": pruned_at and f"{pruned_at:%Y-%m-%d %H:%M:%S}",
                 "pointer": row["model_version"] == pointed,
             },
         )
@@ -89,6 +96,11 @@ def _cut(reason: str) -> str:
     return line if len(line) <= REASON_WIDTH else line[: REASON_WIDTH - 3] + "..."
 
 
+def _status(version: dict[str, Any]) -> str:
+    """Return a version's status as the list shows it: ", pruned" after it once its artifacts are removed."""
+    return version["status"] + (", pruned" if version["pruned_at"] else "")
+
+
 def describe_versions(versions: list[dict[str, Any]], pointed: str | None) -> str:
     """Return the registry as a table, the pointer's version marked, and a warning when the two disagree."""
     if not versions:
@@ -98,7 +110,7 @@ def describe_versions(versions: list[dict[str, Any]], pointed: str | None) -> st
     rows = [header + [f"{task} {name}" for task, name in headline] + ["reason"]]
     for version in versions:
         rows.append(
-            ["*" if version["pointer"] else "", version["version"], version["status"]]
+            ["*" if version["pointer"] else "", version["version"], _status(version)]
             + [str(version["horizon_days"]), version["trained_at"][:16], version["test_cutoff"] or "-"]
             + [_metric(version["metrics"], task, name) for task, name in headline]
             + [_cut(version["reason"])]
@@ -134,8 +146,8 @@ def promote(
 ) -> str:
     """Make a registered, saved version champion by hand; return its metrics next to the replaced one's.
 
-    Refuses, changing nothing, an unknown version, one whose artifacts are incomplete, the champion itself,
-    and one for another horizon than the champion's unless `horizon_change`.
+    Refuses, changing nothing, an unknown version, a pruned one, one whose artifacts are incomplete, the
+    champion itself, and one for another horizon than the champion's unless `horizon_change`.
     """
     if not reason.strip():
         raise SystemExit(
@@ -151,6 +163,11 @@ def promote(
     champions = [entry for entry in versions.values() if entry["status"] == CHAMPION]
     if chosen["status"] == CHAMPION and pointed == version:
         raise SystemExit(f"Model version {version} is already the champion: nothing changed.")
+    if chosen["pruned_at"]:
+        raise SystemExit(
+            f"Model version {version} cannot score: `cvw models prune` removed its artifacts on "
+            f"{chosen['pruned_at'][:10]}; promote a version `cvw models` does not list as pruned."
+        )
     missing = _missing_artifacts(artifacts_dir, version)
     if missing:
         raise SystemExit(
@@ -196,8 +213,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _count(value: str) -> int:
+    """Parse a whole number of at least 0 for argparse."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
-    """List the registry or promote a version by hand from the command line; print the result."""
+    """List the registry, promote a version by hand or prune old versions' artifacts; print the result."""
     parser = argparse.ArgumentParser(prog="cvw models", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the registry as JSON")
     actions = parser.add_subparsers(dest="action")
@@ -209,8 +237,43 @@ def main(argv: list[str] | None = None) -> int:
     promoting.add_argument(
         "--horizon-change", action="store_true", help="allow another horizon than the champion's"
     )
+    pruning = actions.add_parser(
+        "prune",
+        help="remove the artifact folders of old versions; their registry rows stay, marked pruned",
+        description=(
+            "Remove the artifact folders of old model versions. Kept: the champion, the --keep-champions "
+            "most recently retired champions (rollback targets), the versions that made the latest scores "
+            "and the --keep newest versions. A folder in no registry row is left alone (a training at "
+            "work), unless its training died before registering it. A removed version keeps its rows in "
+            "ml.model_registry and ml.evaluations, marked pruned."
+        ),
+    )
+    pruning.add_argument(
+        "--keep",
+        type=_count,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help=f"keep the N newest registered versions (default {DEFAULT_KEEP})",
+    )
+    pruning.add_argument(
+        "--keep-champions",
+        type=_count,
+        default=DEFAULT_KEEP_CHAMPIONS,
+        metavar="N",
+        help=f"keep the N most recently retired champions, for a rollback (default {DEFAULT_KEEP_CHAMPIONS})",
+    )
+    pruning.add_argument("--dry-run", action="store_true", help="print what would be removed; remove nothing")
     args = parser.parse_args(argv)
     settings = get_settings()
+    if args.action == "prune":
+        from ml.retention import prune
+
+        print(
+            prune(
+                settings.warehouse_path, settings.artifacts_dir, args.keep, args.keep_champions, args.dry_run
+            )
+        )
+        return 0
     if args.action == "promote":
         with connect(settings.warehouse_path) as con:
             print(promote(con, settings.artifacts_dir, args.version, args.reason, args.horizon_change))

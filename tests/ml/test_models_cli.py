@@ -1,6 +1,7 @@
 """`cvw models` lists the registry and rolls the champion back by hand, registry and pointer together."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -160,12 +161,14 @@ def test_models_lists_the_versions_newest_first_with_the_pointer_s_marked(wareho
     assert [sorted(entry) for entry in listed] == [
         sorted(
             ["version", "status", "horizon_days", "trained_at", "test_cutoff", "metrics", "reason"]
-            + ["pointer", "updated_at"]
+            + ["pointer", "updated_at", "pruned_at"]
         )
     ] * 2  # one status and one reason per version: no leftover lists of them
-    assert [(entry["version"], entry["status"], entry["pointer"]) for entry in listed] == [
-        ("v2", "champion", True),
-        ("v1", "retired", False),
+    assert [
+        (entry["version"], entry["status"], entry["pointer"], entry["pruned_at"]) for entry in listed
+    ] == [
+        ("v2", "champion", True, None),
+        ("v1", "retired", False, None),
     ]
     assert listed[1]["metrics"] == CHAMPION and listed[1]["reason"] == "replaced by v2"
     assert listed[0]["reason"].endswith("(against champion v1, stored metrics of its own holdout)")
@@ -198,3 +201,223 @@ def test_promoting_without_a_warehouse_names_it_and_creates_none(tmp_path, monke
         f"The warehouse {path} does not exist: load it first with `cvw ingest`, `cvw import` or the demo."
     )
     assert not path.exists() and not path.parent.exists()
+
+
+# `cvw models prune`: seven versions, v1 champion, v3 then v5 promoted over it, the others rejected
+PROMOTED = {"v1": CHAMPION, "v3": BETTER, "v5": {"clv": {"spearman": 0.7}, "churn": {"roc_auc": 0.82}}}
+REJECTED = {"clv": {"spearman": 0.1}, "churn": {"roc_auc": 0.6}}  # beats the noise, far below the champion
+
+
+@pytest.fixture
+def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Return (warehouse, artifacts) of v1..v7, trained a day apart and gated as they came."""
+    path, artifacts = tmp_path / "w.duckdb", tmp_path / "artifacts"
+    monkeypatch.setenv("CVW_WAREHOUSE", str(path))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
+    boosters = _boosters()
+    with duckdb.connect(str(path)) as con:
+        for version in [f"v{day}" for day in range(1, 8)]:
+            metadata = _metadata(version, PROMOTED.get(version, REJECTED))
+            save_model_version(artifacts, version, boosters, metadata)
+            assert registry.promote_or_reject(con, artifacts, metadata)[0] == (version in PROMOTED)
+    return path, artifacts
+
+
+def _folders(artifacts: Path) -> list[str]:
+    """Return the names in the models folder, hidden ones included."""
+    return sorted(entry.name for entry in (artifacts / "models").iterdir())
+
+
+def _registry(path: Path) -> dict[str, tuple[str, bool]]:
+    """Return {version: (status, pruned)}, checking that both rows of a version agree."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(
+            "select distinct model_version, status, pruned_at is not null from ml.model_registry"
+        ).fetchall()
+    assert len(rows) == len({version for version, _, _ in rows})
+    return {version: (status, pruned) for version, status, pruned in rows}
+
+
+def _bytes(folder: Path) -> int:
+    """Return the bytes of the files under a folder."""
+    return sum(entry.stat().st_size for entry in folder.rglob("*") if entry.is_file())
+
+
+def _dead_pid() -> int:
+    """Return the id of a process that has ended."""
+    import subprocess
+    import sys
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    return int(ended.stdout)
+
+
+def test_prune_keeps_the_champion_rollback_targets_newest_and_running_and_removes_the_rest(
+    history, capsys
+) -> None:
+    from include.processes import host_hash
+    from ml.artifacts import TRAINING_MARK, new_version
+    from ml.retention import size_text
+
+    path, artifacts = history
+    running, _ = new_version(artifacts, "running")  # this process's: a training still at work
+    dead = artifacts / "models" / "20250108T000000Z-dead"  # a training killed before registering
+    save_model_version(artifacts, dead.name, _boosters(), _metadata("v8", BETTER))
+    (dead / f"{TRAINING_MARK}{host_hash()}_{_dead_pid()}").touch()
+    sizes = {name: _bytes(artifacts / "models" / name) for name in ["v4", "v2", "v1", dead.name]}
+    before = _registry(path)
+
+    assert cli.main(["models", "prune", "--keep", "2", "--keep-champions", "1"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"removed the artifacts of 3 model versions from {artifacts}/models; their rows in ml.model_registry "
+        "and ml.evaluations stay, marked pruned:",
+        f"  v4  challenger-rejected  2025-01-04 00:00  {size_text(sizes['v4'])}",
+        f"  v2  challenger-rejected  2025-01-02 00:00  {size_text(sizes['v2'])}",
+        f"  v1  retired              2025-01-01 00:00  {size_text(sizes['v1'])}",
+        f"removed {dead.name}, the folder of a training whose process died before registering it "
+        f"({size_text(sizes[dead.name])})",
+        f"{size_text(sum(sizes.values()))} freed.",
+        "kept the artifacts of 4 model versions:",
+        "  v7  one of the 2 newest (--keep 2)",
+        "  v6  one of the 2 newest (--keep 2)",
+        "  v5  the champion",
+        "  v3  a retired champion, kept for a rollback (--keep-champions 1)",
+        f"left {running} alone: a training is at work in it (its .training- mark names a process that runs, "
+        "or another host).",
+    ]
+    assert _folders(artifacts) == sorted(["champion.json", "v3", "v5", "v6", "v7", running])
+    assert _registry(path) == {
+        version: (status, version in ("v1", "v2", "v4")) for version, (status, _) in before.items()
+    }
+    assert load_champion(artifacts)[0] == "v5"
+    # nothing left to remove: a second run says so, and lists what it keeps
+    assert cli.main(["models", "prune", "--keep", "2", "--keep-champions", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"nothing to prune in {artifacts}/models."
+    assert _folders(artifacts) == sorted(["champion.json", "v3", "v5", "v6", "v7", running])
+
+
+def test_prune_keeps_the_versions_that_made_the_latest_scores(history, capsys) -> None:
+    # publish reads the metadata of the version that scored the date it publishes
+    path, artifacts = history
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema scores")
+        columns = "as_of_date date, customer_id varchar, model_version varchar"  # those pruning reads
+        con.execute(f"create table scores.customer_scores ({columns})")
+        con.execute(
+            "insert into scores.customer_scores values "
+            "('2025-01-02', 'c1', 'v1'), ('2025-01-04', 'c1', 'v3'), ('2025-01-04', 'c2', 'v3')"
+        )
+    assert cli.main(["models", "prune", "--keep", "0", "--keep-champions", "0"]) == 0
+    assert capsys.readouterr().out.splitlines()[-3:] == [
+        "kept the artifacts of 2 model versions:",
+        "  v5  the champion",
+        "  v3  made the latest scores, of 2025-01-04 (publish reads them)",
+    ]
+    assert _folders(artifacts) == ["champion.json", "v3", "v5"]
+    assert [version for version, (_, pruned) in sorted(_registry(path).items()) if pruned] == [
+        "v1", "v2", "v4", "v6", "v7"
+    ]  # fmt: skip
+
+
+def test_a_dry_run_changes_nothing_even_on_a_registry_made_before_pruning(history, capsys) -> None:
+    from ml.retention import size_text
+
+    path, artifacts = history
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table ml.model_registry drop column pruned_at")  # as a registry made before it
+    before = _state(path, artifacts), _folders(artifacts)
+    sizes = {name: _bytes(artifacts / "models" / name) for name in ["v4", "v2"]}
+
+    assert cli.main(["models", "prune", "--keep", "3", "--dry-run"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"would remove the artifacts of 2 model versions from {artifacts}/models; their rows in "
+        "ml.model_registry and ml.evaluations would stay, marked pruned:",
+        f"  v4  challenger-rejected  2025-01-04 00:00  {size_text(sizes['v4'])}",
+        f"  v2  challenger-rejected  2025-01-02 00:00  {size_text(sizes['v2'])}",
+        f"{size_text(sum(sizes.values()))} would be freed; nothing was removed (--dry-run).",
+        "would keep the artifacts of 5 model versions:",
+        "  v7  one of the 3 newest (--keep 3)",
+        "  v6  one of the 3 newest (--keep 3)",
+        "  v5  the champion; one of the 3 newest (--keep 3)",
+        "  v3  a retired champion, kept for a rollback (--keep-champions 3)",
+        "  v1  a retired champion, kept for a rollback (--keep-champions 3)",
+    ]
+    assert (_state(path, artifacts), _folders(artifacts)) == before
+    # the real run adds the column the registry lacks, and removes what the dry run listed
+    assert cli.main(["models", "prune", "--keep", "3"]) == 0
+    assert _folders(artifacts) == ["champion.json", "v1", "v3", "v5", "v6", "v7"]
+    assert {version for version, (_, pruned) in _registry(path).items() if pruned} == {"v2", "v4"}
+
+
+def test_a_prune_interrupted_halfway_is_finished_by_the_next_run(history, capsys, monkeypatch) -> None:
+    path, artifacts = history
+    real_rmtree = shutil.rmtree
+
+    def interrupted(folder, *args, **kwargs) -> None:
+        # the first folder's deletion stops after one file, as Ctrl-C in the middle of it would
+        next(Path(folder).glob("*.txt")).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", interrupted)
+    assert cli.main(["models", "prune", "--keep", "2", "--keep-champions", "1"]) == 130
+    assert "cvw: interrupted." in capsys.readouterr().err
+    # the registry says pruned for the three; v4's folder went to its hidden name, half deleted
+    assert {version for version, (_, pruned) in _registry(path).items() if pruned} == {"v1", "v2", "v4"}
+    assert _folders(artifacts) == [".pruned-v4", "champion.json", "v1", "v2", "v3", "v5", "v6", "v7"]
+    sizes = {name: _bytes(artifacts / "models" / name) for name in [".pruned-v4", "v2", "v1"]}
+
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert cli.main(["models", "prune", "--keep", "2", "--keep-champions", "1"]) == 0
+
+    from ml.retention import size_text
+
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        f"finished removing v4, which an interrupted prune left ({size_text(sizes['.pruned-v4'])})",
+        f"finished removing v2, which an interrupted prune left ({size_text(sizes['v2'])})",
+        f"finished removing v1, which an interrupted prune left ({size_text(sizes['v1'])})",
+        f"{size_text(sum(sizes.values()))} freed.",
+    ]
+    assert _folders(artifacts) == ["champion.json", "v3", "v5", "v6", "v7"]
+
+
+def test_a_pruned_version_is_listed_as_pruned_and_its_promotion_refused(history, capsys) -> None:
+    from datetime import UTC, datetime
+
+    path, artifacts = history
+    assert cli.main(["models", "prune", "--keep", "2", "--keep-champions", "1"]) == 0
+    capsys.readouterr()
+    assert cli.main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(entry["version"], entry["status"], bool(entry["pruned_at"])) for entry in listed] == [
+        ("v7", "challenger-rejected", False),
+        ("v6", "challenger-rejected", False),
+        ("v5", "champion", False),
+        ("v4", "challenger-rejected", True),
+        ("v3", "retired", False),
+        ("v2", "challenger-rejected", True),
+        ("v1", "retired", True),
+    ]
+    assert cli.main(["models"]) == 0
+    statuses = [re.split(r" {2,}", line[3:])[1] for line in capsys.readouterr().out.splitlines()[1:8]]
+    assert statuses == [
+        "challenger-rejected",
+        "challenger-rejected",
+        "champion",
+        "challenger-rejected, pruned",
+        "retired",
+        "challenger-rejected, pruned",
+        "retired, pruned",
+    ]
+    before = _state(path, artifacts)
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["models", "promote", "v1", "--reason", "drift alarms on v5"])
+    assert str(refused.value) == (
+        f"Model version v1 cannot score: `cvw models prune` removed its artifacts on "
+        f"{datetime.now(UTC):%Y-%m-%d}; promote a version `cvw models` does not list as pruned."
+    )
+    assert _state(path, artifacts) == before
+    # a rollback target it kept is promoted as before
+    assert cli.main(["models", "promote", "v3", "--reason", "drift alarms on v5"]) == 0
+    assert load_champion(artifacts)[0] == "v3"
