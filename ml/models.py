@@ -78,7 +78,7 @@ def _metric(metrics: dict[str, dict[str, float]], task: str, name: str) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+def aligned_lines(rows: list[list[str]], right: set[int]) -> list[str]:
     """Return rows of cells as aligned lines: the columns in `right` right-aligned, the others left."""
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     return [
@@ -115,7 +115,7 @@ def describe_versions(versions: list[dict[str, Any]], pointed: str | None) -> st
             + [_metric(version["metrics"], task, name) for task, name in headline]
             + [_cut(version["reason"])]
         )
-    lines = _table(rows, right={3, *range(6, 6 + len(headline))})
+    lines = aligned_lines(rows, right={3, *range(6, 6 + len(headline))})
     lines.append("* the version the champion pointer names: the one scoring loads")
     registered = {version["version"]: version["status"] for version in versions}
     champions = [version for version, status in registered.items() if status == CHAMPION]
@@ -194,7 +194,7 @@ def promote(
         for name in names
     ]
     lines = [f"{version} is the champion now, promoted by hand without the gate{replaced}."]
-    lines += ["  " + line for line in _table(rows, right=set(range(1, len(columns) + 1)))]
+    lines += ["  " + line for line in aligned_lines(rows, right=set(range(1, len(columns) + 1)))]
     return "\n".join([*lines, NEXT_SCORING])
 
 

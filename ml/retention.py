@@ -33,7 +33,7 @@ from ml.artifacts import (
     remove_abandoned_versions,
     version_dir,
 )
-from ml.models import _table, registered_versions
+from ml.models import aligned_lines, registered_versions
 from ml.registry import CHAMPION, RETIRED, ensure_registry, mark_pruned
 
 PRUNED_PREFIX = ".pruned-"  # a folder being deleted: its version's registry rows already say pruned
@@ -175,7 +175,7 @@ def _lines(plan: dict[str, Any], artifacts_dir: Path, sizes: dict[str, int], dry
             [entry["version"], entry["status"], entry["trained_at"][:16], size_text(sizes[entry["version"]])]
             for entry in plan["remove"]
         ]
-        lines += ["  " + line for line in _table(rows, right={3})]
+        lines += ["  " + line for line in aligned_lines(rows, right={3})]
     verb = "would finish" if dry_run else "finished"
     for version in plan["leftovers"]:
         lines.append(
