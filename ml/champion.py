@@ -190,7 +190,8 @@ def rerender_report(version_or_path: str | None = None, out: Path | None = None)
         evaluation_path = version_dir(artifacts_dir, version) / EVALUATION_FILE
         if not evaluation_path.exists():
             raise SystemExit(
-                f"{evaluation_path} does not exist: {version} is not a model version trained here."
+                f"{evaluation_path} does not exist: {version} is not a model version trained here, or "
+                "`cvw models prune` removed its folder (`cvw models` says pruned)."
             )
     evaluation = load_evaluation(evaluation_path)
     return render_report(evaluation, out or evaluation_path.with_name(REPORT_FILE))

@@ -417,6 +417,10 @@ def test_a_pruned_version_is_listed_as_pruned_and_its_promotion_refused(history,
         f"Model version v1 cannot score: `cvw models prune` removed its artifacts on "
         f"{datetime.now(UTC):%Y-%m-%d}; promote a version `cvw models` does not list as pruned."
     )
+    with pytest.raises(
+        SystemExit, match=r"or `cvw models prune` removed its folder \(`cvw models` says pruned"
+    ):
+        cli.main(["report", "v1"])
     assert _state(path, artifacts) == before
     # a rollback target it kept is promoted as before
     assert cli.main(["models", "promote", "v3", "--reason", "drift alarms on v5"]) == 0
