@@ -109,21 +109,17 @@ def _published_date(warehouse: Path, as_of_date: date | None) -> date:
     return as_of_date
 
 
-def _marts_warning(con: duckdb.DuckDBPyConnection, as_of_date: date, marts_date: date | None) -> str | None:
+def _marts_warning(as_of_date: date, marts_date: date | None) -> str | None:
     """Return the warning of a date the marts were not built for, naming the columns it leaves empty.
 
-    customer_rfm holds the marts' scoring date only, so the RFM columns are empty; the profile comes from
-    customer_features, which also holds the monthly cutoffs, so it is there when the date is one of them.
+    customer_rfm holds the marts' scoring date only, so the RFM columns are empty; the profile is there
+    whatever the date (bi.customer_value reads it from dim_customers, and its tenure as of the date).
     """
     if marts_date is None or str(marts_date) == str(as_of_date):
         return None
-    query = "select count(*) from warehouse.marts.customer_features where cutoff_date = ?"
-    if _one(con, query, [as_of_date])[0] > 0:
-        empty = f"the RFM columns of {as_of_date} are empty (its profile is the marts' monthly cutoff's)"
-    else:
-        empty = f"RFM and profile columns of {as_of_date} are empty"
     return (
-        f"Warning: the marts are as of {marts_date}, so {empty}; build transform for that date to fill them."
+        f"Warning: the marts are as of {marts_date}, so the RFM columns of {as_of_date} are empty; build "
+        "transform for that date to fill them."
     )
 
 
@@ -234,7 +230,7 @@ def publish_serving(
             settle(con, settings.duckdb_memory_limit)
             con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
             snapshot = _copy(con, as_of_date, settings.artifacts_dir)
-            warning = _marts_warning(con, as_of_date, snapshot["marts_as_of_date"])
+            warning = _marts_warning(as_of_date, snapshot["marts_as_of_date"])
             con.execute("detach warehouse")
             con.execute("checkpoint")
         with temporary.open("rb") as handle:

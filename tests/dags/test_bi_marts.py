@@ -251,6 +251,42 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_
     assert bias == [("v1", EARLIER, 0.1333, 2)]
 
 
+def test_the_profile_has_the_feature_marts_values_and_outlives_its_columns(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # customer_value took region, age_band, acquisition_channel and tenure_days from customer_features, whose
+    # SQL the analysts own: a column dropped there broke the BI mart only at the next publish. It reads them
+    # from dim_customers now (tenure_days by the feature mart's macro, as of the served date), with the values
+    # the feature mart holds at that date: the latest, and a monthly cutoff.
+    copy, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(copy)) as con:
+        con.executemany(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            [_score(EARLIER, customer, "low", 0.5, 10.0) for customer in ("c2", "c3")],
+        )
+    profile = "customer_id, region, age_band, acquisition_channel, tenure_days"
+    served = {}
+    for day in (EARLIER, LATEST):
+        run_dbt(["build", "--select", "tag:bi"], warehouse_path=copy, dbt_vars={"bi_as_of_date": str(day)})
+        served[day] = _rows(copy, f"select {profile} from bi.customer_value order by 1")[1]
+        with duckdb.connect(str(copy), read_only=True) as con:
+            query = f"select {profile} from marts.customer_features where cutoff_date = ? order by 1"
+            features = con.execute(query, [day]).fetchall()
+        assert served[day] == features and len(features) == 3, day
+    assert served[LATEST] == [
+        ("c1", "North", "25-34", "search", 274),
+        ("c2", "South", "35-44", "social", 243),
+        ("c3", "North", "18-24", "email", 183),
+    ]
+
+    # an analyst drops the profile from the feature mart: the BI mart builds, with the same rows
+    with duckdb.connect(str(copy)) as con:
+        for column in ("region", "age_band", "acquisition_channel", "tenure_days"):
+            con.execute(f"alter table marts.customer_features drop column {column}")
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=copy)
+    assert _rows(copy, f"select {profile} from bi.customer_value order by 1")[1] == served[LATEST]
+
+
 def _rows(path: Path, query: str) -> tuple[list[str], list[tuple]]:
     with duckdb.connect(str(path), read_only=True) as con:
         result = con.execute(query)
@@ -384,8 +420,9 @@ def test_a_publish_clears_what_a_killed_publish_or_a_read_write_reader_left_besi
 def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it_left_empty(
     warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The marts are as of 10-01. 09-01 is one of their monthly cutoffs: its profile is there, its RFM is not
-    # (customer_rfm is of the scoring date only). 09-15 is no cutoff of theirs: neither is there.
+    # The marts are as of 10-01: customer_rfm is of the scoring date only, so the RFM columns of another date
+    # are empty. The profile is there whatever the date, from dim_customers: a monthly cutoff of the feature
+    # mart (09-01) or no cutoff of theirs (09-15), where it was empty while it came from the feature mart.
     warehouse, serving = _scored_copy(warehouse, tmp_path)
     mid_month = date(2024, 9, 15)
     with duckdb.connect(str(warehouse)) as con:
@@ -398,13 +435,14 @@ def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it
     publish_serving(EARLIER, warehouse_path=warehouse, serving_path=serving)
     assert _rows(serving, query)[1] == [("c1", None, "North", 244)]
     warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
-    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty")
-    assert "profile columns of 2024-09-01 are empty" not in warning
+    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty;")
+    assert "profile" not in warning
 
     publish_serving(mid_month, warehouse_path=warehouse, serving_path=serving)
-    assert _rows(serving, query)[1] == [("c1", None, None, None)]
+    assert _rows(serving, query)[1] == [("c1", None, "North", 258)]  # signed up 01-01: 244 days to 09-01
     warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
-    assert warning.startswith("the marts are as of 2024-10-01, so RFM and profile columns of 2024-09-15 are")
+    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-15 are empty;")
+    assert "profile" not in warning
 
 
 def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric(

@@ -1,9 +1,10 @@
 """A BI reader querying the serving file while it is republished sees only complete snapshots, and no error.
 
-A hand-made warehouse holds scores of two dates with different customer counts, and RFM and features with
-the marts' column types. One process publishes the serving copy again and again, alternating the two dates
-(include/publish.py, as the publish DAG does: dbt builds the bi marts for the date, then they are copied);
-another process opens the serving file read-only in a loop, as a BI tool does, and records every answer.
+A hand-made warehouse holds scores of two dates with different customer counts, and RFM, features and
+customers with the marts' column types. One process publishes the serving copy again and again,
+alternating the two dates (include/publish.py, as the publish DAG does: dbt builds the bi marts for the
+date, then they are copied); another process opens the serving file read-only in a loop, as a BI tool
+does, and records every answer.
 Every answer must be one whole snapshot: one date, exactly that date's customers, matching bi.snapshot.
 And a BI driver built on an older DuckDB (1.0.0, installed by uv beside the test) opens the copy.
 """
@@ -63,7 +64,8 @@ print(json.dumps({"answers": answers, "errors": errors}))
 
 
 def _make_warehouse(path: Path) -> None:
-    """Write a warehouse with scores, RFM and features of every customer at each date of CUSTOMERS."""
+    """Write a warehouse with scores, RFM and features of every customer at each date of CUSTOMERS, and
+    the customers' profile."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts")
         ensure_score_tables(con)  # the score table as ml.score writes it
@@ -78,10 +80,19 @@ def _make_warehouse(path: Path) -> None:
         con.execute(
             """
             create table marts.customer_features (
-                customer_id varchar, cutoff_date date, is_scoring_date boolean, region varchar,
-                age_band varchar, acquisition_channel varchar, tenure_days bigint
+                customer_id varchar, cutoff_date date, is_scoring_date boolean
             )
             """
+        )
+        con.execute(
+            """
+            create table marts.dim_customers as
+            select printf('C%07d', i) as customer_id, cast(null as timestamp) as signed_up_at,
+                ['North', 'South'][i % 2 + 1] as region, '25-34' as age_band, 'search' as acquisition_channel,
+                timestamp '2023-01-01' + to_days(cast(i % 500 as integer)) as first_order_at
+            from range($customers) as t(i)
+            """,
+            {"customers": max(CUSTOMERS.values())},
         )
         for as_of, customers in CUSTOMERS.items():
             parameters = {"as_of": as_of, "customers": customers}
@@ -112,8 +123,7 @@ def _make_warehouse(path: Path) -> None:
             con.execute(
                 """
                 insert into marts.customer_features
-                select printf('C%07d', i), $as_of, true, ['North', 'South'][i % 2 + 1], '25-34', 'search',
-                    i % 900
+                select printf('C%07d', i), $as_of, true
                 from range($customers) as t(i)
                 """,
                 parameters,

@@ -8,6 +8,8 @@
     scoring date.
 -#}
 {%- set served_date = var('bi_as_of_date', none) -%}
+{#- the served date's midnight: only data before it is history, as at a cutoff of the feature mart -#}
+{%- set served_at = 'cast(scores.as_of_date as ' ~ dbt.type_timestamp() ~ ')' -%}
 
 {%- if source_exists('scores', 'customer_scores') %}
 
@@ -28,19 +30,28 @@ rfm as (
     select * from {{ ref('customer_rfm') }}
 ),
 
-features as (
-    select * from {{ ref('customer_features') }}
+customers as (
+    select * from {{ ref('dim_customers') }}
 ),
 
+-- the profile from the customer dimension, so no column of the feature mart (the analysts' to change) is
+-- read here; tenure_days as the feature mart defines it (macro tenure_days), as of the served date
 profile as (
     select
-        customer_id,
-        cutoff_date,
-        region,
-        age_band,
-        acquisition_channel,
-        tenure_days
-    from features
+        scores.customer_id,
+        customers.region,
+        customers.age_band,
+        customers.acquisition_channel,
+        -- a first order on or after the date is no history (orders reloaded since the scoring): no tenure,
+        -- as the feature mart has no row then
+        {{ tenure_days(
+            'customers.signed_up_at',
+            'case when customers.first_order_at < ' ~ served_at ~ ' then customers.first_order_at end',
+            served_at
+        ) }} as tenure_days
+    from scores
+    inner join customers
+        on scores.customer_id = customers.customer_id
 ),
 
 final as (
@@ -79,9 +90,7 @@ final as (
             scores.customer_id = rfm.customer_id
             and scores.as_of_date = rfm.as_of_date
     left join profile
-        on
-            scores.customer_id = profile.customer_id
-            and scores.as_of_date = profile.cutoff_date
+        on scores.customer_id = profile.customer_id
 )
 
 select * from final

@@ -114,11 +114,8 @@ final as (
         order_features.avg_order_value_180d,
         order_features.avg_order_value_365d,
         order_features.avg_order_value,
-        {{ days_between(
-            'case when ' ~ signed_up_at ~ ' < order_features.first_order_at'
-            ~ ' then ' ~ signed_up_at ~ ' else order_features.first_order_at end',
-            'calendar_peaks.cutoff_at'
-        ) }} as tenure_days,
+        {{ tenure_days('customers.signed_up_at', 'order_features.first_order_at', 'calendar_peaks.cutoff_at') }}
+            as tenure_days,
         order_features.days_since_first_order,
         order_features.days_since_last_order,
         order_features.mean_days_between_orders,
