@@ -7,6 +7,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from ml.arguments import whole_number
+
+POSITIVE = whole_number(1)  # counts and sizes of at least 1
+
 
 def _date(value: str) -> date:
     """Parse an ISO date for argparse, with a message that names the format."""
@@ -14,17 +18,6 @@ def _date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
-
-
-def _positive(value: str) -> int:
-    """Parse a whole number of at least 1 for argparse (0 used to fall back to the default unnoticed)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +61,10 @@ def _dispatch(argv: list[str] | None) -> int:
         "--full-refresh", action="store_true", help="rebuild the incremental models from all raw data"
     )
     train = verbs.add_parser("train", help="train and evaluate the CLV and churn models out of time")
-    train.add_argument("--horizon-days", type=_positive, default=None)
+    train.add_argument("--horizon-days", type=POSITIVE, default=None)
     score = verbs.add_parser("score", help="write scores.customer_scores for the scoring date")
     score.add_argument("--as-of-date", type=_date, default=None)
-    score.add_argument("--chunk-size", type=_positive, help="customers per chunk (memory bound)")
+    score.add_argument("--chunk-size", type=POSITIVE, help="customers per chunk (memory bound)")
     score.add_argument("--no-reasons", action="store_true", help="skip the SHAP reasons (faster)")
     verbs.add_parser(
         "evaluate",
@@ -97,7 +90,7 @@ def _dispatch(argv: list[str] | None) -> int:
         add_help=False,
     )
     top = verbs.add_parser("top", help="print the top customers by discounted CLV")
-    top.add_argument("--limit", type=_positive, default=10)
+    top.add_argument("--limit", type=POSITIVE, default=10)
     sql = verbs.add_parser("sql", help="run one read-only SQL query on the warehouse and print the result")
     sql.add_argument("query")
     args, rest = parser.parse_known_args(argv)

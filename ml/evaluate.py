@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ml import metrics
+from ml.arguments import whole_number
 from ml.baselines import all_baselines, require_persistence_window
 from ml.calibration import reliability_table
 from ml.train import (
@@ -55,6 +56,7 @@ CHURN_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 # The metrics a practitioner compares models on first; `--bootstrap` gives intervals for these.
 HEADLINE_METRICS = ("revenue_spearman", "revenue_normalized_gini", "revenue_top10_capture", "churn_roc_auc")
+RESAMPLES = whole_number(0, "{value} resamples: give 0 (no intervals) or more, e.g. 1000")  # --bootstrap
 TOTAL_SOURCES = {"tweedie": "the Tweedie booster", "btyd": "BG/NBD + Gamma-Gamma (under a year of cutoffs)"}
 EVALUATIONS_DDL = """
 create table if not exists ml.evaluations (
@@ -280,17 +282,6 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
     return table
 
 
-def _resamples(value: str) -> int:
-    """Parse --bootstrap for argparse: a whole number of resamples, 0 (none) or more."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value} resamples: give 0 (no intervals) or more, e.g. 1000")
-    return number
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse --cutoff, --horizon and --warehouse, run the evaluation and print its table; return 0."""
     from ml.cli import _date as iso_date  # the other verbs' sentence for a date that is not one
@@ -301,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default: CVW_WAREHOUSE)")
     parser.add_argument(
         "--bootstrap",
-        type=_resamples,
+        type=RESAMPLES,
         default=0,
         metavar="N",
         help="also print the model minus each baseline on the headline metrics with a 95%% interval from N "

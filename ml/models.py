@@ -21,9 +21,11 @@ import duckdb
 
 from include.settings import get_settings
 from include.warehouse import connect, require_table
+from ml.arguments import whole_number
 from ml.artifacts import booster_file, champion_version, version_dir
 from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
 
+COUNT = whole_number(0)  # --keep, --keep-champions
 DEFAULT_KEEP = 10  # `cvw models prune`: the newest versions whose folders stay, whatever their status
 DEFAULT_KEEP_CHAMPIONS = 3  # and the most recently retired champions whose folders stay: rollback targets
 REASON_WIDTH = 60  # the list cuts reasons here; --json and ml.model_registry hold them whole
@@ -213,17 +215,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def _count(value: str) -> int:
-    """Parse a whole number of at least 0 for argparse."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value} is below 0")
-    return number
-
-
 def main(argv: list[str] | None = None) -> int:
     """List the registry, promote a version by hand or prune old versions' artifacts; print the result."""
     parser = argparse.ArgumentParser(prog="cvw models", description=__doc__.splitlines()[0])
@@ -250,14 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     pruning.add_argument(
         "--keep",
-        type=_count,
+        type=COUNT,
         default=DEFAULT_KEEP,
         metavar="N",
         help=f"keep the N newest registered versions (default {DEFAULT_KEEP})",
     )
     pruning.add_argument(
         "--keep-champions",
-        type=_count,
+        type=COUNT,
         default=DEFAULT_KEEP_CHAMPIONS,
         metavar="N",
         help=f"keep the N most recently retired champions, for a rollback (default {DEFAULT_KEEP_CHAMPIONS})",
