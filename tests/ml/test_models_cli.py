@@ -27,18 +27,29 @@ def _boosters() -> dict[str, lgb.Booster]:
     }
 
 
-@pytest.fixture
-def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """Return (warehouse, artifacts) where v1 was champion, then v2 was promoted through the gate."""
+def _gated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, measured: dict[str, dict], promoted: set[str]
+) -> tuple[Path, Path]:
+    """Return (warehouse, artifacts) where each version, in order, was saved and gated as it came.
+
+    `measured` gives each version's holdout metrics; the gate must promote exactly those in `promoted`.
+    """
     path, artifacts = tmp_path / "w.duckdb", tmp_path / "artifacts"
     monkeypatch.setenv("CVW_WAREHOUSE", str(path))
     monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
     boosters = _boosters()
     with duckdb.connect(str(path)) as con:
-        for version, measured in (("v1", CHAMPION), ("v2", BETTER)):
-            save_model_version(artifacts, version, boosters, _metadata(version, measured))
-            assert registry.promote_or_reject(con, artifacts, _metadata(version, measured))[0]
+        for version, metrics in measured.items():
+            metadata = _metadata(version, metrics)
+            save_model_version(artifacts, version, boosters, metadata)
+            assert registry.promote_or_reject(con, artifacts, metadata)[0] == (version in promoted)
     return path, artifacts
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Return (warehouse, artifacts) where v1 was champion, then v2 was promoted through the gate."""
+    return _gated(tmp_path, monkeypatch, {"v1": CHAMPION, "v2": BETTER}, {"v1", "v2"})
 
 
 def _state(path: Path, artifacts: Path) -> tuple[list[tuple], str]:
@@ -211,16 +222,8 @@ REJECTED = {"clv": {"spearman": 0.1}, "churn": {"roc_auc": 0.6}}  # beats the no
 @pytest.fixture
 def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """Return (warehouse, artifacts) of v1..v7, trained a day apart and gated as they came."""
-    path, artifacts = tmp_path / "w.duckdb", tmp_path / "artifacts"
-    monkeypatch.setenv("CVW_WAREHOUSE", str(path))
-    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
-    boosters = _boosters()
-    with duckdb.connect(str(path)) as con:
-        for version in [f"v{day}" for day in range(1, 8)]:
-            metadata = _metadata(version, PROMOTED.get(version, REJECTED))
-            save_model_version(artifacts, version, boosters, metadata)
-            assert registry.promote_or_reject(con, artifacts, metadata)[0] == (version in PROMOTED)
-    return path, artifacts
+    versions = [f"v{day}" for day in range(1, 8)]
+    return _gated(tmp_path, monkeypatch, {v: PROMOTED.get(v, REJECTED) for v in versions}, set(PROMOTED))
 
 
 def _folders(artifacts: Path) -> list[str]:
