@@ -1,7 +1,10 @@
 """The `cvw` command line passes its flags on to the step it runs."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -282,3 +285,41 @@ def test_a_runtime_error_other_than_an_interrupt_keeps_its_traceback(monkeypatch
     monkeypatch.setattr(ml.top, "print_summary", failed)
     with pytest.raises(RuntimeError, match="a real bug"):
         cli.main(["top"])
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Return the CPU time a process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads a process's CPU time from /proc")
+def test_ctrl_c_stops_a_long_cvw_sql_query(tmp_path: Path) -> None:
+    # `cvw sql` prints a relation, and DuckDB does not look for Ctrl-C while it renders one: a long query
+    # ran to its end. Sent once the query is running (the process has used 3 s of CPU, far more than its
+    # start-up), SIGINT now ends it within seconds with the one sentence and exit code 130.
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    query = "select count(*) from range(30000000000) as a where a.range * 7 % 11 = 3"  # minutes of work
+    env = {**os.environ, "CVW_WAREHOUSE": str(warehouse)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ml.cli", "sql", query],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(process.pid) < 3.0:
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert (process.returncode, out) == (130, "")
+    assert err.splitlines() == [
+        'cvw: interrupted. Run the command again; docs/operations.md ("A run killed halfway") says what a '
+        "command stopped halfway leaves."
+    ]
