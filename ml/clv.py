@@ -92,7 +92,7 @@ def expected_orders(
 
     Where the average is 0 or missing (only free or fully refunded orders: revenue is never negative), the
     ratio says nothing about how often the customer orders; those rows get fallback_orders (BG/NBD's
-    expected purchases in the horizon, which do not depend on order value), else 0 as before.
+    expected purchases in the horizon, which do not depend on order value, in orders: ml.score), else 0.
     """
     revenue = np.asarray(predicted_revenue, dtype=float)
     aov = np.asarray(avg_order_value, dtype=float)

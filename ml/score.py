@@ -17,8 +17,9 @@ BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the nu
    that set the blend's total over all the date's customers, as in training.
 2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
    built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
-   whole date. BG/NBD's expected purchases are kept with each row as the predicted orders of customers
-   whose average order value is 0 (ml.clv.expected_orders).
+   whole date. BG/NBD's expected purchases, days with an order, times the customer's orders per such day
+   are kept with each row as the predicted orders of customers whose average order value is 0
+   (ml.clv.expected_orders).
 A mart whose feature columns or their kinds (number, text) differ from the champion's is refused before
 anything is written.
 Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and training speed".
@@ -60,6 +61,8 @@ BTYD_INPUT_COLUMNS = (
     "first_order_day_revenue",
 )
 VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
+# BG/NBD counts days with an order; orders_lifetime / order_days_lifetime turns its count into orders
+ORDER_COUNT_COLUMNS = ("orders_lifetime", "order_days_lifetime")
 # Threads of LightGBM's predictions and SHAP contributions: every core (0: OpenMP's count, which
 # OMP_NUM_THREADS caps), as training uses (ml.train). A prediction is one parallel loop over rows, which two
 # threads on the 2-core target ran in 0.6-0.7x the wall time of one, even with other work on the machine
@@ -72,7 +75,8 @@ class RawChunk:
     """Pass 1's outputs for one chunk of customers: raw predictions, reasons, the mart columns rows need.
 
     `values` holds the VALUE_COLUMNS of the chunk's mart rows; `raw` the boosters' predictions and BG/NBD's
-    (btyd_revenue, btyd_churn, btyd_orders: its expected purchases); the reasons are None without reasons.
+    (btyd_revenue, btyd_churn, btyd_orders: its expected purchases times orders_per_order_day); the
+    reasons are None without reasons.
     """
 
     values: pa.Table
@@ -88,7 +92,7 @@ PASS1_TABLE = "score_pass1"
 def scoring_columns(features: list[str]) -> list[str]:
     """Return the mart columns scoring reads per chunk: id, the model's mart features, BTYD inputs, values."""
     mart_features = (column for column in features if column not in BTYD_FEATURES)
-    wanted = ["customer_id", *mart_features, *BTYD_INPUT_COLUMNS, *VALUE_COLUMNS]
+    wanted = ["customer_id", *mart_features, *BTYD_INPUT_COLUMNS, *ORDER_COUNT_COLUMNS, *VALUE_COLUMNS]
     return list(dict.fromkeys(wanted))
 
 
@@ -140,6 +144,14 @@ def chunk_btyd(table: pa.Table, fitted: tuple[BgNbd, GammaGamma], horizon_days: 
 def _btyd_frame(table: pa.Table) -> pd.DataFrame:
     """Return the BTYD_INPUT_COLUMNS of an Arrow table as a frame of floats."""
     return pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS})
+
+
+def orders_per_order_day(table: pa.Table) -> np.ndarray:
+    """Return each row's completed orders per day with one (ORDER_COUNT_COLUMNS), 1 without such a day."""
+    orders = arrow_floats(table.column("orders_lifetime"))
+    days = arrow_floats(table.column("order_days_lifetime"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(days > 0, orders / days, 1.0)
 
 
 def _platt_slope(calibration: dict[str, Any]) -> float:
@@ -244,8 +256,10 @@ def iter_raw_scores(
         else:
             raw = {name: boosters[name].predict(matrix, num_threads=PREDICT_THREADS) for name in boosters}
         raw["btyd_revenue"] = matched["btyd_revenue"].to_numpy(dtype=float)
-        raw["btyd_orders"] = matched["btyd_expected_purchases"].to_numpy(dtype=float)
-        raw["btyd_churn"] = np.exp(-raw["btyd_orders"])
+        purchases = matched["btyd_expected_purchases"].to_numpy(dtype=float)  # days with an order
+        raw["btyd_churn"] = np.exp(-purchases)
+        # predicted_orders counts orders: a wholesale buyer's day of five free orders is five
+        raw["btyd_orders"] = purchases * orders_per_order_day(table)
         if with_reasons:
             churn_reasons, value_reasons = chunk_reasons(
                 boosters, matrix, features, calibration, calibrated_churn(raw, calibration)

@@ -574,6 +574,29 @@ def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_exp
     assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None]
 
 
+def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_not_days_with_one(own) -> None:
+    path = own[0]
+    table, fitted = _scoring_rows(path)
+    purchases = score.chunk_btyd(table, fitted, 90)["btyd_expected_purchases"].to_numpy()  # days with one
+    customer = table.column("customer_id")[int(np.argmax(purchases))].as_py()
+    with duckdb.connect(str(path)) as con:
+        # every order free (samples, replacements), three on each day with one: a wholesale buyer's pattern;
+        # BG/NBD reads order days, its recency and age, so its fit and this customer's count stay as they were
+        con.execute(
+            "update marts.customer_features set orders_lifetime = 3 * order_days_lifetime, "
+            "revenue_lifetime = 0, first_order_day_revenue = 0, avg_order_value = 0 "
+            "where customer_id = ? and cutoff_date = ?",
+            [customer, SCORING_DATE],
+        )
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    row = _scores(path).set_index("customer_id").loc[customer]
+    days = purchases.max()
+    assert days > 1
+    assert row["predicted_orders"] == pytest.approx(3 * days, rel=1e-6)  # three orders on each such day
+    wait = int(np.ceil(90 / (3 * days)))
+    assert row["expected_next_order_date"] == pd.Timestamp(SCORING_DATE) + pd.Timedelta(days=wait)
+
+
 def test_a_date_without_customers_stops_scoring_before_anything_is_written(own) -> None:
     path = own[0]
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
