@@ -6,7 +6,8 @@ latest labelled cutoff against the baselines (BG/NBD + Gamma-Gamma, persistence,
 LightGBM), saves the version with its HTML report and drift reference, records it in `ml.model_registry`
 and the evaluation in `ml.evaluations` (rows of its `model_version`), and gates it: it becomes champion
 only if it beats every baseline and holds the current champion (docs/scores.md); the first model is
-promoted anyway (there is nothing else to score with). Only a promotion updates `champion_model` (task
+promoted anyway (there is nothing else to score with), and so is a model whose champion cannot score the
+mart (its features changed since). Only a promotion updates `champion_model` (task
 `announce_champion`, with the new `model_version` in the event's extra), which starts **score** with the
 new champion; a rejected model ends `announce_champion` skipped, so no event is sent and nothing is
 re-scored with an unchanged champion.

@@ -251,6 +251,7 @@ def promote_or_reject(
     champion_metrics: dict[str, dict[str, float]] | None = None,
     write_with: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
     champion_scored_by: str | None = None,
+    champion_unfit: str | None = None,
 ) -> tuple[bool, str]:
     """Gate a saved model version on the champion and baselines, record it, move the pointer if promoted.
 
@@ -259,6 +260,10 @@ def promote_or_reject(
 
     Without a champion the version is promoted even when it fails the gate (there is no model to keep
     scoring with); its registry reason then starts "promoted as the first model" and names the failures.
+    So is it when the champion cannot score the mart the version learnt from: `champion_unfit` says how
+    that mart differs from the champion's features (feature_differences, "has new x"). Kept, the champion
+    would leave scoring stopped until someone promoted a version by hand (a feature added, an upgrade
+    that added mart columns); the reason then starts "promoted as champion ... cannot score".
 
     Pass `champion_metrics` when the champion was re-scored on the candidate's holdout (the fair
     comparison; `champion_scored_by` says which of its boosters, for the reason); without them the
@@ -292,6 +297,13 @@ def promote_or_reject(
     elif not promote:
         # Nothing to keep scoring: the first model is promoted anyway, and the registry says what it fails.
         promote, reason = True, f"promoted as the first model (no champion to keep), although {reason}"
+    if champion and champion_unfit and not promote:
+        # nor is there when the champion cannot score the mart as it is now: scoring refuses it
+        promote = True
+        reason = (
+            f"promoted as champion {champion[0]} cannot score marts.customer_features as it is now "
+            f"(the mart {champion_unfit}), although {reason}"
+        )
 
     def write(con: duckdb.DuckDBPyConnection) -> None:
         if write_with is not None:
@@ -393,20 +405,19 @@ def require_learnable_features(mart_types: dict[str, str]) -> None:
         )
 
 
-def check_feature_compatibility(
+def feature_differences(
     model_features: list[str],
     mart_columns: list[str] | dict[str, str],
-    model_version: str = "the champion",
     derived: Iterable[str] = (),
     feature_types: dict[str, str] | None = None,
-) -> None:
-    """Return None when the mart has exactly the model's features; raise SystemExit naming the difference.
+) -> str | None:
+    """Return how the mart differs from the model's features ("lacks a and has new b"), None when it does not.
 
     `derived` names model inputs computed in Python from mart columns (e.g. ml.btyd.BTYD_FEATURES): the
     mart is not expected to have them. With the mart's types (`mart_columns` as column -> DuckDB type,
     mart_feature_types) and the model's (`feature_types`, saved at training), a feature the model reads
-    otherwise than it learnt (a number now text, text now a number) is refused too; a model saved before
-    its types were is checked by name only.
+    otherwise than it learnt (a number now text, text now a number) differs too; a model saved before
+    its types were is compared by name only.
     """
     mart = [column for column in mart_columns if column not in NON_FEATURE_COLUMNS]
     model_features = [column for column in model_features if column not in set(derived)]
@@ -421,16 +432,30 @@ def check_feature_compatibility(
             and column in feature_types
             and _input_kind(mart_columns[column]) != _input_kind(feature_types[column])
         ]
-    if missing or extra or retyped:
-        parts = []
-        if missing:
-            parts.append(f"lacks {', '.join(missing)}")
-        if extra:
-            parts.append(f"has new {', '.join(extra)}")
-        if retyped:
-            parts.append(f"has {', '.join(retyped)}")
+    parts = []
+    if missing:
+        parts.append(f"lacks {', '.join(missing)}")
+    if extra:
+        parts.append(f"has new {', '.join(extra)}")
+    if retyped:
+        parts.append(f"has {', '.join(retyped)}")
+    return " and ".join(parts) or None
+
+
+def check_feature_compatibility(
+    model_features: list[str],
+    mart_columns: list[str] | dict[str, str],
+    model_version: str = "the champion",
+    derived: Iterable[str] = (),
+    feature_types: dict[str, str] | None = None,
+) -> None:
+    """Return None when the mart has exactly the model's features; raise SystemExit naming the difference.
+
+    The difference is feature_differences': a column the mart lacks, a new one, one of another kind.
+    """
+    differences = feature_differences(model_features, mart_columns, derived, feature_types)
+    if differences:
         raise SystemExit(
-            f"marts.customer_features no longer matches model {model_version}: "
-            f"the mart {' and '.join(parts)}; "
+            f"marts.customer_features no longer matches model {model_version}: the mart {differences}; "
             "retrain (cvw train) after changing the mart, or rebuild the mart the model was trained on."
         )

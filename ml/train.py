@@ -30,6 +30,7 @@ from ml.artifacts import (
     removed_unless_registered,
     save_model_version,
 )
+from ml.btyd import BTYD_FEATURES
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
@@ -43,7 +44,7 @@ from ml.clv import (
 from ml.data import feature_columns, load_training_frame, require_mart_columns, training_sample_share
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 from ml.provenance import feature_hash, git_commit, library_versions
-from ml.registry import mart_feature_types, require_learnable_features
+from ml.registry import feature_differences, mart_feature_types, require_learnable_features
 
 SEED = 7
 # How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
@@ -385,13 +386,20 @@ def train_models(
         evaluation = report_evaluation(metadata, test, (revenue, churn), table, evaluated.boosters)
         report = write_report(folder, evaluation)
 
+        current = find_champion(settings.artifacts_dir)
         on_holdout = champion_on_holdout(
-            find_champion(settings.artifacts_dir),
+            current,
             test,
             metadata["test_cutoff"],
             horizon_days,
             settings.artifacts_dir,
         )
+        # a champion that cannot score this mart (its features differ from the mart's) is not one to keep
+        unfit = None
+        if current:
+            unfit = feature_differences(
+                current[2]["features"], mart_types, BTYD_FEATURES, current[2].get("feature_types")
+            )
         evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
         registering(settings.artifacts_dir, version)
         with connect(warehouse_path) as con:
@@ -403,6 +411,7 @@ def train_models(
                 metadata,
                 champion_metrics=on_holdout[0] if on_holdout else None,
                 champion_scored_by=on_holdout[1] if on_holdout else None,
+                champion_unfit=unfit,
                 write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
             )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}

@@ -256,10 +256,8 @@ def test_chunked_scoring_gives_the_same_rows_as_one_chunk(own) -> None:
     pd.testing.assert_frame_equal(_scores(path), whole)
 
 
-def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
-    own, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path, artifacts, first = own
+def _train_on_shuffled_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make training read the mart with its labels shuffled across rows: a model the gate rejects."""
     load = train.load_training_frame
 
     def shuffled(con, horizon_days, sample_share=1.0):
@@ -270,6 +268,13 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
         return frame
 
     monkeypatch.setattr(train, "load_training_frame", shuffled)
+
+
+def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
+    own, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, artifacts, first = own
+    _train_on_shuffled_labels(monkeypatch)
     challenger = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
     assert challenger["promoted"] is False
     assert "baseline" in challenger["gate_reason"]
@@ -287,6 +292,35 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
     assert evaluations == sorted([(first["version"], 5 * 11), (challenger["version"], 5 * 11)])
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     assert set(_scores(path)["model_version"]) == {first["version"]}
+
+
+def test_a_challenger_the_gate_rejects_is_promoted_when_the_champion_cannot_score_the_mart(
+    own, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the mart gained a column (an analyst's feature, or an upgrade such as d403a4c's order_days_lifetime):
+    # the champion cannot score it, and a rejected challenger left scoring stopped, every retrain alike
+    path, artifacts, first = own
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table marts.customer_features add column weekend_order_share double")
+        con.execute("update marts.customer_features set weekend_order_share = hash(customer_id) % 7 / 7")
+    _train_on_shuffled_labels(monkeypatch)
+    challenger = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    assert challenger["promoted"] is True
+    assert challenger["gate_reason"].startswith(
+        f"promoted as champion {first['version']} cannot score marts.customer_features as it is now "
+        "(the mart has new weekend_order_share), although rejected: "
+    )
+    assert "does not beat baseline" in challenger["gate_reason"]
+    assert (
+        json.loads((models_dir(artifacts) / CHAMPION_POINTER).read_text())["version"] == challenger["version"]
+    )
+    with duckdb.connect(str(path), read_only=True) as con:
+        statuses = con.execute(
+            "select distinct model_version, status from ml.model_registry order by 2"
+        ).fetchall()
+    assert statuses == [(challenger["version"], "champion"), (first["version"], "retired")]
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    assert set(_scores(path)["model_version"]) == {challenger["version"]}
 
 
 def test_a_training_whose_registration_fails_leaves_no_version_folder_behind(own) -> None:
