@@ -139,6 +139,25 @@ def _missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
     return [booster_file(folder, name).name for name in boosters if not booster_file(folder, name).exists()]
 
 
+def _mart_differences(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, version: str) -> str | None:
+    """Return how marts.customer_features differs from a saved version's features, None when it can score it.
+
+    None without a mart too: nothing is scored until one is built, and scoring checks it then.
+    """
+    from ml.btyd import BTYD_FEATURES
+    from ml.registry import feature_differences, mart_feature_types
+
+    if not con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'customer_features'"
+    ).fetchone()[0]:
+        return None
+    metadata = json.loads((version_dir(artifacts_dir, version) / "metadata.json").read_text())
+    return feature_differences(
+        metadata["features"], mart_feature_types(con), BTYD_FEATURES, metadata.get("feature_types")
+    )
+
+
 def promote(
     con: duckdb.DuckDBPyConnection,
     artifacts_dir: Path,
@@ -148,8 +167,9 @@ def promote(
 ) -> str:
     """Make a registered, saved version champion by hand; return its metrics next to the replaced one's.
 
-    Refuses, changing nothing, an unknown version, a pruned one, one whose artifacts are incomplete, the
-    champion itself, and one for another horizon than the champion's unless `horizon_change`.
+    Refuses, changing nothing, an unknown version, a pruned one, one whose artifacts are incomplete, one
+    whose features the mart no longer has as it learnt them (scoring would refuse it), the champion
+    itself, and one for another horizon than the champion's unless `horizon_change`.
     """
     if not reason.strip():
         raise SystemExit(
@@ -175,6 +195,13 @@ def promote(
         raise SystemExit(
             f"Model version {version} cannot score: {version_dir(artifacts_dir, version)} lacks "
             f"{', '.join(missing)}; restore the folder or promote another version."
+        )
+    differences = _mart_differences(con, artifacts_dir, version)
+    if differences:
+        raise SystemExit(
+            f"Model version {version} cannot score marts.customer_features as it is now: the mart "
+            f"{differences}; promote a version trained on the mart as it is (cvw models lists them), or "
+            "train one (cvw train)."
         )
     # the champion that scores now: the registry's, else the one the pointer names
     champion = champions[0] if champions else versions.get(pointed) if pointed else None

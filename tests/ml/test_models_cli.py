@@ -94,6 +94,19 @@ def _another_horizon(path: Path, artifacts: Path) -> None:
         registry.register_model(con, metadata, registry.REJECTED, "rejected")
 
 
+def _mart(path: Path, artifacts: Path, upgraded: bool = True) -> None:
+    """Create the feature mart: the features v1 and v2 learnt, and two an upgrade added (d403a4c's)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.customer_features (customer_id varchar, cutoff_date date, "
+            "is_scoring_date boolean, orders_90d double, noise double)"
+        )
+        if upgraded:
+            con.execute("alter table marts.customer_features add column order_days_lifetime bigint")
+            con.execute("alter table marts.customer_features add column first_order_day_revenue double")
+
+
 @pytest.mark.parametrize(
     ("argv", "prepare", "refusal"),
     [
@@ -114,6 +127,13 @@ def _another_horizon(path: Path, artifacts: Path) -> None:
             lambda path, artifacts: shutil.rmtree(artifacts / "models" / "v1"),
             "Model version v1 cannot score: {artifacts}/models/v1 lacks metadata.json; restore the folder "
             "or promote another version.",
+        ),
+        (
+            ["v1", "--reason", "x"],
+            _mart,  # v1 and v2 were trained before the upgrade: neither can score the rebuilt mart
+            "Model version v1 cannot score marts.customer_features as it is now: the mart has new "
+            "order_days_lifetime, first_order_day_revenue; promote a version trained on the mart as it is "
+            "(cvw models lists them), or train one (cvw train).",
         ),
         (
             ["v3", "--reason", "x"],
@@ -137,6 +157,14 @@ def test_a_refused_promotion_changes_nothing(warehouse, argv, prepare, refusal) 
         cli.main(["models", "promote", *argv])
     assert str(raised.value) == refusal.format(artifacts=artifacts)
     assert _state(path, artifacts) == before
+
+
+def test_a_version_that_learnt_the_mart_s_features_is_promoted(warehouse, capsys) -> None:
+    path, artifacts = warehouse
+    _mart(path, artifacts, upgraded=False)
+    cli.main(["models", "promote", "v1", "--reason", "drift alarms on v2"])
+    assert capsys.readouterr().out.startswith("v1 is the champion now")
+    assert load_champion(artifacts)[0] == "v1"
 
 
 def test_a_horizon_change_is_promoted_when_asked_for(warehouse, capsys) -> None:
