@@ -74,8 +74,10 @@ def require_mart_columns(con: duckdb.DuckDBPyConnection, horizon_days: int | Non
     if columns and missing:
         raise SystemExit(
             f"marts.customer_features lacks {', '.join(missing)}, which training and scoring read by name "
-            "(ml.data.READ_BY_NAME): keep it in dbt_project/models/marts/ml/customer_features.sql (add a "
-            "new column beside it rather than renaming it) and rebuild with cvw build --full-refresh."
+            "(ml.data.READ_BY_NAME): rebuild it with cvw build --full-refresh (a mart an earlier version "
+            'built lacks the columns a later one added: docs/operations.md, "Upgrading a warehouse"), '
+            "and if you changed dbt_project/models/marts/ml/customer_features.sql, keep them in it (add a "
+            "new column beside one rather than rename it)."
         )
 
 

@@ -450,6 +450,26 @@ def test_training_refuses_a_date_feature_it_would_learn_as_one_category_per_day(
     assert not folder.exists()  # refused before any model was fitted or saved
 
 
+def test_scoring_a_mart_built_before_an_upgrade_says_to_rebuild_it_not_to_undo_a_rename(own) -> None:
+    # the mart as the code before d403a4c built it: the sentence told the operator to keep the columns
+    # in customer_features.sql, which they never touched, before it said to rebuild
+    copy = own[0]
+    with duckdb.connect(str(copy)) as con:
+        con.execute("alter table marts.customer_features drop column order_days_lifetime")
+        con.execute("alter table marts.customer_features drop column first_order_day_revenue")
+    before = _score_tables(copy)
+    with pytest.raises(SystemExit) as refused:
+        score.score_customers(as_of_date=SCORING_DATE, warehouse_path=copy)
+    assert str(refused.value) == (
+        "marts.customer_features lacks order_days_lifetime, first_order_day_revenue, which training and "
+        "scoring read by name (ml.data.READ_BY_NAME): rebuild it with cvw build --full-refresh (a mart an "
+        'earlier version built lacks the columns a later one added: docs/operations.md, "Upgrading a '
+        'warehouse"), and if you changed dbt_project/models/marts/ml/customer_features.sql, keep them in it '
+        "(add a new column beside one rather than rename it)."
+    )
+    assert _score_tables(copy) == before
+
+
 def test_scoring_refuses_a_mart_without_a_column_the_score_rows_carry(own) -> None:
     copy = own[0]
     with duckdb.connect(str(copy)) as con:
