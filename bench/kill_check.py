@@ -8,7 +8,8 @@ signal (SIGKILL: the OOM killer, a power loss; SIGTERM: what Airflow sends) afte
   uninterrupted run (row count and an order-free checksum of its columns, volatile ones left out: `*_at`
   timestamps, model versions and the texts that name them);
 * the serving copy is the old or the new complete snapshot;
-* the model registry and the artifacts folder agree (pointer, registered versions, their files);
+* the model registry and the artifacts folder agree (pointer, registered versions, their files; the folders
+  of versions `cvw models prune` marked are noted, and a re-run must leave none);
 * the files left in the data folder are listed (temporary files, scratch copies, write-ahead logs);
 * the same command then runs to its end, and the final state equals the uninterrupted run's.
 
@@ -54,6 +55,9 @@ VOLATILE_TIMES = {
     "trained_at",
 }
 VOLATILE_TIMES |= {"updated_at", "evaluated_at", "published_at"}
+# times compared only as set or empty: `cvw models prune` marks a version pruned at another time each run
+VOLATILE_WHEN_SET = {"pruned_at"}
+PRUNED_PREFIX = ".pruned-"  # ml.retention: the hidden name of a pruned version's folder being deleted
 Fingerprint = dict[str, object]
 
 
@@ -69,7 +73,9 @@ def _columns(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: 
         if name in VOLATILE_NAMES or name in VOLATILE_TIMES:
             continue
         quoted = '"' + name.replace('"', '""') + '"'
-        if data_type.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        if name in VOLATILE_WHEN_SET:
+            quoted = f"({quoted} is null)"
+        elif data_type.upper() in ("DOUBLE", "FLOAT", "REAL"):
             # a parallel sum differs in its last bits from run to run; scaled by an irrational factor, a value
             # (often k/2^n cents) lies far from a rounding boundary, so rounding hides those bits
             quoted = f"round({quoted} * 0.7071067811865476, 5)"
@@ -111,28 +117,36 @@ def database_fingerprint(path: Path) -> dict[str, list[int]] | str:
         con.close()
 
 
-def artifacts_state(artifacts: Path, warehouse: Path) -> tuple[dict[str, object], list[str]]:
-    """Return a summary of the registry and the artifacts folder, and the ways the two disagree."""
+def artifacts_state(artifacts: Path, warehouse: Path) -> tuple[dict[str, object], list[str], list[str]]:
+    """Return a summary of the registry and the artifacts folder, the ways the two disagree, and the folders
+    of pruned versions still there (an interrupted `cvw models prune` leaves them, hidden or not)."""
     models = artifacts / "models"
     folders = sorted(p.name for p in models.iterdir() if p.is_dir()) if models.exists() else []
     pointer_file = models / "champion.json"
     pointer = json.loads(pointer_file.read_text())["version"] if pointer_file.exists() else None
     registered: dict[str, str] = {}
+    pruned: set[str] = set()
     if warehouse.exists():
         try:
             with duckdb.connect(str(warehouse), read_only=True) as con:
-                if con.execute(
-                    "select count(*) from duckdb_tables() "
-                    "where schema_name = 'ml' and table_name = 'model_registry'"
-                ).fetchone()[0]:
-                    rows = con.execute(
-                        "select distinct model_version, status from ml.model_registry"
+                columns = {
+                    name
+                    for (name,) in con.execute(
+                        "select column_name from duckdb_columns() "
+                        "where schema_name = 'ml' and table_name = 'model_registry'"
                     ).fetchall()
-                    registered = dict(rows)
+                }
+                if columns:
+                    is_pruned = "pruned_at is not null" if "pruned_at" in columns else "false"
+                    rows = con.execute(
+                        f"select distinct model_version, status, {is_pruned} from ml.model_registry"
+                    ).fetchall()
+                    registered = {version: status for version, status, _ in rows}
+                    pruned = {version for version, _, gone in rows if gone}
         except duckdb.Error as error:
-            return {"error": str(error).splitlines()[0]}, [f"registry unreadable: {error}"]
+            return {"error": str(error).splitlines()[0]}, [f"registry unreadable: {error}"], []
     problems = []
-    for version in registered:
+    for version in set(registered) - pruned:  # a pruned version's folder is gone, or going
         folder = models / version
         if not (folder / "metadata.json").exists():
             problems.append(f"registered version {version} has no metadata.json")
@@ -146,18 +160,23 @@ def artifacts_state(artifacts: Path, warehouse: Path) -> tuple[dict[str, object]
             problems.append(f"champion pointer names {pointer}, which has no metadata.json")
         if registered and registered.get(pointer) != "champion":
             problems.append(f"champion pointer names {pointer}, registered as {registered.get(pointer)!r}")
+        if pointer in pruned:
+            problems.append(f"champion pointer names {pointer}, which the registry calls pruned")
     champions = [v for v, s in registered.items() if s == "champion"]
     if champions and champions != [pointer]:
         problems.append(f"registry champion {champions} but pointer {pointer}")
+    leftovers = [f for f in folders if f in pruned or f.startswith(PRUNED_PREFIX)]
+    folders = [f for f in folders if f not in leftovers]
     orphans = [f for f in folders if f not in registered]
     summary = {
         "registered": len(registered),
+        "pruned": len(pruned),
         "folders": len(folders),
         "orphan_folders": len(orphans),
         "has_pointer": pointer is not None,
         "statuses": sorted(registered.values()),
     }
-    return summary, problems
+    return summary, problems, leftovers
 
 
 def stray_files(data: Path) -> list[str]:
@@ -170,12 +189,13 @@ def fingerprint(work: Path) -> Fingerprint:
     """Return everything compared between runs: warehouse, serving copy, registry and artifacts, strays."""
     data = work / "data"
     warehouse = data / "warehouse.duckdb"
-    artifacts, problems = artifacts_state(work / "artifacts", warehouse)
+    artifacts, problems, pruned_left = artifacts_state(work / "artifacts", warehouse)
     return {
         "warehouse": database_fingerprint(warehouse),
         "serving": database_fingerprint(data / "serving.duckdb"),
         "artifacts": artifacts,
         "problems": problems,
+        "pruned_left": pruned_left,
         "strays": stray_files(data),
     }
 
@@ -310,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         now = fingerprint(args.work)
         faults = matches("warehouse", now, before, after) + matches("serving", now, before, after)
         faults += [f"registry/artifacts: {p}" for p in now["problems"]]
+        if now["pruned_left"]:
+            print(f"        note: folders of pruned versions left: {now['pruned_left']}")
         if args.adds_a_version:
             orphans = now["artifacts"].get("orphan_folders", 0) - before["artifacts"].get("orphan_folders", 0)
             now["artifacts"] = {**now["artifacts"], "orphan_folders": before["artifacts"]["orphan_folders"]}
@@ -334,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
             if final[kind] != after[kind]:
                 faults += [f"after re-run, {d}" for d in matches(kind, final, after, after)]
         faults += [f"after re-run, registry/artifacts: {p}" for p in final["problems"]]
+        if final["pruned_left"] != after["pruned_left"]:
+            faults.append(f"after re-run, folders of pruned versions left: {final['pruned_left']}")
         if args.adds_a_version:
             final["artifacts"] = {
                 **final["artifacts"],

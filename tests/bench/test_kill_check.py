@@ -1,0 +1,46 @@
+"""bench/kill_check.py compares a killed `cvw models prune` with the runs before and after it."""
+
+import shutil
+
+import duckdb
+
+from bench.kill_check import artifacts_state, database_fingerprint
+from ml import cli
+from tests.ml.test_models_cli import history  # noqa: F401 (a fixture: v1..v7, v5 the champion)
+
+
+def test_pruned_versions_agree_with_the_registry_and_their_time_is_not_compared(history) -> None:  # noqa: F811
+    path, artifacts = history
+    before = database_fingerprint(path)
+    assert cli.main(["models", "prune", "--keep", "2", "--keep-champions", "1"]) == 0  # v1, v2, v4 go
+    after, problems, left = artifacts_state(artifacts, path)
+    assert (after, problems, left) == (
+        {
+            "registered": 7,
+            "pruned": 3,
+            "folders": 4,
+            "orphan_folders": 0,
+            "has_pointer": True,
+            "statuses": ["challenger-rejected"] * 4 + ["champion", "retired", "retired"],
+        },
+        [],
+        [],
+    )
+    # another run prunes at another time: the same registry, whose rows differ from before only in pruned_at
+    pruned = database_fingerprint(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute("update ml.model_registry set pruned_at = pruned_at - interval 1 day")
+    assert database_fingerprint(path) == pruned
+    assert pruned["ml.model_registry"] != before["ml.model_registry"]
+    # killed after the registry's commit: a pruned version's folder renamed, another's not yet
+    shutil.copytree(artifacts / "models" / "v3", artifacts / "models" / ".pruned-v4")
+    shutil.copytree(artifacts / "models" / "v3", artifacts / "models" / "v2")
+    assert artifacts_state(artifacts, path) == (after, [], [".pruned-v4", "v2"])
+
+
+def test_a_registry_made_before_pruning_is_read(history) -> None:  # noqa: F811
+    path, artifacts = history
+    with duckdb.connect(str(path)) as con:
+        con.execute("alter table ml.model_registry drop column pruned_at")
+    summary, problems, left = artifacts_state(artifacts, path)
+    assert (summary["registered"], summary["pruned"], summary["folders"], problems, left) == (7, 0, 7, [], [])
