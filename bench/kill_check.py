@@ -57,7 +57,8 @@ VOLATILE_TIMES = {
 VOLATILE_TIMES |= {"updated_at", "evaluated_at", "published_at"}
 # times compared only as set or empty: `cvw models prune` marks a version pruned at another time each run
 VOLATILE_WHEN_SET = {"pruned_at"}
-PRUNED_PREFIX = ".pruned-"  # ml.retention: the hidden name of a pruned version's folder being deleted
+# hidden names of folders being deleted: a pruned version's (ml.retention), a dead training's (ml.artifacts)
+DELETING = (".pruned-", ".abandoned-")
 Fingerprint = dict[str, object]
 
 
@@ -119,7 +120,7 @@ def database_fingerprint(path: Path) -> dict[str, list[int]] | str:
 
 def artifacts_state(artifacts: Path, warehouse: Path) -> tuple[dict[str, object], list[str], list[str]]:
     """Return a summary of the registry and the artifacts folder, the ways the two disagree, and the folders
-    of pruned versions still there (an interrupted `cvw models prune` leaves them, hidden or not)."""
+    of pruned versions still there and the hidden ones being deleted (an interrupted prune leaves them)."""
     models = artifacts / "models"
     folders = sorted(p.name for p in models.iterdir() if p.is_dir()) if models.exists() else []
     pointer_file = models / "champion.json"
@@ -165,7 +166,7 @@ def artifacts_state(artifacts: Path, warehouse: Path) -> tuple[dict[str, object]
     champions = [v for v, s in registered.items() if s == "champion"]
     if champions and champions != [pointer]:
         problems.append(f"registry champion {champions} but pointer {pointer}")
-    leftovers = [f for f in folders if f in pruned or f.startswith(PRUNED_PREFIX)]
+    leftovers = [f for f in folders if f in pruned or f.startswith(DELETING)]
     folders = [f for f in folders if f not in leftovers]
     orphans = [f for f in folders if f not in registered]
     summary = {
@@ -189,13 +190,13 @@ def fingerprint(work: Path) -> Fingerprint:
     """Return everything compared between runs: warehouse, serving copy, registry and artifacts, strays."""
     data = work / "data"
     warehouse = data / "warehouse.duckdb"
-    artifacts, problems, pruned_left = artifacts_state(work / "artifacts", warehouse)
+    artifacts, problems, deleting = artifacts_state(work / "artifacts", warehouse)
     return {
         "warehouse": database_fingerprint(warehouse),
         "serving": database_fingerprint(data / "serving.duckdb"),
         "artifacts": artifacts,
         "problems": problems,
-        "pruned_left": pruned_left,
+        "deleting": deleting,
         "strays": stray_files(data),
     }
 
@@ -330,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         now = fingerprint(args.work)
         faults = matches("warehouse", now, before, after) + matches("serving", now, before, after)
         faults += [f"registry/artifacts: {p}" for p in now["problems"]]
-        if now["pruned_left"]:
-            print(f"        note: folders of pruned versions left: {now['pruned_left']}")
+        if now["deleting"]:
+            print(f"        note: folders left to delete: {now['deleting']}")
         if args.adds_a_version:
             orphans = now["artifacts"].get("orphan_folders", 0) - before["artifacts"].get("orphan_folders", 0)
             now["artifacts"] = {**now["artifacts"], "orphan_folders": before["artifacts"]["orphan_folders"]}
@@ -356,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             if final[kind] != after[kind]:
                 faults += [f"after re-run, {d}" for d in matches(kind, final, after, after)]
         faults += [f"after re-run, registry/artifacts: {p}" for p in final["problems"]]
-        if final["pruned_left"] != after["pruned_left"]:
-            faults.append(f"after re-run, folders of pruned versions left: {final['pruned_left']}")
+        if final["deleting"] != after["deleting"]:
+            faults.append(f"after re-run, folders left to delete: {final['deleting']}")
         if args.adds_a_version:
             final["artifacts"] = {
                 **final["artifacts"],

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ CHAMPION_POINTER = "champion.json"
 TRAINING_MARK = ".training-"
 # the sub-folder of a version that holds the boosters tested out of time (before the refit on every cutoff)
 EVALUATED = "evaluated"
+# the hidden name an abandoned version's folder takes before it is deleted (remove_abandoned_versions)
+ABANDONED = ".abandoned-"
 
 
 def models_dir(artifacts_dir: Path) -> Path:
@@ -79,11 +81,12 @@ def abandoned_versions(artifacts_dir: Path) -> list[Path]:
     A training killed outright (out of memory, a killed worker) runs no clean-up and leaves its version's
     folder, in no registry row, so nothing lists, promotes or removes it. Only this host's marks are judged
     (a process id means nothing on another host), and only when their process no longer runs: a training
-    still running elsewhere on the host keeps its folder.
+    still running elsewhere on the host keeps its folder. The hidden ABANDONED folders of a removal killed
+    halfway come first: their marks may be gone already.
     """
     host = _host_mark()
-    abandoned = []
-    for mark in sorted(models_dir(artifacts_dir).glob(f"*/{host}*")):
+    abandoned = sorted(models_dir(artifacts_dir).glob(f"{ABANDONED}*"))
+    for mark in sorted(models_dir(artifacts_dir).glob(f"[!.]*/{host}*")):
         pid = mark.name[len(host) :]
         if pid.isdigit() and not process_alive(int(pid)):
             abandoned.append(mark.parent)
@@ -91,10 +94,18 @@ def abandoned_versions(artifacts_dir: Path) -> list[Path]:
 
 
 def remove_abandoned_versions(artifacts_dir: Path) -> list[Path]:
-    """Remove the folders abandoned_versions finds; return them."""
+    """Remove the folders abandoned_versions finds; return them.
+
+    Each is renamed to its hidden ABANDONED name, then deleted: a removal killed halfway, after the mark went
+    and before the folder did, leaves that name for the next removal, not an unmarked folder in no registry
+    row, which nothing would ever judge or remove.
+    """
     removed = abandoned_versions(artifacts_dir)
     for folder in removed:
-        shutil.rmtree(folder, ignore_errors=True)
+        hidden = folder.with_name(f"{ABANDONED}{folder.name.removeprefix(ABANDONED)}")
+        with suppress(OSError):  # another process renamed it first
+            os.replace(folder, hidden)
+        shutil.rmtree(hidden, ignore_errors=True)
     return removed
 
 

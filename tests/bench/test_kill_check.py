@@ -32,10 +32,15 @@ def test_pruned_versions_agree_with_the_registry_and_their_time_is_not_compared(
         con.execute("update ml.model_registry set pruned_at = pruned_at - interval 1 day")
     assert database_fingerprint(path) == pruned
     assert pruned["ml.model_registry"] != before["ml.model_registry"]
-    # killed after the registry's commit: a pruned version's folder renamed, another's not yet
-    shutil.copytree(artifacts / "models" / "v3", artifacts / "models" / ".pruned-v4")
-    shutil.copytree(artifacts / "models" / "v3", artifacts / "models" / "v2")
-    assert artifacts_state(artifacts, path) == (after, [], [".pruned-v4", "v2"])
+    # killed after the registry's commit: a pruned version's folder renamed, another's not yet, and a dead
+    # training's folder renamed before its deletion
+    for name in (".pruned-v4", "v2", ".abandoned-20250108T000000Z-dead"):
+        shutil.copytree(artifacts / "models" / "v3", artifacts / "models" / name)
+    assert artifacts_state(artifacts, path) == (
+        after,
+        [],
+        [".abandoned-20250108T000000Z-dead", ".pruned-v4", "v2"],
+    )
 
 
 def test_a_registry_made_before_pruning_is_read(history) -> None:  # noqa: F811

@@ -456,3 +456,39 @@ def test_a_pruned_version_is_listed_as_pruned_and_its_promotion_refused(history,
     # a rollback target it kept is promoted as before
     assert cli.main(["models", "promote", "v3", "--reason", "drift alarms on v5"]) == 0
     assert load_champion(artifacts)[0] == "v3"
+
+
+@pytest.mark.parametrize("first", [".training-*", "*.txt"], ids=["the mark first", "a booster first"])
+def test_a_prune_killed_removing_an_abandoned_folder_is_finished_by_the_next_run(
+    history, capsys, monkeypatch, first
+) -> None:
+    # whatever order the deletion takes the files in, a kill leaves something the next run removes
+    from include.processes import host_hash
+    from ml.artifacts import TRAINING_MARK
+    from ml.retention import size_text
+
+    _, artifacts = history
+    dead = artifacts / "models" / "20250108T000000Z-dead"  # a training killed before registering
+    save_model_version(artifacts, dead.name, _boosters(), _metadata("v8", BETTER))
+    (dead / f"{TRAINING_MARK}{host_hash()}_{_dead_pid()}").touch()
+    real_rmtree = shutil.rmtree
+
+    def killed(folder, *args, **kwargs) -> None:
+        next(Path(folder).glob(first)).unlink()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", killed)
+    assert cli.main(["models", "prune", "--keep", "7"]) == 130
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    capsys.readouterr()
+    # renamed first: the next run finds the folder by that name, with or without its mark
+    hidden = artifacts / "models" / f".abandoned-{dead.name}"
+    size = size_text(_bytes(hidden))
+
+    assert cli.main(["models", "prune", "--keep", "7"]) == 0
+    assert capsys.readouterr().out.splitlines()[:3] == [
+        f"removed {hidden.name}, the folder of a training whose process died before registering it ({size})",
+        f"{size} freed.",
+        "kept the artifacts of 7 model versions:",
+    ]
+    assert _folders(artifacts) == ["champion.json", "v1", "v2", "v3", "v4", "v5", "v6", "v7"]
