@@ -138,19 +138,27 @@ def plan_prune(
     }
 
 
+def _unless_gone(function: Any, path: str, error: tuple) -> None:
+    """Let rmtree go on past a file or folder already gone (another prune deletes it too); raise the rest."""
+    if not isinstance(error[1], FileNotFoundError):
+        raise error[1]
+
+
 def _remove_folder(artifacts_dir: Path, version: str) -> int:
     """Rename a pruned version's folder to its hidden name, then delete it; return the bytes freed.
 
-    Either step may be interrupted: the hidden folder, or the folder itself, is there for the next run.
+    Either step may be interrupted: the hidden folder, or the folder itself, is there for the next run. A
+    prune run meanwhile takes both for leftovers and deletes them too: what it removed first is skipped.
     """
     folder, hidden = version_dir(artifacts_dir, version), _hidden(artifacts_dir, version)
     size = folder_bytes(folder) + folder_bytes(hidden)
     if folder.is_dir():
         if hidden.exists():  # a hidden folder of an earlier run: removed before the rename takes its name
-            shutil.rmtree(hidden)
-        os.replace(folder, hidden)
+            shutil.rmtree(hidden, onerror=_unless_gone)
+        with suppress(FileNotFoundError):  # another prune renamed it first
+            os.replace(folder, hidden)
     if hidden.exists():
-        shutil.rmtree(hidden)
+        shutil.rmtree(hidden, onerror=_unless_gone)
     return size
 
 

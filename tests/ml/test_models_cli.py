@@ -492,3 +492,31 @@ def test_a_prune_killed_removing_an_abandoned_folder_is_finished_by_the_next_run
         "kept the artifacts of 7 model versions:",
     ]
     assert _folders(artifacts) == ["champion.json", "v1", "v2", "v3", "v4", "v5", "v6", "v7"]
+
+
+def test_two_prunes_at_once_both_finish(history) -> None:
+    # a cron prune and one typed by hand: the second takes the folders the first is deleting for leftovers
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, artifacts = history
+    for version in ("v1", "v2", "v4"):  # padded, so the first is still deleting when it is stopped
+        for number in range(3000):
+            (artifacts / "models" / version / f"padding{number}").touch()
+    command = [sys.executable, "-m", "ml.cli", "models", "prune", "--keep", "2", "--keep-champions", "1"]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    first = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    while first.poll() is None and not list((artifacts / "models").glob(".pruned-*")):
+        time.sleep(0.001)
+    first.send_signal(signal.SIGSTOP)  # in the middle of a folder's deletion
+    second = subprocess.run(command, env=environment, capture_output=True, text=True)
+    first.send_signal(signal.SIGCONT)
+    output = first.communicate()[0].decode()
+
+    assert (second.returncode, first.returncode) == (0, 0), second.stderr + output
+    assert second.stdout.splitlines()[0].startswith("finished removing ")
+    assert output.splitlines()[0].startswith("removed the artifacts of 3 model versions")
+    assert _folders(artifacts) == ["champion.json", "v3", "v5", "v6", "v7"]
