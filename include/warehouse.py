@@ -60,6 +60,10 @@ def settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
 class WarehouseInUse(SystemExit):
     """Another process holds the warehouse file: unlike the other refusals, a later try may find it free."""
 
+    def __init__(self, message: str, lock_error: str = "") -> None:
+        super().__init__(message)
+        self.lock_error = lock_error  # DuckDB's first line, naming the process that holds the file
+
 
 @contextmanager
 def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
@@ -70,9 +74,11 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
         if "lock" not in str(error).lower():
             raise
         # one writer or many readers: another process holds the file (an Airflow task retries this)
+        lock_error = str(error).splitlines()[0]
         raise WarehouseInUse(
-            f"The warehouse {path} is in use by another process ({str(error).splitlines()[0]}): wait for it "
-            "to finish, or close it, then run again."
+            f"The warehouse {path} is in use by another process ({lock_error}): wait for it to finish, or "
+            "close it, then run again.",
+            lock_error,
         ) from None
 
 
@@ -268,19 +274,32 @@ def wait_until_writable(path: Path | None = None, timeout_seconds: float = LOCK_
     path = Path(path) if path is not None else get_settings().warehouse_path
     if not path.exists():  # nobody holds it, and connecting would create it
         return 0.0
+    started = time.monotonic()
+    connect_when_free(path, timeout_seconds).close()
+    return time.monotonic() - started
+
+
+def connect_when_free(
+    path: Path | None = None, timeout_seconds: float = LOCK_WAIT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Return a read-write connection to the warehouse, waiting while another process holds the file.
+
+    As wait_until_writable, but the connection is the one that found the file free, so no other process
+    can take it in between: for a write whose work is lost when it fails on the lock (a training's
+    registration comes after minutes of fitting). Stops with one sentence when the lock outlasts the
+    timeout, as connect does on a missing warehouse; other errors pass on.
+    """
+    path = Path(path) if path is not None else get_settings().warehouse_path
     started, delay = time.monotonic(), 1.0
     while True:
         try:
-            duckdb.connect(str(path)).close()
-            return time.monotonic() - started
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower():
-                raise
+            return connect(path)
+        except WarehouseInUse as error:
             waited = time.monotonic() - started
             if waited + delay > timeout_seconds:
                 raise SystemExit(
                     f"The warehouse {path} stayed locked by another process for {waited:.0f} s "
-                    f"({str(error).splitlines()[0]}): close the connection that holds it (BI tools read the "
+                    f"({error.lock_error}): close the connection that holds it (BI tools read the "
                     "serving copy instead), then run again."
                 ) from None
             LOG.warning("The warehouse %s is locked by another process; trying again in %.0f s", path, delay)

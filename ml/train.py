@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from include.settings import get_settings
-from include.warehouse import connect, scoring_date
+from include.warehouse import connect, connect_when_free, scoring_date
 from ml.artifacts import (
     find_champion,
     new_version,
@@ -402,7 +402,8 @@ def train_models(
             )
         evaluation_rows = with_evaluation_keys(table, test_cutoff.date(), horizon_days, frame, version)
         registering(settings.artifacts_dir, version)
-        with connect(warehouse_path) as con:
+        # minutes of fitting are lost if this fails on another process's lock (a prune, a notebook): wait
+        with connect_when_free(warehouse_path) as con:
             # the rows carry the version, and are written with its registry rows: ml.evaluations and
             # ml.model_registry join on model_version, and neither holds a version the other lacks
             promoted, reason = promote_or_reject(

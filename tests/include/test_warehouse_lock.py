@@ -54,3 +54,31 @@ def test_a_lock_held_past_the_timeout_stops_with_a_sentence(warehouse: Path) -> 
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_connection_taken_when_free_waits_for_the_reader_and_keeps_the_file(warehouse: Path) -> None:
+    # a training's registration: failing on a prune's or a notebook's lock lost minutes of fitting
+    from include.warehouse import connect_when_free
+
+    holder = _hold(warehouse, 2.0)
+    with connect_when_free(warehouse, timeout_seconds=60) as con:
+        assert holder.wait(timeout=10) == 0  # it connected only once the reader was gone
+        con.execute("create table written as select 1 as x")
+        reader = [sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True)"]
+        refused = subprocess.run([*reader, str(warehouse)], capture_output=True, text=True)
+        assert refused.returncode == 1 and "lock" in refused.stderr  # it holds the file while it writes
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select x from written").fetchall() == [(1,)]
+
+
+def test_a_connection_waited_for_past_the_timeout_stops_with_a_sentence(warehouse: Path) -> None:
+    from include.warehouse import connect_when_free
+
+    holder = _hold(warehouse, 30.0)
+    try:
+        stopped = r"stayed locked by another process for \d+ s \(IO Error: .*: close"
+        with pytest.raises(SystemExit, match=stopped):
+            connect_when_free(warehouse, timeout_seconds=2)
+    finally:
+        holder.kill()
+        holder.wait()
