@@ -102,11 +102,16 @@ def remove_abandoned_versions(artifacts_dir: Path) -> list[Path]:
     """
     removed = abandoned_versions(artifacts_dir)
     for folder in removed:
-        hidden = folder.with_name(f"{ABANDONED}{folder.name.removeprefix(ABANDONED)}")
-        with suppress(OSError):  # another process renamed it first
-            os.replace(folder, hidden)
-        shutil.rmtree(hidden, ignore_errors=True)
+        _remove_hidden_first(folder)
     return removed
+
+
+def _remove_hidden_first(folder: Path) -> None:
+    """Rename a version folder to its hidden ABANDONED name, then delete it (remove_abandoned_versions)."""
+    hidden = folder.with_name(f"{ABANDONED}{folder.name.removeprefix(ABANDONED)}")
+    with suppress(OSError):  # another process renamed it first, or it is gone
+        os.replace(folder, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def in_training(artifacts_dir: Path) -> list[Path]:
@@ -127,7 +132,9 @@ def removed_unless_registered(artifacts_dir: Path, version: str) -> Iterator[Non
     try:
         yield
     except BaseException:
-        shutil.rmtree(version_dir(artifacts_dir, version), ignore_errors=True)
+        # renamed first: killed while deleting, the folder (its training mark maybe gone already, as
+        # registering takes it) is left under the hidden name the next removal finishes
+        _remove_hidden_first(version_dir(artifacts_dir, version))
         raise
 
 

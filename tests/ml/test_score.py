@@ -338,6 +338,33 @@ def test_a_training_whose_registration_fails_leaves_no_version_folder_behind(own
     assert before == sorted([first["version"], CHAMPION_POINTER])
 
 
+def test_a_removal_killed_after_a_failed_registration_is_finished_by_the_next_training(
+    own, monkeypatch
+) -> None:
+    # The registration failed, and the process died while deleting the version's folder, whose training
+    # mark registering had already taken: the folder was deleted in place, so what was left of it had no
+    # mark and no registry row, and nothing would ever remove it. It is renamed to a hidden name first.
+    import ml.artifacts
+    from ml.artifacts import ABANDONED
+
+    path, artifacts, first = own
+
+    def killed(folder, ignore_errors=False) -> None:
+        next(Path(folder).glob("*.txt")).unlink()  # one booster gone, then the process dies
+        raise SystemExit("killed while deleting")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ml.artifacts.shutil, "rmtree", killed)
+        with duckdb.connect(str(path), read_only=True), pytest.raises(SystemExit, match="killed"):
+            train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    left = sorted(entry.name for entry in models_dir(artifacts).iterdir())
+    assert len(left) == 3 and left[0].startswith(ABANDONED)  # the half-deleted folder, hidden
+
+    trained = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    left = sorted(entry.name for entry in models_dir(artifacts).iterdir())
+    assert left == sorted([CHAMPION_POINTER, first["version"], trained["version"]])
+
+
 def test_a_training_removes_the_folder_a_killed_training_left_and_nothing_else(own, capsys) -> None:
     # A training killed outright after creating its version's folder (10 of 11 kill points in a kill test)
     # left it, unregistered: nothing listed, promoted or removed it
