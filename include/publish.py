@@ -123,6 +123,19 @@ def _marts_warning(as_of_date: date, marts_date: date | None) -> str | None:
     )
 
 
+def _model_warning(artifacts_dir: Path, version: str | None, as_of_date: date) -> str | None:
+    """Return the warning of scores whose model version has no metadata file left (pruned), else None."""
+    from ml.artifacts import version_dir
+
+    if version is None or (version_dir(artifacts_dir, version) / "metadata.json").exists():
+        return None
+    return (
+        f"Warning: the folder of model version {version}, which scored {as_of_date}, is gone from "
+        f"{artifacts_dir} (`cvw models prune` removes old versions' folders), so bi.model_performance has "
+        "no champion_out_of_time rows for it."
+    )
+
+
 def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path) -> dict[str, object]:
     """Copy the warehouse's bi marts into the connection's database; return the snapshot it holds."""
     marts_date = _one(
@@ -230,7 +243,10 @@ def publish_serving(
             settle(con, settings.duckdb_memory_limit)
             con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
             snapshot = _copy(con, as_of_date, settings.artifacts_dir)
-            warning = _marts_warning(as_of_date, snapshot["marts_as_of_date"])
+            warnings = [
+                _marts_warning(as_of_date, snapshot["marts_as_of_date"]),
+                _model_warning(settings.artifacts_dir, snapshot["model_version"], as_of_date),
+            ]
             con.execute("detach warehouse")
             con.execute("checkpoint")
         with temporary.open("rb") as handle:
@@ -242,6 +258,6 @@ def publish_serving(
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
             leftover.unlink(missing_ok=True)
-    if warning:
+    for warning in filter(None, warnings):
         print(warning)
     return {**snapshot, "path": str(serving)}

@@ -374,7 +374,7 @@ def _model_metadata(artifacts: Path, version: str, spearman: float) -> None:
 
 
 def test_the_served_model_performance_is_that_of_the_model_that_made_the_scores(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # v1 scored the published date; v2 became champion since, without scoring yet
     from ml.artifacts import promote_champion
@@ -391,6 +391,17 @@ def test_the_served_model_performance_is_that_of_the_model_that_made_the_scores(
         "where source = 'champion_out_of_time' order by metric"
     )
     assert _rows(serving, query)[1] == [("v1", "revenue_spearman", 0.5), ("v1", "test_customers", 3.0)]
+    assert "Warning" not in capsys.readouterr().out
+
+    # `cvw models prune` removed v1's folder: its rows go, and the publish says why
+    shutil.rmtree(artifacts / "models" / "v1")
+    publish_serving(warehouse_path=warehouse, serving_path=serving)
+    assert _rows(serving, query)[1] == []
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"Warning: the folder of model version v1, which scored {LATEST}, is gone from {artifacts} "
+        "(`cvw models prune` removes old versions' folders), so bi.model_performance has no "
+        "champion_out_of_time rows for it."
+    )
 
 
 def test_a_publish_clears_what_a_killed_publish_or_a_read_write_reader_left_beside_the_file(
@@ -417,6 +428,12 @@ def test_a_publish_clears_what_a_killed_publish_or_a_read_write_reader_left_besi
     assert _rows(serving, "select as_of_date, customers from bi.snapshot")[1] == [(LATEST, 3)]
 
 
+def _marts_warning(printed: str) -> str:
+    """Return the text after "Warning: " of the one printed line that speaks of the marts."""
+    (line,) = [line for line in printed.splitlines() if line.startswith("Warning: the marts")]
+    return line.removeprefix("Warning: ")
+
+
 def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it_left_empty(
     warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -434,13 +451,13 @@ def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it
 
     publish_serving(EARLIER, warehouse_path=warehouse, serving_path=serving)
     assert _rows(serving, query)[1] == [("c1", None, "North", 244)]
-    warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
+    warning = _marts_warning(capsys.readouterr().out)
     assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty;")
     assert "profile" not in warning
 
     publish_serving(mid_month, warehouse_path=warehouse, serving_path=serving)
     assert _rows(serving, query)[1] == [("c1", None, "North", 258)]  # signed up 01-01: 244 days to 09-01
-    warning = capsys.readouterr().out.rsplit("Warning: ", 1)[-1]
+    warning = _marts_warning(capsys.readouterr().out)
     assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-15 are empty;")
     assert "profile" not in warning
 
