@@ -51,9 +51,11 @@ def folder_bytes(folder: Path) -> int:
 
 def size_text(size: int) -> str:
     """Return a number of bytes as kB, MB or GB (decimal units, as `du --si` prints them)."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
+    # a unit is used once the smaller one would print 1000 or more: 999,999 bytes is 1.0 MB, not 1000 kB
+    if round(size / 1e6, 1) >= 1000:
+        return f"{size / 1e9:.1f} GB"
+    if round(size / 1e3) >= 1000:
+        return f"{size / 1e6:.1f} MB"
     return f"{size / 1e3:.0f} kB"
 
 
@@ -107,7 +109,8 @@ def plan_prune(
             f"a retired champion, kept for a rollback (--keep-champions {keep_champions})"
         )
     for entry in versions[:keep]:
-        why.setdefault(entry["version"], []).append(f"one of the {keep} newest (--keep {keep})")
+        newest = "the newest" if keep == 1 else f"one of the {keep} newest"
+        why.setdefault(entry["version"], []).append(f"{newest} (--keep {keep})")
     for version in scored:
         why.setdefault(version, []).append(f"made the latest scores, of {scored_date} (publish reads them)")
     training = in_training(artifacts_dir)

@@ -520,3 +520,16 @@ def test_two_prunes_at_once_both_finish(history) -> None:
     assert second.stdout.splitlines()[0].startswith("finished removing ")
     assert output.splitlines()[0].startswith("removed the artifacts of 3 model versions")
     assert _folders(artifacts) == ["champion.json", "v3", "v5", "v6", "v7"]
+
+
+def test_prune_sizes_and_reasons_read_as_written() -> None:
+    # the operator audit saw "1000 kB" for a folder just under a megabyte
+    from ml.retention import size_text
+
+    sizes = (999, 999_499, 999_999, 1_000_000, 999_949_999, 999_999_999)
+    assert [size_text(n) for n in sizes] == ["1 kB", "999 kB", "1.0 MB", "1.0 MB", "999.9 MB", "1.0 GB"]
+
+
+def test_a_prune_keeping_one_version_calls_it_the_newest(history, capsys) -> None:
+    assert cli.main(["models", "prune", "--keep", "1", "--dry-run"]) == 0
+    assert "  v7  the newest (--keep 1)" in capsys.readouterr().out.splitlines()
