@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from include.settings import get_settings
-from include.warehouse import connect, require_table
+from include.warehouse import connect, has_table, require_table
 from ml.arguments import whole_number
 from ml.artifacts import booster_file, champion_version, version_dir
 from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
@@ -147,10 +147,7 @@ def _mart_differences(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, versi
     from ml.btyd import BTYD_FEATURES
     from ml.registry import feature_differences, mart_feature_types
 
-    if not con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'marts' and table_name = 'customer_features'"
-    ).fetchone()[0]:
+    if not has_table(con, "marts", "customer_features"):
         return None
     metadata = json.loads((version_dir(artifacts_dir, version) / "metadata.json").read_text())
     return feature_differences(
