@@ -33,6 +33,16 @@ MIN_HISTORY_DAYS = 180
 # A customer who orders less than once a year in expectation gets no expected next-order date.
 MAX_DAYS_TO_NEXT_ORDER = 365
 
+# The mart columns customer_value_fields reads (ml.score carries them through its two passes)
+VALUE_COLUMNS = (
+    "customer_id",
+    "revenue_lifetime",
+    "avg_order_value",
+    "orders_lifetime",
+    "order_days_lifetime",
+    "days_since_first_order",
+    "days_since_last_order",
+)
 CUSTOMER_VALUE_COLUMNS = (
     "customer_id",
     "historic_revenue",
@@ -103,19 +113,51 @@ def expected_orders(
 
 
 def expected_next_order_dates(
-    predicted_orders: np.ndarray, as_of_date: date, horizon_days: int
+    predicted_orders: np.ndarray,
+    as_of_date: date,
+    horizon_days: int,
+    orders_per_order_day: np.ndarray | None = None,
 ) -> pd.DatetimeIndex:
-    """Return as_of_date + horizon_days / predicted orders (rounded up), NaT beyond MAX_DAYS_TO_NEXT_ORDER.
+    """Return as_of_date + horizon_days / predicted order days, rounded up; NaT beyond MAX_DAYS_TO_NEXT_ORDER.
 
-    Orders in the horizon are treated as a Poisson process at the predicted rate, whose expected wait from
-    any moment to the next event is 1 / rate whatever happened before; the churn-aware model thus decides
-    the date, not the customer's past rhythm alone.
+    Days with an order in the horizon (predicted orders / the customer's orders per day with an order,
+    1 when not given) are treated as a Poisson process at the predicted rate, whose expected wait from any
+    moment to the next event is 1 / rate whatever happened before; the churn-aware model thus decides the
+    date, not the customer's past rhythm alone. Counting days, not orders: a buyer who places five orders
+    on each day they buy waits for their next buying day, not a fifth of it.
     """
     orders = np.asarray(predicted_orders, dtype=float)
+    per_day = np.ones_like(orders) if orders_per_order_day is None else np.asarray(orders_per_order_day)
+    per_day = np.where(np.isfinite(per_day) & (per_day >= 1.0), per_day, 1.0)
+    order_days = orders / per_day
     with np.errstate(divide="ignore", invalid="ignore"):
-        wait_days = np.ceil(horizon_days / orders)
-    wait_days = np.where((orders > 0) & (wait_days <= MAX_DAYS_TO_NEXT_ORDER), wait_days, np.nan)
+        wait_days = np.ceil(horizon_days / order_days)
+    wait_days = np.where((order_days > 0) & (wait_days <= MAX_DAYS_TO_NEXT_ORDER), wait_days, np.nan)
     return pd.Timestamp(as_of_date) + pd.to_timedelta(wait_days, unit="D")
+
+
+def orders_per_order_day(features: pa.Table) -> np.ndarray:
+    """Return each row's completed orders per day with one (orders_lifetime / order_days_lifetime), else 1."""
+    orders = arrow_floats(features.column("orders_lifetime"))
+    days = arrow_floats(features.column("order_days_lifetime"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(days > 0, orders / days, 1.0)
+
+
+def days_between_order_days(features: pa.Table) -> pa.Array:
+    """Return each row's mean days between its days with a completed order; null with fewer than two.
+
+    The first and the last such day are days_since_first_order and days_since_last_order before the
+    cutoff, so the mean of the order_days_lifetime - 1 gaps between them is their difference over that
+    count. Several orders on one day count once, as a customer (and BG/NBD) sees one shopping day: the
+    mart's mean_days_between_orders, a model feature, counts them as gaps of 0 days instead.
+    """
+    first = arrow_floats(features.column("days_since_first_order"))
+    last = arrow_floats(features.column("days_since_last_order"))
+    days = arrow_floats(features.column("order_days_lifetime"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gaps = np.where(days > 1, (first - last) / (days - 1), np.nan)
+    return pa.array(gaps, type=pa.float64(), from_pandas=True)
 
 
 def customer_value_fields(
@@ -132,17 +174,17 @@ def customer_value_fields(
 ) -> pa.Table:
     """Return CUSTOMER_VALUE_COLUMNS for the rows of a customer_features table and their predictions.
 
-    Without predicted_orders, orders are expected_orders of the revenue and the mart's avg_order_value,
-    fallback_orders (BG/NBD's expected purchases) where that average is 0 or missing.
-    The mart's columns stay Arrow arrays (customer ids are never turned into Python strings; a null
-    average gap stays null), so a chunk of a million-customer date costs only its arithmetic.
+    `features` holds the mart's VALUE_COLUMNS. Without predicted_orders, orders are expected_orders of the
+    revenue and the mart's avg_order_value, fallback_orders (BG/NBD's expected purchases) where that
+    average is 0 or missing. The mart's columns stay Arrow arrays (customer ids are never turned into
+    Python strings), so a chunk of a million-customer date costs only its arithmetic.
     """
     revenue = np.clip(np.asarray(predicted_revenue, dtype=float), 0.0, None)
     if predicted_orders is None:
         aov = arrow_floats(features.column("avg_order_value"))
         predicted_orders = expected_orders(revenue, aov, fallback_orders)
     orders = np.clip(np.asarray(predicted_orders, dtype=float), 0.0, None)
-    next_order = expected_next_order_dates(orders, as_of_date, horizon_days)
+    next_order = expected_next_order_dates(orders, as_of_date, horizon_days, orders_per_order_day(features))
     return pa.table(
         {
             "customer_id": pc.cast(features.column("customer_id"), pa.string()),
@@ -153,7 +195,7 @@ def customer_value_fields(
             "discounted_clv": discounted_clv(
                 revenue, horizon_days, discount_rate_monthly, gross_margin_rate, predicted_margin
             ),
-            "avg_days_between_orders": pc.cast(features.column("mean_days_between_orders"), pa.float64()),
+            "avg_days_between_orders": days_between_order_days(features),
             "expected_next_order_date": pa.array(next_order, from_pandas=True).cast(pa.date32()),
         }
     )

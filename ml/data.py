@@ -22,7 +22,7 @@ LABEL_COLUMNS = ("label_revenue", "label_orders", "label_is_churned")
 CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 # Mart columns the Python code reads by name, not only as model inputs: BG/NBD + Gamma-Gamma's inputs
 # (ml.score.BTYD_INPUT_COLUMNS), the RFM and naive-rate baselines' (ml.features.RFM_FEATURES, tenure_days)
-# and what every score row carries (ml.score.VALUE_COLUMNS). The persistence baseline reads the horizon's
+# and what every score row carries (ml.clv.VALUE_COLUMNS). The persistence baseline reads the horizon's
 # revenue_<N>d and orders_<N>d as well (persistence_columns).
 READ_BY_NAME = (
     "orders_lifetime",
@@ -32,7 +32,6 @@ READ_BY_NAME = (
     "order_days_lifetime",
     "first_order_day_revenue",
     "tenure_days",
-    "mean_days_between_orders",
     "avg_order_value",
 )
 # Decimals kept of the marts' floating-point columns. A rebuild of the same data can change sums in their

@@ -46,6 +46,7 @@ from ml import explain
 from ml.artifacts import load_champion, version_dir
 from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd, predict_btyd
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
+from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
 from ml.data import arrow_floats, arrow_strings, in_sample, require_mart_columns, rounded_arrow
 from ml.features import model_matrix
@@ -60,9 +61,6 @@ BTYD_INPUT_COLUMNS = (
     "revenue_lifetime",
     "first_order_day_revenue",
 )
-VALUE_COLUMNS = ("customer_id", "revenue_lifetime", "mean_days_between_orders", "avg_order_value")
-# BG/NBD counts days with an order; orders_lifetime / order_days_lifetime turns its count into orders
-ORDER_COUNT_COLUMNS = ("orders_lifetime", "order_days_lifetime")
 # Threads of LightGBM's predictions and SHAP contributions: every core (0: OpenMP's count, which
 # OMP_NUM_THREADS caps), as training uses (ml.train). A prediction is one parallel loop over rows, which two
 # threads on the 2-core target ran in 0.6-0.7x the wall time of one, even with other work on the machine
@@ -92,7 +90,7 @@ PASS1_TABLE = "score_pass1"
 def scoring_columns(features: list[str]) -> list[str]:
     """Return the mart columns scoring reads per chunk: id, the model's mart features, BTYD inputs, values."""
     mart_features = (column for column in features if column not in BTYD_FEATURES)
-    wanted = ["customer_id", *mart_features, *BTYD_INPUT_COLUMNS, *ORDER_COUNT_COLUMNS, *VALUE_COLUMNS]
+    wanted = ["customer_id", *mart_features, *BTYD_INPUT_COLUMNS, *VALUE_COLUMNS]
     return list(dict.fromkeys(wanted))
 
 
@@ -144,14 +142,6 @@ def chunk_btyd(table: pa.Table, fitted: tuple[BgNbd, GammaGamma], horizon_days: 
 def _btyd_frame(table: pa.Table) -> pd.DataFrame:
     """Return the BTYD_INPUT_COLUMNS of an Arrow table as a frame of floats."""
     return pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS})
-
-
-def orders_per_order_day(table: pa.Table) -> np.ndarray:
-    """Return each row's completed orders per day with one (ORDER_COUNT_COLUMNS), 1 without such a day."""
-    orders = arrow_floats(table.column("orders_lifetime"))
-    days = arrow_floats(table.column("order_days_lifetime"))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(days > 0, orders / days, 1.0)
 
 
 def _platt_slope(calibration: dict[str, Any]) -> float:
@@ -281,7 +271,8 @@ def keep_pass1(
         f"""
         create or replace temporary table {PASS1_TABLE} (
             chunk integer, position integer, customer_id varchar, revenue_lifetime double,
-            mean_days_between_orders double, avg_order_value double, revenue double, churn double,
+            avg_order_value double, orders_lifetime bigint, order_days_lifetime bigint,
+            days_since_first_order bigint, days_since_last_order bigint, revenue double, churn double,
             btyd_orders double, churn_reasons varchar, value_reasons varchar
         )
         """

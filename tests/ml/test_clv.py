@@ -55,8 +55,11 @@ def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_orde
         {
             "customer_id": ["A", "B"],
             "revenue_lifetime": [500.0, 40.0],
-            "mean_days_between_orders": [30.0, None],
             "avg_order_value": [50.0, 40.0],
+            "orders_lifetime": [10, 1],
+            "order_days_lifetime": [10, 1],
+            "days_since_first_order": [275, 12],
+            "days_since_last_order": [5, 12],
         }
     )
     table = clv.customer_value_fields(
@@ -70,7 +73,7 @@ def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_orde
     assert fields["predicted_orders"] == [3.0, 0.0]  # 150 / 50
     assert fields["churn_probability"] == [0.2, 1.0]
     assert fields["discounted_clv"] == pytest.approx([75.0, 0.0])
-    assert fields["avg_days_between_orders"] == [30.0, None]  # a null gap stays null
+    assert fields["avg_days_between_orders"] == [30.0, None]  # (275 - 5) / 9; one day with orders: none
     assert fields["expected_next_order_date"] == [date(2025, 1, 31), None]
 
 
@@ -79,8 +82,11 @@ def test_orders_fall_back_to_bg_nbd_only_where_the_average_order_value_is_zero_o
         {
             "customer_id": ["paid", "free", "unknown", "free, no count"],
             "revenue_lifetime": [500.0, 0.0, None, 0.0],
-            "mean_days_between_orders": [10.0, 7.0, None, 30.0],
             "avg_order_value": [50.0, 0.0, None, 0.0],
+            "orders_lifetime": [10, 4, 1, 2],
+            "order_days_lifetime": [10, 4, 1, 2],
+            "days_since_first_order": [95, 25, 3, 40],
+            "days_since_last_order": [5, 4, 3, 10],
         }
     )
     bg_nbd = np.array([9.0, 6.0, 0.1, np.nan])
@@ -104,6 +110,34 @@ def test_orders_fall_back_to_bg_nbd_only_where_the_average_order_value_is_zero_o
     assert {k: v for k, v in fields.items() if k not in derived} == {
         k: v for k, v in without.items() if k not in derived
     }  # nothing else moves
+
+
+def test_a_buyer_of_several_orders_a_day_waits_for_their_next_buying_day_not_a_fraction_of_it() -> None:
+    features = pa.table(
+        {
+            "customer_id": ["wholesale", "retail"],
+            "revenue_lifetime": [5000.0, 500.0],
+            "avg_order_value": [100.0, 50.0],
+            # 50 orders on 10 days from 95 to 5 days before the cutoff; 10 orders on 10 such days
+            "orders_lifetime": [50, 10],
+            "order_days_lifetime": [10, 10],
+            "days_since_first_order": [95, 95],
+            "days_since_last_order": [5, 5],
+        }
+    )
+    fields = clv.customer_value_fields(
+        features, np.array([4500.0, 450.0]), np.array([0.1, 0.1]), date(2025, 1, 1), 90
+    ).to_pydict()
+    assert fields["predicted_orders"] == [45.0, 9.0]  # 4500 / 100, 450 / 50
+    # both buy on 9 days of the 90: five orders a day for the one, one for the other
+    assert fields["expected_next_order_date"] == [date(2025, 1, 11), date(2025, 1, 11)]
+    # 90 days from the first buying day to the last, 9 gaps between the 10: same-day orders are no gap
+    assert fields["avg_days_between_orders"] == [10.0, 10.0]
+
+
+def test_orders_per_order_day_is_one_without_a_day_with_an_order() -> None:
+    table = pa.table({"orders_lifetime": [6, 0, None], "order_days_lifetime": [2, 0, None]})
+    assert clv.orders_per_order_day(table).tolist() == [3.0, 1.0, 1.0]
 
 
 def _marts(con: duckdb.DuckDBPyConnection) -> None:

@@ -19,13 +19,13 @@ def _mart(con: duckdb.DuckDBPyConnection, customers: int, cutoff: date) -> None:
         """
         create table if not exists marts.customer_features (
             customer_id varchar, cutoff_date date, is_scoring_date boolean, orders_90d int,
-            revenue_90d double, revenue_lifetime double, mean_days_between_orders double,
-            avg_order_value double
+            revenue_90d double, revenue_lifetime double, avg_order_value double, orders_lifetime bigint,
+            order_days_lifetime bigint, days_since_first_order bigint, days_since_last_order bigint
         )
         """
     )
-    con.executemany(
-        "insert into marts.customer_features values (?, ?, true, ?, ?, ?, 30.0, 50.0)",
+    con.executemany(  # two orders 30 days apart
+        "insert into marts.customer_features values (?, ?, true, ?, ?, ?, 50.0, 2, 2, 60, 30)",
         [(f"C{i:02d}", cutoff, i, 10.0 * i, 100.0 * i) for i in range(customers)],
     )
 
@@ -136,7 +136,7 @@ def test_chunks_are_cut_to_size_across_duckdb_batches_and_read_only_the_asked_co
     _mart(con, 3, date(2025, 1, 1))
     con.execute(  # 250,000 customers: more than two of DuckDB's 122,880-row batches
         "insert into marts.customer_features "
-        "select 'D' || lpad(range::varchar, 6, '0'), date '2025-01-01', true, 1, 1.0, 1.0, 30.0, 50.0 "
+        "select 'D' || lpad(range::varchar, 6, '0'), date '2025-01-01', true, 1, 1.0, 1.0, 50.0, 2, 2, 60, 30 "
         "from range(250000)"
     )
     columns = ["customer_id", "orders_90d"]
@@ -157,7 +157,10 @@ def _chunk(customers: list[str], clv: list[float], bands: list[str], as_of: date
             "customer_id": customers,
             "revenue_lifetime": [1.0] * n,
             "avg_order_value": [1.0] * n,
-            "mean_days_between_orders": [30.0] * n,
+            "orders_lifetime": [4] * n,
+            "order_days_lifetime": [4] * n,
+            "days_since_first_order": [100] * n,
+            "days_since_last_order": [10] * n,
         }
     )
     churn = np.select([np.array(bands) == "low", np.array(bands) == "high"], [0.1, 0.9], 0.5)

@@ -632,8 +632,11 @@ def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_exp
         {
             "customer_id": ["paid", "free", "rarely free"],
             "revenue_lifetime": [500.0, 0.0, 0.0],
-            "mean_days_between_orders": [10.0, 7.0, 200.0],
             "avg_order_value": [50.0, 0.0, 0.0],
+            "orders_lifetime": [10, 4, 2],
+            "order_days_lifetime": [10, 4, 2],
+            "days_since_first_order": [95, 25, 210],
+            "days_since_last_order": [5, 4, 10],
         }
     )
     bg_nbd = np.array([9.0, 6.0, 0.1])
@@ -655,7 +658,7 @@ def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_exp
     assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None]
 
 
-def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_not_days_with_one(own) -> None:
+def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_and_waits_for_a_day(own) -> None:
     path = own[0]
     table, fitted = _scoring_rows(path)
     purchases = score.chunk_btyd(table, fitted, 90)["btyd_expected_purchases"].to_numpy()  # days with one
@@ -674,7 +677,7 @@ def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_not_days_
     days = purchases.max()
     assert days > 1
     assert row["predicted_orders"] == pytest.approx(3 * days, rel=1e-6)  # three orders on each such day
-    wait = int(np.ceil(90 / (3 * days)))
+    wait = int(np.ceil(90 / days))  # the next day with an order, not the next order of the same day
     assert row["expected_next_order_date"] == pd.Timestamp(SCORING_DATE) + pd.Timedelta(days=wait)
 
 
