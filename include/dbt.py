@@ -138,6 +138,19 @@ class DbtFailed(RuntimeError):
     """A dbt command failed: the message names the nodes that failed, or why dbt stopped before them."""
 
 
+def release_warehouse() -> None:
+    """Close the warehouse file a dbt run in this process left open (the profile's keep_open holds it).
+
+    dbt-duckdb keeps one DuckDB instance per process between runs: left open, it would keep the warehouse
+    locked after the run, and this process could not open the file with other settings.
+    """
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV  # the next run in the process opens it again
+    if environment is not None:
+        environment.close()
+
+
 def run_dbt(
     args: list[str],
     warehouse_path: Path | None = None,
@@ -156,7 +169,10 @@ def run_dbt(
     command = "dbt " + " ".join(args)
 
     with _environment(dbt_environment(warehouse)):
-        outcome = dbtRunner().invoke(cli_args)
+        try:
+            outcome = dbtRunner().invoke(cli_args)
+        finally:
+            release_warehouse()
 
     if outcome.success:
         return

@@ -1,0 +1,79 @@
+"""A dbt run holds the warehouse from its first node to its end, and lets go of it when it ends."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from include.dbt import dbt_environment, release_warehouse, run_dbt
+
+PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
+# another process, as `cvw sql` or a notebook: opens the warehouse read-only and lets go at once
+PROBE = "import duckdb, sys\nduckdb.connect(sys.argv[1], read_only=True).close()\n"
+
+
+def _opens(warehouse: Path) -> bool:
+    """Return whether another process can open the warehouse now (False: it met dbt's lock)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(warehouse)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0 or "Could not set lock" in probe.stderr, probe.stderr
+    return probe.returncode == 0
+
+
+def _two_models(folder: Path) -> None:
+    """Write a dbt project (the repo's profile) of two tables, the second read from the first."""
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text((PROJECT / "profiles.yml").read_text())
+    (folder / "dbt_project.yml").write_text(
+        "name: two\nversion: '1.0.0'\nconfig-version: 2\nprofile: customer_value\n"
+        "models:\n  two:\n    +materialized: table\n"
+    )
+    (folder / "models" / "first.sql").write_text("select 1 as n\n")
+    (folder / "models" / "second.sql").write_text("select n + 1 as n from {{ ref('first') }}\n")
+
+
+def test_no_other_process_opens_the_warehouse_between_two_nodes_of_a_run(monkeypatch, tmp_path) -> None:
+    # with the file closed after each node, a `cvw sql` that opened it in between failed the next node on
+    # the lock, and the build stopped half done
+    from dbt.cli.main import dbtRunner
+
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    _two_models(project)
+    for name, value in dbt_environment(warehouse).items():
+        monkeypatch.setenv(name, value)
+    opened_between: list[bool] = []
+
+    def probe(event) -> None:  # dbt's event, in its thread: the second node starts, the first is done
+        if event.info.name == "NodeStart" and event.data.node_info.node_name == "second":
+            opened_between.append(_opens(warehouse))
+
+    arguments = ["run", "--project-dir", str(project), "--profiles-dir", str(project)]
+    arguments += ["--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")]
+    try:
+        result = dbtRunner(callbacks=[probe]).invoke(arguments)
+    finally:
+        release_warehouse()
+    assert result.success
+    assert opened_between == [False]
+    assert _opens(warehouse)  # released once the run is over
+
+
+def test_run_dbt_lets_go_of_the_warehouse_when_the_run_ends(monkeypatch, tmp_path) -> None:
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    _two_models(project)
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    run_dbt(["run"], warehouse_path=warehouse)
+    assert _opens(warehouse)
+    # and this process opens it with settings of its own (the instance dbt opened is gone)
+    with duckdb.connect(str(warehouse), config={"threads": 1}) as con:
+        assert con.execute("select n from main.second").fetchall() == [(2,)]
