@@ -136,8 +136,8 @@ def test_chunks_are_cut_to_size_across_duckdb_batches_and_read_only_the_asked_co
     _mart(con, 3, date(2025, 1, 1))
     con.execute(  # 250,000 customers: more than two of DuckDB's 122,880-row batches
         "insert into marts.customer_features "
-        "select 'D' || lpad(range::varchar, 6, '0'), date '2025-01-01', true, 1, 1.0, 1.0, 50.0, 2, 2, 60, 30 "
-        "from range(250000)"
+        "select 'D' || lpad(range::varchar, 6, '0'), date '2025-01-01', true, 1, 1.0, 1.0, 50.0, 2, 2, 60, 30"
+        " from range(250000)"
     )
     columns = ["customer_id", "orders_90d"]
     chunks = list(publish_scores.iter_arrow_chunks(con, date(2025, 1, 1), 100_000, columns))
