@@ -225,6 +225,12 @@ def publish_serving(
     serving = Path(serving_path or settings.serving_path)
     if not warehouse.exists():
         raise SystemExit(f"The warehouse {warehouse} does not exist: run the pipeline before publish.")
+    # the new copy is renamed over the serving path: over the warehouse, it would replace every table
+    if serving.exists() and serving.samefile(warehouse):
+        raise SystemExit(
+            f"The serving copy {serving} is the warehouse itself, which publish would replace by the copy: "
+            "set CVW_SERVING to another file, such as serving.duckdb beside the warehouse."
+        )
     config = _serving_config(settings.serving_storage_version)
     as_of_date = _published_date(warehouse, as_of_date)
     run_dbt(

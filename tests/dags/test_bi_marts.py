@@ -361,6 +361,27 @@ def test_publishing_a_date_without_scores_stops_and_keeps_the_served_snapshot(
     assert _rows(serving, "select as_of_date, customers from bi.snapshot")[1] == [(LATEST, 3)]
 
 
+def test_a_serving_path_that_is_the_warehouse_stops_and_leaves_the_warehouse_whole(tmp_path: Path) -> None:
+    # CVW_SERVING set to the warehouse's path replaced the warehouse by the 1.8 MB serving copy: every raw
+    # table, score and registry row was gone (a 112 MB Online Retail II warehouse, 2026-11-30)
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table kept as select 1 as x")
+    link = tmp_path / "serving.duckdb"
+    link.symlink_to(warehouse)
+    held = warehouse.read_bytes()
+
+    for serving in (warehouse, link):
+        with pytest.raises(SystemExit) as stopped:
+            publish_serving(warehouse_path=warehouse, serving_path=serving)
+        assert str(stopped.value) == (
+            f"The serving copy {serving} is the warehouse itself, which publish would replace by the copy: "
+            "set CVW_SERVING to another file, such as serving.duckdb beside the warehouse."
+        )
+    assert warehouse.read_bytes() == held
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["serving.duckdb", "warehouse.duckdb"]
+
+
 def _model_metadata(artifacts: Path, version: str, spearman: float) -> None:
     from ml.artifacts import version_dir
 
