@@ -231,6 +231,17 @@ def publish_serving(
             f"The serving copy {serving} is the warehouse itself, which publish would replace by the copy: "
             "set CVW_SERVING to another file, such as serving.duckdb beside the warehouse."
         )
+    if serving.is_dir():
+        raise SystemExit(
+            f"The serving copy {serving} is a folder: set CVW_SERVING to a file, such as "
+            f"{serving / 'serving.duckdb'}."
+        )
+    nearest = next(folder for folder in serving.parents if folder.exists())  # the root always exists
+    if not nearest.is_dir():
+        raise SystemExit(
+            f"The serving copy {serving} cannot be made: {nearest} is a file, not a folder; set CVW_SERVING "
+            "to a path in a folder."
+        )
     config = _serving_config(settings.serving_storage_version)
     as_of_date = _published_date(warehouse, as_of_date)
     run_dbt(

@@ -382,6 +382,32 @@ def test_a_serving_path_that_is_the_warehouse_stops_and_leaves_the_warehouse_who
     assert sorted(path.name for path in tmp_path.iterdir()) == ["serving.duckdb", "warehouse.duckdb"]
 
 
+def test_a_serving_path_that_is_a_folder_or_under_a_file_stops_in_one_sentence(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # a folder got an IsADirectoryError from os.replace after the whole build and copy, a path under a file
+    # a FileExistsError from mkdir: tracebacks, not sentences
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    folder, file = tmp_path / "bi", tmp_path / "notes.txt"
+    folder.mkdir()
+    file.write_text("not a folder")
+
+    with pytest.raises(SystemExit) as stopped:
+        publish_serving(warehouse_path=warehouse, serving_path=folder)
+    assert str(stopped.value) == (
+        f"The serving copy {folder} is a folder: set CVW_SERVING to a file, such as {folder}/serving.duckdb."
+    )
+    under = file / "copies" / "serving.duckdb"
+    with pytest.raises(SystemExit) as stopped:
+        publish_serving(warehouse_path=warehouse, serving_path=under)
+    assert str(stopped.value) == (
+        f"The serving copy {under} cannot be made: {file} is a file, not a folder; set CVW_SERVING to a "
+        "path in a folder."
+    )
+    assert list(folder.iterdir()) == []
+    assert file.read_text() == "not a folder"
+
+
 def _model_metadata(artifacts: Path, version: str, spearman: float) -> None:
     from ml.artifacts import version_dir
 
