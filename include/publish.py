@@ -45,6 +45,11 @@ PERFORMANCE_COLUMNS = (
     "customers",
     "evaluated_at",
 )
+# Database names a serving file must not get, and why
+RESERVED_DATABASE_NAMES = {
+    "bi": "makes bi.customer_value ambiguous in every reader's query (DuckDB asks for bi.bi.customer_value)",
+    "warehouse": "is the name publish attaches the warehouse under while it copies",
+}
 
 
 def _flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -241,6 +246,14 @@ def publish_serving(
         raise SystemExit(
             f"The serving copy {serving} cannot be made: {nearest} is a file, not a folder; set CVW_SERVING "
             "to a path in a folder."
+        )
+    # DuckDB names a file's database after its name up to the first dot, the temporary file's too
+    database = serving.name.lstrip(".").split(".")[0].lower()
+    if database in RESERVED_DATABASE_NAMES:
+        raise SystemExit(
+            f"The serving copy {serving} would open as a database named {database}, which "
+            f"{RESERVED_DATABASE_NAMES[database]}: set CVW_SERVING to a file of another name, such as "
+            f"{serving.with_name('serving.duckdb')}."
         )
     config = _serving_config(settings.serving_storage_version)
     as_of_date = _published_date(warehouse, as_of_date)

@@ -408,6 +408,31 @@ def test_a_serving_path_that_is_a_folder_or_under_a_file_stops_in_one_sentence(
     assert file.read_text() == "not a folder"
 
 
+AMBIGUOUS = "makes bi.customer_value ambiguous in every reader's query (DuckDB asks for bi.bi.customer_value)"
+ATTACHED = "is the name publish attaches the warehouse under while it copies"
+
+
+@pytest.mark.parametrize(
+    ("name", "database", "why"),
+    [("bi.duckdb", "bi", AMBIGUOUS), ("BI.db", "bi", AMBIGUOUS), ("warehouse.duckdb", "warehouse", ATTACHED)],
+)
+def test_a_serving_file_named_like_the_schema_or_the_warehouse_alias_stops_in_one_sentence(
+    warehouse: Path, tmp_path: Path, name: str, database: str, why: str
+) -> None:
+    # bi.duckdb failed the copy with "Ambiguous reference to catalog or schema bi" (and no reader could have
+    # queried bi.customer_value in it); warehouse.duckdb with "database with name warehouse already exists"
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    serving = tmp_path / "served" / name
+
+    with pytest.raises(SystemExit) as stopped:
+        publish_serving(warehouse_path=warehouse, serving_path=serving)
+    assert str(stopped.value) == (
+        f"The serving copy {serving} would open as a database named {database}, which {why}: set "
+        f"CVW_SERVING to a file of another name, such as {serving.with_name('serving.duckdb')}."
+    )
+    assert not serving.parent.exists()
+
+
 def _model_metadata(artifacts: Path, version: str, spearman: float) -> None:
     from ml.artifacts import version_dir
 
