@@ -40,6 +40,8 @@ def connect(
         raise SystemExit(
             f"The warehouse {path} does not exist: load it first with `cvw ingest`, `cvw import` or the demo."
         )
+    if path.exists():
+        require_database_file(path)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     with _in_use_is_one_sentence(path):
@@ -47,6 +49,30 @@ def connect(
     # set, not passed as config: other connections to the same file in this process share one instance
     settle(con, settings.duckdb_memory_limit)
     return con
+
+
+# A DuckDB database file's header: an 8-byte checksum, then these bytes
+DATABASE_MAGIC = b"DUCK"
+
+
+def require_database_file(path: Path) -> None:
+    """Return None when an existing warehouse path is a DuckDB database file; else stop in one sentence.
+
+    DuckDB opens a CSV or Parquet file given as a database as an in-memory database that views it: every
+    write to such a "warehouse" would be lost without an error. A folder or another file is refused too.
+    """
+    if path.is_dir():
+        raise SystemExit(
+            f"The warehouse {path} is a folder: set CVW_WAREHOUSE to a DuckDB file, such as "
+            f"{path / 'warehouse.duckdb'}."
+        )
+    with path.open("rb") as file:
+        header = file.read(8 + len(DATABASE_MAGIC))
+    if header[8:] != DATABASE_MAGIC:
+        raise SystemExit(
+            f"The warehouse {path} is not a DuckDB database file (a data file? DuckDB would read it as an "
+            "in-memory database and lose every write): set CVW_WAREHOUSE to the warehouse's .duckdb file."
+        )
 
 
 def settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:

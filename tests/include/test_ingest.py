@@ -170,6 +170,32 @@ def test_a_connection_to_a_missing_warehouse_says_what_to_do_and_creates_none(
     assert not (tmp_path / "data").exists()  # only a load (create=True) makes the warehouse and its folder
 
 
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_warehouse_path_that_is_a_data_file_or_a_folder_stops_and_changes_nothing(
+    tmp_path: Path, read_only: bool
+) -> None:
+    # DuckDB opened orders.csv as an in-memory database viewing it: a load "succeeded" and kept nothing
+    data = tmp_path / "orders.csv"
+    data.write_text("order_id,customer_id\n1,c1\n")
+    empty = tmp_path / "empty.duckdb"
+    empty.touch()
+    for path in (data, empty):
+        with pytest.raises(SystemExit) as stopped:
+            connect(path, read_only=read_only, create=True)
+        assert str(stopped.value) == (
+            f"The warehouse {path} is not a DuckDB database file (a data file? DuckDB would read it as an "
+            "in-memory database and lose every write): set CVW_WAREHOUSE to the warehouse's .duckdb file."
+        )
+    assert data.read_text() == "order_id,customer_id\n1,c1\n" and empty.stat().st_size == 0
+    with pytest.raises(SystemExit) as stopped:
+        connect(tmp_path, read_only=read_only)
+    assert str(stopped.value) == (
+        f"The warehouse {tmp_path} is a folder: set CVW_WAREHOUSE to a DuckDB file, such as "
+        f"{tmp_path / 'warehouse.duckdb'}."
+    )
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["empty.duckdb", "orders.csv"]
+
+
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     con = connect(tmp_path / "sub" / "w.duckdb", create=True)
     con.execute("create table t (x integer)")
