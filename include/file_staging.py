@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import re
 import tempfile
 import zlib
@@ -97,8 +98,43 @@ def _is_gzipped(path: Path) -> bool:
 
 
 def _open_csv(path: Path, mode: str = "rb", **text: str) -> IO:
-    """Open a CSV file as `open` does, decompressing a .csv.gz on the way."""
-    return (gzip.open if _is_gzipped(path) else open)(path, mode, **text)
+    """Open a CSV file as `open` does, decompressing a .csv.gz on the way.
+
+    In binary mode, a file whose lines end in a carriage return alone (CR, as classic Mac and Excel's
+    "CSV (Macintosh)" write them) reads with line feeds instead, byte for byte, so its lines are lines here
+    as they are to DuckDB's reader: read whole, the file was one line (too long, or its rows misnumbered).
+    """
+    file = (gzip.open if _is_gzipped(path) else open)(path, mode, **text)
+    if mode == "rb" and _breaks_lines_with_cr(file):
+        return io.BufferedReader(_CarriageReturnsAsLineFeeds(file))
+    return file
+
+
+def _breaks_lines_with_cr(file: IO[bytes]) -> bool:
+    """Return whether the first line break of a binary file is a carriage return alone; rewind the file."""
+    head = file.read(1 << 16)
+    file.seek(0)
+    first = re.search(b"\r\n|\r|\n", head)
+    return first is not None and first.group() == b"\r" and first.end() < len(head)
+
+
+class _CarriageReturnsAsLineFeeds(io.RawIOBase):
+    """A binary file read with each carriage return as a line feed: a CR-only file's lines, same sizes."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:
+        data = self.file.read(len(buffer)).replace(b"\r", b"\n")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:

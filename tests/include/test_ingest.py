@@ -365,6 +365,56 @@ def test_malformed_csv_lines_are_quarantined_with_their_line(tmp_path: Path, bla
     assert _query(warehouse, logged) == [(6, 2, 4)]
 
 
+@pytest.mark.parametrize("name", ["orders.csv", "orders.csv.gz"])
+def test_a_csv_file_whose_lines_end_in_a_carriage_return_alone_numbers_its_rejects_right(
+    tmp_path: Path, name: str
+) -> None:
+    # classic Mac line breaks (Excel's "CSV (Macintosh)"): the rows below a blank line were numbered as if
+    # the file were one line, and the Latin-1 line lost its bytes
+    lines = [
+        "order_id,customer_id,ordered_at,amount",
+        "o1,c1,2024-01-01,10",
+        "",
+        "",
+        "o2,c2,2024-01-02,20,surplus",  # data row 2
+        "o3,c3,2024-01-03,abc",  # data row 3
+        "o4,Ren\xe9,2024-01-04,40",  # data row 4, not UTF-8
+        "o5,c5,2024-01-05,50",
+    ]
+    content = ("\r".join(lines) + "\r").encode("latin-1")
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / name).write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (5, 2, 3)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects order by 1") == [
+        (2, '{"line":"o2,c2,2024-01-02,20,surplus"}', "malformed CSV line (too many columns)"),
+        (
+            3,
+            '{"order_id":"o3","customer_id":"c3","ordered_at":"2024-01-03","amount":"abc"}',
+            "non-numeric amount",
+        ),
+        (4, '{"line":"o4,Ren\\\\xe9,2024-01-04,40"}', "malformed CSV line (invalid encoding)"),
+    ]
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [("o1",), ("o5",)]
+
+
+def test_a_csv_file_over_the_maximum_line_size_whose_lines_end_in_a_carriage_return_alone_loads(
+    tmp_path: Path,
+) -> None:
+    # it failed whole, "its first line is longer than 2,000,000 bytes": the file was read as one line
+    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,{i}" for i in range(100_000)]
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_bytes(("\r".join(lines) + "\r").encode())
+    assert (directory / "orders.csv").stat().st_size > 2_000_000
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (100_000, 100_000, 0)
+    assert _query(warehouse, "select count(*), sum(amount) from raw.orders") == [(100_000, 4_999_950_000.0)]
+
+
 @pytest.mark.parametrize(
     ("rows", "long_row"),
     [
