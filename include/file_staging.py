@@ -155,6 +155,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         else:
             _stage_csv(con, path)
     except duckdb.Error as error:
+        if not _is_parquet(path):
+            _refuse_mixed_line_breaks(path)
         reason = str(error).splitlines()[0]
         valid = "a valid Parquet file" if _is_parquet(path) else CSV_DIALECT
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
@@ -291,6 +293,32 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
             f"{path.name} does not split into columns (its header line {columns[0][:80]!r} is read as one "
             f"column; a double quote that does not close, early in the file, does that). Check that it is "
             f"{CSV_DIALECT}."
+        )
+
+
+def _refuse_mixed_line_breaks(path: Path) -> None:
+    """Fail the file, naming the line, when its lines end in CR LF and in LF alone, which DuckDB cannot read.
+
+    DuckDB's reader takes one kind of line break per file: with both, its sniffer, or its reader past the
+    lines it sampled, fails the whole file ("Error when sniffing file", "The CSV Parser state machine
+    reached an invalid state"), which says nothing of line breaks.
+    """
+    with (gzip.open if _is_gzipped(path) else open)(path, "rb") as file:
+        records = _records_cut(file)
+        mixed = None
+        try:
+            crlf = next(records, b"").endswith(b"\r\n")
+            for number, record in enumerate(records, start=2):
+                if record.endswith(b"\n") and record.endswith(b"\r\n") != crlf:
+                    mixed = number
+                    break
+        except (OSError, EOFError, zlib.error):  # a .csv.gz cut short: DuckDB's error says so
+            return
+    if mixed is not None:
+        first, other = ("CR LF", "LF alone") if crlf else ("LF", "CR LF")
+        raise ValueError(
+            f"{path.name} cannot be read: its lines end in {first}, but line {mixed} ends in {other}, and a "
+            "file takes one kind of line break; convert it to one (e.g. with dos2unix) and load it again."
         )
 
 

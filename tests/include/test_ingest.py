@@ -664,6 +664,34 @@ def test_a_csv_gz_cut_short_or_not_gzip_fails_whole_in_one_sentence(
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        (["\n", "\r\n"], "its lines end in LF, but line 2 ends in CR LF"),  # in the lines DuckDB samples
+        (["\r\n"] * 25_000 + ["\n"], "its lines end in CR LF, but line 25001 ends in LF alone"),  # beyond
+    ],
+    ids=["sampled", "beyond-the-sample"],
+)
+def test_a_csv_file_mixing_line_breaks_fails_whole_naming_the_line(
+    tmp_path: Path, breaks: list[str], message: str
+) -> None:
+    # DuckDB reads one kind of line break per file; the file failed with "Error when sniffing file" or "The
+    # CSV Parser state machine reached an invalid state", and advice about double quotes
+    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,{i}" for i in range(30_000)]
+    breaks = breaks + [breaks[0]] * (len(lines) - len(breaks))
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_bytes("".join(map(str.__add__, lines, breaks)).encode())
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value) == (
+        f"orders.csv cannot be read: {message}, and a file takes one kind of line break; convert it to one "
+        "(e.g. with dos2unix) and load it again."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 def test_files_with_their_suffix_in_capitals_load(tmp_path: Path) -> None:
     lines = "order_id,customer_id,ordered_at,amount\n{}1,c1,2024-01-02,5\n"
     (tmp_path / "ORDERS.CSV").write_text(lines.format("a"))
