@@ -29,11 +29,15 @@ from include.settings import get_settings
 
 
 def expand(patterns: list[str]) -> list[Path]:
-    """Return the files named by paths and glob patterns, each pattern's matches sorted by name."""
+    """Return the files named by paths and glob patterns, each pattern's matches sorted by name.
+
+    A path that names an existing file is that file, even with a glob's characters in its name
+    (`orders[2024].csv`, which as a pattern matches orders0.csv to orders4.csv).
+    """
     files: list[Path] = []
     for pattern in patterns:
         pattern = str(Path(pattern).expanduser())
-        if glob.has_magic(pattern):
+        if glob.has_magic(pattern) and not Path(pattern).is_file():
             matches = sorted(glob.glob(pattern))
             if not matches:
                 raise ValueError(f"No file matches {pattern!r}: check the pattern.")

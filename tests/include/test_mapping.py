@@ -595,3 +595,11 @@ def test_text_dates_without_a_four_digit_year_are_unparsable_and_iso_follows_the
         ("o3", datetime(2024, 3, 2, 10)),
         ("o4", datetime(2024, 3, 2)),
     ]
+
+
+def test_a_file_with_glob_characters_in_its_name_is_that_file(tmp_path: Path) -> None:
+    # it was taken for a pattern: "No file matches '.../orders[2024].csv': check the pattern."
+    for name in ("orders[2024].csv", "orders2.csv"):
+        (tmp_path / name).write_text("order_id\n")
+    assert expand([str(tmp_path / "orders[2024].csv")]) == [tmp_path / "orders[2024].csv"]
+    assert expand([str(tmp_path / "orders[0-9].csv")]) == [tmp_path / "orders2.csv"]
