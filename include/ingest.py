@@ -79,6 +79,8 @@ Loader = Callable[[duckdb.DuckDBPyConnection, Path, datetime], FileLoad]
 
 def sha256_of(path: Path) -> str:
     """Return the hex sha256 of a file's content, or raise ValueError when there is no such file."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a file: give the files in it (e.g. {path / '*.csv'}).")
     if not path.is_file():
         raise ValueError(f"The file {path} does not exist: check the path.")
     digest = hashlib.sha256()

@@ -603,3 +603,19 @@ def test_a_file_with_glob_characters_in_its_name_is_that_file(tmp_path: Path) ->
         (tmp_path / name).write_text("order_id\n")
     assert expand([str(tmp_path / "orders[2024].csv")]) == [tmp_path / "orders[2024].csv"]
     assert expand([str(tmp_path / "orders[0-9].csv")]) == [tmp_path / "orders2.csv"]
+
+
+def test_a_folder_given_as_a_file_says_so_and_changes_nothing(tmp_path: Path) -> None:
+    # it said "The file ... does not exist: check the path." of a folder that exists
+    (tmp_path / "exports").mkdir()
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(SystemExit) as stop:
+        _import_orders(tmp_path / "exports", warehouse)
+    assert str(stop.value) == (
+        f"{tmp_path}/exports is a folder, not a file: give the files in it (e.g. {tmp_path}/exports/*.csv)."
+    )
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
+    finally:
+        con.close()
