@@ -220,11 +220,39 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"{path.name} is empty, without even the header line a CSV file starts with: deliver it with its "
             "header (a file of no rows is its header line alone), or leave it out."
         )
+    _refuse_what_is_not_text(path)
     dialect = _dialect_without_long_lines(con, path)
     if dialect:
         reader += ", auto_detect = false, delim = ?, columns = ?"
         params += dialect
     con.execute(STAGE.format(reader=f"{reader})"), params)
+
+
+# What a file named as CSV holds when it starts with these bytes, and what to do with it.
+NOT_CSV_TEXT = {
+    b"\x1f\x8b": ("gzip-compressed", "give it a name ending in .csv.gz"),
+    b"PK\x03\x04": (
+        "a ZIP archive (an Excel .xlsx workbook is one)",
+        "export the sheet as CSV UTF-8, or unzip it",
+    ),
+    b"\xd0\xcf\x11\xe0": ("an Excel .xls workbook", "export the sheet as CSV UTF-8"),
+    b"PAR1": ("a Parquet file", "give it a name ending in .parquet"),
+    b"\xff\xfe": ('UTF-16 text (Excel\'s "Unicode Text")', "save it as CSV UTF-8"),
+    b"\xfe\xff": ("UTF-16 text", "save it as CSV UTF-8"),
+}
+
+
+def _refuse_what_is_not_text(path: Path) -> None:
+    """Fail a file named as CSV whose first bytes say it is something else, naming what it is.
+
+    DuckDB's reader takes such bytes for text: a gzip, ZIP or Parquet file gave a header of binary
+    characters, so the file "lacked the required column order_id"; UTF-16 text failed its sniffer.
+    """
+    with _open_csv(path) as file:
+        head = file.read(4)
+    for start, (what, fix) in NOT_CSV_TEXT.items():
+        if head.startswith(start):
+            raise ValueError(f"{path.name} is {what}, not a UTF-8 CSV file: {fix}, then load it again.")
 
 
 def _is_blank(path: Path) -> bool:

@@ -692,6 +692,41 @@ def test_a_csv_file_mixing_line_breaks_fails_whole_naming_the_line(
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            lambda text: gzip.compress(text.encode()),
+            "is gzip-compressed, not a UTF-8 CSV file: give it a name ending in .csv.gz, then load it again.",
+        ),
+        (
+            lambda text: text.encode("utf-16"),  # Excel's "Unicode Text": UTF-16 with a byte order mark
+            'is UTF-16 text (Excel\'s "Unicode Text"), not a UTF-8 CSV file: save it as CSV UTF-8, then load '
+            "it again.",
+        ),
+        (
+            lambda text: b"PK\x03\x04" + text.encode(),
+            "is a ZIP archive (an Excel .xlsx workbook is one), not a UTF-8 CSV file: export the sheet as "
+            "CSV UTF-8, or unzip it, then load it again.",
+        ),
+    ],
+    ids=["gzip", "utf-16", "zip"],
+)
+def test_a_file_named_csv_that_holds_something_else_fails_whole_saying_what_it_is(
+    tmp_path: Path, content, message: str
+) -> None:
+    # a gzip or ZIP file "lacked the required column order_id"; UTF-16 failed with "Error when sniffing file"
+    text = "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-02,10\n"
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_bytes(content(text))
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value) == f"orders.csv {message}"
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 def test_files_with_their_suffix_in_capitals_load(tmp_path: Path) -> None:
     lines = "order_id,customer_id,ordered_at,amount\n{}1,c1,2024-01-02,5\n"
     (tmp_path / "ORDERS.CSV").write_text(lines.format("a"))
