@@ -305,11 +305,16 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
     columns no longer fit, and it reads each line whole as one column named after the header line. After
     them, it rejects the quote's line, with the rest of the file as its value, cut at 10,000 characters:
     the rows beyond were neither read nor rejected. Either way the file fails whole, naming the cause.
+    The reader says the same ("Value with unterminated quote found.") of a quoted value closed and followed
+    by more text (`"c3"x`): that line's text ends at its line break, with no quote left open, and it is a
+    malformed line (`unquoted value`) like any other.
     """
-    (unclosed_line,) = con.execute(
-        f"select min(line) from {CSV_REJECT_TABLES[0]} where error_message ilike '%unterminated quote%'"
-    ).fetchone()
-    if unclosed_line is not None:
+    query = (
+        f"select line, csv_line from {CSV_REJECT_TABLES[0]} where error_message ilike '%unterminated quote%'"
+    )
+    unclosed = [line for line, text in con.execute(query).fetchall() if _holds_an_open_quote(text)]
+    if unclosed:
+        unclosed_line = min(unclosed)
         raise ValueError(
             f"{path.name} has a double quote that does not close on line {unclosed_line}: every line after "
             f"it would be one value. Check that it is {CSV_DIALECT}."
@@ -322,6 +327,13 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
             f"column; a double quote that does not close, early in the file, does that). Check that it is "
             f"{CSV_DIALECT}."
         )
+
+
+def _holds_an_open_quote(csv_line: str | None) -> bool:
+    """Return whether a rejected line's text runs over its line break or ends inside a double quote."""
+    text = (csv_line or '"').strip("\r\n")
+    opening = re.compile(b"(?:^|[" + re.escape(DELIMITERS.encode()) + b'])"')
+    return "\n" in text or "\r" in text or _quoted_at_end(text.encode(), False, opening)
 
 
 def _refuse_mixed_line_breaks(path: Path) -> None:

@@ -606,6 +606,26 @@ def test_an_unclosed_double_quote_anywhere_fails_the_file_whole(
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+@pytest.mark.parametrize("value", ['"c3"x', '"Mug, large"(blue)'])
+def test_a_quoted_value_followed_by_more_text_beyond_the_sample_is_a_malformed_line(
+    tmp_path: Path, value: str
+) -> None:
+    # DuckDB's reader says "Value with unterminated quote found." of it too: the file failed whole, "has a
+    # double quote that does not close on line 25002", of a quote that closes
+    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,1" for i in range(1, 25_002)]
+    lines[25_001] = f"o25001,{value},2024-01-02,1"
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (25_001, 25_000, 1)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects") == [
+        (
+            25_001,
+            json.dumps({"line": lines[25_001]}, separators=(",", ":")),
+            "malformed CSV line (unquoted value)",
+        )
+    ]
+
+
 def test_a_one_column_csv_with_a_quoted_comma_in_its_header_is_no_unclosed_quote(tmp_path: Path) -> None:
     # its one column is named 'product_id,name': a file DuckDB split as RFC 4180 says, not a line read whole
     directory = tmp_path / "landing"
