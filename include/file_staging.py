@@ -341,7 +341,8 @@ def _refuse_mixed_line_breaks(path: Path) -> None:
 
     DuckDB's reader takes one kind of line break per file: with both, its sniffer, or its reader past the
     lines it sampled, fails the whole file ("Error when sniffing file", "The CSV Parser state machine
-    reached an invalid state"), which says nothing of line breaks.
+    reached an invalid state"), which says nothing of line breaks. A carriage return alone within a line,
+    outside double quotes (a value edited on a Mac), is a line break to it too.
     """
     with (gzip.open if _is_gzipped(path) else open)(path, "rb") as file:
         records = _records_cut(file)
@@ -350,15 +351,27 @@ def _refuse_mixed_line_breaks(path: Path) -> None:
             crlf = next(records, b"").endswith(b"\r\n")
             for number, record in enumerate(records, start=2):
                 if record.endswith(b"\n") and record.endswith(b"\r\n") != crlf:
-                    mixed = number
+                    mixed = (
+                        number,
+                        f"ends in {'LF alone' if crlf else 'CR LF'}",
+                        "convert it to one (e.g. with dos2unix)",
+                    )
+                    break
+                unquoted = re.sub(b'"(?:[^"]|"")*"', b"", record.rstrip(b"\r\n"))
+                if b"\r" in unquoted:
+                    mixed = (
+                        number,
+                        "holds a CR alone, outside double quotes",
+                        "remove it, or quote its value,",
+                    )
                     break
         except (OSError, EOFError, zlib.error):  # a .csv.gz cut short: DuckDB's error says so
             return
     if mixed is not None:
-        first, other = ("CR LF", "LF alone") if crlf else ("LF", "CR LF")
+        number, what, fix = mixed
         raise ValueError(
-            f"{path.name} cannot be read: its lines end in {first}, but line {mixed} ends in {other}, and a "
-            "file takes one kind of line break; convert it to one (e.g. with dos2unix) and load it again."
+            f"{path.name} cannot be read: its lines end in {'CR LF' if crlf else 'LF'}, but line {number} "
+            f"{what}, and a file takes one kind of line break; {fix} and load it again."
         )
 
 

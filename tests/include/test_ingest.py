@@ -747,6 +747,26 @@ def test_a_file_named_csv_that_holds_something_else_fails_whole_saying_what_it_i
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+@pytest.mark.parametrize("row", [3, 25_000], ids=["sampled", "beyond-the-sample"])
+def test_a_carriage_return_alone_inside_a_line_fails_the_file_naming_the_line(
+    tmp_path: Path, row: int
+) -> None:
+    # DuckDB's reader takes it for a line break of another kind: "Error when sniffing file" or "The CSV
+    # Parser state machine reached an invalid state", with advice about double quotes
+    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,{i}" for i in range(30_000)]
+    lines[1] = 'o0,"c\r0",2024-01-02,0'  # inside double quotes it is part of the value
+    lines[row] = f"o{row},c\r{row},2024-01-02,1"
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value) == (
+        f"orders.csv cannot be read: its lines end in LF, but line {row + 1} holds a CR alone, outside "
+        "double quotes, and a file takes one kind of line break; remove it, or quote its value, and load it "
+        "again."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 def test_files_with_their_suffix_in_capitals_load(tmp_path: Path) -> None:
     lines = "order_id,customer_id,ordered_at,amount\n{}1,c1,2024-01-02,5\n"
     (tmp_path / "ORDERS.CSV").write_text(lines.format("a"))
