@@ -226,6 +226,14 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         reader += ", auto_detect = false, delim = ?, columns = ?"
         params += dialect
     con.execute(STAGE.format(reader=f"{reader})"), params)
+    if not dialect and _read_whole(con, path):
+        # a line the sniffer sampled that the reader cannot split, a double quote that never closes or text
+        # after one that does (`"c3"x`), made it read every line whole; given the header's dialect, the
+        # reader rejects that line as it does one beyond the sample (an unclosed quote then fails the file)
+        for table in CSV_REJECT_TABLES:
+            con.execute(f"drop table if exists {table}")
+        reader += ", auto_detect = false, delim = ?, columns = ?"
+        con.execute(STAGE.format(reader=f"{reader})"), [*params, *_dialect_of_header(con, path)])
 
 
 # What a file named as CSV holds when it starts with these bytes, and what to do with it.
@@ -319,14 +327,31 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
             f"{path.name} has a double quote that does not close on line {unclosed_line}: every line after "
             f"it would be one value. Check that it is {CSV_DIALECT}."
         )
-    columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
-    # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
-    if len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in DELIMITERS):
+    if _read_whole(con, path):
+        columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
         raise ValueError(
             f"{path.name} does not split into columns (its header line {columns[0][:80]!r} is read as one "
             f"column; a double quote that does not close, early in the file, does that). Check that it is "
             f"{CSV_DIALECT}."
         )
+
+
+def _read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Return whether DuckDB staged the CSV file's lines whole, as one column named after its header line."""
+    columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
+    # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
+    return len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in DELIMITERS)
+
+
+def _dialect_of_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[object]:
+    """Return [delimiter, columns] of a CSV file as DuckDB's sniffer reads them from its header line alone."""
+    with tempfile.TemporaryDirectory() as directory:
+        header = Path(directory) / "header.csv"
+        with _open_csv(path) as file:
+            header.write_bytes(next(_records_cut(file), b""))
+        query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
+        delimiter, columns = con.execute(query, [str(header)]).fetchone()
+    return [delimiter, {column["name"]: column["type"] for column in columns}]
 
 
 def _holds_an_open_quote(csv_line: str | None) -> bool:

@@ -585,8 +585,9 @@ def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothin
 @pytest.mark.parametrize(
     ("rows", "unclosed_row", "cause"),
     [
-        # among the lines DuckDB samples for the dialect: it reads each line whole, as one column
-        (3_000, 2_000, "does not split into columns"),
+        # among the lines DuckDB samples for the dialect: it read each line whole, as one column, and the file
+        # failed as one that "does not split into columns"; read in its header's dialect, the line is named
+        (3_000, 2_000, "has a double quote that does not close on line 2001"),
         # beyond them: the line's reject held the rest of the file, cut at 10,000 characters, and the 4,645
         # rows after that were neither loaded nor rejected
         (30_001, 25_000, "has a double quote that does not close on line 25001"),
@@ -623,6 +624,25 @@ def test_a_quoted_value_followed_by_more_text_beyond_the_sample_is_a_malformed_l
             json.dumps({"line": lines[25_001]}, separators=(",", ":")),
             "malformed CSV line (unquoted value)",
         )
+    ]
+
+
+@pytest.mark.parametrize("value", ['"c3"x', '"He said \\"hi\\""'])
+def test_a_quoted_value_followed_by_more_text_in_the_sampled_lines_is_a_malformed_line(
+    tmp_path: Path, value: str
+) -> None:
+    # the sniffer could not split the line and read every line whole: the file failed whole as one that
+    # "does not split into columns (...; a double quote that does not close, early in the file, does that)"
+    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,1" for i in range(1, 101)]
+    lines[3] = f"o3,{value},2024-01-02,1"
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (100, 99, 1)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects") == [
+        (3, json.dumps({"line": lines[3]}, separators=(",", ":")), "malformed CSV line (unquoted value)")
+    ]
+    assert _query(warehouse, "select count(*), sum(amount) from raw.orders where order_id <> 'o3'") == [
+        (99, 99.0)
     ]
 
 
