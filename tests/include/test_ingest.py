@@ -874,6 +874,24 @@ def test_a_column_named_twice_fails_the_file_when_a_contract_column_reads_it(
     ]
 
 
+def test_a_column_named_twice_below_blank_lines_fails_the_file(tmp_path: Path) -> None:
+    # DuckDB skips the blank lines above a header; the check for repeated names read the first, blank, line
+    # as the header and found none: amount was silently the first of the two
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_text(
+        "\n\norder_id,customer_id,ordered_at,amount,Amount\no1,c1,2024-01-02,10,99\n"
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value) == (
+        "orders.csv has more than one column named 'amount' (names that differ only in case count as the "
+        "same): rename or drop all but one, so it is clear which is amount."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
     # docs/data-contract.md names ORDERS.CSV a deliverable file; the landing folder used to skip it silently
     directory = tmp_path / "landing"
