@@ -17,7 +17,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from functools import partial
-from itertools import count, islice
+from itertools import count, islice, takewhile
 from pathlib import Path
 from typing import IO
 
@@ -221,19 +221,23 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             "header (a file of no rows is its header line alone), or leave it out."
         )
     _refuse_what_is_not_text(path)
+    # given the dialect, the reader no longer skips the blank lines above the header: they are skipped for it
+    given = ", auto_detect = false, delim = ?, columns = ?, skip = ?"
     dialect = _dialect_without_long_lines(con, path)
     if dialect:
-        reader += ", auto_detect = false, delim = ?, columns = ?"
-        params += dialect
-    con.execute(STAGE.format(reader=f"{reader})"), params)
+        con.execute(
+            STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _blank_lines_above_header(path)]
+        )
+    else:
+        con.execute(STAGE.format(reader=f"{reader})"), params)
     if not dialect and _read_whole(con, path):
         # a line the sniffer sampled that the reader cannot split, a double quote that never closes or text
         # after one that does (`"c3"x`), made it read every line whole; given the header's dialect, the
         # reader rejects that line as it does one beyond the sample (an unclosed quote then fails the file)
         for table in CSV_REJECT_TABLES:
             con.execute(f"drop table if exists {table}")
-        reader += ", auto_detect = false, delim = ?, columns = ?"
-        con.execute(STAGE.format(reader=f"{reader})"), [*params, *_dialect_of_header(con, path)])
+        header_dialect = [*_dialect_of_header(con, path), _blank_lines_above_header(path)]
+        con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *header_dialect])
 
 
 # What a file named as CSV holds when it starts with these bytes, and what to do with it.
@@ -348,10 +352,16 @@ def _dialect_of_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[objec
     with tempfile.TemporaryDirectory() as directory:
         header = Path(directory) / "header.csv"
         with _open_csv(path) as file:
-            header.write_bytes(next(_records_cut(file), b""))
+            header.write_bytes(next((line for line in _records_cut(file) if line.rstrip(b"\r\n")), b""))
         query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
         delimiter, columns = con.execute(query, [str(header)]).fetchone()
     return [delimiter, {column["name"]: column["type"] for column in columns}]
+
+
+def _blank_lines_above_header(path: Path) -> int:
+    """Return how many blank lines come before a CSV file's header line (its first line that is not blank)."""
+    with _open_csv(path) as file:
+        return sum(1 for _ in takewhile(lambda line: not line.rstrip(b"\r\n"), _records_cut(file)))
 
 
 def _holds_an_open_quote(csv_line: str | None) -> bool:

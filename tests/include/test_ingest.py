@@ -892,6 +892,41 @@ def test_a_column_named_twice_below_blank_lines_fails_the_file(tmp_path: Path) -
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            "o2,c2,2024-01-02,2," + "y" * 2_100_000,
+            "malformed CSV line (line size over maximum: 2,100,019 bytes, more than 2,000,000)",
+        ),
+        ('o2,"c2"x,2024-01-02,2,y', "malformed CSV line (unquoted value)"),
+    ],
+    ids=["line-too-long", "text-after-a-quote"],
+)
+def test_blank_lines_above_the_header_are_no_data_rows_when_the_reader_is_given_the_dialect(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    # a line DuckDB's sniffer cannot sample makes the loader give its reader the dialect, and the reader then
+    # took the first, blank, line for the header: the header line was a data row, rejected as an unparsable
+    # date, and every row after it numbered one too high
+    lines = [
+        "",
+        "",
+        "order_id,customer_id,ordered_at,amount,note",
+        "o1,c1,2024-01-01,1,x",
+        line,
+        "o3,c3,2024-01-03,abc,z",
+    ]
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 1, 2)
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (2, reason),
+        (3, "non-numeric amount"),
+    ]
+    assert _query(warehouse, "select order_id from raw.orders") == [("o1",)]
+
+
 def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
     # docs/data-contract.md names ORDERS.CSV a deliverable file; the landing folder used to skip it silently
     directory = tmp_path / "landing"
