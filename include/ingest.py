@@ -326,7 +326,8 @@ def load_landing(directory: Path, warehouse_path: Path | None = None) -> list[Fi
 def describe(load: FileLoad) -> str:
     """Return one line (and one per reject reason) saying what a load did with a file."""
     if load.skipped:
-        return f"{load.file:<40} -> {load.table:<24} skipped (already loaded; --reload loads it again)"
+        skipped = "skipped (already loaded; cvw import --reload loads it again)"  # cvw ingest has no --reload
+        return f"{load.file:<40} -> {load.table:<24} {skipped}"
     counts = f"{load.rows_read:,} read = {load.rows_loaded:,} rows loaded + {load.rows_rejected:,} rejected"
     lines = [f"{load.file:<40} -> {load.table:<24} {counts}"]
     lines += [f"{'':<44}{rows:>12,} rejected: {reason}" for reason, rows in load.rejects.items()]

@@ -161,6 +161,20 @@ def test_cli_reports_each_file_and_a_missing_landing_directory(landing, tmp_path
         main(["--landing", str(tmp_path / "nowhere"), "--warehouse", str(tmp_path / "w.duckdb")])
 
 
+def test_cli_names_the_command_that_reloads_a_skipped_file(tmp_path: Path, capsys) -> None:
+    # it said "--reload loads it again", a flag `cvw ingest` does not have
+    directory, warehouse = _orders_csv(
+        tmp_path, ["order_id,customer_id,ordered_at,amount", "o1,c1,2024-01-02,5"]
+    )
+    main(["--landing", str(directory), "--warehouse", str(warehouse)])
+    capsys.readouterr()
+    assert main(["--landing", str(directory), "--warehouse", str(warehouse)]) == 0
+    skipped = "skipped (already loaded; cvw import --reload loads it again)"
+    assert capsys.readouterr().out == f"{'orders.csv':<40} -> {'orders':<24} {skipped}\n"
+    with pytest.raises(SystemExit):  # the flag is cvw import's
+        main(["--reload", "--landing", str(directory), "--warehouse", str(warehouse)])
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_connection_to_a_missing_warehouse_says_what_to_do_and_creates_none(
     tmp_path: Path, read_only: bool

@@ -555,7 +555,7 @@ def test_reload_gives_the_rows_rejected_before_another_chance_and_rejects_the_lo
     _import_orders(tmp_path / "orders_1.csv", warehouse)
     load_lines()
     _import_orders(tmp_path / "orders_2.csv", warehouse)  # o3 arrives a day late
-    assert "skipped (already loaded; --reload loads it again)" in load_lines()
+    assert "skipped (already loaded; cvw import --reload loads it again)" in load_lines()
     assert "2 read = 1 rows loaded + 1 rejected" in load_lines("--reload")
     assert _query(warehouse, "select order_id from raw.order_items order by 1") == [("o1",), ("o3",)]
     assert _query(
