@@ -224,20 +224,39 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     # given the dialect, the reader no longer skips the blank lines above the header: they are skipped for it
     given = ", auto_detect = false, delim = ?, columns = ?, skip = ?"
     dialect = _dialect_without_long_lines(con, path)
-    if dialect:
-        con.execute(
-            STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _blank_lines_above_header(path)]
-        )
-    else:
+    if not dialect and not _sniffs(path):
+        # a line the sniffer samples that the reader cannot split, a double quote that never closes or text
+        # after one that does (`"c3"x`), among other quoted values, fails it ("Error when sniffing file"):
+        # given the header's dialect, the reader rejects that line as it does one beyond the sample (an
+        # unclosed quote then fails the file)
+        dialect = _dialect_of_header(path)
+    if not dialect:
         con.execute(STAGE.format(reader=f"{reader})"), params)
-    if not dialect and _read_whole(con, path):
-        # a line the sniffer sampled that the reader cannot split, a double quote that never closes or text
-        # after one that does (`"c3"x`), made it read every line whole; given the header's dialect, the
-        # reader rejects that line as it does one beyond the sample (an unclosed quote then fails the file)
+        if not _read_whole(con, path):
+            return
+        # such a line, alone, made the sniffer read every line whole, as one column: the same
+        dialect = _dialect_of_header(path)
+        if not dialect:
+            return
         for table in CSV_REJECT_TABLES:
             con.execute(f"drop table if exists {table}")
-        header_dialect = [*_dialect_of_header(con, path), _blank_lines_above_header(path)]
-        con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *header_dialect])
+    con.execute(
+        STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _blank_lines_above_header(path)]
+    )
+
+
+def _sniffs(path: Path) -> bool:
+    """Return whether DuckDB's sniffer finds a CSV file's dialect, the lines it cannot split left out."""
+    scratch = duckdb.connect()  # its own connection: a failure aborts the transaction it happens in
+    try:
+        scratch.execute(
+            f"select Delimiter from sniff_csv(?, {CSV_OPTIONS}, ignore_errors = true)", [str(path)]
+        )
+        return True
+    except duckdb.Error:
+        return False
+    finally:
+        scratch.close()
 
 
 # What a file named as CSV holds when it starts with these bytes, and what to do with it.
@@ -347,14 +366,23 @@ def _read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     return len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in DELIMITERS)
 
 
-def _dialect_of_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[object]:
-    """Return [delimiter, columns] of a CSV file as DuckDB's sniffer reads them from its header line alone."""
+def _dialect_of_header(path: Path) -> list[object]:
+    """Return [delimiter, columns] of a CSV file as DuckDB's sniffer reads its header line alone; [] if not.
+
+    The header line is the first that is not blank, as _first_line says.
+    """
     with tempfile.TemporaryDirectory() as directory:
         header = Path(directory) / "header.csv"
         with _open_csv(path) as file:
             header.write_bytes(next((line for line in _records_cut(file) if line.rstrip(b"\r\n")), b""))
-        query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
-        delimiter, columns = con.execute(query, [str(header)]).fetchone()
+        scratch = duckdb.connect()  # its own connection: a failure aborts the transaction it happens in
+        try:
+            query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
+            delimiter, columns = scratch.execute(query, [str(header)]).fetchone()
+        except duckdb.Error:
+            return []
+        finally:
+            scratch.close()
     return [delimiter, {column["name"]: column["type"] for column in columns}]
 
 

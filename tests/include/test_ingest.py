@@ -586,10 +586,12 @@ def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothin
         'o3,c3,2024-01-03,30,"cancelled\n'
     )
     warehouse = tmp_path / "warehouse.duckdb"
-    with pytest.raises(ValueError, match="orders.csv cannot be read") as failure:
+    # (DuckDB's sniffer fails on it: "orders.csv cannot be read (... Error when sniffing file ...)")
+    match = "orders.csv has a double quote that does not close on line 4"
+    with pytest.raises(ValueError, match=match) as failure:
         load_landing(directory, warehouse)
     assert str(failure.value).endswith(
-        "check that it is a valid CSV file, with a header line and values quoted, if at all, in double "
+        "Check that it is a valid CSV file, with a header line and values quoted, if at all, in double "
         "quotes that close."
     )
     # the load's one transaction made the raw schema: rolled back, the warehouse has no table at all
@@ -657,6 +659,29 @@ def test_a_quoted_value_followed_by_more_text_in_the_sampled_lines_is_a_malforme
     ]
     assert _query(warehouse, "select count(*), sum(amount) from raw.orders where order_id <> 'o3'") == [
         (99, 99.0)
+    ]
+
+
+def test_a_quoted_value_followed_by_more_text_that_fails_the_sniffer_is_a_malformed_line(
+    tmp_path: Path,
+) -> None:
+    # with another line's quoted values around, DuckDB's sniffer failed, and so did the file: "cannot be read
+    # (Invalid Input Error: Error when sniffing file ...)"
+    lines = [
+        "order_id,customer_id,ordered_at,amount,note",
+        'o1,"c1"x,2024-01-02,1,n',
+        '"o2","c2",2024-01-02,2,"has,delim"',
+        "o3,c3,2024-01-03,3,n",
+    ]
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 2, 1)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects") == [
+        (1, '{"line":"o1,\\"c1\\"x,2024-01-02,1,n"}', "malformed CSV line (unquoted value)")
+    ]
+    assert _query(warehouse, "select order_id, amount from raw.orders order by 1") == [
+        ("o2", 2.0),
+        ("o3", 3.0),
     ]
 
 
