@@ -528,7 +528,8 @@ def _quoted_at_end(part: bytes, quoted: bool, opening: re.Pattern[bytes]) -> boo
 def _first_line(path: Path) -> str:
     """Return the header line of a CSV file (gzipped or not), without its line break, as text.
 
-    That is its first line that is not blank: DuckDB's reader skips blank lines above the header.
+    That is its first line that is not blank: DuckDB's reader skips blank lines above the header, and the
+    byte order mark of a UTF-8 file, which is no part of it.
     """
-    with _open_csv(path, "rt", encoding="utf-8", errors="replace", newline="") as file:
+    with _open_csv(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as file:
         return next((line.rstrip("\r\n") for line in file if line.rstrip("\r\n")), "")

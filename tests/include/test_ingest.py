@@ -685,6 +685,24 @@ def test_a_quoted_value_followed_by_more_text_that_fails_the_sniffer_is_a_malfor
     ]
 
 
+def test_a_malformed_line_among_the_sampled_ones_of_a_file_with_a_byte_order_mark_is_rejected(
+    tmp_path: Path,
+) -> None:
+    # DuckDB read the lines whole, as one column, but the header line the loader compared with that column
+    # kept the BOM, which DuckDB drops: the file "lacked the required column order_id"
+    lines = ["order_id,customer_id,ordered_at,amount,note", 'o1,"c1"x,2024-01-02,1,n', "o2,c2,2024-01-02,2,n"]
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode())
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (2, 1, 1)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects") == [
+        (1, '{"line":"o1,\\"c1\\"x,2024-01-02,1,n"}', "malformed CSV line (unquoted value)")
+    ]
+    assert _query(warehouse, "select order_id, amount from raw.orders") == [("o2", 2.0)]
+
+
 def test_a_one_column_csv_with_a_quoted_comma_in_its_header_is_no_unclosed_quote(tmp_path: Path) -> None:
     # its one column is named 'product_id,name': a file DuckDB split as RFC 4180 says, not a line read whole
     directory = tmp_path / "landing"
