@@ -360,10 +360,14 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
 
 
 def _read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
-    """Return whether DuckDB staged the CSV file's lines whole, as one column named after its header line."""
+    """Return whether DuckDB staged the CSV file's lines whole, as one column named after its header line.
+
+    Or named `column0`, as it names the column when blank lines are above the header line.
+    """
     columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
+    header = _first_line(path)
     # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
-    return len(columns) == 1 and columns[0] == _first_line(path) and any(d in columns[0] for d in DELIMITERS)
+    return len(columns) == 1 and columns[0] in (header, "column0") and any(d in header for d in DELIMITERS)
 
 
 def _dialect_of_header(path: Path) -> list[object]:
@@ -374,7 +378,7 @@ def _dialect_of_header(path: Path) -> list[object]:
     with tempfile.TemporaryDirectory() as directory:
         header = Path(directory) / "header.csv"
         with _open_csv(path) as file:
-            header.write_bytes(next((line for line in _records_cut(file) if line.rstrip(b"\r\n")), b""))
+            header.write_bytes(next((line for line in _records_cut(file) if not _is_blank_line(line)), b""))
         scratch = duckdb.connect()  # its own connection: a failure aborts the transaction it happens in
         try:
             query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
@@ -389,7 +393,12 @@ def _dialect_of_header(path: Path) -> list[object]:
 def _blank_lines_above_header(path: Path) -> int:
     """Return how many blank lines come before a CSV file's header line (its first line that is not blank)."""
     with _open_csv(path) as file:
-        return sum(1 for _ in takewhile(lambda line: not line.rstrip(b"\r\n"), _records_cut(file)))
+        return sum(1 for _ in takewhile(_is_blank_line, _records_cut(file)))
+
+
+def _is_blank_line(line: bytes) -> bool:
+    """Return whether a line of a CSV file holds nothing but its line break (and a UTF-8 file's BOM)."""
+    return not line.rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
 
 
 def _holds_an_open_quote(csv_line: str | None) -> bool:
@@ -474,7 +483,7 @@ def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> tuple[li
                 texts.append(record.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace"))
             if len(counts) == len(lines):
                 break
-            blank += not record.rstrip(b"\r\n")
+            blank += _is_blank_line(record)
     missing = len(lines) - len(counts)
     return counts + [blank] * missing, texts + [None] * missing
 

@@ -984,6 +984,44 @@ def test_blank_lines_above_the_header_are_no_data_rows_when_the_reader_is_given_
     assert _query(warehouse, "select order_id from raw.orders") == [("o1",)]
 
 
+@pytest.mark.parametrize(
+    ("start", "newline", "line", "reason"),
+    [
+        # the sniffer read the lines whole, as one column it named column0
+        ("", "\r\n", 'o2,"c2"x,2024-01-02,2', "malformed CSV line (unquoted value)"),
+        # DuckDB's reader, storing rejects, read one column named column0, and no row
+        ("\ufeff", "\n", "o2,c2,2024-01-02,2,surplus", "malformed CSV line (too many columns)"),
+    ],
+    ids=["blank-line", "bom-then-blank-line"],
+)
+def test_a_csv_file_whose_first_line_is_blank_is_read_from_its_header_below(
+    tmp_path: Path, start: str, newline: str, line: str, reason: str
+) -> None:
+    # the file "lacked the required column order_id"
+    lines = [
+        start,
+        "order_id,customer_id,ordered_at,amount",
+        "o1,c1,2024-01-01,1",
+        line,
+        "o3,c3,2024-01-03,abc",
+    ]
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    (directory / "orders.csv").write_bytes((newline.join(lines) + newline).encode())
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 1, 2)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects order by 1") == [
+        (2, json.dumps({"line": line}, separators=(",", ":")), reason),
+        (
+            3,
+            '{"order_id":"o3","customer_id":"c3","ordered_at":"2024-01-03","amount":"abc"}',
+            "non-numeric amount",
+        ),
+    ]
+    assert _query(warehouse, "select order_id from raw.orders") == [("o1",)]
+
+
 def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
     # docs/data-contract.md names ORDERS.CSV a deliverable file; the landing folder used to skip it silently
     directory = tmp_path / "landing"
