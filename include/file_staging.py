@@ -224,11 +224,11 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     # given the dialect, the reader no longer skips the blank lines above the header: they are skipped for it
     given = ", auto_detect = false, delim = ?, columns = ?, skip = ?"
     dialect = _dialect_without_long_lines(con, path)
-    if not dialect and not _sniffs(path):
+    if not dialect and (_starts_with_a_sep_line(path) or not _sniffs(path)):
         # a line the sniffer samples that the reader cannot split, a double quote that never closes or text
         # after one that does (`"c3"x`), among other quoted values, fails it ("Error when sniffing file"):
         # given the header's dialect, the reader rejects that line as it does one beyond the sample (an
-        # unclosed quote then fails the file)
+        # unclosed quote then fails the file); the sniffer takes Excel's `sep=;` line for the header
         dialect = _dialect_of_header(path)
     if not dialect:
         con.execute(STAGE.format(reader=f"{reader})"), params)
@@ -240,9 +240,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             return
         for table in CSV_REJECT_TABLES:
             con.execute(f"drop table if exists {table}")
-    con.execute(
-        STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _blank_lines_above_header(path)]
-    )
+    con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _lines_above_header(path)])
 
 
 def _sniffs(path: Path) -> bool:
@@ -309,6 +307,8 @@ def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> l
         sample = Path(directory) / "sample.csv"
         with _open_csv(path) as file, sample.open("wb") as kept:
             for number, line in enumerate(islice(_records_cut(file), SNIFF_LINES), start=1):
+                if number == 1 and _is_sep_line(line):  # Excel's `sep=;` is no header (_above_header)
+                    continue
                 if len(line) <= MAX_LINE_SIZE + 1:
                     kept.write(line)
                 elif number == 1:  # a header line of short lines: a double quote that closes late or never
@@ -378,7 +378,8 @@ def _dialect_of_header(path: Path) -> list[object]:
     with tempfile.TemporaryDirectory() as directory:
         header = Path(directory) / "header.csv"
         with _open_csv(path) as file:
-            header.write_bytes(next((line for line in _records_cut(file) if not _is_blank_line(line)), b""))
+            lines = enumerate(_records_cut(file), start=1)
+            header.write_bytes(next((line for n, line in lines if not _above_header(n, line)), b""))
         scratch = duckdb.connect()  # its own connection: a failure aborts the transaction it happens in
         try:
             query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
@@ -390,10 +391,33 @@ def _dialect_of_header(path: Path) -> list[object]:
     return [delimiter, {column["name"]: column["type"] for column in columns}]
 
 
-def _blank_lines_above_header(path: Path) -> int:
-    """Return how many blank lines come before a CSV file's header line (its first line that is not blank)."""
+def _lines_above_header(path: Path) -> int:
+    """Return how many lines come before a CSV file's header line: blank ones, and Excel's `sep=;` line."""
     with _open_csv(path) as file:
-        return sum(1 for _ in takewhile(_is_blank_line, _records_cut(file)))
+        lines = enumerate(_records_cut(file), start=1)
+        return sum(1 for _ in takewhile(lambda numbered: _above_header(*numbered), lines))
+
+
+def _above_header(number: int, line: bytes) -> bool:
+    """Return whether the line numbered `number` (from 1) of a CSV file is no data: blank, or `sep=;` first.
+
+    Excel reads a first line `sep=;` as the file's delimiter, and exports for Excel write one.
+    """
+    return _is_blank_line(line) or (number == 1 and _is_sep_line(line))
+
+
+def _is_sep_line(line: bytes) -> bool:
+    """Return whether a line is Excel's `sep=X`, naming the delimiter X, after a UTF-8 file's BOM, if any."""
+    return (
+        re.fullmatch(b"(?:\xef\xbb\xbf)?sep=[" + re.escape(DELIMITERS.encode()) + b"]\r?\n?", line)
+        is not None
+    )
+
+
+def _starts_with_a_sep_line(path: Path) -> bool:
+    """Return whether a CSV file's first line is Excel's `sep=;`."""
+    with _open_csv(path) as file:
+        return _is_sep_line(next(_records_cut(file), b""))
 
 
 def _is_blank_line(line: bytes) -> bool:
@@ -483,7 +507,7 @@ def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> tuple[li
                 texts.append(record.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace"))
             if len(counts) == len(lines):
                 break
-            blank += _is_blank_line(record)
+            blank += _above_header(number, record)
     missing = len(lines) - len(counts)
     return counts + [blank] * missing, texts + [None] * missing
 
@@ -537,8 +561,9 @@ def _quoted_at_end(part: bytes, quoted: bool, opening: re.Pattern[bytes]) -> boo
 def _first_line(path: Path) -> str:
     """Return the header line of a CSV file (gzipped or not), without its line break, as text.
 
-    That is its first line that is not blank: DuckDB's reader skips blank lines above the header, and the
-    byte order mark of a UTF-8 file, which is no part of it.
+    That is its first line that is not blank nor Excel's `sep=;` (_above_header): DuckDB's reader skips
+    blank lines above the header, and the byte order mark of a UTF-8 file, which is no part of it.
     """
     with _open_csv(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as file:
-        return next((line.rstrip("\r\n") for line in file if line.rstrip("\r\n")), "")
+        lines = enumerate(file, start=1)
+        return next((line.rstrip("\r\n") for n, line in lines if not _above_header(n, line.encode())), "")

@@ -1022,6 +1022,51 @@ def test_a_csv_file_whose_first_line_is_blank_is_read_from_its_header_below(
     assert _query(warehouse, "select order_id from raw.orders") == [("o1",)]
 
 
+@pytest.mark.parametrize("start", ["", "\ufeff"], ids=["utf-8", "utf-8-with-bom"])
+def test_excels_sep_line_above_the_header_is_no_header_nor_data_row(tmp_path: Path, start: str) -> None:
+    # exports meant for Excel start with `sep=;`, naming the delimiter: it was read as the header, and the
+    # file "lacked the required column order_id"
+    lines = [
+        f"{start}sep=;",
+        "order_id;customer_id;ordered_at;amount",
+        "o1;c1;2024-01-01;1,5",  # data row 1: a decimal comma, not a number
+        "",
+        "o2;c2;2024-01-02;2;surplus",  # data row 2
+        "o3;c3;2024-01-03;3",
+    ]
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 1, 2)
+    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects order by 1") == [
+        (
+            1,
+            '{"order_id":"o1","customer_id":"c1","ordered_at":"2024-01-01","amount":"1,5"}',
+            "non-numeric amount",
+        ),
+        (2, '{"line":"o2;c2;2024-01-02;2;surplus"}', "malformed CSV line (too many columns)"),
+    ]
+    assert _query(warehouse, "select order_id, amount from raw.orders") == [("o3", 3.0)]
+
+
+def test_excels_sep_line_is_skipped_when_a_long_line_makes_the_loader_give_the_dialect(
+    tmp_path: Path,
+) -> None:
+    # the lines DuckDB's sniffer samples, a line too long left out, began with `sep=;`: a header of one column
+    lines = [
+        "sep=;",
+        "order_id;customer_id;ordered_at;amount;note",
+        "o1;c1;2024-01-01;1;x",
+        "o2;c2;2024-01-02;2;" + "y" * 2_100_000,  # data row 2: too long
+        "o3;c3;2024-01-03;3;z",
+    ]
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 2, 1)
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [
+        (2, "malformed CSV line (line size over maximum: 2,100,019 bytes, more than 2,000,000)")
+    ]
+
+
 def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
     # docs/data-contract.md names ORDERS.CSV a deliverable file; the landing folder used to skip it silently
     directory = tmp_path / "landing"
