@@ -254,7 +254,8 @@ def resolve(
             if column.required:
                 raise ValueError(
                     f"{file_name} lacks the required column {column.name} of raw.{mapping.table}: add it, "
-                    f"or map one of its columns to it (--map {column.name}=YOUR_COLUMN)."
+                    f"or map one of its columns to it (--map {column.name}=YOUR_COLUMN; its columns: "
+                    f"{', '.join(described)})."
                 )
             sources.append(Source(column, "null", "VARCHAR", "absent"))
             continue

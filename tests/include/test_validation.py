@@ -409,7 +409,8 @@ def test_a_file_missing_a_required_column_fails_whole_and_changes_nothing(tmp_pa
         _import("--table", "orders", str(good), str(bad), "--warehouse", str(warehouse))
     assert str(stop.value) == (
         "orders_bad.csv lacks the required column amount of raw.orders: add it, "
-        "or map one of its columns to it (--map amount=YOUR_COLUMN)."
+        "or map one of its columns to it (--map amount=YOUR_COLUMN; its columns: order_id, customer_id, "
+        "ordered_at)."
     )
     assert _snapshot(warehouse) == before
 
