@@ -279,6 +279,8 @@ def _refuse_what_is_not_text(path: Path) -> None:
     """
     with _open_csv(path) as file:
         head = file.read(4)
+    if _is_gzipped(path) and head.startswith(b"\x1f\x8b"):  # named .gz and decompressed once already
+        raise ValueError(f"{path.name} is gzip-compressed twice: decompress it once, then load it again.")
     for start, (what, fix) in NOT_CSV_TEXT.items():
         if head.startswith(start):
             raise ValueError(f"{path.name} is {what}, not a UTF-8 CSV file: {fix}, then load it again.")

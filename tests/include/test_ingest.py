@@ -824,6 +824,21 @@ def test_a_file_named_csv_that_holds_something_else_fails_whole_saying_what_it_i
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
+def test_a_csv_gz_file_compressed_twice_says_so(tmp_path: Path) -> None:
+    # it was told to take a name ending in .csv.gz, the name it had
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    text = b"order_id,customer_id,ordered_at,amount\no1,c1,2024-01-02,10\n"
+    (directory / "orders.csv.gz").write_bytes(gzip.compress(gzip.compress(text)))
+    warehouse = tmp_path / "warehouse.duckdb"
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert str(failure.value) == (
+        "orders.csv.gz is gzip-compressed twice: decompress it once, then load it again."
+    )
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+
+
 @pytest.mark.parametrize("row", [3, 25_000], ids=["sampled", "beyond-the-sample"])
 def test_a_carriage_return_alone_inside_a_line_fails_the_file_naming_the_line(
     tmp_path: Path, row: int
