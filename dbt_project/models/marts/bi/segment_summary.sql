@@ -10,10 +10,11 @@ final as (
         coalesce(rfm_segment, 'unknown') as rfm_segment,
         value_tier,
         count(*) as customers,
-        sum(coalesce(monetary, 0)) as revenue_lifetime,
-        sum(predicted_revenue) as predicted_revenue,
-        sum(discounted_clv) as predicted_clv,
-        avg(churn_probability) as expected_churn_rate
+        -- exact sums: two publishes of the same scores give the same file
+        {{ exact_sum('coalesce(monetary, 0)') }} as revenue_lifetime,
+        {{ exact_sum('predicted_revenue') }} as predicted_revenue,
+        {{ exact_sum('discounted_clv') }} as predicted_clv,
+        {{ exact_sum('churn_probability') }} / count(*) as expected_churn_rate
     from customer_value
     group by
         as_of_date,
