@@ -623,43 +623,35 @@ def test_an_unclosed_double_quote_anywhere_fails_the_file_whole(
     assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
-@pytest.mark.parametrize("value", ['"c3"x', '"Mug, large"(blue)'])
-def test_a_quoted_value_followed_by_more_text_beyond_the_sample_is_a_malformed_line(
-    tmp_path: Path, value: str
+@pytest.mark.parametrize(
+    ("rows", "row", "value"),
+    [
+        (25_001, 25_001, '"c3"x'),
+        (25_001, 25_001, '"Mug, large"(blue)'),
+        (100, 3, '"c3"x'),
+        (100, 3, '"He said \\"hi\\""'),
+    ],
+    ids=["beyond-the-sample", "beyond-the-sample-delimiter-inside", "sampled", "sampled-escaped-quotes"],
+)
+def test_a_quoted_value_followed_by_more_text_is_a_malformed_line(
+    tmp_path: Path, rows: int, row: int, value: str
 ) -> None:
-    # DuckDB's reader says "Value with unterminated quote found." of it too: the file failed whole, "has a
-    # double quote that does not close on line 25002", of a quote that closes
-    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,1" for i in range(1, 25_002)]
-    lines[25_001] = f"o25001,{value},2024-01-02,1"
+    # DuckDB's reader says "Value with unterminated quote found." of it too: beyond the lines it samples,
+    # the file failed whole, "has a double quote that does not close on line 25002", of a quote that closes;
+    # among them, the sniffer could not split the line and read every line whole, and the file failed as one
+    # that "does not split into columns"
+    lines = ["order_id,customer_id,ordered_at,amount"] + [
+        f"o{i},c{i},2024-01-02,1" for i in range(1, rows + 1)
+    ]
+    lines[row] = f"o{row},{value},2024-01-02,1"
     directory, warehouse = _orders_csv(tmp_path, lines)
     (load,) = load_landing(directory, warehouse)
-    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (25_001, 25_000, 1)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (rows, rows - 1, 1)
     assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects") == [
-        (
-            25_001,
-            json.dumps({"line": lines[25_001]}, separators=(",", ":")),
-            "malformed CSV line (unquoted value)",
-        )
+        (row, json.dumps({"line": lines[row]}, separators=(",", ":")), "malformed CSV line (unquoted value)")
     ]
-
-
-@pytest.mark.parametrize("value", ['"c3"x', '"He said \\"hi\\""'])
-def test_a_quoted_value_followed_by_more_text_in_the_sampled_lines_is_a_malformed_line(
-    tmp_path: Path, value: str
-) -> None:
-    # the sniffer could not split the line and read every line whole: the file failed whole as one that
-    # "does not split into columns (...; a double quote that does not close, early in the file, does that)"
-    lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,1" for i in range(1, 101)]
-    lines[3] = f"o3,{value},2024-01-02,1"
-    directory, warehouse = _orders_csv(tmp_path, lines)
-    (load,) = load_landing(directory, warehouse)
-    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (100, 99, 1)
-    assert _query(warehouse, "select row_number, raw_values, reason from raw._rejects") == [
-        (3, json.dumps({"line": lines[3]}, separators=(",", ":")), "malformed CSV line (unquoted value)")
-    ]
-    assert _query(warehouse, "select count(*), sum(amount) from raw.orders where order_id <> 'o3'") == [
-        (99, 99.0)
-    ]
+    kept = f"select count(*), sum(amount) from raw.orders where order_id <> 'o{row}'"
+    assert _query(warehouse, kept) == [(rows - 1, float(rows - 1))]
 
 
 def test_a_quoted_value_followed_by_more_text_that_fails_the_sniffer_is_a_malformed_line(
