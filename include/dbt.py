@@ -23,13 +23,13 @@ def project_label_horizons() -> list[int]:
         raise SystemExit(
             f"{project_file}: var label_horizons must be a list of days, e.g. [90, 365], not {horizons!r}."
         )
-    try:
-        return sorted({int(days) for days in horizons})
-    except (TypeError, ValueError):
+    # int() would take 400.5 for 400, and a horizon of 0 or fewer days labels every customer churned
+    if not all(isinstance(days, int) and not isinstance(days, bool) and days >= 1 for days in horizons):
         raise SystemExit(
-            f"{project_file}: var label_horizons must be a list of whole days, e.g. [90, 365], not "
-            f"{horizons!r}."
-        ) from None
+            f"{project_file}: var label_horizons must be a list of whole days of at least 1, e.g. [90, 365], "
+            f"not {horizons!r}."
+        )
+    return sorted(set(horizons))
 
 
 def label_horizons() -> list[int]:

@@ -55,3 +55,33 @@
     {%- endif -%}
     {{- return(modules.datetime.datetime.strptime(text, '%Y-%m-%d').strftime('%Y-%m-%d')) -}}
 {%- endmacro %}
+
+{#
+    A whole-number var's value as an int, or a compile error naming the var, the least value it takes and an
+    example: jinja's `| int` reads 'abc' as 0 and 400.5 as 400, which would build the wrong marts without a word.
+#}
+{% macro whole_number(var_name, value, minimum, example) -%}
+    {%- set text = value | string | trim -%}
+    {%- if value is boolean or not modules.re.match('^[0-9]+$', text) or text | int < minimum -%}
+        {{ exceptions.raise_compiler_error(
+            "The dbt var " ~ var_name ~ "=" ~ text ~ " is not a whole number of at least " ~ minimum
+            ~ ": set it like " ~ example ~ "."
+        ) }}
+    {%- endif -%}
+    {{- return(text | int) -}}
+{%- endmacro %}
+
+{# The horizons of var label_horizons, in days, as ints (a compile error for one that is not a whole day). #}
+{% macro label_horizons() -%}
+    {%- set value = var('label_horizons') -%}
+    {%- if value is string or value is not iterable -%}
+        {{ exceptions.raise_compiler_error(
+            "The dbt var label_horizons=" ~ value ~ " is not a list of days: set it like [90, 365]."
+        ) }}
+    {%- endif -%}
+    {%- set horizons = [] -%}
+    {%- for days in value -%}
+        {%- do horizons.append(whole_number('label_horizons', days, 1, '[90, 365]')) -%}
+    {%- endfor -%}
+    {{- return(horizons) -}}
+{%- endmacro %}

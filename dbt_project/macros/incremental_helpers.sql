@@ -144,7 +144,7 @@
     delete from {{ this }}
     where
         cutoff_date not in (select cutoff_date from {{ ref('int_cutoff_spine') }})
-        or horizon_days not in ({{ var('label_horizons') | map('int') | join(', ') }})
+        or horizon_days not in ({{ label_horizons() | join(', ') }})
         or horizon_end_date > (select max(data_end_date) from {{ ref('int_cutoff_spine') }})
 {%- endmacro %}
 
@@ -217,8 +217,8 @@
 
 {# The label horizons of var label_horizons as rows of one column, horizon_days (for a CTE). #}
 {% macro label_horizon_rows() -%}
-    {%- for horizon_days in var('label_horizons') %}
-    select {{ horizon_days | int }} as horizon_days
+    {%- for horizon_days in label_horizons() %}
+    select {{ horizon_days }} as horizon_days
     {%- if not loop.last %}
     union all
     {%- endif %}

@@ -113,6 +113,29 @@ def test_the_label_horizons_are_dbt_project_ymls_own_plus_the_setting(monkeypatc
         label_horizons()
 
 
+@pytest.mark.parametrize("horizons", ["[90, -30]", "[0, 90]", "[90, 400.5]", "[90, abc]", "[90, true]"])
+def test_a_label_horizon_that_is_not_a_whole_day_stops_with_one_sentence(
+    monkeypatch, tmp_path, horizons
+) -> None:
+    # int() read 400.5 as 400 and took -30 and 0: cvw build then built labels of -30 days, every customer
+    # churned, and train's param offered them
+    from include.dbt import label_horizons
+
+    project = (PROJECT / "dbt_project.yml").read_text()
+    (tmp_path / "dbt_project.yml").write_text(
+        project.replace("  label_horizons: [90, 365]\n", f"  label_horizons: {horizons}\n")
+    )
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("CVW_HORIZON_DAYS", "90")
+    with pytest.raises(SystemExit) as refused:
+        label_horizons()
+    shown = horizons.replace("abc", "'abc'").replace("true", "True")
+    assert str(refused.value) == (
+        f"{tmp_path / 'dbt_project.yml'}: var label_horizons must be a list of whole days of at least 1, "
+        f"e.g. [90, 365], not {shown}."
+    )
+
+
 def _tiny_project(folder: Path, columns: str, contract: dict[str, str]) -> None:
     """Write a dbt project (the repo's profile) of an incremental model and a contracted table."""
     (folder / "models").mkdir(parents=True, exist_ok=True)

@@ -342,6 +342,19 @@ def test_a_bad_extra_cutoff_date_fails_with_one_sentence(warehouse: Path) -> Non
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars=dbt_vars)
 
 
+@pytest.mark.parametrize(
+    ("horizons", "shown"), [([90, -30], "-30"), ([0, 90], "0"), ([90, 400.5], "400.5"), ([90, "abc"], "abc")]
+)
+def test_a_label_horizon_that_is_not_a_whole_day_fails_with_one_sentence(
+    warehouse: Path, horizons: list[object], shown: str
+) -> None:
+    # `| int` read abc as 0 and 400.5 as 400, and -30 built labels of a window ending before its cutoff: every
+    # customer churned, without a word (dbt run by hand; cvw build reads the project's list first)
+    message = rf"label_horizons={shown} is not a whole number of at least 1: set it like \[90, 365\]\."
+    with pytest.raises(RuntimeError, match=message):
+        run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"label_horizons": horizons})
+
+
 def test_a_bad_as_of_date_fails_with_one_sentence_naming_the_command(warehouse: Path) -> None:
     with pytest.raises(RuntimeError, match=r"`dbt parse` failed .*as_of_date=yesterday is not a date"):
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"as_of_date": "yesterday"})
