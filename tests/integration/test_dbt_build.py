@@ -355,6 +355,27 @@ def test_a_label_horizon_that_is_not_a_whole_day_fails_with_one_sentence(
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"label_horizons": horizons})
 
 
+@pytest.mark.parametrize(
+    ("var_name", "value", "example"),
+    [
+        ("spine_months", "abc", "12 or leave it null"),
+        ("spine_months", -2, "12 or leave it null"),
+        ("spine_months", 2.5, "12 or leave it null"),
+        ("spine_min_history_days", "abc", "90"),
+        ("spine_min_history_days", -30, "90"),
+    ],
+)
+def test_a_spine_var_that_is_not_a_whole_number_fails_with_one_sentence(
+    warehouse: Path, var_name: str, value: object, example: str
+) -> None:
+    # `| int` read abc as 0 (spine_months: the scoring cutoff alone, failing a unit test with "actual differs
+    # from expected"; spine_min_history_days: cutoffs from the first order on), 2.5 as 2, and spine_months=-2
+    # kept every month, as null does: a spine other than the one asked for, without a word
+    message = rf"The dbt var {var_name}={value} is not a whole number of at least 0: set it like {example}\."
+    with pytest.raises(RuntimeError, match=message):
+        run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={var_name: value})
+
+
 def test_a_bad_as_of_date_fails_with_one_sentence_naming_the_command(warehouse: Path) -> None:
     with pytest.raises(RuntimeError, match=r"`dbt parse` failed .*as_of_date=yesterday is not a date"):
         run_dbt(["parse"], warehouse_path=warehouse, dbt_vars={"as_of_date": "yesterday"})

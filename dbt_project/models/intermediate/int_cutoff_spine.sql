@@ -9,7 +9,9 @@
 #}
 
 {%- set spine_months = var('spine_months', none) %}
-{%- set months_kept = -1 if spine_months is none else spine_months | int %}
+{%- set months_kept = -1 if spine_months is none or (spine_months | string | trim) == ''
+    else whole_number('spine_months', spine_months, 0, '12 or leave it null') %}
+{%- set min_history_days = whole_number('spine_min_history_days', var('spine_min_history_days'), 0, '90') %}
 {%- set extra_dates = extra_cutoff_dates() %}
 {%- set latest_month_start = dbt.date_trunc('month', dbt.dateadd('day', -1, 'data_end_date')) %}
 
@@ -30,7 +32,7 @@ first_cutoff as (
     select
         data_end_date,
         cast(
-            {{ dbt.dateadd('day', var('spine_min_history_days') | int, 'first_order_date') }} as date
+            {{ dbt.dateadd('day', min_history_days, 'first_order_date') }} as date
         ) as earliest_cutoff_date
     from bounds
 ),
