@@ -1,7 +1,9 @@
 {#
     Leakage guard. Recompute, straight from staging, each customer_features row's completed orders, last
     order and last visit strictly before its cutoff's midnight, and return every row that disagrees:
-    a feature that saw an order or event on or after its cutoff shows up here.
+    a row that saw an order or event on or after its cutoff shows up here. It checks those columns only;
+    tests/integration/test_dbt_build.py checks every feature, one added later too, against a build from
+    the data before a cutoff alone.
 #}
 
 with

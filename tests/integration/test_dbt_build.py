@@ -301,6 +301,32 @@ def test_rows_on_or_after_a_cutoff_never_change_its_features(
     assert rebuilt.loc[("c1", date(2024, 8, 1)), "orders_lifetime"] == 4
 
 
+def test_every_feature_at_a_cutoff_is_what_the_data_before_it_alone_gives(
+    warehouse: Path, features: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The leakage guard of every column, a feature added later too (the dbt test
+    # assert_customer_features_use_only_data_before_cutoff recomputes three): delete every order, line and
+    # event on or after 06-01 (o8, a Saturday order at 00:00 that day, among them), build as of 06-01, and
+    # each feature of that cutoff must be what the full warehouse holds for it.
+    cutoff = date(2024, 6, 1)
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, path)
+    with duckdb.connect(str(path)) as con:
+        later_orders = "select order_id from raw.orders where ordered_at >= ?"
+        con.execute(f"delete from raw.order_items where order_id in ({later_orders})", [cutoff])
+        con.execute("delete from raw.orders where ordered_at >= ?", [cutoff])
+        con.execute("delete from raw.events where event_at >= ?", [cutoff])
+    run_dbt(["build", "--full-refresh"], warehouse_path=path, dbt_vars={"as_of_date": cutoff.isoformat()})
+    alone = read_table(path, "marts.customer_features", "customer_id, cutoff_date")
+    alone["cutoff_date"] = pd.to_datetime(alone["cutoff_date"]).dt.date
+    alone = alone.set_index(["customer_id", "cutoff_date"]).xs(cutoff, level="cutoff_date", drop_level=False)
+    assert alone.index.get_level_values("customer_id").tolist() == ["c1", "c2", "c3"]
+    in_full = features.xs(cutoff, level="cutoff_date", drop_level=False)
+    pd.testing.assert_frame_equal(
+        alone.drop(columns="is_scoring_date"), in_full.drop(columns="is_scoring_date")
+    )
+
+
 def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
     warehouse: Path, tmp_path: Path
 ) -> None:
