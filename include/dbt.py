@@ -119,9 +119,14 @@ def node_reason(message: str) -> str:
             "with its data_type and a description in the model's YAML"
         )
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    # a compilation error's line is the project's own sentence (raise_compiler_error), kept whole: cut at 200
+    # characters, the margin-rate refusal lost its fix ("Rebuild with cvw build --full-refresh (the).")
+    refusal = len(lines) > 1 and lines[0].startswith("Compilation Error")
     if len(lines) > 1 and _ERROR_HEADER.match(lines[0]):
         lines = lines[1:]
-    return lines[0][:200] if lines else ""
+    if not lines:
+        return ""
+    return lines[0] if refusal else lines[0][:200]
 
 
 def _failed_nodes(result: object) -> list[str]:

@@ -461,10 +461,12 @@ def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh
     for model in ("int_order_items_priced", "int_orders_valued"):
         with pytest.raises(DbtFailed) as stopped:
             run_dbt(["run", "--select", model], warehouse_path=warehouse, dbt_vars=rate_now)
-        assert (
-            f"{model} holds margins valued at gross_margin_rate 0.4 and this build's is 0.3 "
-            "(CVW_GROSS_MARGIN_RATE): an incremental build would mix the two."
-        ) in str(stopped.value)
+        # the whole sentence, its fix too: cut at 200 characters, it ended "--full-refresh (the)."
+        assert str(stopped.value).endswith(
+            f"model.customer_value.{model} ({model} holds margins valued at gross_margin_rate 0.4 and this "
+            "build's is 0.3 (CVW_GROSS_MARGIN_RATE): an incremental build would mix the two. Rebuild with "
+            "cvw build --full-refresh (the transform DAG's param full_refresh), or set the rate back.)."
+        )
     orders = read(warehouse, "intermediate.int_orders_valued", ["order_id"])
     assert orders["order_id"].tolist() == ["o1", "o2"]  # nothing of the stopped builds was written
 
