@@ -501,3 +501,46 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    Hooks of every model (dbt_project.yml): an incremental model keeps the rows it built before, so after a
+    change of its SQL a plain build would keep old rows beside new ones computed the new way. The post-hook
+    records the checksum of the model's file in intermediate.incremental_sql_checksums; the pre-hook stops an
+    incremental run whose file changed since, with one sentence. A table built before the record existed, or
+    a full refresh, passes and records. Render nothing for other models.
+#}
+{% macro sql_checksums_relation() -%}
+    {{- return(api.Relation.create(
+        database=target.database, schema=generate_schema_name('intermediate', none), identifier='incremental_sql_checksums'
+    )) -}}
+{%- endmacro %}
+
+{% macro require_unchanged_sql() -%}
+    {%- if execute and is_incremental() -%}
+        {%- set table = sql_checksums_relation() -%}
+        {%- set relation = adapter.get_relation(
+            database=table.database, schema=table.schema, identifier=table.identifier
+        ) -%}
+        {%- if relation is not none -%}
+            {%- set built = run_query(
+                "select sql_checksum from " ~ relation ~ " where model_name = '" ~ model.name ~ "'"
+            ).columns[0].values() -%}
+            {%- if built | length > 0 and built[0] != model.checksum.checksum -%}
+                {{ exceptions.raise_compiler_error(
+                    model.original_file_path ~ ' changed since its table was built, and an incremental build'
+                    ~ ' would keep the rows built the old way beside new ones: rebuild with cvw build'
+                    ~ ' --full-refresh (the transform DAG\'s param full_refresh).'
+                ) }}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro record_sql_checksum() -%}
+    {%- if config.get('materialized') == 'incremental' -%}
+        {%- set table = sql_checksums_relation() -%}
+        create table if not exists {{ table }} (model_name varchar(128), sql_checksum varchar(128));
+        delete from {{ table }} where model_name = '{{ model.name }}';
+        insert into {{ table }} values ('{{ model.name }}', '{{ model.checksum.checksum }}')
+    {%- endif -%}
+{%- endmacro %}

@@ -478,3 +478,37 @@ def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh
         ("o3", 24.0),
     ]
     run_dbt(build, warehouse_path=warehouse, dbt_vars=rate_now)  # the rate unchanged: it builds
+
+
+def test_a_changed_incremental_model_stops_a_plain_build_until_a_full_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an analyst changes how a feature is computed, its columns unchanged: a plain build passed and kept every
+    # row built the old way, and the next load added rows computed the new way beside them
+    from include.dbt import DbtFailed
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target")
+    )
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    warehouse = tmp_path / "warehouse.duckdb"
+    load = {"orders": [("o1", "c1", datetime(2024, 1, 5, 10), 100.0, "completed", None, "web")]}
+    append(warehouse, frames(load), "1", LOADED_AT[0])
+    build = ["run", "--select", "+int_orders_running_totals"]
+    run_dbt(build, warehouse_path=warehouse)
+    run_dbt(build, warehouse_path=warehouse)  # unchanged: it builds
+
+    model = project / "models" / "intermediate" / "int_orders_running_totals.sql"
+    model.write_text(model.read_text().replace("then 0 else revenue end", "then 0 else revenue * 2 end"))
+    with pytest.raises(DbtFailed) as stopped:
+        run_dbt(build, warehouse_path=warehouse)
+    assert str(stopped.value).endswith(
+        "model.customer_value.int_orders_running_totals (models/intermediate/int_orders_running_totals.sql "
+        "changed since its table was built, and an incremental build would keep the rows built the old way "
+        "beside new ones: rebuild with cvw build --full-refresh (the transform DAG's param full_refresh).)."
+    )
+    run_dbt([*build, "--full-refresh"], warehouse_path=warehouse)
+    run_dbt(build, warehouse_path=warehouse)  # built with the new SQL: it builds again
+    totals = read(warehouse, "intermediate.int_orders_running_totals", ["order_id"])
+    assert totals["revenue"].tolist() == [200.0]
