@@ -3,8 +3,12 @@
     order and last visit strictly before its cutoff's midnight, and return every row that disagrees:
     a row that saw an order or event on or after its cutoff shows up here. It checks those columns only;
     tests/integration/test_dbt_build.py checks every feature, one added later too, against a build from
-    the data before a cutoff alone.
+    the data before a cutoff alone. days_since_last_visit is a feature an analyst may drop
+    (docs/operations.md): without it in the mart's contract, the last visit is not compared.
 #}
+
+{%- set features_model = graph.nodes.get('model.customer_value.customer_features') if execute else none %}
+{%- set has_visits = features_model is none or 'days_since_last_visit' in features_model.columns %}
 
 with
 
@@ -37,6 +41,8 @@ order_history as (
         features.cutoff_date
 ),
 
+{%- if has_visits %}
+
 visit_history as (
     select
         features.customer_id,
@@ -51,6 +57,7 @@ visit_history as (
         features.customer_id,
         features.cutoff_date
 ),
+{%- endif %}
 
 compared as (
     select
@@ -60,17 +67,24 @@ compared as (
         order_history.orders_before_cutoff,
         features.days_since_last_order,
         {{ days_between('order_history.last_order_at', 'features.cutoff_date') }} as expected_days_since_last_order,
+        {%- if has_visits %}
         features.days_since_last_visit,
         {{ days_between('visit_history.last_event_at', 'features.cutoff_date') }} as expected_days_since_last_visit
+        {%- else %}
+        cast(null as {{ dbt.type_bigint() }}) as days_since_last_visit,
+        cast(null as {{ dbt.type_bigint() }}) as expected_days_since_last_visit
+        {%- endif %}
     from features
     inner join order_history
         on
             features.customer_id = order_history.customer_id
             and features.cutoff_date = order_history.cutoff_date
+    {%- if has_visits %}
     inner join visit_history
         on
             features.customer_id = visit_history.customer_id
             and features.cutoff_date = visit_history.cutoff_date
+    {%- endif %}
 ),
 
 final as (
