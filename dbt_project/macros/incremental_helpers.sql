@@ -482,7 +482,7 @@
 #}
 {% macro require_unchanged_margin_rate(where) -%}
     {%- if execute and is_incremental() -%}
-        {%- set rate = var('gross_margin_rate') | float -%}
+        {%- set rate = gross_margin_rate() -%}
         {%- set held = run_query(
             'select min(margin / revenue), max(margin / revenue) from ' ~ this
             ~ ' where revenue > 0 and (' ~ where ~ ')'

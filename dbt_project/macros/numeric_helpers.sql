@@ -41,3 +41,18 @@
 {% macro days_between(start, end) -%}
     cast({{ dbt.datediff(start, end, 'day') }} as {{ dbt.type_bigint() }})
 {%- endmacro %}
+
+{#
+    Var gross_margin_rate as a number, or a compile error naming it and CVW_GROSS_MARGIN_RATE: jinja's `| float`
+    read 40% or abc as 0.0, and a dbt run by hand then valued every margin without a unit cost at 0.
+#}
+{% macro gross_margin_rate() -%}
+    {%- set text = var('gross_margin_rate') | string | trim -%}
+    {%- if not modules.re.match('^[0-9]*[.]?[0-9]+$', text) or (text | float) > 1 -%}
+        {{ exceptions.raise_compiler_error(
+            "The dbt var gross_margin_rate=" ~ text ~ " (CVW_GROSS_MARGIN_RATE) is not a share from 0 to 1: set it"
+            ~ " like 0.4 (40% is 0.4) or leave it empty."
+        ) }}
+    {%- endif -%}
+    {{- return(text | float) -}}
+{%- endmacro %}

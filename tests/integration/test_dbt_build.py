@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date, datetime
 from math import sqrt
@@ -517,6 +518,21 @@ def test_the_gross_margin_rate_follows_the_project_setting(
     run_dbt(compile_args, warehouse_path=warehouse)
     compiled = next(target.rglob("int_orders_valued.sql")).read_text()
     assert "charged_amount * 0.55" in compiled and "* 0.4\n" not in compiled
+
+
+@pytest.mark.parametrize("rate", ["40%", "abc", "1.5"])
+def test_a_gross_margin_rate_that_is_not_a_share_fails_with_one_sentence(
+    warehouse: Path, tmp_path: Path, rate: str
+) -> None:
+    # dbt_project.yml read CVW_GROSS_MARGIN_RATE with | float: a dbt run by hand with 40% or abc valued every
+    # margin without a unit cost at 0.0, and 1.5 above the revenue (cvw refuses them in include.settings)
+    message = (
+        rf"The dbt var gross_margin_rate={re.escape(rate)} \(CVW_GROSS_MARGIN_RATE\) is not a share from 0 "
+        r"to 1: set it like 0\.4 \(40% is 0\.4\) or leave it empty\."
+    )
+    compile_args = ["compile", "--select", "int_orders_valued", "--target-path", str(tmp_path / "target")]
+    with pytest.raises(RuntimeError, match=message):
+        run_dbt(compile_args, warehouse_path=warehouse, dbt_vars={"gross_margin_rate": rate})
 
 
 def test_a_session_shared_by_two_customers_is_a_visit_of_each(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ priced as (
         case
             when unit_cost is not null
                 then kept_quantity * (unit_price - unit_cost) - kept_discount_amount
-            else greatest(kept_quantity * unit_price - kept_discount_amount, 0) * {{ var('gross_margin_rate') }}
+            else greatest(kept_quantity * unit_price - kept_discount_amount, 0) * {{ gross_margin_rate() }}
         end as margin,
         _loaded_at
     from joined

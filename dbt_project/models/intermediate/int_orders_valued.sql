@@ -85,7 +85,7 @@ order_lines as (
         sum(
             case
                 when unit_cost is not null then kept_gross_amount
-                else kept_gross_amount * {{ var('gross_margin_rate') }}
+                else kept_gross_amount * {{ gross_margin_rate() }}
             end
         ) as margin_kept_gross_amount,
         sum(discount_amount) as line_discount_amount,
@@ -148,7 +148,7 @@ valued as (
         end as revenue,
         coalesce(
             order_lines.line_margin - order_discounts.unallocated_discount_margin_amount,
-            orders.charged_amount * {{ var('gross_margin_rate') }}
+            orders.charged_amount * {{ gross_margin_rate() }}
         ) as margin,
         -- the latest load of the order, its lines or their products
         greatest(orders._loaded_at, order_lines._loaded_at) as _loaded_at
