@@ -134,7 +134,8 @@ def _failed_nodes(result: object) -> list[str]:
     failed = []
     for node_result in getattr(result, "results", None) or []:
         if str(getattr(node_result.status, "value", node_result.status)).lower() in _FAILED_STATUSES:
-            reason = node_reason(node_result.message or "")
+            # the reason goes in parentheses inside a sentence: its own closing period would double up
+            reason = node_reason(node_result.message or "").rstrip(".")
             failed.append(f"{node_result.node.unique_id}{f' ({reason})' if reason else ''}")
     return failed
 

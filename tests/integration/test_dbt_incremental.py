@@ -465,7 +465,7 @@ def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh
         assert str(stopped.value).endswith(
             f"model.customer_value.{model} ({model} holds margins valued at gross_margin_rate 0.4 and this "
             "build's is 0.3 (CVW_GROSS_MARGIN_RATE): an incremental build would mix the two. Rebuild with "
-            "cvw build --full-refresh (the transform DAG's param full_refresh), or set the rate back.)."
+            "cvw build --full-refresh (the transform DAG's param full_refresh), or set the rate back)."
         )
     orders = read(warehouse, "intermediate.int_orders_valued", ["order_id"])
     assert orders["order_id"].tolist() == ["o1", "o2"]  # nothing of the stopped builds was written
@@ -506,7 +506,7 @@ def test_a_changed_incremental_model_stops_a_plain_build_until_a_full_refresh(
     assert str(stopped.value).endswith(
         "model.customer_value.int_orders_running_totals (models/intermediate/int_orders_running_totals.sql "
         "changed since its table was built, and an incremental build would keep the rows built the old way "
-        "beside new ones: rebuild with cvw build --full-refresh (the transform DAG's param full_refresh).)."
+        "beside new ones: rebuild with cvw build --full-refresh (the transform DAG's param full_refresh))."
     )
     run_dbt([*build, "--full-refresh"], warehouse_path=warehouse)
     run_dbt(build, warehouse_path=warehouse)  # built with the new SQL: it builds again
