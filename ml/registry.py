@@ -252,6 +252,7 @@ def promote_or_reject(
     write_with: Callable[[duckdb.DuckDBPyConnection], object] | None = None,
     champion_scored_by: str | None = None,
     champion_unfit: str | None = None,
+    configured_horizon_days: int | None = None,
 ) -> tuple[bool, str]:
     """Gate a saved model version on the champion and baselines, record it, move the pointer if promoted.
 
@@ -269,7 +270,10 @@ def promote_or_reject(
     comparison; `champion_scored_by` says which of its boosters, for the reason); without them the
     champion's stored metrics, from its own holdout, are used. A champion
     for another horizon (CVW_HORIZON_DAYS changed) answers another question: the version is then judged
-    against its baselines only, and the reason says so.
+    against its baselines only, and the reason says so. That switches the horizon of every score after it,
+    so it happens only when the version's horizon is `configured_horizon_days` (CVW_HORIZON_DAYS, which
+    train passes): a model trained for another horizon as a trial (`cvw train --horizon-days 365`) stays
+    a challenger, as `cvw models promote` refuses such a version without --horizon-change.
     """
     ensure_registry(con)
     champion = current_champion(con) or _artifact_champion(artifacts_dir)
@@ -283,7 +287,19 @@ def promote_or_reject(
         metadata.get("baseline_metrics", {}),
         tolerance,
     )
-    if champion and not comparable:
+    if champion and not comparable and configured_horizon_days not in (None, horizon):
+        switch = f"CVW_HORIZON_DAYS={horizon}"
+        by_hand = f"cvw models promote {metadata['version']} --horizon-change"
+        promote, reason = (
+            False,
+            (
+                f"rejected: champion {champion[0]} predicts {champion_horizon} days and this model "
+                f"{horizon}, which is not CVW_HORIZON_DAYS ({configured_horizon_days}): scores would switch "
+                f"horizons; set {switch} and train again to switch on purpose, or promote it by hand "
+                f"({by_hand}); the gate said: {reason}"
+            ),
+        )
+    elif champion and not comparable:
         # another horizon's metrics measure another question: the baselines of this one judge it alone
         reason += (
             f" (champion {champion[0]} predicts {champion_horizon} days, this model {horizon}: not "

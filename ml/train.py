@@ -413,6 +413,7 @@ def train_models(
                 champion_metrics=on_holdout[0] if on_holdout else None,
                 champion_scored_by=on_holdout[1] if on_holdout else None,
                 champion_unfit=unfit,
+                configured_horizon_days=settings.horizon_days,
                 write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
             )
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}

@@ -351,6 +351,27 @@ def test_a_champion_for_another_horizon_is_not_compared_only_the_baselines_judge
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v2"}
 
 
+def test_a_model_for_another_horizon_than_the_setting_stays_a_challenger(tmp_path) -> None:
+    # `cvw train --horizon-days 365` as a trial replaced the 90-day champion, and the daily scores switched
+    # to 365 days while CVW_HORIZON_DAYS said 90; `cvw models promote` wants --horizon-change for that
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    strong = {"clv": {"spearman": 0.9}, "churn": {"roc_auc": 0.9}}
+    registry.promote_or_reject(con, artifacts, _metadata("v1", strong), configured_horizon_days=90)
+    trial = {**_metadata("v2", strong), "horizon_days": 365}
+    promoted, reason = registry.promote_or_reject(con, artifacts, trial, configured_horizon_days=90)
+    assert not promoted
+    assert reason.startswith(
+        "rejected: champion v1 predicts 90 days and this model 365, which is not CVW_HORIZON_DAYS (90): "
+        "scores would switch horizons; set CVW_HORIZON_DAYS=365 and train again to switch on purpose, or "
+        "promote it by hand (cvw models promote v2 --horizon-change); the gate said: promoted: "
+    )
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
+    # with the setting changed, the switch is on purpose: the baselines judge it
+    v3 = {**_metadata("v3", strong), "horizon_days": 365}
+    assert registry.promote_or_reject(con, artifacts, v3, configured_horizon_days=365)[0]
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v3"}
+
+
 def test_a_champion_for_another_horizon_is_not_re_scored_on_the_holdout(tmp_path) -> None:
     from ml.champion import champion_on_holdout
 
