@@ -171,8 +171,11 @@ def build_score_chunk(
     predicted_margin: np.ndarray | None = None,
     risk_thresholds: tuple[float, float] = actions.RISK_THRESHOLDS,
     fallback_orders: np.ndarray | None = None,
+    scored_at: datetime | None = None,
 ) -> pa.Table:
     """Return the CHUNK_COLUMNS score rows of one chunk of customer_features and its model outputs.
+
+    `scored_at` (UTC, naive) is when the scoring run started, the same for all its chunks; now if not given.
 
     `features` holds the mart's ml.clv.VALUE_COLUMNS; fallback_orders (BG/NBD's expected purchases) are
     the predicted orders of customers whose average order value is 0 or missing (ml.clv.expected_orders).
@@ -203,7 +206,9 @@ def build_score_chunk(
         "risk_band": pa.array(bands, type=pa.string()),
         "churn_reasons": arrow_strings(churn_reasons),
         "value_reasons": arrow_strings(value_reasons),
-        "scored_at": pa.repeat(pa.scalar(datetime.now(UTC).replace(tzinfo=None), pa.timestamp("us")), count),
+        "scored_at": pa.repeat(
+            pa.scalar(scored_at or datetime.now(UTC).replace(tzinfo=None), pa.timestamp("us")), count
+        ),
     }
     return pa.table({name: columns[name] if name in columns else rows.column(name) for name in CHUNK_COLUMNS})
 

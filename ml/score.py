@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -305,8 +305,12 @@ def keep_pass1(
 def score_rows(
     con: duckdb.DuckDBPyConnection, scale: float, metadata: dict[str, Any], version: str, as_of_date: date
 ) -> Iterator[pa.Table]:
-    """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue times `scale`."""
+    """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue times `scale`.
+
+    Every row of the run gets one scored_at, when pass 2 started: a date scored in many chunks is one scoring.
+    """
     settings = get_settings()
+    scored_at = datetime.now(UTC).replace(tzinfo=None)
     [(last,)] = con.execute(f"select max(chunk) from {PASS1_TABLE}").fetchall()  # all: the result is done
     for number in range(0 if last is None else last + 1):
         part = con.sql(
@@ -324,6 +328,7 @@ def score_rows(
             settings.discount_rate_monthly,
             settings.gross_margin_rate,
             fallback_orders=part.column("btyd_orders").to_numpy(),
+            scored_at=scored_at,
         )
 
 

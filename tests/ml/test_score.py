@@ -254,6 +254,11 @@ def test_chunked_scoring_gives_the_same_rows_as_one_chunk(own) -> None:
     whole = _scores(path)
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path, chunk_size=37)
     pd.testing.assert_frame_equal(_scores(path), whole)
+    # one scoring, one time: each chunk had its own, 9 values for one date of the BI audit's shop
+    with duckdb.connect(str(path), read_only=True) as con:
+        query = "select count(*), count(distinct scored_at) from scores.customer_scores where as_of_date = ?"
+        rows, times = con.execute(query, [SCORING_DATE]).fetchone()
+    assert rows > 37 and times == 1
 
 
 def _train_on_shuffled_labels(monkeypatch: pytest.MonkeyPatch) -> None:
