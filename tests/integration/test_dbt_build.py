@@ -329,21 +329,17 @@ def test_every_feature_at_a_cutoff_is_what_the_data_before_it_alone_gives(
 
 
 def test_a_build_without_days_since_last_visit_passes_the_leakage_test(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, project_copy: Path
 ) -> None:
     # an analyst drops days_since_last_visit, a feature no code reads by name (docs/operations.md): the build
     # failed on the leakage test, "Binder Error: Values list "features" does not have a column named ..."
-    project = tmp_path / "dbt_project"
-    shutil.copytree(
-        Path(__file__).resolve().parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target")
-    )
+    project = project_copy
     model = project / "models" / "marts" / "ml" / "customer_features.sql"
     model.write_text(model.read_text().replace("        session_features.days_since_last_visit,\n", ""))
     properties = project / "models" / "marts" / "ml" / "_ml__models.yml"
     text = properties.read_text()
     start = text.index("      - name: days_since_last_visit\n")
     properties.write_text(text[:start] + text[text.index("      - name: ", start + 1) :])
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
     path = tmp_path / "warehouse.duckdb"
     create_raw_warehouse(path)
     build(path)

@@ -481,17 +481,13 @@ def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh
 
 
 def test_a_changed_incremental_model_stops_a_plain_build_until_a_full_refresh(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, project_copy: Path
 ) -> None:
     # an analyst changes how a feature is computed, its columns unchanged: a plain build passed and kept every
     # row built the old way, and the next load added rows computed the new way beside them
     from include.dbt import DbtFailed
 
-    project = tmp_path / "dbt_project"
-    shutil.copytree(
-        Path(__file__).resolve().parents[2] / "dbt_project", project, ignore=shutil.ignore_patterns("target")
-    )
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    project = project_copy
     warehouse = tmp_path / "warehouse.duckdb"
     load = {"orders": [("o1", "c1", datetime(2024, 1, 5, 10), 100.0, "completed", None, "web")]}
     append(warehouse, frames(load), "1", LOADED_AT[0])
