@@ -175,12 +175,11 @@ def build_score_chunk(
 ) -> pa.Table:
     """Return the CHUNK_COLUMNS score rows of one chunk of customer_features and its model outputs.
 
-    `scored_at` (UTC, naive) is when the scoring run started, the same for all its chunks; now if not given.
-
     `features` holds the mart's ml.clv.VALUE_COLUMNS; fallback_orders (BG/NBD's expected purchases) are
     the predicted orders of customers whose average order value is 0 or missing (ml.clv.expected_orders).
     The reasons are one "; "-joined string per customer (ml.explain.join_reasons of top_reasons). Built
-    in Arrow, the text columns are never Python strings on the way to DuckDB.
+    in Arrow, the text columns are never Python strings on the way to DuckDB. `scored_at` (UTC, naive) is
+    when the scoring run started, the same for all its chunks; now if not given.
     A prediction that is NaN or infinite stops scoring with one sentence (require_finite): the score
     columns are NOT NULL, and a NaN would pass that constraint and be tiered in its sort order.
     """

@@ -53,7 +53,7 @@ from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
 from ml.registry import check_feature_compatibility, mart_feature_types
 
-# The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs), and those the score rows carry over.
+# The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs); the score rows carry ml.clv.VALUE_COLUMNS.
 BTYD_INPUT_COLUMNS = (
     "order_days_lifetime",
     "days_since_first_order",
