@@ -243,18 +243,24 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _lines_above_header(path)])
 
 
-def _sniffs(path: Path) -> bool:
-    """Return whether DuckDB's sniffer finds a CSV file's dialect, the lines it cannot split left out."""
-    scratch = duckdb.connect()  # its own connection: a failure aborts the transaction it happens in
+def _sniff(path: Path, columns: str, options: str = "") -> tuple | None:
+    """Return the `columns` DuckDB's sniffer gives of a CSV file (sniff_csv with `options`); None if it fails.
+
+    On a connection of its own: a failure aborts the transaction it happens in, the load's among them.
+    """
+    scratch = duckdb.connect()
     try:
-        scratch.execute(
-            f"select Delimiter from sniff_csv(?, {CSV_OPTIONS}, ignore_errors = true)", [str(path)]
-        )
-        return True
+        query = f"select {columns} from sniff_csv(?, {CSV_OPTIONS}{options})"
+        return scratch.execute(query, [str(path)]).fetchone()
     except duckdb.Error:
-        return False
+        return None
     finally:
         scratch.close()
+
+
+def _sniffs(path: Path) -> bool:
+    """Return whether DuckDB's sniffer finds a CSV file's dialect, the lines it cannot split left out."""
+    return _sniff(path, "Delimiter", ", ignore_errors = true") is not None
 
 
 # What a file named as CSV holds when it starts with these bytes, and what to do with it.
@@ -382,14 +388,10 @@ def _dialect_of_header(path: Path) -> list[object]:
         with _open_csv(path) as file:
             lines = enumerate(_records_cut(file), start=1)
             header.write_bytes(next((line for n, line in lines if not _above_header(n, line)), b""))
-        scratch = duckdb.connect()  # its own connection: a failure aborts the transaction it happens in
-        try:
-            query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS})"
-            delimiter, columns = scratch.execute(query, [str(header)]).fetchone()
-        except duckdb.Error:
-            return []
-        finally:
-            scratch.close()
+        sniffed = _sniff(header, "Delimiter, Columns")
+    if sniffed is None:
+        return []
+    delimiter, columns = sniffed
     return [delimiter, {column["name"]: column["type"] for column in columns}]
 
 
