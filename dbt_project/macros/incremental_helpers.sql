@@ -504,32 +504,85 @@
 
 {#
     Hooks of every model (dbt_project.yml): an incremental model keeps the rows it built before, so after a
-    change of its SQL a plain build would keep old rows beside new ones computed the new way. The post-hook
-    records the checksum of the model's file in intermediate.incremental_sql_checksums; the pre-hook stops an
-    incremental run whose file changed since, with one sentence. A table built before the record existed, or
-    a full refresh, passes and records. Render nothing for other models.
+    change of the SQL that computes them a plain build would keep old rows beside new ones computed the new
+    way. That SQL is the model's file, the files of the models and seeds upstream of it (the views it reads
+    and what they read), and the project's macros any of them calls, directly or through another macro.
+    The post-hook records each of those inputs with its checksum in intermediate.incremental_model_inputs;
+    the pre-hook stops an incremental run when one of them changed, came or went since, with one sentence
+    naming them. A table built before the record existed, or a full refresh, passes and records. dbt's own
+    macros change with dbt alone, and these hooks' macros compute no rows: neither is an input. Render
+    nothing for other models.
 #}
-{% macro sql_checksums_relation() -%}
+{% macro model_inputs_relation() -%}
     {{- return(api.Relation.create(
-        database=target.database, schema=generate_schema_name('intermediate', none), identifier='incremental_sql_checksums'
+        database=target.database, schema=generate_schema_name('intermediate', none), identifier='incremental_model_inputs'
     )) -}}
+{%- endmacro %}
+
+{% macro incremental_model_inputs() -%}
+    {#- {unique_id: [what it is, in words, checksum]} of the SQL an incremental model's rows are computed by -#}
+    {%- set guards = ['require_unchanged_sql', 'record_sql_checksum', 'model_inputs_relation', 'incremental_model_inputs'] -%}
+    {%- set nodes = [model.unique_id] -%}
+    {%- set macros = [] -%}
+    {%- for unique_id in nodes -%}  {#- the list grows as the loop reads it: every model and seed upstream -#}
+        {%- set node = graph.nodes[unique_id] -%}
+        {%- for upstream in node.depends_on.nodes if upstream in graph.nodes and upstream not in nodes -%}
+            {%- do nodes.append(upstream) -%}
+        {%- endfor -%}
+        {%- for called in node.depends_on.macros if called not in macros -%}
+            {%- do macros.append(called) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- set inputs = {} -%}
+    {%- for unique_id in nodes -%}
+        {%- set node = graph.nodes[unique_id] -%}
+        {%- do inputs.update({unique_id: [node.original_file_path, node.checksum.checksum]}) -%}
+    {%- endfor -%}
+    {%- for unique_id in macros -%}  {#- grows too: the macros the project's macros call -#}
+        {%- set package, name = unique_id.split('.')[1], unique_id.split('.')[2] -%}
+        {%- set found = context.get(name) if package == project_name and name not in guards else none -%}
+        {%- if found is not none and found.macro is defined -%}
+            {%- for called in found.macro.depends_on.macros if called not in macros -%}
+                {%- do macros.append(called) -%}
+            {%- endfor -%}
+            {%- do inputs.update({unique_id: [
+                'macro ' ~ name ~ ' in ' ~ found.macro.original_file_path, local_md5(found.macro.macro_sql)
+            ]}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(inputs) -}}
 {%- endmacro %}
 
 {% macro require_unchanged_sql() -%}
     {%- if execute and is_incremental() -%}
-        {%- set table = sql_checksums_relation() -%}
+        {%- set table = model_inputs_relation() -%}
         {%- set relation = adapter.get_relation(
             database=table.database, schema=table.schema, identifier=table.identifier
         ) -%}
         {%- if relation is not none -%}
             {%- set built = run_query(
-                "select sql_checksum from " ~ relation ~ " where model_name = '" ~ model.name ~ "'"
-            ).columns[0].values() -%}
-            {%- if built | length > 0 and built[0] != model.checksum.checksum -%}
+                "select input_id, input_name, sql_checksum from " ~ relation
+                ~ " where model_name = '" ~ model.name ~ "' order by input_name"
+            ) -%}
+            {%- set inputs = incremental_model_inputs() -%}
+            {%- set changed = [] -%}
+            {%- for input_id, input_name, checksum in built.rows -%}
+                {%- if input_id not in inputs -%}
+                    {%- do changed.append(input_name ~ ' (no longer read)') -%}
+                {%- elif inputs[input_id][1] != checksum -%}
+                    {%- do changed.append(inputs[input_id][0]) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- set recorded = built.columns[0].values() -%}
+            {%- for input_id in inputs | sort if built.rows | length > 0 and input_id not in recorded -%}
+                {%- do changed.append(inputs[input_id][0] ~ ' (newly read)') -%}
+            {%- endfor -%}
+            {%- if changed -%}
                 {{ exceptions.raise_compiler_error(
-                    model.original_file_path ~ ' changed since its table was built, and an incremental build'
-                    ~ ' would keep the rows built the old way beside new ones: rebuild with cvw build'
-                    ~ ' --full-refresh (the transform DAG\'s param full_refresh).'
+                    changed[:3] | join(', ') ~ (' and ' ~ (changed | length - 3) ~ ' more' if changed | length > 3 else '')
+                    ~ ' changed since its table was built, and an incremental build would keep the rows built'
+                    ~ ' the old way beside new ones: rebuild with cvw build --full-refresh (the transform DAG\'s'
+                    ~ ' param full_refresh).'
                 ) }}
             {%- endif -%}
         {%- endif -%}
@@ -538,9 +591,16 @@
 
 {% macro record_sql_checksum() -%}
     {%- if config.get('materialized') == 'incremental' -%}
-        {%- set table = sql_checksums_relation() -%}
-        create table if not exists {{ table }} (model_name varchar(128), sql_checksum varchar(128));
+        {%- set table = model_inputs_relation() -%}
+        create table if not exists {{ table }} (
+            model_name varchar(128), input_id varchar(256), input_name varchar(512), sql_checksum varchar(128)
+        );
         delete from {{ table }} where model_name = '{{ model.name }}';
-        insert into {{ table }} values ('{{ model.name }}', '{{ model.checksum.checksum }}')
+        insert into {{ table }} values
+        {%- for input_id, (input_name, checksum) in incremental_model_inputs().items() %}
+            ('{{ model.name }}', '{{ input_id }}', '{{ input_name }}', '{{ checksum }}'){{ ',' if not loop.last }}
+        {%- endfor %};
+        {#- the record of the model files alone, before the macros and upstream files were inputs too -#}
+        drop table if exists {{ table.incorporate(path={'identifier': 'incremental_sql_checksums'}) }}
     {%- endif -%}
 {%- endmacro %}

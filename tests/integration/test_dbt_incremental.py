@@ -480,11 +480,37 @@ def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh
     run_dbt(build, warehouse_path=warehouse, dbt_vars=rate_now)  # the rate unchanged: it builds
 
 
+# (file of the project, its text, the text it becomes, what the stopped build names): the model's own file,
+# a macro it calls through another (days_between through int_orders_valued's SQL), a view upstream of it
+CHANGED_INPUTS = {
+    "its own file": (
+        "models/intermediate/int_orders_running_totals.sql",
+        "then 0 else revenue end",
+        "then 0 else revenue * 2 end",
+        "models/intermediate/int_orders_running_totals.sql",
+    ),
+    "a macro upstream": (
+        "macros/numeric_helpers.sql",
+        "cast({{ dbt.datediff(start, end, 'day') }} as {{ dbt.type_bigint() }})",
+        "cast({{ dbt.datediff(start, end, 'day') }} + 0 as {{ dbt.type_bigint() }})",
+        "macro days_between in macros/numeric_helpers.sql",
+    ),
+    "a view upstream": (
+        "models/staging/shop/stg_shop__orders.sql",
+        "select * from final",
+        "-- read by every order model\nselect * from final",
+        "models/staging/shop/stg_shop__orders.sql",
+    ),
+}
+
+
+@pytest.mark.parametrize("changed", list(CHANGED_INPUTS))
 def test_a_changed_incremental_model_stops_a_plain_build_until_a_full_refresh(
-    tmp_path: Path, project_copy: Path
+    tmp_path: Path, project_copy: Path, changed: str
 ) -> None:
     # an analyst changes how a feature is computed, its columns unchanged: a plain build passed and kept every
-    # row built the old way, and the next load added rows computed the new way beside them
+    # row built the old way, and the next load added rows computed the new way beside them. The model's SQL
+    # is its file and the macros and views it reads: a change of any of them stops it
     from include.dbt import DbtFailed
 
     project = project_copy
@@ -493,18 +519,50 @@ def test_a_changed_incremental_model_stops_a_plain_build_until_a_full_refresh(
     append(warehouse, frames(load), "1", LOADED_AT[0])
     build = ["run", "--select", "+int_orders_running_totals"]
     run_dbt(build, warehouse_path=warehouse)
-    run_dbt(build, warehouse_path=warehouse)  # unchanged: it builds
+    rfm = project / "macros" / "rfm.sql"  # a macro it does not call: a plain build still builds
+    rfm.write_text(rfm.read_text() + "\n{# read by customer_rfm alone #}\n")
+    run_dbt(build, warehouse_path=warehouse)
 
-    model = project / "models" / "intermediate" / "int_orders_running_totals.sql"
-    model.write_text(model.read_text().replace("then 0 else revenue end", "then 0 else revenue * 2 end"))
-    with pytest.raises(DbtFailed) as stopped:
-        run_dbt(build, warehouse_path=warehouse)
+    path, text, new_text, named = CHANGED_INPUTS[changed]
+    edited = project / path
+    assert edited.read_text().count(text) == 1
+    edited.write_text(edited.read_text().replace(text, new_text))
+    with pytest.raises(DbtFailed) as stopped:  # the model alone: int_orders_valued upstream stops as well
+        run_dbt(["run", "--select", "int_orders_running_totals"], warehouse_path=warehouse)
     assert str(stopped.value).endswith(
-        "model.customer_value.int_orders_running_totals (models/intermediate/int_orders_running_totals.sql "
-        "changed since its table was built, and an incremental build would keep the rows built the old way "
-        "beside new ones: rebuild with cvw build --full-refresh (the transform DAG's param full_refresh))."
+        f"model.customer_value.int_orders_running_totals ({named} changed since its table was built, and an "
+        "incremental build would keep the rows built the old way beside new ones: rebuild with cvw build "
+        "--full-refresh (the transform DAG's param full_refresh))."
     )
     run_dbt([*build, "--full-refresh"], warehouse_path=warehouse)
     run_dbt(build, warehouse_path=warehouse)  # built with the new SQL: it builds again
     totals = read(warehouse, "intermediate.int_orders_running_totals", ["order_id"])
-    assert totals["revenue"].tolist() == [200.0]
+    assert totals["revenue"].tolist() == [200.0 if changed == "its own file" else 100.0]
+
+
+def test_the_record_of_model_files_alone_goes_at_the_first_build(tmp_path: Path) -> None:
+    # a warehouse of the version that recorded each incremental model's file alone: its table has no use now
+    warehouse = tmp_path / "warehouse.duckdb"
+    load = {"orders": [("o1", "c1", datetime(2024, 1, 5, 10), 100.0, "completed", None, "web")]}
+    append(warehouse, frames(load), "1", LOADED_AT[0])
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema intermediate")
+        con.execute(
+            "create table intermediate.incremental_sql_checksums (model_name varchar, sql_checksum varchar)"
+        )
+    run_dbt(["run", "--select", "+int_orders_running_totals"], warehouse_path=warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'intermediate' "
+            "and table_name like 'incremental%' order by all"
+        ).fetchall()
+        inputs = con.execute(
+            "select input_name from intermediate.incremental_model_inputs "
+            "where model_name = 'int_orders_running_totals' order by all"
+        ).fetchall()
+    assert tables == [("incremental_model_inputs",)]
+    names = [name for (name,) in inputs]
+    assert "models/intermediate/int_orders_running_totals.sql" in names
+    assert "models/staging/shop/stg_shop__orders.sql" in names
+    assert "macro days_between in macros/numeric_helpers.sql" in names
+    assert not [name for name in names if "rfm" in name or "sql_checksum" in name]
