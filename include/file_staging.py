@@ -194,7 +194,9 @@ def repeated_columns(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
         staged = len(con.execute("describe _cvw_file").fetchall())
         header = _first_line(path)
         splits = [next(csv.reader([header], delimiter=d), []) for d in DELIMITERS]
-        names = next((split for split in splits if len(split) == staged), [])
+        # or by one more, the last unnamed: the header line ended with it (_without_an_unnamed_last_column)
+        unnamed_last = [split[:-1] for split in splits if split[-1:] == [""]]
+        names = next((split for split in [*splits, *unnamed_last] if len(split) == staged), [])
     lowered = [name.strip().lstrip("\ufeff").lower() for name in names]  # a BOM is no part of a name
     return {name for name in lowered if lowered.count(name) > 1}
 
@@ -224,12 +226,14 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     # given the dialect, the reader no longer skips the blank lines above the header: they are skipped for it
     given = ", auto_detect = false, delim = ?, columns = ?, skip = ?"
     dialect = _dialect_without_long_lines(con, path)
-    if not dialect and (_starts_with_a_sep_line(path) or not _sniffs(path)):
+    if not dialect and (_starts_with_a_sep_line(path) or _ends_with_a_delimiter(path) or not _sniffs(path)):
         # a line the sniffer samples that the reader cannot split, a double quote that never closes or text
         # after one that does (`"c3"x`), among other quoted values, fails it ("Error when sniffing file"):
         # given the header's dialect, the reader rejects that line as it does one beyond the sample (an
         # unclosed quote then fails the file); the sniffer takes Excel's `sep=;` line for the header
         dialect = _dialect_of_header(path)
+    if dialect:
+        dialect = _without_an_unnamed_last_column(path, dialect)
     if not dialect:
         con.execute(STAGE.format(reader=f"{reader})"), params)
         if not _read_whole(con, path):
@@ -393,6 +397,39 @@ def _dialect_of_header(path: Path) -> list[object]:
         return []
     delimiter, columns = sniffed
     return [delimiter, {column["name"]: column["type"] for column in columns}]
+
+
+def _ends_with_a_delimiter(path: Path) -> bool:
+    """Return whether a CSV file's header line ends with one of the delimiters, as some exports write it."""
+    return _first_line(path)[-1:] in tuple(DELIMITERS)
+
+
+def _without_an_unnamed_last_column(path: Path, dialect: list[object]) -> list[object]:
+    """Return the [delimiter, columns] of a CSV file without the header's last column when it has no name
+    and no row the sniffer samples has a value in it.
+
+    A header line ending with the delimiter names one column more than such rows hold (DuckDB calls it
+    `column4`): each row was rejected as missing a column. Without it, a row ending with the delimiter too
+    (nothing after it) loads as well, and one with a value there is malformed (too many columns). A column
+    only its name is missing from keeps its values, which no contract column reads.
+    """
+    delimiter, columns = dialect
+    names = next(csv.reader([_first_line(path)], delimiter=str(delimiter)), [])
+    if len(names) != len(columns) or len(names) < 2 or names[-1].strip() != "":
+        return dialect
+    with _open_csv(path) as file:
+        lines = enumerate(islice(_records_cut(file), SNIFF_LINES), start=1)
+        rows = (line for number, line in lines if not _above_header(number, line))
+        next(rows, None)  # the header line
+        for line in rows:
+            try:
+                text = io.StringIO(line.decode("utf-8", "replace"))
+                fields = next(csv.reader(text, delimiter=str(delimiter)))
+            except (csv.Error, StopIteration):  # the reader's to reject
+                continue
+            if len(fields) >= len(names) and fields[len(names) - 1].strip():
+                return dialect
+    return [delimiter, dict(list(columns.items())[:-1])]
 
 
 def _lines_above_header(path: Path) -> int:

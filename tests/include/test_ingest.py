@@ -938,13 +938,14 @@ def test_a_column_named_twice_fails_the_file_when_a_contract_column_reads_it(
     ]
 
 
-def test_a_column_named_twice_below_blank_lines_fails_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", ["", ","], ids=["header", "header-ending-with-the-delimiter"])
+def test_a_column_named_twice_below_blank_lines_fails_the_file(tmp_path: Path, end: str) -> None:
     # DuckDB skips the blank lines above a header; the check for repeated names read the first, blank, line
     # as the header and found none: amount was silently the first of the two
     directory = tmp_path / "landing"
     directory.mkdir()
     (directory / "orders.csv").write_text(
-        "\n\norder_id,customer_id,ordered_at,amount,Amount\no1,c1,2024-01-02,10,99\n"
+        f"\n\norder_id,customer_id,ordered_at,amount,Amount{end}\no1,c1,2024-01-02,10,99\n"
     )
     warehouse = tmp_path / "warehouse.duckdb"
     with pytest.raises(ValueError) as failure:
@@ -1072,6 +1073,35 @@ def test_excels_sep_line_is_skipped_when_a_long_line_makes_the_loader_give_the_d
     assert _query(warehouse, "select row_number, reason from raw._rejects") == [
         (2, "malformed CSV line (line size over maximum: 2,100,019 bytes, more than 2,000,000)")
     ]
+
+
+# A header line ending with the delimiter: rows (data rows 1 and 2) and what loads, what is rejected
+UNNAMED_LAST_COLUMN = {
+    "rows without it": (["o1,c1,2024-01-01,1", "o2,c2,2024-01-02,2"], [], ["o1", "o2"]),
+    "rows ending with the delimiter too": (["o1,c1,2024-01-01,1,", "o2,c2,2024-01-02,2,"], [], ["o1", "o2"]),
+    "rows with a value in it": (["o1,c1,2024-01-01,1,web", "o2,c2,2024-01-02,2,"], [], ["o1", "o2"]),
+    "a row with a value in it beside one without": (
+        ["o1,c1,2024-01-01,1", "o2,c2,2024-01-02,2,web"],
+        [(1, "malformed CSV line (missing columns)")],
+        ["o2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNNAMED_LAST_COLUMN))
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_header_ending_with_the_delimiter_names_no_column_its_rows_lack(
+    tmp_path: Path, case: str, delimiter: str
+) -> None:
+    # exports that end every header name with the delimiter: the unnamed last column the header line seemed
+    # to have was missing from every row, and each was rejected ("malformed CSV line (missing columns)")
+    rows, rejected, loaded = UNNAMED_LAST_COLUMN[case]
+    lines = ["order_id,customer_id,ordered_at,amount,", *rows]
+    directory, warehouse = _orders_csv(tmp_path, [line.replace(",", delimiter) for line in lines])
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (2, len(loaded), len(rejected))
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == rejected
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [(key,) for key in loaded]
 
 
 def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
