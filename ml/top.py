@@ -60,6 +60,12 @@ def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
     return str(as_of), rows, eligible
 
 
+def rfm_date(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Return the date marts.customer_rfm was built for, or None when it holds no rows."""
+    [(built,)] = con.execute("select max(as_of_date) from marts.customer_rfm").fetchall()
+    return None if built is None else str(built)
+
+
 def _display_path(path: Path) -> str:
     """Return the path relative to the repo when it lies inside it."""
     try:
@@ -74,15 +80,23 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
     with connect(path, read_only=True) as con:
         as_of, rows, eligible = score_summary(con)
         top = top_customers(con, limit)
+        rfm_as_of = rfm_date(con)
     top["predicted_revenue"] = top["predicted_revenue"].map("{:,.2f}".format)
     top["discounted_clv"] = top["discounted_clv"].map("{:,.2f}".format)
     top["churn_probability"] = top["churn_probability"].map("{:.1%}".format)
+    if rfm_as_of != as_of:  # the RFM mart holds the marts' date alone: every segment would print None
+        top = top.drop(columns="rfm_segment")
     shown = _display_path(path)
     print(f"\nScores as of {as_of}: {rows} rows for {eligible} customers with an order before that date.")
     print(
         f"Top {len(top)} customers by discounted CLV over the horizon:\n"
     )  # fewer than asked in a small shop
     print(top.to_string(index=False))
+    if rfm_as_of != as_of:
+        print(
+            f"\nNo RFM segments: marts.customer_rfm is built for {rfm_as_of or 'no date'}, not {as_of}; "
+            f"`cvw build --as-of-date {as_of}` builds the marts for {as_of}."
+        )
     print("\nQuery the warehouse yourself:")
     query = "select count(*) from scores.customer_scores"
     print(f'  .venv/bin/cvw sql "{query}"')

@@ -89,3 +89,44 @@ def test_the_top_list_is_headed_with_the_customers_it_shows(tmp_path: Path, caps
     assert "\nTop 3 customers by discounted CLV over the horizon:\n" in shown
     top.print_summary(path, limit=2)
     assert "\nTop 2 customers by discounted CLV over the horizon:\n" in capsys.readouterr().out
+
+
+def test_scores_of_a_date_the_rfm_mart_was_not_built_for_say_so_instead_of_none_segments(
+    tmp_path: Path, capsys
+) -> None:
+    # scores of 2026-02-01 from marts built for it in a scratch copy, the warehouse's RFM mart of 2026-01-01:
+    # `cvw top` printed None as every customer's rfm_segment
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute("create schema scores")
+        con.execute(
+            """
+            create table scores.customer_scores as select * from (values
+                ('A', date '2026-02-01', 10.0, 9.0, 0.1, 'high', 'low', 'upsell', 'r1; r2'),
+                ('B', date '2026-02-01', 5.0, 4.5, 0.5, 'medium', 'medium', 'nurture', 'r3')
+            ) as t(customer_id, as_of_date, predicted_revenue, discounted_clv, churn_probability, value_tier,
+                   risk_band, action, churn_reasons)
+            """
+        )
+        con.execute("create view scores.customer_scores_latest as select * from scores.customer_scores")
+        con.execute(
+            "create table marts.customer_rfm as select customer_id, date '2026-01-01' as as_of_date, "
+            "'Champions' as rfm_segment from scores.customer_scores"
+        )
+        con.execute(
+            "create table marts.fct_orders as select customer_id, timestamp '2025-12-01' as ordered_at, "
+            "false as is_cancelled from scores.customer_scores"
+        )
+    top.print_summary(path)
+    shown = capsys.readouterr().out
+    assert "rfm_segment" not in shown and "None" not in shown
+    assert (
+        "\nNo RFM segments: marts.customer_rfm is built for 2026-01-01, not 2026-02-01; "
+        "`cvw build --as-of-date 2026-02-01` builds the marts for 2026-02-01.\n" in shown
+    )
+    with duckdb.connect(str(path)) as con:
+        con.execute("update marts.customer_rfm set as_of_date = date '2026-02-01'")
+    top.print_summary(path)
+    shown = capsys.readouterr().out
+    assert "rfm_segment" in shown and "Champions" in shown and "No RFM segments" not in shown
