@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     from include.dbt import DbtFailed
 
     try:
-        return _dispatch(argv)
+        code = _dispatch(argv)
+        sys.stdout.flush()  # a closed pipe raises here, not in the interpreter's last flush, past the handler
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except DbtFailed as error:  # a dbt node or dbt itself failed (cvw build, score's scratch build, publish)
         raise SystemExit(str(error)) from None
     except KeyboardInterrupt:
@@ -34,6 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         if str(error) != "Query interrupted":  # DuckDB's answer to Ctrl-C in the middle of a query
             raise
         return _interrupted()
+
+
+def _pipe_closed() -> int:
+    """Stop writing to a stdout whose reader left (`cvw top | head`); return the shell's code for SIGPIPE."""
+    # Python's recipe (the signal module's docs, "Note on SIGPIPE"): point stdout at devnull, so the
+    # interpreter's last flush of what is still buffered does not raise again
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, as a shell reports a command whose reader closed the pipe
 
 
 def _interrupted() -> int:

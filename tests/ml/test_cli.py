@@ -323,3 +323,21 @@ def test_ctrl_c_stops_a_long_cvw_sql_query(tmp_path: Path) -> None:
         'cvw: interrupted. Run the command again; docs/operations.md ("A run killed halfway") says what a '
         "command stopped halfway leaves."
     ]
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `cvw models | head -1`, `cvw top --limit 500 | head`: the reader leaves before the output's end, and
+    # cvw ended in a BrokenPipeError traceback (and "Exception ignored ... BrokenPipeError" at exit)
+    warehouse = tmp_path / "w.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    env = {**os.environ, "CVW_WAREHOUSE": str(warehouse)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ml.cli", "sql", "select 1 as x"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # the reader is gone before cvw writes a line
+    err = process.stderr.read()
+    assert (process.wait(timeout=60), err) == (141, "")
