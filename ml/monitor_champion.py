@@ -125,6 +125,8 @@ def drift(
         [as_of_date, model_version],
         chunk_rows,
     )
+    # the date's scores by a model the champion replaced (a rollback or promotion since): not measured
+    scored_by = [] if score_rows else _other_scoring_models(con, as_of_date)
     psi = psi_from_counts(reference, {**feature_counts, **score_counts})
     # marts built for a later day hold no feature row of the date: its features' drift, measured when they
     # did, cannot be measured again, so a run that measures the scores alone keeps those rows
@@ -139,7 +141,14 @@ def drift(
         "moderate": sorted(c for c, s in statuses.items() if s == "moderate"),
         "significant": sorted(c for c, s in statuses.items() if s == SIGNIFICANT),
         "not_monitored": sorted(set(reference) - set(psi)),
+        "scored_by_other_models": scored_by,
     }
+
+
+def _other_scoring_models(con: duckdb.DuckDBPyConnection, as_of_date: date) -> list[str]:
+    """Return the model versions whose scores the score table holds at the date."""
+    query = f"select distinct model_version from {SCORES_TABLE} where as_of_date = ? order by 1"
+    return [version for (version,) in con.execute(query, [as_of_date]).fetchall()]
 
 
 def monitor_champion(
@@ -267,10 +276,17 @@ def describe(summary: Mapping[str, Any]) -> str:
             f"{found['score_rows']} score rows; moderate: {', '.join(found['moderate']) or 'none'}; "
             f"significant: {', '.join(found['significant']) or 'none'}"
         )
-        if found["not_monitored"]:  # a model output computed while scoring, or a feature the mart dropped
+        absent = found["not_monitored"]
+        others = found.get("scored_by_other_models")
+        if others and set(SCORE_COLUMNS) & set(absent):  # the champion's scores of the date, not stored
             lines.append(
-                "not monitored, not in the warehouse at that date: " + ", ".join(found["not_monitored"])
+                f"not monitored, as {', '.join(others)} scored that date, not the champion: "
+                f"{', '.join(c for c in absent if c in SCORE_COLUMNS)} (score the date with the champion: "
+                f"cvw score --as-of-date {summary['as_of_date']})"
             )
+            absent = [column for column in absent if column not in SCORE_COLUMNS]
+        if absent:  # a model output computed while scoring, or a feature the mart dropped
+            lines.append("not monitored, not in the warehouse at that date: " + ", ".join(absent))
     if isinstance(summary["backtests"], str):
         lines.append(f"backtests: skipped, {summary['backtests']}")
     else:

@@ -260,6 +260,19 @@ def test_an_earlier_date_counts_its_own_rows_and_only_the_models_scores(warehous
     assert drift["significant"] == ["orders_lifetime", "region"]  # 9 orders twice, two unseen regions
 
 
+def test_the_log_says_the_scores_of_a_date_another_model_scored_are_not_the_champions(warehouse: str) -> None:
+    # `cvw models promote` and then `cvw monitor` of a date the model before scored: the log said the
+    # scores were "not in the warehouse at that date", which they are, by another model
+    with duckdb.connect(warehouse) as con:
+        summary = monitor_champion(con, "v1", METADATA, as_of_date=date(2025, 3, 1))
+    assert summary["drift"]["scored_by_other_models"] == ["v0"]
+    assert describe(summary).splitlines()[2:4] == [
+        "not monitored, as v0 scored that date, not the champion: churn_probability, predicted_revenue "
+        "(score the date with the champion: cvw score --as-of-date 2025-03-01)",
+        "not monitored, not in the warehouse at that date: btyd_expected_orders",
+    ]
+
+
 def test_a_date_with_neither_features_nor_the_champions_scores_skips_drift_saying_why(warehouse: str) -> None:
     # 2025-03-15 was scored by v0 from marts built for it in a scratch copy: nothing of v1's to measure there
     with duckdb.connect(warehouse) as con:
