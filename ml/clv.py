@@ -244,7 +244,7 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
     return TrainingDataSummary(int(customers), int(history), int(repeaters), int(labelled), horizon_days)
 
 
-def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int) -> None:
+def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int, verb: str = "train") -> None:
     """Stop with one sentence when the marts have no labels of the horizon and no build would make them.
 
     A build makes the label windows of include.dbt.label_horizons (dbt_project.yml's and CVW_HORIZON_DAYS),
@@ -267,7 +267,7 @@ def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int) -> 
     if not held:
         raise SystemExit(
             f"The marts have no {horizon_days}-day labels (a build makes {', '.join(map(str, built))}): set "
-            f"CVW_HORIZON_DAYS={horizon_days} and rebuild them (cvw build) to train for {horizon_days} days."
+            f"CVW_HORIZON_DAYS={horizon_days} and rebuild them (cvw build) to {verb} for {horizon_days} days."
         )
 
 

@@ -57,6 +57,7 @@ CHURN_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 # The metrics a practitioner compares models on first; `--bootstrap` gives intervals for these.
 HEADLINE_METRICS = ("revenue_spearman", "revenue_normalized_gini", "revenue_top10_capture", "churn_roc_auc")
 RESAMPLES = whole_number(0, "{value} resamples: give 0 (no intervals) or more, e.g. 1000")  # --bootstrap
+HORIZON = whole_number(1, "{value} days: a horizon is at least 1 day, e.g. 90")  # --horizon
 TOTAL_SOURCES = {"tweedie": "the Tweedie booster", "btyd": "BG/NBD + Gamma-Gamma (under a year of cutoffs)"}
 EVALUATIONS_DDL = """
 create table if not exists ml.evaluations (
@@ -237,9 +238,13 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     """
     from include.settings import get_settings
     from include.warehouse import connect
+    from ml.clv import require_label_horizon
     from ml.data import feature_cutoffs, load_training_frame, require_mart_columns, training_sample_share
 
     with connect(warehouse, read_only=True) as con:
+        # as training checks it: a horizon without labels or an order window of its length said to rebuild
+        # the mart with --full-refresh (45) or to add 0 to the dbt var label_horizons (0)
+        require_label_horizon(con, horizon_days, "evaluate")
         if cutoff not in feature_cutoffs(con):
             raise SystemExit(
                 f"marts.customer_features has no cutoff at {cutoff}: rebuild the marts with that cutoff in "
@@ -288,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="cvw evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--cutoff", type=iso_date, required=True, help="labelled cutoff, YYYY-MM-DD")
-    parser.add_argument("--horizon", type=int, required=True, help="horizon in days, e.g. 90")
+    parser.add_argument("--horizon", type=HORIZON, required=True, help="horizon in days, e.g. 90")
     parser.add_argument("--warehouse", type=Path, default=None, help="DuckDB file (default: CVW_WAREHOUSE)")
     parser.add_argument(
         "--bootstrap",

@@ -235,3 +235,39 @@ def test_a_negative_bootstrap_stops_at_the_command_line_before_anything_is_fitte
     assert stopped.value.code == 2  # argparse's usage error
     assert "argument --bootstrap: -3 resamples: give 0 (no intervals) or more" in capsys.readouterr().err
     assert _evaluation_rows(own_warehouse) == before
+
+
+@pytest.mark.parametrize(
+    ("horizon", "sentence"),
+    [
+        # it said the mart lacked revenue_45d and to rebuild it with cvw build --full-refresh, which makes
+        # no 45-day window
+        ("45", r"^The persistence baseline needs revenue_45d and orders_45d in marts.customer_features"),
+        # it said to "load more history, use a shorter horizon or rebuild with label_horizons including 30"
+        (
+            "30",
+            r"^The marts have no 30-day labels \(a build makes 90, 365\): set CVW_HORIZON_DAYS=30 and "
+            r"rebuild them \(cvw build\) to evaluate for 30 days\.$",
+        ),
+    ],
+)
+def test_a_horizon_the_marts_cannot_answer_is_the_sentence_train_gives(
+    own_warehouse: Path, monkeypatch: pytest.MonkeyPatch, horizon: str, sentence: str
+) -> None:
+    monkeypatch.delenv("CVW_HORIZON_DAYS", raising=False)
+    argv = ["--cutoff", "2024-09-01", "--horizon", horizon, "--warehouse", str(own_warehouse)]
+    before = _evaluation_rows(own_warehouse)
+    with pytest.raises(SystemExit, match=sentence):
+        evaluate.main(argv)
+    assert _evaluation_rows(own_warehouse) == before
+
+
+def test_a_horizon_below_one_day_stops_at_the_command_line(
+    own_warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --horizon 0 said "No labelled cutoffs for a 0-day horizon ... rebuild with label_horizons including 0"
+    argv = ["--cutoff", "2024-09-01", "--horizon", "0", "--warehouse", str(own_warehouse)]
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(argv)
+    assert stopped.value.code == 2  # argparse's usage error
+    assert "argument --horizon: 0 days: a horizon is at least 1 day, e.g. 90" in capsys.readouterr().err
