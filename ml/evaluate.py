@@ -107,6 +107,24 @@ def evaluate_cutoff(
     return model, table, predictions
 
 
+def undefined_holdout(churned: pd.Series, cutoff: date | pd.Timestamp, horizon_days: int) -> str | None:
+    """Return why the holdout's ranking metrics are undefined (NaN): no buyer or no churner; else None."""
+    rate = float(churned.mean()) if len(churned) else float("nan")
+    day = pd.Timestamp(cutoff).date()
+    if rate == 1.0:
+        return (
+            f"no customer of the cutoff {day} ordered in the {horizon_days} days after it: Spearman, Gini, "
+            "top-10% capture and churn ROC-AUC are undefined (nan) there, and the gate rejects a model "
+            "without them"
+        )
+    if rate == 0.0:
+        return (
+            f"every customer of the cutoff {day} ordered in the {horizon_days} days after it: churn ROC-AUC "
+            "is undefined (nan) there, and the gate rejects a model without it"
+        )
+    return None
+
+
 def difference_intervals(
     test: pd.DataFrame, predictions: dict[str, tuple[np.ndarray, np.ndarray]], resamples: int
 ) -> pd.DataFrame:
@@ -282,6 +300,7 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
     table.attrs["calibration"] = model.calibration
     table.attrs["sample_share"] = sample_share
     table.attrs["reliability"] = reliability_table(test["label_is_churned"], predictions[MODEL_NAME][1])
+    table.attrs["undefined"] = undefined_holdout(test["label_is_churned"], cutoff, horizon_days)
     if bootstrap:
         table.attrs["intervals"] = difference_intervals(test, predictions, bootstrap)
     return table
@@ -316,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     print(describe(table.attrs["calibration"]) + "\n")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print(wide(table).T.to_string())
+        if table.attrs["undefined"]:
+            print(f"\nwarning: {table.attrs['undefined']}; evaluate another cutoff to compare the models")
         print("\nchurn reliability of the model at the cutoff:")
         print(table.attrs["reliability"].to_string(index=False))
         if args.bootstrap:

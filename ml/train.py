@@ -276,7 +276,7 @@ def train_models(
     evaluation in ml.evaluations (the rows of its model_version), and becomes champion only if it passes the
     gate (ml.champion); the returned metadata says whether it did ("promoted", "gate_reason").
     """
-    from ml.evaluate import evaluate_cutoff, with_evaluation_keys
+    from ml.evaluate import evaluate_cutoff, undefined_holdout, with_evaluation_keys
     from ml.evaluate import write_rows as write_evaluation_rows
     from ml.gate import metrics_from_evaluation
     from ml.registry import promote_or_reject
@@ -327,6 +327,9 @@ def train_models(
             f"total predicted revenue of the test cutoff is {bias:+.1%} off the actual, outside the "
             f"±{TOTAL_REVENUE_TOLERANCE:.0%} target: budgets built on predicted totals will be off too"
         )
+    undefined = undefined_holdout(test["label_is_churned"], test_cutoff, horizon_days)
+    if undefined:  # a window of a closed shop: every model and baseline is nan there
+        warnings.append(undefined + " (a first model is promoted regardless)")
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
     hashed = feature_hash(features, champion.levels)
     for folder in remove_abandoned_versions(settings.artifacts_dir):

@@ -271,3 +271,22 @@ def test_a_horizon_below_one_day_stops_at_the_command_line(
         evaluate.main(argv)
     assert stopped.value.code == 2  # argparse's usage error
     assert "argument --horizon: 0 days: a horizon is at least 1 day, e.g. 90" in capsys.readouterr().err
+
+
+def test_a_holdout_without_buyers_or_churners_says_why_its_metrics_are_nan() -> None:
+    # a shop closed for the test cutoff's 90 days: cvw train and cvw evaluate printed nan for every model and
+    # baseline, and the gate "rejected: clv spearman is undefined; ...", without a word on why
+    churned = pd.Series([True, True, True])
+    assert evaluate.undefined_holdout(churned, pd.Timestamp("2025-10-01"), 90) == (
+        "no customer of the cutoff 2025-10-01 ordered in the 90 days after it: Spearman, Gini, top-10% "
+        "capture and churn ROC-AUC are undefined (nan) there, and the gate rejects a model without them"
+    )
+    assert evaluate.undefined_holdout(~churned, date(2025, 10, 1), 30) == (
+        "every customer of the cutoff 2025-10-01 ordered in the 30 days after it: churn ROC-AUC is undefined "
+        "(nan) there, and the gate rejects a model without it"
+    )
+    assert evaluate.undefined_holdout(pd.Series([True, False]), date(2025, 10, 1), 90) is None
+
+
+def test_an_evaluation_with_buyers_and_churners_has_no_undefined_warning(evaluated) -> None:
+    assert "undefined (nan)" not in evaluated[2]
