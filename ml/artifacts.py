@@ -197,6 +197,15 @@ def champion_version(artifacts_dir: Path) -> str | None:
     return json.loads(pointer_path.read_text())["version"]
 
 
+def missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
+    """Return the files a version's folder lacks to score (metadata.json, a booster), [] when complete."""
+    folder = version_dir(artifacts_dir, version)
+    if not (folder / "metadata.json").exists():
+        return ["metadata.json"]
+    boosters = json.loads((folder / "metadata.json").read_text()).get("models", [])
+    return [booster_file(folder, name).name for name in boosters if not booster_file(folder, name).exists()]
+
+
 def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
     """Return the champion's version, boosters by name and metadata."""
     version = champion_version(artifacts_dir)
@@ -205,6 +214,13 @@ def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dic
             f"No champion model in {models_dir(artifacts_dir)}: train one first (make demo or cvw train)."
         )
     folder = version_dir(artifacts_dir, version)
+    missing = missing_artifacts(artifacts_dir, version)
+    if missing:  # the folder deleted or copied in part by hand (cvw models prune never removes the champion)
+        raise SystemExit(
+            f"The champion pointer names model version {version}, but {folder} lacks {', '.join(missing)}: "
+            "restore the folder, or promote a complete version by hand (cvw models promote VERSION --reason "
+            "TEXT; cvw models lists them)."
+        )
     metadata = json.loads((folder / "metadata.json").read_text())
     return version, load_boosters(folder, metadata["models"]), metadata
 

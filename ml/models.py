@@ -22,7 +22,7 @@ import duckdb
 from include.settings import get_settings
 from include.warehouse import connect, has_table, require_table
 from ml.arguments import whole_number
-from ml.artifacts import booster_file, champion_version, version_dir
+from ml.artifacts import champion_version, missing_artifacts, version_dir
 from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
 
 COUNT = whole_number(0)  # --keep, --keep-champions
@@ -130,15 +130,6 @@ def describe_versions(versions: list[dict[str, Any]], pointed: str | None) -> st
     return "\n".join(lines)
 
 
-def _missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
-    """Return the files a version's folder lacks to score (metadata.json, a booster), [] when complete."""
-    folder = version_dir(artifacts_dir, version)
-    if not (folder / "metadata.json").exists():
-        return ["metadata.json"]
-    boosters = json.loads((folder / "metadata.json").read_text()).get("models", [])
-    return [booster_file(folder, name).name for name in boosters if not booster_file(folder, name).exists()]
-
-
 def _mart_differences(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, version: str) -> str | None:
     """Return how marts.customer_features differs from a saved version's features, None when it can score it.
 
@@ -187,7 +178,7 @@ def promote(
             f"Model version {version} cannot score: `cvw models prune` removed its artifacts on "
             f"{chosen['pruned_at'][:10]}; promote a version `cvw models` does not list as pruned."
         )
-    missing = _missing_artifacts(artifacts_dir, version)
+    missing = missing_artifacts(artifacts_dir, version)
     if missing:
         raise SystemExit(
             f"Model version {version} cannot score: {version_dir(artifacts_dir, version)} lacks "

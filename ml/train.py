@@ -283,6 +283,7 @@ def train_models(
 
     settings = get_settings()
     horizon_days = horizon_days or settings.horizon_days
+    find_champion(settings.artifacts_dir)  # the gate reads it: a broken folder stops here, not after the fit
     with connect(warehouse_path, read_only=True) as con:
         require_label_horizon(con, horizon_days)
         summary = summarize_training_data(con, horizon_days)

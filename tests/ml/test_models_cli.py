@@ -533,3 +533,26 @@ def test_prune_sizes_and_reasons_read_as_written() -> None:
 def test_a_prune_keeping_one_version_calls_it_the_newest(history, capsys) -> None:
     assert cli.main(["models", "prune", "--keep", "1", "--dry-run"]) == 0
     assert "  v7  the newest (--keep 1)" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize("removed", ["metadata.json", "churn.txt"])
+def test_a_champion_whose_folder_is_incomplete_stops_scoring_monitoring_and_training_with_a_sentence(
+    warehouse: tuple[Path, Path], removed: str
+) -> None:
+    # the champion's folder deleted or copied in part by hand: cvw score and cvw monitor ended in
+    # "FileNotFoundError: ... metadata.json" (or LightGBM's error on the booster), and cvw train after its fit
+    from ml.monitor_champion import monitor
+    from ml.score import score_customers
+    from ml.train import train_models
+
+    _, artifacts = warehouse
+    (artifacts / "models" / "v2" / removed).unlink()
+    sentence = (
+        f"The champion pointer names model version v2, but {artifacts / 'models' / 'v2'} lacks {removed}: "
+        "restore the folder, or promote a complete version by hand (cvw models promote VERSION --reason "
+        "TEXT; cvw models lists them)."
+    )
+    for step in (lambda: load_champion(artifacts), monitor, score_customers, train_models):
+        with pytest.raises(SystemExit) as stopped:
+            step()
+        assert stopped.value.code == sentence
