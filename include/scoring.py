@@ -184,6 +184,7 @@ def score_as_of(
     (chunk_size, with_reasons).
     """
     from include.dbt import dbt_build
+    from ml.artifacts import require_champion
     from ml.score import score_customers
 
     settings = get_settings()
@@ -214,6 +215,8 @@ def score_as_of(
     if as_of_date is None or as_of_date == marts_date:
         rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse, **scoring)
         return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
+    # no champion to score with stopped only after the copy and its dbt build (minutes in a large shop)
+    require_champion(settings.artifacts_dir)
     with tempfile.TemporaryDirectory(prefix=_scratch_prefix(), dir=warehouse.parent) as folder:
         scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it
         _checkpointed_copy(warehouse, scratch)

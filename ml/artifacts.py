@@ -208,6 +208,14 @@ def missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
 
 def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
     """Return the champion's version, boosters by name and metadata."""
+    version = require_champion(artifacts_dir)
+    folder = version_dir(artifacts_dir, version)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    return version, load_boosters(folder, metadata["models"]), metadata
+
+
+def require_champion(artifacts_dir: Path) -> str:
+    """Return the champion's version; stop with one sentence when there is none or its folder lacks a file."""
     version = champion_version(artifacts_dir)
     if version is None:
         raise SystemExit(
@@ -221,8 +229,7 @@ def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dic
             "restore the folder, or promote a complete version by hand (cvw models promote VERSION --reason "
             "TEXT; cvw models lists them)."
         )
-    metadata = json.loads((folder / "metadata.json").read_text())
-    return version, load_boosters(folder, metadata["models"]), metadata
+    return version
 
 
 def find_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]] | None:

@@ -150,3 +150,26 @@ def test_cvw_as_of_date_is_the_date_scored_by_default_and_named_when_refused(
     with pytest.raises(SystemExit) as named:  # a date given by name is not the setting's
         include.scoring.score_as_of(date(2062, 1, 2), warehouse_path=warehouse)
     assert str(named.value).startswith("2062-01-02 is in the future: ")
+
+
+def test_another_date_without_a_champion_is_refused_before_the_copy_and_its_build(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # `cvw score --as-of-date D` with no champion (or an incomplete one) copied the warehouse and ran dbt on
+    # the copy, minutes in a large shop, before saying there was no model to score with
+    import include.dbt
+    import include.scoring
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing is copied or built without a champion")
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    _marts_built_for(warehouse, date(2025, 1, 1))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setattr(include.scoring, "_checkpointed_copy", never)
+    monkeypatch.setattr(include.dbt, "dbt_build", never)
+    with pytest.raises(SystemExit) as refused:
+        include.scoring.score_as_of(date(2024, 12, 1), warehouse_path=warehouse)
+    assert str(refused.value) == (
+        f"No champion model in {tmp_path / 'artifacts' / 'models'}: train one first (make demo or cvw train)."
+    )
