@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 
 from include.warehouse import has_table
+from ml.btyd import BTYD_FEATURES
 from ml.data import rounded
 from ml.monitor import (
     OUTCOMES_VIEW,
@@ -285,6 +286,14 @@ def describe(summary: Mapping[str, Any]) -> str:
                 f"cvw score --as-of-date {summary['as_of_date']})"
             )
             absent = [column for column in absent if column not in SCORE_COLUMNS]
+        features = [column for column in absent if column not in (*SCORE_COLUMNS, *BTYD_FEATURES)]
+        if features and not found["feature_rows"]:  # a date scored from marts built for it in a scratch copy
+            lines.append(
+                f"not monitored, marts.customer_features holds no row at that date: its {len(features)} "
+                f"features (cvw build --as-of-date {summary['as_of_date']} builds the marts for it; --json "
+                "names them)"
+            )
+            absent = [column for column in absent if column not in features]
         if absent:  # a model output computed while scoring, or a feature the mart dropped
             lines.append("not monitored, not in the warehouse at that date: " + ", ".join(absent))
     if isinstance(summary["backtests"], str):

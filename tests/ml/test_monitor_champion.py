@@ -273,6 +273,26 @@ def test_the_log_says_the_scores_of_a_date_another_model_scored_are_not_the_cham
     ]
 
 
+def test_the_log_counts_the_features_of_a_date_the_marts_hold_no_row_of_instead_of_naming_each(
+    warehouse: str,
+) -> None:
+    # a backfilled date, scored from marts built for it in a scratch copy: the log named every feature of
+    # the model (60 in the demo) as "not in the warehouse at that date", once per backfilled day
+    with duckdb.connect(warehouse) as con:
+        con.executemany(
+            "insert into scores.customer_scores values (" + ", ".join(["?"] * 17) + ")",
+            [_score(date(2025, 3, 15), "A", "v1", 0.2, 5.0), _score(date(2025, 3, 15), "B", "v1", 0.8, 20.0)],
+        )
+        summary = monitor_champion(con, "v1", METADATA, as_of_date=date(2025, 3, 15))
+    assert summary["drift"]["not_monitored"] == ["btyd_expected_orders", "orders_lifetime", "region"]
+    assert describe(summary).splitlines()[1:3] == [
+        "drift: 2 columns over 0 feature rows and 2 score rows; moderate: predicted_revenue; "
+        "significant: none",
+        "not monitored, marts.customer_features holds no row at that date: its 3 features (cvw build "
+        "--as-of-date 2025-03-15 builds the marts for it; --json names them)",
+    ]
+
+
 def test_a_date_with_neither_features_nor_the_champions_scores_skips_drift_saying_why(warehouse: str) -> None:
     # 2025-03-15 was scored by v0 from marts built for it in a scratch copy: nothing of v1's to measure there
     with duckdb.connect(warehouse) as con:
