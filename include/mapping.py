@@ -267,6 +267,10 @@ def resolve(
                 "or map another column."
             )
         value = blank_is_null(quote(found)) if type_family(source_type) == "text" else quote(found)
+        if column.sql_type == "VARCHAR" and type_family(source_type) == "number":
+            # delivered as its text (17850.0 is '17850'), so a NaN or infinity is no value as delivered:
+            # in a required column it is `missing <column>` (rule 1), not a NULL key loaded past the rule
+            value, source_type = typed("VARCHAR", value, source_type, 0), "VARCHAR"
         sources.append(Source(column, value, source_type, f"column {found!r}"))
     return sources
 

@@ -385,6 +385,29 @@ def test_a_whole_float_id_with_a_default_is_the_same_id_and_nan_is_missing(tmp_p
     ]
 
 
+def test_a_nan_or_infinite_float_id_without_a_default_is_a_missing_required_value(tmp_path: Path) -> None:
+    # A float id column holds NaN where an id is missing (Polars and Spark write it so; pandas writes a
+    # null): NaN and infinities loaded as a NULL customer_id, past rule 1, failing every dbt build after
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "orders.parquet"
+    table = {
+        "order_id": ["o1", "o2", "o3"],
+        "customer_id": pa.array([17850.0, float("nan"), float("inf")]),
+        "ordered_at": [datetime(2024, 1, 1)] * 3,
+        "amount": [1.0, 2.0, 3.0],
+    }
+    pq.write_table(pa.table(table), path)
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(path, warehouse) == 0
+    assert _query(warehouse, "select order_id, customer_id from raw.orders order by 1") == [("o1", "17850")]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (2, "missing customer_id"),
+        (3, "missing customer_id"),
+    ]
+
+
 def test_a_list_column_fails_the_file_with_the_type_sentence(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
