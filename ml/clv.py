@@ -245,30 +245,47 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
 
 
 def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int, verb: str = "train") -> None:
-    """Stop with one sentence when the marts have no labels of the horizon and no build would make them.
+    """Stop with one sentence when the marts have no labels of the horizon: no build would make them, or
+    the marts were built before the horizon was one of the build's while their cutoffs would have some.
 
     A build makes the label windows of include.dbt.label_horizons (dbt_project.yml's and CVW_HORIZON_DAYS),
-    and the persistence baseline needs an order window of the horizon's length (ml.baselines): another horizon
-    found no labelled cutoff and was reported as too little data, with the advice to shorten the horizon.
+    and the persistence baseline needs an order window of the horizon's length (ml.baselines): another
+    horizon, or CVW_HORIZON_DAYS changed since the build, found no labelled cutoff and was reported as too
+    little data, with the advice to load a longer history or shorten the horizon.
     """
     from include.dbt import label_horizons
     from ml.baselines import require_persistence_window
 
     require_persistence_window(horizon_days)
     built = label_horizons()
-    if horizon_days in built:
-        return  # a short history may still hold none: check_enough_data says so
     try:
-        [(held,)] = con.execute(
-            "select count(*) from marts.customer_labels where horizon_days = ?", [horizon_days]
+        [(held, due, latest)] = con.execute(
+            """
+            with cutoffs as (select distinct cutoff_date from marts.customer_features)
+            select
+                (select count(*) from marts.customer_labels where horizon_days = $horizon),
+                count(*) filter (where cutoff_date + $horizon <= (select max(cutoff_date) from cutoffs)),
+                max(cutoff_date)
+            from cutoffs
+            """,
+            {"horizon": horizon_days},
         ).fetchall()
     except duckdb.CatalogException:
-        held = 0  # summarize_training_data says to build the marts
-    if not held:
+        held = due = latest = None  # summarize_training_data says to build the marts
+    if held:
+        return
+    if horizon_days not in built:
         raise SystemExit(
             f"The marts have no {horizon_days}-day labels (a build makes {', '.join(map(str, built))}): set "
             f"CVW_HORIZON_DAYS={horizon_days} and rebuild them (cvw build) to {verb} for {horizon_days} days."
         )
+    if due:  # a build with the horizon labels these cutoffs: the marts predate the setting
+        raise SystemExit(
+            f"The marts have no {horizon_days}-day labels, though {due} of their cutoffs are {horizon_days} "
+            f"days or more before the latest ({latest}): they were built without that horizon; rebuild them "
+            f"(cvw build) to {verb} for {horizon_days} days."
+        )
+    # else a short history holds none: check_enough_data says so
 
 
 def check_enough_data(

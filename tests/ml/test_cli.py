@@ -252,6 +252,30 @@ def test_train_for_a_horizon_the_marts_have_no_labels_of_says_so(tmp_path, monke
         cli.main(["train", "--horizon-days", "30"])  # labels the marts hold: what is missing is data
 
 
+def test_train_after_setting_a_horizon_the_marts_were_built_without_says_to_rebuild(
+    tmp_path, monkeypatch
+) -> None:
+    # CVW_HORIZON_DAYS=180 set after a build with 90-day labels only: a year of monthly cutoffs is history
+    # enough, yet training said "too little data ... load a longer history or use a shorter horizon"
+    _warehouse(
+        tmp_path,
+        monkeypatch,
+        "create schema marts",
+        "create table marts.customer_features as select 'A' as customer_id, "
+        "cutoff_date::date as cutoff_date, 400 as days_since_first_order, 5 as orders_lifetime "
+        "from range(date '2024-01-01', date '2025-02-01', interval 1 month) as t(cutoff_date)",
+        "create table marts.customer_labels as select customer_id, cutoff_date, 90 as horizon_days "
+        "from marts.customer_features where cutoff_date <= date '2024-10-01'",
+    )
+    monkeypatch.setenv("CVW_HORIZON_DAYS", "180")
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["train"])
+    assert str(stopped.value) == (
+        "The marts have no 180-day labels, though 7 of their cutoffs are 180 days or more before the latest "
+        "(2025-01-01): they were built without that horizon; rebuild them (cvw build) to train for 180 days."
+    )
+
+
 @pytest.mark.parametrize(
     "interrupt",
     [RuntimeError("Query interrupted"), KeyboardInterrupt()],
