@@ -19,7 +19,7 @@ from include.alerts import notify_failure
 WAREHOUSE_POOL = "warehouse_writer"
 WAREHOUSE_POOL_SLOTS = 1
 
-# Lock waits and other transient errors get two more tries, about 30 s then 60 s later (at most 10 minutes).
+# Lock waits and other transient errors get two more tries, 30-60 s then 60-120 s later (at most 10 minutes).
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "customer-value",
     "retries": 2,
