@@ -54,6 +54,18 @@ def test_without_a_date_the_dags_get_no_date(monkeypatch) -> None:
     assert ran == [("ingest", None), ("transform", None), ("transform", {"as_of_date": "2025-01-01"})]
 
 
+def test_a_date_in_another_iso_form_reaches_the_dags_as_yyyy_mm_dd(monkeypatch) -> None:
+    # `cvw score --as-of-date 20250101` scores that day; `cvw pipeline` passed "20250101" on as typed and the
+    # transform DAG's param refused it with a traceback, after ingest had already run
+    ran = []
+    monkeypatch.setattr(run_dags, "in_process_environment", lambda: None)
+    monkeypatch.setattr(include.airflow_setup, "set_up", lambda *args, **kwargs: [])
+    monkeypatch.setattr(run_dags, "load_dags", lambda folder: {})
+    monkeypatch.setattr(run_dags, "run_dag", lambda dags, dag_id, conf: ran.append((dag_id, conf)) or 0.0)
+    assert run_dags.main(["ingest", "transform", "--as-of-date", "20250101"]) == 0
+    assert ran == [("ingest", None), ("transform", {"as_of_date": "2025-01-01"})]
+
+
 def test_the_readme_walks_the_dags_in_the_order_the_demo_runs_them() -> None:
     # The walk runs monitor before publish, so the demo's serving copy holds the backtests; the README still
     # said it published once, before monitor, and listed publish before monitor.
