@@ -63,7 +63,7 @@ def ingest():
         """Load new landing files into raw; return rows loaded per table, or skip when nothing is new."""
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from include.ingest import load_landing
+        from include.ingest import describe, load_landing
         from include.settings import get_settings
 
         landing_dir = get_settings().landing_dir
@@ -74,7 +74,9 @@ def ingest():
         with refusals_fail_at_once(ValueError):  # a file that fails whole fails the same on a retry
             loads = load_landing(landing_dir)
         for load in loads:
-            if not load.skipped:
+            if load.skipped:  # the loader logs the files it loads; say which ones it found loaded before
+                print(describe(load))
+            else:
                 loaded[load.table] = loaded.get(load.table, 0) + load.rows_loaded
         # an earlier try of this run may have committed its load and failed after: announce that load. Since
         # the run was due, not since it started: clearing a task of a failed run restarts the run's clock
@@ -85,6 +87,11 @@ def ingest():
                 print(f"Loads recorded since this run was due (an earlier try's, or another's): {loaded};"
                       " updating warehouse_raw for them.")  # fmt: skip
         if not loaded:
+            if loads:  # a file delivered again, under its name or another, holds content loaded before
+                raise AirflowSkipException(
+                    f"Nothing new in {landing_dir}: its {len(loads)} files hold content loaded before, so "
+                    "nothing to load, raw is unchanged."
+                )
             raise AirflowSkipException(f"No new files in {landing_dir}: nothing to load, raw is unchanged.")
         return loaded
 

@@ -105,6 +105,39 @@ def test_an_ingest_retry_announces_what_its_failed_try_committed(
         task.python_callable(ti=SimpleNamespace(try_number=1), dag_run=run)
 
 
+def test_an_ingest_of_files_loaded_before_says_so_and_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dag_task, capsys
+) -> None:
+    """A delivery sent again, here under a new name, loads nothing. The task said "No new files" with a new
+    file in the folder, and its log named no file, so nothing told the operator why it was not loaded."""
+    import shutil
+
+    import pendulum
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.ingest import load_landing
+    from include.synthetic import write_shop
+
+    folder, warehouse = tmp_path / "landing", tmp_path / "warehouse.duckdb"
+    write_shop(folder, customers=50, seed=3)
+    monkeypatch.setenv("CVW_LANDING_DIR", str(folder))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    load_landing(folder, warehouse)
+    shutil.copy(folder / "orders.parquet", folder / "orders_again.parquet")
+    files = len(list(folder.iterdir()))
+    task = dag_task("ingest", "load_landing_files")
+    run = SimpleNamespace(start_date=pendulum.now("UTC"))
+    with pytest.raises(AirflowSkipException) as skipped:
+        task.python_callable(ti=SimpleNamespace(try_number=1), dag_run=run)
+    assert str(skipped.value) == (
+        f"Nothing new in {folder}: its {files} files hold content loaded before, so nothing to load, raw is "
+        "unchanged."
+    )
+    lines = [line for line in capsys.readouterr().out.splitlines() if "skipped (already loaded" in line]
+    assert len(lines) == files
+    assert lines[3].startswith(f"{'orders_again.parquet':<40} -> {'orders':<24} skipped (already loaded")
+
+
 def test_a_cleared_ingest_task_announces_what_a_failed_try_of_its_run_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dag_task
 ) -> None:
