@@ -58,8 +58,23 @@ def run_dag(dags: dict, dag_id: str, run_conf: dict | None = None) -> float:
         os.environ.update(environment)
     state = str(getattr(run, "state", "unknown"))
     if not state.endswith("success"):
-        raise SystemExit(f"DAG {dag_id} ended in state {state}: see the task log above for the failing task.")
+        failed = failed_tasks(run)
+        if not failed:
+            raise SystemExit(
+                f"DAG {dag_id} ended in state {state}: see the task log above for the failing task."
+            )
+        # a retried task's log runs to hundreds of lines of waiting: name the line that says why it failed
+        raise SystemExit(
+            f"DAG {dag_id} ended in state {state}: {', '.join(failed)} failed; the line "
+            f"'Task {dag_id}.{failed[0]} failed ...' above says why."
+        )
     return time.monotonic() - started
+
+
+def failed_tasks(run: object) -> list[str]:
+    """Return the ids of a DAG run's tasks that failed themselves (not those whose upstream failed)."""
+    instances = run.get_task_instances() if hasattr(run, "get_task_instances") else []
+    return sorted(ti.task_id for ti in instances if str(getattr(ti.state, "value", ti.state)) == "failed")
 
 
 def in_process_environment() -> None:

@@ -66,6 +66,29 @@ def test_a_date_in_another_iso_form_reaches_the_dags_as_yyyy_mm_dd(monkeypatch) 
     assert ran == [("ingest", None), ("transform", {"as_of_date": "2025-01-01"})]
 
 
+def test_a_failed_dag_names_its_failed_task_in_the_last_line(monkeypatch) -> None:
+    # the last line said "see the task log above for the failing task", under a retried task's hundreds of
+    # lines of "No tasks to run" while dag.test waited out its retry delays
+    from types import SimpleNamespace
+
+    import include.cosmos_config
+
+    instances = [
+        SimpleNamespace(task_id="dbt.dbt_producer_watcher_done", state="upstream_failed"),
+        SimpleNamespace(task_id="publish_serving_copy", state="failed"),
+        SimpleNamespace(task_id="other", state="success"),
+    ]
+    run = SimpleNamespace(state="failed", get_task_instances=lambda: instances)
+    monkeypatch.setattr(include.cosmos_config, "run_producer_first", lambda dag: None)
+    dag = SimpleNamespace(test=lambda run_conf: run)
+    with pytest.raises(SystemExit) as stop:
+        run_dags.run_dag({"publish": dag}, "publish")
+    assert str(stop.value) == (
+        "DAG publish ended in state failed: publish_serving_copy failed; the line "
+        "'Task publish.publish_serving_copy failed ...' above says why."
+    )
+
+
 def test_the_readme_walks_the_dags_in_the_order_the_demo_runs_them() -> None:
     # The walk runs monitor before publish, so the demo's serving copy holds the backtests; the README still
     # said it published once, before monitor, and listed publish before monitor.
