@@ -312,13 +312,34 @@ def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = No
         con.close()
 
 
+# A landing file's failure whose advice is a mapping (cvw import's --map, --date-format) gets this: cvw ingest
+# and the ingest DAG read the contract's column names and ISO 8601 timestamps only, and take no such option.
+MAPPING_ADVICE = ("--map", "--date-format", "the mapping", "map the column", "map another column")
+LANDING_HAS_NO_MAPPING = (
+    "Landing files are read by the contract's column names and ISO 8601 timestamps: give the file those, or "
+    "load it with cvw import, whose --map and --date-format read others (docs/data-contract.md)."
+)
+
+
+def _load_landing_file(
+    con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime, table: str
+) -> FileLoad:
+    """Load a landing file by the contract's names; a failure that names a mapping says where one is given."""
+    try:
+        return load_table_file(con, path, loaded_at, mapping=Mapping(table))
+    except ValueError as error:
+        if not any(advice in str(error) for advice in MAPPING_ADVICE):
+            raise
+        raise ValueError(f"{error} {LANDING_HAS_NO_MAPPING}") from None
+
+
 def load_landing(directory: Path, warehouse_path: Path | None = None) -> list[FileLoad]:
     """Load every new landing file of the directory in one transaction; return what happened to each file."""
     jobs: list[tuple[Path, Loader]] = []
     for path, table in landing_files(Path(directory)):
         loader = _load_ground_truth
         if table in RAW_TABLES:
-            loader = partial(load_table_file, mapping=Mapping(table))
+            loader = partial(_load_landing_file, table=table)
         jobs.append((path, loader))
     return load_files(jobs, warehouse_path)
 

@@ -1104,6 +1104,37 @@ def test_a_header_ending_with_the_delimiter_names_no_column_its_rows_lack(
     assert _query(warehouse, "select order_id from raw.orders order by 1") == [(key,) for key in loaded]
 
 
+@pytest.mark.parametrize(
+    ("lines", "failure"),
+    [
+        (
+            ["order_id,customer_id,ordered_at,total", "o1,c1,2024-01-01,1"],
+            "orders.csv lacks the required column amount of raw.orders: add it, or map one of its columns to "
+            "it (--map amount=YOUR_COLUMN; its columns: order_id, customer_id, ordered_at, total).",
+        ),
+        (
+            ["order_id,customer_id,ordered_at,amount", "o1,c1,01/02/2024 11:00,1"],
+            "orders.csv: no value of column 'ordered_at' parses as a timestamp for raw.orders.ordered_at "
+            "(e.g. '01/02/2024 11:00'): fix the column or the mapping (pass its format, e.g. --date-format "
+            "'%d/%m/%Y %H:%M').",
+        ),
+    ],
+    ids=["a-column-by-another-name", "dates-in-another-format"],
+)
+def test_a_landing_file_failing_for_a_mapping_says_cvw_import_gives_one(
+    tmp_path: Path, lines: list[str], failure: str
+) -> None:
+    # cvw ingest and the ingest DAG take no --map nor --date-format, which the failure advised alone
+    directory, warehouse = _orders_csv(tmp_path, lines)
+    with pytest.raises(ValueError) as failed:
+        load_landing(directory, warehouse)
+    assert str(failed.value) == (
+        f"{failure} Landing files are read by the contract's column names and ISO 8601 timestamps: give the "
+        "file those, or load it with cvw import, whose --map and --date-format read others "
+        "(docs/data-contract.md)."
+    )
+
+
 def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
     # docs/data-contract.md names ORDERS.CSV a deliverable file; the landing folder used to skip it silently
     directory = tmp_path / "landing"
