@@ -216,7 +216,7 @@ def score_as_of(
         rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse, **scoring)
         return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
     # no champion to score with stopped only after the copy and its dbt build (minutes in a large shop)
-    require_champion(settings.artifacts_dir)
+    require_champion(settings.artifacts_dir, warehouse)
     with tempfile.TemporaryDirectory(prefix=_scratch_prefix(), dir=warehouse.parent) as folder:
         scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it
         _checkpointed_copy(warehouse, scratch)

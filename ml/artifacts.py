@@ -206,18 +206,33 @@ def missing_artifacts(artifacts_dir: Path, version: str) -> list[str]:
     return [booster_file(folder, name).name for name in boosters if not booster_file(folder, name).exists()]
 
 
-def load_champion(artifacts_dir: Path) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
-    """Return the champion's version, boosters by name and metadata."""
-    version = require_champion(artifacts_dir)
+def load_champion(
+    artifacts_dir: Path, warehouse_path: Path | None = None
+) -> tuple[str, dict[str, lgb.Booster], dict[str, Any]]:
+    """Return the champion's version, boosters by name and metadata (warehouse_path: require_champion)."""
+    version = require_champion(artifacts_dir, warehouse_path)
     folder = version_dir(artifacts_dir, version)
     metadata = json.loads((folder / "metadata.json").read_text())
     return version, load_boosters(folder, metadata["models"]), metadata
 
 
-def require_champion(artifacts_dir: Path) -> str:
-    """Return the champion's version; stop with one sentence when there is none or its folder lacks a file."""
+def require_champion(artifacts_dir: Path, warehouse_path: Path | None = None) -> str:
+    """Return the champion's version; stop with one sentence when there is none or its folder lacks a file.
+
+    Without a pointer, the registry of the warehouse (the settings' by default) says whether a champion was
+    promoted all the same: the pointer was then deleted by hand, and training again is not the fix.
+    """
     version = champion_version(artifacts_dir)
     if version is None:
+        from ml.registry import registered_champion  # ml.registry imports this module
+
+        registered = registered_champion(warehouse_path)
+        if registered is not None:
+            raise SystemExit(
+                f"ml.model_registry names model version {registered} champion, but its pointer "
+                f"{models_dir(artifacts_dir) / CHAMPION_POINTER} is missing: restore it with "
+                f"cvw models promote {registered} --reason TEXT."
+            )
         raise SystemExit(
             f"No champion model in {models_dir(artifacts_dir)}: train one first (make demo or cvw train)."
         )

@@ -257,7 +257,7 @@ def monitor(
     from ml.artifacts import load_champion
 
     settings = get_settings()
-    version, _, metadata = load_champion(settings.artifacts_dir)
+    version, _, metadata = load_champion(settings.artifacts_dir, warehouse_path)
     with connect(warehouse_path) as con:
         return monitor_champion(con, version, metadata, as_of_date, recompute_backtests=recompute_backtests)
 

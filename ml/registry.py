@@ -220,6 +220,28 @@ def current_champion(con: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, dic
     return version, {task: json.loads(metrics) for v, task, metrics in rows if v == version}
 
 
+def registered_champion(warehouse_path: Path | None = None) -> str | None:
+    """Return the version ml.model_registry names champion, read only; None without one or when unreadable.
+
+    What a missing champion pointer is checked against (ml.artifacts.require_champion): a warehouse that
+    does not exist, has no registry yet or is held by another process has nothing to say, and gives None.
+    """
+    from include.warehouse import connect, has_table
+
+    try:
+        with connect(warehouse_path, read_only=True) as con:
+            if not has_table(con, "ml", "model_registry"):
+                return None
+            row = con.execute(
+                "select model_version from ml.model_registry where status = ? "
+                "order by trained_at desc limit 1",
+                [CHAMPION],
+            ).fetchone()
+    except (SystemExit, duckdb.Error):
+        return None
+    return None if row is None else row[0]
+
+
 def _artifact_champion(artifacts_dir: Path) -> tuple[str, dict[str, dict[str, float]]] | None:
     """Return (version, metrics by task) of the champion pointer on disk, or None."""
     version = champion_version(artifacts_dir)

@@ -340,7 +340,7 @@ def score_customers(
 ) -> int:
     """Score every customer with an order before the scoring date; return the number of rows written."""
     settings = get_settings()
-    version, boosters, metadata = load_champion(settings.artifacts_dir)
+    version, boosters, metadata = load_champion(settings.artifacts_dir, warehouse_path)
     with connect(warehouse_path) as con:
         as_of_date = as_of_date or settings.as_of_date or scoring_date(con)
         require_mart_columns(con)

@@ -812,3 +812,26 @@ def test_a_month_old_champion_whose_tested_boosters_were_deleted_is_gated_on_its
     assert candidate["gate_reason"].endswith(
         f"(against champion {first['version']}, stored metrics of its own holdout)"
     )
+
+
+def test_a_champion_pointer_deleted_by_hand_names_the_registered_champion_and_how_to_restore_it(
+    own,
+) -> None:
+    from ml import models
+
+    path, artifacts, metadata = own
+    pointer = models_dir(artifacts) / CHAMPION_POINTER
+    pointer.unlink()
+    version = metadata["version"]
+    with pytest.raises(SystemExit) as refused:
+        score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    assert str(refused.value) == (
+        f"ml.model_registry names model version {version} champion, but its pointer {pointer} is missing: "
+        f"restore it with cvw models promote {version} --reason TEXT."
+    )
+    assert _score_tables(path) == ([], 0)
+    with duckdb.connect(str(path)) as con:
+        models.promote(con, artifacts, version, "pointer deleted by hand")
+    assert score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path) == _customers_at(
+        path, SCORING_DATE
+    )
