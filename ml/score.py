@@ -118,11 +118,22 @@ def fit_date_btyd(
     trained on fewer customers than the date has. Seven parameters fitted on 200,000 customers barely move
     with more, and the fit was most of the time scoring took at 1M customers otherwise (docs/benchmarks.md).
     Only the sampled customers' inputs are read; every customer is predicted chunk by chunk (chunk_btyd).
+    A date whose sample holds none of its customers (an early date of one or two customers, a share below
+    1) is fitted on all of them: fitted on no customer, BG/NBD's parameters were NaN, and so was every
+    customer's churn and revenue. The sample bounds the fit's cost; it never decides whether there is a fit.
     """
     if max_fit_customers and customers > max_fit_customers:
         sample_share = min(sample_share, max_fit_customers / customers)
+    table = _date_btyd_inputs(con, as_of_date, sample_share)
+    if table.num_rows == 0:
+        table = _date_btyd_inputs(con, as_of_date, 1.0)
+    return fit_btyd(btyd_inputs(_btyd_frame(rounded_arrow(table))))  # rounded as training reads the mart
+
+
+def _date_btyd_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date, sample_share: float) -> pa.Table:
+    """Return the BTYD_INPUT_COLUMNS of the date's customers in the hash sample of a share, by customer_id."""
     sampled, sample_parameters = in_sample("customer_id", sample_share)
-    table = con.sql(
+    return con.sql(
         f"""
         select {", ".join(BTYD_INPUT_COLUMNS)}
         from marts.customer_features
@@ -131,7 +142,6 @@ def fit_date_btyd(
         """,
         params=[as_of_date, *sample_parameters],
     ).to_arrow_table()
-    return fit_btyd(btyd_inputs(_btyd_frame(rounded_arrow(table))))  # rounded as training reads the mart
 
 
 def chunk_btyd(table: pa.Table, fitted: tuple[BgNbd, GammaGamma], horizon_days: int) -> pd.DataFrame:

@@ -632,6 +632,25 @@ def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(wareho
     assert capped != everyone
 
 
+def test_a_date_whose_customers_are_all_outside_the_training_sample_fits_btyd_on_all_of_them(
+    warehouse: Path,
+) -> None:
+    # one bucket of the hash sample in a million: none of the date's customers (an early date of one or two
+    # customers scored by a model trained on a sample); fitted on no customer, BG/NBD's parameters were NaN
+    customers = _customers_at(warehouse, SCORING_DATE)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        [(sampled,)] = con.execute(
+            "select count(*) from marts.customer_features "
+            "where cutoff_date = ? and hash(customer_id) % ? < 1",
+            [SCORING_DATE, SAMPLE_BUCKETS],
+        ).fetchall()
+        nobody = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=1 / SAMPLE_BUCKETS)
+        everyone = score.fit_date_btyd(con, SCORING_DATE, customers)
+    assert sampled == 0
+    assert nobody == everyone
+    assert all(np.isfinite(value) for value in (*vars(nobody[0]).values(), nobody[1].p, nobody[1].q))
+
+
 def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_expected_orders() -> None:
     values = pa.table(
         {
