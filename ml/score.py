@@ -44,7 +44,19 @@ from include.settings import get_settings
 from include.warehouse import connect, scoring_date
 from ml import explain
 from ml.artifacts import load_champion, version_dir
-from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd, predict_btyd
+from ml.btyd import (
+    BTYD_FEATURES,
+    MIN_FIT_CUSTOMERS,
+    MIN_REPEAT_CUSTOMERS,
+    BgNbd,
+    GammaGamma,
+    btyd_from_parameters,
+    btyd_inputs,
+    fit_btyd,
+    identified_fit,
+    predict_btyd,
+    repeat_customers,
+)
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
@@ -108,6 +120,8 @@ def fit_date_btyd(
     customers: int,
     sample_share: float = 1.0,
     max_fit_customers: int | None = None,
+    stored: dict[str, Any] | None = None,
+    version: str = "the champion",
 ) -> tuple[BgNbd, GammaGamma]:
     """Return BG/NBD and Gamma-Gamma fitted on the date's customers (`customers` of them) as training did.
 
@@ -118,16 +132,31 @@ def fit_date_btyd(
     trained on fewer customers than the date has. Seven parameters fitted on 200,000 customers barely move
     with more, and the fit was most of the time scoring took at 1M customers otherwise (docs/benchmarks.md).
     Only the sampled customers' inputs are read; every customer is predicted chunk by chunk (chunk_btyd).
-    A date whose sample holds none of its customers (an early date of one or two customers, a share below
-    1) is fitted on all of them: fitted on no customer, BG/NBD's parameters were NaN, and so was every
-    customer's churn and revenue. The sample bounds the fit's cost; it never decides whether there is a fit.
+    A date whose sample is too small to fit them on (ml.btyd.identified_fit: an early date of one or two
+    customers, a share below 1) is fitted on all its customers: fitted on no customer, BG/NBD's parameters
+    were NaN, and so was every customer's churn and revenue. The sample bounds the fit's cost; it never
+    decides whether there is a fit. A date too small even so (fewer than MIN_FIT_CUSTOMERS customers, or
+    MIN_REPEAT_CUSTOMERS with a repeat purchase of positive value) gets the parameters the model's training
+    fitted on its test cutoff (`stored`, the metadata's btyd_parameters); a model saved without them
+    (`version`) stops scoring such a date with one sentence.
     """
     if max_fit_customers and customers > max_fit_customers:
         sample_share = min(sample_share, max_fit_customers / customers)
-    table = _date_btyd_inputs(con, as_of_date, sample_share)
-    if table.num_rows == 0:
-        table = _date_btyd_inputs(con, as_of_date, 1.0)
-    return fit_btyd(btyd_inputs(_btyd_frame(rounded_arrow(table))))  # rounded as training reads the mart
+    inputs = btyd_inputs(_btyd_frame(rounded_arrow(_date_btyd_inputs(con, as_of_date, sample_share))))
+    if not identified_fit(inputs) and sample_share < 1.0:
+        inputs = btyd_inputs(_btyd_frame(rounded_arrow(_date_btyd_inputs(con, as_of_date, 1.0))))
+    if identified_fit(inputs):
+        return fit_btyd(inputs)  # rounded as training reads the mart
+    if stored is not None:
+        return btyd_from_parameters(stored)
+    plural = "s" * (len(inputs) != 1)
+    raise SystemExit(
+        f"BG/NBD + Gamma-Gamma, whose predictions the model reads, cannot be fitted at {as_of_date}: "
+        f"{len(inputs)} customer{plural}, {repeat_customers(inputs)} with a repeat purchase of positive "
+        f"value (at least {MIN_FIT_CUSTOMERS} and {MIN_REPEAT_CUSTOMERS} are needed), and model version "
+        f"{version} was saved without the parameters it fitted in training, which a newer training "
+        "stores: score a later date, or train again (cvw train) to score this one."
+    )
 
 
 def _date_btyd_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date, sample_share: float) -> pa.Table:
@@ -365,7 +394,15 @@ def score_customers(
         if customers == 0:
             raise SystemExit(f"marts.customer_features has no customer at {as_of_date}: nothing to score.")
         sample_share = float(metadata.get("training_sample_share", 1.0))
-        btyd = fit_date_btyd(con, as_of_date, customers, sample_share, settings.train_max_customers)
+        btyd = fit_date_btyd(
+            con,
+            as_of_date,
+            customers,
+            sample_share,
+            settings.train_max_customers,
+            metadata.get("btyd_parameters"),  # none in a model saved before
+            version,
+        )
         compiled = None
         # boosters with other category orders get LightGBM's own recoding of a frame (iter_raw_scores), so
         # compiling them would be wasted

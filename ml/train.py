@@ -30,7 +30,7 @@ from ml.artifacts import (
     removed_unless_registered,
     save_model_version,
 )
-from ml.btyd import BTYD_FEATURES
+from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
 from ml.calibration import combine, fit_calibration, reliability_table
 from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
@@ -358,6 +358,12 @@ def train_models(
         "training_rows": int(len(frame)),
         # below 1: a fixed hash sample of customers (CVW_TRAIN_MAX_CUSTOMERS), the same at every cutoff
         "training_sample_share": sample_share,
+        # BG/NBD + Gamma-Gamma as fitted on the test cutoff's customers (training's fit there): what scoring
+        # uses at a date too small to fit them on (ml.btyd.identified_fit; ml.score.fit_date_btyd)
+        "btyd_parameters": {
+            "cutoff": str(test_cutoff.date()),
+            **btyd_parameters(fit_btyd(btyd_inputs(test))),
+        },
         "params": {
             name: {**params, "boosting_rounds": rounds} for name, (params, rounds) in BOOSTERS.items()
         },

@@ -329,3 +329,29 @@ def test_with_q_at_most_two_the_population_mean_is_the_repeat_customers_mean() -
         2.0 * 10.0 / 1.5
     )
     assert CDNOW_GAMMA_GAMMA.population_mean == pytest.approx(6.25 * 15.44 / 2.74)
+
+
+def test_a_fit_needs_four_customers_and_three_with_a_repeat_purchase_of_positive_value() -> None:
+    def inputs(rows: list[tuple[float, float]]) -> pd.DataFrame:
+        x, m_x = (np.array(column, dtype=float) for column in zip(*rows, strict=True))
+        return pd.DataFrame({"x": x, "t_x": x, "T": x + 1, "m_x": m_x})
+
+    repeat, once, refunded = (2.0, 30.0), (0.0, np.nan), (1.0, 0.0)
+    assert btyd.identified_fit(inputs([repeat, repeat, repeat, once]))
+    assert btyd.identified_fit(inputs([repeat] * 4))
+    assert not btyd.identified_fit(inputs([repeat] * 3))  # three customers: BG/NBD has four parameters
+    assert not btyd.identified_fit(inputs([repeat, repeat, refunded, once]))  # two with a positive value
+    assert not btyd.identified_fit(inputs([once] * 50))
+    assert btyd.repeat_customers(inputs([repeat, refunded, once])) == 1
+
+
+def test_a_fit_on_one_repeat_customer_runs_to_its_bounds_where_stored_parameters_do_not() -> None:
+    # bought on two days, the last a day ago, first two days ago: alive by any measure; fitted on him alone
+    # BG/NBD called him dead (why identified_fit refuses such a fit)
+    one = pd.DataFrame({"x": [1.0], "t_x": [1 / 7], "T": [2 / 7], "m_x": [20.0]})
+    assert btyd.predict_btyd(one, *btyd.fit_btyd(one), 90)["btyd_p_alive"].iloc[0] < 1e-6
+    stored = btyd.btyd_parameters((CDNOW_BGNBD, CDNOW_GAMMA_GAMMA))
+    assert btyd.btyd_from_parameters(stored) == (CDNOW_BGNBD, CDNOW_GAMMA_GAMMA)
+    odds_dead = 0.793 / 2.426 * ((4.414 + 2 / 7) / (4.414 + 1 / 7)) ** 1.243  # FHL 2005 eq. 11 at CDNOW's
+    alive = btyd.predict_btyd(one, *btyd.btyd_from_parameters(stored), 90)["btyd_p_alive"].iloc[0]
+    assert alive == pytest.approx(1 / (1 + odds_dead))  # 0.746

@@ -14,7 +14,15 @@ import pytest
 
 from ml import actions, champion, compiled, evaluate, monitor, provenance, registry, score, train
 from ml.artifacts import CHAMPION_POINTER, EVALUATED, load_boosters, load_champion, models_dir, version_dir
-from ml.btyd import BTYD_FEATURES, BgNbd, GammaGamma, btyd_inputs, fit_btyd
+from ml.btyd import (
+    BTYD_FEATURES,
+    BgNbd,
+    GammaGamma,
+    btyd_from_parameters,
+    btyd_inputs,
+    btyd_parameters,
+    fit_btyd,
+)
 from ml.data import READ_BY_NAME, SAMPLE_BUCKETS, load_training_frame, rounded
 from ml.features import RFM_FEATURES, model_matrix
 
@@ -649,6 +657,84 @@ def test_a_date_whose_customers_are_all_outside_the_training_sample_fits_btyd_on
     assert sampled == 0
     assert nobody == everyone
     assert all(np.isfinite(value) for value in (*vars(nobody[0]).values(), nobody[1].p, nobody[1].q))
+
+
+def _early_date(path: Path, rows: list[tuple[int, int, int, float, float]]) -> Path:
+    """Return a warehouse whose feature mart holds, at 2023-01-10, customers of the BTYD input columns."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.customer_features (customer_id varchar, cutoff_date date, "
+            "order_days_lifetime bigint, days_since_first_order bigint, days_since_last_order bigint, "
+            "revenue_lifetime double, first_order_day_revenue double)"
+        )
+        con.executemany(
+            "insert into marts.customer_features values (?, date '2023-01-10', ?, ?, ?, ?, ?)",
+            [(f"C{number}", *row) for number, row in enumerate(rows)],
+        )
+    return path
+
+
+# one-time buyer; bought on two days (the last a day ago), 20 each
+ONCE, TWICE = (1, 3, 3, 20.0, 20.0), (2, 2, 1, 40.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [[ONCE], [TWICE], [ONCE, TWICE], [TWICE, TWICE, TWICE], [ONCE] * 20],
+    ids=["one customer", "one repeat customer", "two customers", "three", "no repeat purchase"],
+)
+def test_a_date_too_small_to_fit_btyd_on_gets_the_parameters_training_stored(
+    rows: list, tmp_path: Path
+) -> None:
+    stored = btyd_parameters((BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426), GammaGamma(6.25, 3.74, 15.44)))
+    with duckdb.connect(str(_early_date(tmp_path / "early.duckdb", rows)), read_only=True) as con:
+        fitted = score.fit_date_btyd(con, date(2023, 1, 10), len(rows), stored={"cutoff": "x", **stored})
+        with pytest.raises(SystemExit) as refused:
+            score.fit_date_btyd(con, date(2023, 1, 10), len(rows), version="v1")
+    assert fitted == btyd_from_parameters(stored)
+    repeat = sum(row is TWICE for row in rows)
+    plural = "s" * (len(rows) != 1)
+    assert str(refused.value) == (
+        f"BG/NBD + Gamma-Gamma, whose predictions the model reads, cannot be fitted at 2023-01-10: "
+        f"{len(rows)} customer{plural}, {repeat} with a repeat purchase of positive value (at least 4 and "
+        "3 are needed), and model version v1 was saved without the parameters it fitted in training, "
+        "which a newer training stores: score a later date, or train again (cvw train) to score this one."
+    )
+
+
+def test_a_date_of_four_customers_three_of_them_repeat_customers_gets_its_own_fit(tmp_path: Path) -> None:
+    rows = [ONCE, TWICE, (3, 9, 2, 70.0, 30.0), (2, 5, 4, 35.0, 10.0)]
+    stored = btyd_parameters((BgNbd(1.0, 1.0, 1.0, 1.0), GammaGamma(1.0, 3.0, 1.0)))
+    with duckdb.connect(str(_early_date(tmp_path / "early.duckdb", rows)), read_only=True) as con:
+        fitted = score.fit_date_btyd(con, date(2023, 1, 10), 4, stored=stored)
+        frame = con.execute("select * from marts.customer_features order by customer_id").df()
+    assert fitted == fit_btyd(btyd_inputs(rounded(frame)))
+    assert fitted != btyd_from_parameters(stored)
+
+
+def test_training_stores_its_btyd_fit_at_the_test_cutoff_and_a_one_customer_date_is_scored_with_it(
+    own,
+) -> None:
+    path, _, metadata = own
+    test_cutoff = date.fromisoformat(metadata["test_cutoff"])
+    with duckdb.connect(str(path)) as con:
+        customers = score.date_customers(con, test_cutoff)
+        assert btyd_from_parameters(metadata["btyd_parameters"]) == score.fit_date_btyd(
+            con, test_cutoff, customers
+        )
+        assert metadata["btyd_parameters"]["cutoff"] == metadata["test_cutoff"]
+        # one repeat customer of the scoring date, alone at a date of its own
+        con.execute(
+            "insert into marts.customer_features select * replace (date '2030-01-01' as cutoff_date) "
+            "from marts.customer_features where cutoff_date = ? and order_days_lifetime > 1 "
+            "order by customer_id limit 1",
+            [SCORING_DATE],
+        )
+    assert score.score_customers(as_of_date=date(2030, 1, 1), warehouse_path=path) == 1
+    scored = _scores(path)
+    one = scored[scored["as_of_date"] == pd.Timestamp("2030-01-01")]
+    assert len(one) == 1 and np.isfinite(one[["predicted_revenue", "churn_probability"]].to_numpy()).all()
 
 
 def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_expected_orders() -> None:
