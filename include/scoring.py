@@ -77,11 +77,18 @@ def latest_scoring_date(now: datetime | None = None) -> date:
     return (utc_now + FUTURE_TOLERANCE).date() + timedelta(days=1)
 
 
-def champion_exists(artifacts_dir: Path | None = None) -> bool:
-    """Return whether a champion model has been promoted."""
-    from ml.artifacts import champion_version
+def champion_exists(artifacts_dir: Path | None = None, warehouse_path: Path | None = None) -> bool:
+    """Return whether a champion model has been promoted: the pointer names one, or ml.model_registry does.
 
-    return champion_version(artifacts_dir or get_settings().artifacts_dir) is not None
+    A pointer deleted by hand while the registry names a champion counts: the score and monitor DAGs then
+    fail with the sentence that restores it (ml.artifacts.require_champion) instead of skipping unseen.
+    """
+    from ml.artifacts import champion_version
+    from ml.registry import registered_champion
+
+    if champion_version(artifacts_dir or get_settings().artifacts_dir) is not None:
+        return True
+    return registered_champion(warehouse_path) is not None
 
 
 def marts_as_of_date(warehouse_path: Path | None = None) -> date | None:

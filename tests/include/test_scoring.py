@@ -173,3 +173,44 @@ def test_another_date_without_a_champion_is_refused_before_the_copy_and_its_buil
     assert str(refused.value) == (
         f"No champion model in {tmp_path / 'artifacts' / 'models'}: train one first (make demo or cvw train)."
     )
+
+
+def test_a_champion_whose_pointer_was_deleted_is_not_skipped_and_is_named_with_how_to_restore_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # the score and monitor DAGs skipped unseen ("No champion model yet") and `cvw score` said to train one,
+    # while ml.model_registry named a champion and only its pointer file had been deleted by hand
+    import duckdb
+
+    import include.dbt
+    import include.scoring
+    from ml import registry
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing is copied or built without a champion pointer")
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    _marts_built_for(warehouse, date(2025, 1, 1))
+    artifacts = tmp_path / "artifacts"
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(artifacts))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    assert not include.scoring.champion_exists()
+    with duckdb.connect(str(warehouse)) as con:
+        registry.ensure_registry(con)
+        con.execute(
+            "insert into ml.model_registry (model_version, task, horizon_days, cutoffs, features, "
+            "feature_hash, params, metrics, baseline_metrics, library_versions, git_commit, trained_at, "
+            "status, reason, updated_at) values "
+            "('v1', 'clv', 90, '', '', '', '', '{}', '{}', '', '', now(), 'retired', '', now()), "
+            "('v2', 'clv', 90, '', '', '', '', '{}', '{}', '', '', now(), 'champion', '', now())"
+        )
+    assert include.scoring.champion_exists()
+    monkeypatch.setattr(include.scoring, "_checkpointed_copy", never)
+    monkeypatch.setattr(include.dbt, "dbt_build", never)
+    with pytest.raises(SystemExit) as refused:
+        include.scoring.score_as_of(date(2024, 12, 1), warehouse_path=warehouse)
+    assert str(refused.value) == (
+        f"ml.model_registry names model version v2 champion, but its pointer "
+        f"{artifacts / 'models' / 'champion.json'} is missing: restore it with cvw models promote v2 "
+        "--reason TEXT."
+    )
