@@ -10,13 +10,16 @@ and the nodes dbt skips because of it end skipped. Under a scheduler every node 
 triggerer (`start_from_trigger`, trigger rule `always`: the edges between node tasks draw dbt's lineage,
 but no node task waits for another). Its trigger (include/node_trigger.py) polls the producer's results
 every NODE_POKE_SECONDS and ends the task there when the node passed, or was skipped after an upstream
-failure; only a node that failed resumes on a worker, to fail there with Cosmos' message. So reporting a
-node costs no worker process on the cores dbt needs, and nothing is left to report once the build is done
-(docs/benchmarks.md). A passed model's compiled SQL is in the producer's XComs (`..._compiled_sql`), not
-in its task's rendered fields, which only a worker could set. `dag.test()` runs one task at a time, never
-in the triggerer, and runs a deferred task's trigger in line: a node task run before the producer would
-wait for a build that never starts. The in-process runner (include/run_dags.py) so puts the producer
-before the root node tasks, and every other node task after its upstream ones (run_producer_first).
+failure; only a node that failed resumes on a worker, to fail there with dbt's message for it, once the
+build has ended (dbt writes it in its run summary; include/dbt_results.py). So reporting a node costs no
+worker process on the cores dbt needs, and nothing is left to report once the build is done
+(docs/benchmarks.md). A failed build fails its own task with each failed node and dbt's reason, in one
+line, not with Cosmos' "exit code 1" after dbt's whole JSON output at error level. A passed model's
+compiled SQL is in the producer's XComs (`..._compiled_sql`), not in its task's rendered fields, which only
+a worker could set. `dag.test()` runs one task at a time, never in the triggerer, and runs a deferred
+task's trigger in line: a node task run before the producer would wait for a build that never starts. The
+in-process runner (include/run_dags.py) so puts the producer before the root node tasks, and every other
+node task after its upstream ones (run_producer_first).
 
 Writer lane: only the producer writes, so only it runs in the warehouse's one-slot pool. The node tasks
 read the build's results from XCom and run in the default pool, side by side. Cosmos would re-run a node
@@ -43,12 +46,17 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
-from cosmos.operators._watcher.state import is_dbt_node_status_skipped, is_dbt_node_status_success
+from cosmos.operators._watcher.state import (
+    get_xcom_val,
+    is_dbt_node_status_skipped,
+    is_dbt_node_status_success,
+)
 
 from include import node_trigger
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.airflow_setup import dbt_executable
 from include.dbt import dbt_environment, label_horizons
+from include.dbt_results import build_failure, node_failure
 from include.settings import get_settings
 
 PRODUCER_TASK_ID = "dbt_producer_watcher"  # Cosmos' name for the task that runs `dbt build`
@@ -112,6 +120,23 @@ def run_producer_first(dag: DAG) -> None:
                 task.trigger_rule = TriggerRule.ALL_DONE
 
 
+def build_failure_of(task: BaseOperator, context: Any) -> str | None:
+    """Return the one line saying why this run's build failed the task's node (dbt's message), or None when
+    the build has no failure for it (it passed, was skipped, or has no result yet)."""
+    ti = context["ti"]
+    status = task._get_node_status(ti, context)
+    if status is None or is_dbt_node_status_success(status) or is_dbt_node_status_skipped(status):
+        return None
+    return node_failure(
+        task.model_unique_id,
+        status,
+        lambda key: get_xcom_val(ti, task.producer_task_id, key),
+        tests=getattr(task, "dbt_test_ids", []),
+        unit_tests=getattr(task, "dbt_unit_test_ids", []),
+        producer=task.producer_task_id,
+    )
+
+
 def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> bool:
     """Replace Cosmos' per-node dbt re-run: report this run's build result for the node, or fail saying how
     to rebuild within the writer lane when the build has none (a new run: a cleared producer skips)."""
@@ -121,12 +146,36 @@ def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> b
     if is_dbt_node_status_skipped(status):
         raise AirflowSkipException(f"{self.model_unique_id} was skipped by this run's dbt build.")
     if status is not None:
-        raise AirflowException(f"{self.model_unique_id} ended with status {status!r} in this run's build.")
+        raise AirflowException(build_failure_of(self, context))
     raise AirflowException(
         f"{self.task_id} has no result from this run's dbt build (try {try_number}): node tasks never run "
         f"dbt themselves, since the warehouse has one writer; trigger a new {self.dag_id} run to rebuild (a "
         f"cleared {PRODUCER_TASK_ID} skips: Cosmos never runs a second build in one run)."
     )
+
+
+def _with_dbt_message(method: str) -> Any:
+    """Return Cosmos' `poke` or `execute_complete` of a node task, failing with dbt's message for the node.
+
+    Cosmos fails a node that failed with "Model ... finished with status 'error'" (poke, under dag.test) or
+    "Review the producer task ... logs" (execute_complete, under a scheduler), dbt's reason left in the
+    build's log. Cosmos' method runs on the task the task runner executes (context["task"], the copy it
+    rendered), not on the parsed task this is bound to.
+    """
+
+    def report(self: BaseOperator, context: Any, *args: Any, **kwargs: Any) -> Any:
+        task = context.get("task") or self
+        try:
+            return getattr(type(task), method)(task, context, *args, **kwargs)
+        except AirflowSkipException:
+            raise
+        except AirflowException:
+            failure = build_failure_of(task, context)
+            if failure is None:  # the build failed before the node, or has no result for it: Cosmos' words
+                raise
+            raise AirflowException(failure) from None
+
+    return report
 
 
 def start_in_triggerer(
@@ -178,6 +227,11 @@ def report_only(group: DbtTaskGroup) -> None:
         if not hasattr(task, "_fallback_to_non_watcher_run"):  # the producer, and Cosmos' empty gate
             continue
         task._fallback_to_non_watcher_run = MethodType(_report_build_result, task)
+        for method in ("poke", "execute_complete"):  # a failed node fails with dbt's message
+            setattr(task, method, MethodType(_with_dbt_message(method), task))
+        node = task.model_unique_id
+        task.dbt_test_ids = producer.tests_per_model.get(node, []) if task.is_test_sensor else []
+        task.dbt_unit_test_ids = [] if task.is_test_sensor else unit_tests.get(node, [])
         task.pool = NODE_POOL
         task.trigger_rule = TriggerRule.ALWAYS
         task.retries = NODE_RETRIES
@@ -185,6 +239,25 @@ def report_only(group: DbtTaskGroup) -> None:
         task.retry_exponential_backoff = False
         task.poke_interval = NODE_POKE_SECONDS
         start_in_triggerer(task, producer.tests_per_model, unit_tests)
+
+
+def _fail_in_one_line(self: BaseOperator, result: Any) -> None:
+    """Stand in for Cosmos' handling of a failed `dbt build`: fail with each failed node and dbt's reason.
+
+    Cosmos logged dbt's whole output (its JSON log lines, over 200 kB) at error level and failed with "dbt
+    command failed ... exit code 1". dbt's readable lines are in the log as the build ran them; its JSON
+    goes to the debug level.
+    """
+    if result.exit_code == 0:
+        return
+    self.log.debug("\n".join(result.full_output))
+    raise AirflowException(build_failure(result.full_output, result.exit_code))
+
+
+def report_failed_builds_in_one_line(group: DbtTaskGroup) -> None:
+    """Have the producer fail a failed build with one line naming the failed nodes and dbt's reasons."""
+    producer = producer_of(group)
+    producer.handle_exception_subprocess = MethodType(_fail_in_one_line, producer)
 
 
 def _no_lineage_events(self: BaseOperator, *args: Any, **kwargs: Any) -> bool:
@@ -246,5 +319,6 @@ def dbt_task_group(group_id: str = "dbt", producer_args: dict[str, Any] | None =
         },
     )
     report_only(group)
+    report_failed_builds_in_one_line(group)
     skip_unsent_lineage(group)
     return group

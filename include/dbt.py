@@ -80,6 +80,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 # The line dbt puts before a node's error ("Compilation Error in model x (models/x.sql)"): it says nothing
 # the node's id does not, so the reason is the line after it.
 _ERROR_HEADER = re.compile(r"^[\w ]*Error in \w+ \S+ \(.*\)$")
+_UNIT_TEST_ERROR = "An error occurred during execution of unit test"
 _SCHEMA_CHANGE = "schemas on this incremental model are out of sync"
 _CONTRACT = "has an enforced contract that failed"
 
@@ -99,9 +100,10 @@ def _contract_mismatch(row: list[str]) -> str:
 
 
 def node_reason(message: str) -> str:
-    """Return a failed node's reason in one line: dbt's first line after its header, or, for the two
-    failures a changed model meets, which columns changed and the project's fix (dbt's own advice, a
-    config change or full_refresh: True, is not how this project rebuilds)."""
+    """Return a failed node's reason in one line: dbt's first line after its header (for a unit test that
+    could not run, the database's error after dbt's advice), or, for the two failures a changed model
+    meets, which columns changed and the project's fix (dbt's own advice, a config change or
+    full_refresh: True, is not how this project rebuilds)."""
     if _SCHEMA_CHANGE in message:
         added = _column_names(message, "Source columns not in target:")
         dropped = _column_names(message, "Target columns not in source:")
@@ -124,6 +126,10 @@ def node_reason(message: str) -> str:
     refusal = len(lines) > 1 and lines[0].startswith("Compilation Error")
     if len(lines) > 1 and _ERROR_HEADER.match(lines[0]):
         lines = lines[1:]
+    if len(lines) > 1 and lines[0].startswith(_UNIT_TEST_ERROR):
+        # a unit test that could not run: dbt's advice on its definition, then the database's own error (a
+        # typo in the model's SQL), which says what is wrong
+        lines = [line for line in lines[1:] if not re.fullmatch(r"[\w ]*Error", line)] or lines
     if not lines:
         return ""
     return lines[0] if refusal else lines[0][:200]

@@ -6,7 +6,9 @@ needs) only to find the node not built yet and defer, then another to take the r
 the producer's XComs as Cosmos' own does and, when the node passed, ends the task as a success where it
 is (TaskSuccessEvent), with no worker at all. Anything else (the node failed or was skipped, the producer
 failed or was cleared, or the build ran without the node) resumes the task on a worker in Cosmos'
-`execute_complete`, which fails it with its message, skips it, or says how to rebuild.
+`execute_complete`, which fails it with dbt's message (include/cosmos_config.py), skips it, or says how to
+rebuild. dbt writes a failed node's message only in its run summary, as the build ends: a failure is so
+passed on once the producer has ended.
 
 A node dbt skipped because a node upstream of it failed ends skipped, in the triggerer: Cosmos writes its
 status as "failed" (so that a node task waiting for it fails), but here every node task starts at once
@@ -119,6 +121,12 @@ class NodeResultTrigger(WatcherTrigger):
                 return
             await asyncio.sleep(self.poke_interval)  # cleared, scheduled or queued: its results are old
 
+    async def _wait_for_the_run_summary(self) -> None:
+        """Return once the build has ended: dbt writes a failed node's message only in its run summary, and
+        the task, resumed on a worker, fails with that message (include/dbt_results.py)."""
+        while await self._get_producer_task_status() not in PRODUCER_TERMINAL_STATES:
+            await asyncio.sleep(self.poke_interval)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         if self.run_id is None:
             self.run_id = self.task_instance.run_id
@@ -128,12 +136,12 @@ class NodeResultTrigger(WatcherTrigger):
             payload = event.payload
             if payload.get("status") == EventStatus.SUCCESS and "reason" not in payload:
                 yield TaskSuccessEvent()
-            elif (
-                payload.get("reason") == WatcherEventReason.NODE_FAILED
-                and await self._skipped_after_an_upstream_failure()
-            ):
+            elif payload.get("reason") != WatcherEventReason.NODE_FAILED:
+                yield event
+            elif await self._skipped_after_an_upstream_failure():
                 logger.info("dbt skipped %s: a node upstream of it failed.", self.model_unique_id)
                 yield TaskSkippedEvent()
             else:
+                await self._wait_for_the_run_summary()
                 yield event
             return

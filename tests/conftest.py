@@ -1,7 +1,11 @@
 """Test-wide environment: Airflow and dbt never phone home, Airflow state stays out of the user's home."""
 
+import json
 import os
 import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,3 +28,36 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target"))
     monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
     return project
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    """A webhook, as Slack's, that keeps the text of every alert posted to it in `server.posted`."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.posted.append(json.loads(body)["text"])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        """Keep the server's request lines out of the tests' output."""
+
+
+@pytest.fixture(scope="module")
+def alert_webhook() -> Iterator[dict]:
+    """Serve a webhook on loopback; yield the environment that sends the failure alerts (include/alerts.py)
+    of Airflow processes to it, and the list of the alerts' texts it received."""
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    server.posted = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    env = {
+        "AIRFLOW_CONN_CVW_ALERTS": json.dumps({"conn_type": "http", "host": url}),
+        "CVW_ALERT_CONN_ID": "cvw_alerts",
+        "NO_PROXY": "127.0.0.1",
+    }
+    try:
+        yield {"env": env, "posted": server.posted}
+    finally:
+        server.shutdown()
+        server.server_close()

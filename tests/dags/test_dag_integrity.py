@@ -169,6 +169,74 @@ def test_dbt_node_tasks_never_run_dbt_themselves(dag_bag: DagBag) -> None:
         model._fallback_to_non_watcher_run(2, {"ti": _BuildResults({key: {"status": "error"}})})
 
 
+BINDER_ERROR = 'Binder Error: Referenced column "order_idd" not found in FROM clause!'
+UNIT_TEST_ERROR = (
+    "Runtime Error in unit_test int_cutoff_spine_from_as_of_var (models/m.yml)\n  An error occurred during "
+    "execution of unit test 'int_cutoff_spine_from_as_of_var'. There may be an error in the unit test "
+    f"definition: check the data types.\n   Runtime Error\n    {BINDER_ERROR}\n    Candidate bindings: x"
+)
+
+
+@pytest.mark.parametrize(
+    ("task_id", "failed_node", "status", "message", "failure"),
+    [
+        (
+            "dbt.fct_orders.run",
+            "model.customer_value.fct_orders",
+            "error",
+            f"Runtime Error in model fct_orders (models/m.sql)\n  {BINDER_ERROR}\n  LINE 3: order_idd",
+            f"model.customer_value.fct_orders failed in this run's dbt build: {BINDER_ERROR}",
+        ),
+        (
+            "dbt.int_cutoff_spine.run",  # dbt ran the model's unit tests first, failed one, skipped the model
+            "unit_test.customer_value.int_cutoff_spine.int_cutoff_spine_from_as_of_var",
+            "failed",
+            UNIT_TEST_ERROR,
+            "model.customer_value.int_cutoff_spine was not built: its unit test "
+            f"int_cutoff_spine_from_as_of_var failed in this run's dbt build: {BINDER_ERROR}",
+        ),
+        (
+            "dbt.customer_features.test",
+            "test.customer_value.assert_customer_features_use_only_data_before_cutoff",
+            "fail",
+            "Got 2 results, configured to fail if != 0",
+            "tests of model.customer_value.customer_features failed in this run's dbt build: "
+            "assert_customer_features_use_only_data_before_cutoff "
+            "(Got 2 results, configured to fail if != 0)",
+        ),
+    ],
+    ids=["a model", "a model's unit test", "a model's tests"],
+)
+def test_a_failed_node_s_task_fails_with_dbt_s_message_on_its_worker_and_its_retry(
+    dag_bag: DagBag, task_id: str, failed_node: str, status: str, message: str, failure: str
+) -> None:
+    """Resumed on a worker after its trigger saw the node fail, a node task said "Review the producer task
+    ... logs", and its retry "ended with status 'error'": dbt's reason was only in the build's log.
+    (tests/integration/test_transform_failure_alerts.py runs a failing build under dag.test.)"""
+    from airflow.sdk.exceptions import AirflowException
+
+    task = dag_bag.dags["transform"].get_task(task_id)
+    node = task.model_unique_id.replace(".", "__")
+    ti = _BuildResults(
+        {
+            f"{node}_tests_status" if task.is_test_sensor else f"{node}_status": (
+                status if task.is_test_sensor else {"status": status}
+            ),
+            f"{failed_node.replace('.', '__')}_dbt_event": {"status": "None", "msg": message},
+        }
+    )
+    with pytest.raises(AirflowException) as failed:
+        task.execute_complete({"ti": ti, "task": task}, event={"status": "failed", "reason": "node_failed"})
+    assert str(failed.value) == failure
+    with pytest.raises(AirflowException) as failed:  # its retry reads the same result again
+        task._fallback_to_non_watcher_run(2, {"ti": ti})
+    assert str(failed.value) == failure
+    # a build that failed before the node keeps Cosmos' words: there is no message of dbt's for the node
+    producer_failed = {"status": "failed", "reason": "producer_failed"}
+    with pytest.raises(AirflowException, match="failed before reporting results"):
+        task.execute_complete({"ti": _BuildResults({}), "task": task}, event=producer_failed)
+
+
 def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagBag) -> None:
     for dag_id in EXPECTED_DAGS:
         for task in dag_bag.dags[dag_id].tasks:

@@ -76,7 +76,7 @@ def test_passed_tests_of_a_model_end_their_task_in_the_triggerer() -> None:
     [
         (
             {get_status_xcom_key(NODE): {"status": "error"}},
-            "running",
+            ["running", "running", "failed"],  # reported once the build ended (below)
             {"status": "failed", "reason": "node_failed"},
         ),
         ({get_status_xcom_key(NODE): {"status": "skipped"}}, "running", {"status": "skipped"}),
@@ -86,7 +86,7 @@ def test_passed_tests_of_a_model_end_their_task_in_the_triggerer() -> None:
     ids=["node failed", "node skipped", "producer failed", "build ran without the node"],
 )
 def test_any_other_result_resumes_the_task_on_a_worker(
-    xcoms: dict, producer_state: str, payload: dict
+    xcoms: dict, producer_state: str | list, payload: dict
 ) -> None:
     events = _events(ProducerResults(xcoms, producer_state=producer_state))
     assert len(events) == 1 and not isinstance(events[0], TaskSuccessEvent)
@@ -119,6 +119,29 @@ def test_a_model_that_failed_itself_resumes_on_a_worker_to_fail() -> None:
     xcoms = {get_status_xcom_key(NODE): {"status": "error"}, get_dbt_event_xcom_key(NODE): event}
     events = _events(ProducerResults(xcoms, producer_state="failed"))
     assert len(events) == 1 and events[0].payload == {"status": "failed", "reason": "node_failed"}
+
+
+class MessageAtTheEnd(ProducerResults):
+    """A build still running when its model failed: dbt writes the model's message in its run summary, as the
+    build ends (dbt in a process of its own), which the failed task reads on its worker."""
+
+    def __init__(self):
+        super().__init__({get_status_xcom_key(NODE): {"status": "error"}}, ["running"] * 4 + ["failed"])
+
+    async def _get_producer_task_status(self):
+        state = await super()._get_producer_task_status()
+        if state == "failed":
+            self.xcoms[get_dbt_event_xcom_key(NODE)] = _event("None", "Runtime Error in model x (x.sql)\n  m")
+        return state
+
+
+def test_a_failed_model_is_passed_on_once_the_build_ended_with_its_message() -> None:
+    # passed on at once, the task failed on its worker before dbt had written why, with no message to give
+    trigger = MessageAtTheEnd()
+    events = _events(trigger)
+    assert events[0].payload == {"status": "failed", "reason": "node_failed"}
+    assert trigger.producer_states[trigger.polls - 1] == "failed"  # it waited for the end of the build
+    assert get_dbt_event_xcom_key(NODE) in trigger.xcoms  # so the message is there when the task resumes
 
 
 @pytest.mark.parametrize(

@@ -87,8 +87,10 @@ def _quiet(api: Api) -> bool:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Start Airflow on a free loopback port with its own home and data; yield the API; always tear down."""
+def live(tmp_path_factory: pytest.TempPathFactory, alert_webhook: dict) -> dict:
+    """Start Airflow on a free loopback port with its own home and data; yield the API; always tear down.
+
+    Failure alerts go to a webhook the test serves (tests/conftest.py)."""
     root = tmp_path_factory.mktemp("airflow_live")
     port = _free_port()
     base = {
@@ -102,6 +104,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
         "DBT_TARGET_PATH": str(root / "dbt" / "target"),  # dbt runs outside Cosmos leave the repo alone
         "DBT_LOG_PATH": str(root / "dbt" / "logs"),
+        **alert_webhook["env"],
     }
     home = root / "airflow"
     env = local_environment(home, port, base)
@@ -112,7 +115,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> dict:
     started = time.monotonic()
     try:
         wait_until_healthy(port, processes, timeout_seconds=180)
-        yield {"api": Api(port, password), "env": env, "root": root, "started": started}
+        yield {
+            "api": Api(port, password),
+            "env": env,
+            "root": root,
+            "started": started,
+            "alerts": alert_webhook["posted"],
+        }
     finally:
         stop_components(processes)
         # every process we started is gone: the group leaders have been reaped
@@ -319,3 +328,15 @@ def test_a_failing_dbt_test_fails_its_own_task_and_what_dbt_skipped_ends_skipped
     # the marts asset is not updated, and the run fails (its last tasks decide)
     assert states["upstream_failed"] == {"dbt.dbt_producer_watcher_done"}
     assert api.call("GET", f"/assets/events?source_run_id={quote(run_id)}")["total_entries"] == 0
+    # the failed tests' task, resumed on a worker from the triggerer, and the build's task alert with dbt's
+    # reason: they said "Review the producer task ... logs" and "dbt command failed ... exit code 1"
+    manifest = json.loads(Path(chain["env"]["CVW_DBT_MANIFEST"]).read_text())
+    test = next(n for n in manifest["nodes"] if ".accepted_values_stg_shop__orders_status_" in n)
+    name, reason = test.split(".")[2], "(Got 1 result, configured to fail if != 0)"
+    alerts = [alert for alert in chain["alerts"] if f"run {run_id})" in alert]
+    assert sorted(alerts) == [
+        f"Task transform.dbt.dbt_producer_watcher failed (try 1, run {run_id}): AirflowException: "
+        f"`dbt build` failed on 1 node(s): {test} {reason}.",
+        f"Task transform.dbt.stg_shop__orders.test failed (try 2, run {run_id}): AirflowException: tests of "
+        f"model.customer_value.stg_shop__orders failed in this run's dbt build: {name} {reason}",
+    ]
