@@ -47,10 +47,13 @@ def publish():
     @task(outlets=[BI_MARTS, SERVING_COPY], pool=WAREHOUSE_POOL)
     def publish_serving_copy(params=None, outlet_events=None) -> dict[str, str]:
         """Build the warehouse's bi marts for the date and replace the serving file by a copy of them."""
+        from include.dbt import DbtFailed
         from include.publish import publish_serving
         from include.scoring import parse_as_of_date
 
-        with refusals_fail_at_once():  # a date without scores: a retry says the same
+        # a date without scores, a failed dbt build of the bi marts: a retry says the same (a warehouse
+        # held by another process is retried)
+        with refusals_fail_at_once(DbtFailed):
             published = publish_serving(parse_as_of_date(params["as_of_date"]))
         snapshot = {k: str(v) for k, v in published.items()}
         print(f"Published {snapshot['customers']} customers as of {snapshot['as_of_date']}.")

@@ -58,9 +58,12 @@ def score():
     @task(outlets=[CUSTOMER_SCORES], pool=WAREHOUSE_POOL)
     def score_customers(as_of_date: str, outlet_events=None) -> int:
         """Score the customers as of the date; return the number of score rows written."""
+        from include.dbt import DbtFailed
         from include.scoring import parse_as_of_date, score_as_of
 
-        with refusals_fail_at_once():  # a date in the future, no feature mart: a retry says the same
+        # a date in the future, no feature mart, a failed dbt build of another date's marts: a retry says the
+        # same (a warehouse held by another process is retried)
+        with refusals_fail_at_once(DbtFailed):
             scored = score_as_of(parse_as_of_date(as_of_date))
         print(f"Scored {scored['rows']} customers as of {scored['as_of_date']} (marts: {scored['marts']}).")
         outlet_events[CUSTOMER_SCORES].extra = {"as_of_date": scored["as_of_date"]}

@@ -40,8 +40,9 @@ def refusals_fail_at_once(*refusals: type[Exception]) -> Iterator[None]:
     A refusal names what is wrong with the data, a param or the set-up (too little data, a date in the
     future, no scores yet): a retry gives the same sentence minutes later and holds back the alert. Airflow
     retries a SystemExit, so it becomes AirflowFailException, which it does not. A warehouse held by another
-    process (include.warehouse.WarehouseInUse) is the exception: a retry may find it free. `refusals` adds
-    the exception types a task's own calls refuse with (the loader's ValueError for a file that fails whole).
+    process (include.warehouse.WarehouseInUse, also when a dbt run met it) is the exception: a retry may find
+    it free. `refusals` adds the exception types a task's own calls refuse with (the loader's ValueError for a
+    file that fails whole, include.dbt.DbtFailed for a failed dbt build).
     """
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -80,6 +80,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 # The line dbt puts before a node's error ("Compilation Error in model x (models/x.sql)"): it says nothing
 # the node's id does not, so the reason is the line after it.
 _ERROR_HEADER = re.compile(r"^[\w ]*Error in \w+ \S+ \(.*\)$")
+_LOCKED = "Could not set lock on file"  # DuckDB: another process holds the warehouse
 _UNIT_TEST_ERROR = "An error occurred during execution of unit test"
 _SCHEMA_CHANGE = "schemas on this incremental model are out of sync"
 _CONTRACT = "has an enforced contract that failed"
@@ -135,6 +136,17 @@ def node_reason(message: str) -> str:
     return lines[0] if refusal else lines[0][:200]
 
 
+def _lock_error(outcome: object) -> str:
+    """Return DuckDB's lock error a failed dbt run met (another process holds the warehouse), else ""."""
+    results = getattr(getattr(outcome, "result", None), "results", None) or []
+    texts = [str(getattr(outcome, "exception", None) or "")]
+    texts += [str(getattr(node_result, "message", None) or "") for node_result in results]
+    for line in (line.strip() for text in texts for line in text.splitlines()):
+        if _LOCKED in line:
+            return line[line.find("IO Error") :] if "IO Error" in line else line
+    return ""
+
+
 def _failed_nodes(result: object) -> list[str]:
     """Return 'unique_id (reason)' for every node of a dbt result that failed."""
     failed = []
@@ -147,7 +159,11 @@ def _failed_nodes(result: object) -> list[str]:
 
 
 class DbtFailed(RuntimeError):
-    """A dbt command failed: the message names the nodes that failed, or why dbt stopped before them."""
+    """A dbt command failed: the message names the nodes that failed, or why dbt stopped before them.
+
+    A retry would fail the same (a SQL error, a failed test, a refusal of the project's macros): a run that
+    failed because another process held the warehouse raises include.warehouse.WarehouseInUse instead.
+    """
 
 
 def release_warehouse() -> None:
@@ -168,7 +184,8 @@ def run_dbt(
     warehouse_path: Path | None = None,
     dbt_vars: dict[str, object] | None = None,
 ) -> None:
-    """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise DbtFailed on failure."""
+    """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise DbtFailed on failure
+    (WarehouseInUse when another process held the warehouse: a later try may find it free)."""
     from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     settings = get_settings()
@@ -188,6 +205,11 @@ def run_dbt(
 
     if outcome.success:
         return
+    lock_error = _lock_error(outcome)
+    if lock_error:
+        from include.warehouse import in_use
+
+        raise in_use(warehouse, lock_error)
     failed = _failed_nodes(outcome.result)
     if failed:
         raise DbtFailed(f"`{command}` failed on {len(failed)} node(s): {'; '.join(failed)}.")

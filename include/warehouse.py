@@ -91,6 +91,16 @@ class WarehouseInUse(SystemExit):
         self.lock_error = lock_error  # DuckDB's first line, naming the process that holds the file
 
 
+def in_use(path: Path, lock_error: str) -> WarehouseInUse:
+    """Return the one-sentence refusal of a warehouse another process holds, with DuckDB's lock error."""
+    # one writer or many readers: another process holds the file (an Airflow task retries this)
+    return WarehouseInUse(
+        f"The warehouse {path} is in use by another process ({lock_error}): wait for it to finish, or "
+        "close it, then run again.",
+        lock_error,
+    )
+
+
 @contextmanager
 def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
     """Turn DuckDB's lock error on opening the warehouse into one sentence; other errors pass on."""
@@ -99,13 +109,7 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
     except duckdb.IOException as error:
         if "lock" not in str(error).lower():
             raise
-        # one writer or many readers: another process holds the file (an Airflow task retries this)
-        lock_error = str(error).splitlines()[0]
-        raise WarehouseInUse(
-            f"The warehouse {path} is in use by another process ({lock_error}): wait for it to finish, or "
-            "close it, then run again.",
-            lock_error,
-        ) from None
+        raise in_use(path, str(error).splitlines()[0]) from None
 
 
 def roll_back_if_open(con: duckdb.DuckDBPyConnection) -> None:

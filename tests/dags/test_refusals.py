@@ -84,3 +84,54 @@ def test_an_ingest_file_that_fails_whole_fails_at_once(
     task = dag_task("ingest", "load_landing_files")
     with pytest.raises(AirflowFailException, match="^orders.csv lacks the required column amount"):
         task.python_callable(ti=SimpleNamespace(try_number=1), dag_run=None)
+
+
+DBT_FAILURE = (
+    "`dbt build --select tag:bi` failed on 1 node(s): test.customer_value.unique_customer_value_customer_id "
+    "(Got 2 results, configured to fail if != 0)."
+)
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "task_id", "module", "function", "kwargs"),
+    [
+        (
+            "score",  # a date other than the marts': scored from marts dbt builds in a scratch copy
+            "score_customers",
+            "include.scoring",
+            "score_as_of",
+            {"as_of_date": "2025-01-01", "outlet_events": {}},
+        ),
+        (
+            "publish",  # the warehouse's bi marts, built by dbt
+            "publish_serving_copy",
+            "include.publish",
+            "publish_serving",
+            {"params": {"as_of_date": ""}, "outlet_events": {}},
+        ),
+    ],
+)
+def test_a_dbt_failure_fails_at_once_and_a_warehouse_held_by_dbt_s_run_is_retried(
+    dag_task, monkeypatch: pytest.MonkeyPatch, dag_id: str, task_id: str, module: str, function: str, kwargs
+) -> None:
+    # a failed test or a SQL error was retried twice, minutes apart, failing the same, holding back the alert
+    import importlib
+
+    from include.dbt import DbtFailed
+    from include.warehouse import in_use
+
+    def fail(error: BaseException):
+        def run(*args, **kwargs):
+            raise error
+
+        return run
+
+    task = dag_task(dag_id, task_id)
+    monkeypatch.setattr(importlib.import_module(module), function, fail(DbtFailed(DBT_FAILURE)))
+    with pytest.raises(AirflowFailException) as failed:
+        task.python_callable(**kwargs)
+    assert str(failed.value) == DBT_FAILURE
+    lock = 'IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held in python (PID 7)'
+    monkeypatch.setattr(importlib.import_module(module), function, fail(in_use(Path("w.duckdb"), lock)))
+    with pytest.raises(WarehouseInUse, match=r"^The warehouse w\.duckdb is in use by another process"):
+        task.python_callable(**kwargs)  # raised as it is: Airflow retries it

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from include.dbt import dbt_environment, release_warehouse, run_dbt
 
@@ -77,3 +78,49 @@ def test_run_dbt_lets_go_of_the_warehouse_when_the_run_ends(monkeypatch, tmp_pat
     # and this process opens it with settings of its own (the instance dbt opened is gone)
     with duckdb.connect(str(warehouse), config={"threads": 1}) as con:
         assert con.execute("select n from main.second").fetchall() == [(2,)]
+
+
+# another process writing the warehouse, as a notebook that opened it read-write
+HOLDER = (
+    "import duckdb, sys\ncon = duckdb.connect(sys.argv[1])\nprint('holding', flush=True)\nsys.stdin.read()\n"
+)
+
+
+def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeypatch, tmp_path) -> None:
+    # both were DbtFailed, which the score and publish tasks now fail at once: only the lock is retried
+    from include.dbt import DbtFailed
+    from include.warehouse import WarehouseInUse
+
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    _two_models(project)
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    duckdb.connect(str(warehouse)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(warehouse)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(WarehouseInUse) as held:
+            run_dbt(["run"], warehouse_path=warehouse)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert not isinstance(held.value, DbtFailed)
+    assert held.value.lock_error.startswith(
+        f'IO Error: Could not set lock on file "{warehouse}": Conflicting lock'
+    )
+    assert str(held.value) == (
+        f"The warehouse {warehouse} is in use by another process ({held.value.lock_error}): wait for it to "
+        "finish, or close it, then run again."
+    )
+    # free again, a mistake in a model's SQL is a dbt failure: a retry would fail the same
+    (project / "models" / "second.sql").write_text("select m + 1 as n from {{ ref('first') }}\n")
+    with pytest.raises(
+        DbtFailed, match=r"^`dbt run` failed on 1 node\(s\): model\.two\.second \(Binder Error"
+    ):
+        run_dbt(["run"], warehouse_path=warehouse)
