@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,32 @@ class Settings:
     duckdb_memory_limit: str  # DuckDB's memory_limit for dbt and every warehouse connection; it spills beyond
 
 
+def _memory_limit(name: str, default: str) -> str:
+    """Return the DuckDB memory_limit in environment variable `name` (e.g. 16GB, 70%), or `default`."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    reason = _memory_limit_refused(value)
+    if reason:  # else dbt's profile and every connection failed on it, in DuckDB's words alone
+        raise SystemExit(
+            f"{name}={value!r} is not a DuckDB memory limit ({reason}): set it like 16GB or 70% (of this "
+            "machine's memory), or leave it empty."
+        )
+    return value
+
+
+@cache
+def _memory_limit_refused(value: str) -> str | None:
+    """Return DuckDB's reason for refusing a memory_limit, None when it takes it (asked once per value)."""
+    import duckdb  # only when the setting is given: DAG files read settings at parse time
+
+    try:
+        duckdb.connect(config={"memory_limit": value}).close()
+    except duckdb.Error as error:
+        return str(error).splitlines()[0]
+    return None
+
+
 def alert_conn_id() -> str:
     """Return CVW_ALERT_CONN_ID, read on its own: failure alerts need it when another setting is malformed."""
     return os.environ.get("CVW_ALERT_CONN_ID", "").strip()
@@ -129,5 +156,5 @@ def get_settings() -> Settings:
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
         gross_margin_rate=_share("CVW_GROSS_MARGIN_RATE", 0.4),
         train_max_customers=_int("CVW_TRAIN_MAX_CUSTOMERS", 200_000),
-        duckdb_memory_limit=os.environ.get("CVW_DUCKDB_MEMORY_LIMIT", "").strip() or "80%",
+        duckdb_memory_limit=_memory_limit("CVW_DUCKDB_MEMORY_LIMIT", "80%"),
     )

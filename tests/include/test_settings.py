@@ -39,6 +39,27 @@ def test_a_malformed_whole_number_is_one_sentence(monkeypatch, name: str, value:
     assert getattr(get_settings(), name.removeprefix("CVW_").lower()) == 7
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("lots", "Parser Error: Memory must have a number (e.g. 1GB)"),
+        ("120%", "Invalid Input Error: Unable to parse valid percentage (input: 120%)"),
+    ],
+)
+def test_a_memory_limit_duckdb_refuses_is_one_sentence(monkeypatch, value: str, reason: str) -> None:
+    # it failed dbt's build task in DuckDB's words alone, before any node ran, and every connection after it
+    monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", value)
+    with pytest.raises(SystemExit) as stopped:
+        get_settings()
+    assert str(stopped.value) == (
+        f"CVW_DUCKDB_MEMORY_LIMIT={value!r} is not a DuckDB memory limit ({reason}): set it like 16GB or 70% "
+        "(of this machine's memory), or leave it empty."
+    )
+    for taken in ("16GB", "1.5 GiB", "70%"):
+        monkeypatch.setenv("CVW_DUCKDB_MEMORY_LIMIT", taken)
+        assert get_settings().duckdb_memory_limit == taken
+
+
 def test_a_gross_margin_rate_outside_0_to_1_is_one_sentence_before_dbt_reads_it(monkeypatch) -> None:
     # CVW_GROSS_MARGIN_RATE=40 (meaning 40%) built marts whose margins were 40 x revenue where no unit cost
     # is known; only cvw score refused it, after the build and a training on those margins
