@@ -58,31 +58,45 @@ def test_a_score_table_a_killed_first_scoring_left_empty_is_one_sentence(tmp_pat
         top.print_summary(path)
 
 
-def test_the_top_list_is_headed_with_the_customers_it_shows(tmp_path: Path, capsys) -> None:
-    # `cvw top --limit 100000` headed the list "Top 100000 customers" in a shop of three
-    path = tmp_path / "warehouse.duckdb"
+# Score rows (customer_id, predicted_revenue, discounted_clv, churn_probability, tier, band, action, reasons)
+SCORED = [
+    ("A", 10.0, 9.0, 0.1, "high", "low", "upsell", "r1; r2"),
+    ("B", 5.0, 4.5, 0.5, "medium", "medium", "nurture", "r3"),
+    ("C", 1.0, 0.9, 0.9, "low", "high", "let go", "r4"),
+]
+
+
+def scored_warehouse(path: Path, scored: list[tuple], as_of: str, rfm_as_of: str) -> Path:
+    """Write a warehouse whose scores of `as_of` are `scored`, each customer a Champion in an RFM mart of
+    `rfm_as_of` and with one order before it; return its path."""
     with duckdb.connect(str(path)) as con:
         con.execute("create schema marts")
         con.execute("create schema scores")
         con.execute(
-            """
-            create table scores.customer_scores as select * from (values
-                ('A', date '2026-01-01', 10.0, 9.0, 0.1, 'high', 'low', 'upsell', 'r1; r2'),
-                ('B', date '2026-01-01', 5.0, 4.5, 0.5, 'medium', 'medium', 'nurture', 'r3'),
-                ('C', date '2026-01-01', 1.0, 0.9, 0.9, 'low', 'high', 'let go', 'r4')
-            ) as t(customer_id, as_of_date, predicted_revenue, discounted_clv, churn_probability, value_tier,
-                   risk_band, action, churn_reasons)
-            """
+            "create table scores.customer_scores (customer_id varchar, as_of_date date, predicted_revenue "
+            "double, discounted_clv double, churn_probability double, value_tier varchar, risk_band varchar, "
+            "action varchar, churn_reasons varchar)"
+        )
+        con.executemany(
+            "insert into scores.customer_scores values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(row[0], as_of, *row[1:]) for row in scored],
         )
         con.execute("create view scores.customer_scores_latest as select * from scores.customer_scores")
         con.execute(
-            "create table marts.customer_rfm as select customer_id, as_of_date, 'Champions' as rfm_segment "
-            "from scores.customer_scores"
+            "create table marts.customer_rfm as select customer_id, ?::date as as_of_date, "
+            "'Champions' as rfm_segment from scores.customer_scores",
+            [rfm_as_of],
         )
         con.execute(
             "create table marts.fct_orders as select customer_id, timestamp '2025-12-01' as ordered_at, "
             "false as is_cancelled from scores.customer_scores"
         )
+    return path
+
+
+def test_the_top_list_is_headed_with_the_customers_it_shows(tmp_path: Path, capsys) -> None:
+    # `cvw top --limit 100000` headed the list "Top 100000 customers" in a shop of three
+    path = scored_warehouse(tmp_path / "warehouse.duckdb", SCORED, "2026-01-01", "2026-01-01")
     top.print_summary(path, limit=100_000)
     shown = capsys.readouterr().out
     assert "Scores as of 2026-01-01: 3 rows for 3 customers with an order before that date." in shown
@@ -96,28 +110,7 @@ def test_scores_of_a_date_the_rfm_mart_was_not_built_for_say_so_instead_of_none_
 ) -> None:
     # scores of 2026-02-01 from marts built for it in a scratch copy, the warehouse's RFM mart of 2026-01-01:
     # `cvw top` printed None as every customer's rfm_segment
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema marts")
-        con.execute("create schema scores")
-        con.execute(
-            """
-            create table scores.customer_scores as select * from (values
-                ('A', date '2026-02-01', 10.0, 9.0, 0.1, 'high', 'low', 'upsell', 'r1; r2'),
-                ('B', date '2026-02-01', 5.0, 4.5, 0.5, 'medium', 'medium', 'nurture', 'r3')
-            ) as t(customer_id, as_of_date, predicted_revenue, discounted_clv, churn_probability, value_tier,
-                   risk_band, action, churn_reasons)
-            """
-        )
-        con.execute("create view scores.customer_scores_latest as select * from scores.customer_scores")
-        con.execute(
-            "create table marts.customer_rfm as select customer_id, date '2026-01-01' as as_of_date, "
-            "'Champions' as rfm_segment from scores.customer_scores"
-        )
-        con.execute(
-            "create table marts.fct_orders as select customer_id, timestamp '2025-12-01' as ordered_at, "
-            "false as is_cancelled from scores.customer_scores"
-        )
+    path = scored_warehouse(tmp_path / "warehouse.duckdb", SCORED[:2], "2026-02-01", "2026-01-01")
     top.print_summary(path)
     shown = capsys.readouterr().out
     assert "rfm_segment" not in shown and "None" not in shown
