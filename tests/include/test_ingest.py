@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -307,6 +308,15 @@ def _orders_csv(tmp_path: Path, lines: list[str]) -> tuple[Path, Path]:
     return directory, tmp_path / "warehouse.duckdb"
 
 
+def _refusal(directory: Path, warehouse: Path) -> str:
+    """Return the sentence a landing load of the directory fails whole with, having changed nothing: its one
+    transaction made the raw schema, and rolled back, the warehouse has no table at all."""
+    with pytest.raises(ValueError) as failure:
+        load_landing(directory, warehouse)
+    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+    return str(failure.value)
+
+
 def test_the_data_contract_doc_matches_the_code() -> None:
     tables = _doc_tables((REPO_ROOT / "docs" / "data-contract.md").read_text())
     expected = {f"`raw.{name}`": columns for name, columns in RAW_TABLES.items()}
@@ -530,15 +540,11 @@ def test_a_csv_file_whose_header_line_is_over_the_maximum_size_fails_whole(
     tmp_path: Path, header: str, rows: int, cause: str
 ) -> None:
     lines = [header] + [f"o{i},c{i},2024-01-01,10," for i in range(1, rows + 1)]
-    directory, warehouse = _orders_csv(tmp_path, lines)
-    with pytest.raises(ValueError) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value) == (
+    assert _refusal(*_orders_csv(tmp_path, lines)) == (
         f"orders.csv cannot be read: its first line is longer than 2,000,000 bytes{cause}, the most a CSV "
         "line may have. Check that it is a valid CSV file, with a header line and values quoted, if at all, "
         "in double quotes that close."
     )
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 def test_warehouse_connections_take_duckdbs_memory_limit_from_the_setting(
@@ -587,15 +593,12 @@ def test_a_csv_file_with_an_unclosed_double_quote_fails_whole_and_changes_nothin
     )
     warehouse = tmp_path / "warehouse.duckdb"
     # (DuckDB's sniffer fails on it: "orders.csv cannot be read (... Error when sniffing file ...)")
-    match = "orders.csv has a double quote that does not close on line 4"
-    with pytest.raises(ValueError, match=match) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value).endswith(
+    refusal = _refusal(directory, warehouse)
+    assert re.search("orders.csv has a double quote that does not close on line 4", refusal)
+    assert refusal.endswith(
         "Check that it is a valid CSV file, with a header line and values quoted, if at all, in double "
         "quotes that close."
     )
-    # the load's one transaction made the raw schema: rolled back, the warehouse has no table at all
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 @pytest.mark.parametrize(
@@ -615,12 +618,10 @@ def test_an_unclosed_double_quote_anywhere_fails_the_file_whole(
     lines = ["order_id,customer_id,ordered_at,amount"]
     lines += [f"o{i},c{i},2024-01-02,20" for i in range(1, rows + 1)]
     lines[unclosed_row] = 'ox,"cx,2024-01-02,20'
-    directory, warehouse = _orders_csv(tmp_path, lines)
-    with pytest.raises(ValueError, match=cause) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value).startswith("orders.csv ")
-    assert str(failure.value).endswith("values quoted, if at all, in double quotes that close.")
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+    refusal = _refusal(*_orders_csv(tmp_path, lines))
+    assert re.search(cause, refusal)
+    assert refusal.startswith("orders.csv ")
+    assert refusal.endswith("values quoted, if at all, in double quotes that close.")
 
 
 @pytest.mark.parametrize(
@@ -744,13 +745,12 @@ def test_a_csv_gz_cut_short_or_not_gzip_fails_whole_in_one_sentence(
     directory.mkdir()
     (directory / "orders.csv.gz").write_bytes(content(gzip.compress(("\n".join(lines) + "\n").encode())))
     warehouse = tmp_path / "warehouse.duckdb"
-    with pytest.raises(ValueError, match=f"^orders.csv.gz cannot be read \\({cause}") as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value).endswith(
+    refusal = _refusal(directory, warehouse)
+    assert re.search(f"^orders.csv.gz cannot be read \\({cause}", refusal)
+    assert refusal.endswith(
         "check that it is a complete gzip-compressed CSV file (a transfer cut short leaves it incomplete: "
         "deliver it again)."
     )
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 @pytest.mark.parametrize(
@@ -772,13 +772,10 @@ def test_a_csv_file_mixing_line_breaks_fails_whole_naming_the_line(
     directory.mkdir()
     (directory / "orders.csv").write_bytes("".join(map(str.__add__, lines, breaks)).encode())
     warehouse = tmp_path / "warehouse.duckdb"
-    with pytest.raises(ValueError) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value) == (
+    assert _refusal(directory, warehouse) == (
         f"orders.csv cannot be read: {message}, and a file takes one kind of line break; convert it to one "
         "(e.g. with dos2unix) and load it again."
     )
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 @pytest.mark.parametrize(
@@ -810,10 +807,7 @@ def test_a_file_named_csv_that_holds_something_else_fails_whole_saying_what_it_i
     directory.mkdir()
     (directory / "orders.csv").write_bytes(content(text))
     warehouse = tmp_path / "warehouse.duckdb"
-    with pytest.raises(ValueError) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value) == f"orders.csv {message}"
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
+    assert _refusal(directory, warehouse) == f"orders.csv {message}"
 
 
 def test_a_csv_gz_file_compressed_twice_says_so(tmp_path: Path) -> None:
@@ -823,12 +817,9 @@ def test_a_csv_gz_file_compressed_twice_says_so(tmp_path: Path) -> None:
     text = b"order_id,customer_id,ordered_at,amount\no1,c1,2024-01-02,10\n"
     (directory / "orders.csv.gz").write_bytes(gzip.compress(gzip.compress(text)))
     warehouse = tmp_path / "warehouse.duckdb"
-    with pytest.raises(ValueError) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value) == (
+    assert _refusal(directory, warehouse) == (
         "orders.csv.gz is gzip-compressed twice: decompress it once, then load it again."
     )
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 @pytest.mark.parametrize("row", [3, 25_000], ids=["sampled", "beyond-the-sample"])
@@ -840,15 +831,11 @@ def test_a_carriage_return_alone_inside_a_line_fails_the_file_naming_the_line(
     lines = ["order_id,customer_id,ordered_at,amount"] + [f"o{i},c{i},2024-01-02,{i}" for i in range(30_000)]
     lines[1] = 'o0,"c\r0",2024-01-02,0'  # inside double quotes it is part of the value
     lines[row] = f"o{row},c\r{row},2024-01-02,1"
-    directory, warehouse = _orders_csv(tmp_path, lines)
-    with pytest.raises(ValueError) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value) == (
+    assert _refusal(*_orders_csv(tmp_path, lines)) == (
         f"orders.csv cannot be read: its lines end in LF, but line {row + 1} holds a CR alone, outside "
         "double quotes, and a file takes one kind of line break; remove it, or quote its value, and load it "
         "again."
     )
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 def test_files_with_their_suffix_in_capitals_load(tmp_path: Path) -> None:
@@ -948,13 +935,10 @@ def test_a_column_named_twice_below_blank_lines_fails_the_file(tmp_path: Path, e
         f"\n\norder_id,customer_id,ordered_at,amount,Amount{end}\no1,c1,2024-01-02,10,99\n"
     )
     warehouse = tmp_path / "warehouse.duckdb"
-    with pytest.raises(ValueError) as failure:
-        load_landing(directory, warehouse)
-    assert str(failure.value) == (
+    assert _refusal(directory, warehouse) == (
         "orders.csv has more than one column named 'amount' (names that differ only in case count as the "
         "same): rename or drop all but one, so it is clear which is amount."
     )
-    assert _query(warehouse, "select count(*) from duckdb_tables()") == [(0,)]
 
 
 @pytest.mark.parametrize(
