@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from include.file_staging import loadable, repeated_columns, stage_file
-from include.mapping import Mapping, bound, quote, resolve
+from include.mapping import Mapping, MappingAdvice, bound, quote, resolve
 from include.raw_schema import FILE_LOAD_COLUMNS, KEYS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
 from include.settings import get_settings
 from include.validation import check_columns, check_date_format, check_rows, stage_typed
@@ -314,7 +314,6 @@ def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = No
 
 # A landing file's failure whose advice is a mapping (cvw import's --map, --date-format) gets this: cvw ingest
 # and the ingest DAG read the contract's column names and ISO 8601 timestamps only, and take no such option.
-MAPPING_ADVICE = ("--map", "--date-format", "the mapping", "map the column", "map another column")
 LANDING_HAS_NO_MAPPING = (
     "Landing files are read by the contract's column names and ISO 8601 timestamps: give the file those, or "
     "load it with cvw import, whose --map and --date-format read others (docs/data-contract.md)."
@@ -327,10 +326,8 @@ def _load_landing_file(
     """Load a landing file by the contract's names; a failure that names a mapping says where one is given."""
     try:
         return load_table_file(con, path, loaded_at, mapping=Mapping(table))
-    except ValueError as error:
-        if not any(advice in str(error) for advice in MAPPING_ADVICE):
-            raise
-        raise ValueError(f"{error} {LANDING_HAS_NO_MAPPING}") from None
+    except MappingAdvice as error:
+        raise MappingAdvice(f"{error} {LANDING_HAS_NO_MAPPING}") from None
 
 
 def load_landing(directory: Path, warehouse_path: Path | None = None) -> list[FileLoad]:

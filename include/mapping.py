@@ -64,6 +64,10 @@ KINDS = {
 }
 
 
+class MappingAdvice(ValueError):
+    """A file fails whole in a way a column mapping (cvw import's --map, --date-format) would fix."""
+
+
 @dataclass(frozen=True)
 class Mapping:
     """How one file's columns become the contract columns of one raw table."""
@@ -252,7 +256,7 @@ def resolve(
             continue
         if found is None:
             if column.required:
-                raise ValueError(
+                raise MappingAdvice(
                     f"{file_name} lacks the required column {column.name} of raw.{mapping.table}: add it, "
                     f"or map one of its columns to it (--map {column.name}=YOUR_COLUMN; its columns: "
                     f"{', '.join(described)})."
@@ -261,7 +265,7 @@ def resolve(
             continue
         source_type = described[found]
         if type_family(source_type) not in ACCEPTS[column.sql_type]:
-            raise ValueError(
+            raise MappingAdvice(
                 f"{file_name}: column {found!r} is {source_type}, which cannot become {column.name} "
                 f"({column.sql_type}) of raw.{mapping.table}: deliver {NEEDS[column.sql_type]} in it, "
                 "or map another column."

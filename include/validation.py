@@ -17,6 +17,7 @@ import duckdb
 from include.mapping import (
     KINDS,
     Mapping,
+    MappingAdvice,
     Source,
     bound,
     date_format_params,
@@ -163,7 +164,7 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
         delivered, parsed, sample = row[1 + 3 * index : 4 + 3 * index]
         column = source.column
         if rows and column.required and delivered == 0:
-            raise ValueError(
+            raise MappingAdvice(
                 f"{file_name}: {source.label} is empty in every row, and raw.{table}.{column.name} is "
                 "required: map the column that holds it, or fill it."
             )
@@ -171,7 +172,7 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
             hint = ""
             if column.sql_type == "TIMESTAMP":
                 hint = " (pass its format, e.g. --date-format '%d/%m/%Y %H:%M')"
-            raise ValueError(
+            raise MappingAdvice(
                 f"{file_name}: no value of {source.label} parses as {KINDS[column.sql_type]} for "
                 f"raw.{table}.{column.name} (e.g. {str(sample)!r}): fix the column or the mapping{hint}."
             )
