@@ -10,28 +10,36 @@ never closes, a first line too long) fails whole with one sentence.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
-import re
 import tempfile
 import zlib
-from collections.abc import Iterator
-from functools import partial
-from itertools import count, islice, takewhile
+from itertools import islice
 from pathlib import Path
-from typing import IO
 
 import duckdb
 
+from include.csv_lines import (
+    DELIMITERS,
+    MAX_LINE_SIZE,
+    above_header,
+    blank_lines_above,
+    ends_with_a_delimiter,
+    first_line,
+    holds_an_open_quote,
+    is_blank,
+    is_gzipped,
+    is_sep_line,
+    lines_above_header,
+    open_csv,
+    records_cut,
+    refuse_mixed_line_breaks,
+    refuse_what_is_not_text,
+    starts_with_a_sep_line,
+)
 from include.mapping import quote
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")  # in any case: ORDERS.CSV, as Windows tools name exports, too
-# The bytes a CSV line may have, its line break not counted (DuckDB's default max_line_size): a longer line
-# is a malformed one. DuckDB's reader rejects a line of max_line_size bytes already, so it is given one more.
-# A line is a record: a quoted value's line breaks are inside it, a value of many short lines makes it long.
-MAX_LINE_SIZE = 2_000_000
 SNIFF_LINES = 20_480  # the lines DuckDB's sniffer reads for a CSV file's dialect (its default sample_size)
-DELIMITERS = ",;\t|"  # the delimiters DuckDB's sniffer tries
 CSV_DIALECT = "a valid CSV file, with a header line and values quoted, if at all, in double quotes that close"
 # DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
 CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
@@ -92,51 +100,6 @@ def _is_parquet(path: Path) -> bool:
     return path.name.lower().endswith(".parquet")
 
 
-def _is_gzipped(path: Path) -> bool:
-    """Return whether the file is named as gzip-compressed (.gz, in any case)."""
-    return path.name.lower().endswith(".gz")
-
-
-def _open_csv(path: Path, mode: str = "rb", **text: str) -> IO:
-    """Open a CSV file as `open` does, decompressing a .csv.gz on the way.
-
-    In binary mode, a file whose lines end in a carriage return alone (CR, as classic Mac and Excel's
-    "CSV (Macintosh)" write them) reads with line feeds instead, byte for byte, so its lines are lines here
-    as they are to DuckDB's reader: read whole, the file was one line (too long, or its rows misnumbered).
-    """
-    file = (gzip.open if _is_gzipped(path) else open)(path, mode, **text)
-    if mode == "rb" and _breaks_lines_with_cr(file):
-        return io.BufferedReader(_CarriageReturnsAsLineFeeds(file))
-    return file
-
-
-def _breaks_lines_with_cr(file: IO[bytes]) -> bool:
-    """Return whether the first line break of a binary file is a carriage return alone; rewind the file."""
-    head = file.read(1 << 16)
-    file.seek(0)
-    first = re.search(b"\r\n|\r|\n", head)
-    return first is not None and first.group() == b"\r" and first.end() < len(head)
-
-
-class _CarriageReturnsAsLineFeeds(io.RawIOBase):
-    """A binary file read with each carriage return as a line feed: a CR-only file's lines, same sizes."""
-
-    def __init__(self, file: IO[bytes]) -> None:
-        self.file = file
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray) -> int:
-        data = self.file.read(len(buffer)).replace(b"\r", b"\n")
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self.file.close()
-        super().close()
-
-
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
     """Read a CSV (all text) or Parquet file into the temp table `_cvw_file`; return {column: type}.
 
@@ -156,12 +119,12 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
             _stage_csv(con, path)
     except duckdb.Error as error:
         if not _is_parquet(path):
-            _refuse_mixed_line_breaks(path)
+            refuse_mixed_line_breaks(path)
         reason = str(error).splitlines()[0]
         valid = "a valid Parquet file" if _is_parquet(path) else CSV_DIALECT
         raise ValueError(f"{path.name} cannot be read ({reason}): check that it is {valid}.") from None
     except (OSError, EOFError, zlib.error) as error:  # Python's reading of a .csv.gz (the sniffing sample)
-        if not _is_gzipped(path):
+        if not is_gzipped(path):
             raise
         raise ValueError(
             f"{path.name} cannot be read ({error}): check that it is a complete gzip-compressed CSV file (a "
@@ -192,7 +155,7 @@ def repeated_columns(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
         names = pq.read_schema(path).names
     else:
         staged = len(con.execute("describe _cvw_file").fetchall())
-        header = _first_line(path)
+        header = first_line(path)
         splits = [next(csv.reader([header], delimiter=d), []) for d in DELIMITERS]
         # or by one more, the last unnamed: the header line ended with it (_without_an_unnamed_last_column)
         unnamed_last = [split[:-1] for split in splits if split[-1:] == [""]]
@@ -217,16 +180,16 @@ def _untyped_as_text(con: duckdb.DuckDBPyConnection) -> None:
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Read a CSV file, all text, into `_cvw_file`; DuckDB's reader records the lines it rejects."""
     reader, params = f"read_csv(?, {CSV_OPTIONS}, {CSV_REJECTS}", [str(path)]
-    if _is_blank(path):  # DuckDB reads it as a column 'column0', which the contract's columns are not
+    if is_blank(path):  # DuckDB reads it as a column 'column0', which the contract's columns are not
         raise ValueError(
             f"{path.name} is empty, without even the header line a CSV file starts with: deliver it with its "
             "header (a file of no rows is its header line alone), or leave it out."
         )
-    _refuse_what_is_not_text(path)
+    refuse_what_is_not_text(path)
     # given the dialect, the reader no longer skips the blank lines above the header: they are skipped for it
     given = ", auto_detect = false, delim = ?, columns = ?, skip = ?"
     dialect = _dialect_without_long_lines(con, path)
-    if not dialect and (_starts_with_a_sep_line(path) or _ends_with_a_delimiter(path) or not _sniffs(path)):
+    if not dialect and (starts_with_a_sep_line(path) or ends_with_a_delimiter(path) or not _sniffs(path)):
         # a line the sniffer samples that the reader cannot split, a double quote that never closes or text
         # after one that does (`"c3"x`), among other quoted values, fails it ("Error when sniffing file"):
         # given the header's dialect, the reader rejects that line as it does one beyond the sample (an
@@ -244,7 +207,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             return
         for table in CSV_REJECT_TABLES:
             con.execute(f"drop table if exists {table}")
-    con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, _lines_above_header(path)])
+    con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, lines_above_header(path)])
 
 
 def _sniff(path: Path, columns: str, options: str = "") -> tuple | None:
@@ -267,43 +230,6 @@ def _sniffs(path: Path) -> bool:
     return _sniff(path, "Delimiter", ", ignore_errors = true") is not None
 
 
-# What a file named as CSV holds when it starts with these bytes, and what to do with it.
-NOT_CSV_TEXT = {
-    b"\x1f\x8b": ("gzip-compressed", "give it a name ending in .csv.gz"),
-    b"PK\x03\x04": (
-        "a ZIP archive (an Excel .xlsx workbook is one)",
-        "export the sheet as CSV UTF-8, or unzip it",
-    ),
-    b"\xd0\xcf\x11\xe0": ("an Excel .xls workbook", "export the sheet as CSV UTF-8"),
-    b"PAR1": ("a Parquet file", "give it a name ending in .parquet"),
-    b"\xff\xfe": ('UTF-16 text (Excel\'s "Unicode Text")', "save it as CSV UTF-8"),
-    b"\xfe\xff": ("UTF-16 text", "save it as CSV UTF-8"),
-}
-
-
-def _refuse_what_is_not_text(path: Path) -> None:
-    """Fail a file named as CSV whose first bytes say it is something else, naming what it is.
-
-    DuckDB's reader takes such bytes for text: a gzip, ZIP or Parquet file gave a header of binary
-    characters, so the file "lacked the required column order_id"; UTF-16 text failed its sniffer.
-    """
-    with _open_csv(path) as file:
-        head = file.read(4)
-    if _is_gzipped(path) and head.startswith(b"\x1f\x8b"):  # named .gz and decompressed once already
-        raise ValueError(f"{path.name} is gzip-compressed twice: decompress it once, then load it again.")
-    for start, (what, fix) in NOT_CSV_TEXT.items():
-        if head.startswith(start):
-            raise ValueError(f"{path.name} is {what}, not a UTF-8 CSV file: {fix}, then load it again.")
-
-
-def _is_blank(path: Path) -> bool:
-    """Return whether a CSV file (gzipped or not) holds nothing but blank lines, or nothing at all."""
-    with _open_csv(path) as file:
-        return not any(
-            line.strip(b" \t\r\n\xef\xbb\xbf") for line in iter(partial(file.readline, 1 << 16), b"")
-        )
-
-
 def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[object]:
     """Return [delimiter, columns] when a line the sniffer samples is too long, sniffed without it; else [].
 
@@ -312,14 +238,14 @@ def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> l
     A line is a record: a quoted value of many short lines makes it too long. (The sniffer counts a line's
     line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
     """
-    with _open_csv(path) as file:
-        if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(_records_cut(file), SNIFF_LINES)):
+    with open_csv(path) as file:
+        if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(records_cut(file), SNIFF_LINES)):
             return []
     with tempfile.TemporaryDirectory() as directory:
         sample = Path(directory) / "sample.csv"
-        with _open_csv(path) as file, sample.open("wb") as kept:
-            for number, line in enumerate(islice(_records_cut(file), SNIFF_LINES), start=1):
-                if number == 1 and _is_sep_line(line):  # Excel's `sep=;` is no header (_above_header)
+        with open_csv(path) as file, sample.open("wb") as kept:
+            for number, line in enumerate(islice(records_cut(file), SNIFF_LINES), start=1):
+                if number == 1 and is_sep_line(line):  # Excel's `sep=;` is no header (above_header)
                     continue
                 if len(line) <= MAX_LINE_SIZE + 1:
                     kept.write(line)
@@ -355,7 +281,7 @@ def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> Non
     query = (
         f"select line, csv_line from {CSV_REJECT_TABLES[0]} where error_message ilike '%unterminated quote%'"
     )
-    unclosed = [line for line, text in con.execute(query).fetchall() if _holds_an_open_quote(text)]
+    unclosed = [line for line, text in con.execute(query).fetchall() if holds_an_open_quote(text)]
     if unclosed:
         unclosed_line = min(unclosed)
         raise ValueError(
@@ -377,7 +303,7 @@ def _read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     Or named `column0`, as it names the column when blank lines are above the header line.
     """
     columns = [name for name, *_ in con.execute("describe _cvw_file").fetchall()]
-    header = _first_line(path)
+    header = first_line(path)
     # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
     return len(columns) == 1 and columns[0] in (header, "column0") and any(d in header for d in DELIMITERS)
 
@@ -385,23 +311,18 @@ def _read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
 def _dialect_of_header(path: Path) -> list[object]:
     """Return [delimiter, columns] of a CSV file as DuckDB's sniffer reads its header line alone; [] if not.
 
-    The header line is the first that is not blank, as _first_line says.
+    The header line is the first that is not blank, as first_line says.
     """
     with tempfile.TemporaryDirectory() as directory:
         header = Path(directory) / "header.csv"
-        with _open_csv(path) as file:
-            lines = enumerate(_records_cut(file), start=1)
-            header.write_bytes(next((line for n, line in lines if not _above_header(n, line)), b""))
+        with open_csv(path) as file:
+            lines = enumerate(records_cut(file), start=1)
+            header.write_bytes(next((line for n, line in lines if not above_header(n, line)), b""))
         sniffed = _sniff(header, "Delimiter, Columns")
     if sniffed is None:
         return []
     delimiter, columns = sniffed
     return [delimiter, {column["name"]: column["type"] for column in columns}]
-
-
-def _ends_with_a_delimiter(path: Path) -> bool:
-    """Return whether a CSV file's header line ends with one of the delimiters, as some exports write it."""
-    return _first_line(path)[-1:] in tuple(DELIMITERS)
 
 
 def _without_an_unnamed_last_column(path: Path, dialect: list[object]) -> list[object]:
@@ -414,12 +335,12 @@ def _without_an_unnamed_last_column(path: Path, dialect: list[object]) -> list[o
     only its name is missing from keeps its values, which no contract column reads.
     """
     delimiter, columns = dialect
-    names = next(csv.reader([_first_line(path)], delimiter=str(delimiter)), [])
+    names = next(csv.reader([first_line(path)], delimiter=str(delimiter)), [])
     if len(names) != len(columns) or len(names) < 2 or names[-1].strip() != "":
         return dialect
-    with _open_csv(path) as file:
-        lines = enumerate(islice(_records_cut(file), SNIFF_LINES), start=1)
-        rows = (line for number, line in lines if not _above_header(number, line))
+    with open_csv(path) as file:
+        lines = enumerate(islice(records_cut(file), SNIFF_LINES), start=1)
+        rows = (line for number, line in lines if not above_header(number, line))
         next(rows, None)  # the header line
         for line in rows:
             try:
@@ -432,86 +353,6 @@ def _without_an_unnamed_last_column(path: Path, dialect: list[object]) -> list[o
     return [delimiter, dict(list(columns.items())[:-1])]
 
 
-def _lines_above_header(path: Path) -> int:
-    """Return how many lines come before a CSV file's header line: blank ones, and Excel's `sep=;` line."""
-    with _open_csv(path) as file:
-        lines = enumerate(_records_cut(file), start=1)
-        return sum(1 for _ in takewhile(lambda numbered: _above_header(*numbered), lines))
-
-
-def _above_header(number: int, line: bytes) -> bool:
-    """Return whether the line numbered `number` (from 1) of a CSV file is no data: blank, or `sep=;` first.
-
-    Excel reads a first line `sep=;` as the file's delimiter, and exports for Excel write one.
-    """
-    return _is_blank_line(line) or (number == 1 and _is_sep_line(line))
-
-
-def _is_sep_line(line: bytes) -> bool:
-    """Return whether a line is Excel's `sep=X`, naming the delimiter X, after a UTF-8 file's BOM, if any."""
-    return (
-        re.fullmatch(b"(?:\xef\xbb\xbf)?sep=[" + re.escape(DELIMITERS.encode()) + b"]\r?\n?", line)
-        is not None
-    )
-
-
-def _starts_with_a_sep_line(path: Path) -> bool:
-    """Return whether a CSV file's first line is Excel's `sep=;`."""
-    with _open_csv(path) as file:
-        return _is_sep_line(next(_records_cut(file), b""))
-
-
-def _is_blank_line(line: bytes) -> bool:
-    """Return whether a line of a CSV file holds nothing but its line break (and a UTF-8 file's BOM)."""
-    return not line.rstrip(b"\r\n").removeprefix(b"\xef\xbb\xbf")
-
-
-def _holds_an_open_quote(csv_line: str | None) -> bool:
-    """Return whether a rejected line's text runs over its line break or ends inside a double quote."""
-    text = (csv_line or '"').strip("\r\n")
-    opening = re.compile(b"(?:^|[" + re.escape(DELIMITERS.encode()) + b'])"')
-    return "\n" in text or "\r" in text or _quoted_at_end(text.encode(), False, opening)
-
-
-def _refuse_mixed_line_breaks(path: Path) -> None:
-    """Fail the file, naming the line, when its lines end in CR LF and in LF alone, which DuckDB cannot read.
-
-    DuckDB's reader takes one kind of line break per file: with both, its sniffer, or its reader past the
-    lines it sampled, fails the whole file ("Error when sniffing file", "The CSV Parser state machine
-    reached an invalid state"), which says nothing of line breaks. A carriage return alone within a line,
-    outside double quotes (a value edited on a Mac), is a line break to it too.
-    """
-    with (gzip.open if _is_gzipped(path) else open)(path, "rb") as file:
-        records = _records_cut(file)
-        mixed = None
-        try:
-            crlf = next(records, b"").endswith(b"\r\n")
-            for number, record in enumerate(records, start=2):
-                if record.endswith(b"\n") and record.endswith(b"\r\n") != crlf:
-                    mixed = (
-                        number,
-                        f"ends in {'LF alone' if crlf else 'CR LF'}",
-                        "convert it to one (e.g. with dos2unix)",
-                    )
-                    break
-                unquoted = re.sub(b'"(?:[^"]|"")*"', b"", record.rstrip(b"\r\n"))
-                if b"\r" in unquoted:
-                    mixed = (
-                        number,
-                        "holds a CR alone, outside double quotes",
-                        "remove it, or quote its value,",
-                    )
-                    break
-        except (OSError, EOFError, zlib.error):  # a .csv.gz cut short: DuckDB's error says so
-            return
-    if mixed is not None:
-        number, what, fix = mixed
-        raise ValueError(
-            f"{path.name} cannot be read: its lines end in {'CR LF' if crlf else 'LF'}, but line {number} "
-            f"{what}, and a file takes one kind of line break; {fix} and load it again."
-        )
-
-
 def _stage_malformed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Create `_cvw_malformed` from the lines DuckDB's reader rejected, numbered among the data rows."""
     query = f"select distinct line from {CSV_REJECT_TABLES[0]} order by line"
@@ -519,92 +360,9 @@ def _stage_malformed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     blank, texts = [0] * len(lines), [None] * len(lines)
     (delimiter,) = con.execute(f"select first(delimiter) from {CSV_REJECT_TABLES[1]}").fetchone()
     if lines:
-        blank, texts = _blank_lines_above(path, delimiter or ",", lines)
+        blank, texts = blank_lines_above(path, delimiter or ",", lines)
     # a one-column file has no blank line to skip: DuckDB reads one as a row, an empty value
     if len(con.execute("describe _cvw_file").fetchall()) == 1:
         blank = [0] * len(lines)
     parameters = {"lines": lines, "blank_lines_above": blank, "file_texts": texts}
     con.execute(MALFORMED, {**parameters, "max_line_size": MAX_LINE_SIZE})
-
-
-def _blank_lines_above(path: Path, delimiter: str, lines: list[int]) -> tuple[list[int], list[str | None]]:
-    """Return how many blank lines of a CSV file come before each of the lines (ascending; header = 1), and
-    each line's text as in the file (a byte that is not UTF-8 written \\xNN, a line too long cut).
-
-    Lines as DuckDB's reader counts them: a quoted value's line breaks, and blank lines in it, are inside
-    one line.
-    """
-    counts: list[int] = []
-    texts: list[str | None] = []
-    blank = 0
-    with _open_csv(path) as file:
-        records = _records_cut(file, delimiter)
-        for number in count(1):
-            record = next(records, None)
-            if record is None:  # not expected: DuckDB's reader counted more lines
-                break
-            if number == lines[len(counts)]:
-                counts.append(blank)
-                texts.append(record.rstrip(b"\r\n").decode("utf-8", errors="backslashreplace"))
-            if len(counts) == len(lines):
-                break
-            blank += _above_header(number, record)
-    missing = len(lines) - len(counts)
-    return counts + [blank] * missing, texts + [None] * missing
-
-
-def _records_cut(file: IO[bytes], delimiters: str = DELIMITERS) -> Iterator[bytes]:
-    """Yield the lines of a CSV file with their line breaks, a line too long cut: memory stays bounded.
-
-    A line is a record, as DuckDB's reader counts, samples and limits lines: a quoted value's line breaks
-    are inside it (RFC 4180). A double quote opens a value at a field's start, after a line break or one of
-    the delimiters; elsewhere it is a character. One that never closes makes the rest of the file one line.
-    """
-    after_delimiter = b"[" + re.escape(delimiters.encode()) + b']"'
-    # a part of a line too long does not start the line: a double quote first in it opens nothing
-    opening = {True: re.compile(b"(?:^|" + after_delimiter[:-1] + b')"'), False: re.compile(after_delimiter)}
-    record, quoted, line_start = bytearray(), False, True
-    for part in iter(partial(file.readline, MAX_LINE_SIZE + 2), b""):  # a line too long comes in parts
-        while part.endswith(b'"'):  # a part cut after a double quote: the next byte says if it is doubled
-            following = file.read(1)
-            if not following:
-                break
-            part += following
-        record += part[: MAX_LINE_SIZE + 2 - len(record)]
-        if quoted or b'"' in part:
-            quoted = _quoted_at_end(part, quoted, opening[line_start])
-        line_start = part.endswith(b"\n")
-        if not quoted and line_start:
-            yield bytes(record)
-            record.clear()
-    if record:
-        yield bytes(record)
-
-
-def _quoted_at_end(part: bytes, quoted: bool, opening: re.Pattern[bytes]) -> bool:
-    """Return whether a quoted value is open after a line or part of one, given whether one was before it."""
-    position = 0
-    while True:
-        if quoted:
-            position = part.find(b'"', position) + 1
-            if not position:
-                return True
-            if part[position : position + 1] == b'"':  # a double quote inside the value, doubled
-                position += 1
-            else:
-                quoted = False
-        elif opening_quote := opening.search(part, position):
-            quoted, position = True, opening_quote.end()
-        else:
-            return False
-
-
-def _first_line(path: Path) -> str:
-    """Return the header line of a CSV file (gzipped or not), without its line break, as text.
-
-    That is its first line that is not blank nor Excel's `sep=;` (_above_header): DuckDB's reader skips
-    blank lines above the header, and the byte order mark of a UTF-8 file, which is no part of it.
-    """
-    with _open_csv(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as file:
-        lines = enumerate(file, start=1)
-        return next((line.rstrip("\r\n") for n, line in lines if not _above_header(n, line.encode())), "")
