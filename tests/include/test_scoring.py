@@ -157,20 +157,10 @@ def test_another_date_without_a_champion_is_refused_before_the_copy_and_its_buil
 ) -> None:
     # `cvw score --as-of-date D` with no champion (or an incomplete one) copied the warehouse and ran dbt on
     # the copy, minutes in a large shop, before saying there was no model to score with
-    import include.dbt
-    import include.scoring
-
-    def never(*args, **kwargs):
-        raise AssertionError("nothing is copied or built without a champion")
-
     warehouse = tmp_path / "warehouse.duckdb"
     _marts_built_for(warehouse, date(2025, 1, 1))
     monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
-    monkeypatch.setattr(include.scoring, "_checkpointed_copy", never)
-    monkeypatch.setattr(include.dbt, "dbt_build", never)
-    with pytest.raises(SystemExit) as refused:
-        include.scoring.score_as_of(date(2024, 12, 1), warehouse_path=warehouse)
-    assert str(refused.value) == (
+    assert _refusal_before_the_copy_and_its_build(warehouse, monkeypatch) == (
         f"No champion model in {tmp_path / 'artifacts' / 'models'}: train one first (make demo or cvw train)."
     )
 
@@ -182,12 +172,8 @@ def test_a_champion_whose_pointer_was_deleted_is_not_skipped_and_is_named_with_h
     # while ml.model_registry named a champion and only its pointer file had been deleted by hand
     import duckdb
 
-    import include.dbt
     import include.scoring
     from ml import registry
-
-    def never(*args, **kwargs):
-        raise AssertionError("nothing is copied or built without a champion pointer")
 
     warehouse = tmp_path / "warehouse.duckdb"
     _marts_built_for(warehouse, date(2025, 1, 1))
@@ -205,12 +191,23 @@ def test_a_champion_whose_pointer_was_deleted_is_not_skipped_and_is_named_with_h
             "('v2', 'clv', 90, '', '', '', '', '{}', '{}', '', '', now(), 'champion', '', now())"
         )
     assert include.scoring.champion_exists()
-    monkeypatch.setattr(include.scoring, "_checkpointed_copy", never)
-    monkeypatch.setattr(include.dbt, "dbt_build", never)
-    with pytest.raises(SystemExit) as refused:
-        include.scoring.score_as_of(date(2024, 12, 1), warehouse_path=warehouse)
-    assert str(refused.value) == (
+    assert _refusal_before_the_copy_and_its_build(warehouse, monkeypatch) == (
         f"ml.model_registry names model version v2 champion, but its pointer "
         f"{artifacts / 'models' / 'champion.json'} is missing: restore it with cvw models promote v2 "
         "--reason TEXT."
     )
+
+
+def _refusal_before_the_copy_and_its_build(warehouse: Path, monkeypatch) -> str:
+    """Return the sentence `cvw score --as-of-date 2024-12-01` stops with, having copied and built nothing."""
+    import include.dbt
+    import include.scoring
+
+    def never(*args, **kwargs):
+        raise AssertionError("nothing is copied or built without a champion to score with")
+
+    monkeypatch.setattr(include.scoring, "_checkpointed_copy", never)
+    monkeypatch.setattr(include.dbt, "dbt_build", never)
+    with pytest.raises(SystemExit) as refused:
+        include.scoring.score_as_of(date(2024, 12, 1), warehouse_path=warehouse)
+    return str(refused.value)
