@@ -14,19 +14,9 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from include.mapping import (
-    KINDS,
-    Mapping,
-    MappingAdvice,
-    Source,
-    bound,
-    date_format_params,
-    has_zone,
-    number_of,
-    quote,
-    typed,
-)
+from include.mapping import KINDS, Mapping, MappingAdvice, Source, bound, quote
 from include.raw_schema import KEYS, RAW_TABLES, Column
+from include.value_casts import date_format_params, has_zone, number_of, typed
 
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
 
@@ -131,7 +121,8 @@ def check_date_format(con: duckdb.DuckDBPyConnection, date_format: str | list[st
 def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: Mapping) -> None:
     """Create `_cvw_typed`: row number, each contract column as delivered (src__) and cast to the contract.
 
-    A timestamp column also gets `zoned__<name>`: whether its value carried a zone (include.mapping.has_zone).
+    A timestamp column also gets `zoned__<name>`: whether its value carried a zone
+    (include.value_casts.has_zone).
     """
     delivered, casts = [], []
     date_formats = date_format_params(mapping.date_format)

@@ -79,7 +79,7 @@ def settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
     """Set the memory limit and time zone of a connection that reads the warehouse (its own or attached)."""
     con.execute("set memory_limit = ?", [memory_limit])
     # timestamps are UTC in the warehouse: a zoned value (a CSV's +02:00, a Parquet TIMESTAMPTZ) becomes UTC
-    # whatever the machine's zone (include.mapping.typed)
+    # whatever the machine's zone (include.value_casts.typed)
     con.execute("set TimeZone = 'UTC'")
 
 

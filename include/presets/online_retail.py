@@ -36,19 +36,9 @@ from include.ingest import (
     sha256_of,
     write_rejects,
 )
-from include.mapping import (
-    ACCEPTS,
-    NEEDS,
-    blank_is_null,
-    bound,
-    date_format_params,
-    has_zone,
-    number_of,
-    quote,
-    type_family,
-    typed,
-)
+from include.mapping import ACCEPTS, NEEDS, bound, quote
 from include.validation import first_reason, future_condition, future_limits
+from include.value_casts import blank_is_null, date_format_params, has_zone, number_of, type_family, typed
 
 NAME = "online-retail-ii"
 FILES = ("online_retail_ii_2009-12_2010-12.parquet", "online_retail_2010-12_2011-12.parquet")

@@ -11,16 +11,8 @@ import pytest
 
 from include.importer import expand
 from include.importer import main as import_main
-from include.mapping import (
-    Mapping,
-    build_mapping,
-    date_format_params,
-    finite_timestamp,
-    has_zone,
-    parse_pairs,
-    read_mapping_file,
-    resolve,
-)
+from include.mapping import Mapping, build_mapping, parse_pairs, read_mapping_file, resolve
+from include.value_casts import date_format_params, finite_timestamp, has_zone
 
 SHOP_EXPORT = (
     "OrderNo;Client;Date;Total;Channel\n"
