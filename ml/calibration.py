@@ -191,21 +191,39 @@ def _best(scores: dict[Any, float]) -> Any:
     return max(scores, key=lambda key: -np.inf if np.isnan(scores[key]) else scores[key])
 
 
+def single_outcome(churned: np.ndarray) -> str | None:
+    """Return why nothing can be calibrated on customers of one churn outcome (or none); else None."""
+    if len(churned) and not churned.all() and churned.any():
+        return None
+    who = "every customer" if len(churned) and not churned.any() else "no customer"
+    return f"{who} bought in its horizon: the churn probability is LightGBM's alone, uncalibrated"
+
+
 def fit_calibration(
     raw: dict[str, np.ndarray],
     validation: pd.DataFrame,
     forms: tuple[str, ...],
     weights: tuple[float, ...] = LIGHTGBM_WEIGHTS,
 ) -> dict[str, Any]:
-    """Return the chosen blends and form, the Platt calibrator and the revenue scale fitted on validation."""
+    """Return the chosen blends and form, the Platt calibrator and the revenue scale fitted on validation.
+
+    A validation cutoff where every customer churned (a shop that paused sales for the horizon) or none did
+    has one outcome: the blends' scores are undefined, so LightGBM stands alone (weight 1, the first
+    candidate), and Platt fitted there put every probability at that outcome (0.99999997 for customers of
+    whom 77% churned at the next cutoff). The churn probability is then the churn booster's own, unscaled,
+    and `skipped` says why (ml.train warns with it).
+    """
     churned = validation["label_is_churned"].to_numpy(dtype=bool)
     actual = validation["label_revenue"].to_numpy(dtype=float)
     churn_scores = {w: metrics.roc_auc(churned, blend_churn(raw, w)) for w in weights}
     churn_weight = _best(churn_scores)
+    skipped = single_outcome(churned)
     calibration: dict[str, Any] = {
         "churn_weight": churn_weight,
-        "churn": fit_platt(churned, blend_churn(raw, churn_weight)),
+        "churn": None if skipped else fit_platt(churned, blend_churn(raw, churn_weight)),
     }
+    if skipped:
+        calibration["skipped"] = skipped
     churn = calibrated_churn(raw, calibration)
     revenue_scores = {
         (form, w): ranking_score(actual, blend_revenue(raw, form, w, churn))

@@ -332,6 +332,11 @@ def train_models(
     if undefined:  # a window of a closed shop: every model and baseline is nan there
         warnings.append(undefined + " (a first model is promoted regardless)")
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
+    for model in (evaluated, champion):  # a cutoff of one churn outcome (ml.calibration.single_outcome)
+        if "skipped" in model.calibration:
+            warnings.append(
+                f"calibration cutoff {model.calibration['validation_cutoff']}: {model.calibration['skipped']}"
+            )
     hashed = feature_hash(features, champion.levels)
     for folder in remove_abandoned_versions(settings.artifacts_dir):
         print(f"removed {folder.name}, the folder of a training whose process died before registering it")

@@ -331,3 +331,35 @@ def test_training_where_nobody_bought_in_the_fit_windows_stops_with_a_sentence()
         r"2024-01-01 to 2024-08-01: every customer churned there",
     ):
         train.fit_boosters(frame, ("churn", "clv", "spend"), ["f1", "f2", "region"])
+
+
+@pytest.mark.usefixtures("quick_boosters")
+def test_a_validation_cutoff_where_nobody_bought_leaves_the_churn_booster_uncalibrated() -> None:
+    # a shop that paused sales for the 90 days after the validation cutoff (2024-05-01 for a test on 08-01):
+    # Platt fitted there put every test customer's churn probability at 0.99999
+    frame = _labelled_frame(np.random.default_rng(1))
+    paused = frame["cutoff_date"] == pd.Timestamp("2024-05-01")
+    frame.loc[paused, ["label_revenue", "label_orders", "label_is_churned"]] = (0.0, 0, True)
+    features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
+    split = train.split_cutoffs(list(frame["cutoff_date"].unique()), pd.Timestamp("2024-08-01"), 90)
+    model = train.fit_evaluated_model(frame, split, features)
+
+    assert model.calibration["churn"] is None
+    assert model.calibration["skipped"] == (
+        "no customer bought in its horizon: the churn probability is LightGBM's alone, uncalibrated"
+    )
+    assert (model.calibration["churn_weight"], model.calibration["revenue_weight"]) == (1.0, 1.0)
+    test = train.at_cutoffs(frame, [split.test])
+    _, churn = train.predict(model, test)
+    booster = model.boosters["churn"].predict(model_matrix(test, features, model.levels))
+    np.testing.assert_allclose(churn, booster, rtol=1e-12)  # through the blend's log-odds and back
+    assert churn.max() < 0.95  # Platt had put every one at 0.99999
+
+
+def test_a_validation_cutoff_where_everybody_bought_fits_no_platt_calibrator() -> None:
+    validation = pd.DataFrame({"label_revenue": [5.0, 10.0, 20.0], "label_is_churned": [False] * 3})
+    raw = {name: np.array([0.2, 0.5, 0.7]) for name in ("churn", "btyd_churn", "clv", "btyd_revenue")}
+    chosen = calibration.fit_calibration(raw, validation, ("tweedie",))
+    assert chosen["churn"] is None
+    assert chosen["skipped"].startswith("every customer bought in its horizon")
+    np.testing.assert_allclose(calibration.combine(raw, chosen)[1], raw["churn"], rtol=1e-12)
