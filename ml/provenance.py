@@ -15,8 +15,9 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# What a model is made of in the repository: the package, the settings and warehouse code, the feature SQL.
-CODE_PATHS = ("ml", "include", "dbt_project")
+# What a model is made of in the repository: the package, the settings and warehouse code; and the feature
+# SQL, the dbt project the settings name (git_commit).
+CODE_PATHS = ("ml", "include")
 # The libraries (distribution names) a model's predictions depend on, at training and at scoring: the
 # boosters, the frames and arrays, the calibration and metrics (scipy, scikit-learn), the warehouse and its
 # Arrow reads, and the compiled boosters of large scoring dates (lleaves on llvmlite, ml/compiled.py).
@@ -50,16 +51,25 @@ def _git(repo_root: Path, *args: str) -> str | None:
     return result.stdout
 
 
-def git_commit(repo_root: Path = REPO_ROOT) -> str:
+def git_commit(repo_root: Path = REPO_ROOT, dbt_project_dir: Path | None = None) -> str:
     """Return the HEAD commit, with "-dirty" when the code differs from it, or 'unknown' without a checkout.
 
-    The code is CODE_PATHS: a change there not committed (staged or not, or a new file git does not
-    ignore) marks the commit, and so does a status git cannot give; other files (docs, tests) do not.
+    The code is CODE_PATHS, with the dbt project the settings name (CVW_DBT_PROJECT_DIR; default
+    dbt_project/): a change there not committed (staged or not, or a new file git does not ignore) marks the
+    commit, and so does a status git cannot give; other files (docs, tests) do not. A dbt project the
+    commit does not hold - outside the checkout, or inside it but untracked or ignored - marks it too: the
+    commit cannot vouch for the SQL that built the features.
     """
     head = (_git(repo_root, "rev-parse", "HEAD") or "").strip()
     if not head:
         return "unknown"
-    changes = _git(repo_root, "status", "--porcelain", "--", *CODE_PATHS)
+    dbt_project = Path(dbt_project_dir or repo_root / "dbt_project").resolve()
+    if not dbt_project.is_relative_to(repo_root.resolve()):
+        return f"{head}-dirty"
+    dbt_path = str(dbt_project.relative_to(repo_root.resolve()))
+    if not _git(repo_root, "ls-files", "--", dbt_path):  # None (an error) or "" (nothing tracked)
+        return f"{head}-dirty"
+    changes = _git(repo_root, "status", "--porcelain", "--", *CODE_PATHS, dbt_path)
     return head if changes == "" else f"{head}-dirty"
 
 

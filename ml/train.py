@@ -377,7 +377,7 @@ def train_models(
         "baseline_metrics": baseline_metrics,
         "churn_reliability": reliability_table(test["label_is_churned"], churn).to_dict(orient="records"),
         "versions": library_versions(),
-        "git_commit": git_commit(),
+        "git_commit": git_commit(dbt_project_dir=settings.dbt_project_dir),
     }
     # the scores' reference is the champion's own on the test cutoff: the monitor then compares one model's
     # scores over two populations, not the evaluated model's with the refitted champion's

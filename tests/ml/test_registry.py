@@ -262,6 +262,8 @@ def test_git_commit_is_marked_dirty_while_the_code_differs_from_it(tmp_path) -> 
     git("init", "-q")
     (tmp_path / "ml").mkdir()
     (tmp_path / "ml" / "train.py").write_text("ROUNDS = 300\n")
+    (tmp_path / "dbt_project").mkdir()
+    (tmp_path / "dbt_project" / "dbt_project.yml").write_text("name: shop\n")
     git("add", ".")
     git("commit", "-qm", "first")
     head = git("rev-parse", "HEAD")
@@ -276,6 +278,38 @@ def test_git_commit_is_marked_dirty_while_the_code_differs_from_it(tmp_path) -> 
     assert provenance.git_commit(tmp_path) == git("rev-parse", "HEAD")
     (tmp_path / "ml" / "features.py").write_text("")  # a new module
     assert provenance.git_commit(tmp_path).endswith("-dirty")
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_commit_is_marked_dirty_when_the_dbt_project_is_not_the_commit_s(tmp_path) -> None:
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+
+    def git(*args: str) -> str:
+        config = ("-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false")
+        done = subprocess.run(["git", *config, *args], cwd=checkout, check=True, capture_output=True)
+        return done.stdout.decode().strip()
+
+    for project in (
+        checkout / "dbt_project",
+        checkout / "shops" / "b2b",
+        checkout / "data" / "dbt",
+        elsewhere,
+    ):
+        project.mkdir(parents=True)
+        (project / "dbt_project.yml").write_text("name: shop\n")
+    (checkout / ".gitignore").write_text("data/\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "first")
+    head = git("rev-parse", "HEAD")
+    assert provenance.git_commit(checkout, checkout / "dbt_project") == head
+    assert provenance.git_commit(checkout, checkout / "shops" / "b2b") == head  # another project it holds
+    # CVW_DBT_PROJECT_DIR outside the checkout, or in a folder git ignores: the commit holds no such SQL
+    assert provenance.git_commit(checkout, elsewhere) == f"{head}-dirty"
+    assert provenance.git_commit(checkout, checkout / "data" / "dbt") == f"{head}-dirty"
+    (checkout / "shops" / "b2b" / "dbt_project.yml").write_text("name: changed\n")
+    assert provenance.git_commit(checkout, checkout / "shops" / "b2b") == f"{head}-dirty"
+    assert provenance.git_commit(checkout, checkout / "dbt_project") == head  # another project's change
 
 
 def test_library_versions_name_every_library_training_and_scoring_use() -> None:
