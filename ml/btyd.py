@@ -478,11 +478,22 @@ def btyd_by_cutoff(
 ) -> pd.DataFrame:
     """Return BTYD predictions for every row, with BG/NBD and Gamma-Gamma fitted per cutoff on its rows.
 
-    fitted_on (booleans aligned with the frame) limits the fits to those rows; every row is predicted.
+    fitted_on (booleans aligned with the frame) limits the fits to those rows; every row is predicted. A
+    cutoff too small to fit them on (identified_fit: a shop's first months, a few test orders before its
+    launch) gets the fit of the nearest later cutoff that is not, as scoring gives such a date the fit of a
+    larger one (ml.score.fit_date_btyd): fitted on two customers, one repeat customer who had bought on two
+    days in a row got P(alive) 7e-10 and BTYD revenue 9e-9 as training features. With no such later cutoff,
+    the cutoff is fitted on its own rows.
     """
     parts = []
-    for _, rows in frame.groupby("cutoff_date", sort=True):
+    later: tuple[BgNbd, GammaGamma] | None = None
+    for _, rows in sorted(frame.groupby("cutoff_date", sort=True), key=lambda group: group[0], reverse=True):
         inputs = btyd_inputs(rows)
         fit_inputs = inputs if fitted_on is None else inputs[fitted_on.loc[rows.index].to_numpy(dtype=bool)]
-        parts.append(predict_btyd(inputs, *fit_btyd(fit_inputs), horizon_days))
+        if identified_fit(fit_inputs) or later is None:
+            fitted = fit_btyd(fit_inputs)
+            later = fitted if identified_fit(fit_inputs) else later
+        else:
+            fitted = later
+        parts.append(predict_btyd(inputs, *fitted, horizon_days))
     return pd.concat(parts).reindex(frame.index)

@@ -355,3 +355,44 @@ def test_a_fit_on_one_repeat_customer_runs_to_its_bounds_where_stored_parameters
     odds_dead = 0.793 / 2.426 * ((4.414 + 2 / 7) / (4.414 + 1 / 7)) ** 1.243  # FHL 2005 eq. 11 at CDNOW's
     alive = btyd.predict_btyd(one, *btyd.btyd_from_parameters(stored), 90)["btyd_p_alive"].iloc[0]
     assert alive == pytest.approx(1 / (1 + odds_dead))  # 0.746
+
+
+def _mart_rows(cutoff: str, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> pd.DataFrame:  # noqa: N803
+    """Return customer_features rows of customers (x, t_x, T in weeks) spending 20 a day, at a cutoff."""
+    return pd.DataFrame(
+        {
+            "cutoff_date": pd.Timestamp(cutoff),
+            "order_days_lifetime": x + 1,
+            "days_since_first_order": T * 7,
+            "days_since_last_order": (T - t_x) * 7,
+            "revenue_lifetime": 20.0 * (x + 1),
+            "first_order_day_revenue": 20.0,
+        }
+    )
+
+
+def test_a_cutoff_too_small_to_fit_on_gets_the_fit_of_the_nearest_larger_later_one() -> None:
+    # two test orders before a shop's launch: a one-time buyer, and one who bought on two days in a row
+    tiny = _mart_rows("2024-01-01", np.array([0.0, 1.0]), np.array([0.0, 1 / 7]), np.array([16.0, 15.6]))
+    rng = np.random.default_rng(3)
+    february, march = (
+        _mart_rows(cutoff, *_simulate_bgnbd(CDNOW_BGNBD, 400, rng)) for cutoff in ("2024-02-01", "2024-03-01")
+    )
+    frame = pd.concat([tiny, february, march], ignore_index=True)
+    predicted = btyd.btyd_by_cutoff(frame, 90)
+
+    inputs = btyd.btyd_inputs(frame)
+    february_fit = btyd.fit_btyd(inputs[frame["cutoff_date"] == pd.Timestamp("2024-02-01")])
+    expected = btyd.predict_btyd(inputs.iloc[:2], *february_fit, 90)
+    pd.testing.assert_frame_equal(predicted.iloc[:2], expected)
+    assert predicted["btyd_p_alive"].iloc[1] > 0.3  # fitted on the two alone: 7e-10
+    # the larger cutoffs keep their own fits; a frame of the small cutoff alone has none other to take
+    march_rows = frame["cutoff_date"] == pd.Timestamp("2024-03-01")
+    march_fit = btyd.fit_btyd(inputs[march_rows])
+    pd.testing.assert_frame_equal(
+        predicted[march_rows], btyd.predict_btyd(inputs[march_rows], *march_fit, 90)
+    )
+    alone = btyd.btyd_by_cutoff(tiny, 90)
+    pd.testing.assert_frame_equal(
+        alone, btyd.predict_btyd(inputs.iloc[:2], *btyd.fit_btyd(inputs.iloc[:2]), 90)
+    )
