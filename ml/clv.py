@@ -210,6 +210,10 @@ class TrainingDataSummary:
     customers_with_3_orders: int
     labelled_cutoffs: int
     horizon_days: int
+    # whether the labelled cutoffs hold a test, a validation and a fitting cutoff each a horizon apart
+    # (ml.train.split_cutoffs); the marts' cutoffs start 90 days after the first order (dbt var
+    # spine_min_history_days), so at 90 days this takes about a year of history, not MIN_HISTORY_DAYS
+    evaluable: bool = True
 
 
 def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -> TrainingDataSummary:
@@ -229,10 +233,25 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
             inner join latest on features.cutoff_date = latest.cutoff_date
             """
         ).fetchone()
-        labelled = con.execute(
-            "select count(distinct cutoff_date) from marts.customer_labels where horizon_days = ?",
-            [horizon_days],
-        ).fetchone()[0]
+        labelled, fitting = con.execute(
+            """
+            with labelled as (
+                select distinct cutoff_date from marts.customer_labels where horizon_days = $horizon
+            ),
+
+            validation as (
+                select max(cutoff_date) as cutoff_date
+                from labelled
+                where cutoff_date + $horizon <= (select max(cutoff_date) from labelled)
+            )
+
+            select
+                count(*),
+                count(*) filter (where cutoff_date + $horizon <= (select cutoff_date from validation))
+            from labelled
+            """,
+            {"horizon": horizon_days},
+        ).fetchone()
     except duckdb.CatalogException:
         raise SystemExit(
             "marts.customer_features or marts.customer_labels does not exist: "
@@ -241,7 +260,9 @@ def summarize_training_data(con: duckdb.DuckDBPyConnection, horizon_days: int) -
     except duckdb.BinderException:
         require_mart_columns(con)  # a column read above was renamed or dropped: the sentence names it
         raise
-    return TrainingDataSummary(int(customers), int(history), int(repeaters), int(labelled), horizon_days)
+    return TrainingDataSummary(
+        int(customers), int(history), int(repeaters), int(labelled), horizon_days, evaluable=fitting > 0
+    )
 
 
 def require_label_horizon(con: duckdb.DuckDBPyConnection, horizon_days: int, verb: str = "train") -> None:
@@ -306,6 +327,11 @@ def check_enough_data(
         missing.append("no customer with 3 or more orders")
     if summary.labelled_cutoffs == 0:
         missing.append(f"no cutoff with a complete {summary.horizon_days}-day label window")
+    elif not summary.evaluable:  # else ml.train.split_cutoffs refused it after this check had passed
+        missing.append(
+            f"fewer than three cutoffs with a complete {summary.horizon_days}-day label window, each "
+            f"{summary.horizon_days} days or more after the one before (to fit, validate and test on)"
+        )
     if missing:
         raise SystemExit(
             f"Too little data to train: {', '.join(missing)}; load a longer or larger order history "

@@ -1,5 +1,6 @@
 """Discounted CLV follows the documented formula; the value fields and the too-little-data guard are exact."""
 
+import dataclasses
 from datetime import date
 
 import duckdb
@@ -164,7 +165,7 @@ def _marts(con: duckdb.DuckDBPyConnection) -> None:
 def test_summarize_training_data_counts_at_the_latest_cutoff() -> None:
     con = duckdb.connect()
     _marts(con)
-    assert clv.summarize_training_data(con, 30) == clv.TrainingDataSummary(3, 200, 2, 2, 30)
+    assert clv.summarize_training_data(con, 30) == clv.TrainingDataSummary(3, 200, 2, 2, 30, evaluable=False)
     assert clv.summarize_training_data(con, 180).labelled_cutoffs == 0
 
 
@@ -186,6 +187,33 @@ def test_enough_data_passes_and_too_little_names_everything_missing_in_one_sente
         SystemExit, match=r"^Too little data to train: only 90 days of order history \(at least 180\);"
     ):
         clv.check_enough_data(clv.TrainingDataSummary(900, 90, 5, 2, 90))
+
+
+def test_too_little_data_names_labelled_cutoffs_too_close_to_fit_validate_and_test_on() -> None:
+    # a shop of 800 customers whose orders span 180 days, 2024-01-01 to 06-28: the marts' cutoffs start
+    # 90 days after the first order, so two have a 30-day label window, 30 days apart; one more month trains
+    con = duckdb.connect()
+    _marts(con)
+    con.execute("delete from marts.customer_labels")
+    for cutoff in ("2024-04-01", "2024-05-01"):
+        con.execute("insert into marts.customer_labels values ('A', ?::date, 30)", [cutoff])
+    summary = clv.summarize_training_data(con, 30)
+    assert (summary.labelled_cutoffs, summary.evaluable) == (2, False)
+    with pytest.raises(SystemExit) as raised:
+        clv.check_enough_data(dataclasses.replace(summary, customers_with_orders=800, history_days=180))
+    assert str(raised.value) == (
+        "Too little data to train: fewer than three cutoffs with a complete 30-day label window, each 30 "
+        "days or more after the one before (to fit, validate and test on); load a longer or larger order "
+        "history or use a shorter horizon (CVW_HORIZON_DAYS)."
+    )
+    con.execute("insert into marts.customer_labels values ('A', date '2024-06-01', 30)")
+    assert clv.summarize_training_data(con, 30).evaluable
+    # 29 days from 04-01 to 04-30: the validation cutoff would see the test cutoff's labels
+    con.execute(
+        "update marts.customer_labels set cutoff_date = date '2024-04-30' "
+        "where cutoff_date = date '2024-05-01'"
+    )
+    assert not clv.summarize_training_data(con, 30).evaluable
 
 
 def test_a_customer_sample_below_the_minimum_stops_training_and_names_the_cap() -> None:
