@@ -523,6 +523,9 @@ def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it
 
     publish_serving(EARLIER, warehouse_path=warehouse, serving_path=serving)
     assert _rows(serving, query)[1] == [("c1", None, "North", 244)]
+    # the summary's lifetime revenue is the scores' (50.0), not 0 for want of an RFM row
+    summary = "select rfm_segment, value_tier, customers, revenue_lifetime from bi.segment_summary"
+    assert _rows(serving, summary)[1] == [("unknown", "high", 1, 50.0)]
     warning = _marts_warning(capsys.readouterr().out)
     assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty;")
     assert "profile" not in warning
