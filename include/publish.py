@@ -114,17 +114,19 @@ def _published_date(warehouse: Path, as_of_date: date | None) -> date:
     return as_of_date
 
 
-def _marts_warning(as_of_date: date, marts_date: date | None) -> str | None:
-    """Return the warning of a date the marts were not built for, naming the columns it leaves empty.
+def _marts_warning(as_of_date: date, marts_date: date | None, without_rfm: int) -> str | None:
+    """Return the warning of a date the marts were not built for whose RFM columns came out empty.
 
-    customer_rfm holds the marts' scoring date only, so the RFM columns are empty; the profile is there
-    whatever the date (bi.customer_value reads it from dim_customers, and its tenure as of the date).
+    A scoring keeps its date's RFM rows (scores.customer_rfm); a date scored before they were kept has
+    only marts.customer_rfm's, of the marts' date. The profile is there whatever the date
+    (bi.customer_value reads it from dim_customers, and its tenure as of the date).
     """
-    if marts_date is None or str(marts_date) == str(as_of_date):
+    if marts_date is None or str(marts_date) == str(as_of_date) or not without_rfm:
         return None
     return (
-        f"Warning: the marts are as of {marts_date}, so the RFM columns of {as_of_date} are empty; build "
-        "transform for that date to fill them."
+        f"Warning: the marts are as of {marts_date}, so the RFM columns of {as_of_date} are empty (scored "
+        f"before each scoring kept its RFM rows); score it again (cvw score --as-of-date {as_of_date}) to "
+        "fill them."
     )
 
 
@@ -273,8 +275,9 @@ def publish_serving(
             settle(con, settings.duckdb_memory_limit)
             con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
             snapshot = _copy(con, as_of_date, settings.artifacts_dir)
+            (without_rfm,) = _one(con, "select count(*) - count(rfm_segment) from bi.customer_value")
             warnings = [
-                _marts_warning(as_of_date, snapshot["marts_as_of_date"]),
+                _marts_warning(as_of_date, snapshot["marts_as_of_date"], without_rfm),
                 _model_warning(settings.artifacts_dir, snapshot["model_version"], as_of_date),
             ]
             con.execute("detach warehouse")

@@ -26,8 +26,8 @@ DATED_RUN_TYPES = frozenset({"scheduled", "backfill"})
 # model learns from the marts as they are now, whatever the run's date, so each backfilled week would fit
 # the same model again and gate it against its twin.
 RETRAIN_RUN_TYPES = frozenset({"scheduled", "manual"})
-# Score tables keyed by as_of_date that a scratch scoring copies back (ml/score.py writes them).
-DATED_SCORE_TABLES = ("customer_scores",)
+# Score tables keyed by as_of_date that a scratch scoring copies back (ml/publish_scores.py writes them).
+DATED_SCORE_TABLES = ("customer_scores", "customer_rfm")
 # A scratch copy's folder beside the warehouse: .scratch-<host>_<pid>_<random>, <host> a hash of the host
 # name (hexadecimal: no "_", whatever the name holds), so a later scoring can tell the copy of a process
 # that died (killed, out of memory) from one another process is building in.

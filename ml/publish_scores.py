@@ -24,6 +24,7 @@ from include.warehouse import transaction
 from ml import actions, clv
 from ml.data import arrow_strings, rounded_arrow
 from ml.registry import ensure_registry
+from ml.rfm_snapshot import CUSTOMER_RFM_DDL, keep_rfm
 
 SCORES_DDL = """
 create table if not exists scores.customer_scores (
@@ -76,7 +77,7 @@ DEFAULT_CHUNK_SIZE = 50_000
 
 
 def ensure_score_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create scores.customer_scores, ml.model_registry and the scores.customer_scores_latest view.
+    """Create scores.customer_scores, scores.customer_rfm, ml.model_registry and the latest-scores view.
 
     A score table of the first release (one row per customer and date, without CLV, reasons or actions)
     is kept as scores.customer_scores_legacy and a new one is started.
@@ -94,6 +95,7 @@ def ensure_score_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("alter table scores.customer_scores rename to customer_scores_legacy")
         print("scores.customer_scores had the first release's columns: kept as customer_scores_legacy.")
     con.execute(SCORES_DDL)
+    con.execute(CUSTOMER_RFM_DDL)
     ensure_registry(con)
     con.execute(LATEST_VIEW_SQL)
 
@@ -304,7 +306,8 @@ def publish_scores(
     The chunks are staged in a temporary table; rows of the date that the new ones do not replace (another
     model's, or customers no longer scored) are deleted; the staged rows are then written with their tier
     and action in one statement, over the rows a same-model re-scoring already holds (in place: deleting
-    and re-inserting a date's keys costs DuckDB's primary-key index far more).
+    and re-inserting a date's keys costs DuckDB's primary-key index far more). The date's RFM rows are
+    kept in scores.customer_rfm in the same transaction (ml.rfm_snapshot).
     """
     ensure_score_tables(con)
     columns = ", ".join(CHUNK_COLUMNS)
@@ -339,5 +342,6 @@ def publish_scores(
         written = _write_staged(con, replace=held > 0)
         if written != staged:
             raise ValueError(f"risk bands must be in {actions.BANDS}: {staged - written} score rows are not")
+        keep_rfm(con, as_of_date)  # the date's RFM rows, from the marts it was scored from
         con.execute("drop table score_stage")
     return written

@@ -23,6 +23,7 @@ import pytest
 from include.dbt import run_dbt
 from include.publish import publish_serving
 from ml.monitor import BACKTESTS_DDL
+from ml.rfm_snapshot import CUSTOMER_RFM_DDL
 
 SHOP = Path(__file__).resolve().parents[1] / "integration" / "test_dbt_build.py"
 LATEST, EARLIER = date(2024, 10, 1), date(2024, 9, 1)
@@ -527,14 +528,45 @@ def test_the_warning_of_a_date_the_marts_were_not_built_for_names_the_columns_it
     summary = "select rfm_segment, value_tier, customers, revenue_lifetime from bi.segment_summary"
     assert _rows(serving, summary)[1] == [("unknown", "high", 1, 50.0)]
     warning = _marts_warning(capsys.readouterr().out)
-    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty;")
+    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-01 are empty (")
+    assert warning.endswith("score it again (cvw score --as-of-date 2024-09-01) to fill them.")
     assert "profile" not in warning
 
     publish_serving(mid_month, warehouse_path=warehouse, serving_path=serving)
     assert _rows(serving, query)[1] == [("c1", None, "North", 258)]  # signed up 01-01: 244 days to 09-01
     warning = _marts_warning(capsys.readouterr().out)
-    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-15 are empty;")
+    assert warning.startswith("the marts are as of 2024-10-01, so the RFM columns of 2024-09-15 are empty (")
     assert "profile" not in warning
+
+
+def test_a_date_scored_from_marts_of_its_own_is_served_with_the_rfm_rows_its_scoring_kept(
+    warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A date scored in a scratch copy (a backfill, the 06:00 run of a day after a day without orders) kept its
+    # RFM rows in scores.customer_rfm (ml/rfm_snapshot.py); marts.customer_rfm, of the marts' date (10-01),
+    # has none of that date, and the RFM columns came out empty, every customer 'unknown'.
+    warehouse, serving = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(CUSTOMER_RFM_DDL)
+        con.execute(
+            "insert into scores.customer_rfm values ('c1', ?, 12, 3, 150.0, 5, 4, 4, 'Champions')", [EARLIER]
+        )
+    query = "select customer_id, rfm_segment, recency_days, frequency, monetary from bi.customer_value"
+    summary = "select rfm_segment, value_tier, customers from bi.segment_summary"
+
+    publish_serving(EARLIER, warehouse_path=warehouse, serving_path=serving)
+    assert _rows(serving, query)[1] == [("c1", "Champions", 12, 3, 150.0)]
+    assert _rows(serving, summary)[1] == [("Champions", "high", 1)]
+    assert "Warning: the marts" not in capsys.readouterr().out
+    # a date without kept rows (scored before they were kept) still has the marts' own RFM
+    publish_serving(LATEST, warehouse_path=warehouse, serving_path=serving)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        marts = con.execute(
+            "select customer_id, rfm_segment, recency_days, frequency, monetary from marts.customer_rfm "
+            "where customer_id in ('c1', 'c2', 'c3') order by 1"
+        ).fetchall()
+    assert sorted(_rows(serving, query)[1]) == marts
+    assert all(row[1] is not None for row in marts)
 
 
 def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric(

@@ -199,4 +199,9 @@ def test_cvw_as_of_date_is_the_date_scored_when_the_marts_were_built_for_another
     assert scored == {"as_of_date": "2024-07-01", "rows": buyers, "marts": "built for 2024-07-01"}
     dated = read(copy, "select as_of_date, count(*) as n from scores.customer_scores group by 1")
     assert dated.astype({"as_of_date": str}).values.tolist() == [["2024-07-01", buyers]]  # nothing else
+    # the RFM rows of the scratch copy's marts came back with the scores, for the BI marts of the date
+    kept = read(
+        copy, "select as_of_date, count(*) as n, count(rfm_segment) as k from scores.customer_rfm group by 1"
+    )
+    assert kept.astype({"as_of_date": str}).values.tolist() == [["2024-07-01", buyers, buyers]]
     assert marts_as_of_date(copy) == marts_date == date(2025, 1, 1)  # the warehouse's marts stay as they were

@@ -92,6 +92,50 @@ def test_rescoring_a_date_with_another_model_replaces_the_date_and_the_view_show
     assert con.execute(latest).fetchall() == [("2025-02-01", "v2", 4)]
 
 
+def _rfm_mart(con: duckdb.DuckDBPyConnection, as_of: date, customers: int) -> None:
+    """Write marts.customer_rfm of one date, as a build for that date replaces it (customer i: i days)."""
+    con.execute("drop table if exists marts.customer_rfm")
+    con.execute(
+        """
+        create table marts.customer_rfm as
+        select printf('C%02d', i) as customer_id, $as_of::date as as_of_date, i::bigint as recency_days,
+            2::bigint as frequency, 100.0 * i as monetary, 5 - i % 5 as r_score, 2 as f_score, 3 as m_score,
+            ['Champions', 'Loyal'][i % 2 + 1] as rfm_segment
+        from range($customers) as t(i)
+        """,
+        {"as_of": as_of, "customers": customers},
+    )
+
+
+def test_each_scoring_keeps_its_dates_rfm_rows_and_a_rescoring_replaces_them() -> None:
+    # marts.customer_rfm holds the marts' date only: the RFM of an earlier scored date went with the next
+    # build, and a date scored from marts built for it elsewhere (a scratch copy) never reached the warehouse
+    con, january, february = duckdb.connect(), date(2025, 1, 1), date(2025, 2, 1)
+    _mart(con, 4, january)
+    _mart(con, 3, february)
+    _rfm_mart(con, january, 5)  # C04 has an RFM row but no features: not scored, not kept
+    publish_scores.publish_scores(con, january, "v1", _score_chunks(con, january, "v1"))
+    _rfm_mart(con, february, 3)
+    publish_scores.publish_scores(con, february, "v1", _score_chunks(con, february, "v1"))
+    kept = (
+        "select as_of_date::varchar, customer_id, recency_days, rfm_segment from scores.customer_rfm "
+        "order by 1, 2"
+    )
+    assert con.execute(kept).fetchall() == [
+        ("2025-01-01", "C00", 0, "Champions"),
+        ("2025-01-01", "C01", 1, "Loyal"),
+        ("2025-01-01", "C02", 2, "Champions"),
+        ("2025-01-01", "C03", 3, "Loyal"),
+        ("2025-02-01", "C00", 0, "Champions"),
+        ("2025-02-01", "C01", 1, "Loyal"),
+        ("2025-02-01", "C02", 2, "Champions"),
+    ]
+    # re-scoring January from marts of another date keeps none of theirs, and none of January's old rows
+    publish_scores.publish_scores(con, january, "v2", _score_chunks(con, january, "v2"))
+    by_date = "select as_of_date::varchar, count(*) from scores.customer_rfm group by 1 order by 1"
+    assert con.execute(by_date).fetchall() == [("2025-02-01", 3)]
+
+
 def test_a_score_table_of_the_first_release_is_kept_aside_and_a_new_one_started() -> None:
     con = duckdb.connect()
     con.execute("create schema scores")
