@@ -28,6 +28,9 @@ RFM_COLUMNS = (
     "m_score",
     "rfm_segment",
 )
+# No primary key: a key's index made re-scoring a date of 928,858 customers (delete its rows, insert them
+# again) take 10-12 s against 0.5-0.7 s without, more than the whole scoring without it (8.3 s). The rows
+# are unique all the same: a date's rows are deleted before its insert, from a mart keyed as they are.
 CUSTOMER_RFM_DDL = """
 create table if not exists scores.customer_rfm (
     customer_id varchar not null,
@@ -38,8 +41,7 @@ create table if not exists scores.customer_rfm (
     r_score integer,
     f_score integer,
     m_score integer,
-    rfm_segment varchar,
-    primary key (as_of_date, customer_id)
+    rfm_segment varchar
 )
 """
 

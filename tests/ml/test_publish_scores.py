@@ -134,6 +134,9 @@ def test_each_scoring_keeps_its_dates_rfm_rows_and_a_rescoring_replaces_them() -
     publish_scores.publish_scores(con, january, "v2", _score_chunks(con, january, "v2"))
     by_date = "select as_of_date::varchar, count(*) from scores.customer_rfm group by 1 order by 1"
     assert con.execute(by_date).fetchall() == [("2025-02-01", 3)]
+    # re-scoring February from its own marts replaces its rows, one per customer (the table has no key)
+    publish_scores.publish_scores(con, february, "v2", _score_chunks(con, february, "v2"))
+    assert con.execute(by_date).fetchall() == [("2025-02-01", 3)]
 
 
 def test_a_score_table_of_the_first_release_is_kept_aside_and_a_new_one_started() -> None:
