@@ -8,13 +8,34 @@ import duckdb
 import pandas as pd
 
 from include.settings import REPO_ROOT, get_settings
-from include.warehouse import connect, require_table
+from include.warehouse import connect, has_table, require_table
+
+
+def _rfm_rows(con: duckdb.DuckDBPyConnection) -> str:
+    """Return SQL of the RFM rows of every scored date: those its scoring kept (scores.customer_rfm), else
+    marts.customer_rfm's, as bi.customer_value reads them.
+
+    marts.customer_rfm holds the marts' date alone: a date scored from marts built for it in a scratch copy
+    has its rows in scores.customer_rfm only (ml/rfm_snapshot.py).
+    """
+    if not has_table(con, "scores", "customer_rfm"):
+        return "select customer_id, as_of_date, rfm_segment from marts.customer_rfm"
+    return """
+        select customer_id, as_of_date, rfm_segment from scores.customer_rfm
+        union all
+        select customer_id, as_of_date, rfm_segment from marts.customer_rfm as marts_rfm
+        where not exists (
+            select 1 from scores.customer_rfm as kept where kept.as_of_date = marts_rfm.as_of_date
+        )
+    """
 
 
 def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFrame:
     """Return the customers with the highest discounted CLV at the latest scoring date."""
     return con.execute(
-        """
+        f"""
+        with rfm as ({_rfm_rows(con)})
+
         select
             scores.customer_id,
             scores.predicted_revenue,
@@ -26,7 +47,7 @@ def top_customers(con: duckdb.DuckDBPyConnection, limit: int = 10) -> pd.DataFra
             rfm.rfm_segment,
             split_part(scores.churn_reasons, '; ', 1) as top_churn_reason
         from scores.customer_scores_latest as scores
-        left join marts.customer_rfm as rfm
+        left join rfm
             on scores.customer_id = rfm.customer_id and scores.as_of_date = rfm.as_of_date
         order by scores.discounted_clv desc, scores.customer_id
         limit ?
@@ -60,6 +81,14 @@ def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
     return str(as_of), rows, eligible
 
 
+def has_rfm(con: duckdb.DuckDBPyConnection, as_of: str) -> bool:
+    """Return whether RFM rows of the date are kept (scores.customer_rfm) or in marts.customer_rfm."""
+    [(rows,)] = con.execute(
+        f"select count(*) from ({_rfm_rows(con)}) where as_of_date = cast(? as date)", [as_of]
+    ).fetchall()
+    return rows > 0
+
+
 def rfm_date(con: duckdb.DuckDBPyConnection) -> str | None:
     """Return the date marts.customer_rfm was built for, or None when it holds no rows."""
     [(built,)] = con.execute("select max(as_of_date) from marts.customer_rfm").fetchall()
@@ -80,11 +109,11 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
     with connect(path, read_only=True) as con:
         as_of, rows, eligible = score_summary(con)
         top = top_customers(con, limit)
-        rfm_as_of = rfm_date(con)
+        with_rfm, rfm_as_of = has_rfm(con, as_of), rfm_date(con)
     top["predicted_revenue"] = top["predicted_revenue"].map("{:,.2f}".format)
     top["discounted_clv"] = top["discounted_clv"].map("{:,.2f}".format)
     top["churn_probability"] = top["churn_probability"].map("{:.1%}".format)
-    if rfm_as_of != as_of:  # the RFM mart holds the marts' date alone: every segment would print None
+    if not with_rfm:  # every segment would print None
         top = top.drop(columns="rfm_segment")
     shown = _display_path(path)
     print(f"\nScores as of {as_of}: {rows} rows for {eligible} customers with an order before that date.")
@@ -92,10 +121,11 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
         f"Top {len(top)} customers by discounted CLV over the horizon:\n"
     )  # fewer than asked in a small shop
     print(top.to_string(index=False))
-    if rfm_as_of != as_of:
+    if not with_rfm:
         print(
-            f"\nNo RFM segments: marts.customer_rfm is built for {rfm_as_of or 'no date'}, not {as_of}; "
-            f"`cvw build --as-of-date {as_of}` builds the marts for {as_of}."
+            f"\nNo RFM segments: {as_of} was scored before each scoring kept its RFM rows, and "
+            f"marts.customer_rfm is built for {rfm_as_of or 'no date'}; score it again (cvw score "
+            f"--as-of-date {as_of}) to keep them."
         )
     print("\nQuery the warehouse yourself:")
     query = "select count(*) from scores.customer_scores"

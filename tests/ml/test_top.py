@@ -115,11 +115,32 @@ def test_scores_of_a_date_the_rfm_mart_was_not_built_for_say_so_instead_of_none_
     shown = capsys.readouterr().out
     assert "rfm_segment" not in shown and "None" not in shown
     assert (
-        "\nNo RFM segments: marts.customer_rfm is built for 2026-01-01, not 2026-02-01; "
-        "`cvw build --as-of-date 2026-02-01` builds the marts for 2026-02-01.\n" in shown
+        "\nNo RFM segments: 2026-02-01 was scored before each scoring kept its RFM rows, and "
+        "marts.customer_rfm is built for 2026-01-01; score it again (cvw score --as-of-date 2026-02-01) to "
+        "keep them.\n" in shown
     )
     with duckdb.connect(str(path)) as con:
         con.execute("update marts.customer_rfm set as_of_date = date '2026-02-01'")
     top.print_summary(path)
     shown = capsys.readouterr().out
     assert "rfm_segment" in shown and "Champions" in shown and "No RFM segments" not in shown
+
+
+def test_a_date_scored_in_a_scratch_copy_shows_the_rfm_segments_its_scoring_kept(
+    tmp_path: Path, capsys
+) -> None:
+    # its RFM rows are in scores.customer_rfm only (ml/rfm_snapshot.py): `cvw top` read marts.customer_rfm,
+    # of the warehouse's own date, and printed no segments where the BI marts showed them
+    path = scored_warehouse(tmp_path / "warehouse.duckdb", SCORED[:2], "2026-02-01", "2026-01-01")
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "create table scores.customer_rfm as select customer_id, as_of_date, 'Loyal' as rfm_segment "
+            "from scores.customer_scores"
+        )
+    top.print_summary(path)
+    shown = capsys.readouterr().out
+    assert "No RFM segments" not in shown
+    assert [line.split()[-2:] for line in shown.splitlines() if line.split()[:1] in (["A"], ["B"])] == [
+        ["Loyal", "r1"],
+        ["Loyal", "r3"],
+    ]
