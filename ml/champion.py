@@ -32,6 +32,15 @@ from ml.report_html import load_evaluation, render_report, save_evaluation
 SCORE_COLUMNS = ("churn_probability", "predicted_revenue")
 SHAP_SAMPLE_ROWS = 20_000  # the SHAP summary is a mean over customers: a sample of them is enough
 REPORT_FILE, EVALUATION_FILE = "report.html", "evaluation.json"
+# What the value's feature importance and SHAP summary are of, by the booster that ranks revenue
+VALUE_DRIVERS = {"clv": "Tweedie booster", "spend": "spend booster, hurdle form"}
+VALUE_DRIVER_NOTES = {
+    "clv": "the Tweedie booster, which ranks revenue",
+    "spend": (
+        "the spend booster, which ranks revenue with P(purchase) in the hurdle form (its SHAP: log of "
+        "(1 - p) x spend, as the value reasons; the Tweedie booster sets the total only)"
+    ),
+}
 
 
 def drift_reference(
@@ -42,9 +51,10 @@ def drift_reference(
     return monitor.reference_distribution(snapshot, [*monitor.monitored_columns(features), *SCORE_COLUMNS])
 
 
-def _sample(frame: pd.DataFrame, rows: int = SHAP_SAMPLE_ROWS) -> pd.DataFrame:
-    """Return at most `rows` rows of a frame, the same ones every run."""
-    return frame if len(frame) <= rows else frame.sample(rows, random_state=0)
+def _sample_rows(rows: int, limit: int = SHAP_SAMPLE_ROWS) -> np.ndarray:
+    """Return the positions of at most `limit` of `rows` rows, the same ones every run."""
+    positions = np.arange(rows)
+    return positions if rows <= limit else pd.Series(positions).sample(limit, random_state=0).to_numpy()
 
 
 def report_evaluation(
@@ -54,26 +64,33 @@ def report_evaluation(
     table: pd.DataFrame,
     evaluated_boosters: dict[str, lgb.Booster],
 ) -> dict[str, Any]:
-    """Return the report_html evaluation dict of a training run (see ml.report_html)."""
+    """Return the report_html evaluation dict of a training run (see ml.report_html).
+
+    The value's drivers are those of the booster that ranks revenue, as the score table's value reasons
+    are (ml.explain.value_contributions): for the hurdle form the spend booster, with P(purchase) from the
+    churn booster, not the Tweedie booster that only sets the total.
+    """
     from ml.evaluate import wide
 
     revenue, churn = predictions
     features, levels = metadata["features"], metadata["categorical_levels"]
-    matrix = model_matrix(_sample(test), features, levels)
+    calibration = metadata["evaluated_model"]["calibration"]
+    rows = _sample_rows(len(test))
+    matrix = model_matrix(test.iloc[rows], features, levels)
+    churn_contrib = explain.contributions(evaluated_boosters["churn"], matrix)
+    value_contrib = explain.value_contributions(
+        evaluated_boosters, matrix, calibration, np.asarray(churn)[rows], churn_contrib
+    )
     shap = {
-        task: explain.mean_abs_contributions(
-            explain.contributions(evaluated_boosters[name], matrix), features
-        )
-        for task, name in (("clv", "clv"), ("churn", "churn"))
+        task: explain.mean_abs_contributions(contrib, features)
+        for task, contrib in (("clv", value_contrib), ("churn", churn_contrib))
     }
-    importance = {
-        task: dict(
-            zip(
-                booster.feature_name(), booster.feature_importance("gain").astype(float).tolist(), strict=True
-            )
-        )
-        for task, booster in (("clv", evaluated_boosters["clv"]), ("churn", evaluated_boosters["churn"]))
-    }
+    value_booster = explain.value_booster(calibration)
+    importance = {}
+    for task, name in (("clv", value_booster), ("churn", "churn")):
+        booster = evaluated_boosters[name]
+        gains = booster.feature_importance("gain").astype(float).tolist()
+        importance[task] = dict(zip(booster.feature_name(), gains, strict=True))
     baselines = wide(table).reset_index()
     m = metadata["out_of_time_metrics"]
     return {
@@ -92,12 +109,14 @@ def report_evaluation(
             ),
             "customers sampled for training": f"{metadata.get('training_sample_share', 1.0):.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",
+            "value drivers of": VALUE_DRIVER_NOTES[value_booster],
             "warnings": "; ".join(metadata.get("warnings", [])) or "none",
         },
         "clv": {"actual": test["label_revenue"].to_numpy(dtype=float), "predicted": revenue},
         "churn": {"is_churned": test["label_is_churned"].to_numpy(dtype=int), "probability": churn},
         "feature_importance": importance,
         "shap_summary": shap,
+        "drivers_of": {"clv": VALUE_DRIVERS[value_booster], "churn": "churn booster"},
         "baselines": baselines.round(4).to_dict(orient="records"),
     }
 

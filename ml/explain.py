@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -128,6 +129,42 @@ def hurdle_value_contributions(
     """
     p = np.asarray(churn_probability, dtype=float)[:, None]
     return np.asarray(spend_contrib, dtype=float) - platt_slope * p * np.asarray(churn_contrib, dtype=float)
+
+
+def platt_slope(calibration: dict[str, Any]) -> float:
+    """Return how much one unit of the churn booster's log-odds moves the calibrated log-odds."""
+    churn = calibration.get("churn") or {}
+    slope = churn.get("slope", 1.0) if churn.get("method") == "platt" else 1.0
+    return float(slope) * float(calibration.get("churn_weight", 1.0))
+
+
+def value_booster(calibration: dict[str, Any]) -> str:
+    """Return the name of the booster that ranks revenue: "spend" for the hurdle form, else "clv"."""
+    return "spend" if calibration.get("form", "tweedie") == "hurdle" else "clv"
+
+
+def value_contributions(
+    boosters: dict[str, lgb.Booster],
+    matrix: pd.DataFrame | np.ndarray,
+    calibration: dict[str, Any],
+    churn_probability: np.ndarray,
+    churn_contrib: np.ndarray,
+    num_threads: int | None = None,
+) -> np.ndarray:
+    """Return the (rows x features) contributions behind the predicted value, in log revenue.
+
+    The Tweedie booster's for the Tweedie form; for the hurdle form, revenue = (1 - p) x spend, the spend
+    booster's with the churn booster's first-order effect on log(1 - p) (hurdle_value_contributions): the
+    Tweedie booster of a hurdle model only sets the total, it ranks nobody.
+    """
+    if value_booster(calibration) == "spend":
+        return hurdle_value_contributions(
+            churn_contrib,
+            contributions(boosters["spend"], matrix, num_threads),
+            churn_probability,
+            platt_slope(calibration),
+        )
+    return contributions(boosters["clv"], matrix, num_threads)
 
 
 def mean_abs_contributions(contrib: np.ndarray, features: Sequence[str]) -> dict[str, float]:

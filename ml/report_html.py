@@ -10,6 +10,7 @@ a chart needs its inputs; a missing section is listed as "not provided"):
         "churn": {"is_churned": [...], "probability": [...]},    # holdout churn label (0/1) and probability
         "feature_importance": {"clv": {feature: gain}, "churn": {feature: gain}},
         "shap_summary": {"clv": {feature: mean |contribution|}, "churn": {...}},  # mean_abs_contributions
+        "drivers_of": {"clv": "Tweedie booster", "churn": "churn booster"},  # said in the drivers' titles
         "baselines": [{"model": "LightGBM", "clv spearman": 0.61, "churn roc_auc": 0.80}, ...],
     }
 
@@ -228,7 +229,9 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
             values = evaluation.get(key, {}).get(task)
             if values:
                 readable = {readable_name(feature): value for feature, value in values.items()}
-                drivers.append(bar_chart(f"{label}: {task}", readable, unit, TOP_FEATURES))
+                of = evaluation.get("drivers_of", {}).get(task)
+                chart_title = f"{label}: {task}" + (f" ({of})" if of else "")
+                drivers.append(bar_chart(chart_title, readable, unit, TOP_FEATURES))
             else:
                 missing.append(f"{key}.{task}")
     parts.append(_section("What drives the models", drivers, missing))

@@ -183,13 +183,6 @@ def _btyd_frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS})
 
 
-def _platt_slope(calibration: dict[str, Any]) -> float:
-    """Return how much one unit of the churn booster's log-odds moves the calibrated log-odds."""
-    churn = calibration.get("churn") or {}
-    slope = churn.get("slope", 1.0) if churn.get("method") == "platt" else 1.0
-    return float(slope) * float(calibration.get("churn_weight", 1.0))
-
-
 def chunk_reasons(
     boosters: dict[str, lgb.Booster],
     matrix: pd.DataFrame | np.ndarray,
@@ -203,15 +196,9 @@ def chunk_reasons(
     spend booster with the churn booster's first-order effect on log(1 - p) (ml.explain).
     """
     churn_contrib = explain.contributions(boosters["churn"], matrix, PREDICT_THREADS)
-    if calibration.get("form", "tweedie") == "hurdle":
-        value_contrib = explain.hurdle_value_contributions(
-            churn_contrib,
-            explain.contributions(boosters["spend"], matrix, PREDICT_THREADS),
-            churn_probability,
-            _platt_slope(calibration),
-        )
-    else:
-        value_contrib = explain.contributions(boosters["clv"], matrix, PREDICT_THREADS)
+    value_contrib = explain.value_contributions(
+        boosters, matrix, calibration, churn_probability, churn_contrib, PREDICT_THREADS
+    )
     return (
         explain.join_reasons(explain.top_reasons(churn_contrib, features, "churn")),
         explain.join_reasons(explain.top_reasons(value_contrib, features, "clv")),

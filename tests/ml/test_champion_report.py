@@ -1,0 +1,86 @@
+"""The training report's value drivers are the ones of the booster that ranks revenue, as the reasons' are."""
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.champion import report_evaluation
+from ml.report_html import render_html
+
+PARAMS = {"verbose": -1, "seed": 1, "deterministic": True, "num_threads": 1, "min_data_in_leaf": 5}
+FEATURES = ["spend_signal", "total_signal"]
+
+
+def _test_frame() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({column: rng.uniform(0, 10, 200) for column in FEATURES})
+    churned = rng.uniform(0, 1, 200) < 0.5
+    return frame.assign(label_revenue=np.where(churned, 0.0, 5.0), label_is_churned=churned.astype(int))
+
+
+def _boosters(frame: pd.DataFrame) -> dict[str, lgb.Booster]:
+    """Spend learns from spend_signal only, the Tweedie booster from total_signal only; churn from neither.
+
+    Each learns where the other signal is constant, so it never splits on it.
+    """
+    fits = {
+        "spend": ("gamma", "spend_signal", 1.0 + frame["spend_signal"] ** 2),
+        "clv": ("tweedie", "total_signal", 1.0 + frame["total_signal"] ** 2),
+        "churn": ("binary", None, np.zeros(len(frame))),
+    }
+    boosters = {}
+    for name, (objective, signal, label) in fits.items():
+        matrix = pd.DataFrame({c: frame[c] if c == signal else 1.0 for c in FEATURES}, index=frame.index)
+        boosters[name] = lgb.train({**PARAMS, "objective": objective}, lgb.Dataset(matrix, label=label), 20)
+    return boosters
+
+
+def _report(form: str) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
+    frame = _test_frame()
+    boosters = _boosters(frame)
+    calibration = {"form": form, "churn": {"method": "platt", "slope": 2.0, "intercept": 0.0}}
+    metadata = {
+        "version": "v-test",
+        "features": FEATURES,
+        "categorical_levels": {},
+        "evaluated_model": {"calibration": calibration, "categorical_levels": {}, "models": sorted(boosters)},
+        "test_cutoff": "2025-10-01",
+        "horizon_days": 90,
+        "clv_form": form,
+        "validation_cutoff": "2025-07-01",
+        "refit_cutoffs": ["2025-01-01"],
+        "training_rows": 200,
+        "out_of_time_metrics": {
+            "test_customers": 200,
+            "test_predicted_revenue": 1.0,
+            "test_actual_revenue": 1.0,
+        },
+    }
+    table = pd.DataFrame({"model": ["model"], "metric": ["revenue_spearman"], "value": [0.5]})
+    predictions = (np.full(len(frame), 5.0), np.full(len(frame), 0.25))
+    return report_evaluation(metadata, frame, predictions, table, boosters), boosters, frame
+
+
+def _mean_abs_contribution(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
+    return np.abs(booster.predict(frame[FEATURES], pred_contrib=True)[:, :-1]).mean(axis=0)
+
+
+def test_a_hurdle_models_value_drivers_are_its_spend_boosters_not_the_tweedie_total_one() -> None:
+    evaluation, boosters, frame = _report("hurdle")
+    # the churn booster learnt nothing, so log((1 - p) x spend) moves with the spend booster alone
+    spend = _mean_abs_contribution(boosters["spend"], frame)
+    assert spend[0] > 0 and spend[1] == 0
+    assert evaluation["shap_summary"]["clv"] == {"spend_signal": pytest.approx(spend[0]), "total_signal": 0.0}
+    assert evaluation["feature_importance"]["clv"]["total_signal"] == 0.0
+    assert evaluation["feature_importance"]["clv"]["spend_signal"] > 0
+    html = render_html(evaluation)
+    assert "SHAP summary: clv (spend booster, hurdle form)" in html and "<title>Model v-test</title>" in html
+
+
+def test_a_tweedie_models_value_drivers_are_its_tweedie_boosters() -> None:
+    evaluation, boosters, frame = _report("tweedie")
+    total = _mean_abs_contribution(boosters["clv"], frame)
+    assert evaluation["shap_summary"]["clv"] == {"total_signal": pytest.approx(total[1]), "spend_signal": 0.0}
+    assert evaluation["feature_importance"]["clv"]["spend_signal"] == 0.0
+    assert "SHAP summary: clv (Tweedie booster)" in render_html(evaluation)
