@@ -3,9 +3,11 @@
 Ranking metrics sort customers by descending prediction. Where predictions tie, the cumulative-gain
 curve runs straight through the tied group (the expected curve over every order of the ties), so a tie
 can neither help nor hurt a model. Deciles are cut by rank position, so every decile has n/10 customers
-whatever the ties. A NaN anywhere in the inputs (an actual value, a label, a prediction) makes every
-metric NaN, undefined, as the arithmetic ones are by themselves: a ranking metric would otherwise rank a
-NaN prediction last and a 0/1 metric read a NaN label as positive, and give a number.
+whatever the ties, and a tied group's totals are spread over the deciles its positions span, so the order
+of tied rows cannot change a decile's total either. A NaN anywhere in the inputs (an actual value, a
+label, a prediction) makes every metric NaN, undefined, as the arithmetic ones are by themselves: a
+ranking metric would otherwise rank a NaN prediction last and a 0/1 metric read a NaN label as positive,
+and give a number.
 """
 
 from __future__ import annotations
@@ -127,15 +129,35 @@ def decile_ranks(predicted: np.ndarray) -> np.ndarray:
     return deciles
 
 
+def _decile_totals(actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ten deciles' totals of actual and predicted, deciles cut by rank of descending prediction.
+
+    A group of tied predictions is spread over the rank positions it holds: each decile gets the share of
+    the group's totals that its positions in the group are of the group, the expected totals over every
+    order of the tied customers. So a decile's total does not depend on the order of the rows.
+    """
+    order = np.argsort(-predicted, kind="stable")
+    sorted_actual, sorted_predicted = actual[order], predicted[order]
+    group = np.r_[0, np.cumsum(sorted_predicted[1:] != sorted_predicted[:-1])]  # tie group of each position
+    groups = group[-1] + 1 if len(group) else 0
+    positions = np.bincount(group * 10 + np.arange(len(actual)) * 10 // len(actual), minlength=groups * 10)
+    share = positions.reshape(groups, 10) / np.bincount(group, minlength=groups)[:, None]
+    group_actual = np.bincount(group, weights=sorted_actual, minlength=groups)
+    group_predicted = np.bincount(group, weights=sorted_predicted, minlength=groups)
+    return group_actual @ share, group_predicted @ share
+
+
 def decile_mape(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Return the mean over prediction deciles of |sum predicted - sum actual| / |sum actual|.
 
-    Deciles whose actual total is zero have no relative error and are left out; NaN when all are.
+    Tied predictions are spread over the deciles their rank positions span (_decile_totals), so the order
+    of tied customers cannot change the error. Deciles whose actual total is zero have no relative error
+    and are left out; NaN when all are.
     """
     actual, predicted = _arrays(actual, predicted)
-    deciles = decile_ranks(predicted)
-    actual_sums = np.bincount(deciles, weights=actual, minlength=10)
-    predicted_sums = np.bincount(deciles, weights=predicted, minlength=10)
+    if _has_nan(actual, predicted) or len(actual) == 0:
+        return float("nan")
+    actual_sums, predicted_sums = _decile_totals(actual, predicted)
     defined = actual_sums != 0
     if not defined.any():
         return float("nan")

@@ -85,6 +85,27 @@ def test_decile_mape_averages_the_relative_error_of_each_decile_total() -> None:
     assert metrics.decile_mape(actual, predicted) == pytest.approx(1.0 / 10)
 
 
+@pytest.mark.parametrize("tie_order", [[1, 2, 3], [2, 3, 1], [3, 1, 2]])
+def test_decile_mape_spreads_tied_predictions_over_the_deciles_they_span_whatever_their_order(
+    tie_order: list[int],
+) -> None:
+    # 20 customers, two per decile; customers 1-3 tie at 1 and hold positions 1-3: one in the first decile,
+    # two in the second. Spread by position share, decile 1 gets 5 + 3/3 of actual and 5 + 3/3 predicted,
+    # decile 2 gets 2 of each: no error, in any order of the tie (by row order it was 0.25 or 0.2667)
+    actual = np.array([5.0, 3.0, 0.0, 0.0] + [0.0] * 16)
+    predicted = np.array([5.0, 1.0, 1.0, 1.0] + [0.0] * 16)
+    rows = [0, *tie_order, *range(4, 20)]
+    assert metrics.decile_mape(actual[rows], predicted[rows]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_decile_mape_of_a_tie_spanning_deciles_is_the_error_of_the_expected_totals() -> None:
+    # ten customers tied at 2, one decile each: every decile's expected actual is 10 / 10 = 1, predicted 2,
+    # as the report's decile chart shows a constant model (one point: mean predicted 2, mean actual 1)
+    actual = np.array([10.0] + [0.0] * 9)
+    assert metrics.decile_mape(actual, np.full(10, 2.0)) == pytest.approx(1.0)
+    assert metrics.decile_mape(actual[::-1], np.full(10, 2.0)) == pytest.approx(1.0)
+
+
 def test_roc_auc_counts_correctly_ordered_pairs() -> None:
     # positives scored 0.9 and 0.4, negatives 0.5 and 0.1: 3 of 4 pairs ordered correctly
     labels = np.array([True, True, False, False])
