@@ -57,6 +57,16 @@ def _sample_rows(rows: int, limit: int = SHAP_SAMPLE_ROWS) -> np.ndarray:
     return positions if rows <= limit else pd.Series(positions).sample(limit, random_state=0).to_numpy()
 
 
+def _test_customers(customers: int, sample_share: float) -> str:
+    """Return the test cutoff's customer count, saying when they are the training sample, not all of them."""
+    if sample_share >= 1.0:
+        return f"{customers:,}"
+    return (
+        f"{customers:,}, the fixed training sample ({sample_share:.1%} of the customers, "
+        "CVW_TRAIN_MAX_CUSTOMERS): every number and chart below is of them"
+    )
+
+
 def report_evaluation(
     metadata: dict[str, Any],
     test: pd.DataFrame,
@@ -92,13 +102,13 @@ def report_evaluation(
         gains = booster.feature_importance("gain").astype(float).tolist()
         importance[task] = dict(zip(booster.feature_name(), gains, strict=True))
     baselines = wide(table).reset_index()
-    m = metadata["out_of_time_metrics"]
+    m, share = metadata["out_of_time_metrics"], metadata.get("training_sample_share", 1.0)
     return {
         "title": f"Model {metadata['version']}",
         "summary": {
             "test cutoff (out of time)": metadata["test_cutoff"],
             "horizon": f"{metadata['horizon_days']} days",
-            "customers at the test cutoff": m["test_customers"],
+            "customers at the test cutoff": _test_customers(m["test_customers"], share),
             "predicted vs actual revenue": (
                 f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}"
             ),
@@ -107,7 +117,7 @@ def report_evaluation(
             "champion refitted on": (
                 f"{len(metadata['refit_cutoffs'])} cutoffs, {metadata['training_rows']:,} rows"
             ),
-            "customers sampled for training": f"{metadata.get('training_sample_share', 1.0):.1%}",
+            "customers sampled for training": f"{share:.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",
             "value drivers of": VALUE_DRIVER_NOTES[value_booster],
             "warnings": "; ".join(metadata.get("warnings", [])) or "none",

@@ -36,7 +36,7 @@ def _boosters(frame: pd.DataFrame) -> dict[str, lgb.Booster]:
     return boosters
 
 
-def _report(form: str) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
+def _report(form: str, sample_share: float = 1.0) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
     frame = _test_frame()
     boosters = _boosters(frame)
     calibration = {"form": form, "churn": {"method": "platt", "slope": 2.0, "intercept": 0.0}}
@@ -51,6 +51,7 @@ def _report(form: str) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
         "validation_cutoff": "2025-07-01",
         "refit_cutoffs": ["2025-01-01"],
         "training_rows": 200,
+        "training_sample_share": sample_share,
         "out_of_time_metrics": {
             "test_customers": 200,
             "test_predicted_revenue": 1.0,
@@ -84,3 +85,12 @@ def test_a_tweedie_models_value_drivers_are_its_tweedie_boosters() -> None:
     assert evaluation["shap_summary"]["clv"] == {"total_signal": pytest.approx(total[1]), "spend_signal": 0.0}
     assert evaluation["feature_importance"]["clv"]["spend_signal"] == 0.0
     assert "SHAP summary: clv (Tweedie booster)" in render_html(evaluation)
+
+
+def test_the_test_customers_of_a_sampled_training_are_said_to_be_the_sample() -> None:
+    # the warehouse holds more customers at the test cutoff than the report's 200: it says whose numbers
+    assert _report("tweedie", sample_share=0.403)[0]["summary"]["customers at the test cutoff"] == (
+        "200, the fixed training sample (40.3% of the customers, CVW_TRAIN_MAX_CUSTOMERS): every number and "
+        "chart below is of them"
+    )
+    assert _report("tweedie")[0]["summary"]["customers at the test cutoff"] == "200"
