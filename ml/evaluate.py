@@ -273,9 +273,12 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
         frame = load_training_frame(con, horizon_days, share)
     frame.attrs["sample_share"] = share
     if pd.Timestamp(cutoff) not in set(frame["cutoff_date"]):
+        # the marts have labels of this horizon (require_label_horizon): the window runs past their data
+        latest = frame["cutoff_date"].max().date()
         raise SystemExit(
-            f"The {horizon_days}-day window after {cutoff} is not complete in marts.customer_labels: choose "
-            f"an earlier cutoff, or rebuild the marts with label_horizons including {horizon_days}."
+            f"The {horizon_days}-day window after {cutoff} is not complete in marts.customer_labels (the "
+            f"marts' data ends before it does): choose a cutoff up to {latest}, the latest whose window is "
+            "complete."
         )
     return frame
 
