@@ -57,6 +57,11 @@ def _sample_rows(rows: int, limit: int = SHAP_SAMPLE_ROWS) -> np.ndarray:
     return positions if rows <= limit else pd.Series(positions).sample(limit, random_state=0).to_numpy()
 
 
+def _cutoff_span(cutoffs: list[str]) -> str:
+    """Return "N cutoffs, FIRST to LAST" of sorted ISO cutoff dates."""
+    return f"{len(cutoffs)} cutoffs, {cutoffs[0]} to {cutoffs[-1]}" if cutoffs else "no cutoffs"
+
+
 def _test_customers(customers: int, sample_share: float) -> str:
     """Return the test cutoff's customer count, saying when they are the training sample, not all of them."""
     if sample_share >= 1.0:
@@ -113,9 +118,14 @@ def report_evaluation(
                 f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}"
             ),
             "CLV form": metadata["clv_form"],
-            "calibrated on": metadata["validation_cutoff"],
-            "champion refitted on": (
-                f"{len(metadata['refit_cutoffs'])} cutoffs, {metadata['training_rows']:,} rows"
+            # the charts and tables are of the model as tested, not of the champion refitted after the test
+            "tested model (every number and chart below)": (
+                f"learnt from {_cutoff_span(metadata['train_cutoffs'])}, its form and calibration chosen on "
+                f"{metadata['validation_cutoff']}"
+            ),
+            "champion (the model that scores)": (
+                f"refitted on {_cutoff_span(metadata['refit_cutoffs'])}, {metadata['training_rows']:,} rows, "
+                f"recalibrated on {metadata['test_cutoff']}"
             ),
             "customers sampled for training": f"{share:.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",

@@ -49,7 +49,8 @@ def _report(form: str, sample_share: float = 1.0) -> tuple[dict, dict[str, lgb.B
         "horizon_days": 90,
         "clv_form": form,
         "validation_cutoff": "2025-07-01",
-        "refit_cutoffs": ["2025-01-01"],
+        "refit_cutoffs": ["2024-09-01", "2024-10-01", "2025-01-01"],
+        "train_cutoffs": ["2024-09-01", "2024-10-01"],
         "training_rows": 200,
         "training_sample_share": sample_share,
         "out_of_time_metrics": {
@@ -94,3 +95,13 @@ def test_the_test_customers_of_a_sampled_training_are_said_to_be_the_sample() ->
         "chart below is of them"
     )
     assert _report("tweedie")[0]["summary"]["customers at the test cutoff"] == "200"
+
+
+def test_the_summary_says_the_charts_are_of_the_tested_model_and_which_cutoffs_each_model_learnt() -> None:
+    summary = _report("tweedie")[0]["summary"]
+    assert summary["tested model (every number and chart below)"] == (
+        "learnt from 2 cutoffs, 2024-09-01 to 2024-10-01, its form and calibration chosen on 2025-07-01"
+    )
+    assert summary["champion (the model that scores)"] == (
+        "refitted on 3 cutoffs, 2024-09-01 to 2025-01-01, 200 rows, recalibrated on 2025-10-01"
+    )
