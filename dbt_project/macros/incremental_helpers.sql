@@ -29,14 +29,16 @@
 {%- endmacro %}
 
 {#
-    The earliest value of `column` among the rows of `relation` loaded after `loaded_at_literal`, as a
-    timestamp literal (null timestamp when there are none): the first point in time new data touches.
+    The earliest value of `column` among the rows of `relation` (a table, or a parenthesized query such as
+    replaced_row_dates) loaded after `loaded_at_literal`, as a timestamp literal (null timestamp when there
+    are none): the first point in time new data touches. The alias is not optional: Postgres before 16
+    refuses a subquery in FROM without one.
 #}
 {% macro earliest_new(relation, column, loaded_at_literal) -%}
     {%- set value = none -%}
     {%- if execute -%}
         {%- set query -%}
-            select min({{ column }}) from {{ relation }} where _loaded_at > {{ loaded_at_literal }}
+            select min({{ column }}) from {{ relation }} as loaded_rows where _loaded_at > {{ loaded_at_literal }}
         {%- endset -%}
         {%- set value = run_query(query).columns[0].values()[0] -%}
     {%- endif -%}
@@ -203,7 +205,8 @@
         select min(changed_date) from (
             {%- for relation, date_column in changes %}
             select min({{ date_column }}) as changed_date
-            from {{ relation }}
+            -- a relation may be a parenthesized query: Postgres before 16 needs its alias
+            from {{ relation }} as changed_rows
             where _loaded_at > {{ timestamp_literal(since) }}
             {%- if not loop.last %}
             union all
