@@ -328,6 +328,30 @@ def test_every_feature_at_a_cutoff_is_what_the_data_before_it_alone_gives(
     )
 
 
+def test_spine_vars_set_in_dbt_project_yml_change_the_cutoffs_not_the_unit_tests(
+    tmp_path: Path, project_copy: Path
+) -> None:
+    # an analyst sets the spine's vars in dbt_project.yml, as docs/operations.md says (its own comment gives
+    # extra_cutoff_dates of 2011 for Online Retail II): the unit tests of int_cutoff_spine read them too and
+    # failed the build ("actual differs from expected"), as they pinned the as-of date and the history only
+    settings = project_copy / "dbt_project.yml"
+    text = settings.read_text()
+    for old, new in (
+        ("  as_of_date: null\n", f"  as_of_date: '{AS_OF.isoformat()}'\n"),
+        ("  spine_months: null\n", "  spine_months: 3\n"),
+        ("  extra_cutoff_dates: []\n", "  extra_cutoff_dates: ['2024-06-15']\n"),
+    ):
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    settings.write_text(text)
+    path = tmp_path / "warehouse.duckdb"
+    create_raw_warehouse(path)
+    run_dbt(["build"], warehouse_path=path)  # unit tests included
+    features = read_table(path, "marts.customer_features", "customer_id, cutoff_date")
+    cutoffs = set(pd.to_datetime(features["cutoff_date"]).dt.date)
+    assert cutoffs == {date(2024, 6, 15), date(2024, 7, 1), date(2024, 8, 1), date(2024, 9, 1), AS_OF}
+
+
 def test_a_build_without_days_since_last_visit_passes_the_leakage_test(
     tmp_path: Path, project_copy: Path
 ) -> None:
