@@ -84,6 +84,8 @@ _LOCKED = "Could not set lock on file"  # DuckDB: another process holds the ware
 _UNIT_TEST_ERROR = "An error occurred during execution of unit test"
 _SCHEMA_CHANGE = "schemas on this incremental model are out of sync"
 _CONTRACT = "has an enforced contract that failed"
+_UNIT_TEST_DIFF = "actual differs from expected"  # a unit test that ran: dbt's diff of the rows follows
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # dbt colours its messages, the unit test's diff included
 
 
 def _column_names(message: str, label: str) -> list[str]:
@@ -105,6 +107,10 @@ def node_reason(message: str) -> str:
     could not run, the database's error after dbt's advice), or, for the two failures a changed model
     meets, which columns changed and the project's fix (dbt's own advice, a config change or
     full_refresh: True, is not how this project rebuilds)."""
+    message = _ANSI.sub("", message)
+    if message.lstrip().startswith(_UNIT_TEST_DIFF):
+        rows = "the model's rows are not the unit test's expected rows (dbt's log shows both)"
+        return f"{_UNIT_TEST_DIFF}: {rows}"
     if _SCHEMA_CHANGE in message:
         added = _column_names(message, "Source columns not in target:")
         dropped = _column_names(message, "Target columns not in source:")

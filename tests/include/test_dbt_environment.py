@@ -189,3 +189,27 @@ def test_a_build_that_a_new_column_fails_says_which_column_and_the_fix(monkeypat
         "its YAML contract (revenue data type mismatch: DOUBLE in the model, INTEGER in the YAML): declare "
         "every column with its data_type and a description in the model's YAML)."
     )
+
+
+def test_a_failed_unit_test_is_one_sentence_without_terminal_colours(monkeypatch, tmp_path) -> None:
+    # cvw build printed "... (\x1b[32mactual\x1b[0m differs from \x1b[31mexpected\x1b[0m:)": dbt colours its
+    # diff, and the escape codes went into the sentence (and the logs) as text
+    from include.dbt import DbtFailed, run_dbt
+
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    _tiny_project(project, "1e0 as revenue", {"revenue": "double"})
+    with (project / "models" / "_models.yml").open("a") as properties:
+        properties.write(
+            "unit_tests:\n  - name: revenue_is_two\n    model: contracted\n    given: []\n"
+            "    expect:\n      rows:\n        - {customer_id: c1, revenue: 2.0}\n"
+        )
+    with pytest.raises(DbtFailed) as failed:
+        run_dbt(["build", "--select", "contracted"], warehouse_path=warehouse)
+    assert str(failed.value) == (
+        "`dbt build --select contracted` failed on 1 node(s): unit_test.tiny.contracted.revenue_is_two "
+        "(actual differs from expected: the model's rows are not the unit test's expected rows "
+        "(dbt's log shows both))."
+    )
