@@ -10,6 +10,8 @@
 {%- set served_date = var('bi_as_of_date', none) -%}
 {#- the served date's midnight: only data before it is history, as at a cutoff of the feature mart -#}
 {%- set served_at = 'cast(scores.as_of_date as ' ~ dbt.type_timestamp() ~ ')' -%}
+{%- set rfm_columns = 'customer_id, as_of_date, recency_days, frequency, monetary, r_score, f_score, m_score, '
+    ~ 'rfm_segment' -%}
 
 {%- if source_exists('scores', 'customer_scores') %}
 
@@ -26,21 +28,18 @@ scores as (
     )
 ),
 
-{#-
-    The RFM rows the scoring kept with its scores (scores.customer_rfm), for dates scored from marts built
-    for them in a scratch copy; marts.customer_rfm's for a date scored before they were kept.
--#}
-{%- set rfm_columns = 'customer_id, as_of_date, recency_days, frequency, monetary, r_score, f_score, m_score, '
-    ~ 'rfm_segment' %}
+-- the RFM rows the scoring kept with its scores (scores.customer_rfm), for dates scored from marts built
+-- for them in a scratch copy; marts.customer_rfm's for a date scored before they were kept
 rfm as (
     {%- if source_exists('scores', 'customer_rfm') %}
     select {{ rfm_columns }} from {{ source('scores', 'customer_rfm') }}
     union all
     select {{ rfm_columns }} from {{ ref('customer_rfm') }} as marts_rfm
-    where not exists (
-        select 1 from {{ source('scores', 'customer_rfm') }} as kept
-        where kept.as_of_date = marts_rfm.as_of_date
-    )
+    where
+        not exists (
+            select 1 from {{ source('scores', 'customer_rfm') }} as kept
+            where kept.as_of_date = marts_rfm.as_of_date
+        )
     {%- else %}
     select * from {{ ref('customer_rfm') }}
     {%- endif %}
