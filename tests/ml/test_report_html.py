@@ -120,6 +120,25 @@ def test_main_re_renders_the_same_report_from_saved_json(tmp_path, capsys) -> No
         report_html.main([str(tmp_path / "missing.json")])
 
 
+def _headless_chromium(tmp_path: Path, *args: str) -> str:
+    """Return the output of headless Chromium run with `args`, offline, on a profile of its own."""
+    return subprocess.run(
+        [
+            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", *args,
+        ],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+
+
+def _dom_with_script(tmp_path: Path, html: str, script: str, *args: str) -> str:
+    """Return the DOM headless Chromium makes of the report with `script` added at the end of its body."""
+    page = tmp_path / "measure.html"
+    page.write_text(html.replace("</body>", script + "</body>"))
+    return _headless_chromium(tmp_path, *args, "--dump-dom", page.as_uri())
+
+
 def _png_rows(png: bytes) -> tuple[int, int, list[bytes]]:
     """Return (width, height, filtered scanlines) of a non-interlaced 8-bit PNG."""
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -160,16 +179,7 @@ def test_every_label_lies_inside_its_chart_in_headless_chromium(tmp_path) -> Non
     }));
     document.body.insertAdjacentHTML("beforeend", "<pre id=boxes>" + rows.join("\\n") + "</pre>");
     </script>"""
-    page = tmp_path / "measure.html"
-    page.write_text(html.replace("</body>", measure + "</body>"))
-    dom = subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri(),
-        ],
-        check=True, capture_output=True, text=True, timeout=120,
-    ).stdout  # fmt: skip
+    dom = _dom_with_script(tmp_path, html, measure)
     lines = re.search(r'<pre id="boxes">(.*?)</pre>', dom, re.S)[1].splitlines()
     boxes = [line.split("|", 2) for line in lines]
     assert len({chart for chart, _, _ in boxes}) == report_html.CHART_COUNT
@@ -214,16 +224,7 @@ def test_the_baseline_table_fits_the_page_in_headless_chromium(tmp_path) -> None
     document.body.insertAdjacentHTML("beforeend", "<pre id=fit>" + [table.right,
         document.documentElement.clientWidth, document.documentElement.scrollWidth].join("|") + "</pre>");
     </script>"""
-    page = tmp_path / "measure.html"
-    page.write_text(html.replace("</body>", measure + "</body>"))
-    dom = subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1000", "--dump-dom", page.as_uri(),
-        ],
-        check=True, capture_output=True, text=True, timeout=120,
-    ).stdout  # fmt: skip
+    dom = _dom_with_script(tmp_path, html, measure, "--window-size=1280,1000")
     right, width, scroll_width = (
         float(v) for v in re.search(r'<pre id="fit">(.*?)</pre>', dom)[1].split("|")
     )
@@ -233,15 +234,7 @@ def test_the_baseline_table_fits_the_page_in_headless_chromium(tmp_path) -> None
 def test_headless_chromium_renders_a_non_blank_page(tmp_path) -> None:
     page = report_html.render_report(_evaluation(), tmp_path / "report.html")
     png = tmp_path / "report.png"
-    subprocess.run(
-        [
-            str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={png}", "--window-size=1200,2000",
-            page.as_uri(),
-        ],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+    _headless_chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,2000", page.as_uri())
     width, height, rows = _png_rows(png.read_bytes())
     assert (width, height) == (1200, 2000)
     # A one-colour image filters to at most a handful of distinct scanlines (one per PNG filter type);
