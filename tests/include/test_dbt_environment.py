@@ -159,15 +159,21 @@ def _tiny_project(folder: Path, columns: str, contract: dict[str, str]) -> None:
     )
 
 
+def _tiny_dbt_paths(monkeypatch, tmp_path: Path) -> tuple[Path, Path]:
+    """Return (project folder, warehouse) of a tiny project in tmp_path, with dbt's target and logs there."""
+    project = tmp_path / "project"
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    return project, tmp_path / "w.duckdb"
+
+
 def test_a_build_that_a_new_column_fails_says_which_column_and_the_fix(monkeypatch, tmp_path) -> None:
     # an analyst adds weekend_order_share: the sentence was "... (Compilation Error in model growing
     # (models/growing.sql))", the reason and dbt's table of columns left in the log above it
     from include.dbt import DbtFailed, run_dbt
 
-    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    project, warehouse = _tiny_dbt_paths(monkeypatch, tmp_path)
     _tiny_project(project, "1e0 as revenue", {"revenue": "double"})
     run_dbt(["build"], warehouse_path=warehouse)
     _tiny_project(project, "1e0 as revenue, 5e-1 as weekend_order_share", {"revenue": "double"})
@@ -196,10 +202,7 @@ def test_a_failed_unit_test_is_one_sentence_without_terminal_colours(monkeypatch
     # diff, and the escape codes went into the sentence (and the logs) as text
     from include.dbt import DbtFailed, run_dbt
 
-    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    project, warehouse = _tiny_dbt_paths(monkeypatch, tmp_path)
     _tiny_project(project, "1e0 as revenue", {"revenue": "double"})
     with (project / "models" / "_models.yml").open("a") as properties:
         properties.write(
