@@ -6,6 +6,7 @@ then ingest → transform (Cosmos) → train → score → monitor → publish, 
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -141,6 +142,26 @@ def test_every_column_of_the_serving_copy_is_documented_for_bi_users(pipeline_ru
         "snapshot",
     }
     assert [(table, column) for table, column in columns if f"`{column}`" not in doc] == []
+
+
+def test_every_example_of_the_bi_guide_runs_on_the_serving_copy(pipeline_run: dict) -> None:
+    # an analyst copies them into a BI tool: one that fails, or names a column the marts do not have, is
+    # found here rather than by them
+    doc = (REPO_ROOT / "docs" / "bi.md").read_text()
+    queries = re.findall(r"```sql\n(.*?)```", doc, re.S)
+    programs = re.findall(r"```python\n(.*?)```", doc, re.S)
+    assert (len(queries), len(programs)) == (8, 1)
+    with duckdb.connect(str(pipeline_run["serving"]), read_only=True) as con:
+        failed = []
+        for query in queries:
+            for statement in [part for part in query.split(";") if part.strip()]:
+                try:
+                    con.execute(statement).fetchall()
+                except duckdb.Error as error:
+                    failed.append(f"{statement.strip()[:60]}: {error}")
+    assert failed == []
+    for program in programs:  # it opens the file itself, by the path the guide gives
+        exec(program.replace("data/serving.duckdb", str(pipeline_run["serving"])), {})
 
 
 def test_rerunning_the_score_dag_replaces_the_date_instead_of_duplicating(pipeline_run: dict) -> None:
