@@ -333,10 +333,23 @@ def check_enough_data(
             f"{summary.horizon_days} days or more after the one before (to fit, validate and test on)"
         )
     if missing:
-        raise SystemExit(
-            f"Too little data to train: {', '.join(missing)}; load a longer or larger order history "
-            "or use a shorter horizon (CVW_HORIZON_DAYS)."
+        # the advice is for what is missing: more customers do not lengthen the history, nor a shorter
+        # horizon add customers; it shortens the label windows (and their spacing) alone
+        loads = []
+        if summary.customers_with_orders < min_customers:
+            loads.append("the orders of more customers")
+        if (
+            summary.history_days < min_history_days
+            or summary.customers_with_3_orders == 0
+            or summary.labelled_cutoffs == 0
+            or not summary.evaluable
+        ):
+            loads.append("a longer order history")
+        shorter = summary.labelled_cutoffs == 0 or not summary.evaluable
+        advice = f"load {' and '.join(loads)}" + (
+            " or use a shorter horizon (CVW_HORIZON_DAYS)" if shorter else ""
         )
+        raise SystemExit(f"Too little data to train: {', '.join(missing)}; {advice}.")
 
 
 def check_enough_sampled(
