@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import report_html, svg_charts
+from ml import report_charts, report_html, svg_charts
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -66,14 +66,14 @@ def test_missing_sections_are_named_and_their_charts_left_out(tmp_path) -> None:
 
 
 def test_gains_curve_and_deciles_have_known_values() -> None:
-    share, captured = report_html.gains_curve(np.array([3.0, 1.0, 2.0]), np.array([10.0, 0.0, 30.0]))
+    share, captured = report_charts.gains_curve(np.array([3.0, 1.0, 2.0]), np.array([10.0, 0.0, 30.0]))
     assert share.tolist() == pytest.approx([0, 1 / 3, 2 / 3, 1]) and captured.tolist() == [0, 0.25, 1.0, 1.0]
     # tied predictions: the curve runs straight across the tied group, whatever their order
-    share, captured = report_html.gains_curve(np.array([1.0, 1.0, 0.0]), np.array([0.0, 10.0, 0.0]))
+    share, captured = report_charts.gains_curve(np.array([1.0, 1.0, 0.0]), np.array([0.0, 10.0, 0.0]))
     assert share.tolist() == pytest.approx([0, 2 / 3, 1]) and captured.tolist() == [0, 1.0, 1.0]
     assert svg_charts.nice_ticks(0, 268).tolist() == [0, 50, 100, 150, 200, 250]
     assert svg_charts.nice_ticks(0, 1).tolist() == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    deciles, predicted, actual = report_html.decile_means(np.arange(20.0), np.arange(20.0) * 2, groups=10)
+    deciles, predicted, actual = report_charts.decile_means(np.arange(20.0), np.arange(20.0) * 2, groups=10)
     assert deciles.tolist() == list(range(1, 11))
     assert predicted.tolist() == [0.5 + 2 * i for i in range(10)] and actual.tolist() == [
         1 + 4 * i for i in range(10)
@@ -84,15 +84,15 @@ def test_tied_predictions_share_one_decile_whatever_the_row_order() -> None:
     actual = np.arange(100.0)
     # a constant model: one point, the mean of everyone, not a rising line drawn by the row order
     for order in (actual, actual[::-1]):
-        deciles, predicted, mean_actual = report_html.decile_means(np.zeros(100), order)
+        deciles, predicted, mean_actual = report_charts.decile_means(np.zeros(100), order)
         assert deciles.tolist() == [6] and predicted.tolist() == [0.0] and mean_actual.tolist() == [49.5]
     # two tied levels: each level's customers stay together, at its true rate
     probability = np.repeat([0.1, 0.5], 50)
     churned = np.r_[np.repeat([1.0, 0.0], [20, 30]), np.repeat([0.0, 1.0], [25, 25])]
-    deciles, _, rate = report_html.decile_means(probability, churned)
+    deciles, _, rate = report_charts.decile_means(probability, churned)
     assert deciles.tolist() == [3, 8] and rate.tolist() == [0.4, 0.5]
     # fewer customers than deciles: the highest still sits at decile 10
-    assert report_html.decile_means(np.arange(5.0), np.arange(5.0))[0].tolist() == [2, 4, 6, 8, 10]
+    assert report_charts.decile_means(np.arange(5.0), np.arange(5.0))[0].tolist() == [2, 4, 6, 8, 10]
 
 
 def test_a_one_class_churn_holdout_leaves_out_roc_and_pr_with_a_note(tmp_path) -> None:
