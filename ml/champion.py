@@ -2,9 +2,9 @@
 
 - Drift reference (ml.monitor): the distribution of every monitored feature and of the two scores over the
   test cutoff's customers, scored by the evaluated model (out of sample, like a real scoring date).
-- Report (ml.report_html): gains, calibration, ROC/PR, feature importance, SHAP summary and the baseline
-  table of the out-of-time test, written as artifacts/models/<version>/report.html, with the evaluation
-  JSON that `cvw report` re-renders.
+- Report (ml.report_html): gains, calibration, ROC/PR, churn reliability, feature importance, SHAP summary
+  and the baseline table of the out-of-time test, written as artifacts/models/<version>/report.html, with
+  the evaluation JSON that `cvw report` re-renders.
 - Gate (ml.registry.promote_or_reject): the new version becomes champion only when it beats every baseline
   and holds the current champion within the tolerance. The champion is measured on the new model's holdout
   by boosters that learnt no label of it: its refitted ones when their last label window ended by the
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ml import explain, monitor
+from ml.calibration import reliability_table
 from ml.features import model_matrix
 from ml.gate import split_by_task
 from ml.report_html import load_evaluation, render_report, save_evaluation
@@ -134,6 +135,8 @@ def report_evaluation(
         },
         "clv": {"actual": test["label_revenue"].to_numpy(dtype=float), "predicted": revenue},
         "churn": {"is_churned": test["label_is_churned"].to_numpy(dtype=int), "probability": churn},
+        # the table training stores as metadata's churn_reliability, of the same holdout as the charts
+        "churn_reliability": reliability_table(test["label_is_churned"], churn).to_dict(orient="records"),
         "feature_importance": importance,
         "shap_summary": shap,
         "drivers_of": {"clv": VALUE_DRIVERS[value_booster], "churn": "churn booster"},

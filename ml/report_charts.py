@@ -1,11 +1,11 @@
-"""The training report's charts of a holdout: CLV gains and decile calibration, churn calibration, ROC, PR.
+"""The training report's charts of a holdout: CLV gains and deciles, churn deciles, ROC, PR and reliability.
 
 Each builder takes an evaluation section (ml.report_html) and returns SVG strings drawn by ml.svg_charts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -144,3 +144,26 @@ def churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         legend="bottom-right",
     )
     return [calibration, roc, pr], []
+
+
+def reliability_chart(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Return the chart of each probability bin's observed churn rate against its mean predicted probability.
+
+    `rows` are ml.calibration.reliability_table records; a calibrated model's points lie on the diagonal.
+    """
+    return line_chart(
+        "Churn reliability by bin of predicted probability",
+        [
+            _line(
+                "observed churn rate",
+                [r["mean_predicted"] for r in rows],
+                [r["observed_rate"] for r in rows],
+                ACTUAL,
+                markers=True,
+            ),
+            _diagonal("perfectly calibrated"),
+        ],
+        "mean predicted probability of the bin",
+        "observed churn rate",
+        y_range=(0.0, 1.0),
+    )

@@ -8,6 +8,8 @@ a chart needs its inputs; a missing section is listed as "not provided"):
         "summary": {"test cutoff": "2024-10-01", "horizon": "90 days", ...},   # key-value table
         "clv": {"actual": [...], "predicted": [...]},            # holdout revenue per customer, same length
         "churn": {"is_churned": [...], "probability": [...]},    # holdout churn label (0/1) and probability
+        "churn_reliability": [{"probability_range": "0.0-0.1", "customers": 120, "mean_predicted": 0.06,
+                               "observed_rate": 0.05}, ...],     # ml.calibration.reliability_table records
         "feature_importance": {"clv": {feature: gain}, "churn": {feature: gain}},
         "shap_summary": {"clv": {feature: mean |contribution|}, "churn": {...}},  # mean_abs_contributions
         "drivers_of": {"clv": "Tweedie booster", "churn": "churn booster"},  # said in the drivers' titles
@@ -15,8 +17,8 @@ a chart needs its inputs; a missing section is listed as "not provided"):
     }
 
 Charts, in order (CHART_COUNT when everything is given): CLV gains, CLV decile calibration, churn decile
-calibration, churn ROC, churn precision-recall (those of a holdout: ml.report_charts), feature importance
-(CLV, churn), SHAP summary (CLV, churn).
+calibration, churn ROC, churn precision-recall, churn reliability (those of a holdout: ml.report_charts),
+feature importance (CLV, churn), SHAP summary (CLV, churn). The reliability chart has its table beside it.
 `python -m ml.report_html evaluation.json [--out report.html]` re-renders a report from a saved JSON
 (write it with save_evaluation).
 """
@@ -33,10 +35,10 @@ from typing import Any
 import numpy as np
 
 from ml.explain import readable_name
-from ml.report_charts import churn_charts, clv_charts
+from ml.report_charts import churn_charts, clv_charts, reliability_chart
 from ml.svg_charts import bar_chart, fmt
 
-CHART_COUNT = 9
+CHART_COUNT = 10
 TOP_FEATURES = 15
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; }
@@ -91,11 +93,25 @@ def _baselines_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _section(title: str, charts: list[str], missing: list[str]) -> str:
-    """Return an <h2> section with its charts and a note of the inputs that were not provided."""
+def _section(title: str, charts: list[str], missing: list[str], intro: str = "") -> str:
+    """Return an <h2> section: a note of its missing inputs, an intro, its charts (or tables) side by side."""
     note = f'<p class="missing">Not provided: {escape(", ".join(missing))}.</p>' if missing else ""
     figures = "".join(f"<figure>{chart}</figure>" for chart in charts)
-    return f'<h2>{escape(title)}</h2>{note}<div class="charts">{figures}</div>'
+    return f'<h2>{escape(title)}</h2>{note}{intro}<div class="charts">{figures}</div>'
+
+
+def _reliability_section(rows: Sequence[Mapping[str, Any]] | None) -> str:
+    """Return the churn reliability section: the table of the bins and their chart, or a note of its absence.
+
+    An evaluation saved before the report had it lacks the key; its report still renders, without them.
+    """
+    if not rows:
+        return _section("Churn reliability", [], ["churn_reliability"])
+    caption = (
+        "<p>Customers of the holdout by equal-width bin of predicted churn probability: their mean predicted "
+        "probability and observed churn rate (the model's churn_reliability in metadata.json).</p>"
+    )
+    return _section("Churn reliability", [_table(rows), reliability_chart(rows)], [], caption)
 
 
 def render_html(evaluation: Mapping[str, Any]) -> str:
@@ -113,6 +129,7 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
     clv, churn = evaluation.get("clv"), evaluation.get("churn")
     parts.append(_section("Value (CLV)", clv_charts(clv) if clv else [], [] if clv else ["clv"]))
     parts.append(_section("Churn", *(churn_charts(churn) if churn else ([], ["churn"]))))
+    parts.append(_reliability_section(evaluation.get("churn_reliability")))
     drivers, missing = [], []
     for key, label, unit in (
         ("feature_importance", "Feature importance", "total gain"),

@@ -36,8 +36,11 @@ def _boosters(frame: pd.DataFrame) -> dict[str, lgb.Booster]:
     return boosters
 
 
-def _report(form: str, sample_share: float = 1.0) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
-    frame = _test_frame()
+def _report(
+    form: str, sample_share: float = 1.0, holdout: tuple[pd.DataFrame, np.ndarray] | None = None
+) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
+    """Return the report evaluation of a test frame (default: _test_frame, churn 0.25 for everyone)."""
+    frame, churn = holdout or (_test_frame(), np.full(200, 0.25))
     boosters = _boosters(frame)
     calibration = {"form": form, "churn": {"method": "platt", "slope": 2.0, "intercept": 0.0}}
     metadata = {
@@ -60,7 +63,7 @@ def _report(form: str, sample_share: float = 1.0) -> tuple[dict, dict[str, lgb.B
         },
     }
     table = pd.DataFrame({"model": ["model"], "metric": ["revenue_spearman"], "value": [0.5]})
-    predictions = (np.full(len(frame), 5.0), np.full(len(frame), 0.25))
+    predictions = (np.full(len(frame), 5.0), churn)
     return report_evaluation(metadata, frame, predictions, table, boosters), boosters, frame
 
 
@@ -105,3 +108,24 @@ def test_the_summary_says_the_charts_are_of_the_tested_model_and_which_cutoffs_e
     assert summary["champion (the model that scores)"] == (
         "refitted on 3 cutoffs, 2024-09-01 to 2025-01-01, 200 rows, recalibrated on 2025-10-01"
     )
+
+
+def test_the_report_has_the_churn_reliability_of_the_holdout_it_charts() -> None:
+    frame = _test_frame()
+    # hand-made holdout: 200 customers in three probability bins, the ones churned counted per bin
+    churn = np.r_[np.repeat([0.02, 0.08], 50), np.full(60, 0.15), np.repeat([0.9, 1.0], 20)]
+    churned = np.r_[np.repeat([1, 0], [10, 90]), np.repeat([1, 0], [6, 54]), np.repeat([1, 0], [30, 10])]
+    order = np.random.default_rng(5).permutation(len(frame))  # the holdout's row order is not the bins'
+    frame = frame.assign(label_is_churned=churned[order])
+    evaluation = _report("tweedie", holdout=(frame, churn[order]))[0]
+    assert evaluation["churn_reliability"] == [
+        {"probability_range": "0.0-0.1", "customers": 100, "mean_predicted": pytest.approx(0.05),
+         "observed_rate": 0.1},
+        {"probability_range": "0.1-0.2", "customers": 60, "mean_predicted": pytest.approx(0.15),
+         "observed_rate": 0.1},
+        {"probability_range": "0.9-1.0", "customers": 40, "mean_predicted": pytest.approx(0.95),
+         "observed_rate": 0.75},
+    ]  # fmt: skip
+    html = render_html(evaluation)
+    assert '<tr><td>0.9-1.0</td><td class="num">40</td><td class="num">0.95</td>' in html
+    assert "Churn reliability by bin of predicted probability" in html and "Not provided" not in html

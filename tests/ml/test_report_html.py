@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import report_charts, report_html, svg_charts
+from ml import calibration, report_charts, report_html, svg_charts
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -19,11 +19,13 @@ def _evaluation() -> dict:
     rng = np.random.default_rng(0)
     predicted = rng.gamma(2.0, 50.0, 400)
     probability = rng.uniform(0, 1, 400)
+    is_churned = rng.uniform(0, 1, 400) < probability
     return {
         "title": "Model v-test",
         "summary": {"test cutoff": "2024-10-01", "horizon": "90 days", "test customers": 400},
         "clv": {"actual": predicted * rng.uniform(0, 2, 400), "predicted": predicted},
-        "churn": {"is_churned": rng.uniform(0, 1, 400) < probability, "probability": probability},
+        "churn": {"is_churned": is_churned, "probability": probability},
+        "churn_reliability": calibration.reliability_table(is_churned, probability).to_dict(orient="records"),
         "feature_importance": {
             "clv": {"revenue_90d": 120.0, "orders_lifetime": 40.0, "region": 3.0},
             "churn": {"days_since_last_order": 300.0, "orders_90d": 80.0},
@@ -49,7 +51,7 @@ def test_the_report_is_self_contained_with_every_chart_drawn(tmp_path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
     assert "<script" not in html and "<link" not in html and "@import" not in html
     svgs = _svgs(html)
-    assert len(svgs) == report_html.CHART_COUNT == 9
+    assert len(svgs) == report_html.CHART_COUNT == 10
     for svg in svgs:
         paths = re.findall(r'<path class="data" d="([^"]+)"', svg)
         assert paths and all(len(re.findall(r"[MLh]", d)) >= 2 for d in paths), svg[:200]
@@ -61,7 +63,7 @@ def test_missing_sections_are_named_and_their_charts_left_out(tmp_path) -> None:
     evaluation = _evaluation()
     del evaluation["churn"], evaluation["shap_summary"]
     html = report_html.render_report(evaluation, tmp_path / "r.html").read_text()
-    assert len(_svgs(html)) == 9 - 3 - 2
+    assert len(_svgs(html)) == 10 - 3 - 2
     assert "Not provided: churn." in html and "Not provided: shap_summary.clv, shap_summary.churn." in html
 
 
@@ -118,6 +120,42 @@ def test_main_re_renders_the_same_report_from_saved_json(tmp_path, capsys) -> No
     assert (tmp_path / "evaluation.html").read_text() == report_html.render_html(evaluation)
     with pytest.raises(SystemExit, match="does not exist"):
         report_html.main([str(tmp_path / "missing.json")])
+
+
+def test_the_reliability_table_and_chart_show_each_bins_predicted_and_observed_rate() -> None:
+    rows = [
+        {"probability_range": "0.0-0.1", "customers": 1200, "mean_predicted": 0.05, "observed_rate": 0.1},
+        {"probability_range": "0.1-0.2", "customers": 60, "mean_predicted": 0.15, "observed_rate": 0.1},
+        {"probability_range": "0.9-1.0", "customers": 40, "mean_predicted": 0.95, "observed_rate": 0.75},
+    ]
+    html = report_html.render_html(_evaluation() | {"churn_reliability": rows})
+    section = html.split("<h2>Churn reliability</h2>")[1].split("<h2>")[0]
+    rows_html = re.findall(r"<tr>(.*?)</tr>", section)
+    cells = [re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", row) for row in rows_html]
+    assert cells == [
+        ["probability_range", "customers", "mean_predicted", "observed_rate"],
+        ["0.0-0.1", "1,200", "0.05", "0.1"],
+        ["0.1-0.2", "60", "0.15", "0.1"],
+        ["0.9-1.0", "40", "0.95", "0.75"],
+    ]
+    (chart,) = _svgs(section)
+    # plot area x 64..540, y 312..40 (0 to 1 on both axes): the bins' points, then the diagonal
+    assert re.findall(r'<path class="data" d="([^"]+)"', chart) == [
+        "M87.8,284.8 L135.4,284.8 L516.2,108.0",
+        "M64.0,312.0 L540.0,40.0",
+    ]
+    assert "perfectly calibrated" in chart and "Not provided" not in html
+
+
+def test_an_evaluation_saved_before_the_reliability_table_still_renders(tmp_path) -> None:
+    evaluation = _evaluation()
+    del evaluation["churn_reliability"]  # evaluation.json of a run before the report had it
+    saved = report_html.save_evaluation(evaluation, tmp_path / "evaluation.json")
+    assert report_html.main([str(saved)]) == 0
+    html = (tmp_path / "evaluation.html").read_text()
+    assert len(_svgs(html)) == report_html.CHART_COUNT - 1
+    assert '<h2>Churn reliability</h2><p class="missing">Not provided: churn_reliability.</p>' in html
+    assert html.count("Not provided") == 1
 
 
 def _headless_chromium(tmp_path: Path, *args: str) -> str:

@@ -226,7 +226,12 @@ def test_training_saves_the_report_and_a_drift_reference_of_features_and_scores(
     assert {"churn_probability", "predicted_revenue", "orders_lifetime", "region"} <= set(reference)
     assert all(abs(sum(entry["shares"]) - 1.0) < 1e-9 for entry in reference.values())
     html = Path(metadata["report"]).read_text()
-    assert html.count("<svg") == 9 and "bgnbd_gamma_gamma" in html and "http" not in html.split("<body>")[1]
+    assert html.count("<svg") == 10 and "bgnbd_gamma_gamma" in html and "http" not in html.split("<body>")[1]
+    # the report's reliability table is the one metadata.json stores, of the same holdout
+    evaluation = json.loads((Path(metadata["report"]).parent / champion.EVALUATION_FILE).read_text())
+    reliability = saved["churn_reliability"]
+    assert evaluation["churn_reliability"] == reliability
+    assert sum(row["customers"] for row in reliability) == len(evaluation["churn"]["probability"])
 
 
 def test_cvw_report_renders_the_champion_report_again(trained, artifacts: Path, tmp_path: Path) -> None:
