@@ -44,6 +44,7 @@ PERFORMANCE_COLUMNS = (
     "value",
     "customers",
     "evaluated_at",
+    "is_out_of_time",
 )
 # Database names a serving file must not get, and why
 RESERVED_DATABASE_NAMES = {
@@ -87,6 +88,7 @@ def scoring_model_performance(artifacts_dir: Path, version: str | None) -> pd.Da
             "value": list(metrics.values()),
             "customers": metrics.get("test_customers"),
             "evaluated_at": pd.to_datetime(metadata.get("trained_at"), utc=True).tz_convert(None),
+            "is_out_of_time": True,  # the test of the evaluated model: its windows all end by the test cutoff
         },
         columns=PERFORMANCE_COLUMNS,
     )
@@ -169,7 +171,7 @@ def _copy(con: duckdb.DuckDBPyConnection, as_of_date: date, artifacts_dir: Path)
                 source::varchar as source, model::varchar as model, model_version::varchar as model_version,
                 cutoff_date::date as cutoff_date, horizon_days::integer as horizon_days,
                 metric::varchar as metric, value::double as value, customers::bigint as customers,
-                evaluated_at::timestamp as evaluated_at
+                evaluated_at::timestamp as evaluated_at, is_out_of_time::boolean as is_out_of_time
             from scoring_model_frame
             union all
             select {columns} from warehouse.bi.model_performance

@@ -1,5 +1,6 @@
 """Drift and backtests: PSI of features and scores against training (ml.feature_drift), realized vs predicted
-for every past scoring date whose horizon has elapsed (ml.backtests).
+for every past scoring date whose horizon has elapsed (ml.backtests), and whether the model that scored it
+learnt from none of those outcomes (is_out_of_time: out_of_time).
 
 PSI = sum over bins of (a - e) x ln(a / e), with e and a the shares of the training (expected) and scoring
 (actual) rows in each bin. Numeric columns get `bins` quantile bins of the training values (duplicate edges
@@ -17,8 +18,9 @@ date, and leave out the calendar features (monitored_columns), which take one va
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -26,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from include.warehouse import transaction
+from include.warehouse import has_table, transaction
 from ml import metrics
 from ml.data import CALENDAR_FEATURES
 
@@ -66,12 +68,17 @@ create table if not exists ml.backtests (
     churn_roc_auc double,
     scored_at timestamp,
     orders_fingerprint varchar,
+    is_out_of_time boolean,
     primary key (as_of_date, model_version, horizon_days)
 )
 """
 # What a backtest was computed from: the scores' scored_at and its window's orders (WINDOWS_VIEW). Null in
 # rows of a table made before them, which the next run recomputes.
 BACKTEST_INPUT_COLUMNS = {"scored_at": "timestamp", "orders_fingerprint": "varchar"}
+# Whether the model learnt from no outcome of the scored window (training_windows, out_of_time): read from
+# ml.model_registry, not from the outcomes, so every run sets it on kept rows too and a table made before
+# it gains it filled without recomputing a backtest.
+OUT_OF_TIME_COLUMN = {"is_out_of_time": "boolean"}
 BACKTEST_KEY = ["as_of_date", "model_version", "horizon_days"]  # ml.backtests' primary key
 BACKTEST_COLUMNS = [
     *BACKTEST_KEY,
@@ -86,6 +93,7 @@ BACKTEST_COLUMNS = [
     "realized_churn_rate",
     "churn_roc_auc",
     *BACKTEST_INPUT_COLUMNS,
+    *OUT_OF_TIME_COLUMN,
 ]
 
 
@@ -231,7 +239,51 @@ def ensure_backtests_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create ml.backtests, or add the columns a table made before them lacks (its rows then recompute)."""
     from include.warehouse import ensure_table
 
-    ensure_table(con, "ml", "backtests", BACKTESTS_DDL, BACKTEST_INPUT_COLUMNS)
+    ensure_table(con, "ml", "backtests", BACKTESTS_DDL, BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN)
+
+
+def training_windows(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[date]]]:
+    """Return each registered model version's horizon and the cutoffs whose label windows it learnt from.
+
+    The registry's `cutoffs` are those the saved model (ml.train's champion: refit_cutoffs, every labelled
+    cutoff of its training) was fitted on; its test cutoff, where it was calibrated, and validation cutoff
+    are added, which a registry row listing only the evaluated model's cutoffs lacks. A version with
+    neither is left out (unknown), as is a warehouse without a registry.
+    """
+    from ml.registry import ensure_registry
+
+    if not has_table(con, "ml", "model_registry", views=False):
+        return {}
+    ensure_registry(con)  # a registry made before test_cutoff and validation_cutoff gains them, empty
+    rows = con.execute(
+        "select model_version, max(horizon_days), max(cutoffs), max(test_cutoff), max(validation_cutoff) "
+        "from ml.model_registry group by model_version"
+    ).fetchall()
+    windows = {}
+    for version, horizon_days, cutoffs, test_cutoff, validation_cutoff in rows:
+        learnt = {date.fromisoformat(cutoff) for cutoff in json.loads(cutoffs or "[]")}
+        learnt |= {cutoff for cutoff in (test_cutoff, validation_cutoff) if cutoff is not None}
+        if learnt:
+            windows[version] = (int(horizon_days), sorted(learnt))
+    return windows
+
+
+def out_of_time(as_of_date: date, horizon_days: int, training: tuple[int, list[date]] | None) -> bool | None:
+    """Return whether no label window the model learnt from overlaps the scored one; None when unknown.
+
+    A cutoff c of a model of horizon m labels [c, c + m); the date scored for h days is backtested on
+    [as_of_date, as_of_date + h). They share a day when c < as_of_date + h and as_of_date < c + m: the model
+    then learnt from outcomes it is being judged on (in-sample), as for a past date backfilled with a later
+    champion. `training` is training_windows' entry of the scoring model.
+    """
+    if training is None:
+        return None
+    model_horizon, cutoffs = training
+    return not any(
+        cutoff < as_of_date + timedelta(days=horizon_days)
+        and as_of_date < cutoff + timedelta(days=model_horizon)
+        for cutoff in cutoffs
+    )
 
 
 def run_backtests(
@@ -253,7 +305,8 @@ def run_backtests(
     marts.score_outcome_windows: a late order, a cancellation or a revalued order changes it). So a run
     computes the new windows and the changed ones only, not every date ever scored; `recompute` computes
     them all. A row whose window is no longer scored or complete (the date re-scored by another model, the
-    marts rebuilt as of an earlier date) goes. ml.backtests is updated in one transaction; every row it
+    marts rebuilt as of an earlier date) goes. Every row, kept or computed, gets `is_out_of_time` from the
+    registry as it is now (out_of_time). ml.backtests is updated in one transaction; every row it
     holds afterwards is returned, `recomputed` True for those this run computed.
     """
     if source not in SCORE_SOURCES:
@@ -276,14 +329,16 @@ def run_backtests(
             "select as_of_date, model_version, horizon_days, scored_at, orders_fingerprint from ml.backtests"
         ).fetchall()
     }
+    windows = training_windows(con)
     kept, rows = [], []
     for as_of_date, model_version, horizon_days, scored_at in scored:
         key = (as_of_date, model_version, horizon_days)
         fingerprint = fingerprints.get((as_of_date, horizon_days))
         if fingerprint is None:  # its horizon has not elapsed yet
             continue
+        is_out_of_time = out_of_time(as_of_date, horizon_days, windows.get(model_version))
         if not recompute and stored.get(key) == (scored_at, fingerprint):
-            kept.append(key)
+            kept.append((*key, is_out_of_time))
             continue
         held = con.execute(  # one date at a time: the view reads its scores only
             f"""
@@ -309,10 +364,13 @@ def run_backtests(
                 **_backtest_row(held),
                 "scored_at": scored_at,
                 "orders_fingerprint": fingerprint,
+                "is_out_of_time": is_out_of_time,
             }
         )
-    computed = pd.DataFrame(rows, columns=BACKTEST_COLUMNS)
-    kept_keys = pd.DataFrame(kept, columns=BACKTEST_KEY)
+    computed = pd.DataFrame(rows, columns=BACKTEST_COLUMNS).astype({"is_out_of_time": "boolean"})
+    kept_keys = pd.DataFrame(kept, columns=[*BACKTEST_KEY, *OUT_OF_TIME_COLUMN]).astype(
+        {"is_out_of_time": "boolean"}
+    )
     con.register("computed_backtests", computed)
     con.register("kept_backtests", kept_keys)
     try:
@@ -330,6 +388,16 @@ def run_backtests(
             )
             con.execute(f"insert into ml.backtests ({', '.join(BACKTEST_COLUMNS)}) "
                         f"select {', '.join(BACKTEST_COLUMNS)} from computed_backtests")  # fmt: skip
+            con.execute(  # a kept row's flag follows the registry (a row from before the column gets it)
+                """
+                update ml.backtests set is_out_of_time = kept.is_out_of_time
+                from kept_backtests as kept
+                where kept.as_of_date = backtests.as_of_date
+                    and kept.model_version = backtests.model_version
+                    and kept.horizon_days = backtests.horizon_days
+                    and kept.is_out_of_time is distinct from backtests.is_out_of_time
+                """
+            )
     finally:
         con.unregister("computed_backtests")
         con.unregister("kept_backtests")

@@ -201,6 +201,7 @@ def monitor_champion(
                 "revenue_bias": None
                 if row.revenue_bias is None or np.isnan(row.revenue_bias)
                 else round(float(row.revenue_bias), 6),
+                "is_out_of_time": None if row.is_out_of_time is None else bool(row.is_out_of_time),
             }
             for row in backtests.itertuples()
         ]
@@ -307,6 +308,13 @@ def describe(summary: Mapping[str, Any]) -> str:
                f"{len(summary['backtests']) - recomputed} unchanged since the run that computed them"
                if dates else " (no scored date's horizon has elapsed yet)")
         )  # fmt: skip
+        rows = summary["backtests"]
+        in_sample = sorted({row["as_of_date"] for row in rows if row["is_out_of_time"] is False})
+        if in_sample:
+            lines.append(
+                f"backtests in sample ({', '.join(in_sample)}): the model that scored them learnt from "
+                "outcomes of their windows, so they flatter it (is_out_of_time false)"
+            )
     return "\n".join(lines)
 
 

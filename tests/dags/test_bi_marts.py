@@ -98,7 +98,7 @@ def _write_scores_and_model_tables(path: Path) -> None:
         con.execute(BACKTESTS_DDL)
         con.execute(
             "insert into ml.backtests values "
-            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null)",
+            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null, true)",
             [EARLIER, datetime(2024, 10, 1, 7)],
         )
 
@@ -465,6 +465,9 @@ def test_the_served_model_performance_is_that_of_the_model_that_made_the_scores(
     )
     assert _rows(serving, query)[1] == [("v1", "revenue_spearman", 0.5), ("v1", "test_customers", 3.0)]
     assert "Warning" not in capsys.readouterr().out
+    flags = "select distinct source, is_out_of_time from bi.model_performance order by 1"
+    served = [("backtest", True), ("champion_out_of_time", True), ("evaluation", True)]
+    assert _rows(serving, flags)[1] == served
 
     # `cvw models prune` removed v1's folder: its rows go, and the publish says why
     shutil.rmtree(artifacts / "models" / "v1")
@@ -582,7 +585,7 @@ def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric
         )
         con.execute(
             "insert into ml.backtests values "
-            "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null)",
+            "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null, true)",
             [date(2024, 6, 5), datetime(2024, 10, 1, 7)],
         )
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
@@ -638,7 +641,9 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
     warehouse, _ = _scored_copy(warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         con.execute("delete from ml.backtests")
-        backtest = "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?)"
+        backtest = (
+            "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null)"
+        )
         computed = datetime(2024, 10, 1, 7)
         con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7"])  # of the scores there now
         con.execute(backtest, [EARLIER, "v0", computed, SCORED, "7"])  # the model before: re-scored since
@@ -651,6 +656,41 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
         "order by 1",
     )[1]
     assert shown == [(date(2024, 6, 5), "v1"), (EARLIER, "v1")]
+
+
+def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path, tmp_path: Path) -> None:
+    # a past date backfilled by a champion trained later on its outcomes was served as a backtest like any
+    # other, flattering the model: the monitor's flag (ml.monitor.out_of_time) now reaches BI
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        backtest = "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?)"
+        computed = datetime(2024, 10, 1, 7)
+        con.execute("delete from ml.backtests")
+        con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7", False])  # v1 learnt its outcomes
+        con.execute(backtest, [date(2024, 6, 5), "v1", computed, None, None, True])
+        con.execute(backtest, [date(2024, 5, 5), "v1", computed, None, None, None])  # v1 not registered
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    query = (
+        "select source, cutoff_date, is_out_of_time, count(*) from bi.model_performance "
+        "group by all order by 1, 2"
+    )
+    assert _rows(warehouse, query)[1] == [
+        ("backtest", date(2024, 5, 5), None, 8),
+        ("backtest", date(2024, 6, 5), True, 8),
+        ("backtest", EARLIER, False, 8),
+        ("evaluation", date(2024, 7, 1), True, 2),
+    ]
+
+
+def test_model_performance_builds_from_a_backtests_table_made_before_the_flag(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table ml.backtests drop column is_out_of_time")  # as the monitor made it before
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    query = "select source, is_out_of_time, count(*) from bi.model_performance group by all order by 1"
+    assert _rows(warehouse, query)[1] == [("backtest", None, 8), ("evaluation", True, 2)]
 
 
 def test_the_bi_exposure_depends_on_the_bi_marts_bi_tools_read() -> None:

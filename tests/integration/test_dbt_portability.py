@@ -49,7 +49,7 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
     # holding them, as after a first monitoring run; then lint those models again against the tables of an
     # older release, without the columns added since, and against an empty warehouse, before any training.
     from ml.evaluate import ADDED_COLUMNS, ensure_evaluations
-    from ml.monitor import BACKTEST_INPUT_COLUMNS, ensure_backtests_table
+    from ml.monitor import BACKTEST_INPUT_COLUMNS, OUT_OF_TIME_COLUMN, ensure_backtests_table
     from ml.publish_scores import ensure_score_tables
 
     current, older = tmp_path / "current.duckdb", tmp_path / "older.duckdb"
@@ -59,7 +59,8 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
             ensure_evaluations(con)
             ensure_backtests_table(con)
     with duckdb.connect(str(older)) as con:
-        for table, added in (("ml.evaluations", ADDED_COLUMNS), ("ml.backtests", BACKTEST_INPUT_COLUMNS)):
+        backtests = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN
+        for table, added in (("ml.evaluations", ADDED_COLUMNS), ("ml.backtests", backtests)):
             for column in added:
                 con.execute(f"alter table {table} drop column {column}")
     _sqlfluff(["dbt_project/models", "dbt_project/tests"], current)

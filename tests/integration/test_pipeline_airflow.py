@@ -150,7 +150,7 @@ def test_every_example_of_the_bi_guide_runs_on_the_serving_copy(pipeline_run: di
     doc = (REPO_ROOT / "docs" / "bi.md").read_text()
     queries = re.findall(r"```sql\n(.*?)```", doc, re.S)
     programs = re.findall(r"```python\n(.*?)```", doc, re.S)
-    assert (len(queries), len(programs)) == (8, 1)
+    assert (len(queries), len(programs)) == (9, 1)
     with duckdb.connect(str(pipeline_run["serving"]), read_only=True) as con:
         failed = []
         for query in queries:

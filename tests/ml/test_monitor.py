@@ -242,3 +242,72 @@ def test_backtests_refuse_a_table_outside_the_allow_list() -> None:
 def test_calendar_features_are_not_monitored() -> None:
     features = ["orders_90d", "cutoff_month", "days_to_year_end_peak", "region"]
     assert monitor.monitored_columns(features) == ["orders_90d", "region"]
+
+
+def _register(con: duckdb.DuckDBPyConnection, version: str, cutoffs: list[str], test_cutoff: str) -> None:
+    """Record a model version of 90 days in ml.model_registry, as training does."""
+    from ml.registry import register_model
+
+    metadata = {"version": version, "horizon_days": 90, "features": ["orders_90d"], "refit_cutoffs": cutoffs}
+    register_model(con, {**metadata, "test_cutoff": test_cutoff, "git_commit": "abc"}, "champion", "test")
+
+
+def test_a_backtest_of_outcomes_the_scoring_model_learnt_from_is_not_out_of_time() -> None:
+    # v1 learnt from the 90-day windows [c, c + 90) of cutoffs 2024-07-01 and 2024-10-03: its last outcome
+    # is of 2024-12-31, the day before the window it scored; a later champion v2, whose training reached
+    # 2025-01-01's window, backfilled that date too, and its backtest looked as out of time as v1's
+    con = _warehouse()
+    _register(con, "v1", ["2024-07-01", "2024-10-03"], "2024-10-03")
+    _register(con, "v2", ["2024-10-01", "2025-01-01"], "2025-02-01")
+    con.execute(
+        """
+        insert into scores.customer_scores
+        select customer_id, as_of_date, churn_probability, predicted_revenue, 'v2', horizon_days, scored_at
+        from scores.customer_scores
+        """
+    )
+    result = monitor.run_backtests(con, run_at=datetime(2025, 7, 1))
+    flags = result[["model_version", "is_out_of_time"]].to_records(index=False).tolist()
+    assert flags == [("v1", True), ("v2", False)]
+    # v1 with its last cutoff a day later: its window [2024-10-04, 2025-01-02) holds 2025-01-01
+    _register(con, "v1", ["2024-07-01", "2024-10-04"], "2024-10-04")
+    kept = monitor.run_backtests(con, run_at=datetime(2025, 7, 2))
+    assert kept[["is_out_of_time", "recomputed"]].to_records(index=False).tolist() == [
+        (False, False),
+        (False, False),
+    ]
+
+
+def test_out_of_time_reads_every_cutoff_and_horizon_the_model_learnt_from() -> None:
+    training = (90, [date(2024, 1, 1), date(2024, 6, 1)])  # windows [01-01, 03-31) and [06-01, 08-30)
+    assert monitor.out_of_time(date(2023, 10, 3), 90, training) is True  # its window ends 2024-01-01
+    assert monitor.out_of_time(date(2023, 10, 4), 90, training) is False
+    assert monitor.out_of_time(date(2024, 8, 30), 90, training) is True
+    assert monitor.out_of_time(date(2024, 8, 29), 90, training) is False
+    assert monitor.out_of_time(date(2024, 8, 29), 30, (365, [date(2023, 8, 30)])) is True
+    assert monitor.out_of_time(date(2024, 8, 28), 30, (365, [date(2023, 8, 30)])) is False
+    assert monitor.out_of_time(date(2024, 8, 28), 30, None) is None
+
+
+def test_a_backtest_of_a_model_the_registry_does_not_hold_is_of_unknown_time() -> None:
+    con = _warehouse()
+    assert monitor.run_backtests(con, run_at=datetime(2025, 7, 1))["is_out_of_time"].tolist() == [None]
+    _register(con, "v0", ["2024-07-01"], "2024-07-01")  # another version: v1's training stays unknown
+    assert monitor.run_backtests(con, run_at=datetime(2025, 7, 1))["is_out_of_time"].tolist() == [None]
+
+
+def test_a_backtest_kept_from_before_the_flag_gets_it_without_being_recomputed() -> None:
+    con = _warehouse()
+    con.execute("create schema ml")
+    con.execute(monitor.BACKTESTS_DDL.replace("is_out_of_time boolean,", ""))  # as monitoring made it before
+    first = datetime(2025, 7, 1)
+    con.execute(
+        "insert into ml.backtests values "
+        "(date '2025-01-01', 'v1', 90, ?, 4, 20, 30, 0, 5, 0, 0.5, 0.5, 1, ?, '17')",
+        [first, SCORED_AT],
+    )
+    _register(con, "v1", ["2024-10-03"], "2024-10-03")
+    result = monitor.run_backtests(con, run_at=datetime(2025, 7, 2))
+    assert result[["run_at", "is_out_of_time", "recomputed"]].to_records(index=False).tolist() == [
+        (first, True, False)
+    ]

@@ -162,7 +162,14 @@ def test_backtests_cover_the_champions_horizon_on_dates_with_labels(warehouse: s
         ).fetchall()
         drift_rows = con.execute("select count(*) from ml.feature_drift").fetchall()[0][0]
     assert summary["backtests"] == [
-        {"as_of_date": "2025-03-01", "model_version": "v0", "customers": 2, "revenue_bias": 1.5}
+        # v0 is not in the warehouse's registry: whether it learnt from these outcomes is unknown
+        {
+            "as_of_date": "2025-03-01",
+            "model_version": "v0",
+            "customers": 2,
+            "revenue_bias": 1.5,
+            "is_out_of_time": None,
+        }
     ]
     assert stored == [(date(2025, 3, 1), "v0", 90, 2, 100.0, 40.0)]
     assert drift_rows == 4
@@ -366,3 +373,19 @@ def test_monitor_reads_the_champion_from_the_artifacts_folder(warehouse: str, tm
 def test_a_warehouse_without_scores_is_refused_with_one_sentence(tmp_path) -> None:
     with duckdb.connect(str(tmp_path / "empty.duckdb")) as con, pytest.raises(SystemExit, match="score DAG"):
         monitor_champion(con, "v1", METADATA)
+
+
+def test_a_backtest_of_outcomes_the_scoring_model_learnt_from_is_reported_in_sample(warehouse: str) -> None:
+    # v0, trained on the cutoff 2025-01-01 (its 90-day window runs to 2025-03-31), scored 2025-03-01: the
+    # backtest of that date measures it on outcomes it learnt from, and the run says so
+    from ml.registry import register_model
+
+    with duckdb.connect(warehouse) as con:
+        metadata = {"version": "v0", "horizon_days": 90, "features": ["orders_lifetime"], "git_commit": "abc"}
+        register_model(con, {**metadata, "refit_cutoffs": ["2025-01-01"]}, "retired", "test")
+        summary = monitor_champion(con, "v1", METADATA, run_at=datetime(2025, 4, 2))
+    assert [row["is_out_of_time"] for row in summary["backtests"]] == [False]
+    assert describe(summary).splitlines()[-1] == (
+        "backtests in sample (2025-03-01): the model that scored them learnt from outcomes of their windows, "
+        "so they flatter it (is_out_of_time false)"
+    )

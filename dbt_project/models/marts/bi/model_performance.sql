@@ -16,6 +16,9 @@
     that lacks the column until its next run. -#}
 {%- set backtest_columns = source_columns('ml', 'backtests') if present['backtests'] else [] -%}
 {%- set guard_backtests = present['scores'] and 'scored_at' in backtest_columns -%}
+{#- Whether the scoring model learnt from no outcome of the backtested window (ml.monitor.out_of_time); a
+    table the monitor made before that lacks the column until its next run: unknown (null) until then. -#}
+{%- set flag_backtests = 'is_out_of_time' in backtest_columns -%}
 {#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
     table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
 {%- set evaluation_columns = source_columns('ml', 'evaluations') if present['evaluations'] else [] -%}
@@ -64,7 +67,9 @@ evaluation_metrics as (
         metric,
         cast(value as {{ type_double() }}) as value,
         cast(customers as {{ dbt.type_bigint() }}) as customers,
-        evaluated_at
+        evaluated_at,
+        -- the model evaluated learnt from cutoffs whose windows end by the one it is tested at (ml.train)
+        cast(true as {{ dbt.type_boolean() }}) as is_out_of_time
     from evaluations
     {%- else %}
     select
@@ -85,7 +90,12 @@ backtest_metrics as (
         '{{ metric }}' as metric,
         cast({{ metric }} as {{ type_double() }}) as value,
         cast(customers as {{ dbt.type_bigint() }}) as customers,
-        run_at as evaluated_at
+        run_at as evaluated_at,
+        {%- if flag_backtests %}
+        cast(is_out_of_time as {{ dbt.type_boolean() }}) as is_out_of_time
+        {%- else %}
+        cast(null as {{ dbt.type_boolean() }}) as is_out_of_time
+        {%- endif %}
     from backtests
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
