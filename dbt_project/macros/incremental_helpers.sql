@@ -532,7 +532,17 @@
         {%- for upstream in node.depends_on.nodes if upstream in graph.nodes and upstream not in nodes -%}
             {%- do nodes.append(upstream) -%}
         {%- endfor -%}
-        {%- for called in node.depends_on.macros if called not in macros -%}
+        {#- dbt lists the macros a model called while it parsed, when is_incremental() is false: a call in the
+            model's incremental branch alone (loaded_through(this) if is_incremental()) is found in its text -#}
+        {%- set written = modules.re.findall('([A-Za-z_][A-Za-z0-9_]*)\\s*\\(', node.raw_code or '') -%}
+        {%- set named = [] -%}
+        {%- for name in written | unique if name not in guards -%}
+            {%- set found = context.get(name) -%}
+            {%- if found is not none and found.macro is defined and found.macro.package_name == project_name -%}
+                {%- do named.append(found.macro.unique_id) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- for called in node.depends_on.macros + named if called not in macros -%}
             {%- do macros.append(called) -%}
         {%- endfor -%}
     {%- endfor -%}

@@ -481,7 +481,8 @@ def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh
 
 
 # (file of the project, its text, the text it becomes, what the stopped build names): the model's own file,
-# a macro it calls through another (days_between through int_orders_valued's SQL), a view upstream of it
+# a macro it calls through another (days_between through int_orders_valued's SQL), a macro it calls in its
+# incremental branch alone (which dbt's parse, not incremental, never sees called), a view upstream of it
 CHANGED_INPUTS = {
     "its own file": (
         "models/intermediate/int_orders_running_totals.sql",
@@ -494,6 +495,12 @@ CHANGED_INPUTS = {
         "cast({{ dbt.datediff(start, end, 'day') }} as {{ dbt.type_bigint() }})",
         "cast({{ dbt.datediff(start, end, 'day') }} + 0 as {{ dbt.type_bigint() }})",
         "macro days_between in macros/numeric_helpers.sql",
+    ),
+    "a macro of its incremental branch": (
+        "macros/incremental_helpers.sql",
+        "run_query('select max(_loaded_at) from ' ~ relation)",
+        "run_query('select max(_loaded_at) as loaded_at from ' ~ relation)",
+        "macro loaded_through in macros/incremental_helpers.sql",
     ),
     "a view upstream": (
         "models/staging/shop/stg_shop__orders.sql",
@@ -565,4 +572,5 @@ def test_the_record_of_model_files_alone_goes_at_the_first_build(tmp_path: Path)
     assert "models/intermediate/int_orders_running_totals.sql" in names
     assert "models/staging/shop/stg_shop__orders.sql" in names
     assert "macro days_between in macros/numeric_helpers.sql" in names
+    assert "macro loaded_through in macros/incremental_helpers.sql" in names  # its incremental branch's
     assert not [name for name in names if "rfm" in name or "sql_checksum" in name]
