@@ -487,13 +487,12 @@ def btyd_by_cutoff(
     """
     parts = []
     later: tuple[BgNbd, GammaGamma] | None = None
-    for _, rows in sorted(frame.groupby("cutoff_date", sort=True), key=lambda group: group[0], reverse=True):
+    for _, rows in reversed(list(frame.groupby("cutoff_date", sort=True))):  # the latest cutoff first
         inputs = btyd_inputs(rows)
         fit_inputs = inputs if fitted_on is None else inputs[fitted_on.loc[rows.index].to_numpy(dtype=bool)]
-        if identified_fit(fit_inputs) or later is None:
-            fitted = fit_btyd(fit_inputs)
-            later = fitted if identified_fit(fit_inputs) else later
-        else:
-            fitted = later
+        identified = identified_fit(fit_inputs)
+        fitted = fit_btyd(fit_inputs) if identified or later is None else later
+        if identified:
+            later = fitted
         parts.append(predict_btyd(inputs, *fitted, horizon_days))
     return pd.concat(parts).reindex(frame.index)
