@@ -81,14 +81,6 @@ def score_summary(con: duckdb.DuckDBPyConnection) -> tuple[str, int, int]:
     return str(as_of), rows, eligible
 
 
-def has_rfm(con: duckdb.DuckDBPyConnection, as_of: str) -> bool:
-    """Return whether RFM rows of the date are kept (scores.customer_rfm) or in marts.customer_rfm."""
-    [(rows,)] = con.execute(
-        f"select count(*) from ({_rfm_rows(con)}) where as_of_date = cast(? as date)", [as_of]
-    ).fetchall()
-    return rows > 0
-
-
 def rfm_date(con: duckdb.DuckDBPyConnection) -> str | None:
     """Return the date marts.customer_rfm was built for, or None when it holds no rows."""
     [(built,)] = con.execute("select max(as_of_date) from marts.customer_rfm").fetchall()
@@ -109,11 +101,12 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
     with connect(path, read_only=True) as con:
         as_of, rows, eligible = score_summary(con)
         top = top_customers(con, limit)
-        with_rfm, rfm_as_of = has_rfm(con, as_of), rfm_date(con)
+        rfm_as_of = rfm_date(con)
+    with_rfm = bool(top["rfm_segment"].notna().any())  # no RFM rows of the date: every segment is None
     top["predicted_revenue"] = top["predicted_revenue"].map("{:,.2f}".format)
     top["discounted_clv"] = top["discounted_clv"].map("{:,.2f}".format)
     top["churn_probability"] = top["churn_probability"].map("{:.1%}".format)
-    if not with_rfm:  # every segment would print None
+    if not with_rfm:
         top = top.drop(columns="rfm_segment")
     shown = _display_path(path)
     print(f"\nScores as of {as_of}: {rows} rows for {eligible} customers with an order before that date.")
