@@ -136,7 +136,7 @@ def _mart_differences(con: duckdb.DuckDBPyConnection, artifacts_dir: Path, versi
     None without a mart too: nothing is scored until one is built, and scoring checks it then.
     """
     from ml.btyd import BTYD_FEATURES
-    from ml.registry import feature_differences, mart_feature_types
+    from ml.feature_contract import feature_differences, mart_feature_types
 
     if not has_table(con, "marts", "customer_features"):
         return None

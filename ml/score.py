@@ -61,9 +61,9 @@ from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
 from ml.data import arrow_floats, arrow_strings, in_sample, require_mart_columns, rounded_arrow
+from ml.feature_contract import check_feature_compatibility, mart_feature_types
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
-from ml.registry import check_feature_compatibility, mart_feature_types
 
 # The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs); the score rows carry ml.clv.VALUE_COLUMNS.
 BTYD_INPUT_COLUMNS = (

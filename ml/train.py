@@ -42,9 +42,9 @@ from ml.clv import (
     summarize_training_data,
 )
 from ml.data import feature_columns, load_training_frame, require_mart_columns, training_sample_share
+from ml.feature_contract import feature_differences, mart_feature_types, require_learnable_features
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 from ml.provenance import feature_hash, git_commit, library_versions
-from ml.registry import feature_differences, mart_feature_types, require_learnable_features
 
 SEED = 7
 # How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
