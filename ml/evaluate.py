@@ -28,14 +28,15 @@ import pandas as pd
 from ml import metrics
 from ml.arguments import whole_number
 from ml.baselines import all_baselines, require_persistence_window
-from ml.calibration import reliability_table
+from ml.calibration import combine, combine_orders, reliability_table
+from ml.data import persistence_columns
 from ml.train import (
     BOOSTERS,
     MODEL_NAME,
     FittedModel,
     at_cutoffs,
     fit_evaluated_model,
-    predict,
+    raw_predictions,
     split_cutoffs,
 )
 
@@ -53,6 +54,13 @@ CHURN_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "churn_pr_auc": metrics.pr_auc,
     "churn_brier": metrics.brier_score,
     "churn_lift_at_10": metrics.lift_at,
+}
+# The scores' predicted_orders against the labels' orders in the horizon: the model's (its orders booster),
+# BG/NBD's expected orders and persistence's orders of the last horizon (the other baselines predict none).
+ORDERS_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "orders_mae": metrics.mean_absolute_error,
+    "orders_spearman": metrics.spearman,
+    "orders_aggregate_bias": metrics.aggregate_bias,
 }
 # The metrics a practitioner compares models on first; `--bootstrap` gives intervals for these.
 HEADLINE_METRICS = ("revenue_spearman", "revenue_normalized_gini", "revenue_top10_capture", "churn_roc_auc")
@@ -86,6 +94,17 @@ def score(test: pd.DataFrame, revenue: np.ndarray, churn: np.ndarray) -> dict[st
     return values
 
 
+def orders_predictions(
+    raw: dict[str, np.ndarray], calibration: dict, test: pd.DataFrame, horizon_days: int
+) -> dict[str, np.ndarray]:
+    """Return the predicted orders of the model (when it has an orders booster) and of the baselines that
+    predict orders, on the test rows."""
+    orders = {"bgnbd_gamma_gamma": raw["btyd_orders"]}
+    orders["persistence"] = test[persistence_columns(horizon_days)[1]].to_numpy(dtype=float)
+    model = combine_orders(raw, calibration)
+    return orders if model is None else {MODEL_NAME: model, **orders}
+
+
 def evaluate_cutoff(
     frame: pd.DataFrame, features: list[str], test_cutoff: pd.Timestamp, horizon_days: int
 ) -> tuple[FittedModel, pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
@@ -94,13 +113,21 @@ def evaluate_cutoff(
     split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
     model = fit_evaluated_model(frame, split, features)
     test = at_cutoffs(frame, [test_cutoff])
-    predictions = {MODEL_NAME: predict(model, test)}
+    raw = raw_predictions(model, test)
+    predictions = {MODEL_NAME: combine(raw, model.calibration)}
     predictions |= all_baselines(at_cutoffs(frame, split.refit), test, horizon_days)
+    actual_orders = test["label_orders"].to_numpy(dtype=float)
+    orders = orders_predictions(raw, model.calibration, test, horizon_days)
     table = pd.DataFrame(
         [
             {"model": name, "metric": metric, "value": value}
             for name, (revenue, churn) in predictions.items()
             for metric, value in score(test, revenue, churn).items()
+        ]
+        + [
+            {"model": name, "metric": metric, "value": function(actual_orders, predicted)}
+            for name, predicted in orders.items()
+            for metric, function in ORDERS_METRICS.items()
         ]
     )
     table["customers"] = len(test)
@@ -152,7 +179,7 @@ def difference_intervals(
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
     """Return the long metrics table as one row per model and one column per metric, in metric order."""
-    order = [*REVENUE_METRICS, *CHURN_METRICS]
+    order = [*REVENUE_METRICS, *ORDERS_METRICS, *CHURN_METRICS]
     pivot = table.pivot(index="model", columns="metric", values="value")
     return pivot[[m for m in order if m in pivot.columns]]
 

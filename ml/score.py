@@ -17,9 +17,10 @@ BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the nu
    that set the blend's total over all the date's customers, as in training.
 2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
    built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
-   whole date. BG/NBD's expected purchases, days with an order, times the customer's orders per such day
-   are kept with each row as the predicted orders of customers whose average order value is 0
-   (ml.clv.expected_orders).
+   whole date. The orders booster's orders are scaled to their total over the date the same way
+   (ml.calibration.combine_orders); a model saved before that booster predicts revenue / average order
+   value, and BG/NBD's expected purchases, days with an order, times the customer's orders per such day
+   are kept with each row for its customers whose average order value is 0 (ml.clv.expected_orders).
 A mart whose feature columns or their kinds (number, text) differ from the champion's is refused before
 anything is written.
 Where the time goes at 200k and 1M customers: docs/benchmarks.md, "Scoring and training speed".
@@ -57,7 +58,7 @@ from ml.btyd import (
     predict_btyd,
     repeat_customers,
 )
-from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend
+from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend, unscaled_orders
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
 from ml.data import arrow_floats, arrow_strings, in_sample, require_mart_columns, rounded_arrow
@@ -287,11 +288,12 @@ def iter_raw_scores(
 
 def keep_pass1(
     con: duckdb.DuckDBPyConnection, chunks: Iterable[RawChunk], calibration: dict[str, Any]
-) -> float:
-    """Write pass 1's blended chunks to the connection's temporary table PASS1_TABLE; return revenue's scale.
+) -> tuple[float, float | None]:
+    """Write pass 1's blended chunks to the connection's temporary table PASS1_TABLE; return the scales of
+    revenue and of the orders booster's orders (None for a model without that booster).
 
-    Each chunk is blended on its own (ml.calibration.unscaled_blend); only the two totals the revenue scale
-    needs are summed across chunks, so memory holds one chunk however many customers the date has.
+    Each chunk is blended on its own (ml.calibration.unscaled_blend, unscaled_orders); only the totals the
+    scales need are summed across chunks, so memory holds one chunk however many customers the date has.
     """
     con.execute(
         f"""
@@ -299,16 +301,24 @@ def keep_pass1(
             chunk integer, position integer, customer_id varchar, revenue_lifetime double,
             avg_order_value double, orders_lifetime bigint, order_days_lifetime bigint,
             days_since_first_order bigint, days_since_last_order bigint, revenue double, churn double,
-            btyd_orders double, churn_reasons varchar, value_reasons varchar
+            btyd_orders double, orders double, churn_reasons varchar, value_reasons varchar
         )
         """
     )
-    total_source = total_revenue = 0.0
+    total_source = total_revenue = orders_source = total_orders = 0.0
+    with_orders = False
     for number, chunk in enumerate(chunks):
         revenue, churn, total = unscaled_blend(chunk.raw, calibration)
         total_source += float(np.sum(total))
         total_revenue += float(np.sum(revenue))
         count = chunk.values.num_rows
+        booster_orders = unscaled_orders(chunk.raw, calibration)
+        orders = np.full(count, np.nan)
+        if booster_orders is not None:
+            with_orders = True
+            orders, source = booster_orders
+            orders_source += float(np.sum(source))
+            total_orders += float(np.sum(orders))
         none = pa.repeat(pa.scalar("", pa.string()), count)  # without reasons
         columns = {
             "chunk": pa.repeat(pa.scalar(number, pa.int32()), count),
@@ -317,6 +327,7 @@ def keep_pass1(
             "revenue": revenue,
             "churn": churn,
             "btyd_orders": np.asarray(chunk.raw["btyd_orders"], dtype=float),
+            "orders": orders,
             "churn_reasons": none if chunk.churn_reasons is None else arrow_strings(chunk.churn_reasons),
             "value_reasons": none if chunk.value_reasons is None else arrow_strings(chunk.value_reasons),
         }
@@ -325,23 +336,32 @@ def keep_pass1(
             con.execute(f"insert into {PASS1_TABLE} by name select * from pass1_chunk")
         finally:
             con.unregister("pass1_chunk")
-    return fit_revenue_scale(np.array([total_source]), np.array([total_revenue]))
+    scale = fit_revenue_scale(np.array([total_source]), np.array([total_revenue]))
+    orders_scale = fit_revenue_scale(np.array([orders_source]), np.array([total_orders]))
+    return scale, orders_scale if with_orders else None
 
 
 def score_rows(
-    con: duckdb.DuckDBPyConnection, scale: float, metadata: dict[str, Any], version: str, as_of_date: date
+    con: duckdb.DuckDBPyConnection,
+    scales: tuple[float, float | None],
+    metadata: dict[str, Any],
+    version: str,
+    as_of_date: date,
 ) -> Iterator[pa.Table]:
-    """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue times `scale`.
+    """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue and the orders
+    booster's orders times their scales (keep_pass1; revenue / average order value without the booster).
 
     Every row of the run gets one scored_at, when pass 2 started: a date scored in many chunks is one scoring.
     """
     settings = get_settings()
+    scale, orders_scale = scales
     scored_at = datetime.now(UTC).replace(tzinfo=None)
     [(last,)] = con.execute(f"select max(chunk) from {PASS1_TABLE}").fetchall()  # all: the result is done
     for number in range(0 if last is None else last + 1):
         part = con.sql(
             f"select * from {PASS1_TABLE} where chunk = ? order by position", params=[number]
         ).to_arrow_table()
+        orders = None if orders_scale is None else part.column("orders").to_numpy() * orders_scale
         yield build_score_chunk(
             part.select(list(VALUE_COLUMNS)),
             part.column("revenue").to_numpy() * scale,
@@ -353,6 +373,7 @@ def score_rows(
             version,
             settings.discount_rate_monthly,
             settings.gross_margin_rate,
+            predicted_orders=orders,
             fallback_orders=part.column("btyd_orders").to_numpy(),
             scored_at=scored_at,
         )
@@ -398,6 +419,6 @@ def score_customers(
             compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)
-        scale = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})
-        rows = score_rows(con, scale, metadata, version, as_of_date)
+        scales = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})
+        rows = score_rows(con, scales, metadata, version, as_of_date)
         return publish_scores(con, as_of_date, version, rows)

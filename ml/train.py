@@ -19,6 +19,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from include.settings import get_settings
 from include.warehouse import connect, connect_when_free, scoring_date
@@ -38,6 +39,7 @@ from ml.clv import (
     MIN_HISTORY_DAYS,
     check_enough_data,
     check_enough_sampled,
+    orders_per_order_day,
     require_label_horizon,
     summarize_training_data,
 )
@@ -71,14 +73,19 @@ BASE_PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 # booster name: (params, boosting rounds). "clv" regresses revenue with Tweedie (a point mass at zero and a
-# long right tail); "spend" is E[revenue | purchase] (gamma, log link) for the hurdle; "churn" is binary.
+# long right tail); "spend" is E[revenue | purchase] (gamma, log link) for the hurdle; "churn" is binary;
+# "orders" regresses the orders in the horizon (Poisson): the scores' predicted_orders (ml.calibration).
 BOOSTERS: dict[str, tuple[dict[str, Any], int]] = {
     "clv": ({**BASE_PARAMS, "objective": "tweedie", "tweedie_variance_power": 1.3}, 300),
     "spend": ({**BASE_PARAMS, "objective": "gamma"}, 300),
     "churn": ({**BASE_PARAMS, "objective": "binary"}, 300),
+    "orders": ({**BASE_PARAMS, "objective": "poisson"}, 300),
 }
 # The Tweedie booster ("clv") is always fitted: it sets the total revenue whichever form ranks customers.
-CLV_FORMS: dict[str, tuple[str, ...]] = {"tweedie": ("churn", "clv"), "hurdle": ("churn", "clv", "spend")}
+CLV_FORMS: dict[str, tuple[str, ...]] = {
+    "tweedie": ("churn", "clv", "orders"),
+    "hurdle": ("churn", "clv", "orders", "spend"),
+}
 MODEL_NAME = "model"  # the project's model in evaluation tables, next to the baselines' names
 # Below a year of refit cutoffs the boosters have not seen every season (and on a young warehouse the early
 # cutoffs' histories are cut short): on real data their totals were off by 25% to 170% (docs/benchmarks.md),
@@ -154,7 +161,9 @@ def fit_boosters(frame: pd.DataFrame, names: tuple[str, ...], features: list[str
         params, rounds = BOOSTERS[name]
         purchasers_only = name == "spend"
         rows = frame[(frame["label_orders"] > 0) & (frame["label_revenue"] > 0)] if purchasers_only else frame
-        target = rows["label_is_churned"].astype(int) if name == "churn" else rows["label_revenue"]
+        target = {"churn": rows["label_is_churned"].astype(int), "orders": rows["label_orders"]}.get(
+            name, rows["label_revenue"]
+        )
         if purchasers_only not in datasets:
             datasets[purchasers_only] = lgb.Dataset(model_matrix(rows, features, levels))
         dataset = datasets[purchasers_only]
@@ -169,7 +178,23 @@ def raw_predictions(model: FittedModel, frame: pd.DataFrame) -> dict[str, np.nda
     raw = {name: booster.predict(matrix) for name, booster in model.boosters.items()}
     raw["btyd_revenue"] = frame["btyd_revenue"].to_numpy(dtype=float)
     raw["btyd_churn"] = np.exp(-frame["btyd_expected_purchases"].to_numpy(dtype=float))
+    raw["btyd_orders"] = btyd_orders(frame)
     return raw
+
+
+def btyd_orders(frame: pd.DataFrame) -> np.ndarray:
+    """Return BG/NBD's expected orders: its expected purchases (days with an order) x orders per such day."""
+    days = pa.table({c: frame[c].to_numpy(dtype=float) for c in ("orders_lifetime", "order_days_lifetime")})
+    return frame["btyd_expected_purchases"].to_numpy(dtype=float) * orders_per_order_day(days)
+
+
+def seasonal_factors(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, float]:
+    """Return the seasonal factors of BG/NBD's revenue and orders totals at a cutoff."""
+    labelled = labelled.assign(btyd_orders=btyd_orders(labelled))
+    return {
+        "btyd_total_factor": seasonal_total_factor(labelled, cutoff),
+        "btyd_orders_factor": seasonal_total_factor(labelled, cutoff, "label_orders", "btyd_orders"),
+    }
 
 
 def predict(model: FittedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -183,15 +208,21 @@ def total_source(refit_cutoffs) -> str:
     return "tweedie" if len(cutoffs) and cutoffs.max() - cutoffs.min() >= MIN_REFIT_SPAN else "btyd"
 
 
-def seasonal_total_factor(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> float:
+def seasonal_total_factor(
+    labelled: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    actual: str = "label_revenue",
+    predicted: str = "btyd_revenue",
+) -> float:
     """Return the factor on the BG/NBD + GG total at a cutoff: (1 + actual / predicted a year earlier) / 2.
 
     `labelled` holds rows whose horizon ended by the cutoff, with their labels; the factor is 1 when none of
-    their cutoffs lies within half a month of a year earlier with MIN_HISTORY_DAYS of history.
+    their cutoffs lies within half a month of a year earlier with MIN_HISTORY_DAYS of history. The totals
+    are of revenue, or of the columns named (the orders: label_orders and btyd_orders).
     """
     totals = labelled.groupby("cutoff_date").agg(
-        actual=("label_revenue", "sum"),
-        predicted=("btyd_revenue", "sum"),
+        actual=(actual, "sum"),
+        predicted=(predicted, "sum"),
         history=("days_since_first_order", "max"),
     )
     distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
@@ -212,7 +243,7 @@ def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[
     calibration["validation_cutoff"] = str(split.validation.date())
     calibration["revenue_total"] = total_source(split.refit)
     if calibration["revenue_total"] == "btyd":
-        calibration["btyd_total_factor"] = seasonal_total_factor(at_cutoffs(frame, split.refit), split.test)
+        calibration |= seasonal_factors(at_cutoffs(frame, split.refit), split.test)
     model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
     model.calibration = calibration
     return model
@@ -235,7 +266,7 @@ def fit_champion(
     calibration["validation_cutoff"] = str(test_cutoff.date())
     calibration["revenue_total"] = total_source(frame["cutoff_date"].unique())
     if calibration["revenue_total"] == "btyd" and scoring_cutoff is not None:
-        calibration["btyd_total_factor"] = seasonal_total_factor(frame, scoring_cutoff)
+        calibration |= seasonal_factors(frame, scoring_cutoff)
     champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
     champion.calibration = calibration
     return champion
@@ -309,6 +340,7 @@ def train_models(
         "test_actual_revenue": float(test["label_revenue"].sum()),
         "test_predicted_revenue": float(revenue.sum()),
         "test_churn_rate": float(test["label_is_churned"].mean()),
+        "test_actual_orders": float(test["label_orders"].sum()),
     }
 
     warnings = []
@@ -435,6 +467,18 @@ def train_models(
     return metadata
 
 
+def _orders_line(m: dict[str, Any]) -> str:
+    """Return "; orders ..." (predicted total vs actual, bias, MAE per customer), empty for a model without
+    the orders booster's metrics."""
+    if "orders_aggregate_bias" not in m or "test_actual_orders" not in m:
+        return ""
+    actual, bias = m["test_actual_orders"], m["orders_aggregate_bias"]
+    return (
+        f"; orders {actual * (1 + bias):,.0f} vs actual {actual:,.0f} ({bias:+.1%}, "
+        f"MAE {m['orders_mae']:.2f} a customer)"
+    )
+
+
 def format_metrics(metadata: dict[str, Any]) -> str:
     """Return a short human summary of a trained model's out-of-time metrics next to the baselines'."""
     m = metadata["out_of_time_metrics"]
@@ -443,7 +487,7 @@ def format_metrics(metadata: dict[str, Any]) -> str:
         f"cutoffs, calibrated on {metadata['validation_cutoff']}, refitted on "
         f"{len(metadata['train_cutoffs'])}, tested out of time at {metadata['test_cutoff']} "
         f"({m['test_customers']} customers, {metadata['horizon_days']}-day horizon): predicted revenue "
-        f"{m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}",
+        f"{m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}" + _orders_line(m),
         f"  {'':20} {'Spearman':>9} {'Gini':>6} {'top10%':>7} {'bias':>7} {'churn AUC':>10}",
     ]
     rows = {MODEL_NAME: m}

@@ -63,8 +63,12 @@ def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(
     metrics = [*evaluate.REVENUE_METRICS, *evaluate.CHURN_METRICS]
     models = set(stored["model"])
     assert models == BASELINES | {"model"}
-    assert len(stored) == len(models) * len(metrics) == 5 * 11
-    assert stored.groupby("model")["metric"].apply(sorted).map(lambda m: m == sorted(metrics)).all()
+    # the predicted orders of the model and of the two baselines that predict orders: 3 metrics each
+    assert len(stored) == len(models) * len(metrics) + 3 * 3 == 5 * 11 + 9
+    orders = sorted(evaluate.ORDERS_METRICS)
+    with_orders = {"model": orders, "bgnbd_gamma_gamma": orders, "persistence": orders}
+    expected = {name: sorted(metrics + with_orders.get(name, [])) for name in models}
+    assert stored.groupby("model")["metric"].apply(sorted).to_dict() == expected
     with duckdb.connect(str(warehouse), read_only=True) as con:
         at_cutoff = con.execute(
             "select count(*) from marts.customer_features where cutoff_date = date '2024-09-01'"
@@ -72,6 +76,7 @@ def test_evaluate_scores_the_model_and_every_baseline_on_the_same_customers(
     assert set(stored["customers"]) == {at_cutoff}
     assert set(stored["cutoff_date"].astype(str)) == {"2024-09-01"} and set(stored["horizon_days"]) == {90}
     assert "bgnbd_gamma_gamma" in printed and "revenue_normalized_gini" in printed
+    assert "orders_aggregate_bias" in printed
     assert "probability_range" in printed  # the reliability table
 
 
@@ -299,3 +304,19 @@ def test_a_holdout_without_buyers_or_churners_says_why_its_metrics_are_nan() -> 
 
 def test_an_evaluation_with_buyers_and_churners_has_no_undefined_warning(evaluated) -> None:
     assert "undefined (nan)" not in evaluated[2]
+
+
+def test_the_orders_of_the_model_and_of_the_baselines_that_predict_them() -> None:
+    test = pd.DataFrame({"orders_90d": [0, 2, 5]})
+    raw = {"orders": np.array([0.5, 1.5, 3.0]), "btyd_orders": np.array([1.0, 2.0, 3.0])}
+    orders = evaluate.orders_predictions(raw, {"form": "tweedie"}, test, 90)
+    assert {name: values.tolist() for name, values in orders.items()} == {
+        "model": [0.5, 1.5, 3.0],  # the orders booster's
+        "bgnbd_gamma_gamma": [1.0, 2.0, 3.0],  # BG/NBD's expected orders
+        "persistence": [0.0, 2.0, 5.0],  # the last 90 days' orders again
+    }
+    # a model saved before the orders booster: the baselines' alone
+    assert set(evaluate.orders_predictions({"btyd_orders": raw["btyd_orders"]}, {}, test, 90)) == {
+        "bgnbd_gamma_gamma",
+        "persistence",
+    }

@@ -120,8 +120,9 @@ def test_the_evaluation_of_a_trained_model_carries_the_version_it_registered(tra
             "select registry.task, registry.status, count(*) from ml.model_registry as registry "
             "inner join ml.evaluations as evaluations using (model_version) group by 1, 2 order by 1"
         ).fetchall()
-    assert evaluations == [(metadata["version"], 5 * 11, 1)]  # the model and four baselines, 11 metrics each
-    assert joined == [("churn", "champion", 5 * 11), ("clv", "champion", 5 * 11)]
+    # 11 metrics for the model and four baselines each; 3 of orders for the model and two baselines
+    assert evaluations == [(metadata["version"], 5 * 11 + 3 * 3, 1)]
+    assert joined == [("churn", "champion", 5 * 11 + 9), ("clv", "champion", 5 * 11 + 9)]
 
 
 def test_an_ad_hoc_evaluation_of_the_trained_cutoff_keeps_the_registered_evaluation(own) -> None:
@@ -134,7 +135,7 @@ def test_an_ad_hoc_evaluation_of_the_trained_cutoff_keeps_the_registered_evaluat
             "select model_version, count(*), count(distinct evaluation_id) from ml.evaluations "
             "group by 1 order by 1 nulls last"
         ).fetchall()
-    assert evaluations == [(own[2]["version"], 5 * 11, 1), (None, 5 * 11, 1)]
+    assert evaluations == [(own[2]["version"], 5 * 11 + 9, 1), (None, 5 * 11 + 9, 1)]
 
 
 def test_the_registry_hashes_a_models_features_as_training_named_its_version(trained) -> None:
@@ -307,7 +308,7 @@ def test_a_shuffled_label_challenger_is_rejected_and_the_champion_keeps_scoring(
             "select model_version, count(*) from ml.evaluations group by 1 order by 1"
         ).fetchall()
     # each version keeps its own evaluation, although both were of the same rows and label total
-    assert evaluations == sorted([(first["version"], 5 * 11), (challenger["version"], 5 * 11)])
+    assert evaluations == sorted([(first["version"], 5 * 11 + 9), (challenger["version"], 5 * 11 + 9)])
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     assert set(_scores(path)["model_version"]) == {first["version"]}
 
@@ -742,7 +743,7 @@ def test_training_stores_its_btyd_fit_at_the_test_cutoff_and_a_one_customer_date
     assert len(one) == 1 and np.isfinite(one[["predicted_revenue", "churn_probability"]].to_numpy()).all()
 
 
-def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_expected_orders() -> None:
+def test_a_model_without_an_orders_booster_gives_customers_whose_orders_were_free_bg_nbd_s_orders() -> None:
     values = pa.table(
         {
             "customer_id": ["paid", "free", "rarely free"],
@@ -773,6 +774,64 @@ def test_the_score_rows_of_customers_whose_orders_were_all_free_get_bg_nbd_s_exp
     assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None]
 
 
+def _three_customers() -> tuple[pa.Table, dict[str, np.ndarray]]:
+    """Return the value columns and raw predictions of a paying, a free and a rarely free customer."""
+    values = pa.table(
+        {
+            "customer_id": ["paid", "free", "rarely free"],
+            "revenue_lifetime": [500.0, 0.0, 0.0],
+            "avg_order_value": [50.0, 0.0, 0.0],
+            "orders_lifetime": [10, 4, 2],
+            "order_days_lifetime": [10, 4, 2],
+            "days_since_first_order": [95, 25, 210],
+            "days_since_last_order": [5, 4, 10],
+        }
+    )
+    bg_nbd = np.array([9.0, 6.0, 0.1])
+    raw = {
+        "churn": np.array([0.1, 0.2, 0.9]),
+        "clv": np.array([150.0, 0.0, 0.0]),
+        "orders": np.array([2.0, 1.0, 0.25]),
+        "btyd_revenue": np.array([120.0, 0.0, 0.0]),
+        "btyd_orders": bg_nbd,
+        "btyd_churn": np.exp(-bg_nbd),
+    }
+    return values, raw
+
+
+def _two_chunks(values: pa.Table, raw: dict[str, np.ndarray]) -> list[score.RawChunk]:
+    """Return pass 1's chunks of the rows: the first customer, then the others."""
+    return [
+        score.RawChunk(values.slice(0, 1), {k: v[:1] for k, v in raw.items()}, None, None),
+        score.RawChunk(values.slice(1), {k: v[1:] for k, v in raw.items()}, None, None),
+    ]
+
+
+def test_the_score_rows_predicted_orders_are_the_orders_boosters_not_revenue_over_order_value() -> None:
+    values, raw = _three_customers()
+    chunks = _two_chunks(values, raw)
+    with duckdb.connect() as con:
+        scales = score.keep_pass1(con, chunks, {"form": "tweedie"})
+        rows = pa.concat_tables(score.score_rows(con, scales, {"horizon_days": 90}, "v1", SCORING_DATE))
+    fields = rows.to_pydict()
+    assert fields["predicted_revenue"] == [150.0, 0.0, 0.0]
+    assert fields["predicted_orders"] == [2.0, 1.0, 0.25]  # not 150 / 50 = 3 orders
+    # 2025-01-01 + ceil(90 / 2), + 90, + 360 days
+    assert fields["expected_next_order_date"] == [date(2025, 2, 15), date(2025, 4, 1), date(2025, 12, 27)]
+
+
+def test_the_orders_total_of_a_date_is_bg_nbd_s_over_all_its_chunks_when_bg_nbd_sets_revenue_s() -> None:
+    values, raw = _three_customers()
+    chunks = _two_chunks(values, raw)
+    calibration = {"form": "tweedie", "revenue_total": "btyd", "btyd_orders_factor": 0.5}
+    with duckdb.connect() as con:
+        scales = score.keep_pass1(con, chunks, calibration)
+        rows = pa.concat_tables(score.score_rows(con, scales, {"horizon_days": 90}, "v1", SCORING_DATE))
+    # the booster's 3.25 orders rescaled to BG/NBD's (9 + 6 + 0.1) x 0.5 = 7.55 over the whole date
+    scale = 7.55 / 3.25
+    assert rows.column("predicted_orders").to_pylist() == pytest.approx([2 * scale, scale, 0.25 * scale])
+
+
 def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_and_waits_for_a_day(own) -> None:
     path = own[0]
     table, fitted = _scoring_rows(path)
@@ -789,9 +848,10 @@ def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_and_waits
         )
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     row = _scores(path).set_index("customer_id").loc[customer]
-    days = purchases.max()
-    assert days > 1
-    assert row["predicted_orders"] == pytest.approx(3 * days, rel=1e-6)  # three orders on each such day
+    # the orders booster predicts a free customer's orders as any other's (revenue / average order value
+    # would be undefined); three orders on each day with one: the wait is for the next such day
+    days = row["predicted_orders"] / 3
+    assert row["predicted_orders"] > 0
     wait = int(np.ceil(90 / days))  # the next day with an order, not the next order of the same day
     assert row["expected_next_order_date"] == pd.Timestamp(SCORING_DATE) + pd.Timedelta(days=wait)
 

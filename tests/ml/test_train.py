@@ -47,6 +47,8 @@ def _labelled_frame(rng: np.random.Generator) -> pd.DataFrame:
                     "btyd_revenue": np.exp(2 + 0.3 * f2),
                     "btyd_expected_purchases": np.exp(0.5 * f1),
                     "days_since_first_order": 400,
+                    "orders_lifetime": 4,
+                    "order_days_lifetime": 4,
                     "label_revenue": revenue,
                     "label_orders": buys.astype(int),
                     "label_is_churned": ~buys,
@@ -90,11 +92,12 @@ def test_the_evaluated_model_never_sees_labels_at_or_within_a_horizon_of_the_tes
 def test_boosters_sharing_one_dataset_on_every_core_are_those_fitted_alone_on_one_thread() -> None:
     frame = _labelled_frame(np.random.default_rng(3))
     features = ["f1", "f2", "region", "btyd_revenue"]
-    model = train.fit_boosters(frame, ("churn", "clv", "spend"), features)
+    model = train.fit_boosters(frame, ("churn", "clv", "orders", "spend"), features)
 
     for name, (params, rounds) in train.BOOSTERS.items():
         rows = frame[frame["label_orders"] > 0] if name == "spend" else frame
-        target = rows["label_is_churned"] if name == "churn" else rows["label_revenue"]
+        label = {"churn": "label_is_churned", "orders": "label_orders"}.get(name, "label_revenue")
+        target = rows[label]
         alone = lgb.train(
             {**params, "num_threads": 1},
             lgb.Dataset(model_matrix(rows, features, model.levels), label=target.to_numpy(dtype=float)),
@@ -363,3 +366,38 @@ def test_a_validation_cutoff_where_everybody_bought_fits_no_platt_calibrator() -
     assert chosen["churn"] is None
     assert chosen["skipped"].startswith("every customer bought in its horizon")
     np.testing.assert_allclose(calibration.combine(raw, chosen)[1], raw["churn"], rtol=1e-12)
+
+
+def test_predicted_orders_are_the_orders_boosters_when_it_sets_the_total() -> None:
+    raw = {"orders": np.array([2.0, 0.5, -0.1]), "btyd_orders": np.array([9.0, 9.0, 9.0])}
+    orders = calibration.combine_orders(raw, {"form": "tweedie", "revenue_total": "tweedie"})
+    assert orders.tolist() == [2.0, 0.5, 0.0]  # the booster's own orders, never below 0
+    assert calibration.combine_orders({"btyd_orders": raw["btyd_orders"]}, {"form": "tweedie"}) is None
+
+
+def test_predicted_orders_take_bg_nbd_s_seasonal_total_when_it_sets_the_revenue_total() -> None:
+    raw = {"orders": np.array([1.0, 3.0, 4.0]), "btyd_orders": np.array([2.0, 4.0, np.nan])}
+    calibrated = {"form": "tweedie", "revenue_total": "btyd", "btyd_orders_factor": 1.5}
+    # the booster's ranking rescaled to (2 + 4) x 1.5 = 9 plus its own 4 where BG/NBD has none: 13 of 8
+    assert calibration.combine_orders(raw, calibrated) == pytest.approx([13 / 8, 39 / 8, 52 / 8])
+
+
+def test_the_orders_total_gets_its_own_seasonal_factor_from_bg_nbd_s_orders_a_year_earlier() -> None:
+    labelled = _cutoff_totals([("2023-06-01", 150.0, 100.0, 200)])  # revenue: actual / predicted 1.5
+    # BG/NBD expected 2 order days of each customer, who orders 3 times a day with one: 12 orders, 9 placed
+    labelled = labelled.assign(
+        label_orders=4.5, btyd_expected_purchases=2.0, orders_lifetime=6, order_days_lifetime=2
+    )
+    factors = train.seasonal_factors(labelled, pd.Timestamp("2024-06-10"))
+    assert factors == {"btyd_total_factor": 1.25, "btyd_orders_factor": (1 + 9 / 12) / 2}
+
+
+@pytest.mark.usefixtures("quick_boosters")
+def test_the_orders_booster_learns_the_labels_orders() -> None:
+    frame = _labelled_frame(np.random.default_rng(1))
+    features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
+    model = train.fit_boosters(frame, train.CLV_FORMS["tweedie"], features)
+    assert train.BOOSTERS["orders"][0]["objective"] == "poisson"
+    predicted = model.boosters["orders"].predict(model_matrix(frame, features, model.levels))
+    # Poisson's log link fits the mean: the fitted rows' orders add up to the labels' (within 1%)
+    assert predicted.sum() == pytest.approx(frame["label_orders"].sum(), rel=0.01)
