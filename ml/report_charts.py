@@ -73,12 +73,17 @@ def _deciles_chart(
     return line_chart(title, series, x_range=(1, DECILES), x_ticks=np.arange(1, DECILES + 1), **axes)
 
 
-def clv_charts(section: Mapping[str, Any]) -> list[str]:
-    """Return the CLV gains and decile-calibration charts."""
+def titled(title: str, scope: str) -> str:
+    """Return a chart title followed by the holdout it shows ("2024-10-01 + 90 days"), when one is given."""
+    return f"{title}, {scope}" if scope else title
+
+
+def clv_charts(section: Mapping[str, Any], scope: str = "") -> list[str]:
+    """Return the CLV gains and decile-calibration charts, their titles ending with the holdout's scope."""
     actual = np.asarray(section["actual"], dtype=float)
     predicted = np.asarray(section["predicted"], dtype=float)
     gains = line_chart(
-        "CLV gains: revenue captured by the top customers",
+        titled("CLV gains: revenue of the top customers", scope),
         [
             _line("model", *thin(*gains_curve(predicted, actual)), MODEL),
             _line("perfect ranking", *thin(*gains_curve(actual, actual)), ACTUAL, dashed=True),
@@ -90,7 +95,7 @@ def clv_charts(section: Mapping[str, Any]) -> list[str]:
         legend="bottom-right",
     )
     calibration = _deciles_chart(
-        "CLV calibration by decile of predicted revenue",
+        titled("CLV calibration by decile", scope),
         predicted,
         actual,
         ("mean predicted", "mean actual"),
@@ -100,8 +105,9 @@ def clv_charts(section: Mapping[str, Any]) -> list[str]:
     return [gains, calibration]
 
 
-def churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Return the churn decile-calibration, ROC and precision-recall charts, and the ones left out.
+def churn_charts(section: Mapping[str, Any], scope: str = "") -> tuple[list[str], list[str]]:
+    """Return the churn decile-calibration, ROC and precision-recall charts, and the ones left out; their
+    titles end with the holdout's scope.
 
     ROC and precision-recall need both classes: on a holdout where every customer churned, or none did,
     they are undefined and left out, with a note.
@@ -109,7 +115,7 @@ def churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     label = np.asarray(section["is_churned"], dtype=float).astype(bool)
     prob = np.asarray(section["probability"], dtype=float)
     calibration = _deciles_chart(
-        "Churn calibration by decile of predicted probability",
+        titled("Churn calibration by decile", scope),
         prob,
         label.astype(float),
         ("mean predicted probability", "observed churn rate"),
@@ -124,7 +130,7 @@ def churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         ]
     fpr, tpr, _ = roc_curve(label, prob)
     roc = line_chart(
-        f"Churn ROC curve (AUC {roc_auc_score(label, prob):.3f})",
+        titled(f"Churn ROC (AUC {roc_auc_score(label, prob):.3f})", scope),
         [_line("model", *thin(fpr, tpr), MODEL), _diagonal()],
         "false positive rate",
         "true positive rate",
@@ -133,7 +139,7 @@ def churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     )
     precision, recall, _ = precision_recall_curve(label, prob)
     pr = line_chart(
-        f"Churn precision-recall (average precision {average_precision_score(label, prob):.3f})",
+        titled(f"Churn precision-recall (AP {average_precision_score(label, prob):.3f})", scope),
         [
             _line("model", *thin(recall, precision), MODEL),
             _line("churn rate (random)", [0, 1], [label.mean()] * 2, REFERENCE, dashed=True),
@@ -146,13 +152,13 @@ def churn_charts(section: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     return [calibration, roc, pr], []
 
 
-def reliability_chart(rows: Sequence[Mapping[str, Any]]) -> str:
+def reliability_chart(rows: Sequence[Mapping[str, Any]], scope: str = "") -> str:
     """Return the chart of each probability bin's observed churn rate against its mean predicted probability.
 
     `rows` are ml.calibration.reliability_table records; a calibrated model's points lie on the diagonal.
     """
     return line_chart(
-        "Churn reliability by bin of predicted probability",
+        titled("Churn reliability by bin", scope),
         [
             _line(
                 "observed churn rate",

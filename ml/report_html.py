@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ml.explain import readable_name
-from ml.report_charts import churn_charts, clv_charts, reliability_chart
+from ml.report_charts import churn_charts, clv_charts, reliability_chart, titled
 from ml.svg_charts import bar_chart, fmt
 
 CHART_COUNT = 10
@@ -100,7 +100,17 @@ def _section(title: str, charts: list[str], missing: list[str], intro: str = "")
     return f'<h2>{escape(title)}</h2>{note}{intro}<div class="charts">{figures}</div>'
 
 
-def _reliability_section(rows: Sequence[Mapping[str, Any]] | None) -> str:
+def chart_scope(summary: Mapping[str, Any]) -> str:
+    """Return the holdout the charts show, "2024-10-01 + 90 days", from the summary's test cutoff and horizon.
+
+    Empty when the summary lacks either (an evaluation saved by hand): the titles then say none.
+    """
+    cutoff = next((value for key, value in summary.items() if str(key).startswith("test cutoff")), None)
+    horizon = summary.get("horizon")
+    return f"{cutoff} + {horizon}" if cutoff and horizon else ""
+
+
+def _reliability_section(rows: Sequence[Mapping[str, Any]] | None, scope: str = "") -> str:
     """Return the churn reliability section: the table of the bins and their chart, or a note of its absence.
 
     An evaluation saved before the report had it lacks the key; its report still renders, without them.
@@ -111,7 +121,7 @@ def _reliability_section(rows: Sequence[Mapping[str, Any]] | None) -> str:
         "<p>Customers of the holdout by equal-width bin of predicted churn probability: their mean predicted "
         "probability and observed churn rate (the model's churn_reliability in metadata.json).</p>"
     )
-    return _section("Churn reliability", [_table(rows), reliability_chart(rows)], [], caption)
+    return _section("Churn reliability", [_table(rows), reliability_chart(rows, scope)], [], caption)
 
 
 def render_html(evaluation: Mapping[str, Any]) -> str:
@@ -127,9 +137,10 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
         else '<p class="missing">Not provided.</p>'
     )
     clv, churn = evaluation.get("clv"), evaluation.get("churn")
-    parts.append(_section("Value (CLV)", clv_charts(clv) if clv else [], [] if clv else ["clv"]))
-    parts.append(_section("Churn", *(churn_charts(churn) if churn else ([], ["churn"]))))
-    parts.append(_reliability_section(evaluation.get("churn_reliability")))
+    scope = chart_scope(evaluation.get("summary") or {})  # every chart but feature importance shows it
+    parts.append(_section("Value (CLV)", clv_charts(clv, scope) if clv else [], [] if clv else ["clv"]))
+    parts.append(_section("Churn", *(churn_charts(churn, scope) if churn else ([], ["churn"]))))
+    parts.append(_reliability_section(evaluation.get("churn_reliability"), scope))
     drivers, missing = [], []
     for key, label, unit in (
         ("feature_importance", "Feature importance", "total gain"),
@@ -141,6 +152,8 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
                 readable = {readable_name(feature): value for feature, value in values.items()}
                 of = evaluation.get("drivers_of", {}).get(task)
                 chart_title = f"{label}: {task}" + (f" ({of})" if of else "")
+                if key == "shap_summary":  # over the holdout's customers; the gain is the training's
+                    chart_title = titled(chart_title, scope)
                 drivers.append(bar_chart(chart_title, readable, unit, TOP_FEATURES))
             else:
                 missing.append(f"{key}.{task}")

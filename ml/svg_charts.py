@@ -18,6 +18,7 @@ MAX_CURVE_POINTS = 400
 BAR_COLOR = "#1f6fb2"
 LEGEND_CORNERS = ("top-left", "bottom-right")
 LABEL_CHAR_WIDTH = 6.6  # px per character of an 11 px label, wide fonts (DejaVu Sans) included
+TITLE_CHAR_WIDTH = 8.4  # px per character of the 13 px bold title, the same wide fonts included
 MAX_BAR_LABEL = 60  # characters of a bar's label; a longer one is cut
 
 
@@ -132,13 +133,15 @@ def bar_chart(title: str, values: Mapping[str, float], x_label: str, top: int = 
     """Return an SVG horizontal bar chart of the `top` largest values, largest first, labelled by key.
 
     The label column is as wide as the longest label (at most MAX_BAR_LABEL characters: a longer one is
-    cut with an ellipsis, its full text in a tooltip), so no label runs off the chart's left edge.
+    cut with an ellipsis, its full text in a tooltip), so no label runs off the chart's left edge; the chart
+    is as wide as its title at least, so the title does not run off its right edge.
     """
     shown = sorted(values.items(), key=lambda item: -item[1])[:top]
     labels = [key if len(key) <= MAX_BAR_LABEL else key[: MAX_BAR_LABEL - 1] + "…" for key, _ in shown]
     label_w = round(12 + LABEL_CHAR_WIDTH * max((len(label) for label in labels), default=0))
     bar_h, plot_w = 20, WIDTH - 230 - RIGHT - 70  # 70: room for the value label after the longest bar
     width, height = label_w + plot_w + RIGHT + 70, TOP + bar_h * len(shown) + BOTTOM
+    width = max(width, round(12 + TITLE_CHAR_WIDTH * len(title) + RIGHT))
     largest = max((v for _, v in shown), default=0.0) or 1.0
     body, bars = [], []
     for i, ((label, value), text) in enumerate(zip(shown, labels, strict=True)):

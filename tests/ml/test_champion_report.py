@@ -128,4 +128,4 @@ def test_the_report_has_the_churn_reliability_of_the_holdout_it_charts() -> None
     ]  # fmt: skip
     html = render_html(evaluation)
     assert '<tr><td>0.9-1.0</td><td class="num">40</td><td class="num">0.95</td>' in html
-    assert "Churn reliability by bin of predicted probability" in html and "Not provided" not in html
+    assert "Churn reliability by bin, 2025-10-01 + 90 days" in html and "Not provided" not in html

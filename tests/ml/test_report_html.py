@@ -205,6 +205,8 @@ def test_every_label_lies_inside_its_chart_in_headless_chromium(tmp_path) -> Non
     evaluation["feature_importance"]["clv"].update(
         {"btyd_revenue": 200.0, "revenue_trend_90d": 150.0, "session_trend_30d": 90.0, "x" * 90: 1.0}
     )
+    # the longest titles: the hurdle form's value drivers, over the holdout's cutoff and horizon
+    evaluation["drivers_of"] = {"clv": "spend booster, hurdle form", "churn": "churn booster"}
     html = report_html.render_html(evaluation)
     # the report has no script; a copy of it gets one that writes every text's box into the page
     measure = """<script>
@@ -306,3 +308,27 @@ def test_cvw_report_refuses_a_file_that_is_no_evaluation_and_keeps_the_report_be
     )
     assert (folder / "report.html").read_text() == "the training run's report"
     assert sorted(path.name for path in folder.iterdir()) == ["broken.json", "metadata.json", "report.html"]
+
+
+def test_every_chart_of_the_holdout_says_its_cutoff_and_horizon_in_its_title() -> None:
+    titles = re.findall(r'<text class="title"[^>]*>([^<]*)</text>', report_html.render_html(_evaluation()))
+    assert titles == [
+        "CLV gains: revenue of the top customers, 2024-10-01 + 90 days",
+        "CLV calibration by decile, 2024-10-01 + 90 days",
+        "Churn calibration by decile, 2024-10-01 + 90 days",
+        titles[3],  # the ROC and PR titles carry their areas: checked below
+        titles[4],
+        "Churn reliability by bin, 2024-10-01 + 90 days",
+        "Feature importance: clv",  # the boosters' gain in training, of no cutoff
+        "Feature importance: churn",
+        "SHAP summary: clv, 2024-10-01 + 90 days",
+        "SHAP summary: churn, 2024-10-01 + 90 days",
+    ]
+    assert re.fullmatch(r"Churn ROC \(AUC 0\.\d{3}\), 2024-10-01 \+ 90 days", titles[3])
+    assert re.fullmatch(r"Churn precision-recall \(AP 0\.\d{3}\), 2024-10-01 \+ 90 days", titles[4])
+
+
+def test_the_training_summarys_test_cutoff_is_the_charts_and_a_summary_without_one_titles_none() -> None:
+    summary = {"test cutoff (out of time)": "2011-09-09", "horizon": "90 days", "CLV form": "hurdle"}
+    assert report_html.chart_scope(summary) == "2011-09-09 + 90 days"
+    assert report_html.chart_scope({"horizon": "90 days"}) == ""
