@@ -118,6 +118,7 @@ def report_evaluation(
             "predicted vs actual revenue": (
                 f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}"
             ),
+            **_orders_summary(m),
             "CLV form": metadata["clv_form"],
             # the charts and tables are of the model as tested, not of the champion refitted after the test
             "tested model (every number and chart below)": (
@@ -148,6 +149,19 @@ def write_report(folder: Path, evaluation: dict[str, Any]) -> Path:
     """Write the evaluation JSON and the HTML report into a model version's folder; return the report."""
     save_evaluation(evaluation, folder / EVALUATION_FILE)
     return render_report(evaluation, folder / REPORT_FILE)
+
+
+def _orders_summary(m: dict[str, Any]) -> dict[str, str]:
+    """Return the summary's predicted vs actual orders of the test cutoff (bias, MAE); none for a model
+    trained without the orders booster."""
+    if "orders_aggregate_bias" not in m or "test_actual_orders" not in m:
+        return {}
+    actual, bias = m["test_actual_orders"], m["orders_aggregate_bias"]
+    return {
+        "predicted vs actual orders": (
+            f"{actual * (1 + bias):,.0f} vs {actual:,.0f} ({bias:+.1%}; MAE {m['orders_mae']:.2f} a customer)"
+        )
+    }
 
 
 def _learnt_labels_after(cutoffs: list[str], horizon_days: int, test_cutoff: str) -> bool:

@@ -37,9 +37,13 @@ def _boosters(frame: pd.DataFrame) -> dict[str, lgb.Booster]:
 
 
 def _report(
-    form: str, sample_share: float = 1.0, holdout: tuple[pd.DataFrame, np.ndarray] | None = None
+    form: str,
+    sample_share: float = 1.0,
+    holdout: tuple[pd.DataFrame, np.ndarray] | None = None,
+    out_of_time: dict[str, float] | None = None,
 ) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
-    """Return the report evaluation of a test frame (default: _test_frame, churn 0.25 for everyone)."""
+    """Return the report evaluation of a test frame (default: _test_frame, churn 0.25 for everyone), with
+    more out-of-time metrics when given."""
     frame, churn = holdout or (_test_frame(), np.full(200, 0.25))
     boosters = _boosters(frame)
     calibration = {"form": form, "churn": {"method": "platt", "slope": 2.0, "intercept": 0.0}}
@@ -60,6 +64,7 @@ def _report(
             "test_customers": 200,
             "test_predicted_revenue": 1.0,
             "test_actual_revenue": 1.0,
+            **(out_of_time or {}),
         },
     }
     table = pd.DataFrame({"model": ["model"], "metric": ["revenue_spearman"], "value": [0.5]})
@@ -129,3 +134,10 @@ def test_the_report_has_the_churn_reliability_of_the_holdout_it_charts() -> None
     html = render_html(evaluation)
     assert '<tr><td>0.9-1.0</td><td class="num">40</td><td class="num">0.95</td>' in html
     assert "Churn reliability by bin, 2025-10-01 + 90 days" in html and "Not provided" not in html
+
+
+def test_the_summary_says_the_test_cutoffs_predicted_and_actual_orders() -> None:
+    assert "predicted vs actual orders" not in _report("tweedie")[0]["summary"]  # no orders booster
+    metrics = {"orders_aggregate_bias": -0.05, "orders_mae": 0.512, "test_actual_orders": 1200.0}
+    summary = _report("tweedie", out_of_time=metrics)[0]["summary"]
+    assert summary["predicted vs actual orders"] == "1,140 vs 1,200 (-5.0%; MAE 0.51 a customer)"
