@@ -307,8 +307,9 @@ def dbt_task_group(group_id: str = "dbt", producer_args: dict[str, Any] | None =
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
             # The BI marts read the score tables, which exist only after scoring: publish builds them.
-            # Exposures say who reads the marts (ML, BI): nothing to run, so no task (else Cosmos warns).
-            exclude=[f"tag:{BI_TAG}", "resource_type:exposure"],
+            # Exposures say who reads the marts (ML, BI): nothing to run, so no task (else Cosmos warns); nor
+            # the project's hooks (operations), which dbt runs at the build's start and end all the same.
+            exclude=[f"tag:{BI_TAG}", "resource_type:exposure", "resource_type:operation"],
             test_behavior=TestBehavior.AFTER_EACH,
             emit_datasets=False,  # the DAG emits the warehouse_marts asset itself, once the build passed
         ),

@@ -32,6 +32,7 @@ import pandas as pd
 
 from include.dbt import run_dbt
 from include.settings import get_settings
+from include.unfinished import PUBLISHING_MARTS, require_finished_marts
 from include.warehouse import connect, has_table, settle
 
 PERFORMANCE_COLUMNS = (
@@ -102,6 +103,8 @@ def _one(con: duckdb.DuckDBPyConnection, query: str, parameters: list | None = N
 def _published_date(warehouse: Path, as_of_date: date | None) -> date:
     """Return the scoring date to publish (default: the latest); stop with a sentence when it is unscored."""
     with connect(warehouse, read_only=True) as con:  # a warehouse in use elsewhere is one sentence
+        # the bi marts it builds read marts.customer_rfm and marts.dim_customers
+        require_finished_marts(con, PUBLISHING_MARTS, "publish")
         if not has_table(con, "scores", "customer_scores", views=False):
             raise SystemExit(
                 "The warehouse has no scores.customer_scores yet: run the score DAG before publish."

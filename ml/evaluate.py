@@ -282,11 +282,13 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     stays bounded and the evaluation is training's; frame.attrs["sample_share"] says which share.
     """
     from include.settings import get_settings
+    from include.unfinished import TRAINING_MARTS, require_finished_marts
     from include.warehouse import connect
     from ml.clv import require_label_horizon
     from ml.data import feature_cutoffs, load_training_frame, require_mart_columns, training_sample_share
 
     with connect(warehouse, read_only=True) as con:
+        require_finished_marts(con, TRAINING_MARTS, "evaluate")
         # as training checks it: a horizon without labels or an order window of its length said to rebuild
         # the mart with --full-refresh (45) or to add 0 to the dbt var label_horizons (0)
         require_label_horizon(con, horizon_days, "evaluate")

@@ -254,12 +254,14 @@ def monitor(
 ) -> dict[str, Any]:
     """Monitor the champion on the warehouse at a date (default: the latest scored); return the summary."""
     from include.settings import get_settings
+    from include.unfinished import MONITORING_MARTS, require_finished_marts
     from include.warehouse import connect
     from ml.artifacts import load_champion
 
     settings = get_settings()
     version, _, metadata = load_champion(settings.artifacts_dir, warehouse_path)
     with connect(warehouse_path) as con:
+        require_finished_marts(con, MONITORING_MARTS, "monitor")
         return monitor_champion(con, version, metadata, as_of_date, recompute_backtests=recompute_backtests)
 
 

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include.settings import get_settings
+from include.unfinished import SCORING_MARTS, require_finished_marts
 from include.warehouse import connect, scoring_date
 from ml import explain
 from ml.artifacts import load_champion, version_dir
@@ -389,6 +390,7 @@ def score_customers(
     settings = get_settings()
     version, boosters, metadata = load_champion(settings.artifacts_dir, warehouse_path)
     with connect(warehouse_path) as con:
+        require_finished_marts(con, SCORING_MARTS, "score")
         as_of_date = as_of_date or settings.as_of_date or scoring_date(con)
         require_mart_columns(con)
         check_feature_compatibility(

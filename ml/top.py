@@ -8,6 +8,7 @@ import duckdb
 import pandas as pd
 
 from include.settings import REPO_ROOT, get_settings
+from include.unfinished import TOP_MARTS, require_finished_marts
 from include.warehouse import connect, has_table, require_table
 
 
@@ -99,6 +100,7 @@ def print_summary(warehouse_path: Path | None = None, limit: int = 10) -> None:
     """Print the top customers and the commands that query the score table."""
     path = warehouse_path or get_settings().warehouse_path
     with connect(path, read_only=True) as con:
+        require_finished_marts(con, TOP_MARTS, "top")
         as_of, rows, eligible = score_summary(con)
         top = top_customers(con, limit)
         rfm_as_of = rfm_date(con)

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from include.settings import get_settings
+from include.unfinished import TRAINING_MARTS, require_finished_marts
 from include.warehouse import connect, connect_when_free, scoring_date
 from ml.artifacts import (
     find_champion,
@@ -316,6 +317,7 @@ def train_models(
     horizon_days = horizon_days or settings.horizon_days
     find_champion(settings.artifacts_dir)  # the gate reads it: a broken folder stops here, not after the fit
     with connect(warehouse_path, read_only=True) as con:
+        require_finished_marts(con, TRAINING_MARTS, "train")
         require_label_horizon(con, horizon_days)
         summary = summarize_training_data(con, horizon_days)
         check_enough_data(summary, min_customers=min_customers)

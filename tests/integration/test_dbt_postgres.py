@@ -187,3 +187,31 @@ def test_postgres_built_incrementally_equals_a_duckdb_build(
     assert list(actual.columns) == list(expected.columns)
     assert len(actual) == len(expected) > 0
     pd.testing.assert_frame_equal(comparable(actual), comparable(expected), check_exact=False, rtol=1e-9)
+
+
+def test_the_record_of_unfinished_models_works_on_postgres(
+    built: tuple[dict[str, str], Path], tmp_path: Path, project_copy: Path
+) -> None:
+    # the hooks' SQL (macros/unfinished_models.sql) runs on Postgres: the builds above finished every model,
+    # a model that fails stays recorded, and the next build of it clears it
+    from include.dbt import DbtFailed
+
+    server, _ = built
+    query = "intermediate.unfinished_models", ["relation_name"]
+    assert read_postgres(server, *query).empty
+    model = project_copy / "models" / "intermediate" / "int_orders_running_totals.sql"
+    model.write_text("-- edited\n" + model.read_text())  # the checksum guard stops its incremental run
+    environment = pytest.MonkeyPatch()
+    for name, value in server.items():
+        environment.setenv(name, value)
+    run = ["run", "--target", "postgres", "--target-path", str(tmp_path / "target")]
+    run += ["--select", "int_orders_running_totals"]
+    try:
+        with pytest.raises(DbtFailed, match="changed since its table was built"):
+            run_dbt(run, warehouse_path=tmp_path / "unused.duckdb")
+        unfinished = read_postgres(server, *query)["relation_name"].tolist()
+        assert unfinished == ["intermediate.int_orders_running_totals"]
+        run_dbt([*run, "--full-refresh"], warehouse_path=tmp_path / "unused.duckdb")
+    finally:
+        environment.undo()
+    assert read_postgres(server, *query).empty
