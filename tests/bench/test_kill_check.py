@@ -49,3 +49,33 @@ def test_a_registry_made_before_pruning_is_read(history) -> None:  # noqa: F811
         con.execute("alter table ml.model_registry drop column pruned_at")
     summary, problems, left = artifacts_state(artifacts, path)
     assert (summary["registered"], summary["pruned"], summary["folders"], problems, left) == (7, 0, 7, [], [])
+
+
+def test_a_build_killed_halfway_passes_only_while_the_record_lists_its_old_models(tmp_path) -> None:
+    # dbt commits one model at a time: a killed build leaves marts.b of the old build beside marts.a of the
+    # new one, which the readers refuse only while intermediate.unfinished_models lists marts.b
+    from bench.kill_check import matches
+
+    def warehouse(name: str, a: int, b: int, listed: list[str] | None) -> dict:
+        path = tmp_path / f"{name}.duckdb"
+        with duckdb.connect(str(path)) as con:
+            con.execute("create schema marts; create schema intermediate")
+            con.execute(f"create table marts.a as select {a} as x; create table marts.b as select {b} as x")
+            if listed is not None:
+                con.execute("create table intermediate.unfinished_models (relation_name varchar)")
+                for relation in listed:
+                    con.execute("insert into intermediate.unfinished_models values (?)", [relation])
+        return {"warehouse": database_fingerprint(path)}
+
+    before, after = warehouse("before", 1, 1, []), warehouse("after", 2, 2, [])
+    listed = warehouse("listed", 2, 1, ["marts.a", "marts.b"])
+    assert matches("warehouse", listed, before, after) == []
+    unlisted = warehouse("unlisted", 2, 1, ["marts.a"])
+    assert matches("warehouse", unlisted, before, after) == [
+        "warehouse mixes before ['marts.b'] and after ['marts.a'], and intermediate.unfinished_models does "
+        "not list ['marts.b']"
+    ]
+    assert matches("warehouse", warehouse("unrecorded", 2, 1, None), before, after) == [
+        "warehouse mixes before ['marts.b'] and after ['marts.a'], and intermediate.unfinished_models does "
+        "not list ['marts.b']"
+    ]
