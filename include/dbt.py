@@ -211,6 +211,10 @@ def run_dbt(
 
     if outcome.success:
         return
+    if isinstance(outcome.exception, KeyboardInterrupt):
+        # dbt catches Ctrl-C, cancels its query and returns it as a failure: it is the user's interrupt
+        # (cvw ends with its sentence and exit code 130), not a build that "failed before running its nodes"
+        raise KeyboardInterrupt
     lock_error = _lock_error(outcome)
     if lock_error:
         from include.warehouse import in_use

@@ -177,9 +177,9 @@ def test_a_build_whose_test_failed_is_refused_by_every_reader_until_a_build_pass
     assert monitor(warehouse_path=warehouse)["as_of_date"] == scored["as_of_date"]
 
 
-def test_a_killed_build_leaves_every_model_it_selected_unfinished(warehouse: Path) -> None:
-    from include.scoring import score_as_of
-
+def stop_build(how: signal.Signals) -> tuple[int, list[str]]:
+    """Run `cvw build`, send it the signal as its first incremental model is committed; return its exit code
+    and the lines it printed."""
     build = subprocess.Popen(
         [sys.executable, "-m", "ml.cli", "build"],
         cwd=REPO_ROOT,
@@ -188,19 +188,45 @@ def test_a_killed_build_leaves_every_model_it_selected_unfinished(warehouse: Pat
         stderr=subprocess.STDOUT,
         text=True,
     )
-    for line in build.stdout:  # killed as the first incremental model is committed
-        if " OK created sql incremental model " in line:
-            os.kill(build.pid, signal.SIGKILL)
-            break
+    lines: list[str] = []
+    signalled = False
+    for line in build.stdout:
+        if " OK created sql incremental model " in line and not signalled:
+            build.send_signal(how)
+            signalled = True
+        lines.append(line.rstrip("\n"))
     build.stdout.close()
-    assert build.wait(timeout=60) == -signal.SIGKILL
-    # every model cvw build selects: the project's models but the bi marts, publish's
+    return build.wait(timeout=60), lines
+
+
+def selected_by_cvw_build() -> list[str]:
+    """Return the names of the models cvw build selects: the project's models but the bi marts, publish's."""
     models = REPO_ROOT / "dbt_project" / "models"
-    selected = sorted(
-        path.stem for path in models.rglob("*.sql") if "bi" not in path.relative_to(models).parts
+    return sorted(path.stem for path in models.rglob("*.sql") if "bi" not in path.relative_to(models).parts)
+
+
+def test_ctrl_c_in_a_build_is_the_interrupt_sentence_and_leaves_every_model_unfinished(
+    warehouse: Path,
+) -> None:
+    # dbt caught Ctrl-C and returned it as a failure: cvw build ended with "`dbt build --exclude tag:bi`
+    # failed before running its nodes: " (it had run 60) and exit code 1, not 130
+    code, lines = stop_build(signal.SIGINT)
+    assert code == 130
+    assert lines[-1] == (
+        'cvw: interrupted. Run the command again; docs/operations.md ("A run killed halfway") says what a '
+        "command stopped halfway leaves."
     )
+    assert not [line for line in lines if "failed before running its nodes" in line]
+    assert sorted(relation.split(".")[1] for relation, _ in unfinished(warehouse)) == selected_by_cvw_build()
+
+
+def test_a_killed_build_leaves_every_model_it_selected_unfinished(warehouse: Path) -> None:
+    from include.scoring import score_as_of
+
+    code, _ = stop_build(signal.SIGKILL)
+    assert code == -signal.SIGKILL
     record = unfinished(warehouse)
-    assert sorted(relation.split(".")[1] for relation, _ in record) == selected
+    assert sorted(relation.split(".")[1] for relation, _ in record) == selected_by_cvw_build()
     [since] = {marked for _, marked in record}
     with pytest.raises(SystemExit) as refused:
         quick_training(warehouse)
