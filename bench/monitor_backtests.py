@@ -3,7 +3,7 @@
     .venv/bin/python bench/monitor_backtests.py --customers 100000 --dates 52 [--work-dir DIR]
 
 A monitoring run backtests each scored (date, model, horizon) of scores.customer_scores whose horizon has
-elapsed, one date at a time, from the dbt view marts.score_outcomes (ml.monitor.run_backtests), and keeps
+elapsed, one date at a time, from the dbt view marts.score_outcomes (ml.backtests.run_backtests), and keeps
 a backtest while its scores and its window's orders (marts.score_outcome_windows) are unchanged. This times
 the runs as the score history grows: a shop of `--customers` customers is generated, ingested and
 built for its scoring date only (as bench/score_speed.py builds it); `--dates` weekly scoring dates ending
@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from bench.figures import cut  # noqa: E402
 from bench.score_speed import _build_scoring_date_only, _cvw, _environment, _has_marts  # noqa: E402
 from include.dbt import run_dbt  # noqa: E402
-from ml.monitor import run_backtests  # noqa: E402
+from ml.backtests import run_backtests  # noqa: E402
 from ml.publish_scores import ensure_score_tables  # noqa: E402
 
 HORIZON_DAYS = 90

@@ -32,18 +32,10 @@ import duckdb
 import numpy as np
 
 from include.warehouse import has_table
+from ml.backtests import OUTCOMES_VIEW, WINDOWS_VIEW, run_backtests
 from ml.btyd import BTYD_FEATURES
 from ml.data import rounded
-from ml.monitor import (
-    OUTCOMES_VIEW,
-    SIGNIFICANT,
-    WINDOWS_VIEW,
-    bin_counts,
-    drift_status,
-    psi_from_counts,
-    run_backtests,
-    write_feature_drift,
-)
+from ml.monitor import SIGNIFICANT, bin_counts, drift_status, psi_from_counts, write_feature_drift
 
 SCORES_TABLE = "scores.customer_scores"
 FEATURES_TABLE = "marts.customer_features"
@@ -163,7 +155,7 @@ def monitor_champion(
 ) -> dict[str, Any]:
     """Run drift (when the metadata has a reference) and backtests for one model; return what was found.
 
-    Backtests unchanged since the last run are kept (ml.monitor.run_backtests); recompute_backtests
+    Backtests unchanged since the last run are kept (ml.backtests.run_backtests); recompute_backtests
     computes every one again (after a change to how they are computed).
     """
     if not has_table(con, "scores", "customer_scores"):

@@ -3,7 +3,7 @@ one row per customer of the latest scoring date, per segment and tier, and per e
 and a publish serves exactly their rows for the date it publishes.
 
 The warehouse is the hand-made shop of tests/integration/test_dbt_build.py, built by real dbt, with score
-and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.py and ml/monitor.py use.
+and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.py and ml/backtests.py use.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from include.dbt import run_dbt
 from include.publish import publish_serving
-from ml.monitor import BACKTESTS_DDL
+from ml.backtests import BACKTESTS_DDL
 from ml.rfm_snapshot import CUSTOMER_RFM_DDL
 
 SHOP = Path(__file__).resolve().parents[1] / "integration" / "test_dbt_build.py"
@@ -660,7 +660,7 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
 
 def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path, tmp_path: Path) -> None:
     # a past date backfilled by a champion trained later on its outcomes was served as a backtest like any
-    # other, flattering the model: the monitor's flag (ml.monitor.out_of_time) now reaches BI
+    # other, flattering the model: the monitor's flag (ml.backtests.out_of_time) now reaches BI
     warehouse, _ = _scored_copy(warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         backtest = "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?)"

@@ -48,8 +48,8 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
     # and which columns they have render their full query only when they do: lint against a warehouse
     # holding them, as after a first monitoring run; then lint those models again against the tables of an
     # older release, without the columns added since, and against an empty warehouse, before any training.
+    from ml.backtests import BACKTEST_INPUT_COLUMNS, OUT_OF_TIME_COLUMN, ensure_backtests_table
     from ml.evaluate import ADDED_COLUMNS, ensure_evaluations
-    from ml.monitor import BACKTEST_INPUT_COLUMNS, OUT_OF_TIME_COLUMN, ensure_backtests_table
     from ml.publish_scores import ensure_score_tables
 
     current, older = tmp_path / "current.duckdb", tmp_path / "older.duckdb"
