@@ -39,28 +39,7 @@ customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
 
-orders as (
-    select * from {{ ref('fct_orders') }}
-),
-
-sessions as (
-    select * from {{ ref('fct_sessions') }}
-),
-
 {% if since is not none -%}
-session_days as (
-    select * from {{ ref('int_events_sessionized') }}
-),
-
-changed_sessions as (
-    select session_id
-    from session_days
-    where _loaded_at > {{ timestamp_literal(since) }}
-    union
-    select session_id
-    from {{ replaced_events_since(timestamp_literal(since)) }} as replaced
-),
-
 changed_customers as (
     select customer_id
     from customers
@@ -74,12 +53,23 @@ changed_customers as (
     select customer_id
     from {{ replaced_order_customers(timestamp_literal(since)) }} as replaced_orders
     union
-    -- every customer of a changed session, on any of its days
-    select session_days.customer_id
-    from session_days
-    inner join changed_sessions
-        on session_days.session_id = changed_sessions.session_id
-    where session_days.customer_id is not null
+    -- every customer of a session with a day loaded since, on any of its days: fct_sessions, built before
+    -- this model, has a row for each of them, and the latest load of its days
+    select customer_id
+    from {{ ref('fct_sessions') }}
+    where _loaded_at > {{ timestamp_literal(since) }} and customer_id is not null
+    {%- if has_replaced_rows('events') %}
+    union
+    -- every customer of a session an event was reloaded out of since (its other days keep their loads);
+    -- not asked while no event was ever replaced, the daily case: the join would read every session
+    select customer_id
+    from {{ ref('fct_sessions') }}
+    where
+        session_id in (
+            select replaced.session_id from {{ replaced_events_since(timestamp_literal(since)) }} as replaced
+        )
+        and customer_id is not null
+    {%- endif %}
     union
     -- the customer of a session that lost its last day
     select customer_id
@@ -88,7 +78,24 @@ changed_customers as (
 ),
 {%- endif %}
 
--- every customer a source knows; an incremental run looks up only the changed ones in each source
+-- an incremental run reads only the changed customers' orders and sessions
+orders as (
+    select * from {{ ref('fct_orders') }}
+    {%- if since is not none %}
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
+),
+
+sessions as (
+    select * from {{ ref('fct_sessions') }}
+    {%- if since is not none %}
+    where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- else %}
+    where customer_id is not null
+    {%- endif %}
+),
+
+-- every customer a source knows
 customers_to_build as (
     select customer_id from customers
     {%- if since is not none %}
@@ -96,16 +103,8 @@ customers_to_build as (
     {%- endif %}
     union
     select customer_id from orders
-    {%- if since is not none %}
-    where customer_id in (select changed_customers.customer_id from changed_customers)
-    {%- endif %}
     union
     select customer_id from sessions
-    {%- if since is not none %}
-    where customer_id in (select changed_customers.customer_id from changed_customers)
-    {%- else %}
-    where customer_id is not null
-    {%- endif %}
 ),
 
 order_totals as (
@@ -120,9 +119,6 @@ order_totals as (
         max(case when is_first_order then sales_channel end) as first_order_sales_channel,
         sum(case when is_first_order then revenue end) as first_order_value
     from orders
-    {%- if since is not none %}
-    where customer_id in (select changed_customers.customer_id from changed_customers)
-    {%- endif %}
     group by customer_id
 ),
 
@@ -132,11 +128,6 @@ session_totals as (
         count(*) as sessions,
         max(ended_at) as last_visit_at
     from sessions
-    {%- if since is not none %}
-    where customer_id in (select changed_customers.customer_id from changed_customers)
-    {%- else %}
-    where customer_id is not null
-    {%- endif %}
     group by customer_id
 ),
 
