@@ -33,6 +33,15 @@ with
 
 running_totals as (
     select * from {{ ref('int_orders_running_totals') }}
+    {%- if cutoffs_to_build %}
+    -- a run of a few cutoffs (the daily scoring date) joins only the rows they can look up: those whose
+    -- span reaches the earliest window start and that begin before the last cutoff
+    where
+        next_ordered_at >= {{ dbt.dateadd(
+            'day', -(windows | max), "cast('" ~ cutoffs_to_build | first ~ "' as " ~ dbt.type_timestamp() ~ ")"
+        ) }}
+        and ordered_at < cast('{{ cutoffs_to_build | last }}' as {{ dbt.type_timestamp() }})
+    {%- endif %}
 ),
 
 cutoffs as (
