@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from include.dbt_parse_state import keep_parse_state, option_value, parse_state_copy, written_at
 from include.settings import TELEMETRY_OFF, get_settings
 
 
@@ -202,12 +203,20 @@ def run_dbt(
     if dbt_vars:
         cli_args += ["--vars", json.dumps(dbt_vars, default=str)]
     command = "dbt " + " ".join(args)
+    named = option_value(args, "--target-path")
+    target = settings.dbt_project_dir / named if named else settings.dbt_target_dir
+    copy = parse_state_copy(target, [dbt_vars, str(warehouse), option_value(args, "--target")])
+    if copy.exists():
+        cli_args += ["--partial-parse-file-path", str(copy)]
+    written = target / "partial_parse.msgpack"
+    before = written_at(written)
 
     with _environment(dbt_environment(warehouse)):
         try:
             outcome = dbtRunner().invoke(cli_args)
         finally:
             release_warehouse()
+            keep_parse_state(written, before, copy)
 
     if outcome.success:
         return

@@ -96,6 +96,7 @@ class Settings:
     serving_path: Path  # the BI serving copy, replaced atomically by the publish DAG
     serving_storage_version: str  # DuckDB storage format of the serving copy: the oldest DuckDB that reads it
     dbt_manifest_path: Path  # dbt manifest Cosmos renders the transform DAG from (`dbt parse` writes it)
+    dbt_target_dir: Path  # where the project's own dbt runs write (dbt's DBT_TARGET_PATH, from the project)
     alert_conn_id: str  # Airflow connection of a webhook that hears about failed tasks; empty: log only
     discount_rate_monthly: float  # r of the discounted CLV (docs/scores.md)
     gross_margin_rate: float  # margin / revenue where no unit cost is known: dbt's margin and the CLV's
@@ -152,6 +153,8 @@ def get_settings() -> Settings:
         serving_path=_path("CVW_SERVING", data_dir / "serving.duckdb"),
         serving_storage_version=os.environ.get("CVW_SERVING_STORAGE_VERSION", "").strip() or "v1.0.0",
         dbt_manifest_path=_path("CVW_DBT_MANIFEST", dbt_project_dir / "target" / "airflow" / "manifest.json"),
+        # dbt's own variable, read as dbt reads it: a relative path is from the project folder
+        dbt_target_dir=dbt_project_dir / (os.environ.get("DBT_TARGET_PATH", "").strip() or "target"),
         alert_conn_id=alert_conn_id(),
         discount_rate_monthly=_float("CVW_DISCOUNT_RATE_MONTHLY", 0.01),
         gross_margin_rate=_share("CVW_GROSS_MARGIN_RATE", 0.4),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from include.dbt import dbt_environment
@@ -216,3 +217,40 @@ def test_a_failed_unit_test_is_one_sentence_without_terminal_colours(monkeypatch
         "(actual differs from expected: the model's rows are not the unit test's expected rows "
         "(dbt's log shows both))."
     )
+
+
+def test_a_build_after_one_with_other_vars_parses_only_what_changed(monkeypatch, tmp_path) -> None:
+    # cvw build after publish's build of the bi marts (var bi_as_of_date) parsed the whole project again,
+    # every day: dbt kept the parse state of its last run alone, and other vars void it
+    from include.dbt import run_dbt
+
+    project, warehouse = _tiny_dbt_paths(monkeypatch, tmp_path)
+    _tiny_project(project, "1e0 as revenue", {"revenue": "double"})
+    published = {"bi_as_of_date": "2026-01-01"}
+    parses = []
+    for number, dbt_vars in enumerate([None, published, None, published, None]):
+        logs = tmp_path / f"logs_{number}"
+        monkeypatch.setenv("DBT_LOG_PATH", str(logs))
+        if number == 4:  # an edit is parsed, the rest is not
+            (project / "models" / "growing.sql").write_text(
+                "{{ config(materialized='incremental', unique_key='customer_id') }}\n"
+                "select 'c1' as customer_id, 2e0 as revenue\n"
+            )
+        run_dbt(["run"], warehouse_path=warehouse, dbt_vars=dbt_vars)
+        log = (logs / "dbt.log").read_text()
+        parses.append(
+            "partial: nothing changed"
+            if "no changes found, skipping parsing" in log
+            else "partial: 1 file changed"
+            if "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed" in log
+            else "full"
+        )
+    assert parses == [
+        "full",
+        "full",
+        "partial: nothing changed",
+        "partial: nothing changed",
+        "partial: 1 file changed",
+    ]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select revenue from main.growing").fetchall() == [(2.0,)]
