@@ -229,9 +229,10 @@
 {%- endmacro %}
 
 {#
-    The rows of `relation` (a CTE of orders) of every customer with an order loaded after `loaded_after`
-    (a timestamp literal; none: every row), or who had an order reloaded since under another customer:
-    for the models that rebuild a whole customer when any of its orders changes.
+    The rows of `relation` (a relation of orders, e.g. ref('int_orders_valued')) of every customer with an
+    order loaded after `loaded_after` (a timestamp literal; none: every row), or who had an order reloaded
+    since under another customer: for the models that rebuild a whole customer when any of its orders
+    changes. Given a CTE, which this reads twice, DuckDB would first copy the whole of it (every order).
 #}
 {% macro orders_of_changed_customers(relation, loaded_after) -%}
     select * from {{ relation }}

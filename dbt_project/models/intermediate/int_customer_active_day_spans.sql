@@ -30,16 +30,17 @@ session_days as (
 
 {% if is_incremental() -%}
 {%- set loaded_after = loaded_through(this) %}
+-- the table, not the CTE session_days: DuckDB copies a CTE read more than once in full before a filter
 changed_customers as (
     select customer_id
-    from session_days
+    from {{ ref('int_events_sessionized') }}
     where _loaded_at > {{ loaded_after }} and customer_id is not null
     union
     select customer_id
     from {{ this }}
     where activity_date >= (
         select min(touched.activity_date) from (
-            select activity_date from session_days
+            select activity_date from {{ ref('int_events_sessionized') }}
             where _loaded_at > {{ loaded_after }}
             union all
             -- the former day of an event reloaded since: its session-day may be gone

@@ -38,8 +38,14 @@
 
 with
 
+-- the filter belongs here, not in events_to_process: DuckDB reads that twice and built it from every
+-- raw event, filtering after the scan (1.9 s for 55.8M events, against 0.06 s with the filter here)
 events as (
     select * from {{ ref('stg_shop__events') }}
+    {%- if is_incremental() %}
+    -- midnight of the first day the new loads touch; none: null, and nothing is recomputed
+    where event_at >= {{ dbt.date_trunc('day', 'least(' ~ first_new_event ~ ', ' ~ first_replaced_day ~ ')') }}
+    {%- endif %}
 ),
 
 events_to_process as (
@@ -51,10 +57,6 @@ events_to_process as (
         event_at,
         _loaded_at
     from events
-    {%- if is_incremental() %}
-    -- midnight of the first day the new loads touch; none: null, and nothing is recomputed
-    where event_at >= {{ dbt.date_trunc('day', 'least(' ~ first_new_event ~ ', ' ~ first_replaced_day ~ ')') }}
-    {%- endif %}
 ),
 
 -- events a newer version replaced, by the session-day that held them

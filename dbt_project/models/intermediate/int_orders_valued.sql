@@ -36,13 +36,15 @@ order_items as (
 
 {% if is_incremental() -%}
 {%- set loaded_from = loaded_through(this) %}
+-- the relations, not the CTEs orders and order_items: DuckDB copies a CTE read more than once in full
+-- (every order and line) before a filter
 changed_customers as (
     select customer_id
-    from orders
+    from {{ ref('stg_shop__orders') }}
     where _loaded_at > {{ loaded_from }}
     union
     select customer_id
-    from order_items
+    from {{ ref('int_order_items_priced') }}
     where _loaded_at > {{ loaded_from }} and customer_id is not null
     union
     select customer_id

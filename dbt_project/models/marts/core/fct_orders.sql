@@ -27,12 +27,9 @@
 
 with
 
-orders as (
-    select * from {{ ref('int_orders_valued') }}
-),
-
+-- the orders of the customers to rebuild
 orders_to_publish as (
-    {{ orders_of_changed_customers('orders', loaded_after) }}
+    {{ orders_of_changed_customers(ref('int_orders_valued'), loaded_after) }}
 ),
 
 final as (

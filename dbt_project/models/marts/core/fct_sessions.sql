@@ -31,8 +31,10 @@ session_days as (
 session_days_to_process as (
     select * from session_days
     {%- if loaded_after is not none %}
+    -- the table, not the CTE: DuckDB copies a CTE read twice in full (15.4M session-days at 1M customers,
+    -- 1.7 s) before the filter, and reads the table for the changed sessions alone (0.1 s)
     where session_id in (
-        select session_id from session_days
+        select session_id from {{ ref('int_events_sessionized') }}
         where _loaded_at > {{ loaded_after }}
         union
         select session_id from {{ replaced_events_since(loaded_after) }} as replaced
