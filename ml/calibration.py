@@ -194,21 +194,26 @@ def combine_orders(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> n
 # (unscaled_blend; the hurdle form reads the churn probability too).
 CHURN_KEYS = ("churn_weight", "churn")
 REVENUE_KEYS = ("form", "revenue_weight", "revenue_total", "btyd_total_factor")
+ORDERS_KEYS = ("revenue_total", "btyd_orders_factor")  # what combine_orders reads besides the orders booster
 
 
-def prediction_inputs(calibration: dict[str, Any], task: str) -> tuple[tuple[str, ...], dict[str, Any]]:
+def prediction_inputs(
+    calibration: dict[str, Any], task: str, with_orders: bool = False
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     """Return the boosters a task's predictions ("churn" or "clv") are made of and the calibration they read.
 
     Churn is the churn booster through its blend and calibrator. Revenue is the Tweedie booster ("clv")
     or, for the hurdle form, the calibrated churn probability times the spend booster, with the Tweedie
-    booster setting the total unless BG/NBD + Gamma-Gamma set it.
+    booster setting the total unless BG/NBD + Gamma-Gamma set it. `with_orders` (a model trained with the
+    orders booster): the clv task's predicted orders are that booster's, through combine_orders.
     """
     if task == "churn":
         return ("churn",), {key: calibration[key] for key in CHURN_KEYS if key in calibration}
     hurdle = calibration.get("form", "tweedie") == "hurdle"
     tweedie_total = calibration.get("revenue_total") != "btyd"
     boosters = ("churn", "spend", *(("clv",) if tweedie_total else ())) if hurdle else ("clv",)
-    keys = (*REVENUE_KEYS, *(CHURN_KEYS if hurdle else ()))
+    keys = (*REVENUE_KEYS, *(CHURN_KEYS if hurdle else ()), *(ORDERS_KEYS if with_orders else ()))
+    boosters = (*boosters, *(("orders",) if with_orders else ()))
     return tuple(sorted(boosters)), {key: calibration[key] for key in keys if key in calibration}
 
 

@@ -101,13 +101,14 @@ def task_params(metadata: dict[str, Any], task: str) -> dict[str, Any]:
     """Return what made a task's predictions: its boosters' parameters and the calibration they go through.
 
     {"boosters": {name: params}, "calibration": {...}} for a model with a calibration (ml.calibration's
-    prediction_inputs: the hurdle CLV form reads the spend and churn boosters as well); without one, the
+    prediction_inputs: the hurdle CLV form reads the spend and churn boosters as well, and the clv task's
+    predicted orders the orders booster when the model has one); without one, the
     task's params as metadata gives them.
     """
     params = metadata.get("params", {})
     if not metadata.get("calibration"):
         return params.get(task, params)
-    boosters, calibration = prediction_inputs(metadata["calibration"], task)
+    boosters, calibration = prediction_inputs(metadata["calibration"], task, with_orders="orders" in params)
     return {"boosters": {name: params.get(name, params) for name in boosters}, "calibration": calibration}
 
 

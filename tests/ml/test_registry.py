@@ -188,6 +188,25 @@ def test_the_params_of_a_tweedie_model_are_the_tweedie_boosters_and_its_blend() 
     }
 
 
+def test_the_clv_params_of_a_model_with_the_orders_booster_name_it_and_its_orders_factor() -> None:
+    calibration = {
+        **CHURN_CALIBRATION, "form": "tweedie", "revenue_weight": 1.0, "revenue_total": "btyd",
+        "btyd_total_factor": 0.9, "btyd_orders_factor": 1.1,
+    }  # fmt: skip
+    params = {**BOOSTER_PARAMS, "orders": {"objective": "poisson"}}
+    metadata = {**_metadata("v1", CHAMPION), "params": params, "calibration": calibration}
+    recorded = _recorded_params(metadata)
+    assert recorded["clv"] == {
+        "boosters": {"clv": BOOSTER_PARAMS["clv"], "orders": {"objective": "poisson"}},
+        "calibration": {
+            "form": "tweedie", "revenue_weight": 1.0, "revenue_total": "btyd", "btyd_total_factor": 0.9,
+            "btyd_orders_factor": 1.1,
+        },
+    }  # fmt: skip
+    churn = {"boosters": {"churn": BOOSTER_PARAMS["churn"]}, "calibration": CHURN_CALIBRATION}
+    assert recorded["churn"] == churn
+
+
 def test_a_registry_made_before_the_holdout_columns_gets_them_and_keeps_its_rows(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     registry.register_model(con, _metadata("v1", CHAMPION), registry.CHAMPION, "first")
