@@ -39,6 +39,10 @@ create table if not exists ml.backtests (
     scored_at timestamp,
     orders_fingerprint varchar,
     is_out_of_time boolean,
+    predicted_orders double,
+    realized_orders double,
+    orders_bias double,
+    orders_mae double,
     primary key (as_of_date, model_version, horizon_days)
 )
 """
@@ -49,6 +53,15 @@ BACKTEST_INPUT_COLUMNS = {"scored_at": "timestamp", "orders_fingerprint": "varch
 # ml.model_registry, not from the outcomes, so every run sets it on kept rows too and a table made before
 # it gains it filled without recomputing a backtest.
 OUT_OF_TIME_COLUMN = {"is_out_of_time": "boolean"}
+# The scores' predicted_orders against the orders placed in the horizon, from the same joined rows as the
+# revenue's. Null in rows of a table made before them: the next run recomputes those rows, from the scores
+# and window they were computed from.
+ORDERS_COLUMNS = {
+    "predicted_orders": "double",
+    "realized_orders": "double",
+    "orders_bias": "double",
+    "orders_mae": "double",
+}
 BACKTEST_KEY = ["as_of_date", "model_version", "horizon_days"]  # ml.backtests' primary key
 BACKTEST_COLUMNS = [
     *BACKTEST_KEY,
@@ -64,26 +77,32 @@ BACKTEST_COLUMNS = [
     "churn_roc_auc",
     *BACKTEST_INPUT_COLUMNS,
     *OUT_OF_TIME_COLUMN,
+    *ORDERS_COLUMNS,
 ]
 
 
-def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float]:
-    """Return the realized-vs-predicted metrics of one scoring date's joined rows."""
-    predicted, realized = held["predicted_revenue"], held["revenue"]
-    churned, probability = held["is_churned"].astype(bool), held["churn_probability"]
-    realized_total = float(realized.sum())
+def _totals(name: str, predicted: np.ndarray, realized: np.ndarray) -> dict[str, float | None]:
+    """Return the predicted and realized totals of `name`, their bias (None when none was realized), MAE."""
+    predicted_total, realized_total = float(predicted.sum()), float(realized.sum())
     return {
-        "customers": len(predicted),
-        "predicted_revenue": float(predicted.sum()),
-        "realized_revenue": realized_total,
-        "revenue_bias": (float(predicted.sum()) - realized_total) / realized_total
-        if realized_total
-        else None,
-        "revenue_mae": metrics.mean_absolute_error(realized, predicted),
-        "revenue_spearman": metrics.spearman(realized, predicted),
+        f"predicted_{name}": predicted_total,
+        f"realized_{name}": realized_total,
+        f"{name}_bias": (predicted_total - realized_total) / realized_total if realized_total else None,
+        f"{name}_mae": metrics.mean_absolute_error(realized, predicted),
+    }
+
+
+def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """Return the realized-vs-predicted metrics of one scoring date's joined rows."""
+    churned, probability = held["is_churned"].astype(bool), held["churn_probability"]
+    return {
+        "customers": len(probability),
+        **_totals("revenue", held["predicted_revenue"], held["revenue"]),
+        "revenue_spearman": metrics.spearman(held["revenue"], held["predicted_revenue"]),
         "predicted_churn_rate": float(probability.mean()),
         "realized_churn_rate": float(churned.mean()),
         "churn_roc_auc": metrics.roc_auc(churned, probability),
+        **_totals("orders", held["predicted_orders"], held["orders"].astype(float)),
     }
 
 
@@ -91,7 +110,8 @@ def ensure_backtests_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create ml.backtests, or add the columns a table made before them lacks (its rows then recompute)."""
     from include.warehouse import ensure_table
 
-    ensure_table(con, "ml", "backtests", BACKTESTS_DDL, BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN)
+    added = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN | ORDERS_COLUMNS
+    ensure_table(con, "ml", "backtests", BACKTESTS_DDL, added)
 
 
 def training_windows(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[date]]]:
@@ -175,10 +195,11 @@ def run_backtests(
         f"select as_of_date, model_version, horizon_days, max(scored_at) from {source} "
         "group by as_of_date, model_version, horizon_days order by 1, 2, 3"
     ).fetchall()
-    stored = {
+    stored = {  # a row made before the orders' columns is recomputed: it lacks their metrics
         (as_of_date, model_version, horizon_days): (scored_at, fingerprint)
         for as_of_date, model_version, horizon_days, scored_at, fingerprint in con.execute(
-            "select as_of_date, model_version, horizon_days, scored_at, orders_fingerprint from ml.backtests"
+            "select as_of_date, model_version, horizon_days, scored_at, orders_fingerprint from ml.backtests "
+            "where predicted_orders is not null"
         ).fetchall()
     }
     windows = training_windows(con)
@@ -194,7 +215,8 @@ def run_backtests(
             continue
         held = con.execute(  # one date at a time: the view reads its scores only
             f"""
-            select scores.predicted_revenue, scores.churn_probability, outcomes.revenue, outcomes.is_churned
+            select scores.predicted_revenue, scores.churn_probability, scores.predicted_orders,
+                outcomes.revenue, outcomes.is_churned, outcomes.orders
             from {source} as scores
             inner join {OUTCOMES_VIEW} as outcomes
                 on scores.customer_id = outcomes.customer_id

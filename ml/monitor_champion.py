@@ -190,9 +190,10 @@ def monitor_champion(
                 else str(row.as_of_date),
                 "model_version": row.model_version,
                 "customers": int(row.customers),
-                "revenue_bias": None
-                if row.revenue_bias is None or np.isnan(row.revenue_bias)
-                else round(float(row.revenue_bias), 6),
+                **{
+                    bias: None if value is None or np.isnan(value) else round(float(value), 6)
+                    for bias, value in (("revenue_bias", row.revenue_bias), ("orders_bias", row.orders_bias))
+                },
                 "is_out_of_time": None if row.is_out_of_time is None else bool(row.is_out_of_time),
             }
             for row in backtests.itertuples()

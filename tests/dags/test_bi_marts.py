@@ -98,7 +98,8 @@ def _write_scores_and_model_tables(path: Path) -> None:
         con.execute(BACKTESTS_DDL)
         con.execute(
             "insert into ml.backtests values "
-            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null, true)",
+            "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null, true, "
+            "2.5, 2.0, 0.25, 0.75)",
             [EARLIER, datetime(2024, 10, 1, 7)],
         )
 
@@ -235,8 +236,8 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_
             "select source, count(*), count(distinct metric) from bi.model_performance group by 1 order by 1"
         ).fetchall()
         bias = con.execute(
-            "select model_version, cutoff_date, value, customers from bi.model_performance "
-            "where source = 'backtest' and metric = 'revenue_bias'"
+            "select model_version, cutoff_date, metric, value, customers from bi.model_performance "
+            "where source = 'backtest' and metric in ('revenue_bias', 'orders_bias') order by metric desc"
         ).fetchall()
     assert [row[:4] for row in value] == [
         ("c1", LATEST, "high", True),
@@ -248,8 +249,8 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_
     # c2 has no sign-up (first order 02-01), c3 signed up 04-01 (first order 05-31)
     assert [(row[0], row[5]) for row in value] == [("c1", 274), ("c2", 243), ("c3", 183)]
     assert summary == (3, 3, 130.0, pytest.approx(52.0))  # one tier each: three (segment, tier) rows
-    assert performance == [("backtest", 8, 8), ("evaluation", 2, 2)]
-    assert bias == [("v1", EARLIER, 0.1333, 2)]
+    assert performance == [("backtest", 12, 12), ("evaluation", 2, 2)]
+    assert bias == [("v1", EARLIER, "revenue_bias", 0.1333, 2), ("v1", EARLIER, "orders_bias", 0.25, 2)]
 
 
 def test_the_profile_has_the_feature_marts_values_and_outlives_its_columns(
@@ -316,7 +317,7 @@ def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: P
             assert published[0] == built[0], table
             assert published[1] == built[1], table
         performance = _rows(serving, queries["model_performance"])[1]
-        assert len(performance) == 10  # 8 backtest metrics and 2 evaluation metrics
+        assert len(performance) == 14  # 12 backtest metrics and 2 evaluation metrics
 
 
 def test_cvw_publish_serves_the_date_it_is_given_and_says_what_it_served(
@@ -585,20 +586,23 @@ def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric
         )
         con.execute(
             "insert into ml.backtests values "
-            "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null, true)",
+            "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null, true, "
+            "3.0, 4.0, -0.25, 1.0)",
             [date(2024, 6, 5), datetime(2024, 10, 1, 7)],
         )
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
     rows = _rows(
         warehouse,
         "select source, model, cutoff_date, metric, value, evaluated_at from bi.model_performance "
-        "where metric in ('churn_roc_auc', 'revenue_bias') "
+        "where metric in ('churn_roc_auc', 'revenue_bias', 'orders_bias') "
         "order by source, cutoff_date, evaluated_at, metric",
     )[1]
     assert rows == [
         ("backtest", "champion", date(2024, 6, 5), "churn_roc_auc", 0.9, datetime(2024, 10, 1, 7)),
+        ("backtest", "champion", date(2024, 6, 5), "orders_bias", -0.25, datetime(2024, 10, 1, 7)),
         ("backtest", "champion", date(2024, 6, 5), "revenue_bias", -0.1667, datetime(2024, 10, 1, 7)),
         ("backtest", "champion", EARLIER, "churn_roc_auc", None, datetime(2024, 10, 1, 7)),
+        ("backtest", "champion", EARLIER, "orders_bias", 0.25, datetime(2024, 10, 1, 7)),
         ("backtest", "champion", EARLIER, "revenue_bias", 0.1333, datetime(2024, 10, 1, 7)),
         ("evaluation", "model", date(2024, 7, 1), "churn_roc_auc", 0.8, datetime(2024, 10, 1, 5)),
         ("evaluation", "model", date(2024, 7, 1), "churn_roc_auc", 0.7, datetime(2024, 10, 2, 5)),
@@ -642,7 +646,8 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
     with duckdb.connect(str(warehouse)) as con:
         con.execute("delete from ml.backtests")
         backtest = (
-            "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null)"
+            "insert into ml.backtests values "
+            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null, 1, 1, 0, 0)"
         )
         computed = datetime(2024, 10, 1, 7)
         con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7"])  # of the scores there now
@@ -663,7 +668,10 @@ def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path,
     # other, flattering the model: the monitor's flag (ml.backtests.out_of_time) now reaches BI
     warehouse, _ = _scored_copy(warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
-        backtest = "insert into ml.backtests values (?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?)"
+        backtest = (
+            "insert into ml.backtests values "
+            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?, 1, 1, 0, 0)"
+        )
         computed = datetime(2024, 10, 1, 7)
         con.execute("delete from ml.backtests")
         con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7", False])  # v1 learnt its outcomes
@@ -675,9 +683,9 @@ def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path,
         "group by all order by 1, 2"
     )
     assert _rows(warehouse, query)[1] == [
-        ("backtest", date(2024, 5, 5), None, 8),
-        ("backtest", date(2024, 6, 5), True, 8),
-        ("backtest", EARLIER, False, 8),
+        ("backtest", date(2024, 5, 5), None, 12),
+        ("backtest", date(2024, 6, 5), True, 12),
+        ("backtest", EARLIER, False, 12),
         ("evaluation", date(2024, 7, 1), True, 2),
     ]
 
@@ -690,7 +698,32 @@ def test_model_performance_builds_from_a_backtests_table_made_before_the_flag(
         con.execute("alter table ml.backtests drop column is_out_of_time")  # as the monitor made it before
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
     query = "select source, is_out_of_time, count(*) from bi.model_performance group by all order by 1"
-    assert _rows(warehouse, query)[1] == [("backtest", None, 8), ("evaluation", True, 2)]
+    assert _rows(warehouse, query)[1] == [("backtest", None, 12), ("evaluation", True, 2)]
+
+
+def test_model_performance_builds_from_a_backtests_table_made_before_the_orders_metrics(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # the monitor's next run adds the columns and recomputes the rows (ml.backtests): until then the mart
+    # serves the revenue and churn metrics it has, not a failed build
+    from ml.backtests import ORDERS_COLUMNS
+
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        for column in ORDERS_COLUMNS:  # as the monitor made it before
+            con.execute(f"alter table ml.backtests drop column {column}")
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    query = "select metric, value from bi.model_performance where source = 'backtest' order by 1"
+    assert _rows(warehouse, query)[1] == [
+        ("churn_roc_auc", None),
+        ("predicted_churn_rate", 0.3),
+        ("predicted_revenue", 170.0),
+        ("realized_churn_rate", 0.5),
+        ("realized_revenue", 150.0),
+        ("revenue_bias", 0.1333),
+        ("revenue_mae", 10.0),
+        ("revenue_spearman", 1.0),
+    ]
 
 
 def test_the_bi_exposure_depends_on_the_bi_marts_bi_tools_read() -> None:

@@ -48,7 +48,12 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
     # and which columns they have render their full query only when they do: lint against a warehouse
     # holding them, as after a first monitoring run; then lint those models again against the tables of an
     # older release, without the columns added since, and against an empty warehouse, before any training.
-    from ml.backtests import BACKTEST_INPUT_COLUMNS, OUT_OF_TIME_COLUMN, ensure_backtests_table
+    from ml.backtests import (
+        BACKTEST_INPUT_COLUMNS,
+        ORDERS_COLUMNS,
+        OUT_OF_TIME_COLUMN,
+        ensure_backtests_table,
+    )
     from ml.evaluate import ADDED_COLUMNS, ensure_evaluations
     from ml.publish_scores import ensure_score_tables
 
@@ -59,7 +64,7 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
             ensure_evaluations(con)
             ensure_backtests_table(con)
     with duckdb.connect(str(older)) as con:
-        backtests = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN
+        backtests = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN | ORDERS_COLUMNS
         for table, added in (("ml.evaluations", ADDED_COLUMNS), ("ml.backtests", backtests)):
             for column in added:
                 con.execute(f"alter table {table} drop column {column}")

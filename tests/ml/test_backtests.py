@@ -19,20 +19,23 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
         f"""
         create table scores.customer_scores as
         select *, timestamp '{SCORED_AT}' as scored_at from (values
-            ('A', date '2025-01-01', 0.1, 10.0, 'v1', 90), ('B', date '2025-01-01', 0.9, 0.0, 'v1', 90),
-            ('C', date '2025-01-01', 0.8, 5.0, 'v1', 90), ('D', date '2025-01-01', 0.2, 5.0, 'v1', 90),
-            ('A', date '2025-06-01', 0.5, 7.0, 'v1', 90)
-        ) as t(customer_id, as_of_date, churn_probability, predicted_revenue, model_version, horizon_days)
+            ('A', date '2025-01-01', 0.1, 10.0, 2.0, 'v1', 90),
+            ('B', date '2025-01-01', 0.9, 0.0, 0.5, 'v1', 90),
+            ('C', date '2025-01-01', 0.8, 5.0, 1.0, 'v1', 90),
+            ('D', date '2025-01-01', 0.2, 5.0, 0.5, 'v1', 90),
+            ('A', date '2025-06-01', 0.5, 7.0, 1.0, 'v1', 90)
+        ) as t(customer_id, as_of_date, churn_probability, predicted_revenue, predicted_orders, model_version,
+            horizon_days)
         """
     )
     con.execute(
         """
         create table marts.score_outcomes as
         select * from (values
-            ('A', date '2025-01-01', 90, 20.0, false), ('B', date '2025-01-01', 90, 0.0, true),
-            ('C', date '2025-01-01', 90, 0.0, true), ('D', date '2025-01-01', 90, 10.0, false),
-            ('A', date '2025-01-01', 30, 1.0, false)
-        ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
+            ('A', date '2025-01-01', 90, 3, 20.0, false), ('B', date '2025-01-01', 90, 0, 0.0, true),
+            ('C', date '2025-01-01', 90, 0, 0.0, true), ('D', date '2025-01-01', 90, 2, 10.0, false),
+            ('A', date '2025-01-01', 30, 1, 1.0, false)
+        ) as t(customer_id, as_of_date, horizon_days, orders, revenue, is_churned)
         """
     )
     # the complete windows (2025-06-01's ends after the marts' as-of date) and their orders' fingerprints
@@ -59,6 +62,10 @@ def test_backtests_cover_scored_dates_whose_horizon_has_labels_with_exact_metric
     assert row["revenue_mae"] == pytest.approx(5.0)  # |10-20| + 0 + |5-0| + |5-10| over 4
     assert row["churn_roc_auc"] == 1.0
     assert (row["predicted_churn_rate"], row["realized_churn_rate"]) == (pytest.approx(0.5), 0.5)
+    # the scores' predicted orders against the orders placed: 2 + 0.5 + 1 + 0.5 against 3 + 0 + 0 + 2
+    assert (row["predicted_orders"], row["realized_orders"]) == (4.0, 5.0)
+    assert row["orders_bias"] == pytest.approx(-0.2)  # 4 / 5 - 1
+    assert row["orders_mae"] == pytest.approx(1.0)  # |2-3| + |0.5-0| + |1-0| + |0.5-2| over 4
 
 
 def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
@@ -68,14 +75,14 @@ def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
     con.execute(
         """
         insert into scores.customer_scores values
-            ('A', date '2025-01-01', 0.1, 40.0, 'v0', 365, now()),
-            ('B', date '2025-01-01', 0.5, 10.0, 'v0', 365, now())
+            ('A', date '2025-01-01', 0.1, 40.0, 4.0, 'v0', 365, now()),
+            ('B', date '2025-01-01', 0.5, 10.0, 1.0, 'v0', 365, now())
         """
     )
     con.execute(
         """
         insert into marts.score_outcomes values
-            ('A', date '2025-01-01', 365, 50.0, false), ('B', date '2025-01-01', 365, 0.0, true)
+            ('A', date '2025-01-01', 365, 6, 50.0, false), ('B', date '2025-01-01', 365, 0, 0.0, true)
         """
     )
     con.execute("insert into marts.score_outcome_windows values (date '2025-01-01', 365, '3')")
@@ -166,7 +173,8 @@ def test_a_backtest_of_outcomes_the_scoring_model_learnt_from_is_not_out_of_time
     con.execute(
         """
         insert into scores.customer_scores
-        select customer_id, as_of_date, churn_probability, predicted_revenue, 'v2', horizon_days, scored_at
+        select customer_id, as_of_date, churn_probability, predicted_revenue, predicted_orders, 'v2',
+            horizon_days, scored_at
         from scores.customer_scores
         """
     )
@@ -203,13 +211,12 @@ def test_a_backtest_of_a_model_the_registry_does_not_hold_is_of_unknown_time() -
 def test_a_backtest_kept_from_before_the_flag_gets_it_without_being_recomputed() -> None:
     con = _warehouse()
     con.execute("create schema ml")
-    con.execute(
-        backtests.BACKTESTS_DDL.replace("is_out_of_time boolean,", "")
-    )  # as monitoring made it before
+    con.execute(backtests.BACKTESTS_DDL)
+    con.execute("alter table ml.backtests drop column is_out_of_time")  # as monitoring made it before
     first = datetime(2025, 7, 1)
     con.execute(
         "insert into ml.backtests values "
-        "(date '2025-01-01', 'v1', 90, ?, 4, 20, 30, 0, 5, 0, 0.5, 0.5, 1, ?, '17')",
+        "(date '2025-01-01', 'v1', 90, ?, 4, 20, 30, 0, 5, 0, 0.5, 0.5, 1, ?, '17', 4, 5, -0.2, 1)",
         [first, SCORED_AT],
     )
     _register(con, "v1", ["2024-10-03"], "2024-10-03")
@@ -217,3 +224,32 @@ def test_a_backtest_kept_from_before_the_flag_gets_it_without_being_recomputed()
     assert result[["run_at", "is_out_of_time", "recomputed"]].to_records(index=False).tolist() == [
         (first, True, False)
     ]
+
+
+def test_a_backtest_kept_from_before_the_orders_columns_is_recomputed_with_them() -> None:
+    # the monitor compared revenue and churn only; a table made before the orders' columns gains them, and
+    # its kept rows, whose scores and window are unchanged, are computed again to fill them
+    con = _warehouse()
+    con.execute("create schema ml")
+    con.execute(backtests.BACKTESTS_DDL)
+    for column in backtests.ORDERS_COLUMNS:  # as monitoring made it before
+        con.execute(f"alter table ml.backtests drop column {column}")
+    first, second, third = (datetime(2025, 7, day) for day in (1, 2, 3))
+    con.execute(
+        "insert into ml.backtests values "
+        "(date '2025-01-01', 'v1', 90, ?, 4, 20, 30, -1 / 3, 5, 0, 0.5, 0.5, 1, ?, '17', null)",
+        [first, SCORED_AT],
+    )
+    columns = ["run_at", "predicted_orders", "realized_orders", "orders_bias", "orders_mae", "recomputed"]
+    recomputed = backtests.run_backtests(con, run_at=second)[columns].to_records(index=False).tolist()
+    assert recomputed == [(second, 4.0, 5.0, pytest.approx(-0.2), 1.0, True)]
+    kept = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
+    assert kept == [(second, 4.0, 5.0, pytest.approx(-0.2), 1.0, False)]
+
+
+def test_the_orders_bias_of_a_window_without_orders_is_null() -> None:
+    con = _warehouse()
+    con.execute("update marts.score_outcomes set orders = 0, revenue = 0, is_churned = true")
+    row = backtests.run_backtests(con, run_at=datetime(2025, 7, 1)).iloc[0]
+    assert (row["predicted_orders"], row["realized_orders"], row["orders_mae"]) == (4.0, 0.0, 1.0)
+    assert row["orders_bias"] is None and row["revenue_bias"] is None

@@ -112,9 +112,9 @@ def warehouse(tmp_path) -> str:
             """
             create table marts.score_outcome_rows as
             select * from (values
-                ('A', date '2025-03-01', 90, 40.0, false), ('B', date '2025-03-01', 90, 0.0, true),
-                ('A', date '2025-03-01', 30, 5.0, false)
-            ) as t(customer_id, as_of_date, horizon_days, revenue, is_churned)
+                ('A', date '2025-03-01', 90, 4, 40.0, false), ('B', date '2025-03-01', 90, 0, 0.0, true),
+                ('A', date '2025-03-01', 30, 1, 5.0, false)
+            ) as t(customer_id, as_of_date, horizon_days, orders, revenue, is_churned)
             """
         )
         con.execute(
@@ -168,6 +168,7 @@ def test_backtests_cover_the_champions_horizon_on_dates_with_labels(warehouse: s
             "model_version": "v0",
             "customers": 2,
             "revenue_bias": 1.5,
+            "orders_bias": -0.5,  # 1 + 1 predicted against A's 4
             "is_out_of_time": None,
         }
     ]

@@ -19,6 +19,14 @@
 {#- Whether the scoring model learnt from no outcome of the backtested window (ml.monitor.out_of_time); a
     table the monitor made before that lacks the column until its next run: unknown (null) until then. -#}
 {%- set flag_backtests = 'is_out_of_time' in backtest_columns -%}
+{#- The scores' predicted orders against the orders placed (ml.backtests, from the same rows as revenue's);
+    a table the monitor made before them lacks the columns until its next run, which recomputes its rows:
+    no orders rows until then. -#}
+{%- if 'predicted_orders' in backtest_columns -%}
+    {%- set backtest_metrics = backtest_metrics + [
+        'predicted_orders', 'realized_orders', 'orders_bias', 'orders_mae',
+    ] -%}
+{%- endif -%}
 {#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
     table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
 {%- set evaluation_columns = source_columns('ml', 'evaluations') if present['evaluations'] else [] -%}
