@@ -744,25 +744,8 @@ def test_training_stores_its_btyd_fit_at_the_test_cutoff_and_a_one_customer_date
 
 
 def test_a_model_without_an_orders_booster_gives_customers_whose_orders_were_free_bg_nbd_s_orders() -> None:
-    values = pa.table(
-        {
-            "customer_id": ["paid", "free", "rarely free"],
-            "revenue_lifetime": [500.0, 0.0, 0.0],
-            "avg_order_value": [50.0, 0.0, 0.0],
-            "orders_lifetime": [10, 4, 2],
-            "order_days_lifetime": [10, 4, 2],
-            "days_since_first_order": [95, 25, 210],
-            "days_since_last_order": [5, 4, 10],
-        }
-    )
-    bg_nbd = np.array([9.0, 6.0, 0.1])
-    raw = {
-        "churn": np.array([0.1, 0.2, 0.9]),
-        "clv": np.array([150.0, 0.0, 0.0]),
-        "btyd_revenue": np.array([120.0, 0.0, 0.0]),
-        "btyd_orders": bg_nbd,
-        "btyd_churn": np.exp(-bg_nbd),
-    }
+    values, raw = _three_customers()
+    del raw["orders"]  # a model saved before the orders booster
     chunk = score.RawChunk(values, raw, None, None)
     with duckdb.connect() as con:
         scale = score.keep_pass1(con, [chunk], {"form": "tweedie"})
