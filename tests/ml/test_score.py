@@ -199,7 +199,8 @@ def test_the_registry_records_the_params_of_every_booster_the_predictions_are_ma
     params = {task: json.loads(recorded) for task, recorded in rows}
     form, total = metadata["clv_form"], metadata["calibration"]["revenue_total"]
     assert total == "tweedie"  # a year of cutoffs and more: the Tweedie booster sets the total
-    revenue_boosters = {"clv"} if form == "tweedie" else {"churn", "clv", "spend"}
+    # the clv task's rows are revenue's boosters and the orders booster behind predicted_orders
+    revenue_boosters = {"clv", "orders"} if form == "tweedie" else {"churn", "clv", "orders", "spend"}
     assert {name: params["clv"]["boosters"][name] for name in revenue_boosters} == {
         name: metadata["params"][name] for name in revenue_boosters
     }
