@@ -6,8 +6,10 @@ objective transform, summed in another order, so they differ by float rounding o
 1e-12 of LightGBM's). On the 2-core machine, 1M rows of a 300-tree booster took 0.8 s against LightGBM's
 5.2 s (docs/benchmarks.md).
 
-Compiling one booster takes about 3 s, so scoring compiles only dates of at least COMPILE_MIN_ROWS
-customers, and keeps the compiled code beside the model version it belongs to:
+Compiling one booster takes about 3 s, so only dates of at least COMPILE_MIN_ROWS customers are scored by
+compiled code. Training compiles a champion it promotes when its scoring date is that large (a few seconds of
+minutes), so the first scoring of a new champion runs at the speed of the next; scoring compiles what is not
+compiled yet (another machine, a champion promoted by hand). The code is kept beside the model version:
 `artifacts/models/<version>/compiled/<key>/<booster>.o`. The key names the CPU the code was compiled for
 (name and features) and the lleaves and llvmlite versions, because the code uses that CPU's instructions:
 another machine reading the same artifacts (say the docker image on another host) compiles its own. A
@@ -22,7 +24,9 @@ import os
 import tempfile
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 
+import lightgbm as lgb
 import lleaves
 import llvmlite.binding as llvm
 import numpy as np
@@ -99,3 +103,27 @@ def compile_boosters(model_folder: Path, names: list[str]) -> dict[str, Compiled
     """Return the model version's boosters compiled for this machine, from its cache when already compiled."""
     cache_folder = model_folder / "compiled" / cache_key()
     return {name: CompiledBooster(booster_file(model_folder, name), cache_folder) for name in names}
+
+
+def same_category_order(
+    boosters: dict[str, lgb.Booster], features: list[str], levels: dict[str, list[str]]
+) -> bool:
+    """Return whether every booster learnt the categories in the order model_matrix gives them.
+
+    Only then does scoring hand the boosters a float matrix (and compiled code can predict it); boosters with
+    another order get LightGBM's own recoding of a frame.
+    """
+    expected = [list(levels[column]) for column in features if column in levels]
+    return all((booster.pandas_categorical or []) == expected for booster in boosters.values())
+
+
+def compiled_for_date(
+    model_folder: Path, boosters: dict[str, lgb.Booster], metadata: dict[str, Any], customers: int
+) -> dict[str, CompiledBooster] | None:
+    """Return the boosters compiled for this machine when a date of `customers` is scored by compiled code,
+    else None (a small date, or boosters that take LightGBM's frame path)."""
+    if customers < COMPILE_MIN_ROWS:
+        return None
+    if not same_category_order(boosters, metadata["features"], metadata["categorical_levels"]):
+        return None
+    return compile_boosters(model_folder, list(boosters))

@@ -44,6 +44,7 @@ import pyarrow.compute as pc
 from include.settings import get_settings
 from include.unfinished import SCORING_MARTS, require_finished_marts
 from include.warehouse import connect, scoring_date
+from ml import compiled as native
 from ml import explain
 from ml.artifacts import load_champion, version_dir
 from ml.btyd import (
@@ -61,7 +62,7 @@ from ml.btyd import (
 )
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend, unscaled_orders
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
-from ml.compiled import COMPILE_MIN_ROWS, CompiledBooster, compile_boosters, prediction_threads
+from ml.compiled import CompiledBooster, prediction_threads
 from ml.data import arrow_floats, arrow_strings, in_sample, require_mart_columns, rounded_arrow
 from ml.feature_contract import check_feature_compatibility, mart_feature_types
 from ml.features import model_matrix
@@ -237,12 +238,6 @@ def model_input(
     return matrix
 
 
-def _same_levels(boosters: dict[str, lgb.Booster], features: list[str], levels: dict[str, list[str]]) -> bool:
-    """Return whether every booster learnt the categories in the order model_matrix gives them."""
-    expected = [list(levels[column]) for column in features if column in levels]
-    return all((booster.pandas_categorical or []) == expected for booster in boosters.values())
-
-
 def iter_raw_scores(
     chunks: Iterable[pa.Table],
     btyd: tuple[BgNbd, GammaGamma],
@@ -259,7 +254,7 @@ def iter_raw_scores(
     calibration = metadata.get("calibration") or {"form": "tweedie"}
     features, levels = metadata["features"], metadata["categorical_levels"]
     horizon_days = int(metadata["horizon_days"])
-    as_arrays = _same_levels(boosters, features, levels)
+    as_arrays = native.same_category_order(boosters, features, levels)
     threads = prediction_threads()
     for table in chunks:
         matched = chunk_btyd(table, btyd, horizon_days)
@@ -413,12 +408,9 @@ def score_customers(
             metadata.get("btyd_parameters"),  # none in a model saved before
             version,
         )
-        compiled = None
-        # boosters with other category orders get LightGBM's own recoding of a frame (iter_raw_scores), so
-        # compiling them would be wasted
-        same_levels = _same_levels(boosters, metadata["features"], metadata["categorical_levels"])
-        if customers >= COMPILE_MIN_ROWS and same_levels:
-            compiled = compile_boosters(version_dir(settings.artifacts_dir, version), list(boosters))
+        compiled = native.compiled_for_date(
+            version_dir(settings.artifacts_dir, version), boosters, metadata, customers
+        )
         chunks = iter_arrow_chunks(con, as_of_date, chunk_size, scoring_columns(metadata["features"]))
         raw = iter_raw_scores(chunks, btyd, boosters, metadata, with_reasons, compiled)
         scales = keep_pass1(con, raw, metadata.get("calibration") or {"form": "tweedie"})

@@ -44,10 +44,12 @@ from ml.clv import (
     require_label_horizon,
     summarize_training_data,
 )
+from ml.compiled import compiled_for_date
 from ml.data import feature_columns, load_training_frame, require_mart_columns, training_sample_share
 from ml.feature_contract import feature_differences, mart_feature_types, require_learnable_features
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 from ml.provenance import feature_hash, git_commit, library_versions
+from ml.score import date_customers
 
 SEED = 7
 # How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
@@ -328,6 +330,7 @@ def train_models(
         frame = load_training_frame(con, horizon_days, sample_share)
         mart_types = mart_feature_types(con)
         scoring_cutoff = pd.Timestamp(scoring_date(con))
+        scoring_customers = date_customers(con, scoring_cutoff.date())
     frame, features = prepare_frame(frame, horizon_days)
     test_cutoff = frame["cutoff_date"].max()
     split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
@@ -465,6 +468,8 @@ def train_models(
                 configured_horizon_days=settings.horizon_days,
                 write_with=lambda con: write_evaluation_rows(con, evaluation_rows),
             )
+    if promoted:  # compiled now, in the minutes of training, so its first large scoring is not slowed by it
+        compiled_for_date(folder, champion.boosters, metadata, scoring_customers)
     metadata |= {"promoted": promoted, "gate_reason": reason, "report": str(report)}
     return metadata
 

@@ -582,11 +582,43 @@ def test_a_date_of_many_customers_is_scored_by_the_compiled_boosters_as_by_light
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_lightgbm = _scores(path)
     assert not compiled_folder.exists()  # a small date: nothing compiled
-    monkeypatch.setattr(score, "COMPILE_MIN_ROWS", len(by_lightgbm))  # this date is now large enough
+    monkeypatch.setattr(compiled, "COMPILE_MIN_ROWS", len(by_lightgbm))  # this date is now large enough
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_compiled = _scores(path)
     assert len(list(compiled_folder.glob("*/*.o"))) == len(metadata["models"])
     _assert_same_scores(by_compiled, by_lightgbm)
+
+
+def test_training_compiles_the_champion_it_promotes_for_a_large_scoring_date(
+    own, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first scoring of a new champion compiled its boosters, ~10 s at 1M: under 100,000 customers a second
+    path, artifacts, first = own
+    with duckdb.connect(str(path)) as con:  # a mart the champion cannot score: the challenger is promoted
+        con.execute("alter table marts.customer_features add column weekend_order_share double")
+        con.execute("update marts.customer_features set weekend_order_share = hash(customer_id) % 7 / 7")
+    monkeypatch.setattr(compiled, "COMPILE_MIN_ROWS", _customers_at(path, SCORING_DATE))
+    promoted = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    assert promoted["promoted"] is True
+    code = sorted((version_dir(artifacts, promoted["version"]) / "compiled").glob("*/*.o"))
+    assert [path.stem for path in code] == promoted["models"]
+    written = {path: path.stat().st_mtime_ns for path in code}
+    score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
+    assert {path: path.stat().st_mtime_ns for path in code} == written  # scoring read them, compiled none
+    assert set(_scores(path)["model_version"]) == {promoted["version"]}
+
+
+def test_training_compiles_nothing_for_a_rejected_challenger_or_a_small_scoring_date(
+    own, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, artifacts, first = own
+    _train_on_shuffled_labels(monkeypatch)
+    monkeypatch.setattr(compiled, "COMPILE_MIN_ROWS", 1)
+    rejected = train.train_models(warehouse_path=path, horizon_days=90, min_customers=100)
+    assert rejected["promoted"] is False
+    assert not list(models_dir(artifacts).glob("*/compiled"))
+    # the first champion, promoted with the scoring date under COMPILE_MIN_ROWS, was not compiled either
+    assert not (version_dir(artifacts, first["version"]) / "compiled").exists()
 
 
 def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
@@ -596,8 +628,9 @@ def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
     compiled_folder = version_dir(artifacts, metadata["version"]) / "compiled"
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     by_arrays = _scores(path)
-    monkeypatch.setattr(score, "COMPILE_MIN_ROWS", 1)
-    monkeypatch.setattr(score, "_same_levels", lambda *_: False)  # as for boosters with other category orders
+    monkeypatch.setattr(compiled, "COMPILE_MIN_ROWS", 1)
+    # as for boosters with other category orders
+    monkeypatch.setattr(compiled, "same_category_order", lambda *_: False)
     score.score_customers(as_of_date=SCORING_DATE, warehouse_path=path)
     assert not compiled_folder.exists()
     _assert_same_scores(_scores(path), by_arrays)
