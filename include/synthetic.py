@@ -2,7 +2,9 @@
 
 Each customer buys at a Gamma-distributed rate while alive (Pareto/NBD), dies after an Exponential
 lifetime with a Gamma-distributed dropout rate, and spends around a Gamma-distributed order value
-(Gamma-Gamma). Browsing thins out over the weeks before death, so events carry a lapse signal.
+(Gamma-Gamma). Browsing thins out over the weeks before death, so events carry a lapse signal. The shop's
+world (its lookup tables, catalogue and each customer's hidden rates) is include.synthetic_world; this module
+draws the orders, lines, sessions and events from it and writes the raw tables.
 `python -m include.synthetic --customers 5000 --out data/landing` writes one Parquet file per table.
 """
 
@@ -20,65 +22,24 @@ import pyarrow.compute as pc
 
 from include.raw_schema import column_names
 from include.settings import get_settings
+from include.synthetic_world import (
+    AGE_BANDS,
+    CATEGORIES,
+    CHANNELS,
+    COUNTRIES,
+    SEASON,
+    column,
+    latent_customers,
+    make_catalogue,
+    pick_products,
+    poisson_process,
+    season,
+)
 
 DAY_US = 86_400_000_000
 START, END = date(2023, 1, 1), date(2025, 12, 31)
-COUNTRIES = {  # country: (region, weight)
-    "GB": ("UK & Ireland", 30),
-    "IE": ("UK & Ireland", 4),
-    "DE": ("Europe", 12),
-    "FR": ("Europe", 9),
-    "NL": ("Europe", 5),
-    "ES": ("Europe", 5),
-    "IT": ("Europe", 4),
-    "SE": ("Europe", 3),
-    "US": ("North America", 16),
-    "CA": ("North America", 4),
-    "AU": ("Asia-Pacific", 5),
-    "JP": ("Asia-Pacific", 2),
-    "SG": ("Asia-Pacific", 1),
-}
-CHANNELS = {  # channel: (weight, purchase-rate multiplier, dropout-rate multiplier)
-    "organic": (30, 1.00, 0.90),
-    "paid_search": (22, 0.95, 1.10),
-    "social": (18, 0.90, 1.40),
-    "email": (10, 1.15, 0.75),
-    "referral": (10, 1.10, 0.70),
-    "affiliate": (10, 0.90, 1.15),
-}
-AGE_BANDS = {  # band: (weight, purchase-rate, dropout-rate and spend multipliers, share of orders in the app)
-    "18-24": (14, 0.90, 1.25, 0.80, 0.60),
-    "25-34": (24, 1.05, 1.10, 0.95, 0.50),
-    "35-44": (22, 1.10, 1.00, 1.05, 0.40),
-    "45-54": (18, 1.00, 0.90, 1.15, 0.30),
-    "55-64": (13, 0.95, 0.85, 1.10, 0.20),
-    "65+": (9, 0.85, 0.85, 1.00, 0.15),
-}
-CATEGORIES = {  # category: (weight, median list price, log-price spread, product nouns)
-    "fashion": (20, 30.0, 0.5, ("Jacket", "Shirt", "Dress", "Scarf")),
-    "home": (16, 35.0, 0.6, ("Lamp", "Rug", "Vase", "Throw")),
-    "beauty": (14, 18.0, 0.5, ("Serum", "Cream", "Palette", "Mist")),
-    "electronics": (12, 60.0, 0.6, ("Headphones", "Speaker", "Charger", "Tablet")),
-    "sports": (10, 40.0, 0.5, ("Trainers", "Yoga Mat", "Bottle", "Racket")),
-    "books": (10, 12.0, 0.35, ("Novel", "Cookbook", "Atlas", "Journal")),
-    "grocery": (10, 7.0, 0.4, ("Coffee", "Tea", "Olive Oil", "Chocolate")),
-    "toys": (8, 22.0, 0.5, ("Puzzle", "Robot", "Plush", "Blocks")),
-}
-ADJECTIVES = np.array(["Classic", "Compact", "Deluxe", "Eco", "Essential", "Pro", "Smart", "Vintage"])
 EVENT_TYPES = ("page_view", "product_view", "add_to_cart", "checkout", "purchase")
-SEASON = np.array([1.0] * 10 + [1.6, 1.6]) / (11.2 / 12)  # intensity by month, averaging 1: Nov-Dec peak
 TABLES = ("customers", "products", "orders", "order_items", "events", "ground_truth")
-
-
-def _weights(values: list[float]) -> np.ndarray:
-    """Return the weights normalised to probabilities."""
-    array = np.asarray(values, dtype=float)
-    return array / array.sum()
-
-
-def _column(table: dict, index: int) -> np.ndarray:
-    """Return field `index` of every row of a lookup table, as an array."""
-    return np.array([row[index] for row in table.values()])
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
@@ -98,82 +59,15 @@ def _timestamps(start: date, days: np.ndarray) -> np.ndarray:
     return np.datetime64(start, "us") + np.floor(days * DAY_US).astype("timedelta64[us]")
 
 
-def _season(start: date, days: np.ndarray) -> np.ndarray:
-    """Return the seasonal intensity multiplier of each fractional day since the start date."""
-    months = (np.datetime64(start, "D") + days.astype(np.int64)).astype("datetime64[M]").astype(np.int64)
-    return SEASON[months % 12]
-
-
-def _poisson(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, rate: np.ndarray):
-    """Return (owner, day) of a Poisson process per owner at `rate` per day on [lo, hi)."""
-    length = np.clip(hi - lo, 0.0, None)
-    owner = np.repeat(np.arange(lo.size), rng.poisson(rate * length))
-    return owner, lo[owner] + rng.random(owner.size) * length[owner]
-
-
-def _latent(rng: np.random.Generator, n: int, horizon: float) -> dict[str, np.ndarray]:
-    """Return each customer's profile and hidden behaviour (rates per day, times in days since start)."""
-    span = horizon - 30.0
-    growth = np.log(2.0) / span  # twice as many sign-ups per day at the end as at the start
-    signup = np.sort(np.log1p(rng.random(n) * np.expm1(growth * span)) / growth)
-    country = rng.choice(len(COUNTRIES), n, p=_weights(_column(COUNTRIES, 1)))
-    channel = rng.choice(len(CHANNELS), n, p=_weights(_column(CHANNELS, 0)))
-    age = rng.choice(len(AGE_BANDS), n, p=_weights(_column(AGE_BANDS, 0)))
-    rate = rng.gamma(0.7, 4.1 / 0.7, n) * _column(CHANNELS, 1)[channel] * _column(AGE_BANDS, 1)[age] / 365
-    dropout = rng.gamma(3.0, 0.8 / 3.0, n) * _column(CHANNELS, 2)[channel] * _column(AGE_BANDS, 2)[age] / 365
-    death = signup + np.minimum(rng.exponential(1.0 / dropout), 36_525.0)
-    spend = 5.0 + rng.gamma(2.5, 60.0 / 2.5, n) * _column(AGE_BANDS, 3)[age]
-    return {
-        "signup": signup,
-        "country": country,
-        "channel": channel,
-        "age": age,
-        "rate": rate,
-        "dropout": dropout,
-        "death": death,
-        "spend": spend,
-        "browse": rate * 2.2 * rng.lognormal(-0.06, 0.35, n),
-        "lapse_days": rng.uniform(60.0, 90.0, n),
-        "favourite": rng.choice(len(CATEGORIES), n, p=_weights(_column(CATEGORIES, 0))),
-        "app_share": _column(AGE_BANDS, 4)[age],
-    }
-
-
-def _catalogue(rng: np.random.Generator, customers: int) -> dict[str, np.ndarray]:
-    """Return the products, grouped by category, with a search key for popularity-weighted picks."""
-    n = min(400, 200 + customers // 500)
-    category = np.sort(rng.choice(len(CATEGORIES), n, p=_weights(_column(CATEGORIES, 0))))
-    median, spread = _column(CATEGORIES, 1)[category], _column(CATEGORIES, 2)[category]
-    price = np.maximum(np.round(median * rng.lognormal(0.0, spread)) - 0.01, 0.99)
-    popularity = rng.pareto(1.5, n) + 0.1
-    cumulative = pd.Series(popularity).groupby(category).transform(lambda w: w.cumsum() / w.sum())
-    within = cumulative.to_numpy(copy=True)
-    within[np.r_[category[1:] != category[:-1], True]] = 1.0  # the last product of a category ends at 1
-    nouns = np.array([noun for row in CATEGORIES.values() for noun in row[3]])
-    noun = category * 4 + rng.integers(0, 4, n)
-    return {
-        "category": category,
-        "price": price,
-        "cost": np.round(price * rng.uniform(0.35, 0.7, n), 2),
-        "key": category + within,
-        "name": ADJECTIVES[rng.integers(0, len(ADJECTIVES), n)] + " " + nouns[noun],
-    }
-
-
-def _pick(rng: np.random.Generator, favourite: np.ndarray, catalogue: dict) -> np.ndarray:
-    """Return a product per item: ~60% from the favourite category (when >= 0), else by popularity."""
-    other = rng.choice(len(CATEGORIES), favourite.size, p=_weights(_column(CATEGORIES, 0)))
-    category = np.where((favourite >= 0) & (rng.random(favourite.size) < 0.55), favourite, other)
-    return np.searchsorted(catalogue["key"], category + rng.random(favourite.size), side="right")
-
-
 def _orders(rng: np.random.Generator, c: dict, horizon: float, start: date) -> tuple[np.ndarray, np.ndarray]:
     """Return (customer, day) of every order, sorted by time: a first order, then seasonal Poisson buying."""
     n, alive_until = c["signup"].size, np.minimum(c["death"], horizon)
     first = c["signup"] + 600 / 86_400 + rng.exponential(3.0, n)
     has_first = (rng.random(n) < 0.85) & (first < alive_until)
-    owner, day = _poisson(rng, np.where(has_first, first, c["signup"]), alive_until, c["rate"] * SEASON.max())
-    keep = rng.random(day.size) * SEASON.max() < _season(start, day)
+    owner, day = poisson_process(
+        rng, np.where(has_first, first, c["signup"]), alive_until, c["rate"] * SEASON.max()
+    )
+    keep = rng.random(day.size) * SEASON.max() < season(start, day)
     owner = np.concatenate([np.flatnonzero(has_first), owner[keep]])
     day = np.concatenate([first[has_first], day[keep]])
     order = np.lexsort((owner, day))
@@ -186,7 +80,7 @@ def _lines(rng: np.random.Generator, c: dict, buyer: np.ndarray, catalogue: dict
     count = 1 + rng.poisson(1.2, n_orders)
     order = np.repeat(np.arange(n_orders), count)
     first = np.cumsum(count) - count
-    product = _pick(rng, c["favourite"][buyer][order], catalogue)
+    product = pick_products(rng, c["favourite"][buyer][order], catalogue)
     value = rng.gamma(3.0, c["spend"][buyer] / 3.0)
     share = rng.exponential(1.0, order.size)
     share /= np.bincount(order, share, n_orders)[order]
@@ -226,10 +120,10 @@ def _sessions(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (customer or -1, day, order or -1) of every session by time: purchases, browsing, visitors."""
     n, alive_until = c["signup"].size, np.minimum(c["death"], horizon)
-    owner, day = _poisson(rng, c["signup"], alive_until, c["browse"] * SEASON.max())
+    owner, day = poisson_process(rng, c["signup"], alive_until, c["browse"] * SEASON.max())
     fade = 0.15 + 0.85 * np.clip((c["death"][owner] - day) / c["lapse_days"][owner], 0.0, 1.0)
-    keep = rng.random(day.size) * SEASON.max() < _season(start, day) * fade
-    late_owner, late_day = _poisson(rng, alive_until, np.full(n, horizon), c["browse"] * 0.02)
+    keep = rng.random(day.size) * SEASON.max() < season(start, day) * fade
+    late_owner, late_day = poisson_process(rng, alive_until, np.full(n, horizon), c["browse"] * 0.02)
     known_day = np.concatenate([order_day, day[keep], late_day])
     n_anonymous = round(0.2 * known_day.size) if known_day.size else 0
     anonymous_day = known_day[rng.integers(0, max(known_day.size, 1), n_anonymous)]
@@ -269,7 +163,7 @@ def _events(
     product[bought] = lines["product"][line[bought]]
     browsed = (kind == 1) & ~bought
     favourite = np.where(customer >= 0, c["favourite"][np.maximum(customer, 0)], -1)
-    product[browsed] = _pick(rng, favourite[session[browsed]], catalogue)
+    product[browsed] = pick_products(rng, favourite[session[browsed]], catalogue)
     abandoned = np.flatnonzero((kind == 2) & ~purchase[session])
     product[abandoned] = product[abandoned - 1]  # an abandoned cart holds the product viewed just before
     gap = np.rint((2.0 + rng.exponential(45.0, session.size)) * 1e6).astype(np.int64)
@@ -307,8 +201,8 @@ def generate_shop(
     """Return a synthetic shop's raw tables plus `ground_truth`; the same arguments give the same frames."""
     horizon = _check(customers, start, end)
     rng = np.random.default_rng(seed)
-    c = _latent(rng, customers, horizon)
-    catalogue = _catalogue(rng, customers)
+    c = latent_customers(rng, customers, horizon)
+    catalogue = make_catalogue(rng, customers)
     buyer, order_day = _orders(rng, c, horizon, start)
     lines = _lines(rng, c, buyer, catalogue)
     session_customer, session_day, session_order = _sessions(rng, c, buyer, order_day, horizon, start)
@@ -323,7 +217,7 @@ def generate_shop(
                 "customer_id": customer_ids.to_pandas(),
                 "signed_up_at": _timestamps(start, c["signup"]),
                 "country": _take(list(COUNTRIES), c["country"]),
-                "region": _take(list(_column(COUNTRIES, 0)), c["country"]),
+                "region": _take(list(column(COUNTRIES, 0)), c["country"]),
                 "acquisition_channel": _take(list(CHANNELS), c["channel"]),
                 "age_band": _take(list(AGE_BANDS), c["age"]),
             }
