@@ -113,7 +113,7 @@ def blend_revenue(raw: dict[str, np.ndarray], form: str, weight: float, churn: n
     """Return LightGBM revenue^w x BG/NBD-GG revenue^(1 - w), LightGBM's by Tweedie or by the hurdle.
 
     Where BG/NBD + Gamma-Gamma has no revenue (NaN: at a date before any customer's repeat order had a
-    value, Gamma-Gamma has nothing to fit, ml.btyd.fit_gamma_gamma), LightGBM's revenue stands alone.
+    value, Gamma-Gamma has nothing to fit, ml.btyd_fit.fit_gamma_gamma), LightGBM's revenue stands alone.
     """
     lightgbm = raw["clv"] if form == "tweedie" else (1 - churn) * raw["spend"]
     if weight == 1.0:

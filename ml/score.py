@@ -51,8 +51,6 @@ from ml.btyd import (
     BTYD_FEATURES,
     MIN_FIT_CUSTOMERS,
     MIN_REPEAT_CUSTOMERS,
-    BgNbd,
-    GammaGamma,
     btyd_from_parameters,
     btyd_inputs,
     fit_btyd,
@@ -60,6 +58,7 @@ from ml.btyd import (
     predict_btyd,
     repeat_customers,
 )
+from ml.btyd_models import BgNbd, GammaGamma
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend, unscaled_orders
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import CompiledBooster, prediction_threads

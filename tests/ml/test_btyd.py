@@ -8,15 +8,25 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from ml import btyd
+from ml import btyd, btyd_fit
+from ml.btyd_models import (
+    BgNbd,
+    GammaGamma,
+    Levels,
+    bgnbd_expected_purchases,
+    bgnbd_log_likelihood,
+    bgnbd_p_alive,
+    gamma_gamma_expected_value,
+    gamma_gamma_log_likelihood,
+)
 
 # Published CDNOW fits: BG/NBD (Fader, Hardie & Lee 2005); Gamma-Gamma on repeat customers (Fader & Hardie
 # 2013)
-CDNOW_BGNBD = btyd.BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
-CDNOW_GAMMA_GAMMA = btyd.GammaGamma(p=6.25, q=3.74, gamma=15.44)
+CDNOW_BGNBD = BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426)
+CDNOW_GAMMA_GAMMA = GammaGamma(p=6.25, q=3.74, gamma=15.44)
 
 
-def _simulate_bgnbd(params: btyd.BgNbd, customers: int, rng: np.random.Generator):
+def _simulate_bgnbd(params: BgNbd, customers: int, rng: np.random.Generator):
     """Return x, t_x, T of customers drawn from BG/NBD, first purchase at 0, observed 27-39 weeks."""
     rate = rng.gamma(params.r, 1 / params.alpha, customers)
     dropout = rng.beta(params.a, params.b, customers)
@@ -35,7 +45,7 @@ def _simulate_bgnbd(params: btyd.BgNbd, customers: int, rng: np.random.Generator
 def test_bgnbd_log_likelihood_of_a_customer_without_repeat_purchase_by_hand() -> None:
     # x = 0: L = (alpha / (alpha + T))^r = (4.414 / 43.274)^0.243
     expected = 0.243 * np.log(4.414 / 43.274)
-    assert btyd.bgnbd_log_likelihood(CDNOW_BGNBD, [0], [0], [38.86])[0] == pytest.approx(expected, rel=1e-12)
+    assert bgnbd_log_likelihood(CDNOW_BGNBD, [0], [0], [38.86])[0] == pytest.approx(expected, rel=1e-12)
     assert expected == pytest.approx(-0.554713, abs=1e-6)
 
 
@@ -51,19 +61,19 @@ def test_bgnbd_log_likelihood_equals_the_model_integrated_over_rate_and_dropout(
 
     alive = over_p(lambda p: (1 - p) ** x) * over_rate(lambda lam: lam**x * np.exp(-lam * T))
     died = over_p(lambda p: p * (1 - p) ** (x - 1)) * over_rate(lambda lam: lam**x * np.exp(-lam * t_x))
-    closed_form = btyd.bgnbd_log_likelihood(CDNOW_BGNBD, [x], [t_x], [T])[0]
+    closed_form = bgnbd_log_likelihood(CDNOW_BGNBD, [x], [t_x], [T])[0]
     assert closed_form == pytest.approx(np.log(alive + died), rel=1e-7)
     assert closed_form == pytest.approx(-9.458606, abs=1e-6)
 
 
 def test_bgnbd_conditional_expectation_matches_the_published_cdnow_example() -> None:
     # Fader, Hardie & Lee (2005): x = 2, t_x = 30.43, T = 38.86 -> 1.226 purchases in the next 39 weeks
-    expected = btyd.bgnbd_expected_purchases(CDNOW_BGNBD, 39, [2], [30.43], [38.86])[0]
+    expected = bgnbd_expected_purchases(CDNOW_BGNBD, 39, [2], [30.43], [38.86])[0]
     assert expected == pytest.approx(1.226, abs=5e-4)
     # P(alive) by hand: 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x))^(r + x))
     by_hand = 1 / (1 + 0.793 / 3.426 * (43.274 / 34.844) ** 2.243)
-    assert btyd.bgnbd_p_alive(CDNOW_BGNBD, [2], [30.43], [38.86])[0] == pytest.approx(by_hand, rel=1e-12)
-    assert btyd.bgnbd_p_alive(CDNOW_BGNBD, [0], [0], [38.86])[0] == 1.0
+    assert bgnbd_p_alive(CDNOW_BGNBD, [2], [30.43], [38.86])[0] == pytest.approx(by_hand, rel=1e-12)
+    assert bgnbd_p_alive(CDNOW_BGNBD, [0], [0], [38.86])[0] == 1.0
 
 
 def test_bgnbd_expectation_for_a_very_frequent_buyer_matches_the_untransformed_series() -> None:
@@ -79,9 +89,7 @@ def test_bgnbd_expectation_for_a_very_frequent_buyer_matches_the_untransformed_s
     decay = np.exp((r + x) * np.log((alpha + T) / (alpha + T + t)) + log_hypergeometric)
     p_alive = 1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x))
     by_series = (a + b + x - 1) / (a - 1) * (1 - decay) * p_alive
-    assert btyd.bgnbd_expected_purchases(CDNOW_BGNBD, t, [x], [t_x], [T])[0] == pytest.approx(
-        by_series, rel=1e-9
-    )
+    assert bgnbd_expected_purchases(CDNOW_BGNBD, t, [x], [t_x], [T])[0] == pytest.approx(by_series, rel=1e-9)
 
 
 def test_bgnbd_expectation_keeps_its_dropout_where_the_transformed_series_overflows() -> None:
@@ -89,12 +97,12 @@ def test_bgnbd_expectation_keeps_its_dropout_where_the_transformed_series_overfl
     # dropout is homogeneous) and a young customer: Euler's form overflows, and eq. 10 as published holds.
     # Known values: eq. 10 in mpmath at 50 digits (the first), and in scipy as published (the second).
     t = 90 / 7
-    capped = btyd.BgNbd(r=0.5, alpha=2.0, a=1096.0, b=1096.0)
-    expected = btyd.bgnbd_expected_purchases(capped, t, [0], [0], [4.0])[0]
+    capped = BgNbd(r=0.5, alpha=2.0, a=1096.0, b=1096.0)
+    expected = bgnbd_expected_purchases(capped, t, [0], [0], [4.0])[0]
     assert expected == pytest.approx(0.610434229327, rel=1e-9)
     # (the no-dropout rate (r + x) / (alpha + T) * t, used here before, gives 1.0714)
-    homogeneous = btyd.BgNbd(r=2.0027, alpha=1.9995, a=778.17, b=779.20)
-    assert btyd.bgnbd_expected_purchases(homogeneous, t, [2], [0.571], [0.714])[0] == pytest.approx(
+    homogeneous = BgNbd(r=2.0027, alpha=1.9995, a=778.17, b=779.20)
+    assert bgnbd_expected_purchases(homogeneous, t, [2], [0.571], [0.714])[0] == pytest.approx(
         0.8886731516, rel=1e-8
     )
 
@@ -111,7 +119,7 @@ def test_bgnbd_expectation_keeps_its_dropout_where_the_transformed_series_overfl
     ],
 )
 def test_bgnbd_expectation_where_both_forms_of_the_series_overflow(params, x, t_x, T, expected) -> None:  # noqa: N803
-    purchases = btyd.bgnbd_expected_purchases(btyd.BgNbd(*params), 52.14, [x, x], [t_x, t_x], [T, T])
+    purchases = bgnbd_expected_purchases(BgNbd(*params), 52.14, [x, x], [t_x, t_x], [T, T])
     assert purchases == pytest.approx([expected, expected], rel=1e-9)
 
 
@@ -119,10 +127,10 @@ def test_p_alive_of_a_customer_whose_odds_of_death_overflow_is_zero_without_a_wa
     # three orders within hours, then two years of silence: ((alpha + T) / (alpha + t_x)) ** (r + x) is
     # beyond a float, and every such customer printed "RuntimeWarning: overflow encountered in power" at
     # every cutoff of training (17 of them before the one sentence of a shop where everyone churned)
-    params = btyd.BgNbd(r=1000.0, alpha=0.001, a=0.5, b=2.0)
+    params = BgNbd(r=1000.0, alpha=0.001, a=0.5, b=2.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        alive = btyd.bgnbd_p_alive(params, [2.0, 2.0, 0.0], [0.0, 100.0, 0.0], [104.0, 104.0, 104.0])
+        alive = bgnbd_p_alive(params, [2.0, 2.0, 0.0], [0.0, 100.0, 0.0], [104.0, 104.0, 104.0])
     assert alive[0] == 0.0  # the limit of 1 / (1 + odds) as the odds grow without bound
     assert alive[1] == pytest.approx(1 / (1 + 0.5 / 3.0 * (104.001 / 100.001) ** 1002.0), rel=1e-12)
     assert alive[2] == 1.0  # no repeat purchase: alive
@@ -131,8 +139,8 @@ def test_p_alive_of_a_customer_whose_odds_of_death_overflow_is_zero_without_a_wa
 def test_bgnbd_expectation_at_a_equal_to_one_is_its_limit() -> None:
     # (a+b+x-1)/(a-1) (1 - ...) is 0/0 at a = 1 (a fit without repeat buyers stays at its start, 1.0);
     # mpmath at 50 digits gives 0.4456261533 and 1.9832707045 at a = 1 -/+ 1e-8
-    at_one = btyd.BgNbd(r=0.5, alpha=2.0, a=1.0, b=2.5)
-    expected = btyd.bgnbd_expected_purchases(at_one, 90 / 7, [0, 3], [0, 8], [10.0, 10.0])
+    at_one = BgNbd(r=0.5, alpha=2.0, a=1.0, b=2.5)
+    expected = bgnbd_expected_purchases(at_one, 90 / 7, [0, 3], [0, 8], [10.0, 10.0])
     assert expected == pytest.approx([0.4456261533, 1.9832707045], rel=1e-8)
 
 
@@ -145,30 +153,28 @@ def test_gamma_gamma_density_equals_the_model_integrated_over_the_customer_mean(
         0,
         np.inf,
     )[0]
-    closed_form = btyd.gamma_gamma_log_likelihood(CDNOW_GAMMA_GAMMA, [x], [m_x])[0]
+    closed_form = gamma_gamma_log_likelihood(CDNOW_GAMMA_GAMMA, [x], [m_x])[0]
     assert closed_form == pytest.approx(np.log(density), rel=1e-7)
 
 
 def test_gamma_gamma_expected_value_shrinks_the_customer_mean_towards_the_population_mean() -> None:
     # population mean p gamma / (q - 1) = 6.25 x 15.44 / 2.74
-    assert btyd.gamma_gamma_expected_value(CDNOW_GAMMA_GAMMA, [0], [0])[0] == pytest.approx(
-        35.218978, abs=1e-6
-    )
+    assert gamma_gamma_expected_value(CDNOW_GAMMA_GAMMA, [0], [0])[0] == pytest.approx(35.218978, abs=1e-6)
     # x = 2, m_x = 30: p (gamma + x m_x) / (p x + q - 1) = 6.25 x 75.44 / 15.24
-    value = btyd.gamma_gamma_expected_value(CDNOW_GAMMA_GAMMA, [2], [30.0])[0]
+    value = gamma_gamma_expected_value(CDNOW_GAMMA_GAMMA, [2], [30.0])[0]
     assert value == pytest.approx(6.25 * 75.44 / 15.24, rel=1e-12)
 
 
 def test_bgnbd_fit_recovers_the_cdnow_parameters_from_simulated_customers() -> None:
     x, t_x, T = _simulate_bgnbd(CDNOW_BGNBD, 40_000, np.random.default_rng(11))  # noqa: N806
-    fitted = btyd.fit_bgnbd(x, t_x, T)
+    fitted = btyd_fit.fit_bgnbd(x, t_x, T)
     assert fitted.r == pytest.approx(0.243, rel=0.10)
     assert fitted.alpha == pytest.approx(4.414, rel=0.15)
     assert fitted.a == pytest.approx(0.793, rel=0.20)
     assert fitted.b == pytest.approx(2.426, rel=0.25)
     # and the fit is the maximum: the true parameters are no more likely on this sample
-    at_fit = btyd.bgnbd_log_likelihood(fitted, x, t_x, T).sum()
-    assert at_fit >= btyd.bgnbd_log_likelihood(CDNOW_BGNBD, x, t_x, T).sum()
+    at_fit = bgnbd_log_likelihood(fitted, x, t_x, T).sum()
+    assert at_fit >= bgnbd_log_likelihood(CDNOW_BGNBD, x, t_x, T).sum()
 
 
 def test_bgnbd_fit_counts_every_customer_of_a_shared_summary() -> None:
@@ -176,13 +182,13 @@ def test_bgnbd_fit_counts_every_customer_of_a_shared_summary() -> None:
     x, t_x, T = _simulate_bgnbd(CDNOW_BGNBD, 20_000, np.random.default_rng(3))  # noqa: N806
     t_x, T = np.round(t_x * 7) / 7, np.round(T * 7) / 7  # noqa: N806
     assert len(set(zip(x, t_x, T, strict=True))) < len(x) / 2
-    fitted = btyd.fit_bgnbd(x, t_x, T)
+    fitted = btyd_fit.fit_bgnbd(x, t_x, T)
     # the fit on every row, one customer each, as the likelihood is written in the paper
     start = np.array([1.0, float(np.mean(T)), 1.0, 1.0])
-    every_row = btyd._minimise(
-        btyd._bgnbd_negative_log_likelihood,
+    every_row = btyd_fit._minimise(
+        btyd_fit._bgnbd_negative_log_likelihood,
         start,
-        (*(btyd._Levels.of(values) for values in (x, t_x, T)), np.ones(len(x))),
+        (*(Levels.of(values) for values in (x, t_x, T)), np.ones(len(x))),
         [7.0, 12.0, 7.0, 7.0],
     )
     assert [fitted.r, fitted.alpha, fitted.a, fitted.b] == pytest.approx(list(every_row), rel=1e-6)
@@ -204,22 +210,22 @@ def test_the_likelihoods_the_fits_minimise_are_the_published_ones_with_their_gra
     x, t_x, T = _simulate_bgnbd(CDNOW_BGNBD, 3_000, np.random.default_rng(8))  # noqa: N806
     t_x, T = np.round(t_x * 7) / 7, np.round(T * 7) / 7  # noqa: N806
     count = np.random.default_rng(9).integers(1, 4, len(x)).astype(float)
-    params = btyd.BgNbd(r=0.3, alpha=5.0, a=0.7, b=2.0)
+    params = BgNbd(r=0.3, alpha=5.0, a=0.7, b=2.0)
     log_params = np.log([params.r, params.alpha, params.a, params.b])
-    args = (*(btyd._Levels.of(values) for values in (x, t_x, T)), count)
-    value, gradient = btyd._bgnbd_negative_log_likelihood(log_params, *args)
-    assert value == -float(count @ btyd.bgnbd_log_likelihood(params, x, t_x, T))
-    numerical = _numerical_gradient(btyd._bgnbd_negative_log_likelihood, log_params, args)
+    args = (*(Levels.of(values) for values in (x, t_x, T)), count)
+    value, gradient = btyd_fit._bgnbd_negative_log_likelihood(log_params, *args)
+    assert value == -float(count @ bgnbd_log_likelihood(params, x, t_x, T))
+    numerical = _numerical_gradient(btyd_fit._bgnbd_negative_log_likelihood, log_params, args)
     assert gradient == pytest.approx(numerical, rel=1e-5)
 
     repeat = x > 0
     m_x = np.random.default_rng(10).gamma(4.0, 10.0, int(repeat.sum()))
-    gg_params = btyd.GammaGamma(p=6.0, q=4.0, gamma=15.0)
+    gg_params = GammaGamma(p=6.0, q=4.0, gamma=15.0)
     gg_log_params = np.log([gg_params.p, gg_params.q, gg_params.gamma])
-    gg_args = (btyd._Levels.of(x[repeat]), m_x, np.log(m_x))
-    value, gradient = btyd._gamma_gamma_negative_log_likelihood(gg_log_params, *gg_args)
-    assert value == -float(np.sum(btyd.gamma_gamma_log_likelihood(gg_params, x[repeat], m_x)))
-    numerical = _numerical_gradient(btyd._gamma_gamma_negative_log_likelihood, gg_log_params, gg_args)
+    gg_args = (Levels.of(x[repeat]), m_x, np.log(m_x))
+    value, gradient = btyd_fit._gamma_gamma_negative_log_likelihood(gg_log_params, *gg_args)
+    assert value == -float(np.sum(gamma_gamma_log_likelihood(gg_params, x[repeat], m_x)))
+    numerical = _numerical_gradient(btyd_fit._gamma_gamma_negative_log_likelihood, gg_log_params, gg_args)
     assert gradient == pytest.approx(numerical, rel=1e-5)
 
 
@@ -230,7 +236,7 @@ def test_gamma_gamma_fit_recovers_the_cdnow_parameters_from_simulated_customers(
     nu = rng.gamma(CDNOW_GAMMA_GAMMA.q, 1 / CDNOW_GAMMA_GAMMA.gamma, customers)
     # the mean of x order values, each Gamma(p, nu), is Gamma(p x, nu x)
     m_x = rng.gamma(CDNOW_GAMMA_GAMMA.p * x, 1 / (nu * x))
-    fitted = btyd.fit_gamma_gamma(x, m_x)
+    fitted = btyd_fit.fit_gamma_gamma(x, m_x)
     assert fitted.p == pytest.approx(6.25, rel=0.10)
     assert fitted.q == pytest.approx(3.74, rel=0.10)
     assert fitted.gamma == pytest.approx(15.44, rel=0.15)
@@ -243,14 +249,14 @@ def test_gamma_gamma_fit_of_order_values_in_the_hundreds_of_millions_is_the_same
     nu = rng.gamma(3.74, 1 / 15.44, 3000)
     x = rng.integers(1, 6, 3000).astype(float)
     m_x = rng.gamma(6.25 * x, 1 / (nu * x))
-    plain = btyd.fit_gamma_gamma(x, m_x)
-    large = btyd.fit_gamma_gamma(x, m_x * 1e8)
+    plain = btyd_fit.fit_gamma_gamma(x, m_x)
+    large = btyd_fit.fit_gamma_gamma(x, m_x * 1e8)
     assert (large.p, large.q, large.gamma / 1e8) == pytest.approx((plain.p, plain.q, plain.gamma), rel=1e-5)
-    expected = btyd.gamma_gamma_expected_value(large, x, m_x * 1e8) / 1e8
-    assert expected == pytest.approx(btyd.gamma_gamma_expected_value(plain, x, m_x), rel=1e-5)
+    expected = gamma_gamma_expected_value(large, x, m_x * 1e8) / 1e8
+    assert expected == pytest.approx(gamma_gamma_expected_value(plain, x, m_x), rel=1e-5)
     assert large.population_mean / 1e8 == pytest.approx(plain.population_mean, rel=1e-5)
-    assert btyd.order_value_scale(m_x) == 1.0  # an ordinary shop is fitted as it always was
-    assert btyd.order_value_scale(m_x * 1e8) == 1e7
+    assert btyd_fit.order_value_scale(m_x) == 1.0  # an ordinary shop is fitted as it always was
+    assert btyd_fit.order_value_scale(m_x * 1e8) == 1e7
 
 
 def test_btyd_inputs_are_arithmetic_on_mart_columns_in_weeks() -> None:
@@ -303,29 +309,29 @@ def test_without_a_repeat_customer_gamma_gamma_has_nothing_to_fit_and_says_so_wi
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "mean of empty slice" on the way
-        fitted = btyd.fit_gamma_gamma(np.array([]), np.array([]))
+        fitted = btyd_fit.fit_gamma_gamma(np.array([]), np.array([]))
     assert np.isnan([fitted.p, fitted.q, fitted.gamma]).all()
     # every customer of such a cutoff has x = 0
-    assert np.isnan(btyd.gamma_gamma_expected_value(fitted, np.array([0.0, 0.0]), np.array([0.0, 0.0]))).all()
+    assert np.isnan(gamma_gamma_expected_value(fitted, np.array([0.0, 0.0]), np.array([0.0, 0.0]))).all()
 
 
 def test_with_q_at_most_two_the_population_mean_is_the_repeat_customers_mean() -> None:
     # q <= 1: the spend rate's distribution has no mean, and p * gamma / (q - 1) is negative or infinite
-    fitted = btyd.GammaGamma(p=2.0, q=0.9, gamma=10.0, repeat_mean=60.0)
+    fitted = GammaGamma(p=2.0, q=0.9, gamma=10.0, repeat_mean=60.0)
     assert fitted.population_mean == 60.0
-    values = btyd.gamma_gamma_expected_value(fitted, np.array([0.0, 1.0, 3.0]), np.array([0.0, 40.0, 50.0]))
+    values = gamma_gamma_expected_value(fitted, np.array([0.0, 1.0, 3.0]), np.array([0.0, 40.0, 50.0]))
     # x = 1: 2 * 1 + 0.9 - 1 > 0, the shrunk formula holds; x = 3 too
     assert values == pytest.approx([60.0, 2.0 * (10.0 + 40.0) / 1.9, 2.0 * (10.0 + 150.0) / 5.9])
-    no_mean = btyd.GammaGamma(p=0.05, q=0.5, gamma=10.0, repeat_mean=60.0)  # p * x + q - 1 < 0 at x = 1
-    own = btyd.gamma_gamma_expected_value(no_mean, np.array([1.0]), np.array([40.0]))
+    no_mean = GammaGamma(p=0.05, q=0.5, gamma=10.0, repeat_mean=60.0)  # p * x + q - 1 < 0 at x = 1
+    own = gamma_gamma_expected_value(no_mean, np.array([1.0]), np.array([40.0]))
     assert own == pytest.approx([40.0])
     # just above 1 the model's mean exists but is 6,667 times gamma * p: a one-time buyer gets the repeat mean
-    barely = btyd.GammaGamma(p=2.0, q=1.0003, gamma=10.0, repeat_mean=60.0)
+    barely = GammaGamma(p=2.0, q=1.0003, gamma=10.0, repeat_mean=60.0)
     assert barely.population_mean == 60.0
-    assert btyd.gamma_gamma_expected_value(barely, np.array([0.0]), np.array([0.0])) == pytest.approx([60.0])
-    assert btyd.GammaGamma(p=2.0, q=2.0, gamma=10.0, repeat_mean=60.0).population_mean == 60.0
+    assert gamma_gamma_expected_value(barely, np.array([0.0]), np.array([0.0])) == pytest.approx([60.0])
+    assert GammaGamma(p=2.0, q=2.0, gamma=10.0, repeat_mean=60.0).population_mean == 60.0
     # above 2 (the spend rate has a variance) the model's own mean, as published
-    assert btyd.GammaGamma(p=2.0, q=2.5, gamma=10.0, repeat_mean=60.0).population_mean == pytest.approx(
+    assert GammaGamma(p=2.0, q=2.5, gamma=10.0, repeat_mean=60.0).population_mean == pytest.approx(
         2.0 * 10.0 / 1.5
     )
     assert CDNOW_GAMMA_GAMMA.population_mean == pytest.approx(6.25 * 15.44 / 2.74)

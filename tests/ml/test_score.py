@@ -16,13 +16,12 @@ from ml import actions, champion, compiled, evaluate, monitor, provenance, regis
 from ml.artifacts import CHAMPION_POINTER, EVALUATED, load_boosters, load_champion, models_dir, version_dir
 from ml.btyd import (
     BTYD_FEATURES,
-    BgNbd,
-    GammaGamma,
     btyd_from_parameters,
     btyd_inputs,
     btyd_parameters,
     fit_btyd,
 )
+from ml.btyd_models import BgNbd, GammaGamma
 from ml.data import READ_BY_NAME, SAMPLE_BUCKETS, load_training_frame, rounded
 from ml.features import RFM_FEATURES, model_matrix
 
