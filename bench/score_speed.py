@@ -58,12 +58,12 @@ print(json.dumps({"written": written, "seconds": seconds, "stages": stages}))
 """
 # Where a run's time goes: (label, profiled function); nested entries are parts of the ones above them.
 STAGES = (
-    ("BG/NBD + Gamma-Gamma fitted on the date's training sample (its rows read)", "score.fit_date_btyd"),
+    ("BG/NBD + Gamma-Gamma fitted on the date's training sample (its rows read)", "score_btyd.fit_date_btyd"),
     ("of which the two maximum-likelihood fits", "btyd.fit_btyd"),
     ("compiling the boosters, or reading their code compiled by an earlier run", "compiled.compile_boosters"),
     ("pass 1 over the chunks, blended and kept in a temporary table", "score.keep_pass1"),
     ("of which reading the mart (one streamed query, Arrow)", "publish_scores.iter_arrow_chunks"),
-    ("of which the BG/NBD + Gamma-Gamma predictions of each chunk", "score.chunk_btyd"),
+    ("of which the BG/NBD + Gamma-Gamma predictions of each chunk", "score_btyd.chunk_btyd"),
     ("of which the LightGBM matrix", "score.model_input"),
     ("of which LightGBM predict (every booster; dates under ml.compiled.COMPILE_MIN_ROWS)", "basic.predict"),
     ("of which the compiled boosters' predict (every booster)", "compiled.predict"),

@@ -114,9 +114,9 @@ def btyd_by_cutoff(
     fitted_on (booleans aligned with the frame) limits the fits to those rows; every row is predicted. A
     cutoff too small to fit them on (identified_fit: a shop's first months, a few test orders before its
     launch) gets the fit of the nearest later cutoff that is not, as scoring gives such a date the fit of a
-    larger one (ml.score.fit_date_btyd): fitted on two customers, one repeat customer who had bought on two
-    days in a row got P(alive) 7e-10 and BTYD revenue 9e-9 as training features. With no such later cutoff,
-    the cutoff is fitted on its own rows.
+    larger one (ml.score_btyd.fit_date_btyd): fitted on two customers, one repeat customer who had bought
+    on two days in a row got P(alive) 7e-10 and BTYD revenue 9e-9 as training features. With no such later
+    cutoff, the cutoff is fitted on its own rows.
     """
     parts = []
     later: tuple[BgNbd, GammaGamma] | None = None

@@ -21,9 +21,9 @@ LABEL_COLUMNS = ("label_revenue", "label_orders", "label_is_churned")
 # a reason (ml.explain) and their drift, one value per cutoff, is not monitored (ml.monitor).
 CALENDAR_FEATURES = ("cutoff_month", "days_to_year_end_peak")
 # Mart columns the Python code reads by name, not only as model inputs: BG/NBD + Gamma-Gamma's inputs
-# (ml.score.BTYD_INPUT_COLUMNS), the RFM and naive-rate baselines' (ml.features.RFM_FEATURES, tenure_days)
-# and what every score row carries (ml.clv.VALUE_COLUMNS). The persistence baseline reads the horizon's
-# revenue_<N>d and orders_<N>d as well (persistence_columns).
+# (ml.score_btyd.BTYD_INPUT_COLUMNS), the RFM and naive-rate baselines' (ml.features.RFM_FEATURES,
+# tenure_days) and what every score row carries (ml.clv.VALUE_COLUMNS). The persistence baseline reads the
+# horizon's revenue_<N>d and orders_<N>d as well (persistence_columns).
 READ_BY_NAME = (
     "orders_lifetime",
     "revenue_lifetime",
@@ -166,6 +166,14 @@ def arrow_strings(values: Sequence[str] | pa.Array | pa.ChunkedArray) -> pa.Arra
     if isinstance(values, pa.Array | pa.ChunkedArray):
         return values
     return pa.array(np.asarray(values, dtype=object), type=pa.string())
+
+
+def date_customers(con: duckdb.DuckDBPyConnection, as_of_date: date) -> int:
+    """Return how many customers the feature mart holds at the date."""
+    [(customers,)] = con.execute(
+        "select count(*) from marts.customer_features where cutoff_date = ?", [as_of_date]
+    ).fetchall()
+    return int(customers)
 
 
 def feature_cutoffs(con: duckdb.DuckDBPyConnection) -> list[date]:

@@ -4,14 +4,14 @@ Scoring reads the feature mart a chunk of customers at a time, and what it keeps
 waits in DuckDB, which spills to disk beyond CVW_DUCKDB_MEMORY_LIMIT, so memory holds one chunk (and the
 BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the number of customers:
 1. BG/NBD + Gamma-Gamma are fitted as at training: on the date's customers in the model's training sample
-   (all of them below CVW_TRAIN_MAX_CUSTOMERS; never more than about that many; fit_date_btyd reads only
-   their five input columns). One query then streams the date's rows in customer_id order, only the
-   columns the model, BG/NBD and the score rows use, as Arrow chunks (ml.publish_scores.iter_arrow_chunks).
-   Each chunk gets its BG/NBD + Gamma-Gamma predictions from the date's fit (chunk_btyd), becomes the
-   float matrix LightGBM would make of ml.features.model_matrix's frame (model_input, once for all
-   boosters), gets the boosters' raw predictions (from their compiled code, ml.compiled, for dates of
-   COMPILE_MIN_ROWS customers or more) and, unless reasons are switched off, the top three SHAP reasons for
-   churn and for value (LightGBM's own pred_contrib).
+   (all of them below CVW_TRAIN_MAX_CUSTOMERS; never more than about that many; ml.score_btyd's
+   fit_date_btyd reads only their five input columns). One query then streams the date's rows in
+   customer_id order, only the columns the model, BG/NBD and the score rows use, as Arrow chunks
+   (ml.publish_scores.iter_arrow_chunks). Each chunk gets its BG/NBD + Gamma-Gamma predictions from the
+   date's fit (chunk_btyd), becomes the float matrix LightGBM would make of ml.features.model_matrix's
+   frame (model_input, once for all boosters), gets the boosters' raw predictions (from their compiled
+   code, ml.compiled, for dates of COMPILE_MIN_ROWS customers or more) and, unless reasons are switched
+   off, the top three SHAP reasons for churn and for value (LightGBM's own pred_contrib).
    Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
    warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
    that set the blend's total over all the date's customers, as in training.
@@ -49,32 +49,17 @@ from ml import explain
 from ml.artifacts import load_champion, version_dir
 from ml.btyd import (
     BTYD_FEATURES,
-    MIN_FIT_CUSTOMERS,
-    MIN_REPEAT_CUSTOMERS,
-    btyd_from_parameters,
-    btyd_inputs,
-    fit_btyd,
-    identified_fit,
-    predict_btyd,
-    repeat_customers,
 )
 from ml.btyd_models import BgNbd, GammaGamma
 from ml.calibration import calibrated_churn, fit_revenue_scale, unscaled_blend, unscaled_orders
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import CompiledBooster, prediction_threads
-from ml.data import arrow_floats, arrow_strings, in_sample, require_mart_columns, rounded_arrow
+from ml.data import arrow_floats, arrow_strings, date_customers, require_mart_columns
 from ml.feature_contract import check_feature_compatibility, mart_feature_types
 from ml.features import model_matrix
 from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_chunks, publish_scores
+from ml.score_btyd import BTYD_INPUT_COLUMNS, chunk_btyd, fit_date_btyd
 
-# The mart columns BG/NBD + Gamma-Gamma read (ml.btyd.btyd_inputs); the score rows carry ml.clv.VALUE_COLUMNS.
-BTYD_INPUT_COLUMNS = (
-    "order_days_lifetime",
-    "days_since_first_order",
-    "days_since_last_order",
-    "revenue_lifetime",
-    "first_order_day_revenue",
-)
 # Threads of LightGBM's predictions and SHAP contributions: every core (0: OpenMP's count, which
 # OMP_NUM_THREADS caps), as training uses (ml.train). A prediction is one parallel loop over rows, which two
 # threads on the 2-core target ran in 0.6-0.7x the wall time of one, even with other work on the machine
@@ -106,83 +91,6 @@ def scoring_columns(features: list[str]) -> list[str]:
     mart_features = (column for column in features if column not in BTYD_FEATURES)
     wanted = ["customer_id", *mart_features, *BTYD_INPUT_COLUMNS, *VALUE_COLUMNS]
     return list(dict.fromkeys(wanted))
-
-
-def date_customers(con: duckdb.DuckDBPyConnection, as_of_date: date) -> int:
-    """Return how many customers the feature mart holds at the date."""
-    [(customers,)] = con.execute(
-        "select count(*) from marts.customer_features where cutoff_date = ?", [as_of_date]
-    ).fetchall()
-    return int(customers)
-
-
-def fit_date_btyd(
-    con: duckdb.DuckDBPyConnection,
-    as_of_date: date,
-    customers: int,
-    sample_share: float = 1.0,
-    max_fit_customers: int | None = None,
-    stored: dict[str, Any] | None = None,
-    version: str = "the champion",
-) -> tuple[BgNbd, GammaGamma]:
-    """Return BG/NBD and Gamma-Gamma fitted on the date's customers (`customers` of them) as training did.
-
-    Training fits them on the customers of its hash sample (sample_share, the model's
-    training_sample_share; all when 1). With max_fit_customers (CVW_TRAIN_MAX_CUSTOMERS), the fit reads at
-    most about that many customers of the date, the sample training would take of them: a smaller share
-    of the same hash sample (the customers of a smaller share are among those of a larger one), for a model
-    trained on fewer customers than the date has. Seven parameters fitted on 200,000 customers barely move
-    with more, and the fit was most of the time scoring took at 1M customers otherwise (docs/benchmarks.md).
-    Only the sampled customers' inputs are read; every customer is predicted chunk by chunk (chunk_btyd).
-    A date whose sample is too small to fit them on (ml.btyd.identified_fit: an early date of one or two
-    customers, a share below 1) is fitted on all its customers: fitted on no customer, BG/NBD's parameters
-    were NaN, and so was every customer's churn and revenue. The sample bounds the fit's cost; it never
-    decides whether there is a fit. A date too small even so (fewer than MIN_FIT_CUSTOMERS customers, or
-    MIN_REPEAT_CUSTOMERS with a repeat purchase of positive value) gets the parameters the model's training
-    fitted on its test cutoff (`stored`, the metadata's btyd_parameters); a model saved without them
-    (`version`) stops scoring such a date with one sentence.
-    """
-    if max_fit_customers and customers > max_fit_customers:
-        sample_share = min(sample_share, max_fit_customers / customers)
-    inputs = btyd_inputs(_btyd_frame(rounded_arrow(_date_btyd_inputs(con, as_of_date, sample_share))))
-    if not identified_fit(inputs) and sample_share < 1.0:
-        inputs = btyd_inputs(_btyd_frame(rounded_arrow(_date_btyd_inputs(con, as_of_date, 1.0))))
-    if identified_fit(inputs):
-        return fit_btyd(inputs)  # rounded as training reads the mart
-    if stored is not None:
-        return btyd_from_parameters(stored)
-    plural = "s" * (len(inputs) != 1)
-    raise SystemExit(
-        f"BG/NBD + Gamma-Gamma, whose predictions the model reads, cannot be fitted at {as_of_date}: "
-        f"{len(inputs)} customer{plural}, {repeat_customers(inputs)} with a repeat purchase of positive "
-        f"value (at least {MIN_FIT_CUSTOMERS} and {MIN_REPEAT_CUSTOMERS} are needed), and model version "
-        f"{version} was saved without the parameters it fitted in training, which a newer training "
-        "stores: score a later date, or train again (cvw train) to score this one."
-    )
-
-
-def _date_btyd_inputs(con: duckdb.DuckDBPyConnection, as_of_date: date, sample_share: float) -> pa.Table:
-    """Return the BTYD_INPUT_COLUMNS of the date's customers in the hash sample of a share, by customer_id."""
-    sampled, sample_parameters = in_sample("customer_id", sample_share)
-    return con.sql(
-        f"""
-        select {", ".join(BTYD_INPUT_COLUMNS)}
-        from marts.customer_features
-        where cutoff_date = ? and {sampled}
-        order by customer_id
-        """,
-        params=[as_of_date, *sample_parameters],
-    ).to_arrow_table()
-
-
-def chunk_btyd(table: pa.Table, fitted: tuple[BgNbd, GammaGamma], horizon_days: int) -> pd.DataFrame:
-    """Return the BTYD predictions of a chunk's mart rows (BTYD_INPUT_COLUMNS), in the chunk's order."""
-    return predict_btyd(btyd_inputs(_btyd_frame(table)), *fitted, horizon_days)
-
-
-def _btyd_frame(table: pa.Table) -> pd.DataFrame:
-    """Return the BTYD_INPUT_COLUMNS of an Arrow table as a frame of floats."""
-    return pd.DataFrame({column: arrow_floats(table.column(column)) for column in BTYD_INPUT_COLUMNS})
 
 
 def chunk_reasons(

@@ -45,11 +45,16 @@ from ml.clv import (
     summarize_training_data,
 )
 from ml.compiled import compiled_for_date
-from ml.data import feature_columns, load_training_frame, require_mart_columns, training_sample_share
+from ml.data import (
+    date_customers,
+    feature_columns,
+    load_training_frame,
+    require_mart_columns,
+    training_sample_share,
+)
 from ml.feature_contract import feature_differences, mart_feature_types, require_learnable_features
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 from ml.provenance import feature_hash, git_commit, library_versions
-from ml.score import date_customers
 
 SEED = 7
 # How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
@@ -401,7 +406,7 @@ def train_models(
         # below 1: a fixed hash sample of customers (CVW_TRAIN_MAX_CUSTOMERS), the same at every cutoff
         "training_sample_share": sample_share,
         # BG/NBD + Gamma-Gamma as fitted on the test cutoff's customers (training's fit there): what scoring
-        # uses at a date too small to fit them on (ml.btyd.identified_fit; ml.score.fit_date_btyd)
+        # uses at a date too small to fit them on (ml.btyd.identified_fit; ml.score_btyd.fit_date_btyd)
         "btyd_parameters": {
             "cutoff": str(test_cutoff.date()),
             **btyd_parameters(fit_btyd(btyd_inputs(test))),

@@ -12,7 +12,18 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, champion, compiled, evaluate, monitor, provenance, registry, score, train
+from ml import (
+    actions,
+    champion,
+    compiled,
+    evaluate,
+    monitor,
+    provenance,
+    registry,
+    score,
+    score_btyd,
+    train,
+)
 from ml.artifacts import CHAMPION_POINTER, EVALUATED, load_boosters, load_champion, models_dir, version_dir
 from ml.btyd import (
     BTYD_FEATURES,
@@ -22,7 +33,7 @@ from ml.btyd import (
     fit_btyd,
 )
 from ml.btyd_models import BgNbd, GammaGamma
-from ml.data import READ_BY_NAME, SAMPLE_BUCKETS, load_training_frame, rounded
+from ml.data import READ_BY_NAME, SAMPLE_BUCKETS, date_customers, load_training_frame, rounded
 from ml.features import RFM_FEATURES, model_matrix
 
 SCORING_DATE = date(2025, 1, 1)
@@ -86,7 +97,7 @@ def _assert_same_scores(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 def _customers_at(path: Path, cutoff: date) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
-        return score.date_customers(con, cutoff)
+        return date_customers(con, cutoff)
 
 
 def test_the_first_model_is_evaluated_out_of_time_promoted_and_registered(trained) -> None:
@@ -445,7 +456,9 @@ def test_scoring_refuses_a_mart_where_a_numeric_feature_became_text(own) -> None
 
 
 def test_the_columns_read_by_name_are_every_mart_column_training_and_scoring_read() -> None:
-    read = {*score.BTYD_INPUT_COLUMNS, *score.VALUE_COLUMNS, *RFM_FEATURES, "tenure_days"} - {"customer_id"}
+    read = {*score_btyd.BTYD_INPUT_COLUMNS, *score.VALUE_COLUMNS, *RFM_FEATURES, "tenure_days"} - {
+        "customer_id"
+    }
     assert read == set(READ_BY_NAME)
 
 
@@ -532,7 +545,7 @@ def _scoring_rows(path: Path) -> tuple[pa.Table, tuple[BgNbd, GammaGamma]]:
         frame = con.execute(
             "select * from marts.customer_features where cutoff_date = ? order by customer_id", [SCORING_DATE]
         ).df()
-        btyd = score.fit_date_btyd(con, SCORING_DATE, score.date_customers(con, SCORING_DATE))
+        btyd = score_btyd.fit_date_btyd(con, SCORING_DATE, date_customers(con, SCORING_DATE))
     frame["region"] = frame["region"].astype(object)
     frame.loc[0, "region"], frame.loc[1, "region"] = "west", None
     return pa.Table.from_pandas(frame, preserve_index=False), btyd
@@ -542,7 +555,7 @@ def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(train
     _, boosters, metadata = load_champion(artifacts)
     features, levels = metadata["features"], metadata["categorical_levels"]
     table, fitted = _scoring_rows(trained[0])
-    btyd = score.chunk_btyd(table, fitted, 90)
+    btyd = score_btyd.chunk_btyd(table, fitted, 90)
     frame = table.to_pandas()
     frame[list(BTYD_FEATURES)] = btyd[list(BTYD_FEATURES)].to_numpy()
     matrix = score.model_input(table, btyd, features, levels)
@@ -557,7 +570,7 @@ def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(
     path, artifacts, _ = own
     version, boosters, metadata = load_champion(artifacts)
     table, fitted = _scoring_rows(path)
-    btyd = score.chunk_btyd(table, fitted, 90)
+    btyd = score_btyd.chunk_btyd(table, fitted, 90)
     matrix = score.model_input(table, btyd, metadata["features"], metadata["categorical_levels"])
     assert np.isnan(matrix).any()  # missing values and unseen categories take LightGBM's default branches
     folder = version_dir(artifacts, version)
@@ -648,9 +661,9 @@ def test_raw_scores_of_a_customer_do_not_depend_on_the_chunk_it_is_in(trained, a
 
 def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        customers = score.date_customers(con, SCORING_DATE)
-        everyone = score.fit_date_btyd(con, SCORING_DATE, customers)
-        sampled = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=0.5)
+        customers = date_customers(con, SCORING_DATE)
+        everyone = score_btyd.fit_date_btyd(con, SCORING_DATE, customers)
+        sampled = score_btyd.fit_date_btyd(con, SCORING_DATE, customers, sample_share=0.5)
         frame = con.execute(
             "select *, hash(customer_id) % ? < ? as in_sample from marts.customer_features "
             "where cutoff_date = ? order by customer_id",
@@ -666,15 +679,17 @@ def test_scoring_fits_btyd_on_the_customers_of_the_models_training_sample(wareho
 def test_scoring_fits_btyd_on_at_most_the_customers_training_would_sample(warehouse: Path) -> None:
     customers = _customers_at(warehouse, SCORING_DATE)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        capped = score.fit_date_btyd(con, SCORING_DATE, customers, max_fit_customers=customers // 4)
-        quarter = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=(customers // 4) / customers)
+        capped = score_btyd.fit_date_btyd(con, SCORING_DATE, customers, max_fit_customers=customers // 4)
+        quarter = score_btyd.fit_date_btyd(
+            con, SCORING_DATE, customers, sample_share=(customers // 4) / customers
+        )
         # a model sampled more thinly than the cap keeps its own sample
-        thinner = score.fit_date_btyd(
+        thinner = score_btyd.fit_date_btyd(
             con, SCORING_DATE, customers, sample_share=0.1, max_fit_customers=customers // 4
         )
-        tenth = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=0.1)
-        uncapped = score.fit_date_btyd(con, SCORING_DATE, customers, max_fit_customers=customers)
-        everyone = score.fit_date_btyd(con, SCORING_DATE, customers)
+        tenth = score_btyd.fit_date_btyd(con, SCORING_DATE, customers, sample_share=0.1)
+        uncapped = score_btyd.fit_date_btyd(con, SCORING_DATE, customers, max_fit_customers=customers)
+        everyone = score_btyd.fit_date_btyd(con, SCORING_DATE, customers)
     assert (capped, thinner, uncapped) == (quarter, tenth, everyone)
     assert capped != everyone
 
@@ -691,8 +706,8 @@ def test_a_date_whose_customers_are_all_outside_the_training_sample_fits_btyd_on
             "where cutoff_date = ? and hash(customer_id) % ? < 1",
             [SCORING_DATE, SAMPLE_BUCKETS],
         ).fetchall()
-        nobody = score.fit_date_btyd(con, SCORING_DATE, customers, sample_share=1 / SAMPLE_BUCKETS)
-        everyone = score.fit_date_btyd(con, SCORING_DATE, customers)
+        nobody = score_btyd.fit_date_btyd(con, SCORING_DATE, customers, sample_share=1 / SAMPLE_BUCKETS)
+        everyone = score_btyd.fit_date_btyd(con, SCORING_DATE, customers)
     assert sampled == 0
     assert nobody == everyone
     assert all(np.isfinite(value) for value in (*vars(nobody[0]).values(), nobody[1].p, nobody[1].q))
@@ -728,9 +743,9 @@ def test_a_date_too_small_to_fit_btyd_on_gets_the_parameters_training_stored(
 ) -> None:
     stored = btyd_parameters((BgNbd(r=0.243, alpha=4.414, a=0.793, b=2.426), GammaGamma(6.25, 3.74, 15.44)))
     with duckdb.connect(str(_early_date(tmp_path / "early.duckdb", rows)), read_only=True) as con:
-        fitted = score.fit_date_btyd(con, date(2023, 1, 10), len(rows), stored={"cutoff": "x", **stored})
+        fitted = score_btyd.fit_date_btyd(con, date(2023, 1, 10), len(rows), stored={"cutoff": "x", **stored})
         with pytest.raises(SystemExit) as refused:
-            score.fit_date_btyd(con, date(2023, 1, 10), len(rows), version="v1")
+            score_btyd.fit_date_btyd(con, date(2023, 1, 10), len(rows), version="v1")
     assert fitted == btyd_from_parameters(stored)
     repeat = sum(row is TWICE for row in rows)
     plural = "s" * (len(rows) != 1)
@@ -746,7 +761,7 @@ def test_a_date_of_four_customers_three_of_them_repeat_customers_gets_its_own_fi
     rows = [ONCE, TWICE, (3, 9, 2, 70.0, 30.0), (2, 5, 4, 35.0, 10.0)]
     stored = btyd_parameters((BgNbd(1.0, 1.0, 1.0, 1.0), GammaGamma(1.0, 3.0, 1.0)))
     with duckdb.connect(str(_early_date(tmp_path / "early.duckdb", rows)), read_only=True) as con:
-        fitted = score.fit_date_btyd(con, date(2023, 1, 10), 4, stored=stored)
+        fitted = score_btyd.fit_date_btyd(con, date(2023, 1, 10), 4, stored=stored)
         frame = con.execute("select * from marts.customer_features order by customer_id").df()
     assert fitted == fit_btyd(btyd_inputs(rounded(frame)))
     assert fitted != btyd_from_parameters(stored)
@@ -758,8 +773,8 @@ def test_training_stores_its_btyd_fit_at_the_test_cutoff_and_a_one_customer_date
     path, _, metadata = own
     test_cutoff = date.fromisoformat(metadata["test_cutoff"])
     with duckdb.connect(str(path)) as con:
-        customers = score.date_customers(con, test_cutoff)
-        assert btyd_from_parameters(metadata["btyd_parameters"]) == score.fit_date_btyd(
+        customers = date_customers(con, test_cutoff)
+        assert btyd_from_parameters(metadata["btyd_parameters"]) == score_btyd.fit_date_btyd(
             con, test_cutoff, customers
         )
         assert metadata["btyd_parameters"]["cutoff"] == metadata["test_cutoff"]
@@ -851,7 +866,9 @@ def test_the_orders_total_of_a_date_is_bg_nbd_s_over_all_its_chunks_when_bg_nbd_
 def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_and_waits_for_a_day(own) -> None:
     path = own[0]
     table, fitted = _scoring_rows(path)
-    purchases = score.chunk_btyd(table, fitted, 90)["btyd_expected_purchases"].to_numpy()  # days with one
+    purchases = score_btyd.chunk_btyd(table, fitted, 90)[
+        "btyd_expected_purchases"
+    ].to_numpy()  # days with one
     customer = table.column("customer_id")[int(np.argmax(purchases))].as_py()
     with duckdb.connect(str(path)) as con:
         # every order free (samples, replacements), three on each day with one: a wholesale buyer's pattern;
