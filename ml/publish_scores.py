@@ -26,6 +26,10 @@ from ml.data import arrow_strings, rounded_arrow
 from ml.registry import ensure_registry
 from ml.rfm_snapshot import CUSTOMER_RFM_DDL, keep_rfm
 
+# One row per (as_of_date, customer_id, model_version), and one model per date: publish_scores, the table's
+# one writer, replaces a date whole and refuses a stage that holds a customer twice. No primary-key index
+# holds the key: deleting a date's keys from it cost DuckDB 10-30 s at 1M customers, the re-scoring of every
+# date a new champion scores again (docs/benchmarks.md), as it did for scores.customer_rfm (ml.rfm_snapshot).
 SCORES_DDL = """
 create table if not exists scores.customer_scores (
     as_of_date date not null,
@@ -44,8 +48,7 @@ create table if not exists scores.customer_scores (
     action varchar,
     churn_reasons varchar not null,
     value_reasons varchar not null,
-    scored_at timestamp not null,
-    primary key (as_of_date, customer_id, model_version)
+    scored_at timestamp not null
 )
 """
 # The rows of the latest scoring date (one model scores a date: the last one that scored it).
@@ -80,7 +83,8 @@ def ensure_score_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create scores.customer_scores, scores.customer_rfm, ml.model_registry and the latest-scores view.
 
     A score table of the first release (one row per customer and date, without CLV, reasons or actions)
-    is kept as scores.customer_scores_legacy and a new one is started.
+    is kept as scores.customer_scores_legacy and a new one is started. A score table with the primary key
+    of releases before it was dropped is rebuilt without it, its rows kept (_drop_primary_key).
     """
     con.execute("create schema if not exists scores")
     columns = {
@@ -94,10 +98,40 @@ def ensure_score_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("drop view if exists scores.customer_scores_latest")
         con.execute("alter table scores.customer_scores rename to customer_scores_legacy")
         print("scores.customer_scores had the first release's columns: kept as customer_scores_legacy.")
+    elif columns and _has_primary_key(con):
+        _drop_primary_key(con)
     con.execute(SCORES_DDL)
     con.execute(CUSTOMER_RFM_DDL)
     ensure_registry(con)
     con.execute(LATEST_VIEW_SQL)
+
+
+def _has_primary_key(con: duckdb.DuckDBPyConnection) -> bool:
+    """Return whether scores.customer_scores has a primary key, as releases before SCORES_DDL's note made."""
+    [(keys,)] = con.execute(
+        "select count(*) from duckdb_constraints() where schema_name = 'scores' "
+        "and table_name = 'customer_scores' and constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    return keys > 0
+
+
+def _drop_primary_key(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild scores.customer_scores without its primary key, every row kept, in one transaction.
+
+    DuckDB cannot drop a primary key: the rows go to a table made by SCORES_DDL, which then takes the
+    old one's name. A failure leaves the old table as it was.
+    """
+    with transaction(con):
+        con.execute("drop view if exists scores.customer_scores_latest")
+        con.execute(SCORES_DDL.replace("scores.customer_scores", "scores.customer_scores_rebuilt"))
+        con.execute(
+            "insert into scores.customer_scores_rebuilt by name "
+            "select * from scores.customer_scores order by as_of_date, customer_id"
+        )
+        [(rows,)] = con.execute("select count(*) from scores.customer_scores_rebuilt").fetchall()
+        con.execute("drop table scores.customer_scores")
+        con.execute("alter table scores.customer_scores_rebuilt rename to customer_scores")
+    print(f"scores.customer_scores rebuilt without its primary key, its {rows:,} rows kept.")
 
 
 def mart_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -228,12 +262,11 @@ def require_finite(as_of_date: date, **predictions: np.ndarray) -> None:
 # The staged rows of one date, written with value_tier and action in one statement: the tier from the rank
 # of each customer's discounted CLV over the whole date (ties broken by customer_id) as ml.actions.value_tiers
 # ranks, the action from the (tier, band) cells of ml.actions.ACTIONS, registered as action_cells; the tier
-# cut points are bound parameters. {verb} is "insert" or "insert or replace". The ranks are computed on the
-# two columns they need and joined back by customer_id: ranking the full rows sorted every reason string
-# too (0.5 s more at 1M customers). Rows go in customer_id order: a re-scoring then replaces them in storage
-# order, which DuckDB does ~20x faster than in the order of the ranking.
+# cut points are bound parameters. The ranks are computed on the two columns they need and joined back by
+# customer_id: ranking the full rows sorted every reason string too (0.5 s more at 1M customers). Rows go in
+# customer_id order, as a date's rows are read back (backtests, the serving copy).
 WRITE_STAGED_SQL = """
-{verb} into scores.customer_scores ({columns}, value_tier, action)
+insert into scores.customer_scores ({columns}, value_tier, action)
 with ranks as (
     select
         customer_id,
@@ -257,11 +290,10 @@ order by tiered.customer_id
 """
 
 
-def _write_staged(con: duckdb.DuckDBPyConnection, replace: bool) -> int:
+def _write_staged(con: duckdb.DuckDBPyConnection) -> int:
     """Write the rows of score_stage to scores.customer_scores with their tier and action; return rows."""
     cut_points = actions.TIER_CUT_POINTS[:-1]
     query = WRITE_STAGED_SQL.format(
-        verb="insert or replace" if replace else "insert",
         columns=", ".join(CHUNK_COLUMNS),
         tiered_columns=", ".join(f"tiered.{column}" for column in CHUNK_COLUMNS),
         tier_cases=" ".join("when ranks.rank_share <= ? then ?" for _ in cut_points),
@@ -303,11 +335,10 @@ def publish_scores(
 ) -> int:
     """Replace the as_of_date's score rows by the chunks of one model in one transaction; return rows.
 
-    The chunks are staged in a temporary table; rows of the date that the new ones do not replace (another
-    model's, or customers no longer scored) are deleted; the staged rows are then written with their tier
-    and action in one statement, over the rows a same-model re-scoring already holds (in place: deleting
-    and re-inserting a date's keys costs DuckDB's primary-key index far more). The date's RFM rows are
-    kept in scores.customer_rfm in the same transaction (ml.rfm_snapshot).
+    The chunks are staged in a temporary table, refused when it holds a customer twice (the table's key,
+    SCORES_DDL); the date's rows, whichever model wrote them, are deleted, and the staged rows written with
+    their tier and action in one statement. The date's RFM rows are kept in scores.customer_rfm in the
+    same transaction (ml.rfm_snapshot).
     """
     ensure_score_tables(con)
     columns = ", ".join(CHUNK_COLUMNS)
@@ -328,18 +359,16 @@ def publish_scores(
             finally:
                 con.unregister("score_chunk")
             staged += chunk.num_rows
-        con.execute(
-            """
-            delete from scores.customer_scores
-            where as_of_date = ?
-                and (model_version <> ? or customer_id not in (select customer_id from score_stage))
-            """,
-            [as_of_date, model_version],
-        )
-        [(held,)] = con.execute(
-            "select count(*) from scores.customer_scores where as_of_date = ?", [as_of_date]
+        [(repeated,)] = con.execute(
+            "select count(*) - count(distinct customer_id) from score_stage"
         ).fetchall()
-        written = _write_staged(con, replace=held > 0)
+        if repeated:
+            raise ValueError(
+                f"the score chunks of {as_of_date}, {model_version} hold {repeated} rows of a customer "
+                "already in them: a date holds one row per customer"
+            )
+        con.execute("delete from scores.customer_scores where as_of_date = ?", [as_of_date])
+        written = _write_staged(con)
         if written != staged:
             raise ValueError(f"risk bands must be in {actions.BANDS}: {staged - written} score rows are not")
         keep_rfm(con, as_of_date)  # the date's RFM rows, from the marts it was scored from
