@@ -103,13 +103,32 @@ def in_use(path: Path, lock_error: str) -> WarehouseInUse:
 
 @contextmanager
 def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
-    """Turn DuckDB's lock error on opening the warehouse into one sentence; other errors pass on."""
+    """Turn DuckDB's lock error, and its error on a write-ahead log of another copy of the file, on opening
+    the warehouse into one sentence each; other errors pass on."""
     try:
         yield
     except duckdb.IOException as error:
+        if "replaying WAL" in str(error) and "does not match" in str(error):
+            raise foreign_wal(path, str(error).splitlines()[0]) from None
         if "lock" not in str(error).lower():
             raise
         raise in_use(path, str(error).splitlines()[0]) from None
+
+
+def foreign_wal(path: Path, error: str) -> SystemExit:
+    """Return the one-sentence refusal of a warehouse whose write-ahead log DuckDB cannot replay on it.
+
+    DuckDB keeps a file's latest commits in `<file>.wal` until it checkpoints them into the file: a warehouse
+    copied back from a backup keeps the log of the file it replaced, which belongs to another version of it.
+    """
+    wal = path.with_name(path.name + ".wal")
+    reason = error.split(": ", 2)[-1].split(". ")[0].rstrip(".")  # DuckDB's first sentence on it
+    return SystemExit(
+        f"The warehouse {path} cannot be opened: its write-ahead log {wal} belongs to another copy of the "
+        f"file ({reason}), as when a backup is copied over the warehouse and the replaced file's log stays "
+        f'beside it: move {wal} out of the folder (a restore removes it: docs/operations.md, "Backup and '
+        'restore"), then run again.'
+    )
 
 
 def roll_back_if_open(con: duckdb.DuckDBPyConnection) -> None:
