@@ -7,7 +7,8 @@
     finished. A model is finished when it built successfully, no data test on it failed, and no model
     upstream of it stays unfinished; a failed, skipped or never reached model keeps its row, and a killed
     build never reaches the end hook, so it keeps them all. Readers of the marts refuse the models still
-    recorded (include/unfinished.py).
+    recorded (include/unfinished.py). A model renamed or deleted since a build listed it leaves the list once
+    a build finishes the models that now build its relation (at once when none does).
 #}
 {% macro unfinished_models_relation() -%}
     {{- return(api.Relation.create(
@@ -62,7 +63,8 @@
             {%- endif -%}
         {%- endfor -%}
         {%- if built -%}
-            {%- set recorded = run_query('select model_id from ' ~ relation).columns[0].values() -%}
+            {%- set rows = run_query('select model_id, relation_name from ' ~ relation).rows -%}
+            {%- set recorded = rows | map(attribute=0) | list -%}
             {%- set unfinished = [] -%}
             {%- for model_id in recorded if model_id not in built or model_id in doubted -%}
                 {%- do unfinished.append(model_id) -%}
@@ -77,6 +79,18 @@
                     {%- endfor -%}
                 {%- endfor -%}
                 {%- if upstream | select('in', unfinished) | list | length == 0 -%}
+                    {%- do finished.append(model_id) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {#- a model renamed or deleted since a build listed it: no build finishes its id again. Its row goes
+                when this build finished the models that now build its relation, or when none does -#}
+            {%- set builders = {} -%}
+            {%- for node in graph.nodes.values()
+                if node.resource_type == 'model' and node.config.materialized != 'ephemeral' -%}
+                {%- do builders.setdefault(node.schema ~ '.' ~ node.alias, []).append(node.unique_id) -%}
+            {%- endfor -%}
+            {%- for model_id, relation_name in rows if model_id not in graph.nodes -%}
+                {%- if builders.get(relation_name, []) | reject('in', finished) | list | length == 0 -%}
                     {%- do finished.append(model_id) -%}
                 {%- endif -%}
             {%- endfor -%}

@@ -241,3 +241,35 @@ def test_a_killed_build_leaves_every_model_it_selected_unfinished(warehouse: Pat
     rows = buyers_before(warehouse, other)
     assert scored == {"as_of_date": "2025-07-01", "rows": rows, "marts": "built for 2025-07-01"}
     assert unfinished(warehouse) == record  # the warehouse's marts stay as the killed build left them
+
+
+def test_a_model_renamed_or_deleted_since_a_build_listed_it_leaves_the_list_with_the_next_build(
+    warehouse: Path,
+) -> None:
+    from include.scoring import score_as_of
+
+    # rows the start hook wrote for a killed build of an earlier version of the project: customer_rfm was
+    # then named customer_rfm_legacy (with the alias customer_rfm), and int_orders_deduplicated, since
+    # deleted, existed. No model of today's project has either id, so no build finished them: listed
+    # forever, the first kept scoring refusing marts.customer_rfm after every passing build
+    since = datetime(2026, 11, 1, 4, 0)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "insert into intermediate.unfinished_models values "
+            "('model.customer_value.customer_rfm_legacy', 'marts.customer_rfm', ?, 'killed'), "
+            "('model.customer_value.int_orders_deduplicated', 'intermediate.int_orders_deduplicated', ?, "
+            "'killed')",
+            [since, since],
+        )
+    with pytest.raises(SystemExit) as refused:
+        score_as_of(with_reasons=False)
+    assert str(refused.value) == refusal("score", ["marts.customer_rfm"], since)
+
+    # a run that does not finish customer_rfm, the model that builds the renamed one's relation now, keeps
+    # that row; the deleted model's relation is built by no model, and its row goes
+    run_dbt(["run", "--select", "stg_shop__orders"], warehouse_path=warehouse)
+    assert unfinished(warehouse) == [("marts.customer_rfm", since)]
+    dbt_build(warehouse_path=warehouse)
+    assert unfinished(warehouse) == []
+    scored = score_as_of(with_reasons=False)
+    assert scored["rows"] == buyers_before(warehouse, date.fromisoformat(scored["as_of_date"]))
