@@ -17,6 +17,7 @@ import duckdb
 
 from include.mapping import quote
 from include.settings import get_settings
+from include.warehouse_file import descriptor_of, foreign_wal, require_database_file
 
 LOG = logging.getLogger(__name__)
 # How long a writer waits for another process to let go of the warehouse before it gives up.
@@ -40,7 +41,7 @@ def connect(
         raise SystemExit(
             f"The warehouse {path} does not exist: load it first with `cvw ingest`, `cvw import` or the demo."
         )
-    if path.exists():
+    if path.exists() and descriptor_of(path) is None:  # else checked when this process first opened it
         require_database_file(path)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,30 +50,6 @@ def connect(
     # set, not passed as config: other connections to the same file in this process share one instance
     settle(con, settings.duckdb_memory_limit)
     return con
-
-
-# A DuckDB database file's header: an 8-byte checksum, then these bytes
-DATABASE_MAGIC = b"DUCK"
-
-
-def require_database_file(path: Path) -> None:
-    """Return None when an existing warehouse path is a DuckDB database file; else stop in one sentence.
-
-    DuckDB opens a CSV or Parquet file given as a database as an in-memory database that views it: every
-    write to such a "warehouse" would be lost without an error. A folder or another file is refused too.
-    """
-    if path.is_dir():
-        raise SystemExit(
-            f"The warehouse {path} is a folder: set CVW_WAREHOUSE to a DuckDB file, such as "
-            f"{path / 'warehouse.duckdb'}."
-        )
-    with path.open("rb") as file:
-        header = file.read(8 + len(DATABASE_MAGIC))
-    if header[8:] != DATABASE_MAGIC:
-        raise SystemExit(
-            f"The warehouse {path} is not a DuckDB database file (a data file? DuckDB would read it as an "
-            "in-memory database and lose every write): set CVW_WAREHOUSE to the warehouse's .duckdb file."
-        )
 
 
 def settle(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
@@ -113,22 +90,6 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
         if "lock" not in str(error).lower():
             raise
         raise in_use(path, str(error).splitlines()[0]) from None
-
-
-def foreign_wal(path: Path, error: str) -> SystemExit:
-    """Return the one-sentence refusal of a warehouse whose write-ahead log DuckDB cannot replay on it.
-
-    DuckDB keeps a file's latest commits in `<file>.wal` until it checkpoints them into the file: a warehouse
-    copied back from a backup keeps the log of the file it replaced, which belongs to another version of it.
-    """
-    wal = path.with_name(path.name + ".wal")
-    reason = error.split(": ", 2)[-1].split(". ")[0].rstrip(".")  # DuckDB's first sentence on it
-    return SystemExit(
-        f"The warehouse {path} cannot be opened: its write-ahead log {wal} belongs to another copy of the "
-        f"file ({reason}), as when a backup is copied over the warehouse and the replaced file's log stays "
-        f'beside it: move {wal} out of the folder (a restore removes it: docs/operations.md, "Backup and '
-        'restore"), then run again.'
-    )
 
 
 def roll_back_if_open(con: duckdb.DuckDBPyConnection) -> None:

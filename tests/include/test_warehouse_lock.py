@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from include.warehouse import wait_until_writable
+from include.warehouse import connect, wait_until_writable
 
 # a reader in another process: holds the file read-only until its stdin closes or a time passes
 HOLDER = """
@@ -82,3 +82,26 @@ def test_a_connection_waited_for_past_the_timeout_stops_with_a_sentence(warehous
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_second_connection_of_a_process_keeps_the_file_locked_against_other_processes(
+    tmp_path: Path,
+) -> None:
+    # DuckDB locks the file with POSIX record locks, which a process loses on closing any descriptor of the
+    # file: the checks of the second connect opened and closed it, and another process then wrote the
+    # warehouse beside this one's connection (its table was lost at this one's next checkpoint)
+    warehouse = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    writer = [
+        sys.executable,
+        "-c",
+        "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create table other as select 1')",
+        str(warehouse),
+    ]
+    first = connect(warehouse)
+    second = connect(warehouse)
+    second.close()
+    refused = subprocess.run(writer, capture_output=True, text=True)
+    assert refused.returncode == 1 and "Could not set lock on file" in refused.stderr
+    first.close()
+    assert subprocess.run(writer, capture_output=True, text=True).returncode == 0  # once this one let go
