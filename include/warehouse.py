@@ -17,7 +17,7 @@ import duckdb
 
 from include.mapping import quote
 from include.settings import get_settings
-from include.warehouse_file import descriptor_of, foreign_wal, incomplete, require_database_file
+from include.warehouse_file import descriptor_of, foreign_wal, require_database_file
 
 LOG = logging.getLogger(__name__)
 # How long a writer waits for another process to let go of the warehouse before it gives up.
@@ -47,10 +47,6 @@ def connect(
         path.parent.mkdir(parents=True, exist_ok=True)
     with _in_use_is_one_sentence(path):
         con = duckdb.connect(str(path), read_only=read_only)
-    refusal = incomplete(path)  # read holding the file: no other process writes it meanwhile
-    if refusal is not None:
-        con.close()
-        raise refusal
     # set, not passed as config: other connections to the same file in this process share one instance
     settle(con, settings.duckdb_memory_limit)
     return con
@@ -84,16 +80,13 @@ def in_use(path: Path, lock_error: str) -> WarehouseInUse:
 
 @contextmanager
 def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
-    """Turn DuckDB's errors on opening the warehouse into one sentence each: its lock error, a write-ahead log
-    of another copy of the file, a file cut short; other errors pass on."""
+    """Turn DuckDB's lock error, and its error on a write-ahead log of another copy of the file, on opening
+    the warehouse into one sentence each; other errors pass on."""
     try:
         yield
     except duckdb.IOException as error:
         if "replaying WAL" in str(error) and "does not match" in str(error):
             raise foreign_wal(path, str(error).splitlines()[0]) from None
-        cut_short = incomplete(path, opened=False) if "Could not read enough bytes" in str(error) else None
-        if cut_short is not None:
-            raise cut_short from None
         if "lock" not in str(error).lower():
             raise
         raise in_use(path, str(error).splitlines()[0]) from None
@@ -238,9 +231,6 @@ def read_only_query(query: str, path: Path | None = None) -> str:
         alias = path.stem if path.stem not in ("memory", "main", "system", "temp") else "warehouse"
         with _in_use_is_one_sentence(path):
             con.execute(f"attach ? as {quote(alias)} (read_only)", [str(path)])
-        refusal = incomplete(path)
-        if refusal is not None:
-            raise refusal
         con.execute(f"use {quote(alias)}")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")

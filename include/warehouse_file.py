@@ -1,21 +1,15 @@
-"""What the warehouse file must be for a connection to open it: a DuckDB database file, whole, without the
-write-ahead log of another copy of it beside it (a restore from a backup can meet the last two:
-docs/operations.md, "Backup and restore"); and how to tell that this process holds it open already. Each
-check ends in one sentence naming the file and the fix."""
+"""What the warehouse file must be for a connection to open it: a DuckDB database file, without the
+write-ahead log of another copy of it beside it (a restore from a backup meets that: docs/operations.md,
+"Backup and restore"); and how to tell that this process holds it open already. Each check ends in one
+sentence naming the file and the fix."""
 
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 
 # A DuckDB database file's header: an 8-byte checksum, then these bytes
 DATABASE_MAGIC = b"DUCK"
-# The file starts with three header blocks (the main header, then two database headers, the one of the
-# latest checkpoint holding the higher iteration); its data blocks follow, each block_alloc_size bytes
-HEADER_BLOCK = 4096
-# A database header after its checksum: iteration, meta block, free list, block count, block size, vector size
-DATABASE_HEADER = struct.Struct("<QqqQQQ")
 RESTORE = 'docs/operations.md, "Backup and restore"'
 
 
@@ -59,45 +53,6 @@ def descriptor_of(path: Path) -> int | None:
         if (held.st_dev, held.st_ino) == (target.st_dev, target.st_ino):
             return int(name)
     return None
-
-
-def expected_size(head: bytes) -> int | None:
-    """Return the bytes a DuckDB file's latest database header says the file holds, from the file's first
-    bytes; None when its headers are not ones this reads (another storage format: nothing is checked)."""
-    if len(head) < 3 * HEADER_BLOCK:
-        return 3 * HEADER_BLOCK  # even an empty database has its three header blocks
-    headers = [DATABASE_HEADER.unpack_from(head, offset + 8) for offset in (HEADER_BLOCK, 2 * HEADER_BLOCK)]
-    _, _, _, blocks, block_size, vector_size = max(headers)  # the latest checkpoint's: the higher iteration
-    sizes_known = all(size > 0 and size & (size - 1) == 0 for size in (block_size, vector_size))
-    if not sizes_known or not 4096 <= block_size <= 1 << 30 or blocks > 1 << 40:
-        return None
-    return 3 * HEADER_BLOCK + blocks * block_size
-
-
-def incomplete(path: Path, opened: bool = True) -> SystemExit | None:
-    """Return the one-sentence refusal of a warehouse file shorter than its header says; None when whole,
-    or when it cannot be read without opening it again while this process holds it (descriptor_of).
-    `opened`: whether DuckDB opened the file (else it failed to, and holds no lock to lose).
-
-    A copy cut short (a disk that filled up, an interrupted transfer of a backup) opens, or not, as its
-    missing blocks fall, and fails each query that reads one of them, in whatever step reads it first.
-    """
-    descriptor = descriptor_of(path)
-    if descriptor is not None:
-        head, size = os.pread(descriptor, 3 * HEADER_BLOCK, 0), os.fstat(descriptor).st_size
-    elif opened:  # held, through a descriptor this system does not list
-        return None
-    else:
-        with path.open("rb") as file:
-            head, size = file.read(3 * HEADER_BLOCK), os.fstat(file.fileno()).st_size
-    expected = expected_size(head)
-    if expected is None or size >= expected:
-        return None
-    return SystemExit(
-        f"The warehouse {path} is incomplete: it holds {size:,} bytes of the {expected:,} its header says it "
-        f"has, as a copy cut short (a full disk, an interrupted transfer) leaves it: copy it again from a "
-        f"complete backup ({RESTORE}), then run again."
-    )
 
 
 def foreign_wal(path: Path, error: str) -> SystemExit:
