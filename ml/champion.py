@@ -86,7 +86,7 @@ def report_evaluation(
     are (ml.explain.value_contributions): for the hurdle form the spend booster, with P(purchase) from the
     churn booster, not the Tweedie booster that only sets the total.
     """
-    from ml.evaluate import wide
+    from ml.evaluate import wide_records
 
     revenue, churn = predictions
     features, levels = metadata["features"], metadata["categorical_levels"]
@@ -107,7 +107,6 @@ def report_evaluation(
         booster = evaluated_boosters[name]
         gains = booster.feature_importance("gain").astype(float).tolist()
         importance[task] = dict(zip(booster.feature_name(), gains, strict=True))
-    baselines = wide(table).reset_index()
     m, share = metadata["out_of_time_metrics"], metadata.get("training_sample_share", 1.0)
     return {
         "title": f"Model {metadata['version']}",
@@ -141,7 +140,7 @@ def report_evaluation(
         "feature_importance": importance,
         "shap_summary": shap,
         "drivers_of": {"clv": VALUE_DRIVERS[value_booster], "churn": "churn booster"},
-        "baselines": baselines.round(4).to_dict(orient="records"),
+        "baselines": wide_records(table),
     }
 
 

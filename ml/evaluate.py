@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from ml.arguments import whole_number
 from ml.baselines import all_baselines, require_persistence_window
 from ml.calibration import combine, combine_orders, reliability_table
 from ml.data import persistence_columns
+from ml.report_html import NOT_PREDICTED
 from ml.train import (
     BOOSTERS,
     MODEL_NAME,
@@ -178,10 +180,34 @@ def difference_intervals(
 
 
 def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """Return the long metrics table as one row per model and one column per metric, in metric order."""
+    """Return the long metrics table as one row per model and one column per metric, in metric order.
+
+    A model without a metric's row (a baseline that predicts no orders) is NaN there, as an undefined metric
+    is: the readers' views (wide_text, wide_records) tell the two apart.
+    """
     order = [*REVENUE_METRICS, *ORDERS_METRICS, *CHURN_METRICS]
     pivot = table.pivot(index="model", columns="metric", values="value")
     return pivot[[m for m in order if m in pivot.columns]]
+
+
+def wide_text(table: pd.DataFrame) -> str:
+    """Return the metrics as printed, a row per metric and a column per model: three decimals, "nan" where
+    a metric is undefined, NOT_PREDICTED where the model predicts nothing it measures."""
+    values = wide(table)
+    has_row = wide(table.assign(value=1.0)).notna()
+    cells = values.map("{:.3f}".format).where(has_row, NOT_PREDICTED)
+    return cells.T.to_string()
+
+
+def wide_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Return a row per model (its name, then its metrics to four decimals in wide's order) without the
+    metrics it predicts nothing for: the training report's baseline table (ml.report_html)."""
+    values = wide(table).round(4)
+    has_row = wide(table.assign(value=1.0)).notna()
+    return [
+        {"model": model, **{m: values.at[model, m] for m in values.columns if has_row.at[model, m]}}
+        for model in values.index
+    ]
 
 
 def describe(calibration: dict) -> str:
@@ -366,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(describe(table.attrs["calibration"]) + "\n")
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
-        print(wide(table).T.to_string())
+        print(wide_text(table))
         if table.attrs["undefined"]:
             print(f"\nwarning: {table.attrs['undefined']}; evaluate another cutoff to compare the models")
         print("\nchurn reliability of the model at the cutoff:")

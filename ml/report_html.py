@@ -39,6 +39,7 @@ from ml.report_charts import churn_charts, clv_charts, reliability_chart, titled
 from ml.svg_charts import bar_chart, fmt
 
 CHART_COUNT = 10
+NOT_PREDICTED = "—"  # a baseline-table cell of a metric the model predicts nothing for (a baseline's orders)
 TOP_FEATURES = 15
 CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 24px auto; max-width: 1180px; color: #222; }
@@ -71,9 +72,12 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _metric_cell(value: Any) -> str:
-    """Return a baseline-table cell: a number to four decimals (the gate's), n/a when undefined."""
+    """Return a baseline-table cell: a number to four decimals (the gate's), n/a when undefined, NOT_PREDICTED
+    for a metric the model predicts nothing for."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return f'<td class="num">{"n/a" if value != value else f"{value:,.4f}"}</td>'
+    if value == NOT_PREDICTED:  # in the numbers' column, aligned as they are
+        return f'<td class="num">{NOT_PREDICTED}</td>'
     return f"<td>{escape(str(value))}</td>"
 
 
@@ -82,12 +86,15 @@ def _baselines_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
     Twelve metric columns ran past the page's right edge, out of sight on screen and cut off in print (the
     churn metrics among them); five model columns fit. Values keep four decimals: at three significant
-    digits a model's 0.8504 and a baseline's 0.8496 both read 0.85.
+    digits a model's 0.8504 and a baseline's 0.8496 both read 0.85. A model without a metric (a baseline
+    that predicts no orders) shows NOT_PREDICTED there, an undefined metric n/a.
     """
     metrics = list(dict.fromkeys(key for row in rows for key in row if key != "model"))
     head = "<th>metric</th>" + "".join(f"<th>{escape(str(row.get('model', '')))}</th>" for row in rows)
     body = [
-        f"<tr><td>{escape(metric)}</td>{''.join(_metric_cell(row.get(metric, '')) for row in rows)}</tr>"
+        f"<tr><td>{escape(metric)}</td>"
+        + "".join(_metric_cell(row.get(metric, NOT_PREDICTED)) for row in rows)
+        + "</tr>"
         for metric in metrics
     ]
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"

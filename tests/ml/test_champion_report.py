@@ -41,9 +41,10 @@ def _report(
     sample_share: float = 1.0,
     holdout: tuple[pd.DataFrame, np.ndarray] | None = None,
     out_of_time: dict[str, float] | None = None,
+    table: pd.DataFrame | None = None,
 ) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
     """Return the report evaluation of a test frame (default: _test_frame, churn 0.25 for everyone), with
-    more out-of-time metrics when given."""
+    more out-of-time metrics and another long metrics table (default: the model's Spearman) when given."""
     frame, churn = holdout or (_test_frame(), np.full(200, 0.25))
     boosters = _boosters(frame)
     calibration = {"form": form, "churn": {"method": "platt", "slope": 2.0, "intercept": 0.0}}
@@ -67,7 +68,8 @@ def _report(
             **(out_of_time or {}),
         },
     }
-    table = pd.DataFrame({"model": ["model"], "metric": ["revenue_spearman"], "value": [0.5]})
+    if table is None:
+        table = pd.DataFrame({"model": ["model"], "metric": ["revenue_spearman"], "value": [0.5]})
     predictions = (np.full(len(frame), 5.0), churn)
     return report_evaluation(metadata, frame, predictions, table, boosters), boosters, frame
 
@@ -141,3 +143,20 @@ def test_the_summary_says_the_test_cutoffs_predicted_and_actual_orders() -> None
     metrics = {"orders_aggregate_bias": -0.05, "orders_mae": 0.512, "test_actual_orders": 1200.0}
     summary = _report("tweedie", out_of_time=metrics)[0]["summary"]
     assert summary["predicted vs actual orders"] == "1,140 vs 1,200 (-5.0%; MAE 0.51 a customer)"
+
+
+def test_the_report_shows_a_dash_for_the_orders_of_a_baseline_that_predicts_none() -> None:
+    table = pd.DataFrame(
+        {
+            "model": ["model", "model", "naive_rate"],
+            "metric": ["revenue_spearman", "orders_mae", "revenue_spearman"],
+            "value": [0.5, 0.25, 0.125],
+        }
+    )
+    evaluation = _report("tweedie", table=table)[0]
+    assert evaluation["baselines"] == [
+        {"model": "model", "revenue_spearman": 0.5, "orders_mae": 0.25},
+        {"model": "naive_rate", "revenue_spearman": 0.125},
+    ]
+    html = render_html(evaluation)
+    assert '<tr><td>orders_mae</td><td class="num">0.2500</td><td class="num">—</td></tr>' in html

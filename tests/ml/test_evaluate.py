@@ -320,3 +320,43 @@ def test_the_orders_of_the_model_and_of_the_baselines_that_predict_them() -> Non
         "bgnbd_gamma_gamma",
         "persistence",
     }
+
+
+def _long_table() -> pd.DataFrame:
+    """A long metrics table: the model with orders, a baseline without them, an undefined churn AUC."""
+    rows = [
+        ("model", "revenue_mae", 1.25),
+        ("model", "orders_mae", 0.5),
+        ("model", "churn_roc_auc", 0.75),
+        ("naive_rate", "revenue_mae", 2.0),
+        ("naive_rate", "churn_roc_auc", float("nan")),
+    ]
+    return pd.DataFrame(rows, columns=["model", "metric", "value"])
+
+
+def test_a_metric_a_baseline_predicts_nothing_for_prints_a_dash_and_an_undefined_one_nan() -> None:
+    assert [line.split() for line in evaluate.wide_text(_long_table()).splitlines()] == [
+        ["model", "model", "naive_rate"],
+        ["metric"],
+        ["revenue_mae", "1.250", "2.000"],
+        ["orders_mae", "0.500", "—"],
+        ["churn_roc_auc", "0.750", "nan"],
+    ]
+
+
+def test_the_report_rows_leave_out_the_metrics_a_baseline_predicts_nothing_for() -> None:
+    records = evaluate.wide_records(_long_table())
+    assert records[0] == {"model": "model", "revenue_mae": 1.25, "orders_mae": 0.5, "churn_roc_auc": 0.75}
+    assert set(records[1]) == {"model", "revenue_mae", "churn_roc_auc"}  # no orders_mae
+    assert records[1]["revenue_mae"] == 2.0 and np.isnan(records[1]["churn_roc_auc"])
+
+
+def test_evaluate_prints_a_dash_for_the_orders_of_the_baselines_that_predict_none(
+    evaluated: tuple[Path, pd.DataFrame, str],
+) -> None:
+    _, stored, printed = evaluated
+    (line,) = [line for line in printed.splitlines() if line.startswith("orders_mae ")]
+    columns = dict(zip(sorted(BASELINES | {"model"}), line.split()[1:], strict=True))
+    assert columns["lightgbm_rfm"] == columns["naive_rate"] == "—"
+    model_mae = stored.query("model == 'model' and metric == 'orders_mae'")["value"].item()
+    assert columns["model"] == f"{model_mae:.3f}" and "NaN" not in printed
