@@ -117,7 +117,7 @@ def report_evaluation(
             "predicted vs actual revenue": (
                 f"{m['test_predicted_revenue']:,.0f} vs {m['test_actual_revenue']:,.0f}"
             ),
-            **_orders_summary(m),
+            **({"predicted vs actual orders": orders} if (orders := orders_summary(m)) else {}),
             "CLV form": metadata["clv_form"],
             # the charts and tables are of the model as tested, not of the champion refitted after the test
             "tested model (every number and chart below)": (
@@ -150,17 +150,20 @@ def write_report(folder: Path, evaluation: dict[str, Any]) -> Path:
     return render_report(evaluation, folder / REPORT_FILE)
 
 
-def _orders_summary(m: dict[str, Any]) -> dict[str, str]:
-    """Return the summary's predicted vs actual orders of the test cutoff (bias, MAE); none for a model
-    trained without the orders booster."""
-    if "orders_aggregate_bias" not in m or "test_actual_orders" not in m:
-        return {}
-    actual, bias = m["test_actual_orders"], m["orders_aggregate_bias"]
-    return {
-        "predicted vs actual orders": (
-            f"{actual * (1 + bias):,.0f} vs {actual:,.0f} ({bias:+.1%}; MAE {m['orders_mae']:.2f} a customer)"
-        )
-    }
+def orders_summary(m: dict[str, Any]) -> str | None:
+    """Return the test cutoff's predicted vs actual orders, their bias and MAE a customer, from a model's
+    metrics (flat out_of_time_metrics or the registry's clv ones); None for a model without orders metrics.
+
+    A model trained before test_predicted_orders was stored has its predicted total as actual x (1 + bias).
+    """
+    actual, bias, mae = (m.get(key) for key in ("test_actual_orders", "orders_aggregate_bias", "orders_mae"))
+    predicted = m.get("test_predicted_orders")
+    if predicted is None and actual is not None and bias is not None and bias == bias:
+        predicted = actual * (1 + bias)
+    if predicted is None or actual is None or mae is None:
+        return None
+    off = f"{bias:+.1%}" if actual else "no order was placed"
+    return f"{predicted:,.0f} vs {actual:,.0f} ({off}; MAE {mae:.2f} a customer)"
 
 
 def _learnt_labels_after(cutoffs: list[str], horizon_days: int, test_cutoff: str) -> bool:

@@ -110,7 +110,10 @@ def orders_predictions(
 def evaluate_cutoff(
     frame: pd.DataFrame, features: list[str], test_cutoff: pd.Timestamp, horizon_days: int
 ) -> tuple[FittedModel, pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Return the evaluated model, the long metrics table and every model's test predictions."""
+    """Return the evaluated model, the long metrics table and every model's test predictions.
+
+    table.attrs["predicted_orders"] holds the total predicted orders of each model that predicts them.
+    """
     require_persistence_window(horizon_days)  # before the boosters are fitted, not after
     split = split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, horizon_days)
     model = fit_evaluated_model(frame, split, features)
@@ -133,6 +136,7 @@ def evaluate_cutoff(
         ]
     )
     table["customers"] = len(test)
+    table.attrs["predicted_orders"] = {name: float(predicted.sum()) for name, predicted in orders.items()}
     return model, table, predictions
 
 

@@ -22,13 +22,27 @@ import pandas as pd
 
 GATE_METRICS = {"clv": ("spearman", "normalized_gini"), "churn": ("roc_auc",)}
 DEFAULT_TOLERANCE = 0.01
+# The clv task's predicted orders, kept under their own names (orders_mae is not revenue's mae): their
+# metrics on the holdout and the test cutoff's predicted and actual orders (ml.train), which the training
+# summary and report read (ml.champion.orders_summary). A version registered before them has none.
+CLV_ORDERS_METRICS = (
+    "orders_mae",
+    "orders_spearman",
+    "orders_aggregate_bias",
+    "test_predicted_orders",
+    "test_actual_orders",
+)
 
 
 def split_by_task(flat: Mapping[str, float]) -> dict[str, dict[str, float]]:
-    """Return flat metrics by task: revenue_spearman -> clv spearman, churn_roc_auc -> churn roc_auc."""
+    """Return flat metrics by task: revenue_spearman -> clv spearman, churn_roc_auc -> churn roc_auc, and
+    CLV_ORDERS_METRICS -> clv under their own names."""
     prefixes = {"revenue_": "clv", "clv_": "clv", "churn_": "churn"}
     split: dict[str, dict[str, float]] = {}
     for key, value in flat.items():
+        if key in CLV_ORDERS_METRICS:
+            split.setdefault("clv", {})[key] = value
+            continue
         for prefix, task in prefixes.items():
             if key.startswith(prefix):
                 split.setdefault(task, {})[key.removeprefix(prefix)] = value

@@ -27,7 +27,8 @@ The metadata dict register_model and promote_or_reject read (keys beyond these a
                    its predictions are made of and the calibration they go through (task_params)
     metrics        {"clv": {"spearman": .., "normalized_gini": ..}, "churn": {"roc_auc": ..}} on the
                    holdout; without it, a flat "out_of_time_metrics" is split:
-                   revenue_* and clv_* -> clv, churn_* -> churn
+                   revenue_* and clv_* -> clv, churn_* -> churn, and the predicted orders'
+                   (ml.gate.CLV_ORDERS_METRICS) -> clv under their own names
     baseline_metrics  {"clv": {"<baseline>": {"spearman": ..}}, "churn": {"<baseline>": {"roc_auc": ..}}}
     versions       optional {"python": .., "lightgbm": .., ...} (library_versions() when absent);
                    git_commit optional (git_commit(): HEAD, "<sha>-dirty" with uncommitted code, when absent)

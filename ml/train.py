@@ -34,7 +34,7 @@ from ml.artifacts import (
 )
 from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
 from ml.calibration import combine, fit_calibration, reliability_table
-from ml.champion import champion_on_holdout, drift_reference, report_evaluation, write_report
+from ml.champion import champion_on_holdout, drift_reference, orders_summary, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import (
     MIN_HISTORY_DAYS,
@@ -351,6 +351,7 @@ def train_models(
         "test_predicted_revenue": float(revenue.sum()),
         "test_churn_rate": float(test["label_is_churned"].mean()),
         "test_actual_orders": float(test["label_orders"].sum()),
+        "test_predicted_orders": table.attrs["predicted_orders"][candidate],
     }
 
     warnings = []
@@ -479,18 +480,6 @@ def train_models(
     return metadata
 
 
-def _orders_line(m: dict[str, Any]) -> str:
-    """Return "; orders ..." (predicted total vs actual, bias, MAE per customer), empty for a model without
-    the orders booster's metrics."""
-    if "orders_aggregate_bias" not in m or "test_actual_orders" not in m:
-        return ""
-    actual, bias = m["test_actual_orders"], m["orders_aggregate_bias"]
-    return (
-        f"; orders {actual * (1 + bias):,.0f} vs actual {actual:,.0f} ({bias:+.1%}, "
-        f"MAE {m['orders_mae']:.2f} a customer)"
-    )
-
-
 def format_metrics(metadata: dict[str, Any]) -> str:
     """Return a short human summary of a trained model's out-of-time metrics next to the baselines'."""
     m = metadata["out_of_time_metrics"]
@@ -499,7 +488,8 @@ def format_metrics(metadata: dict[str, Any]) -> str:
         f"cutoffs, calibrated on {metadata['validation_cutoff']}, refitted on "
         f"{len(metadata['train_cutoffs'])}, tested out of time at {metadata['test_cutoff']} "
         f"({m['test_customers']} customers, {metadata['horizon_days']}-day horizon): predicted revenue "
-        f"{m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}" + _orders_line(m),
+        f"{m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}"
+        + (f"; orders {orders}" if (orders := orders_summary(m)) else ""),
         f"  {'':20} {'Spearman':>9} {'Gini':>6} {'top10%':>7} {'bias':>7} {'churn AUC':>10}",
     ]
     rows = {MODEL_NAME: m}

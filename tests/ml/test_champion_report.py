@@ -5,8 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.champion import report_evaluation
+from ml.champion import orders_summary, report_evaluation
+from ml.gate import split_by_task
 from ml.report_html import render_html
+from ml.train import format_metrics
 
 PARAMS = {"verbose": -1, "seed": 1, "deterministic": True, "num_threads": 1, "min_data_in_leaf": 5}
 FEATURES = ["spend_signal", "total_signal"]
@@ -143,6 +145,68 @@ def test_the_summary_says_the_test_cutoffs_predicted_and_actual_orders() -> None
     metrics = {"orders_aggregate_bias": -0.05, "orders_mae": 0.512, "test_actual_orders": 1200.0}
     summary = _report("tweedie", out_of_time=metrics)[0]["summary"]
     assert summary["predicted vs actual orders"] == "1,140 vs 1,200 (-5.0%; MAE 0.51 a customer)"
+
+
+def test_a_holdout_without_orders_says_the_predicted_orders_and_that_none_was_placed() -> None:
+    # the predicted total was actual x (1 + bias): nan when no order was placed, where bias is undefined
+    metrics = {
+        "orders_aggregate_bias": float("nan"),
+        "orders_mae": 0.285,
+        "test_actual_orders": 0.0,
+        "test_predicted_orders": 57.2,
+    }
+    summary = _report("tweedie", out_of_time=metrics)[0]["summary"]
+    assert summary["predicted vs actual orders"] == "57 vs 0 (no order was placed; MAE 0.28 a customer)"
+    # what `cvw train` prints reads the same metrics the same way
+    metadata = {
+        "version": "v-test",
+        "clv_form": "tweedie",
+        "fit_cutoffs": ["2024-09-01"],
+        "validation_cutoff": "2025-07-01",
+        "train_cutoffs": ["2024-09-01", "2024-10-01"],
+        "test_cutoff": "2025-10-01",
+        "horizon_days": 90,
+        "baseline_metrics": {},
+        "out_of_time_metrics": {
+            "test_customers": 200,
+            "test_predicted_revenue": 10.0,
+            "test_actual_revenue": 0.0,
+            "revenue_spearman": float("nan"),
+            "revenue_normalized_gini": float("nan"),
+            "revenue_top10_capture": float("nan"),
+            "revenue_aggregate_bias": float("nan"),
+            "churn_roc_auc": float("nan"),
+            **metrics,
+        },
+    }
+    first = format_metrics(metadata).splitlines()[0]
+    assert first.endswith("; orders 57 vs 0 (no order was placed; MAE 0.28 a customer)")
+
+
+def test_the_registry_keeps_the_orders_metrics_under_the_clv_task_and_old_rows_read_as_before() -> None:
+    flat = {
+        "revenue_mae": 4.0,
+        "orders_mae": 0.5,
+        "orders_aggregate_bias": -0.05,
+        "test_actual_orders": 1200.0,
+        "test_predicted_orders": 1140.0,
+        "churn_roc_auc": 0.7,
+        "test_customers": 200,
+    }
+    split = split_by_task(flat)
+    assert split == {
+        "clv": {
+            "mae": 4.0,
+            "orders_mae": 0.5,
+            "orders_aggregate_bias": -0.05,
+            "test_actual_orders": 1200.0,
+            "test_predicted_orders": 1140.0,
+        },
+        "churn": {"roc_auc": 0.7},
+    }
+    assert orders_summary(split["clv"]) == "1,140 vs 1,200 (-5.0%; MAE 0.50 a customer)"
+    # a version registered before: its clv metrics hold no orders, and it has no orders line
+    assert orders_summary({"mae": 4.0, "spearman": 0.6}) is None
 
 
 def test_the_report_shows_a_dash_for_the_orders_of_a_baseline_that_predicts_none() -> None:

@@ -148,6 +148,31 @@ def test_an_ad_hoc_evaluation_of_the_trained_cutoff_keeps_the_registered_evaluat
     assert evaluations == [(own[2]["version"], 5 * 11 + 9, 1), (None, 5 * 11 + 9, 1)]
 
 
+def test_the_registry_holds_the_test_cutoffs_predicted_and_actual_orders_the_summaries_read(trained) -> None:
+    path, folder, metadata = trained
+    with duckdb.connect(str(path), read_only=True) as con:
+        (clv,) = con.execute("select metrics from ml.model_registry where task = 'clv'").fetchone()
+        bias, mae = con.execute(
+            "select max(value) filter (metric = 'orders_aggregate_bias'), "
+            "max(value) filter (metric = 'orders_mae') from ml.evaluations where model = 'model'"
+        ).fetchone()
+        (actual,) = con.execute(
+            "select sum(orders) from marts.customer_labels "
+            "where cutoff_date = date '2024-10-01' and horizon_days = 90"
+        ).fetchone()
+    clv = json.loads(clv)
+    assert clv["test_actual_orders"] == actual > 0
+    # the orders booster's total on the holdout, which the stored bias measured against the same actual
+    assert clv["test_predicted_orders"] == pytest.approx(actual * (1 + bias), rel=1e-12)
+    assert (clv["orders_aggregate_bias"], clv["orders_mae"]) == (bias, mae)
+    text = champion.orders_summary(clv)
+    predicted = clv["test_predicted_orders"]
+    assert text == f"{predicted:,.0f} vs {actual:,.0f} ({bias:+.1%}; MAE {mae:.2f} a customer)"
+    evaluation = json.loads((version_dir(folder, metadata["version"]) / "evaluation.json").read_text())
+    assert evaluation["summary"]["predicted vs actual orders"] == text
+    assert f"; orders {text}\n" in train.format_metrics(metadata)
+
+
 def test_the_registry_hashes_a_models_features_as_training_named_its_version(trained) -> None:
     metadata = trained[2]
     assert metadata["version"].endswith("-" + metadata["feature_hash"])
