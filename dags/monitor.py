@@ -7,8 +7,9 @@ Checks the champion model against what it sees now (`ml/monitor_champion.py`):
   chunk; the PSI of each column replaces that date's rows of `ml.feature_drift` (status `stable` < 0.1 ≤
   `moderate` < 0.25 ≤ `significant`: investigate at moderate, retrain at significant). A champion trained
   before references were kept has none: the run logs so and only backtests.
-* **backtests**: realized against predicted revenue, orders and churn for every scored date whose horizon has
-  elapsed (`ml.backtests`, one row per date, model and horizon, from the dbt view `marts.score_outcomes`).
+* **backtests**: realized against predicted revenue, orders, churn and next order date for every scored date
+  whose horizon has elapsed (`ml.backtests`, one row per date, model and horizon, from the dbt view
+  `marts.score_outcomes`).
   None yet is normal, not a failure. A date's backtest is kept while its scores and its window's orders
   (`marts.score_outcome_windows`) are unchanged: each run computes only new and changed windows.
 

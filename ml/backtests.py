@@ -8,15 +8,15 @@ view marts.score_outcomes); a backtest is kept while its scores and its window's
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from include.warehouse import has_table, transaction
+from include.warehouse import transaction
 from ml import metrics
+from ml.backtest_windows import out_of_time, training_windows  # noqa: F401 (their home before)
 
 SCORE_SOURCES = ("scores.customer_scores",)
 OUTCOMES_VIEW = "marts.score_outcomes"  # what each scored customer did in the horizon (dbt, marts/ml)
@@ -43,6 +43,9 @@ create table if not exists ml.backtests (
     realized_orders double,
     orders_bias double,
     orders_mae double,
+    next_order_customers integer,
+    next_order_mdae_days double,
+    next_order_early_share double,
     primary key (as_of_date, model_version, horizon_days)
 )
 """
@@ -62,6 +65,15 @@ ORDERS_COLUMNS = {
     "orders_bias": "double",
     "orders_mae": "double",
 }
+# The scores' expected_next_order_date against the first order each customer placed in the horizon
+# (marts.score_outcomes' first_order_date), over the customers who ordered and had an expected date: how
+# many, the median absolute error in days and the share who ordered before it. Null in rows of a table made
+# before them, or computed from a view built before first_order_date: the next run recomputes those rows.
+NEXT_ORDER_COLUMNS = {
+    "next_order_customers": "integer",
+    "next_order_mdae_days": "double",
+    "next_order_early_share": "double",
+}
 BACKTEST_KEY = ["as_of_date", "model_version", "horizon_days"]  # ml.backtests' primary key
 BACKTEST_COLUMNS = [
     *BACKTEST_KEY,
@@ -78,6 +90,7 @@ BACKTEST_COLUMNS = [
     *BACKTEST_INPUT_COLUMNS,
     *OUT_OF_TIME_COLUMN,
     *ORDERS_COLUMNS,
+    *NEXT_ORDER_COLUMNS,
 ]
 
 
@@ -92,6 +105,28 @@ def _totals(name: str, predicted: np.ndarray, realized: np.ndarray) -> dict[str,
     }
 
 
+def _next_order(expected: np.ndarray, first: np.ndarray) -> dict[str, float | None]:
+    """Return NEXT_ORDER_COLUMNS of the expected next order dates against the first realized ones (NaT:
+    none expected, or no order placed): of the customers with both dates only."""
+    both = ~np.isnat(expected) & ~np.isnat(first)
+    errors = (first[both] - expected[both]) / np.timedelta64(1, "D")  # days after the expected date
+    return {
+        "next_order_customers": int(both.sum()),
+        "next_order_mdae_days": float(np.median(np.abs(errors))) if both.any() else None,
+        "next_order_early_share": float(np.mean(errors < 0)) if both.any() else None,
+    }
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    """Return a fetched column as a plain array, its NULLs NaT (dates) or NaN (numbers), not the masked
+    array's underlying values (the epoch, 0)."""
+    if not np.ma.isMaskedArray(values):
+        return np.asarray(values)
+    if values.dtype.kind == "M":
+        return values.astype("datetime64[D]").filled(np.datetime64("NaT"))
+    return values.astype(float).filled(np.nan) if values.dtype.kind in "fiu" else values.filled()
+
+
 def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float | None]:
     """Return the realized-vs-predicted metrics of one scoring date's joined rows."""
     churned, probability = held["is_churned"].astype(bool), held["churn_probability"]
@@ -103,6 +138,12 @@ def _backtest_row(held: dict[str, np.ndarray]) -> dict[str, float | None]:
         "realized_churn_rate": float(churned.mean()),
         "churn_roc_auc": metrics.roc_auc(churned, probability),
         **_totals("orders", held["predicted_orders"], held["orders"].astype(float)),
+        # unknown (None, recomputed later), not "nobody ordered" (0), from a view without first_order_date
+        **(
+            _next_order(held["expected_next_order_date"], held["first_order_date"])
+            if "first_order_date" in held
+            else dict.fromkeys(NEXT_ORDER_COLUMNS)
+        ),
     }
 
 
@@ -110,52 +151,8 @@ def ensure_backtests_table(con: duckdb.DuckDBPyConnection) -> None:
     """Create ml.backtests, or add the columns a table made before them lacks (its rows then recompute)."""
     from include.warehouse import ensure_table
 
-    added = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN | ORDERS_COLUMNS
+    added = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN | ORDERS_COLUMNS | NEXT_ORDER_COLUMNS
     ensure_table(con, "ml", "backtests", BACKTESTS_DDL, added)
-
-
-def training_windows(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[date]]]:
-    """Return each registered model version's horizon and the cutoffs whose label windows it learnt from.
-
-    The registry's `cutoffs` are those the saved model (ml.train's champion: refit_cutoffs, every labelled
-    cutoff of its training) was fitted on; its test cutoff, where it was calibrated, and validation cutoff
-    are added, which a registry row listing only the evaluated model's cutoffs lacks. A version with
-    neither is left out (unknown), as is a warehouse without a registry.
-    """
-    from ml.registry import ensure_registry
-
-    if not has_table(con, "ml", "model_registry", views=False):
-        return {}
-    ensure_registry(con)  # a registry made before test_cutoff and validation_cutoff gains them, empty
-    rows = con.execute(
-        "select model_version, max(horizon_days), max(cutoffs), max(test_cutoff), max(validation_cutoff) "
-        "from ml.model_registry group by model_version"
-    ).fetchall()
-    windows = {}
-    for version, horizon_days, cutoffs, test_cutoff, validation_cutoff in rows:
-        learnt = {date.fromisoformat(cutoff) for cutoff in json.loads(cutoffs or "[]")}
-        learnt |= {cutoff for cutoff in (test_cutoff, validation_cutoff) if cutoff is not None}
-        if learnt:
-            windows[version] = (int(horizon_days), sorted(learnt))
-    return windows
-
-
-def out_of_time(as_of_date: date, horizon_days: int, training: tuple[int, list[date]] | None) -> bool | None:
-    """Return whether no label window the model learnt from overlaps the scored one; None when unknown.
-
-    A cutoff c of a model of horizon m labels [c, c + m); the date scored for h days is backtested on
-    [as_of_date, as_of_date + h). They share a day when c < as_of_date + h and as_of_date < c + m: the model
-    then learnt from outcomes it is being judged on (in-sample), as for a past date backfilled with a later
-    champion. `training` is training_windows' entry of the scoring model.
-    """
-    if training is None:
-        return None
-    model_horizon, cutoffs = training
-    return not any(
-        cutoff < as_of_date + timedelta(days=horizon_days)
-        and as_of_date < cutoff + timedelta(days=model_horizon)
-        for cutoff in cutoffs
-    )
 
 
 def run_backtests(
@@ -195,13 +192,17 @@ def run_backtests(
         f"select as_of_date, model_version, horizon_days, max(scored_at) from {source} "
         "group by as_of_date, model_version, horizon_days order by 1, 2, 3"
     ).fetchall()
-    stored = {  # a row made before the orders' columns is recomputed: it lacks their metrics
+    stored = {  # a row made before the orders' or the next order's columns is recomputed: it lacks them
         (as_of_date, model_version, horizon_days): (scored_at, fingerprint)
         for as_of_date, model_version, horizon_days, scored_at, fingerprint in con.execute(
             "select as_of_date, model_version, horizon_days, scored_at, orders_fingerprint from ml.backtests "
-            "where predicted_orders is not null"
+            "where predicted_orders is not null and next_order_customers is not null"
         ).fetchall()
     }
+    # a view built before first_order_date lacks it until the next build: the next order's columns stay null
+    first_order = (
+        ", outcomes.first_order_date" if "first_order_date" in con.table(OUTCOMES_VIEW).columns else ""
+    )
     windows = training_windows(con)
     kept, rows = [], []
     for as_of_date, model_version, horizon_days, scored_at in scored:
@@ -216,7 +217,8 @@ def run_backtests(
         held = con.execute(  # one date at a time: the view reads its scores only
             f"""
             select scores.predicted_revenue, scores.churn_probability, scores.predicted_orders,
-                outcomes.revenue, outcomes.is_churned, outcomes.orders
+                scores.expected_next_order_date, outcomes.revenue, outcomes.is_churned, outcomes.orders
+                {first_order}
             from {source} as scores
             inner join {OUTCOMES_VIEW} as outcomes
                 on scores.customer_id = outcomes.customer_id
@@ -226,7 +228,7 @@ def run_backtests(
             """,
             list(key),
         ).fetchnumpy()
-        held = {name: np.asarray(values) for name, values in held.items()}
+        held = {name: _filled(values) for name, values in held.items()}
         if not len(held["revenue"]):
             continue
         rows.append(

@@ -190,9 +190,14 @@ def monitor_champion(
                 else str(row.as_of_date),
                 "model_version": row.model_version,
                 "customers": int(row.customers),
-                **{
-                    bias: None if value is None or np.isnan(value) else round(float(value), 6)
-                    for bias, value in (("revenue_bias", row.revenue_bias), ("orders_bias", row.orders_bias))
+                **{  # how far off the totals, and the expected next order dates, were
+                    name: None if value is None or np.isnan(value) else round(float(value), 6)
+                    for name, value in (
+                        ("revenue_bias", row.revenue_bias),
+                        ("orders_bias", row.orders_bias),
+                        ("next_order_mdae_days", row.next_order_mdae_days),
+                        ("next_order_early_share", row.next_order_early_share),
+                    )
                 },
                 "is_out_of_time": None if row.is_out_of_time is None else bool(row.is_out_of_time),
             }

@@ -5,7 +5,8 @@
     `orders` (a CTE of int_orders_valued) placed in cutoff_at <= ordered_at < horizon_end_at, their revenue
     and margin (0 when none), and is_churned when there is none. customer_labels (the spine's cutoffs) and
     score_outcomes (past scoring dates) both use it, so what a label is, and when it is known, is written
-    once.
+    once. window_first_orders, below, reads the same orders of the same windows: a change of which orders
+    count goes in both.
 #}
 {% macro window_outcomes(windows, orders) -%}
 complete_windows as (
@@ -42,6 +43,33 @@ window_outcomes as (
         complete_windows.cutoff_date,
         complete_windows.horizon_days,
         complete_windows.horizon_end_date
+)
+{%- endmacro %}
+
+{#
+    A CTE `window_first_orders` after window_outcomes: for each complete window with an order in it, the date
+    of the first of the orders window_outcomes counts (completed, cutoff_at <= ordered_at < horizon_end_at),
+    first_order_date. score_outcomes joins it, for the backtests of expected_next_order_date; a macro of its
+    own, as customer_labels has no such column (and an incremental model whose macro changes is rebuilt).
+#}
+{% macro window_first_orders(orders) -%}
+window_first_orders as (
+    select
+        complete_windows.customer_id,
+        complete_windows.cutoff_date,
+        complete_windows.horizon_days,
+        cast(min({{ orders }}.ordered_at) as date) as first_order_date
+    from complete_windows
+    inner join {{ orders }}
+        on
+            complete_windows.customer_id = {{ orders }}.customer_id
+            and complete_windows.cutoff_at <= {{ orders }}.ordered_at
+            and complete_windows.horizon_end_at > {{ orders }}.ordered_at
+            and not {{ orders }}.is_cancelled
+    group by
+        complete_windows.customer_id,
+        complete_windows.cutoff_date,
+        complete_windows.horizon_days
 )
 {%- endmacro %}
 

@@ -99,7 +99,7 @@ def _write_scores_and_model_tables(path: Path) -> None:
         con.execute(
             "insert into ml.backtests values "
             "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null, true, "
-            "2.5, 2.0, 0.25, 0.75)",
+            "2.5, 2.0, 0.25, 0.75, 2, 6.5, 0.5)",
             [EARLIER, datetime(2024, 10, 1, 7)],
         )
 
@@ -173,6 +173,22 @@ def test_score_outcomes_label_each_date_whose_horizon_has_elapsed(warehouse: Pat
     assert [row for row in outcomes if row[0] == month_start] == labels and len(labels) == 3
     assert {row[0] for row in outcomes} == {mid_month, month_start}
     assert windows == [(mid_month, 90, date(2024, 9, 3)), (month_start, 90, date(2024, 9, 29))]
+    # the first order each window counts, which the backtests compare expected_next_order_date with: o4
+    # (06-10) after 06-05, o5 (08-05) after 07-01; once o4 is cancelled, o5 is c1's first after 06-05 too
+    first_orders = (
+        "select as_of_date, first_order_date from marts.score_outcomes where customer_id = ? order by 1"
+    )
+    with duckdb.connect(str(copy)) as con:
+        assert con.execute(first_orders, ["c1"]).fetchall() == [
+            (mid_month, date(2024, 6, 10)),
+            (month_start, date(2024, 8, 5)),
+        ]
+        assert {row[1] for row in con.execute(first_orders, ["c2"]).fetchall()} == {None}
+        con.execute("update intermediate.int_orders_valued set is_cancelled = true where order_id = 'o4'")
+        assert con.execute(first_orders, ["c1"]).fetchall() == [
+            (mid_month, date(2024, 8, 5)),
+            (month_start, date(2024, 8, 5)),
+        ]
 
 
 def test_a_windows_fingerprint_changes_with_its_orders_only(warehouse: Path, tmp_path: Path) -> None:
@@ -239,6 +255,10 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_
             "select model_version, cutoff_date, metric, value, customers from bi.model_performance "
             "where source = 'backtest' and metric in ('revenue_bias', 'orders_bias') order by metric desc"
         ).fetchall()
+        next_order = con.execute(
+            "select metric, value, customers from bi.model_performance "
+            "where source = 'backtest' and metric like 'next_order%' order by metric"
+        ).fetchall()
     assert [row[:4] for row in value] == [
         ("c1", LATEST, "high", True),
         ("c2", LATEST, "medium", True),
@@ -249,8 +269,14 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_
     # c2 has no sign-up (first order 02-01), c3 signed up 04-01 (first order 05-31)
     assert [(row[0], row[5]) for row in value] == [("c1", 274), ("c2", 243), ("c3", 183)]
     assert summary == (3, 3, 130.0, pytest.approx(52.0))  # one tier each: three (segment, tier) rows
-    assert performance == [("backtest", 12, 12), ("evaluation", 2, 2)]
+    assert performance == [("backtest", 15, 15), ("evaluation", 2, 2)]
     assert bias == [("v1", EARLIER, "revenue_bias", 0.1333, 2), ("v1", EARLIER, "orders_bias", 0.25, 2)]
+    # the expected next order date of the 2 customers who ordered: 6.5 days off (median), half of them early
+    assert next_order == [
+        ("next_order_customers", 2.0, 2),
+        ("next_order_early_share", 0.5, 2),
+        ("next_order_mdae_days", 6.5, 2),
+    ]
 
 
 def test_the_profile_has_the_feature_marts_values_and_outlives_its_columns(
@@ -317,7 +343,7 @@ def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: P
             assert published[0] == built[0], table
             assert published[1] == built[1], table
         performance = _rows(serving, queries["model_performance"])[1]
-        assert len(performance) == 14  # 12 backtest metrics and 2 evaluation metrics
+        assert len(performance) == 17  # 15 backtest metrics and 2 evaluation metrics
 
 
 def test_cvw_publish_serves_the_date_it_is_given_and_says_what_it_served(
@@ -587,7 +613,7 @@ def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric
         con.execute(
             "insert into ml.backtests values "
             "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null, true, "
-            "3.0, 4.0, -0.25, 1.0)",
+            "3.0, 4.0, -0.25, 1.0, 2, 3.0, 1.0)",
             [date(2024, 6, 5), datetime(2024, 10, 1, 7)],
         )
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
@@ -647,7 +673,7 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
         con.execute("delete from ml.backtests")
         backtest = (
             "insert into ml.backtests values "
-            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null, 1, 1, 0, 0)"
+            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null, 1, 1, 0, 0, 1, 0, 0)"
         )
         computed = datetime(2024, 10, 1, 7)
         con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7"])  # of the scores there now
@@ -670,7 +696,7 @@ def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path,
     with duckdb.connect(str(warehouse)) as con:
         backtest = (
             "insert into ml.backtests values "
-            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?, 1, 1, 0, 0)"
+            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?, 1, 1, 0, 0, 1, 0, 0)"
         )
         computed = datetime(2024, 10, 1, 7)
         con.execute("delete from ml.backtests")
@@ -683,9 +709,9 @@ def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path,
         "group by all order by 1, 2"
     )
     assert _rows(warehouse, query)[1] == [
-        ("backtest", date(2024, 5, 5), None, 12),
-        ("backtest", date(2024, 6, 5), True, 12),
-        ("backtest", EARLIER, False, 12),
+        ("backtest", date(2024, 5, 5), None, 15),
+        ("backtest", date(2024, 6, 5), True, 15),
+        ("backtest", EARLIER, False, 15),
         ("evaluation", date(2024, 7, 1), True, 2),
     ]
 
@@ -698,7 +724,7 @@ def test_model_performance_builds_from_a_backtests_table_made_before_the_flag(
         con.execute("alter table ml.backtests drop column is_out_of_time")  # as the monitor made it before
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
     query = "select source, is_out_of_time, count(*) from bi.model_performance group by all order by 1"
-    assert _rows(warehouse, query)[1] == [("backtest", None, 12), ("evaluation", True, 2)]
+    assert _rows(warehouse, query)[1] == [("backtest", None, 15), ("evaluation", True, 2)]
 
 
 def test_model_performance_builds_from_a_backtests_table_made_before_the_orders_metrics(
@@ -706,11 +732,11 @@ def test_model_performance_builds_from_a_backtests_table_made_before_the_orders_
 ) -> None:
     # the monitor's next run adds the columns and recomputes the rows (ml.backtests): until then the mart
     # serves the revenue and churn metrics it has, not a failed build
-    from ml.backtests import ORDERS_COLUMNS
+    from ml.backtests import NEXT_ORDER_COLUMNS, ORDERS_COLUMNS
 
     warehouse, _ = _scored_copy(warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
-        for column in ORDERS_COLUMNS:  # as the monitor made it before
+        for column in [*ORDERS_COLUMNS, *NEXT_ORDER_COLUMNS]:  # as the monitor made it before
             con.execute(f"alter table ml.backtests drop column {column}")
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
     query = "select metric, value from bi.model_performance where source = 'backtest' order by 1"
@@ -724,6 +750,20 @@ def test_model_performance_builds_from_a_backtests_table_made_before_the_orders_
         ("revenue_mae", 10.0),
         ("revenue_spearman", 1.0),
     ]
+
+
+def test_model_performance_builds_from_a_backtests_table_made_before_the_next_order_metrics(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    from ml.backtests import NEXT_ORDER_COLUMNS
+
+    warehouse, _ = _scored_copy(warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        for column in NEXT_ORDER_COLUMNS:  # as the monitor made it before them
+            con.execute(f"alter table ml.backtests drop column {column}")
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    query = "select count(*), count(*) filter (metric like 'orders%') from bi.model_performance "
+    assert _rows(warehouse, query + "where source = 'backtest'")[1] == [(12, 2)]
 
 
 def test_the_bi_exposure_depends_on_the_bi_marts_bi_tools_read() -> None:

@@ -50,6 +50,7 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
     # older release, without the columns added since, and against an empty warehouse, before any training.
     from ml.backtests import (
         BACKTEST_INPUT_COLUMNS,
+        NEXT_ORDER_COLUMNS,
         ORDERS_COLUMNS,
         OUT_OF_TIME_COLUMN,
         ensure_backtests_table,
@@ -64,7 +65,7 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
             ensure_evaluations(con)
             ensure_backtests_table(con)
     with duckdb.connect(str(older)) as con:
-        backtests = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN | ORDERS_COLUMNS
+        backtests = BACKTEST_INPUT_COLUMNS | OUT_OF_TIME_COLUMN | ORDERS_COLUMNS | NEXT_ORDER_COLUMNS
         for table, added in (("ml.evaluations", ADDED_COLUMNS), ("ml.backtests", backtests)):
             for column in added:
                 con.execute(f"alter table {table} drop column {column}")

@@ -19,23 +19,26 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
         f"""
         create table scores.customer_scores as
         select *, timestamp '{SCORED_AT}' as scored_at from (values
-            ('A', date '2025-01-01', 0.1, 10.0, 2.0, 'v1', 90),
-            ('B', date '2025-01-01', 0.9, 0.0, 0.5, 'v1', 90),
-            ('C', date '2025-01-01', 0.8, 5.0, 1.0, 'v1', 90),
-            ('D', date '2025-01-01', 0.2, 5.0, 0.5, 'v1', 90),
-            ('A', date '2025-06-01', 0.5, 7.0, 1.0, 'v1', 90)
+            ('A', date '2025-01-01', 0.1, 10.0, 2.0, 'v1', 90, date '2025-01-16'),
+            ('B', date '2025-01-01', 0.9, 0.0, 0.5, 'v1', 90, date '2025-03-01'),
+            ('C', date '2025-01-01', 0.8, 5.0, 1.0, 'v1', 90, null),
+            ('D', date '2025-01-01', 0.2, 5.0, 0.5, 'v1', 90, date '2025-02-10'),
+            ('A', date '2025-06-01', 0.5, 7.0, 1.0, 'v1', 90, date '2025-07-01')
         ) as t(customer_id, as_of_date, churn_probability, predicted_revenue, predicted_orders, model_version,
-            horizon_days)
+            horizon_days, expected_next_order_date)
         """
     )
+    # A and D ordered: first on 2025-01-11 (5 days before A's expected date), 2025-02-20 (10 days after D's)
     con.execute(
         """
         create table marts.score_outcomes as
         select * from (values
-            ('A', date '2025-01-01', 90, 3, 20.0, false), ('B', date '2025-01-01', 90, 0, 0.0, true),
-            ('C', date '2025-01-01', 90, 0, 0.0, true), ('D', date '2025-01-01', 90, 2, 10.0, false),
-            ('A', date '2025-01-01', 30, 1, 1.0, false)
-        ) as t(customer_id, as_of_date, horizon_days, orders, revenue, is_churned)
+            ('A', date '2025-01-01', 90, 3, 20.0, false, date '2025-01-11'),
+            ('B', date '2025-01-01', 90, 0, 0.0, true, null),
+            ('C', date '2025-01-01', 90, 0, 0.0, true, null),
+            ('D', date '2025-01-01', 90, 2, 10.0, false, date '2025-02-20'),
+            ('A', date '2025-01-01', 30, 1, 1.0, false, date '2025-01-11')
+        ) as t(customer_id, as_of_date, horizon_days, orders, revenue, is_churned, first_order_date)
         """
     )
     # the complete windows (2025-06-01's ends after the marts' as-of date) and their orders' fingerprints
@@ -66,6 +69,43 @@ def test_backtests_cover_scored_dates_whose_horizon_has_labels_with_exact_metric
     assert (row["predicted_orders"], row["realized_orders"]) == (4.0, 5.0)
     assert row["orders_bias"] == pytest.approx(-0.2)  # 4 / 5 - 1
     assert row["orders_mae"] == pytest.approx(1.0)  # |2-3| + |0.5-0| + |1-0| + |0.5-2| over 4
+    # the expected next order dates of the two who ordered (B and C did not): 5 days late, 10 days early
+    assert row["next_order_customers"] == 2
+    assert row["next_order_mdae_days"] == 7.5  # the median of 5 and 10
+    assert row["next_order_early_share"] == 0.5  # A ordered before the expected date, D after it
+
+
+def test_a_customer_who_ordered_without_an_expected_date_is_left_out_of_the_next_order_measure() -> None:
+    con = _warehouse()
+    con.execute("update scores.customer_scores set expected_next_order_date = null where customer_id = 'D'")
+    row = backtests.run_backtests(con, run_at=datetime(2025, 7, 1)).iloc[0]
+    assert (row["next_order_customers"], row["next_order_mdae_days"], row["next_order_early_share"]) == (
+        1,
+        5.0,
+        1.0,
+    )
+    con.execute("update marts.score_outcomes set first_order_date = null, orders = 0")  # nobody ordered
+    row = backtests.run_backtests(con, run_at=datetime(2025, 7, 2), recompute=True).iloc[0]
+    assert row["next_order_customers"] == 0
+    assert row["next_order_mdae_days"] is None and row["next_order_early_share"] is None
+
+
+def test_a_backtest_from_a_view_built_before_first_order_date_is_recomputed_after_the_next_build() -> None:
+    # marts.score_outcomes lacks first_order_date until the transform rebuilds it: the next order's columns
+    # stay empty (unknown, not "nobody ordered"), and the first run after the build fills them
+    con = _warehouse()
+    con.execute("alter table marts.score_outcomes rename to score_outcomes_built")
+    built_before = "select * exclude (first_order_date) from marts.score_outcomes_built"
+    con.execute(f"create view marts.score_outcomes as {built_before}")
+    columns = ["run_at", "predicted_orders", *backtests.NEXT_ORDER_COLUMNS, "recomputed"]
+    first, second, third = (datetime(2025, 7, day) for day in (1, 2, 3))
+    before = backtests.run_backtests(con, run_at=first)[columns].to_records(index=False).tolist()
+    assert before == [(first, 4.0, None, None, None, True)]
+    assert backtests.run_backtests(con, run_at=second)["recomputed"].tolist() == [True]  # still unknown
+    con.execute("create or replace view marts.score_outcomes as select * from marts.score_outcomes_built")
+    built = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
+    assert built == [(third, 4.0, 2, 7.5, 0.5, True)]
+    assert backtests.run_backtests(con, run_at=third)["recomputed"].tolist() == [False]
 
 
 def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
@@ -75,14 +115,15 @@ def test_each_scored_horizon_is_backtested_against_its_own_labels() -> None:
     con.execute(
         """
         insert into scores.customer_scores values
-            ('A', date '2025-01-01', 0.1, 40.0, 4.0, 'v0', 365, now()),
-            ('B', date '2025-01-01', 0.5, 10.0, 1.0, 'v0', 365, now())
+            ('A', date '2025-01-01', 0.1, 40.0, 4.0, 'v0', 365, null, now()),
+            ('B', date '2025-01-01', 0.5, 10.0, 1.0, 'v0', 365, null, now())
         """
     )
     con.execute(
         """
         insert into marts.score_outcomes values
-            ('A', date '2025-01-01', 365, 6, 50.0, false), ('B', date '2025-01-01', 365, 0, 0.0, true)
+            ('A', date '2025-01-01', 365, 6, 50.0, false, date '2025-01-11'),
+            ('B', date '2025-01-01', 365, 0, 0.0, true, null)
         """
     )
     con.execute("insert into marts.score_outcome_windows values (date '2025-01-01', 365, '3')")
@@ -174,7 +215,7 @@ def test_a_backtest_of_outcomes_the_scoring_model_learnt_from_is_not_out_of_time
         """
         insert into scores.customer_scores
         select customer_id, as_of_date, churn_probability, predicted_revenue, predicted_orders, 'v2',
-            horizon_days, scored_at
+            horizon_days, expected_next_order_date, scored_at
         from scores.customer_scores
         """
     )
@@ -215,8 +256,8 @@ def test_a_backtest_kept_from_before_the_flag_gets_it_without_being_recomputed()
     con.execute("alter table ml.backtests drop column is_out_of_time")  # as monitoring made it before
     first = datetime(2025, 7, 1)
     con.execute(
-        "insert into ml.backtests values "
-        "(date '2025-01-01', 'v1', 90, ?, 4, 20, 30, 0, 5, 0, 0.5, 0.5, 1, ?, '17', 4, 5, -0.2, 1)",
+        "insert into ml.backtests values (date '2025-01-01', 'v1', 90, ?, 4, 20, 30, 0, 5, 0, 0.5, 0.5, 1, "
+        "?, '17', 4, 5, -0.2, 1, 2, 7.5, 0.5)",
         [first, SCORED_AT],
     )
     _register(con, "v1", ["2024-10-03"], "2024-10-03")
@@ -232,7 +273,7 @@ def test_a_backtest_kept_from_before_the_orders_columns_is_recomputed_with_them(
     con = _warehouse()
     con.execute("create schema ml")
     con.execute(backtests.BACKTESTS_DDL)
-    for column in backtests.ORDERS_COLUMNS:  # as monitoring made it before
+    for column in [*backtests.ORDERS_COLUMNS, *backtests.NEXT_ORDER_COLUMNS]:  # as monitoring made it before
         con.execute(f"alter table ml.backtests drop column {column}")
     first, second, third = (datetime(2025, 7, day) for day in (1, 2, 3))
     con.execute(
@@ -245,6 +286,25 @@ def test_a_backtest_kept_from_before_the_orders_columns_is_recomputed_with_them(
     assert recomputed == [(second, 4.0, 5.0, pytest.approx(-0.2), 1.0, True)]
     kept = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
     assert kept == [(second, 4.0, 5.0, pytest.approx(-0.2), 1.0, False)]
+
+
+def test_a_backtest_kept_from_before_the_next_order_columns_is_recomputed_with_them() -> None:
+    con = _warehouse()
+    con.execute("create schema ml")
+    con.execute(backtests.BACKTESTS_DDL)
+    for column in backtests.NEXT_ORDER_COLUMNS:  # as monitoring made it before them
+        con.execute(f"alter table ml.backtests drop column {column}")
+    first, second, third = (datetime(2025, 7, day) for day in (1, 2, 3))
+    con.execute(
+        "insert into ml.backtests values (date '2025-01-01', 'v1', 90, ?, 4, 20, 30, -1 / 3, 5, 0, 0.5, 0.5, "
+        "1, ?, '17', null, 4, 5, -0.2, 1)",
+        [first, SCORED_AT],
+    )
+    columns = ["run_at", *backtests.NEXT_ORDER_COLUMNS, "recomputed"]
+    recomputed = backtests.run_backtests(con, run_at=second)[columns].to_records(index=False).tolist()
+    assert recomputed == [(second, 2, 7.5, 0.5, True)]
+    kept = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
+    assert kept == [(second, 2, 7.5, 0.5, False)]
 
 
 def test_the_orders_bias_of_a_window_without_orders_is_null() -> None:

@@ -112,9 +112,10 @@ def warehouse(tmp_path) -> str:
             """
             create table marts.score_outcome_rows as
             select * from (values
-                ('A', date '2025-03-01', 90, 4, 40.0, false), ('B', date '2025-03-01', 90, 0, 0.0, true),
-                ('A', date '2025-03-01', 30, 1, 5.0, false)
-            ) as t(customer_id, as_of_date, horizon_days, orders, revenue, is_churned)
+                ('A', date '2025-03-01', 90, 4, 40.0, false, date '2025-03-11'),
+                ('B', date '2025-03-01', 90, 0, 0.0, true, null),
+                ('A', date '2025-03-01', 30, 1, 5.0, false, date '2025-03-11')
+            ) as t(customer_id, as_of_date, horizon_days, orders, revenue, is_churned, first_order_date)
             """
         )
         con.execute(
@@ -169,6 +170,9 @@ def test_backtests_cover_the_champions_horizon_on_dates_with_labels(warehouse: s
             "customers": 2,
             "revenue_bias": 1.5,
             "orders_bias": -0.5,  # 1 + 1 predicted against A's 4
+            # A, the one who ordered, was expected on the scoring date and first ordered 10 days later
+            "next_order_mdae_days": 10.0,
+            "next_order_early_share": 0.0,
             "is_out_of_time": None,
         }
     ]

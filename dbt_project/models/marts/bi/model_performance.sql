@@ -27,6 +27,13 @@
         'predicted_orders', 'realized_orders', 'orders_bias', 'orders_mae',
     ] -%}
 {%- endif -%}
+{#- The scores' expected_next_order_date against the first order placed in the horizon, likewise: no such
+    rows from a table the monitor made before them, until its next run. -#}
+{%- if 'next_order_customers' in backtest_columns -%}
+    {%- set backtest_metrics = backtest_metrics + [
+        'next_order_customers', 'next_order_mdae_days', 'next_order_early_share',
+    ] -%}
+{%- endif -%}
 {#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
     table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
 {%- set evaluation_columns = source_columns('ml', 'evaluations') if present['evaluations'] else [] -%}
