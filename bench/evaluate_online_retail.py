@@ -123,7 +123,8 @@ def evaluate_variant(
 ) -> tuple[list[dict], list[str]]:
     """Return, per reference setting, the wide metrics table, the model description and the seconds taken;
     and the backtests at every monthly cutoff as Markdown when asked."""
-    from ml.evaluate import describe, run, wide
+    from ml.evaluate import run
+    from ml.evaluation_views import describe, wide
 
     variant = "guest-as-customer" if guest_as_customer else "preset"
     with tempfile.TemporaryDirectory() as scratch:
@@ -213,7 +214,8 @@ def backtest(warehouse: Path, horizon: int) -> pd.DataFrame:
     """Return model and BG/NBD + GG headline metrics at every labelled cutoff that has a full split."""
     from include.warehouse import connect
     from ml.data import load_training_frame
-    from ml.evaluate import evaluate_cutoff, wide
+    from ml.evaluate import evaluate_cutoff
+    from ml.evaluation_views import wide
     from ml.train import prepare_frame, split_cutoffs, total_source
 
     with connect(warehouse, read_only=True) as con:

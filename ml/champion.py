@@ -86,7 +86,7 @@ def report_evaluation(
     are (ml.explain.value_contributions): for the hurdle form the spend booster, with P(purchase) from the
     churn booster, not the Tweedie booster that only sets the total.
     """
-    from ml.evaluate import wide_records
+    from ml.evaluation_views import wide_records
 
     revenue, churn = predictions
     features, levels = metadata["features"], metadata["categorical_levels"]

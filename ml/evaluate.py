@@ -21,7 +21,6 @@ import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +30,6 @@ from ml.arguments import whole_number
 from ml.baselines import all_baselines, require_persistence_window
 from ml.calibration import combine, combine_orders, reliability_table
 from ml.data import persistence_columns
-from ml.report_html import NOT_PREDICTED
 from ml.train import (
     BOOSTERS,
     MODEL_NAME,
@@ -68,7 +66,6 @@ ORDERS_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 HEADLINE_METRICS = ("revenue_spearman", "revenue_normalized_gini", "revenue_top10_capture", "churn_roc_auc")
 RESAMPLES = whole_number(0, "{value} resamples: give 0 (no intervals) or more, e.g. 1000")  # --bootstrap
 HORIZON = whole_number(1, "{value} days: a horizon is at least 1 day, e.g. 90")  # --horizon
-TOTAL_SOURCES = {"tweedie": "the Tweedie booster", "btyd": "BG/NBD + Gamma-Gamma (under a year of cutoffs)"}
 EVALUATIONS_DDL = """
 create table if not exists ml.evaluations (
     evaluation_id varchar not null,
@@ -181,49 +178,6 @@ def difference_intervals(
                 {"baseline": baseline, "metric": metric, "difference": difference, "low": low, "high": high}
             )
     return pd.DataFrame(rows)
-
-
-def wide(table: pd.DataFrame) -> pd.DataFrame:
-    """Return the long metrics table as one row per model and one column per metric, in metric order.
-
-    A model without a metric's row (a baseline that predicts no orders) is NaN there, as an undefined metric
-    is: the readers' views (wide_text, wide_records) tell the two apart.
-    """
-    order = [*REVENUE_METRICS, *ORDERS_METRICS, *CHURN_METRICS]
-    pivot = table.pivot(index="model", columns="metric", values="value")
-    return pivot[[m for m in order if m in pivot.columns]]
-
-
-def wide_text(table: pd.DataFrame) -> str:
-    """Return the metrics as printed, a row per metric and a column per model: three decimals, "nan" where
-    a metric is undefined, NOT_PREDICTED where the model predicts nothing it measures."""
-    values = wide(table)
-    has_row = wide(table.assign(value=1.0)).notna()
-    cells = values.map("{:.3f}".format).where(has_row, NOT_PREDICTED)
-    return cells.T.to_string()
-
-
-def wide_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """Return a row per model (its name, then its metrics to four decimals in wide's order) without the
-    metrics it predicts nothing for: the training report's baseline table (ml.report_html)."""
-    values = wide(table).round(4)
-    has_row = wide(table.assign(value=1.0)).notna()
-    return [
-        {"model": model, **{m: values.at[model, m] for m in values.columns if has_row.at[model, m]}}
-        for model in values.index
-    ]
-
-
-def describe(calibration: dict) -> str:
-    """Return one line saying what the model is: CLV form, blend weights and where they were chosen."""
-    c = calibration
-    seasonal = f" x seasonal factor {c['btyd_total_factor']:.3f}" if "btyd_total_factor" in c else ""
-    return (
-        f"model: LightGBM {c['form']} revenue at weight {c['revenue_weight']:g} and churn at "
-        f"{c['churn_weight']:g} against BG/NBD + Gamma-Gamma (geometric / log-odds blends), total revenue "
-        f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}{seasonal}; chosen and calibrated on "
-        f"{c['validation_cutoff']}"
-    )
 
 
 def evaluation_id(
@@ -371,6 +325,7 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
 def main(argv: list[str] | None = None) -> int:
     """Parse --cutoff, --horizon and --warehouse, run the evaluation and print its table; return 0."""
     from ml.cli import _date as iso_date  # the other verbs' sentence for a date that is not one
+    from ml.evaluation_views import describe, wide_text
 
     parser = argparse.ArgumentParser(prog="cvw evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--cutoff", type=iso_date, required=True, help="labelled cutoff, YYYY-MM-DD")

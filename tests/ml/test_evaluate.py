@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import evaluate, train
+from ml import evaluate, evaluation_views, train
 
 BASELINES = {"bgnbd_gamma_gamma", "lightgbm_rfm", "naive_rate", "persistence"}
 pytestmark = pytest.mark.usefixtures("quick_boosters")
@@ -335,7 +335,7 @@ def _long_table() -> pd.DataFrame:
 
 
 def test_a_metric_a_baseline_predicts_nothing_for_prints_a_dash_and_an_undefined_one_nan() -> None:
-    assert [line.split() for line in evaluate.wide_text(_long_table()).splitlines()] == [
+    assert [line.split() for line in evaluation_views.wide_text(_long_table()).splitlines()] == [
         ["model", "model", "naive_rate"],
         ["metric"],
         ["revenue_mae", "1.250", "2.000"],
@@ -345,7 +345,7 @@ def test_a_metric_a_baseline_predicts_nothing_for_prints_a_dash_and_an_undefined
 
 
 def test_the_report_rows_leave_out_the_metrics_a_baseline_predicts_nothing_for() -> None:
-    records = evaluate.wide_records(_long_table())
+    records = evaluation_views.wide_records(_long_table())
     assert records[0] == {"model": "model", "revenue_mae": 1.25, "orders_mae": 0.5, "churn_roc_auc": 0.75}
     assert set(records[1]) == {"model", "revenue_mae", "churn_roc_auc"}  # no orders_mae
     assert records[1]["revenue_mae"] == 2.0 and np.isnan(records[1]["churn_roc_auc"])
