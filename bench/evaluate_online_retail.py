@@ -216,7 +216,7 @@ def backtest(warehouse: Path, horizon: int) -> pd.DataFrame:
     from ml.data import load_training_frame
     from ml.evaluate import evaluate_cutoff
     from ml.evaluation_views import wide
-    from ml.train import prepare_frame, split_cutoffs, total_source
+    from ml.fitting import prepare_frame, split_cutoffs, total_source
 
     with connect(warehouse, read_only=True) as con:
         frame = load_training_frame(con, horizon)

@@ -10,9 +10,9 @@ From the raw predictions of models fitted on earlier cutoffs, on the validation 
   top-10% capture). A weight of 1 is LightGBM alone.
 The blend decides who gets the revenue; how much in total is the sum, over the customers scored together (a
 whole cutoff), of the Tweedie booster's predictions - the booster fitted to the mean of revenue itself - or,
-when the boosters learnt from less than a year of cutoffs (`revenue_total` "btyd", set by ml.train), of the
+when the boosters learnt from less than a year of cutoffs (`revenue_total` "btyd", set by ml.fitting), of the
 BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history, times a seasonal factor
-(`btyd_total_factor`, ml.train: the mean of 1 and their actual / predicted total a year earlier). A scale
+(`btyd_total_factor`, ml.fitting: the mean of 1 and their actual / predicted total a year earlier). A scale
 factor fitted on validation was measured too and moved totals further from the truth (the validation-stage
 boosters learn from a shorter, more censored history than the refitted ones), so it is only recorded
 (`validation_total_ratio`), never applied. Training calibrates with Platt; an isotonic calibrator

@@ -192,7 +192,7 @@ def champion_on_holdout(
     """
     from ml.artifacts import EVALUATED, booster_file, load_boosters, version_dir
     from ml.evaluate import score
-    from ml.train import predict_customers
+    from ml.fitting import predict_customers
 
     def on_holdout(boosters: dict[str, lgb.Booster], metadata: dict[str, Any]) -> dict[str, dict[str, float]]:
         return split_by_task(score(test, *predict_customers(test, boosters, metadata)))

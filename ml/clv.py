@@ -211,7 +211,7 @@ class TrainingDataSummary:
     labelled_cutoffs: int
     horizon_days: int
     # whether the labelled cutoffs hold a test, a validation and a fitting cutoff each a horizon apart
-    # (ml.train.split_cutoffs); the marts' cutoffs start 90 days after the first order (dbt var
+    # (ml.fitting.split_cutoffs); the marts' cutoffs start 90 days after the first order (dbt var
     # spine_min_history_days), so at 90 days this takes about a year of history, not MIN_HISTORY_DAYS
     evaluable: bool = True
 
@@ -327,7 +327,7 @@ def check_enough_data(
         missing.append("no customer with 3 or more orders")
     if summary.labelled_cutoffs == 0:
         missing.append(f"no cutoff with a complete {summary.horizon_days}-day label window")
-    elif not summary.evaluable:  # else ml.train.split_cutoffs refused it after this check had passed
+    elif not summary.evaluable:  # else ml.fitting.split_cutoffs refused it after this check had passed
         missing.append(
             f"fewer than three cutoffs with a complete {summary.horizon_days}-day label window, each "
             f"{summary.horizon_days} days or more after the one before (to fit, validate and test on)"

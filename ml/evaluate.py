@@ -3,7 +3,7 @@
     python -m ml.evaluate --cutoff 2011-09-09 --horizon 90 [--warehouse PATH] [--bootstrap N]
 
 The cutoff must be a labelled cutoff of the marts. The model is fitted on earlier cutoffs only (see
-ml.train), the baselines on the same customers at the same cutoff, and every metric of ml.metrics is
+ml.fitting), the baselines on the same customers at the same cutoff, and every metric of ml.metrics is
 computed for each. Rows go to ml.evaluations in long format (one row per model and metric); re-running the
 same evaluation on the same data replaces its rows.
 
@@ -30,7 +30,7 @@ from ml.arguments import whole_number
 from ml.baselines import all_baselines, require_persistence_window
 from ml.calibration import combine, combine_orders, reliability_table
 from ml.data import persistence_columns
-from ml.train import (
+from ml.fitting import (
     BOOSTERS,
     MODEL_NAME,
     FittedModel,
@@ -302,7 +302,7 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
     With bootstrap > 0, table.attrs["intervals"] holds difference_intervals over that many resamples.
     """
     from include.warehouse import connect
-    from ml.train import prepare_frame
+    from ml.fitting import prepare_frame
 
     frame = load_evaluation_frame(warehouse, cutoff, horizon_days)
     sample_share = frame.attrs["sample_share"]

@@ -61,7 +61,7 @@ from ml.publish_scores import DEFAULT_CHUNK_SIZE, build_score_chunk, iter_arrow_
 from ml.score_btyd import BTYD_INPUT_COLUMNS, chunk_btyd, fit_date_btyd
 
 # Threads of LightGBM's predictions and SHAP contributions: every core (0: OpenMP's count, which
-# OMP_NUM_THREADS caps), as training uses (ml.train). A prediction is one parallel loop over rows, which two
+# OMP_NUM_THREADS caps), as training uses (ml.fitting). A prediction is one parallel loop over rows, which two
 # threads on the 2-core target ran in 0.6-0.7x the wall time of one, even with other work on the machine
 # (docs/benchmarks.md).
 PREDICT_THREADS = 0

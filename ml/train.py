@@ -1,29 +1,22 @@
-"""Train CLV and churn models on stacked past cutoffs, choose and calibrate on a later one, test on the last.
+"""`cvw train`: evaluate out of time against the baselines, fit the champion, save, register and gate it.
 
-Cutoffs are never split at random. For a test cutoff T and horizon h:
-- validation cutoff V: the latest labelled cutoff with V + h <= T;
-- fit cutoffs: every c with c + h <= V. Boosters fitted on them predict V, where ml.calibration chooses the
-  CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the blends with BG/NBD +
-  Gamma-Gamma, and fits the churn calibrator;
-- refit cutoffs: every c with c + h <= T. The chosen boosters are refitted on them, keep V's calibration and
-  predict T, which nothing has looked at.
-The champion repeats the last step one cutoff later: calibrated on T, refitted on every labelled cutoff.
+The model and its out-of-time split are ml.fitting's. Training reads the marts once (a fixed hash sample
+above CVW_TRAIN_MAX_CUSTOMERS), evaluates the model at the latest labelled cutoff against every baseline
+(ml.evaluate), fits the champion one cutoff later, saves it with its report and drift reference, records it
+in ml.model_registry with its evaluation, and promotes it only through the gate (ml.champion, ml.registry).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from include.settings import get_settings
 from include.unfinished import TRAINING_MARTS, require_finished_marts
 from include.warehouse import connect, connect_when_free, scoring_date
+from ml import fitting
 from ml.artifacts import (
     find_champion,
     new_version,
@@ -33,272 +26,36 @@ from ml.artifacts import (
     save_model_version,
 )
 from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
-from ml.calibration import combine, fit_calibration, reliability_table
+from ml.calibration import reliability_table
 from ml.champion import champion_on_holdout, drift_reference, orders_summary, report_evaluation, write_report
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import (
-    MIN_HISTORY_DAYS,
     check_enough_data,
     check_enough_sampled,
-    orders_per_order_day,
     require_label_horizon,
     summarize_training_data,
 )
 from ml.compiled import compiled_for_date
 from ml.data import (
     date_customers,
-    feature_columns,
     load_training_frame,
     require_mart_columns,
     training_sample_share,
 )
 from ml.feature_contract import feature_differences, mart_feature_types, require_learnable_features
-from ml.features import categorical_levels, model_matrix, with_btyd_features
+from ml.fitting import (
+    MODEL_NAME,
+    at_cutoffs,
+    fit_champion,
+    predict,
+    prepare_frame,
+    split_cutoffs,
+    total_source,
+)
 from ml.provenance import feature_hash, git_commit, library_versions
 
-SEED = 7
 # How far the test cutoff's total predicted revenue may be from the actual before training warns (issue 4).
 TOTAL_REVENUE_TOLERANCE = 0.10
-# Every core (OpenMP's count: OMP_NUM_THREADS caps it), as scoring's predictions use (ml.score).
-TRAIN_THREADS = 0
-# Small trees: a few thousand customers per cutoff, and mostly the same customers at every cutoff.
-BASE_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.05,
-    "num_leaves": 7,
-    "min_data_in_leaf": 100,
-    "feature_fraction": 0.8,
-    "bagging_fraction": 0.8,
-    "bagging_freq": 1,
-    "lambda_l2": 1.0,
-    "seed": SEED,
-    # the same trees on any number of threads (checked on 1.8M rows: the same splits, and one leaf value in
-    # 2,100 differed in its 17th significant digit). LightGBM asks for one of the force_* options with it;
-    # col-wise also skips its start-up test of both layouts, which on a busy machine made two threads three
-    # times slower than one (docs/benchmarks.md)
-    "deterministic": True,
-    "force_col_wise": True,
-    "num_threads": TRAIN_THREADS,
-    "verbose": -1,
-}
-# booster name: (params, boosting rounds). "clv" regresses revenue with Tweedie (a point mass at zero and a
-# long right tail); "spend" is E[revenue | purchase] (gamma, log link) for the hurdle; "churn" is binary;
-# "orders" regresses the orders in the horizon (Poisson): the scores' predicted_orders (ml.calibration).
-BOOSTERS: dict[str, tuple[dict[str, Any], int]] = {
-    "clv": ({**BASE_PARAMS, "objective": "tweedie", "tweedie_variance_power": 1.3}, 300),
-    "spend": ({**BASE_PARAMS, "objective": "gamma"}, 300),
-    "churn": ({**BASE_PARAMS, "objective": "binary"}, 300),
-    "orders": ({**BASE_PARAMS, "objective": "poisson"}, 300),
-}
-# The Tweedie booster ("clv") is always fitted: it sets the total revenue whichever form ranks customers.
-CLV_FORMS: dict[str, tuple[str, ...]] = {
-    "tweedie": ("churn", "clv", "orders"),
-    "hurdle": ("churn", "clv", "orders", "spend"),
-}
-MODEL_NAME = "model"  # the project's model in evaluation tables, next to the baselines' names
-# Below a year of refit cutoffs the boosters have not seen every season (and on a young warehouse the early
-# cutoffs' histories are cut short): on real data their totals were off by 25% to 170% (docs/benchmarks.md),
-# BG/NBD + Gamma-Gamma's by less, so the total comes from BG/NBD then, and the metadata carries a warning.
-# A year is the span the cutoffs cover, not their number: twelve monthly cutoffs, whose first and last are
-# 11 months apart (334 days at least; eleven span 306 at most). Counting them would take extra cutoff dates
-# or a denser spine for more seasons (docs/benchmarks.md, half-monthly cutoffs).
-MIN_REFIT_SPAN = pd.Timedelta(days=334)
-# BG/NBD + Gamma-Gamma know no season. When they set the total, it is the mean of their total and of their
-# total corrected by their own error at the labelled cutoff one year earlier (the same season): the nearest
-# within half a month, and one with MIN_HISTORY_DAYS of orders before it, as BG/NBD fitted on a shorter,
-# censored history errs for that reason rather than the season's.
-YEAR = pd.Timedelta(days=365)
-SEASON_TOLERANCE = pd.Timedelta(days=16)
-
-
-@dataclass(frozen=True)
-class CutoffSplit:
-    """Which cutoffs fit, validate, refit and test one evaluation (see the module docstring)."""
-
-    fit: list[pd.Timestamp]
-    validation: pd.Timestamp
-    refit: list[pd.Timestamp]
-    test: pd.Timestamp
-
-
-@dataclass
-class FittedModel:
-    """Boosters with everything needed to predict: inputs, category levels and the validation calibration."""
-
-    boosters: dict[str, lgb.Booster]
-    features: list[str]
-    levels: dict[str, list[str]]
-    calibration: dict[str, Any] = field(default_factory=dict)
-
-
-def split_cutoffs(cutoffs: list[pd.Timestamp], test: pd.Timestamp, horizon_days: int) -> CutoffSplit:
-    """Return the out-of-time split for a test cutoff; stop with a sentence when history is too short."""
-    horizon = pd.Timedelta(days=horizon_days)
-    refit = sorted(c for c in set(cutoffs) if c + horizon <= test)
-    validation = refit[-1] if refit else None
-    fit = [c for c in refit if validation is not None and c + horizon <= validation]
-    if not fit:
-        raise SystemExit(
-            f"Too few labelled cutoffs before {test.date()} for a {horizon_days}-day horizon: fitting, "
-            "validation and test need three cutoffs, each at least one horizon after the one before; "
-            "load a longer history or use a shorter horizon."
-        )
-    return CutoffSplit(fit=fit, validation=validation, refit=refit, test=test)
-
-
-def at_cutoffs(frame: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
-    """Return the rows of a frame at the given cutoffs."""
-    return frame[frame["cutoff_date"].isin(cutoffs)]
-
-
-def fit_boosters(frame: pd.DataFrame, names: tuple[str, ...], features: list[str]) -> FittedModel:
-    """Return the named boosters fitted on a labelled frame (spend on the rows with a purchase only)."""
-    if not (frame["label_revenue"] > 0).any():
-        cutoffs = sorted(frame["cutoff_date"].unique())
-        first, last = (pd.Timestamp(c).date() for c in (cutoffs[0], cutoffs[-1]))
-        raise SystemExit(
-            f"No customer bought in the label windows of the {len(cutoffs)} cutoffs from {first} to {last}: "
-            "every customer churned there, so there is no revenue to learn from; load the orders after "
-            "them, or use a longer horizon."
-        )
-    levels = categorical_levels(frame, features)
-    # LightGBM bins a Dataset's features once, whatever its label, and every booster bins as BASE_PARAMS say:
-    # the boosters fitted on the same rows (churn and clv) share one Dataset, its label set before each fit
-    datasets: dict[bool, lgb.Dataset] = {}
-    boosters = {}
-    for name in names:
-        params, rounds = BOOSTERS[name]
-        purchasers_only = name == "spend"
-        rows = frame[(frame["label_orders"] > 0) & (frame["label_revenue"] > 0)] if purchasers_only else frame
-        target = {"churn": rows["label_is_churned"].astype(int), "orders": rows["label_orders"]}.get(
-            name, rows["label_revenue"]
-        )
-        if purchasers_only not in datasets:
-            datasets[purchasers_only] = lgb.Dataset(model_matrix(rows, features, levels))
-        dataset = datasets[purchasers_only]
-        dataset.set_label(target.to_numpy(dtype=float))
-        boosters[name] = lgb.train(params, dataset, num_boost_round=rounds)
-    return FittedModel(boosters=boosters, features=features, levels=levels)
-
-
-def raw_predictions(model: FittedModel, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Return every booster's uncalibrated prediction and the BTYD ones for the rows of a frame."""
-    matrix = model_matrix(frame, model.features, model.levels)
-    raw = {name: booster.predict(matrix) for name, booster in model.boosters.items()}
-    raw["btyd_revenue"] = frame["btyd_revenue"].to_numpy(dtype=float)
-    raw["btyd_churn"] = np.exp(-frame["btyd_expected_purchases"].to_numpy(dtype=float))
-    raw["btyd_orders"] = btyd_orders(frame)
-    return raw
-
-
-def btyd_orders(frame: pd.DataFrame) -> np.ndarray:
-    """Return BG/NBD's expected orders: its expected purchases (days with an order) x orders per such day."""
-    days = pa.table({c: frame[c].to_numpy(dtype=float) for c in ("orders_lifetime", "order_days_lifetime")})
-    return frame["btyd_expected_purchases"].to_numpy(dtype=float) * orders_per_order_day(days)
-
-
-def seasonal_factors(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, float]:
-    """Return the seasonal factors of BG/NBD's revenue and orders totals at a cutoff."""
-    labelled = labelled.assign(btyd_orders=btyd_orders(labelled))
-    return {
-        "btyd_total_factor": seasonal_total_factor(labelled, cutoff),
-        "btyd_orders_factor": seasonal_total_factor(labelled, cutoff, "label_orders", "btyd_orders"),
-    }
-
-
-def predict(model: FittedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Return calibrated (predicted revenue, churn probability) for a frame that has the BTYD columns."""
-    return combine(raw_predictions(model, frame), model.calibration)
-
-
-def total_source(refit_cutoffs) -> str:
-    """Return which predictions set the total revenue: "tweedie", or "btyd" below a year of cutoffs."""
-    cutoffs = pd.to_datetime(pd.Series(list(refit_cutoffs)))
-    return "tweedie" if len(cutoffs) and cutoffs.max() - cutoffs.min() >= MIN_REFIT_SPAN else "btyd"
-
-
-def seasonal_total_factor(
-    labelled: pd.DataFrame,
-    cutoff: pd.Timestamp,
-    actual: str = "label_revenue",
-    predicted: str = "btyd_revenue",
-) -> float:
-    """Return the factor on the BG/NBD + GG total at a cutoff: (1 + actual / predicted a year earlier) / 2.
-
-    `labelled` holds rows whose horizon ended by the cutoff, with their labels; the factor is 1 when none of
-    their cutoffs lies within half a month of a year earlier with MIN_HISTORY_DAYS of history. The totals
-    are of revenue, or of the columns named (the orders: label_orders and btyd_orders).
-    """
-    totals = labelled.groupby("cutoff_date").agg(
-        actual=(actual, "sum"),
-        predicted=(predicted, "sum"),
-        history=("days_since_first_order", "max"),
-    )
-    distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
-    usable = (
-        (distance <= SEASON_TOLERANCE) & (totals["history"] >= MIN_HISTORY_DAYS) & (totals["predicted"] > 0)
-    )
-    if not usable.any():
-        return 1.0
-    year_ago = distance[usable].idxmin()
-    return float((1.0 + totals.loc[year_ago, "actual"] / totals.loc[year_ago, "predicted"]) / 2.0)
-
-
-def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[str]) -> FittedModel:
-    """Return the model for the split's test cutoff: form and calibrators from validation, refitted."""
-    stage = fit_boosters(at_cutoffs(frame, split.fit), ("churn", "clv", "spend"), features)
-    validation = at_cutoffs(frame, [split.validation])
-    calibration = fit_calibration(raw_predictions(stage, validation), validation, tuple(CLV_FORMS))
-    calibration["validation_cutoff"] = str(split.validation.date())
-    calibration["revenue_total"] = total_source(split.refit)
-    if calibration["revenue_total"] == "btyd":
-        calibration |= seasonal_factors(at_cutoffs(frame, split.refit), split.test)
-    model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
-    model.calibration = calibration
-    return model
-
-
-def fit_champion(
-    frame: pd.DataFrame,
-    evaluated: FittedModel,
-    test_cutoff: pd.Timestamp,
-    scoring_cutoff: pd.Timestamp | None = None,
-) -> FittedModel:
-    """Return the champion: the evaluated form recalibrated on the test cutoff, refitted on every cutoff.
-
-    When BG/NBD + Gamma-Gamma set its total, the seasonal factor is the one for scoring_cutoff (none when
-    it is not given).
-    """
-    test = at_cutoffs(frame, [test_cutoff])
-    form = evaluated.calibration["form"]
-    calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,))
-    calibration["validation_cutoff"] = str(test_cutoff.date())
-    calibration["revenue_total"] = total_source(frame["cutoff_date"].unique())
-    if calibration["revenue_total"] == "btyd" and scoring_cutoff is not None:
-        calibration |= seasonal_factors(frame, scoring_cutoff)
-    champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
-    champion.calibration = calibration
-    return champion
-
-
-def prepare_frame(frame: pd.DataFrame, horizon_days: int) -> tuple[pd.DataFrame, list[str]]:
-    """Return the frame with the BTYD outputs of each cutoff added, and the model's input columns."""
-    frame = with_btyd_features(frame, horizon_days)
-    return frame, feature_columns(frame)
-
-
-def predict_customers(
-    frame: pd.DataFrame, boosters: dict[str, lgb.Booster], metadata: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (predicted revenue, churn probability) of a saved model for the customers of a features frame.
-
-    Score a whole cutoff at once: BG/NBD + Gamma-Gamma are fitted on the frame's customers at each cutoff, and
-    the total revenue of the rows is the Tweedie booster's total over them, or BG/NBD + Gamma-Gamma's times
-    the seasonal factor when the calibration says so (ml.calibration, `revenue_total`).
-    """
-    frame = with_btyd_features(frame, int(metadata["horizon_days"]))
-    calibration = metadata.get("calibration") or {"form": "tweedie"}  # a model from before calibration
-    model = FittedModel(boosters, metadata["features"], metadata["categorical_levels"], calibration)
-    return predict(model, frame)
 
 
 def _cutoff_dates(cutoffs) -> list[str]:
@@ -413,7 +170,7 @@ def train_models(
             **btyd_parameters(fit_btyd(btyd_inputs(test))),
         },
         "params": {
-            name: {**params, "boosting_rounds": rounds} for name, (params, rounds) in BOOSTERS.items()
+            name: {**params, "boosting_rounds": rounds} for name, (params, rounds) in fitting.BOOSTERS.items()
         },
         "out_of_time_metrics": out_of_time,
         "warnings": warnings,

@@ -76,11 +76,11 @@ def buyers_before(path: Path, day: date) -> int:
 
 def quick_training(warehouse: Path) -> dict:
     """Train a quick model on the warehouse (20 rounds, one thread: what it scores does not matter here)."""
-    from ml import baselines, train
+    from ml import baselines, fitting, train
 
     with pytest.MonkeyPatch.context() as patch:
-        quick = {name: ({**params, "num_threads": 1}, 20) for name, (params, _) in train.BOOSTERS.items()}
-        patch.setattr(train, "BOOSTERS", quick)
+        quick = {name: ({**params, "num_threads": 1}, 20) for name, (params, _) in fitting.BOOSTERS.items()}
+        patch.setattr(fitting, "BOOSTERS", quick)
         patch.setitem(baselines.RFM_PARAMS, "num_threads", 1)
         patch.setattr(baselines, "RFM_ROUNDS", 20)
         return train.train_models(warehouse_path=warehouse, horizon_days=90, min_customers=100)

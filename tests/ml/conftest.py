@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import baselines, train
+from ml import baselines, fitting
 
 CUSTOMERS = 600
 DATA_END = pd.Timestamp("2025-01-01")  # the as-of date: the scoring cutoff
@@ -102,8 +102,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def quick_boosters() -> None:
     """Fit 40 rounds on one thread: what these tests check does not depend on either."""
     with pytest.MonkeyPatch.context() as patch:
-        quick = {name: ({**params, "num_threads": 1}, 40) for name, (params, _) in train.BOOSTERS.items()}
-        patch.setattr(train, "BOOSTERS", quick)
+        quick = {name: ({**params, "num_threads": 1}, 40) for name, (params, _) in fitting.BOOSTERS.items()}
+        patch.setattr(fitting, "BOOSTERS", quick)
         patch.setitem(baselines.RFM_PARAMS, "num_threads", 1)
         patch.setattr(baselines, "RFM_ROUNDS", 40)
         yield

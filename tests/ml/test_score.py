@@ -17,6 +17,7 @@ from ml import (
     champion,
     compiled,
     evaluate,
+    fitting,
     monitor,
     provenance,
     registry,
@@ -203,7 +204,7 @@ def test_the_scores_drift_reference_is_the_champions_scores_on_the_test_cutoff(t
     with duckdb.connect(str(path), read_only=True) as con:
         frame = load_training_frame(con, 90)
     test = frame[frame["cutoff_date"] == pd.Timestamp(metadata["test_cutoff"])]
-    revenue, churn = train.predict_customers(test, boosters, saved)
+    revenue, churn = fitting.predict_customers(test, boosters, saved)
     expected = monitor.reference_distribution(
         pd.DataFrame({"predicted_revenue": revenue, "churn_probability": churn}),
         ["predicted_revenue", "churn_probability"],
@@ -983,12 +984,14 @@ def test_the_gate_rescores_a_month_old_champion_with_the_boosters_it_was_tested_
         frame = load_training_frame(con, 90)
     own_test = frame[frame["cutoff_date"] == pd.Timestamp("2024-09-01")]
     as_tested = load_boosters(version_dir(artifacts, version) / EVALUATED, tested["models"])
-    again = evaluate.score(own_test, *train.predict_customers(own_test, as_tested, {**metadata, **tested}))
+    again = evaluate.score(own_test, *fitting.predict_customers(own_test, as_tested, {**metadata, **tested}))
     for name in ("revenue_spearman", "revenue_normalized_gini", "churn_roc_auc"):
         assert again[name] == pytest.approx(metadata["out_of_time_metrics"][name], abs=1e-12)
     # and the gate's figures are theirs on the holdout, not the refitted boosters'
-    on_holdout = evaluate.score(holdout, *train.predict_customers(holdout, as_tested, {**metadata, **tested}))
-    refit = evaluate.score(holdout, *train.predict_customers(holdout, refitted, metadata))
+    on_holdout = evaluate.score(
+        holdout, *fitting.predict_customers(holdout, as_tested, {**metadata, **tested})
+    )
+    refit = evaluate.score(holdout, *fitting.predict_customers(holdout, refitted, metadata))
     assert metrics["clv"]["spearman"] == on_holdout["revenue_spearman"] != refit["revenue_spearman"]
     assert metrics["churn"]["roc_auc"] == on_holdout["churn_roc_auc"] != refit["churn_roc_auc"]
 
@@ -1000,7 +1003,7 @@ def test_the_gate_rescores_a_champion_whose_labels_ended_by_the_holdout_with_its
     _train_until(path, "2024-07-01", monkeypatch)  # labels to 09-29, before the holdout's 10-01
     _, refitted, metadata = load_champion(artifacts)
     candidate, holdout, (metrics, scored_by) = _gated(path, monkeypatch)
-    refit = evaluate.score(holdout, *train.predict_customers(holdout, refitted, metadata))
+    refit = evaluate.score(holdout, *fitting.predict_customers(holdout, refitted, metadata))
     assert scored_by == "its refitted boosters"
     assert metrics["clv"]["spearman"] == refit["revenue_spearman"]
     assert candidate["gate_reason"].endswith("on this holdout, by its refitted boosters)")

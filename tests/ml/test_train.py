@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import calibration, metrics, train
+from ml import calibration, fitting, metrics
 from ml.features import model_matrix
 
 
@@ -14,7 +14,7 @@ def _monthly(start: str, months: int) -> list[pd.Timestamp]:
 
 
 def test_split_puts_validation_one_horizon_before_test_and_fitting_one_horizon_before_validation() -> None:
-    split = train.split_cutoffs(_monthly("2024-01-01", 12), pd.Timestamp("2024-12-01"), 90)
+    split = fitting.split_cutoffs(_monthly("2024-01-01", 12), pd.Timestamp("2024-12-01"), 90)
     # refit: c + 90 days <= 2024-12-01, i.e. c <= 2024-09-02; validation: the latest of them
     assert split.refit == _monthly("2024-01-01", 9)
     assert split.validation == pd.Timestamp("2024-09-01")
@@ -25,7 +25,7 @@ def test_split_puts_validation_one_horizon_before_test_and_fitting_one_horizon_b
 
 def test_split_stops_with_a_sentence_when_the_history_is_too_short() -> None:
     with pytest.raises(SystemExit, match="Too few labelled cutoffs before 2024-05-01 for a 90-day horizon"):
-        train.split_cutoffs(_monthly("2024-01-01", 5), pd.Timestamp("2024-05-01"), 90)
+        fitting.split_cutoffs(_monthly("2024-01-01", 5), pd.Timestamp("2024-05-01"), 90)
 
 
 def _labelled_frame(rng: np.random.Generator) -> pd.DataFrame:
@@ -61,8 +61,8 @@ def _labelled_frame(rng: np.random.Generator) -> pd.DataFrame:
 @pytest.fixture
 def quick_boosters(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fit 30 rounds on one thread: the behaviour under test does not depend on either."""
-    quick = {name: ({**params, "num_threads": 1}, 30) for name, (params, _) in train.BOOSTERS.items()}
-    monkeypatch.setattr(train, "BOOSTERS", quick)
+    quick = {name: ({**params, "num_threads": 1}, 30) for name, (params, _) in fitting.BOOSTERS.items()}
+    monkeypatch.setattr(fitting, "BOOSTERS", quick)
 
 
 @pytest.mark.usefixtures("quick_boosters")
@@ -70,19 +70,19 @@ def test_the_evaluated_model_never_sees_labels_at_or_within_a_horizon_of_the_tes
     frame = _labelled_frame(np.random.default_rng(1))
     features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
     test_cutoff = pd.Timestamp("2024-08-01")
-    split = train.split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, 90)
-    model = train.fit_evaluated_model(frame, split, features)
+    split = fitting.split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, 90)
+    model = fitting.fit_evaluated_model(frame, split, features)
 
     # scramble every label the model must not use: the test cutoff and the cutoffs whose window overlaps it
     unseen = frame["cutoff_date"] > pd.Timestamp("2024-05-03")
     scrambled = frame.copy()
     scrambled.loc[unseen, "label_revenue"] = 1e6
     scrambled.loc[unseen, "label_is_churned"] = ~scrambled.loc[unseen, "label_is_churned"]
-    again = train.fit_evaluated_model(scrambled, split, features)
+    again = fitting.fit_evaluated_model(scrambled, split, features)
 
-    test = train.at_cutoffs(frame, [test_cutoff])
-    revenue, churn = train.predict(model, test)
-    revenue_again, churn_again = train.predict(again, test)
+    test = fitting.at_cutoffs(frame, [test_cutoff])
+    revenue, churn = fitting.predict(model, test)
+    revenue_again, churn_again = fitting.predict(again, test)
     np.testing.assert_array_equal(revenue, revenue_again)
     np.testing.assert_array_equal(churn, churn_again)
     assert model.calibration == again.calibration
@@ -92,9 +92,9 @@ def test_the_evaluated_model_never_sees_labels_at_or_within_a_horizon_of_the_tes
 def test_boosters_sharing_one_dataset_on_every_core_are_those_fitted_alone_on_one_thread() -> None:
     frame = _labelled_frame(np.random.default_rng(3))
     features = ["f1", "f2", "region", "btyd_revenue"]
-    model = train.fit_boosters(frame, ("churn", "clv", "orders", "spend"), features)
+    model = fitting.fit_boosters(frame, ("churn", "clv", "orders", "spend"), features)
 
-    for name, (params, rounds) in train.BOOSTERS.items():
+    for name, (params, rounds) in fitting.BOOSTERS.items():
         rows = frame[frame["label_orders"] > 0] if name == "spend" else frame
         label = {"churn": "label_is_churned", "orders": "label_orders"}.get(name, "label_revenue")
         target = rows[label]
@@ -241,11 +241,11 @@ def test_reliability_table_names_each_bin_by_its_own_edges_whatever_the_bins() -
 
 def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> None:
     monthly = pd.date_range("2010-03-01", periods=12, freq="MS")
-    assert train.total_source(monthly[:11]) == "btyd"  # 306 days from the first to the last
-    assert train.total_source(monthly) == "tweedie"  # 337 days
+    assert fitting.total_source(monthly[:11]) == "btyd"  # 306 days from the first to the last
+    assert fitting.total_source(monthly) == "tweedie"  # 337 days
     # more cutoffs over the same months are not more seasons
     half_monthly = monthly[:11].union(monthly[:11] + pd.Timedelta(days=14))
-    assert len(half_monthly) == 22 and train.total_source(half_monthly) == "btyd"
+    assert len(half_monthly) == 22 and fitting.total_source(half_monthly) == "btyd"
     raw = {
         "churn": np.array([0.5, 0.5]),
         "btyd_churn": np.array([0.5, 0.5]),
@@ -283,7 +283,7 @@ def test_the_btyd_total_is_corrected_halfway_by_its_error_one_year_earlier() -> 
         ]
     )
     # actual / predicted = 1.5 a year earlier: the factor is the mean of 1 and 1.5
-    assert train.seasonal_total_factor(labelled, pd.Timestamp("2024-06-10")) == 1.25
+    assert fitting.seasonal_total_factor(labelled, pd.Timestamp("2024-06-10")) == 1.25
     raw = {
         "churn": np.array([0.5, 0.5]),
         "btyd_churn": np.array([0.5, 0.5]),
@@ -297,9 +297,9 @@ def test_the_btyd_total_is_corrected_halfway_by_its_error_one_year_earlier() -> 
 
 def test_no_seasonal_correction_without_a_year_earlier_cutoff_with_half_a_year_of_history() -> None:
     young = _cutoff_totals([("2023-06-01", 150.0, 100.0, 179)])  # BG/NBD fitted on under 180 days of orders
-    assert train.seasonal_total_factor(young, pd.Timestamp("2024-06-10")) == 1.0
+    assert fitting.seasonal_total_factor(young, pd.Timestamp("2024-06-10")) == 1.0
     far = _cutoff_totals([("2023-05-01", 150.0, 100.0, 400)])  # 41 days from a year earlier
-    assert train.seasonal_total_factor(far, pd.Timestamp("2024-06-10")) == 1.0
+    assert fitting.seasonal_total_factor(far, pd.Timestamp("2024-06-10")) == 1.0
     revenue, _ = calibration.combine(
         {
             "churn": np.array([0.5]),
@@ -333,7 +333,7 @@ def test_training_where_nobody_bought_in_the_fit_windows_stops_with_a_sentence()
         match=r"No customer bought in the label windows of the 8 cutoffs from "
         r"2024-01-01 to 2024-08-01: every customer churned there",
     ):
-        train.fit_boosters(frame, ("churn", "clv", "spend"), ["f1", "f2", "region"])
+        fitting.fit_boosters(frame, ("churn", "clv", "spend"), ["f1", "f2", "region"])
 
 
 @pytest.mark.usefixtures("quick_boosters")
@@ -344,16 +344,16 @@ def test_a_validation_cutoff_where_nobody_bought_leaves_the_churn_booster_uncali
     paused = frame["cutoff_date"] == pd.Timestamp("2024-05-01")
     frame.loc[paused, ["label_revenue", "label_orders", "label_is_churned"]] = (0.0, 0, True)
     features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
-    split = train.split_cutoffs(list(frame["cutoff_date"].unique()), pd.Timestamp("2024-08-01"), 90)
-    model = train.fit_evaluated_model(frame, split, features)
+    split = fitting.split_cutoffs(list(frame["cutoff_date"].unique()), pd.Timestamp("2024-08-01"), 90)
+    model = fitting.fit_evaluated_model(frame, split, features)
 
     assert model.calibration["churn"] is None
     assert model.calibration["skipped"] == (
         "no customer bought in its horizon: the churn probability is LightGBM's alone, uncalibrated"
     )
     assert (model.calibration["churn_weight"], model.calibration["revenue_weight"]) == (1.0, 1.0)
-    test = train.at_cutoffs(frame, [split.test])
-    _, churn = train.predict(model, test)
+    test = fitting.at_cutoffs(frame, [split.test])
+    _, churn = fitting.predict(model, test)
     booster = model.boosters["churn"].predict(model_matrix(test, features, model.levels))
     np.testing.assert_allclose(churn, booster, rtol=1e-12)  # through the blend's log-odds and back
     assert churn.max() < 0.95  # Platt had put every one at 0.99999
@@ -388,7 +388,7 @@ def test_the_orders_total_gets_its_own_seasonal_factor_from_bg_nbd_s_orders_a_ye
     labelled = labelled.assign(
         label_orders=4.5, btyd_expected_purchases=2.0, orders_lifetime=6, order_days_lifetime=2
     )
-    factors = train.seasonal_factors(labelled, pd.Timestamp("2024-06-10"))
+    factors = fitting.seasonal_factors(labelled, pd.Timestamp("2024-06-10"))
     assert factors == {"btyd_total_factor": 1.25, "btyd_orders_factor": (1 + 9 / 12) / 2}
 
 
@@ -396,8 +396,8 @@ def test_the_orders_total_gets_its_own_seasonal_factor_from_bg_nbd_s_orders_a_ye
 def test_the_orders_booster_learns_the_labels_orders() -> None:
     frame = _labelled_frame(np.random.default_rng(1))
     features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
-    model = train.fit_boosters(frame, train.CLV_FORMS["tweedie"], features)
-    assert train.BOOSTERS["orders"][0]["objective"] == "poisson"
+    model = fitting.fit_boosters(frame, fitting.CLV_FORMS["tweedie"], features)
+    assert fitting.BOOSTERS["orders"][0]["objective"] == "poisson"
     predicted = model.boosters["orders"].predict(model_matrix(frame, features, model.levels))
     # Poisson's log link fits the mean: the fitted rows' orders add up to the labels' (within 1%)
     assert predicted.sum() == pytest.approx(frame["label_orders"].sum(), rel=0.01)
