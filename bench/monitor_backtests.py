@@ -35,7 +35,7 @@ from bench.figures import cut  # noqa: E402
 from bench.score_speed import _build_scoring_date_only, _cvw, _environment, _has_marts  # noqa: E402
 from include.dbt import run_dbt  # noqa: E402
 from ml.backtests import run_backtests  # noqa: E402
-from ml.publish_scores import ensure_score_tables  # noqa: E402
+from ml.score_tables import ensure_score_tables  # noqa: E402
 
 HORIZON_DAYS = 90
 SCORES = """

@@ -159,7 +159,7 @@ def _checkpointed_copy(source: Path, target: Path) -> None:
 def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
     """Replace the as-of date's rows of every dated score table of the warehouse by the scratch copy's."""
     from include.warehouse import connect, has_table, transaction
-    from ml.publish_scores import ensure_score_tables
+    from ml.score_tables import ensure_score_tables
 
     with connect(warehouse) as con:
         ensure_score_tables(con)

@@ -48,7 +48,7 @@ create table if not exists scores.customer_rfm (
 
 def keep_rfm(con: duckdb.DuckDBPyConnection, as_of_date: date) -> int:
     """Replace the date's rows of scores.customer_rfm by marts.customer_rfm's for its scored customers;
-    return them (0 when the marts hold no RFM rows of that date). The table is ensure_score_tables'."""
+    return them (0 when the marts hold no RFM rows of that date). ml.score_tables makes the table."""
     con.execute("delete from scores.customer_rfm where as_of_date = ?", [as_of_date])
     if not has_table(con, "marts", "customer_rfm"):
         return 0

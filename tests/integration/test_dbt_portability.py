@@ -56,7 +56,7 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
         ensure_backtests_table,
     )
     from ml.evaluate import ADDED_COLUMNS, ensure_evaluations
-    from ml.publish_scores import ensure_score_tables
+    from ml.score_tables import ensure_score_tables
 
     current, older = tmp_path / "current.duckdb", tmp_path / "older.duckdb"
     for warehouse in (current, older):

@@ -23,7 +23,7 @@ import duckdb
 import pytest
 
 from include.publish import publish_serving
-from ml.publish_scores import ensure_score_tables
+from ml.score_tables import ensure_score_tables
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CUSTOMERS = {date(2025, 6, 1): 30_000, date(2025, 7, 1): 36_000}  # eligible customers per scoring date

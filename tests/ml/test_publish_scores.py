@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ml import actions, explain, publish_scores
+from ml import actions, explain, publish_scores, score_tables
 
 FEATURES = ["orders_90d", "revenue_90d"]
 
@@ -248,7 +248,7 @@ def test_rescoring_with_the_same_model_replaces_every_row_and_drops_customers_no
 
 
 def test_a_customer_twice_in_a_dates_chunks_is_refused_and_the_date_keeps_its_rows() -> None:
-    # the table's key is held here, not by a primary-key index (publish_scores.SCORES_DDL)
+    # the table's key is held here, not by a primary-key index (score_tables.SCORES_DDL)
     con, as_of = duckdb.connect(), date(2025, 1, 1)
     first = [_chunk(["A", "B"], [1.0, 2.0], ["low", "low"], as_of, "v1")]
     publish_scores.publish_scores(con, as_of, "v1", first)
@@ -268,15 +268,15 @@ def test_a_score_table_with_the_old_primary_key_is_rebuilt_without_it_every_row_
     con.execute("create table kept as select * from scores.customer_scores")
     con.execute("drop view scores.customer_scores_latest")
     con.execute("drop table scores.customer_scores")
-    keyed = publish_scores.SCORES_DDL.replace(
+    keyed = score_tables.SCORES_DDL.replace(
         "scored_at timestamp not null",
         "scored_at timestamp not null, primary key (as_of_date, customer_id, model_version)",
     )
     con.execute(keyed)  # the table as releases before made it
     con.execute("insert into scores.customer_scores select * from kept")
-    assert publish_scores._has_primary_key(con)
-    publish_scores.ensure_score_tables(con)
-    assert not publish_scores._has_primary_key(con)
+    assert score_tables._has_primary_key(con)
+    score_tables.ensure_score_tables(con)
+    assert not score_tables._has_primary_key(con)
     assert con.execute("select * from scores.customer_scores order by customer_id").fetchall() == before
     assert "rebuilt without its primary key, its 2 rows kept" in capsys.readouterr().out
     again = [_chunk(["B", "C"], [5.0, 6.0], ["low", "high"], date(2025, 1, 1), "v2")]

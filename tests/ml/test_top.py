@@ -49,7 +49,7 @@ def test_the_summary_counts_the_customers_with_a_completed_order_before_the_late
 def test_a_score_table_a_killed_first_scoring_left_empty_is_one_sentence(tmp_path: Path) -> None:
     # the scoring creates the table before it writes its rows in one transaction: killed or failed between
     # the two, it leaves the table empty, and `cvw top` ended in "TypeError: cannot unpack non-iterable ..."
-    from ml.publish_scores import ensure_score_tables
+    from ml.score_tables import ensure_score_tables
 
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
