@@ -4,7 +4,9 @@
 
     Counts are looked up, not re-aggregated per cutoff: each customer's distinct products through every
     first purchase of a product, and units per category through every day, hold from there up to the
-    next change, so a cutoff reads the one row per customer (and category) whose span holds it.
+    next change, so a cutoff reads the one row per customer (and category) whose span holds it. A run of
+    one cutoff (the daily scoring date) counts them straight from the lines before it instead: the same
+    integers without sorting every customer's history (half the time at 1M customers).
 
     A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
 #}
@@ -22,6 +24,7 @@
 }}
 
 {%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
+{%- set one_cutoff = cutoffs_to_build is not none and cutoffs_to_build | length == 1 %}
 
 with
 
@@ -57,6 +60,54 @@ customer_products as (
         product_id
 ),
 
+customer_category_days as (
+    select
+        customer_id,
+        category,
+        order_date,
+        sum(quantity) as units
+    from completed_items
+    group by
+        customer_id,
+        category,
+        order_date
+),
+
+{%- if one_cutoff %}
+
+-- one cutoff: the products first bought before it, and the units of each category bought before it
+products_at_cutoffs as (
+    select
+        customer_products.customer_id,
+        cutoffs.cutoff_date,
+        cutoffs.is_scoring_date,
+        count(*) as distinct_products
+    from cutoffs
+    inner join customer_products
+        on cutoffs.cutoff_at > customer_products.first_bought_at
+    group by
+        customer_products.customer_id,
+        cutoffs.cutoff_date,
+        cutoffs.is_scoring_date
+),
+
+category_units_at_cutoffs as (
+    select
+        customer_category_days.customer_id,
+        cutoffs.cutoff_date,
+        customer_category_days.category,
+        sum(customer_category_days.units) as units
+    from cutoffs
+    inner join customer_category_days
+        on cutoffs.cutoff_date > customer_category_days.order_date
+    group by
+        customer_category_days.customer_id,
+        cutoffs.cutoff_date,
+        customer_category_days.category
+),
+
+{%- else %}
+
 -- the customer's distinct products through each first purchase of a product, up to the next one
 product_counts as (
     select
@@ -85,19 +136,6 @@ products_at_cutoffs as (
         on
             cutoffs.cutoff_at > product_counts.first_bought_at
             and cutoffs.cutoff_at <= product_counts.next_first_bought_at
-),
-
-customer_category_days as (
-    select
-        customer_id,
-        category,
-        order_date,
-        sum(quantity) as units
-    from completed_items
-    group by
-        customer_id,
-        category,
-        order_date
 ),
 
 -- the units the customer bought in each category through each day, up to the next day with some
@@ -131,6 +169,8 @@ category_units_at_cutoffs as (
             cutoffs.cutoff_date > category_running_units.order_date
             and cutoffs.cutoff_date <= category_running_units.next_order_date
 ),
+
+{%- endif %}
 
 categories_at_cutoffs as (
     select
