@@ -7,9 +7,10 @@ objective transform, summed in another order, so they differ by float rounding o
 5.2 s (docs/benchmarks.md).
 
 Compiling one booster takes about 3 s, so only dates of at least COMPILE_MIN_ROWS customers are scored by
-compiled code. Training compiles a champion it promotes when its scoring date is that large (a few seconds of
-minutes), so the first scoring of a new champion runs at the speed of the next; scoring compiles what is not
-compiled yet (another machine, a champion promoted by hand). The code is kept beside the model version:
+compiled code. Training compiles a champion it promotes when its scoring date is that large (about 5 s in
+minutes of training), so the first scoring of a new champion runs at the speed of the next; scoring
+compiles what is not compiled yet (another machine, a champion promoted by hand). The code is kept beside
+the model version:
 `artifacts/models/<version>/compiled/<key>/<booster>.o`. The key names the CPU the code was compiled for
 (name and features) and the lleaves and llvmlite versions, because the code uses that CPU's instructions:
 another machine reading the same artifacts (say the docker image on another host) compiles its own. A
