@@ -49,7 +49,7 @@ select $file_name, $table_name,
     to_json(delivered._cvw_values)::varchar, checked._reason, $loaded_at, $sha256
 from {checked} as checked
 inner join (
-    select row_number() over () as _row_number, _cvw_row as _cvw_values from _cvw_file as _cvw_row
+    select row_number() over () as _row_number, {values} as _cvw_values from _cvw_file as _cvw_row
 ) as delivered on delivered._row_number = checked._row_number
 where checked._reason is not null
 union all
@@ -151,11 +151,25 @@ def rows_read(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(query).fetchone()[0]
 
 
+def _row_as_delivered(con: duckdb.DuckDBPyConnection) -> str:
+    """Return the SQL of a staged row as raw._rejects' raw_values keeps it: every column as the file held it,
+    a floating-point NaN or infinity as the text "nan" or "inf" (JSON has no such numbers: DuckDB wrote
+    NaN, which strict JSON readers, PostgreSQL's and JavaScript's among them, refuse)."""
+    fields = []
+    for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall():
+        column = f"_cvw_row.{quote(name)}"
+        if sql_type in ("FLOAT", "DOUBLE"):
+            finite = f"isfinite({column}) or {column} is null"
+            column = f"case when {finite} then to_json({column}) else to_json({column}::varchar) end"
+        fields.append(f"{quote(name)} := {column}")
+    return f"struct_pack({', '.join(fields)})"
+
+
 def write_rejects(
     con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str, loaded_at: datetime
 ) -> dict[str, int]:
     """Copy the rows of `checked` that have a `_reason` to raw._rejects with the file's row; return counts."""
-    sql = REJECTS.format(checked=checked)
+    sql = REJECTS.format(checked=checked, values=_row_as_delivered(con))
     params = {"file_name": path.name, "table_name": table, "loaded_at": loaded_at, "sha256": sha256}
     written = con.execute(sql, bound(sql, params)).fetchone()[0]
     query = f"""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from include.importer import main as import_main
@@ -1128,3 +1131,33 @@ def test_a_landing_file_named_in_capitals_loads(tmp_path: Path) -> None:
     (load,) = load_landing(directory, warehouse)
     assert (load.file, load.table, load.rows_loaded) == ("ORDERS.CSV", "orders", 1)
     assert _query(warehouse, "select order_id, _source_file from raw.orders") == [("o1", "ORDERS.CSV")]
+
+
+def test_a_rejected_parquet_row_with_a_nan_or_infinite_number_keeps_strict_json_raw_values(
+    tmp_path: Path,
+) -> None:
+    # DuckDB's to_json wrote NaN and Infinity, which are no JSON: PostgreSQL's json type and JavaScript's
+    # JSON.parse refuse the whole reject row
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    orders = pa.table(
+        {
+            "order_id": ["o1", "o2", "o3"],
+            "customer_id": ["c1", None, None],
+            "ordered_at": pa.array([datetime(2024, 1, day) for day in (1, 2, 3)], pa.timestamp("us")),
+            "amount": pa.array([10.5, float("nan"), float("inf")]),  # a NaN, not pandas' null
+        }
+    )
+    pq.write_table(orders, directory / "orders.parquet")
+    warehouse = tmp_path / "warehouse.duckdb"
+    (load,) = load_landing(directory, warehouse)
+    assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (3, 1, 2)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    rows = _query(warehouse, "select row_number, raw_values from raw._rejects order by 1")
+    assert [(row, json.loads(raw, parse_constant=refuse)) for row, raw in rows] == [
+        (2, {"order_id": "o2", "customer_id": None, "ordered_at": "2024-01-02 00:00:00", "amount": "nan"}),
+        (3, {"order_id": "o3", "customer_id": None, "ordered_at": "2024-01-03 00:00:00", "amount": "inf"}),
+    ]
