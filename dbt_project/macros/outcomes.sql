@@ -3,10 +3,10 @@
     cutoff_date, horizon_days, cutoff_at, horizon_end_at and data_end_date) whose end is on or before
     data_end_date, and `window_outcomes`, each such window's label: the customer's completed orders of
     `orders` (a CTE of int_orders_valued) placed in cutoff_at <= ordered_at < horizon_end_at, their revenue
-    and margin (0 when none), and is_churned when there is none. customer_labels (the spine's cutoffs) and
-    score_outcomes (past scoring dates) both use it, so what a label is, and when it is known, is written
-    once. window_first_orders, below, reads the same orders of the same windows: a change of which orders
-    count goes in both.
+    and margin (0 when none), is_churned when there is none, and the date of the first of them
+    (first_order_date, null when none: score_outcomes' backtests of expected_next_order_date).
+    customer_labels (the spine's cutoffs) and score_outcomes (past scoring dates) both use it, so what a
+    label is, and when it is known, is written once.
 #}
 {% macro window_outcomes(windows, orders) -%}
 complete_windows as (
@@ -30,7 +30,8 @@ window_outcomes as (
         count({{ orders }}.order_id) as orders,
         coalesce(sum({{ orders }}.revenue), 0) as revenue,
         coalesce(sum({{ orders }}.margin), 0) as margin,
-        count({{ orders }}.order_id) = 0 as is_churned
+        count({{ orders }}.order_id) = 0 as is_churned,
+        cast(min({{ orders }}.ordered_at) as date) as first_order_date
     from complete_windows
     left join {{ orders }}
         on
@@ -43,33 +44,6 @@ window_outcomes as (
         complete_windows.cutoff_date,
         complete_windows.horizon_days,
         complete_windows.horizon_end_date
-)
-{%- endmacro %}
-
-{#
-    A CTE `window_first_orders` after window_outcomes: for each complete window with an order in it, the date
-    of the first of the orders window_outcomes counts (completed, cutoff_at <= ordered_at < horizon_end_at),
-    first_order_date. score_outcomes joins it, for the backtests of expected_next_order_date; a macro of its
-    own, as customer_labels has no such column (and an incremental model whose macro changes is rebuilt).
-#}
-{% macro window_first_orders(orders) -%}
-window_first_orders as (
-    select
-        complete_windows.customer_id,
-        complete_windows.cutoff_date,
-        complete_windows.horizon_days,
-        cast(min({{ orders }}.ordered_at) as date) as first_order_date
-    from complete_windows
-    inner join {{ orders }}
-        on
-            complete_windows.customer_id = {{ orders }}.customer_id
-            and complete_windows.cutoff_at <= {{ orders }}.ordered_at
-            and complete_windows.horizon_end_at > {{ orders }}.ordered_at
-            and not {{ orders }}.is_cancelled
-    group by
-        complete_windows.customer_id,
-        complete_windows.cutoff_date,
-        complete_windows.horizon_days
 )
 {%- endmacro %}
 

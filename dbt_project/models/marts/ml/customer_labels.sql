@@ -64,7 +64,16 @@ label_windows as (
 {{ window_outcomes('label_windows', 'orders') }},
 
 final as (
-    select * from window_outcomes
+    select
+        customer_id,
+        cutoff_date,
+        horizon_days,
+        horizon_end_date,
+        orders,
+        revenue,
+        margin,
+        is_churned
+    from window_outcomes
 )
 
 select * from final

@@ -2,10 +2,9 @@
     What happened after each past scoring date: one row per (as_of_date, customer_id, horizon_days) of
     scores.customer_scores whose horizon window is complete (as_of_date + horizon_days <= the as-of date of
     the marts), with the customer's completed orders, revenue and margin in it and is_churned, by the same
-    macro as customer_labels (window_outcomes), and the date of the first of those orders
-    (window_first_orders). customer_labels holds only the spine's cutoffs (month starts and today's date);
-    a scoring date is usually neither once a day has passed, and its backtest (ml.monitor) reads this view
-    instead.
+    macro as customer_labels (window_outcomes), and the date of the first of those orders. customer_labels
+    holds only the spine's cutoffs (month starts and today's date); a scoring date is usually neither once a
+    day has passed, and its backtest (ml.monitor) reads this view instead.
 
     A view: nothing is computed at build time, and a query for one date (the monitor's) reads that date's
     scores only. Before the first scoring run the score table does not exist: the view is then empty, with
@@ -52,8 +51,6 @@ windows as (
 
 {{ window_outcomes('windows', 'orders') }},
 
-{{ window_first_orders('orders') }},
-
 final as (
     select
         window_outcomes.cutoff_date as as_of_date,
@@ -64,13 +61,8 @@ final as (
         window_outcomes.revenue,
         window_outcomes.margin,
         window_outcomes.is_churned,
-        window_first_orders.first_order_date
+        window_outcomes.first_order_date
     from window_outcomes
-    left join window_first_orders
-        on
-            window_outcomes.customer_id = window_first_orders.customer_id
-            and window_outcomes.cutoff_date = window_first_orders.cutoff_date
-            and window_outcomes.horizon_days = window_first_orders.horizon_days
 )
 
 select * from final
