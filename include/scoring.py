@@ -148,12 +148,17 @@ def remove_abandoned_scratch(folder: Path) -> list[Path]:
 
 
 def _checkpointed_copy(source: Path, target: Path) -> None:
-    """Copy a DuckDB file after folding its write-ahead log into it, so the copy is complete."""
+    """Copy a DuckDB file after folding its write-ahead log into it, so the copy is complete.
+
+    The connection holds the file until the copy ends: copied after it closed, another process could write
+    the file mid-copy and tear the copy (include.warehouse_file.copy_held).
+    """
     from include.warehouse import connect
+    from include.warehouse_file import copy_held
 
     with connect(source) as con:
         con.execute("checkpoint")
-    shutil.copyfile(source, target)
+        copy_held(source, target)
 
 
 def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:

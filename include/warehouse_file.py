@@ -1,11 +1,12 @@
 """What the warehouse file must be for a connection to open it: a DuckDB database file, without the
 write-ahead log of another copy of it beside it (a restore from a backup meets that: docs/operations.md,
-"Backup and restore"); and how to tell that this process holds it open already. Each check ends in one
-sentence naming the file and the fix."""
+"Backup and restore"); how to tell that this process holds it open already, and copy it meanwhile. Each
+check ends in one sentence naming the file and the fix."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 # A DuckDB database file's header: an 8-byte checksum, then these bytes
@@ -53,6 +54,24 @@ def descriptor_of(path: Path) -> int | None:
         if (held.st_dev, held.st_ino) == (target.st_dev, target.st_ino):
             return int(name)
     return None
+
+
+def copy_held(path: Path, target: Path, chunk_bytes: int = 8 << 20) -> None:
+    """Copy the file this process holds open to `target` through the holder's own descriptor; return None.
+
+    Called while a connection holds the file, so no other process writes it mid-copy; reading it through
+    a descriptor of its own would drop that lock on closing it (descriptor_of). Where the system does not
+    list its descriptors (no /dev/fd, nor POSIX record locks to lose) the file is copied by its path.
+    """
+    held = descriptor_of(path)
+    if held is None:
+        shutil.copyfile(path, target)
+        return
+    with target.open("wb") as copy:
+        offset = 0
+        while chunk := os.pread(held, chunk_bytes, offset):
+            copy.write(chunk)
+            offset += len(chunk)
 
 
 def foreign_wal(path: Path, error: str) -> SystemExit:

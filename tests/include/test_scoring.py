@@ -4,13 +4,21 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
-from include.scoring import SCRATCH_PREFIX, _host_prefix, _scratch_prefix, remove_abandoned_scratch
+from include.scoring import (
+    SCRATCH_PREFIX,
+    _checkpointed_copy,
+    _host_prefix,
+    _scratch_prefix,
+    remove_abandoned_scratch,
+)
 
 
 def _dead_pid() -> int:
@@ -211,3 +219,65 @@ def _refusal_before_the_copy_and_its_build(warehouse: Path, monkeypatch) -> str:
     with pytest.raises(SystemExit) as refused:
         include.scoring.score_as_of(date(2024, 12, 1), warehouse_path=warehouse)
     return str(refused.value)
+
+
+# a writer in another process: adds a table to the warehouse, or fails on the lock
+WRITER = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create table other as select 1')"
+
+
+def _orders_warehouse(path: Path) -> None:
+    """Write a warehouse of 100,001 orders, the last one only in its write-ahead log."""
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table orders as select range as order_id from range(100000)")
+        con.execute("set checkpoint_threshold = '1TB'")
+        con.execute("insert into orders values (100000)")
+
+
+def _write(warehouse: Path) -> subprocess.CompletedProcess:
+    """Return the finished run of a process that tries to write a table into the warehouse."""
+    return subprocess.run([sys.executable, "-c", WRITER, str(warehouse)], capture_output=True, text=True)
+
+
+def test_the_scratch_copy_keeps_the_warehouse_locked_until_it_is_whole(tmp_path: Path) -> None:
+    # the copy began once its connection had closed: another process could write the file mid-copy (a
+    # torn copy, built and scored from); the copy's target here is a pipe, which holds it mid-copy
+    warehouse, pipe = tmp_path / "warehouse.duckdb", tmp_path / "copy.pipe"
+    _orders_warehouse(warehouse)
+    os.mkfifo(pipe)
+    failed: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            _checkpointed_copy(warehouse, pipe)
+        except BaseException as error:  # the reader below must not wait for ever
+            failed.append(error)
+            pipe.open("wb").close()
+
+    copying = threading.Thread(target=copy)
+    copying.start()
+    with pipe.open("rb") as reader:
+        head = reader.read(4096)
+        writer = _write(warehouse)
+        copied = head + reader.read()
+    copying.join()
+    assert failed == []
+    assert writer.returncode == 1 and "Could not set lock on file" in writer.stderr
+    copy_file = tmp_path / "copy.duckdb"
+    copy_file.write_bytes(copied)
+    with duckdb.connect(str(copy_file), read_only=True) as con:
+        assert con.execute("select count(*), max(order_id) from orders").fetchall() == [(100001, 100000)]
+        assert con.execute("select count(*) from duckdb_tables()").fetchall() == [(1,)]
+
+
+def test_a_connection_held_by_the_scoring_process_keeps_its_lock_after_the_copy(tmp_path: Path) -> None:
+    # the copy opened and closed a descriptor of the file of its own, which drops every POSIX record lock
+    # the process holds on it: a notebook's connection then shared the warehouse with a writer
+    warehouse = tmp_path / "warehouse.duckdb"
+    _orders_warehouse(warehouse)
+    with duckdb.connect(str(warehouse)) as notebook:
+        _checkpointed_copy(warehouse, tmp_path / "copy.duckdb")
+        writer = _write(warehouse)
+        assert writer.returncode == 1 and "Could not set lock on file" in writer.stderr
+        assert notebook.execute("select count(*) from orders").fetchall() == [(100001,)]
+    with duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from orders").fetchall() == [(100001,)]
