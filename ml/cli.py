@@ -167,7 +167,7 @@ def _dispatch(argv: list[str] | None) -> int:
 
         print(describe_snapshot(publish_serving(args.as_of_date)))
     elif args.verb == "sql":
-        from include.warehouse import read_only_query
+        from include.warehouse_sql import read_only_query
 
         print(read_only_query(args.query))
     elif args.verb == "top":

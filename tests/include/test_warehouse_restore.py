@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from include.warehouse import connect, read_only_query
+from include.warehouse import connect
+from include.warehouse_sql import read_only_query
 
 # writes to the warehouse after its backup, checkpoints, commits once more and dies before the next
 # checkpoint (as a killed task does): the file moves on, and its last commit stays in its .wal

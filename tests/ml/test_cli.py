@@ -93,7 +93,8 @@ def test_sql_runs_queries_and_refuses_whatever_could_write(tmp_path, monkeypatch
 def test_sql_leaves_the_other_connections_of_the_process_as_they_were(tmp_path, monkeypatch) -> None:
     # external access and the configuration lock hold for a whole DuckDB instance: set on the process's
     # shared one, they broke a notebook's next read_parquet and every later connect() (its memory_limit)
-    from include.warehouse import connect, read_only_query
+    from include.warehouse import connect
+    from include.warehouse_sql import read_only_query
 
     _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
     parquet = tmp_path / "t.parquet"
