@@ -1,5 +1,6 @@
 """`cvw sql`: one read-only query on the warehouse, in a DuckDB instance of its own that cannot write any
-file, and stopped by Ctrl-C wherever DuckDB runs it."""
+file (in a read-only transaction of the process's own instance when the process holds the warehouse
+already, as a notebook does), and stopped by Ctrl-C wherever DuckDB runs it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import duckdb
 
 from include.mapping import quote
 from include.settings import get_settings
-from include.warehouse import _in_use_is_one_sentence, connect, settle
+from include.warehouse import _in_use_is_one_sentence, connect, roll_back_if_open, settle
+from include.warehouse_file import descriptor_of
 
 READ_STATEMENTS = ("SELECT", "EXPLAIN")  # what `cvw sql` runs: queries (describe, show, summarize included)
 
@@ -76,6 +78,43 @@ def interrupted_by_ctrl_c(con: duckdb.DuckDBPyConnection) -> Iterator[threading.
         os.close(writable)
 
 
+def _held_connection(path: Path) -> duckdb.DuckDBPyConnection:
+    """Return a new connection to the DuckDB instance through which this process holds the warehouse open.
+
+    Attaching the file to a fresh instance opened a second descriptor of it, and closing that drops the
+    lock of every connection of the process (include.warehouse_file.descriptor_of). DuckDB hands out the
+    instance of a file it has open to the same configuration (read-write, or read-only) and refuses another
+    one without opening the file; a file attached to an instance of its own it refuses read-write alone,
+    and would open again read-only, so that one is not tried. Stops with one sentence when none is shared.
+    """
+    for read_only in (False, True):
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.ConnectionException:  # held with another configuration: read-only is the next
+            continue
+        except duckdb.Error:  # attached to an instance of its own ("Unique file handle conflict")
+            break
+    raise SystemExit(
+        f"cvw sql: the warehouse {path} is open in this process through a connection it cannot share "
+        "(another configuration, or attached to a database of its own): run the query on that connection, "
+        "or close it, then run again."
+    )
+
+
+def _printed(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """Return the printed result of the query on the connection; a DuckDB error becomes one sentence."""
+    with interrupted_by_ctrl_c(con) as pressed:
+        try:
+            printed = str(con.sql(query))
+        except duckdb.Error as error:
+            if pressed.is_set():
+                raise KeyboardInterrupt from None
+            raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
+    if pressed.is_set():  # the query ended before the interrupt reached it
+        raise KeyboardInterrupt
+    return printed
+
+
 def read_only_query(query: str, path: Path | None = None) -> str:
     """Return the printed result of read-only SQL on the warehouse; stop with one sentence otherwise.
 
@@ -83,7 +122,9 @@ def read_only_query(query: str, path: Path | None = None) -> str:
     warehouse file itself, or ATTACH another file read-write): only queries run, with access to any file
     but the warehouse switched off and locked, so the query cannot switch it back on. Those switches hold
     for a whole DuckDB instance, so the query gets one of its own (in memory, the warehouse attached
-    read-only): the process's other connections to the warehouse keep theirs.
+    read-only): the process's other connections to the warehouse keep theirs. In a process that holds the
+    warehouse already (a notebook), the query runs in a read-only transaction of that process's instance
+    instead (_held_connection), where it may read other files too: only queries run there as well.
     """
     try:
         statements = duckdb.extract_statements(query)
@@ -100,6 +141,14 @@ def read_only_query(query: str, path: Path | None = None) -> str:
     path = Path(path) if path is not None else settings.warehouse_path
     if not path.exists():
         connect(path, read_only=True)  # stops with its sentence
+    if descriptor_of(path) is not None:
+        with _held_connection(path) as con:
+            con.execute("begin transaction read only")
+            con.execute("set session TimeZone = 'UTC'")
+            try:
+                return _printed(con, query)
+            finally:
+                roll_back_if_open(con)
     with duckdb.connect(":memory:") as con:
         settle(con, settings.duckdb_memory_limit)
         alias = path.stem if path.stem not in ("memory", "main", "system", "temp") else "warehouse"
@@ -108,13 +157,4 @@ def read_only_query(query: str, path: Path | None = None) -> str:
         con.execute(f"use {quote(alias)}")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
-        with interrupted_by_ctrl_c(con) as pressed:
-            try:
-                printed = str(con.sql(query))
-            except duckdb.Error as error:
-                if pressed.is_set():
-                    raise KeyboardInterrupt from None
-                raise SystemExit(f"cvw sql: {str(error).splitlines()[0]}") from None
-        if pressed.is_set():  # the query ended before the interrupt reached it
-            raise KeyboardInterrupt
-        return printed
+        return _printed(con, query)
