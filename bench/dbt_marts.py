@@ -49,8 +49,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.figures import cut  # noqa: E402
-from include.ingest import create_tables  # noqa: E402
 from include.raw_schema import RAW_TABLES  # noqa: E402
+from include.raw_tables import create_tables  # noqa: E402
 
 DBT = Path(sys.executable).parent / "dbt"
 PROJECT = REPO_ROOT / "dbt_project"

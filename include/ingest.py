@@ -25,8 +25,10 @@ from pathlib import Path
 import duckdb
 
 from include.file_staging import loadable, repeated_columns, stage_file
-from include.mapping import Mapping, MappingAdvice, bound, quote, resolve
-from include.raw_schema import FILE_LOAD_COLUMNS, KEYS, LINEAGE_COLUMNS, RAW_TABLES, REJECT_COLUMNS
+from include.mapping import Mapping, MappingAdvice, quote, resolve
+from include.raw_rejects import write_rejects
+from include.raw_schema import RAW_TABLES
+from include.raw_tables import create_tables, mark_replaced
 from include.settings import get_settings
 from include.validation import check_columns, check_date_format, check_rows, stage_typed
 from include.warehouse import connect, transaction
@@ -35,28 +37,6 @@ LOG = logging.getLogger(__name__)  # Airflow task logs show each file's counts
 GROUND_TRUTH_FILE = "ground_truth.parquet"
 GROUND_TRUTH_TABLE = "synthetic.ground_truth"
 STAGED = ("_cvw_file", "_cvw_typed", "_cvw_checked", "_cvw_malformed")
-# Validation numbers the parsed rows 1, 2, ... (_row_number); a skipped malformed line shifts the rows after
-# it, so the parsed row p is the file's data row p + (malformed lines m_k, the k-th, with m_k - k < p).
-REJECTS = """
-insert into raw._rejects (file_name, table_name, row_number, raw_values, reason, rejected_at, sha256)
-with malformed as (
-    select data_row - row_number() over (order by data_row) as rows_parsed_before from _cvw_malformed
-)
-select $file_name, $table_name,
-    checked._row_number + (
-        select count(*) from malformed where malformed.rows_parsed_before < checked._row_number
-    ),
-    to_json(delivered._cvw_values)::varchar, checked._reason, $loaded_at, $sha256
-from {checked} as checked
-inner join (
-    select row_number() over () as _row_number, {values} as _cvw_values from _cvw_file as _cvw_row
-) as delivered on delivered._row_number = checked._row_number
-where checked._reason is not null
-union all
-select $file_name, $table_name, data_row, to_json({{'line': csv_line}})::varchar, reason, $loaded_at, $sha256
-from _cvw_malformed
-order by 3
-"""
 
 
 @dataclass(frozen=True)
@@ -116,25 +96,6 @@ def landing_files(directory: Path) -> list[tuple[Path, str]]:
     return sorted(found, key=lambda item: (order.index(item[1]), item[0].name))
 
 
-def create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw schema, its contract tables, the rejects table and the load log when missing."""
-    con.execute("create schema if not exists raw")
-    con.execute("create schema if not exists synthetic")
-    tables = {name: (*columns, *LINEAGE_COLUMNS) for name, columns in RAW_TABLES.items()}
-    tables |= {"_rejects": REJECT_COLUMNS, "_file_loads": FILE_LOAD_COLUMNS}
-    for table, columns in tables.items():
-        definitions = ", ".join(f"{quote(c.name)} {c.sql_type}" for c in columns)
-        con.execute(f"create table if not exists raw.{quote(table)} ({definitions})")
-        query = "select column_name from duckdb_columns() where schema_name = 'raw' and table_name = ?"
-        existing = {name for (name,) in con.execute(query, [table]).fetchall()}
-        for column in columns:  # warehouses made by an older loader gain the newer columns
-            if column.name not in existing:
-                added = f"{quote(column.name)} {column.sql_type}"
-                con.execute(f"alter table raw.{quote(table)} add column {added}")
-                if column.name == "_replaced_at":
-                    mark_replaced(con, table)
-
-
 def already_loaded(con: duckdb.DuckDBPyConnection, table: str, sha256: str) -> bool:
     """Return whether this content is in the table already: appended before, or the current ground truth."""
     if table == GROUND_TRUTH_TABLE:
@@ -149,43 +110,6 @@ def rows_read(con: duckdb.DuckDBPyConnection) -> int:
     """Return the data rows of the staged file: the rows parsed plus the malformed CSV lines."""
     query = "select (select count(*) from _cvw_file) + (select count(*) from _cvw_malformed)"
     return con.execute(query).fetchone()[0]
-
-
-def _row_as_delivered(con: duckdb.DuckDBPyConnection) -> str:
-    """Return the SQL of a staged row as raw._rejects' raw_values keeps it: every column as the file held it,
-    a floating-point NaN or infinity as the text "nan" or "inf" (JSON has no such numbers: DuckDB wrote
-    NaN, which strict JSON readers, PostgreSQL's and JavaScript's among them, refuse)."""
-    fields = []
-    for name, sql_type, *_ in con.execute("describe _cvw_file").fetchall():
-        column = f"_cvw_row.{quote(name)}"
-        if sql_type in ("FLOAT", "DOUBLE"):
-            finite = f"isfinite({column}) or {column} is null"
-            column = f"case when {finite} then to_json({column}) else to_json({column}::varchar) end"
-        fields.append(f"{quote(name)} := {column}")
-    return f"struct_pack({', '.join(fields)})"
-
-
-def write_rejects(
-    con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str, loaded_at: datetime
-) -> dict[str, int]:
-    """Copy the rows of `checked` that have a `_reason` to raw._rejects with the file's row; return counts."""
-    sql = REJECTS.format(checked=checked, values=_row_as_delivered(con))
-    params = {"file_name": path.name, "table_name": table, "loaded_at": loaded_at, "sha256": sha256}
-    written = con.execute(sql, bound(sql, params)).fetchone()[0]
-    query = f"""
-        select reason, count(*) from (
-            select _reason as reason from {checked} where _reason is not null
-            union all
-            select reason from _cvw_malformed
-        ) group by 1 order by 2 desc, 1
-    """
-    rejects = dict(con.execute(query).fetchall())
-    if written != sum(rejects.values()):
-        raise RuntimeError(
-            f"{path.name}: {sum(rejects.values())} rows rejected but {written} written to "
-            "raw._rejects: the load is rolled back; report this as a bug."
-        )
-    return rejects
 
 
 def log_load(con: duckdb.DuckDBPyConnection, load: FileLoad, loaded_at: datetime) -> FileLoad:
@@ -211,58 +135,6 @@ def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temp tables a file load staged."""
     for name in STAGED:
         con.execute(f"drop table if exists {name}")
-
-
-def mark_replaced(con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetime | None = None) -> int:
-    """Set `_replaced_at` on the rows of raw.<table> a newer version of their key replaces; return how many.
-
-    A row is replaced by a row of its key from a later load, or from the same load and a later file name
-    (the order staging has always used), or, when both files have the same name (a/orders.csv and
-    b/orders.csv), from the file loaded later in the call: each key keeps exactly one current version.
-    `_replaced_at` is the newest such version's `_loaded_at`. With `loaded_at`, only pairs that include a
-    row of that load are looked at (the rows a load just appended), else every row (a warehouse that gains
-    the column). Staging then keeps the rows without `_replaced_at`, instead of matching every raw row with
-    its later loads in each read, and the incremental models find the former values of the rows replaced
-    since their last run.
-    """
-    same_key = " and ".join(f"later.{quote(key)} = replaced.{quote(key)}" for key in KEYS[table])
-    # raw rows are only appended, never deleted: of two rows of a key from one load and two files of the
-    # same name, the later file's (a file holds each key once, rule 14) was appended later: larger rowid
-    later_row = (
-        "(later._loaded_at > replaced._loaded_at "
-        "or (later._loaded_at = replaced._loaded_at and (later._source_file > replaced._source_file "
-        "or (later._source_file = replaced._source_file and later.rowid > replaced.rowid))))"
-    )
-    # two statements, each joining one load's rows with the table, rather than the table with itself
-    scopes = ["true"]
-    if loaded_at is not None:
-        # (a version later than a row of the load is of that load or a newer one: said, so the scan of later
-        # versions skips the older row groups)
-        scopes = [
-            "later._loaded_at = $loaded_at",
-            "replaced._loaded_at = $loaded_at and later._loaded_at >= $loaded_at",
-        ]
-    marked = 0
-    for scope in scopes:
-        # the pairs first, by a join whose one side is a single load; then an update of those rows only (an
-        # UPDATE with correlated subqueries took 23 s for 1,000 reloaded events among 55.8M)
-        pairs = f"""
-            create or replace temp table _cvw_replaced as
-            select replaced.rowid as replaced_row, max(later._loaded_at) as replaced_at
-            from raw.{quote(table)} as replaced
-            inner join raw.{quote(table)} as later
-                on {same_key} and {later_row}
-            where replaced._replaced_at is null and {scope}
-            group by replaced.rowid
-        """
-        con.execute(pairs, bound(pairs, {"loaded_at": loaded_at}))
-        marked += con.execute(f"""
-            update raw.{quote(table)} set _replaced_at = pairs.replaced_at
-            from _cvw_replaced as pairs
-            where raw.{quote(table)}.rowid = pairs.replaced_row
-        """).fetchone()[0]
-    con.execute("drop table if exists _cvw_replaced")
-    return marked
 
 
 def load_table_file(

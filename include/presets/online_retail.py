@@ -34,9 +34,9 @@ from include.ingest import (
     log_load,
     rows_read,
     sha256_of,
-    write_rejects,
 )
 from include.mapping import ACCEPTS, NEEDS, bound, quote
+from include.raw_rejects import write_rejects
 from include.validation import first_reason, future_condition, future_limits
 from include.value_casts import blank_is_null, date_format_params, has_zone, number_of, type_family, typed
 

@@ -16,6 +16,7 @@ from include.importer import main as import_main
 from include.mapping import Mapping
 from include.presets.online_retail import load_file as load_online_retail
 from include.raw_schema import RAW_TABLES, REJECT_COLUMNS
+from include.raw_tables import create_tables
 from include.warehouse import connect
 
 
@@ -199,7 +200,7 @@ def test_the_future_limits_are_5_minutes_for_a_zoned_timestamp_and_14_hours_for_
         """,
     )
     with connect(tmp_path / "w.duckdb", create=True) as con:
-        ingest.create_tables(con)
+        create_tables(con)
         load = ingest.load_table_file(con, orders, loaded_at, Mapping("orders"))
         assert (load.rows_read, load.rows_loaded, load.rows_rejected) == (7, 3, 4)
         assert load.rejects == {"ordered_at in the future": 4}

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from include.dbt import run_dbt
-from include.ingest import create_tables, mark_replaced
 from include.raw_schema import RAW_TABLES
+from include.raw_tables import create_tables, mark_replaced
 
 AS_OF = date(2024, 10, 1)
 CUTOFFS = [date(2024, 5, 1), date(2024, 6, 1), date(2024, 7, 1), date(2024, 8, 1), date(2024, 9, 1), AS_OF]

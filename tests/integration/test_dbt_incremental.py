@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from include.dbt import run_dbt
-from include.ingest import create_tables, mark_replaced
 from include.raw_schema import RAW_TABLES
+from include.raw_tables import create_tables, mark_replaced
 from include.synthetic import generate_shop
 
 HELD_BACK_FROM = pd.Timestamp("2024-12-24")  # the second load brings 24-28 December

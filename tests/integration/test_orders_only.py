@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from include.dbt import run_dbt
-from include.ingest import create_tables
 from include.raw_schema import RAW_TABLES
+from include.raw_tables import create_tables
 from include.synthetic import generate_shop
 
 LOADED = datetime(2025, 1, 1, 6, 0)
