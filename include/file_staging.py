@@ -10,28 +10,29 @@ never closes, a first line too long) fails whole with one sentence.
 from __future__ import annotations
 
 import csv
-import io
-import tempfile
 import zlib
-from itertools import islice
 from pathlib import Path
 
 import duckdb
 
+from include.csv_dialect import (
+    CSV_DIALECT,
+    CSV_OPTIONS,
+    dialect_of_header,
+    dialect_without_long_lines,
+    sniffs,
+    without_an_unnamed_last_column,
+)
 from include.csv_lines import (
     DELIMITERS,
     MAX_LINE_SIZE,
-    above_header,
     blank_lines_above,
     ends_with_a_delimiter,
     first_line,
     holds_an_open_quote,
     is_blank,
     is_gzipped,
-    is_sep_line,
     lines_above_header,
-    open_csv,
-    records_cut,
     refuse_mixed_line_breaks,
     refuse_what_is_not_text,
     starts_with_a_sep_line,
@@ -39,17 +40,8 @@ from include.csv_lines import (
 from include.mapping import quote
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz")  # in any case: ORDERS.CSV, as Windows tools name exports, too
-SNIFF_LINES = 20_480  # the lines DuckDB's sniffer reads for a CSV file's dialect (its default sample_size)
-CSV_DIALECT = "a valid CSV file, with a header line and values quoted, if at all, in double quotes that close"
 # DuckDB's CSV reader skips a line it cannot split into the header's columns and records it in these tables.
 CSV_REJECT_TABLES = ("_cvw_csv_errors", "_cvw_csv_scans")
-# text in: the contract's casts decide types. The quote and escape are RFC 4180's double quote, not guessed:
-# a guess taken from the first rows reads a file's other quoted values with their quotes, or reads
-# apostrophes as quotes and merges the lines between two of them
-CSV_OPTIONS = (
-    f"all_varchar = true, header = true, quote = '\"', escape = '\"', max_line_size = {MAX_LINE_SIZE + 1}, "
-    f"sample_size = {SNIFF_LINES}"
-)
 CSV_REJECTS = (
     f"store_rejects = true, rejects_table = '{CSV_REJECT_TABLES[0]}', rejects_scan = '{CSV_REJECT_TABLES[1]}'"
 )
@@ -157,7 +149,7 @@ def repeated_columns(con: duckdb.DuckDBPyConnection, path: Path) -> set[str]:
         staged = len(con.execute("describe _cvw_file").fetchall())
         header = first_line(path)
         splits = [next(csv.reader([header], delimiter=d), []) for d in DELIMITERS]
-        # or by one more, the last unnamed: the header line ended with it (_without_an_unnamed_last_column)
+        # or by one more, the last unnamed: the header line ended with it (without_an_unnamed_last_column)
         unnamed_last = [split[:-1] for split in splits if split[-1:] == [""]]
         names = next((split for split in [*splits, *unnamed_last] if len(split) == staged), [])
     lowered = [name.strip().lstrip("\ufeff").lower() for name in names]  # a BOM is no part of a name
@@ -188,83 +180,26 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     refuse_what_is_not_text(path)
     # given the dialect, the reader no longer skips the blank lines above the header: they are skipped for it
     given = ", auto_detect = false, delim = ?, columns = ?, skip = ?"
-    dialect = _dialect_without_long_lines(con, path)
-    if not dialect and (starts_with_a_sep_line(path) or ends_with_a_delimiter(path) or not _sniffs(path)):
+    dialect = dialect_without_long_lines(con, path)
+    if not dialect and (starts_with_a_sep_line(path) or ends_with_a_delimiter(path) or not sniffs(path)):
         # a line the sniffer samples that the reader cannot split, a double quote that never closes or text
         # after one that does (`"c3"x`), among other quoted values, fails it ("Error when sniffing file"):
         # given the header's dialect, the reader rejects that line as it does one beyond the sample (an
         # unclosed quote then fails the file); the sniffer takes Excel's `sep=;` line for the header
-        dialect = _dialect_of_header(path)
+        dialect = dialect_of_header(path)
     if dialect:
-        dialect = _without_an_unnamed_last_column(path, dialect)
+        dialect = without_an_unnamed_last_column(path, dialect)
     if not dialect:
         con.execute(STAGE.format(reader=f"{reader})"), params)
         if not _read_whole(con, path):
             return
         # such a line, alone, made the sniffer read every line whole, as one column: the same
-        dialect = _dialect_of_header(path)
+        dialect = dialect_of_header(path)
         if not dialect:
             return
         for table in CSV_REJECT_TABLES:
             con.execute(f"drop table if exists {table}")
     con.execute(STAGE.format(reader=f"{reader}{given})"), [*params, *dialect, lines_above_header(path)])
-
-
-def _sniff(path: Path, columns: str, options: str = "") -> tuple | None:
-    """Return the `columns` DuckDB's sniffer gives of a CSV file (sniff_csv with `options`); None if it fails.
-
-    On a connection of its own: a failure aborts the transaction it happens in, the load's among them.
-    """
-    scratch = duckdb.connect()
-    try:
-        query = f"select {columns} from sniff_csv(?, {CSV_OPTIONS}{options})"
-        return scratch.execute(query, [str(path)]).fetchone()
-    except duckdb.Error:
-        return None
-    finally:
-        scratch.close()
-
-
-def _sniffs(path: Path) -> bool:
-    """Return whether DuckDB's sniffer finds a CSV file's dialect, the lines it cannot split left out."""
-    return _sniff(path, "Delimiter", ", ignore_errors = true") is not None
-
-
-def _dialect_without_long_lines(con: duckdb.DuckDBPyConnection, path: Path) -> list[object]:
-    """Return [delimiter, columns] when a line the sniffer samples is too long, sniffed without it; else [].
-
-    DuckDB's sniffer, which reads the first SNIFF_LINES lines for the dialect, fails the whole file on a
-    line longer than MAX_LINE_SIZE bytes, which its reader, given the dialect, rejects as a malformed line.
-    A line is a record: a quoted value of many short lines makes it too long. (The sniffer counts a line's
-    line break, as here: CR LF makes a line of MAX_LINE_SIZE bytes too long.)
-    """
-    with open_csv(path) as file:
-        if all(len(line) <= MAX_LINE_SIZE + 1 for line in islice(records_cut(file), SNIFF_LINES)):
-            return []
-    with tempfile.TemporaryDirectory() as directory:
-        sample = Path(directory) / "sample.csv"
-        with open_csv(path) as file, sample.open("wb") as kept:
-            for number, line in enumerate(islice(records_cut(file), SNIFF_LINES), start=1):
-                if number == 1 and is_sep_line(line):  # Excel's `sep=;` is no header (above_header)
-                    continue
-                if len(line) <= MAX_LINE_SIZE + 1:
-                    kept.write(line)
-                elif number == 1:  # a header line of short lines: a double quote that closes late or never
-                    quote = ", a double quote in it holding the lines" if b"\n" in line[:-1] else ""
-                    raise ValueError(
-                        f"{path.name} cannot be read: its first line is longer than {MAX_LINE_SIZE:,} bytes"
-                        f"{quote}, the most a CSV line may have. Check that it is {CSV_DIALECT}."
-                    )
-        # the sample's other malformed lines do not decide the dialect, as in the reader, which stores rejects
-        query = f"select Delimiter, Columns from sniff_csv(?, {CSV_OPTIONS}, ignore_errors = true)"
-        try:
-            delimiter, columns = con.execute(query, [str(sample)]).fetchone()
-        except duckdb.Error as error:  # named after the file, not after its sample
-            reason = str(error).splitlines()[0].replace(str(sample), path.name)
-            raise ValueError(
-                f"{path.name} cannot be read ({reason}): check that it is {CSV_DIALECT}."
-            ) from None
-    return [delimiter, {column["name"]: column["type"] for column in columns}]
 
 
 def _refuse_an_unclosed_quote(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -306,51 +241,6 @@ def _read_whole(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
     header = first_line(path)
     # the header line read whole, unsplit (a quoted one-column header such as "id,name" is split: legal)
     return len(columns) == 1 and columns[0] in (header, "column0") and any(d in header for d in DELIMITERS)
-
-
-def _dialect_of_header(path: Path) -> list[object]:
-    """Return [delimiter, columns] of a CSV file as DuckDB's sniffer reads its header line alone; [] if not.
-
-    The header line is the first that is not blank, as first_line says.
-    """
-    with tempfile.TemporaryDirectory() as directory:
-        header = Path(directory) / "header.csv"
-        with open_csv(path) as file:
-            lines = enumerate(records_cut(file), start=1)
-            header.write_bytes(next((line for n, line in lines if not above_header(n, line)), b""))
-        sniffed = _sniff(header, "Delimiter, Columns")
-    if sniffed is None:
-        return []
-    delimiter, columns = sniffed
-    return [delimiter, {column["name"]: column["type"] for column in columns}]
-
-
-def _without_an_unnamed_last_column(path: Path, dialect: list[object]) -> list[object]:
-    """Return the [delimiter, columns] of a CSV file without the header's last column when it has no name
-    and no row the sniffer samples has a value in it.
-
-    A header line ending with the delimiter names one column more than such rows hold (DuckDB calls it
-    `column4`): each row was rejected as missing a column. Without it, a row ending with the delimiter too
-    (nothing after it) loads as well, and one with a value there is malformed (too many columns). A column
-    only its name is missing from keeps its values, which no contract column reads.
-    """
-    delimiter, columns = dialect
-    names = next(csv.reader([first_line(path)], delimiter=str(delimiter)), [])
-    if len(names) != len(columns) or len(names) < 2 or names[-1].strip() != "":
-        return dialect
-    with open_csv(path) as file:
-        lines = enumerate(islice(records_cut(file), SNIFF_LINES), start=1)
-        rows = (line for number, line in lines if not above_header(number, line))
-        next(rows, None)  # the header line
-        for line in rows:
-            try:
-                text = io.StringIO(line.decode("utf-8", "replace"))
-                fields = next(csv.reader(text, delimiter=str(delimiter)))
-            except (csv.Error, StopIteration):  # the reader's to reject
-                continue
-            if len(fields) >= len(names) and fields[len(names) - 1].strip():
-                return dialect
-    return [delimiter, dict(list(columns.items())[:-1])]
 
 
 def _stage_malformed(con: duckdb.DuckDBPyConnection, path: Path) -> None:
