@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,10 +30,16 @@ def _opens(warehouse: Path) -> bool:
     return probe.returncode == 0
 
 
-def _two_models(folder: Path) -> None:
-    """Write a dbt project (the repo's profile) of two tables, the second read from the first."""
+def _two_models(folder: Path, connect_attempts: int | None = None) -> None:
+    """Write a dbt project (the repo's profile, with `connect_attempts` when given) of two tables, the second
+    read from the first."""
     (folder / "models").mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text((PROJECT / "profiles.yml").read_text())
+    profile = (PROJECT / "profiles.yml").read_text()
+    if connect_attempts is not None:
+        attempts = f"connect_attempts: {connect_attempts}"
+        profile, replaced = re.subn(r"connect_attempts: \d+", attempts, profile)
+        assert replaced == 1
+    (folder / "profiles.yml").write_text(profile)
     (folder / "dbt_project.yml").write_text(
         "name: two\nversion: '1.0.0'\nconfig-version: 2\nprofile: customer_value\n"
         "models:\n  two:\n    +materialized: table\n"
@@ -92,7 +99,7 @@ def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeyp
     from include.warehouse import WarehouseInUse
 
     project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
-    _two_models(project)
+    _two_models(project, connect_attempts=1)  # the lock outlasts every attempt of dbt's to open the file
     monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
@@ -124,3 +131,33 @@ def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeyp
         DbtFailed, match=r"^`dbt run` failed on 1 node\(s\): model\.two\.second \(Binder Error"
     ):
         run_dbt(["run"], warehouse_path=warehouse)
+
+
+# holds the warehouse read-write for a few seconds, as a `cvw sql` or a notebook that opened it in the seconds
+# between the wait for the warehouse (wait_until_writable) and dbt's first node
+BRIEF_HOLDER = (
+    "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1])\nprint('holding', flush=True)\n"
+    "time.sleep(3)\ncon.close()\n"
+)
+
+
+def test_a_run_that_finds_the_warehouse_held_for_a_moment_waits_for_it(monkeypatch, tmp_path) -> None:
+    # dbt opened the file once, on its first node, seconds (about 11 s here) after cvw build and transform
+    # had waited for it to be free: a process that opened it in between failed the build on the lock, and
+    # transform's build, which never retries, with it
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    _two_models(project)
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    duckdb.connect(str(warehouse)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", BRIEF_HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        run_dbt(["run"], warehouse_path=warehouse)
+    finally:
+        assert holder.wait(timeout=30) == 0
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select n from main.second").fetchall() == [(2,)]
