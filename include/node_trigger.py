@@ -6,7 +6,7 @@ needs) only to find the node not built yet and defer, then another to take the r
 the producer's XComs as Cosmos' own does and, when the node passed, ends the task as a success where it
 is (TaskSuccessEvent), with no worker at all. Anything else (the node failed or was skipped, the producer
 failed or was cleared, or the build ran without the node) resumes the task on a worker in Cosmos'
-`execute_complete`, which fails it with dbt's message (include/cosmos_config.py), skips it, or says how to
+`execute_complete`, which fails it with dbt's message (include/node_tasks.py), skips it, or says how to
 rebuild. dbt writes a failed node's message only in its run summary, as the build ends: a failure is so
 passed on once the producer has ended.
 

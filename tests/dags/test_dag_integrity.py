@@ -13,7 +13,8 @@ from airflow.serialization.serialized_objects import DagSerialization
 
 from include.airflow_defaults import WAREHOUSE_POOL
 from include.alerts import notify_failure
-from include.cosmos_config import BI_TAG, NODE_POKE_SECONDS, dbt_task_group, run_producer_first
+from include.cosmos_config import BI_TAG, dbt_task_group, run_producer_first
+from include.node_tasks import NODE_POKE_SECONDS
 from include.settings import get_settings
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -248,7 +249,7 @@ def test_tasks_retry_with_exponential_backoff_and_alert_on_failure(dag_bag: DagB
                 assert task.retries == 0  # a build is re-run by a new run, never per node
                 continue
             if _is_dbt_node_reader(dag_id, task):
-                # once, at once: a retry only reads the build's result again (include/cosmos_config.py)
+                # once, at once: a retry only reads the build's result again (include/node_tasks.py)
                 assert (task.retries, task.retry_exponential_backoff) == (1, False), task.task_id
                 continue
             assert task.retries == 2, f"{dag_id}.{task.task_id}"
