@@ -162,11 +162,15 @@ def _checkpointed_copy(source: Path, target: Path) -> None:
 
 
 def _copy_scores_back(warehouse: Path, scratch: Path, as_of_date: date) -> None:
-    """Replace the as-of date's rows of every dated score table of the warehouse by the scratch copy's."""
-    from include.warehouse import connect, has_table, transaction
+    """Replace the as-of date's rows of every dated score table of the warehouse by the scratch copy's.
+
+    It waits while another process holds the warehouse (include.warehouse.connect_when_free): failing on the
+    lock threw away the copy, its dbt build and the scoring, minutes in a large shop.
+    """
+    from include.warehouse import connect_when_free, has_table, transaction
     from ml.score_tables import ensure_score_tables
 
-    with connect(warehouse) as con:
+    with connect_when_free(warehouse) as con:
         ensure_score_tables(con)
         con.execute("attach ? as scratch (read_only)", [str(scratch)])
         present = [

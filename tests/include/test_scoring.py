@@ -281,3 +281,41 @@ def test_a_connection_held_by_the_scoring_process_keeps_its_lock_after_the_copy(
         assert notebook.execute("select count(*) from orders").fetchall() == [(100001,)]
     with duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from orders").fetchall() == [(100001,)]
+
+
+# holds the warehouse read-only for a few seconds, as a `cvw sql` or a notebook does
+BRIEF_READER = (
+    "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\n"
+    "print('holding', flush=True)\ntime.sleep(3)\ncon.close()\n"
+)
+SCORE_ROW = (
+    "insert into scores.customer_scores values (date '2025-03-01', ?, 'v1', 90, 0.5, 10.0, 1.0, 9.0, 20.0, "
+    "30.0, date '2025-04-01', 'high', 'medium', 'nurture', '[]', '[]', timestamp '2025-03-01 06:00:00')"
+)
+
+
+def test_the_scores_of_a_scratch_build_wait_for_a_reader_of_the_warehouse_to_let_go(tmp_path: Path) -> None:
+    # a reader that held the warehouse as the date's scores were copied back failed the scoring on the lock,
+    # after the copy, its dbt build and the scoring (minutes in a large shop): all of it thrown away
+    from include.scoring import _copy_scores_back
+    from ml.score_tables import ensure_score_tables
+
+    warehouse, scratch = tmp_path / "warehouse.duckdb", tmp_path / "scratch" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        ensure_score_tables(con)
+    scratch.parent.mkdir()
+    scratch.write_bytes(warehouse.read_bytes())
+    with duckdb.connect(str(scratch)) as con:
+        for customer in ("C1", "C2"):
+            con.execute(SCORE_ROW, [customer])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", BRIEF_READER, str(warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout.readline().strip() == "holding"
+        _copy_scores_back(warehouse, scratch, date(2025, 3, 1))
+    finally:
+        assert reader.wait(timeout=30) == 0
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("select as_of_date, customer_id from scores.customer_scores order by 2").fetchall()
+    assert rows == [(date(2025, 3, 1), "C1"), (date(2025, 3, 1), "C2")]
