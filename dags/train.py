@@ -47,7 +47,7 @@ def trained_since(started: datetime) -> dict | None:
 
     from include.warehouse import connect, has_table
     from ml.artifacts import version_dir
-    from ml.registry import CHAMPION
+    from ml.registry_table import CHAMPION
 
     settings = get_settings()
     if not settings.warehouse_path.exists():

@@ -20,7 +20,7 @@ def training_windows(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, lis
     are added, which a registry row listing only the evaluated model's cutoffs lacks. A version with
     neither is left out (unknown), as is a warehouse without a registry.
     """
-    from ml.registry import ensure_registry
+    from ml.registry_table import ensure_registry
 
     if not has_table(con, "ml", "model_registry", views=False):
         return {}

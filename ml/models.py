@@ -23,7 +23,8 @@ from include.settings import get_settings
 from include.warehouse import connect, has_table, require_table
 from ml.arguments import whole_number
 from ml.artifacts import champion_version, missing_artifacts, version_dir
-from ml.registry import CHAMPION, GATE_METRICS, promote_by_hand
+from ml.registry import GATE_METRICS, promote_by_hand
+from ml.registry_table import CHAMPION
 
 COUNT = whole_number(0)  # --keep, --keep-champions
 DEFAULT_KEEP = 10  # `cvw models prune`: the newest versions whose folders stay, whatever their status

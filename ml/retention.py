@@ -34,7 +34,8 @@ from ml.artifacts import (
     version_dir,
 )
 from ml.models import aligned_lines, registered_versions
-from ml.registry import CHAMPION, RETIRED, ensure_registry, mark_pruned
+from ml.registry import mark_pruned
+from ml.registry_table import CHAMPION, RETIRED, ensure_registry
 
 PRUNED_PREFIX = ".pruned-"  # a folder being deleted: its version's registry rows already say pruned
 

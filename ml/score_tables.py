@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from include.warehouse import transaction
-from ml.registry import ensure_registry
+from ml.registry_table import ensure_registry
 from ml.rfm_snapshot import CUSTOMER_RFM_DDL
 
 # One row per (as_of_date, customer_id, model_version), and one model per date: publish_scores, the table's

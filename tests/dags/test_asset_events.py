@@ -171,7 +171,8 @@ def test_a_train_retry_reports_the_model_its_failed_try_registered_instead_of_tr
 
     import ml.train
     from include.warehouse import connect
-    from ml.registry import CHAMPION, register_model
+    from ml.registry import register_model
+    from ml.registry_table import CHAMPION
 
     monkeypatch.setenv("CVW_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
     monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))

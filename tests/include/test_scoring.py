@@ -181,7 +181,7 @@ def test_a_champion_whose_pointer_was_deleted_is_not_skipped_and_is_named_with_h
     import duckdb
 
     import include.scoring
-    from ml import registry
+    from ml import registry_table
 
     warehouse = tmp_path / "warehouse.duckdb"
     _marts_built_for(warehouse, date(2025, 1, 1))
@@ -190,7 +190,7 @@ def test_a_champion_whose_pointer_was_deleted_is_not_skipped_and_is_named_with_h
     monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
     assert not include.scoring.champion_exists()
     with duckdb.connect(str(warehouse)) as con:
-        registry.ensure_registry(con)
+        registry_table.ensure_registry(con)
         con.execute(
             "insert into ml.model_registry (model_version, task, horizon_days, cutoffs, features, "
             "feature_hash, params, metrics, baseline_metrics, library_versions, git_commit, trained_at, "

@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from ml import cli, models, registry
+from ml import cli, models, registry, registry_table
 from ml.artifacts import load_champion, save_model_version
 from tests.ml.test_registry import CHAMPION, _CommitFails, _metadata
 
@@ -91,7 +91,7 @@ def _another_horizon(path: Path, artifacts: Path) -> None:
     save_model_version(artifacts, "v3", _boosters(), {**_metadata("v3", BETTER), "horizon_days": 365})
     with duckdb.connect(str(path)) as con:
         metadata = {**_metadata("v3", BETTER), "horizon_days": 365}
-        registry.register_model(con, metadata, registry.REJECTED, "rejected")
+        registry.register_model(con, metadata, registry_table.REJECTED, "rejected")
 
 
 def _mart(path: Path, artifacts: Path, upgraded: bool = True) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import metrics, provenance, registry
+from ml import metrics, provenance, registry, registry_table
 from ml.artifacts import save_model_version
 
 BASELINES = {"clv": {"last_90d_revenue": {"spearman": 0.30}}, "churn": {"recency": {"roc_auc": 0.60}}}
@@ -139,13 +139,13 @@ def test_promoting_a_better_model_retires_the_champion_and_moves_the_pointer(tmp
     ).fetchall()
     assert statuses == [("v1", "retired", "replaced by v3")]
     # registering a version again replaces its rows instead of duplicating them
-    registry.register_model(con, _metadata("v3", better), registry.CHAMPION, "re-run")
+    registry.register_model(con, _metadata("v3", better), registry_table.CHAMPION, "re-run")
     assert con.execute("select count(*) from ml.model_registry").fetchone() == (4,)
 
 
 def test_the_registry_records_the_holdout_and_validation_cutoffs_of_the_metrics(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    registry.register_model(con, _metadata("v1", CHAMPION), registry.CHAMPION, "first")
+    registry.register_model(con, _metadata("v1", CHAMPION), registry_table.CHAMPION, "first")
     rows = con.execute(
         "select task, test_cutoff::varchar, validation_cutoff::varchar from ml.model_registry order by task"
     ).fetchall()
@@ -158,7 +158,7 @@ CHURN_CALIBRATION = {"churn_weight": 0.75, "churn": {"method": "platt", "slope":
 
 
 def _recorded_params(metadata: dict) -> dict[str, dict]:
-    rows = registry.registry_rows(metadata, registry.CHAMPION, "")
+    rows = registry_table.registry_rows(metadata, registry_table.CHAMPION, "")
     return {row["task"]: json.loads(row["params"]) for row in rows}
 
 
@@ -209,10 +209,10 @@ def test_the_clv_params_of_a_model_with_the_orders_booster_name_it_and_its_order
 
 def test_a_registry_made_before_the_holdout_columns_gets_them_and_keeps_its_rows(tmp_path) -> None:
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    registry.register_model(con, _metadata("v1", CHAMPION), registry.CHAMPION, "first")
+    registry.register_model(con, _metadata("v1", CHAMPION), registry_table.CHAMPION, "first")
     for column in ("test_cutoff", "validation_cutoff"):  # as a warehouse of the first release holds it
         con.execute(f"alter table ml.model_registry drop column {column}")
-    registry.register_model(con, _metadata("v2", CHAMPION), registry.REJECTED, "second")
+    registry.register_model(con, _metadata("v2", CHAMPION), registry_table.REJECTED, "second")
     rows = con.execute(
         "select model_version, task, test_cutoff::varchar, validation_cutoff::varchar, reason "
         "from ml.model_registry order by 1, 2"
@@ -442,7 +442,7 @@ def test_an_interrupt_as_the_promotion_commits_leaves_the_pointer_on_the_registr
         save_model_version(artifacts, version, {}, _metadata(version, measured))
     registry.promote_or_reject(con, artifacts, _metadata("v1", CHAMPION))
     if by_hand:  # v3 registered as rejected, then made champion by hand (cvw models promote)
-        registry.register_model(con, _metadata("v3", better), registry.REJECTED, "rejected")
+        registry.register_model(con, _metadata("v3", better), registry_table.REJECTED, "rejected")
     interrupted = _InterruptedAsCommitReturns(con)
     with pytest.raises(KeyboardInterrupt):  # the interrupt itself, not an error of a rollback after it
         if by_hand:
@@ -459,7 +459,7 @@ def test_an_interrupt_as_a_registration_commits_reaches_the_caller_and_the_rows_
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     with pytest.raises(KeyboardInterrupt):  # not DuckDB's "cannot rollback - no transaction is active"
         registry.register_model(
-            _InterruptedAsCommitReturns(con), _metadata("v1", CHAMPION), registry.REJECTED, "rejected"
+            _InterruptedAsCommitReturns(con), _metadata("v1", CHAMPION), registry_table.REJECTED, "rejected"
         )
     assert con.execute("select count(*) from ml.model_registry").fetchone() == (2,)  # clv and churn
 

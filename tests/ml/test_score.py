@@ -20,7 +20,7 @@ from ml import (
     fitting,
     monitor,
     provenance,
-    registry,
+    registry_table,
     score,
     score_btyd,
     train,
@@ -178,10 +178,13 @@ def test_the_registry_hashes_a_models_features_as_training_named_its_version(tra
     metadata = trained[2]
     assert metadata["version"].endswith("-" + metadata["feature_hash"])
     unhashed = {key: value for key, value in metadata.items() if key != "feature_hash"}
-    rows = registry.registry_rows(unhashed, registry.CHAMPION, "hashed by the registry")
+    rows = registry_table.registry_rows(unhashed, registry_table.CHAMPION, "hashed by the registry")
     assert {row["feature_hash"] for row in rows} == {metadata["feature_hash"]}
     moved = {**unhashed, "categorical_levels": {"region": ["north", "south", "west"]}}
-    assert registry.registry_rows(moved, registry.CHAMPION, "")[0]["feature_hash"] != metadata["feature_hash"]
+    assert (
+        registry_table.registry_rows(moved, registry_table.CHAMPION, "")[0]["feature_hash"]
+        != metadata["feature_hash"]
+    )
 
 
 def test_training_warns_when_the_test_cutoffs_total_is_outside_ten_percent(trained) -> None:
