@@ -14,8 +14,9 @@ import pytest
 from ml import monitor
 from ml.artifacts import promote_champion, save_model_version
 from ml.data import rounded
-from ml.monitor_champion import count_into_bins, describe, monitor_champion
+from ml.monitor_champion import describe, monitor_champion
 from ml.monitor_champion import monitor as monitor_warehouse
+from ml.monitor_drift import count_into_bins
 
 EPS = monitor.EPSILON
 AS_OF = date(2025, 4, 1)
