@@ -64,7 +64,7 @@ STAGES = (
     ("pass 1 over the chunks, blended and kept in a temporary table", "score.keep_pass1"),
     ("of which reading the mart (one streamed query, Arrow)", "publish_scores.iter_arrow_chunks"),
     ("of which the BG/NBD + Gamma-Gamma predictions of each chunk", "score_btyd.chunk_btyd"),
-    ("of which the LightGBM matrix", "score.model_input"),
+    ("of which the LightGBM matrix", "score_predictions.model_input"),
     ("of which LightGBM predict (every booster; dates under ml.compiled.COMPILE_MIN_ROWS)", "basic.predict"),
     ("of which the compiled boosters' predict (every booster)", "compiled.predict"),
     ("building the score rows (pass 2)", "score.score_rows"),

@@ -23,6 +23,7 @@ from ml import (
     registry_table,
     score,
     score_btyd,
+    score_predictions,
     train,
 )
 from ml.artifacts import CHAMPION_POINTER, EVALUATED, load_boosters, load_champion, models_dir, version_dir
@@ -587,7 +588,7 @@ def test_the_model_input_is_the_matrix_lightgbm_makes_of_the_feature_frame(train
     btyd = score_btyd.chunk_btyd(table, fitted, 90)
     frame = table.to_pandas()
     frame[list(BTYD_FEATURES)] = btyd[list(BTYD_FEATURES)].to_numpy()
-    matrix = score.model_input(table, btyd, features, levels)
+    matrix = score_predictions.model_input(table, btyd, features, levels)
     region = matrix[:, features.index("region")]
     assert np.isnan(region[:2]).all() and set(region[2:]) == {0.0, 1.0}  # unseen and null: missing
     for booster in boosters.values():
@@ -600,7 +601,7 @@ def test_compiled_boosters_predict_what_lightgbm_predicts_and_are_compiled_once(
     version, boosters, metadata = load_champion(artifacts)
     table, fitted = _scoring_rows(path)
     btyd = score_btyd.chunk_btyd(table, fitted, 90)
-    matrix = score.model_input(table, btyd, metadata["features"], metadata["categorical_levels"])
+    matrix = score_predictions.model_input(table, btyd, metadata["features"], metadata["categorical_levels"])
     assert np.isnan(matrix).any()  # missing values and unseen categories take LightGBM's default branches
     folder = version_dir(artifacts, version)
     first = compiled.compile_boosters(folder, list(boosters))
@@ -680,9 +681,9 @@ def test_boosters_that_take_lightgbms_frame_path_are_not_compiled(
 def test_raw_scores_of_a_customer_do_not_depend_on_the_chunk_it_is_in(trained, artifacts: Path) -> None:
     _, boosters, metadata = load_champion(artifacts)
     table, btyd = _scoring_rows(trained[0])
-    (ordered,) = score.iter_raw_scores([table], btyd, boosters, metadata, with_reasons=False)
+    (ordered,) = score_predictions.iter_raw_scores([table], btyd, boosters, metadata, with_reasons=False)
     halves = [table.slice(300), table.slice(0, 300)]  # second half first
-    shuffled = list(score.iter_raw_scores(halves, btyd, boosters, metadata, with_reasons=False))
+    shuffled = list(score_predictions.iter_raw_scores(halves, btyd, boosters, metadata, with_reasons=False))
     order = np.r_[300 : table.num_rows, 0:300]
     for name, values in ordered.raw.items():
         np.testing.assert_array_equal(np.concatenate([part.raw[name] for part in shuffled]), values[order])
@@ -823,7 +824,7 @@ def test_training_stores_its_btyd_fit_at_the_test_cutoff_and_a_one_customer_date
 def test_a_model_without_an_orders_booster_gives_customers_whose_orders_were_free_bg_nbd_s_orders() -> None:
     values, raw = _three_customers()
     del raw["orders"]  # a model saved before the orders booster
-    chunk = score.RawChunk(values, raw, None, None)
+    chunk = score_predictions.RawChunk(values, raw, None, None)
     with duckdb.connect() as con:
         scale = score.keep_pass1(con, [chunk], {"form": "tweedie"})
         (rows,) = score.score_rows(con, scale, {"horizon_days": 90}, "v1", SCORING_DATE)
@@ -859,11 +860,11 @@ def _three_customers() -> tuple[pa.Table, dict[str, np.ndarray]]:
     return values, raw
 
 
-def _two_chunks(values: pa.Table, raw: dict[str, np.ndarray]) -> list[score.RawChunk]:
+def _two_chunks(values: pa.Table, raw: dict[str, np.ndarray]) -> list[score_predictions.RawChunk]:
     """Return pass 1's chunks of the rows: the first customer, then the others."""
     return [
-        score.RawChunk(values.slice(0, 1), {k: v[:1] for k, v in raw.items()}, None, None),
-        score.RawChunk(values.slice(1), {k: v[1:] for k, v in raw.items()}, None, None),
+        score_predictions.RawChunk(values.slice(0, 1), {k: v[:1] for k, v in raw.items()}, None, None),
+        score_predictions.RawChunk(values.slice(1), {k: v[1:] for k, v in raw.items()}, None, None),
     ]
 
 
