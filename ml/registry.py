@@ -174,7 +174,8 @@ def promote_or_reject(
     against its baselines only, and the reason says so. That switches the horizon of every score after it,
     so it happens only when the version's horizon is `configured_horizon_days` (CVW_HORIZON_DAYS, which
     train passes): a model trained for another horizon as a trial (`cvw train --horizon-days 365`) stays
-    a challenger, as `cvw models promote` refuses such a version without --horizon-change.
+    a challenger, even when the champion cannot score the mart, as `cvw models promote` refuses such a
+    version without --horizon-change.
     """
     ensure_registry(con)
     champion = current_champion(con) or _artifact_champion(artifacts_dir)
@@ -188,7 +189,8 @@ def promote_or_reject(
         metadata.get("baseline_metrics", {}),
         tolerance,
     )
-    if champion and not comparable and configured_horizon_days not in (None, horizon):
+    trial = bool(champion) and not comparable and configured_horizon_days not in (None, horizon)
+    if trial:
         switch = f"CVW_HORIZON_DAYS={horizon}"
         by_hand = f"cvw models promote {metadata['version']} --horizon-change"
         promote, reason = (
@@ -214,8 +216,9 @@ def promote_or_reject(
     elif not promote:
         # Nothing to keep scoring: the first model is promoted anyway, and the registry says what it fails.
         promote, reason = True, f"promoted as the first model (no champion to keep), although {reason}"
-    if champion and champion_unfit and not promote:
-        # nor is there when the champion cannot score the mart as it is now: scoring refuses it
+    if champion and champion_unfit and not promote and not trial:
+        # nor is there when the champion cannot score the mart as it is now: scoring refuses it (a trial
+        # for another horizon still waits for its switch on purpose: it would change every score's horizon)
         promote = True
         reason = (
             f"promoted as champion {champion[0]} cannot score marts.customer_features as it is now "

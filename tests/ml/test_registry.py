@@ -381,6 +381,41 @@ def test_a_model_for_another_horizon_than_the_setting_stays_a_challenger(tmp_pat
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v3"}
 
 
+def test_a_trial_for_another_horizon_stays_a_challenger_when_the_champion_cannot_score_the_mart(
+    tmp_path,
+) -> None:
+    # an analyst added a feature (the 90-day champion cannot score the mart) and tried a 365-day model with
+    # `cvw train --horizon-days 365`: it became champion, and the daily scores switched to 365 days while
+    # CVW_HORIZON_DAYS said 90, with no --horizon-change anywhere
+    artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
+    strong = {"clv": {"spearman": 0.9}, "churn": {"roc_auc": 0.9}}
+    registry.promote_or_reject(con, artifacts, _metadata("v1", strong), configured_horizon_days=90)
+    trial = {**_metadata("v2", strong), "horizon_days": 365}
+    promoted, reason = registry.promote_or_reject(
+        con, artifacts, trial, champion_unfit="has new basket_size", configured_horizon_days=90
+    )
+    assert not promoted
+    assert reason.startswith(
+        "rejected: champion v1 predicts 90 days and this model 365, which is not CVW_HORIZON_DAYS (90): "
+        "scores would switch horizons; set CVW_HORIZON_DAYS=365 and train again to switch on purpose, or "
+        "promote it by hand (cvw models promote v2 --horizon-change); the gate said: promoted: "
+    )
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
+    statuses = "select model_version, status from ml.model_registry where task = 'clv' order by 1"
+    assert con.execute(statuses).fetchall() == [("v1", "champion"), ("v2", "challenger-rejected")]
+    # a model for the configured horizon replaces the champion that cannot score, whatever the gate says
+    weak = {**_metadata("v3", {"clv": {"spearman": 0.1}, "churn": {"roc_auc": 0.5}}), "horizon_days": 90}
+    promoted, reason = registry.promote_or_reject(
+        con, artifacts, weak, champion_unfit="has new basket_size", configured_horizon_days=90
+    )
+    assert promoted
+    assert reason.startswith(
+        "promoted as champion v1 cannot score marts.customer_features as it is now "
+        "(the mart has new basket_size), although rejected: "
+    )
+    assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v3"}
+
+
 def test_a_champion_for_another_horizon_is_not_re_scored_on_the_holdout(tmp_path) -> None:
     from ml.champion import champion_on_holdout
 
