@@ -19,19 +19,17 @@ from datetime import date
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ml.data import arrow_floats, require_mart_columns
+from ml.next_order import expected_next_order_dates
 
 DEFAULT_DISCOUNT_RATE_MONTHLY = 0.01
 DEFAULT_GROSS_MARGIN_RATE = 0.4
 DAYS_PER_MONTH = 365.25 / 12
 MIN_CUSTOMERS_WITH_ORDERS = 500
 MIN_HISTORY_DAYS = 180
-# A customer who orders less than once a year in expectation gets no expected next-order date.
-MAX_DAYS_TO_NEXT_ORDER = 365
 
 # The mart columns customer_value_fields reads (ml.score carries them through its two passes)
 VALUE_COLUMNS = (
@@ -112,30 +110,6 @@ def expected_orders(
         return np.where(aov > 0, revenue / aov, fallback)
 
 
-def expected_next_order_dates(
-    predicted_orders: np.ndarray,
-    as_of_date: date,
-    horizon_days: int,
-    orders_per_order_day: np.ndarray | None = None,
-) -> pd.DatetimeIndex:
-    """Return as_of_date + horizon_days / predicted order days, rounded up; NaT beyond MAX_DAYS_TO_NEXT_ORDER.
-
-    Days with an order in the horizon (predicted orders / the customer's orders per day with an order,
-    1 when not given) are treated as a Poisson process at the predicted rate, whose expected wait from any
-    moment to the next event is 1 / rate whatever happened before; the churn-aware model thus decides the
-    date, not the customer's past rhythm alone. Counting days, not orders: a buyer who places five orders
-    on each day they buy waits for their next buying day, not a fifth of it.
-    """
-    orders = np.asarray(predicted_orders, dtype=float)
-    per_day = np.ones_like(orders) if orders_per_order_day is None else np.asarray(orders_per_order_day)
-    per_day = np.where(np.isfinite(per_day) & (per_day >= 1.0), per_day, 1.0)
-    order_days = orders / per_day
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wait_days = np.ceil(horizon_days / order_days)
-    wait_days = np.where((order_days > 0) & (wait_days <= MAX_DAYS_TO_NEXT_ORDER), wait_days, np.nan)
-    return pd.Timestamp(as_of_date) + pd.to_timedelta(wait_days, unit="D")
-
-
 def orders_per_order_day(features: pa.Table) -> np.ndarray:
     """Return each row's completed orders per day with one (orders_lifetime / order_days_lifetime), else 1."""
     orders = arrow_floats(features.column("orders_lifetime"))
@@ -184,14 +158,16 @@ def customer_value_fields(
         aov = arrow_floats(features.column("avg_order_value"))
         predicted_orders = expected_orders(revenue, aov, fallback_orders)
     orders = np.clip(np.asarray(predicted_orders, dtype=float), 0.0, None)
-    next_order = expected_next_order_dates(orders, as_of_date, horizon_days, orders_per_order_day(features))
+    churn = np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0)
+    per_day = orders_per_order_day(features)
+    next_order = expected_next_order_dates(orders, churn, as_of_date, horizon_days, per_day)
     return pa.table(
         {
             "customer_id": pc.cast(features.column("customer_id"), pa.string()),
             "historic_revenue": pc.cast(features.column("revenue_lifetime"), pa.float64()),
             "predicted_revenue": revenue,
             "predicted_orders": orders,
-            "churn_probability": np.clip(np.asarray(churn_probability, dtype=float), 0.0, 1.0),
+            "churn_probability": churn,
             "discounted_clv": discounted_clv(
                 revenue, horizon_days, discount_rate_monthly, gross_margin_rate, predicted_margin
             ),

@@ -5,7 +5,6 @@ from datetime import date
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -40,17 +39,6 @@ def test_a_rate_outside_its_range_names_the_setting() -> None:
         clv.discounted_clv(np.array([1.0]), 90, gross_margin_rate=40)
 
 
-def test_expected_next_order_date_is_the_poisson_wait_and_empty_beyond_a_year() -> None:
-    dates = clv.expected_next_order_dates(np.array([3.0, 0.5, 0.7, 0.0, 0.2]), date(2025, 1, 1), 90)
-    # 90 / 3 = 30 days; 90 / 0.5 = 180; ceil(90 / 0.7) = 129; no order or a wait of 450 days: none
-    assert list(dates[:3]) == [
-        pd.Timestamp("2025-01-31"),
-        pd.Timestamp("2025-06-30"),
-        pd.Timestamp("2025-05-10"),
-    ]
-    assert dates[3:].isna().all()
-
-
 def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_order_value() -> None:
     features = pa.table(
         {
@@ -64,7 +52,7 @@ def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_orde
         }
     )
     table = clv.customer_value_fields(
-        features, np.array([150.0, -1.0]), np.array([0.2, 1.3]), date(2025, 1, 1), 90, 0.0, 0.5
+        features, np.array([150.0, -1.0]), np.array([np.exp(-3), 1.3]), date(2025, 1, 1), 90, 0.0, 0.5
     )
     assert table.column_names == list(clv.CUSTOMER_VALUE_COLUMNS)
     fields = table.to_pydict()
@@ -72,10 +60,12 @@ def test_customer_value_fields_read_the_mart_and_derive_orders_from_average_orde
     assert fields["historic_revenue"] == [500.0, 40.0]
     assert fields["predicted_revenue"] == [150.0, 0.0]  # negative predictions clip to 0
     assert fields["predicted_orders"] == [3.0, 0.0]  # 150 / 50
-    assert fields["churn_probability"] == [0.2, 1.0]
+    assert fields["churn_probability"] == [np.exp(-3), 1.0]
     assert fields["discounted_clv"] == pytest.approx([75.0, 0.0])
     assert fields["avg_days_between_orders"] == [30.0, None]  # (275 - 5) / 9; one day with orders: none
-    assert fields["expected_next_order_date"] == [date(2025, 1, 31), None]
+    # A buys for sure (p = e^-3) on 3 days: the median wait is 90 ln 2 / 3 = 20.8 days, the 21st day; B will
+    # not order (p = 1): no date
+    assert fields["expected_next_order_date"] == [date(2025, 1, 21), None]
 
 
 def test_orders_fall_back_to_bg_nbd_only_where_the_average_order_value_is_zero_or_missing() -> None:
@@ -91,20 +81,21 @@ def test_orders_fall_back_to_bg_nbd_only_where_the_average_order_value_is_zero_o
         }
     )
     bg_nbd = np.array([9.0, 6.0, 0.1, np.nan])
+    churn = np.exp(-np.array([3.0, 6.0, 0.1, 0.0]))  # a customer certain to buy at each count's rate
     fields = clv.customer_value_fields(
         features,
         np.array([150.0, 0.0, 0.0, 0.0]),
-        np.full(4, 0.5),
+        churn,
         date(2025, 1, 1),
         90,
         fallback_orders=bg_nbd,
     ).to_pydict()
     # 150 / 50 whatever BG/NBD says; BG/NBD's count for the free and the unknown; 0 without a count
     assert fields["predicted_orders"] == [3.0, 6.0, 0.1, 0.0]
-    # 90 / 3 = 30 days, 90 / 6 = 15; 900 days and no order: no date
-    assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None, None]
+    # medians 90 ln 2 / 3 = 20.8 days and 90 ln 2 / 6 = 10.4: the 21st and the 11th day; p = 0.9 and 1: none
+    assert fields["expected_next_order_date"] == [date(2025, 1, 21), date(2025, 1, 11), None, None]
     without = clv.customer_value_fields(
-        features, np.array([150.0, 0.0, 0.0, 0.0]), np.full(4, 0.5), date(2025, 1, 1), 90
+        features, np.array([150.0, 0.0, 0.0, 0.0]), churn, date(2025, 1, 1), 90
     ).to_pydict()
     assert without["predicted_orders"] == [3.0, 0.0, 0.0, 0.0]  # no count given: 0, as before
     derived = ("predicted_orders", "expected_next_order_date")
@@ -127,11 +118,12 @@ def test_a_buyer_of_several_orders_a_day_waits_for_their_next_buying_day_not_a_f
         }
     )
     fields = clv.customer_value_fields(
-        features, np.array([4500.0, 450.0]), np.array([0.1, 0.1]), date(2025, 1, 1), 90
+        features, np.array([4500.0, 450.0]), np.exp(-np.array([9.0, 9.0])), date(2025, 1, 1), 90
     ).to_pydict()
     assert fields["predicted_orders"] == [45.0, 9.0]  # 4500 / 100, 450 / 50
-    # both buy on 9 days of the 90: five orders a day for the one, one for the other
-    assert fields["expected_next_order_date"] == [date(2025, 1, 11), date(2025, 1, 11)]
+    # both buy on 9 days of the 90 (five orders a day for the one, one for the other): certain to buy
+    # (p = e^-9), their median wait is 90 ln 2 / 9 = 6.9 days, the 7th day
+    assert fields["expected_next_order_date"] == [date(2025, 1, 7), date(2025, 1, 7)]
     # 90 days from the first buying day to the last, 9 gaps between the 10: same-day orders are no gap
     assert fields["avg_days_between_orders"] == [10.0, 10.0]
 

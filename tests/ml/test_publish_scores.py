@@ -69,13 +69,14 @@ def test_publishing_in_chunks_ranks_tiers_over_the_whole_date_and_replaces_on_re
     assert len(rows) == 10
     assert [r[1] for r in rows] == ["low"] * 5 + ["medium"] * 4 + ["high"]  # C09 has the highest CLV
     assert [r[3] for r in rows] == ["let go"] * 5 + ["upsell"] * 4 + ["upsell"]
-    # C09: revenue 270 x margin 0.5, undiscounted; 270 / 50 = 5.4 orders, 90 / 5.4 -> 17 days
-    assert rows[9][4:7] == (pytest.approx(135.0), pytest.approx(5.4), "2025-01-18")
+    # C09: revenue 270 x margin 0.5, undiscounted; 270 / 50 = 5.4 orders; with churn 0.1, q = 0.902 buy at
+    # x = 5.98 order days: the median of the next order is 12.1 days away, the 13th day
+    assert rows[9][4:7] == (pytest.approx(135.0), pytest.approx(5.4), "2025-01-13")
     assert rows[9][7:] == (
         "orders last 90 days ↓ risk; revenue last 90 days ↑ risk",
         "orders last 90 days ↑ value; revenue last 90 days ↓ value",
     )
-    assert rows[0][6] is None  # C00 predicts no order: no date
+    assert rows[0][6] is None  # C00 predicts no order, and churn 0.8: no date
 
 
 def test_rescoring_a_date_with_another_model_replaces_the_date_and_the_view_shows_the_latest() -> None:

@@ -19,6 +19,7 @@ from ml import (
     evaluate,
     fitting,
     monitor,
+    next_order,
     provenance,
     registry_table,
     score,
@@ -832,7 +833,9 @@ def test_a_model_without_an_orders_booster_gives_customers_whose_orders_were_fre
     assert fields["customer_id"] == ["paid", "free", "rarely free"]
     assert fields["predicted_revenue"] == [150.0, 0.0, 0.0]
     assert fields["predicted_orders"] == [3.0, 6.0, 0.1]  # 150 / 50; BG/NBD's where the average is 0
-    assert fields["expected_next_order_date"] == [date(2025, 1, 31), date(2025, 1, 16), None]
+    # the median of the next order under churn 0.1 and 3 orders (q = 0.938, x = 3.197: 21.4 days), 0.2 and
+    # 6 (q = 0.800, x = 7.496: 11.8 days); churn 0.9: an order is unlikely, no date
+    assert fields["expected_next_order_date"] == [date(2025, 1, 22), date(2025, 1, 12), None]
 
 
 def _three_customers() -> tuple[pa.Table, dict[str, np.ndarray]]:
@@ -877,8 +880,9 @@ def test_the_score_rows_predicted_orders_are_the_orders_boosters_not_revenue_ove
     fields = rows.to_pydict()
     assert fields["predicted_revenue"] == [150.0, 0.0, 0.0]
     assert fields["predicted_orders"] == [2.0, 1.0, 0.25]  # not 150 / 50 = 3 orders
-    # 2025-01-01 + ceil(90 / 2), + 90, + 360 days
-    assert fields["expected_next_order_date"] == [date(2025, 2, 15), date(2025, 4, 1), date(2025, 12, 27)]
+    # churn 0.1 and 0.2 are below e^-2 and e^-1, fewer churners than 2 and 1 order days allow: every customer
+    # buys at churn's rate, x = ln 10 and ln 5, medians 90 ln 2 / x = 27.1 and 38.8 days; churn 0.9: no date
+    assert fields["expected_next_order_date"] == [date(2025, 1, 28), date(2025, 2, 8), None]
 
 
 def test_the_orders_total_of_a_date_is_bg_nbd_s_over_all_its_chunks_when_bg_nbd_sets_revenue_s() -> None:
@@ -914,8 +918,10 @@ def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_and_waits
     # the orders booster predicts a free customer's orders as any other's (revenue / average order value
     # would be undefined); three orders on each day with one: the wait is for the next such day
     days = row["predicted_orders"] / 3
-    assert row["predicted_orders"] > 0
-    wait = int(np.ceil(90 / days))  # the next day with an order, not the next order of the same day
+    assert row["predicted_orders"] > 0 and row["churn_probability"] < 0.5
+    # the next day with an order, not the next order of the same day: the median under its churn and days
+    wait = int(np.ceil(next_order.median_days(np.array([row["churn_probability"]]), np.array([days]), 90)[0]))
+    wait -= 1  # the day holding the median, counting the scoring date as the horizon's first
     assert row["expected_next_order_date"] == pd.Timestamp(SCORING_DATE) + pd.Timedelta(days=wait)
 
 
