@@ -46,6 +46,8 @@ create table if not exists ml.backtests (
     next_order_customers integer,
     next_order_mdae_days double,
     next_order_early_share double,
+    next_order_dated_customers integer,
+    next_order_by_date_share double,
     primary key (as_of_date, model_version, horizon_days)
 )
 """
@@ -66,13 +68,17 @@ ORDERS_COLUMNS = {
     "orders_mae": "double",
 }
 # The scores' expected_next_order_date against the first order each customer placed in the horizon
-# (marts.score_outcomes' first_order_date), over the customers who ordered and had an expected date: how
-# many, the median absolute error in days and the share who ordered before it. Null in rows of a table made
-# before them, or computed from a view built before first_order_date: the next run recomputes those rows.
+# (marts.score_outcomes' first_order_date): over the customers who ordered and had an expected date, how
+# many, the median absolute error in days and the share who ordered before it; and, as the date is the
+# median of the next order (ml.next_order), over every customer shown a date, how many, and the share who
+# ordered on or before it (near 1/2 when the scores are calibrated). Null in rows of a table made before
+# them, or computed from a view built before first_order_date: the next run recomputes those rows.
 NEXT_ORDER_COLUMNS = {
     "next_order_customers": "integer",
     "next_order_mdae_days": "double",
     "next_order_early_share": "double",
+    "next_order_dated_customers": "integer",
+    "next_order_by_date_share": "double",
 }
 BACKTEST_KEY = ["as_of_date", "model_version", "horizon_days"]  # ml.backtests' primary key
 BACKTEST_COLUMNS = [
@@ -107,13 +113,16 @@ def _totals(name: str, predicted: np.ndarray, realized: np.ndarray) -> dict[str,
 
 def _next_order(expected: np.ndarray, first: np.ndarray) -> dict[str, float | None]:
     """Return NEXT_ORDER_COLUMNS of the expected next order dates against the first realized ones (NaT:
-    none expected, or no order placed): of the customers with both dates only."""
-    both = ~np.isnat(expected) & ~np.isnat(first)
+    none expected, or no order placed): the first three of the customers with both dates, the last two of
+    every customer with an expected date."""
+    dated, both = ~np.isnat(expected), ~np.isnat(expected) & ~np.isnat(first)
     errors = (first[both] - expected[both]) / np.timedelta64(1, "D")  # days after the expected date
     return {
         "next_order_customers": int(both.sum()),
         "next_order_mdae_days": float(np.median(np.abs(errors))) if both.any() else None,
         "next_order_early_share": float(np.mean(errors < 0)) if both.any() else None,
+        "next_order_dated_customers": int(dated.sum()),
+        "next_order_by_date_share": float(np.sum(errors <= 0) / dated.sum()) if dated.any() else None,
     }
 
 
@@ -196,7 +205,7 @@ def run_backtests(
         (as_of_date, model_version, horizon_days): (scored_at, fingerprint)
         for as_of_date, model_version, horizon_days, scored_at, fingerprint in con.execute(
             "select as_of_date, model_version, horizon_days, scored_at, orders_fingerprint from ml.backtests "
-            "where predicted_orders is not null and next_order_customers is not null"
+            "where predicted_orders is not null and next_order_dated_customers is not null"
         ).fetchall()
     }
     # a view built before first_order_date lacks it until the next build: the next order's columns stay null

@@ -95,6 +95,7 @@ def monitor_champion(
                         ("orders_bias", row.orders_bias),
                         ("next_order_mdae_days", row.next_order_mdae_days),
                         ("next_order_early_share", row.next_order_early_share),
+                        ("next_order_by_date_share", row.next_order_by_date_share),
                     )
                 },
                 "is_out_of_time": None if row.is_out_of_time is None else bool(row.is_out_of_time),

@@ -99,7 +99,7 @@ def _write_scores_and_model_tables(path: Path) -> None:
         con.execute(
             "insert into ml.backtests values "
             "(?, 'v1', 90, ?, 2, 170.0, 150.0, 0.1333, 10.0, 1.0, 0.3, 0.5, null, null, null, true, "
-            "2.5, 2.0, 0.25, 0.75, 2, 6.5, 0.5)",
+            "2.5, 2.0, 0.25, 0.75, 2, 6.5, 0.5, 3, 0.6667)",
             [EARLIER, datetime(2024, 10, 1, 7)],
         )
 
@@ -269,11 +269,14 @@ def test_after_scoring_the_bi_build_serves_the_latest_date(warehouse: Path, tmp_
     # c2 has no sign-up (first order 02-01), c3 signed up 04-01 (first order 05-31)
     assert [(row[0], row[5]) for row in value] == [("c1", 274), ("c2", 243), ("c3", 183)]
     assert summary == (3, 3, 130.0, pytest.approx(52.0))  # one tier each: three (segment, tier) rows
-    assert performance == [("backtest", 15, 15), ("evaluation", 2, 2)]
+    assert performance == [("backtest", 17, 17), ("evaluation", 2, 2)]
     assert bias == [("v1", EARLIER, "revenue_bias", 0.1333, 2), ("v1", EARLIER, "orders_bias", 0.25, 2)]
-    # the expected next order date of the 2 customers who ordered: 6.5 days off (median), half of them early
+    # the expected next order date of the 2 customers who ordered: 6.5 days off (median), half of them early;
+    # of the 3 shown a date, two thirds ordered by it
     assert next_order == [
+        ("next_order_by_date_share", 0.6667, 2),
         ("next_order_customers", 2.0, 2),
+        ("next_order_dated_customers", 3.0, 2),
         ("next_order_early_share", 0.5, 2),
         ("next_order_mdae_days", 6.5, 2),
     ]
@@ -343,7 +346,7 @@ def test_a_publish_serves_the_dbt_bi_marts_of_the_date_it_publishes(warehouse: P
             assert published[0] == built[0], table
             assert published[1] == built[1], table
         performance = _rows(serving, queries["model_performance"])[1]
-        assert len(performance) == 17  # 15 backtest metrics and 2 evaluation metrics
+        assert len(performance) == 19  # 17 backtest metrics and 2 evaluation metrics
 
 
 def test_cvw_publish_serves_the_date_it_is_given_and_says_what_it_served(
@@ -613,7 +616,7 @@ def test_model_performance_has_a_row_per_evaluation_or_backtest_model_and_metric
         con.execute(
             "insert into ml.backtests values "
             "(?, 'v1', 90, ?, 3, 100.0, 120.0, -0.1667, 8.0, 0.5, 0.2, 0.3, 0.9, null, null, true, "
-            "3.0, 4.0, -0.25, 1.0, 2, 3.0, 1.0)",
+            "3.0, 4.0, -0.25, 1.0, 2, 3.0, 1.0, 2, 0.5)",
             [date(2024, 6, 5), datetime(2024, 10, 1, 7)],
         )
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
@@ -673,7 +676,7 @@ def test_model_performance_hides_the_backtest_of_scores_since_replaced(
         con.execute("delete from ml.backtests")
         backtest = (
             "insert into ml.backtests values "
-            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null, 1, 1, 0, 0, 1, 0, 0)"
+            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, null, 1, 1, 0, 0, 1, 0, 0, 1, 0)"
         )
         computed = datetime(2024, 10, 1, 7)
         con.execute(backtest, [EARLIER, "v1", computed, SCORED, "7"])  # of the scores there now
@@ -696,7 +699,7 @@ def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path,
     with duckdb.connect(str(warehouse)) as con:
         backtest = (
             "insert into ml.backtests values "
-            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?, 1, 1, 0, 0, 1, 0, 0)"
+            "(?, ?, 90, ?, 1, 1, 1, 0, 0, 1, 0.5, 0.5, 0.5, ?, ?, ?, 1, 1, 0, 0, 1, 0, 0, 1, 0)"
         )
         computed = datetime(2024, 10, 1, 7)
         con.execute("delete from ml.backtests")
@@ -709,9 +712,9 @@ def test_model_performance_says_which_backtests_are_out_of_time(warehouse: Path,
         "group by all order by 1, 2"
     )
     assert _rows(warehouse, query)[1] == [
-        ("backtest", date(2024, 5, 5), None, 15),
-        ("backtest", date(2024, 6, 5), True, 15),
-        ("backtest", EARLIER, False, 15),
+        ("backtest", date(2024, 5, 5), None, 17),
+        ("backtest", date(2024, 6, 5), True, 17),
+        ("backtest", EARLIER, False, 17),
         ("evaluation", date(2024, 7, 1), True, 2),
     ]
 
@@ -724,7 +727,7 @@ def test_model_performance_builds_from_a_backtests_table_made_before_the_flag(
         con.execute("alter table ml.backtests drop column is_out_of_time")  # as the monitor made it before
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
     query = "select source, is_out_of_time, count(*) from bi.model_performance group by all order by 1"
-    assert _rows(warehouse, query)[1] == [("backtest", None, 15), ("evaluation", True, 2)]
+    assert _rows(warehouse, query)[1] == [("backtest", None, 17), ("evaluation", True, 2)]
 
 
 def test_model_performance_builds_from_a_backtests_table_made_before_the_orders_metrics(
@@ -758,12 +761,21 @@ def test_model_performance_builds_from_a_backtests_table_made_before_the_next_or
     from ml.backtests import NEXT_ORDER_COLUMNS
 
     warehouse, _ = _scored_copy(warehouse, tmp_path)
+    query = (
+        "select count(*), count(*) filter (metric like 'orders%'), "
+        "count(*) filter (metric like 'next_order%') from bi.model_performance where source = 'backtest'"
+    )
+    dated = ["next_order_dated_customers", "next_order_by_date_share"]
     with duckdb.connect(str(warehouse)) as con:
-        for column in NEXT_ORDER_COLUMNS:  # as the monitor made it before them
+        for column in dated:  # as the monitor made it before the next order date was a median
             con.execute(f"alter table ml.backtests drop column {column}")
     run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
-    query = "select count(*), count(*) filter (metric like 'orders%') from bi.model_performance "
-    assert _rows(warehouse, query + "where source = 'backtest'")[1] == [(12, 2)]
+    assert _rows(warehouse, query)[1] == [(15, 2, 3)]
+    with duckdb.connect(str(warehouse)) as con:
+        for column in set(NEXT_ORDER_COLUMNS) - set(dated):  # as the monitor made it before them
+            con.execute(f"alter table ml.backtests drop column {column}")
+    run_dbt(["build", "--select", "tag:bi"], warehouse_path=warehouse)
+    assert _rows(warehouse, query)[1] == [(12, 2, 0)]
 
 
 def test_the_bi_exposure_depends_on_the_bi_marts_bi_tools_read() -> None:

@@ -73,6 +73,18 @@ def test_backtests_cover_scored_dates_whose_horizon_has_labels_with_exact_metric
     assert row["next_order_customers"] == 2
     assert row["next_order_mdae_days"] == 7.5  # the median of 5 and 10
     assert row["next_order_early_share"] == 0.5  # A ordered before the expected date, D after it
+    # of the three shown a date (C was not), whether they ordered or not, A alone ordered by it
+    assert row["next_order_dated_customers"] == 3
+    assert row["next_order_by_date_share"] == pytest.approx(1 / 3)
+
+
+def test_an_order_on_the_expected_date_itself_counts_as_ordered_by_it() -> None:
+    con = _warehouse()  # D's expected date 2025-02-10, its first order now on that day
+    con.execute(
+        "update marts.score_outcomes set first_order_date = date '2025-02-10' where customer_id = 'D'"
+    )
+    row = backtests.run_backtests(con, run_at=datetime(2025, 7, 1)).iloc[0]
+    assert (row["next_order_early_share"], row["next_order_by_date_share"]) == (0.5, pytest.approx(2 / 3))
 
 
 def test_a_customer_who_ordered_without_an_expected_date_is_left_out_of_the_next_order_measure() -> None:
@@ -84,10 +96,15 @@ def test_a_customer_who_ordered_without_an_expected_date_is_left_out_of_the_next
         5.0,
         1.0,
     )
+    assert (row["next_order_dated_customers"], row["next_order_by_date_share"]) == (2, 0.5)  # A and B
     con.execute("update marts.score_outcomes set first_order_date = null, orders = 0")  # nobody ordered
     row = backtests.run_backtests(con, run_at=datetime(2025, 7, 2), recompute=True).iloc[0]
     assert row["next_order_customers"] == 0
     assert row["next_order_mdae_days"] is None and row["next_order_early_share"] is None
+    assert (row["next_order_dated_customers"], row["next_order_by_date_share"]) == (2, 0.0)
+    con.execute("update scores.customer_scores set expected_next_order_date = null")  # nobody shown one
+    row = backtests.run_backtests(con, run_at=datetime(2025, 7, 3), recompute=True).iloc[0]
+    assert (row["next_order_dated_customers"], row["next_order_by_date_share"]) == (0, None)
 
 
 def test_a_backtest_from_a_view_built_before_first_order_date_is_recomputed_after_the_next_build() -> None:
@@ -100,11 +117,11 @@ def test_a_backtest_from_a_view_built_before_first_order_date_is_recomputed_afte
     columns = ["run_at", "predicted_orders", *backtests.NEXT_ORDER_COLUMNS, "recomputed"]
     first, second, third = (datetime(2025, 7, day) for day in (1, 2, 3))
     before = backtests.run_backtests(con, run_at=first)[columns].to_records(index=False).tolist()
-    assert before == [(first, 4.0, None, None, None, True)]
+    assert before == [(first, 4.0, None, None, None, None, None, True)]
     assert backtests.run_backtests(con, run_at=second)["recomputed"].tolist() == [True]  # still unknown
     con.execute("create or replace view marts.score_outcomes as select * from marts.score_outcomes_built")
     built = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
-    assert built == [(third, 4.0, 2, 7.5, 0.5, True)]
+    assert built == [(third, 4.0, 2, 7.5, 0.5, 3, pytest.approx(1 / 3), True)]
     assert backtests.run_backtests(con, run_at=third)["recomputed"].tolist() == [False]
 
 
@@ -257,7 +274,7 @@ def test_a_backtest_kept_from_before_the_flag_gets_it_without_being_recomputed()
     first = datetime(2025, 7, 1)
     con.execute(
         "insert into ml.backtests values (date '2025-01-01', 'v1', 90, ?, 4, 20, 30, 0, 5, 0, 0.5, 0.5, 1, "
-        "?, '17', 4, 5, -0.2, 1, 2, 7.5, 0.5)",
+        "?, '17', 4, 5, -0.2, 1, 2, 7.5, 0.5, 3, 1 / 3)",
         [first, SCORED_AT],
     )
     _register(con, "v1", ["2024-10-03"], "2024-10-03")
@@ -302,9 +319,30 @@ def test_a_backtest_kept_from_before_the_next_order_columns_is_recomputed_with_t
     )
     columns = ["run_at", *backtests.NEXT_ORDER_COLUMNS, "recomputed"]
     recomputed = backtests.run_backtests(con, run_at=second)[columns].to_records(index=False).tolist()
-    assert recomputed == [(second, 2, 7.5, 0.5, True)]
+    assert recomputed == [(second, 2, 7.5, 0.5, 3, pytest.approx(1 / 3), True)]
     kept = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
-    assert kept == [(second, 2, 7.5, 0.5, False)]
+    assert kept == [(second, 2, 7.5, 0.5, 3, pytest.approx(1 / 3), False)]
+
+
+def test_a_backtest_kept_from_before_the_share_ordered_by_the_date_is_recomputed_with_it() -> None:
+    # the next order date became the median of the next order: a row the monitor made before its measure
+    # (over every customer shown a date) has the other next order columns, and is computed again
+    con = _warehouse()
+    con.execute("create schema ml")
+    con.execute(backtests.BACKTESTS_DDL)
+    for column in ("next_order_dated_customers", "next_order_by_date_share"):
+        con.execute(f"alter table ml.backtests drop column {column}")
+    first, second, third = (datetime(2025, 7, day) for day in (1, 2, 3))
+    con.execute(
+        "insert into ml.backtests values (date '2025-01-01', 'v1', 90, ?, 4, 20, 30, -1 / 3, 5, 0, 0.5, 0.5, "
+        "1, ?, '17', null, 4, 5, -0.2, 1, 2, 7.5, 0.5)",
+        [first, SCORED_AT],
+    )
+    columns = ["run_at", "next_order_dated_customers", "next_order_by_date_share", "recomputed"]
+    recomputed = backtests.run_backtests(con, run_at=second)[columns].to_records(index=False).tolist()
+    assert recomputed == [(second, 3, pytest.approx(1 / 3), True)]
+    kept = backtests.run_backtests(con, run_at=third)[columns].to_records(index=False).tolist()
+    assert kept == [(second, 3, pytest.approx(1 / 3), False)]
 
 
 def test_the_orders_bias_of_a_window_without_orders_is_null() -> None:

@@ -174,6 +174,7 @@ def test_backtests_cover_the_champions_horizon_on_dates_with_labels(warehouse: s
             # A, the one who ordered, was expected on the scoring date and first ordered 10 days later
             "next_order_mdae_days": 10.0,
             "next_order_early_share": 0.0,
+            "next_order_by_date_share": 0.0,  # both were expected on it, neither had ordered by its end
             "is_out_of_time": None,
         }
     ]

@@ -34,6 +34,13 @@
         'next_order_customers', 'next_order_mdae_days', 'next_order_early_share',
     ] -%}
 {%- endif -%}
+{#- The share of the customers shown an expected date who ordered on or before it (the date is the median
+    of the next order), likewise. -#}
+{%- if 'next_order_by_date_share' in backtest_columns -%}
+    {%- set backtest_metrics = backtest_metrics + [
+        'next_order_dated_customers', 'next_order_by_date_share',
+    ] -%}
+{%- endif -%}
 {#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
     table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
 {%- set evaluation_columns = source_columns('ml', 'evaluations') if present['evaluations'] else [] -%}
