@@ -2,9 +2,9 @@
 
 From the raw predictions of models fitted on earlier cutoffs, on the validation cutoff:
 - churn: the weight of LightGBM against BG/NBD in a blend of their log-odds (BG/NBD's churn is
-  P(no purchase) = exp(-expected purchases)), chosen by ROC-AUC, then Platt scaling of the blend with a
-  slope of 0 or more, which keeps the order of the scores (ROC-AUC and lift unchanged) and only moves the
-  probabilities;
+  P(no purchase) = exp(-expected purchases)), chosen by ROC-AUC, then a Platt calibrator of the blend: its
+  slope (0 or more: the order of the scores, ROC-AUC and lift unchanged) fitted on validation pooled with
+  earlier out-of-time cutoffs, its intercept 0, the level the booster's (ml.churn_calibration);
 - revenue: the CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the weight of
   LightGBM against BG/NBD + Gamma-Gamma in a geometric blend, chosen by ranking (Spearman, normalized Gini,
   top-10% capture). A weight of 1 is LightGBM alone.
@@ -15,9 +15,8 @@ BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history, t
 (`btyd_total_factor`, ml.fitting: the mean of 1 and their actual / predicted total a year earlier). A scale
 factor fitted on validation was measured too and moved totals further from the truth (the validation-stage
 boosters learn from a shorter, more censored history than the refitted ones), so it is only recorded
-(`validation_total_ratio`), never applied. Training calibrates with Platt; an isotonic calibrator
-(fit_isotonic) is the other form the stored calibrator may take. A reliability table shows how far
-probabilities are from observed rates.
+(`validation_total_ratio`), never applied. An isotonic calibrator (fit_isotonic) is the other form a
+stored calibrator may take; the reliability table is ml.churn_calibration's.
 
 Orders in the horizon are the orders booster's (Poisson on the labels' orders), fitted to their mean as the
 Tweedie booster is to revenue's; when BG/NBD + Gamma-Gamma set the revenue total, BG/NBD's expected orders
@@ -39,6 +38,7 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 
 from ml import metrics
+from ml.churn_calibration import fit_pooled_slope, reliability_table  # noqa: F401 (its users import it here)
 
 # Candidate weights of LightGBM in the blends; 0 (BG/NBD alone) is a baseline, never the model.
 LIGHTGBM_WEIGHTS = (1.0, 0.75, 0.5, 0.25)
@@ -249,8 +249,13 @@ def fit_calibration(
     validation: pd.DataFrame,
     forms: tuple[str, ...],
     weights: tuple[float, ...] = LIGHTGBM_WEIGHTS,
+    pool: tuple[tuple[np.ndarray, dict[str, np.ndarray]], ...] = (),
 ) -> dict[str, Any]:
-    """Return the chosen blends and form, the Platt calibrator and the revenue scale fitted on validation.
+    """Return the chosen blends and form, the churn calibrator and the revenue scale fitted on validation.
+
+    The churn blend's weight is chosen on validation; its calibrator is the slope fitted on validation's
+    blend and on each of `pool`'s (is_churned, raw predictions) of earlier cutoffs, each with an intercept
+    of its own (ml.churn_calibration).
 
     A validation cutoff where every customer churned (a shop that paused sales for the horizon) or none did
     has one outcome: the blends' scores are undefined, so LightGBM stands alone (weight 1, the first
@@ -265,7 +270,12 @@ def fit_calibration(
     skipped = single_outcome(churned)
     calibration: dict[str, Any] = {
         "churn_weight": churn_weight,
-        "churn": None if skipped else fit_platt(churned, blend_churn(raw, churn_weight)),
+        "churn": None
+        if skipped
+        else fit_pooled_slope(
+            [(churned, blend_churn(raw, churn_weight))]
+            + [(y, blend_churn(r, churn_weight)) for y, r in pool if single_outcome(y) is None]
+        ),
     }
     if skipped:
         calibration["skipped"] = skipped
@@ -283,30 +293,3 @@ def fit_calibration(
         "revenue_ranking": {f"{f} {w}": s for (f, w), s in revenue_scores.items()},
     }
     return calibration
-
-
-def reliability_table(is_positive: np.ndarray, probability: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Return per equal-width probability bin: customers, mean predicted probability, observed rate.
-
-    A bin's range is written with as many decimals as its width needs (0.05-0.10 for 20 bins).
-    """
-    probability = np.asarray(probability, dtype=float)
-    outcome = np.asarray(is_positive, dtype=float)
-    index = np.minimum((probability * bins).astype(int), bins - 1)
-    table = (
-        pd.DataFrame({"bin": index, "predicted": probability, "observed": outcome})
-        .groupby("bin")
-        .agg(
-            customers=("predicted", "size"),
-            mean_predicted=("predicted", "mean"),
-            observed_rate=("observed", "mean"),
-        )
-        .reset_index()
-    )
-    decimals = max(1, len(f"{1 / bins:g}".partition(".")[2]))  # 1/10 = 0.1: one; 1/20 = 0.05: two
-    table.insert(
-        0,
-        "probability_range",
-        [f"{b / bins:.{decimals}f}-{(b + 1) / bins:.{decimals}f}" for b in table["bin"]],
-    )
-    return table.drop(columns="bin")

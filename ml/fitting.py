@@ -5,7 +5,7 @@ Cutoffs are never split at random. For a test cutoff T and horizon h:
 - validation cutoff V: the latest labelled cutoff with V + h <= T;
 - fit cutoffs: every c with c + h <= V. Boosters fitted on them predict V, where ml.calibration chooses the
   CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the blends with BG/NBD +
-  Gamma-Gamma, and fits the churn calibrator;
+  Gamma-Gamma, and fits the churn calibrator (its slope with that of earlier cutoffs: ml.churn_calibration);
 - refit cutoffs: every c with c + h <= T. The chosen boosters are refitted on them, keep V's calibration and
   predict T, which nothing has looked at.
 The champion repeats the last step one cutoff later: calibrated on T, refitted on every labelled cutoff.
@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ml.calibration import combine, fit_calibration
+from ml.churn_calibration import POOL_SPAN, pooled_cutoffs
 from ml.clv import (
     MIN_HISTORY_DAYS,
     orders_per_order_day,
@@ -91,6 +92,7 @@ class CutoffSplit:
     validation: pd.Timestamp
     refit: list[pd.Timestamp]
     test: pd.Timestamp
+    horizon: pd.Timedelta = pd.Timedelta(0)
 
 
 @dataclass
@@ -101,6 +103,9 @@ class FittedModel:
     features: list[str]
     levels: dict[str, list[str]]
     calibration: dict[str, Any] = field(default_factory=dict)
+    # per cutoff pooled for the churn calibrator (validation's included): (is_churned, raw predictions) there,
+    # out of time; the champion's calibrator pools them with the test cutoff
+    churn_pool: dict[pd.Timestamp, tuple[np.ndarray, dict[str, np.ndarray]]] = field(default_factory=dict)
 
 
 def split_cutoffs(cutoffs: list[pd.Timestamp], test: pd.Timestamp, horizon_days: int) -> CutoffSplit:
@@ -115,7 +120,7 @@ def split_cutoffs(cutoffs: list[pd.Timestamp], test: pd.Timestamp, horizon_days:
             "validation and test need three cutoffs, each at least one horizon after the one before; "
             "load a longer history or use a shorter horizon."
         )
-    return CutoffSplit(fit=fit, validation=validation, refit=refit, test=test)
+    return CutoffSplit(fit=fit, validation=validation, refit=refit, test=test, horizon=horizon)
 
 
 def at_cutoffs(frame: pd.DataFrame, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
@@ -220,14 +225,33 @@ def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[
     """Return the model for the split's test cutoff: form and calibrators from validation, refitted."""
     stage = fit_boosters(at_cutoffs(frame, split.fit), ("churn", "clv", "spend"), features)
     validation = at_cutoffs(frame, [split.validation])
-    calibration = fit_calibration(raw_predictions(stage, validation), validation, tuple(CLV_FORMS))
+    pool = churn_pool(frame, split, features)
+    raw = raw_predictions(stage, validation)
+    calibration = fit_calibration(raw, validation, tuple(CLV_FORMS), pool=tuple(pool.values()))
     calibration["validation_cutoff"] = str(split.validation.date())
     calibration["revenue_total"] = total_source(split.refit)
     if calibration["revenue_total"] == "btyd":
         calibration |= seasonal_factors(at_cutoffs(frame, split.refit), split.test)
     model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
     model.calibration = calibration
+    model.churn_pool = {split.validation: (validation["label_is_churned"].to_numpy(bool), raw)} | pool
     return model
+
+
+def churn_pool(
+    frame: pd.DataFrame, split: CutoffSplit, features: list[str]
+) -> dict[pd.Timestamp, tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Return per cutoff pooled with validation for the churn calibrator (ml.churn_calibration) its
+    (is_churned, raw predictions) there, from a churn booster fitted on the cutoffs a horizon before it."""
+    pool = {}
+    for cutoff in pooled_cutoffs(split.refit, split.validation, split.horizon.days)[1:]:
+        fit = at_cutoffs(frame, [c for c in split.refit if c + split.horizon <= cutoff])
+        if not (fit["label_revenue"] > 0).any():  # nobody bought: nothing to learn (fit_boosters would stop)
+            continue
+        stage = fit_boosters(fit, ("churn",), features)
+        rows = at_cutoffs(frame, [cutoff])
+        pool[cutoff] = (rows["label_is_churned"].to_numpy(bool), raw_predictions(stage, rows))
+    return pool
 
 
 def fit_champion(
@@ -243,7 +267,9 @@ def fit_champion(
     """
     test = at_cutoffs(frame, [test_cutoff])
     form = evaluated.calibration["form"]
-    calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,))
+    # the churn calibrator pools the test cutoff with the evaluated model's cutoffs within a year before it
+    pool = tuple(v for c, v in evaluated.churn_pool.items() if c > test_cutoff - POOL_SPAN)
+    calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,), pool=pool)
     calibration["validation_cutoff"] = str(test_cutoff.date())
     calibration["revenue_total"] = total_source(frame["cutoff_date"].unique())
     if calibration["revenue_total"] == "btyd" and scoring_cutoff is not None:
