@@ -244,18 +244,33 @@ def single_outcome(churned: np.ndarray) -> str | None:
     return f"{who} bought in its horizon: the churn probability is LightGBM's alone, uncalibrated"
 
 
+def _churn_calibrator(
+    churned: np.ndarray,
+    blend: np.ndarray,
+    weight: float,
+    pool: tuple[tuple[np.ndarray, dict[str, np.ndarray]], ...] | None,
+) -> dict[str, Any]:
+    """Return validation's Platt calibrator (pool None), else the slope pooled over validation and `pool`."""
+    if pool is None:
+        return fit_platt(churned, blend)
+    groups = [(y, blend_churn(raw, weight)) for y, raw in pool if single_outcome(y) is None]
+    return fit_pooled_slope([(churned, blend), *groups])
+
+
 def fit_calibration(
     raw: dict[str, np.ndarray],
     validation: pd.DataFrame,
     forms: tuple[str, ...],
     weights: tuple[float, ...] = LIGHTGBM_WEIGHTS,
-    pool: tuple[tuple[np.ndarray, dict[str, np.ndarray]], ...] = (),
+    pool: tuple[tuple[np.ndarray, dict[str, np.ndarray]], ...] | None = (),
 ) -> dict[str, Any]:
     """Return the chosen blends and form, the churn calibrator and the revenue scale fitted on validation.
 
     The churn blend's weight is chosen on validation; its calibrator is the slope fitted on validation's
     blend and on each of `pool`'s (is_churned, raw predictions) of earlier cutoffs, each with an intercept
-    of its own (ml.churn_calibration).
+    of its own, the level left to the booster (ml.churn_calibration). With `pool` None (boosters that learnt
+    from under a year of cutoffs, which have not seen every season's level: ml.fitting) it is Platt fitted
+    on validation alone, slope and intercept.
 
     A validation cutoff where every customer churned (a shop that paused sales for the horizon) or none did
     has one outcome: the blends' scores are undefined, so LightGBM stands alone (weight 1, the first
@@ -272,10 +287,7 @@ def fit_calibration(
         "churn_weight": churn_weight,
         "churn": None
         if skipped
-        else fit_pooled_slope(
-            [(churned, blend_churn(raw, churn_weight))]
-            + [(y, blend_churn(r, churn_weight)) for y, r in pool if single_outcome(y) is None]
-        ),
+        else _churn_calibrator(churned, blend_churn(raw, churn_weight), churn_weight, pool),
     }
     if skipped:
         calibration["skipped"] = skipped

@@ -225,16 +225,19 @@ def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[
     """Return the model for the split's test cutoff: form and calibrators from validation, refitted."""
     stage = fit_boosters(at_cutoffs(frame, split.fit), ("churn", "clv", "spend"), features)
     validation = at_cutoffs(frame, [split.validation])
-    pool = churn_pool(frame, split, features)
+    total = total_source(split.refit)
+    # the churn level is the booster's once it learnt from a year of cutoffs, as the revenue total is
+    pool = churn_pool(frame, split, features) if total == "tweedie" else None
     raw = raw_predictions(stage, validation)
-    calibration = fit_calibration(raw, validation, tuple(CLV_FORMS), pool=tuple(pool.values()))
+    pooled = None if pool is None else tuple(pool.values())
+    calibration = fit_calibration(raw, validation, tuple(CLV_FORMS), pool=pooled)
     calibration["validation_cutoff"] = str(split.validation.date())
-    calibration["revenue_total"] = total_source(split.refit)
-    if calibration["revenue_total"] == "btyd":
+    calibration["revenue_total"] = total
+    if total == "btyd":
         calibration |= seasonal_factors(at_cutoffs(frame, split.refit), split.test)
     model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
     model.calibration = calibration
-    model.churn_pool = {split.validation: (validation["label_is_churned"].to_numpy(bool), raw)} | pool
+    model.churn_pool = {split.validation: (validation["label_is_churned"].to_numpy(bool), raw)} | (pool or {})
     return model
 
 
@@ -267,12 +270,16 @@ def fit_champion(
     """
     test = at_cutoffs(frame, [test_cutoff])
     form = evaluated.calibration["form"]
-    # the churn calibrator pools the test cutoff with the evaluated model's cutoffs within a year before it
+    total = total_source(frame["cutoff_date"].unique())
+    # the churn calibrator pools the test cutoff with the evaluated model's cutoffs within a year before it,
+    # once the boosters learn from a year of cutoffs (else Platt on the test cutoff: fit_calibration)
     pool = tuple(v for c, v in evaluated.churn_pool.items() if c > test_cutoff - POOL_SPAN)
-    calibration = fit_calibration(raw_predictions(evaluated, test), test, (form,), pool=pool)
+    calibration = fit_calibration(
+        raw_predictions(evaluated, test), test, (form,), pool=pool if total == "tweedie" else None
+    )
     calibration["validation_cutoff"] = str(test_cutoff.date())
-    calibration["revenue_total"] = total_source(frame["cutoff_date"].unique())
-    if calibration["revenue_total"] == "btyd" and scoring_cutoff is not None:
+    calibration["revenue_total"] = total
+    if total == "btyd" and scoring_cutoff is not None:
         calibration |= seasonal_factors(frame, scoring_cutoff)
     champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
     champion.calibration = calibration

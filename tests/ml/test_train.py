@@ -28,10 +28,10 @@ def test_split_stops_with_a_sentence_when_the_history_is_too_short() -> None:
         fitting.split_cutoffs(_monthly("2024-01-01", 5), pd.Timestamp("2024-05-01"), 90)
 
 
-def _labelled_frame(rng: np.random.Generator) -> pd.DataFrame:
-    """Return 8 monthly cutoffs x 300 customers whose labels follow two features."""
+def _labelled_frame(rng: np.random.Generator, months: int = 8) -> pd.DataFrame:
+    """Return `months` monthly cutoffs from 2024-01 x 300 customers whose labels follow two features."""
     rows = []
-    for cutoff in _monthly("2024-01-01", 8):
+    for cutoff in _monthly("2024-01-01", months):
         n = 300
         f1, f2 = rng.normal(size=n), rng.normal(size=n)
         buys = rng.random(n) < 1 / (1 + np.exp(-(f1 + 0.3)))
@@ -401,3 +401,35 @@ def test_the_orders_booster_learns_the_labels_orders() -> None:
     predicted = model.boosters["orders"].predict(model_matrix(frame, features, model.levels))
     # Poisson's log link fits the mean: the fitted rows' orders add up to the labels' (within 1%)
     assert predicted.sum() == pytest.approx(frame["label_orders"].sum(), rel=0.01)
+
+
+@pytest.mark.usefixtures("quick_boosters")
+def test_the_churn_level_is_the_booster_s_only_once_it_learnt_from_a_year_of_cutoffs() -> None:
+    # Under a year of cutoffs the boosters have not seen every season's churn level: validation's Platt
+    # calibrator sets it, intercept included, as BG/NBD + Gamma-Gamma set the revenue total. From a year
+    # on, the slope is pooled over cutoffs one horizon apart and the level left to the booster.
+    features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
+    short = _labelled_frame(np.random.default_rng(1))
+    split = fitting.split_cutoffs(list(short["cutoff_date"].unique()), pd.Timestamp("2024-08-01"), 90)
+    model = fitting.fit_evaluated_model(short, split, features)
+    validation = fitting.at_cutoffs(short, [split.validation])
+    stage = fitting.fit_boosters(fitting.at_cutoffs(short, split.fit), ("churn", "clv", "spend"), features)
+    blend = calibration.blend_churn(
+        fitting.raw_predictions(stage, validation), model.calibration["churn_weight"]
+    )
+    assert model.calibration["revenue_total"] == "btyd"
+    assert model.calibration["churn"] == calibration.fit_platt(
+        validation["label_is_churned"].to_numpy(), blend
+    )
+    assert model.calibration["churn"]["intercept"] != 0.0
+    assert list(model.churn_pool) == [split.validation]  # no booster fitted for a pool
+
+    long = _labelled_frame(np.random.default_rng(1), months=20)
+    split = fitting.split_cutoffs(list(long["cutoff_date"].unique()), pd.Timestamp("2025-08-01"), 90)
+    model = fitting.fit_evaluated_model(long, split, features)
+    assert model.calibration["revenue_total"] == "tweedie"
+    assert model.calibration["churn"]["intercept"] == 0.0 and model.calibration["churn"]["slope"] > 0
+    # validation (2025-05-01) and the cutoffs one horizon apart before it within a year
+    assert list(model.churn_pool) == [
+        pd.Timestamp(d) for d in ("2025-05-01", "2025-01-01", "2024-10-01", "2024-07-01")
+    ]
