@@ -11,7 +11,8 @@ So the slope is fitted on the pooled out-of-time predictions of several cutoffs 
 the earlier ones, one horizon apart (label windows that do not overlap), within a year before it - with one
 intercept per cutoff that absorbs its level, and the calibrator applies the slope alone (intercept 0). The
 level of the probabilities stays the churn booster's, which learnt it with the cutoffs' calendar features on
-every season it was fitted on.
+every season it was fitted on. Boosters that learnt from under a year of cutoffs have not seen every season:
+ml.fitting then calibrates with Platt on validation alone, as it takes the revenue total from BG/NBD.
 """
 
 from __future__ import annotations
