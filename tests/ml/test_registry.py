@@ -360,6 +360,14 @@ def test_a_champion_for_another_horizon_is_not_compared_only_the_baselines_judge
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v2"}
 
 
+# the reason a 365-day trial v2 stays a challenger of the 90-day champion v1 under CVW_HORIZON_DAYS=90
+TRIAL_REJECTED = (
+    "rejected: champion v1 predicts 90 days and this model 365, which is not CVW_HORIZON_DAYS (90): "
+    "scores would switch horizons; set CVW_HORIZON_DAYS=365 and train again to switch on purpose, or "
+    "promote it by hand (cvw models promote v2 --horizon-change); the gate said: promoted: "
+)
+
+
 def test_a_model_for_another_horizon_than_the_setting_stays_a_challenger(tmp_path) -> None:
     # `cvw train --horizon-days 365` as a trial replaced the 90-day champion, and the daily scores switched
     # to 365 days while CVW_HORIZON_DAYS said 90; `cvw models promote` wants --horizon-change for that
@@ -369,11 +377,7 @@ def test_a_model_for_another_horizon_than_the_setting_stays_a_challenger(tmp_pat
     trial = {**_metadata("v2", strong), "horizon_days": 365}
     promoted, reason = registry.promote_or_reject(con, artifacts, trial, configured_horizon_days=90)
     assert not promoted
-    assert reason.startswith(
-        "rejected: champion v1 predicts 90 days and this model 365, which is not CVW_HORIZON_DAYS (90): "
-        "scores would switch horizons; set CVW_HORIZON_DAYS=365 and train again to switch on purpose, or "
-        "promote it by hand (cvw models promote v2 --horizon-change); the gate said: promoted: "
-    )
+    assert reason.startswith(TRIAL_REJECTED)
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
     # with the setting changed, the switch is on purpose: the baselines judge it
     v3 = {**_metadata("v3", strong), "horizon_days": 365}
@@ -395,11 +399,7 @@ def test_a_trial_for_another_horizon_stays_a_challenger_when_the_champion_cannot
         con, artifacts, trial, champion_unfit="has new basket_size", configured_horizon_days=90
     )
     assert not promoted
-    assert reason.startswith(
-        "rejected: champion v1 predicts 90 days and this model 365, which is not CVW_HORIZON_DAYS (90): "
-        "scores would switch horizons; set CVW_HORIZON_DAYS=365 and train again to switch on purpose, or "
-        "promote it by hand (cvw models promote v2 --horizon-change); the gate said: promoted: "
-    )
+    assert reason.startswith(TRIAL_REJECTED)
     assert json.loads((artifacts / "models" / "champion.json").read_text()) == {"version": "v1"}
     statuses = "select model_version, status from ml.model_registry where task = 'clv' order by 1"
     assert con.execute(statuses).fetchall() == [("v1", "champion"), ("v2", "challenger-rejected")]
