@@ -48,6 +48,18 @@ def _two_models(folder: Path, connect_attempts: int | None = None) -> None:
     (folder / "models" / "second.sql").write_text("select n + 1 as n from {{ ref('first') }}\n")
 
 
+def _run_dbt_on_two_models(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, connect_attempts: int | None = None
+) -> tuple[Path, Path]:
+    """Return (project, warehouse): the two-model project written in tmp_path, which run_dbt then runs."""
+    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
+    _two_models(project, connect_attempts)
+    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    return project, warehouse
+
+
 def test_no_other_process_opens_the_warehouse_between_two_nodes_of_a_run(monkeypatch, tmp_path) -> None:
     # with the file closed after each node, a `cvw sql` that opened it in between failed the next node on
     # the lock, and the build stopped half done
@@ -75,11 +87,7 @@ def test_no_other_process_opens_the_warehouse_between_two_nodes_of_a_run(monkeyp
 
 
 def test_run_dbt_lets_go_of_the_warehouse_when_the_run_ends(monkeypatch, tmp_path) -> None:
-    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
-    _two_models(project)
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    project, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path)
     run_dbt(["run"], warehouse_path=warehouse)
     assert _opens(warehouse)
     # and this process opens it with settings of its own (the instance dbt opened is gone)
@@ -98,11 +106,8 @@ def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeyp
     from include.dbt import DbtFailed
     from include.warehouse import WarehouseInUse
 
-    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
-    _two_models(project, connect_attempts=1)  # the lock outlasts every attempt of dbt's to open the file
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    # the lock outlasts every attempt of dbt's to open the file
+    project, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path, connect_attempts=1)
     duckdb.connect(str(warehouse)).close()
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(warehouse)],
@@ -145,11 +150,7 @@ def test_a_run_that_finds_the_warehouse_held_for_a_moment_waits_for_it(monkeypat
     # dbt opened the file once, on its first node, seconds (about 11 s here) after cvw build and transform
     # had waited for it to be free: a process that opened it in between failed the build on the lock, and
     # transform's build, which never retries, with it
-    project, warehouse = tmp_path / "project", tmp_path / "w.duckdb"
-    _two_models(project)
-    monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    project, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path)
     duckdb.connect(str(warehouse)).close()
     holder = subprocess.Popen(
         [sys.executable, "-c", BRIEF_HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True
