@@ -129,10 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
     started = datetime.now(UTC)
+    # before the measurement, and never fatal: an export of a commit (no .git) lost a 17-minute run here
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "unknown (not a git checkout)"
+    )
     row = measure(args.customers, args.spine_months, args.step_months, args.work_dir)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
     memory_gb = psutil.virtual_memory().total / 1024**3
     steps = f" --step-months {args.step_months}" if args.step_months else ""
     text = "\n".join(
