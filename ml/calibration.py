@@ -39,7 +39,7 @@ from scipy.special import expit, logit
 from sklearn.isotonic import IsotonicRegression
 
 from ml import metrics
-from ml.churn_calibration import fit_pooled_slope, reliability_table  # noqa: F401 (its users import it here)
+from ml.churn_calibration import fit_pooled_slope
 
 # Candidate weights of LightGBM in the blends; 0 (BG/NBD alone) is a baseline, never the model.
 LIGHTGBM_WEIGHTS = (1.0, 0.75, 0.5, 0.25)

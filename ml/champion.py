@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ml import explain, monitor
-from ml.calibration import reliability_table
+from ml.churn_calibration import reliability_table
 from ml.features import model_matrix
 from ml.gate import split_by_task
 from ml.report_html import load_evaluation, render_report, save_evaluation

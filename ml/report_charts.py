@@ -155,7 +155,8 @@ def churn_charts(section: Mapping[str, Any], scope: str = "") -> tuple[list[str]
 def reliability_chart(rows: Sequence[Mapping[str, Any]], scope: str = "") -> str:
     """Return the chart of each probability bin's observed churn rate against its mean predicted probability.
 
-    `rows` are ml.calibration.reliability_table records; a calibrated model's points lie on the diagonal.
+    `rows` are ml.churn_calibration.reliability_table records; a calibrated model's points lie on the
+    diagonal.
     """
     return line_chart(
         titled("Churn reliability by bin", scope),

@@ -9,7 +9,7 @@ a chart needs its inputs; a missing section is listed as "not provided"):
         "clv": {"actual": [...], "predicted": [...]},            # holdout revenue per customer, same length
         "churn": {"is_churned": [...], "probability": [...]},    # holdout churn label (0/1) and probability
         "churn_reliability": [{"probability_range": "0.0-0.1", "customers": 120, "mean_predicted": 0.06,
-                               "observed_rate": 0.05}, ...],     # ml.calibration.reliability_table records
+                               "observed_rate": 0.05}, ...],  # ml.churn_calibration.reliability_table rows
         "feature_importance": {"clv": {feature: gain}, "churn": {feature: gain}},
         "shap_summary": {"clv": {feature: mean |contribution|}, "churn": {...}},  # mean_abs_contributions
         "drivers_of": {"clv": "Tweedie booster", "churn": "churn booster"},  # said in the drivers' titles

@@ -26,8 +26,8 @@ from ml.artifacts import (
     save_model_version,
 )
 from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
-from ml.calibration import reliability_table
 from ml.champion import champion_on_holdout, drift_reference, orders_summary, report_evaluation, write_report
+from ml.churn_calibration import reliability_table
 from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
 from ml.clv import (
     check_enough_data,

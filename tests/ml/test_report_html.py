@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import calibration, report_charts, report_html, svg_charts
+from ml import churn_calibration, report_charts, report_html, svg_charts
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -25,7 +25,9 @@ def _evaluation() -> dict:
         "summary": {"test cutoff": "2024-10-01", "horizon": "90 days", "test customers": 400},
         "clv": {"actual": predicted * rng.uniform(0, 2, 400), "predicted": predicted},
         "churn": {"is_churned": is_churned, "probability": probability},
-        "churn_reliability": calibration.reliability_table(is_churned, probability).to_dict(orient="records"),
+        "churn_reliability": churn_calibration.reliability_table(is_churned, probability).to_dict(
+            orient="records"
+        ),
         "feature_importance": {
             "clv": {"revenue_90d": 120.0, "orders_lifetime": 40.0, "region": 3.0},
             "churn": {"days_since_last_order": 300.0, "orders_90d": 80.0},

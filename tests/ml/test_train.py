@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import calibration, fitting, metrics
+from ml import calibration, churn_calibration, fitting, metrics
 from ml.features import model_matrix
 
 
@@ -223,7 +223,7 @@ def test_isotonic_calibration_is_the_monotone_fit_of_observed_rates() -> None:
 def test_reliability_table_counts_customers_and_outcomes_per_probability_bin() -> None:
     probability = np.array([0.05, 0.08, 0.55, 0.58, 0.95])
     churned = np.array([False, True, True, True, True])
-    table = calibration.reliability_table(churned, probability)
+    table = churn_calibration.reliability_table(churned, probability)
     assert table["probability_range"].tolist() == ["0.0-0.1", "0.5-0.6", "0.9-1.0"]
     assert table["customers"].tolist() == [2, 2, 1]
     assert table["observed_rate"].tolist() == [0.5, 1.0, 1.0]
@@ -233,9 +233,9 @@ def test_reliability_table_counts_customers_and_outcomes_per_probability_bin() -
 def test_reliability_table_names_each_bin_by_its_own_edges_whatever_the_bins() -> None:
     # at 20 bins, one decimal named 0.30-0.35 "0.3-0.3" and 0.90-0.95 "0.9-0.9"
     probability = np.array([0.31, 0.62, 0.93])
-    table = calibration.reliability_table(np.array([True, False, True]), probability, bins=20)
+    table = churn_calibration.reliability_table(np.array([True, False, True]), probability, bins=20)
     assert table["probability_range"].tolist() == ["0.30-0.35", "0.60-0.65", "0.90-0.95"]
-    table = calibration.reliability_table(np.array([True, False, True]), probability, bins=4)
+    table = churn_calibration.reliability_table(np.array([True, False, True]), probability, bins=4)
     assert table["probability_range"].tolist() == ["0.25-0.50", "0.50-0.75", "0.75-1.00"]
 
 
