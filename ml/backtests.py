@@ -115,7 +115,8 @@ def _next_order(expected: np.ndarray, first: np.ndarray) -> dict[str, float | No
     """Return NEXT_ORDER_COLUMNS of the expected next order dates against the first realized ones (NaT:
     none expected, or no order placed): the first three of the customers with both dates, the last two of
     every customer with an expected date."""
-    dated, both = ~np.isnat(expected), ~np.isnat(expected) & ~np.isnat(first)
+    dated = ~np.isnat(expected)
+    both = dated & ~np.isnat(first)
     errors = (first[both] - expected[both]) / np.timedelta64(1, "D")  # days after the expected date
     return {
         "next_order_customers": int(both.sum()),
