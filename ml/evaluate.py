@@ -269,8 +269,8 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     from include.settings import get_settings
     from include.unfinished import TRAINING_MARTS, require_finished_marts
     from include.warehouse import connect
-    from ml.clv import require_label_horizon
     from ml.data import feature_cutoffs, load_training_frame, require_mart_columns, training_sample_share
+    from ml.enough_data import require_label_horizon
 
     with connect(warehouse, read_only=True) as con:
         require_finished_marts(con, TRAINING_MARTS, "evaluate")

@@ -24,12 +24,12 @@ import pyarrow as pa
 from ml.calibration import combine, fit_calibration
 from ml.churn_calibration import POOL_SPAN, pooled_cutoffs
 from ml.clv import (
-    MIN_HISTORY_DAYS,
     orders_per_order_day,
 )
 from ml.data import (
     feature_columns,
 )
+from ml.enough_data import MIN_HISTORY_DAYS
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7

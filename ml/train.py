@@ -28,19 +28,19 @@ from ml.artifacts import (
 from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
 from ml.champion import champion_on_holdout, drift_reference, orders_summary, report_evaluation, write_report
 from ml.churn_calibration import reliability_table
-from ml.clv import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
-from ml.clv import (
-    check_enough_data,
-    check_enough_sampled,
-    require_label_horizon,
-    summarize_training_data,
-)
 from ml.compiled import compiled_for_date
 from ml.data import (
     date_customers,
     load_training_frame,
     require_mart_columns,
     training_sample_share,
+)
+from ml.enough_data import MIN_CUSTOMERS_WITH_ORDERS as MIN_CUSTOMERS
+from ml.enough_data import (
+    check_enough_data,
+    check_enough_sampled,
+    require_label_horizon,
+    summarize_training_data,
 )
 from ml.feature_contract import feature_differences, mart_feature_types, require_learnable_features
 from ml.fitting import (

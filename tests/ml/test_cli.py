@@ -236,7 +236,7 @@ def test_monitor_passes_its_flags_to_the_monitoring_run(monkeypatch, capsys) -> 
 def test_train_for_a_horizon_the_marts_have_no_labels_of_says_so(tmp_path, monkeypatch) -> None:
     # another horizon than the marts' labels was "too little data ... or use a shorter horizon", advice
     # no longer history could follow
-    from tests.ml.test_clv import _marts
+    from tests.ml.test_enough_data import _marts
 
     with duckdb.connect(str(_warehouse(tmp_path, monkeypatch))) as con:
         _marts(con)  # labels of 30 and 90 days, as a build with CVW_HORIZON_DAYS=30 makes them
