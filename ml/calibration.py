@@ -9,23 +9,12 @@ From the raw predictions of models fitted on earlier cutoffs, on the validation 
 - revenue: the CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the weight of
   LightGBM against BG/NBD + Gamma-Gamma in a geometric blend, chosen by ranking (Spearman, normalized Gini,
   top-10% capture). A weight of 1 is LightGBM alone.
-The blend decides who gets the revenue; how much in total is the sum, over the customers scored together (a
-whole cutoff), of the Tweedie booster's predictions - the booster fitted to the mean of revenue itself - or,
-when the boosters learnt from less than a year of cutoffs (`revenue_total` "btyd", set by ml.fitting), of the
-BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history, times a seasonal factor
-(`btyd_total_factor`, ml.fitting: the mean of 1 and their actual / predicted total a year earlier). A scale
-factor fitted on validation was measured too and moved totals further from the truth (the validation-stage
-boosters learn from a shorter, more censored history than the refitted ones), so it is only recorded
-(`validation_total_ratio`), never applied. An isotonic calibrator (fit_isotonic) is the other form a
-stored calibrator may take; the reliability table is ml.churn_calibration's.
-
-Orders in the horizon are the orders booster's (Poisson on the labels' orders), fitted to their mean as the
-Tweedie booster is to revenue's; when BG/NBD + Gamma-Gamma set the revenue total, BG/NBD's expected orders
-(its expected purchases, days with an order, times each customer's orders per such day) times their own
-seasonal factor (`btyd_orders_factor`) set the orders total the same way (combine_orders). Measured against
-the predicted revenue / historic average order value they replace, chosen on the validation cutoffs, they
-ranked customers better there and were within 6% of the test cutoffs' orders where the ratio was 13-15%
-over (docs/benchmarks.md, "Predicted orders").
+The revenue total is not fitted here: it is the Tweedie booster's, or BG/NBD + Gamma-Gamma's (ml.blend).
+A scale factor fitted on validation was measured too and moved totals further from the truth (the
+validation-stage boosters learn from a shorter, more censored history than the refitted ones), so it is only
+recorded (`validation_total_ratio`), never applied. An isotonic calibrator (fit_isotonic) is the other form a
+stored calibrator may take; the reliability table is ml.churn_calibration's. ml.blend applies what is fitted
+here to raw predictions.
 """
 
 from __future__ import annotations
@@ -35,30 +24,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import expit, logit
+from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 
 from ml import metrics
+from ml.blend import _log_odds, blend_churn, blend_revenue, calibrated_churn, combine, fit_revenue_scale
 from ml.churn_calibration import fit_pooled_slope
 
 # Candidate weights of LightGBM in the blends; 0 (BG/NBD alone) is a baseline, never the model.
 LIGHTGBM_WEIGHTS = (1.0, 0.75, 0.5, 0.25)
-_EPSILON = 1e-6
-_REVENUE_FLOOR = 1e-6
-
-
-def fit_revenue_scale(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Return the factor that makes the predicted total equal the target total (1 when undefined)."""
-    total_predicted = float(np.sum(predicted))
-    total_actual = float(np.sum(actual))
-    if total_predicted <= 0 or total_actual <= 0:
-        return 1.0
-    return total_actual / total_predicted
-
-
-def _log_odds(probability: np.ndarray) -> np.ndarray:
-    """Return the log-odds of probabilities clipped away from 0 and 1."""
-    return logit(np.clip(np.asarray(probability, dtype=float), _EPSILON, 1 - _EPSILON))
 
 
 def fit_platt(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, float]:
@@ -91,131 +65,6 @@ def fit_isotonic(is_positive: np.ndarray, probability: np.ndarray) -> dict[str, 
     model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
     model.fit(np.asarray(probability, dtype=float), np.asarray(is_positive, dtype=float))
     return {"method": "isotonic", "x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
-
-
-def apply_probability_calibration(calibrator: dict[str, Any] | None, probability: np.ndarray) -> np.ndarray:
-    """Return calibrated probabilities (the raw ones when there is no calibrator)."""
-    probability = np.asarray(probability, dtype=float)
-    if not calibrator:
-        return probability
-    if calibrator["method"] == "platt":
-        return expit(calibrator["slope"] * _log_odds(probability) + calibrator["intercept"])
-    if calibrator["method"] == "isotonic":
-        return np.interp(probability, calibrator["x"], calibrator["y"])
-    raise ValueError(f"unknown calibration method {calibrator['method']!r}")
-
-
-def blend_churn(raw: dict[str, np.ndarray], weight: float) -> np.ndarray:
-    """Return sigmoid(w logit(LightGBM churn) + (1 - w) logit(BG/NBD churn)): uncalibrated blend."""
-    return expit(weight * _log_odds(raw["churn"]) + (1 - weight) * _log_odds(raw["btyd_churn"]))
-
-
-def blend_revenue(raw: dict[str, np.ndarray], form: str, weight: float, churn: np.ndarray) -> np.ndarray:
-    """Return LightGBM revenue^w x BG/NBD-GG revenue^(1 - w), LightGBM's by Tweedie or by the hurdle.
-
-    Where BG/NBD + Gamma-Gamma has no revenue (NaN: at a date before any customer's repeat order had a
-    value, Gamma-Gamma has nothing to fit, ml.btyd_fit.fit_gamma_gamma), LightGBM's revenue stands alone.
-    """
-    lightgbm = raw["clv"] if form == "tweedie" else (1 - churn) * raw["spend"]
-    if weight == 1.0:
-        return np.clip(lightgbm, 0.0, None)
-    btyd = np.asarray(raw["btyd_revenue"], dtype=float)
-    blended = np.maximum(lightgbm, _REVENUE_FLOOR) ** weight * np.maximum(btyd, _REVENUE_FLOOR) ** (
-        1 - weight
-    )
-    return np.where(np.isnan(btyd), np.clip(lightgbm, 0.0, None), blended)
-
-
-def calibrated_churn(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> np.ndarray:
-    """Return the churn probability: the chosen blend through its Platt calibrator."""
-    churn = blend_churn(raw, calibration.get("churn_weight", 1.0))
-    return np.clip(apply_probability_calibration(calibration.get("churn"), churn), 0.0, 1.0)
-
-
-def unscaled_blend(
-    raw: dict[str, np.ndarray], calibration: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (blended revenue before its scale, churn probability, the revenue total's source) per row.
-
-    Every output is per customer, so rows can be blended a chunk at a time; the scale that makes the blend's
-    total equal the source's (fit_revenue_scale) needs only the two sums over all the rows.
-    """
-    churn = calibrated_churn(raw, calibration)
-    revenue = blend_revenue(raw, calibration["form"], calibration.get("revenue_weight", 1.0), churn)
-    total = raw["clv"]
-    if calibration.get("revenue_total") == "btyd":  # the Tweedie booster's where BG/NBD + GG has none (NaN)
-        btyd = np.asarray(raw["btyd_revenue"], dtype=float)
-        total = np.where(np.isnan(btyd), total, btyd * calibration.get("btyd_total_factor", 1.0))
-    return revenue, churn, np.clip(total, 0.0, None)
-
-
-def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Return (predicted revenue, churn probability) of customers scored together, from raw predictions.
-
-    Revenue is the chosen blend rescaled so that its total is the total of the `revenue_total` source
-    (the Tweedie booster by default, else BG/NBD + Gamma-Gamma times `btyd_total_factor`) over these rows.
-    """
-    revenue, churn, total = unscaled_blend(raw, calibration)
-    return revenue * fit_revenue_scale(total, revenue), churn
-
-
-def unscaled_orders(
-    raw: dict[str, np.ndarray], calibration: dict[str, Any]
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Return (the orders booster's orders, the orders total's source) per row; None without that booster.
-
-    The source is the booster itself, or BG/NBD's expected orders (`btyd_orders`) times
-    `btyd_orders_factor` when BG/NBD + Gamma-Gamma set the revenue total (the booster's where BG/NBD has
-    none, NaN). A model saved before the orders booster has none: its orders are revenue / average order
-    value (ml.clv.expected_orders).
-    """
-    if "orders" not in raw:
-        return None
-    orders = np.clip(np.asarray(raw["orders"], dtype=float), 0.0, None)
-    total = orders
-    if calibration.get("revenue_total") == "btyd":
-        btyd = np.asarray(raw["btyd_orders"], dtype=float)
-        total = np.where(np.isnan(btyd), orders, btyd * calibration.get("btyd_orders_factor", 1.0))
-    return orders, np.clip(total, 0.0, None)
-
-
-def combine_orders(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> np.ndarray | None:
-    """Return the predicted orders of customers scored together (a whole cutoff); None without the booster.
-
-    The orders booster's predictions, rescaled so that their total is the total of unscaled_orders' source.
-    """
-    parts = unscaled_orders(raw, calibration)
-    if parts is None:
-        return None
-    orders, total = parts
-    return orders * fit_revenue_scale(total, orders)
-
-
-# The calibration entries the churn probability reads (calibrated_churn), and those revenue reads besides
-# (unscaled_blend; the hurdle form reads the churn probability too).
-CHURN_KEYS = ("churn_weight", "churn")
-REVENUE_KEYS = ("form", "revenue_weight", "revenue_total", "btyd_total_factor")
-ORDERS_KEYS = ("revenue_total", "btyd_orders_factor")  # what combine_orders reads besides the orders booster
-
-
-def prediction_inputs(
-    calibration: dict[str, Any], task: str, with_orders: bool = False
-) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """Return the boosters a task's predictions ("churn" or "clv") are made of and the calibration they read.
-
-    Churn is the churn booster through its blend and calibrator. Revenue is the Tweedie booster ("clv")
-    or, for the hurdle form, the calibrated churn probability times the spend booster, with the Tweedie
-    booster setting the total unless BG/NBD + Gamma-Gamma set it. `with_orders` (a model trained with the
-    orders booster): the clv task's predicted orders are that booster's, through combine_orders.
-    """
-    if task == "churn":
-        return ("churn",), {key: calibration[key] for key in CHURN_KEYS if key in calibration}
-    hurdle = calibration.get("form", "tweedie") == "hurdle"
-    tweedie_total = calibration.get("revenue_total") != "btyd"
-    boosters = ("churn", "spend", *(("clv",) if tweedie_total else ())) if hurdle else ("clv",)
-    keys = (*REVENUE_KEYS, *(CHURN_KEYS if hurdle else ()), *(ORDERS_KEYS if with_orders else ()))
-    boosters = (*boosters, *(("orders",) if with_orders else ()))
-    return tuple(sorted(boosters)), {key: calibration[key] for key in keys if key in calibration}
 
 
 def ranking_score(actual: np.ndarray, predicted: np.ndarray) -> float:

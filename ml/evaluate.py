@@ -28,7 +28,7 @@ import pandas as pd
 from ml import metrics
 from ml.arguments import whole_number
 from ml.baselines import all_baselines, require_persistence_window
-from ml.calibration import combine, combine_orders
+from ml.blend import combine, combine_orders
 from ml.churn_calibration import reliability_table
 from ml.data import persistence_columns
 from ml.fitting import (

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ml.calibration import combine, fit_calibration
+from ml.blend import combine
+from ml.calibration import fit_calibration
 from ml.churn_calibration import POOL_SPAN, pooled_cutoffs
 from ml.clv import (
     orders_per_order_day,
@@ -56,7 +57,7 @@ BASE_PARAMS: dict[str, Any] = {
 }
 # booster name: (params, boosting rounds). "clv" regresses revenue with Tweedie (a point mass at zero and a
 # long right tail); "spend" is E[revenue | purchase] (gamma, log link) for the hurdle; "churn" is binary;
-# "orders" regresses the orders in the horizon (Poisson): the scores' predicted_orders (ml.calibration).
+# "orders" regresses the orders in the horizon (Poisson): the scores' predicted_orders (ml.blend).
 BOOSTERS: dict[str, tuple[dict[str, Any], int]] = {
     "clv": ({**BASE_PARAMS, "objective": "tweedie", "tweedie_variance_power": 1.3}, 300),
     "spend": ({**BASE_PARAMS, "objective": "gamma"}, 300),
@@ -299,7 +300,7 @@ def predict_customers(
 
     Score a whole cutoff at once: BG/NBD + Gamma-Gamma are fitted on the frame's customers at each cutoff, and
     the total revenue of the rows is the Tweedie booster's total over them, or BG/NBD + Gamma-Gamma's times
-    the seasonal factor when the calibration says so (ml.calibration, `revenue_total`).
+    the seasonal factor when the calibration says so (ml.blend, `revenue_total`).
     """
     frame = with_btyd_features(frame, int(metadata["horizon_days"]))
     calibration = metadata.get("calibration") or {"form": "tweedie"}  # a model from before calibration

@@ -35,7 +35,7 @@ from typing import Any
 
 import duckdb
 
-from ml.calibration import prediction_inputs
+from ml.blend import prediction_inputs
 from ml.gate import GATE_METRICS, task_metrics
 from ml.provenance import feature_hash, git_commit, library_versions
 

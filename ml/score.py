@@ -19,7 +19,7 @@ BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the nu
 2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
    built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
    whole date. The orders booster's orders are scaled to their total over the date the same way
-   (ml.calibration.combine_orders); a model saved before that booster predicts revenue / average order
+   (ml.blend.combine_orders); a model saved before that booster predicts revenue / average order
    value, and BG/NBD's expected purchases, days with an order, times the customer's orders per such day
    are kept with each row for its customers whose average order value is 0 (ml.clv.expected_orders).
 A mart whose feature columns or their kinds (number, text) differ from the champion's is refused before
@@ -43,10 +43,10 @@ from include.unfinished import SCORING_MARTS, require_finished_marts
 from include.warehouse import connect, scoring_date
 from ml import compiled as native
 from ml.artifacts import load_champion, version_dir
+from ml.blend import fit_revenue_scale, unscaled_blend, unscaled_orders
 from ml.btyd import (
     BTYD_FEATURES,
 )
-from ml.calibration import fit_revenue_scale, unscaled_blend, unscaled_orders
 from ml.clv import VALUE_COLUMNS
 from ml.data import arrow_strings, date_customers, require_mart_columns
 from ml.feature_contract import check_feature_compatibility, mart_feature_types
@@ -71,7 +71,7 @@ def keep_pass1(
     """Write pass 1's blended chunks to the connection's temporary table PASS1_TABLE; return the scales of
     revenue and of the orders booster's orders (None for a model without that booster).
 
-    Each chunk is blended on its own (ml.calibration.unscaled_blend, unscaled_orders); only the totals the
+    Each chunk is blended on its own (ml.blend.unscaled_blend, unscaled_orders); only the totals the
     scales need are summed across chunks, so memory holds one chunk however many customers the date has.
     """
     con.execute(

@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 
 from ml import compiled as native
 from ml import explain
+from ml.blend import calibrated_churn
 from ml.btyd import BTYD_FEATURES
 from ml.btyd_models import BgNbd, GammaGamma
-from ml.calibration import calibrated_churn
 from ml.clv import VALUE_COLUMNS, orders_per_order_day
 from ml.compiled import CompiledBooster, prediction_threads
 from ml.data import arrow_floats

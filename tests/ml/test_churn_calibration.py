@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from ml import calibration, churn_calibration
+from ml import blend, calibration, churn_calibration
 
 SCORES = np.array([0.2, 0.35, 0.5, 0.65, 0.8])
 
@@ -32,7 +32,7 @@ def test_a_validation_season_s_churn_level_is_not_carried_to_the_test_cutoff() -
     assert pooled == {"method": "platt", "slope": pytest.approx(1.0, abs=1e-3), "intercept": 0.0}
     churned, scores = test
     for fitted, error in ((single, 0.244), (pooled, 0.0)):
-        calibrated = calibration.apply_probability_calibration(fitted, scores)
+        calibrated = blend.apply_probability_calibration(fitted, scores)
         table = churn_calibration.reliability_table(churned, calibrated)
         # validation's calibrator predicts 0.594 for the customers scored 0.35, of whom 35% churn
         gap = (table["mean_predicted"] - table["observed_rate"]).abs().max()
@@ -77,5 +77,5 @@ def test_training_s_churn_probability_keeps_the_booster_s_level_fitted_on_a_pool
     )
     assert fitted["churn"] == {"method": "platt", "slope": pytest.approx(1.0, abs=1e-3), "intercept": 0.0}
     churned, scores = _cutoff(0.0)
-    table = churn_calibration.reliability_table(churned, calibration.calibrated_churn(_raw(scores), fitted))
+    table = churn_calibration.reliability_table(churned, blend.calibrated_churn(_raw(scores), fitted))
     assert table["mean_predicted"].to_numpy() == pytest.approx(table["observed_rate"].to_numpy(), abs=1e-3)

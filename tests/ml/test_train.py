@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import calibration, churn_calibration, fitting, metrics
+from ml import blend, calibration, churn_calibration, fitting, metrics
 from ml.features import model_matrix
 
 
@@ -116,7 +116,7 @@ def test_calibration_chooses_the_form_that_ranks_validation_better_and_matches_i
     raw = {**constant, "clv": perfect / 10, "spend": reversed_}
     chosen = calibration.fit_calibration(raw, validation, ("tweedie", "hurdle"))
     assert chosen["form"] == "tweedie"
-    revenue, _ = calibration.combine(raw, chosen)
+    revenue, _ = blend.combine(raw, chosen)
     assert revenue.sum() == pytest.approx(raw["clv"].sum())  # the Tweedie booster sets the total
     assert chosen["validation_total_ratio"] == pytest.approx(actual.sum() / raw["clv"].sum())  # recorded only
     raw = {**constant, "clv": reversed_, "spend": perfect}
@@ -145,9 +145,9 @@ def test_blends_are_geometric_for_revenue_and_on_log_odds_for_churn() -> None:
         "churn": np.array([0.8]),
         "btyd_churn": np.array([0.2]),
     }
-    assert calibration.blend_revenue(raw, "tweedie", 0.5, raw["churn"]) == pytest.approx([6.0])
-    assert calibration.blend_churn(raw, 0.5) == pytest.approx([0.5])  # logit .8 = -logit .2
-    assert calibration.blend_churn(raw, 1.0) == pytest.approx([0.8])
+    assert blend.blend_revenue(raw, "tweedie", 0.5, raw["churn"]) == pytest.approx([6.0])
+    assert blend.blend_churn(raw, 0.5) == pytest.approx([0.5])  # logit .8 = -logit .2
+    assert blend.blend_churn(raw, 1.0) == pytest.approx([0.8])
 
 
 @pytest.mark.parametrize("total", ["tweedie", "btyd"])
@@ -161,8 +161,8 @@ def test_without_a_btyd_revenue_the_blend_and_its_total_are_lightgbm_s(total: st
         "btyd_churn": np.array([0.5, 0.5]),
     }
     chosen = {"form": "tweedie", "revenue_weight": 0.5, "revenue_total": total, "btyd_total_factor": 1.2}
-    assert calibration.blend_revenue(raw, "tweedie", 0.5, raw["churn"]).tolist() == [30.0, 10.0]
-    revenue, _ = calibration.combine(raw, chosen)
+    assert blend.blend_revenue(raw, "tweedie", 0.5, raw["churn"]).tolist() == [30.0, 10.0]
+    revenue, _ = blend.combine(raw, chosen)
     assert revenue.tolist() == [30.0, 10.0]  # LightGBM's ranking, at the Tweedie booster's total of 40
 
 
@@ -174,14 +174,14 @@ def test_hurdle_revenue_is_purchase_probability_times_spend_with_the_tweedie_tot
         "clv": np.array([100.0, 60.0]),
     }
     # (1 - 0.25) x 100 = 75 and (1 - 0.9) x 50 = 5, scaled from their total 80 to the Tweedie total 160
-    revenue, churn = calibration.combine(raw, {"form": "hurdle"})
+    revenue, churn = blend.combine(raw, {"form": "hurdle"})
     assert revenue == pytest.approx([150.0, 10.0], rel=1e-9)
     assert churn == pytest.approx([0.25, 0.9], rel=1e-9)
 
 
 def test_revenue_scale_makes_the_predicted_total_the_actual_total() -> None:
-    assert calibration.fit_revenue_scale(np.array([10.0, 30.0]), np.array([5.0, 15.0])) == 2.0
-    assert calibration.fit_revenue_scale(np.array([10.0]), np.array([0.0])) == 1.0  # undefined: no change
+    assert blend.fit_revenue_scale(np.array([10.0, 30.0]), np.array([5.0, 15.0])) == 2.0
+    assert blend.fit_revenue_scale(np.array([10.0]), np.array([0.0])) == 1.0  # undefined: no change
 
 
 def test_platt_scaling_maps_two_score_levels_onto_their_observed_rates() -> None:
@@ -189,7 +189,7 @@ def test_platt_scaling_maps_two_score_levels_onto_their_observed_rates() -> None
     probability = np.repeat([0.2, 0.8], 1000)
     churned = np.concatenate([np.arange(1000) < 400, np.arange(1000) < 900])
     fitted = calibration.fit_platt(churned, probability)
-    calibrated = calibration.apply_probability_calibration(fitted, np.array([0.2, 0.8]))
+    calibrated = blend.apply_probability_calibration(fitted, np.array([0.2, 0.8]))
     assert calibrated == pytest.approx([0.4, 0.9], abs=1e-5)
 
 
@@ -197,9 +197,7 @@ def test_platt_scaling_keeps_the_order_of_the_scores() -> None:
     rng = np.random.default_rng(3)
     probability = rng.random(500)
     churned = rng.random(500) < probability**2
-    calibrated = calibration.apply_probability_calibration(
-        calibration.fit_platt(churned, probability), probability
-    )
+    calibrated = blend.apply_probability_calibration(calibration.fit_platt(churned, probability), probability)
     assert (np.argsort(calibrated, kind="stable") == np.argsort(probability, kind="stable")).all()
 
 
@@ -209,14 +207,14 @@ def test_platt_never_reverses_scores_that_rank_worse_than_chance() -> None:
     probability = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9, 0.4, 0.6])
     fitted = calibration.fit_platt(churned, probability)
     assert fitted["slope"] == 0.0
-    calibrated = calibration.apply_probability_calibration(fitted, probability)
+    calibrated = blend.apply_probability_calibration(fitted, probability)
     assert calibrated == pytest.approx([0.5] * 8, abs=1e-6)  # one probability: the observed rate
 
 
 def test_isotonic_calibration_is_the_monotone_fit_of_observed_rates() -> None:
     fitted = calibration.fit_isotonic(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4]))
     # pool-adjacent-violators: (0), (1, 0) pooled to 0.5, (1)
-    calibrated = calibration.apply_probability_calibration(fitted, np.array([0.1, 0.25, 0.4]))
+    calibrated = blend.apply_probability_calibration(fitted, np.array([0.1, 0.25, 0.4]))
     assert calibrated == pytest.approx([0.0, 0.5, 1.0])
 
 
@@ -253,7 +251,7 @@ def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> No
         "btyd_revenue": np.array([1.0, 1.0]),
     }
     # the Tweedie ranking at weight 1, rescaled to the BG/NBD total of 2
-    revenue, _ = calibration.combine(raw, {"form": "tweedie", "revenue_total": "btyd"})
+    revenue, _ = blend.combine(raw, {"form": "tweedie", "revenue_total": "btyd"})
     assert revenue == pytest.approx([1.5, 0.5])
 
 
@@ -291,7 +289,7 @@ def test_the_btyd_total_is_corrected_halfway_by_its_error_one_year_earlier() -> 
         "btyd_revenue": np.array([6.0, 2.0]),
     }
     calibrated = {"form": "tweedie", "revenue_total": "btyd", "btyd_total_factor": 1.25}
-    revenue, _ = calibration.combine(raw, calibrated)
+    revenue, _ = blend.combine(raw, calibrated)
     assert revenue == pytest.approx([7.5, 2.5])  # the Tweedie ranking, rescaled to 8 x 1.25 = 10
 
 
@@ -300,7 +298,7 @@ def test_no_seasonal_correction_without_a_year_earlier_cutoff_with_half_a_year_o
     assert fitting.seasonal_total_factor(young, pd.Timestamp("2024-06-10")) == 1.0
     far = _cutoff_totals([("2023-05-01", 150.0, 100.0, 400)])  # 41 days from a year earlier
     assert fitting.seasonal_total_factor(far, pd.Timestamp("2024-06-10")) == 1.0
-    revenue, _ = calibration.combine(
+    revenue, _ = blend.combine(
         {
             "churn": np.array([0.5]),
             "btyd_churn": np.array([0.5]),
@@ -365,21 +363,21 @@ def test_a_validation_cutoff_where_everybody_bought_fits_no_platt_calibrator() -
     chosen = calibration.fit_calibration(raw, validation, ("tweedie",))
     assert chosen["churn"] is None
     assert chosen["skipped"].startswith("every customer bought in its horizon")
-    np.testing.assert_allclose(calibration.combine(raw, chosen)[1], raw["churn"], rtol=1e-12)
+    np.testing.assert_allclose(blend.combine(raw, chosen)[1], raw["churn"], rtol=1e-12)
 
 
 def test_predicted_orders_are_the_orders_boosters_when_it_sets_the_total() -> None:
     raw = {"orders": np.array([2.0, 0.5, -0.1]), "btyd_orders": np.array([9.0, 9.0, 9.0])}
-    orders = calibration.combine_orders(raw, {"form": "tweedie", "revenue_total": "tweedie"})
+    orders = blend.combine_orders(raw, {"form": "tweedie", "revenue_total": "tweedie"})
     assert orders.tolist() == [2.0, 0.5, 0.0]  # the booster's own orders, never below 0
-    assert calibration.combine_orders({"btyd_orders": raw["btyd_orders"]}, {"form": "tweedie"}) is None
+    assert blend.combine_orders({"btyd_orders": raw["btyd_orders"]}, {"form": "tweedie"}) is None
 
 
 def test_predicted_orders_take_bg_nbd_s_seasonal_total_when_it_sets_the_revenue_total() -> None:
     raw = {"orders": np.array([1.0, 3.0, 4.0]), "btyd_orders": np.array([2.0, 4.0, np.nan])}
     calibrated = {"form": "tweedie", "revenue_total": "btyd", "btyd_orders_factor": 1.5}
     # the booster's ranking rescaled to (2 + 4) x 1.5 = 9 plus its own 4 where BG/NBD has none: 13 of 8
-    assert calibration.combine_orders(raw, calibrated) == pytest.approx([13 / 8, 39 / 8, 52 / 8])
+    assert blend.combine_orders(raw, calibrated) == pytest.approx([13 / 8, 39 / 8, 52 / 8])
 
 
 def test_the_orders_total_gets_its_own_seasonal_factor_from_bg_nbd_s_orders_a_year_earlier() -> None:
@@ -414,12 +412,12 @@ def test_the_churn_level_is_the_booster_s_only_once_it_learnt_from_a_year_of_cut
     model = fitting.fit_evaluated_model(short, split, features)
     validation = fitting.at_cutoffs(short, [split.validation])
     stage = fitting.fit_boosters(fitting.at_cutoffs(short, split.fit), ("churn", "clv", "spend"), features)
-    blend = calibration.blend_churn(
+    churn_blend = blend.blend_churn(
         fitting.raw_predictions(stage, validation), model.calibration["churn_weight"]
     )
     assert model.calibration["revenue_total"] == "btyd"
     assert model.calibration["churn"] == calibration.fit_platt(
-        validation["label_is_churned"].to_numpy(), blend
+        validation["label_is_churned"].to_numpy(), churn_blend
     )
     assert model.calibration["churn"]["intercept"] != 0.0
     assert list(model.churn_pool) == [split.validation]  # no booster fitted for a pool
