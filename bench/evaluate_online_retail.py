@@ -213,10 +213,11 @@ def verdict(result: dict) -> str:
 def backtest(warehouse: Path, horizon: int) -> pd.DataFrame:
     """Return model and BG/NBD + GG headline metrics at every labelled cutoff that has a full split."""
     from include.warehouse import connect
+    from ml.btyd_total import total_source
     from ml.data import load_training_frame
     from ml.evaluate import evaluate_cutoff
     from ml.evaluation_views import wide
-    from ml.fitting import prepare_frame, split_cutoffs, total_source
+    from ml.fitting import prepare_frame, split_cutoffs
 
     with connect(warehouse, read_only=True) as con:
         frame = load_training_frame(con, horizon)

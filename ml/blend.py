@@ -5,7 +5,7 @@ The blend decides who gets the revenue; how much in total is the sum, over the c
 whole cutoff), of the Tweedie booster's predictions - the booster fitted to the mean of revenue itself - or,
 when the boosters learnt from less than a year of cutoffs (`revenue_total` "btyd", set by ml.fitting), of the
 BG/NBD + Gamma-Gamma predictions, fitted on the scored customers' own history, times a seasonal factor
-(`btyd_total_factor`, ml.fitting: the mean of 1 and their actual / predicted total a year earlier).
+(`btyd_total_factor`, ml.btyd_total: the mean of 1 and their actual / predicted total a year earlier).
 
 Orders in the horizon are the orders booster's (Poisson on the labels' orders), fitted to their mean as the
 Tweedie booster is to revenue's; when BG/NBD + Gamma-Gamma set the revenue total, BG/NBD's expected orders

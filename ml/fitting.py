@@ -19,18 +19,14 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from ml.blend import combine
+from ml.btyd_total import btyd_orders, seasonal_factors, total_source
 from ml.calibration import fit_calibration
 from ml.churn_calibration import POOL_SPAN, pooled_cutoffs
-from ml.clv import (
-    orders_per_order_day,
-)
 from ml.data import (
     feature_columns,
 )
-from ml.enough_data import MIN_HISTORY_DAYS
 from ml.features import categorical_levels, model_matrix, with_btyd_features
 
 SEED = 7
@@ -70,19 +66,6 @@ CLV_FORMS: dict[str, tuple[str, ...]] = {
     "hurdle": ("churn", "clv", "orders", "spend"),
 }
 MODEL_NAME = "model"  # the project's model in evaluation tables, next to the baselines' names
-# Below a year of refit cutoffs the boosters have not seen every season (and on a young warehouse the early
-# cutoffs' histories are cut short): on real data their totals were off by 25% to 170% (docs/benchmarks.md),
-# BG/NBD + Gamma-Gamma's by less, so the total comes from BG/NBD then, and the metadata carries a warning.
-# A year is the span the cutoffs cover, not their number: twelve monthly cutoffs, whose first and last are
-# 11 months apart (334 days at least; eleven span 306 at most). Counting them would take extra cutoff dates
-# or a denser spine for more seasons (docs/benchmarks.md, half-monthly cutoffs).
-MIN_REFIT_SPAN = pd.Timedelta(days=334)
-# BG/NBD + Gamma-Gamma know no season. When they set the total, it is the mean of their total and of their
-# total corrected by their own error at the labelled cutoff one year earlier (the same season): the nearest
-# within half a month, and one with MIN_HISTORY_DAYS of orders before it, as BG/NBD fitted on a shorter,
-# censored history errs for that reason rather than the season's.
-YEAR = pd.Timedelta(days=365)
-SEASON_TOLERANCE = pd.Timedelta(days=16)
 
 
 @dataclass(frozen=True)
@@ -169,57 +152,9 @@ def raw_predictions(model: FittedModel, frame: pd.DataFrame) -> dict[str, np.nda
     return raw
 
 
-def btyd_orders(frame: pd.DataFrame) -> np.ndarray:
-    """Return BG/NBD's expected orders: its expected purchases (days with an order) x orders per such day."""
-    days = pa.table({c: frame[c].to_numpy(dtype=float) for c in ("orders_lifetime", "order_days_lifetime")})
-    return frame["btyd_expected_purchases"].to_numpy(dtype=float) * orders_per_order_day(days)
-
-
-def seasonal_factors(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, float]:
-    """Return the seasonal factors of BG/NBD's revenue and orders totals at a cutoff."""
-    labelled = labelled.assign(btyd_orders=btyd_orders(labelled))
-    return {
-        "btyd_total_factor": seasonal_total_factor(labelled, cutoff),
-        "btyd_orders_factor": seasonal_total_factor(labelled, cutoff, "label_orders", "btyd_orders"),
-    }
-
-
 def predict(model: FittedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Return calibrated (predicted revenue, churn probability) for a frame that has the BTYD columns."""
     return combine(raw_predictions(model, frame), model.calibration)
-
-
-def total_source(refit_cutoffs) -> str:
-    """Return which predictions set the total revenue: "tweedie", or "btyd" below a year of cutoffs."""
-    cutoffs = pd.to_datetime(pd.Series(list(refit_cutoffs)))
-    return "tweedie" if len(cutoffs) and cutoffs.max() - cutoffs.min() >= MIN_REFIT_SPAN else "btyd"
-
-
-def seasonal_total_factor(
-    labelled: pd.DataFrame,
-    cutoff: pd.Timestamp,
-    actual: str = "label_revenue",
-    predicted: str = "btyd_revenue",
-) -> float:
-    """Return the factor on the BG/NBD + GG total at a cutoff: (1 + actual / predicted a year earlier) / 2.
-
-    `labelled` holds rows whose horizon ended by the cutoff, with their labels; the factor is 1 when none of
-    their cutoffs lies within half a month of a year earlier with MIN_HISTORY_DAYS of history. The totals
-    are of revenue, or of the columns named (the orders: label_orders and btyd_orders).
-    """
-    totals = labelled.groupby("cutoff_date").agg(
-        actual=(actual, "sum"),
-        predicted=(predicted, "sum"),
-        history=("days_since_first_order", "max"),
-    )
-    distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
-    usable = (
-        (distance <= SEASON_TOLERANCE) & (totals["history"] >= MIN_HISTORY_DAYS) & (totals["predicted"] > 0)
-    )
-    if not usable.any():
-        return 1.0
-    year_ago = distance[usable].idxmin()
-    return float((1.0 + totals.loc[year_ago, "actual"] / totals.loc[year_ago, "predicted"]) / 2.0)
 
 
 def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[str]) -> FittedModel:

@@ -26,6 +26,7 @@ from ml.artifacts import (
     save_model_version,
 )
 from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
+from ml.btyd_total import total_source
 from ml.champion import champion_on_holdout, drift_reference, orders_summary, report_evaluation, write_report
 from ml.churn_calibration import reliability_table
 from ml.compiled import compiled_for_date
@@ -50,7 +51,6 @@ from ml.fitting import (
     predict,
     prepare_frame,
     split_cutoffs,
-    total_source,
 )
 from ml.provenance import feature_hash, git_commit, library_versions
 

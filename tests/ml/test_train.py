@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml import blend, calibration, churn_calibration, fitting, metrics
+from ml import blend, btyd_total, calibration, churn_calibration, fitting, metrics
 from ml.features import model_matrix
 
 
@@ -239,11 +239,11 @@ def test_reliability_table_names_each_bin_by_its_own_edges_whatever_the_bins() -
 
 def test_totals_come_from_btyd_until_the_boosters_have_a_year_of_cutoffs() -> None:
     monthly = pd.date_range("2010-03-01", periods=12, freq="MS")
-    assert fitting.total_source(monthly[:11]) == "btyd"  # 306 days from the first to the last
-    assert fitting.total_source(monthly) == "tweedie"  # 337 days
+    assert btyd_total.total_source(monthly[:11]) == "btyd"  # 306 days from the first to the last
+    assert btyd_total.total_source(monthly) == "tweedie"  # 337 days
     # more cutoffs over the same months are not more seasons
     half_monthly = monthly[:11].union(monthly[:11] + pd.Timedelta(days=14))
-    assert len(half_monthly) == 22 and fitting.total_source(half_monthly) == "btyd"
+    assert len(half_monthly) == 22 and btyd_total.total_source(half_monthly) == "btyd"
     raw = {
         "churn": np.array([0.5, 0.5]),
         "btyd_churn": np.array([0.5, 0.5]),
@@ -281,7 +281,7 @@ def test_the_btyd_total_is_corrected_halfway_by_its_error_one_year_earlier() -> 
         ]
     )
     # actual / predicted = 1.5 a year earlier: the factor is the mean of 1 and 1.5
-    assert fitting.seasonal_total_factor(labelled, pd.Timestamp("2024-06-10")) == 1.25
+    assert btyd_total.seasonal_total_factor(labelled, pd.Timestamp("2024-06-10")) == 1.25
     raw = {
         "churn": np.array([0.5, 0.5]),
         "btyd_churn": np.array([0.5, 0.5]),
@@ -295,9 +295,9 @@ def test_the_btyd_total_is_corrected_halfway_by_its_error_one_year_earlier() -> 
 
 def test_no_seasonal_correction_without_a_year_earlier_cutoff_with_half_a_year_of_history() -> None:
     young = _cutoff_totals([("2023-06-01", 150.0, 100.0, 179)])  # BG/NBD fitted on under 180 days of orders
-    assert fitting.seasonal_total_factor(young, pd.Timestamp("2024-06-10")) == 1.0
+    assert btyd_total.seasonal_total_factor(young, pd.Timestamp("2024-06-10")) == 1.0
     far = _cutoff_totals([("2023-05-01", 150.0, 100.0, 400)])  # 41 days from a year earlier
-    assert fitting.seasonal_total_factor(far, pd.Timestamp("2024-06-10")) == 1.0
+    assert btyd_total.seasonal_total_factor(far, pd.Timestamp("2024-06-10")) == 1.0
     revenue, _ = blend.combine(
         {
             "churn": np.array([0.5]),
@@ -386,7 +386,7 @@ def test_the_orders_total_gets_its_own_seasonal_factor_from_bg_nbd_s_orders_a_ye
     labelled = labelled.assign(
         label_orders=4.5, btyd_expected_purchases=2.0, orders_lifetime=6, order_days_lifetime=2
     )
-    factors = fitting.seasonal_factors(labelled, pd.Timestamp("2024-06-10"))
+    factors = btyd_total.seasonal_factors(labelled, pd.Timestamp("2024-06-10"))
     assert factors == {"btyd_total_factor": 1.25, "btyd_orders_factor": (1 + 9 / 12) / 2}
 
 

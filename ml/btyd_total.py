@@ -1,0 +1,77 @@
+"""When BG/NBD + Gamma-Gamma rather than the boosters set the revenue and orders totals (below a year of
+refit cutoffs: total_source), and the seasonal factors on their totals then.
+
+ml.fitting records both in the calibration (`revenue_total`, `btyd_total_factor`, `btyd_orders_factor`);
+ml.blend applies them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ml.clv import orders_per_order_day
+from ml.enough_data import MIN_HISTORY_DAYS
+
+# Below a year of refit cutoffs the boosters have not seen every season (and on a young warehouse the early
+# cutoffs' histories are cut short): on real data their totals were off by 25% to 170% (docs/benchmarks.md),
+# BG/NBD + Gamma-Gamma's by less, so the total comes from BG/NBD then, and the metadata carries a warning.
+# A year is the span the cutoffs cover, not their number: twelve monthly cutoffs, whose first and last are
+# 11 months apart (334 days at least; eleven span 306 at most). Counting them would take extra cutoff dates
+# or a denser spine for more seasons (docs/benchmarks.md, half-monthly cutoffs).
+MIN_REFIT_SPAN = pd.Timedelta(days=334)
+# BG/NBD + Gamma-Gamma know no season. When they set the total, it is the mean of their total and of their
+# total corrected by their own error at the labelled cutoff one year earlier (the same season): the nearest
+# within half a month, and one with MIN_HISTORY_DAYS of orders before it, as BG/NBD fitted on a shorter,
+# censored history errs for that reason rather than the season's.
+YEAR = pd.Timedelta(days=365)
+SEASON_TOLERANCE = pd.Timedelta(days=16)
+
+
+def btyd_orders(frame: pd.DataFrame) -> np.ndarray:
+    """Return BG/NBD's expected orders: its expected purchases (days with an order) x orders per such day."""
+    days = pa.table({c: frame[c].to_numpy(dtype=float) for c in ("orders_lifetime", "order_days_lifetime")})
+    return frame["btyd_expected_purchases"].to_numpy(dtype=float) * orders_per_order_day(days)
+
+
+def seasonal_factors(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, float]:
+    """Return the seasonal factors of BG/NBD's revenue and orders totals at a cutoff."""
+    labelled = labelled.assign(btyd_orders=btyd_orders(labelled))
+    return {
+        "btyd_total_factor": seasonal_total_factor(labelled, cutoff),
+        "btyd_orders_factor": seasonal_total_factor(labelled, cutoff, "label_orders", "btyd_orders"),
+    }
+
+
+def total_source(refit_cutoffs) -> str:
+    """Return which predictions set the total revenue: "tweedie", or "btyd" below a year of cutoffs."""
+    cutoffs = pd.to_datetime(pd.Series(list(refit_cutoffs)))
+    return "tweedie" if len(cutoffs) and cutoffs.max() - cutoffs.min() >= MIN_REFIT_SPAN else "btyd"
+
+
+def seasonal_total_factor(
+    labelled: pd.DataFrame,
+    cutoff: pd.Timestamp,
+    actual: str = "label_revenue",
+    predicted: str = "btyd_revenue",
+) -> float:
+    """Return the factor on the BG/NBD + GG total at a cutoff: (1 + actual / predicted a year earlier) / 2.
+
+    `labelled` holds rows whose horizon ended by the cutoff, with their labels; the factor is 1 when none of
+    their cutoffs lies within half a month of a year earlier with MIN_HISTORY_DAYS of history. The totals
+    are of revenue, or of the columns named (the orders: label_orders and btyd_orders).
+    """
+    totals = labelled.groupby("cutoff_date").agg(
+        actual=(actual, "sum"),
+        predicted=(predicted, "sum"),
+        history=("days_since_first_order", "max"),
+    )
+    distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
+    usable = (
+        (distance <= SEASON_TOLERANCE) & (totals["history"] >= MIN_HISTORY_DAYS) & (totals["predicted"] > 0)
+    )
+    if not usable.any():
+        return 1.0
+    year_ago = distance[usable].idxmin()
+    return float((1.0 + totals.loc[year_ago, "actual"] / totals.loc[year_ago, "predicted"]) / 2.0)
