@@ -72,8 +72,9 @@ def train_models(
     evaluation in ml.evaluations (the rows of its model_version), and becomes champion only if it passes the
     gate (ml.champion); the returned metadata says whether it did ("promoted", "gate_reason").
     """
-    from ml.evaluate import evaluate_cutoff, undefined_holdout, with_evaluation_keys
-    from ml.evaluate import write_rows as write_evaluation_rows
+    from ml.evaluate import evaluate_cutoff, undefined_holdout
+    from ml.evaluation_table import with_evaluation_keys
+    from ml.evaluation_table import write_rows as write_evaluation_rows
     from ml.gate import metrics_from_evaluation
     from ml.registry import promote_or_reject
 

@@ -3,7 +3,8 @@ one row per customer of the latest scoring date, per segment and tier, and per e
 and a publish serves exactly their rows for the date it publishes.
 
 The warehouse is the hand-made shop of tests/integration/test_dbt_build.py, built by real dbt, with score
-and model tables written here in the schemas ml/publish_scores.py, ml/evaluate.py and ml/backtests.py use.
+and model tables written here in the schemas ml/publish_scores.py, ml/evaluation_table.py and
+ml/backtests.py use.
 """
 
 from __future__ import annotations
@@ -643,7 +644,7 @@ def test_model_performance_shows_the_model_version_training_registered_for_its_e
 ) -> None:
     # ml.evaluations records the version a training run registered, null for an ad-hoc `cvw evaluate`; the
     # mart showed null for every evaluation, so its rows could not be told apart by model nor joined to it
-    from ml.evaluate import ensure_evaluations
+    from ml.evaluation_table import ensure_evaluations
 
     warehouse, _ = _scored_copy(warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:

@@ -55,7 +55,7 @@ def test_sqlfluff_with_the_dbt_templater_finds_nothing(tmp_path: Path) -> None:
         OUT_OF_TIME_COLUMN,
         ensure_backtests_table,
     )
-    from ml.evaluate import ADDED_COLUMNS, ensure_evaluations
+    from ml.evaluation_table import ADDED_COLUMNS, ensure_evaluations
     from ml.score_tables import ensure_score_tables
 
     current, older = tmp_path / "current.duckdb", tmp_path / "older.duckdb"

@@ -503,7 +503,7 @@ def test_an_interrupt_as_a_registration_commits_reaches_the_caller_and_the_rows_
 def test_the_version_s_evaluation_rows_are_written_with_its_registry_rows_or_not_at_all(
     tmp_path, commit_fails: bool
 ) -> None:
-    from ml.evaluate import ensure_evaluations, write_rows
+    from ml.evaluation_table import ensure_evaluations, write_rows
 
     artifacts, con = tmp_path / "artifacts", duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_evaluations(con)  # the table exists: a failed gate must leave it without the version's rows

@@ -42,7 +42,8 @@
     ] -%}
 {%- endif -%}
 {#- An evaluation records the model version training registered (null for an ad-hoc `cvw evaluate`); a
-    table made before that lacks the column until the next training or evaluation (ml.evaluate). -#}
+    table made before that lacks the column until the next training or evaluation adds it
+    (ml.evaluation_table). -#}
 {%- set evaluation_columns = source_columns('ml', 'evaluations') if present['evaluations'] else [] -%}
 
 with
