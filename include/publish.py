@@ -31,9 +31,10 @@ import duckdb
 import pandas as pd
 
 from include.dbt import run_dbt
+from include.serving_file import serving_file_config
 from include.settings import get_settings
 from include.unfinished import PUBLISHING_MARTS, require_finished_marts
-from include.warehouse import connect, has_table, settle
+from include.warehouse import attach_when_free, connect, has_table, settle
 
 PERFORMANCE_COLUMNS = (
     "source",
@@ -47,11 +48,6 @@ PERFORMANCE_COLUMNS = (
     "evaluated_at",
     "is_out_of_time",
 )
-# Database names a serving file must not get, and why
-RESERVED_DATABASE_NAMES = {
-    "bi": "makes bi.customer_value ambiguous in every reader's query (DuckDB asks for bi.bi.customer_value)",
-    "warehouse": "is the name publish attaches the warehouse under while it copies",
-}
 
 
 def _flat_metrics(metrics: dict, prefix: str = "") -> dict[str, float]:
@@ -210,24 +206,6 @@ def describe_snapshot(snapshot: dict[str, object]) -> str:
     )
 
 
-def _serving_config(storage_version: str) -> dict[str, str]:
-    """Return the DuckDB config that writes the serving copy in a storage format DuckDB knows.
-
-    DuckDB 2.0 writes its own newest format by default, which the DuckDB of a BI driver (DBeaver, Metabase,
-    an ODBC or JDBC build of 1.x) refuses to open; the serving copy is written in the format of
-    CVW_SERVING_STORAGE_VERSION (default v1.0.0: read by DuckDB 1.0 and every later release).
-    """
-    config = {"storage_compatibility_version": storage_version}
-    try:
-        duckdb.connect(":memory:", config=config).close()
-    except duckdb.InvalidInputException:
-        raise SystemExit(
-            f"CVW_SERVING_STORAGE_VERSION={storage_version!r} is not a DuckDB storage version: set the "
-            "oldest DuckDB release your BI tools run, such as v1.0.0 (the default), or latest."
-        ) from None
-    return config
-
-
 def publish_serving(
     as_of_date: date | None = None, warehouse_path: Path | None = None, serving_path: Path | None = None
 ) -> dict[str, object]:
@@ -237,38 +215,28 @@ def publish_serving(
     serving = Path(serving_path or settings.serving_path)
     if not warehouse.exists():
         raise SystemExit(f"The warehouse {warehouse} does not exist: run the pipeline before publish.")
-    # the new copy is renamed over the serving path: over the warehouse, it would replace every table
-    if serving.exists() and serving.samefile(warehouse):
-        raise SystemExit(
-            f"The serving copy {serving} is the warehouse itself, which publish would replace by the copy: "
-            "set CVW_SERVING to another file, such as serving.duckdb beside the warehouse."
-        )
-    if serving.is_dir():
-        raise SystemExit(
-            f"The serving copy {serving} is a folder: set CVW_SERVING to a file, such as "
-            f"{serving / 'serving.duckdb'}."
-        )
-    nearest = next(folder for folder in serving.parents if folder.exists())  # the root always exists
-    if not nearest.is_dir():
-        raise SystemExit(
-            f"The serving copy {serving} cannot be made: {nearest} is a file, not a folder; set CVW_SERVING "
-            "to a path in a folder."
-        )
-    # DuckDB names a file's database after its name up to the first dot, the temporary file's too
-    database = serving.name.lstrip(".").split(".")[0].lower()
-    if database in RESERVED_DATABASE_NAMES:
-        raise SystemExit(
-            f"The serving copy {serving} would open as a database named {database}, which "
-            f"{RESERVED_DATABASE_NAMES[database]}: set CVW_SERVING to a file of another name, such as "
-            f"{serving.with_name('serving.duckdb')}."
-        )
-    config = _serving_config(settings.serving_storage_version)
+    config = serving_file_config(serving, warehouse, settings.serving_storage_version)
     as_of_date = _published_date(warehouse, as_of_date)
     run_dbt(
         ["build", "--select", "tag:bi"],
         warehouse_path=warehouse,
         dbt_vars={"bi_as_of_date": as_of_date.isoformat()},
     )
+    snapshot, warnings = _write_copy(warehouse, serving, as_of_date, config)
+    for warning in filter(None, warnings):
+        print(warning)
+    return {**snapshot, "path": str(serving)}
+
+
+def _write_copy(
+    warehouse: Path, serving: Path, as_of_date: date, config: dict[str, str]
+) -> tuple[dict[str, object], list[str | None]]:
+    """Replace the serving file by a copy of the warehouse's bi marts; return its snapshot and warnings.
+
+    The warehouse is attached once dbt has let go of it: a process that opened it read-write in between
+    (a notebook, `cvw score`) is waited for (include.warehouse.attach_when_free), as dbt itself would.
+    """
+    settings = get_settings()
     serving.parent.mkdir(parents=True, exist_ok=True)
     # publishes run one at a time (the writer lane): a temporary file here is one a killed publish left
     for leftover in serving.parent.glob(f".{serving.name}.*.tmp*"):
@@ -278,7 +246,7 @@ def publish_serving(
         with duckdb.connect(str(temporary), config=config) as con:
             # it reads and sorts the warehouse's largest table: within the limit of every warehouse connection
             settle(con, settings.duckdb_memory_limit)
-            con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
+            attach_when_free(con, warehouse, "warehouse")
             snapshot = _copy(con, as_of_date, settings.artifacts_dir)
             (without_rfm,) = _one(con, "select count(*) - count(rfm_segment) from bi.customer_value")
             warnings = [
@@ -296,6 +264,4 @@ def publish_serving(
     finally:
         for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
             leftover.unlink(missing_ok=True)
-    for warning in filter(None, warnings):
-        print(warning)
-    return {**snapshot, "path": str(serving)}
+    return snapshot, warnings

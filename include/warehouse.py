@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -16,6 +17,7 @@ from include.settings import get_settings
 from include.warehouse_file import descriptor_of, foreign_wal, require_database_file
 
 LOG = logging.getLogger(__name__)
+T = TypeVar("T")
 # How long a writer waits for another process to let go of the warehouse before it gives up.
 LOCK_WAIT_SECONDS = 600
 
@@ -182,9 +184,9 @@ def wait_until_writable(path: Path | None = None, timeout_seconds: float = LOCK_
 
 
 def connect_when_free(
-    path: Path | None = None, timeout_seconds: float = LOCK_WAIT_SECONDS
+    path: Path | None = None, timeout_seconds: float = LOCK_WAIT_SECONDS, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
-    """Return a read-write connection to the warehouse, waiting while another process holds the file.
+    """Return a connection to the warehouse (read-write by default), waiting while another process holds it.
 
     As wait_until_writable, but the connection is the one that found the file free, so no other process
     can take it in between: for a write whose work is lost when it fails on the lock (a training's
@@ -192,10 +194,33 @@ def connect_when_free(
     timeout, as connect does on a missing warehouse; other errors pass on.
     """
     path = Path(path) if path is not None else get_settings().warehouse_path
+    return when_free(path, lambda: connect(path, read_only=read_only), timeout_seconds)
+
+
+def attach_when_free(
+    con: duckdb.DuckDBPyConnection, path: Path, alias: str, timeout_seconds: float | None = None
+) -> None:
+    """Attach the warehouse read-only to the connection's instance as `alias` (an allow-listed name),
+    waiting while another process writes it, as connect_when_free; return None."""
+
+    def attach() -> None:
+        with _in_use_is_one_sentence(path):
+            con.execute(f"attach ? as {alias} (read_only)", [str(path)])
+
+    when_free(path, attach, timeout_seconds)
+
+
+def when_free(path: Path, opening: Callable[[], T], timeout_seconds: float | None = None) -> T:
+    """Return what `opening` returns, calling it again while it meets another process's lock on the file.
+
+    `opening` raises WarehouseInUse on the lock; the wait doubles from 1 s up to 30 s. Stops with one
+    sentence when the lock outlasts the timeout (default LOCK_WAIT_SECONDS); other errors pass on.
+    """
+    timeout_seconds = LOCK_WAIT_SECONDS if timeout_seconds is None else timeout_seconds
     started, delay = time.monotonic(), 1.0
     while True:
         try:
-            return connect(path)
+            return opening()
         except WarehouseInUse as error:
             waited = time.monotonic() - started
             if waited + delay > timeout_seconds:
