@@ -49,7 +49,10 @@ def record_marts_date(context: Any, result: Any = None) -> None:
     """Attach the scoring date the passed build made the marts for to its warehouse_marts event."""
     from include.scoring import marts_as_of_date
 
-    as_of_date = marts_as_of_date()  # dbt's process has ended: the producer still holds the writer slot
+    # dbt's process has ended: the producer still holds the writer slot, but a process outside Airflow (a
+    # notebook, `cvw score`) may have opened the warehouse since; failing on it would fail the passed build,
+    # which the run cannot do again
+    as_of_date = marts_as_of_date(wait=True)
     if as_of_date is None:
         raise RuntimeError("dbt build passed but marts.customer_features has no scoring date.")
     context["outlet_events"][MARTS].extra = {"as_of_date": as_of_date.isoformat()}

@@ -91,16 +91,20 @@ def champion_exists(artifacts_dir: Path | None = None, warehouse_path: Path | No
     return registered_champion(warehouse_path) is not None
 
 
-def marts_as_of_date(warehouse_path: Path | None = None) -> date | None:
-    """Return the scoring date the marts were built for, or None when the feature mart does not exist yet."""
+def marts_as_of_date(warehouse_path: Path | None = None, *, wait: bool = False) -> date | None:
+    """Return the scoring date the marts were built for, or None when the feature mart does not exist yet.
+
+    `wait`: wait while another process writes the warehouse (include.warehouse.connect_when_free), for a
+    reader whose failure throws work away (the dbt build's task, which reads it once dbt has ended).
+    """
     import duckdb
 
-    from include.warehouse import connect, scoring_date
+    from include.warehouse import connect, connect_when_free, scoring_date
 
     path = Path(warehouse_path or get_settings().warehouse_path)
     if not path.exists():
         return None
-    with connect(path, read_only=True) as con:
+    with connect_when_free(path, read_only=True) if wait else connect(path, read_only=True) as con:
         try:
             return scoring_date(con)
         except (duckdb.CatalogException, SystemExit):
