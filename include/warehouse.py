@@ -43,7 +43,7 @@ def connect(
         require_database_file(path)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
-    with _in_use_is_one_sentence(path):
+    with _in_use_is_one_sentence(path), _held_otherwise_is_one_sentence(path, read_only):
         con = duckdb.connect(str(path), read_only=read_only)
     # set, not passed as config: other connections to the same file in this process share one instance
     settle(con, settings.duckdb_memory_limit)
@@ -88,6 +88,23 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
         if "lock" not in str(error).lower():
             raise
         raise in_use(path, str(error).splitlines()[0]) from None
+
+
+@contextmanager
+def _held_otherwise_is_one_sentence(path: Path, read_only: bool) -> Iterator[None]:
+    """Turn DuckDB's refusal of a second connection of this process to the warehouse in another mode (a
+    notebook holds it read-only, and a verb asks for it read-write, or the reverse) into one sentence."""
+    try:
+        yield
+    except duckdb.ConnectionException as error:
+        if "different configuration" not in str(error):
+            raise
+        asked, held = ("read-only", "read-write") if read_only else ("read-write", "read-only")
+        raise SystemExit(
+            f"The warehouse {path} is open {held} in this process already (a connection still open, as a "
+            f"notebook's), and DuckDB opens a file one way per process, so it cannot be opened {asked} "
+            "beside it: close that connection (con.close()), then run again."
+        ) from None
 
 
 def roll_back_if_open(con: duckdb.DuckDBPyConnection) -> None:

@@ -105,3 +105,33 @@ def test_a_second_connection_of_a_process_keeps_the_file_locked_against_other_pr
     assert refused.returncode == 1 and "Could not set lock on file" in refused.stderr
     first.close()
     assert subprocess.run(writer, capture_output=True, text=True).returncode == 0  # once this one let go
+
+
+@pytest.mark.parametrize(
+    ("held_read_only", "held", "asked"),
+    [(True, "read-only", "read-write"), (False, "read-write", "read-only")],
+)
+def test_a_connection_in_another_mode_than_the_process_holds_is_one_sentence(
+    tmp_path: Path, held_read_only: bool, held: str, asked: str
+) -> None:
+    # a notebook holding the warehouse, then a verb of the same process asking the other mode: DuckDB's
+    # ConnectionException ("different configuration than existing connections") as a traceback
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table kept as select 7 as x")
+    notebook = connect(warehouse, read_only=held_read_only)
+    with pytest.raises(SystemExit) as refused:
+        connect(warehouse, read_only=not held_read_only)
+    assert str(refused.value) == (
+        f"The warehouse {warehouse} is open {held} in this process already (a connection still open, as a "
+        f"notebook's), and DuckDB opens a file one way per process, so it cannot be opened {asked} beside "
+        "it: close that connection (con.close()), then run again."
+    )
+    # the held connection is untouched, and still keeps other processes from writing the file
+    assert notebook.execute("select x from kept").fetchall() == [(7,)]
+    writer = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('create table other as select 1')"
+    other = subprocess.run([sys.executable, "-c", writer, str(warehouse)], capture_output=True, text=True)
+    assert other.returncode == 1 and "Could not set lock on file" in other.stderr
+    notebook.close()
+    with connect(warehouse, read_only=not held_read_only) as con:  # once it is closed, the other mode opens
+        assert con.execute("select x from kept").fetchall() == [(7,)]
