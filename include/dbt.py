@@ -12,6 +12,7 @@ from pathlib import Path
 
 from include.dbt_parse_state import keep_parse_state, option_value, parse_state_copy, written_at
 from include.settings import TELEMETRY_OFF, get_settings
+from include.warehouse_file import refuse_held_read_only
 
 
 def project_label_horizons() -> list[int]:
@@ -197,6 +198,8 @@ def run_dbt(
 
     settings = get_settings()
     warehouse = Path(warehouse_path or settings.warehouse_path).expanduser().resolve()
+    # dbt opens the file read-write in this process: beside a read-only connection of it, DuckDB refuses
+    refuse_held_read_only(warehouse, "dbt " + " ".join(args))
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     project_dir = str(settings.dbt_project_dir)
     cli_args = [*args, "--project-dir", project_dir, "--profiles-dir", project_dir]

@@ -5,6 +5,7 @@ check ends in one sentence naming the file and the fix."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from pathlib import Path
@@ -54,6 +55,23 @@ def descriptor_of(path: Path) -> int | None:
         if (held.st_dev, held.st_ino) == (target.st_dev, target.st_ino):
             return int(name)
     return None
+
+
+def refuse_held_read_only(path: Path, command: str) -> None:
+    """Stop with one sentence when this process holds the file open read-only (a notebook's connection) and
+    `command` (a dbt run) would open it read-write in this process, which DuckDB refuses beside it.
+
+    Left to dbt, it failed before its first node with DuckDB's "different configuration" error and its
+    traceback in the log. A connection opened read-only holds the file through a descriptor opened for
+    reading only.
+    """
+    held = descriptor_of(path) if path.exists() else None
+    if held is not None and fcntl.fcntl(held, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+        raise SystemExit(
+            f"`{command}` opens the warehouse {path} read-write, but this process holds it read-only "
+            "already (a connection still open, as a notebook's), and DuckDB opens a file one way per "
+            "process: close that connection (con.close()), then run again."
+        )
 
 
 def copy_held(path: Path, target: Path, chunk_bytes: int = 8 << 20) -> None:

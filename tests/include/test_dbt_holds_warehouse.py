@@ -162,3 +162,40 @@ def test_a_run_that_finds_the_warehouse_held_for_a_moment_waits_for_it(monkeypat
         assert holder.wait(timeout=30) == 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select n from main.second").fetchall() == [(2,)]
+
+
+def test_a_run_in_a_process_that_holds_the_warehouse_read_only_is_one_sentence(monkeypatch, tmp_path) -> None:
+    # a notebook that read the warehouse, then built or published from the same process: dbt failed before
+    # its first node on DuckDB's "different configuration" error, its traceback in the log
+    from include.warehouse import connect
+
+    _, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path)
+    duckdb.connect(str(warehouse)).close()
+    notebook = connect(warehouse, read_only=True)
+    with pytest.raises(SystemExit) as refused:
+        run_dbt(["run"], warehouse_path=warehouse)
+    assert str(refused.value) == (
+        f"`dbt run` opens the warehouse {warehouse} read-write, but this process holds it read-only already "
+        "(a connection still open, as a notebook's), and DuckDB opens a file one way per process: close that "
+        "connection (con.close()), then run again."
+    )
+    assert notebook.execute("select count(*) from information_schema.tables").fetchall() == [(0,)]
+    notebook.close()
+    run_dbt(["run"], warehouse_path=warehouse)  # once it is closed, the run goes through
+    with connect(warehouse, read_only=True) as con:
+        assert con.execute("select n from main.second").fetchall() == [(2,)]
+
+
+def test_a_run_in_a_process_that_holds_the_warehouse_read_write_shares_its_connection(
+    monkeypatch, tmp_path
+) -> None:
+    # DuckDB lets the process's read-write connections share one instance: dbt writes through it, and the
+    # notebook's connection sees the run's tables at once, still holding the file when the run has ended
+    from include.warehouse import connect
+
+    _, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path)
+    duckdb.connect(str(warehouse)).close()
+    with connect(warehouse) as notebook:
+        run_dbt(["run"], warehouse_path=warehouse)
+        assert notebook.execute("select n from main.second").fetchall() == [(2,)]
+        assert not _opens(warehouse)
