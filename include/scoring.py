@@ -155,12 +155,14 @@ def _checkpointed_copy(source: Path, target: Path) -> None:
     """Copy a DuckDB file after folding its write-ahead log into it, so the copy is complete.
 
     The connection holds the file until the copy ends: copied after it closed, another process could write
-    the file mid-copy and tear the copy (include.warehouse_file.copy_held).
+    the file mid-copy and tear the copy (include.warehouse_file.copy_held). It waits while another process
+    holds the file (include.warehouse.connect_when_free), as the copy back does: a `cvw sql` or a notebook
+    open on the warehouse as the scoring began failed it at once.
     """
-    from include.warehouse import connect
+    from include.warehouse import connect_when_free
     from include.warehouse_file import copy_held
 
-    with connect(source) as con:
+    with connect_when_free(source) as con:
         con.execute("checkpoint")
         copy_held(source, target)
 

@@ -201,7 +201,7 @@ def wait_until_writable(path: Path | None = None, timeout_seconds: float = LOCK_
 
 
 def connect_when_free(
-    path: Path | None = None, timeout_seconds: float = LOCK_WAIT_SECONDS, read_only: bool = False
+    path: Path | None = None, timeout_seconds: float | None = None, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """Return a connection to the warehouse (read-write by default), waiting while another process holds it.
 
