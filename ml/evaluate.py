@@ -205,7 +205,7 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
 
     With bootstrap > 0, table.attrs["intervals"] holds difference_intervals over that many resamples.
     """
-    from include.warehouse import connect
+    from include.warehouse import connect_when_free
     from ml.fitting import prepare_frame
 
     frame = load_evaluation_frame(warehouse, cutoff, horizon_days)
@@ -214,7 +214,8 @@ def run(cutoff: date, horizon_days: int, warehouse: Path | None = None, bootstra
     frame, features = prepare_frame(frame, horizon_days)
     model, table, predictions = evaluate_cutoff(frame, features, pd.Timestamp(cutoff), horizon_days)
     table = with_evaluation_keys(table, cutoff, horizon_days, frame)
-    with connect(warehouse) as con:
+    # the fit is lost if this fails on another process's lock (a notebook, `cvw sql`): wait, as training does
+    with connect_when_free(warehouse) as con:
         store(con, table)
     test = at_cutoffs(frame, [pd.Timestamp(cutoff)])
     table.attrs["calibration"] = model.calibration

@@ -92,6 +92,36 @@ def test_evaluating_again_on_the_same_data_replaces_the_rows(
     pd.testing.assert_series_equal(after["value"], before["value"])
 
 
+def test_an_evaluation_waits_for_a_reader_that_took_the_warehouse_while_it_fitted(
+    evaluated: tuple[Path, pd.DataFrame, str], own_warehouse: Path, monkeypatch
+) -> None:
+    # the rows were written through one connect(): a `cvw sql` or a notebook that opened the warehouse in
+    # the seconds of fitting failed the evaluation on the lock and threw the fit away
+    import subprocess
+    import sys
+
+    _, before, _ = evaluated
+    holder = (
+        "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print('holding', flush=True)\ntime.sleep(3)\ncon.close()\n"
+    )
+    fit, readers = evaluate.evaluate_cutoff, []
+
+    def fit_then_open(*args, **kwargs):
+        fitted = fit(*args, **kwargs)
+        reader = subprocess.Popen(
+            [sys.executable, "-c", holder, str(own_warehouse)], stdout=subprocess.PIPE, text=True
+        )
+        readers.append(reader)
+        assert reader.stdout.readline().strip() == "holding"
+        return fitted
+
+    monkeypatch.setattr(evaluate, "evaluate_cutoff", fit_then_open)
+    evaluate.run(date(2024, 9, 1), 90, own_warehouse)
+    assert [reader.wait(timeout=30) for reader in readers] == [0]
+    assert _evaluation_rows(own_warehouse) == len(before)
+
+
 def test_a_cutoff_the_marts_do_not_have_stops_with_the_rebuild_sentence(warehouse: Path) -> None:
     with pytest.raises(SystemExit, match="no cutoff at 2024-09-09: rebuild the marts with that cutoff"):
         evaluate.main(["--cutoff", "2024-09-09", "--horizon", "90", "--warehouse", str(warehouse)])
