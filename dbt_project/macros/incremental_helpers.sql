@@ -197,6 +197,18 @@
     {%- if not is_incremental() -%}
         {{- return(none) -}}
     {%- endif -%}
+    {#- asked by the model's SQL, then by its pre-hook: the model's table, its watermark and what it reads
+        (upstream, built before it) do not change in between, so the second asks the run cache -#}
+    {%- set cache = run_cache() -%}
+    {%- set key = 'spine_cutoffs_to_build ' ~ model.unique_id ~ ' ' ~ this -%}
+    {%- if key not in cache -%}
+        {%- do cache.update({key: cutoffs_to_rebuild(changes, stale)}) -%}
+    {%- endif -%}
+    {{- return(cache[key]) -}}
+{%- endmacro %}
+
+{# spine_cutoffs_to_build's answer, asked of the warehouse (none when the model has no watermark yet). #}
+{% macro cutoffs_to_rebuild(changes, stale) -%}
     {%- set since = previous_watermark(model.name) -%}
     {%- if since is none -%}
         {{- return(none) -}}
@@ -214,8 +226,14 @@
             {%- endfor %}
         ) as changes
     {%- endset -%}
-    {%- set changed_from = run_query(query).columns[0].values()[0] -%}
-    {{- return(stale(this, date_literal(changed_from))) -}}
+    {#- the models over the spine read the same relations, upstream of each and built before it: one query
+        per run for the models with the same watermark -#}
+    {%- set cache = run_cache() -%}
+    {%- set key = 'first changed date ' ~ query -%}
+    {%- if key not in cache -%}
+        {%- do cache.update({key: run_query(query).columns[0].values()[0]}) -%}
+    {%- endif -%}
+    {{- return(stale(this, date_literal(cache[key]))) -}}
 {%- endmacro %}
 
 {# The label horizons of var label_horizons as rows of one column, horizon_days (for a CTE). #}

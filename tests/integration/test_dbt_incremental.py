@@ -192,10 +192,32 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with duckdb.connect(str(incremental)) as con:
         con.execute(f"update {FEATURES} set days_to_year_end_peak = -1 where cutoff_date = ?", [OLD_CUTOFF])
     append(incremental, third, "3", LOADED_AT[2])
-    run_dbt(["run"], warehouse_path=incremental)
+    # its debug log holds every statement the run sent (test_each_spine_model_asks_its_cutoffs_once)
+    logged = ["--log-path", str(root / "logs"), "--log-level-file", "debug"]
+    run_dbt(["run", *logged], warehouse_path=incremental)
     shutil.copy(incremental, full)
     run_dbt(["run", "--full-refresh"], warehouse_path=full)
     return incremental, full
+
+
+SPINE_MODELS = [
+    "int_orders_aggregated_to_cutoffs",
+    "int_order_items_aggregated_to_cutoffs",
+    "int_sessions_aggregated_to_cutoffs",
+    "customer_features",
+    "customer_labels",
+]
+
+
+def test_each_spine_model_asks_its_cutoffs_once(warehouses: tuple[Path, Path]) -> None:
+    """The SQL of a model over the spine and its pre-hook (which deletes those cutoffs first) share one
+    answer, and the four feature models one earliest changed date: each question reads a table of every
+    cutoff, or what was loaded since, and asking it twice was half a spine model's statements."""
+    log = (warehouses[0].parent / "logs" / "dbt.log").read_text()
+    for model in SPINE_MODELS:
+        assert log.count(f"where model_name = '{model}'\n") == 1, model  # its watermark
+    assert log.count("select distinct cutoff_date") == len(SPINE_MODELS)  # the cutoffs each table holds
+    assert log.count("select min(changed_date) from (") == 2  # the feature models', customer_labels'
 
 
 def test_the_second_load_brings_new_days_late_rows_and_changes() -> None:
