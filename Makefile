@@ -37,8 +37,10 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
+# Compiled at install, as pip does: on a machine with PYTHONDONTWRITEBYTECODE set (as ours is), Python would
+# compile dbt's and Airflow's modules from source in every process, about 1 s of CPU each.
 $(SYNCED): uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 install: $(SYNCED)  ## create .venv and install the locked dependencies
