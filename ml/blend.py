@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import expit, logit
 
 _EPSILON = 1e-6
@@ -97,13 +98,57 @@ def unscaled_blend(
     return revenue, churn, np.clip(total, 0.0, None)
 
 
+def has_churn_level(calibration: dict[str, Any]) -> bool:
+    """Return whether the churn probability's level is set per scored cutoff (`churn_level_error`)."""
+    calibrator = calibration.get("churn")
+    return "churn_level_error" in calibration and bool(calibrator) and calibrator["method"] == "platt"
+
+
+def churn_log_odds(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> np.ndarray:
+    """Return the churn blend's log-odds times its Platt slope: the displayed churn's before its level."""
+    blend = blend_churn(raw, calibration.get("churn_weight", 1.0))
+    return calibration["churn"]["slope"] * _log_odds(blend)
+
+
+def churn_level(log_odds: np.ndarray, btyd_churn_mean: float, error: float) -> float:
+    """Return the intercept d that makes the mean of sigmoid(log_odds + d) over the scored customers
+    sigmoid(logit(BG/NBD's mean churn over them) + error): BG/NBD's level moved by its error a year earlier.
+    """
+    target = float(expit(_log_odds(np.array([btyd_churn_mean]))[0] + error))
+    log_odds = np.asarray(log_odds, dtype=float)
+    log_odds = log_odds[np.isfinite(log_odds)]
+    if not len(log_odds):  # no scored customer has a score: nothing to set
+        return 0.0
+    reach = float(np.max(np.abs(log_odds))) + 50.0  # the mean runs from ~0 to ~1 over [-reach, reach]
+    return float(brentq(lambda d: float(np.mean(expit(log_odds + d))) - target, -reach, reach, xtol=1e-12))
+
+
+def leveled_churn(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> np.ndarray:
+    """Return the displayed churn probability of customers scored together (a whole cutoff).
+
+    Validation's calibrated churn, or, with `churn_level_error` (below a year of cutoffs with a labelled
+    cutoff a year earlier: ml.btyd_total.churn_level_error), its slope with the level set for these rows
+    (churn_level). The hurdle's revenue keeps validation's churn (unscaled_blend): its form and weight were
+    chosen with it.
+    """
+    if not has_churn_level(calibration):
+        return calibrated_churn(raw, calibration)
+    log_odds = churn_log_odds(raw, calibration)
+    btyd = np.asarray(raw["btyd_churn"], dtype=float)
+    level = churn_level(log_odds, float(np.mean(btyd[np.isfinite(btyd)])), calibration["churn_level_error"])
+    return expit(log_odds + level)
+
+
 def combine(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Return (predicted revenue, churn probability) of customers scored together, from raw predictions.
 
     Revenue is the chosen blend rescaled so that its total is the total of the `revenue_total` source
     (the Tweedie booster by default, else BG/NBD + Gamma-Gamma times `btyd_total_factor`) over these rows.
+    The churn probability is leveled_churn's.
     """
     revenue, churn, total = unscaled_blend(raw, calibration)
+    if has_churn_level(calibration):
+        churn = leveled_churn(raw, calibration)
     return revenue * fit_revenue_scale(total, revenue), churn
 
 
@@ -142,6 +187,7 @@ def combine_orders(raw: dict[str, np.ndarray], calibration: dict[str, Any]) -> n
 # The calibration entries the churn probability reads (calibrated_churn), and those revenue reads besides
 # (unscaled_blend; the hurdle form reads the churn probability too).
 CHURN_KEYS = ("churn_weight", "churn")
+CHURN_LEVEL_KEYS = ("churn_level_error",)  # the displayed churn's level (leveled_churn), not the hurdle's
 REVENUE_KEYS = ("form", "revenue_weight", "revenue_total", "btyd_total_factor")
 ORDERS_KEYS = ("revenue_total", "btyd_orders_factor")  # what combine_orders reads besides the orders booster
 
@@ -157,7 +203,8 @@ def prediction_inputs(
     orders booster): the clv task's predicted orders are that booster's, through combine_orders.
     """
     if task == "churn":
-        return ("churn",), {key: calibration[key] for key in CHURN_KEYS if key in calibration}
+        keys = (*CHURN_KEYS, *CHURN_LEVEL_KEYS)
+        return ("churn",), {key: calibration[key] for key in keys if key in calibration}
     hurdle = calibration.get("form", "tweedie") == "hurdle"
     tweedie_total = calibration.get("revenue_total") != "btyd"
     boosters = ("churn", "spend", *(("clv",) if tweedie_total else ())) if hurdle else ("clv",)

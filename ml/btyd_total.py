@@ -67,11 +67,41 @@ def seasonal_total_factor(
         predicted=(predicted, "sum"),
         history=("days_since_first_order", "max"),
     )
-    distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
-    usable = (
-        (distance <= SEASON_TOLERANCE) & (totals["history"] >= MIN_HISTORY_DAYS) & (totals["predicted"] > 0)
-    )
-    if not usable.any():
+    year_ago = year_earlier_cutoff(totals, cutoff, totals["predicted"] > 0)
+    if year_ago is None:
         return 1.0
-    year_ago = distance[usable].idxmin()
     return float((1.0 + totals.loc[year_ago, "actual"] / totals.loc[year_ago, "predicted"]) / 2.0)
+
+
+def year_earlier_cutoff(totals: pd.DataFrame, cutoff: pd.Timestamp, usable: pd.Series) -> pd.Timestamp | None:
+    """Return the cutoff of `totals` (indexed by cutoff, with its `history`) nearest a year before `cutoff`,
+    among the `usable` ones within half a month of it with MIN_HISTORY_DAYS of history; None when none is.
+    """
+    distance = (totals.index - (cutoff - YEAR)).to_series(index=totals.index).abs()
+    usable = usable & (distance <= SEASON_TOLERANCE) & (totals["history"] >= MIN_HISTORY_DAYS)
+    return distance[usable].idxmin() if usable.any() else None
+
+
+def churn_level_error(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, float | str]:
+    """Return BG/NBD's churn error a year before a cutoff as the calibration records it; {} without one.
+
+    The error is logit(observed churn rate) - logit(BG/NBD's mean P(no purchase)) at the labelled cutoff
+    seasonal_total_factor would use (`churn_level_cutoff`); ml.blend.leveled_churn moves BG/NBD's mean churn
+    over the scored customers by it to set their churn probability's level. `labelled` holds rows whose
+    horizon ended by the cutoff, with their labels. A year-earlier rate of 0 or 1 has no log-odds: {}.
+    """
+    frame = labelled.assign(btyd_churn=np.exp(-labelled["btyd_expected_purchases"].to_numpy(dtype=float)))
+    rates = frame.groupby("cutoff_date").agg(
+        observed=("label_is_churned", "mean"),
+        predicted=("btyd_churn", "mean"),
+        history=("days_since_first_order", "max"),
+    )
+    inside = rates[["observed", "predicted"]].gt(0).all(axis=1) & rates[["observed", "predicted"]].lt(1).all(
+        axis=1
+    )
+    year_ago = year_earlier_cutoff(rates, cutoff, inside)
+    if year_ago is None:
+        return {}
+    observed, predicted = rates.loc[year_ago, "observed"], rates.loc[year_ago, "predicted"]
+    error = np.log(observed / (1 - observed)) - np.log(predicted / (1 - predicted))
+    return {"churn_level_error": float(error), "churn_level_cutoff": str(pd.Timestamp(year_ago).date())}

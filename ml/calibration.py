@@ -5,7 +5,8 @@ From the raw predictions of models fitted on earlier cutoffs, on the validation 
   P(no purchase) = exp(-expected purchases)), chosen by ROC-AUC, then a Platt calibrator of the blend: its
   slope (0 or more: the order of the scores, ROC-AUC and lift unchanged) fitted on validation pooled with
   earlier out-of-time cutoffs, its intercept 0, the level the booster's (ml.churn_calibration); below a year
-  of cutoffs, Platt fitted on validation alone;
+  of cutoffs, Platt fitted on validation alone (the displayed level then set per scored cutoff when a
+  labelled cutoff a year earlier exists: ml.blend.leveled_churn);
 - revenue: the CLV form (Tweedie, or the hurdle P(purchase) x E[revenue | purchase]) and the weight of
   LightGBM against BG/NBD + Gamma-Gamma in a geometric blend, chosen by ranking (Spearman, normalized Gini,
   top-10% capture). A weight of 1 is LightGBM alone.

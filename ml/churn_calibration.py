@@ -12,7 +12,9 @@ the earlier ones, one horizon apart (label windows that do not overlap), within 
 intercept per cutoff that absorbs its level, and the calibrator applies the slope alone (intercept 0). The
 level of the probabilities stays the churn booster's, which learnt it with the cutoffs' calendar features on
 every season it was fitted on. Boosters that learnt from under a year of cutoffs have not seen every season:
-ml.fitting then calibrates with Platt on validation alone, as it takes the revenue total from BG/NBD.
+ml.fitting then calibrates with Platt on validation alone, as it takes the revenue total from BG/NBD, and,
+where a labelled cutoff a year earlier exists, the displayed probability's level is set per scored cutoff
+to BG/NBD's mean churn moved by BG/NBD's error a year earlier (ml.blend.leveled_churn).
 """
 
 from __future__ import annotations

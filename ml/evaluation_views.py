@@ -52,9 +52,15 @@ def describe(calibration: dict) -> str:
     """Return one line saying what the model is: CLV form, blend weights and where they were chosen."""
     c = calibration
     seasonal = f" x seasonal factor {c['btyd_total_factor']:.3f}" if "btyd_total_factor" in c else ""
+    level = (
+        f"; churn level per scored cutoff: BG/NBD's mean churn moved by its error on "
+        f"{c['churn_level_cutoff']} ({c['churn_level_error']:+.3f} log-odds)"
+        if "churn_level_error" in c
+        else ""
+    )
     return (
         f"model: LightGBM {c['form']} revenue at weight {c['revenue_weight']:g} and churn at "
         f"{c['churn_weight']:g} against BG/NBD + Gamma-Gamma (geometric / log-odds blends), total revenue "
         f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}{seasonal}; chosen and calibrated on "
-        f"{c['validation_cutoff']}"
+        f"{c['validation_cutoff']}{level}"
     )

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ml.blend import combine
-from ml.btyd_total import btyd_orders, seasonal_factors, total_source
+from ml.btyd_total import btyd_orders, churn_level_error, seasonal_factors, total_source
 from ml.calibration import fit_calibration
 from ml.churn_calibration import POOL_SPAN, pooled_cutoffs
 from ml.data import (
@@ -171,10 +171,20 @@ def fit_evaluated_model(frame: pd.DataFrame, split: CutoffSplit, features: list[
     calibration["revenue_total"] = total
     if total == "btyd":
         calibration |= seasonal_factors(at_cutoffs(frame, split.refit), split.test)
+        calibration |= churn_level(calibration, at_cutoffs(frame, split.refit), split.test)
     model = fit_boosters(at_cutoffs(frame, split.refit), CLV_FORMS[calibration["form"]], features)
     model.calibration = calibration
     model.churn_pool = {split.validation: (validation["label_is_churned"].to_numpy(bool), raw)} | (pool or {})
     return model
+
+
+def churn_level(calibration: dict[str, Any], labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str, Any]:
+    """Return BG/NBD's churn error a year before the cutoff (ml.btyd_total.churn_level_error) when the churn
+    calibrator is validation's Platt (below a year of cutoffs), which it sets the level of; else {}."""
+    calibrator = calibration.get("churn")
+    if not calibrator or calibrator["method"] != "platt":
+        return {}
+    return churn_level_error(labelled, cutoff)
 
 
 def churn_pool(
@@ -217,6 +227,7 @@ def fit_champion(
     calibration["revenue_total"] = total
     if total == "btyd" and scoring_cutoff is not None:
         calibration |= seasonal_factors(frame, scoring_cutoff)
+        calibration |= churn_level(calibration, frame, scoring_cutoff)
     champion = fit_boosters(frame, CLV_FORMS[form], evaluated.features)
     champion.calibration = calibration
     return champion

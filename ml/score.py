@@ -15,7 +15,9 @@ BG/NBD fit's sample, at most about CVW_TRAIN_MAX_CUSTOMERS rows) whatever the nu
    own pred_contrib).
    Each chunk is blended at once (calibrated churn, the CLV blend) and kept in a temporary table of the
    warehouse connection (keep_pass1; DuckDB spills it to disk beyond its memory limit), with the two sums
-   that set the blend's total over all the date's customers, as in training.
+   that set the blend's total over all the date's customers, as in training. When the calibration sets the
+   churn probability's level per scored date (below a year of cutoffs: ml.blend.leveled_churn), each
+   customer's churn log-odds are kept too and read back alone (8 bytes a customer) to solve that level.
 2. The kept chunks are read back one at a time, their revenue scaled to that total, and the score rows are
    built and written in one transaction (ml.publish_scores), which also sets tiers and actions against the
    whole date. The orders booster's orders are scaled to their total over the date the same way
@@ -37,13 +39,21 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from scipy.special import expit
 
 from include.settings import get_settings
 from include.unfinished import SCORING_MARTS, require_finished_marts
 from include.warehouse import connect, scoring_date
 from ml import compiled as native
 from ml.artifacts import load_champion, version_dir
-from ml.blend import fit_revenue_scale, unscaled_blend, unscaled_orders
+from ml.blend import (
+    churn_level,
+    churn_log_odds,
+    fit_revenue_scale,
+    has_churn_level,
+    unscaled_blend,
+    unscaled_orders,
+)
 from ml.btyd import (
     BTYD_FEATURES,
 )
@@ -67,12 +77,15 @@ def scoring_columns(features: list[str]) -> list[str]:
 
 def keep_pass1(
     con: duckdb.DuckDBPyConnection, chunks: Iterable[RawChunk], calibration: dict[str, Any]
-) -> tuple[float, float | None]:
+) -> tuple[float, float | None, float | None]:
     """Write pass 1's blended chunks to the connection's temporary table PASS1_TABLE; return the scales of
-    revenue and of the orders booster's orders (None for a model without that booster).
+    revenue and of the orders booster's orders (None for a model without that booster), and the churn
+    probability's level over the date (None unless the calibration sets one: ml.blend.leveled_churn).
 
     Each chunk is blended on its own (ml.blend.unscaled_blend, unscaled_orders); only the totals the
     scales need are summed across chunks, so memory holds one chunk however many customers the date has.
+    The level needs every customer's churn log-odds: they are kept in the table too and read back alone
+    (8 bytes a customer) to solve it.
     """
     con.execute(
         f"""
@@ -80,12 +93,14 @@ def keep_pass1(
             chunk integer, position integer, customer_id varchar, revenue_lifetime double,
             avg_order_value double, orders_lifetime bigint, order_days_lifetime bigint,
             days_since_first_order bigint, days_since_last_order bigint, revenue double, churn double,
-            btyd_orders double, orders double, churn_reasons varchar, value_reasons varchar
+            btyd_orders double, orders double, churn_log_odds double, churn_reasons varchar,
+            value_reasons varchar
         )
         """
     )
     total_source = total_revenue = orders_source = total_orders = 0.0
-    with_orders = False
+    with_orders, leveled = False, has_churn_level(calibration)
+    btyd_churn_sum, btyd_churn_count = 0.0, 0
     for number, chunk in enumerate(chunks):
         revenue, churn, total = unscaled_blend(chunk.raw, calibration)
         total_source += float(np.sum(total))
@@ -98,6 +113,10 @@ def keep_pass1(
             orders, source = booster_orders
             orders_source += float(np.sum(source))
             total_orders += float(np.sum(orders))
+        log_odds = churn_log_odds(chunk.raw, calibration) if leveled else np.full(count, np.nan)
+        btyd_churn = np.asarray(chunk.raw["btyd_churn"], dtype=float)
+        btyd_churn_sum += float(np.sum(btyd_churn[np.isfinite(btyd_churn)]))
+        btyd_churn_count += int(np.isfinite(btyd_churn).sum())
         none = pa.repeat(pa.scalar("", pa.string()), count)  # without reasons
         columns = {
             "chunk": pa.repeat(pa.scalar(number, pa.int32()), count),
@@ -107,6 +126,7 @@ def keep_pass1(
             "churn": churn,
             "btyd_orders": np.asarray(chunk.raw["btyd_orders"], dtype=float),
             "orders": orders,
+            "churn_log_odds": log_odds,
             "churn_reasons": none if chunk.churn_reasons is None else arrow_strings(chunk.churn_reasons),
             "value_reasons": none if chunk.value_reasons is None else arrow_strings(chunk.value_reasons),
         }
@@ -117,23 +137,29 @@ def keep_pass1(
             con.unregister("pass1_chunk")
     scale = fit_revenue_scale(np.array([total_source]), np.array([total_revenue]))
     orders_scale = fit_revenue_scale(np.array([orders_source]), np.array([total_orders]))
-    return scale, orders_scale if with_orders else None
+    level = None
+    if leveled and btyd_churn_count:
+        log_odds = con.sql(f"select churn_log_odds from {PASS1_TABLE} order by chunk, position").fetchnumpy()
+        error = calibration["churn_level_error"]
+        level = churn_level(log_odds["churn_log_odds"], btyd_churn_sum / btyd_churn_count, error)
+    return scale, orders_scale if with_orders else None, level
 
 
 def score_rows(
     con: duckdb.DuckDBPyConnection,
-    scales: tuple[float, float | None],
+    scales: tuple[float, float | None, float | None],
     metadata: dict[str, Any],
     version: str,
     as_of_date: date,
 ) -> Iterator[pa.Table]:
     """Yield pass 2: the score rows of the date, one pass-1 chunk at a time, its revenue and the orders
-    booster's orders times their scales (keep_pass1; revenue / average order value without the booster).
+    booster's orders times their scales (keep_pass1; revenue / average order value without the booster),
+    the churn probability sigmoid(log-odds + the date's level) when keep_pass1 solved one.
 
     Every row of the run gets one scored_at, when pass 2 started: a date scored in many chunks is one scoring.
     """
     settings = get_settings()
-    scale, orders_scale = scales
+    scale, orders_scale, level = scales
     scored_at = datetime.now(UTC).replace(tzinfo=None)
     [(last,)] = con.execute(f"select max(chunk) from {PASS1_TABLE}").fetchall()  # all: the result is done
     for number in range(0 if last is None else last + 1):
@@ -144,7 +170,9 @@ def score_rows(
         yield build_score_chunk(
             part.select(list(VALUE_COLUMNS)),
             part.column("revenue").to_numpy() * scale,
-            part.column("churn").to_numpy(),
+            part.column("churn").to_numpy()
+            if level is None
+            else expit(part.column("churn_log_odds").to_numpy() + level),
             part.column("churn_reasons"),
             part.column("value_reasons"),
             as_of_date,

@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from scipy.special import expit, logit
 
 from ml import (
     actions,
+    blend,
     champion,
     compiled,
     evaluate,
@@ -895,6 +897,35 @@ def test_the_orders_total_of_a_date_is_bg_nbd_s_over_all_its_chunks_when_bg_nbd_
     # the booster's 3.25 orders rescaled to BG/NBD's (9 + 6 + 0.1) x 0.5 = 7.55 over the whole date
     scale = 7.55 / 3.25
     assert rows.column("predicted_orders").to_pylist() == pytest.approx([2 * scale, scale, 0.25 * scale])
+
+
+def test_a_date_s_churn_level_is_solved_over_all_its_chunks_as_over_one() -> None:
+    values, raw = _three_customers()
+    calibration = {
+        "form": "hurdle",
+        "revenue_weight": 1.0,
+        "churn_weight": 1.0,
+        "churn": {"method": "platt", "slope": 0.8, "intercept": 0.5},
+        "churn_level_error": 0.6,
+    }
+    raw["spend"] = np.array([200.0, 10.0, 5.0])
+    rows = {}
+    for name, chunks in (
+        ("one", [score_predictions.RawChunk(values, raw, None, None)]),
+        ("two", _two_chunks(values, raw)),
+    ):
+        with duckdb.connect() as con:
+            scales = score.keep_pass1(con, chunks, calibration)
+            rows[name] = pa.concat_tables(
+                score.score_rows(con, scales, {"horizon_days": 90}, "v1", SCORING_DATE)
+            )
+    revenue, churn = blend.combine(raw, calibration)
+    for table in rows.values():
+        np.testing.assert_allclose(table.column("churn_probability").to_numpy(), churn, rtol=1e-12)
+        np.testing.assert_allclose(table.column("predicted_revenue").to_numpy(), revenue, rtol=1e-12)
+    # BG/NBD's mean churn over the date moved by 0.6 log-odds
+    target = expit(logit(raw["btyd_churn"].mean()) + 0.6)
+    assert rows["two"].column("churn_probability").to_numpy().mean() == pytest.approx(target, abs=1e-12)
 
 
 def test_a_free_customer_with_several_orders_a_day_is_predicted_orders_and_waits_for_a_day(own) -> None:
