@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -28,6 +30,40 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(REPO_ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target"))
     monkeypatch.setenv("CVW_DBT_PROJECT_DIR", str(project))
     return project
+
+
+# Another process holding a DuckDB file (a notebook, a `cvw sql`, a scoring): argv path, mode, and seconds
+# to hold it, or "stdin" to hold it until its stdin closes.
+HOLDER = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read-only")
+print("holding", flush=True)
+sys.stdin.read() if sys.argv[3] == "stdin" else time.sleep(float(sys.argv[3]))
+con.close()
+"""
+
+
+@pytest.fixture()
+def hold_warehouse() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Yield hold(path, read_only=False, seconds=None): start another process holding the DuckDB file, for
+    `seconds` or (None) until its stdin closes, and return it once it holds the file. A holder still
+    running when the test ends is killed."""
+    holders: list[subprocess.Popen] = []
+
+    def hold(path: Path, read_only: bool = False, seconds: float | None = None) -> subprocess.Popen:
+        mode, until = "read-only" if read_only else "read-write", "stdin" if seconds is None else str(seconds)
+        command = [sys.executable, "-c", HOLDER, str(path), mode, until]
+        stdin = subprocess.PIPE if seconds is None else None
+        holder = subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE, text=True)
+        holders.append(holder)
+        assert holder.stdout.readline().strip() == "holding"
+        return holder
+
+    yield hold
+    for holder in holders:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(timeout=30)
 
 
 class _Webhook(BaseHTTPRequestHandler):

@@ -3,8 +3,6 @@ in between is waited for, not a failure of the build that passed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,18 +11,9 @@ import pytest
 
 from include.assets import MARTS
 
-# another process writing the warehouse (a notebook, a `cvw score`): holds it read-write for a time
-WRITER = """
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1])
-print("holding", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
-
 
 def test_the_marts_date_waits_for_a_writer_that_opened_the_warehouse_after_dbt(
-    dag_task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dag_task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold_warehouse
 ) -> None:
     # it connected once, with no wait: a writer that opened the file after dbt ended failed the producer,
     # and with it the transform whose build had passed (Cosmos never runs a second build in one run)
@@ -38,10 +27,7 @@ def test_the_marts_date_waits_for_a_writer_that_opened_the_warehouse_after_dbt(
     monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
     producer = dag_task("transform", "dbt.dbt_producer_watcher")
     context = {"outlet_events": {MARTS: SimpleNamespace(extra={})}}
-    holder = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(warehouse), "2"], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline().strip() == "holding"
+    holder = hold_warehouse(warehouse, seconds=2)  # a notebook, a `cvw score`
     producer._post_execute_hook(context)
     assert holder.wait(timeout=10) == 0  # it read the date only once the writer was gone
     assert context["outlet_events"][MARTS].extra == {"as_of_date": "2025-06-01"}

@@ -95,13 +95,9 @@ def test_run_dbt_lets_go_of_the_warehouse_when_the_run_ends(monkeypatch, tmp_pat
         assert con.execute("select n from main.second").fetchall() == [(2,)]
 
 
-# another process writing the warehouse, as a notebook that opened it read-write
-HOLDER = (
-    "import duckdb, sys\ncon = duckdb.connect(sys.argv[1])\nprint('holding', flush=True)\nsys.stdin.read()\n"
-)
-
-
-def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeypatch, tmp_path) -> None:
+def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(
+    monkeypatch, tmp_path, hold_warehouse
+) -> None:
     # both were DbtFailed, which the score and publish tasks now fail at once: only the lock is retried
     from include.dbt import DbtFailed
     from include.warehouse import WarehouseInUse
@@ -109,19 +105,11 @@ def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeyp
     # the lock outlasts every attempt of dbt's to open the file
     project, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path, connect_attempts=1)
     duckdb.connect(str(warehouse)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(WarehouseInUse) as held:
-            run_dbt(["run"], warehouse_path=warehouse)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    holder = hold_warehouse(warehouse)  # a notebook that opened it read-write
+    with pytest.raises(WarehouseInUse) as held:
+        run_dbt(["run"], warehouse_path=warehouse)
+    holder.stdin.close()  # the notebook lets go
+    assert holder.wait(timeout=30) == 0
     assert not isinstance(held.value, DbtFailed)
     assert held.value.lock_error.startswith(
         f'IO Error: Could not set lock on file "{warehouse}": Conflicting lock'
@@ -138,28 +126,19 @@ def test_a_run_that_finds_the_warehouse_held_is_in_use_not_a_dbt_failure(monkeyp
         run_dbt(["run"], warehouse_path=warehouse)
 
 
-# holds the warehouse read-write for a few seconds, as a `cvw sql` or a notebook that opened it in the seconds
-# between the wait for the warehouse (wait_until_writable) and dbt's first node
-BRIEF_HOLDER = (
-    "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1])\nprint('holding', flush=True)\n"
-    "time.sleep(3)\ncon.close()\n"
-)
-
-
-def test_a_run_that_finds_the_warehouse_held_for_a_moment_waits_for_it(monkeypatch, tmp_path) -> None:
+def test_a_run_that_finds_the_warehouse_held_for_a_moment_waits_for_it(
+    monkeypatch, tmp_path, hold_warehouse
+) -> None:
     # dbt opened the file once, on its first node, seconds (about 11 s here) after cvw build and transform
     # had waited for it to be free: a process that opened it in between failed the build on the lock, and
     # transform's build, which never retries, with it
     project, warehouse = _run_dbt_on_two_models(monkeypatch, tmp_path)
     duckdb.connect(str(warehouse)).close()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", BRIEF_HOLDER, str(warehouse)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        run_dbt(["run"], warehouse_path=warehouse)
-    finally:
-        assert holder.wait(timeout=30) == 0
+    # read-write for a few seconds, as a `cvw sql` or a notebook that opened it in the seconds between the
+    # wait for the warehouse (wait_until_writable) and dbt's first node
+    holder = hold_warehouse(warehouse, seconds=3)
+    run_dbt(["run"], warehouse_path=warehouse)
+    assert holder.wait(timeout=30) == 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select n from main.second").fetchall() == [(2,)]
 

@@ -3,8 +3,6 @@ between is waited for, and one that keeps it past the wait is one sentence, neve
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,24 +10,6 @@ import duckdb
 import pytest
 
 from include.publish import _write_copy
-
-# another process writing the warehouse (a notebook, a `cvw score`): holds it read-write for a time
-WRITER = """
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1])
-print("holding", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
-
-
-def _hold(path: Path, seconds: float) -> subprocess.Popen:
-    """Start a process holding the warehouse read-write for `seconds`; return once it holds it."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline().strip() == "holding"
-    return holder
 
 
 @pytest.fixture()
@@ -62,11 +42,13 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_a_writer_that_took_the_warehouse_after_dbt_is_waited_for(warehouse: Path, tmp_path: Path) -> None:
+def test_a_writer_that_took_the_warehouse_after_dbt_is_waited_for(
+    warehouse: Path, tmp_path: Path, hold_warehouse
+) -> None:
     # the attach after dbt's build had no wait and no sentence: DuckDB's lock error as a traceback, and the
     # build of the bi marts thrown away
     serving = tmp_path / "serving.duckdb"
-    holder = _hold(warehouse, 2.0)
+    holder = hold_warehouse(warehouse, seconds=2)
     snapshot, warnings = _write_copy(warehouse, serving, date(2025, 6, 1), {})
     assert holder.wait(timeout=10) == 0  # it copied only once the writer was gone
     assert (snapshot["as_of_date"], snapshot["customers"], snapshot["model_version"]) == (
@@ -84,19 +66,15 @@ def test_a_writer_that_took_the_warehouse_after_dbt_is_waited_for(warehouse: Pat
 
 
 def test_a_writer_that_keeps_the_warehouse_past_the_wait_is_one_sentence(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold_warehouse
 ) -> None:
     import include.warehouse
 
     monkeypatch.setattr(include.warehouse, "LOCK_WAIT_SECONDS", 2)
     serving = tmp_path / "serving.duckdb"
-    holder = _hold(warehouse, 30.0)
-    try:
-        with pytest.raises(SystemExit) as stopped:
-            _write_copy(warehouse, serving, date(2025, 6, 1), {})
-    finally:
-        holder.kill()
-        holder.wait()
+    hold_warehouse(warehouse)  # until the test ends
+    with pytest.raises(SystemExit) as stopped:
+        _write_copy(warehouse, serving, date(2025, 6, 1), {})
     assert str(stopped.value).startswith(f"The warehouse {warehouse} stayed locked by another process for ")
     assert f'(IO Error: Could not set lock on file "{warehouse}": Conflicting lock' in str(stopped.value)
     assert str(stopped.value).endswith(

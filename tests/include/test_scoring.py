@@ -283,18 +283,15 @@ def test_a_connection_held_by_the_scoring_process_keeps_its_lock_after_the_copy(
         assert con.execute("select count(*) from orders").fetchall() == [(100001,)]
 
 
-# holds the warehouse read-only for a few seconds, as a `cvw sql` or a notebook does
-BRIEF_READER = (
-    "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\n"
-    "print('holding', flush=True)\ntime.sleep(3)\ncon.close()\n"
-)
 SCORE_ROW = (
     "insert into scores.customer_scores values (date '2025-03-01', ?, 'v1', 90, 0.5, 10.0, 1.0, 9.0, 20.0, "
     "30.0, date '2025-04-01', 'high', 'medium', 'nurture', '[]', '[]', timestamp '2025-03-01 06:00:00')"
 )
 
 
-def test_the_scores_of_a_scratch_build_wait_for_a_reader_of_the_warehouse_to_let_go(tmp_path: Path) -> None:
+def test_the_scores_of_a_scratch_build_wait_for_a_reader_of_the_warehouse_to_let_go(
+    tmp_path: Path, hold_warehouse
+) -> None:
     # a reader that held the warehouse as the date's scores were copied back failed the scoring on the lock,
     # after the copy, its dbt build and the scoring (minutes in a large shop): all of it thrown away
     from include.scoring import _copy_scores_back
@@ -308,58 +305,39 @@ def test_the_scores_of_a_scratch_build_wait_for_a_reader_of_the_warehouse_to_let
     with duckdb.connect(str(scratch)) as con:
         for customer in ("C1", "C2"):
             con.execute(SCORE_ROW, [customer])
-    reader = subprocess.Popen(
-        [sys.executable, "-c", BRIEF_READER, str(warehouse)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert reader.stdout.readline().strip() == "holding"
-        _copy_scores_back(warehouse, scratch, date(2025, 3, 1))
-    finally:
-        assert reader.wait(timeout=30) == 0
+    reader = hold_warehouse(warehouse, read_only=True, seconds=3)  # a `cvw sql`, a notebook
+    _copy_scores_back(warehouse, scratch, date(2025, 3, 1))
+    assert reader.wait(timeout=30) == 0
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute("select as_of_date, customer_id from scores.customer_scores order by 2").fetchall()
     assert rows == [(date(2025, 3, 1), "C1"), (date(2025, 3, 1), "C2")]
 
 
-def test_the_scratch_copy_waits_for_a_reader_of_the_warehouse_to_let_go(tmp_path: Path) -> None:
+def test_the_scratch_copy_waits_for_a_reader_of_the_warehouse_to_let_go(
+    tmp_path: Path, hold_warehouse
+) -> None:
     # the copy connected once: a `cvw sql` or a notebook holding the warehouse as a scoring of another date
     # began failed it on the lock at once, where the copy back at its end waits
     warehouse = tmp_path / "warehouse.duckdb"
     _orders_warehouse(warehouse)
-    reader = subprocess.Popen(
-        [sys.executable, "-c", BRIEF_READER, str(warehouse)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert reader.stdout.readline().strip() == "holding"
-        _checkpointed_copy(warehouse, tmp_path / "copy.duckdb")  # the reader is gone once it returns
-    finally:
-        assert reader.wait(timeout=30) == 0
+    reader = hold_warehouse(warehouse, read_only=True, seconds=3)
+    _checkpointed_copy(warehouse, tmp_path / "copy.duckdb")  # the reader is gone once it returns
+    assert reader.wait(timeout=30) == 0
     with duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True) as con:
         assert con.execute("select count(*), max(order_id) from orders").fetchall() == [(100001, 100000)]
 
 
 def test_a_scratch_copy_of_a_warehouse_held_past_the_wait_is_one_sentence(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, hold_warehouse
 ) -> None:
     import include.warehouse
 
     monkeypatch.setattr(include.warehouse, "LOCK_WAIT_SECONDS", 2)
     warehouse = tmp_path / "warehouse.duckdb"
     _orders_warehouse(warehouse)
-    holder = BRIEF_READER.replace("time.sleep(3)", "sys.stdin.read()")  # until its stdin closes
-    reader = subprocess.Popen(
-        [sys.executable, "-c", holder, str(warehouse)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert reader.stdout.readline().strip() == "holding"
-        with pytest.raises(SystemExit) as stopped:
-            _checkpointed_copy(warehouse, tmp_path / "copy.duckdb")
-    finally:
-        reader.stdin.close()
-        reader.wait(timeout=30)
+    hold_warehouse(warehouse, read_only=True)  # until the test ends
+    with pytest.raises(SystemExit) as stopped:
+        _checkpointed_copy(warehouse, tmp_path / "copy.duckdb")
     assert str(stopped.value).startswith(f"The warehouse {warehouse} stayed locked by another process for ")
     assert str(stopped.value).endswith(
         "close the connection that holds it (BI tools read the serving copy instead), then run again."

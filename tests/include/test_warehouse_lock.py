@@ -11,23 +11,6 @@ import pytest
 
 from include.warehouse import connect, wait_until_writable
 
-# a reader in another process: holds the file read-only until its stdin closes or a time passes
-HOLDER = """
-import duckdb, sys, time
-con = duckdb.connect(sys.argv[1], read_only=True)
-print("holding", flush=True)
-time.sleep(float(sys.argv[2]))
-con.close()
-"""
-
-
-def _hold(path: Path, seconds: float) -> subprocess.Popen:
-    """Start a process holding the warehouse read-only for `seconds`; return once it holds it."""
-    command = [sys.executable, "-c", HOLDER, str(path), str(seconds)]
-    holder = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "holding"
-    return holder
-
 
 @pytest.fixture()
 def warehouse(tmp_path: Path) -> Path:
@@ -36,8 +19,8 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_writer_waits_until_the_reader_lets_go(warehouse: Path) -> None:
-    holder = _hold(warehouse, 2.0)
+def test_a_writer_waits_until_the_reader_lets_go(warehouse: Path, hold_warehouse) -> None:
+    holder = hold_warehouse(warehouse, read_only=True, seconds=2)
     with pytest.raises(duckdb.IOException, match="lock"):
         duckdb.connect(str(warehouse))  # what the build would have met
     waited = wait_until_writable(warehouse, timeout_seconds=60)
@@ -46,21 +29,19 @@ def test_a_writer_waits_until_the_reader_lets_go(warehouse: Path) -> None:
     duckdb.connect(str(warehouse)).close()
 
 
-def test_a_lock_held_past_the_timeout_stops_with_a_sentence(warehouse: Path) -> None:
-    holder = _hold(warehouse, 30.0)
-    try:
-        with pytest.raises(SystemExit, match=r"stayed locked by another process for \d+ s .*: close the"):
-            wait_until_writable(warehouse, timeout_seconds=2)
-    finally:
-        holder.kill()
-        holder.wait()
+def test_a_lock_held_past_the_timeout_stops_with_a_sentence(warehouse: Path, hold_warehouse) -> None:
+    hold_warehouse(warehouse, read_only=True)  # until the test ends
+    with pytest.raises(SystemExit, match=r"stayed locked by another process for \d+ s .*: close the"):
+        wait_until_writable(warehouse, timeout_seconds=2)
 
 
-def test_a_connection_taken_when_free_waits_for_the_reader_and_keeps_the_file(warehouse: Path) -> None:
+def test_a_connection_taken_when_free_waits_for_the_reader_and_keeps_the_file(
+    warehouse: Path, hold_warehouse
+) -> None:
     # a training's registration: failing on a prune's or a notebook's lock lost minutes of fitting
     from include.warehouse import connect_when_free
 
-    holder = _hold(warehouse, 2.0)
+    holder = hold_warehouse(warehouse, read_only=True, seconds=2)
     with connect_when_free(warehouse, timeout_seconds=60) as con:
         assert holder.wait(timeout=10) == 0  # it connected only once the reader was gone
         con.execute("create table written as select 1 as x")
@@ -71,17 +52,15 @@ def test_a_connection_taken_when_free_waits_for_the_reader_and_keeps_the_file(wa
         assert con.execute("select x from written").fetchall() == [(1,)]
 
 
-def test_a_connection_waited_for_past_the_timeout_stops_with_a_sentence(warehouse: Path) -> None:
+def test_a_connection_waited_for_past_the_timeout_stops_with_a_sentence(
+    warehouse: Path, hold_warehouse
+) -> None:
     from include.warehouse import connect_when_free
 
-    holder = _hold(warehouse, 30.0)
-    try:
-        stopped = r"stayed locked by another process for \d+ s \(IO Error: .*: close"
-        with pytest.raises(SystemExit, match=stopped):
-            connect_when_free(warehouse, timeout_seconds=2)
-    finally:
-        holder.kill()
-        holder.wait()
+    hold_warehouse(warehouse, read_only=True)  # until the test ends
+    stopped = r"stayed locked by another process for \d+ s \(IO Error: .*: close"
+    with pytest.raises(SystemExit, match=stopped):
+        connect_when_free(warehouse, timeout_seconds=2)
 
 
 def test_a_second_connection_of_a_process_keeps_the_file_locked_against_other_processes(

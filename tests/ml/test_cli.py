@@ -14,14 +14,6 @@ import pytest
 from include.dbt import DbtFailed
 from ml import cli
 
-# another process holding the warehouse read-write until its stdin closes
-HOLDER = """
-import duckdb, sys
-con = duckdb.connect(sys.argv[1])
-print("holding", flush=True)
-sys.stdin.read()
-"""
-
 
 def test_build_passes_the_date_and_full_refresh_to_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
     import include.dbt
@@ -108,17 +100,13 @@ def test_sql_leaves_the_other_connections_of_the_process_as_they_were(tmp_path, 
 
 # publish opened the warehouse with duckdb itself: DuckDB's lock error came out as a traceback
 @pytest.mark.parametrize("verb", [["sql", "select a from t"], ["publish"]], ids=["sql", "publish"])
-def test_a_warehouse_in_use_by_another_process_is_one_sentence(tmp_path, monkeypatch, verb) -> None:
+def test_a_warehouse_in_use_by_another_process_is_one_sentence(
+    tmp_path, monkeypatch, verb, hold_warehouse
+) -> None:
     warehouse = _warehouse(tmp_path, monkeypatch, "create table t as select 1 as a")
-    command = [sys.executable, "-c", HOLDER, str(warehouse)]
-    holder = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        with pytest.raises(SystemExit, match=r"The warehouse .* is in use by another process \(.*lock.*\)"):
-            cli.main(verb)
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
+    hold_warehouse(warehouse)  # read-write, until the test ends
+    with pytest.raises(SystemExit, match=r"The warehouse .* is in use by another process \(.*lock.*\)"):
+        cli.main(verb)
 
 
 def test_a_failed_dbt_build_of_publish_or_score_is_its_sentence(tmp_path, monkeypatch) -> None:

@@ -93,27 +93,16 @@ def test_evaluating_again_on_the_same_data_replaces_the_rows(
 
 
 def test_an_evaluation_waits_for_a_reader_that_took_the_warehouse_while_it_fitted(
-    evaluated: tuple[Path, pd.DataFrame, str], own_warehouse: Path, monkeypatch
+    evaluated: tuple[Path, pd.DataFrame, str], own_warehouse: Path, monkeypatch, hold_warehouse
 ) -> None:
     # the rows were written through one connect(): a `cvw sql` or a notebook that opened the warehouse in
     # the seconds of fitting failed the evaluation on the lock and threw the fit away
-    import subprocess
-    import sys
-
     _, before, _ = evaluated
-    holder = (
-        "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\n"
-        "print('holding', flush=True)\ntime.sleep(3)\ncon.close()\n"
-    )
     fit, readers = evaluate.evaluate_cutoff, []
 
     def fit_then_open(*args, **kwargs):
         fitted = fit(*args, **kwargs)
-        reader = subprocess.Popen(
-            [sys.executable, "-c", holder, str(own_warehouse)], stdout=subprocess.PIPE, text=True
-        )
-        readers.append(reader)
-        assert reader.stdout.readline().strip() == "holding"
+        readers.append(hold_warehouse(own_warehouse, read_only=True, seconds=3))
         return fitted
 
     monkeypatch.setattr(evaluate, "evaluate_cutoff", fit_then_open)
