@@ -113,10 +113,12 @@ def keep_pass1(
             orders, source = booster_orders
             orders_source += float(np.sum(source))
             total_orders += float(np.sum(orders))
-        log_odds = churn_log_odds(chunk.raw, calibration) if leveled else np.full(count, np.nan)
-        btyd_churn = np.asarray(chunk.raw["btyd_churn"], dtype=float)
-        btyd_churn_sum += float(np.sum(btyd_churn[np.isfinite(btyd_churn)]))
-        btyd_churn_count += int(np.isfinite(btyd_churn).sum())
+        log_odds = np.full(count, np.nan)
+        if leveled:  # BG/NBD's mean churn over the date, which the level is set to (ml.blend.churn_level)
+            log_odds = churn_log_odds(chunk.raw, calibration)
+            btyd_churn = np.asarray(chunk.raw["btyd_churn"], dtype=float)
+            btyd_churn_sum += float(np.sum(btyd_churn[np.isfinite(btyd_churn)]))
+            btyd_churn_count += int(np.isfinite(btyd_churn).sum())
         none = pa.repeat(pa.scalar("", pa.string()), count)  # without reasons
         columns = {
             "chunk": pa.repeat(pa.scalar(number, pa.int32()), count),
