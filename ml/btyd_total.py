@@ -7,6 +7,8 @@ ml.blend applies them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -105,3 +107,43 @@ def churn_level_error(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str,
     observed, predicted = rates.loc[year_ago, "observed"], rates.loc[year_ago, "predicted"]
     error = np.log(observed / (1 - observed)) - np.log(predicted / (1 - predicted))
     return {"churn_level_error": float(error), "churn_level_cutoff": str(pd.Timestamp(year_ago).date())}
+
+
+def totals_description(calibration: dict[str, Any]) -> str:
+    """Return in words where a model's revenue total and churn level come from (its calibration's keys)."""
+    if calibration.get("revenue_total", "tweedie") == "tweedie":
+        return "total revenue from its Tweedie booster, churn level from its churn booster"
+    factor = calibration.get("btyd_total_factor", 1.0)
+    level = (
+        f"BG/NBD's mean churn moved by its error at {calibration['churn_level_cutoff']}"
+        if "churn_level_error" in calibration
+        else f"Platt's on {calibration.get('validation_cutoff', 'its calibration cutoff')}"
+    )
+    return f"total revenue from BG/NBD + Gamma-Gamma x seasonal factor {factor:.3f}, churn level {level}"
+
+
+def totals_warning(
+    tested: dict[str, Any], champion: dict[str, Any], tested_cutoffs: int, refit_cutoffs: int
+) -> str | None:
+    """Return the training warning on the totals when the tested model took them from BG/NBD; else None.
+
+    `tested` and `champion` are the two models' calibrations: the tested one refitted on `tested_cutoffs`
+    (those whose labels ended by the test cutoff), the champion on `refit_cutoffs` (every labelled one).
+    When only the champion's cutoffs span a year, its totals and churn level are its boosters' and the test
+    cutoff's bias, decile MAPE and churn Brier are not of them: no test cutoff of the history can be,
+    since that needs a year of cutoffs whose labels ended before it.
+    """
+    if tested.get("revenue_total") != "btyd":
+        return None
+    if champion.get("revenue_total") == "btyd":
+        return (
+            f"the model learnt from less than a year of cutoffs ({tested_cutoffs} tested, {refit_cutoffs} "
+            "refitted): total revenue comes from BG/NBD + Gamma-Gamma and is unreliable (load more history)"
+        )
+    return (
+        f"the champion learnt from a year of cutoffs ({refit_cutoffs}) and takes its total revenue and churn "
+        f"level from its boosters; the tested model, refitted on {tested_cutoffs}, took them from BG/NBD + "
+        "Gamma-Gamma, so the test cutoff's bias, decile MAPE and churn Brier are not the champion's. This "
+        "history cannot test them out of time (that needs a year of cutoffs whose labels ended before a test "
+        "cutoff): the first scoring dates whose horizon has elapsed will (`cvw monitor` backtests)"
+    )

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ml import explain, monitor
+from ml.btyd_total import totals_description
 from ml.churn_calibration import reliability_table
 from ml.features import model_matrix
 from ml.gate import split_by_task
@@ -122,11 +123,11 @@ def report_evaluation(
             # the charts and tables are of the model as tested, not of the champion refitted after the test
             "tested model (every number and chart below)": (
                 f"learnt from {_cutoff_span(metadata['train_cutoffs'])}, its form and calibration chosen on "
-                f"{metadata['validation_cutoff']}"
+                f"{metadata['validation_cutoff']}; {totals_description(calibration)}"
             ),
             "champion (the model that scores)": (
                 f"refitted on {_cutoff_span(metadata['refit_cutoffs'])}, {metadata['training_rows']:,} rows, "
-                f"recalibrated on {metadata['test_cutoff']}"
+                f"recalibrated on {metadata['test_cutoff']}; {totals_description(metadata['calibration'])}"
             ),
             "customers sampled for training": f"{share:.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",

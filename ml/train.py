@@ -26,7 +26,7 @@ from ml.artifacts import (
     save_model_version,
 )
 from ml.btyd import BTYD_FEATURES, btyd_inputs, btyd_parameters, fit_btyd
-from ml.btyd_total import total_source
+from ml.btyd_total import totals_warning
 from ml.champion import champion_on_holdout, drift_reference, orders_summary, report_evaluation, write_report
 from ml.churn_calibration import reliability_table
 from ml.compiled import compiled_for_date
@@ -118,11 +118,6 @@ def train_models(
             f"trained on a fixed sample of {sample_share:.1%} of the customers (CVW_TRAIN_MAX_CUSTOMERS="
             f"{settings.train_max_customers:,}); every customer is scored"
         )
-    if total_source(split.refit) == "btyd":
-        warnings.append(
-            f"the evaluated model learnt from {len(split.refit)} cutoffs, less than a year of them: total "
-            "revenue comes from BG/NBD + Gamma-Gamma and is unreliable (load more history)"
-        )
     bias = out_of_time.get("revenue_aggregate_bias")
     if bias is not None and abs(bias) > TOTAL_REVENUE_TOLERANCE:
         warnings.append(
@@ -133,6 +128,11 @@ def train_models(
     if undefined:  # a window of a closed shop: every model and baseline is nan there
         warnings.append(undefined + " (a first model is promoted regardless)")
     champion = fit_champion(frame, evaluated, test_cutoff, scoring_cutoff)
+    totals = totals_warning(
+        evaluated.calibration, champion.calibration, len(split.refit), frame["cutoff_date"].nunique()
+    )
+    if totals:
+        warnings.append(totals)
     for model in (evaluated, champion):  # a cutoff of one churn outcome (ml.calibration.single_outcome)
         if "skipped" in model.calibration:
             warnings.append(

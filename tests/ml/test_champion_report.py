@@ -44,17 +44,24 @@ def _report(
     holdout: tuple[pd.DataFrame, np.ndarray] | None = None,
     out_of_time: dict[str, float] | None = None,
     table: pd.DataFrame | None = None,
+    totals: tuple[dict, dict] = ({}, {}),
 ) -> tuple[dict, dict[str, lgb.Booster], pd.DataFrame]:
     """Return the report evaluation of a test frame (default: _test_frame, churn 0.25 for everyone), with
-    more out-of-time metrics and another long metrics table (default: the model's Spearman) when given."""
+    more out-of-time metrics, another long metrics table (default: the model's Spearman) and the tested
+    model's and the champion's calibration keys of their totals when given."""
     frame, churn = holdout or (_test_frame(), np.full(200, 0.25))
     boosters = _boosters(frame)
     calibration = {"form": form, "churn": {"method": "platt", "slope": 2.0, "intercept": 0.0}}
     metadata = {
+        "calibration": calibration | totals[1],
         "version": "v-test",
         "features": FEATURES,
         "categorical_levels": {},
-        "evaluated_model": {"calibration": calibration, "categorical_levels": {}, "models": sorted(boosters)},
+        "evaluated_model": {
+            "calibration": calibration | totals[0],
+            "categorical_levels": {},
+            "models": sorted(boosters),
+        },
         "test_cutoff": "2025-10-01",
         "horizon_days": 90,
         "clv_form": form,
@@ -112,10 +119,36 @@ def test_the_test_customers_of_a_sampled_training_are_said_to_be_the_sample() ->
 def test_the_summary_says_the_charts_are_of_the_tested_model_and_which_cutoffs_each_model_learnt() -> None:
     summary = _report("tweedie")[0]["summary"]
     assert summary["tested model (every number and chart below)"] == (
-        "learnt from 2 cutoffs, 2024-09-01 to 2024-10-01, its form and calibration chosen on 2025-07-01"
+        "learnt from 2 cutoffs, 2024-09-01 to 2024-10-01, its form and calibration chosen on 2025-07-01; "
+        "total revenue from its Tweedie booster, churn level from its churn booster"
     )
     assert summary["champion (the model that scores)"] == (
-        "refitted on 3 cutoffs, 2024-09-01 to 2025-01-01, 200 rows, recalibrated on 2025-10-01"
+        "refitted on 3 cutoffs, 2024-09-01 to 2025-01-01, 200 rows, recalibrated on 2025-10-01; "
+        "total revenue from its Tweedie booster, churn level from its churn booster"
+    )
+
+
+def test_the_summary_says_where_each_models_totals_come_from_when_they_differ() -> None:
+    # the tested model learnt from under a year of cutoffs, the champion from a year: they differ in both
+    tested = {
+        "revenue_total": "btyd",
+        "btyd_total_factor": 1.0853,
+        "churn_level_error": 0.401,
+        "churn_level_cutoff": "2024-10-01",
+    }
+    summary = _report("hurdle", totals=(tested, {"revenue_total": "tweedie"}))[0]["summary"]
+    assert summary["tested model (every number and chart below)"].endswith(
+        "chosen on 2025-07-01; total revenue from BG/NBD + Gamma-Gamma x seasonal factor 1.085, churn level "
+        "BG/NBD's mean churn moved by its error at 2024-10-01"
+    )
+    assert summary["champion (the model that scores)"].endswith(
+        "recalibrated on 2025-10-01; total revenue from its Tweedie booster, churn level from its churn "
+        "booster"
+    )
+    without_level = _report("hurdle", totals=({"revenue_total": "btyd"}, {}))[0]["summary"]
+    assert without_level["tested model (every number and chart below)"].endswith(
+        "total revenue from BG/NBD + Gamma-Gamma x seasonal factor 1.000, churn level Platt's on "
+        "its calibration cutoff"
     )
 
 

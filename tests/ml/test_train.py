@@ -431,3 +431,28 @@ def test_the_churn_level_is_the_booster_s_only_once_it_learnt_from_a_year_of_cut
     assert list(model.churn_pool) == [
         pd.Timestamp(d) for d in ("2025-05-01", "2025-01-01", "2024-10-01", "2024-07-01")
     ]
+
+
+def test_training_warns_that_the_test_is_not_of_a_champion_whose_year_of_cutoffs_sets_its_totals() -> None:
+    # 14 monthly cutoffs, test 2025-02-01: the tested model is refitted on the 11 whose labels ended by it,
+    # under a year, so BG/NBD sets its total; the champion, refitted on all 14, takes its boosters'
+    features = ["f1", "f2", "region", "btyd_revenue", "btyd_expected_purchases"]
+    frame = _labelled_frame(np.random.default_rng(3), months=14)
+    test_cutoff = pd.Timestamp("2025-02-01")
+    split = fitting.split_cutoffs(list(frame["cutoff_date"].unique()), test_cutoff, 90)
+    tested = fitting.fit_evaluated_model(frame, split, features)
+    champion = fitting.fit_champion(frame, tested, test_cutoff)
+    assert (tested.calibration["revenue_total"], champion.calibration["revenue_total"]) == ("btyd", "tweedie")
+    assert btyd_total.totals_warning(tested.calibration, champion.calibration, len(split.refit), 14) == (
+        "the champion learnt from a year of cutoffs (14) and takes its total revenue and churn level from "
+        "its boosters; the tested model, refitted on 11, took them from BG/NBD + Gamma-Gamma, so the test "
+        "cutoff's bias, decile MAPE and churn Brier are not the champion's. This history cannot test them "
+        "out of time (that needs a year of cutoffs whose labels ended before a test cutoff): the first "
+        "scoring dates whose horizon has elapsed will (`cvw monitor` backtests)"
+    )
+    btyd = {"revenue_total": "btyd"}
+    assert btyd_total.totals_warning(btyd, btyd, 7, 10) == (
+        "the model learnt from less than a year of cutoffs (7 tested, 10 refitted): total revenue comes from "
+        "BG/NBD + Gamma-Gamma and is unreliable (load more history)"
+    )
+    assert btyd_total.totals_warning(champion.calibration, champion.calibration, 12, 14) is None
