@@ -109,19 +109,6 @@ def churn_level_error(labelled: pd.DataFrame, cutoff: pd.Timestamp) -> dict[str,
     return {"churn_level_error": float(error), "churn_level_cutoff": str(pd.Timestamp(year_ago).date())}
 
 
-def totals_description(calibration: dict[str, Any]) -> str:
-    """Return in words where a model's revenue total and churn level come from (its calibration's keys)."""
-    if calibration.get("revenue_total", "tweedie") == "tweedie":
-        return "total revenue from its Tweedie booster, churn level from its churn booster"
-    factor = calibration.get("btyd_total_factor", 1.0)
-    level = (
-        f"BG/NBD's mean churn moved by its error at {calibration['churn_level_cutoff']}"
-        if "churn_level_error" in calibration
-        else f"Platt's on {calibration.get('validation_cutoff', 'its calibration cutoff')}"
-    )
-    return f"total revenue from BG/NBD + Gamma-Gamma x seasonal factor {factor:.3f}, churn level {level}"
-
-
 def totals_warning(
     tested: dict[str, Any], champion: dict[str, Any], tested_cutoffs: int, refit_cutoffs: int
 ) -> str | None:

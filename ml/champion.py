@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from ml import explain, monitor
-from ml.btyd_total import totals_description
 from ml.churn_calibration import reliability_table
 from ml.features import model_matrix
 from ml.gate import split_by_task
@@ -87,7 +86,7 @@ def report_evaluation(
     are (ml.explain.value_contributions): for the hurdle form the spend booster, with P(purchase) from the
     churn booster, not the Tweedie booster that only sets the total.
     """
-    from ml.evaluation_views import wide_records
+    from ml.evaluation_views import describe_totals, wide_records
 
     revenue, churn = predictions
     features, levels = metadata["features"], metadata["categorical_levels"]
@@ -123,11 +122,11 @@ def report_evaluation(
             # the charts and tables are of the model as tested, not of the champion refitted after the test
             "tested model (every number and chart below)": (
                 f"learnt from {_cutoff_span(metadata['train_cutoffs'])}, its form and calibration chosen on "
-                f"{metadata['validation_cutoff']}; {totals_description(calibration)}"
+                f"{metadata['validation_cutoff']}; {describe_totals(calibration)}"
             ),
             "champion (the model that scores)": (
                 f"refitted on {_cutoff_span(metadata['refit_cutoffs'])}, {metadata['training_rows']:,} rows, "
-                f"recalibrated on {metadata['test_cutoff']}; {totals_description(metadata['calibration'])}"
+                f"recalibrated on {metadata['test_cutoff']}; {describe_totals(metadata['calibration'])}"
             ),
             "customers sampled for training": f"{share:.1%}",
             "SHAP summary over": f"{len(matrix):,} customers of the test cutoff",

@@ -48,19 +48,37 @@ def wide_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def _seasonal(c: dict) -> str:
+    return f" x seasonal factor {c['btyd_total_factor']:.3f}" if "btyd_total_factor" in c else ""
+
+
+def _churn_level(c: dict) -> str:
+    return (
+        f"BG/NBD's mean churn moved by its error on {c['churn_level_cutoff']} "
+        f"({c['churn_level_error']:+.3f} log-odds)"
+    )
+
+
 def describe(calibration: dict) -> str:
     """Return one line saying what the model is: CLV form, blend weights and where they were chosen."""
     c = calibration
-    seasonal = f" x seasonal factor {c['btyd_total_factor']:.3f}" if "btyd_total_factor" in c else ""
-    level = (
-        f"; churn level per scored cutoff: BG/NBD's mean churn moved by its error on "
-        f"{c['churn_level_cutoff']} ({c['churn_level_error']:+.3f} log-odds)"
-        if "churn_level_error" in c
-        else ""
-    )
+    level = f"; churn level per scored cutoff: {_churn_level(c)}" if "churn_level_error" in c else ""
     return (
         f"model: LightGBM {c['form']} revenue at weight {c['revenue_weight']:g} and churn at "
         f"{c['churn_weight']:g} against BG/NBD + Gamma-Gamma (geometric / log-odds blends), total revenue "
-        f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}{seasonal}; chosen and calibrated on "
+        f"from {TOTAL_SOURCES[c.get('revenue_total', 'tweedie')]}{_seasonal(c)}; chosen and calibrated on "
         f"{c['validation_cutoff']}{level}"
     )
+
+
+def describe_totals(calibration: dict) -> str:
+    """Return where a model's total revenue and churn level come from (the training report's summary)."""
+    c = calibration
+    source = c.get("revenue_total", "tweedie")
+    if "churn_level_error" in c:
+        level = _churn_level(c)
+    elif source == "btyd":
+        level = f"Platt's on {c.get('validation_cutoff', 'its calibration cutoff')}"
+    else:
+        level = "its churn booster's"
+    return f"total revenue from {TOTAL_SOURCES[source]}{_seasonal(c)}, churn level {level}"

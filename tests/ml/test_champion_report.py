@@ -120,11 +120,11 @@ def test_the_summary_says_the_charts_are_of_the_tested_model_and_which_cutoffs_e
     summary = _report("tweedie")[0]["summary"]
     assert summary["tested model (every number and chart below)"] == (
         "learnt from 2 cutoffs, 2024-09-01 to 2024-10-01, its form and calibration chosen on 2025-07-01; "
-        "total revenue from its Tweedie booster, churn level from its churn booster"
+        "total revenue from the Tweedie booster, churn level its churn booster's"
     )
     assert summary["champion (the model that scores)"] == (
         "refitted on 3 cutoffs, 2024-09-01 to 2025-01-01, 200 rows, recalibrated on 2025-10-01; "
-        "total revenue from its Tweedie booster, churn level from its churn booster"
+        "total revenue from the Tweedie booster, churn level its churn booster's"
     )
 
 
@@ -138,17 +138,16 @@ def test_the_summary_says_where_each_models_totals_come_from_when_they_differ() 
     }
     summary = _report("hurdle", totals=(tested, {"revenue_total": "tweedie"}))[0]["summary"]
     assert summary["tested model (every number and chart below)"].endswith(
-        "chosen on 2025-07-01; total revenue from BG/NBD + Gamma-Gamma x seasonal factor 1.085, churn level "
-        "BG/NBD's mean churn moved by its error at 2024-10-01"
+        "chosen on 2025-07-01; total revenue from BG/NBD + Gamma-Gamma (under a year of cutoffs) x seasonal "
+        "factor 1.085, churn level BG/NBD's mean churn moved by its error on 2024-10-01 (+0.401 log-odds)"
     )
     assert summary["champion (the model that scores)"].endswith(
-        "recalibrated on 2025-10-01; total revenue from its Tweedie booster, churn level from its churn "
-        "booster"
+        "recalibrated on 2025-10-01; total revenue from the Tweedie booster, churn level its churn booster's"
     )
     without_level = _report("hurdle", totals=({"revenue_total": "btyd"}, {}))[0]["summary"]
     assert without_level["tested model (every number and chart below)"].endswith(
-        "total revenue from BG/NBD + Gamma-Gamma x seasonal factor 1.000, churn level Platt's on "
-        "its calibration cutoff"
+        "total revenue from BG/NBD + Gamma-Gamma (under a year of cutoffs), churn level Platt's on its "
+        "calibration cutoff"
     )
 
 
