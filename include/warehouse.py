@@ -4,6 +4,7 @@ the date the marts were built for. Light on imports: the dbt build's task reads 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -93,9 +94,19 @@ def _in_use_is_one_sentence(path: Path) -> Iterator[None]:
 @contextmanager
 def _held_otherwise_is_one_sentence(path: Path, read_only: bool) -> Iterator[None]:
     """Turn DuckDB's refusal of a second connection of this process to the warehouse in another mode (a
-    notebook holds it read-only, and a verb asks for it read-write, or the reverse) into one sentence."""
+    notebook holds it read-only, and a verb asks for it read-write, or the reverse), and of a connection to
+    a file this process attached itself (a notebook's ATTACH, either mode), into one sentence each."""
     try:
         yield
+    except duckdb.ResourceInUseException as error:
+        attached = re.search(r'already attached by database "([^"]*)"', str(error))
+        if "Unique file handle conflict" not in str(error) or not attached:
+            raise
+        raise SystemExit(
+            f"The warehouse {path} is attached in this process already, as database {attached[1]} (an ATTACH "
+            "of your own, as a notebook's), and DuckDB opens a file once per process: DETACH "
+            f"{attached[1]} (or close the connection that attached it), then run again."
+        ) from None
     except duckdb.ConnectionException as error:
         if "different configuration" not in str(error):
             raise

@@ -114,3 +114,28 @@ def test_a_connection_in_another_mode_than_the_process_holds_is_one_sentence(
     notebook.close()
     with connect(warehouse, read_only=not held_read_only) as con:  # once it is closed, the other mode opens
         assert con.execute("select x from kept").fetchall() == [(7,)]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_connection_to_a_warehouse_the_process_attached_itself_is_one_sentence(
+    tmp_path: Path, read_only: bool
+) -> None:
+    # a notebook that ATTACHes the warehouse to a connection of its own, then a verb of the same process:
+    # DuckDB's ResourceInUseException ("Unique file handle conflict") as a traceback, in either mode
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table kept as select 7 as x")
+    notebook = duckdb.connect()
+    notebook.execute(f"attach '{warehouse}' as shop")
+    with pytest.raises(SystemExit) as refused:
+        connect(warehouse, read_only=read_only)
+    assert str(refused.value) == (
+        f"The warehouse {warehouse} is attached in this process already, as database shop (an ATTACH of your "
+        "own, as a notebook's), and DuckDB opens a file once per process: DETACH shop (or close the "
+        "connection that attached it), then run again."
+    )
+    assert notebook.execute("select x from shop.kept").fetchall() == [(7,)]  # the notebook's is untouched
+    notebook.execute("detach shop")
+    with connect(warehouse, read_only=read_only) as con:  # as the sentence says
+        assert con.execute("select x from kept").fetchall() == [(7,)]
+    notebook.close()
