@@ -37,7 +37,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag
 
-from include.airflow_defaults import DEFAULT_ARGS, as_of_date_param, full_refresh_param
+from include.airflow_defaults import DEFAULT_ARGS, as_of_date_param, full_refresh_param, refusals_fail_at_once
 from include.assets import MARTS, RAW_TABLES
 from include.cosmos_config import dbt_task_group
 from include.settings import get_settings
@@ -59,10 +59,19 @@ def record_marts_date(context: Any, result: Any = None) -> None:
 
 
 def wait_for_the_warehouse(context: Any) -> None:
-    """Hold the build until no other process holds the warehouse: the build itself never retries."""
+    """Hold the build until no other process holds the warehouse: the build itself never retries.
+
+    First refuse, in one sentence, a build that could only empty the marts, as `cvw build` does: an
+    `as_of_date` on or before the first order passed dbt and replaced every mart by an empty one.
+    """
+    from include.dbt import refuse_an_empty_build
+    from include.scoring import parse_as_of_date
     from include.warehouse import wait_until_writable
 
-    wait_until_writable()
+    warehouse = get_settings().warehouse_path
+    with refusals_fail_at_once():
+        refuse_an_empty_build(warehouse, parse_as_of_date(context["params"]["as_of_date"]), wait=True)
+    wait_until_writable(warehouse)
 
 
 @dag(

@@ -239,15 +239,18 @@ def run_dbt(
     raise DbtFailed(f"`{command}` failed before running its nodes: {reason.strip()}")
 
 
-def _refuse_an_empty_build(warehouse: Path, as_of_date: date | None) -> None:
+def refuse_an_empty_build(warehouse: Path, as_of_date: date | None, *, wait: bool = False) -> None:
     """Stop with one sentence before a build that could only make empty marts (and replace good ones).
 
     Without orders, dbt would create the warehouse file and fail on every staging model; with an as-of
-    date on or before the first order, it would pass and leave every mart empty.
+    date on or before the first order, it would pass and leave every mart empty. `wait`: wait while
+    another process writes the warehouse (include.warehouse.connect_when_free), for transform's build,
+    which cannot retry.
     """
-    from include.warehouse import connect, has_table
+    from include.warehouse import connect, connect_when_free, has_table
 
-    with connect(warehouse, read_only=True) as con:  # stops with a sentence when the file does not exist
+    # stops with a sentence when the file does not exist
+    with connect_when_free(warehouse, read_only=True) if wait else connect(warehouse, read_only=True) as con:
         first = None
         if has_table(con, "raw", "orders", views=False):
             versions = con.execute(
@@ -282,7 +285,7 @@ def dbt_build(
     """
     settings = get_settings()
     as_of_date = as_of_date or settings.as_of_date
-    _refuse_an_empty_build(Path(warehouse_path or settings.warehouse_path), as_of_date)
+    refuse_an_empty_build(Path(warehouse_path or settings.warehouse_path), as_of_date)
     dbt_vars: dict[str, object] = {}
     if as_of_date is not None:
         dbt_vars["as_of_date"] = as_of_date.isoformat()

@@ -1,5 +1,5 @@
-"""Transform's build task reads the marts' date once dbt has ended: a process that opened the warehouse
-in between is waited for, not a failure of the build that passed."""
+"""Transform's build task: before dbt, it refuses a date that would empty the marts; once dbt has ended, it
+reads the marts' date, waiting for a process that opened the warehouse in between, not failing the build."""
 
 from __future__ import annotations
 
@@ -31,3 +31,36 @@ def test_the_marts_date_waits_for_a_writer_that_opened_the_warehouse_after_dbt(
     producer._post_execute_hook(context)
     assert holder.wait(timeout=10) == 0  # it read the date only once the writer was gone
     assert context["outlet_events"][MARTS].extra == {"as_of_date": "2025-06-01"}
+
+
+def test_the_build_refuses_a_date_that_would_empty_the_marts_as_cvw_build_does(
+    dag_task, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the param reached dbt unchecked: a date on or before the first order passed the build, replaced every
+    # mart by an empty one, and failed only after, in record_marts_date, with a RuntimeError's traceback
+    from airflow.sdk.exceptions import AirflowFailException
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    producer = dag_task("transform", "dbt.dbt_producer_watcher")
+    with pytest.raises(AirflowFailException) as refused:  # triggered before the first ingest
+        producer._pre_execute_hook({"params": {"as_of_date": ""}})
+    assert str(refused.value) == (
+        f"The warehouse {warehouse} does not exist: load it first with `cvw ingest`, `cvw import` or the "
+        "demo."
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.orders as select * from (values "
+            "(timestamp '2025-03-01 09:30:00', null::timestamp), (timestamp '2025-02-01 08:00:00', "
+            "timestamp '2025-03-02 00:00:00')) t(ordered_at, _replaced_at)"
+        )
+    with pytest.raises(AirflowFailException) as refused:
+        producer._pre_execute_hook({"params": {"as_of_date": "2025-03-01"}})
+    assert str(refused.value) == (
+        "The as-of date 2025-03-01 is not after the first order (2025-03-01): the marts would hold no "
+        "customer. Choose a later date."
+    )
+    producer._pre_execute_hook({"params": {"as_of_date": "2025-03-02"}})  # the day after: built
+    producer._pre_execute_hook({"params": {"as_of_date": ""}})  # dbt's default, the day after the last order
