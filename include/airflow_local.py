@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -111,9 +112,34 @@ def airflow_executable() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
+def require_free_port(port: int) -> None:
+    """Stop with one sentence when another process listens on the port of 127.0.0.1 the api-server needs.
+
+    Else the set-up ran, the four components started, and the api-server died on "address already in use",
+    which reached the user as a traceback pointing at AIRFLOW_HOME/logs.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a closed one's port is free
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise SystemExit(
+                f"Port {port} of 127.0.0.1, where Airflow's api-server listens, is in use by another process "
+                f"({error.strerror}; another `make airflow`?): stop it, or choose another port "
+                f"(AIRFLOW_PORT={port + 1} make airflow)."
+            ) from None
+
+
 def set_up(env: Mapping[str, str]) -> None:
-    """Run the project's Airflow set-up (migrate, pool, manifest) in a child process with this environment."""
-    subprocess.run([sys.executable, "-m", "include.airflow_setup"], env=dict(env), cwd=REPO_ROOT, check=True)
+    """Run the project's Airflow set-up (migrate, pool, manifest) in a child process with this environment.
+
+    A set-up that refuses (`dbt parse` failed, a setting malformed) has printed its sentence: exit with its
+    code, without a traceback of this process on top.
+    """
+    command = [sys.executable, "-m", "include.airflow_setup"]
+    returncode = subprocess.run(command, env=dict(env), cwd=REPO_ROOT).returncode
+    if returncode != 0:
+        raise SystemExit(returncode)
 
 
 def start_components(env: Mapping[str, str], log_dir: Path) -> dict[str, subprocess.Popen]:
@@ -230,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--home", type=Path, default=REPO_ROOT / ".airflow", help="AIRFLOW_HOME to use")
     args = parser.parse_args(argv)
+    require_free_port(args.port)
     home = args.home.resolve()
     env = local_environment(home, args.port)
     password = admin_password(home)

@@ -1,8 +1,13 @@
-"""The environment every local Airflow component gets shares one set of secrets, kept in AIRFLOW_HOME."""
+"""`make airflow`: every local component shares one set of secrets, kept in AIRFLOW_HOME, and what stops
+it from starting (a port in use, a set-up that refuses) ends in one sentence."""
 
+import os
+import socket
+
+import pytest
 from cryptography.fernet import Fernet
 
-from include.airflow_local import local_environment
+from include.airflow_local import local_environment, main, require_free_port, set_up
 
 
 def test_every_component_gets_the_same_valid_fernet_key(tmp_path) -> None:
@@ -18,3 +23,34 @@ def test_every_component_gets_the_same_valid_fernet_key(tmp_path) -> None:
 def test_the_api_signs_tokens_with_one_secret_per_home(tmp_path) -> None:
     first, second = (local_environment(tmp_path, 8080, {}) for _ in range(2))
     assert first["AIRFLOW__API_AUTH__JWT_SECRET"] == second["AIRFLOW__API_AUTH__JWT_SECRET"]
+
+
+def test_a_port_in_use_stops_make_airflow_in_one_sentence_before_anything_starts(tmp_path) -> None:
+    # it migrated, started the four components, and the api-server died on "address already in use":
+    # a RuntimeError's traceback pointing at AIRFLOW_HOME/logs
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(SystemExit) as refused:
+            main(["--home", str(tmp_path / "home"), "--port", str(port)])
+    assert str(refused.value) == (
+        f"Port {port} of 127.0.0.1, where Airflow's api-server listens, is in use by another process "
+        f"(Address already in use; another `make airflow`?): stop it, or choose another port "
+        f"(AIRFLOW_PORT={port + 1} make airflow)."
+    )
+    assert not (tmp_path / "home").exists()  # no set-up, no component
+    require_free_port(port)  # free again once it closed
+
+
+def test_a_set_up_that_refuses_ends_with_its_sentence_not_a_traceback(tmp_path, project_copy, capfd) -> None:
+    (project_copy / "models" / "broken.sql").write_text("select {{ ref('no_such_model') }}\n")
+    env = local_environment(
+        tmp_path / "home", 8080, {**os.environ, "CVW_DBT_MANIFEST": str(tmp_path / "m.json")}
+    )
+    with pytest.raises(SystemExit) as refused:  # was subprocess.CalledProcessError, after the sentence
+        set_up(env)
+    assert refused.value.code == 1
+    assert (
+        f"`dbt parse` of {project_copy} failed, so Airflow cannot render transform" in capfd.readouterr().err
+    )
