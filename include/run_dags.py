@@ -122,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr)
     timings = {"set-up": time.monotonic() - started}
     dags = load_dags(args.dags_folder)
+    unknown = [dag_id for dag_id in args.dag_ids if dag_id not in dags]
+    if unknown:  # else the DAGs named before a mistyped one ran first (a dbt build, a training)
+        raise SystemExit(
+            f"No DAG named {', '.join(map(repr, unknown))}, so none was run; the DAGs are "
+            f"{', '.join(sorted(dags))}."
+        )
     for dag_id in args.dag_ids:
         conf = {"as_of_date": args.as_of_date} if args.as_of_date and dag_id in DATED_DAGS else None
         timings[dag_id] = run_dag(dags, dag_id, conf)

@@ -47,7 +47,7 @@ def test_without_a_date_the_dags_get_no_date(monkeypatch) -> None:
     ran = []
     monkeypatch.setattr(run_dags, "in_process_environment", lambda: None)  # tested above
     monkeypatch.setattr(include.airflow_setup, "set_up", lambda *args, **kwargs: [])
-    monkeypatch.setattr(run_dags, "load_dags", lambda folder: {})
+    monkeypatch.setattr(run_dags, "load_dags", lambda folder: dict.fromkeys(run_dags.PIPELINE))
     monkeypatch.setattr(run_dags, "run_dag", lambda dags, dag_id, conf: ran.append((dag_id, conf)) or 0.0)
     assert run_dags.main(["ingest", "transform"]) == 0
     assert run_dags.main(["transform", "--as-of-date", "2025-01-01"]) == 0
@@ -60,7 +60,7 @@ def test_a_date_in_another_iso_form_reaches_the_dags_as_yyyy_mm_dd(monkeypatch) 
     ran = []
     monkeypatch.setattr(run_dags, "in_process_environment", lambda: None)
     monkeypatch.setattr(include.airflow_setup, "set_up", lambda *args, **kwargs: [])
-    monkeypatch.setattr(run_dags, "load_dags", lambda folder: {})
+    monkeypatch.setattr(run_dags, "load_dags", lambda folder: dict.fromkeys(run_dags.PIPELINE))
     monkeypatch.setattr(run_dags, "run_dag", lambda dags, dag_id, conf: ran.append((dag_id, conf)) or 0.0)
     assert run_dags.main(["ingest", "transform", "--as-of-date", "20250101"]) == 0
     assert ran == [("ingest", None), ("transform", {"as_of_date": "2025-01-01"})]
@@ -97,3 +97,21 @@ def test_the_readme_walks_the_dags_in_the_order_the_demo_runs_them() -> None:
     assert re.findall(r"\*\*(\w+)\*\*", steps) == list(run_dags.PIPELINE)
     walk = readme.split("`make demo` walks the same chain in-process", 1)[1].split(".\n", 1)[0]
     assert " ".join(walk.split()).startswith(", publishing once, after monitor,")
+
+
+def test_a_mistyped_dag_name_stops_the_pipeline_before_any_dag_runs(tmp_path, monkeypatch) -> None:
+    # `cvw pipeline ingest trian` loaded the landing files (or ran a transform's dbt build, a training)
+    # before it found no DAG named trian
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "orders.csv").write_text(
+        "order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,9\n"
+    )
+    monkeypatch.setenv("CVW_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("CVW_WAREHOUSE", str(tmp_path / "warehouse.duckdb"))
+    with pytest.raises(SystemExit) as refused:
+        run_dags.main(["ingest", "trian", "scor"])
+    assert str(refused.value) == (
+        "No DAG named 'trian', 'scor', so none was run; the DAGs are ingest, monitor, publish, score, train, "
+        "transform."
+    )
+    assert not (tmp_path / "warehouse.duckdb").exists()  # ingest did not run
