@@ -233,12 +233,23 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date: write it as YYYY-MM-DD.") from None
 
 
+def _seed(value: str) -> int:
+    """Return the seed in a command-line argument, a whole number of at least 0, or stop with one sentence."""
+    try:
+        seed = int(value)
+    except ValueError:
+        seed = -1
+    if seed < 0:  # numpy's own refusal of a negative one named neither the option nor the fix
+        raise argparse.ArgumentTypeError(f"{value!r} is not a seed: give a whole number of at least 0.")
+    return seed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Generate a synthetic shop into the landing directory from the command line; return the exit code."""
     settings = get_settings()
     parser = argparse.ArgumentParser(prog="cvw generate", description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=settings.synthetic_customers)
-    parser.add_argument("--seed", type=int, default=settings.seed)
+    parser.add_argument("--seed", type=_seed, default=settings.seed)
     parser.add_argument("--out", type=Path, default=settings.landing_dir)
     parser.add_argument("--start", type=_date, default=START)
     parser.add_argument("--end", type=_date, default=END)
@@ -247,6 +258,11 @@ def main(argv: list[str] | None = None) -> int:
         counts = write_shop(args.out, args.customers, args.seed, args.start, args.end)
     except ValueError as error:
         raise SystemExit(str(error)) from None
+    except OSError as error:  # a folder it cannot make or write: a path through a file, no permission
+        raise SystemExit(
+            f"Cannot write the shop into {args.out}: {error.strerror} ({error.filename}); give --out (or "
+            "CVW_LANDING_DIR) a folder you can write."
+        ) from None
     for table, rows in counts.items():
         print(f"{table:<13} {rows:>12,} rows -> {args.out / (table + '.parquet')}")
     return 0

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from include.raw_schema import RAW_TABLES, column_names
-from include.synthetic import generate_shop, write_shop
+from include.synthetic import generate_shop, main, write_shop
 
 START, END = date(2023, 1, 1), date(2025, 12, 31)
 WINDOW_END = pd.Timestamp("2026-01-01")  # the window ends at the end of END's day
@@ -163,3 +163,21 @@ def test_write_shop_writes_one_parquet_per_table(tmp_path) -> None:
         frame = pd.read_parquet(tmp_path / "landing" / f"{table}.parquet")
         assert len(frame) == rows
     assert counts["customers"] == 50
+
+
+def test_a_bad_seed_or_landing_folder_stops_cvw_generate_in_one_sentence(tmp_path, capsys) -> None:
+    # numpy refused --seed -1 with "expected non-negative integer", naming neither; a landing folder that
+    # could not be made (a path through a file, no permission) was a NotADirectoryError's traceback
+    with pytest.raises(SystemExit) as refused:
+        main(["--customers", "5", "--seed", "-1", "--out", str(tmp_path)])
+    assert refused.value.code == 2
+    refusal = "argument --seed: '-1' is not a seed: give a whole number of at least 0."
+    assert refusal in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as refused:
+        main(["--customers", "5", "--out", str(tmp_path / "a_file" / "landing")])
+    assert str(refused.value) == (
+        f"Cannot write the shop into {tmp_path / 'a_file' / 'landing'}: Not a directory "
+        f"({tmp_path / 'a_file' / 'landing'}); give --out (or CVW_LANDING_DIR) a folder you can write."
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / "a_file"]
