@@ -65,9 +65,6 @@ RAW_TABLES: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-# Only orders must be delivered; every other table may be absent, and the pipeline runs without it.
-REQUIRED_TABLES: tuple[str, ...] = ("orders",)
-
 # The key of each raw table: a row whose key repeats in its file or was loaded before is rejected.
 KEYS: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id",),
