@@ -61,16 +61,17 @@ def record_marts_date(context: Any, result: Any = None) -> None:
 def wait_for_the_warehouse(context: Any) -> None:
     """Hold the build until no other process holds the warehouse: the build itself never retries.
 
-    First refuse, in one sentence, a build that could only empty the marts, as `cvw build` does: an
-    `as_of_date` on or before the first order passed dbt and replaced every mart by an empty one.
+    First refuse, in one sentence, a build that could only empty the marts or fill them with cutoffs after the
+    data, as `cvw build` does: an `as_of_date` on or before the first order passed dbt and replaced every
+    mart by an empty one.
     """
-    from include.dbt import refuse_an_empty_build
+    from include.dbt import refuse_a_build_without_data
     from include.scoring import parse_as_of_date
     from include.warehouse import wait_until_writable
 
     warehouse = get_settings().warehouse_path
     with refusals_fail_at_once():
-        refuse_an_empty_build(warehouse, parse_as_of_date(context["params"]["as_of_date"]), wait=True)
+        refuse_a_build_without_data(warehouse, parse_as_of_date(context["params"]["as_of_date"]), wait=True)
     wait_until_writable(warehouse)
 
 

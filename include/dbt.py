@@ -239,15 +239,27 @@ def run_dbt(
     raise DbtFailed(f"`{command}` failed before running its nodes: {reason.strip()}")
 
 
-def refuse_an_empty_build(warehouse: Path, as_of_date: date | None, *, wait: bool = False) -> None:
-    """Stop with one sentence before a build that could only make empty marts (and replace good ones).
+def refuse_a_build_without_data(warehouse: Path, as_of_date: date | None, *, wait: bool = False) -> None:
+    """Stop with one sentence before a build whose marts could only be empty or made up (and replace good
+    ones).
 
     Without orders, dbt would create the warehouse file and fail on every staging model; with an as-of
-    date on or before the first order, it would pass and leave every mart empty. `wait`: wait while
-    another process writes the warehouse (include.warehouse.connect_when_free), for transform's build,
-    which cannot retry.
+    date on or before the first order, it would pass and leave every mart empty; with one after the latest
+    date data can reach (include.scoring.latest_scoring_date, a mistyped year), it would pass and label
+    every customer churned at every cutoff after the data ends, which training learnt from (a first model
+    is promoted whatever its metrics) and scoring then refused. `wait`: wait while another process writes
+    the warehouse (include.warehouse.connect_when_free), for transform's build, which cannot retry.
     """
+    from include.scoring import latest_scoring_date
     from include.warehouse import connect, connect_when_free, has_table
+
+    latest = latest_scoring_date()
+    if as_of_date is not None and as_of_date > latest:
+        raise SystemExit(
+            f"The as-of date {as_of_date} is in the future: the marts would hold cutoffs after the data, "
+            "whose customers all look churned, and scoring refuses them. Choose a date up to "
+            f"{latest} (check CVW_AS_OF_DATE, or the as_of_date given)."
+        )
 
     # stops with a sentence when the file does not exist
     with connect_when_free(warehouse, read_only=True) if wait else connect(warehouse, read_only=True) as con:
@@ -285,7 +297,7 @@ def dbt_build(
     """
     settings = get_settings()
     as_of_date = as_of_date or settings.as_of_date
-    refuse_an_empty_build(Path(warehouse_path or settings.warehouse_path), as_of_date)
+    refuse_a_build_without_data(Path(warehouse_path or settings.warehouse_path), as_of_date)
     dbt_vars: dict[str, object] = {}
     if as_of_date is not None:
         dbt_vars["as_of_date"] = as_of_date.isoformat()

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from include.assets import MARTS
+from include.scoring import latest_scoring_date
 
 
 def test_the_marts_date_waits_for_a_writer_that_opened_the_warehouse_after_dbt(
@@ -61,6 +62,15 @@ def test_the_build_refuses_a_date_that_would_empty_the_marts_as_cvw_build_does(
     assert str(refused.value) == (
         "The as-of date 2025-03-01 is not after the first order (2025-03-01): the marts would hold no "
         "customer. Choose a later date."
+    )
+    # a mistyped year passed too, labelling every customer churned at each cutoff after the data: a first
+    # model trained on them was promoted, and scoring refused the marts
+    with pytest.raises(AirflowFailException) as refused:
+        producer._pre_execute_hook({"params": {"as_of_date": "2062-03-01"}})
+    assert str(refused.value) == (
+        "The as-of date 2062-03-01 is in the future: the marts would hold cutoffs after the data, whose "
+        f"customers all look churned, and scoring refuses them. Choose a date up to {latest_scoring_date()} "
+        "(check CVW_AS_OF_DATE, or the as_of_date given)."
     )
     producer._pre_execute_hook({"params": {"as_of_date": "2025-03-02"}})  # the day after: built
     producer._pre_execute_hook({"params": {"as_of_date": ""}})  # dbt's default, the day after the last order

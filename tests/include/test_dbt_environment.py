@@ -254,3 +254,21 @@ def test_a_build_after_one_with_other_vars_parses_only_what_changed(monkeypatch,
     ]
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select revenue from main.growing").fetchall() == [(2.0,)]
+
+
+def test_a_build_for_a_date_after_the_data_can_reach_stops_before_dbt(monkeypatch, tmp_path) -> None:
+    # CVW_AS_OF_DATE=2062-01-01 (for 2026) built marts whose cutoffs after the data all looked churned: a
+    # first model learnt them and was promoted, and only scoring refused them
+    from include.dbt import dbt_build
+    from include.scoring import latest_scoring_date
+
+    monkeypatch.setenv("CVW_AS_OF_DATE", "2062-01-01")
+    missing = tmp_path / "warehouse.duckdb"
+    with pytest.raises(SystemExit) as refused:
+        dbt_build(warehouse_path=missing)
+    assert str(refused.value) == (
+        "The as-of date 2062-01-01 is in the future: the marts would hold cutoffs after the data, whose "
+        f"customers all look churned, and scoring refuses them. Choose a date up to {latest_scoring_date()} "
+        "(check CVW_AS_OF_DATE, or the as_of_date given)."
+    )
+    assert not missing.exists()
