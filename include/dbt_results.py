@@ -21,7 +21,7 @@ from cosmos.operators._watcher.state import (
     is_dbt_node_status_success,
 )
 
-from include.dbt import node_reason
+from include.dbt_messages import node_reason
 
 FAILED_BY_COSMOS = "failed"  # Cosmos' status of a node dbt skipped after a failure (dbt says "skipped")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
