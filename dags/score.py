@@ -46,20 +46,24 @@ from include.assets import CHAMPION_MODEL, CUSTOMER_SCORES, MARTS
 def score():
     @task
     def scoring_date(params=None, dag_run=None) -> str:
-        """Return the date this run scores (YYYY-MM-DD; "" = the marts' date); skip without a champion."""
-        from airflow.sdk.exceptions import AirflowSkipException
+        """Return the date this run scores (YYYY-MM-DD; "" = the marts' date), from its params and type."""
+        from include.scoring import run_as_of_date
 
-        from include.scoring import champion_exists, run_as_of_date
-
-        if not champion_exists():
-            raise AirflowSkipException("No champion model yet: train promotes one and that starts scoring.")
         return run_as_of_date(params["as_of_date"], dag_run.run_type, dag_run.logical_date)
 
     @task(outlets=[CUSTOMER_SCORES], pool=WAREHOUSE_POOL)
     def score_customers(as_of_date: str, outlet_events=None) -> int:
-        """Score the customers as of the date; return the number of score rows written."""
+        """Score the customers as of the date; return the number of score rows written; skip without a
+        champion."""
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from include.dbt import DbtFailed
-        from include.scoring import parse_as_of_date, score_as_of
+        from include.scoring import champion_exists, parse_as_of_date, score_as_of
+
+        # here, in the writer lane: without a champion pointer it reads the registry in the warehouse, which
+        # scoring_date, outside the lane, opened beside the lane's writers
+        if not champion_exists():
+            raise AirflowSkipException("No champion model yet: train promotes one and that starts scoring.")
 
         # a date in the future, no feature mart, a failed dbt build of another date's marts: a retry says the
         # same (a warehouse held by another process is retried)

@@ -5,6 +5,7 @@ import json
 import logging
 from pathlib import Path
 
+import duckdb
 import pendulum
 import pytest
 from airflow.dag_processing.dagbag import DagBag
@@ -20,7 +21,7 @@ from include.settings import get_settings
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED_DAGS = {"ingest", "transform", "train", "score", "publish", "monitor"}
 # Tasks that never open the warehouse, so they may run outside the one-slot writer pool: the score date
-# (params and the champion file), train's announcement of a promoted champion (train_models' XCom), Cosmos'
+# (the run's params and type), train's announcement of a promoted champion (train_models' XCom), Cosmos'
 # gate after its build (an EmptyOperator, which never runs), and the dbt node tasks, which read the build's
 # results from XCom and may not run dbt (_is_dbt_node_reader).
 WAREHOUSE_FREE_TASKS = {
@@ -114,7 +115,7 @@ def test_publish_starts_on_new_scores_and_again_on_new_monitoring(dag_bag: DagBa
     ],
 )
 def test_each_task_waits_for_the_one_before_it(dag_bag: DagBag, dag_id: str, chain: list[str]) -> None:
-    # a task that decides whether the run goes on (should_train, scoring_date) skips every task after it
+    # a task that decides whether the run goes on (should_train) skips every task after it
     upstream = {task.task_id: task.upstream_task_ids for task in dag_bag.dags[dag_id].tasks}
     assert upstream == {task: set(chain[i - 1 : i]) for i, task in enumerate(chain)}
 
@@ -139,6 +140,30 @@ def test_every_task_that_opens_the_warehouse_runs_in_the_one_slot_writer_pool(da
         if task.pool != WAREHOUSE_POOL and not _is_dbt_node_reader(dag_id, task)
     }
     assert outside == WAREHOUSE_FREE_TASKS
+
+
+def test_the_score_date_opens_no_warehouse_and_the_lane_decides_there_is_no_champion(
+    dag_bag: DagBag, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hold_warehouse
+) -> None:
+    # scoring_date checked for a champion: without a champion pointer (a fresh install, every run until the
+    # first training) it opened the warehouse to read the registry, outside the lane, beside its writers;
+    # with the warehouse busy it read nothing and skipped the run as having no champion
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("CVW_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))  # no champion pointer
+    duckdb.connect(str(warehouse)).close()
+    holder = hold_warehouse(warehouse)  # a writer of the lane, until the test ends
+    score = dag_bag.dags["score"]
+    run = SimpleNamespace(run_type="manual", logical_date=None)
+    assert score.get_task("scoring_date").python_callable(params={"as_of_date": ""}, dag_run=run) == ""
+    holder.stdin.close()
+    assert holder.wait(timeout=30) == 0
+    with pytest.raises(AirflowSkipException, match="^No champion model yet: train promotes one"):
+        score.get_task("score_customers").python_callable(as_of_date="", outlet_events={})
 
 
 class _BuildResults:
