@@ -58,7 +58,7 @@ def record_marts_date(context: Any, result: Any = None) -> None:
     context["outlet_events"][MARTS].extra = {"as_of_date": as_of_date.isoformat()}
 
 
-def wait_for_the_warehouse(context: Any) -> None:
+def refuse_or_wait_before_the_build(context: Any) -> None:
     """Hold the build until no other process holds the warehouse: the build itself never retries.
 
     First refuse, in one sentence, a build that could only empty the marts or fill them with cutoffs after the
@@ -96,7 +96,7 @@ def transform():
         "dbt",
         producer_args={
             "outlets": [MARTS],
-            "pre_execute": wait_for_the_warehouse,
+            "pre_execute": refuse_or_wait_before_the_build,
             "post_execute": record_marts_date,
         },
     )

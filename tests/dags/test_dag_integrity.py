@@ -308,8 +308,9 @@ def test_transform_has_a_task_for_every_dbt_model_and_seed_and_their_tests(dag_b
     assert announcing == ["dbt.dbt_producer_watcher"]
     producer = transform.get_task("dbt.dbt_producer_watcher")
     assert producer._post_execute_hook.__name__ == "record_marts_date"
-    # the build cannot retry: it waits for a reader elsewhere to let go of the warehouse instead
-    assert producer._pre_execute_hook.__name__ == "wait_for_the_warehouse"
+    # the build cannot retry: it refuses a date with no data first, then waits for a reader elsewhere to let
+    # go of the warehouse
+    assert producer._pre_execute_hook.__name__ == "refuse_or_wait_before_the_build"
 
 
 def test_node_tasks_report_beside_the_build_and_after_it_under_dag_test(dag_bag: DagBag) -> None:
