@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from airflow.triggers.base import StartTriggerArgs
 from cosmos import DbtTaskGroup
 from cosmos.operators._watcher.state import (
+    ProducerTaskState,
     get_xcom_val,
     is_dbt_node_status_skipped,
     is_dbt_node_status_success,
@@ -62,7 +63,11 @@ def build_failure_of(task: BaseOperator, context: Any) -> str | None:
 
 def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> bool:
     """Replace Cosmos' per-node dbt re-run: report this run's build result for the node, or fail saying how
-    to rebuild within the writer lane when the build has none (a new run: a cleared producer skips)."""
+    to rebuild within the writer lane when the build has none (a new run: a cleared producer skips).
+
+    A build task that failed before dbt reported the node (a refused date, a lock held past the wait, a
+    killed worker) skips it: every node task failed and alerted with it, dozens of alerts for one cause.
+    """
     status = self._get_node_status(context["ti"], context)
     if is_dbt_node_status_success(status):
         return True
@@ -70,6 +75,11 @@ def _report_build_result(self: BaseOperator, try_number: int, context: Any) -> b
         raise AirflowSkipException(f"{self.model_unique_id} was skipped by this run's dbt build.")
     if status is not None:
         raise AirflowException(build_failure_of(self, context))
+    if self._get_producer_task_status(context) == ProducerTaskState.FAILED:
+        raise AirflowSkipException(
+            f"{self.model_unique_id} was not built: this run's dbt build task {self.producer_task_id} failed "
+            "before dbt reported it; that task's log and alert say why."
+        )
     raise AirflowException(
         f"{self.task_id} has no result from this run's dbt build (try {try_number}): node tasks never run "
         f"dbt themselves, since the warehouse has one writer; trigger a new {self.dag_id} run to rebuild (a "

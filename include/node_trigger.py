@@ -5,10 +5,12 @@ on a worker: a worker would spend a process start-up (about a second of CPU, on 
 needs) only to find the node not built yet and defer, then another to take the result. This trigger polls
 the producer's XComs as Cosmos' own does and, when the node passed, ends the task as a success where it
 is (TaskSuccessEvent), with no worker at all. Anything else (the node failed or was skipped, the producer
-failed or was cleared, or the build ran without the node) resumes the task on a worker in Cosmos'
+was cleared, or the build ran without the node) resumes the task on a worker in Cosmos'
 `execute_complete`, which fails it with dbt's message (include/node_tasks.py), skips it, or says how to
-rebuild. dbt writes a failed node's message only in its run summary, as the build ends: a failure is so
-passed on once the producer has ended.
+rebuild. A producer that failed before dbt reported the node (a refused date, a lock held past the wait)
+ends the task skipped, here: the producer's own failure and alert say why, once. dbt writes a failed
+node's message only in its run summary, as the build ends: a failure is so passed on once the producer
+has ended.
 
 A node dbt skipped because a node upstream of it failed ends skipped, in the triggerer: Cosmos writes its
 status as "failed" (so that a node task waiting for it fails), but here every node task starts at once
@@ -136,6 +138,15 @@ class NodeResultTrigger(WatcherTrigger):
             payload = event.payload
             if payload.get("status") == EventStatus.SUCCESS and "reason" not in payload:
                 yield TaskSuccessEvent()
+            elif payload.get("reason") == WatcherEventReason.PRODUCER_FAILED:
+                # the build's task failed before dbt reported the node (a refused date, a lock held past
+                # the wait, a killed worker): its alert says why; each node task failing too sent dozens
+                logger.info(
+                    "%s was not built: the dbt build task %s failed before dbt reported it.",
+                    self.model_unique_id,
+                    self.producer_task_id,
+                )
+                yield TaskSkippedEvent()
             elif payload.get("reason") != WatcherEventReason.NODE_FAILED:
                 yield event
             elif await self._skipped_after_an_upstream_failure():

@@ -80,10 +80,9 @@ def test_passed_tests_of_a_model_end_their_task_in_the_triggerer() -> None:
             {"status": "failed", "reason": "node_failed"},
         ),
         ({get_status_xcom_key(NODE): {"status": "skipped"}}, "running", {"status": "skipped"}),
-        ({}, "failed", {"status": "failed", "reason": "producer_failed"}),
         ({}, "success", {"status": "success", "reason": "node_not_run"}),
     ],
-    ids=["node failed", "node skipped", "producer failed", "build ran without the node"],
+    ids=["node failed", "node skipped", "build ran without the node"],
 )
 def test_any_other_result_resumes_the_task_on_a_worker(
     xcoms: dict, producer_state: str | list, payload: dict
@@ -91,6 +90,15 @@ def test_any_other_result_resumes_the_task_on_a_worker(
     events = _events(ProducerResults(xcoms, producer_state=producer_state))
     assert len(events) == 1 and not isinstance(events[0], TaskSuccessEvent)
     assert events[0].payload == payload  # Cosmos' execute_complete fails, skips or logs it on the worker
+
+
+def test_a_node_the_build_task_failed_before_reporting_ends_skipped_in_the_triggerer() -> None:
+    # it resumed on a worker to fail, "Watcher producer task ... failed before reporting results", with an
+    # alert from every node task (43 for a refused date) beside the build task's own, the one with the reason
+    events = _events(ProducerResults({}, producer_state=["running", "failed"]))
+    assert len(events) == 1 and isinstance(events[0], TaskSkippedEvent)
+    tests = ProducerResults({}, producer_state="failed", is_test_sensor=True, test_unique_ids=TESTS)
+    assert [type(event) for event in _events(tests)] == [TaskSkippedEvent]
 
 
 def test_the_trigger_serializes_to_its_own_class() -> None:

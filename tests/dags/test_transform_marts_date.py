@@ -3,6 +3,9 @@ reads the marts' date, waiting for a process that opened the warehouse in betwee
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +14,8 @@ import pytest
 
 from include.assets import MARTS
 from include.scoring import latest_scoring_date
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_marts_date_waits_for_a_writer_that_opened_the_warehouse_after_dbt(
@@ -74,3 +79,27 @@ def test_the_build_refuses_a_date_that_would_empty_the_marts_as_cvw_build_does(
     )
     producer._pre_execute_hook({"params": {"as_of_date": "2025-03-02"}})  # the day after: built
     producer._pre_execute_hook({"params": {"as_of_date": ""}})  # dbt's default, the day after the last order
+
+
+def test_a_build_refused_before_dbt_fails_its_own_task_alone(tmp_path: Path) -> None:
+    # every node task failed with it, "Watcher producer task ... failed before reporting results", and sent
+    # an alert: 43 alerts under a scheduler for one refused date. What dbt never reported ends skipped.
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw")
+        con.execute("create table raw.orders as select timestamp '2025-03-01 09:30:00' as ordered_at")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "CVW_WAREHOUSE": str(warehouse),
+        "AIRFLOW__COSMOS__CACHE_DIR": str(tmp_path / "cosmos"),
+    }
+    command = [sys.executable, "-m", "include.run_dags", "transform", "--as-of-date", "2025-01-01"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "DAG transform ended in state failed: dbt.dbt_producer_watcher failed; the line "
+        "'Task transform.dbt.dbt_producer_watcher failed ...' above says why."
+    )
+    assert "AirflowFailException: The as-of date 2025-01-01 is not after the first order" in result.stdout
+    assert "was not built: this run's dbt build task dbt.dbt_producer_watcher failed before" in result.stdout
