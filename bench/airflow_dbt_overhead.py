@@ -10,7 +10,7 @@ On one generated shop, in a temporary data folder, it times:
   from the REST trigger to the run's end as Airflow records it (task processes, the one-slot pool,
   scheduling latency included; also to when a client polling every 2 s saw it end), cold (a new Airflow
   home: Cosmos has no partial-parse file yet, so dbt parses in full) and again warm;
-* the import time of every DAG file as the DAG processor parses it (tests/dags/test_parse_time.py).
+* the import time of every DAG file as the DAG processor parses it (bench/dag_parse_time.py).
 Timings are wall-clock seconds of one run each on a machine other processes share, cut to a tenth (never
 rounded up): a benchmark, not a test.
 """
@@ -18,7 +18,6 @@ rounded up): a benchmark, not a test.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -34,6 +33,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.dag_parse_time import DAG_FILES, dag_import_seconds  # noqa: E402
 from bench.figures import cut  # noqa: E402
 from include.airflow_local import (  # noqa: E402
     AirflowApi,
@@ -143,15 +143,11 @@ def live_transform(env: dict[str, str], root: Path, runs: int = 2) -> list[tuple
 
 
 def parse_times() -> dict[str, list[float]]:
-    """Return three import times per DAG file, measured as tests/dags/test_parse_time.py does."""
+    """Return three import times per DAG file as the DAG processor parses it (bench/dag_parse_time.py)."""
     from include.airflow_setup import ensure_manifest
 
     ensure_manifest()  # transform.py renders from it; without it the import fails (and times as inf)
-    path = REPO_ROOT / "tests" / "dags" / "test_parse_time.py"
-    spec = importlib.util.spec_from_file_location("parse_time", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag_import_seconds(module.DAG_FILES)
+    return dag_import_seconds(DAG_FILES)
 
 
 def machine() -> str:

@@ -1,21 +1,21 @@
-"""Importing a DAG file takes well under a second: heavy imports live inside the tasks.
+"""How long each DAG file takes to import as Airflow's DAG processor parses it: a benchmark, not a test.
 
-Measured as Airflow's DAG processor parses: one interpreter loads what the processor has loaded before it
-parses a file (airflow.dag_processing and the Task SDK), then forks a child per import of one DAG file,
-so each time is that file's own cost. The best of three imports counts, because other processes share
-the CPU. docs/benchmarks.md lists the times (bench/airflow_dbt_overhead.py measures them the same way).
+One interpreter loads what the processor has loaded before it parses a file (airflow.dag_processing and
+the Task SDK), then forks a child per import of one DAG file, so each time is that file's own cost. The best
+of several imports is the one to read, because other processes share the CPU. bench/airflow_dbt_overhead.py
+writes the times to docs/benchmarks.md; tests/dags/test_dag_file_imports.py checks, without a clock, what
+keeps them short: no heavy module is imported at parse time.
 """
+
+from __future__ import annotations
 
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
-LIMIT_SECONDS = 1.0
 REPEATS = 3
 MEASURE = """
 import importlib.util, json, os, sys, time
@@ -48,17 +48,7 @@ def dag_import_seconds(paths: list[Path], repeats: int = REPEATS) -> dict[str, l
         text=True,
         cwd=DAGS_FOLDER.parent,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
+    if result.returncode != 0:
+        raise RuntimeError(f"importing the DAG files failed: {result.stderr[-2000:]}")
     line = next(line for line in result.stdout.splitlines() if line.startswith("PARSE_SECONDS="))
     return json.loads(line.split("=", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def import_times() -> dict[str, list[float]]:
-    return dag_import_seconds(DAG_FILES)
-
-
-@pytest.mark.parametrize("path", DAG_FILES, ids=lambda path: path.stem)
-def test_importing_the_dag_file_takes_under_a_second(path: Path, import_times: dict) -> None:
-    seconds = min(import_times[str(path)])
-    assert seconds < LIMIT_SECONDS, f"{path.name} took {seconds:.2f} s to import"
