@@ -396,3 +396,16 @@ def test_a_backtest_of_outcomes_the_scoring_model_learnt_from_is_reported_in_sam
         "backtests in sample (2025-03-01): the model that scored them learnt from outcomes of their windows, "
         "so they flatter it (is_out_of_time false)"
     )
+
+
+def test_monitoring_a_date_in_the_future_is_one_sentence(tmp_path) -> None:
+    # `cvw monitor --as-of-date 2062-01-01` (a mistyped year) summarised it and advised building and scoring
+    # it, which both refuse a future date
+    from include.scoring import latest_scoring_date
+
+    with pytest.raises(SystemExit) as refused:
+        monitor_warehouse(date(2062, 1, 1), warehouse_path=tmp_path / "warehouse.duckdb")
+    assert str(refused.value) == (
+        f"2062-01-01 is in the future: no date after {latest_scoring_date()} can be scored, so there is "
+        "nothing to monitor there. Give a scored date, or none for the latest."
+    )
