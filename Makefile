@@ -62,5 +62,5 @@ lint: $(SYNCED)  ## ruff on the Python code: its checks and its formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-clean:  ## remove generated data, models and Airflow state (keeps the virtualenv)
+clean:  ## delete data/ (the warehouse, landing files, imports too), artifacts/ (models) and Airflow state; keeps .venv
 	rm -rf data artifacts .airflow dbt_project/target dbt_project/logs
