@@ -205,7 +205,7 @@ def score_as_of(
     its own, built in a scratch copy of the warehouse. `scoring` goes to ml.score.score_customers
     (chunk_size, with_reasons).
     """
-    from include.dbt import dbt_build
+    from include.dbt import dbt_build, refuse_a_build_without_data
     from ml.artifacts import require_champion
     from ml.score import score_customers
 
@@ -237,7 +237,9 @@ def score_as_of(
     if as_of_date is None or as_of_date == marts_date:
         rows = score_customers(as_of_date=marts_date, warehouse_path=warehouse, **scoring)
         return {"as_of_date": marts_date.isoformat(), "rows": rows, "marts": "warehouse"}
-    # no champion to score with stopped only after the copy and its dbt build (minutes in a large shop)
+    # no champion to score with, or a date the marts would hold no customer at (on or before the first
+    # order), stopped only after the copy and its dbt build (minutes in a large shop)
+    refuse_a_build_without_data(warehouse, as_of_date, wait=True)
     require_champion(settings.artifacts_dir, warehouse)
     with tempfile.TemporaryDirectory(prefix=_scratch_prefix(), dir=warehouse.parent) as folder:
         scratch = Path(folder) / warehouse.name  # same file name: dbt-duckdb names the catalog after it

@@ -109,8 +109,9 @@ def test_the_latest_scoring_date_is_the_day_after_the_latest_time_an_import_keep
     assert include.scoring.latest_scoring_date(now) == latest
 
 
-def _marts_built_for(path: Path, as_of_date: date) -> None:
-    """Write a warehouse whose feature mart was built for the date (its scoring cutoff)."""
+def _marts_built_for(path: Path, as_of_date: date, first_order: date = date(2024, 1, 1)) -> None:
+    """Write a warehouse whose feature mart was built for the date (its scoring cutoff) from orders since
+    `first_order`."""
     import duckdb
 
     with duckdb.connect(str(path)) as con:
@@ -118,6 +119,10 @@ def _marts_built_for(path: Path, as_of_date: date) -> None:
         columns = "customer_id varchar, cutoff_date date, is_scoring_date boolean"
         con.execute(f"create table marts.customer_features ({columns})")
         con.execute("insert into marts.customer_features values ('c1', ?, true)", [as_of_date])
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.orders as select 'o1' as order_id, ? :: timestamp as ordered_at", [first_order]
+        )
 
 
 def test_marts_built_for_a_future_date_are_not_scored_by_default(tmp_path: Path, monkeypatch) -> None:
@@ -173,6 +178,19 @@ def test_another_date_without_a_champion_is_refused_before_the_copy_and_its_buil
     )
 
 
+def test_another_date_before_the_first_order_is_refused_before_the_copy_and_its_build(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # a backfill of a day before the shop's first order copied the warehouse before dbt refused the date
+    warehouse = tmp_path / "warehouse.duckdb"
+    _marts_built_for(warehouse, date(2025, 1, 1), first_order=date(2024, 12, 1))
+    monkeypatch.setenv("CVW_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    assert _refusal_before_the_copy_and_its_build(warehouse, monkeypatch) == (
+        "The as-of date 2024-12-01 is not after the first order (2024-12-01): the marts would hold no "
+        "customer. Choose a later date."
+    )
+
+
 def test_a_champion_whose_pointer_was_deleted_is_not_skipped_and_is_named_with_how_to_restore_it(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -212,7 +230,7 @@ def _refusal_before_the_copy_and_its_build(warehouse: Path, monkeypatch) -> str:
     import include.scoring
 
     def never(*args, **kwargs):
-        raise AssertionError("nothing is copied or built without a champion to score with")
+        raise AssertionError("nothing is copied or built for a date that cannot be scored")
 
     monkeypatch.setattr(include.scoring, "_checkpointed_copy", never)
     monkeypatch.setattr(include.dbt, "dbt_build", never)
