@@ -49,6 +49,51 @@ completed_items as (
     where not is_cancelled
 ),
 
+{%- if one_cutoff %}
+
+-- one cutoff: the lines before it, counted straight, with no step per first purchase or per day
+lines_before_cutoffs as (
+    select
+        completed_items.customer_id,
+        cutoffs.cutoff_date,
+        cutoffs.is_scoring_date,
+        completed_items.product_id,
+        completed_items.category,
+        completed_items.quantity
+    from cutoffs
+    inner join completed_items
+        on cutoffs.cutoff_at > completed_items.ordered_at
+),
+
+products_at_cutoffs as (
+    select
+        customer_id,
+        cutoff_date,
+        is_scoring_date,
+        -- product_id is a required column of raw order_items: no line without one
+        count(distinct product_id) as distinct_products
+    from lines_before_cutoffs
+    group by
+        customer_id,
+        cutoff_date,
+        is_scoring_date
+),
+
+category_units_at_cutoffs as (
+    select
+        customer_id,
+        cutoff_date,
+        category,
+        sum(quantity) as units
+    from lines_before_cutoffs
+    group by
+        customer_id,
+        cutoff_date,
+        category
+),
+
+{%- else %}
+
 customer_products as (
     select
         customer_id,
@@ -72,41 +117,6 @@ customer_category_days as (
         category,
         order_date
 ),
-
-{%- if one_cutoff %}
-
--- one cutoff: the products first bought before it, and the units of each category bought before it
-products_at_cutoffs as (
-    select
-        customer_products.customer_id,
-        cutoffs.cutoff_date,
-        cutoffs.is_scoring_date,
-        count(*) as distinct_products
-    from cutoffs
-    inner join customer_products
-        on cutoffs.cutoff_at > customer_products.first_bought_at
-    group by
-        customer_products.customer_id,
-        cutoffs.cutoff_date,
-        cutoffs.is_scoring_date
-),
-
-category_units_at_cutoffs as (
-    select
-        customer_category_days.customer_id,
-        cutoffs.cutoff_date,
-        customer_category_days.category,
-        sum(customer_category_days.units) as units
-    from cutoffs
-    inner join customer_category_days
-        on cutoffs.cutoff_date > customer_category_days.order_date
-    group by
-        customer_category_days.customer_id,
-        cutoffs.cutoff_date,
-        customer_category_days.category
-),
-
-{%- else %}
 
 -- the customer's distinct products through each first purchase of a product, up to the next one
 product_counts as (
