@@ -45,6 +45,7 @@ last_visits as (
     select
         active_day_spans.customer_id,
         cutoffs.cutoff_date,
+        cutoffs.is_scoring_date,
         {{ days_between('active_day_spans.activity_date', 'cutoffs.cutoff_date') }} as days_since_last_visit
     from cutoffs
     inner join active_day_spans
@@ -107,65 +108,36 @@ recent_activity as (
         cutoff_date
 ),
 
--- a customer with events before the cutoff but none in the last 90 days has zero recent activity; a union
--- (not a left join) lets a filter on cutoff_date reach both sides
-visits_and_activity as (
-    select
-        customer_id,
-        cutoff_date,
-        days_since_last_visit,
-        0 as sessions_30d,
-        0 as sessions_90d,
-        0 as sessions_prior_60d,
-        0 as product_views_90d,
-        0 as add_to_carts_90d,
-        0 as cart_sessions_90d,
-        0 as abandoned_cart_sessions_90d,
-        0 as viewing_sessions_90d,
-        0 as converted_viewing_sessions_90d
-    from last_visits
-    union all
-    select
-        customer_id,
-        cutoff_date,
-        null as days_since_last_visit,
-        sessions_30d,
-        sessions_90d,
-        sessions_prior_60d,
-        product_views_90d,
-        add_to_carts_90d,
-        cart_sessions_90d,
-        abandoned_cart_sessions_90d,
-        viewing_sessions_90d,
-        converted_viewing_sessions_90d
-    from recent_activity
-),
-
+-- every customer with a session-day in the last 90 days has a last visit before the cutoff (the span of
+-- their last active day holds it), so the last visits are the population, one row per customer and cutoff,
+-- and a customer with events before the cutoff but none in the last 90 days has zero recent activity
 aggregated as (
     select
-        customer_id,
-        cutoff_date,
-        max(days_since_last_visit) as days_since_last_visit,
-        sum(sessions_30d) as sessions_30d,
-        sum(sessions_90d) as sessions_90d,
-        sum(sessions_prior_60d) as sessions_prior_60d,
-        sum(product_views_90d) as product_views_90d,
-        sum(add_to_carts_90d) as add_to_carts_90d,
-        sum(cart_sessions_90d) as cart_sessions_90d,
-        sum(abandoned_cart_sessions_90d) as abandoned_cart_sessions_90d,
-        sum(viewing_sessions_90d) as viewing_sessions_90d,
-        sum(converted_viewing_sessions_90d) as converted_viewing_sessions_90d
-    from visits_and_activity
-    group by
-        customer_id,
-        cutoff_date
+        last_visits.customer_id,
+        last_visits.cutoff_date,
+        last_visits.is_scoring_date,
+        last_visits.days_since_last_visit,
+        coalesce(recent_activity.sessions_30d, 0) as sessions_30d,
+        coalesce(recent_activity.sessions_90d, 0) as sessions_90d,
+        coalesce(recent_activity.sessions_prior_60d, 0) as sessions_prior_60d,
+        coalesce(recent_activity.product_views_90d, 0) as product_views_90d,
+        coalesce(recent_activity.add_to_carts_90d, 0) as add_to_carts_90d,
+        coalesce(recent_activity.cart_sessions_90d, 0) as cart_sessions_90d,
+        coalesce(recent_activity.abandoned_cart_sessions_90d, 0) as abandoned_cart_sessions_90d,
+        coalesce(recent_activity.viewing_sessions_90d, 0) as viewing_sessions_90d,
+        coalesce(recent_activity.converted_viewing_sessions_90d, 0) as converted_viewing_sessions_90d
+    from last_visits
+    left join recent_activity
+        on
+            last_visits.customer_id = recent_activity.customer_id
+            and last_visits.cutoff_date = recent_activity.cutoff_date
 ),
 
 final as (
     select
-        aggregated.customer_id,
-        aggregated.cutoff_date,
-        cutoffs.is_scoring_date,
+        customer_id,
+        cutoff_date,
+        is_scoring_date,
         cast(sessions_30d as {{ dbt.type_bigint() }}) as sessions_30d,
         cast(sessions_90d as {{ dbt.type_bigint() }}) as sessions_90d,
         cast(sessions_prior_60d as {{ dbt.type_bigint() }}) as sessions_prior_60d,
@@ -178,8 +150,6 @@ final as (
         -- sessions in the last 30 days against the 30-day average of the 60 days before them
         {{ symmetric_change('sessions_30d', 'sessions_prior_60d / 2.0') }} as session_trend_30d
     from aggregated
-    inner join cutoffs
-        on aggregated.cutoff_date = cutoffs.cutoff_date
 )
 
 select * from final
