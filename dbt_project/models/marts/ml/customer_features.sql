@@ -153,9 +153,13 @@ final as (
         calendar_peaks.cutoff_month,
         {{ days_between('order_features.cutoff_date', 'calendar_peaks.next_peak_date') }} as days_to_year_end_peak
     -- one pass over the order features (the population: a completed order before the cutoff); the other
-    -- relations join to it, so the wide order features are read once, never held as a join's build side
+    -- relations join to it, so the wide order features are read once, never held as a join's build side.
+    -- The calendar is a left join: the order features hold the spine's cutoffs alone (their post-hook
+    -- deletes the others, and a run reads only the cutoffs it builds), so an inner join keeps every row
+    -- too, but on a run of one cutoff (the daily scoring date) DuckDB then took the order features for a
+    -- twelfth of their rows and held them, the wide side, in the hash tables of the two joins below
     from order_features
-    inner join calendar_peaks
+    left join calendar_peaks
         on order_features.cutoff_date = calendar_peaks.cutoff_date
     left join customers
         on order_features.customer_id = customers.customer_id
