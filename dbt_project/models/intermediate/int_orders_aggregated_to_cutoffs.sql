@@ -34,7 +34,9 @@
 
 with
 
-running_totals as (
+-- a run of a few cutoffs reads the table in each of its five joins (not materialized): DuckDB would first
+-- copy the rows they can look up, every column, into memory, then read that copy five times
+running_totals as {% if cutoffs_to_build %}not materialized {% endif %}(
     select * from {{ ref('int_orders_running_totals') }}
     {%- if cutoffs_to_build %}
     -- a run of a few cutoffs (the daily scoring date) joins only the rows they can look up: those whose
