@@ -43,7 +43,15 @@ def connect(
     if path.exists() and descriptor_of(path) is None:  # else checked when this process first opened it
         require_database_file(path)
     if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a folder it cannot make: a path through a file, no permission
+            file = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+            why = f"{file} is a file, not a folder" if file else f"{error.strerror} ({error.filename})"
+            raise SystemExit(
+                f"Cannot create the warehouse {path}: {why}. Give --warehouse (or CVW_WAREHOUSE) a path in a "
+                "folder you can write."
+            ) from None
     with _in_use_is_one_sentence(path), _held_otherwise_is_one_sentence(path, read_only):
         con = duckdb.connect(str(path), read_only=read_only)
     # set, not passed as config: other connections to the same file in this process share one instance

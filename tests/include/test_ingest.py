@@ -188,6 +188,20 @@ def test_a_connection_to_a_missing_warehouse_says_what_to_do_and_creates_none(
     assert not (tmp_path / "data").exists()  # only a load (create=True) makes the warehouse and its folder
 
 
+def test_a_new_warehouse_under_a_file_stops_with_a_sentence_naming_the_file(tmp_path: Path) -> None:
+    # `cvw import --warehouse notes.txt/warehouse.duckdb`: the load made the folder and met a FileExistsError
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("kept")
+    warehouse = in_the_way / "shop" / "warehouse.duckdb"
+    with pytest.raises(SystemExit) as refused:
+        connect(warehouse, create=True)
+    assert str(refused.value) == (
+        f"Cannot create the warehouse {warehouse}: {in_the_way} is a file, not a folder. Give --warehouse "
+        "(or CVW_WAREHOUSE) a path in a folder you can write."
+    )
+    assert in_the_way.read_text() == "kept"
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_warehouse_path_that_is_a_data_file_or_a_folder_stops_and_changes_nothing(
     tmp_path: Path, read_only: bool
