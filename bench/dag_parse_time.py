@@ -17,11 +17,15 @@ from pathlib import Path
 DAGS_FOLDER = Path(__file__).resolve().parents[1] / "dags"
 DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
 REPEATS = 3
-MEASURE = """
+# what the DAG processor has loaded before it imports any DAG file, run first by every child interpreter
+PROCESSOR_PRELUDE = """
 import importlib.util, json, os, sys, time
-import airflow.dag_processing.processor  # noqa: F401  loaded by the DAG processor before any DAG file
+import airflow.dag_processing.processor  # noqa: F401
 from airflow.sdk import dag, task  # noqa: F401
-
+"""
+MEASURE = (
+    PROCESSOR_PRELUDE
+    + """
 def import_once(path):
     read, write = os.pipe()
     if os.fork() == 0:  # the child imports the file, like the processor's per-file fork
@@ -38,6 +42,7 @@ def import_once(path):
 times = {path: [import_once(path) for _ in range(int(sys.argv[1]))] for path in sys.argv[2:]}
 print("PARSE_SECONDS=" + json.dumps(times))
 """
+)
 
 
 def dag_import_seconds(paths: list[Path], repeats: int = REPEATS) -> dict[str, list[float]]:

@@ -13,20 +13,19 @@ from pathlib import Path
 
 import pytest
 
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-DAG_FILES = sorted(DAGS_FOLDER.glob("*.py"))
+from bench.dag_parse_time import DAG_FILES, DAGS_FOLDER, PROCESSOR_PRELUDE
+
 # what the tasks need and a parse must not load: each takes tenths of a second to seconds to import
 HEAVY = {"dbt", "duckdb", "lightgbm", "ml", "numpy", "pandas", "pyarrow", "scipy", "sklearn"}
-ADDED = """
-import importlib.util, json, sys
-import airflow.dag_processing.processor  # noqa: F401  loaded by the DAG processor before any DAG file
-from airflow.sdk import dag, task  # noqa: F401
-
+ADDED = (
+    PROCESSOR_PRELUDE
+    + """
 before = set(sys.modules)
 spec = importlib.util.spec_from_file_location("dag_file_under_test", sys.argv[1])
 spec.loader.exec_module(importlib.util.module_from_spec(spec))
 print("ADDED=" + json.dumps(sorted({name.split(".")[0] for name in set(sys.modules) - before})))
 """
+)
 
 
 def packages_added_by_import(path: Path) -> set[str]:
