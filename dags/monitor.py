@@ -5,8 +5,9 @@ Checks the champion model against what it sees now (`ml/monitor_champion.py`):
 * **drift**: the feature mart's rows at the scoring date and the champion's scores of that date are counted
   into the bins of the training distribution kept in the model's metadata (`drift_reference`), chunk by
   chunk; the PSI of each column replaces that date's rows of `ml.feature_drift` (status `stable` < 0.1 ≤
-  `moderate` < 0.25 ≤ `significant`: investigate at moderate, retrain at significant). A champion trained
-  before references were kept has none: the run logs so and only backtests.
+  `moderate` < 0.25 ≤ `significant`: investigate at moderate, retrain at significant when the log says the
+  marts hold labels after the champion's newest cutoff). A champion trained before references were kept has
+  none: the run logs so and only backtests.
 * **backtests**: realized against predicted revenue, orders, churn and next order date for every scored date
   whose horizon has elapsed (`ml.backtests`, one row per date, model and horizon, from the dbt view
   `marts.score_outcomes`).

@@ -75,6 +75,8 @@ def monitor_champion(
         summary["drift"] = unmeasurable or drift(
             con, reference, as_of_date, model_version, run_at, chunk_rows
         )
+        if not unmeasurable:
+            summary["retraining"] = _what_a_retrain_would_add(con, metadata)
     unready = _outcomes_unready(con)
     if unready:  # ml.backtests is left as it is
         summary["backtests"] = unready
@@ -122,6 +124,30 @@ def _nothing_to_measure(con: duckdb.DuckDBPyConnection, as_of_date: date, model_
         f"there: build the marts as of that date (cvw build --as-of-date {as_of_date}) or score it with the "
         f"champion (cvw score --as-of-date {as_of_date}) to measure it"
     )
+
+
+def _what_a_retrain_would_add(
+    con: duckdb.DuckDBPyConnection, metadata: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Return the champion's newest cutoff and the labelled cutoffs after it, or None when either is unknown.
+
+    A retrain learns from every cutoff whose horizon has labels (ml.train's refit cutoffs), so one with none
+    after the champion's newest would learn from the same cutoffs: drift against it is not a reason to
+    retrain then, but the gap between that cutoff and the scoring date.
+    """
+    learnt = metadata.get("refit_cutoffs") or metadata.get("train_cutoffs")
+    if not learnt or not has_table(con, "marts", "customer_labels"):
+        return None
+    newest = max(date.fromisoformat(str(cutoff)[:10]) for cutoff in learnt)
+    newer = con.execute(
+        "select distinct cutoff_date from marts.customer_labels where horizon_days = ? and cutoff_date > ? "
+        "order by cutoff_date",
+        [int(metadata["horizon_days"]), newest],
+    ).fetchall()
+    return {
+        "champion_newest_cutoff": newest.isoformat(),
+        "newer_labelled_cutoffs": [row[0].isoformat() for row in newer],
+    }
 
 
 def _outcomes_unready(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -204,6 +230,9 @@ def describe(summary: Mapping[str, Any]) -> str:
             absent = [column for column in absent if column not in features]
         if absent:  # a model output computed while scoring, or a feature the mart dropped
             lines.append("not monitored, not in the warehouse at that date: " + ", ".join(absent))
+        retraining = summary.get("retraining")
+        if found["significant"] and retraining:
+            lines.append(_retrain_advice(retraining, summary["as_of_date"], summary["horizon_days"]))
     if isinstance(summary["backtests"], str):
         lines.append(f"backtests: skipped, {summary['backtests']}")
     else:
@@ -223,6 +252,28 @@ def describe(summary: Mapping[str, Any]) -> str:
                 "outcomes of their windows, so they flatter it (is_out_of_time false)"
             )
     return "\n".join(lines)
+
+
+def _retrain_advice(retraining: Mapping[str, Any], as_of_date: str, horizon_days: int) -> str:
+    """Return whether a retrain would learn from anything the champion did not, for significant drift."""
+    newest, newer = retraining["champion_newest_cutoff"], retraining["newer_labelled_cutoffs"]
+    if newer:
+        count, span = (
+            ("1 cutoff", newer[0])
+            if len(newer) == 1
+            else (f"{len(newer)} cutoffs", f"{newer[0]} to {newer[-1]}")
+        )
+        return (
+            f"significant drift, and the marts hold {horizon_days}-day labels at {count} after the "
+            f"champion's newest ({newest}): {span}; retrain (cvw train; under Airflow, trigger train)"
+        )
+    gap = (date.fromisoformat(as_of_date) - date.fromisoformat(newest)).days
+    return (
+        f"significant drift, but a retrain would learn from the same cutoffs: the champion's newest "
+        f"({newest}) is the newest whose {horizon_days}-day horizon has labels. The drift is what changed "
+        f"in the {gap} days from it to the scoring date (older customers, another season); retrain once a "
+        "later cutoff's horizon has ended and the marts are built"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -409,3 +409,51 @@ def test_monitoring_a_date_in_the_future_is_one_sentence(tmp_path) -> None:
         f"2062-01-01 is in the future: no date after {latest_scoring_date()} can be scored, so there is "
         "nothing to monitor there. Give a scored date, or none for the latest."
     )
+
+
+@pytest.mark.parametrize(
+    ("refit_cutoffs", "advice"),
+    [
+        (
+            ["2024-12-01", "2025-01-01"],
+            "significant drift, but a retrain would learn from the same cutoffs: the champion's newest "
+            "(2025-01-01) is the newest whose 90-day horizon has labels. The drift is what changed in the 90 "
+            "days from it to the scoring date (older customers, another season); retrain once a later "
+            "cutoff's horizon has ended and the marts are built",
+        ),
+        (
+            ["2024-11-01", "2024-12-01"],
+            "significant drift, and the marts hold 90-day labels at 1 cutoff after the champion's newest "
+            "(2024-12-01): 2025-01-01; retrain (cvw train; under Airflow, trigger train)",
+        ),
+    ],
+)
+def test_significant_drift_says_whether_a_retrain_would_learn_from_newer_labels(
+    warehouse: str, refit_cutoffs: list[str], advice: str
+) -> None:
+    # Online Retail II scored 2011-12-10 by a champion that learnt up to 2011-09-01, the newest cutoff whose
+    # 90 days had labels: tenure_days drifted significantly, and a retrain, the advice, gave the same model
+    with duckdb.connect(warehouse) as con:
+        con.execute(
+            """
+            create table marts.customer_labels as
+            select * from (values ('A', date '2024-12-01', 90), ('A', date '2025-01-01', 90),
+                ('B', date '2025-02-01', 30)) as t(customer_id, cutoff_date, horizon_days)
+            """
+        )
+        metadata = {**METADATA, "refit_cutoffs": refit_cutoffs}
+        summary = monitor_champion(con, "v1", metadata, run_at=datetime(2025, 4, 2))
+    assert summary["drift"]["significant"] == ["region"]
+    newer = [] if refit_cutoffs[-1] == "2025-01-01" else ["2025-01-01"]
+    assert summary["retraining"] == {
+        "champion_newest_cutoff": refit_cutoffs[-1],
+        "newer_labelled_cutoffs": newer,
+    }
+    assert advice in describe(summary).splitlines()
+
+
+def test_without_labels_or_the_champions_cutoffs_no_retrain_advice_is_given(warehouse: str) -> None:
+    with duckdb.connect(warehouse) as con:
+        summary = monitor_champion(con, "v1", {**METADATA, "refit_cutoffs": ["2025-01-01"]})
+    assert summary["retraining"] is None
+    assert not [line for line in describe(summary).splitlines() if "retrain" in line]
