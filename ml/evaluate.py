@@ -181,9 +181,12 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
         # the mart with --full-refresh (45) or to add 0 to the dbt var label_horizons (0)
         require_label_horizon(con, horizon_days, "evaluate")
         if cutoff not in feature_cutoffs(con):
+            # the dbt var is only read from the project file: a var given to one build would be dropped,
+            # and its cutoff deleted, by the next build without it (transform's, daily)
             raise SystemExit(
-                f"marts.customer_features has no cutoff at {cutoff}: rebuild the marts with that cutoff in "
-                f"the spine (dbt var extra_cutoff_dates: ['{cutoff}']) and evaluate again."
+                f"marts.customer_features has no cutoff at {cutoff}: add it to the spine under vars in "
+                f"{get_settings().dbt_project_dir / 'dbt_project.yml'} (extra_cutoff_dates: ['{cutoff}']), "
+                "rebuild the marts (cvw build; under Airflow, trigger transform) and evaluate again."
             )
         require_mart_columns(con, horizon_days)
         share = training_sample_share(con, get_settings().train_max_customers)
