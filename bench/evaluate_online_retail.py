@@ -145,6 +145,9 @@ def evaluate_variant(
                     "horizon": horizon,
                     "table": wide(table),
                     "intervals": intervals.set_index("metric")[["low", "high"]],
+                    "bias_interval": tuple(
+                        table.attrs["bias_intervals"].set_index("model").loc["model", ["low", "high"]]
+                    ),
                     "customers": int(table["customers"].iloc[0]),
                     "model": describe(table.attrs["calibration"]),
                     "seconds": time.monotonic() - started,
@@ -206,7 +209,11 @@ def verdict(result: dict) -> str:
             f"[{low:+.4f}, {high:+.4f}])"
         )
     bias = table.loc["model", "revenue_aggregate_bias"]
-    checks.append(f"bias {'within' if abs(bias) <= 0.10 else 'outside'} ±10% ({bias:+.1%})")
+    low, high = result["bias_interval"]
+    checks.append(
+        f"bias {'within' if abs(bias) <= 0.10 else 'outside'} ±10% ({bias:+.1%}; 95% in "
+        f"[{low:+.1%}, {high:+.1%}])"
+    )
     return f"- {result['cutoff']}, {result['horizon']} d ({result['variant']}): " + "; ".join(checks) + "."
 
 

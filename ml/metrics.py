@@ -198,6 +198,43 @@ def lift_at(is_positive: np.ndarray, score: np.ndarray, share: float = 0.10) -> 
     return top_share_capture(outcomes[0].astype(float), outcomes[1], share) / share
 
 
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float],
+    rows: int,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Return the percentile interval of statistic(indices) over resamples of `rows` rows with replacement.
+
+    (NaN, NaN) when the statistic is undefined on every resample.
+    """
+    draws = np.random.default_rng(seed).integers(0, rows, size=(resamples, rows))
+    values = np.array([statistic(indices) for indices in draws])
+    if np.isnan(values).all():
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_metric_interval(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    actual: np.ndarray,
+    predicted: np.ndarray,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Return the percentile interval of one model's metric over customer resamples.
+
+    For a metric judged against a fixed bound rather than another model (aggregate bias within ±10%): an
+    interval that straddles the bound says this data cannot tell whether the model is inside it.
+    """
+    actual, predicted = _arrays(actual, predicted)
+    return bootstrap_interval(lambda i: metric(actual[i], predicted[i]), len(actual), resamples, level, seed)
+
+
 def paired_bootstrap_interval(
     metric: Callable[[np.ndarray, np.ndarray], float],
     actual: np.ndarray,
@@ -216,10 +253,10 @@ def paired_bootstrap_interval(
     """
     actual, predicted = _arrays(actual, predicted)
     reference = _arrays(actual, reference)[1]
-    rows = np.random.default_rng(seed).integers(0, len(actual), size=(resamples, len(actual)))
-    differences = np.array([metric(actual[i], predicted[i]) - metric(actual[i], reference[i]) for i in rows])
-    if np.isnan(differences).all():
-        return float("nan"), float("nan")
-    tail = (1.0 - level) / 2 * 100
-    low, high = np.nanpercentile(differences, [tail, 100 - tail])
-    return float(low), float(high)
+    return bootstrap_interval(
+        lambda i: metric(actual[i], predicted[i]) - metric(actual[i], reference[i]),
+        len(actual),
+        resamples,
+        level,
+        seed,
+    )

@@ -176,10 +176,17 @@ def test_bootstrap_gives_each_baseline_the_stored_differences_with_intervals_aro
         assert row.low <= row.high
     assert "paired bootstrap resamples" in printed.getvalue()
     assert "lightgbm_rfm" in printed.getvalue().split("paired bootstrap resamples")[1]
+    biases = table.attrs["bias_intervals"].set_index("model")
+    assert set(biases.index) == {"model", *BASELINES}
+    for name, row in biases.iterrows():
+        assert row["aggregate_bias"] == pytest.approx(values[name, "revenue_aggregate_bias"])
+        assert row["low"] <= row["aggregate_bias"] <= row["high"]
+    assert "persistence" in printed.getvalue().split("aggregate revenue bias of each model")[1]
 
 
 def test_without_bootstrap_no_intervals_are_computed(warehouse: Path) -> None:
-    assert "intervals" not in evaluate.run(date(2024, 9, 1), 90, warehouse).attrs
+    attrs = evaluate.run(date(2024, 9, 1), 90, warehouse).attrs
+    assert "intervals" not in attrs and "bias_intervals" not in attrs
 
 
 def test_a_baseline_identical_to_the_model_differs_by_exactly_zero() -> None:

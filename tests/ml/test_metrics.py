@@ -170,6 +170,22 @@ def test_paired_bootstrap_interval_scores_both_models_on_the_same_resampled_rows
     assert (low, high) == pytest.approx((-1.0, -1.0))
 
 
+def test_bootstrap_metric_interval_of_a_bias_the_same_on_every_row_is_that_bias() -> None:
+    actual = np.array([3.0, 0.0, 10.0, 250.0, 1.0])
+    assert metrics.bootstrap_metric_interval(
+        metrics.aggregate_bias, actual, actual * 1.1, resamples=50
+    ) == pytest.approx((0.1, 0.1))
+
+
+def test_bootstrap_metric_interval_spans_what_the_resampled_customers_can_give() -> None:
+    # one customer spent nothing and is predicted 50, the other spent 100 and is predicted 50: a resample of
+    # the second twice gives -0.5, one of each 0, the first twice no total (NaN, left out)
+    low, high = metrics.bootstrap_metric_interval(
+        metrics.aggregate_bias, np.array([0.0, 100.0]), np.array([50.0, 50.0]), resamples=200
+    )
+    assert (low, high) == (-0.5, 0.0)
+
+
 def test_ranking_and_total_metrics_are_undefined_without_anything_to_rank_or_a_total() -> None:
     ranks = np.arange(10.0)
     assert math.isnan(metrics.normalized_gini(np.full(10, 5.0), ranks))  # all equal: no ordering to find
