@@ -78,6 +78,7 @@ def _mapping(args: argparse.Namespace) -> Mapping:
         constants=parse_pairs(args.constant, "--constant"),
         defaults=parse_pairs(args.default, "--default"),
         base=read_mapping_file(args.mapping) if args.mapping else None,
+        decimal_separator=args.decimal_separator,
     )
 
 
@@ -124,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mapping",
         type=Path,
         metavar="FILE.yaml",
-        help="YAML: table, columns {contract: source}, date_format, constants, defaults",
+        help="YAML: table, columns {contract: source}, date_format, decimal_separator, constants, defaults",
     )
     parser.add_argument(
         "--map",
@@ -148,6 +149,11 @@ def _parser() -> argparse.ArgumentParser:
         "--date-format",
         metavar="FORMAT",
         help="strptime format of text timestamps, e.g. '%%d/%%m/%%Y %%H:%%M' (default: ISO)",
+    )
+    parser.add_argument(
+        "--decimal-separator",
+        choices=(".", ","),
+        help="decimal mark of text numbers: ',' for 12,50 (a point in them is then no number) (default: '.')",
     )
     parser.add_argument(
         "--allow-updates",
@@ -185,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.constant,
                 args.default,
                 args.date_format,
+                args.decimal_separator,
                 args.allow_updates,
                 args.reload,
             )

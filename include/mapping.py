@@ -1,13 +1,15 @@
 """Column mappings: which column of a user's file feeds which contract column, and how its text is parsed.
 
 A mapping names a raw table and, for any of its contract columns, the file's column (`columns`), a value
-for every row (`constants`) or a value where the file's is empty (`defaults`), and the strptime format(s)
-of text timestamps (`date_format`). Contract columns it does not name are read from the file's column of
-the same name, when there is one. As YAML (`--mapping orders.yaml`):
+for every row (`constants`) or a value where the file's is empty (`defaults`), the strptime format(s)
+of text timestamps (`date_format`) and the decimal mark of text numbers (`decimal_separator`). Contract
+columns it does not name are read from the file's column of the same name, when there is one. As YAML
+(`--mapping orders.yaml`):
 
     table: orders
     columns: {order_id: OrderNo, customer_id: Client, ordered_at: Date, amount: Total}
     date_format: "%d/%m/%Y %H:%M"
+    decimal_separator: ","          # text numbers written 12,50 (default ".")
     constants: {sales_channel: web}
     defaults: {status: completed}
 
@@ -63,6 +65,7 @@ class Mapping:
     date_format: str | list[str] | None = None
     constants: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    decimal_separator: str = "."  # of text numbers: "." (12.50) or "," (12,50)
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,11 @@ def read_mapping_file(path: Path) -> dict:
         raise ValueError(f"The mapping file {path} is not valid YAML ({reason}): fix it.") from None
     if not isinstance(content, dict):
         raise ValueError(f"The mapping file {path} must hold a YAML mapping with `table:` and `columns:`.")
-    unknown = set(content) - {"table", "columns", "date_format", "constants", "defaults"}
+    unknown = set(content) - {"table", "columns", "date_format", "decimal_separator", "constants", "defaults"}
     if unknown:
         raise ValueError(
             f"The mapping file {path} has unknown keys {sorted(unknown)}: "
-            "use table, columns, date_format, constants and defaults."
+            "use table, columns, date_format, decimal_separator, constants and defaults."
         )
     for key in ("columns", "constants", "defaults"):
         if not isinstance(content.get(key) or {}, dict):
@@ -126,6 +129,7 @@ def build_mapping(
     constants: dict[str, object] | None = None,
     defaults: dict[str, object] | None = None,
     base: dict | None = None,
+    decimal_separator: str | None = None,
 ) -> Mapping:
     """Return a checked mapping: the YAML content in `base`, overridden by the other arguments."""
     base = base or {}
@@ -160,10 +164,17 @@ def build_mapping(
     date_format = date_format or base.get("date_format")
     if date_format is not None and not isinstance(date_format, str | list):
         raise ValueError("date_format must be a strptime format such as '%d/%m/%Y %H:%M', or a list of them.")
+    decimal_separator = decimal_separator or base.get("decimal_separator") or "."
+    if decimal_separator not in (".", ","):
+        raise ValueError(
+            f"The decimal separator {decimal_separator!r} is neither '.' (12.50) nor ',' (12,50): give one "
+            "of them."
+        )
     return Mapping(
         table=table,
         columns={key: str(value) for key, value in merged["columns"].items()},
         date_format=date_format,
+        decimal_separator=decimal_separator,
         constants={key: str(value) for key, value in merged["constants"].items()},
         defaults={key: str(value) for key, value in merged["defaults"].items()},
     )

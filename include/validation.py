@@ -10,6 +10,7 @@ customer. All in DuckDB SQL.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import duckdb
@@ -19,6 +20,7 @@ from include.raw_schema import KEYS, RAW_TABLES, Column
 from include.value_casts import date_format_params, has_zone, number_of, typed
 
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
+DECIMAL_COMMA = re.compile(r"[+-]?[0-9][0-9.]*,[0-9]+")  # 12,50 or 1.234,50: a number of a comma locale
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
 FUTURE_TOLERANCE = timedelta(hours=14)
@@ -126,13 +128,15 @@ def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: 
     """
     delivered, casts = [], []
     date_formats = date_format_params(mapping.date_format)
+    decimal_comma = mapping.decimal_separator == ","
     for source in sources:
         column, value = source.column, _source_column(source.column.name)
         delivered.append(f"{source.value} as {value}")
-        cast = typed(column.sql_type, value, source.source_type, len(date_formats))
+        cast = typed(column.sql_type, value, source.source_type, len(date_formats), decimal_comma)
         casts.append(f"{cast} as {quote(column.name)}")
         if column.sql_type in WHOLE_NUMBER_TYPES:
-            casts.append(f"{number_of(value, source.source_type)} as {quote('num__' + column.name)}")
+            number = number_of(value, source.source_type, decimal_comma)
+            casts.append(f"{number} as {quote('num__' + column.name)}")
         if column.sql_type == "TIMESTAMP":
             zoned = has_zone(value, source.source_type, len(date_formats))
             casts.append(f"{zoned} as {quote('zoned__' + column.name)}")
@@ -163,6 +167,8 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
             hint = ""
             if column.sql_type == "TIMESTAMP":
                 hint = " (pass its format, e.g. --date-format '%d/%m/%Y %H:%M')"
+            elif DECIMAL_COMMA.fullmatch(str(sample)):
+                hint = " (numbers written with a decimal comma load with --decimal-separator ',')"
             raise MappingAdvice(
                 f"{file_name}: no value of {source.label} parses as {KINDS[column.sql_type]} for "
                 f"raw.{table}.{column.name} (e.g. {str(sample)!r}): fix the column or the mapping{hint}."

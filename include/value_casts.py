@@ -44,11 +44,11 @@ def blank_is_null(value: str) -> str:
     return f"nullif(trim({value}, ' ' || chr(9) || chr(10) || chr(13)), '')"
 
 
-def typed(sql_type: str, value: str, source_type: str, date_formats: int) -> str:
+def typed(sql_type: str, value: str, source_type: str, date_formats: int, decimal_comma: bool = False) -> str:
     """Return SQL turning `value` (of `source_type`) into `sql_type`: NULL where it does not parse.
 
     date_formats: how many strptime formats text timestamps are read with (bound by date_format_params);
-    0 reads them as ISO 8601.
+    0 reads them as ISO 8601. decimal_comma: text numbers are written `12,50` (as_number).
     """
     family = type_family(source_type)
     if sql_type == "VARCHAR":
@@ -66,8 +66,8 @@ def typed(sql_type: str, value: str, source_type: str, date_formats: int) -> str
     if sql_type == "TIMESTAMP":
         return finite_timestamp(value, source_type, date_formats)
     if sql_type == "DOUBLE":
-        return number_of(value, source_type)
-    number = as_number(value, family == "text")
+        return number_of(value, source_type, decimal_comma)
+    number = as_number(value, family == "text", decimal_comma)
     low, high = (-(2**31), 2**31 - 1) if sql_type == "INTEGER" else (-(2**63), 2**63 - 1)
     return (
         f"case when {number} = trunc({number}) and {number} between {low} and {high} "
@@ -165,18 +165,25 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     return f"case when isfinite({timestamp}) then {timestamp} end"
 
 
-def as_number(value: str, text: bool) -> str:
+def as_number(value: str, text: bool, decimal_comma: bool = False) -> str:
     """Return SQL reading `value` (text, or else a number) as a double, NULL when it is not a number.
 
     DuckDB's cast of text also reads digit separators (`1_000` as 1000); the contract has no thousands
-    separators, so text with one is not a number.
+    separators, so text with one is not a number. With decimal_comma the text's decimal mark is a comma
+    (`12,50`, as spreadsheets of many locales write it), and a point is not a number: `1.234` there is a
+    thousand and more written with a separator, never 1.234.
     """
     if not text:
         return f"try_cast({value} as double)"
+    if decimal_comma:
+        return (
+            f"case when strpos({value}, '_') = 0 and strpos({value}, '.') = 0 "
+            f"then try_cast(replace({value}, ',', '.') as double) end"
+        )
     return f"case when strpos({value}, '_') = 0 then try_cast({value} as double) end"
 
 
-def number_of(value: str, source_type: str) -> str:
+def number_of(value: str, source_type: str, decimal_comma: bool = False) -> str:
     """Return SQL reading `value` (of `source_type`: text or a number) as a finite double, else NULL."""
-    number = as_number(value, type_family(source_type) == "text")
+    number = as_number(value, type_family(source_type) == "text", decimal_comma)
     return f"case when isfinite({number}) then {number} end"

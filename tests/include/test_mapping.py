@@ -634,3 +634,76 @@ def test_a_folder_given_as_a_file_says_so_and_changes_nothing(tmp_path: Path) ->
         assert con.execute("select count(*) from duckdb_tables()").fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_numbers_with_a_decimal_comma_load_with_the_decimal_separator_and_a_point_is_then_no_number(
+    tmp_path: Path,
+) -> None:
+    # a German shop's spreadsheet export: 12,50 is twelve and a half; 1.234,00 has a thousands separator,
+    # which the contract has none of, and 12.50 in such a file is no number of its locale
+    export = tmp_path / "bestellungen.csv"
+    export.write_text(
+        "order_id;customer_id;ordered_at;amount\n"
+        "o1;c1;2024-01-01;12,50\no2;c1;2024-01-02;7\no3;c2;2024-01-03;1.234,00\no4;c2;2024-01-04;12.50\n"
+        "o5;c2;2024-01-05;0,05\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse, "--decimal-separator", ",") == 0
+    assert _query(warehouse, "select order_id, amount from raw.orders order by 1") == [
+        ("o1", 12.5),
+        ("o2", 7.0),
+        ("o5", 0.05),
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (3, "non-numeric amount"),
+        (4, "non-numeric amount"),
+    ]
+
+
+def test_a_yaml_decimal_separator_reads_whole_numbers_and_prices_of_order_lines(tmp_path: Path) -> None:
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,10\n")
+    lines = tmp_path / "lines.csv"
+    lines.write_text(
+        "order_id;line_number;product_id;quantity;unit_price\no1;1;p1;2;3,99\no1;2;p2;3,0;1\no1;3;p3;2,5;1\n"
+    )
+    mapping = tmp_path / "lines.yaml"
+    mapping.write_text("table: order_items\ndecimal_separator: ','\n")
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(orders, warehouse) == 0
+    assert import_main(["--mapping", str(mapping), str(lines), "--warehouse", str(warehouse)]) == 0
+    query = "select line_number, quantity, unit_price from raw.order_items order by 1"
+    assert _query(warehouse, query) == [(1, 2, 3.99), (2, 3, 1.0)]
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [
+        (3, "quantity is not a whole number")
+    ]
+
+
+def test_a_file_of_decimal_comma_amounts_without_the_separator_fails_whole_saying_how_to_load_it(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id;customer_id;ordered_at;amount\no1;c1;2024-01-01;12,50\no2;c1;2024-01-02;0,99\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    with pytest.raises(SystemExit) as failed:
+        _import_orders(export, warehouse)
+    assert str(failed.value).endswith(
+        "(e.g. '0,99'): fix the column or the mapping (numbers written with a decimal comma load with "
+        "--decimal-separator ',')."
+    )
+    assert _query(warehouse, "select count(*) from information_schema.tables where table_schema = 'raw'") == [
+        (0,)
+    ]
+
+
+def test_a_decimal_separator_other_than_a_point_or_a_comma_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as error:
+        build_mapping("orders", decimal_separator=";")
+    assert (
+        str(error.value)
+        == "The decimal separator ';' is neither '.' (12.50) nor ',' (12,50): give one of them."
+    )
+    assert build_mapping("orders").decimal_separator == "."
+    assert build_mapping("orders", base={"decimal_separator": ","}).decimal_separator == ","
