@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from include.folders import file_in_the_way
+
 # Database names a serving file must not get, and why
 RESERVED_DATABASE_NAMES = {
     "bi": "makes bi.customer_value ambiguous in every reader's query (DuckDB asks for bi.bi.customer_value)",
@@ -27,10 +29,10 @@ def serving_file_config(serving: Path, warehouse: Path, storage_version: str) ->
             f"The serving copy {serving} is a folder: set CVW_SERVING to a file, such as "
             f"{serving / 'serving.duckdb'}."
         )
-    nearest = next(folder for folder in serving.parents if folder.exists())  # the root always exists
-    if not nearest.is_dir():
+    file = file_in_the_way(serving.parent)
+    if file:
         raise SystemExit(
-            f"The serving copy {serving} cannot be made: {nearest} is a file, not a folder; set CVW_SERVING "
+            f"The serving copy {serving} cannot be made: {file} is a file, not a folder; set CVW_SERVING "
             "to a path in a folder."
         )
     # DuckDB names a file's database after its name up to the first dot, the temporary file's too

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from include import synthetic_browsing as browsing
+from include.folders import why_not_made
 from include.raw_schema import column_names
 from include.settings import get_settings
 from include.synthetic_browsing import DAY_US
@@ -260,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(str(error)) from None
     except OSError as error:  # a folder it cannot make or write: a path through a file, no permission
         raise SystemExit(
-            f"Cannot write the shop into {args.out}: {error.strerror} ({error.filename}); give --out (or "
+            f"Cannot write the shop into {args.out}: {why_not_made(args.out, error)}; give --out (or "
             "CVW_LANDING_DIR) a folder you can write."
         ) from None
     for table, rows in counts.items():

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import duckdb
 
+from include.folders import why_not_made
 from include.settings import get_settings
 from include.warehouse_file import descriptor_of, foreign_wal, require_database_file
 
@@ -46,11 +47,9 @@ def connect(
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:  # a folder it cannot make: a path through a file, no permission
-            file = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-            why = f"{file} is a file, not a folder" if file else f"{error.strerror} ({error.filename})"
             raise SystemExit(
-                f"Cannot create the warehouse {path}: {why}. Give --warehouse (or CVW_WAREHOUSE) a path in a "
-                "folder you can write."
+                f"Cannot create the warehouse {path}: {why_not_made(path.parent, error)}. Give --warehouse "
+                "(or CVW_WAREHOUSE) a path in a folder you can write."
             ) from None
     with _in_use_is_one_sentence(path), _held_otherwise_is_one_sentence(path, read_only):
         con = duckdb.connect(str(path), read_only=read_only)

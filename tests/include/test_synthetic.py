@@ -176,8 +176,16 @@ def test_a_bad_seed_or_landing_folder_stops_cvw_generate_in_one_sentence(tmp_pat
     (tmp_path / "a_file").write_text("")
     with pytest.raises(SystemExit) as refused:
         main(["--customers", "5", "--out", str(tmp_path / "a_file" / "landing")])
+    # the reason names the file in the way, as the warehouse's refusal does (include.folders), not the
+    # system's "Not a directory" of the path asked for
     assert str(refused.value) == (
-        f"Cannot write the shop into {tmp_path / 'a_file' / 'landing'}: Not a directory "
-        f"({tmp_path / 'a_file' / 'landing'}); give --out (or CVW_LANDING_DIR) a folder you can write."
+        f"Cannot write the shop into {tmp_path / 'a_file' / 'landing'}: {tmp_path / 'a_file'} is a file, "
+        "not a folder; give --out (or CVW_LANDING_DIR) a folder you can write."
+    )
+    with pytest.raises(SystemExit) as refused:
+        main(["--customers", "5", "--out", str(tmp_path / "a_file")])
+    assert str(refused.value) == (
+        f"Cannot write the shop into {tmp_path / 'a_file'}: {tmp_path / 'a_file'} is a file, not a folder; "
+        "give --out (or CVW_LANDING_DIR) a folder you can write."
     )
     assert list(tmp_path.iterdir()) == [tmp_path / "a_file"]
