@@ -188,16 +188,18 @@ def refuse_a_build_without_data(warehouse: Path, as_of_date: date | None, *, wai
     is promoted whatever its metrics) and scoring then refused. `wait`: wait while another process writes
     the warehouse (include.warehouse.connect_when_free), for transform's build, which cannot retry.
     """
-    from include.scoring import latest_scoring_date
+    from include.scoring import refuse_a_future_date
     from include.warehouse import connect, connect_when_free, has_table
 
-    latest = latest_scoring_date()
-    if as_of_date is not None and as_of_date > latest:
-        raise SystemExit(
-            f"The as-of date {as_of_date} is in the future: the marts would hold cutoffs after the data, "
-            "whose customers all look churned, and scoring refuses them. Choose a date up to "
-            f"{latest} (check CVW_AS_OF_DATE, or the as_of_date given)."
-        )
+    refuse_a_future_date(
+        as_of_date,
+        f"The as-of date {as_of_date}",
+        lambda latest: (
+            "the marts would hold cutoffs after the data, whose customers all look churned, and "
+            f"scoring refuses them. Choose a date up to {latest} (check CVW_AS_OF_DATE, or the as_of_date "
+            "given)."
+        ),
+    )
 
     # stops with a sentence when the file does not exist
     with connect_when_free(warehouse, read_only=True) if wait else connect(warehouse, read_only=True) as con:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,17 @@ def latest_scoring_date(now: datetime | None = None) -> date:
 
     utc_now = (now or datetime.now(UTC)).astimezone(UTC)
     return (utc_now + FUTURE_TOLERANCE).date() + timedelta(days=1)
+
+
+def refuse_a_future_date(as_of_date: date | None, subject: str, consequence: Callable[[date], str]) -> None:
+    """Return None when a date is None or can be scored (latest_scoring_date); else stop in one sentence.
+
+    The sentence is "<subject> is in the future: <consequence>", the consequence given the latest date there
+    is: what the verb would do with the date (a build, a scoring, a monitoring) and the fix, in its words.
+    """
+    latest = latest_scoring_date()
+    if as_of_date is not None and as_of_date > latest:
+        raise SystemExit(f"{subject} is in the future: {consequence(latest)}")
 
 
 def champion_exists(artifacts_dir: Path | None = None, warehouse_path: Path | None = None) -> bool:
@@ -215,22 +227,28 @@ def score_as_of(
     # (for another date) were scored silently under their own date, as the latest
     named = "" if as_of_date is not None or settings.as_of_date is None else " (CVW_AS_OF_DATE)"
     as_of_date = as_of_date or settings.as_of_date
-    latest = latest_scoring_date()
-    if as_of_date is not None and as_of_date > latest:
-        # a mistyped year (2062) would be scored from no data at all and become the published latest date
-        raise SystemExit(
-            f"{as_of_date}{named} is in the future: scores as of a date read the data strictly before it, "
-            f"which does not exist yet. Score a date up to {latest}."
-        )
+    # a mistyped year (2062) would be scored from no data at all and become the published latest date
+    refuse_a_future_date(
+        as_of_date,
+        f"{as_of_date}{named}",
+        lambda latest: (
+            "scores as of a date read the data strictly before it, which does not exist yet. "
+            f"Score a date up to {latest}."
+        ),
+    )
     marts_date = marts_as_of_date(warehouse)
     if marts_date is None:
         raise SystemExit(f"{warehouse} has no feature mart yet: run the transform DAG before scoring.")
-    if as_of_date is None and marts_date > latest:
+    if as_of_date is None:
         # CVW_AS_OF_DATE=2062-01-01 (or transform's param) builds marts for it: the same mistyped year
-        raise SystemExit(
-            f"The marts are built for {marts_date}, which is in the future: its scores would read data that "
-            f"does not exist yet. Rebuild them for a date up to {latest} (check CVW_AS_OF_DATE, or the "
-            "transform's as_of_date), or score one with --as-of-date."
+        refuse_a_future_date(
+            marts_date,
+            f"The marts are built for {marts_date}, which",
+            lambda latest: (
+                "its scores would read data that does not exist yet. Rebuild them for a date up "
+                f"to {latest} (check CVW_AS_OF_DATE, or the transform's as_of_date), or score one with "
+                "--as-of-date."
+            ),
         )
     for path in remove_abandoned_scratch(warehouse.parent):
         print(f"removed {path.name}, the scratch copy of a scoring whose process died")

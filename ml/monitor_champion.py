@@ -176,19 +176,21 @@ def monitor(
     as_of_date: date | None = None, warehouse_path: Path | None = None, recompute_backtests: bool = False
 ) -> dict[str, Any]:
     """Monitor the champion on the warehouse at a date (default: the latest scored); return the summary."""
-    from include.scoring import latest_scoring_date
+    from include.scoring import refuse_a_future_date
     from include.settings import get_settings
     from include.unfinished import MONITORING_MARTS, require_finished_marts
     from include.warehouse import connect
     from ml.artifacts import load_champion
 
-    latest = latest_scoring_date()
-    if as_of_date is not None and as_of_date > latest:
-        # a mistyped year: its drift advice would name a build and a scoring that both refuse the date
-        raise SystemExit(
-            f"{as_of_date} is in the future: no date after {latest} can be scored, so there is nothing to "
-            "monitor there. Give a scored date, or none for the latest."
-        )
+    # a mistyped year: its drift advice would name a build and a scoring that both refuse the date
+    refuse_a_future_date(
+        as_of_date,
+        f"{as_of_date}",
+        lambda latest: (
+            f"no date after {latest} can be scored, so there is nothing to monitor there. Give a "
+            "scored date, or none for the latest."
+        ),
+    )
     settings = get_settings()
     version, _, metadata = load_champion(settings.artifacts_dir, warehouse_path)
     with connect(warehouse_path) as con:
