@@ -111,14 +111,14 @@ def marts_as_of_date(warehouse_path: Path | None = None, *, wait: bool = False) 
     """
     import duckdb
 
-    from include.warehouse import connect, connect_when_free, scoring_date
+    from include.warehouse import connect, connect_when_free, marts_scoring_date
 
     path = Path(warehouse_path or get_settings().warehouse_path)
     if not path.exists():
         return None
     with connect_when_free(path, read_only=True) if wait else connect(path, read_only=True) as con:
         try:
-            return scoring_date(con)
+            return marts_scoring_date(con)
         except (duckdb.CatalogException, SystemExit):
             return None
 

@@ -193,8 +193,12 @@ def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, step:
         raise SystemExit(f"The warehouse has no {schema}.{table} yet: {step} first.")
 
 
-def scoring_date(con: duckdb.DuckDBPyConnection) -> date:
-    """Return the scoring cutoff of the feature mart (the as-of date the marts were built for)."""
+def marts_scoring_date(con: duckdb.DuckDBPyConnection) -> date:
+    """Return the scoring cutoff of the feature mart (the as-of date the marts were built for).
+
+    Not the date a score run scores (the score DAG's task `scoring_date`, include.scoring.run_as_of_date):
+    a backfill or an `as_of_date` scores another date, from marts built for it in a scratch copy.
+    """
     require_table(con, "marts", "customer_features", "run the dbt build (cvw build)")
     row = con.execute("select max(cutoff_date) from marts.customer_features where is_scoring_date").fetchone()
     if row is None or row[0] is None:

@@ -43,7 +43,7 @@ from scipy.special import expit
 
 from include.settings import get_settings
 from include.unfinished import SCORING_MARTS, require_finished_marts
-from include.warehouse import connect, scoring_date
+from include.warehouse import connect, marts_scoring_date
 from ml import compiled as native
 from ml.artifacts import load_champion, version_dir
 from ml.blend import (
@@ -199,7 +199,7 @@ def score_customers(
     version, boosters, metadata = load_champion(settings.artifacts_dir, warehouse_path)
     with connect(warehouse_path) as con:
         require_finished_marts(con, SCORING_MARTS, "score")
-        as_of_date = as_of_date or settings.as_of_date or scoring_date(con)
+        as_of_date = as_of_date or settings.as_of_date or marts_scoring_date(con)
         require_mart_columns(con)
         check_feature_compatibility(
             metadata["features"],

@@ -15,7 +15,7 @@ import pandas as pd
 
 from include.settings import get_settings
 from include.unfinished import TRAINING_MARTS, require_finished_marts
-from include.warehouse import connect, connect_when_free, scoring_date
+from include.warehouse import connect, connect_when_free, marts_scoring_date
 from ml import fitting
 from ml.artifacts import (
     find_champion,
@@ -92,7 +92,7 @@ def train_models(
         check_enough_sampled(summary, sample_share, settings.train_max_customers, min_customers)
         frame = load_training_frame(con, horizon_days, sample_share)
         mart_types = mart_feature_types(con)
-        scoring_cutoff = pd.Timestamp(scoring_date(con))
+        scoring_cutoff = pd.Timestamp(marts_scoring_date(con))
         scoring_customers = date_customers(con, scoring_cutoff.date())
     frame, features = prepare_frame(frame, horizon_days)
     test_cutoff = frame["cutoff_date"].max()
