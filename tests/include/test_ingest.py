@@ -350,7 +350,7 @@ def test_the_data_contract_doc_matches_the_code() -> None:
 
 
 def test_every_fixed_reject_reason_is_documented() -> None:
-    from include.presets.online_retail import LATER_RULES, RULES
+    from include.presets.online_retail_lines import LATER_RULES, RULES
     from include.validation import REFERENCE_RULES, VALUE_RULES
 
     doc = (REPO_ROOT / "docs" / "data-contract.md").read_text()
