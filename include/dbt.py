@@ -189,7 +189,7 @@ def refuse_a_build_without_data(warehouse: Path, as_of_date: date | None, *, wai
     the warehouse (include.warehouse.connect_when_free), for transform's build, which cannot retry.
     """
     from include.scoring import refuse_a_future_date
-    from include.warehouse import connect, connect_when_free, has_table
+    from include.warehouse import connect, connect_when_free, first_order_at
 
     refuse_a_future_date(
         as_of_date,
@@ -203,14 +203,7 @@ def refuse_a_build_without_data(warehouse: Path, as_of_date: date | None, *, wai
 
     # stops with a sentence when the file does not exist
     with connect_when_free(warehouse, read_only=True) if wait else connect(warehouse, read_only=True) as con:
-        first = None
-        if has_table(con, "raw", "orders", views=False):
-            versions = con.execute(
-                "select count(*) from information_schema.columns where table_schema = 'raw' "
-                "and table_name = 'orders' and column_name = '_replaced_at'"
-            ).fetchone()[0]
-            current = " where _replaced_at is null" if versions else ""  # as staging reads them
-            first = con.execute(f"select min(ordered_at) from raw.orders{current}").fetchone()[0]
+        first = first_order_at(con)
     if first is None:
         raise SystemExit(
             f"The warehouse {warehouse} holds no orders yet: load them first (cvw ingest, or cvw import "

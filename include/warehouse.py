@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -191,6 +191,22 @@ def require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, step:
     """Stop with one sentence naming the step that makes `schema.table` when the warehouse lacks it."""
     if not has_table(con, schema, table):
         raise SystemExit(f"The warehouse has no {schema}.{table} yet: {step} first.")
+
+
+def first_order_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Return the time of the first order in raw.orders (current versions, as staging reads them), or None.
+
+    A date on or before it has no customer: the marts built for it are empty, so a build, a scoring and a
+    monitoring of it refuse it or say so.
+    """
+    if not has_table(con, "raw", "orders", views=False):
+        return None
+    versions = con.execute(
+        "select count(*) from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'orders' and column_name = '_replaced_at'"
+    ).fetchone()[0]
+    current = " where _replaced_at is null" if versions else ""  # a fixed clause, no value in it
+    return con.execute(f"select min(ordered_at) from raw.orders{current}").fetchone()[0]
 
 
 def marts_scoring_date(con: duckdb.DuckDBPyConnection) -> date:
