@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from include.warehouse import has_table
+from include.warehouse import first_order_at, has_table
 from ml.backtests import OUTCOMES_VIEW, WINDOWS_VIEW, run_backtests
 from ml.btyd import BTYD_FEATURES
 from ml.monitor_drift import CHUNK_ROWS, FEATURES_TABLE, SCORE_COLUMNS, SCORES_TABLE, drift
@@ -119,6 +119,13 @@ def _nothing_to_measure(con: duckdb.DuckDBPyConnection, as_of_date: date, model_
         return None
     if con.execute(scores, [as_of_date, model_version]).fetchone()[0]:
         return None
+    first = first_order_at(con)
+    if first is not None and as_of_date <= first.date():  # a build and a scoring both refuse such a date
+        return (
+            f"{FEATURES_TABLE} holds no row at {as_of_date} and the champion {model_version} scored no "
+            f"customer there: the date is not after the first order ({first.date()}), so no build or scoring "
+            "can give it rows; give a later date"
+        )
     return (
         f"{FEATURES_TABLE} holds no row at {as_of_date} and the champion {model_version} scored no customer "
         f"there: build the marts as of that date (cvw build --as-of-date {as_of_date}) or score it with the "

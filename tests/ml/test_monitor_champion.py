@@ -325,6 +325,25 @@ def test_a_date_with_neither_features_nor_the_champions_scores_skips_drift_sayin
     assert drift_tables == 0 and [row["customers"] for row in summary["backtests"]] == [2]
 
 
+def test_a_date_on_or_before_the_first_order_skips_drift_without_advising_a_build_that_refuses_it(
+    warehouse: str,
+) -> None:
+    # `cvw monitor --as-of-date 2000-01-01` advised `cvw build --as-of-date 2000-01-01` and `cvw score
+    # --as-of-date 2000-01-01`, which both refuse a date not after the first order
+    with duckdb.connect(warehouse) as con:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.orders as select * from (values ('o1', timestamp '2025-03-15 09:30:00'), "
+            "('o2', timestamp '2025-04-02 10:00:00')) as t(order_id, ordered_at)"
+        )
+        summary = monitor_champion(con, "v1", METADATA, as_of_date=date(2025, 3, 15))
+    assert summary["drift"] == (
+        "marts.customer_features holds no row at 2025-03-15 and the champion v1 scored no customer there: "
+        "the date is not after the first order (2025-03-15), so no build or scoring can give it rows; give a "
+        "later date"
+    )
+
+
 def test_a_model_without_a_drift_reference_still_backtests(warehouse: str) -> None:
     older = {"horizon_days": 90, "models": []}
     with duckdb.connect(warehouse) as con:
