@@ -31,10 +31,11 @@ import duckdb
 import pandas as pd
 
 from include.dbt import run_dbt
+from include.scoring import refuse_a_future_date
 from include.serving_file import serving_file_config
 from include.settings import get_settings
 from include.unfinished import PUBLISHING_MARTS, require_finished_marts
-from include.warehouse import attach_when_free, connect, has_table, settle
+from include.warehouse import attach_when_free, connect, first_order_at, has_table, settle
 
 PERFORMANCE_COLUMNS = (
     "source",
@@ -111,8 +112,27 @@ def _published_date(warehouse: Path, as_of_date: date | None) -> date:
         as_of_date = as_of_date or latest
         query = "select count(*) from scores.customer_scores where as_of_date = ?"
         if _one(con, query, [as_of_date])[0] == 0:
+            _refuse_an_unscorable_date(con, as_of_date)
             raise SystemExit(f"scores.customer_scores has no scores of {as_of_date}: score that date first.")
     return as_of_date
+
+
+def _refuse_an_unscorable_date(con: duckdb.DuckDBPyConnection, as_of_date: date) -> None:
+    """Stop in one sentence when an unscored date cannot be scored either (cvw score refuses it)."""
+    refuse_a_future_date(
+        as_of_date,
+        f"{as_of_date}",
+        lambda latest: (
+            f"no date after {latest} can be scored, so there is nothing to publish there. Give a scored "
+            "date, or none for the latest."
+        ),
+    )
+    first = first_order_at(con)
+    if first is not None and as_of_date <= first.date():
+        raise SystemExit(
+            f"scores.customer_scores has no scores of {as_of_date}, and none can be made: the date is not "
+            f"after the first order ({first.date()}). Give a later date, or none for the latest."
+        )
 
 
 def _marts_warning(as_of_date: date, marts_date: date | None, without_rfm: int) -> str | None:
