@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -171,7 +171,7 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     """
     from include.settings import get_settings
     from include.unfinished import TRAINING_MARTS, require_finished_marts
-    from include.warehouse import connect
+    from include.warehouse import connect, marts_scoring_date
     from ml.data import feature_cutoffs, load_training_frame, require_mart_columns, training_sample_share
     from ml.enough_data import require_label_horizon
 
@@ -181,6 +181,11 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
         # the mart with --full-refresh (45) or to add 0 to the dbt var label_horizons (0)
         require_label_horizon(con, horizon_days, "evaluate")
         if cutoff not in feature_cutoffs(con):
+            if cutoff + timedelta(days=horizon_days) > marts_scoring_date(con):
+                # its window runs past the data: a spine with the cutoff would leave it unlabelled still
+                labelled = "select max(cutoff_date) from marts.customer_labels where horizon_days = ?"
+                latest = con.execute(labelled, [horizon_days]).fetchone()[0]
+                raise SystemExit(_incomplete_window(cutoff, horizon_days, latest))
             # the dbt var is only read from the project file: a var given to one build would be dropped,
             # and its cutoff deleted, by the next build without it (transform's, daily)
             raise SystemExit(
@@ -194,13 +199,16 @@ def load_evaluation_frame(warehouse: Path | None, cutoff: date, horizon_days: in
     frame.attrs["sample_share"] = share
     if pd.Timestamp(cutoff) not in set(frame["cutoff_date"]):
         # the marts have labels of this horizon (require_label_horizon): the window runs past their data
-        latest = frame["cutoff_date"].max().date()
-        raise SystemExit(
-            f"The {horizon_days}-day window after {cutoff} is not complete in marts.customer_labels (the "
-            f"marts' data ends before it does): choose a cutoff up to {latest}, the latest whose window is "
-            "complete."
-        )
+        raise SystemExit(_incomplete_window(cutoff, horizon_days, frame["cutoff_date"].max().date()))
     return frame
+
+
+def _incomplete_window(cutoff: date, horizon_days: int, latest: date) -> str:
+    """Return the sentence refusing a cutoff whose label window runs past the marts' data."""
+    return (
+        f"The {horizon_days}-day window after {cutoff} is not complete in marts.customer_labels (the marts' "
+        f"data ends before it does): choose a cutoff up to {latest}, the latest whose window is complete."
+    )
 
 
 def bias_intervals(

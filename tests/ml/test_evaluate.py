@@ -138,6 +138,24 @@ def test_a_cutoff_without_a_complete_label_window_stops_with_a_sentence(warehous
     )
 
 
+@pytest.mark.parametrize("cutoff", ["2024-12-15", "2062-01-01"])
+def test_a_cutoff_off_the_spine_whose_window_cannot_be_complete_says_so_not_to_rebuild(
+    warehouse: Path, cutoff: str
+) -> None:
+    # it advised adding the cutoff to extra_cutoff_dates and rebuilding, after which evaluate refused it
+    # again: its 90-day window runs past the data, whatever the spine holds
+    with pytest.raises(SystemExit) as stopped:
+        evaluate.main(["--cutoff", cutoff, "--horizon", "90", "--warehouse", str(warehouse)])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (latest,) = con.execute(
+            "select max(cutoff_date) from marts.customer_labels where horizon_days = 90"
+        ).fetchone()
+    assert str(stopped.value) == (
+        f"The 90-day window after {cutoff} is not complete in marts.customer_labels (the marts' data ends "
+        f"before it does): choose a cutoff up to {latest}, the latest whose window is complete."
+    )
+
+
 def test_train_stops_with_a_sentence_when_there_are_too_few_customers(warehouse: Path) -> None:
     with pytest.raises(SystemExit, match="Too little data to train"):
         train.train_models(warehouse_path=warehouse, horizon_days=90, min_customers=10_000)
