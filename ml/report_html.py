@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import uuid
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -171,11 +173,21 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
     )
 
 
+def _replace_with(path: Path, text: str) -> None:
+    """Write text to path through a temporary file beside it and a rename: a reader sees one file whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")  # the umask's mode, as the file it replaces had
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def render_report(evaluation: Mapping[str, Any], out_path: Path | str) -> Path:
     """Write the self-contained HTML report of an evaluation dict; return its path."""
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(render_html(evaluation), encoding="utf-8")
+    _replace_with(out_path, render_html(evaluation))
     return out_path
 
 
@@ -191,8 +203,7 @@ def _plain(value: Any) -> Any:
 def save_evaluation(evaluation: Mapping[str, Any], path: Path | str) -> Path:
     """Write an evaluation dict (numpy arrays allowed) as JSON that main() can re-render; return its path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(evaluation, default=_plain), encoding="utf-8")
+    _replace_with(path, json.dumps(evaluation, default=_plain))
     return path
 
 

@@ -334,3 +334,19 @@ def test_the_training_summarys_test_cutoff_is_the_charts_and_a_summary_without_o
     summary = {"test cutoff (out of time)": "2011-09-09", "horizon": "90 days", "CLV form": "hurdle"}
     assert report_html.chart_scope(summary) == "2011-09-09 + 90 days"
     assert report_html.chart_scope({"horizon": "90 days"}) == ""
+
+
+def test_rendering_again_replaces_the_report_whole_under_a_reader_that_has_it_open(tmp_path) -> None:
+    # `cvw report` rewrote report.html in place: a browser or a copy reading it meanwhile got the start of
+    # one report and the end of another (and a kill halfway left half a report); the new one is renamed in
+    path = report_html.render_report(_evaluation(), tmp_path / "report.html")
+    first = path.read_text()
+    evaluation = _evaluation()
+    evaluation["title"] = "Another run"
+    with path.open() as reader:
+        start = reader.read(100)
+        report_html.render_report(evaluation, path)
+        assert start + reader.read() == first  # the reader's file is the whole first report
+    again = path.read_text()
+    assert again != first and "Another run" in again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left
