@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         raise SystemExit(str(error)) from None
     for load in loads:
-        print(describe(load))
+        print(describe(load, preset=bool(args.preset)))
     return 0
 
 

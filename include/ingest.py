@@ -227,10 +227,16 @@ def load_landing(directory: Path, warehouse_path: Path | None = None) -> list[Fi
     return load_files(jobs, warehouse_path)
 
 
-def describe(load: FileLoad) -> str:
-    """Return one line (and one per reject reason) saying what a load did with a file."""
+def describe(load: FileLoad, preset: bool = False) -> str:
+    """Return one line (and one per reject reason) saying what a load did with a file (of a `preset`)."""
     if load.skipped:
-        skipped = "skipped (already loaded; cvw import --reload loads it again)"  # cvw ingest has no --reload
+        # the way to load it again, where there is one: cvw import's --reload (cvw ingest has none) takes a
+        # raw table's file, not a preset's (refused) nor the ground truth (no raw table)
+        skipped = "skipped (already loaded; cvw import --reload loads it again)"
+        if preset:
+            skipped = "skipped (already loaded: a preset loads a file once)"
+        elif load.table not in RAW_TABLES:
+            skipped = "skipped (already loaded: a file of new content replaces the table)"
         return f"{load.file:<40} -> {load.table:<24} {skipped}"
     counts = f"{load.rows_read:,} read = {load.rows_loaded:,} rows loaded + {load.rows_rejected:,} rejected"
     lines = [f"{load.file:<40} -> {load.table:<24} {counts}"]

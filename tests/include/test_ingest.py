@@ -179,6 +179,24 @@ def test_cli_names_the_command_that_reloads_a_skipped_file(tmp_path: Path, capsy
         main(["--reload", "--landing", str(directory), "--warehouse", str(warehouse)])
 
 
+def test_a_ground_truth_file_loaded_before_is_skipped_without_advising_a_reload(
+    tmp_path: Path, capsys
+) -> None:
+    # it said "cvw import --reload loads it again" of synthetic.ground_truth, a table cvw import refuses
+    directory = tmp_path / "landing"
+    directory.mkdir()
+    pd.DataFrame({"customer_id": ["c1"], "is_alive": [True]}).to_parquet(directory / "ground_truth.parquet")
+    warehouse = tmp_path / "w.duckdb"
+    main(["--landing", str(directory), "--warehouse", str(warehouse)])
+    capsys.readouterr()
+    assert main(["--landing", str(directory), "--warehouse", str(warehouse)]) == 0
+    skipped = "skipped (already loaded: a file of new content replaces the table)"
+    assert (
+        capsys.readouterr().out
+        == f"{'ground_truth.parquet':<40} -> {'synthetic.ground_truth':<24} {skipped}\n"
+    )
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_connection_to_a_missing_warehouse_says_what_to_do_and_creates_none(
     tmp_path: Path, read_only: bool

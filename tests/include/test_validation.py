@@ -520,6 +520,21 @@ ONLINE_RETAIL_2010 = """
 """
 
 
+def test_a_preset_file_loaded_before_is_skipped_without_advising_a_reload_the_preset_refuses(
+    tmp_path: Path, capsys
+) -> None:
+    # it said "cvw import --reload loads it again", and `cvw import --preset ... --reload` is refused
+    lines = _write(tmp_path / "online_retail_ii.csv", ONLINE_RETAIL_2009)
+    command = ["--preset", "online-retail-ii", str(lines), "--warehouse", str(tmp_path / "w.duckdb")]
+    assert import_main(command) == 0
+    capsys.readouterr()
+    assert import_main(command) == 0
+    skipped = "skipped (already loaded: a preset loads a file once)"
+    assert capsys.readouterr().out == f"{'online_retail_ii.csv':<40} -> {'order_items':<24} {skipped}\n"
+    with pytest.raises(SystemExit):
+        import_main([*command, "--reload"])
+
+
 def test_the_online_retail_preset_accounts_for_every_line(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     first = _write(tmp_path / "online_retail_ii.csv", ONLINE_RETAIL_2009)
