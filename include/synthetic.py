@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -255,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", type=_date, default=START)
     parser.add_argument("--end", type=_date, default=END)
     args = parser.parse_args(argv)
+    today = datetime.now(UTC).date()
+    if args.end >= today:  # its last day's rows would be timed after the load, later ones all the more
+        raise SystemExit(
+            f"--end {args.end} is not in the past: cvw ingest rejects rows timed in the future, so the "
+            f"shop's last days would not load. Give an end up to {today - timedelta(days=1)} (yesterday, "
+            "UTC)."
+        )
     try:
         counts = write_shop(args.out, args.customers, args.seed, args.start, args.end)
     except ValueError as error:

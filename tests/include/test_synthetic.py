@@ -189,3 +189,18 @@ def test_a_bad_seed_or_landing_folder_stops_cvw_generate_in_one_sentence(tmp_pat
         "give --out (or CVW_LANDING_DIR) a folder you can write."
     )
     assert list(tmp_path.iterdir()) == [tmp_path / "a_file"]
+
+
+def test_cvw_generate_refuses_an_end_that_is_not_in_the_past(tmp_path) -> None:
+    # `cvw generate --end 2028-01-01` wrote a shop whose later orders, sign-ups and events cvw ingest then
+    # rejected as in the future (three rows in four of a two-year window from 2026), without a word before
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    with pytest.raises(SystemExit) as refused:
+        main(["--customers", "5", "--start", "2024-01-01", "--end", str(today), "--out", str(tmp_path / "l")])
+    assert str(refused.value) == (
+        f"--end {today} is not in the past: cvw ingest rejects rows timed in the future, so the shop's "
+        f"last days would not load. Give an end up to {today - timedelta(days=1)} (yesterday, UTC)."
+    )
+    assert not (tmp_path / "l").exists()
