@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,6 +15,7 @@ from typing import Any
 import lightgbm as lgb
 
 from include.processes import host_hash, process_alive
+from ml.files import write_atomically
 
 CHAMPION_POINTER = "champion.json"
 # a new version's folder holds a file .training-<host hash>_<pid> until the training registers the version
@@ -138,15 +138,6 @@ def removed_unless_registered(artifacts_dir: Path, version: str) -> Iterator[Non
         raise
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write text to path through a temporary file and a rename, so readers never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.replace(temporary, path)
-
-
 def save_model_version(
     artifacts_dir: Path,
     version: str,
@@ -163,10 +154,10 @@ def save_model_version(
     folder = version_dir(artifacts_dir, version)
     folder.mkdir(parents=True, exist_ok=True)
     for name, booster in boosters.items():
-        _write_atomically(booster_file(folder, name), booster.model_to_string())
+        write_atomically(booster_file(folder, name), booster.model_to_string())
     for name, booster in (evaluated_boosters or {}).items():
-        _write_atomically(booster_file(folder / EVALUATED, name), booster.model_to_string())
-    _write_atomically(folder / "metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str))
+        write_atomically(booster_file(folder / EVALUATED, name), booster.model_to_string())
+    write_atomically(folder / "metadata.json", json.dumps(metadata, indent=2, sort_keys=True, default=str))
     return folder
 
 
@@ -178,7 +169,7 @@ def load_boosters(folder: Path, names: list[str]) -> dict[str, lgb.Booster]:
 def promote_champion(artifacts_dir: Path, version: str) -> None:
     """Point the champion at a saved model version."""
     pointer = {"version": version}
-    _write_atomically(models_dir(artifacts_dir) / CHAMPION_POINTER, json.dumps(pointer) + "\n")
+    write_atomically(models_dir(artifacts_dir) / CHAMPION_POINTER, json.dumps(pointer) + "\n")
 
 
 def restore_champion(artifacts_dir: Path, version: str | None) -> None:

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from html import escape
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ml.explain import readable_name
+from ml.files import write_atomically
 from ml.report_charts import churn_charts, clv_charts, reliability_chart, titled
 from ml.svg_charts import bar_chart, fmt
 
@@ -173,21 +172,10 @@ def render_html(evaluation: Mapping[str, Any]) -> str:
     )
 
 
-def _replace_with(path: Path, text: str) -> None:
-    """Write text to path through a temporary file beside it and a rename: a reader sees one file whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        temporary.write_text(text, encoding="utf-8")  # the umask's mode, as the file it replaces had
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def render_report(evaluation: Mapping[str, Any], out_path: Path | str) -> Path:
     """Write the self-contained HTML report of an evaluation dict; return its path."""
     out_path = Path(out_path)
-    _replace_with(out_path, render_html(evaluation))
+    write_atomically(out_path, render_html(evaluation))
     return out_path
 
 
@@ -203,7 +191,7 @@ def _plain(value: Any) -> Any:
 def save_evaluation(evaluation: Mapping[str, Any], path: Path | str) -> Path:
     """Write an evaluation dict (numpy arrays allowed) as JSON that main() can re-render; return its path."""
     path = Path(path)
-    _replace_with(path, json.dumps(evaluation, default=_plain))
+    write_atomically(path, json.dumps(evaluation, default=_plain))
     return path
 
 
