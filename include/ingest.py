@@ -30,7 +30,13 @@ from include.raw_rejects import write_rejects
 from include.raw_schema import RAW_TABLES
 from include.raw_tables import create_tables, mark_replaced
 from include.settings import get_settings
-from include.validation import check_columns, check_date_format, check_rows, stage_typed
+from include.validation import (
+    check_columns,
+    check_date_format,
+    check_rows,
+    decimal_comma_rejects,
+    stage_typed,
+)
 from include.warehouse import connect, transaction
 
 LOG = logging.getLogger(__name__)  # Airflow task logs show each file's counts
@@ -52,6 +58,7 @@ class FileLoad:
     rows_rejected: int = 0
     rejects: dict[str, int] = field(default_factory=dict)  # reason: rows
     derived: dict[str, int] = field(default_factory=dict)  # presets: rows added to other raw tables
+    advice: str | None = None  # how the rejected rows might load (validation.decimal_comma_rejects)
 
 
 Loader = Callable[[duckdb.DuckDBPyConnection, Path, datetime], FileLoad]
@@ -159,8 +166,9 @@ def load_table_file(
     check_date_format(con, mapping.date_format)
     sources = resolve(mapping, stage_file(con, path), path.name, repeated_columns(con, path))
     stage_typed(con, sources, mapping)
-    check_columns(con, sources, table, path.name)
+    check_columns(con, sources, table, path.name, mapping.decimal_separator)
     check_rows(con, table, loaded_at, allow_updates)
+    advice = decimal_comma_rejects(con, table) if mapping.decimal_separator == "." else None
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
     sql = (
         f"insert into raw.{quote(table)} ({values}, _source_file, _loaded_at) select {values}, ?, ? "
@@ -172,7 +180,9 @@ def load_table_file(
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
     read = rows_read(con)
     drop_staged(con)
-    load = FileLoad(path.name, table, sha256, loaded, False, read, sum(rejects.values()), rejects)
+    load = FileLoad(
+        path.name, table, sha256, loaded, False, read, sum(rejects.values()), rejects, advice=advice
+    )
     return log_load(con, load, loaded_at)
 
 
@@ -242,6 +252,8 @@ def describe(load: FileLoad, preset: bool = False) -> str:
     lines = [f"{load.file:<40} -> {load.table:<24} {counts}"]
     lines += [f"{'':<44}{rows:>12,} rejected: {reason}" for reason, rows in load.rejects.items()]
     lines += [f"{'':<44}{rows:>12,} rows added to raw.{table}" for table, rows in load.derived.items()]
+    if load.advice:
+        lines.append(f"{'':<44}{load.advice}")
     return "\n".join(lines)
 
 

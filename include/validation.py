@@ -20,7 +20,17 @@ from include.raw_schema import KEYS, RAW_TABLES, Column
 from include.value_casts import date_format_params, has_zone, number_of, typed
 
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
-DECIMAL_COMMA = re.compile(r"[+-]?[0-9][0-9.]*,[0-9]+")  # 12,50 or 1.234,50: a number of a comma locale
+# A number of a comma locale (12,50 or 1.234,50), unless it reads as thousands grouped by commas (1,234), as
+# an English export writes them: only a value of the first kind suggests --decimal-separator ','.
+DECIMAL_COMMA = r"[+-]?([0-9]+|[0-9]{1,3}(\.[0-9]{3})+),[0-9]+"
+COMMA_THOUSANDS = r"[+-]?[0-9]{1,3}(,[0-9]{3})+"
+DECIMAL_COMMA_ADVICE = "numbers written with a decimal comma load with --decimal-separator ','"
+
+
+def is_decimal_comma(text: str) -> bool:
+    """Return whether a delivered value is a number written with a decimal comma, and nothing else."""
+    return bool(re.fullmatch(DECIMAL_COMMA, text)) and not re.fullmatch(COMMA_THOUSANDS, text)
+
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
 FUTURE_TOLERANCE = timedelta(hours=14)
@@ -147,7 +157,13 @@ def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: 
     con.execute(sql, bound(sql, params))
 
 
-def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: str, file_name: str) -> None:
+def check_columns(
+    con: duckdb.DuckDBPyConnection,
+    sources: list[Source],
+    table: str,
+    file_name: str,
+    decimal_separator: str = ".",
+) -> None:
     """Raise ValueError when a column has values but none parses, or a required column is empty throughout."""
     counts = []
     for source in sources:
@@ -167,12 +183,41 @@ def check_columns(con: duckdb.DuckDBPyConnection, sources: list[Source], table: 
             hint = ""
             if column.sql_type == "TIMESTAMP":
                 hint = " (pass its format, e.g. --date-format '%d/%m/%Y %H:%M')"
-            elif DECIMAL_COMMA.fullmatch(str(sample)):
-                hint = " (numbers written with a decimal comma load with --decimal-separator ',')"
+            elif decimal_separator == "." and is_decimal_comma(str(sample)):
+                hint = f" ({DECIMAL_COMMA_ADVICE})"
             raise MappingAdvice(
                 f"{file_name}: no value of {source.label} parses as {KINDS[column.sql_type]} for "
                 f"raw.{table}.{column.name} (e.g. {str(sample)!r}): fix the column or the mapping{hint}."
             )
+
+
+def decimal_comma_rejects(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """Return advice when rows `check_rows` rejected as non-numeric hold numbers written with a decimal comma.
+
+    Read with a decimal point, `12,50` is no number: a comma locale's file loads its whole numbers and
+    rejects the rest, and the reason alone does not say why.
+    """
+    numbers = [
+        c.name for c in RAW_TABLES[table] if c.sql_type == "DOUBLE" or c.sql_type in WHOLE_NUMBER_TYPES
+    ]
+    found = [
+        f"select {_source_column(name)} as delivered from _cvw_checked join _cvw_typed using (_row_number) "
+        f"where _reason = 'non-numeric {name}'"
+        for name in numbers
+    ]
+    if not found:
+        return None
+    rows, sample = con.execute(
+        f"select count(*), min(delivered) from ({' union all '.join(found)}) "
+        "where regexp_full_match(delivered, $comma) and not regexp_full_match(delivered, $thousands)",
+        {"comma": DECIMAL_COMMA, "thousands": COMMA_THOUSANDS},
+    ).fetchone()
+    if not rows:
+        return None
+    return (
+        f"{rows:,} of the non-numeric rows hold a number written with a decimal comma (e.g. {sample!r}): "
+        f"{DECIMAL_COMMA_ADVICE} (cvw import --reload gives them another chance)"
+    )
 
 
 def _row_rules(table: str) -> list[tuple[str, str]]:

@@ -707,3 +707,38 @@ def test_a_decimal_separator_other_than_a_point_or_a_comma_is_one_sentence(tmp_p
     )
     assert build_mapping("orders").decimal_separator == "."
     assert build_mapping("orders", base={"decimal_separator": ","}).decimal_separator == ","
+
+
+def test_rows_rejected_for_a_decimal_comma_say_which_option_loads_them_and_reload_does(
+    tmp_path: Path, capsys
+) -> None:
+    # a comma locale's file read with a point: its whole numbers load, the rest were rejected as non-numeric
+    # with nothing saying why; 1,234 is left out of the advice, as an English export's thousands read so
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id;customer_id;ordered_at;amount\n"
+        "o1;c1;2024-01-01;12,50\no2;c1;2024-01-02;7\no3;c2;2024-01-03;1.234,00\no4;c2;2024-01-04;1,234\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    printed = capsys.readouterr().out
+    assert "4 read = 1 rows loaded + 3 rejected" in printed
+    assert (
+        "2 of the non-numeric rows hold a number written with a decimal comma (e.g. '1.234,00'): numbers "
+        "written with a decimal comma load with --decimal-separator ',' (cvw import --reload gives them "
+        "another chance)"
+    ) in printed
+    assert _import_orders(export, warehouse, "--reload", "--decimal-separator", ",") == 0
+    assert "decimal comma" not in capsys.readouterr().out
+    query = "select order_id, amount from raw.orders order by 1"
+    assert _query(warehouse, query) == [("o1", 12.5), ("o2", 7.0), ("o4", 1.234)]
+
+
+def test_a_point_file_with_comma_thousands_gets_no_decimal_comma_advice(tmp_path: Path, capsys) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        'order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,12.50\no2,c1,2024-01-02,"1,234"\n'
+    )
+    assert _import_orders(export, tmp_path / "w.duckdb") == 0
+    printed = capsys.readouterr().out
+    assert "1 rejected: non-numeric amount" in printed and "decimal comma" not in printed
