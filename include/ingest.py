@@ -168,7 +168,6 @@ def load_table_file(
     stage_typed(con, sources, mapping)
     check_columns(con, sources, table, path.name, mapping.decimal_separator)
     check_rows(con, table, loaded_at, allow_updates)
-    advice = decimal_comma_rejects(con, table) if mapping.decimal_separator == "." else None
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
     sql = (
         f"insert into raw.{quote(table)} ({values}, _source_file, _loaded_at) select {values}, ?, ? "
@@ -178,6 +177,9 @@ def load_table_file(
     if allow_updates:  # without, rules 15-16 reject every known key: no row can replace another
         mark_replaced(con, table, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
+    advice = None
+    if mapping.decimal_separator == "." and any(reason.startswith("non-numeric") for reason in rejects):
+        advice = decimal_comma_rejects(con, table)
     read = rows_read(con)
     drop_staged(con)
     load = FileLoad(

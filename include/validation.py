@@ -201,7 +201,8 @@ def decimal_comma_rejects(con: duckdb.DuckDBPyConnection, table: str) -> str | N
         c.name for c in RAW_TABLES[table] if c.sql_type == "DOUBLE" or c.sql_type in WHOLE_NUMBER_TYPES
     ]
     found = [
-        f"select {_source_column(name)} as delivered from _cvw_checked join _cvw_typed using (_row_number) "
+        f"select cast({_source_column(name)} as varchar) as delivered from _cvw_checked join _cvw_typed "
+        "using (_row_number) "
         f"where _reason = 'non-numeric {name}'"
         for name in numbers
     ]
