@@ -79,6 +79,7 @@ def _mapping(args: argparse.Namespace) -> Mapping:
         defaults=parse_pairs(args.default, "--default"),
         base=read_mapping_file(args.mapping) if args.mapping else None,
         decimal_separator=args.decimal_separator,
+        thousands_separator=args.thousands_separator,
     )
 
 
@@ -125,7 +126,8 @@ def _parser() -> argparse.ArgumentParser:
         "--mapping",
         type=Path,
         metavar="FILE.yaml",
-        help="YAML: table, columns {contract: source}, date_format, decimal_separator, constants, defaults",
+        help="YAML: table, columns {contract: source}, date_format, decimal_separator, thousands_separator, "
+        "constants, defaults",
     )
     parser.add_argument(
         "--map",
@@ -154,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "--decimal-separator",
         choices=(".", ","),
         help="decimal mark of text numbers: ',' for 12,50 (a point in them is then no number) (default: '.')",
+    )
+    parser.add_argument(
+        "--thousands-separator",
+        metavar="CHAR",
+        help="separator of digit groups in text numbers: ',' for 1,234.50, '.' for 1.234,50 (with "
+        "--decimal-separator ','), ' ' or \"'\"; groups must be of three digits (default: none)",
     )
     parser.add_argument(
         "--allow-updates",
@@ -192,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.default,
                 args.date_format,
                 args.decimal_separator,
+                args.thousands_separator,
                 args.allow_updates,
                 args.reload,
             )

@@ -34,7 +34,7 @@ from include.validation import (
     check_columns,
     check_date_format,
     check_rows,
-    decimal_comma_rejects,
+    number_format_rejects,
     stage_typed,
 )
 from include.warehouse import connect, transaction
@@ -58,7 +58,7 @@ class FileLoad:
     rows_rejected: int = 0
     rejects: dict[str, int] = field(default_factory=dict)  # reason: rows
     derived: dict[str, int] = field(default_factory=dict)  # presets: rows added to other raw tables
-    advice: str | None = None  # how the rejected rows might load (validation.decimal_comma_rejects)
+    advice: str | None = None  # how the rejected rows might load (validation.number_format_rejects)
 
 
 Loader = Callable[[duckdb.DuckDBPyConnection, Path, datetime], FileLoad]
@@ -166,7 +166,7 @@ def load_table_file(
     check_date_format(con, mapping.date_format)
     sources = resolve(mapping, stage_file(con, path), path.name, repeated_columns(con, path))
     stage_typed(con, sources, mapping)
-    check_columns(con, sources, table, path.name, mapping.decimal_separator)
+    check_columns(con, sources, table, path.name, mapping.number_format)
     check_rows(con, table, loaded_at, allow_updates)
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
     sql = (
@@ -178,8 +178,8 @@ def load_table_file(
         mark_replaced(con, table, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
     advice = None
-    if mapping.decimal_separator == "." and any(reason.startswith("non-numeric") for reason in rejects):
-        advice = decimal_comma_rejects(con, table)
+    if any(reason.startswith("non-numeric") for reason in rejects):
+        advice = number_format_rejects(con, table, mapping.number_format)
     read = rows_read(con)
     drop_staged(con)
     load = FileLoad(

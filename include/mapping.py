@@ -2,7 +2,8 @@
 
 A mapping names a raw table and, for any of its contract columns, the file's column (`columns`), a value
 for every row (`constants`) or a value where the file's is empty (`defaults`), the strptime format(s)
-of text timestamps (`date_format`) and the decimal mark of text numbers (`decimal_separator`). Contract
+of text timestamps (`date_format`), the decimal mark of text numbers (`decimal_separator`) and the
+separator of their digit groups (`thousands_separator`). Contract
 columns it does not name are read from the file's column of the same name, when there is one. As YAML
 (`--mapping orders.yaml`):
 
@@ -10,6 +11,7 @@ columns it does not name are read from the file's column of the same name, when 
     columns: {order_id: OrderNo, customer_id: Client, ordered_at: Date, amount: Total}
     date_format: "%d/%m/%Y %H:%M"
     decimal_separator: ","          # text numbers written 12,50 (default ".")
+    thousands_separator: "."        # and 1.234,50 (default: none, 1234,50)
     constants: {sales_channel: web}
     defaults: {status: completed}
 
@@ -27,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from include.raw_schema import RAW_TABLES, Column
-from include.value_casts import blank_is_null, type_family, typed
+from include.value_casts import THOUSANDS_SEPARATORS, NumberFormat, blank_is_null, type_family, typed
 
 # The families of DuckDB types (value_casts.type_family) each contract type accepts from a file.
 ACCEPTS = {
@@ -66,6 +68,12 @@ class Mapping:
     constants: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
     decimal_separator: str = "."  # of text numbers: "." (12.50) or "," (12,50)
+    thousands_separator: str | None = None  # of their digit groups: None (1234.50), or value_casts' choices
+
+    @property
+    def number_format(self) -> NumberFormat:
+        """How the file writes its text numbers."""
+        return NumberFormat(self.decimal_separator, self.thousands_separator)
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,17 @@ def parse_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
     return parsed
 
 
+MAPPING_KEYS = (
+    "table",
+    "columns",
+    "date_format",
+    "decimal_separator",
+    "thousands_separator",
+    "constants",
+    "defaults",
+)
+
+
 def read_mapping_file(path: Path) -> dict:
     """Return the content of a YAML mapping file as a dict, or raise ValueError naming the problem."""
     try:
@@ -110,11 +129,11 @@ def read_mapping_file(path: Path) -> dict:
         raise ValueError(f"The mapping file {path} is not valid YAML ({reason}): fix it.") from None
     if not isinstance(content, dict):
         raise ValueError(f"The mapping file {path} must hold a YAML mapping with `table:` and `columns:`.")
-    unknown = set(content) - {"table", "columns", "date_format", "decimal_separator", "constants", "defaults"}
+    unknown = set(content) - set(MAPPING_KEYS)
     if unknown:
         raise ValueError(
             f"The mapping file {path} has unknown keys {sorted(unknown)}: "
-            "use table, columns, date_format, decimal_separator, constants and defaults."
+            f"use {', '.join(MAPPING_KEYS[:-1])} and {MAPPING_KEYS[-1]}."
         )
     for key in ("columns", "constants", "defaults"):
         if not isinstance(content.get(key) or {}, dict):
@@ -130,6 +149,7 @@ def build_mapping(
     defaults: dict[str, object] | None = None,
     base: dict | None = None,
     decimal_separator: str | None = None,
+    thousands_separator: str | None = None,
 ) -> Mapping:
     """Return a checked mapping: the YAML content in `base`, overridden by the other arguments."""
     base = base or {}
@@ -170,11 +190,23 @@ def build_mapping(
             f"The decimal separator {decimal_separator!r} is neither '.' (12.50) nor ',' (12,50): give one "
             "of them."
         )
+    thousands_separator = thousands_separator or base.get("thousands_separator")
+    if thousands_separator is not None and thousands_separator not in THOUSANDS_SEPARATORS:
+        raise ValueError(
+            f"The thousands separator {thousands_separator!r} is none of "
+            f"{', '.join(repr(one) for one in THOUSANDS_SEPARATORS)}: give one of them, or none."
+        )
+    if thousands_separator == decimal_separator:
+        raise ValueError(
+            f"{thousands_separator!r} cannot be both the decimal and the thousands separator: a file writes "
+            "1,234.50 or 1.234,50 (--decimal-separator ',' --thousands-separator '.')."
+        )
     return Mapping(
         table=table,
         columns={key: str(value) for key, value in merged["columns"].items()},
         date_format=date_format,
         decimal_separator=decimal_separator,
+        thousands_separator=thousands_separator,
         constants={key: str(value) for key, value in merged["constants"].items()},
         defaults={key: str(value) for key, value in merged["defaults"].items()},
     )

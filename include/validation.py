@@ -10,26 +10,42 @@ customer. All in DuckDB SQL.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 import duckdb
 
 from include.mapping import KINDS, Mapping, MappingAdvice, Source, bound, quote
 from include.raw_schema import KEYS, RAW_TABLES, Column
-from include.value_casts import date_format_params, has_zone, number_of, typed
+from include.value_casts import CONTRACT_NUMBERS, NumberFormat, date_format_params, has_zone, number_of, typed
 
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
-# A number of a comma locale (12,50 or 1.234,50), unless it reads as thousands grouped by commas (1,234), as
-# an English export writes them: only a value of the first kind suggests --decimal-separator ','.
-DECIMAL_COMMA = r"[+-]?([0-9]+|[0-9]{1,3}(\.[0-9]{3})+),[0-9]+"
-COMMA_THOUSANDS = r"[+-]?[0-9]{1,3}(,[0-9]{3})+"
-DECIMAL_COMMA_ADVICE = "numbers written with a decimal comma load with --decimal-separator ','"
+# The ways exports write numbers, in the order advice prefers them where several read the same values: the
+# default, then English thousands (so 1,234 reads as a thousand and more), then a comma locale without and
+# with digit groups (12,50; 1.234,50; 1 234,50), then a point with spaces or apostrophes (1 234.50, 1'234.50).
+WRITTEN_NUMBERS = (
+    CONTRACT_NUMBERS,
+    NumberFormat(".", ","),
+    NumberFormat(","),
+    NumberFormat(",", "."),
+    NumberFormat(",", " "),
+    NumberFormat(".", " "),
+    NumberFormat(".", "'"),
+)
 
 
-def is_decimal_comma(text: str) -> bool:
-    """Return whether a delivered value is a number written with a decimal comma, and nothing else."""
-    return bool(re.fullmatch(DECIMAL_COMMA, text)) and not re.fullmatch(COMMA_THOUSANDS, text)
+def import_options(number_format: NumberFormat) -> str:
+    """Return the cvw import options that read numbers written in `number_format`."""
+    options = []
+    if number_format.decimal != ".":
+        options.append(f"--decimal-separator {number_format.decimal!r}")
+    if number_format.thousands is not None:
+        options.append(f"--thousands-separator {number_format.thousands!r}")
+    return " ".join(options) or "neither --decimal-separator nor --thousands-separator"
+
+
+def other_readings(current: NumberFormat) -> list[NumberFormat]:
+    """Return the ways of writing numbers advice may suggest to a load that read them as `current`."""
+    return [one for one in WRITTEN_NUMBERS if one != current]
 
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
@@ -138,14 +154,14 @@ def stage_typed(con: duckdb.DuckDBPyConnection, sources: list[Source], mapping: 
     """
     delivered, casts = [], []
     date_formats = date_format_params(mapping.date_format)
-    decimal_comma = mapping.decimal_separator == ","
+    number_format = mapping.number_format
     for source in sources:
         column, value = source.column, _source_column(source.column.name)
         delivered.append(f"{source.value} as {value}")
-        cast = typed(column.sql_type, value, source.source_type, len(date_formats), decimal_comma)
+        cast = typed(column.sql_type, value, source.source_type, len(date_formats), number_format)
         casts.append(f"{cast} as {quote(column.name)}")
         if column.sql_type in WHOLE_NUMBER_TYPES:
-            number = number_of(value, source.source_type, decimal_comma)
+            number = number_of(value, source.source_type, number_format)
             casts.append(f"{number} as {quote('num__' + column.name)}")
         if column.sql_type == "TIMESTAMP":
             zoned = has_zone(value, source.source_type, len(date_formats))
@@ -162,7 +178,7 @@ def check_columns(
     sources: list[Source],
     table: str,
     file_name: str,
-    decimal_separator: str = ".",
+    number_format: NumberFormat = CONTRACT_NUMBERS,
 ) -> None:
     """Raise ValueError when a column has values but none parses, or a required column is empty throughout."""
     counts = []
@@ -183,19 +199,32 @@ def check_columns(
             hint = ""
             if column.sql_type == "TIMESTAMP":
                 hint = " (pass its format, e.g. --date-format '%d/%m/%Y %H:%M')"
-            elif decimal_separator == "." and is_decimal_comma(str(sample)):
-                hint = f" ({DECIMAL_COMMA_ADVICE})"
+            elif column.sql_type != "VARCHAR":
+                reading = _reading_of(con, str(sample), number_format)
+                if reading is not None:
+                    hint = f" (numbers written like that load with {import_options(reading)})"
             raise MappingAdvice(
                 f"{file_name}: no value of {source.label} parses as {KINDS[column.sql_type]} for "
                 f"raw.{table}.{column.name} (e.g. {str(sample)!r}): fix the column or the mapping{hint}."
             )
 
 
-def decimal_comma_rejects(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    """Return advice when rows `check_rows` rejected as non-numeric hold numbers written with a decimal comma.
+def _reading_of(con: duckdb.DuckDBPyConnection, text: str, current: NumberFormat) -> NumberFormat | None:
+    """Return the first other way of writing numbers (WRITTEN_NUMBERS) that reads `text`, or None."""
+    readings = other_readings(current)
+    found = ", ".join(f"{number_of('$text', 'VARCHAR', one)} is not null" for one in readings)
+    row = con.execute(f"select {found}", {"text": text}).fetchone()
+    return next((one for one, reads in zip(readings, row, strict=True) if reads), None)
 
-    Read with a decimal point, `12,50` is no number: a comma locale's file loads its whole numbers and
-    rejects the rest, and the reason alone does not say why.
+
+def number_format_rejects(
+    con: duckdb.DuckDBPyConnection, table: str, current: NumberFormat = CONTRACT_NUMBERS
+) -> str | None:
+    """Return advice when rows `check_rows` rejected as non-numeric hold numbers written another way.
+
+    Read with a decimal point, `12,50` is no number, nor is `1,234.50` without a thousands separator: a
+    comma locale's file loads its whole numbers and rejects the rest, and the reason alone does not say why.
+    The advice names the way of writing numbers (WRITTEN_NUMBERS) that reads the most of those rows.
     """
     numbers = [
         c.name for c in RAW_TABLES[table] if c.sql_type == "DOUBLE" or c.sql_type in WHOLE_NUMBER_TYPES
@@ -208,16 +237,23 @@ def decimal_comma_rejects(con: duckdb.DuckDBPyConnection, table: str) -> str | N
     ]
     if not found:
         return None
-    rows, sample = con.execute(
-        f"select count(*), min(delivered) from ({' union all '.join(found)}) "
-        "where regexp_full_match(delivered, $comma) and not regexp_full_match(delivered, $thousands)",
-        {"comma": DECIMAL_COMMA, "thousands": COMMA_THOUSANDS},
-    ).fetchone()
+    readings = other_readings(current)
+    counts = [
+        f"count(*) filter (where {number_of('delivered', 'VARCHAR', one)} is not null), "
+        # the longest as the example: 1.234.567,5 says more of how the file writes numbers than 1,234
+        f"first(delivered order by length(delivered) desc, delivered) "
+        f"filter (where {number_of('delivered', 'VARCHAR', one)} is not null)"
+        for one in readings
+    ]
+    row = con.execute(f"select {', '.join(counts)} from ({' union all '.join(found)})").fetchone()
+    rows, sample, reading = max(
+        zip(row[::2], row[1::2], readings, strict=True), key=lambda read: read[0]
+    )  # the first of the most read, as max keeps the first of equals
     if not rows:
         return None
     return (
-        f"{rows:,} of the non-numeric rows hold a number written with a decimal comma (e.g. {sample!r}): "
-        f"{DECIMAL_COMMA_ADVICE} (cvw import --reload gives them another chance)"
+        f"{rows:,} of the non-numeric rows hold numbers written like {sample!r}, which load with "
+        f"{import_options(reading)} (cvw import --reload gives them another chance)"
     )
 
 

@@ -7,6 +7,8 @@ bound parameters (date_format_params), never formatted into the SQL.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # The DuckDB types of numbers (type_family).
 NUMBER_TYPES = (
     "TINYINT",
@@ -44,11 +46,38 @@ def blank_is_null(value: str) -> str:
     return f"nullif(trim({value}, ' ' || chr(9) || chr(10) || chr(13)), '')"
 
 
-def typed(sql_type: str, value: str, source_type: str, date_formats: int, decimal_comma: bool = False) -> str:
+# Thousands separators a text number may group its digits with: a comma (1,234.50), a point (1.234,50), a
+# space, a no-break or narrow no-break space (1 234,50, as French exports write it), an apostrophe (1'234.50).
+THOUSANDS_SEPARATORS = (",", ".", " ", "\u00a0", "\u202f", "'")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a file writes its text numbers: the decimal mark, and the separator of digit groups, if any."""
+
+    decimal: str = "."  # "." (12.50) or "," (12,50)
+    thousands: str | None = None  # one of THOUSANDS_SEPARATORS; None: a number has no digit groups
+
+
+CONTRACT_NUMBERS = NumberFormat()  # the contract's own: a decimal point, no digit groups (1234.50)
+
+
+def _text(value: str) -> str:
+    """Return a SQL string literal of `value` (one of the separators above)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def typed(
+    sql_type: str,
+    value: str,
+    source_type: str,
+    date_formats: int,
+    number_format: NumberFormat = CONTRACT_NUMBERS,
+) -> str:
     """Return SQL turning `value` (of `source_type`) into `sql_type`: NULL where it does not parse.
 
     date_formats: how many strptime formats text timestamps are read with (bound by date_format_params);
-    0 reads them as ISO 8601. decimal_comma: text numbers are written `12,50` (as_number).
+    0 reads them as ISO 8601. number_format: how text numbers are written (as_number).
     """
     family = type_family(source_type)
     if sql_type == "VARCHAR":
@@ -66,8 +95,8 @@ def typed(sql_type: str, value: str, source_type: str, date_formats: int, decima
     if sql_type == "TIMESTAMP":
         return finite_timestamp(value, source_type, date_formats)
     if sql_type == "DOUBLE":
-        return number_of(value, source_type, decimal_comma)
-    number = as_number(value, family == "text", decimal_comma)
+        return number_of(value, source_type, number_format)
+    number = as_number(value, family == "text", number_format)
     low, high = (-(2**31), 2**31 - 1) if sql_type == "INTEGER" else (-(2**63), 2**63 - 1)
     return (
         f"case when {number} = trunc({number}) and {number} between {low} and {high} "
@@ -165,25 +194,36 @@ def finite_timestamp(value: str, source_type: str, date_formats: int) -> str:
     return f"case when isfinite({timestamp}) then {timestamp} end"
 
 
-def as_number(value: str, text: bool, decimal_comma: bool = False) -> str:
+def as_number(value: str, text: bool, number_format: NumberFormat = CONTRACT_NUMBERS) -> str:
     """Return SQL reading `value` (text, or else a number) as a double, NULL when it is not a number.
 
-    DuckDB's cast of text also reads digit separators (`1_000` as 1000); the contract has no thousands
-    separators, so text with one is not a number. With decimal_comma the text's decimal mark is a comma
-    (`12,50`, as spreadsheets of many locales write it), and a point is not a number: `1.234` there is a
-    thousand and more written with a separator, never 1.234.
+    DuckDB's cast of text also reads digit separators (`1_000` as 1000), which no export writes, so text with
+    one is not a number. With a decimal comma (`12,50`, as spreadsheets of many locales write it) a point is
+    not a number unless it is the thousands separator: `1.234` there is a thousand and more, never 1.234. With
+    a thousands separator, a number holding it must group its digits by three from the first (`1,234,567.5`,
+    not `1,23` or `12,3456`); without one, it holds none.
     """
     if not text:
         return f"try_cast({value} as double)"
-    if decimal_comma:
-        return (
+    decimal, thousands = number_format.decimal, number_format.thousands
+    if decimal == ",":
+        plain = (
             f"case when strpos({value}, '_') = 0 and strpos({value}, '.') = 0 "
             f"then try_cast(replace({value}, ',', '.') as double) end"
         )
-    return f"case when strpos({value}, '_') = 0 then try_cast({value} as double) end"
+    else:
+        plain = f"case when strpos({value}, '_') = 0 then try_cast({value} as double) end"
+    if thousands is None:
+        return plain
+    grouped = _text(f"[+-]?[0-9]{{1,3}}([{thousands}][0-9]{{3}})+([{decimal}][0-9]+)?")
+    digits = f"replace(replace({value}, {_text(thousands)}, ''), {_text(decimal)}, '.')"
+    return (
+        f"case when strpos({value}, {_text(thousands)}) = 0 then {plain} "
+        f"when regexp_full_match({value}, {grouped}) then try_cast({digits} as double) end"
+    )
 
 
-def number_of(value: str, source_type: str, decimal_comma: bool = False) -> str:
+def number_of(value: str, source_type: str, number_format: NumberFormat = CONTRACT_NUMBERS) -> str:
     """Return SQL reading `value` (of `source_type`: text or a number) as a finite double, else NULL."""
-    number = as_number(value, type_family(source_type) == "text", decimal_comma)
+    number = as_number(value, type_family(source_type) == "text", number_format)
     return f"case when isfinite({number}) then {number} end"

@@ -12,7 +12,7 @@ import pytest
 from include.importer import expand
 from include.importer import main as import_main
 from include.mapping import Mapping, build_mapping, parse_pairs, read_mapping_file, resolve
-from include.value_casts import date_format_params, finite_timestamp, has_zone
+from include.value_casts import NumberFormat, date_format_params, finite_timestamp, has_zone
 
 SHOP_EXPORT = (
     "OrderNo;Client;Date;Total;Channel\n"
@@ -690,7 +690,7 @@ def test_a_file_of_decimal_comma_amounts_without_the_separator_fails_whole_sayin
     with pytest.raises(SystemExit) as failed:
         _import_orders(export, warehouse)
     assert str(failed.value).endswith(
-        "(e.g. '0,99'): fix the column or the mapping (numbers written with a decimal comma load with "
+        "(e.g. '0,99'): fix the column or the mapping (numbers written like that load with "
         "--decimal-separator ',')."
     )
     assert _query(warehouse, "select count(*) from information_schema.tables where table_schema = 'raw'") == [
@@ -709,36 +709,113 @@ def test_a_decimal_separator_other_than_a_point_or_a_comma_is_one_sentence(tmp_p
     assert build_mapping("orders", base={"decimal_separator": ","}).decimal_separator == ","
 
 
-def test_rows_rejected_for_a_decimal_comma_say_which_option_loads_them_and_reload_does(
+def test_rows_rejected_for_a_decimal_comma_say_which_options_load_them_and_reload_does(
     tmp_path: Path, capsys
 ) -> None:
     # a comma locale's file read with a point: its whole numbers load, the rest were rejected as non-numeric
-    # with nothing saying why; 1,234 is left out of the advice, as an English export's thousands read so
+    # with nothing saying why. A decimal comma with points grouping the thousands reads three of them (1,234
+    # as 1.234, as that locale writes it); 1.23,4 is no number of any way of writing them
     export = tmp_path / "orders.csv"
     export.write_text(
         "order_id;customer_id;ordered_at;amount\n"
         "o1;c1;2024-01-01;12,50\no2;c1;2024-01-02;7\no3;c2;2024-01-03;1.234,00\no4;c2;2024-01-04;1,234\n"
+        "o5;c3;2024-01-05;1.23,4\n"
     )
     warehouse = tmp_path / "w.duckdb"
     assert _import_orders(export, warehouse) == 0
     printed = capsys.readouterr().out
-    assert "4 read = 1 rows loaded + 3 rejected" in printed
+    assert "5 read = 1 rows loaded + 4 rejected" in printed
     assert (
-        "2 of the non-numeric rows hold a number written with a decimal comma (e.g. '1.234,00'): numbers "
-        "written with a decimal comma load with --decimal-separator ',' (cvw import --reload gives them "
-        "another chance)"
+        "3 of the non-numeric rows hold numbers written like '1.234,00', which load with --decimal-separator "
+        "',' --thousands-separator '.' (cvw import --reload gives them another chance)"
     ) in printed
-    assert _import_orders(export, warehouse, "--reload", "--decimal-separator", ",") == 0
-    assert "decimal comma" not in capsys.readouterr().out
+    reload = ["--reload", "--decimal-separator", ",", "--thousands-separator", "."]
+    assert _import_orders(export, warehouse, *reload) == 0
+    printed = capsys.readouterr().out
+    assert "5 read = 3 rows loaded + 2 rejected" in printed and "which load with" not in printed
     query = "select order_id, amount from raw.orders order by 1"
-    assert _query(warehouse, query) == [("o1", 12.5), ("o2", 7.0), ("o4", 1.234)]
+    assert _query(warehouse, query) == [("o1", 12.5), ("o2", 7.0), ("o3", 1234.0), ("o4", 1.234)]
 
 
-def test_a_point_file_with_comma_thousands_gets_no_decimal_comma_advice(tmp_path: Path, capsys) -> None:
+def test_a_point_file_with_comma_thousands_is_told_the_thousands_separator(tmp_path: Path, capsys) -> None:
+    # 1,234 reads as 1.234 with a decimal comma too; advice prefers the English reading, as the file's
+    # 12.50 writes a decimal point
     export = tmp_path / "orders.csv"
     export.write_text(
         'order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,12.50\no2,c1,2024-01-02,"1,234"\n'
     )
     assert _import_orders(export, tmp_path / "w.duckdb") == 0
     printed = capsys.readouterr().out
-    assert "1 rejected: non-numeric amount" in printed and "decimal comma" not in printed
+    assert "1 rejected: non-numeric amount" in printed
+    assert (
+        "1 of the non-numeric rows hold numbers written like '1,234', which load with "
+        "--thousands-separator ','"
+    ) in printed
+
+
+def test_numbers_with_thousands_separators_load_when_their_digits_are_grouped_by_three(
+    tmp_path: Path,
+) -> None:
+    # an English export: commas group the thousands, and a group of any other length is no number of it
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        'o1,c1,2024-01-01,"1,234.50"\no2,c1,2024-01-02,"12,345,678"\no3,c2,2024-01-03,999.5\n'
+        'o4,c2,2024-01-04,"-1,000"\no5,c2,2024-01-05,"1,23"\no6,c3,2024-01-06,"12,3456"\n'
+        'o7,c3,2024-01-07,",123"\no8,c3,2024-01-08,"1234,567"\no9,c3,2024-01-09,"1,234,5"\n'
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse, "--thousands-separator", ",") == 0
+    assert _query(warehouse, "select order_id, amount from raw.orders order by 1") == [
+        ("o1", 1234.5),
+        ("o2", 12345678.0),
+        ("o3", 999.5),
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (4, "negative amount"),
+        (5, "non-numeric amount"),
+        (6, "non-numeric amount"),
+        (7, "non-numeric amount"),
+        (8, "non-numeric amount"),
+        (9, "non-numeric amount"),
+    ]
+
+
+def test_a_yaml_number_format_of_spaces_and_a_decimal_comma_reads_prices_and_quantities(
+    tmp_path: Path,
+) -> None:
+    # a French export: 1 234,50 with a narrow no-break space, as spreadsheets of that locale write it
+    orders = tmp_path / "orders.csv"
+    orders.write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,10\n")
+    lines = tmp_path / "lignes.csv"
+    lines.write_text(
+        "order_id;line_number;product_id;quantity;unit_price\n"
+        "o1;1;p1;2;1\u202f234,50\no1;2;p2;1\u202f000;0,99\no1;3;p3;1;1 234,50\n",
+        encoding="utf-8",
+    )
+    mapping = tmp_path / "lignes.yaml"
+    mapping.write_text('table: order_items\ndecimal_separator: ","\nthousands_separator: "\\u202f"\n')
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(orders, warehouse) == 0
+    assert import_main(["--mapping", str(mapping), str(lines), "--warehouse", str(warehouse)]) == 0
+    query = "select line_number, quantity, unit_price from raw.order_items order by 1"
+    assert _query(warehouse, query) == [(1, 2, 1234.5), (2, 1000, 0.99)]
+    # a plain space is another separator than the narrow no-break one
+    assert _query(warehouse, "select row_number, reason from raw._rejects") == [(3, "non-numeric unit_price")]
+
+
+def test_a_thousands_separator_that_is_the_decimal_one_or_unknown_is_one_sentence() -> None:
+    with pytest.raises(ValueError) as error:
+        build_mapping("orders", decimal_separator=",", thousands_separator=",")
+    assert str(error.value) == (
+        "',' cannot be both the decimal and the thousands separator: a file writes 1,234.50 or 1.234,50 "
+        "(--decimal-separator ',' --thousands-separator '.')."
+    )
+    with pytest.raises(ValueError) as error:
+        build_mapping("orders", base={"thousands_separator": "x"})
+    assert str(error.value) == (
+        "The thousands separator 'x' is none of ',', '.', ' ', '\\xa0', '\\u202f', \"'\": "
+        "give one of them, or none."
+    )
+    assert build_mapping("orders").thousands_separator is None
+    assert build_mapping("orders", base={"thousands_separator": "'"}).number_format == NumberFormat(".", "'")
