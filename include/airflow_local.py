@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -44,9 +45,29 @@ def _secret(home: Path, name: str, make: Callable[[], str] = lambda: secrets.tok
     path = home / name
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        path.write_text(make())
-        path.chmod(0o600)
+        _create_once(path, make())
     return path.read_text().strip()
+
+
+def _create_once(path: Path, text: str) -> None:
+    """Write `text` to `path`, which does not exist, readable by its owner alone and whole or not at all.
+
+    Written first to a private temporary file (mkstemp makes it 0600), then linked to its name, which fails
+    when the name exists: a process that lost the race takes the winner's secret, since every component
+    must share one Fernet key, and no process ever reads a half-written or briefly world-readable one.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temporary)
 
 
 def _fernet_key() -> str:

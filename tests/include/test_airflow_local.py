@@ -3,11 +3,12 @@ it from starting (a port in use, a set-up that refuses) ends in one sentence."""
 
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.fernet import Fernet
 
-from include.airflow_local import local_environment, main, require_free_port, set_up
+from include.airflow_local import _create_once, _secret, local_environment, main, require_free_port, set_up
 
 
 def test_every_component_gets_the_same_valid_fernet_key(tmp_path) -> None:
@@ -18,6 +19,21 @@ def test_every_component_gets_the_same_valid_fernet_key(tmp_path) -> None:
     assert Fernet(key).decrypt(Fernet(key).encrypt(b"trigger kwargs")) == b"trigger kwargs"
     assert (tmp_path / "fernet_key").stat().st_mode & 0o777 == 0o600
     assert local_environment(tmp_path / "other", 8080, {})["AIRFLOW__CORE__FERNET_KEY"] != key
+
+
+def test_components_starting_at_once_share_the_first_key_and_leave_no_temporary_file(tmp_path) -> None:
+    # each wrote its own key over the file when two started together, and a file was world-readable between
+    # its write and its chmod: the components then encrypted with different keys
+    keys = iter(f"key-{n}" for n in range(2))
+    assert _secret(tmp_path, "fernet_key", lambda: next(keys)) == "key-0"
+    # a process that generated its key after another created the file takes the file's
+    _create_once(tmp_path / "fernet_key", "key-1")
+    assert (tmp_path / "fernet_key").read_text() == "key-0"
+    with ThreadPoolExecutor(8) as pool:
+        found = set(pool.map(lambda n: _secret(tmp_path, "jwt_secret"), range(8)))
+    assert found == {(tmp_path / "jwt_secret").read_text()}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["fernet_key", "jwt_secret"]
+    assert {path.stat().st_mode & 0o777 for path in tmp_path.iterdir()} == {0o600}
 
 
 def test_the_api_signs_tokens_with_one_secret_per_home(tmp_path) -> None:
