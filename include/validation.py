@@ -238,14 +238,17 @@ def number_format_rejects(
     if not found:
         return None
     readings = other_readings(current)
+    reads = ", ".join(
+        f"{number_of('delivered', 'VARCHAR', one)} is not null as reads_{n}" for n, one in enumerate(readings)
+    )
     counts = [
-        f"count(*) filter (where {number_of('delivered', 'VARCHAR', one)} is not null), "
+        f"count(*) filter (where reads_{n}), "
         # the longest as the example: 1.234.567,5 says more of how the file writes numbers than 1,234
-        f"first(delivered order by length(delivered) desc, delivered) "
-        f"filter (where {number_of('delivered', 'VARCHAR', one)} is not null)"
-        for one in readings
+        f"first(delivered order by length(delivered) desc, delivered) filter (where reads_{n})"
+        for n in range(len(readings))
     ]
-    row = con.execute(f"select {', '.join(counts)} from ({' union all '.join(found)})").fetchone()
+    rejected = f"select delivered, {reads} from ({' union all '.join(found)})"
+    row = con.execute(f"select {', '.join(counts)} from ({rejected})").fetchone()
     rows, sample, reading = max(
         zip(row[::2], row[1::2], readings, strict=True), key=lambda read: read[0]
     )  # the first of the most read, as max keeps the first of equals
