@@ -200,21 +200,49 @@ def check_columns(
             if column.sql_type == "TIMESTAMP":
                 hint = " (pass its format, e.g. --date-format '%d/%m/%Y %H:%M')"
             elif column.sql_type != "VARCHAR":
-                reading = _reading_of(con, str(sample), number_format)
-                if reading is not None:
-                    hint = f" (numbers written like that load with {import_options(reading)})"
+                hint = _numbers_hint(con, column.name, delivered, number_format)
             raise MappingAdvice(
                 f"{file_name}: no value of {source.label} parses as {KINDS[column.sql_type]} for "
                 f"raw.{table}.{column.name} (e.g. {str(sample)!r}): fix the column or the mapping{hint}."
             )
 
 
-def _reading_of(con: duckdb.DuckDBPyConnection, text: str, current: NumberFormat) -> NumberFormat | None:
-    """Return the first other way of writing numbers (WRITTEN_NUMBERS) that reads `text`, or None."""
+def _numbers_hint(con: duckdb.DuckDBPyConnection, name: str, delivered: int, current: NumberFormat) -> str:
+    """Return how another way of writing numbers reads a column none of whose values parsed, or ''."""
+    value = _source_column(name)
+    values = f"select cast({value} as varchar) as delivered from _cvw_typed where {value} is not null"
+    best = _best_reading(con, values, current)
+    if best is None:
+        return ""
+    reads, _, reading = best
+    return f" ({reads:,} of its {delivered:,} values read as numbers with {import_options(reading)})"
+
+
+def _best_reading(
+    con: duckdb.DuckDBPyConnection, values: str, current: NumberFormat
+) -> tuple[int, str, NumberFormat] | None:
+    """Return how many of the texts `values` selects (as `delivered`) the best other way of writing numbers
+    reads, an example of them and that way; None when no way reads any.
+
+    The best reads the most; of equals, the first in WRITTEN_NUMBERS.
+    """
     readings = other_readings(current)
-    found = ", ".join(f"{number_of('$text', 'VARCHAR', one)} is not null" for one in readings)
-    row = con.execute(f"select {found}", {"text": text}).fetchone()
-    return next((one for one, reads in zip(readings, row, strict=True) if reads), None)
+    reads = ", ".join(
+        f"{number_of('delivered', 'VARCHAR', one)} is not null as reads_{n}" for n, one in enumerate(readings)
+    )
+    counts = [
+        f"count(*) filter (where reads_{n}), "
+        # the longest as the example: 1.234.567,5 says more of how the file writes numbers than 1,234
+        f"first(delivered order by length(delivered) desc, delivered) filter (where reads_{n})"
+        for n in range(len(readings))
+    ]
+    row = con.execute(
+        f"select {', '.join(counts)} from (select delivered, {reads} from ({values}))"
+    ).fetchone()
+    rows, sample, reading = max(
+        zip(row[::2], row[1::2], readings, strict=True), key=lambda read: read[0]
+    )  # max keeps the first of equals
+    return (rows, sample, reading) if rows else None
 
 
 def number_format_rejects(
@@ -237,23 +265,10 @@ def number_format_rejects(
     ]
     if not found:
         return None
-    readings = other_readings(current)
-    reads = ", ".join(
-        f"{number_of('delivered', 'VARCHAR', one)} is not null as reads_{n}" for n, one in enumerate(readings)
-    )
-    counts = [
-        f"count(*) filter (where reads_{n}), "
-        # the longest as the example: 1.234.567,5 says more of how the file writes numbers than 1,234
-        f"first(delivered order by length(delivered) desc, delivered) filter (where reads_{n})"
-        for n in range(len(readings))
-    ]
-    rejected = f"select delivered, {reads} from ({' union all '.join(found)})"
-    row = con.execute(f"select {', '.join(counts)} from ({rejected})").fetchone()
-    rows, sample, reading = max(
-        zip(row[::2], row[1::2], readings, strict=True), key=lambda read: read[0]
-    )  # the first of the most read, as max keeps the first of equals
-    if not rows:
+    best = _best_reading(con, " union all ".join(found), current)
+    if best is None:
         return None
+    rows, sample, reading = best
     return (
         f"{rows:,} of the non-numeric rows hold numbers written like {sample!r}, which load with "
         f"{import_options(reading)} (cvw import --reload gives them another chance)"

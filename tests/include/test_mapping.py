@@ -690,12 +690,30 @@ def test_a_file_of_decimal_comma_amounts_without_the_separator_fails_whole_sayin
     with pytest.raises(SystemExit) as failed:
         _import_orders(export, warehouse)
     assert str(failed.value).endswith(
-        "(e.g. '0,99'): fix the column or the mapping (numbers written like that load with "
+        "(e.g. '0,99'): fix the column or the mapping (2 of its 2 values read as numbers with "
         "--decimal-separator ',')."
     )
     assert _query(warehouse, "select count(*) from information_schema.tables where table_schema = 'raw'") == [
         (0,)
     ]
+
+
+def test_a_file_that_fails_whole_is_told_the_options_that_read_all_its_numbers_not_one_of_them(
+    tmp_path: Path,
+) -> None:
+    # its first value alone, 0,38, suggested the decimal comma; loaded so, the file then rejected every amount
+    # grouped by points, and a second round of advice named the thousands separator
+    export = tmp_path / "bestellungen.csv"
+    export.write_text(
+        "order_id;customer_id;ordered_at;amount\no1;c1;2024-01-01;0,38\no2;c1;2024-01-02;1.234,50\n"
+        "o3;c2;2024-01-03;abc\n"
+    )
+    with pytest.raises(SystemExit) as failed:
+        _import_orders(export, tmp_path / "w.duckdb")
+    assert str(failed.value).endswith(
+        "(e.g. '0,38'): fix the column or the mapping (2 of its 3 values read as numbers with "
+        "--decimal-separator ',' --thousands-separator '.')."
+    )
 
 
 def test_a_decimal_separator_other_than_a_point_or_a_comma_is_one_sentence(tmp_path: Path) -> None:
