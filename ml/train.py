@@ -241,13 +241,17 @@ def train_models(
 def format_metrics(metadata: dict[str, Any]) -> str:
     """Return a short human summary of a trained model's out-of-time metrics next to the baselines'."""
     m = metadata["out_of_time_metrics"]
+    fitted = len(metadata["fit_cutoffs"])
     lines = [
-        f"model {metadata['version']} ({metadata['clv_form']} CLV): fitted on {len(metadata['fit_cutoffs'])} "
-        f"cutoffs, calibrated on {metadata['validation_cutoff']}, refitted on "
+        f"model {metadata['version']} ({metadata['clv_form']} CLV): fitted on {fitted} "
+        f"cutoff{'s' if fitted != 1 else ''}, calibrated on {metadata['validation_cutoff']}, refitted on "
         f"{len(metadata['train_cutoffs'])}, tested out of time at {metadata['test_cutoff']} "
         f"({m['test_customers']} customers, {metadata['horizon_days']}-day horizon): predicted revenue "
         f"{m['test_predicted_revenue']:,.0f} vs actual {m['test_actual_revenue']:,.0f}"
         + (f"; orders {orders}" if (orders := orders_summary(m)) else ""),
+        # what scores: the boosters refitted once more, on every labelled cutoff (the test cutoff's too)
+        f"  scores with it refitted on all {len(metadata['refit_cutoffs'])} labelled cutoffs, to "
+        f"{metadata['refit_cutoffs'][-1]}",
         f"  {'':20} {'Spearman':>9} {'Gini':>6} {'top10%':>7} {'bias':>7} {'churn AUC':>10}",
     ]
     rows = {MODEL_NAME: m}

@@ -197,6 +197,7 @@ def test_a_holdout_without_orders_says_the_predicted_orders_and_that_none_was_pl
         "validation_cutoff": "2025-07-01",
         "train_cutoffs": ["2024-09-01", "2024-10-01"],
         "test_cutoff": "2025-10-01",
+        "refit_cutoffs": ["2024-09-01", "2024-10-01", "2025-10-01"],
         "horizon_days": 90,
         "baseline_metrics": {},
         "out_of_time_metrics": {
@@ -211,8 +212,11 @@ def test_a_holdout_without_orders_says_the_predicted_orders_and_that_none_was_pl
             **metrics,
         },
     }
-    first = format_metrics(metadata).splitlines()[0]
+    first, second = format_metrics(metadata).splitlines()[:2]
     assert first.endswith("; orders 57 vs 0 (no order was placed; MAE 0.28 a customer)")
+    assert ": fitted on 1 cutoff, calibrated on 2025-07-01, refitted on 2, tested out of time" in first
+    # the summary said the tested model's refit alone, and the warning on totals then named a larger one
+    assert second == "  scores with it refitted on all 3 labelled cutoffs, to 2025-10-01"
 
 
 def test_the_registry_keeps_the_orders_metrics_under_the_clv_task_and_old_rows_read_as_before() -> None:
