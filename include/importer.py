@@ -80,6 +80,7 @@ def _mapping(args: argparse.Namespace) -> Mapping:
         base=read_mapping_file(args.mapping) if args.mapping else None,
         decimal_separator=args.decimal_separator,
         thousands_separator=args.thousands_separator,
+        currency_symbol=args.currency_symbol,
     )
 
 
@@ -127,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE.yaml",
         help="YAML: table, columns {contract: source}, date_format, decimal_separator, thousands_separator, "
-        "constants, defaults",
+        "currency_symbol, constants, defaults",
     )
     parser.add_argument(
         "--map",
@@ -162,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CHAR",
         help="separator of digit groups in text numbers: ',' for 1,234.50, '.' for 1.234,50 (with "
         "--decimal-separator ','), ' ' or \"'\"; groups must be of three digits (default: none)",
+    )
+    parser.add_argument(
+        "--currency-symbol",
+        metavar="SYMBOL",
+        help="currency symbol or code text numbers may carry before or after them, e.g. '$' for $12.50, "
+        "'€' for 12,50 € (a number with another one is rejected) (default: none)",
     )
     parser.add_argument(
         "--allow-updates",
@@ -201,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.date_format,
                 args.decimal_separator,
                 args.thousands_separator,
+                args.currency_symbol,
                 args.allow_updates,
                 args.reload,
             )

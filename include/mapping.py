@@ -3,7 +3,8 @@
 A mapping names a raw table and, for any of its contract columns, the file's column (`columns`), a value
 for every row (`constants`) or a value where the file's is empty (`defaults`), the strptime format(s)
 of text timestamps (`date_format`), the decimal mark of text numbers (`decimal_separator`) and the
-separator of their digit groups (`thousands_separator`). Contract
+separator of their digit groups (`thousands_separator`) and the currency symbol they may carry
+(`currency_symbol`). Contract
 columns it does not name are read from the file's column of the same name, when there is one. As YAML
 (`--mapping orders.yaml`):
 
@@ -12,6 +13,7 @@ columns it does not name are read from the file's column of the same name, when 
     date_format: "%d/%m/%Y %H:%M"
     decimal_separator: ","          # text numbers written 12,50 (default ".")
     thousands_separator: "."        # and 1.234,50 (default: none, 1234,50)
+    currency_symbol: "€"            # and 1.234,50 € (default: none)
     constants: {sales_channel: web}
     defaults: {status: completed}
 
@@ -69,11 +71,12 @@ class Mapping:
     defaults: dict[str, str] = field(default_factory=dict)
     decimal_separator: str = "."  # of text numbers: "." (12.50) or "," (12,50)
     thousands_separator: str | None = None  # of their digit groups: None (1234.50), or value_casts' choices
+    currency_symbol: str | None = None  # that a text number may carry before or after it ($12.50, 12,50 €)
 
     @property
     def number_format(self) -> NumberFormat:
         """How the file writes its text numbers."""
-        return NumberFormat(self.decimal_separator, self.thousands_separator)
+        return NumberFormat(self.decimal_separator, self.thousands_separator, self.currency_symbol)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ MAPPING_KEYS = (
     "date_format",
     "decimal_separator",
     "thousands_separator",
+    "currency_symbol",
     "constants",
     "defaults",
 )
@@ -150,6 +154,7 @@ def build_mapping(
     base: dict | None = None,
     decimal_separator: str | None = None,
     thousands_separator: str | None = None,
+    currency_symbol: str | None = None,
 ) -> Mapping:
     """Return a checked mapping: the YAML content in `base`, overridden by the other arguments."""
     base = base or {}
@@ -201,12 +206,19 @@ def build_mapping(
             f"{thousands_separator!r} cannot be both the decimal and the thousands separator: a file writes "
             "1,234.50 or 1.234,50 (--decimal-separator ',' --thousands-separator '.')."
         )
+    currency_symbol = currency_symbol or base.get("currency_symbol")
+    if currency_symbol is not None and not re.fullmatch(r"[^\d\s+-]{1,5}", str(currency_symbol)):
+        raise ValueError(
+            f"The currency symbol {currency_symbol!r} is not one to five characters without digits, signs or "
+            "spaces: give it as the file writes it, e.g. '$', '€', 'EUR' or 'CHF'."
+        )
     return Mapping(
         table=table,
         columns={key: str(value) for key, value in merged["columns"].items()},
         date_format=date_format,
         decimal_separator=decimal_separator,
         thousands_separator=thousands_separator,
+        currency_symbol=currency_symbol,
         constants={key: str(value) for key, value in merged["constants"].items()},
         defaults={key: str(value) for key, value in merged["defaults"].items()},
     )

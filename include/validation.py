@@ -10,6 +10,7 @@ customer. All in DuckDB SQL.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import duckdb
@@ -21,13 +22,16 @@ from include.value_casts import CONTRACT_NUMBERS, NumberFormat, date_format_para
 WHOLE_NUMBER_TYPES = ("INTEGER", "BIGINT")  # contract types whose values are checked for being whole
 # The ways exports write numbers, in the order advice prefers them where several read the same values: the
 # default, then English thousands (so 1,234 reads as a thousand and more), then a comma locale without and
-# with digit groups (12,50; 1.234,50; 1 234,50), then a point with spaces or apostrophes (1 234.50, 1'234.50).
+# with digit groups (12,50; 1.234,50; 1 234,50 with a space, a no-break or a narrow no-break one), then a
+# point with spaces or apostrophes (1 234.50, 1'234.50).
 WRITTEN_NUMBERS = (
     CONTRACT_NUMBERS,
     NumberFormat(".", ","),
     NumberFormat(","),
     NumberFormat(",", "."),
     NumberFormat(",", " "),
+    NumberFormat(",", "\u00a0"),
+    NumberFormat(",", "\u202f"),
     NumberFormat(".", " "),
     NumberFormat(".", "'"),
 )
@@ -37,15 +41,36 @@ def import_options(number_format: NumberFormat) -> str:
     """Return the cvw import options that read numbers written in `number_format`."""
     options = []
     if number_format.decimal != ".":
-        options.append(f"--decimal-separator {number_format.decimal!r}")
+        options.append(f"--decimal-separator {_shell(number_format.decimal)}")
     if number_format.thousands is not None:
-        options.append(f"--thousands-separator {number_format.thousands!r}")
-    return " ".join(options) or "neither --decimal-separator nor --thousands-separator"
+        options.append(f"--thousands-separator {_shell(number_format.thousands)}")
+    if number_format.currency is not None:
+        options.append(f"--currency-symbol {_shell(number_format.currency)}")
+    return " ".join(options) or "none of --decimal-separator, --thousands-separator and --currency-symbol"
 
 
-def other_readings(current: NumberFormat) -> list[NumberFormat]:
-    """Return the ways of writing numbers advice may suggest to a load that read them as `current`."""
-    return [one for one in WRITTEN_NUMBERS if one != current]
+def _shell(text: str) -> str:
+    """Return `text` quoted for a shell: '$', "'", and $'\\u202f' for a character no terminal shows."""
+    if text.isprintable():
+        return repr(text)
+    return "$'" + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text) + "'"
+
+
+def other_readings(current: NumberFormat, currency: str | None = None) -> list[NumberFormat]:
+    """Return the ways of writing numbers advice may suggest to a load that read them as `current`: those
+    of WRITTEN_NUMBERS, then, given the currency symbol the values carry, each of them with it."""
+    ways = list(WRITTEN_NUMBERS)
+    if currency is not None:
+        ways += [replace(way, currency=currency) for way in WRITTEN_NUMBERS]
+    return [one for one in ways if one != current]
+
+
+# A currency symbol or code before a number (after its sign) or after it: up to five characters that are
+# neither digits, signs, separators nor spaces ($, €, EUR, US$, kr, zł).
+CURRENCY_MARKS = (
+    r"^[+-]?([^0-9.,'+\s\x{a0}\x{202f}-]{1,5})[\s\x{a0}\x{202f}]*[0-9]",
+    r"[0-9][\s\x{a0}\x{202f}]*([^0-9.,'+\s\x{a0}\x{202f}-]{1,5})$",
+)
 
 
 # A local timestamp written just now can be up to 14 hours ahead of UTC (UTC+14 is the largest offset).
@@ -224,9 +249,17 @@ def _best_reading(
     """Return how many of the texts `values` selects (as `delivered`) the best other way of writing numbers
     reads, an example of them and that way; None when no way reads any.
 
-    The best reads the most; of equals, the first in WRITTEN_NUMBERS.
+    The ways are those of other_readings, with the currency symbol the texts carry most often. The best reads
+    the most; of equals, the first (without a currency symbol before with it).
     """
-    readings = other_readings(current)
+    marks = " union all ".join(
+        f"select regexp_extract(delivered, $mark_{n}, 1) as mark from ({values})" for n in range(2)
+    )
+    found = con.execute(
+        f"select mark from ({marks}) where mark <> '' group by mark order by count(*) desc, mark limit 1",
+        {f"mark_{n}": pattern for n, pattern in enumerate(CURRENCY_MARKS)},
+    ).fetchone()
+    readings = other_readings(current, found[0] if found else None)
     reads = ", ".join(
         f"{number_of('delivered', 'VARCHAR', one)} is not null as reads_{n}" for n, one in enumerate(readings)
     )

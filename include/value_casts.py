@@ -53,18 +53,39 @@ THOUSANDS_SEPARATORS = (",", ".", " ", "\u00a0", "\u202f", "'")
 
 @dataclass(frozen=True)
 class NumberFormat:
-    """How a file writes its text numbers: the decimal mark, and the separator of digit groups, if any."""
+    """How a file writes its text numbers: the decimal mark, the separator of digit groups and the currency
+    symbol, if any."""
 
     decimal: str = "."  # "." (12.50) or "," (12,50)
     thousands: str | None = None  # one of THOUSANDS_SEPARATORS; None: a number has no digit groups
+    currency: str | None = None  # a symbol or code a number may carry before or after it ($12.50, 12,50 €)
 
 
 CONTRACT_NUMBERS = NumberFormat()  # the contract's own: a decimal point, no digit groups (1234.50)
 
 
+# What may stand between a currency symbol and its number: a space, a no-break or a narrow no-break space.
+CURRENCY_SPACES = "' ' || chr(160) || chr(8239)"
+
+
 def _text(value: str) -> str:
-    """Return a SQL string literal of `value` (one of the separators above)."""
+    """Return a SQL string literal of `value` (a separator or a currency symbol)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def without_currency(value: str, currency: str) -> str:
+    """Return SQL of a text `value` without `currency` before it (after its sign, if any: -$12.50) or after
+    it (12,50 €), and the spaces between them; a value that carries none stays as it is."""
+    symbol, length = _text(currency), len(currency)
+    return (
+        f"case when starts_with({value}, {symbol}) "
+        f"then ltrim(substr({value}, {length + 1}), {CURRENCY_SPACES}) "
+        f"when starts_with({value}, '-' || {symbol}) or starts_with({value}, '+' || {symbol}) "
+        f"then left({value}, 1) || ltrim(substr({value}, {length + 2}), {CURRENCY_SPACES}) "
+        f"when ends_with({value}, {symbol}) "
+        f"then rtrim(left({value}, length({value}) - {length}), {CURRENCY_SPACES}) "
+        f"else {value} end"
+    )
 
 
 def typed(
@@ -201,11 +222,14 @@ def as_number(value: str, text: bool, number_format: NumberFormat = CONTRACT_NUM
     one is not a number. With a decimal comma (`12,50`, as spreadsheets of many locales write it) a point is
     not a number unless it is the thousands separator: `1.234` there is a thousand and more, never 1.234. With
     a thousands separator, a number holding it must group its digits by three from the first (`1,234,567.5`,
-    not `1,23` or `12,3456`); without one, it holds none.
+    not `1,23` or `12,3456`); without one, it holds none. With a currency symbol, a number may carry it once,
+    before or after it (`$1,234.50`, `-$5`, `12,50 €`); a number with another symbol is none.
     """
     if not text:
         return f"try_cast({value} as double)"
     decimal, thousands = number_format.decimal, number_format.thousands
+    if number_format.currency is not None:
+        value = without_currency(value, number_format.currency)
     if decimal == ",":
         plain = (
             f"case when strpos({value}, '_') = 0 and strpos({value}, '.') = 0 "

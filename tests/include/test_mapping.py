@@ -837,3 +837,73 @@ def test_a_thousands_separator_that_is_the_decimal_one_or_unknown_is_one_sentenc
     )
     assert build_mapping("orders").thousands_separator is None
     assert build_mapping("orders", base={"thousands_separator": "'"}).number_format == NumberFormat(".", "'")
+
+
+def test_amounts_with_a_currency_symbol_load_with_it_and_another_symbol_is_no_number(tmp_path: Path) -> None:
+    # a spreadsheet whose cells are formatted as currency writes the symbol into its CSV export
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        'o1,c1,2024-01-01,"$1,234.50"\no2,c1,2024-01-02,$7.5\no3,c2,2024-01-03,12.5\no4,c2,2024-01-04,$ 9\n'
+        "o5,c2,2024-01-05,9 $\no6,c3,2024-01-06,€3\no7,c3,2024-01-07,$$9\no8,c3,2024-01-08,-$5\n"
+        "o9,c3,2024-01-09,$\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse, "--currency-symbol", "$", "--thousands-separator", ",") == 0
+    assert _query(warehouse, "select order_id, amount from raw.orders order by 1") == [
+        ("o1", 1234.5),
+        ("o2", 7.5),
+        ("o3", 12.5),
+        ("o4", 9.0),
+        ("o5", 9.0),
+    ]
+    assert _query(warehouse, "select row_number, reason from raw._rejects order by 1") == [
+        (6, "non-numeric amount"),
+        (7, "non-numeric amount"),
+        (8, "negative amount"),  # -$5 is the number -5
+        (9, "non-numeric amount"),
+    ]
+
+
+def test_a_yaml_currency_after_a_decimal_comma_and_the_advice_that_names_it(tmp_path: Path, capsys) -> None:
+    # 1 234,50 € as a French spreadsheet writes it: narrow no-break spaces in the number and before the euro
+    export = tmp_path / "commandes.csv"
+    export.write_text(
+        "order_id;customer_id;ordered_at;amount\n"
+        "o1;c1;2024-01-01;1\u202f234,50\u00a0€\no2;c1;2024-01-02;7,5 €\no3;c2;2024-01-03;3\n"
+        "o4;c2;2024-01-04;EUR 2\n",
+        encoding="utf-8",
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse) == 0
+    assert (
+        "2 of the non-numeric rows hold numbers written like '1\\u202f234,50\\xa0€', which load with "
+        "--decimal-separator ',' --thousands-separator $'\\u202f' --currency-symbol '€' (cvw import --reload "
+        "gives them another chance)"
+    ) in capsys.readouterr().out
+    mapping = tmp_path / "commandes.yaml"
+    mapping.write_text(
+        'table: orders\ndecimal_separator: ","\nthousands_separator: "\\u202f"\ncurrency_symbol: "€"\n',
+        encoding="utf-8",
+    )
+    assert (
+        import_main(["--mapping", str(mapping), "--reload", str(export), "--warehouse", str(warehouse)]) == 0
+    )
+    assert _query(warehouse, "select order_id, amount from raw.orders order by 1") == [
+        ("o1", 1234.5),
+        ("o2", 7.5),
+        ("o3", 3.0),
+    ]
+
+
+def test_a_currency_symbol_with_digits_signs_or_spaces_is_one_sentence() -> None:
+    for symbol in ("1", "-", "$ ", "EURUSD"):
+        with pytest.raises(ValueError) as error:
+            build_mapping("orders", currency_symbol=symbol)
+        assert str(error.value) == (
+            f"The currency symbol {symbol!r} is not one to five characters without digits, signs or spaces: "
+            "give it as the file writes it, e.g. '$', '€', 'EUR' or 'CHF'."
+        )
+    assert build_mapping("orders", base={"currency_symbol": "CHF"}).number_format == NumberFormat(
+        currency="CHF"
+    )
