@@ -38,6 +38,7 @@ from include.validation import (
     stage_typed,
 )
 from include.warehouse import connect, transaction
+from include.warehouse_file import remove_database_file
 
 LOG = logging.getLogger(__name__)  # Airflow task logs show each file's counts
 GROUND_TRUTH_FILE = "ground_truth.parquet"
@@ -199,13 +200,23 @@ def _load_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: da
 
 
 def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = None) -> list[FileLoad]:
-    """Run each file's loader in one transaction (all files or none); return what happened to each file."""
+    """Run each file's loader in one transaction (all files or none); return what happened to each file.
+
+    A load that fails on a warehouse it created removes it: it changed nothing, and an empty warehouse left
+    behind would let the next verbs start on it without a word (include.warehouse.connect).
+    """
+    warehouse = Path(warehouse_path) if warehouse_path is not None else get_settings().warehouse_path
+    created = not warehouse.exists()
     loaded_at = datetime.now(UTC).replace(tzinfo=None)  # one time for the whole load, in UTC
-    con = connect(warehouse_path, create=True)
+    con = connect(warehouse, create=True)
     try:
         with transaction(con):
             create_tables(con)
             return [loader(con, Path(path), loaded_at) for path, loader in jobs]
+    except BaseException:
+        if created:  # while this connection holds the file's lock, so no other process has opened it
+            remove_database_file(warehouse)
+        raise
     finally:
         con.close()
 

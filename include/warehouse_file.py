@@ -105,3 +105,9 @@ def foreign_wal(path: Path, error: str) -> SystemExit:
         f"file ({reason}), as when a backup is copied over the warehouse and the replaced file's log stays "
         f"beside it: move {wal} out of the folder (a restore removes it: {RESTORE}), then run again."
     )
+
+
+def remove_database_file(path: Path) -> None:
+    """Remove a DuckDB file and its write-ahead log, if any."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + ".wal").unlink(missing_ok=True)

@@ -433,8 +433,7 @@ def test_a_column_of_the_wrong_type_fails_the_whole_file(tmp_path: Path) -> None
         "orders.parquet: column 'amount' is DATE, which cannot become amount (DOUBLE) of raw.orders: "
         "deliver numbers in it, or map another column."
     )
-    query = "select count(*) from information_schema.tables where table_schema = 'raw'"
-    assert _query(warehouse, query) == [(0,)]  # not even the tables were created
+    assert not warehouse.exists()  # not even the tables: the warehouse this load created went with it
 
 
 def test_a_csv_column_where_no_value_parses_fails_the_whole_file(tmp_path: Path) -> None:
