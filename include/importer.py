@@ -4,6 +4,7 @@ data set through a preset, validated, with every rejected row kept in raw._rejec
   cvw import --table orders exports/orders_*.csv --map order_id=OrderNo --map customer_id=Client \\
       --map ordered_at=Date --map amount=Total --date-format '%d/%m/%Y %H:%M'
   cvw import --mapping mappings/orders.yaml exports/orders_2024.csv
+  cvw import --mapping mappings/orders.yaml exports/orders_2024.csv --dry-run   # try it: nothing is written
   cvw import --preset online-retail-ii                      # the files in CVW_ONLINE_RETAIL_DIR
   cvw import --preset online-retail-ii data/online_retail_ii_2009-12_2010-12.parquet
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import glob
 import sys
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -23,9 +25,12 @@ from pathlib import Path
 import duckdb
 
 from include.ingest import FileLoad, Loader, describe, load_files, load_table_file
-from include.mapping import Mapping, build_mapping, parse_pairs, read_mapping_file
+from include.mapping import Mapping, build_mapping, parse_pairs, quote, read_mapping_file
 from include.presets import PRESETS
+from include.raw_schema import RAW_TABLES
 from include.settings import get_settings
+
+PREVIEW_ROWS = 5  # a dry run's rows shown of each file
 
 
 def expand(patterns: list[str]) -> list[Path]:
@@ -57,16 +62,41 @@ def _announced(loader: Loader) -> Loader:
     return load
 
 
+def _previewed(loader: Loader, table: str) -> Loader:
+    """Return the loader, keeping the first rows each file loaded, as the contract reads them (a dry run)."""
+
+    def load(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -> FileLoad:
+        done = loader(con, path, loaded_at)
+        if done.skipped or not done.rows_loaded:
+            return done
+        columns = ", ".join(quote(column.name) for column in RAW_TABLES[table])
+        rows = con.execute(
+            f"select {columns} from raw.{quote(table)} where _source_file = ? and _loaded_at = ? "
+            f"order by rowid limit {PREVIEW_ROWS}",
+            [path.name, loaded_at],
+        ).df()
+        # the columns the file gave (or a constant or default did): the others are empty in every row
+        return replace(done, preview=rows.dropna(axis="columns", how="all").to_string(index=False))
+
+    return load
+
+
 def import_table(
     mapping: Mapping,
     files: list[Path],
     warehouse: Path | None = None,
     allow_updates: bool = False,
     reload: bool = False,
+    dry_run: bool = False,
 ) -> list[FileLoad]:
-    """Load files into the mapping's raw table in one transaction; return what happened to each file."""
+    """Load files into the mapping's raw table in one transaction; return what happened to each file.
+
+    A dry run rolls the loads back, and each file's load keeps its first rows as they would have loaded.
+    """
     loader = _announced(partial(load_table_file, mapping=mapping, allow_updates=allow_updates, reload=reload))
-    return load_files([(path, loader) for path in files], warehouse)
+    if dry_run:
+        loader = _previewed(loader, mapping.table)
+    return load_files([(path, loader) for path in files], warehouse, dry_run)
 
 
 def _mapping(args: argparse.Namespace) -> Mapping:
@@ -84,8 +114,12 @@ def _mapping(args: argparse.Namespace) -> Mapping:
     )
 
 
-def import_preset(name: str, files: list[Path], warehouse: Path | None = None) -> list[FileLoad]:
-    """Load a preset data set's files (its default files when none are given); return the loads."""
+def import_preset(
+    name: str, files: list[Path], warehouse: Path | None = None, dry_run: bool = False
+) -> list[FileLoad]:
+    """Load a preset data set's files (its default files when none are given); return the loads.
+
+    A dry run rolls them back."""
     if name not in PRESETS:
         raise ValueError(f"There is no preset {name!r}: choose one of {', '.join(PRESETS)}.")
     preset = PRESETS[name]
@@ -97,7 +131,7 @@ def import_preset(name: str, files: list[Path], warehouse: Path | None = None) -
             "or set CVW_ONLINE_RETAIL_DIR to the folder that holds them."
         )
     loader = _announced(preset.load_file)
-    return load_files([(path, loader) for path in files], warehouse)
+    return load_files([(path, loader) for path in files], warehouse, dry_run)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,6 +217,12 @@ def _parser() -> argparse.ArgumentParser:
         "then are rejected as duplicates, rows rejected then get another chance (order lines whose orders "
         "have arrived since)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and count as a load would, show each file's first rows as they would load, then "
+        "write nothing: try a mapping or a date format first",
+    )
     parser.add_argument("--warehouse", type=Path, default=get_settings().warehouse_path)
     return parser
 
@@ -213,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.reload,
             )
         ):
-            parser.error("--preset takes only its files and --warehouse.")
+            parser.error("--preset takes only its files, --warehouse and --dry-run.")
         name, patterns = args.preset[0], [*args.preset[1:], *args.files]
     elif args.table or args.mapping:
         patterns = [*(args.table or [])[1:], *args.files]
@@ -224,13 +264,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = expand(patterns)
         if args.preset:
-            loads = import_preset(name, files, args.warehouse)
+            loads = import_preset(name, files, args.warehouse, args.dry_run)
         else:
-            loads = import_table(_mapping(args), files, args.warehouse, args.allow_updates, args.reload)
+            mapping = _mapping(args)
+            loads = import_table(
+                mapping, files, args.warehouse, args.allow_updates, args.reload, args.dry_run
+            )
     except ValueError as error:
         raise SystemExit(str(error)) from None
     for load in loads:
         print(describe(load, preset=bool(args.preset)))
+    if args.dry_run:
+        print(f"dry run: rolled back, nothing was loaded into {args.warehouse}")
     return 0
 
 

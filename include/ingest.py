@@ -60,6 +60,7 @@ class FileLoad:
     rejects: dict[str, int] = field(default_factory=dict)  # reason: rows
     derived: dict[str, int] = field(default_factory=dict)  # presets: rows added to other raw tables
     advice: str | None = None  # how the rejected rows might load (validation.number_format_rejects)
+    preview: str | None = None  # cvw import --dry-run: the first rows as they would load
 
 
 Loader = Callable[[duckdb.DuckDBPyConnection, Path, datetime], FileLoad]
@@ -199,11 +200,23 @@ def _load_ground_truth(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: da
     return log_load(con, FileLoad(path.name, GROUND_TRUTH_TABLE, sha256, rows, False, rows), loaded_at)
 
 
-def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = None) -> list[FileLoad]:
+class _DryRun(Exception):
+    """Raised inside a dry run's transaction to roll it back, carrying what the loads did (not an error)."""
+
+    def __init__(self, loads: list[FileLoad]) -> None:
+        super().__init__("dry run")
+        self.loads = loads
+
+
+def load_files(
+    jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = None, dry_run: bool = False
+) -> list[FileLoad]:
     """Run each file's loader in one transaction (all files or none); return what happened to each file.
 
     A load that fails on a warehouse it created removes it: it changed nothing, and an empty warehouse left
-    behind would let the next verbs start on it without a word (include.warehouse.connect).
+    behind would let the next verbs start on it without a word (include.warehouse.connect). A dry run
+    validates and loads as a load does, then rolls back (and removes a warehouse it created): nothing of it
+    stays.
     """
     warehouse = Path(warehouse_path) if warehouse_path is not None else get_settings().warehouse_path
     created = not warehouse.exists()
@@ -212,10 +225,15 @@ def load_files(jobs: list[tuple[Path, Loader]], warehouse_path: Path | None = No
     try:
         with transaction(con):
             create_tables(con)
-            return [loader(con, Path(path), loaded_at) for path, loader in jobs]
-    except BaseException:
+            loads = [loader(con, Path(path), loaded_at) for path, loader in jobs]
+            if dry_run:
+                raise _DryRun(loads)
+            return loads
+    except BaseException as error:
         if created:  # while this connection holds the file's lock, so no other process has opened it
             remove_database_file(warehouse)
+        if isinstance(error, _DryRun):
+            return error.loads
         raise
     finally:
         con.close()
@@ -267,6 +285,9 @@ def describe(load: FileLoad, preset: bool = False) -> str:
     lines += [f"{'':<44}{rows:>12,} rows added to raw.{table}" for table, rows in load.derived.items()]
     if load.advice:
         lines.append(f"{'':<44}{load.advice}")
+    if load.preview:
+        lines.append(f"{'':<44}the first rows as they would load:")
+        lines += [f"{'':<44}{line}" for line in load.preview.splitlines()]
     return "\n".join(lines)
 
 

@@ -915,3 +915,51 @@ def test_a_failed_load_keeps_a_warehouse_it_did_not_create_as_it_was(tmp_path: P
     with pytest.raises(SystemExit):
         _import_orders(bad, warehouse)
     assert _query(warehouse, "select order_id, amount from raw.orders") == [("o1", 10.0)]
+
+
+def test_a_dry_run_shows_the_rows_as_they_would_load_and_leaves_no_warehouse(tmp_path: Path, capsys) -> None:
+    # a day-first export read month-first: the count alone says most rows fail, the rows say why the others
+    # loaded on the wrong day (2 December, not 12 February)
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id;customer_id;ordered_at;amount;note\n"
+        "o1;c1;12.02.2024 10:00;1.234,50;a\no2;c1;13.02.2024 11:00;7;b\no3;c2;01.03.2024 09:30;0,5;c\n"
+    )
+    warehouse = tmp_path / "data" / "w.duckdb"
+    options = ["--date-format", "%m.%d.%Y %H:%M", "--decimal-separator", ",", "--thousands-separator", "."]
+    assert _import_orders(export, warehouse, *options, "--dry-run") == 0
+    assert capsys.readouterr().out == (
+        f"{'orders.csv':<40} -> {'orders':<24} 3 read = 2 rows loaded + 1 rejected\n"
+        f"{'':<44}           1 rejected: unparsable date in ordered_at\n"
+        f"{'':<44}the first rows as they would load:\n"
+        f"{'':<44}order_id customer_id          ordered_at  amount\n"
+        f"{'':<44}      o1          c1 2024-12-02 10:00:00  1234.5\n"
+        f"{'':<44}      o3          c2 2024-01-03 09:30:00     0.5\n"
+        f"dry run: rolled back, nothing was loaded into {warehouse}\n"
+    )
+    assert not warehouse.exists()
+
+
+def test_a_dry_run_on_a_warehouse_changes_nothing_and_a_load_after_it_is_not_skipped(
+    tmp_path: Path, capsys
+) -> None:
+    first = tmp_path / "orders.csv"
+    first.write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,10\n")
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(first, warehouse) == 0
+    counts = (
+        "select (select count(*) from raw.orders), (select count(*) from raw._rejects), "
+        "(select count(*) from raw._file_loads)"
+    )
+    before = _query(warehouse, counts)
+    second = tmp_path / "more.csv"
+    second.write_text("order_id,customer_id,ordered_at,amount\no1,c1,2024-01-01,10\no2,c2,2024-01-02,5\n")
+    capsys.readouterr()
+    assert _import_orders(second, warehouse, "--dry-run") == 0
+    printed = capsys.readouterr().out
+    # checked against what the warehouse holds: o1 is a duplicate, as a load would find
+    assert "2 read = 1 rows loaded + 1 rejected" in printed and "rejected: duplicate" in printed
+    assert _query(warehouse, counts) == before
+    assert _import_orders(second, warehouse) == 0
+    assert "2 read = 1 rows loaded + 1 rejected" in capsys.readouterr().out
+    assert _query(warehouse, "select order_id from raw.orders order by 1") == [("o1",), ("o2",)]

@@ -534,6 +534,19 @@ def test_a_preset_file_loaded_before_is_skipped_without_advising_a_reload_the_pr
         import_main([*command, "--reload"])
 
 
+def test_a_preset_dry_run_counts_every_line_and_loads_nothing(tmp_path: Path, capsys) -> None:
+    lines = _write(tmp_path / "online_retail_ii.csv", ONLINE_RETAIL_2009)
+    warehouse = tmp_path / "w.duckdb"
+    command = ["--preset", "online-retail-ii", str(lines), "--warehouse", str(warehouse)]
+    assert import_main([*command, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "12 read = 6 rows loaded + 6 rejected" in printed and "rows added to raw.orders" in printed
+    assert printed.endswith(f"dry run: rolled back, nothing was loaded into {warehouse}\n")
+    assert not warehouse.exists()
+    assert import_main(command) == 0  # not skipped: the dry run recorded no load
+    assert "12 read = 6 rows loaded + 6 rejected" in capsys.readouterr().out
+
+
 def test_the_online_retail_preset_accounts_for_every_line(tmp_path: Path) -> None:
     warehouse = tmp_path / "w.duckdb"
     first = _write(tmp_path / "online_retail_ii.csv", ONLINE_RETAIL_2009)
