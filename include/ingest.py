@@ -34,9 +34,11 @@ from include.validation import (
     check_columns,
     check_date_format,
     check_rows,
+    date_format_rejects,
     number_format_rejects,
     stage_typed,
 )
+from include.value_casts import date_format_params
 from include.warehouse import connect, transaction
 from include.warehouse_file import remove_database_file
 
@@ -59,7 +61,7 @@ class FileLoad:
     rows_rejected: int = 0
     rejects: dict[str, int] = field(default_factory=dict)  # reason: rows
     derived: dict[str, int] = field(default_factory=dict)  # presets: rows added to other raw tables
-    advice: str | None = None  # how the rejected rows might load (validation.number_format_rejects)
+    advice: str | None = None  # how the rejected rows might load, a line each (validation.*_rejects)
     preview: str | None = None  # cvw import --dry-run: the first rows as they would load
 
 
@@ -168,7 +170,8 @@ def load_table_file(
     check_date_format(con, mapping.date_format)
     sources = resolve(mapping, stage_file(con, path), path.name, repeated_columns(con, path))
     stage_typed(con, sources, mapping)
-    check_columns(con, sources, table, path.name, mapping.number_format)
+    date_formats = tuple(date_format_params(mapping.date_format).values())
+    check_columns(con, sources, table, path.name, mapping.number_format, date_formats)
     check_rows(con, table, loaded_at, allow_updates)
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
     sql = (
@@ -179,13 +182,23 @@ def load_table_file(
     if allow_updates:  # without, rules 15-16 reject every known key: no row can replace another
         mark_replaced(con, table, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
-    advice = None
+    advice = []
     if any(reason.startswith("non-numeric") for reason in rejects):
-        advice = number_format_rejects(con, table, mapping.number_format)
+        advice.append(number_format_rejects(con, table, mapping.number_format))
+    if any(reason.startswith("unparsable date") for reason in rejects):
+        advice.append(date_format_rejects(con, table, date_formats))
     read = rows_read(con)
     drop_staged(con)
     load = FileLoad(
-        path.name, table, sha256, loaded, False, read, sum(rejects.values()), rejects, advice=advice
+        path.name,
+        table,
+        sha256,
+        loaded,
+        False,
+        read,
+        sum(rejects.values()),
+        rejects,
+        advice="\n".join(filter(None, advice)) or None,
     )
     return log_load(con, load, loaded_at)
 
@@ -284,7 +297,7 @@ def describe(load: FileLoad, preset: bool = False) -> str:
     lines += [f"{'':<44}{rows:>12,} rejected: {reason}" for reason, rows in load.rejects.items()]
     lines += [f"{'':<44}{rows:>12,} rows added to raw.{table}" for table, rows in load.derived.items()]
     if load.advice:
-        lines.append(f"{'':<44}{load.advice}")
+        lines += [f"{'':<44}{line}" for line in load.advice.splitlines()]
     if load.preview:
         lines.append(f"{'':<44}the first rows as they would load:")
         lines += [f"{'':<44}{line}" for line in load.preview.splitlines()]

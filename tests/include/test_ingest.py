@@ -1134,8 +1134,9 @@ def test_a_header_ending_with_the_delimiter_names_no_column_its_rows_lack(
         (
             ["order_id,customer_id,ordered_at,amount", "o1,c1,01/02/2024 11:00,1"],
             "orders.csv: no value of column 'ordered_at' parses as a timestamp for raw.orders.ordered_at "
-            "(e.g. '01/02/2024 11:00'): fix the column or the mapping (pass its format, e.g. --date-format "
-            "'%d/%m/%Y %H:%M').",
+            "(e.g. '01/02/2024 11:00'): fix the column or the mapping (1 of its 1 values read as dates with "
+            "--date-format '%d/%m/%Y %H:%M', and as many with '%m/%d/%Y %H:%M': no day in them is above the "
+            "12th, so only the shop knows which is right; see the rows each gives with --dry-run).",
         ),
     ],
     ids=["a-column-by-another-name", "dates-in-another-format"],

@@ -931,6 +931,10 @@ def test_a_dry_run_shows_the_rows_as_they_would_load_and_leaves_no_warehouse(tmp
     assert capsys.readouterr().out == (
         f"{'orders.csv':<40} -> {'orders':<24} 3 read = 2 rows loaded + 1 rejected\n"
         f"{'':<44}           1 rejected: unparsable date in ordered_at\n"
+        f"{'':<44}1 of the rows with an unparsable date read as dates with --date-format '%d.%m.%Y %H:%M', "
+        "which reads day and month the other way round from '%m.%d.%Y %H:%M': the rows this load took with "
+        "it are likely on wrong dates (see them with --dry-run; cvw import --reload --allow-updates with the "
+        "right format replaces them)\n"
         f"{'':<44}the first rows as they would load:\n"
         f"{'':<44}order_id customer_id          ordered_at  amount\n"
         f"{'':<44}      o1          c1 2024-12-02 10:00:00  1234.5\n"
@@ -963,3 +967,54 @@ def test_a_dry_run_on_a_warehouse_changes_nothing_and_a_load_after_it_is_not_ski
     assert _import_orders(second, warehouse) == 0
     assert "2 read = 1 rows loaded + 1 rejected" in capsys.readouterr().out
     assert _query(warehouse, "select order_id from raw.orders order by 1") == [("o1",), ("o2",)]
+
+
+def test_dates_no_given_format_reads_are_told_the_common_format_that_reads_the_most(
+    tmp_path: Path,
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    german = tmp_path / "bestellungen.csv"
+    german.write_text("order_id,customer_id,ordered_at,amount\no1,c1,13.02.2024 10:00:05,5\no2,c1,x,6\n")
+    with pytest.raises(SystemExit) as failed:
+        _import_orders(german, warehouse)
+    assert str(failed.value).endswith(
+        "(1 of its 2 values read as dates with --date-format '%d.%m.%Y %H:%M:%S')."
+    )
+    american = tmp_path / "orders.csv"
+    american.write_text(
+        "order_id,customer_id,ordered_at,amount\no1,c1,1/2/24 3:04 PM,5\no2,c1,2/13/24 3:04 PM,6\n"
+    )
+    with pytest.raises(SystemExit) as failed:
+        _import_orders(american, warehouse)
+    assert str(failed.value).endswith(
+        "(2 of its 2 values read as dates with --date-format '%m/%d/%y %I:%M %p')."
+    )
+    assert not warehouse.exists()
+
+
+def test_a_format_with_day_and_month_swapped_is_named_and_its_rows_replaced_by_a_reload(
+    tmp_path: Path, capsys
+) -> None:
+    # read month-first, a day-first export loads its days up to the 12th on wrong dates and rejects the rest
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        "o1,c1,01/02/2024 10:00,5\no2,c1,25/04/2024 11:00,6\no3,c2,03/12/2024 09:00,7\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse, "--date-format", "%m/%d/%Y %H:%M") == 0
+    assert (
+        "1 of the rows with an unparsable date read as dates with --date-format '%d/%m/%Y %H:%M', which "
+        "reads day and month the other way round from '%m/%d/%Y %H:%M': the rows this load took with it are "
+        "likely on wrong dates (see them with --dry-run; cvw import --reload --allow-updates with the right "
+        "format replaces them)"
+    ) in capsys.readouterr().out
+    fixed = ["--date-format", "%d/%m/%Y %H:%M", "--reload", "--allow-updates"]
+    assert _import_orders(export, warehouse, *fixed) == 0
+    assert "unparsable" not in capsys.readouterr().out
+    current = "select order_id, ordered_at from raw.orders where _replaced_at is null order by 1"
+    assert _query(warehouse, current) == [
+        ("o1", datetime(2024, 2, 1, 10)),
+        ("o2", datetime(2024, 4, 25, 11)),
+        ("o3", datetime(2024, 12, 3, 9)),
+    ]

@@ -450,7 +450,7 @@ def test_a_csv_column_where_no_value_parses_fails_the_whole_file(tmp_path: Path)
         _import("--table", "orders", str(csv), "--warehouse", str(warehouse))
     assert str(stop.value) == (
         "orders.csv: no value of column 'ordered_at' parses as a timestamp for raw.orders.ordered_at "
-        "(e.g. '01/02/2024 11:00'): fix the column or the mapping (pass its format, e.g. "
+        "(e.g. '01/02/2024 11:00'): fix the column or the mapping (2 of its 2 values read as dates with "
         "--date-format '%d/%m/%Y %H:%M')."
     )
     assert (
