@@ -267,6 +267,16 @@ def _delivered(name: str) -> str:
     return f"select cast({value} as varchar) as delivered from _cvw_typed where {value} is not null"
 
 
+def _rejected(names: list[str], reason: str) -> str:
+    """Return SQL selecting, as text (`delivered`), the values of the named columns that `check_rows`
+    rejected their row for, with the reason `{reason} {name}` (e.g. non-numeric amount)."""
+    return " union all ".join(
+        f"select cast({_source_column(name)} as varchar) as delivered from _cvw_checked join _cvw_typed "
+        f"using (_row_number) where _reason = '{reason} {name}'"
+        for name in names
+    )
+
+
 def _dates_hint(con: duckdb.DuckDBPyConnection, name: str, delivered: int, given: tuple[str, ...]) -> str:
     """Return which date format reads a column none of whose values parsed, or the generic hint."""
     best = _best_date_format(con, _delivered(name), given)
@@ -322,15 +332,10 @@ def date_format_rejects(
     When a given format is that one with day and month swapped, the rows it did read (days up to the 12th)
     are likely on wrong dates, and the advice says so and how to replace them.
     """
-    found = [
-        f"select cast({_source_column(c.name)} as varchar) as delivered from _cvw_checked join _cvw_typed "
-        f"using (_row_number) where _reason = 'unparsable date in {c.name}'"
-        for c in RAW_TABLES[table]
-        if c.sql_type == "TIMESTAMP"
-    ]
-    if not found:
+    dates = [c.name for c in RAW_TABLES[table] if c.sql_type == "TIMESTAMP"]
+    if not dates:
         return None
-    best = _best_date_format(con, " union all ".join(found), given)
+    best = _best_date_format(con, _rejected(dates, "unparsable date in"), given)
     if best is None:
         return None
     rows, date_format, ambiguous = best
@@ -403,15 +408,9 @@ def number_format_rejects(
     numbers = [
         c.name for c in RAW_TABLES[table] if c.sql_type == "DOUBLE" or c.sql_type in WHOLE_NUMBER_TYPES
     ]
-    found = [
-        f"select cast({_source_column(name)} as varchar) as delivered from _cvw_checked join _cvw_typed "
-        "using (_row_number) "
-        f"where _reason = 'non-numeric {name}'"
-        for name in numbers
-    ]
-    if not found:
+    if not numbers:
         return None
-    best = _best_reading(con, " union all ".join(found), current)
+    best = _best_reading(con, _rejected(numbers, "non-numeric"), current)
     if best is None:
         return None
     rows, sample, reading = best
