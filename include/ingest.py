@@ -38,7 +38,6 @@ from include.validation import (
     number_format_rejects,
     stage_typed,
 )
-from include.value_casts import date_format_params
 from include.warehouse import connect, transaction
 from include.warehouse_file import remove_database_file
 
@@ -170,7 +169,7 @@ def load_table_file(
     check_date_format(con, mapping.date_format)
     sources = resolve(mapping, stage_file(con, path), path.name, repeated_columns(con, path))
     stage_typed(con, sources, mapping)
-    date_formats = tuple(date_format_params(mapping.date_format).values())
+    date_formats = mapping.date_formats
     check_columns(con, sources, table, path.name, mapping.number_format, date_formats)
     check_rows(con, table, loaded_at, allow_updates)
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])

@@ -31,7 +31,14 @@ from pathlib import Path
 import yaml
 
 from include.raw_schema import RAW_TABLES, Column
-from include.value_casts import THOUSANDS_SEPARATORS, NumberFormat, blank_is_null, type_family, typed
+from include.value_casts import (
+    THOUSANDS_SEPARATORS,
+    NumberFormat,
+    as_date_formats,
+    blank_is_null,
+    type_family,
+    typed,
+)
 
 # The families of DuckDB types (value_casts.type_family) each contract type accepts from a file.
 ACCEPTS = {
@@ -72,6 +79,11 @@ class Mapping:
     decimal_separator: str = "."  # of text numbers: "." (12.50) or "," (12,50)
     thousands_separator: str | None = None  # of their digit groups: None (1234.50), or value_casts' choices
     currency_symbol: str | None = None  # that a text number may carry before or after it ($12.50, 12,50 €)
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        """The strptime formats text timestamps are read with, in turn (ISO 8601 after them)."""
+        return as_date_formats(self.date_format)
 
     @property
     def number_format(self) -> NumberFormat:

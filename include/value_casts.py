@@ -131,8 +131,12 @@ SPACED_OFFSET = r"([0-9]:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?)\s+([+-][0-9]{2}(?:
 
 def date_format_params(date_format: str | list[str] | None) -> dict[str, str]:
     """Return the date format(s) as the bound parameters finite_timestamp reads: date_format_1, ..."""
-    formats = [date_format] if isinstance(date_format, str) else list(date_format or [])
-    return {f"date_format_{number}": fmt for number, fmt in enumerate(formats, 1)}
+    return {f"date_format_{number}": fmt for number, fmt in enumerate(as_date_formats(date_format), 1)}
+
+
+def as_date_formats(date_format: str | list[str] | None) -> tuple[str, ...]:
+    """Return a mapping's date_format (one strptime format, a list of them, or none) as a tuple."""
+    return (date_format,) if isinstance(date_format, str) else tuple(date_format or ())
 
 
 # A zone after the time of an ISO 8601 text, as DuckDB's timestamptz cast reads one: an offset (+02:00,
