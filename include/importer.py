@@ -111,6 +111,7 @@ def _mapping(args: argparse.Namespace) -> Mapping:
         decimal_separator=args.decimal_separator,
         thousands_separator=args.thousands_separator,
         currency_symbol=args.currency_symbol,
+        guest_customers=args.guest_customer,
     )
 
 
@@ -162,7 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE.yaml",
         help="YAML: table, columns {contract: source}, date_format, decimal_separator, thousands_separator, "
-        "currency_symbol, constants, defaults",
+        "currency_symbol, guest_customer, constants, defaults",
     )
     parser.add_argument(
         "--map",
@@ -203,6 +204,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SYMBOL",
         help="currency symbol or code text numbers may carry before or after them, e.g. '$' for $12.50, "
         "'€' for 12,50 € (a number with another one is rejected) (default: none)",
+    )
+    parser.add_argument(
+        "--guest-customer",
+        action="append",
+        metavar="ID",
+        help="a customer_id that stands for no customer, e.g. 0 where the export writes 0 for a guest "
+        "checkout: such orders are rejected as guest checkouts (counted, kept out of the customer marts), "
+        "such events load as an anonymous visitor's (repeatable)",
     )
     parser.add_argument(
         "--allow-updates",
@@ -249,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.decimal_separator,
                 args.thousands_separator,
                 args.currency_symbol,
+                args.guest_customer,
                 args.allow_updates,
                 args.reload,
             )

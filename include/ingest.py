@@ -35,6 +35,7 @@ from include.validation import (
     check_date_format,
     check_rows,
     date_format_rejects,
+    guest_like_loads,
     number_format_rejects,
     stage_typed,
 )
@@ -60,7 +61,7 @@ class FileLoad:
     rows_rejected: int = 0
     rejects: dict[str, int] = field(default_factory=dict)  # reason: rows
     derived: dict[str, int] = field(default_factory=dict)  # presets: rows added to other raw tables
-    advice: str | None = None  # how the rejected rows might load, a line each (validation.*_rejects)
+    advice: str | None = None  # a line each: how rejected rows might load, rows that load doubtfully
     preview: str | None = None  # cvw import --dry-run: the first rows as they would load
 
 
@@ -159,7 +160,7 @@ def load_table_file(
 
     allow_updates: load a row whose key is loaded already with other values as its newer version.
     reload: validate a file whose content was loaded before again, instead of skipping it: its rows loaded
-    then are rejected as duplicates (rule 15), and its rows rejected then get another chance (order lines
+    then are rejected as duplicates (rule 16), and its rows rejected then get another chance (order lines
     whose orders have arrived since).
     """
     sha256 = sha256_of(path)
@@ -171,17 +172,24 @@ def load_table_file(
     stage_typed(con, sources, mapping)
     date_formats = mapping.date_formats
     check_columns(con, sources, table, path.name, mapping.number_format, date_formats)
-    check_rows(con, table, loaded_at, allow_updates)
+    advice = []
+    if table == "events" and mapping.guest_customers:  # a guest's visits are an anonymous visitor's
+        sql = "update _cvw_typed set customer_id = null where list_contains($guests, customer_id)"
+        anonymous = con.execute(sql, {"guests": list(mapping.guest_customers)}).fetchone()[0]
+        if anonymous:
+            events = "events" if anonymous > 1 else "event"
+            advice.append(f"{anonymous:,} {events} of a guest customer_id loaded as an anonymous visitor's")
+    check_rows(con, table, loaded_at, allow_updates, mapping.guest_customers)
     values = ", ".join(quote(c.name) for c in RAW_TABLES[table])
     sql = (
         f"insert into raw.{quote(table)} ({values}, _source_file, _loaded_at) select {values}, ?, ? "
         "from _cvw_checked where _reason is null order by _row_number"
     )
     loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
-    if allow_updates:  # without, rules 15-16 reject every known key: no row can replace another
+    if allow_updates:  # without, rules 16-17 reject every known key: no row can replace another
         mark_replaced(con, table, loaded_at)
     rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
-    advice = []
+    advice.append(guest_like_loads(con, table))
     if any(reason.startswith("non-numeric") for reason in rejects):
         advice.append(number_format_rejects(con, table, mapping.number_format))
     if any(reason.startswith("unparsable date") for reason in rejects):

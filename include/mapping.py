@@ -4,7 +4,7 @@ A mapping names a raw table and, for any of its contract columns, the file's col
 for every row (`constants`) or a value where the file's is empty (`defaults`), the strptime format(s)
 of text timestamps (`date_format`), the decimal mark of text numbers (`decimal_separator`) and the
 separator of their digit groups (`thousands_separator`) and the currency symbol they may carry
-(`currency_symbol`). Contract
+(`currency_symbol`), and the customer ids that stand for no customer (`guest_customer`). Contract
 columns it does not name are read from the file's column of the same name, when there is one. As YAML
 (`--mapping orders.yaml`):
 
@@ -14,6 +14,7 @@ columns it does not name are read from the file's column of the same name, when 
     decimal_separator: ","          # text numbers written 12,50 (default ".")
     thousands_separator: "."        # and 1.234,50 (default: none, 1234,50)
     currency_symbol: "€"            # and 1.234,50 € (default: none)
+    guest_customer: "0"             # a customer_id meaning a guest checkout (or a list of them)
     constants: {sales_channel: web}
     defaults: {status: completed}
 
@@ -79,6 +80,7 @@ class Mapping:
     decimal_separator: str = "."  # of text numbers: "." (12.50) or "," (12,50)
     thousands_separator: str | None = None  # of their digit groups: None (1234.50), or value_casts' choices
     currency_symbol: str | None = None  # that a text number may carry before or after it ($12.50, 12,50 €)
+    guest_customers: tuple[str, ...] = ()  # customer_id values that stand for no customer (a guest checkout)
 
     @property
     def date_formats(self) -> tuple[str, ...]:
@@ -128,6 +130,7 @@ MAPPING_KEYS = (
     "decimal_separator",
     "thousands_separator",
     "currency_symbol",
+    "guest_customer",
     "constants",
     "defaults",
 )
@@ -167,6 +170,7 @@ def build_mapping(
     decimal_separator: str | None = None,
     thousands_separator: str | None = None,
     currency_symbol: str | None = None,
+    guest_customers: list[str] | None = None,
 ) -> Mapping:
     """Return a checked mapping: the YAML content in `base`, overridden by the other arguments."""
     base = base or {}
@@ -224,6 +228,7 @@ def build_mapping(
             f"The currency symbol {currency_symbol!r} is not one to five characters without digits, signs or "
             "spaces: give it as the file writes it, e.g. '$', '€', 'EUR' or 'CHF'."
         )
+    guests = _guest_customers(table, guest_customers or base.get("guest_customer"))
     return Mapping(
         table=table,
         columns={key: str(value) for key, value in merged["columns"].items()},
@@ -231,8 +236,36 @@ def build_mapping(
         decimal_separator=decimal_separator,
         thousands_separator=thousands_separator,
         currency_symbol=currency_symbol,
+        guest_customers=guests,
         constants={key: str(value) for key, value in merged["constants"].items()},
         defaults={key: str(value) for key, value in merged["defaults"].items()},
+    )
+
+
+def _guest_customers(table: str, given: str | list | None) -> tuple[str, ...]:
+    """Return the checked guest customer ids of a mapping (`--guest-customer`, YAML `guest_customer`)."""
+    if given is None:
+        return ()
+    values = given if isinstance(given, list) else [given]
+    unusable = [v for v in values if v is None or isinstance(v, bool | dict | list) or not str(v).strip()]
+    if unusable:
+        raise ValueError(
+            "guest_customer must be a customer id, or a list of them, as the file writes it (e.g. 0 or "
+            f"GUEST), not {unusable[0]!r}."
+        )
+    if "customer_id" not in {column.name for column in RAW_TABLES[table]}:
+        holders = [
+            name for name, columns in RAW_TABLES.items() if any(c.name == "customer_id" for c in columns)
+        ]
+        raise ValueError(
+            f"raw.{table} has no customer_id, so a guest customer id means nothing to it: give it when "
+            f"importing {', '.join(holders)}."
+        )
+    # as contract values: text as written, a whole number as its digits (a float file's 0.0 is '0')
+    return tuple(
+        dict.fromkeys(
+            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v).strip() for v in values
+        )
     )
 
 

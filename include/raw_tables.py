@@ -45,7 +45,7 @@ def mark_replaced(con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetim
     """
     same_key = " and ".join(f"later.{quote(key)} = replaced.{quote(key)}" for key in KEYS[table])
     # raw rows are only appended, never deleted: of two rows of a key from one load and two files of the
-    # same name, the later file's (a file holds each key once, rule 14) was appended later: larger rowid
+    # same name, the later file's (a file holds each key once, rule 15) was appended later: larger rowid
     later_row = (
         "(later._loaded_at > replaced._loaded_at "
         "or (later._loaded_at = replaced._loaded_at and (later._source_file > replaced._source_file "

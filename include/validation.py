@@ -4,8 +4,8 @@ The file sits in the temp table `_cvw_file`. `stage_typed` casts it to the contr
 `check_columns` fails the whole file when a column cannot be the contract's, and `check_rows` gives each
 row its first failing rule (`_cvw_checked._reason`, NULL = load it), in this order: missing required
 value, unparsable or non-numeric value, value rules (negative quantity on a non-return, ...), timestamp in
-the future (future_condition), duplicate key within the file, key already loaded, unknown order or
-customer. All in DuckDB SQL.
+the future (future_condition), a guest customer id (guest_rules), duplicate key within the file, key
+already loaded, unknown order or customer. All in DuckDB SQL.
 """
 
 from __future__ import annotations
@@ -420,7 +420,56 @@ def number_format_rejects(
     )
 
 
-def _row_rules(table: str) -> list[tuple[str, str]]:
+def guest_reason(table: str, guest: str) -> str:
+    """Return the reason a row of the table whose customer_id is a guest id (`--guest-customer`) gets."""
+    if table == "customers":
+        return f"guest customer_id {guest!r} (--guest-customer): not a customer"
+    return f"guest checkout: customer_id {guest!r} (--guest-customer)"
+
+
+def guest_rules(table: str, guests: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Return a rule per guest customer id for a table whose rows need a customer (orders, customers).
+
+    Events need none: a guest's events load as an anonymous visitor's (ingest.load_table_file)."""
+    if table not in ("orders", "customers"):
+        return []
+    return [
+        (f"customer_id = $guest_{index}", guest_reason(table, guest)) for index, guest in enumerate(guests)
+    ]
+
+
+# Customer ids exports write where a checkout had no customer account: zeros, -1, or words such as GUEST.
+GUEST_LIKE = (
+    "regexp_full_match(customer_id, '0+|-0*1') "
+    "or lower(customer_id) in ('guest', 'anonymous', 'unknown', 'none', 'null', 'n/a', 'na', '-')"
+)
+
+
+def guest_like_loads(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """Return a line per customer id that reads as a guest checkout's (GUEST_LIKE) among the rows
+    `check_rows` let load, with their count and the option that keeps such rows out of the customer marts.
+
+    A shop whose export writes `0` for "no account" (Online Retail II's second file does) would otherwise
+    get one customer who buys every day, ranked first by every model."""
+    if table not in ("orders", "customers", "events"):
+        return None
+    query = (
+        f"select customer_id, count(*) from _cvw_checked where _reason is null and ({GUEST_LIKE}) "
+        "group by 1 order by 2 desc, 1"
+    )
+    found = con.execute(query).fetchall()
+    if not found:
+        return None
+    keeps = "kept as an anonymous visitor's" if table == "events" else "rejected as guest checkouts, counted"
+    return "\n".join(
+        f"customer_id {guest!r} has {rows:,} {table if rows > 1 else table[:-1]}: it reads as no customer "
+        f"(a guest checkout); if it is one, --guest-customer {_shell(guest)} keeps such rows out of the "
+        f"customer marts ({keeps}; rows loaded stay loaded: try it with --dry-run first)"
+        for guest, rows in found
+    )
+
+
+def _row_rules(table: str, guests: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """Return the (condition, reason) rules that judge a row on its own values, in precedence order."""
     columns = RAW_TABLES[table]
     whole = [column for column in columns if column.sql_type in WHOLE_NUMBER_TYPES]
@@ -451,11 +500,15 @@ def _row_rules(table: str) -> list[tuple[str, str]]:
         if column.sql_type == "TIMESTAMP":
             condition = future_condition(quote(column.name), quote("zoned__" + column.name))
             rules.append((condition, f"{column.name} in the future"))
-    return rules
+    return rules + guest_rules(table, guests)
 
 
 def check_rows(
-    con: duckdb.DuckDBPyConnection, table: str, loaded_at: datetime, allow_updates: bool = False
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    loaded_at: datetime,
+    allow_updates: bool = False,
+    guests: tuple[str, ...] = (),
 ) -> None:
     """Create `_cvw_checked`: every staged row with its contract values and its reason (NULL = load it).
 
@@ -463,12 +516,14 @@ def check_rows(
     change, a correction) and loads; staging keeps the latest load of each key. Otherwise it is rejected.
     A duplicate is a row equal to its key's current version (no `_replaced_at`): a row equal to a replaced
     version (a status changed back) differs from the current one, so it is a newer version in its turn.
+    guests: the customer ids that stand for no customer (mapping's guest_customers): orders and customers
+    with one are rejected as guest checkouts.
     """
     names = [column.name for column in RAW_TABLES[table]]
     same_key = " and ".join(f"known.{quote(k)} = checked.{quote(k)}" for k in KEYS[table])
     same_row = " and ".join(f"known.{quote(n)} is not distinct from checked.{quote(n)}" for n in names)
     known = f"from raw.{quote(table)} as known"
-    rule, params = first_reason(_row_rules(table), "rule")
+    rule, params = first_reason(_row_rules(table, guests), "rule")
     updated = (
         []
         if allow_updates
@@ -494,5 +549,7 @@ def check_rows(
         columns=", ".join(quote(name) for name in names),
         keys=", ".join(quote(key) for key in KEYS[table]),
     )
-    params |= later_params | future_limits(loaded_at)
+    params |= (
+        later_params | future_limits(loaded_at) | {f"guest_{i}": guest for i, guest in enumerate(guests)}
+    )
     con.execute(sql, bound(sql, params))

@@ -1018,3 +1018,107 @@ def test_a_format_with_day_and_month_swapped_is_named_and_its_rows_replaced_by_a
         ("o2", datetime(2024, 4, 25, 11)),
         ("o3", datetime(2024, 12, 3, 9)),
     ]
+
+
+def test_guest_checkouts_are_rejected_and_counted_and_their_lines_are_lines_of_an_unknown_order(
+    tmp_path: Path,
+) -> None:
+    # Online Retail II's second file writes CustomerID 0.0 for a guest checkout; another shop writes GUEST
+    orders = tmp_path / "orders.parquet"
+    pd.DataFrame(
+        {
+            "order_id": ["o1", "o2", "o3", "o4"],
+            "customer_id": [17850.0, 0.0, 0.0, 13047.0],
+            "ordered_at": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]),
+            "amount": [10.0, 20.0, 30.0, 40.0],
+        }
+    ).to_parquet(orders)
+    more = tmp_path / "orders.csv"
+    more.write_text(
+        "order_id,customer_id,ordered_at,amount\no5, GUEST ,2024-01-05,5\no6,guest,2024-01-06,6\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    guests = ["--guest-customer", "0", "--guest-customer", "GUEST"]
+    assert (
+        import_main(["--table", "orders", str(orders), str(more), "--warehouse", str(warehouse), *guests])
+        == 0
+    )
+    lines = tmp_path / "order_items.csv"
+    lines.write_text("order_id,line_number,product_id,quantity,unit_price\no1,1,p1,1,10\no2,1,p1,2,10\n")
+    assert import_main(["--table", "order_items", str(lines), "--warehouse", str(warehouse)]) == 0
+    assert _query(warehouse, "select order_id, customer_id from raw.orders order by 1") == [
+        ("o1", "17850"),
+        ("o4", "13047"),
+        ("o6", "guest"),  # ids compare as written: `guest` is another customer than `GUEST`
+    ]
+    assert _query(warehouse, "select file_name, row_number, reason from raw._rejects order by 1, 2") == [
+        ("order_items.csv", 2, "order line of an unknown order"),
+        ("orders.csv", 1, "guest checkout: customer_id 'GUEST' (--guest-customer)"),
+        ("orders.parquet", 2, "guest checkout: customer_id '0' (--guest-customer)"),
+        ("orders.parquet", 3, "guest checkout: customer_id '0' (--guest-customer)"),
+    ]
+    query = "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads order by 1"
+    assert _query(warehouse, query) == [
+        ("order_items.csv", 2, 1, 1),
+        ("orders.csv", 2, 1, 1),
+        ("orders.parquet", 4, 2, 2),
+    ]
+
+
+def test_a_customer_id_that_reads_as_a_guest_is_told_the_option_that_keeps_it_out(
+    tmp_path: Path, capsys
+) -> None:
+    export = tmp_path / "orders.csv"
+    export.write_text(
+        "order_id,customer_id,ordered_at,amount\n"
+        "o1,0,2024-01-01,1\no2,c1,2024-01-02,2\no3,0,2024-01-03,3\no4,N/A,2024-01-04,4\no5,10,2024-01-05,5\n"
+    )
+    warehouse = tmp_path / "w.duckdb"
+    assert _import_orders(export, warehouse, "--dry-run") == 0
+    said = capsys.readouterr().out.splitlines()
+    assert [line.strip() for line in said[1:3]] == [
+        "customer_id '0' has 2 orders: it reads as no customer (a guest checkout); if it is one, "
+        "--guest-customer '0' keeps such rows out of the customer marts (rejected as guest checkouts, "
+        "counted; rows loaded stay loaded: try it with --dry-run first)",
+        "customer_id 'N/A' has 1 order: it reads as no customer (a guest checkout); if it is one, "
+        "--guest-customer 'N/A' keeps such rows out of the customer marts (rejected as guest checkouts, "
+        "counted; rows loaded stay loaded: try it with --dry-run first)",
+    ]
+    assert _import_orders(export, warehouse, "--guest-customer", "0", "--guest-customer", "N/A") == 0
+    said = capsys.readouterr().out
+    assert "reads as no customer" not in said
+    assert "5 read = 2 rows loaded + 3 rejected" in said
+
+
+def test_a_guests_events_load_as_an_anonymous_visitors_from_a_yaml_list(tmp_path: Path, capsys) -> None:
+    export = tmp_path / "events.csv"
+    export.write_text(
+        "event_id,visitor,session_id,event_type,event_at\n"
+        "e1,0,s1,page_view,2024-01-01 10:00\ne2,-1,s1,page_view,2024-01-01 10:01\n"
+        "e3,17850,s2,page_view,2024-01-02 10:00\n"
+    )
+    mapping = tmp_path / "events.yaml"
+    mapping.write_text("table: events\ncolumns: {customer_id: visitor}\nguest_customer: [0, '-1']\n")
+    warehouse = tmp_path / "w.duckdb"
+    assert import_main(["--mapping", str(mapping), str(export), "--warehouse", str(warehouse)]) == 0
+    assert "2 events of a guest customer_id loaded as an anonymous visitor's" in capsys.readouterr().out
+    assert _query(warehouse, "select event_id, customer_id from raw.events order by 1") == [
+        ("e1", None),
+        ("e2", None),
+        ("e3", "17850"),
+    ]
+
+
+def test_a_guest_customer_for_a_table_without_customers_or_without_a_value_is_one_sentence() -> None:
+    with pytest.raises(ValueError) as error:
+        build_mapping("products", guest_customers=["0"])
+    assert str(error.value) == (
+        "raw.products has no customer_id, so a guest customer id means nothing to it: give it when importing "
+        "customers, orders, events."
+    )
+    for given in (None, "", [True], {"id": 0}):
+        with pytest.raises(ValueError, match="^guest_customer must be a customer id, or a list of them"):
+            build_mapping(
+                "orders", base={"guest_customer": [given] if not isinstance(given, list) else given}
+            )
+    assert build_mapping("customers", base={"guest_customer": 0.0}).guest_customers == ("0",)
