@@ -31,7 +31,8 @@ def _sqlfluff(paths: list[str], lint_warehouse: Path | None) -> None:
         "CVW_LINT_WAREHOUSE": str(lint_warehouse or ""),
     }
     linted = subprocess.run(
-        [sys.executable, "-m", "sqlfluff", "lint", *paths, "--nocolor"],
+        # one process per core: the dbt templater compiles the project once, then files lint in parallel
+        [sys.executable, "-m", "sqlfluff", "lint", *paths, "--nocolor", "--processes", "0"],
         cwd=REPO_ROOT,
         env=environment,
         capture_output=True,
