@@ -137,11 +137,14 @@ def load_raw(warehouse: Path, landing: Path, day: datetime, *, day_only: bool = 
     return rows
 
 
-def write_profile(folder: Path, settings: dict[str, str]) -> Path:
-    """Return a folder holding the project's profile with `settings` added to the DuckDB target's settings."""
+def write_profile(folder: Path, settings: dict[str, str], dbt_threads: int | None = None) -> Path:
+    """Return a folder holding the project's profile with `settings` added to the DuckDB target's settings
+    (and its dbt threads set to `dbt_threads` when given)."""
     profile = yaml.safe_load((PROJECT / "profiles.yml").read_text())
     target = profile["customer_value"]["outputs"]["dev"]
     target["settings"] = {**target.get("settings", {}), **settings}
+    if dbt_threads is not None:
+        target["threads"] = dbt_threads
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "profiles.yml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return folder
@@ -289,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default=MEMORY_LIMIT, help="DuckDB memory_limit, e.g. 70%% or 12GB")
     parser.add_argument("--preserve-insertion-order", choices=["true", "false"], default=None)
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: the cores)")
+    parser.add_argument("--dbt-threads", type=int, default=None, help="dbt threads (default: the profile's)")
     parser.add_argument(
         "--scenarios",
         nargs="+",
@@ -306,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         settings["threads"] = str(args.threads)
     described = ", ".join(f"{key}={value}" for key, value in settings.items())
+    if args.dbt_threads is not None:
+        described += f"; dbt threads={args.dbt_threads}"
     lines = [
         f"\n### dbt marts, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit}",
         f"Machine: {machine()}. `bench/dbt_marts.py`: wall seconds of one `dbt run` (all models), its",
@@ -317,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|",
     ]
     with tempfile.TemporaryDirectory(dir=args.work_dir) as scratch:
-        profiles = write_profile(Path(scratch) / "profile", settings)
+        profiles = write_profile(Path(scratch) / "profile", settings, args.dbt_threads)
         for customers in args.customers:
             shops = args.work_dir or Path(scratch)
             results = bench_size(customers, Path(scratch), shops, args.project_dir, profiles, args.scenarios)
