@@ -623,16 +623,30 @@
 
 {% macro record_sql_checksum() -%}
     {%- if config.get('materialized') == 'incremental' -%}
-        {%- set table = model_inputs_relation() -%}
-        create table if not exists {{ table }} (
-            model_name varchar(128), input_id varchar(256), input_name varchar(512), sql_checksum varchar(128)
-        );
+        {%- set table = model_inputs_relation() -%}  {#- created by macro create_incremental_records -#}
         delete from {{ table }} where model_name = '{{ model.name }}';
         insert into {{ table }} values
         {%- for input_id, (input_name, checksum) in incremental_model_inputs().items() %}
             ('{{ model.name }}', '{{ input_id }}', '{{ input_name }}', '{{ checksum }}'){{ ',' if not loop.last }}
-        {%- endfor %};
-        {#- the record of the model files alone, before the macros and upstream files were inputs too -#}
-        drop table if exists {{ table.incorporate(path={'identifier': 'incremental_sql_checksums'}) }}
+        {%- endfor %}
     {%- endif -%}
+{%- endmacro %}
+
+{#
+    On-run-start hook (dbt_project.yml), after mark_selected_models (which creates the schema): create the
+    incremental models' two records before any model runs. dbt runs two models at once (profiles.yml's
+    threads), and their post-hooks write the records (record_watermark, record_sql_checksum): two of them
+    creating a missing table, or dropping one, in transactions open at once fail the second with DuckDB's
+    "Catalog write-write conflict"; creating a table that exists changes nothing and conflicts with nothing.
+    The old record of the model files alone (before the macros and upstream files were inputs too) goes.
+#}
+{% macro create_incremental_records() -%}
+    {%- set inputs = model_inputs_relation() -%}
+    create table if not exists {{ watermarks_relation() }} (
+        model_name varchar(128), loaded_through {{ dbt.type_timestamp() }}
+    );
+    create table if not exists {{ inputs }} (
+        model_name varchar(128), input_id varchar(256), input_name varchar(512), sql_checksum varchar(128)
+    );
+    drop table if exists {{ inputs.incorporate(path={'identifier': 'incremental_sql_checksums'}) }}
 {%- endmacro %}

@@ -569,6 +569,22 @@ def test_a_changed_incremental_model_stops_a_plain_build_until_a_full_refresh(
     assert totals["revenue"].tolist() == [200.0 if changed == "its own file" else 100.0]
 
 
+def test_the_incremental_records_exist_before_any_model_runs(tmp_path: Path) -> None:
+    # with the profile's threads raised, dbt runs two models at once, and two post-hooks that each created a
+    # missing record in transactions open together failed the second on DuckDB's "Catalog write-write
+    # conflict" (a 20,000-customer shop's first build at 4 threads): the start hook creates them instead
+    warehouse = tmp_path / "warehouse.duckdb"
+    load = {"orders": [("o1", "c1", datetime(2024, 1, 5, 10), 100.0, "completed", None, "web")]}
+    append(warehouse, frames(load), "1", LOADED_AT[0])
+    run_dbt(["run", "--select", "stg_shop__orders"], warehouse_path=warehouse)  # a view: no incremental model
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = con.execute(
+            "select table_name from information_schema.tables where table_schema = 'intermediate' "
+            "and table_name like 'incremental%' order by all"
+        ).fetchall()
+    assert tables == [("incremental_model_inputs",), ("incremental_watermarks",)]
+
+
 def test_the_record_of_model_files_alone_goes_at_the_first_build(tmp_path: Path) -> None:
     # a warehouse of the version that recorded each incremental model's file alone: its table has no use now
     warehouse = tmp_path / "warehouse.duckdb"
@@ -589,7 +605,7 @@ def test_the_record_of_model_files_alone_goes_at_the_first_build(tmp_path: Path)
             "select input_name from intermediate.incremental_model_inputs "
             "where model_name = 'int_orders_running_totals' order by all"
         ).fetchall()
-    assert tables == [("incremental_model_inputs",)]
+    assert tables == [("incremental_model_inputs",), ("incremental_watermarks",)]
     names = [name for (name,) in inputs]
     assert "models/intermediate/int_orders_running_totals.sql" in names
     assert "models/staging/shop/stg_shop__orders.sql" in names
