@@ -188,7 +188,8 @@ def load_table_file(
     loaded = con.execute(sql, [path.name, loaded_at]).fetchone()[0]
     if allow_updates:  # without, rules 16-17 reject every known key: no row can replace another
         mark_replaced(con, table, loaded_at)
-    rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at)
+    order_column = "order_id" if any(column.name == "order_id" for column in RAW_TABLES[table]) else None
+    rejects = write_rejects(con, "_cvw_checked", table, path, sha256, loaded_at, order_column)
     advice.append(guest_like_loads(con, table))
     if any(reason.startswith("non-numeric") for reason in rejects):
         advice.append(number_format_rejects(con, table, mapping.number_format))

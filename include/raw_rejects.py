@@ -13,7 +13,9 @@ from include.mapping import bound, quote
 # Validation numbers the parsed rows 1, 2, ... (_row_number); a skipped malformed line shifts the rows after
 # it, so the parsed row p is the file's data row p + (malformed lines m_k, the k-th, with m_k - k < p).
 REJECTS = """
-insert into raw._rejects (file_name, table_name, row_number, raw_values, reason, rejected_at, sha256)
+insert into raw._rejects (
+    file_name, table_name, row_number, raw_values, reason, rejected_at, sha256, order_id
+)
 with malformed as (
     select data_row - row_number() over (order by data_row) as rows_parsed_before from _cvw_malformed
 )
@@ -21,14 +23,15 @@ select $file_name, $table_name,
     checked._row_number + (
         select count(*) from malformed where malformed.rows_parsed_before < checked._row_number
     ),
-    to_json(delivered._cvw_values)::varchar, checked._reason, $loaded_at, $sha256
+    to_json(delivered._cvw_values)::varchar, checked._reason, $loaded_at, $sha256, {order_id}
 from {checked} as checked
 inner join (
     select row_number() over () as _row_number, {values} as _cvw_values from _cvw_file as _cvw_row
 ) as delivered on delivered._row_number = checked._row_number
 where checked._reason is not null
 union all
-select $file_name, $table_name, data_row, to_json({{'line': csv_line}})::varchar, reason, $loaded_at, $sha256
+select $file_name, $table_name, data_row, to_json({{'line': csv_line}})::varchar, reason, $loaded_at, $sha256,
+    null
 from _cvw_malformed
 order by 3
 """
@@ -49,10 +52,21 @@ def _row_as_delivered(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def write_rejects(
-    con: duckdb.DuckDBPyConnection, checked: str, table: str, path: Path, sha256: str, loaded_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    checked: str,
+    table: str,
+    path: Path,
+    sha256: str,
+    loaded_at: datetime,
+    order_column: str | None = None,
 ) -> dict[str, int]:
-    """Copy the rows of `checked` that have a `_reason` to raw._rejects with the file's row; return counts."""
-    sql = REJECTS.format(checked=checked, values=_row_as_delivered(con))
+    """Copy the rows of `checked` that have a `_reason` to raw._rejects with the file's row; return counts.
+
+    order_column: the column of `checked` holding the order a row was part of, kept as the reject's
+    order_id (validation then rejects the order's lines as lines of a rejected order); None for a table
+    without one."""
+    order_id = "null" if order_column is None else f"cast(checked.{quote(order_column)} as varchar)"
+    sql = REJECTS.format(checked=checked, values=_row_as_delivered(con), order_id=order_id)
     params = {"file_name": path.name, "table_name": table, "loaded_at": loaded_at, "sha256": sha256}
     written = con.execute(sql, bound(sql, params)).fetchone()[0]
     query = f"""

@@ -103,6 +103,13 @@ REJECT_COLUMNS: tuple[Column, ...] = (
     Column("reason", "VARCHAR", True, "Why the row was not loaded (see docs/data-contract.md)."),
     Column("rejected_at", "TIMESTAMP", True, "When the load that rejected the row committed (UTC)."),
     Column("sha256", "VARCHAR", True, "Content hash of the file, as in raw._file_loads."),
+    Column(
+        "order_id",
+        "VARCHAR",
+        False,
+        "The order the row was part of (orders, order lines), as read; empty when it had none or a malformed "
+        "line. An order line whose order was rejected is rejected in its turn, naming it so.",
+    ),
 )
 
 # raw._file_loads: one row per file loaded; content logged for a table is never loaded into it again.

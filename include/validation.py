@@ -132,9 +132,15 @@ REFERENCE_RULES: dict[str, list[tuple[str, str]]] = {
     ],
     "order_items": [
         (
+            "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id) and "
+            "exists (select 1 from raw._rejects as rejected "
+            "where rejected.table_name = 'orders' and rejected.order_id = checked.order_id)",
+            "order line of a rejected order",
+        ),
+        (
             "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id)",
             "order line of an unknown order",
-        )
+        ),
     ],
 }
 

@@ -42,7 +42,7 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, loaded_at: datetime) -
     stage_lines(con, columns(stage_file(con, path), path.name), loaded_at)
     check_lines(con)
     added = insert(con, path, loaded_at)
-    rejects = write_rejects(con, "_cvw_checked", "order_items", path, sha256, loaded_at)
+    rejects = write_rejects(con, "_cvw_checked", "order_items", path, sha256, loaded_at, "invoice")
     read = rows_read(con)
     con.execute("drop table _cvw_lines")
     drop_staged(con)

@@ -1020,7 +1020,7 @@ def test_a_format_with_day_and_month_swapped_is_named_and_its_rows_replaced_by_a
     ]
 
 
-def test_guest_checkouts_are_rejected_and_counted_and_their_lines_are_lines_of_an_unknown_order(
+def test_guest_checkouts_are_rejected_and_counted_and_their_lines_are_lines_of_a_rejected_order(
     tmp_path: Path,
 ) -> None:
     # Online Retail II's second file writes CustomerID 0.0 for a guest checkout; another shop writes GUEST
@@ -1052,7 +1052,7 @@ def test_guest_checkouts_are_rejected_and_counted_and_their_lines_are_lines_of_a
         ("o6", "guest"),  # ids compare as written: `guest` is another customer than `GUEST`
     ]
     assert _query(warehouse, "select file_name, row_number, reason from raw._rejects order by 1, 2") == [
-        ("order_items.csv", 2, "order line of an unknown order"),
+        ("order_items.csv", 2, "order line of a rejected order"),  # o2, a guest checkout
         ("orders.csv", 1, "guest checkout: customer_id 'GUEST' (--guest-customer)"),
         ("orders.parquet", 2, "guest checkout: customer_id '0' (--guest-customer)"),
         ("orders.parquet", 3, "guest checkout: customer_id '0' (--guest-customer)"),

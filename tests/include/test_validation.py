@@ -71,6 +71,7 @@ ORDER_ITEMS = """
     O1,8,P3,2.5,abc,
     O1,1,P9,1,1,
     O404,1,P1,1,1,
+    O5,1,P1,1,1,
     O9,1,P1,4,5,1
 """
 
@@ -83,7 +84,7 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
     assert _import("--table", "order_items", str(items), "--warehouse", str(warehouse)) == 0
     out = capsys.readouterr().out
     assert "9 read = 2 rows loaded + 7 rejected" in out
-    assert "11 read = 2 rows loaded + 9 rejected" in out.split("order_items.csv")[1]
+    assert "12 read = 2 rows loaded + 10 rejected" in out.split("order_items.csv")[1]
 
     assert _query(warehouse, "select order_id, customer_id, amount, status from raw.orders order by 1") == [
         ("O1", "C1", 10.5, "completed"),
@@ -107,7 +108,12 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
         ("order_items", 8, "non-numeric unit_price"),  # rule 3 (any column) comes before rule 4
         ("order_items", 9, "duplicate key within the file"),
         ("order_items", 10, "order line of an unknown order"),
+        ("order_items", 11, "order line of a rejected order"),  # O5's negative amount
     ]
+    # the order each reject was part of, as read: a line of a rejected order is told from one never delivered
+    assert _query(
+        warehouse, "select row_number, order_id from raw._rejects where table_name = 'orders' order by 1"
+    ) == [(2, None), (3, "O3"), (4, "O4"), (5, "O5"), (6, "O6"), (7, "O7"), (8, "O1")]
     assert _query(
         warehouse,
         "select order_id, line_number, quantity, returned_quantity from raw.order_items order by 1, 2",
@@ -115,7 +121,7 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
     logged = _query(
         warehouse, "select file_name, rows_read, rows_loaded, rows_rejected from raw._file_loads order by 1"
     )
-    assert logged == [("order_items.csv", 11, 2, 9), ("orders.csv", 9, 2, 7)]
+    assert logged == [("order_items.csv", 12, 2, 10), ("orders.csv", 9, 2, 7)]
 
 
 def test_a_zoned_timestamp_after_now_is_in_the_future_and_a_local_one_has_14_hours(
