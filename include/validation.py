@@ -121,6 +121,9 @@ VALUE_RULES: dict[str, list[tuple[str, str]]] = {
     "products": [("list_price < 0", "negative list_price"), ("unit_cost < 0", "negative unit_cost")],
 }
 
+# An order line's order is not in the warehouse (this load's earlier files included).
+ORDER_NOT_LOADED = "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id)"
+
 # Rules against rows already in the warehouse (this load's earlier files included), after duplicates.
 REFERENCE_RULES: dict[str, list[tuple[str, str]]] = {
     "orders": [
@@ -132,15 +135,11 @@ REFERENCE_RULES: dict[str, list[tuple[str, str]]] = {
     ],
     "order_items": [
         (
-            "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id) and "
-            "exists (select 1 from raw._rejects as rejected "
+            f"{ORDER_NOT_LOADED} and exists (select 1 from raw._rejects as rejected "
             "where rejected.table_name = 'orders' and rejected.order_id = checked.order_id)",
             "order line of a rejected order",
         ),
-        (
-            "not exists (select 1 from raw.orders as known where known.order_id = checked.order_id)",
-            "order line of an unknown order",
-        ),
+        (ORDER_NOT_LOADED, "order line of an unknown order"),
     ],
 }
 
