@@ -110,7 +110,7 @@ def test_every_row_is_loaded_or_rejected_with_its_reason(tmp_path: Path, capsys)
         ("order_items", 10, "order line of an unknown order"),
         ("order_items", 11, "order line of a rejected order"),  # O5's negative amount
     ]
-    # the order each reject was part of, as read: a line of a rejected order is told from one never delivered
+    # the order each reject was part of, as read: tells a rejected order's line from one of an order not sent
     assert _query(
         warehouse, "select row_number, order_id from raw._rejects where table_name = 'orders' order by 1"
     ) == [(2, None), (3, "O3"), (4, "O4"), (5, "O5"), (6, "O6"), (7, "O7"), (8, "O1")]
