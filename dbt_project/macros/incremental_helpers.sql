@@ -233,7 +233,31 @@
     {%- if key not in cache -%}
         {%- do cache.update({key: run_query(query).columns[0].values()[0]}) -%}
     {%- endif -%}
+    {%- do cache.update({'first changed date of ' ~ model.unique_id: cache[key]}) -%}  {#- scoring_date_to_carry's -#}
     {{- return(stale(this, date_literal(cache[key]))) -}}
+{%- endmacro %}
+
+{#
+    The scoring date whose rows a run that builds one cutoff, `cutoffs_to_build` (spine_cutoffs_to_build's
+    answer, asked first), may carry forward, as 'YYYY-MM-DD': the latest scoring date the model's table holds
+    before that cutoff, when nothing loaded since the table was built touches a day before it. A customer's
+    rows at the held date then stand for the history before it, and the cutoff differs from them only by
+    the days between the two. None when the run builds more than one cutoff, or nothing is held.
+#}
+{% macro scoring_date_to_carry(cutoffs_to_build) -%}
+    {%- if not execute or cutoffs_to_build is none or cutoffs_to_build | length != 1 -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set query -%}
+        select cast(max(cutoff_date) as {{ dbt.type_string() }}) from {{ this }}
+        where is_scoring_date and cutoff_date < cast('{{ cutoffs_to_build | first }}' as date)
+    {%- endset -%}
+    {%- set held = run_query(query).columns[0].values()[0] -%}
+    {%- set changed = run_cache().get('first changed date of ' ~ model.unique_id) -%}
+    {%- if held is none or (changed is not none and (changed | string)[:10] < held) -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {{- return(held) -}}
 {%- endmacro %}
 
 {# The label horizons of var label_horizons as rows of one column, horizon_days (for a CTE). #}

@@ -459,6 +459,78 @@ def test_the_emptied_cutoffs_have_no_rows(emptied_cutoff_warehouses: tuple[Path,
     assert features["cutoff_date"].min() == pd.Timestamp("2024-06-01")  # o2 of 15 May is the first completed
 
 
+# A day's run of the scoring date alone: the product and category counts of the customers without a line
+# since the scoring date the table holds are carried from it. c2 buys on the held date; c1's held count is
+# a canary, carried only when nothing before the held date changed (a reloaded line of o1 then rebuilds it).
+ITEMS = "intermediate.int_order_items_aggregated_to_cutoffs"
+HELD_SCORING_DATE, NEXT_SCORING_DATE = "2024-07-10", "2024-07-12"
+CARRIED_FIRST = {
+    "products": [("p1", "Teddy", "toys", 10.0, 4.0), ("p2", "Atlas", "books", 20.0, 9.0)],
+    "orders": [
+        ("o1", "c1", datetime(2024, 6, 1, 10), 10.0, "completed", None, "web"),
+        ("o2", "c2", datetime(2024, 6, 5, 10), 40.0, "completed", None, "web"),
+        ("o3", "c3", datetime(2024, 6, 10, 10), 10.0, "completed", None, "web"),
+    ],
+    "order_items": [
+        ("o1", 1, "p1", 1, 10.0, None, None),
+        ("o2", 1, "p2", 2, 20.0, None, None),
+        ("o3", 1, "p1", 1, 10.0, None, None),
+    ],
+}
+CARRIED_SECOND = {
+    "orders": [("o4", "c2", datetime(2024, 7, 10, 10), 10.0, "completed", None, "web")],
+    "order_items": [("o4", 1, "p1", 1, 10.0, None, None)],
+}
+RELOADED_LINE = {"order_items": [("o1", 1, "p1", 2, 10.0, None, None)]}  # o1 of 1 June: two teddies
+
+
+def carried_loads(root: Path, second: dict[str, list[tuple]]) -> tuple[Path, Path]:
+    """Return (built at the held scoring date, its c1 count made 99, then at the next; fully refreshed)."""
+    incremental, full = root / "incremental.duckdb", root / "full.duckdb"
+    append(incremental, frames(CARRIED_FIRST), "1", LOADED_AT[0])
+    build = ["build", "--exclude", "test_type:unit"]
+    run_dbt(build, warehouse_path=incremental, dbt_vars={"as_of_date": HELD_SCORING_DATE})
+    with duckdb.connect(str(incremental)) as con:
+        con.execute(f"update {ITEMS} set distinct_products = 99 where customer_id = 'c1'")
+    append(incremental, frames(second), "2", LOADED_AT[1])
+    run_dbt(["run"], warehouse_path=incremental, dbt_vars={"as_of_date": NEXT_SCORING_DATE})
+    shutil.copy(incremental, full)
+    run_dbt(["run", "--full-refresh"], warehouse_path=full, dbt_vars={"as_of_date": NEXT_SCORING_DATE})
+    return incremental, full
+
+
+def product_counts(warehouses: tuple[Path, Path]) -> list[dict[str, int]]:
+    """Return each warehouse's distinct products per customer at the next scoring date, in items and mart."""
+    counts = []
+    for path in warehouses:
+        for relation in (ITEMS, FEATURES):
+            rows = read(path, relation, ["customer_id", "cutoff_date"])
+            assert rows["cutoff_date"].eq(pd.Timestamp(NEXT_SCORING_DATE)).all()  # the held date left
+            counts.append(dict(zip(rows["customer_id"], rows["distinct_products"], strict=True)))
+    return counts
+
+
+def test_a_day_carries_the_counts_of_customers_without_a_new_line(tmp_path: Path) -> None:
+    incremental, full = carried_loads(tmp_path, CARRIED_SECOND)
+    assert product_counts((incremental, full)) == [
+        {"c1": 99, "c2": 2, "c3": 1},  # c1 carried (the canary), c2 counted again with its new product
+        {"c1": 99, "c2": 2, "c3": 1},
+        {"c1": 1, "c2": 2, "c3": 1},
+        {"c1": 1, "c2": 2, "c3": 1},
+    ]
+    for relation in RELATIONS:
+        if relation not in (ITEMS, FEATURES):
+            assert_equals_full_refresh((incremental, full), relation)
+
+
+def test_a_day_that_changed_an_earlier_line_counts_every_customer_again(tmp_path: Path) -> None:
+    second = {table: CARRIED_SECOND.get(table, []) + RELOADED_LINE.get(table, []) for table in CARRIED_SECOND}
+    incremental, full = carried_loads(tmp_path, second)
+    assert product_counts((incremental, full)) == [{"c1": 1, "c2": 2, "c3": 1}] * 4
+    for relation in RELATIONS:
+        assert_equals_full_refresh((incremental, full), relation)
+
+
 def test_a_new_gross_margin_rate_stops_an_incremental_build_until_a_full_refresh(tmp_path: Path) -> None:
     # an incremental run valued only new rows at a changed rate, silently mixing two rates in every mart
     from include.dbt import DbtFailed

@@ -8,7 +8,10 @@
     one cutoff (the daily scoring date) counts them straight from the lines before it instead: the same
     integers without sorting every customer's history (half the time at 1M customers).
 
-    A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there).
+    A table, incremental by cutoff like int_orders_aggregated_to_cutoffs (see there). A daily run, which
+    builds the new scoring date alone, carries each customer's counts from the scoring date the table holds
+    when nothing loaded since touches a day before it (macro scoring_date_to_carry), and counts again only the
+    customers with a completed line since: lifetime counts change with new lines alone.
 #}
 
 {{
@@ -25,6 +28,7 @@
 
 {%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
 {%- set one_cutoff = cutoffs_to_build is not none and cutoffs_to_build | length == 1 %}
+{%- set carry_from = scoring_date_to_carry(cutoffs_to_build) if one_cutoff and is_incremental() else none %}
 
 with
 
@@ -50,6 +54,37 @@ completed_items as (
 ),
 
 {%- if one_cutoff %}
+{%- if carry_from %}
+
+-- the customers with a completed line since the scoring date this table holds: the others' counts then
+-- are their counts now (nothing before it changed since)
+changed_customers as (
+    select distinct completed_items.customer_id
+    from completed_items
+    inner join cutoffs
+        on completed_items.ordered_at < cutoffs.cutoff_at
+    where
+        completed_items.ordered_at >= cast('{{ carry_from }}' as {{ dbt.type_timestamp() }})
+        and completed_items.customer_id is not null
+),
+
+carried as (
+    select
+        held.customer_id,
+        cutoffs.cutoff_date,
+        cutoffs.is_scoring_date,
+        held.distinct_products,
+        held.distinct_categories,
+        held.top_category_share
+    from {{ this }} as held
+    cross join cutoffs
+    left join changed_customers
+        on held.customer_id = changed_customers.customer_id
+    where
+        held.cutoff_date = cast('{{ carry_from }}' as date)
+        and changed_customers.customer_id is null
+),
+{%- endif %}
 
 -- one cutoff: the lines before it, counted straight, with no step per first purchase or per day
 lines_before_cutoffs as (
@@ -63,6 +98,9 @@ lines_before_cutoffs as (
     from cutoffs
     inner join completed_items
         on cutoffs.cutoff_at > completed_items.ordered_at
+    {%- if carry_from %}
+    where completed_items.customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
 ),
 
 products_at_cutoffs as (
@@ -210,6 +248,10 @@ final as (
         on
             products_at_cutoffs.customer_id = categories_at_cutoffs.customer_id
             and products_at_cutoffs.cutoff_date = categories_at_cutoffs.cutoff_date
+    {%- if carry_from %}
+    union all
+    select * from carried
+    {%- endif %}
 )
 
 select * from final
