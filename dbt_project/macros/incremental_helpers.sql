@@ -253,8 +253,10 @@
         where is_scoring_date and cutoff_date < cast('{{ cutoffs_to_build | first }}' as date)
     {%- endset -%}
     {%- set held = run_query(query).columns[0].values()[0] -%}
-    {%- set changed = run_cache().get('first changed date of ' ~ model.unique_id) -%}
-    {%- if held is none or (changed is not none and (changed | string)[:10] < held) -%}
+    {%- set cache, key = run_cache(), 'first changed date of ' ~ model.unique_id -%}
+    {#- none: nothing changed; no entry: the run did not ask (then nothing is known, so nothing is carried) -#}
+    {%- set changed = cache.get(key) -%}
+    {%- if held is none or key not in cache or (changed is not none and (changed | string)[:10] < held) -%}
         {{- return(none) -}}
     {%- endif -%}
     {{- return(held) -}}
