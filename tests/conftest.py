@@ -14,7 +14,16 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-os.environ.setdefault("AIRFLOW_HOME", str(REPO_ROOT / ".airflow"))
+# pytest-xdist runs the suite in worker processes (pyproject's addopts): each keeps its own Airflow home (a
+# SQLite metadata DB that dag.test() writes) and its own dbt target and log folders, which two processes
+# running dbt at once would write over each other
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+os.environ.setdefault(
+    "AIRFLOW_HOME", str(REPO_ROOT / ".airflow" / f"pytest-{WORKER}" if WORKER else REPO_ROOT / ".airflow")
+)
+if WORKER:
+    os.environ.setdefault("DBT_TARGET_PATH", f"target/pytest-{WORKER}")
+    os.environ.setdefault("DBT_LOG_PATH", str(REPO_ROOT / "dbt_project" / "logs" / f"pytest-{WORKER}"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] = "False"

@@ -187,6 +187,9 @@ def stop_build(how: signal.Signals) -> tuple[int, list[str]]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as from a terminal: a pytest-xdist worker ignores SIGINT, and a child inherits an ignored signal
+        # (Python then installs no KeyboardInterrupt for it, and the build ran to its end)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     signalled = False
