@@ -89,11 +89,22 @@ lines as (
     union all
     select * from lines_to_reprice
 ),
+
+-- the orders of the lines to price: DuckDB misjudged the lines as millions and hashed every order to join
+-- them (half of a day's run of this model at 1M customers)
+orders_of_lines as (
+    select * from {{ ref('stg_shop__orders') }}
+    where order_id in (select lines.order_id from lines)
+),
 {%- else %}
 lines as (
     select
         {{ line_columns | join(',\n        ') }}
     from order_items
+),
+
+orders_of_lines as (
+    select * from orders
 ),
 {%- endif %}
 
@@ -120,13 +131,7 @@ joined as (
         -- the latest load of the line, its order or its product
         greatest(lines._loaded_at, orders._loaded_at, products._loaded_at) as _loaded_at
     from lines
-    {%- if is_incremental() %}
-    -- the orders of the lines to price: DuckDB misjudged the lines as millions and hashed every order instead
-    -- (half of a day's run of this model at 1M customers)
-    left join (select * from orders where order_id in (select lines.order_id from lines)) as orders
-    {%- else %}
-    left join orders
-    {%- endif %}
+    left join orders_of_lines as orders
         on lines.order_id = orders.order_id
     left join products
         on lines.product_id = products.product_id
