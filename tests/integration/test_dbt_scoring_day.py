@@ -103,3 +103,49 @@ def test_the_new_scoring_date_counts_products_and_categories_bought_before_it(
         "c3": {"distinct_products": 1, "distinct_categories": 1, "top_category_share": 1.0},
         "c4": {"distinct_products": 1, "distinct_categories": 1, "top_category_share": 1.0},
     }
+
+
+def test_the_scoring_dates_order_features_are_written_once_into_the_mart(
+    scoring_day_warehouses: tuple[Path, Path],
+) -> None:
+    incremental, _ = scoring_day_warehouses
+    orders = read(
+        incremental, "intermediate.int_orders_aggregated_to_cutoffs", ["customer_id", "cutoff_date"]
+    )
+    assert sorted(orders["cutoff_date"].dt.date.unique()) == [date(2024, 5, 1), CANARY]  # not 21 June
+    features = read(incremental, "marts.customer_features", ["customer_id", "cutoff_date"])
+    scoring = features[features["is_scoring_date"]].set_index("customer_id")
+    assert scoring["cutoff_date"].eq(pd.Timestamp("2024-06-21")).all()
+    columns = ["orders_lifetime", "revenue_lifetime", "orders_30d", "revenue_90d", "days_since_last_order"]
+    assert scoring[columns].to_dict("index") == {
+        # o1 50, o2 70 (3 March: before the 90 days), o6 135 on 20 June
+        "c1": {
+            "orders_lifetime": 3,
+            "revenue_lifetime": 255.0,
+            "orders_30d": 1,
+            "revenue_90d": 135.0,
+            "days_since_last_order": 1,
+        },
+        # o3 cancelled; o4 on 20 May, 32 days before: in the 90 days, not the 30
+        "c2": {
+            "orders_lifetime": 1,
+            "revenue_lifetime": 20.0,
+            "orders_30d": 0,
+            "revenue_90d": 20.0,
+            "days_since_last_order": 32,
+        },
+        "c3": {
+            "orders_lifetime": 1,
+            "revenue_lifetime": 20.0,
+            "orders_30d": 1,
+            "revenue_90d": 20.0,
+            "days_since_last_order": 2,
+        },
+        "c4": {
+            "orders_lifetime": 1,
+            "revenue_lifetime": 10.0,
+            "orders_30d": 1,
+            "revenue_90d": 10.0,
+            "days_since_last_order": 1,
+        },
+    }

@@ -8,7 +8,9 @@
     build touches (orders and their lines, events, and the first order of a customer whose profile was
     reloaded); the other cutoffs are kept, since a feature at a cutoff reads only data before it. The
     *_aggregated_to_cutoffs tables upstream rebuild the same cutoffs in the same run (macro
-    feature_input_changes). A pre-hook deletes the cutoffs the run rebuilds first, so one left without a row
+    feature_input_changes), but for the scoring date's order features: this model computes those itself
+    (macro order_features_at_cutoffs, the query int_orders_aggregated_to_cutoffs runs for the other cutoffs),
+    so a daily run writes the new scoring date's wide rows once. A pre-hook deletes the cutoffs the run rebuilds first, so one left without a row
     (its only buyer's order cancelled) keeps none (macro delete_cutoffs_to_rebuild). A post-hook drops
     cutoffs that left the spine (yesterday's scoring date) and records the watermark.
 #}
@@ -26,6 +28,7 @@
 }}
 
 {%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
+{%- set scoring_dates_to_build = split_scoring_date(cutoffs_to_build)[0] %}
 
 with
 
@@ -34,9 +37,22 @@ cutoffs as (
     where {{ date_in('cutoff_date', cutoffs_to_build) }}
 ),
 
-order_features as (
+-- the order features at the spine's cutoffs but the scoring date
+order_features_at_other_cutoffs as (
     select * from {{ ref('int_orders_aggregated_to_cutoffs') }}
     where {{ date_in('cutoff_date', cutoffs_to_build) }}
+),
+
+-- and at the scoring date, computed here by the same query (macro order_features_at_cutoffs): a daily run
+-- writes the scoring date's rows once, here, not first into int_orders_aggregated_to_cutoffs
+order_features_at_scoring_date as (
+    {{ order_features_at_cutoffs(scoring_dates_to_build, scoring_date=true) | indent(4) }}
+),
+
+order_features as (
+    select * from order_features_at_other_cutoffs
+    union all
+    select * from order_features_at_scoring_date
 ),
 
 item_features as (
