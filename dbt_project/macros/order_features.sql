@@ -23,6 +23,7 @@
 {% macro order_features_at_cutoffs(cutoffs_to_build, scoring_date) -%}
 {%- set windows = [30, 90, 180, 365] %}
 {%- set windowed_totals = ['orders', 'revenue', 'margin', 'items'] %}
+{%- set money_totals = ['revenue', 'margin'] %}
 
 with
 
@@ -121,14 +122,27 @@ totals_and_windows as (
         totals_at_cutoffs.is_scoring_date,
         totals_at_cutoffs.all_orders as all_orders_lifetime,
         totals_at_cutoffs.cancelled_orders as cancelled_orders_lifetime,
+        -- an amount over a window without a completed order is exactly 0: the difference of two running float
+        -- sums may leave a last-bit residue there (DuckDB adds a running sum's rows in a tree, not one after
+        -- another), which made revenue_trend_90d +-1 instead of null, in one build and not the next
         {%- for total in windowed_totals %}
         totals_at_cutoffs.{{ total }} as {{ total }}_lifetime,
         {%- for days in windows %}
+        {%- if total in money_totals %}
+        case
+            when totals_at_cutoffs.orders = coalesce(before_{{ days }}d.orders, 0) then 0
+            else totals_at_cutoffs.{{ total }} - coalesce(before_{{ days }}d.{{ total }}, 0)
+        end as {{ total }}_{{ days }}d,
+        {%- else %}
         totals_at_cutoffs.{{ total }} - coalesce(before_{{ days }}d.{{ total }}, 0) as {{ total }}_{{ days }}d,
+        {%- endif %}
         {%- endfor %}
         {%- endfor %}
         -- days 91 to 180 before the cutoff
-        coalesce(before_90d.revenue, 0) - coalesce(before_180d.revenue, 0) as revenue_prior_90d,
+        case
+            when coalesce(before_90d.orders, 0) = coalesce(before_180d.orders, 0) then 0
+            else coalesce(before_90d.revenue, 0) - coalesce(before_180d.revenue, 0)
+        end as revenue_prior_90d,
         totals_at_cutoffs.lined_orders as lined_orders_lifetime,
         totals_at_cutoffs.returned_items as returned_items_lifetime,
         totals_at_cutoffs.gross_amount as gross_amount_lifetime,
