@@ -74,10 +74,12 @@
     {{- return(run_query(query).columns[0].values()[0]) -}}
 {%- endmacro %}
 
-{# Post-hook SQL recording max(_loaded_at) of `relations` as the model's watermark (three statements). #}
+{#
+    Post-hook SQL recording max(_loaded_at) of `relations` as the model's watermark (two statements; the
+    build's start hook creates the table: create_incremental_records).
+#}
 {% macro record_watermark(model_name, relations) -%}
     {%- set table = watermarks_relation() -%}
-    create table if not exists {{ table }} (model_name varchar(128), loaded_through {{ dbt.type_timestamp() }});
     delete from {{ table }} where model_name = '{{ model_name }}';
     insert into {{ table }}
     select

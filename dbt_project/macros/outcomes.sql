@@ -28,8 +28,8 @@ window_outcomes as (
         complete_windows.horizon_days,
         complete_windows.horizon_end_date,
         count({{ orders }}.order_id) as orders,
-        coalesce(sum({{ orders }}.revenue), 0) as revenue,
-        coalesce(sum({{ orders }}.margin), 0) as margin,
+        coalesce({{ exact_sum(orders ~ '.revenue') }}, 0) as revenue,
+        coalesce({{ exact_sum(orders ~ '.margin') }}, 0) as margin,
         count({{ orders }}.order_id) = 0 as is_churned,
         cast(min({{ orders }}.ordered_at) as date) as first_order_date
     from complete_windows

@@ -74,25 +74,25 @@ lines_to_value as (
 ),
 {%- endif %}
 
+-- amounts summed exactly (macro exact_sum): a float sum's last bits follow the order DuckDB's threads add
+-- the lines in, and two builds of the same lines gave one order 202.95999999999998 and 202.96
 order_lines as (
     select
         order_id,
         count(*) as line_count,
         sum(quantity) as items,
         sum(returned_quantity) as returned_items,
-        sum(gross_amount) as gross_amount,
-        sum(kept_gross_amount) as kept_gross_amount,
+        {{ exact_sum('gross_amount') }} as gross_amount,
+        {{ exact_sum('kept_gross_amount') }} as kept_gross_amount,
         -- the kept gross amount weighted by what a unit of discount takes off each line's margin: all of it
         -- where the unit cost is known, var gross_margin_rate of it where margin is a share of revenue
-        sum(
-            case
-                when unit_cost is not null then kept_gross_amount
-                else kept_gross_amount * {{ gross_margin_rate() }}
-            end
-        ) as margin_kept_gross_amount,
-        sum(discount_amount) as line_discount_amount,
-        sum(revenue) as line_revenue,
-        sum(margin) as line_margin,
+        {{ exact_sum(
+            'case when unit_cost is not null then kept_gross_amount'
+            ~ ' else kept_gross_amount * ' ~ gross_margin_rate() ~ ' end'
+        ) }} as margin_kept_gross_amount,
+        {{ exact_sum('discount_amount') }} as line_discount_amount,
+        {{ exact_sum('revenue') }} as line_revenue,
+        {{ exact_sum('margin') }} as line_margin,
         max(_loaded_at) as _loaded_at
     from lines_to_value
     group by order_id
