@@ -242,8 +242,8 @@ select * from final
     `cutoffs_to_build` (spine_cutoffs_to_build's answer: none for all) split into the scoring date and the
     other cutoffs, as a pair of lists of 'YYYY-MM-DD' strings or none (all of that kind), from the scoring
     date int_cutoff_spine holds. Both none while dbt parses, in an offline compile (`--no-introspect`) or when
-    the spine is not built (the linter's empty warehouse):
-    the query then finds the scoring date by its flag, the same rows, without the few-cutoff plan.
+    the spine is not built (the linter's empty warehouse): the query then finds the scoring date by its flag,
+    the same rows, without the few-cutoff plan.
 #}
 {% macro split_scoring_date(cutoffs_to_build) -%}
     {%- set spine = load_relation(ref('int_cutoff_spine')) if execute and flags.INTROSPECT else none -%}
