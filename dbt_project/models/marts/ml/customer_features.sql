@@ -4,15 +4,16 @@
     midnight. Apart from customer_id, cutoff_date and is_scoring_date, every column is a model input.
 
     Incremental by cutoff (delete+insert on cutoff_date): a run builds the cutoffs the table lacks (a new
-    month, the new scoring date) and every cutoff after the first day that data loaded since the last
-    build touches (orders and their lines, events, and the first order of a customer whose profile was
-    reloaded); the other cutoffs are kept, since a feature at a cutoff reads only data before it. The
+    month, the new scoring date) and every cutoff after the first day that data loaded since the last build
+    touches (orders and their lines, events, and the first order of a customer whose profile was reloaded);
+    the other cutoffs are kept, since a feature at a cutoff reads only data before it. The
     *_aggregated_to_cutoffs tables upstream rebuild the same cutoffs in the same run (macro
-    feature_input_changes), but for the scoring date's order features: this model computes those itself
-    (macro order_features_at_cutoffs, the query int_orders_aggregated_to_cutoffs runs for the other cutoffs),
-    so a daily run writes the new scoring date's wide rows once. A pre-hook deletes the cutoffs the run rebuilds first, so one left without a row
-    (its only buyer's order cancelled) keeps none (macro delete_cutoffs_to_rebuild). A post-hook drops
-    cutoffs that left the spine (yesterday's scoring date) and records the watermark.
+    feature_input_changes), but for the scoring date's order features: this model computes those itself (macro
+    order_features_at_cutoffs, the query int_orders_aggregated_to_cutoffs runs for the other cutoffs), so a
+    daily run writes the new scoring date's wide rows once. A pre-hook deletes the cutoffs the run rebuilds
+    first, so one left without a row (its only buyer's order cancelled) keeps none (macro
+    delete_cutoffs_to_rebuild). A post-hook drops cutoffs that left the spine (yesterday's scoring date) and
+    records the watermark.
 #}
 
 {{
