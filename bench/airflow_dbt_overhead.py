@@ -77,12 +77,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def plain_dbt_build(env: dict[str, str]) -> float:
     """Return the wall seconds of `dbt build` with the vars the transform DAG passes."""
+    from include.airflow_setup import dbt_executable
     from include.cosmos_config import BI_TAG
     from include.dbt import label_horizons
 
     project = str(REPO_ROOT / "dbt_project")
     dbt_vars = json.dumps({"as_of_date": "", "label_horizons": label_horizons()})
-    dbt = str(Path(sys.executable).parent / "dbt")
+    dbt = dbt_executable()  # the command Cosmos runs
     started = time.monotonic()
     # the same nodes as transform's build: the BI marts (tag bi) are built by publish, after scoring
     _run(

@@ -51,10 +51,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from bench.figures import cut  # noqa: E402
+from include.airflow_setup import dbt_executable  # noqa: E402
 from include.raw_schema import RAW_TABLES  # noqa: E402
 from include.raw_tables import create_tables  # noqa: E402
 
-DBT = Path(sys.executable).parent / "dbt"
+DBT = Path(dbt_executable())  # dbt as Airflow runs it (cvw-dbt, include/dbt_cli.py)
 PROJECT = REPO_ROOT / "dbt_project"
 # DuckDB's memory cap for the timed runs (it spills beyond it): the machine is shared, and the default 80%
 # plus the other processes can exhaust it at 1M customers.

@@ -87,10 +87,12 @@ def ensure_pool(name: str = WAREHOUSE_POOL, slots: int = WAREHOUSE_POOL_SLOTS) -
 
 
 def dbt_executable() -> str:
-    """Return the dbt executable beside this Python (the project's venv), else the one on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    if beside.exists():
-        return str(beside)
+    """Return the project's dbt command beside this Python (`cvw-dbt`, include/dbt_cli.py: the project's
+    venv), else dbt's own there, else the one on PATH."""
+    for name in ("cvw-dbt", "dbt"):
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
     return shutil.which("dbt") or "dbt"
 
 

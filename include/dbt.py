@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+from include.dbt_cli import collector_paused
 from include.dbt_messages import node_reason
 from include.dbt_parse_state import keep_parse_state, option_value, parse_state_copy, written_at
 from include.settings import TELEMETRY_OFF, get_settings
@@ -132,7 +133,8 @@ def run_dbt(
 ) -> None:
     """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise DbtFailed on failure
     (WarehouseInUse when another process held the warehouse: a later try may find it free)."""
-    from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
+    with collector_paused():  # as cvw-dbt runs dbt (include/dbt_cli.py), its import included
+        from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
 
     settings = get_settings()
     warehouse = Path(warehouse_path or settings.warehouse_path).expanduser().resolve()
@@ -154,7 +156,8 @@ def run_dbt(
 
     with _environment(dbt_environment(warehouse)):
         try:
-            outcome = dbtRunner().invoke(cli_args)
+            with collector_paused():
+                outcome = dbtRunner().invoke(cli_args)
         finally:
             release_warehouse()
             keep_parse_state(written, before, copy)
