@@ -24,6 +24,15 @@
 }}
 
 {%- set cutoffs_to_build = spine_cutoffs_to_build(feature_input_changes(), stale_cutoffs) %}
+{#- A run of one cutoff (the daily scoring date) joins by its date as a constant: DuckDB then filters the
+    session-days and spans by it and pairs them with the one cutoff, where it chose a range join that sorted
+    them all on the first day after a full build (at 1,000,000 customers 1.5 s became 1.1 s that day, and
+    1.2-1.3 s became 1.1 s on later days) -#}
+{%- if cutoffs_to_build is not none and cutoffs_to_build | length == 1 %}
+{%- set cutoff = "cast('" ~ cutoffs_to_build | first ~ "' as date)" %}
+{%- else %}
+{%- set cutoff = 'cutoffs.cutoff_date' %}
+{%- endif %}
 
 with
 
@@ -50,8 +59,8 @@ last_visits as (
     from cutoffs
     inner join active_day_spans
         on
-            cutoffs.cutoff_date > active_day_spans.activity_date
-            and cutoffs.cutoff_date <= active_day_spans.next_activity_date
+            {{ cutoff }} > active_day_spans.activity_date
+            and {{ cutoff }} <= active_day_spans.next_activity_date
 ),
 
 recent_session_days as (
@@ -67,8 +76,8 @@ recent_session_days as (
     from cutoffs
     inner join session_days
         on
-            cutoffs.cutoff_date > session_days.activity_date
-            and cast({{ dbt.dateadd('day', -90, 'cutoffs.cutoff_date') }} as date) <= session_days.activity_date
+            {{ cutoff }} > session_days.activity_date
+            and cast({{ dbt.dateadd('day', -90, cutoff) }} as date) <= session_days.activity_date
     where session_days.customer_id is not null
 ),
 
