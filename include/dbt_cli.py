@@ -4,9 +4,9 @@ Python's cyclic garbage collector off, and `collector_paused` does the same for 
 A dbt command is a short process whose memory is DuckDB's (which the collector does not manage), yet with the
 collector on it spent about 0.9 s of a one-day run at 1,000,000 customers (10-20 s) collecting: most of it
 while importing dbt and loading the manifest, each collection walking the same growing set of objects again
-(docs/benchmarks.md, "Twenty-seventh measurement"). Without it, the cycles a run leaves (300,000 blocks, 25
-MB of resident memory in that run) wait for the end of the process, or for the collector's return after an
-in-process run. Reference counting frees everything else as before.
+(docs/benchmarks.md, "Twenty-seventh measurement"). Without it, the cycles a run leaves (321,000 blocks; 30-50
+MB more resident memory in those runs) wait for the end of the process, or for the collector's return after
+an in-process run. Reference counting frees everything else as before.
 """
 
 from __future__ import annotations
