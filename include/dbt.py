@@ -133,9 +133,6 @@ def run_dbt(
 ) -> None:
     """Run one dbt command (e.g. ["build"]) on the warehouse; return None or raise DbtFailed on failure
     (WarehouseInUse when another process held the warehouse: a later try may find it free)."""
-    with collector_paused():  # as cvw-dbt runs dbt (include/dbt_cli.py), its import included
-        from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
-
     settings = get_settings()
     warehouse = Path(warehouse_path or settings.warehouse_path).expanduser().resolve()
     # dbt opens the file read-write in this process: beside a read-only connection of it, DuckDB refuses
@@ -154,10 +151,12 @@ def run_dbt(
     written = target / "partial_parse.msgpack"
     before = written_at(written)
 
-    with _environment(dbt_environment(warehouse)):
+    # the collector off as cvw-dbt runs dbt (include/dbt_cli.py), its import included
+    with _environment(dbt_environment(warehouse)), collector_paused():
+        from dbt.cli.main import dbtRunner  # heavy import: only when dbt actually runs
+
         try:
-            with collector_paused():
-                outcome = dbtRunner().invoke(cli_args)
+            outcome = dbtRunner().invoke(cli_args)
         finally:
             release_warehouse()
             keep_parse_state(written, before, copy)

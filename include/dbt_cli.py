@@ -31,7 +31,8 @@ def collector_paused() -> Iterator[None]:
 
 def main() -> None:
     """Run dbt's command line with the collector off (it exits with dbt's code)."""
-    gc.disable()  # before the import: importing dbt collects too
+    # before the import (importing dbt collects too), and left off: at exit Python collects only if it is on
+    gc.disable()
     from dbt.cli.main import cli
 
     sys.exit(cli(prog_name="dbt"))  # its usage and messages name dbt, as dbt's own do

@@ -57,3 +57,21 @@ def test_airflow_runs_cvw_dbt_which_answers_as_dbt_does() -> None:
         dbts = subprocess.run([BIN / "dbt", *arguments], capture_output=True, text=True)
         assert (ours.returncode, dbts.returncode) == (code, code)
         assert ours.stdout == dbts.stdout
+
+
+def test_cvw_build_runs_dbt_in_process_with_the_collector_off_then_back_on(monkeypatch, tmp_path) -> None:
+    import dbt.cli.main
+
+    from include.dbt import run_dbt
+
+    seen = []
+
+    class Runner:
+        def invoke(self, args: list[str]) -> object:
+            seen.append((gc.isenabled(), args[0]))
+            return type("Outcome", (), {"success": True})()
+
+    monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
+    gc.enable()
+    run_dbt(["parse"], tmp_path / "warehouse.duckdb")
+    assert (seen, gc.isenabled()) == ([(False, "parse")], True)
