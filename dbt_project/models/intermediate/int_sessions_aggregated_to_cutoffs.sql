@@ -29,7 +29,7 @@
     them all on the first day after a full build (at 1,000,000 customers 1.5 s became 1.1 s that day, and
     1.2-1.3 s became 1.1 s on later days) -#}
 {%- if cutoffs_to_build is not none and cutoffs_to_build | length == 1 %}
-{%- set cutoff = "cast('" ~ cutoffs_to_build | first ~ "' as date)" %}
+{%- set cutoff = date_literal(cutoffs_to_build | first) %}
 {%- else %}
 {%- set cutoff = 'cutoffs.cutoff_date' %}
 {%- endif %}
