@@ -3,7 +3,7 @@
 
 Builds and tests the dbt project (`dbt_project/`) against the warehouse through **astronomer-cosmos**:
 staging views, intermediate models and the `marts` schema (`customer_rfm`, `customer_features` over the
-cutoff spine, `customer_labels`, `dim_customers`, `fct_orders`, `fct_sessions`, and the views
+cutoff spine, `customer_labels`, `dim_customers`, `fct_sessions`, and the views `fct_orders` and
 `score_outcomes` and `score_outcome_windows` the monitor backtests from), with every unit test and data
 test. The BI marts (tag `bi`) are left to publish.
 
