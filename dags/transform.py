@@ -3,9 +3,9 @@
 
 Builds and tests the dbt project (`dbt_project/`) against the warehouse through **astronomer-cosmos**:
 staging views, intermediate models and the `marts` schema (`customer_rfm`, `customer_features` over the
-cutoff spine, `customer_labels`, `dim_customers`, `fct_sessions`, and the views `fct_orders` and
-`score_outcomes` and `score_outcome_windows` the monitor backtests from), with every unit test and data
-test. The BI marts (tag `bi`) are left to publish.
+cutoff spine, `customer_labels`, `dim_customers`, `fct_sessions`, and the views `fct_orders`,
+`score_outcomes` and `score_outcome_windows`, the last two what the monitor backtests from), with every unit
+test and data test. The BI marts (tag `bi`) are left to publish.
 
 Each dbt model and seed is an Airflow task, and so are the tests of each model, so a failure shows on the
 node that failed, and what dbt skipped because of it shows skipped. One producer task runs a single
