@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from include.dbt import run_dbt
+from include.dbt import DbtFailed, run_dbt
 from include.raw_schema import RAW_TABLES
 from include.raw_tables import create_tables, mark_replaced
 
@@ -369,6 +369,48 @@ def test_a_build_without_days_since_last_visit_passes_the_leakage_test(
     build(path)
     features = read_table(path, "marts.customer_features", "customer_id, cutoff_date")
     assert "days_since_last_visit" not in features.columns and len(features) == 17
+
+
+LEAKAGE_TEST = "assert_customer_features_use_only_data_before_cutoff"
+
+
+def test_the_leakage_test_returns_each_feature_row_that_saw_its_cutoff_day_or_later(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # Three rows made to look as if they had read data on or after their cutoff: c1 at 07-01 counting o5
+    # (placed 08-05), c3 at 06-01 with o8 (placed at its midnight) as its last order, and c1 at 06-01 with
+    # its visit of 06-10 as its last (the one before it was 05-25, 7 days before).
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
+    leaks = [
+        ("orders_lifetime = orders_lifetime + 1", "c1", "2024-07-01"),
+        ("days_since_last_order = 0", "c3", "2024-06-01"),
+        ("days_since_last_visit = 0", "c1", "2024-06-01"),
+    ]
+    with duckdb.connect(str(path)) as con:
+        for change, customer, cutoff in leaks:
+            updated = con.execute(
+                f"update marts.customer_features set {change} where customer_id = ? and cutoff_date = ?",
+                [customer, date.fromisoformat(cutoff)],
+            ).fetchone()
+            assert updated == (1,)
+    args = ["test", "--select", LEAKAGE_TEST, "--store-failures"]
+    with pytest.raises(DbtFailed, match=rf"{LEAKAGE_TEST}.*Got 3 results"):
+        run_dbt(args, warehouse_path=path, dbt_vars={"as_of_date": AS_OF.isoformat()})
+    with duckdb.connect(str(path), read_only=True) as con:
+        [(schema,)] = con.execute(
+            "select table_schema from information_schema.tables where table_name = ?", [LEAKAGE_TEST]
+        ).fetchall()
+        returned = con.execute(
+            "select customer_id, cutoff_date, orders_lifetime, orders_before_cutoff, days_since_last_order, "
+            "expected_days_since_last_order, days_since_last_visit, expected_days_since_last_visit "
+            f"from {schema}.{LEAKAGE_TEST} order by customer_id, cutoff_date"
+        ).fetchall()
+    assert returned == [
+        ("c1", date(2024, 6, 1), 2, 2, 78, 78, 0, 7),
+        ("c1", date(2024, 7, 1), 4, 3, 21, 21, 21, 21),
+        ("c3", date(2024, 6, 1), 1, 1, 0, 1, None, None),
+    ]
 
 
 def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
