@@ -24,67 +24,22 @@ events as (
     select * from {{ ref('stg_shop__events') }}
 ),
 
-order_history as (
-    select
-        features.customer_id,
-        features.cutoff_date,
-        count(orders.order_id) as orders_before_cutoff,
-        max(orders.ordered_at) as last_order_at
-    from features
-    left join orders
-        on
-            features.customer_id = orders.customer_id
-            and orders.status = 'completed'
-            and orders.ordered_at < cast(features.cutoff_date as {{ dbt.type_timestamp() }})
-    group by
-        features.customer_id,
-        features.cutoff_date
+-- each row's completed orders before its cutoff, the last of them and the last visit (macro leakage_history)
+history as (
+    {{ leakage_history('features', 'orders', 'events', has_visits) | indent(4) }}
 ),
-
-{%- if has_visits %}
-
-visit_history as (
-    select
-        features.customer_id,
-        features.cutoff_date,
-        max(events.event_at) as last_event_at
-    from features
-    left join events
-        on
-            features.customer_id = events.customer_id
-            and events.event_at < cast(features.cutoff_date as {{ dbt.type_timestamp() }})
-    group by
-        features.customer_id,
-        features.cutoff_date
-),
-{%- endif %}
 
 compared as (
     select
-        features.customer_id,
-        features.cutoff_date,
-        features.orders_lifetime,
-        order_history.orders_before_cutoff,
-        features.days_since_last_order,
-        {{ days_between('order_history.last_order_at', 'features.cutoff_date') }} as expected_days_since_last_order,
-        {%- if has_visits %}
-        features.days_since_last_visit,
-        {{ days_between('visit_history.last_event_at', 'features.cutoff_date') }} as expected_days_since_last_visit
-        {%- else %}
-        cast(null as {{ dbt.type_bigint() }}) as days_since_last_visit,
-        cast(null as {{ dbt.type_bigint() }}) as expected_days_since_last_visit
-        {%- endif %}
-    from features
-    inner join order_history
-        on
-            features.customer_id = order_history.customer_id
-            and features.cutoff_date = order_history.cutoff_date
-    {%- if has_visits %}
-    inner join visit_history
-        on
-            features.customer_id = visit_history.customer_id
-            and features.cutoff_date = visit_history.cutoff_date
-    {%- endif %}
+        customer_id,
+        cutoff_date,
+        orders_lifetime,
+        orders_before_cutoff,
+        days_since_last_order,
+        {{ days_between('last_order_at', 'cutoff_date') }} as expected_days_since_last_order,
+        days_since_last_visit,
+        {{ days_between('last_event_at', 'cutoff_date') }} as expected_days_since_last_visit
+    from history
 ),
 
 final as (
