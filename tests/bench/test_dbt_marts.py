@@ -1,6 +1,6 @@
-"""bench/dbt_marts.py states each day as a share of the full build it follows: the 10% target's figure."""
+"""bench/dbt_marts.py: a day as a share of the full build before it (the 10% target); the dbt test after."""
 
-from bench.dbt_marts import Measurement, share_of_full_build
+from bench.dbt_marts import Measurement, Row, dbt_test_cell, share_of_full_build
 
 
 def measured(seconds: float, cpu_seconds: float, failure: str | None = None) -> Measurement:
@@ -9,21 +9,28 @@ def measured(seconds: float, cpu_seconds: float, failure: str | None = None) -> 
 
 def test_each_day_is_a_share_of_the_full_build_in_wall_and_cpu_seconds_cut_not_rounded() -> None:
     results = [
-        ("one-cutoff", "full run, 1 cutoff", measured(70.0, 120.0), 10),
-        ("24-cutoffs", "full run, 24 monthly cutoffs", measured(160.7, 291.2), 20),
-        ("incremental-day", "incremental run after one new day", measured(14.6, 20.1), 21),
-        ("next-day", "incremental run of the next day", measured(16.1, 29.12), 22),
+        Row("one-cutoff", "full run, 1 cutoff", measured(70.0, 120.0), 10),
+        Row("24-cutoffs", "full run, 24 monthly cutoffs", measured(160.7, 291.2), 20),
+        Row("incremental-day", "incremental run after one new day", measured(14.6, 20.1), 21),
+        Row("next-day", "incremental run of the next day", measured(16.1, 29.12), 22),
     ]
     # 14.6 / 160.7 = 9.085% and 20.1 / 291.2 = 6.902%; 16.1 / 160.7 = 10.018%, 29.12 / 291.2 = 10% exactly
     assert share_of_full_build(results) == ["-", "-", "9.08% (6.90% of CPU)", "10.01% (10.00% of CPU)"]
 
 
 def test_no_share_without_a_full_build_to_compare_with_or_for_a_failed_run() -> None:
-    day = ("incremental-day", "incremental run after one new day", measured(14.6, 20.1), 21)
+    day = Row("incremental-day", "incremental run after one new day", measured(14.6, 20.1), 21)
     assert share_of_full_build([day]) == ["-"]
     out_of_memory = "customer_features: Out of Memory"
-    failed_full = ("24-cutoffs", "full run", measured(99.0, 150.0, failure=out_of_memory), 0)
+    failed_full = Row("24-cutoffs", "full run", measured(99.0, 150.0, failure=out_of_memory), 0)
     assert share_of_full_build([failed_full, day]) == ["-", "-"]
-    failed_day = ("next-day", "next day", measured(3.0, 4.0, failure="dbt: exit code 2"), 0)
-    full = ("24-cutoffs", "full run", measured(160.7, 291.2), 20)
+    failed_day = Row("next-day", "next day", measured(3.0, 4.0, failure="dbt: exit code 2"), 0)
+    full = Row("24-cutoffs", "full run", measured(160.7, 291.2), 20)
     assert share_of_full_build([full, failed_day]) == ["-", "-"]
+
+
+def test_the_dbt_test_after_a_run_is_its_seconds_or_why_it_failed_or_none() -> None:
+    assert dbt_test_cell(None) == "-"
+    assert dbt_test_cell(measured(87.54, 151.01)) == "87.5 (151.0 of CPU)"
+    why = "assert_customer_labels_only_at_complete_horizons: Got 2 results"
+    assert dbt_test_cell(measured(12.3, 20.0, failure=why)) == f"failed after 12.3: {why}"
