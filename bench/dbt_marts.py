@@ -167,6 +167,13 @@ def write_profile(folder: Path, settings: dict[str, str], dbt_threads: int | Non
     return folder
 
 
+def node_name(unique_id: str) -> str:
+    """Return a dbt node's name as dbt prints it: a model's or test's (whose id ends in a hash after it,
+    test.customer_value.<name>.<hash>), or <model>::<name> for a unit test."""
+    kind, _, name, *rest = unique_id.split(".")
+    return f"{name}::{rest[0]}" if kind == "unit_test" else name
+
+
 def run_dbt_measured(
     args: list[str], warehouse: Path, dbt_vars: dict[str, object], log: Path, project: Path, profiles: Path
 ) -> Measurement:
@@ -204,13 +211,12 @@ def run_dbt_measured(
     cpu_seconds = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     results_path = target / "run_results.json"
     results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
-    # by the node's name: a test's id ends in a hash after it (test.customer_value.<name>.<hash>)
-    model_seconds = {result["unique_id"].split(".")[2]: result["execution_time"] for result in results}
+    model_seconds = {node_name(result["unique_id"]): result["execution_time"] for result in results}
     failed = [result for result in results if result["status"] in ("error", "fail", "runtime error")]
     failure = None
     if process.returncode != 0:
         message = (failed[0].get("message") or "") if failed else f"exit code {process.returncode}"
-        where = failed[0]["unique_id"].split(".")[2] if failed else "dbt"
+        where = node_name(failed[0]["unique_id"]) if failed else "dbt"
         lines = [line.strip() for line in message.splitlines() if line.strip()]
         # the database's own error (e.g. "Out of Memory Error: ..."), not dbt's "Runtime Error in model" line
         lines = (
@@ -278,27 +284,27 @@ def bench_size(
         if not measurement.failure:
             with duckdb.connect(str(warehouse), read_only=True) as con:
                 features = con.execute("select count(*) from marts.customer_features").fetchone()[0]
-        slowest = sorted(measurement.model_seconds.items(), key=lambda item: -item[1])[:8]
-        outcome = f"FAILED ({measurement.failure})" if measurement.failure else "ok"
-        print(
-            f"  {name}: {outcome}, {cut(measurement.seconds)} s ({cut(measurement.cpu_seconds)} s of CPU), "
-            f"peak {cut(measurement.peak_rss_gb)} GB, "
-            f"max load {cut(measurement.max_load)}",
-            flush=True,
-        )
-        print("    slowest: " + ", ".join(f"{model} {cut(took)}" for model, took in slowest), flush=True)
+        memory = f", peak {cut(measurement.peak_rss_gb)} GB, max load {cut(measurement.max_load)}"
+        print(progress(f"  {name}", measurement, 8, memory), flush=True)
         tests = None
         if with_tests and not measurement.failure:  # as a daily `dbt build` tests what it built
             tests = run_dbt_measured(["test"], warehouse, steps[-1][1], log, project, profiles)
-            slowest = sorted(tests.model_seconds.items(), key=lambda item: -item[1])[:4]
-            outcome = f"FAILED ({tests.failure})" if tests.failure else "ok"
-            took = f"{cut(tests.seconds)} s ({cut(tests.cpu_seconds)} s of CPU)"
-            print(f"    dbt test: {outcome}, {took}", flush=True)
-            print("    slowest: " + ", ".join(f"{test} {cut(took)}" for test, took in slowest), flush=True)
+            print(progress("    dbt test", tests, 4), flush=True)
         rows.append(Row(key, name, measurement, features, tests))
     warehouse.unlink(missing_ok=True)
     shutil.rmtree(warehouse.with_suffix(".target"), ignore_errors=True)
     return rows
+
+
+def progress(label: str, measurement: Measurement, slowest: int, details: str = "") -> str:
+    """Return the two lines printed after a timed dbt command: its outcome and seconds (then `details`), and
+    its `slowest` slowest nodes."""
+    outcome = f"FAILED ({measurement.failure})" if measurement.failure else "ok"
+    took = f"{cut(measurement.seconds)} s ({cut(measurement.cpu_seconds)} s of CPU)"
+    nodes = sorted(measurement.model_seconds.items(), key=lambda item: -item[1])[:slowest]
+    return f"{label}: {outcome}, {took}{details}\n    slowest: " + ", ".join(
+        f"{node} {cut(seconds)}" for node, seconds in nodes
+    )
 
 
 def share_of_full_build(results: list[Row]) -> list[str]:

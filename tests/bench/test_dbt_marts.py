@@ -1,6 +1,6 @@
 """bench/dbt_marts.py: a day as a share of the full build before it (the 10% target); the dbt test after."""
 
-from bench.dbt_marts import Measurement, Row, dbt_test_cell, share_of_full_build
+from bench.dbt_marts import Measurement, Row, dbt_test_cell, node_name, progress, share_of_full_build
 
 
 def measured(seconds: float, cpu_seconds: float, failure: str | None = None) -> Measurement:
@@ -34,3 +34,25 @@ def test_the_dbt_test_after_a_run_is_its_seconds_or_why_it_failed_or_none() -> N
     assert dbt_test_cell(measured(87.54, 151.01)) == "87.5 (151.0 of CPU)"
     why = "assert_customer_labels_only_at_complete_horizons: Got 2 results"
     assert dbt_test_cell(measured(12.3, 20.0, failure=why)) == f"failed after 12.3: {why}"
+
+
+def test_the_lines_after_a_command_give_its_outcome_seconds_and_slowest_nodes_first() -> None:
+    run = Measurement(21.97, 2.81, {"a": 0.5, "customer_features": 6.54, "b": 1.62}, 1.9, None, 33.12)
+    assert progress("  day", run, 2, ", max load 1.9") == (
+        "  day: ok, 21.9 s (33.1 s of CPU), max load 1.9\n    slowest: customer_features 6.5, b 1.6"
+    )
+    failed = Measurement(3.0, 1.0, {}, 1.0, "unique_stg_shop__events_event_id: Got 1 result", 4.0)
+    assert progress("    dbt test", failed, 4) == (
+        "    dbt test: FAILED (unique_stg_shop__events_event_id: Got 1 result), 3.0 s (4.0 s of CPU)\n"
+        "    slowest: "
+    )
+
+
+def test_nodes_are_named_as_dbt_prints_them_each_unit_test_apart() -> None:
+    assert node_name("model.customer_value.customer_features") == "customer_features"
+    assert node_name("test.customer_value.unique_stg_shop__events_event_id.6d123dfdd6") == (
+        "unique_stg_shop__events_event_id"
+    )
+    assert node_name("unit_test.customer_value.int_cutoff_spine.int_cutoff_spine_from_as_of_var") == (
+        "int_cutoff_spine::int_cutoff_spine_from_as_of_var"
+    )
