@@ -155,15 +155,16 @@
             with_orders.days_since_last_visit,
             {%- if has_visits %}
             visit_days.last_event_at
+            {%- else %}
+            cast(null as {{ dbt.type_timestamp() }}) as last_event_at
+            {%- endif %}
         from with_orders
+        {%- if has_visits %}
         asof left join visit_days
             on
                 with_orders.customer_id = visit_days.customer_id
                 and with_orders.cutoff_at > visit_days.last_event_at
-            {%- else %}
-            cast(null as {{ dbt.type_timestamp() }}) as last_event_at
-        from with_orders
-            {%- endif %}
+        {%- endif %}
     )
 
     select * from history
