@@ -12,8 +12,10 @@
 
 with
 
+-- in a build, the cutoffs it rebuilt (macro rebuilt_cutoffs_condition); the others were checked when written
 features as (
     select * from {{ ref('customer_features') }}
+    where {{ rebuilt_cutoffs_condition('cutoff_date', ['customer_features']) }}
 ),
 
 orders as (

@@ -6,12 +6,16 @@
 
 with
 
+-- in a build, the cutoffs it rebuilt in either mart (macro rebuilt_cutoffs_condition); the others were
+-- checked when written
 labels as (
     select * from {{ ref('customer_labels') }}
+    where {{ rebuilt_cutoffs_condition('cutoff_date', ['customer_features', 'customer_labels']) }}
 ),
 
 features as (
     select * from {{ ref('customer_features') }}
+    where {{ rebuilt_cutoffs_condition('cutoff_date', ['customer_features', 'customer_labels']) }}
 ),
 
 cutoffs as (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from datetime import date, datetime
@@ -372,6 +373,23 @@ def test_a_build_without_days_since_last_visit_passes_the_leakage_test(
 
 
 LEAKAGE_TEST = "assert_customer_features_use_only_data_before_cutoff"
+# (change, customer, cutoff): three feature rows made to look as if they read data on or after their cutoff
+LEAKS = [
+    ("orders_lifetime = orders_lifetime + 1", "c1", "2024-07-01"),
+    ("days_since_last_order = 0", "c3", "2024-06-01"),
+    ("days_since_last_visit = 0", "c1", "2024-06-01"),
+]
+
+
+def plant_leaks(path: Path) -> None:
+    """Make the feature rows of LEAKS wrong, each as its change says."""
+    with duckdb.connect(str(path)) as con:
+        for change, customer, cutoff in LEAKS:
+            updated = con.execute(
+                f"update marts.customer_features set {change} where customer_id = ? and cutoff_date = ?",
+                [customer, date.fromisoformat(cutoff)],
+            ).fetchone()
+            assert updated == (1,)
 
 
 def test_the_leakage_test_returns_each_feature_row_that_saw_its_cutoff_day_or_later(
@@ -382,18 +400,7 @@ def test_the_leakage_test_returns_each_feature_row_that_saw_its_cutoff_day_or_la
     # its visit of 06-10 as its last (the one before it was 05-25, 7 days before).
     path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(warehouse, path)
-    leaks = [
-        ("orders_lifetime = orders_lifetime + 1", "c1", "2024-07-01"),
-        ("days_since_last_order = 0", "c3", "2024-06-01"),
-        ("days_since_last_visit = 0", "c1", "2024-06-01"),
-    ]
-    with duckdb.connect(str(path)) as con:
-        for change, customer, cutoff in leaks:
-            updated = con.execute(
-                f"update marts.customer_features set {change} where customer_id = ? and cutoff_date = ?",
-                [customer, date.fromisoformat(cutoff)],
-            ).fetchone()
-            assert updated == (1,)
+    plant_leaks(path)
     args = ["test", "--select", LEAKAGE_TEST, "--store-failures"]
     with pytest.raises(DbtFailed, match=rf"{LEAKAGE_TEST}.*Got 3 results"):
         run_dbt(args, warehouse_path=path, dbt_vars={"as_of_date": AS_OF.isoformat()})
@@ -411,6 +418,76 @@ def test_the_leakage_test_returns_each_feature_row_that_saw_its_cutoff_day_or_la
         ("c1", date(2024, 7, 1), 4, 3, 21, 21, 21, 21),
         ("c3", date(2024, 6, 1), 1, 1, 0, 1, None, None),
     ]
+
+
+FEATURE_KEY_TEST = "unique_combination_of_columns_customer_features_customer_id__cutoff_date"
+# days_since_last_order >= 1 and <= days_since_first_order
+DAYS_SINCE_TEST = (
+    "expression_is_true_customer_features_days_since_last_order__days_since_last_order_1_and_"
+    "days_since_last_order_days_since_first_order"
+)
+EVENT_KEY_TEST = "unique_new_keys_stg_shop__events_event_id__int_events_sessionized"
+
+
+def failed_tests(error: DbtFailed) -> dict[str, str]:
+    """Return {test name: dbt's message} for each test a DbtFailed names."""
+    found = re.findall(r"test\.customer_value\.(\w+)(?:\.[0-9a-f]+)? \((Got \d+ results?)\b", str(error))
+    return dict(found)
+
+
+def insert_unmarked(path: Path, event_id: str, loaded_at: datetime) -> None:
+    """Load the event `event_id` of EVENTS again, not marking the row it replaces, as a loader bug would."""
+    with duckdb.connect(str(path)) as con:
+        con.executemany(
+            f"insert into raw.events values ({', '.join(['?'] * (len(RAW_TABLES['events']) + 2))})",
+            [(*row, "events_again.csv", loaded_at) for row in EVENTS if row[0] == event_id],
+        )
+
+
+def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # Wrong rows where a later build does not write: the three LEAKS (cutoffs 06-01 and 07-01) and a second
+    # row of c2 at 05-01. Then a load of one event on 07-01, which rebuilds the feature cutoffs after it
+    # (08-01, 09-01 and the scoring date) and no label.
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
+    plant_leaks(path)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "insert into marts.customer_features select * from marts.customer_features "
+            "where customer_id = 'c2' and cutoff_date = date '2024-05-01'"
+        )
+        insert(con, "events", LATE_EVENTS, "events_late.csv", loaded_at=LATE_LOADED)
+    as_of = {"as_of_date": AS_OF.isoformat()}
+    target = tmp_path / "target"
+    run_dbt(["build", "--target-path", str(target)], warehouse_path=path, dbt_vars=as_of)  # passes
+
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    compiled = {result["unique_id"].split(".")[2]: result["compiled_code"] for result in results}
+    rebuilt = "in (cast('2024-08-01' as date), cast('2024-09-01' as date), cast('2024-10-01' as date))"
+    assert rebuilt in compiled[LEAKAGE_TEST]
+    assert rebuilt in compiled[FEATURE_KEY_TEST]
+    assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[EVENT_KEY_TEST]
+
+    # the same build with var test_every_row finds them
+    with pytest.raises(DbtFailed) as every_row:
+        run_dbt(["build"], warehouse_path=path, dbt_vars={**as_of, "test_every_row": True})
+    planted = {LEAKAGE_TEST: "Got 3 results", FEATURE_KEY_TEST: "Got 1 result"}
+    planted[DAYS_SINCE_TEST] = "Got 1 result"  # days_since_last_order = 0 breaks it too
+    assert failed_tests(every_row.value) == planted
+
+    # An event loaded twice in the first load, neither marked replaced: `dbt test` tests every row.
+    insert_unmarked(path, "e8", LOADED)
+    with pytest.raises(DbtFailed) as every_test:
+        run_dbt(["test", "--exclude", "test_type:unit"], warehouse_path=path, dbt_vars=as_of)
+    assert failed_tests(every_test.value) == {**planted, EVENT_KEY_TEST: "Got 1 result"}
+
+    # A new load repeating an old event's key, not marked replaced: the build compares it with every event.
+    insert_unmarked(path, "e1", datetime(2024, 10, 3, 6, 0))
+    with pytest.raises(DbtFailed) as new_key:
+        run_dbt(["build"], warehouse_path=path, dbt_vars=as_of)
+    assert failed_tests(new_key.value) == {EVENT_KEY_TEST: "Got 1 result"}
 
 
 def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
