@@ -1,6 +1,6 @@
-"""bench/dbt_marts.py: a day as a share of the full build before it (the 10% target); the dbt test after."""
+"""bench/dbt_marts.py: a day as a share of the full build before it (the 10% target); the tests' seconds."""
 
-from bench.dbt_marts import Measurement, Row, dbt_test_cell, node_name, progress, share_of_full_build
+from bench.dbt_marts import Measurement, Row, checks_cell, node_name, progress, share_of_full_build
 
 
 def measured(seconds: float, cpu_seconds: float, failure: str | None = None) -> Measurement:
@@ -29,11 +29,18 @@ def test_no_share_without_a_full_build_to_compare_with_or_for_a_failed_run() -> 
     assert share_of_full_build([full, failed_day]) == ["-", "-"]
 
 
-def test_the_dbt_test_after_a_run_is_its_seconds_or_why_it_failed_or_none() -> None:
-    assert dbt_test_cell(None) == "-"
-    assert dbt_test_cell(measured(87.54, 151.01)) == "87.5 (151.0 of CPU)"
+def test_the_tests_cell_gives_a_builds_test_nodes_and_the_dbt_test_after_a_run() -> None:
+    run = Row("next-day", "day", Measurement(51.11, 1.0, {}, 1.0, None, 83.04, 31.68), 21)
+    assert checks_cell(run, build=False) == "-"
+    assert checks_cell(run, build=True) == "in the build 31.6"
+    checked = Row("next-day", "day", run.measurement, 21, measured(87.54, 151.01))
+    assert checks_cell(checked, build=False) == "dbt test after it 87.5 (151.0 of CPU)"
+    assert checks_cell(checked, build=True) == "in the build 31.6; dbt test after it 87.5 (151.0 of CPU)"
     why = "assert_customer_labels_only_at_complete_horizons: Got 2 results"
-    assert dbt_test_cell(measured(12.3, 20.0, failure=why)) == f"failed after 12.3: {why}"
+    failed = Row("next-day", "day", run.measurement, 21, measured(12.3, 20.0, failure=why))
+    assert checks_cell(failed, build=False) == f"dbt test after it failed after 12.3: {why}"
+    failed_build = Row("next-day", "day", measured(40.0, 60.0, failure=why), 0)
+    assert checks_cell(failed_build, build=True) == "-"  # the failure is in the run's own cell
 
 
 def test_the_lines_after_a_command_give_its_outcome_seconds_and_slowest_nodes_first() -> None:
