@@ -24,7 +24,8 @@ Airflow would pass on to a task after it) nor a task of its own, whose start on 
 
 Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built for (default
 `CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
-scratch.
+scratch; `test_every_row` runs every test over every row, where a build tests the cutoffs it rebuilt and the
+events it loaded (docs/operations.md, "What a build tests").
 The dbt build runs in the `warehouse_writer` pool; the node tasks only read the build's results, in the
 default pool, and never run dbt themselves. To re-run the build, trigger a new run: a cleared
 `dbt_producer_watcher` skips (Cosmos never runs a second build in one run).
@@ -37,7 +38,13 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag
 
-from include.airflow_defaults import DEFAULT_ARGS, as_of_date_param, full_refresh_param, refusals_fail_at_once
+from include.airflow_defaults import (
+    DEFAULT_ARGS,
+    as_of_date_param,
+    every_row_param,
+    full_refresh_param,
+    refusals_fail_at_once,
+)
 from include.assets import MARTS, RAW_TABLES
 from include.cosmos_config import dbt_task_group
 from include.settings import get_settings
@@ -87,6 +94,7 @@ def refuse_or_wait_before_the_build(context: Any) -> None:
             default=AS_OF_DATE.isoformat() if AS_OF_DATE else "",
         ),
         "full_refresh": full_refresh_param(),
+        "test_every_row": every_row_param(),
     },
     doc_md=__doc__,
     tags=["customer-value", "dbt"],

@@ -85,6 +85,20 @@ def horizon_days_param(default: int) -> Param:
     )
 
 
+def every_row_param() -> Param:
+    """Return transform's `test_every_row` param: when true the build tests every row, not only what it
+    wrote."""
+    return Param(
+        False,
+        type="boolean",
+        title="Test every row",
+        description=(
+            "Run every dbt test over every row, as `dbt test` does; a build otherwise tests the cutoffs it "
+            "rebuilt and the events it loaded (the rows it kept were tested when written)."
+        ),
+    )
+
+
 def recompute_backtests_param() -> Param:
     """Return the monitor's `recompute_backtests` param: compute every backtest again when true."""
     return Param(

@@ -169,7 +169,12 @@ def dbt_task_group(group_id: str = "dbt", producer_args: dict[str, Any] | None =
         operator_args={
             "pool": WAREHOUSE_POOL,
             "full_refresh": "{{ params.full_refresh }}",
-            "vars": {"as_of_date": "{{ params.as_of_date }}", "label_horizons": label_horizons()},
+            "vars": {
+                "as_of_date": "{{ params.as_of_date }}",
+                "label_horizons": label_horizons(),
+                # rendered as the text 'True' or 'False': macro test_every_row reads it so
+                "test_every_row": "{{ params.test_every_row }}",
+            },
         },
     )
     report_only(group)

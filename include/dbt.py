@@ -223,12 +223,14 @@ def dbt_build(
     as_of_date: date | None = None,
     *,
     full_refresh: bool = False,
+    test_every_row: bool = False,
 ) -> None:
     """Seed, run and test the dbt project, bi marts aside, as of a date (default: settings, else data's end).
 
     The large intermediate models and fct_sessions are incremental: a build processes the loads that came
     since the last one. `full_refresh` rebuilds them from all raw data (after a change of their SQL or of
-    var gross_margin_rate).
+    var gross_margin_rate). A build tests what it wrote; `test_every_row` tests every row, as `dbt test`
+    does (dbt_project/macros/test_scope.sql).
     """
     settings = get_settings()
     as_of_date = as_of_date or settings.as_of_date
@@ -238,6 +240,8 @@ def dbt_build(
         dbt_vars["as_of_date"] = as_of_date.isoformat()
     if settings.horizon_days not in project_label_horizons():  # else dbt_project.yml's own holds
         dbt_vars["label_horizons"] = label_horizons()
+    if test_every_row:
+        dbt_vars["test_every_row"] = True
     command = ["build", "--full-refresh"] if full_refresh else ["build"]
     # as the transform DAG: the bi marts are publish's, built for the date it serves (include/publish.py);
     # built here for the marts' date, they would stop matching the serving copy of an older published date

@@ -74,6 +74,11 @@ def _dispatch(argv: list[str] | None) -> int:
     build.add_argument(
         "--full-refresh", action="store_true", help="rebuild the incremental models from all raw data"
     )
+    build.add_argument(
+        "--test-every-row",
+        action="store_true",
+        help="test every row, not only the cutoffs and raw rows this build brought",
+    )
     train = verbs.add_parser("train", help="train and evaluate the CLV and churn models out of time")
     train.add_argument("--horizon-days", type=POSITIVE, default=None)
     score = verbs.add_parser("score", help="write scores.customer_scores for the scoring date")
@@ -144,7 +149,8 @@ def _dispatch(argv: list[str] | None) -> int:
         from include.warehouse import wait_until_writable
 
         wait_until_writable()  # as the transform DAG does: a notebook's open connection makes it wait
-        dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh)
+        every_row = args.test_every_row
+        dbt_build(as_of_date=args.as_of_date, full_refresh=args.full_refresh, test_every_row=every_row)
     elif args.verb == "train":
         from ml.train import format_metrics, train_models
 

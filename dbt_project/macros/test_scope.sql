@@ -15,7 +15,7 @@
     incrementally in this invocation, or var test_every_row is true.
 #}
 {% macro cutoffs_rebuilt_by(model_names) -%}
-    {%- if not execute or var('test_every_row', false) -%}
+    {%- if not execute or every_row_tested() -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set cache = run_cache() -%}
@@ -72,7 +72,7 @@
     test_every_row, or before `read_by` exists.
 #}
 {% macro rows_new_to_the_build(read_by) -%}
-    {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH or var('test_every_row', false) -%}
+    {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH or every_row_tested() -%}
         {{- return(none) -}}
     {%- endif -%}
     {%- set relation = adapter.get_relation(
@@ -82,4 +82,12 @@
         {{- return(none) -}}
     {%- endif -%}
     {{- return(run_query('select max(_loaded_at) from ' ~ relation).columns[0].values()[0]) -}}
+{%- endmacro %}
+
+{#
+    Var test_every_row as a boolean: true, or the text 'true' in any case (Airflow renders the transform DAG's
+    param into the build's vars as 'True' or 'False', and the text 'False' would be true in Jinja).
+#}
+{% macro every_row_tested() -%}
+    {{- return((var('test_every_row', false) | string | lower) == 'true') -}}
 {%- endmacro %}

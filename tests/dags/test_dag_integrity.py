@@ -385,6 +385,7 @@ def test_rendering_the_dbt_project_logs_no_cosmos_warning(caplog: pytest.LogCapt
         # the horizons the label marts are built with (CVW_HORIZON_DAYS unset: dbt's 90 and 365)
         ("train", "horizon_days", [90, 365], [30, 0, 731, "90", 90.5]),
         ("transform", "full_refresh", [True, False], ["yes", 1]),
+        ("transform", "test_every_row", [True, False], ["yes", 1]),
         ("monitor", "recompute_backtests", [True, False], ["yes", 1]),
     ],
 )

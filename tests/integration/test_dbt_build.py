@@ -454,7 +454,9 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
         insert(con, "events", LATE_EVENTS, "events_late.csv", loaded_at=LATE_LOADED)
     as_of = {"as_of_date": AS_OF.isoformat()}
     target = tmp_path / "target"
-    run_dbt(["build", "--target-path", str(target)], warehouse_path=path, dbt_vars=as_of)  # passes
+    # the text 'False' is how the transform DAG renders its param test_every_row when false
+    built = {**as_of, "test_every_row": "False"}
+    run_dbt(["build", "--target-path", str(target)], warehouse_path=path, dbt_vars=built)  # passes
 
     results = json.loads((target / "run_results.json").read_text())["results"]
     compiled = {result["unique_id"].split(".")[2]: result["compiled_code"] for result in results}
@@ -463,9 +465,9 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
     assert rebuilt in compiled[FEATURE_KEY_TEST]
     assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[EVENT_KEY_TEST]
 
-    # the same build with var test_every_row finds them
+    # the same build with var test_every_row finds them ('True' as the DAG renders it, or true)
     with pytest.raises(DbtFailed) as every_row:
-        run_dbt(["build"], warehouse_path=path, dbt_vars={**as_of, "test_every_row": True})
+        run_dbt(["build"], warehouse_path=path, dbt_vars={**as_of, "test_every_row": "True"})
     planted = {LEAKAGE_TEST: "Got 3 results", FEATURE_KEY_TEST: "Got 1 result"}
     planted[DAYS_SINCE_TEST] = "Got 1 result"  # days_since_last_order = 0 breaks it too
     assert failed_tests(every_row.value) == planted

@@ -15,16 +15,34 @@ from include.dbt import DbtFailed
 from ml import cli
 
 
-def test_build_passes_the_date_and_full_refresh_to_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_passes_the_date_full_refresh_and_every_row_to_dbt(monkeypatch: pytest.MonkeyPatch) -> None:
     import include.dbt
 
     calls = []
     monkeypatch.setattr(include.dbt, "dbt_build", lambda **kwargs: calls.append(kwargs))
     cli.main(["build", "--as-of-date", "2024-06-01", "--full-refresh"])
+    cli.main(["build", "--test-every-row"])
     cli.main(["build"])
     assert calls == [
-        {"as_of_date": date(2024, 6, 1), "full_refresh": True},
-        {"as_of_date": None, "full_refresh": False},
+        {"as_of_date": date(2024, 6, 1), "full_refresh": True, "test_every_row": False},
+        {"as_of_date": None, "full_refresh": False, "test_every_row": True},
+        {"as_of_date": None, "full_refresh": False, "test_every_row": False},
+    ]
+
+
+def test_a_build_testing_every_row_gives_dbt_the_var(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import include.dbt
+
+    commands = []
+    monkeypatch.setattr(include.dbt, "refuse_a_build_without_data", lambda *args, **kwargs: None)
+    run = lambda args, **kwargs: commands.append((args, kwargs["dbt_vars"]))  # noqa: E731
+    monkeypatch.setattr(include.dbt, "run_dbt", run)
+    warehouse = tmp_path / "warehouse.duckdb"
+    include.dbt.dbt_build(warehouse, date(2024, 6, 1), test_every_row=True)
+    include.dbt.dbt_build(warehouse, date(2024, 6, 1))
+    assert commands == [
+        (["build", "--exclude", "tag:bi"], {"as_of_date": "2024-06-01", "test_every_row": True}),
+        (["build", "--exclude", "tag:bi"], {"as_of_date": "2024-06-01"}),
     ]
 
 
