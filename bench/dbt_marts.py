@@ -17,10 +17,10 @@ first, untimed) with the CPU seconds and peak memory of its process tree:
    new monthly cutoff too, which completes a month of labels and moves the oldest month off the spine.
 
 With `--build`, each run is a `dbt build` instead, models and tests in one process as the transform DAG runs
-them: a day's build tests the cutoffs it rebuilt and the events it loaded (dbt_project/macros/test_scope.sql),
-the full build every row; the table adds the tests' seconds (dbt's time of each test node, summed over its
-threads). With `--with-tests`, a `dbt test` (every data and unit test, over every row) after each run, timed
-apart: what a check of every row costs.
+them: a day's build tests the cutoffs it rebuilt and the raw events and lines it loaded
+(dbt_project/macros/test_scope.sql), the full build every row; the table adds the tests' seconds (dbt's time
+of each test node, summed over its threads). With `--with-tests`, a `dbt test` (every data and unit test,
+over every row) after each run, timed apart: what a check of every row costs.
 
 Timings are wall-clock seconds of one run, on a machine others may share (the highest 1-minute load
 average seen during each run is reported with it, and the CPU seconds, which other work beside the run

@@ -25,7 +25,7 @@ Airflow would pass on to a task after it) nor a task of its own, whose start on 
 Params: `as_of_date` (YYYY-MM-DD, optional) fixes the date the marts are built for (default
 `CVW_AS_OF_DATE`; empty: the day after the last order); `full_refresh` rebuilds incremental models from
 scratch; `test_every_row` runs every test over every row, where a build tests the cutoffs it rebuilt and the
-events it loaded (docs/operations.md, "What a build tests").
+raw events and lines it loaded (docs/operations.md, "What a build tests").
 The dbt build runs in the `warehouse_writer` pool; the node tasks only read the build's results, in the
 default pool, and never run dbt themselves. To re-run the build, trigger a new run: a cleared
 `dbt_producer_watcher` skips (Cosmos never runs a second build in one run).

@@ -94,7 +94,7 @@ def every_row_param() -> Param:
         title="Test every row",
         description=(
             "Run every dbt test over every row, as `dbt test` does; a build otherwise tests the cutoffs it "
-            "rebuilt and the events it loaded (the rows it kept were tested when written)."
+            "rebuilt and the raw events and lines it loaded (the rows it kept were tested when written)."
         ),
     )
 

@@ -4,7 +4,9 @@
     again each day cost more than the day's models at 1M customers (docs/benchmarks.md, "The daily tests at
     1M"). So in a build the tests of those marts check the cutoffs the build rebuilt, and every row whenever
     that is not known: `dbt test` on its own, a full build (`--full-refresh`, or a mart without a watermark
-    yet), a build that did not run the mart. Var test_every_row (default false) makes a build test every row.
+    yet), a build that did not run the mart. The key tests of the raw events and order lines likewise check
+    the rows loaded since the last build (tests/generic/unique_new_keys.sql). Var test_every_row (default
+    false) makes a build test every row.
 #}
 
 {#

@@ -429,6 +429,7 @@ DAYS_SINCE_TEST = (
     "days_since_last_order_days_since_first_order"
 )
 EVENT_KEY_TEST = "unique_new_keys_stg_shop__events_event_id__int_events_sessionized"
+LINE_KEY_TEST = "unique_new_keys_stg_shop__order_items_order_id__line_number__int_order_items_priced"
 
 
 def failed_tests(error: DbtFailed) -> dict[str, str]:
@@ -464,6 +465,7 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
     assert rebuilt in compiled[LEAKAGE_TEST]
     assert rebuilt in compiled[FEATURE_KEY_TEST]
     assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[EVENT_KEY_TEST]
+    assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[LINE_KEY_TEST]
 
     # the same build with var test_every_row finds them ('True' as the DAG renders it, or true)
     with pytest.raises(DbtFailed) as every_row:
@@ -479,13 +481,16 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
         run_dbt(["test", "--exclude", "test_type:unit"], warehouse_path=path, dbt_vars=as_of)
     assert failed_tests(every_test.value) == {**planted, EVENT_KEY_TEST: "Got 1 result"}
 
-    # A new load repeating an old event's key, not marked replaced: the build compares it with every event.
+    # A new load repeating an old event's key and an old line's, not marked replaced: the build compares
+    # each with every row.
+    new_load = datetime(2024, 10, 3, 6, 0)
     with duckdb.connect(str(path)) as con:
         e1 = [row for row in EVENTS if row[0] == "e1"]
-        insert(con, "events", e1, "events_new.csv", loaded_at=datetime(2024, 10, 3, 6, 0), mark=False)
+        insert(con, "events", e1, "events_new.csv", loaded_at=new_load, mark=False)
+        insert(con, "order_items", ORDER_ITEMS[-1:], "order_items_new.csv", loaded_at=new_load, mark=False)
     with pytest.raises(DbtFailed) as new_key:
         run_dbt(["build"], warehouse_path=path, dbt_vars=as_of)
-    assert failed_tests(new_key.value) == {EVENT_KEY_TEST: "Got 1 result"}
+    assert failed_tests(new_key.value) == {EVENT_KEY_TEST: "Got 1 result", LINE_KEY_TEST: "Got 1 result"}
 
 
 def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
