@@ -172,7 +172,7 @@ def dbt_task_group(group_id: str = "dbt", producer_args: dict[str, Any] | None =
             "vars": {
                 "as_of_date": "{{ params.as_of_date }}",
                 "label_horizons": label_horizons(),
-                # rendered as the text 'True' or 'False': macro test_every_row reads it so
+                # rendered as the text 'True' or 'False': macro every_row_tested reads it so
                 "test_every_row": "{{ params.test_every_row }}",
             },
         },
