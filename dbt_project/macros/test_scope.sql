@@ -5,16 +5,85 @@
     1M"). So in a build the tests of those marts check the cutoffs the build rebuilt, and every row whenever
     that is not known: `dbt test` on its own, a full build (`--full-refresh`, or a mart without a watermark
     yet), a build that did not run the mart. The key tests of the raw events and order lines likewise check
-    the rows loaded since the last build (tests/generic/unique_new_keys.sql). Var test_every_row (default
-    false) makes a build test every row.
+    the rows loaded since the last build (tests/generic/unique_new_keys.sql), and the key tests of the
+    session tables the sessions, days and customers the build rebuilt (macro rebuilt_rows_condition). Var
+    test_every_row (default false) makes a build test every row, and so does a model an earlier build left
+    unfinished (macros/unfinished_models.sql): a test of it may have failed then, and its rows are not known
+    to be tested.
 #}
+
+{#
+    On-run-start hook (dbt_project.yml), after mark_selected_models: what a build's tests need to know of
+    the warehouse as the build starts, kept in the run cache. The watermark (latest `_loaded_at`) of each
+    incremental model of `model_names` before any model runs, as the model itself reads it (macro
+    loaded_through), and the models an earlier build left unfinished. Not asked outside a build that
+    tests what it wrote.
+#}
+{% macro remember_the_build_start(model_names) -%}
+    {%- if execute and rows_tested_by_scope() -%}
+        {%- set cache = run_cache() -%}
+        {%- set unfinished = run_query(
+            'select distinct model_id from ' ~ unfinished_models_relation()
+            ~ " where invocation_id <> '" ~ invocation_id ~ "'"
+        ).columns[0].values() | list -%}
+        {%- do cache.update({'models left unfinished before the build': unfinished}) -%}
+        {%- for model_name in model_names -%}
+            {%- set relation = model_relation(model_name) -%}
+            {%- if adapter.get_relation(
+                database=relation.database, schema=relation.schema, identifier=relation.identifier
+            ) is not none -%}
+                {%- set watermark = run_query('select max(_loaded_at) from ' ~ relation).columns[0].values()[0] -%}
+                {%- do cache.update({'watermark before the build ' ~ model_name: watermark}) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1 as build_start_remembered
+{%- endmacro %}
+
+{#
+    The relation of model `model_name` of this project. A test's `where` config is rendered when the test
+    runs, after dbt has fixed what the test depends on, so it may not ref() a model the test does not name.
+#}
+{% macro model_relation(model_name) -%}
+    {%- set node = graph.nodes['model.' ~ project_name ~ '.' ~ model_name] -%}
+    {{- return(api.Relation.create(database=node.database, schema=node.schema, identifier=node.alias)) -}}
+{%- endmacro %}
+
+{#
+    True in a `dbt build` whose tests may look at what it wrote alone: not a full refresh, var test_every_row
+    not set. (`dbt test` on its own tests every row.)
+#}
+{% macro rows_tested_by_scope() -%}
+    {{- return(flags.WHICH == 'build' and not flags.FULL_REFRESH and not every_row_tested()) -}}
+{%- endmacro %}
+
+{#
+    The watermark model `model_name` held as this build started (macro remember_the_build_start), or none
+    (test every row) when that is not known - not a build that tests what it wrote, the model had no table
+    or no row yet - or an earlier build left the model unfinished.
+#}
+{% macro watermark_before_the_build(model_name) -%}
+    {%- if not execute or not rows_tested_by_scope() or left_unfinished_before(model_name) -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {{- return(run_cache().get('watermark before the build ' ~ model_name)) -}}
+{%- endmacro %}
+
+{#
+    True when a build before this one left model `model_name` unfinished (macros/unfinished_models.sql), or
+    when that is not known (the start hook did not look).
+#}
+{% macro left_unfinished_before(model_name) -%}
+    {%- set unfinished = run_cache().get('models left unfinished before the build') -%}
+    {{- return(unfinished is none or ('model.' ~ project_name ~ '.' ~ model_name) in unfinished) -}}
+{%- endmacro %}
 
 {#
     The cutoffs this dbt invocation rebuilt in the marts named `model_names` ('YYYY-MM-DD' strings, sorted, the
     union over the marts): the answers macro spine_cutoffs_to_build kept in the run cache for each incremental
     run of them (its key starts 'spine_cutoffs_to_build <unique_id> '; that macro is not changed for this, as
     a change to it asks every warehouse for a full refresh). None (every cutoff) when any of them did not run
-    incrementally in this invocation, or var test_every_row is true.
+    incrementally in this invocation, an earlier build left one unfinished, or var test_every_row is true.
 #}
 {% macro cutoffs_rebuilt_by(model_names) -%}
     {%- if not execute or every_row_tested() -%}
@@ -23,6 +92,9 @@
     {%- set cache = run_cache() -%}
     {%- set rebuilt = [] -%}
     {%- for model_name in model_names -%}
+        {%- if left_unfinished_before(model_name) -%}
+            {{- return(none) -}}
+        {%- endif -%}
         {%- set prefix = 'spine_cutoffs_to_build model.' ~ project_name ~ '.' ~ model_name ~ ' ' -%}
         {%- set answers = [] -%}
         {%- for key, cutoffs in cache.items() if key.startswith(prefix) -%}
@@ -47,9 +119,10 @@
 {%- endmacro %}
 
 {#
-    dbt's get_where_subquery, the relation a generic test reads, with one placeholder more in its `where`
+    dbt's get_where_subquery, the relation a generic test reads, with two placeholders more in its `where`
     config: `__rebuilt_cutoffs__` becomes macro rebuilt_cutoffs_condition on the tested mart's cutoff_date,
-    e.g. `config: {where: __rebuilt_cutoffs__}` on a test of customer_features.
+    e.g. `config: {where: __rebuilt_cutoffs__}` on a test of customer_features, and `__rebuilt_rows__` macro
+    rebuilt_rows_condition of the tested model.
 #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
@@ -57,6 +130,9 @@
         {%- set where = where | replace(
             '__rebuilt_cutoffs__', rebuilt_cutoffs_condition('cutoff_date', [relation.identifier])
         ) -%}
+    {%- endif -%}
+    {%- if where and '__rebuilt_rows__' in where -%}
+        {%- set where = where | replace('__rebuilt_rows__', rebuilt_rows_condition(relation.identifier)) -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}
@@ -68,22 +144,76 @@
 {%- endmacro %}
 
 {#
-    For a test of a staged raw table in a `dbt build`: the latest `_loaded_at` the incremental model `read_by`
-    holds, before the build runs it (a model's tests run before the models that read it), so the rows loaded
-    after it are the ones this build brings. None (every row) in `dbt test`, a full build, with var
-    test_every_row, or before `read_by` exists.
+    For a test of the staged raw table `tested` in a `dbt build`: the latest `_loaded_at` the incremental
+    model `read_by` held as the build started (macro watermark_before_the_build), so the rows loaded after it
+    are the ones this build brings. None (every row) in `dbt test`, a full build, with var test_every_row,
+    before `read_by` has rows, or when an earlier build left `tested` unfinished.
 #}
-{% macro rows_new_to_the_build(read_by) -%}
-    {%- if not execute or flags.WHICH != 'build' or flags.FULL_REFRESH or every_row_tested() -%}
+{% macro rows_new_to_the_build(read_by, tested) -%}
+    {%- if not execute or left_unfinished_before(tested) -%}
         {{- return(none) -}}
     {%- endif -%}
-    {%- set relation = adapter.get_relation(
-        database=target.database, schema=generate_schema_name('intermediate', none), identifier=read_by
-    ) -%}
-    {%- if relation is none -%}
-        {{- return(none) -}}
+    {{- return(watermark_before_the_build(read_by)) -}}
+{%- endmacro %}
+
+{#
+    A SQL condition keeping the rows of model `model_name`, one of the session tables, that this build
+    rebuilt, replaying the model's own rule from the watermark it held as the build started (see each model's
+    header): `true` (every row) when that watermark is not known (macro watermark_before_the_build). Each
+    key test of these tables holds the unit the model rebuilds whole (a day, a session, a customer), so a
+    duplicated key lies wholly inside or outside the rows kept.
+#}
+{% macro rebuilt_rows_condition(model_name) -%}
+    {%- set since = watermark_before_the_build(model_name) -%}
+    {%- if since is none -%}
+        {{- return('true') -}}
     {%- endif -%}
-    {{- return(run_query('select max(_loaded_at) from ' ~ relation).columns[0].values()[0]) -}}
+    {%- set since_literal = timestamp_literal(since) -%}
+    {%- set session_days = model_relation('int_events_sessionized') -%}
+    {%- set replaced_days = replaced_row_dates('events', 'event_at', 'activity_date') -%}
+    {%- if model_name == 'int_events_sessionized' -%}
+        {#- every day from the first one that events loaded or replaced since touch -#}
+        {%- set first_new_event = earliest_new(source('shop', 'events'), 'event_at', since_literal) -%}
+        {%- set first_replaced_day = earliest_new(replaced_days, 'activity_date', since_literal) -%}
+        {%- set condition = 'activity_date >= ' ~ dbt.date_trunc(
+            'day', 'least(' ~ first_new_event ~ ', ' ~ first_replaced_day ~ ')'
+        ) -%}
+    {%- elif model_name == 'fct_sessions' -%}
+        {#- every session with a session-day loaded since, or an event replaced since -#}
+        {%- set condition -%}
+            session_id in (
+                select session_id from {{ session_days }} where _loaded_at > {{ since_literal }}
+                union
+                select session_id from {{ replaced_events_since(since_literal) }} as replaced
+            )
+        {%- endset -%}
+    {%- elif model_name == 'int_customer_active_day_spans' -%}
+        {#- every customer with a session-day loaded since, and those with a day on or after the first day
+            the loads touch. The model takes the latter from its table before the run; a customer whose
+            every day from then on is gone lost it to an event replaced since, and is kept by its customer -#}
+        {%- set condition -%}
+            customer_id in (
+                select customer_id from {{ session_days }} where _loaded_at > {{ since_literal }}
+                union
+                select customer_id from {{ replaced_events_since(since_literal) }} as replaced
+                union
+                select customer_id from {{ model_relation('int_customer_active_day_spans') }}
+                where activity_date >= (
+                    select min(touched.activity_date) from (
+                        select activity_date from {{ session_days }} where _loaded_at > {{ since_literal }}
+                        union all
+                        select activity_date from {{ replaced_days }} as replaced
+                        where _loaded_at > {{ since_literal }}
+                    ) as touched
+                )
+            )
+        {%- endset -%}
+    {%- else -%}
+        {{- exceptions.raise_compiler_error(
+            'macro rebuilt_rows_condition has no rule for ' ~ model_name ~ ': add its rebuild rule there'
+        ) -}}
+    {%- endif -%}
+    {{- return(condition) -}}
 {%- endmacro %}
 
 {#

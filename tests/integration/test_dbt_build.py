@@ -481,8 +481,16 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
         run_dbt(["test", "--exclude", "test_type:unit"], warehouse_path=path, dbt_vars=as_of)
     assert failed_tests(every_test.value) == {**planted, EVENT_KEY_TEST: "Got 1 result"}
 
-    # A new load repeating an old event's key and an old line's, not marked replaced: the build compares
-    # each with every row.
+    # The failed build left the staged events unfinished (the leakage test, which reads them, failed): the
+    # next build compares every event key, e8's of the first load included.
+    with pytest.raises(DbtFailed) as after_failure:
+        run_dbt(["build"], warehouse_path=path, dbt_vars=as_of)
+    assert failed_tests(after_failure.value) == {EVENT_KEY_TEST: "Got 1 result"}
+
+    # On a warehouse whose builds all passed, a new load repeating an old event's key and an old line's, not
+    # marked replaced: the build compares each new key with every row.
+    path = tmp_path / "passed.duckdb"
+    shutil.copyfile(warehouse, path)
     new_load = datetime(2024, 10, 3, 6, 0)
     with duckdb.connect(str(path)) as con:
         e1 = [row for row in EVENTS if row[0] == "e1"]
@@ -491,6 +499,94 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
     with pytest.raises(DbtFailed) as new_key:
         run_dbt(["build"], warehouse_path=path, dbt_vars=as_of)
     assert failed_tests(new_key.value) == {EVENT_KEY_TEST: "Got 1 result", LINE_KEY_TEST: "Got 1 result"}
+
+
+SESSION_DAY_KEY_TEST = (
+    "unique_combination_of_columns_int_events_sessionized_session_id__activity_date__customer_id"
+)
+SESSION_KEY_TEST = "unique_combination_of_columns_fct_sessions_session_id__customer_id"
+ACTIVE_DAY_KEY_TEST = "unique_combination_of_columns_int_customer_active_day_spans_customer_id__activity_date"
+
+
+def rebuilt_units(path: Path, target: Path) -> dict[str, list[str]]:
+    """Return, for each session table's key test of the last build into `target`, the units (days, sessions,
+    customers) of the rows its compiled `where` keeps, read from the warehouse at `path`."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    compiled = {result["unique_id"].split(".")[2]: result["compiled_code"] for result in results}
+    units = {}
+    for test, unit in [
+        (SESSION_DAY_KEY_TEST, "activity_date"),
+        (SESSION_KEY_TEST, "session_id"),
+        (ACTIVE_DAY_KEY_TEST, "customer_id"),
+    ]:
+        [kept] = re.findall(r"(\(select \* from .+?\) dbt_subquery)", compiled[test], flags=re.DOTALL)
+        with duckdb.connect(str(path), read_only=True) as con:
+            found = con.execute(f"select distinct {unit} from {kept} order by 1").fetchall()
+        units[test] = [str(value) for (value,) in found]
+    return units
+
+
+def test_the_session_tables_key_tests_look_at_what_a_build_rebuilt_and_at_every_row_after_a_failure(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    # A second row of a key, in the units no later load touches: s1's session-day of 05-25 (c1), its
+    # session (c1) and c1's active day 05-25 (which the second load rebuilds, replacing the planted row).
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
+    with duckdb.connect(str(path)) as con:
+        day = "activity_date = date '2024-05-25'"
+        for table, key in [
+            ("intermediate.int_events_sessionized", f"session_id = 's1' and {day}"),
+            ("marts.fct_sessions", "session_id = 's1'"),
+            ("intermediate.int_customer_active_day_spans", f"customer_id = 'c1' and {day}"),
+        ]:
+            con.execute(f"insert into {table} select * from {table} where {key}")
+    as_of = {"as_of_date": AS_OF.isoformat()}
+    target = tmp_path / "target"
+    build_args = ["build", "--exclude", "test_type:unit", "--target-path", str(target)]
+
+    # An event of c5 in s4 on 06-15: that day, that session and that customer are rebuilt, and tested.
+    with duckdb.connect(str(path)) as con:
+        e10 = ("e10", "s4", "c5", "page_view", ts("2024-06-15 09:30"), None)
+        insert(con, "events", [e10], "events_1.csv", loaded_at=LATE_LOADED)
+    run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)  # passes
+    assert rebuilt_units(path, target) == {
+        SESSION_DAY_KEY_TEST: ["2024-06-15"],
+        SESSION_KEY_TEST: ["s4"],
+        ACTIVE_DAY_KEY_TEST: ["c5"],
+    }
+
+    # e7 (anonymous, s3 on 05-26) reloaded as c3's on 05-27: the days from 05-26 (05-26 is gone), s3, c3 and
+    # the customers with a day from 05-26 (c1 on 06-10, c5 on 06-15) are rebuilt.
+    with duckdb.connect(str(path)) as con:
+        e7 = ("e7", "s3", "c3", "product_view", ts("2024-05-27 09:00"), "p2")
+        insert(con, "events", [e7], "events_2.csv", loaded_at=datetime(2024, 10, 3, 6, 0))
+    run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)  # passes: s1's rows were not rebuilt
+    assert rebuilt_units(path, target) == {
+        SESSION_DAY_KEY_TEST: ["2024-05-27", "2024-06-10", "2024-06-15"],
+        SESSION_KEY_TEST: ["s3"],
+        ACTIVE_DAY_KEY_TEST: ["c1", "c3", "c5"],
+    }
+
+    # Every row: s1's second session-day row fails the build, which skips the models after
+    # int_events_sessionized and leaves them unfinished. The next build, with nothing new, tests every row of
+    # them again, and fails the same way.
+    with pytest.raises(DbtFailed) as every_row:
+        run_dbt(build_args, warehouse_path=path, dbt_vars={**as_of, "test_every_row": True})
+    assert failed_tests(every_row.value) == {SESSION_DAY_KEY_TEST: "Got 1 result"}
+    with pytest.raises(DbtFailed) as after_failure:
+        run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)
+    assert failed_tests(after_failure.value) == {SESSION_DAY_KEY_TEST: "Got 1 result"}
+
+    # With that row gone, fct_sessions (unfinished since) is built and tested on every row: its second s1 row.
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "delete from intermediate.int_events_sessionized where session_id = 's1' and rowid = "
+            "(select max(rowid) from intermediate.int_events_sessionized where session_id = 's1')"
+        )
+    with pytest.raises(DbtFailed) as next_model:
+        run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)
+    assert failed_tests(next_model.value) == {SESSION_KEY_TEST: "Got 1 result"}
 
 
 def test_extra_cutoff_dates_get_features_and_labels_when_their_horizon_is_complete(
