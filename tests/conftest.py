@@ -41,6 +41,32 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return project
 
 
+@pytest.fixture()
+def dbt_show(tmp_path: Path) -> Callable[..., list[dict]]:
+    """Return show(query, environment, limit=5): the rows `dbt show --inline` gives for a query (Jinja and
+    the project's macros included) run in the project with the environment, as dicts."""
+
+    def show(query: str, environment: dict[str, str], limit: int = 5) -> list[dict]:
+        project = REPO_ROOT / "dbt_project"
+        shown = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dbt"), "show", "--inline", query, "--limit", str(limit),
+                "--output", "json", "--log-format", "json", "--project-dir", str(project),
+                "--profiles-dir", str(project),
+                "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+            ],
+            env=environment, capture_output=True, text=True, check=False, timeout=300,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stdout[-2000:]
+        return next(
+            json.loads(json.loads(line)["data"]["preview"])
+            for line in shown.stdout.splitlines()
+            if line.startswith("{") and "preview" in json.loads(line).get("data", {})
+        )
+
+    return show
+
+
 # Another process holding a DuckDB file (a notebook, a `cvw sql`, a scoring): argv path, mode, and seconds
 # to hold it, or "stdin" to hold it until its stdin closes.
 HOLDER = """

@@ -9,6 +9,8 @@
 
 {%- set features_model = graph.nodes.get('model.customer_value.customer_features') if execute else none %}
 {%- set has_visits = features_model is none or 'days_since_last_visit' in features_model.columns %}
+{#- a daily build's one cutoff, the new scoring date, is aggregated on its own (macro leakage_history_at) #}
+{%- set tested_cutoffs = cutoffs_rebuilt_by(['customer_features']) %}
 
 with
 
@@ -28,7 +30,11 @@ events as (
 
 -- each row's completed orders before its cutoff, the last of them and the last visit (macro leakage_history)
 history as (
+    {%- if tested_cutoffs is not none and tested_cutoffs | length == 1 %}
+    {{ leakage_history_at(tested_cutoffs | first, 'features', 'orders', 'events', has_visits) | indent(4) }}
+    {%- else %}
     {{ leakage_history('features', 'orders', 'events', has_visits) | indent(4) }}
+    {%- endif %}
 ),
 
 compared as (

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -14,7 +11,6 @@ import pytest
 from include.dbt import dbt_environment
 
 PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
-DBT = Path(sys.executable).parent / "dbt"
 
 
 def test_the_project_passes_dbt_its_settings_with_empty_meaning_the_default(monkeypatch) -> None:
@@ -34,28 +30,12 @@ def test_the_project_passes_dbt_its_settings_with_empty_meaning_the_default(monk
     assert (environment["DO_NOT_TRACK"], environment["DBT_SEND_ANONYMOUS_USAGE_STATS"]) == ("1", "false")
 
 
-def _dbt_show(query: str, environment: dict[str, str], tmp_path: Path) -> list[dict]:
-    """Return the rows `dbt show --inline` gives for a query in the project, run with the environment."""
-    shown = subprocess.run(
-        [
-            str(DBT), "show", "--inline", query, "--output", "json", "--log-format", "json",
-            "--project-dir", str(PROJECT), "--profiles-dir", str(PROJECT),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-        ],
-        env=environment, capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
-    assert shown.returncode == 0, shown.stdout[-2000:]
-    return next(
-        json.loads(json.loads(line)["data"]["preview"])
-        for line in shown.stdout.splitlines()
-        if line.startswith("{") and "preview" in json.loads(line).get("data", {})
-    )
-
-
 @pytest.mark.parametrize(
     ("rate", "memory", "expected"), [("", "", (0.4, "80%")), ("0.25", "1GB", (0.25, "1GB"))]
 )
-def test_dbt_run_by_hand_reads_an_empty_variable_as_the_default(tmp_path, rate, memory, expected) -> None:
+def test_dbt_run_by_hand_reads_an_empty_variable_as_the_default(
+    tmp_path, dbt_show, rate, memory, expected
+) -> None:
     # an analyst's `dbt` in a shell with CVW_GROSS_MARGIN_RATE= set: dbt used to read margin 0.0 (the CLV
     # kept 0.4) and fail on memory_limit ''
     environment = {
@@ -67,13 +47,13 @@ def test_dbt_run_by_hand_reads_an_empty_variable_as_the_default(tmp_path, rate, 
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     query = "select {{ var('gross_margin_rate') }} as rate, current_setting('memory_limit') as memory"
-    rows = _dbt_show(query, environment, tmp_path)
+    rows = dbt_show(query, environment)
     assert rows[0]["rate"] == expected[0]
     # DuckDB reports the limit in binary units; 80% is of this machine's memory
     assert rows[0]["memory"] == "953.6 MiB" if expected[1] == "1GB" else rows[0]["memory"].endswith("GiB")
 
 
-def test_dbt_reads_and_writes_timestamps_in_utc_whatever_the_machines_zone(tmp_path) -> None:
+def test_dbt_reads_and_writes_timestamps_in_utc_whatever_the_machines_zone(tmp_path, dbt_show) -> None:
     # dbt's DuckDB session took the machine's zone (every other connection of the project is UTC): under
     # TZ=Pacific/Kiritimati a Paris order at 00:30 on 1 March (+01:00) fell on 1 March, not 29 February
     environment = {
@@ -87,7 +67,7 @@ def test_dbt_reads_and_writes_timestamps_in_utc_whatever_the_machines_zone(tmp_p
         "select current_setting('TimeZone') as zone, "
         "cast(cast('2024-03-01 00:30:00+01:00' as timestamptz) as date)::varchar as day"
     )
-    rows = _dbt_show(query, environment, tmp_path)
+    rows = dbt_show(query, environment)
     assert rows == [{"zone": "UTC", "day": "2024-02-29"}]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import date, datetime
@@ -13,7 +14,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from include.dbt import DbtFailed, run_dbt
+from include.dbt import DbtFailed, dbt_environment, run_dbt
 from include.raw_schema import RAW_TABLES
 from include.raw_tables import create_tables, mark_replaced
 
@@ -419,6 +420,56 @@ def test_the_leakage_test_returns_each_feature_row_that_saw_its_cutoff_day_or_la
         ("c1", date(2024, 6, 1), 2, 2, 78, 78, 0, 7),
         ("c1", date(2024, 7, 1), 4, 3, 21, 21, 21, 21),
         ("c3", date(2024, 6, 1), 1, 1, 0, 1, None, None),
+    ]
+
+
+# The leakage test's recomputation at the planted cutoffs, each aggregated on its own as a daily build's one
+# cutoff (macro leakage_history_at), and both at once (macro leakage_history), side by side.
+ONE_CUTOFF_AND_EVERY_CUTOFF = """
+with
+orders as (select * from {{ ref('stg_shop__orders') }}),
+events as (select * from {{ ref('stg_shop__events') }}),
+{%- for cutoff in ['2024-06-01', '2024-07-01'] %}
+features_{{ loop.index }} as (
+    select * from {{ ref('customer_features') }} where cutoff_date = date '{{ cutoff }}'
+),
+at_{{ loop.index }} as ({{ leakage_history_at(cutoff, 'features_' ~ loop.index, 'orders', 'events', true) }}),
+{%- endfor %}
+both_cutoffs as (
+    select * from {{ ref('customer_features') }} where cutoff_date in ('2024-06-01', '2024-07-01')
+),
+at_both as ({{ leakage_history('both_cutoffs', 'orders', 'events', true) }}),
+rows as (
+    select 'one' as way, * from at_1
+    union all select 'one', * from at_2
+    union all select 'every', * from at_both
+)
+select
+    way, customer_id, cast(cutoff_date as varchar) as cutoff_date, orders_lifetime, orders_before_cutoff,
+    days_since_last_order, cast(last_order_at as varchar) as last_order_at, days_since_last_visit,
+    cast(last_event_at as varchar) as last_event_at
+from rows
+"""
+
+
+def test_a_daily_builds_one_cutoff_is_checked_for_leaks_as_every_cutoff_is(
+    warehouse: Path, tmp_path: Path, dbt_show
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
+    plant_leaks(path)
+    shown = dbt_show(ONE_CUTOFF_AND_EVERY_CUTOFF, {**os.environ, **dbt_environment(path)}, limit=100)
+    one = sorted(tuple(row.values())[1:] for row in shown if row["way"] == "one")
+    every = sorted(tuple(row.values())[1:] for row in shown if row["way"] == "every")
+    assert one == every
+    # c1 and c3 at 06-01, c1 and c2 at 07-01, each with its planted leak beside what the data before gives
+    assert one == [
+        ("c1", "2024-06-01", 2, 2, 78, "2024-03-15 12:00:00", 0, "2024-05-25 10:02:00"),
+        ("c1", "2024-07-01", 4, 3, 21, "2024-06-10 15:00:00", 21, "2024-06-10 15:00:00"),
+        ("c2", "2024-06-01", 1, 1, 121, "2024-02-01 08:00:00", None, None),
+        ("c2", "2024-07-01", 1, 1, 151, "2024-02-01 08:00:00", None, None),
+        ("c3", "2024-06-01", 1, 1, 0, "2024-05-31 23:30:00", None, None),
+        ("c3", "2024-07-01", 2, 2, 30, "2024-06-01 00:00:00", None, None),
     ]
 
 
