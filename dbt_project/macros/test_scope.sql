@@ -4,9 +4,10 @@
     again each day cost more than the day's models at 1M customers (docs/benchmarks.md, "The daily tests at
     1M"). So in a build the tests of those marts check the cutoffs the build rebuilt, and every row whenever
     that is not known: `dbt test` on its own, a full build (`--full-refresh`, or a mart without a watermark
-    yet), a build that did not run the mart. The key tests of the raw events and order lines likewise check
-    the rows loaded since the last build (tests/generic/unique_new_keys.sql), and the key tests of the
-    session tables the sessions, days and customers the build rebuilt (macro rebuilt_rows_condition). Var
+    yet), a build that did not run the mart. The key tests of the raw orders, lines and events and of the
+    incremental models of orders and lines likewise check the rows loaded since the last build
+    (tests/generic/unique_new_keys.sql, placeholder `__new_to__`), and the key tests of the session tables
+    the sessions, days and customers the build rebuilt (macro rebuilt_rows_condition). Var
     test_every_row (default false) makes a build test every row, and so does a model an earlier build left
     unfinished (macros/unfinished_models.sql): a test of it may have failed then, and its rows are not known
     to be tested.
@@ -119,10 +120,12 @@
 {%- endmacro %}
 
 {#
-    dbt's get_where_subquery, the relation a generic test reads, with two placeholders more in its `where`
+    dbt's get_where_subquery, the relation a generic test reads, with three placeholders more in its `where`
     config: `__rebuilt_cutoffs__` becomes macro rebuilt_cutoffs_condition on the tested mart's cutoff_date,
-    e.g. `config: {where: __rebuilt_cutoffs__}` on a test of customer_features, and `__rebuilt_rows__` macro
-    rebuilt_rows_condition of the tested model.
+    e.g. `config: {where: __rebuilt_cutoffs__}` on a test of customer_features; `__rebuilt_rows__` macro
+    rebuilt_rows_condition of the tested model; `__new_to__<model>` the rows loaded since the build before,
+    `_loaded_at` after the watermark <model> held as the build started (macro rows_new_to_the_build), for a
+    test of a staged raw table whose verdict on a row does not change with later rows (a line's order).
 #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
@@ -133,6 +136,14 @@
     {%- endif -%}
     {%- if where and '__rebuilt_rows__' in where -%}
         {%- set where = where | replace('__rebuilt_rows__', rebuilt_rows_condition(relation.identifier)) -%}
+    {%- endif -%}
+    {%- set new_to = modules.re.search('__new_to__(\\w+)', where or '') -%}
+    {%- if new_to -%}
+        {%- set loaded_after = rows_new_to_the_build(new_to.group(1), relation.identifier) -%}
+        {%- set where = where | replace(
+            new_to.group(0),
+            '_loaded_at > ' ~ timestamp_literal(loaded_after) if loaded_after is not none else 'true'
+        ) -%}
     {%- endif -%}
     {%- if where -%}
         {%- set filtered -%}

@@ -481,6 +481,14 @@ DAYS_SINCE_TEST = (
 )
 EVENT_KEY_TEST = "unique_new_keys_stg_shop__events_event_id__int_events_sessionized"
 LINE_KEY_TEST = "unique_new_keys_stg_shop__order_items_order_id__line_number__int_order_items_priced"
+ORDER_KEY_TEST = "unique_new_keys_stg_shop__orders_order_id__int_orders_valued"
+# the key tests of the incremental models of orders and lines, and the lines' order test
+ORDER_MODEL_TESTS = [
+    "unique_new_keys_int_orders_valued_order_id__int_orders_valued",
+    "unique_new_keys_int_orders_running_totals_order_id__int_orders_running_totals",
+    "unique_new_keys_int_order_items_priced_order_id__line_number__int_order_items_priced",
+    "relationships_stg_shop__order_items_order_id__order_id__ref_stg_shop__orders_",
+]
 
 
 def failed_tests(error: DbtFailed) -> dict[str, str]:
@@ -515,8 +523,8 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
     rebuilt = "in (cast('2024-08-01' as date), cast('2024-09-01' as date), cast('2024-10-01' as date))"
     assert rebuilt in compiled[LEAKAGE_TEST]
     assert rebuilt in compiled[FEATURE_KEY_TEST]
-    assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[EVENT_KEY_TEST]
-    assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[LINE_KEY_TEST]
+    for test in [EVENT_KEY_TEST, LINE_KEY_TEST, ORDER_KEY_TEST, *ORDER_MODEL_TESTS]:
+        assert "_loaded_at > cast('2024-10-01 06:00:00' as timestamp)" in compiled[test], test
 
     # the same build with var test_every_row finds them ('True' as the DAG renders it, or true)
     with pytest.raises(DbtFailed) as every_row:
@@ -538,8 +546,8 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
         run_dbt(["build"], warehouse_path=path, dbt_vars=as_of)
     assert failed_tests(after_failure.value) == {EVENT_KEY_TEST: "Got 1 result"}
 
-    # On a warehouse whose builds all passed, a new load repeating an old event's key and an old line's, not
-    # marked replaced: the build compares each new key with every row.
+    # On a warehouse whose builds all passed, a new load repeating an old event's key, an old line's and an
+    # old order's, not marked replaced: the build compares each new key with every row.
     path = tmp_path / "passed.duckdb"
     shutil.copyfile(warehouse, path)
     new_load = datetime(2024, 10, 3, 6, 0)
@@ -547,9 +555,11 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
         e1 = [row for row in EVENTS if row[0] == "e1"]
         insert(con, "events", e1, "events_new.csv", loaded_at=new_load, mark=False)
         insert(con, "order_items", ORDER_ITEMS[-1:], "order_items_new.csv", loaded_at=new_load, mark=False)
+        insert(con, "orders", ORDERS[:1], "orders_new.csv", loaded_at=new_load, mark=False)
     with pytest.raises(DbtFailed) as new_key:
         run_dbt(["build"], warehouse_path=path, dbt_vars=as_of)
-    assert failed_tests(new_key.value) == {EVENT_KEY_TEST: "Got 1 result", LINE_KEY_TEST: "Got 1 result"}
+    new_keys = {EVENT_KEY_TEST: "Got 1 result", LINE_KEY_TEST: "Got 1 result", ORDER_KEY_TEST: "Got 1 result"}
+    assert failed_tests(new_key.value) == new_keys
 
 
 SESSION_DAY_KEY_TEST = (

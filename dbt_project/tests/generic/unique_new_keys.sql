@@ -1,12 +1,14 @@
 {#
-    Key test of a staged raw table: no two rows of `model` share the key, `column_name` or
-    `combination_of_columns`. In a `dbt build` it looks only at the keys of the rows loaded since the build
-    before it, which it finds in the watermark of `read_by`, the incremental model that reads the table
-    first (its `_loaded_at` as the build started, macro rows_new_to_the_build): each of those keys is
-    compared with every row, so a new row that repeats an old key fails as well, while the old rows, tested
-    when they came, are not grouped again. A day of a 1M shop loads about 0.3% of its 55M events
-    (docs/benchmarks.md). Every key otherwise (macro rows_new_to_the_build). Returns the duplicated keys
-    with their number of rows; a key with a null is skipped, as dbt's unique test skips nulls.
+    Key test of a staged raw table or an incremental model: no two rows of `model` share the key,
+    `column_name` or `combination_of_columns`. In a `dbt build` it looks only at the keys of the rows loaded
+    since the build before it, which it finds in the watermark of `read_by` (the incremental model that
+    reads the table first, or the model itself) as the build started, its `_loaded_at` (macro
+    rows_new_to_the_build): each of those keys is compared with every row, so a new row that repeats an old
+    key fails as well, while the old rows, tested when they came, are not grouped again. A day of a 1M shop
+    loads about 0.3% of its 55M events (docs/benchmarks.md). A model's row carries the latest load of its
+    own order or line, so a key written again without a new load is a key tested before. Every key
+    otherwise (macro rows_new_to_the_build). Returns the duplicated keys with their number of rows; a key
+    with a null is skipped, as dbt's unique test skips nulls.
 #}
 {% test unique_new_keys(model, read_by, column_name=none, combination_of_columns=none) %}
 
