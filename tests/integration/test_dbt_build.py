@@ -488,6 +488,7 @@ ORDER_MODEL_TESTS = [
     "unique_new_keys_int_orders_running_totals_order_id__int_orders_running_totals",
     "unique_new_keys_int_order_items_priced_order_id__line_number__int_order_items_priced",
     "relationships_stg_shop__order_items_order_id__order_id__ref_stg_shop__orders_",
+    "unique_new_keys_fct_orders_order_id__int_orders_valued__int_orders_valued",
 ]
 
 

@@ -7,10 +7,12 @@
     key fails as well, while the old rows, tested when they came, are not grouped again. A day of a 1M shop
     loads about 0.3% of its 55M events (docs/benchmarks.md). A model's row carries the latest load of its
     own order or line, so a key written again without a new load is a key tested before. Every key
-    otherwise (macro rows_new_to_the_build). Returns the duplicated keys with their number of rows; a key
-    with a null is skipped, as dbt's unique test skips nulls.
+    otherwise (macro rows_new_to_the_build). `keys_of`: for a model without `_loaded_at` that is a view of
+    one with it (fct_orders of int_orders_valued), the model whose new rows give the new keys. Returns the
+    duplicated keys with their number of rows; a key with a null is skipped, as dbt's unique test skips
+    nulls.
 #}
-{% test unique_new_keys(model, read_by, column_name=none, combination_of_columns=none) %}
+{% test unique_new_keys(model, read_by, column_name=none, combination_of_columns=none, keys_of=none) %}
 
 {%- set key = combination_of_columns or [column_name] %}
 {#- the model's name; none when a `where` config made it a subquery (then every row is compared) #}
@@ -22,7 +24,7 @@ with
 {%- if loaded_after is not none %}
 
 new_keys as (
-    select distinct {{ key | join(', ') }} from {{ model }}
+    select distinct {{ key | join(', ') }} from {{ model_relation(keys_of) if keys_of else model }}
     where _loaded_at > {{ timestamp_literal(loaded_after) }}
 ),
 {%- endif %}
