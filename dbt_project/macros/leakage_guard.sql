@@ -54,32 +54,9 @@
     ),
     {%- endif %}
 
+    -- every order_history and visit_history row is one of features, by customer and cutoff
     history as (
-        select
-            {{ features }}.customer_id,
-            {{ features }}.cutoff_date,
-            {{ features }}.orders_lifetime,
-            order_history.orders_before_cutoff,
-            {{ features }}.days_since_last_order,
-            order_history.last_order_at,
-            {%- if has_visits %}
-            {{ features }}.days_since_last_visit,
-            visit_history.last_event_at
-            {%- else %}
-            cast(null as {{ dbt.type_bigint() }}) as days_since_last_visit,
-            cast(null as {{ dbt.type_timestamp() }}) as last_event_at
-            {%- endif %}
-        from {{ features }}
-        inner join order_history
-            on
-                {{ features }}.customer_id = order_history.customer_id
-                and {{ features }}.cutoff_date = order_history.cutoff_date
-        {%- if has_visits %}
-        inner join visit_history
-            on
-                {{ features }}.customer_id = visit_history.customer_id
-                and {{ features }}.cutoff_date = visit_history.cutoff_date
-        {%- endif %}
+        {{- leakage_history_beside(features, has_visits, ['customer_id', 'cutoff_date']) | indent(8) }}
     )
 
     select * from history
@@ -203,29 +180,40 @@
     ),
     {%- endif %}
 
+    -- order_history and visit_history by customer: every row of features has the one cutoff
     history as (
-        select
-            {{ features }}.customer_id,
-            {{ features }}.cutoff_date,
-            {{ features }}.orders_lifetime,
-            coalesce(order_history.orders_before_cutoff, 0) as orders_before_cutoff,
-            {{ features }}.days_since_last_order,
-            order_history.last_order_at,
-            {%- if has_visits %}
-            {{ features }}.days_since_last_visit,
-            visit_history.last_event_at
-            {%- else %}
-            cast(null as {{ dbt.type_bigint() }}) as days_since_last_visit,
-            cast(null as {{ dbt.type_timestamp() }}) as last_event_at
-            {%- endif %}
-        from {{ features }}
-        left join order_history
-            on {{ features }}.customer_id = order_history.customer_id
-        {%- if has_visits %}
-        left join visit_history
-            on {{ features }}.customer_id = visit_history.customer_id
-        {%- endif %}
+        {{- leakage_history_beside(features, has_visits, ['customer_id']) | indent(8) }}
     )
 
     select * from history
 {%- endmacro %}
+
+{#
+    The rows of `features` with their customer's completed orders before the cutoff, the last of them and the
+    last event, from the CTEs order_history and visit_history (when `has_visits`), joined on `keys`: a
+    customer without an order or event before it has none there.
+#}
+{% macro leakage_history_beside(features, has_visits, keys) %}
+select
+    {{ features }}.customer_id,
+    {{ features }}.cutoff_date,
+    {{ features }}.orders_lifetime,
+    coalesce(order_history.orders_before_cutoff, 0) as orders_before_cutoff,
+    {{ features }}.days_since_last_order,
+    order_history.last_order_at,
+    {%- if has_visits %}
+    {{ features }}.days_since_last_visit,
+    visit_history.last_event_at
+    {%- else %}
+    cast(null as {{ dbt.type_bigint() }}) as days_since_last_visit,
+    cast(null as {{ dbt.type_timestamp() }}) as last_event_at
+    {%- endif %}
+from {{ features }}
+{%- for history in ['order_history'] + (['visit_history'] if has_visits else []) %}
+left join {{ history }}
+    on
+        {%- for key in keys %}
+        {% if not loop.first %}and {% endif %}{{ features }}.{{ key }} = {{ history }}.{{ key }}
+        {%- endfor %}
+{%- endfor %}
+{% endmacro %}
