@@ -9,25 +9,27 @@
     (tests/generic/unique_new_keys.sql, placeholder `__new_to__`), and the key tests of the session tables
     the sessions, days and customers the build rebuilt (macro rebuilt_rows_condition). Var
     test_every_row (default false) makes a build test every row, and so does a model an earlier build left
-    unfinished (macros/unfinished_models.sql): a test of it may have failed then, and its rows are not known
-    to be tested.
+    unfinished (macros/unfinished_models.sql: a test of it may have failed then) or a command wrote without
+    testing it (`dbt run`, macro record_untested_models): its rows are not known to be tested.
 #}
 
 {#
     On-run-start hook (dbt_project.yml), after mark_selected_models: what a build's tests need to know of
     the warehouse as the build starts, kept in the run cache. The watermark (latest `_loaded_at`) of each
     incremental model of `model_names` before any model runs, as the model itself reads it (macro
-    loaded_through), and the models an earlier build left unfinished. Not asked outside a build that
-    tests what it wrote.
+    loaded_through), and the models whose rows are not known tested (left unfinished by an earlier build,
+    or written untested). Not asked outside a build that tests what it wrote.
 #}
 {% macro remember_the_build_start(model_names) -%}
     {%- if execute and rows_tested_by_scope() -%}
         {%- set cache = run_cache() -%}
-        {%- set unfinished = run_query(
-            'select distinct model_id from ' ~ unfinished_models_relation()
+        {%- do run_query(create_untested_models()) -%}
+        {%- set untested = run_query(
+            'select model_id from ' ~ unfinished_models_relation()
             ~ " where invocation_id <> '" ~ invocation_id ~ "'"
+            ~ ' union select model_id from ' ~ untested_models_relation()
         ).columns[0].values() | list -%}
-        {%- do cache.update({'models left unfinished before the build': unfinished}) -%}
+        {%- do cache.update({'models not known tested before the build': untested}) -%}
         {%- for model_name in model_names -%}
             {%- set relation = model_relation(model_name) -%}
             {%- if adapter.get_relation(
@@ -61,22 +63,94 @@
 {#
     The watermark model `model_name` held as this build started (macro remember_the_build_start), or none
     (test every row) when that is not known - not a build that tests what it wrote, the model had no table
-    or no row yet - or an earlier build left the model unfinished.
+    or no row yet - or its rows are not known tested (macro rows_not_known_tested).
 #}
 {% macro watermark_before_the_build(model_name) -%}
-    {%- if not execute or not rows_tested_by_scope() or left_unfinished_before(model_name) -%}
+    {%- if not execute or not rows_tested_by_scope() or rows_not_known_tested(model_name) -%}
         {{- return(none) -}}
     {%- endif -%}
     {{- return(run_cache().get('watermark before the build ' ~ model_name)) -}}
 {%- endmacro %}
 
 {#
-    True when a build before this one left model `model_name` unfinished (macros/unfinished_models.sql), or
-    when that is not known (the start hook did not look).
+    True when the rows of model `model_name` are not known to be tested as this build starts: a build before
+    it left the model unfinished (macros/unfinished_models.sql), a command that ran no test of it wrote it
+    (macro record_untested_models), or the start hook did not look.
 #}
-{% macro left_unfinished_before(model_name) -%}
-    {%- set unfinished = run_cache().get('models left unfinished before the build') -%}
-    {{- return(unfinished is none or ('model.' ~ project_name ~ '.' ~ model_name) in unfinished) -}}
+{% macro rows_not_known_tested(model_name) -%}
+    {%- set untested = run_cache().get('models not known tested before the build') -%}
+    {{- return(untested is none or ('model.' ~ project_name ~ '.' ~ model_name) in untested) -}}
+{%- endmacro %}
+
+{#
+    intermediate.untested_models: the models a command wrote without running any data test of theirs (a
+    `dbt run`, a build that excluded the tests), kept until a command runs every data test of the model and
+    none fails (on-run-end hook record_untested_models). A build tests every row of them.
+#}
+{% macro untested_models_relation() -%}
+    {{- return(api.Relation.create(
+        database=target.database, schema=generate_schema_name('intermediate', none), identifier='untested_models'
+    )) -}}
+{%- endmacro %}
+
+{% macro create_untested_models() -%}
+    create table if not exists {{ untested_models_relation() }} (
+        model_id varchar(256), written_at {{ dbt.type_timestamp() }}, invocation_id varchar(64)
+    )
+{%- endmacro %}
+
+{#
+    On-run-end hook (dbt_project.yml): list in intermediate.untested_models each model with data tests that
+    this command built and ran none of, and take off the list each model whose every data test (a test of a
+    column names its model; a singular test, the models it reads) this command ran, none failing.
+#}
+{% macro record_untested_models(results) -%}
+    {%- if execute -%}
+        {%- set tests_of = {} -%}
+        {%- for node in graph.nodes.values() if node.resource_type == 'test' -%}
+            {%- for model_id in ([node.attached_node] if node.attached_node else node.depends_on.nodes) -%}
+                {%- do tests_of.setdefault(model_id, []).append(node.unique_id) -%}
+            {%- endfor -%}
+        {%- endfor -%}
+        {%- set built, ran, failed = [], [], [] -%}
+        {%- for result in results if result.node is defined -%}
+            {%- if result.node.resource_type == 'model' and result.status == 'success' -%}
+                {%- do built.append(result.node.unique_id) -%}
+            {%- elif result.node.resource_type == 'test' -%}
+                {%- do ran.append(result.node.unique_id) -%}
+                {%- if result.status in ('fail', 'error') -%}
+                    {%- do failed.append(result.node.unique_id) -%}
+                {%- endif -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set untested, tested = [], [] -%}
+        {%- for model_id, tests in tests_of.items() if model_id in graph.nodes -%}
+            {%- set run_here = tests | select('in', ran) | list -%}
+            {%- if model_id in built and run_here | length == 0 -%}
+                {%- do untested.append(model_id) -%}
+            {%- elif run_here | length == tests | length and run_here | select('in', failed) | list | length == 0 -%}
+                {%- do tested.append(model_id) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set table = untested_models_relation() -%}
+        {{ create_untested_models() }};
+        {%- if tested %}
+        delete from {{ table }} where model_id in (
+            {%- for model_id in tested %}'{{ model_id }}'{{ ', ' if not loop.last }}{% endfor -%}
+        );
+        {%- endif %}
+        {%- if untested %}
+        insert into {{ table }} (model_id, written_at, invocation_id)
+        select written.model_id, {{ timestamp_literal(run_started_at.strftime('%Y-%m-%d %H:%M:%S')) }}, '{{ invocation_id }}'
+        from (
+            values
+            {%- for model_id in untested %}
+            ('{{ model_id }}'){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as written (model_id)
+        where written.model_id not in (select listed.model_id from {{ table }} as listed);
+        {%- endif %}
+    {%- endif -%}
 {%- endmacro %}
 
 {#
@@ -84,7 +158,8 @@
     union over the marts): the answers macro spine_cutoffs_to_build kept in the run cache for each incremental
     run of them (its key starts 'spine_cutoffs_to_build <unique_id> '; that macro is not changed for this, as
     a change to it asks every warehouse for a full refresh). None (every cutoff) when any of them did not run
-    incrementally in this invocation, an earlier build left one unfinished, or var test_every_row is true.
+    incrementally in this invocation, the rows of one are not known tested (macro rows_not_known_tested),
+    or var test_every_row is true.
 #}
 {% macro cutoffs_rebuilt_by(model_names) -%}
     {%- if not execute or every_row_tested() -%}
@@ -93,7 +168,7 @@
     {%- set cache = run_cache() -%}
     {%- set rebuilt = [] -%}
     {%- for model_name in model_names -%}
-        {%- if left_unfinished_before(model_name) -%}
+        {%- if rows_not_known_tested(model_name) -%}
             {{- return(none) -}}
         {%- endif -%}
         {%- set prefix = 'spine_cutoffs_to_build model.' ~ project_name ~ '.' ~ model_name ~ ' ' -%}
@@ -158,10 +233,10 @@
     For a test of the staged raw table `tested` in a `dbt build`: the latest `_loaded_at` the incremental
     model `read_by` held as the build started (macro watermark_before_the_build), so the rows loaded after it
     are the ones this build brings. None (every row) in `dbt test`, a full build, with var test_every_row,
-    before `read_by` has rows, or when an earlier build left `tested` unfinished.
+    before `read_by` has rows, or when the rows of `tested` are not known tested (rows_not_known_tested).
 #}
 {% macro rows_new_to_the_build(read_by, tested) -%}
-    {%- if not execute or left_unfinished_before(tested) -%}
+    {%- if not execute or rows_not_known_tested(tested) -%}
         {{- return(none) -}}
     {%- endif -%}
     {{- return(watermark_before_the_build(read_by)) -}}

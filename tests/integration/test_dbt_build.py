@@ -423,6 +423,47 @@ def test_the_leakage_test_returns_each_feature_row_that_saw_its_cutoff_day_or_la
     ]
 
 
+def plant_second_session_day(path: Path) -> None:
+    """Add a second row of s1's session-day of 05-25 (c1) to int_events_sessionized: a day no later load of
+    these tests rebuilds."""
+    with duckdb.connect(str(path)) as con:
+        table = "intermediate.int_events_sessionized"
+        con.execute(f"insert into {table} select * from {table} where session_id = 's1'")
+
+
+def remove_second_session_day(path: Path) -> None:
+    """Delete the row plant_second_session_day added (the later of s1's two rows)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "delete from intermediate.int_events_sessionized where session_id = 's1' and rowid = "
+            "(select max(rowid) from intermediate.int_events_sessionized where session_id = 's1')"
+        )
+
+
+def test_a_build_after_a_dbt_run_tests_every_row_the_run_wrote(warehouse: Path, tmp_path: Path) -> None:
+    # `dbt run` writes the session tables without testing them; the second row stands for a wrong row it
+    # wrote. The build after it tests every row of what the run wrote, until one passes.
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(warehouse, path)
+    as_of = {"as_of_date": AS_OF.isoformat()}
+    with duckdb.connect(str(path)) as con:
+        e10 = ("e10", "s4", "c5", "page_view", ts("2024-06-15 09:30"), None)
+        insert(con, "events", [e10], "events_1.csv", loaded_at=LATE_LOADED)
+    run_dbt(["run"], warehouse_path=path, dbt_vars=as_of)
+    plant_second_session_day(path)
+    build_args = ["build", "--exclude", "test_type:unit"]
+    with pytest.raises(DbtFailed) as after_run:
+        run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)
+    assert failed_tests(after_run.value) == {SESSION_DAY_KEY_TEST: "Got 1 result"}
+
+    # mended by hand: the build passes, every test of the model having run, and the next build is scoped
+    # again (the same wrong row, planted once more where it rebuilds nothing, passes)
+    remove_second_session_day(path)
+    run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)
+    plant_second_session_day(path)
+    run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)
+
+
 # The leakage test's recomputation at the planted cutoffs, each aggregated on its own as a daily build's one
 # cutoff (macro leakage_history_at), and both at once (macro leakage_history), side by side.
 ONE_CUTOFF_AND_EVERY_CUTOFF = """
@@ -641,11 +682,7 @@ def test_the_session_tables_key_tests_look_at_what_a_build_rebuilt_and_at_every_
     assert failed_tests(after_failure.value) == {SESSION_DAY_KEY_TEST: "Got 1 result"}
 
     # With that row gone, fct_sessions (unfinished since) is built and tested on every row: its second s1 row.
-    with duckdb.connect(str(path)) as con:
-        con.execute(
-            "delete from intermediate.int_events_sessionized where session_id = 's1' and rowid = "
-            "(select max(rowid) from intermediate.int_events_sessionized where session_id = 's1')"
-        )
+    remove_second_session_day(path)
     with pytest.raises(DbtFailed) as next_model:
         run_dbt(build_args, warehouse_path=path, dbt_vars=as_of)
     assert failed_tests(next_model.value) == {SESSION_KEY_TEST: "Got 1 result"}
