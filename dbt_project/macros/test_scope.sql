@@ -230,8 +230,9 @@
 {%- endmacro %}
 
 {#
-    For a test of the staged raw table `tested` in a `dbt build`: the latest `_loaded_at` the incremental
-    model `read_by` held as the build started (macro watermark_before_the_build), so the rows loaded after it
+    For a test of model `tested` in a `dbt build` (a staged raw table, or an incremental model keeping
+    `_loaded_at`): the latest `_loaded_at` the incremental model `read_by` (the table's first reader, or the
+    model itself) held as the build started (macro watermark_before_the_build), so the rows loaded after it
     are the ones this build brings. None (every row) in `dbt test`, a full build, with var test_every_row,
     before `read_by` has rows, or when the rows of `tested` are not known tested (rows_not_known_tested).
 #}
