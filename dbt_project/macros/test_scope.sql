@@ -244,6 +244,25 @@
 {%- endmacro %}
 
 {#
+    For a key test of the rows loaded after `loaded_after` (a timestamp): a condition keeping the rows of the
+    tested model (alias `tested`) whose `column` lies between the least and the greatest value it takes in
+    those rows of `relation`, as literals the scan can compare with each row group's min/max. Empty (every
+    row) when no row is new or the key is not text (staging casts every id to text).
+#}
+{% macro new_keys_range(relation, column, loaded_after) -%}
+    {%- set query -%}
+        select min({{ column }}), max({{ column }}) from {{ relation }}
+        where _loaded_at > {{ timestamp_literal(loaded_after) }} and {{ column }} is not null
+    {%- endset -%}
+    {%- set least, greatest = run_query(query).rows[0] -%}
+    {%- if least is not string or greatest is not string -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set quoted = [least, greatest] | map('replace', "'", "''") | list -%}
+    {{- return("tested." ~ column ~ " >= '" ~ quoted[0] ~ "' and tested." ~ column ~ " <= '" ~ quoted[1] ~ "'") -}}
+{%- endmacro %}
+
+{#
     A SQL condition keeping the rows of model `model_name`, one of the session tables, that this build
     rebuilt, replaying the model's own rule from the watermark it held as the build started (see each model's
     header): `true` (every row) when that watermark is not known (macro watermark_before_the_build). Each
