@@ -594,13 +594,15 @@ def test_a_build_tests_what_it_rebuilt_and_loaded_and_dbt_test_every_row(
 
     # On a warehouse whose builds all passed, a new load repeating an old event's key, an old line's and an
     # old order's, not marked replaced: the build compares each new key with every row equal to it (the
-    # new keys' range is that one key: its bounds hold the old row).
+    # new keys' range is that one key: its bounds hold the old row; the events' range runs from a new id with
+    # a quote in it, written as an SQL literal, to e1).
     path = tmp_path / "passed.duckdb"
     shutil.copyfile(warehouse, path)
     new_load = datetime(2024, 10, 3, 6, 0)
     with duckdb.connect(str(path)) as con:
         e1 = [row for row in EVENTS if row[0] == "e1"]
-        insert(con, "events", e1, "events_new.csv", loaded_at=new_load, mark=False)
+        quoted = ("e'0", "s6", "c1", "page_view", ts("2024-09-20 08:00"), None)
+        insert(con, "events", [*e1, quoted], "events_new.csv", loaded_at=new_load, mark=False)
         insert(con, "order_items", ORDER_ITEMS[-1:], "order_items_new.csv", loaded_at=new_load, mark=False)
         insert(con, "orders", ORDERS[:1], "orders_new.csv", loaded_at=new_load, mark=False)
     with pytest.raises(DbtFailed) as new_key:
